@@ -1,0 +1,20 @@
+/*
+ * tsagg.h - libtsagg, a storage and query engine for per-merchant event
+ * time series. Include this one header; it includes the others:
+ *
+ *   tsagg_errors.h   return codes and tsagg_strerror()
+ *   tsagg_io.h       the pluggable I/O table
+ *   tsagg_store.h    schemas, events, opening and closing a store
+ *   tsagg_log.h      the raw event log: append, durability, read, archive
+ *   tsagg_version.h  compile-time version (tsagg_version() at run time)
+ */
+#ifndef TSAGG_H
+#define TSAGG_H
+
+#include "tsagg_errors.h"
+#include "tsagg_io.h"
+#include "tsagg_log.h"
+#include "tsagg_store.h"
+#include "tsagg_version.h"
+
+#endif

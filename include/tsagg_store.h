@@ -1,0 +1,233 @@
+/*
+ * tsagg_store.h - schemas, events, and the store handle.
+ *
+ * A store is a directory:
+ *
+ *     STORE/tsagg.store   descriptor: format version and schema history
+ *     STORE/LOCK          held (flock) by the one writer process
+ *     STORE/log/          raw event log segments (tsagg_log.h)
+ *
+ * Lifecycle: tsagg_store_open() -> use -> tsagg_store_close(). One process
+ * may hold a store open for writing (TSAGG_OPEN_WRITE) at a time; a second
+ * writer gets TSAGG_ELOCKED. Any number of read-only handles, in any process,
+ * may be open beside it. A store handle is safe to use from several threads
+ * at once unless a function says otherwise.
+ */
+#ifndef TSAGG_STORE_H
+#define TSAGG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsagg_errors.h"
+#include "tsagg_export.h"
+#include "tsagg_io.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Schema                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A schema declares the string dimensions and the numeric measures that the
+ * compacted partitions store as columns. The core fields (ts, merchant,
+ * event, user, session, id) are always present and are not part of it.
+ * Names are 1..TSAGG_NAME_MAX bytes of [A-Za-z0-9_.-] and must not repeat
+ * or shadow a core field. At most TSAGG_SCHEMA_MAX_FIELDS of each kind.
+ */
+#define TSAGG_NAME_MAX 64
+#define TSAGG_SCHEMA_MAX_FIELDS 64
+
+typedef struct tsagg_schema tsagg_schema;
+
+/* An empty schema in *out. Returns 0 or -ENOMEM. Free with tsagg_schema_free. */
+TSAGG_API int tsagg_schema_create(tsagg_schema **out);
+
+/* The default web-analytics schema: dimensions page, referrer, country,
+ * device, browser, os; measure value. */
+TSAGG_API int tsagg_schema_create_default(tsagg_schema **out);
+
+/* Accepts NULL. */
+TSAGG_API void tsagg_schema_free(tsagg_schema *schema);
+
+/* Declare a field. TSAGG_EARG for a bad, duplicate or reserved name or a
+ * full schema. */
+TSAGG_API int tsagg_schema_add_dimension(tsagg_schema *schema, const char *name);
+TSAGG_API int tsagg_schema_add_measure(tsagg_schema *schema, const char *name);
+
+TSAGG_API size_t tsagg_schema_dimension_count(const tsagg_schema *schema);
+TSAGG_API size_t tsagg_schema_measure_count(const tsagg_schema *schema);
+/* The i-th name (declaration order), or NULL when i is out of range. The
+ * string lives as long as the schema. */
+TSAGG_API const char *tsagg_schema_dimension_name(const tsagg_schema *schema, size_t i);
+TSAGG_API const char *tsagg_schema_measure_name(const tsagg_schema *schema, size_t i);
+/* Index of a declared name, or -1. */
+TSAGG_API int tsagg_schema_dimension_index(const tsagg_schema *schema, const char *name);
+TSAGG_API int tsagg_schema_measure_index(const tsagg_schema *schema, const char *name);
+
+/* A 64-bit identity of the schema's content (XXH64 of its canonical
+ * encoding, docs/format.md). Equal schemas have equal ids. */
+TSAGG_API uint64_t tsagg_schema_id(const tsagg_schema *schema);
+
+/* ------------------------------------------------------------------------ */
+/* Events                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Type of an attribute value as it was received. */
+enum tsagg_value_type {
+    TSAGG_STR = 1, /* bytes (UTF-8 by convention, not checked) */
+    TSAGG_INT = 2, /* int64 */
+    TSAGG_F64 = 3  /* IEEE double */
+};
+
+/*
+ * An attribute: any field of an event other than the core fields. Declared
+ * dimensions and measures are attributes whose key the schema names; every
+ * other attribute is kept in the raw log as received, so that a later schema
+ * can use it. Pointers are borrowed: they must stay valid for the duration of
+ * the call they are passed to, nothing longer.
+ */
+typedef struct tsagg_attr {
+    const char *key;
+    uint32_t key_len; /* 1..TSAGG_NAME_MAX */
+    uint32_t type;    /* enum tsagg_value_type */
+    union {
+        struct {
+            const char *ptr;
+            uint32_t len; /* 0..TSAGG_VALUE_MAX */
+        } s;
+        int64_t i;
+        double f;
+    } v;
+} tsagg_attr;
+
+#define TSAGG_VALUE_MAX (1u << 20)
+#define TSAGG_EVENT_NAME_MAX 255
+#define TSAGG_ATTRS_MAX 255
+
+/* tsagg_event.flags */
+#define TSAGG_EVENT_HAS_ID 0x1u /* `id` is set: used to drop client retries */
+
+/*
+ * One event. The host fills it in place (no allocation, no copies): strings
+ * are borrowed for the duration of the call. String user/session identifiers
+ * are turned into 64-bit ones with tsagg_hash_id().
+ */
+typedef struct tsagg_event {
+    int64_t ts;        /* event time, microseconds since the Unix epoch, UTC */
+    uint64_t merchant; /* the tenant */
+    const char *event; /* event name, e.g. "page_view"; 1..255 bytes */
+    uint32_t event_len;
+    uint32_t flags;    /* TSAGG_EVENT_* */
+    uint64_t user;
+    uint64_t session;
+    uint64_t id;       /* optional event id, see TSAGG_EVENT_HAS_ID */
+    const tsagg_attr *attrs;
+    uint32_t nattrs;   /* 0..TSAGG_ATTRS_MAX */
+} tsagg_event;
+
+/* The 64-bit identifier of a string user or session id: XXH64 with seed 0.
+ * Stable across versions and machines (it is stored on disk). */
+TSAGG_API uint64_t tsagg_hash_id(const void *data, size_t len);
+
+/* Check one event against the limits above: 0 or TSAGG_EINPUT. */
+TSAGG_API int tsagg_event_validate(const tsagg_event *ev);
+
+/* ------------------------------------------------------------------------ */
+/* Store                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct tsagg_store tsagg_store;
+
+/* tsagg_options.flags */
+#define TSAGG_OPEN_WRITE 0x1u  /* take the writer lock; enables appends */
+#define TSAGG_OPEN_CREATE 0x2u /* create the store if it does not exist */
+
+/* When appends become durable (tsagg_options.sync_mode). */
+enum tsagg_sync_mode {
+    /* Every tsagg_append() returns once its events are on stable storage.
+     * Concurrent appenders share one write and one fsync (group commit). */
+    TSAGG_SYNC_BATCH = 0,
+    /* Appends return at once; a writer thread, started by the open,
+     * writes and fsyncs every sync_interval_ms. */
+    TSAGG_SYNC_INTERVAL = 1,
+    /* Appends return at once; data is written when a frame fills and made
+     * durable only by tsagg_flush() or tsagg_store_close(). */
+    TSAGG_SYNC_NONE = 2
+};
+
+/* How the log is written (tsagg_options.io_backend). */
+enum tsagg_io_backend {
+    TSAGG_IO_AUTO = 0,   /* io_uring when the kernel allows it, else pwrite */
+    TSAGG_IO_URING = 1,  /* io_uring or TSAGG_ENOURING */
+    TSAGG_IO_PWRITE = 2  /* pwrite + fdatasync */
+};
+
+/*
+ * Options for tsagg_store_open(). Initialise with tsagg_options_init(),
+ * which sets every field to its default, then change what you need.
+ */
+typedef struct tsagg_options {
+    uint32_t struct_size;       /* sizeof(tsagg_options), set by _init */
+    uint32_t flags;             /* TSAGG_OPEN_*; default 0 (read-only) */
+    const tsagg_io *io;         /* default tsagg_io_default() */
+    const tsagg_schema *schema; /* for TSAGG_OPEN_CREATE; NULL: the default */
+    uint32_t sync_mode;         /* enum tsagg_sync_mode; default BATCH */
+    uint32_t sync_interval_ms;  /* INTERVAL mode; default 10 */
+    uint32_t io_backend;        /* enum tsagg_io_backend; default AUTO */
+    uint32_t frame_bytes;       /* frame size goal before compression;
+                                   default 1 MiB, 4 KiB..16 MiB */
+    uint64_t segment_bytes;     /* roll a segment past this; default 256 MiB,
+                                   64 KiB at the least */
+} tsagg_options;
+
+TSAGG_API void tsagg_options_init(tsagg_options *opts);
+
+/*
+ * Open (or with TSAGG_OPEN_CREATE create) the store at `path`.
+ *
+ * opts may be NULL (read-only, defaults). On success *out holds a handle to
+ * close with tsagg_store_close(). On failure *out is NULL, nothing needs
+ * closing, and the return value says why: TSAGG_ENOTSTORE (no descriptor, or
+ * not a tsagg directory), TSAGG_EVERSION, TSAGG_ECHECKSUM/TSAGG_ECORRUPT
+ * (damaged descriptor or log), TSAGG_ELOCKED (another writer), TSAGG_ENOURING
+ * (io_uring forced but unavailable), TSAGG_EARG, or -errno. Where errmsg is
+ * not NULL, a detail of the failure (naming the file and offset) is copied
+ * into it, errmsg_len bytes at most, NUL-terminated.
+ *
+ * Opening for writing recovers the log: a torn last frame that was never
+ * reported durable is truncated; damage before the last frame is an error.
+ */
+TSAGG_API int tsagg_store_open(const char *path, const tsagg_options *opts,
+                               tsagg_store **out, char *errmsg, size_t errmsg_len);
+
+/*
+ * Flush and fsync what was appended, stop the writer thread, release the
+ * lock, free the handle. Accepts NULL (returns 0). Returns the first error of
+ * the final flush or a stored writer failure; the handle is freed either way.
+ */
+TSAGG_API int tsagg_store_close(tsagg_store *store);
+
+/* The store's current schema; lives as long as the handle. */
+TSAGG_API const tsagg_schema *tsagg_store_schema(const tsagg_store *store);
+
+/*
+ * Detail of the most recent failure on this handle ("log/000...1.tlog:
+ * checksum mismatch in frame at offset 4096"), or "" when none. The text is
+ * copied into buf (NUL-terminated, truncated to len). When several threads
+ * fail at once, one of their messages is kept.
+ */
+TSAGG_API void tsagg_store_errmsg(tsagg_store *store, char *buf, size_t len);
+
+/* The library's version as "major.minor.patch"; static. */
+TSAGG_API const char *tsagg_version(void);
+/* major * 10000 + minor * 100 + patch */
+TSAGG_API unsigned tsagg_version_number(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,260 @@
+/*
+ * store.c - opening, creating and closing a store directory.
+ *
+ * Descriptor STORE/tsagg.store (docs/format.md, "Store descriptor"):
+ *
+ *   offset size  field
+ *   0      8     magic "TSAGGSTO"
+ *   8      2     format version (1)
+ *   10     2     reserved, 0
+ *   12     4     L: length of the body that follows
+ *   16     8     body: schema id (XXH64 of the schema encoding)
+ *   24     L-8   body: schema encoding
+ *   16+L   8     XXH64 (seed 0) of bytes [0, 16+L)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "bytes.h"
+#include "fileio.h"
+#include "store_internal.h"
+
+#define STORE_MAGIC "TSAGGSTO"
+#define STORE_VERSION 1
+#define STORE_FILE "tsagg.store"
+#define DESCRIPTOR_MAX (16 + 8 + TSAGG_SCHEMA_ENCODED_MAX + 8)
+
+void tsagg_options_init(tsagg_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->io = tsagg_io_default();
+    opts->sync_mode = TSAGG_SYNC_BATCH;
+    opts->sync_interval_ms = 10;
+    opts->io_backend = TSAGG_IO_AUTO;
+    opts->frame_bytes = 1u << 20;
+    opts->segment_bytes = 256ull << 20;
+}
+
+int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&store->err_mu);
+    vsnprintf(store->errmsg, sizeof store->errmsg, fmt, ap);
+    pthread_mutex_unlock(&store->err_mu);
+    va_end(ap);
+    return code;
+}
+
+void tsagg_store_errmsg(tsagg_store *store, char *buf, size_t len)
+{
+    if (!buf || len == 0)
+        return;
+    pthread_mutex_lock(&store->err_mu);
+    snprintf(buf, len, "%s", store->errmsg);
+    pthread_mutex_unlock(&store->err_mu);
+}
+
+void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%016" PRIx64 ".tlog", store->log_dir, number);
+}
+
+static int write_descriptor(tsagg_store *st, const tsagg_schema *schema)
+{
+    uint8_t buf[DESCRIPTOR_MAX];
+    size_t slen = tsagg__schema_encode(schema, buf + 24);
+    uint32_t body = (uint32_t)(8 + slen);
+    memcpy(buf, STORE_MAGIC, 8);
+    tsagg__put_u16(buf + 8, STORE_VERSION);
+    tsagg__put_u16(buf + 10, 0);
+    tsagg__put_u32(buf + 12, body);
+    tsagg__put_u64(buf + 16, tsagg_schema_id(schema));
+    tsagg__put_u64(buf + 16 + body, XXH64(buf, 16 + body, 0));
+    char path[TSAGG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/" STORE_FILE, st->path);
+    int rc = tsagg__write_file_atomic(st->io, st->path, path, buf, 16 + body + 8);
+    if (rc != 0)
+        return tsagg__fail(st, rc, "%s: cannot write: %s", path, tsagg_strerror(rc));
+    return 0;
+}
+
+static int read_descriptor(tsagg_store *st)
+{
+    char path[TSAGG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/" STORE_FILE, st->path);
+    uint8_t *buf;
+    size_t len;
+    int rc = tsagg__read_file(st->io, path, DESCRIPTOR_MAX, &buf, &len);
+    if (rc == -ENOENT)
+        return tsagg__fail(st, TSAGG_ENOTSTORE, "%s: not a tsagg store (no %s)", st->path,
+                           STORE_FILE);
+    if (rc == -EFBIG)
+        return tsagg__fail(st, TSAGG_ENOTSTORE, "%s: not a tsagg descriptor (too large)", path);
+    if (rc != 0)
+        return tsagg__fail(st, rc, "%s: %s", path, tsagg_strerror(rc));
+    if (len < 16 || memcmp(buf, STORE_MAGIC, 8) != 0) {
+        rc = tsagg__fail(st, TSAGG_ENOTSTORE, "%s: bad magic, not a tsagg store", path);
+    } else if (tsagg__get_u16(buf + 8) != STORE_VERSION) {
+        rc = tsagg__fail(st, TSAGG_EVERSION, "%s: format version %u, this library reads %u",
+                         path, tsagg__get_u16(buf + 8), STORE_VERSION);
+    } else {
+        uint32_t body = tsagg__get_u32(buf + 12);
+        if (body < 8 || (uint64_t)16 + body + 8 != len) {
+            rc = tsagg__fail(st, TSAGG_ECORRUPT, "%s: body length %u does not match file size %zu",
+                             path, body, len);
+        } else if (XXH64(buf, 16 + body, 0) != tsagg__get_u64(buf + 16 + body)) {
+            rc = tsagg__fail(st, TSAGG_ECHECKSUM, "%s: checksum mismatch at offset %u", path,
+                             16 + body);
+        } else {
+            rc = tsagg__schema_decode(buf + 24, body - 8, &st->schema);
+            if (rc != 0)
+                rc = tsagg__fail(st, rc, "%s: bad schema at offset 24", path);
+            else if (tsagg_schema_id(st->schema) != tsagg__get_u64(buf + 16))
+                rc = tsagg__fail(st, TSAGG_ECORRUPT, "%s: schema id does not match schema", path);
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+static int take_lock(tsagg_store *st)
+{
+    char path[TSAGG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/LOCK", st->path);
+    int fd = st->io->open(st->io->ctx, path, O_RDWR | O_CREAT, 0644);
+    if (fd < 0)
+        return tsagg__fail(st, fd == -ENOENT ? TSAGG_ENOTSTORE : fd, "%s: %s", path,
+                           tsagg_strerror(fd));
+    int rc = st->io->lock(st->io->ctx, fd);
+    if (rc != 0) {
+        st->io->close(st->io->ctx, fd);
+        if (rc == -EWOULDBLOCK)
+            return tsagg__fail(st, TSAGG_ELOCKED, "%s: another process has the store open for writing",
+                               st->path);
+        return tsagg__fail(st, rc, "%s: lock failed: %s", path, tsagg_strerror(rc));
+    }
+    st->lock_fd = fd;
+    return 0;
+}
+
+static int create_layout(tsagg_store *st, const tsagg_schema *schema)
+{
+    int rc = st->io->mkdir(st->io->ctx, st->log_dir, 0755);
+    if (rc != 0 && rc != -EEXIST)
+        return tsagg__fail(st, rc, "%s: %s", st->log_dir, tsagg_strerror(rc));
+    tsagg_schema *fallback = NULL;
+    if (!schema) {
+        rc = tsagg_schema_create_default(&fallback);
+        if (rc != 0)
+            return rc;
+        schema = fallback;
+    }
+    rc = write_descriptor(st, schema);
+    tsagg_schema_free(fallback);
+    return rc;
+}
+
+static int open_store(tsagg_store *st, const tsagg_options *opts)
+{
+    int writer = (opts->flags & TSAGG_OPEN_WRITE) != 0;
+    int create = (opts->flags & TSAGG_OPEN_CREATE) != 0;
+    if (create && !writer)
+        return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_CREATE needs TSAGG_OPEN_WRITE");
+    if (opts->frame_bytes < 4096 || opts->frame_bytes > (16u << 20) ||
+        opts->segment_bytes < (64u << 10) || opts->sync_mode > TSAGG_SYNC_NONE ||
+        opts->io_backend > TSAGG_IO_PWRITE ||
+        (opts->sync_mode == TSAGG_SYNC_INTERVAL && opts->sync_interval_ms == 0))
+        return tsagg__fail(st, TSAGG_EARG, "options out of range");
+    if (create) {
+        int rc = st->io->mkdir(st->io->ctx, st->path, 0755);
+        if (rc != 0 && rc != -EEXIST)
+            return tsagg__fail(st, rc, "%s: %s", st->path, tsagg_strerror(rc));
+    }
+    if (writer) {
+        int rc = take_lock(st);
+        if (rc != 0)
+            return rc;
+    }
+    int rc = read_descriptor(st);
+    if (rc == TSAGG_ENOTSTORE && create) {
+        /* Only a fresh directory becomes a store: never adopt a used one. */
+        rc = create_layout(st, opts->schema);
+        if (rc == 0)
+            rc = read_descriptor(st);
+    }
+    if (rc != 0)
+        return rc;
+    if (writer)
+        rc = tsagg__writer_open(st);
+    return rc;
+}
+
+int tsagg_store_open(const char *path, const tsagg_options *opts, tsagg_store **out,
+                     char *errmsg, size_t errmsg_len)
+{
+    tsagg_options defaults;
+    if (!opts) {
+        tsagg_options_init(&defaults);
+        opts = &defaults;
+    }
+    *out = NULL;
+    if (errmsg && errmsg_len)
+        errmsg[0] = 0;
+    if (!path || !*path || opts->struct_size != sizeof(tsagg_options) ||
+        strlen(path) + 40 > TSAGG_PATH_MAX) {
+        if (errmsg && errmsg_len)
+            snprintf(errmsg, errmsg_len, "bad path or options");
+        return TSAGG_EARG;
+    }
+    tsagg_store *st = calloc(1, sizeof *st);
+    if (!st)
+        return -ENOMEM;
+    pthread_mutex_init(&st->err_mu, NULL);
+    snprintf(st->path, sizeof st->path, "%s", path);
+    snprintf(st->log_dir, sizeof st->log_dir, "%s/log", path);
+    st->opts = *opts;
+    st->io = opts->io ? opts->io : tsagg_io_default();
+    st->opts.io = st->io;
+    st->opts.schema = NULL;
+    st->lock_fd = -1;
+    int rc = open_store(st, opts);
+    if (rc != 0) {
+        if (errmsg && errmsg_len)
+            snprintf(errmsg, errmsg_len, "%s", st->errmsg[0] ? st->errmsg : tsagg_strerror(rc));
+        if (st->lock_fd >= 0)
+            st->io->close(st->io->ctx, st->lock_fd);
+        tsagg_schema_free(st->schema);
+        pthread_mutex_destroy(&st->err_mu);
+        free(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+int tsagg_store_close(tsagg_store *store)
+{
+    if (!store)
+        return 0;
+    int rc = 0;
+    if (store->writer)
+        rc = tsagg__writer_close(store);
+    if (store->lock_fd >= 0)
+        store->io->close(store->io->ctx, store->lock_fd);
+    tsagg_schema_free(store->schema);
+    pthread_mutex_destroy(&store->err_mu);
+    free(store);
+    return rc;
+}
+
+const tsagg_schema *tsagg_store_schema(const tsagg_store *store)
+{
+    return store->schema;
+}

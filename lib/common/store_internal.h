@@ -1,0 +1,41 @@
+/* store_internal.h - the store handle, shared by the common and log code. */
+#ifndef TSAGG_STORE_INTERNAL_H
+#define TSAGG_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+
+#include "schema_internal.h"
+#include "tsagg_log.h"
+#include "tsagg_store.h"
+
+#define TSAGG_PATH_MAX 4096
+#define TSAGG_ERRMSG_MAX 512
+
+struct tsagg_log_writer;
+
+struct tsagg_store {
+    char path[TSAGG_PATH_MAX];
+    char log_dir[TSAGG_PATH_MAX];
+    const tsagg_io *io;
+    tsagg_options opts;
+    tsagg_schema *schema;
+    int lock_fd; /* -1 for read-only handles */
+    struct tsagg_log_writer *writer; /* NULL for read-only handles */
+
+    pthread_mutex_t err_mu;
+    char errmsg[TSAGG_ERRMSG_MAX];
+};
+
+/* Record a failure's detail on the handle (printf-style) and return code. */
+int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Path of log segment `number` inside the store. */
+void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, size_t len);
+
+/* Log writer lifecycle (lib/log/writer.c). open recovers the last segment. */
+int tsagg__writer_open(tsagg_store *store);
+int tsagg__writer_close(tsagg_store *store);
+
+#endif
