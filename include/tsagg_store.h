@@ -107,6 +107,7 @@ typedef struct tsagg_attr {
 #define TSAGG_VALUE_MAX (1u << 20)
 #define TSAGG_EVENT_NAME_MAX 255
 #define TSAGG_ATTRS_MAX 255
+#define TSAGG_EVENT_BYTES_MAX (4u << 20) /* sum of an event's string values */
 
 /* tsagg_event.flags */
 #define TSAGG_EVENT_HAS_ID 0x1u /* `id` is set: used to drop client retries */

@@ -37,5 +37,8 @@ void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, s
 /* Log writer lifecycle (lib/log/writer.c). open recovers the last segment. */
 int tsagg__writer_open(tsagg_store *store);
 int tsagg__writer_close(tsagg_store *store);
+/* Number of the segment being appended to (or about to be created); every
+ * segment below it is sealed. */
+uint64_t tsagg__writer_open_segment(tsagg_store *store);
 
 #endif

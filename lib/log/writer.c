@@ -1,0 +1,612 @@
+/*
+ * writer.c - the log writer: appends, group commit, durability modes,
+ * segment rolling.
+ *
+ * Appenders encode their events outside the lock, then copy the record into
+ * the frame being filled and take sequence numbers under the lock. Whoever
+ * needs data on disk and finds nobody flushing becomes the leader: it takes
+ * every pending frame, writes them with one write (and one fsync), and wakes
+ * the others, whose events were carried along (group commit). The first
+ * failed write or fsync is stored and returned by every later call: after
+ * it, nothing is reported durable that was not durable before.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <lz4.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fileio.h"
+#include "writer_internal.h"
+
+/* Appenders wait while this many frames' worth is queued behind a flush. */
+#define BACKLOG_FRAMES 8
+/* Events per encoded record, so one huge append still yields bounded frames. */
+#define CHUNK_BYTES_MIN (64u << 10)
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int push_frame(struct tsagg_log_writer *w)
+{
+    if (w->nframes == w->frames_cap) {
+        size_t cap = w->frames_cap ? w->frames_cap * 2 : 8;
+        pending_frame *p = realloc(w->frames, cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        w->frames = p;
+        w->frames_cap = cap;
+    }
+    pending_frame *f = &w->frames[w->nframes++];
+    memset(f, 0, sizeof *f);
+    if (w->nspare)
+        f->raw = w->spare[--w->nspare];
+    f->raw.len = 0;
+    return 0;
+}
+
+static void recycle(struct tsagg_log_writer *w, pending_frame *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (w->nspare == w->spare_cap) {
+            size_t cap = w->spare_cap ? w->spare_cap * 2 : 8;
+            tsagg__buf *p = realloc(w->spare, cap * sizeof *p);
+            if (!p) {
+                tsagg__buf_free(&fs[i].raw);
+                continue;
+            }
+            w->spare = p;
+            w->spare_cap = cap;
+        }
+        /* Keep frame-sized buffers only; oversized ones are returned. */
+        if (fs[i].raw.cap > 2 * (size_t)w->st->opts.frame_bytes + (1u << 20))
+            tsagg__buf_free(&fs[i].raw);
+        w->spare[w->nspare++] = fs[i].raw;
+    }
+}
+
+/* ---- leader-only: segments and frame output ------------------------------ */
+
+static int create_segment(struct tsagg_log_writer *w, uint64_t first_seq)
+{
+    tsagg_store *st = w->st;
+    const tsagg_io *io = st->io;
+    char path[TSAGG_PATH_MAX + 32];
+    uint64_t number = w->seg.number + 1;
+    tsagg__segment_path(st, number, path, sizeof path);
+    int fd = io->open(io->ctx, path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0)
+        return tsagg__fail(st, fd, "%s: create: %s", path, tsagg_strerror(fd));
+    seg_header h = {.kind = SEG_KIND_LIVE, .number = number, .first_seq = first_seq,
+                    .schema_id = tsagg_schema_id(st->schema), .created = now_us()};
+    uint8_t buf[SEG_HEADER_SIZE];
+    tsagg__seg_header_encode(&h, buf);
+    int rc = tsagg__wio_write(&w->wio, fd, buf, sizeof buf, 0, 1);
+    /* The name must be durable before any frame in it is reported durable. */
+    if (rc == 0)
+        rc = tsagg__fsync_dir(io, st->log_dir);
+    if (rc != 0) {
+        io->close(io->ctx, fd);
+        return tsagg__fail(st, rc, "%s: write header: %s", path, tsagg_strerror(rc));
+    }
+    w->seg = (open_segment){.fd = fd, .number = number, .first_seq = first_seq,
+                            .offset = SEG_HEADER_SIZE, .min_ts = INT64_MAX, .max_ts = INT64_MIN};
+    return 0;
+}
+
+/* Append one frame (header + payload, LZ4 when it saves an eighth) to out. */
+static int emit_frame(tsagg__buf *out, const pending_frame *f)
+{
+    size_t raw = f->raw.len;
+    int bound = LZ4_compressBound((int)raw);
+    int rc = tsagg__buf_reserve(out, FRAME_HEADER_SIZE + (size_t)bound);
+    if (rc != 0)
+        return rc;
+    uint8_t *hdr = out->p + out->len, *payload = hdr + FRAME_HEADER_SIZE;
+    frame_header h = {.type = FRAME_EVENTS, .encoding = ENC_ROWS, .raw = (uint32_t)raw,
+                      .first_seq = f->first_seq, .count = f->count, .min_ts = f->min_ts,
+                      .max_ts = f->max_ts};
+    int c = LZ4_compress_default((const char *)f->raw.p, (char *)payload, (int)raw, bound);
+    if (c > 0 && (size_t)c < raw - raw / 8) {
+        h.codec = CODEC_LZ4;
+        h.stored = (uint32_t)c;
+    } else {
+        h.codec = CODEC_NONE;
+        h.stored = (uint32_t)raw;
+        memcpy(payload, f->raw.p, raw);
+    }
+    tsagg__frame_header_encode(&h, payload, hdr);
+    out->len += FRAME_HEADER_SIZE + h.stored;
+    return 0;
+}
+
+typedef struct batch_stats {
+    uint64_t events, frames;
+    int64_t min_ts, max_ts;
+} batch_stats;
+
+static void stats_reset(batch_stats *b)
+{
+    *b = (batch_stats){.min_ts = INT64_MAX, .max_ts = INT64_MIN};
+}
+
+/* Write out[] to the open segment, optionally followed by the seal. */
+static int write_out(struct tsagg_log_writer *w, batch_stats *b, int sync, int seal)
+{
+    open_segment *s = &w->seg;
+    if (seal) {
+        seal_info si = {.last_seq = s->first_seq + s->events + b->events - 1,
+                        .events = s->events + b->events,
+                        .frames = s->frames + b->frames,
+                        .min_ts = b->min_ts < s->min_ts ? b->min_ts : s->min_ts,
+                        .max_ts = b->max_ts > s->max_ts ? b->max_ts : s->max_ts};
+        int rc = tsagg__buf_reserve(&w->out, SEAL_FRAME_SIZE);
+        if (rc != 0)
+            return rc;
+        tsagg__seal_encode(&si, s->first_seq, w->out.p + w->out.len);
+        w->out.len += SEAL_FRAME_SIZE;
+    }
+    if (s->fd < 0)
+        return 0;
+    int rc = tsagg__wio_write(&w->wio, s->fd, w->out.p, w->out.len, s->offset, sync);
+    if (rc != 0) {
+        char path[TSAGG_PATH_MAX + 32];
+        tsagg__segment_path(w->st, s->number, path, sizeof path);
+        return tsagg__fail(w->st, rc, "%s: %s at offset %" PRIu64 ": %s", path,
+                           w->out.len ? "write" : "fsync", s->offset, tsagg_strerror(rc));
+    }
+    s->offset += w->out.len;
+    s->events += b->events;
+    s->frames += b->frames;
+    s->min_ts = b->min_ts < s->min_ts ? b->min_ts : s->min_ts;
+    s->max_ts = b->max_ts > s->max_ts ? b->max_ts : s->max_ts;
+    w->out.len = 0;
+    stats_reset(b);
+    if (seal) {
+        w->st->io->close(w->st->io->ctx, s->fd);
+        s->fd = -1;
+    }
+    return 0;
+}
+
+/* Write frames (and fsync when sync), rolling segments past segment_bytes.
+ * A segment is sealed and fsynced before its successor is created, so every
+ * segment but the last is complete and durable. */
+static int write_frames(struct tsagg_log_writer *w, pending_frame *fs, size_t n, int sync)
+{
+    uint64_t limit = w->st->opts.segment_bytes;
+    batch_stats b;
+    stats_reset(&b);
+    w->out.len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pending_frame *f = &fs[i];
+        if (f->count == 0)
+            continue;
+        int rc = 0;
+        if (w->seg.fd < 0)
+            rc = create_segment(w, f->first_seq);
+        size_t need = FRAME_HEADER_SIZE + (size_t)LZ4_compressBound((int)f->raw.len);
+        if (rc == 0 && w->seg.events + b.events > 0 &&
+            w->seg.offset + w->out.len + need + SEAL_FRAME_SIZE > limit) {
+            rc = write_out(w, &b, 1, 1);
+            if (rc == 0)
+                rc = create_segment(w, f->first_seq);
+        }
+        if (rc == 0)
+            rc = emit_frame(&w->out, f);
+        if (rc != 0)
+            return rc;
+        b.events += f->count;
+        b.frames++;
+        b.min_ts = f->min_ts < b.min_ts ? f->min_ts : b.min_ts;
+        b.max_ts = f->max_ts > b.max_ts ? f->max_ts : b.max_ts;
+    }
+    return write_out(w, &b, sync, 0);
+}
+
+/* ---- the flush protocol (called with w->mu held) ------------------------- */
+
+/*
+ * sync: make everything up to `target` durable. !sync: hand every complete
+ * frame to the file without fsync (keeps memory bounded in the NONE and
+ * INTERVAL modes). Returns 0 or the sticky failure.
+ */
+static int flush_locked(struct tsagg_log_writer *w, uint64_t target, int sync)
+{
+    for (;;) {
+        if (w->failed)
+            return w->failed;
+        if (sync ? atomic_load(&w->durable_seq) >= target : w->nframes <= 1)
+            return 0;
+        if (w->flushing) {
+            pthread_cond_wait(&w->cond, &w->mu);
+            continue;
+        }
+        w->flushing = 1;
+        size_t take = sync ? w->nframes : w->nframes - 1;
+        pending_frame *batch = malloc((take ? take : 1) * sizeof *batch);
+        if (!batch) {
+            w->flushing = 0;
+            return -ENOMEM;
+        }
+        memcpy(batch, w->frames, take * sizeof *batch);
+        memmove(w->frames, w->frames + take, (w->nframes - take) * sizeof *batch);
+        w->nframes -= take;
+        uint64_t last = w->written_seq;
+        size_t bytes = 0;
+        for (size_t i = 0; i < take; i++) {
+            bytes += batch[i].raw.len;
+            if (batch[i].count)
+                last = batch[i].first_seq + batch[i].count - 1;
+        }
+        w->pending_bytes -= bytes;
+        int rc = w->nframes == 0 ? push_frame(w) : 0;
+        pthread_mutex_unlock(&w->mu);
+        if (rc == 0)
+            rc = write_frames(w, batch, take, sync);
+        pthread_mutex_lock(&w->mu);
+        w->flushing = 0;
+        w->active_segment = w->seg.fd >= 0 ? w->seg.number : w->seg.number + 1;
+        if (rc != 0) {
+            w->failed = rc;
+        } else {
+            w->written_seq = last;
+            if (sync)
+                atomic_store(&w->durable_seq, last);
+        }
+        recycle(w, batch, take);
+        free(batch);
+        pthread_cond_broadcast(&w->cond);
+    }
+}
+
+static void *interval_main(void *arg)
+{
+    struct tsagg_log_writer *w = arg;
+    uint32_t ms = w->st->opts.sync_interval_ms;
+    pthread_mutex_lock(&w->mu);
+    while (!w->closing) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += ms / 1000;
+        dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+        while (!w->closing && pthread_cond_timedwait(&w->cond, &w->mu, &dl) != ETIMEDOUT)
+            ;
+        if (!w->closing && !w->failed)
+            flush_locked(w, w->next_seq - 1, 1); /* a failure is sticky */
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static void writer_free(struct tsagg_log_writer *w)
+{
+    for (size_t i = 0; i < w->nframes; i++)
+        tsagg__buf_free(&w->frames[i].raw);
+    for (size_t i = 0; i < w->nspare; i++)
+        tsagg__buf_free(&w->spare[i]);
+    free(w->frames);
+    free(w->spare);
+    tsagg__buf_free(&w->out);
+    if (w->seg.fd >= 0)
+        w->st->io->close(w->st->io->ctx, w->seg.fd);
+    tsagg__wio_fini(&w->wio);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+int tsagg__writer_open(tsagg_store *st)
+{
+    struct tsagg_log_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->st = st;
+    w->seg.fd = -1;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    int rc = tsagg__wio_init(&w->wio, st->io, st->opts.io_backend);
+    if (rc != 0)
+        tsagg__fail(st, rc, "io_uring was requested but the kernel does not allow it");
+    if (rc == 0)
+        rc = tsagg__log_recover(w);
+    w->active_segment = w->seg.fd >= 0 ? w->seg.number : w->seg.number + 1;
+    if (rc == 0)
+        rc = push_frame(w);
+    if (rc == 0 && st->opts.sync_mode == TSAGG_SYNC_INTERVAL) {
+        rc = -pthread_create(&w->thread, NULL, interval_main, w);
+        w->thread_started = rc == 0;
+    }
+    if (rc != 0) {
+        writer_free(w);
+        return rc;
+    }
+    st->writer = w;
+    return 0;
+}
+
+int tsagg__writer_close(tsagg_store *st)
+{
+    struct tsagg_log_writer *w = st->writer;
+    pthread_mutex_lock(&w->mu);
+    w->closing = 1;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+    if (w->thread_started)
+        pthread_join(w->thread, NULL);
+    pthread_mutex_lock(&w->mu);
+    int rc = flush_locked(w, w->next_seq - 1, 1);
+    pthread_mutex_unlock(&w->mu);
+    writer_free(w);
+    st->writer = NULL;
+    return rc;
+}
+
+/* ---- public API ----------------------------------------------------------- */
+
+/* Why an event is invalid, or NULL. */
+static const char *event_problem(const tsagg_event *ev)
+{
+    if (!ev->event || ev->event_len == 0 || ev->event_len > TSAGG_EVENT_NAME_MAX)
+        return "event name must be 1..255 bytes";
+    if (ev->flags & ~TSAGG_EVENT_HAS_ID)
+        return "unknown flags";
+    if (ev->nattrs > TSAGG_ATTRS_MAX || (ev->nattrs && !ev->attrs))
+        return "too many attributes or attrs is NULL";
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < ev->nattrs; i++) {
+        const tsagg_attr *a = &ev->attrs[i];
+        if (!a->key || a->key_len == 0 || a->key_len > TSAGG_NAME_MAX)
+            return "attribute key must be 1..64 bytes";
+        if (a->type == TSAGG_STR) {
+            if (a->v.s.len > TSAGG_VALUE_MAX || (a->v.s.len && !a->v.s.ptr))
+                return "string value longer than TSAGG_VALUE_MAX or NULL";
+            bytes += a->v.s.len;
+        } else if (a->type != TSAGG_INT && a->type != TSAGG_F64) {
+            return "unknown attribute type";
+        }
+    }
+    if (bytes > TSAGG_EVENT_BYTES_MAX)
+        return "event larger than TSAGG_EVENT_BYTES_MAX";
+    return NULL;
+}
+
+int tsagg_event_validate(const tsagg_event *ev)
+{
+    return ev && !event_problem(ev) ? 0 : TSAGG_EINPUT;
+}
+
+/* Copy one encoded record into the frames; the lock is held. */
+static int add_record(struct tsagg_log_writer *w, const tsagg__buf *rec, size_t n, int64_t lo,
+                      int64_t hi)
+{
+    pending_frame *f = &w->frames[w->nframes - 1];
+    if (f->raw.len && f->raw.len + rec->len > w->st->opts.frame_bytes) {
+        int rc = push_frame(w);
+        if (rc != 0)
+            return rc;
+        f = &w->frames[w->nframes - 1];
+    }
+    int rc = tsagg__buf_reserve(&f->raw, rec->len);
+    if (rc != 0)
+        return rc;
+    memcpy(f->raw.p + f->raw.len, rec->p, rec->len);
+    f->raw.len += rec->len;
+    if (f->count == 0) {
+        f->first_seq = w->next_seq;
+        f->min_ts = lo;
+        f->max_ts = hi;
+    }
+    f->count += (uint32_t)n;
+    f->min_ts = lo < f->min_ts ? lo : f->min_ts;
+    f->max_ts = hi > f->max_ts ? hi : f->max_ts;
+    w->next_seq += n;
+    w->pending_bytes += rec->len;
+    return 0;
+}
+
+/* Encoded records of one append call, split so no frame grows unbounded. */
+typedef struct rec_chunk {
+    tsagg__buf rec;
+    size_t n;
+    int64_t lo, hi;
+} rec_chunk;
+
+static int encode_chunks(const tsagg_event *evs, size_t n, size_t chunk_bytes, rec_chunk **out,
+                         size_t *nchunks)
+{
+    size_t cap = 4, k = 0;
+    rec_chunk *cs = calloc(cap, sizeof *cs);
+    if (!cs)
+        return -ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n;) {
+        size_t j = i, bytes = 0;
+        while (j < n && (j == i || bytes < chunk_bytes)) {
+            bytes += 48;
+            for (uint32_t a = 0; a < evs[j].nattrs; a++)
+                bytes += 16 + (evs[j].attrs[a].type == TSAGG_STR ? evs[j].attrs[a].v.s.len : 0);
+            j++;
+        }
+        if (k == cap) {
+            rec_chunk *p = realloc(cs, 2 * cap * sizeof *cs);
+            if (!p) {
+                rc = -ENOMEM;
+                break;
+            }
+            memset(p + cap, 0, cap * sizeof *cs);
+            cs = p;
+            cap *= 2;
+        }
+        cs[k].n = j - i;
+        rc = tsagg__record_encode(&cs[k].rec, evs + i, j - i, &cs[k].lo, &cs[k].hi);
+        k++;
+        i = j;
+    }
+    *out = cs;
+    *nchunks = k;
+    return rc;
+}
+
+int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq)
+{
+    if (!st || !evs || n == 0)
+        return TSAGG_EARG;
+    struct tsagg_log_writer *w = st->writer;
+    if (!w)
+        return tsagg__fail(st, TSAGG_EREADONLY, "append on a read-only store handle");
+    for (size_t i = 0; i < n; i++) {
+        const char *why = event_problem(&evs[i]);
+        if (why)
+            return tsagg__fail(st, TSAGG_EINPUT, "event %zu: %s", i, why);
+    }
+    size_t chunk_bytes = st->opts.frame_bytes / 2;
+    if (chunk_bytes < CHUNK_BYTES_MIN)
+        chunk_bytes = CHUNK_BYTES_MIN;
+    rec_chunk *cs = NULL;
+    size_t nchunks = 0;
+    int rc = encode_chunks(evs, n, chunk_bytes, &cs, &nchunks);
+
+    pthread_mutex_lock(&w->mu);
+    if (rc == 0 && w->failed)
+        rc = w->failed;
+    size_t backlog = (size_t)BACKLOG_FRAMES * st->opts.frame_bytes;
+    while (rc == 0 && !w->failed && w->flushing && w->pending_bytes > backlog)
+        pthread_cond_wait(&w->cond, &w->mu);
+    if (rc == 0 && w->failed)
+        rc = w->failed;
+    uint64_t seq0 = w->next_seq;
+    for (size_t i = 0; rc == 0 && i < nchunks; i++)
+        rc = add_record(w, &cs[i].rec, cs[i].n, cs[i].lo, cs[i].hi);
+    if (rc == 0) {
+        if (st->opts.sync_mode == TSAGG_SYNC_BATCH)
+            rc = flush_locked(w, w->next_seq - 1, 1);
+        else if (w->nframes > 1 && !w->flushing)
+            rc = flush_locked(w, 0, 0);
+    }
+    pthread_mutex_unlock(&w->mu);
+
+    for (size_t i = 0; i < nchunks; i++)
+        tsagg__buf_free(&cs[i].rec);
+    free(cs);
+    if (rc == 0 && first_seq)
+        *first_seq = seq0;
+    return rc;
+}
+
+int tsagg_flush(tsagg_store *st)
+{
+    struct tsagg_log_writer *w = st ? st->writer : NULL;
+    if (!w)
+        return st ? TSAGG_EREADONLY : TSAGG_EARG;
+    pthread_mutex_lock(&w->mu);
+    int rc = flush_locked(w, w->next_seq - 1, 1);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+uint64_t tsagg_durable_seq(tsagg_store *st)
+{
+    return st && st->writer ? atomic_load(&st->writer->durable_seq) : 0;
+}
+
+uint64_t tsagg_last_seq(tsagg_store *st)
+{
+    struct tsagg_log_writer *w = st ? st->writer : NULL;
+    if (!w)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    uint64_t v = w->next_seq - 1;
+    pthread_mutex_unlock(&w->mu);
+    return v;
+}
+
+int tsagg_wait_durable(tsagg_store *st, uint64_t seq, int timeout_ms)
+{
+    struct tsagg_log_writer *w = st ? st->writer : NULL;
+    if (!w)
+        return st ? TSAGG_EREADONLY : TSAGG_EARG;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    if (timeout_ms >= 0) {
+        dl.tv_sec += timeout_ms / 1000;
+        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+    }
+    int rc = 0;
+    pthread_mutex_lock(&w->mu);
+    while (atomic_load(&w->durable_seq) < seq && !w->failed) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&w->cond, &w->mu);
+        } else if (pthread_cond_timedwait(&w->cond, &w->mu, &dl) == ETIMEDOUT) {
+            rc = atomic_load(&w->durable_seq) >= seq ? 0 : TSAGG_ETIMEDOUT;
+            break;
+        }
+    }
+    if (rc == 0 && atomic_load(&w->durable_seq) < seq && w->failed)
+        rc = w->failed;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+const char *tsagg_io_backend_name(const tsagg_store *st)
+{
+    if (!st || !st->writer)
+        return "none";
+    return st->writer->wio.uring ? "io_uring" : "pwrite";
+}
+
+int tsagg_log_roll(tsagg_store *st)
+{
+    struct tsagg_log_writer *w = st ? st->writer : NULL;
+    if (!w)
+        return st ? TSAGG_EREADONLY : TSAGG_EARG;
+    pthread_mutex_lock(&w->mu);
+    int rc = flush_locked(w, w->next_seq - 1, 1);
+    while (rc == 0 && w->flushing)
+        pthread_cond_wait(&w->cond, &w->mu);
+    if (rc == 0 && w->failed)
+        rc = w->failed;
+    if (rc == 0 && w->seg.fd >= 0 && w->seg.events > 0) {
+        w->flushing = 1;
+        pthread_mutex_unlock(&w->mu);
+        batch_stats b;
+        stats_reset(&b);
+        w->out.len = 0;
+        rc = write_out(w, &b, 1, 1);
+        pthread_mutex_lock(&w->mu);
+        w->flushing = 0;
+        w->active_segment = w->seg.fd >= 0 ? w->seg.number : w->seg.number + 1;
+        if (rc != 0)
+            w->failed = rc;
+        pthread_cond_broadcast(&w->cond);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* The number of the segment being appended to (or the next one); segments
+ * below it are sealed. Used by the archiver. */
+uint64_t tsagg__writer_open_segment(tsagg_store *st)
+{
+    struct tsagg_log_writer *w = st->writer;
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->active_segment;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}

@@ -1,0 +1,159 @@
+/*
+ * log_internal.h - on-disk layout of log segments (docs/format.md, "Log").
+ *
+ * Segment header, 64 bytes:
+ *   offset size  field
+ *   0      8     magic "TSAGGLOG"
+ *   8      2     format version (1)
+ *   10     2     kind: 0 live, 1 archive
+ *   12     4     header size (64)
+ *   16     8     segment number
+ *   24     8     sequence number of the segment's first event
+ *   32     8     schema id of the store when the segment was created
+ *   40     8     creation time, microseconds since the epoch
+ *   48     8     reserved, 0
+ *   56     8     XXH64 (seed 0) of bytes [0, 56)
+ *
+ * Frame, 56-byte header then `stored` payload bytes:
+ *   0      4     magic "TSFR"
+ *   4      1     type: 1 events, 2 seal
+ *   5      1     codec: 0 none, 1 LZ4 block, 2 zstd frame
+ *   6      1     event encoding: 0 none (seal), 1 rows, 2 columns
+ *   7      1     reserved, 0
+ *   8      4     stored payload length
+ *   12     4     raw payload length (after decompression)
+ *   16     8     first sequence number (seal: the segment's first)
+ *   24     4     event count (seal: 0)
+ *   28     4     reserved, 0
+ *   32     8     minimum event ts
+ *   40     8     maximum event ts
+ *   48     8     XXH3-64 (seed 0) of header bytes [0, 48) followed by
+ *                the stored payload
+ *
+ * Seal payload, 40 bytes: last sequence number, event count, minimum ts,
+ * maximum ts, frame count (u64/i64 each). A sealed segment ends with it.
+ */
+#ifndef TSAGG_LOG_INTERNAL_H
+#define TSAGG_LOG_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store_internal.h"
+
+#define SEG_MAGIC "TSAGGLOG"
+#define SEG_VERSION 1
+#define SEG_HEADER_SIZE 64
+#define SEG_KIND_LIVE 0
+#define SEG_KIND_ARCHIVE 1
+
+#define FRAME_MAGIC "TSFR"
+#define FRAME_HEADER_SIZE 56
+#define FRAME_EVENTS 1
+#define FRAME_SEAL 2
+#define CODEC_NONE 0
+#define CODEC_LZ4 1
+#define CODEC_ZSTD 2
+#define ENC_NONE 0
+#define ENC_ROWS 1
+#define ENC_COLUMNS 2
+#define SEAL_PAYLOAD_SIZE 40
+#define SEAL_FRAME_SIZE (FRAME_HEADER_SIZE + SEAL_PAYLOAD_SIZE)
+/* Largest payload a frame may declare; bounds allocations on bad input. */
+#define FRAME_PAYLOAD_MAX (64u << 20)
+
+/* A growable byte buffer. */
+typedef struct tsagg__buf {
+    uint8_t *p;
+    size_t len, cap;
+} tsagg__buf;
+
+int tsagg__buf_reserve(tsagg__buf *b, size_t extra);
+void tsagg__buf_free(tsagg__buf *b);
+
+typedef struct seg_header {
+    uint16_t version, kind;
+    uint64_t number, first_seq, schema_id;
+    int64_t created;
+} seg_header;
+
+typedef struct frame_header {
+    uint8_t type, codec, encoding;
+    uint32_t stored, raw, count;
+    uint64_t first_seq;
+    int64_t min_ts, max_ts;
+    uint64_t checksum;
+} frame_header;
+
+typedef struct seal_info {
+    uint64_t last_seq, events, frames;
+    int64_t min_ts, max_ts;
+} seal_info;
+
+void tsagg__seg_header_encode(const seg_header *h, uint8_t out[SEG_HEADER_SIZE]);
+/* 0, TSAGG_ECORRUPT (magic), TSAGG_EVERSION, TSAGG_ECHECKSUM. */
+int tsagg__seg_header_decode(const uint8_t in[SEG_HEADER_SIZE], seg_header *h);
+
+/* Write header and payload checksum into out[0, FRAME_HEADER_SIZE). */
+void tsagg__frame_header_encode(frame_header *h, const uint8_t *payload, uint8_t *out);
+/* Parse a header (no checksum check): 0 or TSAGG_ECORRUPT. */
+int tsagg__frame_header_decode(const uint8_t *in, frame_header *h);
+/* Verify the checksum of a parsed header against its payload. */
+int tsagg__frame_verify(const uint8_t *header_bytes, const uint8_t *payload, uint64_t stored_len,
+                        uint64_t checksum);
+
+void tsagg__seal_encode(const seal_info *s, uint64_t first_seq, uint8_t out[SEAL_FRAME_SIZE]);
+int tsagg__seal_decode(const uint8_t in[SEAL_FRAME_SIZE], seal_info *s);
+
+/*
+ * Walk the frames of an open segment from offset SEG_HEADER_SIZE to `size`,
+ * verifying every checksum and that sequence numbers follow on from
+ * first_seq. The result describes the valid prefix.
+ */
+typedef struct seg_scan {
+    uint64_t valid_end;   /* offset just past the last valid frame */
+    uint64_t next_seq;    /* sequence number after the last valid event */
+    uint64_t events, frames;
+    int64_t min_ts, max_ts;
+    int sealed;           /* the valid prefix ends with a seal frame */
+    int status;           /* 0 clean; 1 torn tail at valid_end; <0 damage */
+    uint64_t bad_offset;  /* where damage or the torn tail starts */
+} seg_scan;
+
+int tsagg__seg_scan(const tsagg_io *io, int fd, uint64_t size, uint64_t first_seq,
+                    int strict_tail, seg_scan *out);
+
+/* Decoded events of one frame; strings point into `owner`. */
+typedef struct tsagg__events {
+    tsagg_event *evs;
+    size_t n, cap;
+    tsagg_attr *attrs;
+    size_t nattrs, attrs_cap;
+} tsagg__events;
+
+void tsagg__events_free(tsagg__events *e);
+
+/* Row encoding (record.c): append one append-call's events as a record. */
+int tsagg__record_encode(tsagg__buf *out, const tsagg_event *evs, size_t n, int64_t *min_ts,
+                         int64_t *max_ts);
+/* Decode a rows payload that must hold exactly `count` events. */
+int tsagg__rows_decode(const uint8_t *raw, size_t len, uint32_t count, tsagg__events *out);
+
+/* Column encoding of the archive form (archive_codec.c). */
+int tsagg__columns_encode(tsagg__buf *out, const tsagg_event *evs, size_t n);
+int tsagg__columns_decode(const uint8_t *raw, size_t len, uint32_t count, tsagg__events *out);
+
+/* Decompress (if needed) and decode a verified frame's payload. `scratch`
+ * receives the raw bytes the events point into. */
+int tsagg__frame_decode(const frame_header *h, const uint8_t *payload, tsagg__buf *scratch,
+                        tsagg__events *out);
+
+/* List segment numbers of a log directory, sorted ascending (malloc'ed). */
+int tsagg__list_segments(const tsagg_io *io, const char *log_dir, uint64_t **numbers,
+                         size_t *count);
+
+/* Read a segment's seal (the last SEAL_FRAME_SIZE bytes): 0 when present
+ * and valid, 1 when the segment is not sealed, <0 on I/O error. */
+int tsagg__read_seal(const tsagg_io *io, int fd, uint64_t size, seal_info *s);
+
+#endif
