@@ -1,0 +1,16 @@
+#!/bin/sh
+# Build and run every test suite: fast, slow (crash) and fault, then the
+# fast and fault suites again under AddressSanitizer + UBSan.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/setup-debian.sh
+
+[ -d build ] || meson setup build >/dev/null
+ninja -C build
+meson test -C build --suite fast --suite slow --suite fault --print-errorlogs
+
+[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dbench=false >/dev/null
+ninja -C build-asan
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --suite fast --suite fault --print-errorlogs
