@@ -37,3 +37,15 @@ Test(errors, version)
     cr_assert_str_eq(tsagg_version(), TSAGG_VERSION_STRING);
     cr_assert_eq(tsagg_version_number(), TSAGG_VERSION_NUMBER);
 }
+
+Test(abi, public_struct_sizes)
+{
+    /* Public structs are part of the ABI on LP64; a change here is a
+     * soname bump. */
+    cr_assert_eq(sizeof(tsagg_attr), 32);
+    cr_assert_eq(sizeof(tsagg_event), 72);
+    cr_assert_eq(sizeof(tsagg_options), 48);
+    cr_assert_eq(sizeof(tsagg_segment_info), 56);
+    cr_assert_eq(sizeof(tsagg_log_range), 32);
+    cr_assert_eq(sizeof(tsagg_io), 13 * sizeof(void *));
+}
