@@ -1,0 +1,655 @@
+/* test_hll.c - the unique-count sketch: exactness, accuracy, merge == union,
+ * serialization round trips, corrupt input, and the frozen format. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "bytes.h"
+#include "hll.h"
+#include "tsagg_errors.h"
+
+/* 1.04 / sqrt(16384) */
+#define SE 0.008125
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Add inputs [lo, hi) of the stream `seed` (input i is splitmix of seed+i,
+ * so ranges of one seed overlap exactly where their indices do). */
+static void add_range(tsagg__hll *h, uint64_t seed, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t i = lo; i < hi; i++) {
+        uint64_t s = seed * 0x100000001b3ull + i;
+        cr_assert_eq(tsagg__hll_add(h, splitmix(&s)), 0);
+    }
+}
+
+static size_t ser(const tsagg__hll *h, uint8_t *buf)
+{
+    int n = tsagg__hll_serialize(h, buf, TSAGG__HLL_SERIALIZED_MAX);
+    cr_assert_gt(n, 0);
+    cr_assert_eq((size_t)n, tsagg__hll_serialized_size(h));
+    return (size_t)n;
+}
+
+/* Both sketches serialize to the same bytes and estimate the same. */
+static void assert_same(const tsagg__hll *a, const tsagg__hll *b)
+{
+    static uint8_t ba[TSAGG__HLL_SERIALIZED_MAX], bb[TSAGG__HLL_SERIALIZED_MAX];
+    size_t na = ser(a, ba), nb = ser(b, bb);
+    cr_assert_eq(na, nb, "sizes %zu != %zu", na, nb);
+    cr_assert(memcmp(ba, bb, na) == 0, "serialized bytes differ");
+    cr_assert_eq(tsagg__hll_estimate(a), tsagg__hll_estimate(b));
+    cr_assert_eq(tsagg__hll_is_exact(a), tsagg__hll_is_exact(b));
+}
+
+Test(hll, empty)
+{
+    tsagg__hll h;
+    tsagg__hll_init(&h);
+    cr_assert(tsagg__hll_is_exact(&h));
+    cr_assert_eq(tsagg__hll_estimate(&h), 0.0);
+    uint8_t buf[8];
+    cr_assert_eq(tsagg__hll_serialized_size(&h), 4);
+    cr_assert_eq(tsagg__hll_serialize(&h, buf, sizeof buf), 4);
+    const uint8_t want[] = {1, 1, 14, 0};
+    cr_assert(memcmp(buf, want, 4) == 0);
+    tsagg__hll_fini(&h);
+    tsagg__hll_fini(NULL);
+}
+
+Test(hll, exact_up_to_the_limit)
+{
+    tsagg__hll h;
+    tsagg__hll_init(&h);
+    uint64_t seed = 7;
+    uint64_t vals[TSAGG__HLL_EXACT_MAX + 1];
+    for (uint32_t i = 0; i <= TSAGG__HLL_EXACT_MAX; i++)
+        vals[i] = splitmix(&seed);
+    vals[5] = 0; /* the ids 0 and 1 are ordinary inputs */
+    vals[6] = 1;
+    for (uint32_t n = 1; n <= TSAGG__HLL_EXACT_MAX; n++) {
+        cr_assert_eq(tsagg__hll_add(&h, vals[n - 1]), 0);
+        /* Duplicates never count. */
+        cr_assert_eq(tsagg__hll_add(&h, vals[n / 2]), 0);
+        cr_assert(tsagg__hll_is_exact(&h));
+        cr_assert_eq(tsagg__hll_estimate(&h), (double)n, "n=%u", n);
+    }
+    cr_assert_eq(tsagg__hll_add(&h, vals[TSAGG__HLL_EXACT_MAX]), 0);
+    cr_assert_not(tsagg__hll_is_exact(&h));
+    const double n_max = TSAGG__HLL_EXACT_MAX + 1;
+    double e = tsagg__hll_estimate(&h);
+    cr_assert(fabs(e - n_max) < n_max * 3 * SE, "estimate %f", e);
+    tsagg__hll_fini(&h);
+}
+
+Test(hll, small_ids_are_exact)
+{
+    /* A merchant-hour with three users, each seen several times. */
+    tsagg__hll h;
+    tsagg__hll_init(&h);
+    const uint64_t ids[] = {3, 1, 2, 3, 3, 1, 2, 2};
+    cr_assert_eq(tsagg__hll_add_many(&h, ids, 8), 0);
+    cr_assert_eq(tsagg__hll_estimate(&h), 3.0);
+    cr_assert_eq(tsagg__hll_serialized_size(&h), 4 + 3 * 8);
+    tsagg__hll_fini(&h);
+}
+
+static void check_accuracy(uint64_t n, uint64_t seeds, bool small_ids)
+{
+    tsagg__hll h;
+    tsagg__hll_init(&h);
+    double sum = 0, sum_abs = 0, max_abs = 0;
+    for (uint64_t seed = 1; seed <= seeds; seed++) {
+        tsagg__hll_reset(&h);
+        if (small_ids) {
+            /* Non-hashed ids: consecutive integers from an offset. */
+            for (uint64_t i = 0; i < n; i++)
+                cr_assert_eq(tsagg__hll_add(&h, seed * 10000000 + i), 0);
+        } else {
+            add_range(&h, seed, 0, n);
+        }
+        double e = tsagg__hll_estimate(&h);
+        double rel = (e - (double)n) / (double)n;
+        cr_assert(fabs(rel) <= 3 * SE, "n=%lu seed=%lu estimate=%.1f rel=%.4f",
+                  (unsigned long)n, (unsigned long)seed, e, rel);
+        sum += rel;
+        sum_abs += fabs(rel);
+        max_abs = fmax(max_abs, fabs(rel));
+    }
+    /* Shown with --verbose; docs/hll.md quotes these. */
+    cr_log_info("%s n=%-8lu runs=%lu mean %+.4f%% mean|err| %.4f%% max|err| %.4f%%",
+                small_ids ? "int " : "hash", (unsigned long)n, (unsigned long)seeds,
+                100 * sum / (double)seeds, 100 * sum_abs / (double)seeds, 100 * max_abs);
+    tsagg__hll_fini(&h);
+}
+
+Test(hll, accuracy_hashed_ids)
+{
+    const uint64_t ns[] = {1000, 2000, 5000, 10000, 100000, 1000000};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        check_accuracy(ns[i], ns[i] >= 1000000 ? 5 : 10, false);
+}
+
+Test(hll, accuracy_small_integer_ids)
+{
+    const uint64_t ns[] = {1000, 10000, 100000, 1000000};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        check_accuracy(ns[i], 3, true);
+}
+
+Test(hll, add_many_equals_add)
+{
+    tsagg__hll a, b;
+    tsagg__hll_init(&a);
+    tsagg__hll_init(&b);
+    static uint64_t vals[50000];
+    uint64_t seed = 99;
+    for (size_t i = 0; i < 50000; i++)
+        vals[i] = splitmix(&seed) % 20000; /* many repeats */
+    cr_assert_eq(tsagg__hll_add_many(&a, vals, 50000), 0);
+    for (size_t i = 0; i < 50000; i++)
+        cr_assert_eq(tsagg__hll_add(&b, vals[i]), 0);
+    assert_same(&a, &b);
+    tsagg__hll_fini(&a);
+    tsagg__hll_fini(&b);
+}
+
+/* Sizes of the two inputs, covering every pair of forms (exact, sparse,
+ * dense) and unions that cross the exact and sparse limits. The second range
+ * starts halfway into the first. */
+static const uint64_t merge_sizes[][2] = {
+    {0, 0}, {0, 5}, {3, 4}, {200, 200}, {256, 1}, {256, 256}, {150, 5000},
+    {5000, 10}, {3000, 4000}, {8000, 9000}, {3000, 30000}, {30000, 3000},
+    {30000, 200000}, {200000, 100},
+};
+
+Test(hll, merge_equals_union)
+{
+    for (size_t t = 0; t < sizeof merge_sizes / sizeof merge_sizes[0]; t++) {
+        uint64_t na = merge_sizes[t][0], nb = merge_sizes[t][1];
+        tsagg__hll a, b, u;
+        tsagg__hll_init(&a);
+        tsagg__hll_init(&b);
+        tsagg__hll_init(&u);
+        add_range(&a, 5, 0, na);
+        add_range(&b, 5, na / 2, na / 2 + nb);
+        add_range(&u, 5, 0, na / 2 + nb > na ? na / 2 + nb : na);
+        cr_assert_eq(tsagg__hll_merge(&a, &b), 0);
+        assert_same(&a, &u);
+        /* Merging again, or merging with itself, changes nothing. */
+        cr_assert_eq(tsagg__hll_merge(&a, &b), 0);
+        cr_assert_eq(tsagg__hll_merge(&a, &a), 0);
+        assert_same(&a, &u);
+        tsagg__hll_fini(&a);
+        tsagg__hll_fini(&b);
+        tsagg__hll_fini(&u);
+    }
+}
+
+Test(hll, merge_view_equals_union)
+{
+    static uint8_t buf[TSAGG__HLL_SERIALIZED_MAX];
+    for (size_t t = 0; t < sizeof merge_sizes / sizeof merge_sizes[0]; t++) {
+        uint64_t na = merge_sizes[t][0], nb = merge_sizes[t][1];
+        tsagg__hll a, b, u;
+        tsagg__hll_init(&a);
+        tsagg__hll_init(&b);
+        tsagg__hll_init(&u);
+        add_range(&a, 6, 0, na);
+        add_range(&b, 6, na / 2, na / 2 + nb);
+        add_range(&u, 6, 0, na / 2 + nb > na ? na / 2 + nb : na);
+        size_t len = ser(&b, buf);
+        tsagg__hll_view v;
+        cr_assert_eq(tsagg__hll_view_init(&v, buf, len), 0);
+        cr_assert_eq(tsagg__hll_view_estimate(&v), tsagg__hll_estimate(&b));
+        cr_assert_eq(tsagg__hll_merge_view(&a, &v), 0);
+        assert_same(&a, &u);
+        /* The one-pass merge of unchecked bytes gives the same. */
+        tsagg__hll_reset(&a);
+        add_range(&a, 6, 0, na);
+        cr_assert_eq(tsagg__hll_merge_serialized(&a, buf, len), 0);
+        assert_same(&a, &u);
+        tsagg__hll_fini(&a);
+        tsagg__hll_fini(&b);
+        tsagg__hll_fini(&u);
+    }
+}
+
+Test(hll, merge_commutative_and_associative)
+{
+    const uint64_t sizes[][3] = {{2, 3, 4}, {100, 90, 80}, {200, 150, 300},
+                                 {100, 2000, 7}, {40000, 3, 90000}};
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        tsagg__hll x[3], ab, ba, ab_c, b_c, a_bc;
+        for (int i = 0; i < 3; i++) {
+            tsagg__hll_init(&x[i]);
+            add_range(&x[i], 11, 1000 * (uint64_t)i, 1000 * (uint64_t)i + sizes[t][i]);
+        }
+        tsagg__hll_init(&ab);
+        tsagg__hll_init(&ba);
+        tsagg__hll_init(&b_c);
+        tsagg__hll_init(&a_bc);
+        cr_assert_eq(tsagg__hll_merge(&ab, &x[0]), 0);
+        cr_assert_eq(tsagg__hll_merge(&ab, &x[1]), 0);
+        cr_assert_eq(tsagg__hll_merge(&ba, &x[1]), 0);
+        cr_assert_eq(tsagg__hll_merge(&ba, &x[0]), 0);
+        assert_same(&ab, &ba);
+        ab_c = ab; /* takes over ab's buffers: (a+b)+c is built in place */
+        cr_assert_eq(tsagg__hll_merge(&ab_c, &x[2]), 0);
+        cr_assert_eq(tsagg__hll_merge(&b_c, &x[1]), 0);
+        cr_assert_eq(tsagg__hll_merge(&b_c, &x[2]), 0);
+        cr_assert_eq(tsagg__hll_merge(&a_bc, &x[0]), 0);
+        cr_assert_eq(tsagg__hll_merge(&a_bc, &b_c), 0);
+        assert_same(&ab_c, &a_bc);
+        for (int i = 0; i < 3; i++)
+            tsagg__hll_fini(&x[i]);
+        tsagg__hll_fini(&ab_c);
+        tsagg__hll_fini(&ba);
+        tsagg__hll_fini(&b_c);
+        tsagg__hll_fini(&a_bc);
+    }
+}
+
+Test(hll, round_trip)
+{
+    static uint8_t buf[TSAGG__HLL_SERIALIZED_MAX], again[TSAGG__HLL_SERIALIZED_MAX];
+    const uint64_t ns[] = {0, 1, 2, 3, 100, 255, 256, 257, 1000, 10000, 11000, 1000000};
+    tsagg__hll h, d;
+    tsagg__hll_init(&h);
+    tsagg__hll_init(&d);
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        tsagg__hll_reset(&h);
+        add_range(&h, 21, 0, ns[i]);
+        size_t len = ser(&h, buf);
+        cr_assert_eq(tsagg__hll_deserialize(&d, buf, len), 0);
+        assert_same(&h, &d);
+        cr_assert_eq(ser(&d, again), len);
+        cr_assert(memcmp(buf, again, len) == 0);
+        /* Too small a buffer: refused, nothing written. */
+        memset(again, 0xAA, len);
+        cr_assert_eq(tsagg__hll_serialize(&h, again, len - 1), TSAGG_EARG);
+        cr_assert_eq(again[0], 0xAA);
+    }
+    tsagg__hll_fini(&h);
+    tsagg__hll_fini(&d);
+}
+
+Test(hll, reserve_and_reset_reuse)
+{
+    tsagg__hll r, plain;
+    tsagg__hll_init(&r);
+    tsagg__hll_init(&plain);
+    add_range(&r, 3, 0, 300);
+    cr_assert_eq(tsagg__hll_reserve(&r), 0);
+    add_range(&plain, 3, 0, 300);
+    assert_same(&r, &plain);
+    /* Across the exact -> dense switch and back through reset. */
+    for (int round = 0; round < 3; round++) {
+        uint64_t n = round == 1 ? 50000 : round == 0 ? 100 : 700;
+        tsagg__hll_reset(&r);
+        tsagg__hll_reset(&plain);
+        add_range(&r, 30 + (uint64_t)round, 0, n);
+        add_range(&plain, 30 + (uint64_t)round, 0, n);
+        assert_same(&r, &plain);
+    }
+    tsagg__hll_fini(&r);
+    tsagg__hll_fini(&plain);
+}
+
+static int deser(const uint8_t *buf, size_t len)
+{
+    tsagg__hll h;
+    tsagg__hll_init(&h);
+    int rc = tsagg__hll_deserialize(&h, buf, len);
+    tsagg__hll_view v;
+    cr_assert_eq(tsagg__hll_view_init(&v, buf, len), rc);
+    if (rc)
+        cr_assert_eq(tsagg__hll_estimate(&h), 0.0, "left empty on failure");
+    tsagg__hll_fini(&h);
+    return rc;
+}
+
+/* An exact sketch from values (not mixed), in the given order. */
+static size_t make_exact(uint8_t *buf, const uint64_t *vals, uint32_t n)
+{
+    uint8_t *p = buf;
+    *p++ = 1, *p++ = TSAGG__HLL_FORM_EXACT, *p++ = 14;
+    p += tsagg__put_varint(p, n);
+    for (uint32_t e = 0; e < n; e++, p += 8)
+        tsagg__put_u64(p, vals[e]);
+    return (size_t)(p - buf);
+}
+
+Test(hll, corrupt_exact)
+{
+    uint8_t buf[64];
+    tsagg__hll h;
+    tsagg__hll_init(&h);
+    add_range(&h, 1, 0, 4);
+    size_t len = ser(&h, buf);
+    cr_assert_eq(deser(buf, len), 0);
+    for (size_t cut = 0; cut < len; cut++)
+        cr_assert_eq(deser(buf, cut), TSAGG_ECORRUPT, "truncated at %zu", cut);
+    buf[len] = 0;
+    cr_assert_eq(deser(buf, len + 1), TSAGG_ECORRUPT, "trailing byte");
+    uint8_t b[64];
+#define MUT(i, v, want)                                                                  \
+    do {                                                                                 \
+        memcpy(b, buf, len);                                                             \
+        b[i] = (v);                                                                      \
+        cr_assert_eq(deser(b, len), (want), "byte %d = %d", (int)(i), (int)(v));         \
+    } while (0)
+    MUT(0, 2, TSAGG_EVERSION);
+    MUT(0, 0, TSAGG_EVERSION);
+    MUT(1, 0, TSAGG_ECORRUPT);
+    MUT(1, 4, TSAGG_ECORRUPT);
+    MUT(1, 2, TSAGG_ECORRUPT); /* an exact body is no sparse body */
+    MUT(1, 3, TSAGG_ECORRUPT); /* nor a dense one */
+    MUT(2, 12, TSAGG_ECORRUPT);
+    MUT(2, 16, TSAGG_ECORRUPT);
+    MUT(3, 5, TSAGG_ECORRUPT); /* count disagrees with the body */
+    MUT(3, 3, TSAGG_ECORRUPT);
+#undef MUT
+    tsagg__hll_fini(&h);
+
+    /* Hand-made exact bodies. */
+    static uint64_t vals[TSAGG__HLL_EXACT_MAX + 1];
+    static uint8_t x[8 * (TSAGG__HLL_EXACT_MAX + 1) + 8];
+    vals[0] = 0, vals[1] = 5;
+    cr_assert_eq(deser(x, make_exact(x, vals, 2)), 0);
+    vals[1] = 0; /* the same value twice */
+    cr_assert_eq(deser(x, make_exact(x, vals, 2)), TSAGG_ECORRUPT);
+    vals[0] = 6, vals[1] = 5; /* decreasing */
+    cr_assert_eq(deser(x, make_exact(x, vals, 2)), TSAGG_ECORRUPT);
+    vals[0] = UINT64_MAX;
+    cr_assert_eq(deser(x, make_exact(x, vals, 1)), 0);
+    const uint8_t nonmin_n[] = {1, 1, 14, 0x81, 0x00, 1, 2, 3, 4, 5, 6, 7, 8};
+    cr_assert_eq(deser(nonmin_n, sizeof nonmin_n), TSAGG_ECORRUPT);
+    /* More values than an exact set may hold. */
+    for (uint32_t i = 0; i <= TSAGG__HLL_EXACT_MAX; i++)
+        vals[i] = 1000 + i;
+    cr_assert_eq(deser(x, make_exact(x, vals, TSAGG__HLL_EXACT_MAX + 1)), TSAGG_ECORRUPT);
+    cr_assert_eq(deser(x, make_exact(x, vals, TSAGG__HLL_EXACT_MAX)), 0);
+    cr_assert_eq(deser(NULL, 0), TSAGG_ECORRUPT);
+}
+
+Test(hll, corrupt_dense)
+{
+    static uint8_t buf[TSAGG__HLL_SERIALIZED_MAX], b[TSAGG__HLL_SERIALIZED_MAX];
+    tsagg__hll h;
+    tsagg__hll_init(&h);
+    add_range(&h, 2, 0, 20000);
+    size_t len = ser(&h, buf);
+    cr_assert_eq(len, TSAGG__HLL_SERIALIZED_MAX);
+    cr_assert_eq(deser(buf, len), 0);
+    const size_t cuts[] = {0, 1, 2, 3, 4, 100, len / 2, len - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++)
+        cr_assert_eq(deser(buf, cuts[i]), TSAGG_ECORRUPT, "truncated at %zu", cuts[i]);
+    cr_assert_eq(deser(buf, len), 0);
+    memcpy(b, buf, len);
+    b[1] = TSAGG__HLL_FORM_EXACT;
+    cr_assert_eq(deser(b, len), TSAGG_ECORRUPT);
+    b[1] = TSAGG__HLL_FORM_SPARSE;
+    cr_assert_eq(deser(b, len), TSAGG_ECORRUPT);
+    memcpy(b, buf, len);
+    b[2] = 15;
+    cr_assert_eq(deser(b, len), TSAGG_ECORRUPT);
+
+    /* Ranks: 51 = 64 - p + 1 is the largest a hash can give; 52 and up are
+     * corrupt, in a plane's low bits and in the split registers alike. */
+    const size_t plane = TSAGG__HLL_M / 4, body = 3;
+    memcpy(b, buf, len);
+    b[body + 1234] = (uint8_t)((b[body + 1234] & 0xc0) | 51);
+    cr_assert_eq(deser(b, len), 0);
+    b[body + 1234] = (uint8_t)((b[body + 1234] & 0xc0) | 52);
+    cr_assert_eq(deser(b, len), TSAGG_ECORRUPT);
+    memcpy(b, buf, len);
+    b[body + 2 * plane + 4095] = (uint8_t)((b[body + 2 * plane + 4095] & 0x3f) | 0xc0);
+    b[body + plane + 4095] = (uint8_t)((b[body + plane + 4095] & 0x3f) | 0x40); /* 52 */
+    b[body + 4095] &= 0x3f;
+    cr_assert_eq(deser(b, len), TSAGG_ECORRUPT);
+    b[body + 4095] = (uint8_t)(b[body + 4095] | 0xc0); /* 55 */
+    cr_assert_eq(deser(b, len), TSAGG_ECORRUPT);
+    b[body + plane + 4095] &= 0x3f; /* 0b110011 = 51 */
+    cr_assert_eq(deser(b, len), 0);
+    tsagg__hll_fini(&h);
+}
+
+/* A sparse sketch from (index, rank) pairs in increasing index order, with
+ * the skip entries the format asks for. */
+static size_t make_sparse(uint8_t *buf, const uint32_t *idx, const uint8_t *rank, uint32_t n)
+{
+    uint16_t ent[TSAGG__HLL_SPARSE_MAX + 64];
+    uint32_t k = 0, next = 0;
+    for (uint32_t e = 0; e < n; e++) {
+        for (; idx[e] - next > 1023; next += 1024)
+            ent[k++] = 0xffc0;
+        ent[k++] = (uint16_t)((idx[e] - next) << 6 | rank[e]);
+        next = idx[e] + 1;
+    }
+    uint8_t *p = buf;
+    *p++ = 1, *p++ = TSAGG__HLL_FORM_SPARSE, *p++ = 14;
+    p += tsagg__put_varint(p, k);
+    for (uint32_t e = 0; e < k; e++, p += 2)
+        tsagg__put_u16(p, ent[e]);
+    return (size_t)(p - buf);
+}
+
+Test(hll, corrupt_sparse)
+{
+    uint8_t buf[64];
+    uint32_t idx[3] = {0, 7, TSAGG__HLL_M - 1};
+    uint8_t rank[3] = {1, 51, 9};
+    size_t len = make_sparse(buf, idx, rank, 3);
+    /* 0, 7, then 16376 registers on: 15 skips and an entry of gap 1015. */
+    cr_assert_eq(len, 3 + 1 + 2 * 18);
+    cr_assert_eq(deser(buf, len), 0);
+    for (size_t cut = 0; cut < len; cut++)
+        cr_assert_eq(deser(buf, cut), TSAGG_ECORRUPT, "truncated at %zu", cut);
+    buf[len] = 0;
+    buf[len + 1] = 0;
+    cr_assert_eq(deser(buf, len + 1), TSAGG_ECORRUPT, "trailing byte");
+    cr_assert_eq(deser(buf, len + 2), TSAGG_ECORRUPT, "trailing entry");
+    buf[3]++; /* one entry more than the body holds */
+    cr_assert_eq(deser(buf, len), TSAGG_ECORRUPT);
+    buf[3] -= 2; /* one less */
+    cr_assert_eq(deser(buf, len), TSAGG_ECORRUPT);
+
+    rank[1] = 0; /* a zero register is never listed */
+    cr_assert_eq(deser(buf, make_sparse(buf, idx, rank, 3)), TSAGG_ECORRUPT);
+    rank[1] = 52;
+    cr_assert_eq(deser(buf, make_sparse(buf, idx, rank, 3)), TSAGG_ECORRUPT);
+    rank[1] = 63;
+    cr_assert_eq(deser(buf, make_sparse(buf, idx, rank, 3)), TSAGG_ECORRUPT);
+    rank[1] = 51;
+    idx[2] = TSAGG__HLL_M; /* past the last register */
+    cr_assert_eq(deser(buf, make_sparse(buf, idx, rank, 3)), TSAGG_ECORRUPT);
+    idx[2] = TSAGG__HLL_M - 1;
+
+    /* Skips: only 0xffc0, only where needed, never last. */
+    len = make_sparse(buf, idx, rank, 3);
+    buf[len - 2] = 0xc0, buf[len - 1] = 0xff; /* the last entry a skip */
+    cr_assert_eq(deser(buf, len), TSAGG_ECORRUPT);
+    len = make_sparse(buf, idx, rank, 2);
+    cr_assert_eq(deser(buf, len), 0);
+    buf[len - 2] = 0x00, buf[len - 1] = 0x01; /* g = 4, rank 0 */
+    cr_assert_eq(deser(buf, len), TSAGG_ECORRUPT);
+    const uint8_t skip_then_one[] = {1, 2, 14, 2, 0xc0, 0xff, 0x01, 0x00};
+    cr_assert_eq(deser(skip_then_one, sizeof skip_then_one), 0); /* register 1024 */
+
+    /* An empty sparse list is a valid (if unusual) register sketch. */
+    cr_assert_eq(deser(buf, make_sparse(buf, idx, rank, 0)), 0);
+    /* More entries than the sparse form may hold. */
+    uint8_t many[8] = {1, 2, 14};
+    cr_assert_eq(deser(many, 3 + tsagg__put_varint(many + 3, TSAGG__HLL_SPARSE_MAX + 17)),
+                 TSAGG_ECORRUPT);
+    const uint8_t nonmin_k[] = {1, 2, 14, 0x81, 0x00, 0x41, 0x00};
+    cr_assert_eq(deser(nonmin_k, sizeof nonmin_k), TSAGG_ECORRUPT);
+}
+
+Test(hll, sparse_limit)
+{
+    /* 6000 non-zero registers with the widest gaps (so the most skips) are
+     * still sparse and fit; 6001 are written dense. */
+    static uint32_t idx[TSAGG__HLL_SPARSE_MAX + 1];
+    static uint8_t rank[TSAGG__HLL_SPARSE_MAX + 1], buf[2 * TSAGG__HLL_SERIALIZED_MAX],
+        again[TSAGG__HLL_SERIALIZED_MAX];
+    for (uint32_t e = 0; e < TSAGG__HLL_SPARSE_MAX; e++) {
+        idx[e] = e < 10 ? 1025 * e + 1024 : 10249 + (e - 9); /* 10 skips */
+        rank[e] = TSAGG__HLL_RANK_MAX;
+    }
+    cr_assert_lt(idx[TSAGG__HLL_SPARSE_MAX - 1], TSAGG__HLL_M);
+    size_t len = make_sparse(buf, idx, rank, TSAGG__HLL_SPARSE_MAX);
+    cr_assert_leq(len, TSAGG__HLL_SERIALIZED_MAX, "len %zu", len);
+    tsagg__hll h;
+    tsagg__hll_init(&h);
+    cr_assert_eq(tsagg__hll_deserialize(&h, buf, len), 0);
+    cr_assert_eq(ser(&h, again), len);
+    cr_assert(memcmp(buf, again, len) == 0);
+    /* A sparse list with one register more is not canonical. */
+    idx[TSAGG__HLL_SPARSE_MAX] = TSAGG__HLL_M - 1;
+    rank[TSAGG__HLL_SPARSE_MAX] = 1;
+    len = make_sparse(buf, idx, rank, TSAGG__HLL_SPARSE_MAX + 1);
+    cr_assert_eq(deser(buf, len), TSAGG_ECORRUPT);
+    /* Through the API, that sketch is dense. */
+    cr_assert_eq(tsagg__hll_merge_serialized(&h, buf, 3), TSAGG_ECORRUPT);
+    cr_assert_eq(tsagg__hll_deserialize(&h, buf, make_sparse(buf, idx, rank, 3000)), 0);
+    cr_assert_eq(tsagg__hll_merge_serialized(&h, buf, make_sparse(buf, idx + 3000, rank + 3000,
+                                                                   3001)), 0);
+    cr_assert_eq(ser(&h, again), TSAGG__HLL_SERIALIZED_MAX);
+    cr_assert_eq(again[1], TSAGG__HLL_FORM_DENSE);
+    tsagg__hll_fini(&h);
+}
+
+Test(hll, dense_needs_many_registers)
+{
+    /* A dense body with at most 6000 non-zero registers should have been
+     * sparse: not canonical, refused. */
+    static uint8_t buf[TSAGG__HLL_SERIALIZED_MAX];
+    memset(buf, 0, sizeof buf);
+    buf[0] = 1, buf[1] = TSAGG__HLL_FORM_DENSE, buf[2] = 14;
+    for (uint32_t j = 0; j < TSAGG__HLL_SPARSE_MAX; j++)
+        buf[3 + j] = 1; /* registers 0..5999 */
+    cr_assert_eq(deser(buf, sizeof buf), TSAGG_ECORRUPT);
+    buf[3 + TSAGG__HLL_SPARSE_MAX] = 1;
+    cr_assert_eq(deser(buf, sizeof buf), 0);
+}
+
+Test(hll, corrupt_merge_leaves_nothing_behind)
+{
+    static uint8_t buf[TSAGG__HLL_SERIALIZED_MAX];
+    const uint64_t ns[] = {5, 3000, 50000};
+    tsagg__hll src, dst;
+    tsagg__hll_init(&src);
+    tsagg__hll_init(&dst);
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
+        tsagg__hll_reset(&src);
+        add_range(&src, 4, 0, ns[t]);
+        size_t len = ser(&src, buf);
+        /* Corrupt the last byte: the damage is found only at the end. */
+        uint8_t keep = buf[len - 1];
+        buf[len - 1] = t == 0 ? 0 : 0xff;
+        if (t == 0) /* exact: make the last value smaller than the one before */
+            memset(buf + len - 8, 0, 8);
+        add_range(&dst, 4, 100000, 100000 + 10 * ns[t]);
+        cr_assert_eq(tsagg__hll_merge_serialized(&dst, buf, len), TSAGG_ECORRUPT, "n=%lu",
+                     (unsigned long)ns[t]);
+        cr_assert_eq(tsagg__hll_estimate(&dst), 0.0);
+        cr_assert(tsagg__hll_is_exact(&dst));
+        buf[len - 1] = keep;
+    }
+    tsagg__hll_fini(&src);
+    tsagg__hll_fini(&dst);
+}
+
+Test(hll, random_mutations_fail_cleanly_or_round_trip)
+{
+    static uint8_t buf[TSAGG__HLL_SERIALIZED_MAX], b[TSAGG__HLL_SERIALIZED_MAX],
+        again[TSAGG__HLL_SERIALIZED_MAX];
+    const uint64_t ns[] = {1, 5, 300, 3000};
+    uint64_t seed = 1234;
+    tsagg__hll h, d;
+    tsagg__hll_init(&h);
+    tsagg__hll_init(&d);
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
+        tsagg__hll_reset(&h);
+        add_range(&h, 8, 0, ns[t]);
+        size_t len = ser(&h, buf);
+        for (int round = 0; round < 2000; round++) {
+            memcpy(b, buf, len);
+            size_t blen = len;
+            int edits = 1 + (int)(splitmix(&seed) % 3);
+            for (int e = 0; e < edits; e++)
+                b[splitmix(&seed) % len] ^= (uint8_t)(1u << (splitmix(&seed) % 8));
+            if (splitmix(&seed) % 4 == 0)
+                blen = splitmix(&seed) % (len + 1);
+            int rc = tsagg__hll_deserialize(&d, b, blen);
+            cr_assert(rc == 0 || rc == TSAGG_ECORRUPT || rc == TSAGG_EVERSION, "rc %d", rc);
+            tsagg__hll_view v;
+            cr_assert_eq(tsagg__hll_view_init(&v, b, blen), rc);
+            if (rc == 0) {
+                cr_assert_eq(tsagg__hll_view_estimate(&v), tsagg__hll_estimate(&d));
+                cr_assert_eq(ser(&d, again), blen);
+                cr_assert(memcmp(b, again, blen) == 0, "accepted input is canonical");
+            }
+        }
+    }
+    tsagg__hll_fini(&h);
+    tsagg__hll_fini(&d);
+}
+
+/*
+ * Known answers: the serialized bytes of fixed inputs. These fail on any
+ * change of the mixer, the rank/index split, the ordering or the encoding:
+ * every such change is a format change and needs a new format version.
+ */
+Test(hll, known_answers)
+{
+    static uint8_t buf[TSAGG__HLL_SERIALIZED_MAX];
+    tsagg__hll h;
+    tsagg__hll_init(&h);
+
+    const uint64_t ids[] = {1, 2, 3};
+    cr_assert_eq(tsagg__hll_add_many(&h, ids, 3), 0);
+    /* version 1, exact, p 14, n 3, then the three mixed hashes (u64 LE) in order */
+    const uint8_t want3[] = {
+        0x01, 0x01, 0x0e, 0x03, 0xdc, 0xd6, 0x6a, 0x3d, 0x4b, 0xef, 0xdc, 0x5f, 0xd5, 0xee,
+        0x3e, 0xe1, 0x25, 0xc0, 0xfd, 0xe5, 0xc5, 0x77, 0xd8, 0xb6, 0x53, 0x63, 0xf7, 0xf8,
+    };
+    size_t len = ser(&h, buf);
+    cr_assert_eq(len, sizeof want3);
+    cr_assert(memcmp(buf, want3, len) == 0);
+
+    const struct {
+        uint64_t n;
+        size_t len;
+        uint64_t xxh64;
+    } kat[] = {
+        {0, 4, 0x34e5eefc393b5e35ull}, /* exact */
+        {1, 12, 0xf120f0f64f371d2bull},
+        {3, 28, 0xf00bd11ee6440aaeull},
+        {100, 804, 0x4beafaa76e9ed7ccull},
+        {256, 2053, 0xa049e8e872ddb84dull},
+        {257, 515, 0xe532959017d2a20bull}, /* sparse */
+        {5000, 8691, 0x53c25cd331861b74ull},
+        {20000, 12291, 0x447be55c165c55cdull}, /* dense */
+        {1000000, 12291, 0xbbb9a3c1e02ddd76ull},
+    };
+    for (size_t i = 0; i < sizeof kat / sizeof kat[0]; i++) {
+        tsagg__hll_reset(&h);
+        add_range(&h, 42, 0, kat[i].n);
+        len = ser(&h, buf);
+        cr_assert_eq(len, kat[i].len, "n=%lu len=%zu want %zu", (unsigned long)kat[i].n, len, kat[i].len);
+        cr_assert_eq(XXH64(buf, len, 0), kat[i].xxh64, "n=%lu xxh64=0x%016llx",
+                     (unsigned long)kat[i].n, (unsigned long long)XXH64(buf, len, 0));
+    }
+    tsagg__hll_fini(&h);
+}
