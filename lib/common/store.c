@@ -235,6 +235,9 @@ int tsagg_store_open(const char *path, const tsagg_options *opts, tsagg_store **
         free(st);
         return rc;
     }
+    /* Creating a store first fails to read its descriptor: no failure the
+     * caller should see on the new handle. */
+    st->errmsg[0] = 0;
     *out = st;
     return 0;
 }

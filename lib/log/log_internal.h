@@ -133,9 +133,26 @@ typedef struct tsagg__events {
 
 void tsagg__events_free(tsagg__events *e);
 
-/* Row encoding (record.c): append one append-call's events as a record. */
-int tsagg__record_encode(tsagg__buf *out, const tsagg_event *evs, size_t n, int64_t *min_ts,
-                         int64_t *max_ts);
+/* Names (event names, attribute keys) of one record being encoded. */
+typedef struct tsagg__names {
+    const char **ptr;
+    uint32_t *len;
+    uint32_t n, cap;
+} tsagg__names;
+
+/* Reusable scratch of the row encoder, so appends do not allocate. */
+typedef struct tsagg__encoder {
+    tsagg__buf body;
+    tsagg__names names;
+} tsagg__encoder;
+
+void tsagg__encoder_free(tsagg__encoder *enc);
+
+/* Row encoding (record.c): append events as one record to out. bound is
+ * at least their encoded size: 61 bytes per event plus, per attribute, 20
+ * bytes and its string length. */
+int tsagg__record_encode(tsagg__encoder *enc, tsagg__buf *out, const tsagg_event *evs, size_t n,
+                         size_t bound, int64_t *min_ts, int64_t *max_ts);
 /* Decode a rows payload that must hold exactly `count` events. */
 int tsagg__rows_decode(const uint8_t *raw, size_t len, uint32_t count, tsagg__events *out);
 

@@ -207,7 +207,11 @@ static int next_frame(tsagg_log_reader *rd)
             rc = tsagg__frame_verify(hdr, rd->payload.p, h.stored, h.checksum);
         if (rc != 0) {
             if (!rd->final) {
-                rd->off = rd->size; /* torn or in-flight write at the tail */
+                /* Torn or in-flight write at the tail: stop before this
+                 * frame, so that it is read again (and its events are not
+                 * skipped) if a successor shows the segment was completed. */
+                rd->off = off;
+                rd->expect_seq = h.first_seq;
                 return 0;
             }
             return fail(rd, rc == 1 ? TSAGG_ECORRUPT : rc, "checksum mismatch in frame", off);

@@ -27,13 +27,7 @@
 #include "bytes.h"
 #include "log_internal.h"
 
-typedef struct name_table {
-    const char **ptr;
-    uint32_t *len;
-    uint32_t n, cap;
-} name_table;
-
-static int name_add(name_table *t, const char *p, uint32_t len, uint32_t *idx)
+static int name_add(tsagg__names *t, const char *p, uint32_t len, uint32_t *idx)
 {
     if (t->n == t->cap) {
         uint32_t cap = t->cap ? t->cap * 2 : 32;
@@ -55,7 +49,7 @@ static int name_add(name_table *t, const char *p, uint32_t len, uint32_t *idx)
 
 /* Index of a name; `hint` is where the same slot matched last time, which
  * hits almost always because hosts fill attributes in a fixed order. */
-static inline int name_index(name_table *t, const char *p, uint32_t len, uint32_t *hint,
+static inline int name_index(tsagg__names *t, const char *p, uint32_t len, uint32_t *hint,
                              uint32_t *idx)
 {
     uint32_t h = *hint;
@@ -74,22 +68,21 @@ static inline int name_index(name_table *t, const char *p, uint32_t len, uint32_
     return rc;
 }
 
-static size_t event_bound(const tsagg_event *ev)
+void tsagg__encoder_free(tsagg__encoder *enc)
 {
-    size_t b = 10 + 10 + 5 + 16 + 5 + 10 + 5;
-    for (uint32_t i = 0; i < ev->nattrs; i++)
-        b += 5 + 5 + (ev->attrs[i].type == TSAGG_STR ? ev->attrs[i].v.s.len : 10);
-    return b;
+    tsagg__buf_free(&enc->body);
+    free(enc->names.ptr);
+    free(enc->names.len);
+    memset(enc, 0, sizeof *enc);
 }
 
-int tsagg__record_encode(tsagg__buf *out, const tsagg_event *evs, size_t n, int64_t *min_ts,
-                         int64_t *max_ts)
+int tsagg__record_encode(tsagg__encoder *enc, tsagg__buf *out, const tsagg_event *evs, size_t n,
+                         size_t bound, int64_t *min_ts, int64_t *max_ts)
 {
-    size_t bound = 0;
-    for (size_t i = 0; i < n; i++)
-        bound += event_bound(&evs[i]);
-    tsagg__buf body = {0};
-    name_table names = {0};
+    tsagg__buf body = enc->body;
+    tsagg__names names = enc->names;
+    names.n = 0;
+    body.len = 0;
     uint32_t hints[TSAGG_ATTRS_MAX + 1] = {0};
     int rc = tsagg__buf_reserve(&body, bound);
     int64_t prev = 0, lo = INT64_MAX, hi = INT64_MIN;
@@ -150,9 +143,8 @@ int tsagg__record_encode(tsagg__buf *out, const tsagg_event *evs, size_t n, int6
         *min_ts = lo;
         *max_ts = hi;
     }
-    free(names.ptr);
-    free(names.len);
-    tsagg__buf_free(&body);
+    enc->body = body;
+    enc->names = names;
     return rc;
 }
 

@@ -41,6 +41,21 @@ static int continue_after(struct tsagg_log_writer *w, uint64_t number, seal_info
         return tsagg__fail(st, fd, "%s: %s", path, tsagg_strerror(fd));
     uint64_t size = 0;
     int rc = io->fsize(io->ctx, fd, &size);
+    /* Its header first: a seal is only understood in a segment of our
+     * format version. */
+    uint8_t hb[SEG_HEADER_SIZE];
+    seg_header h;
+    int hrc = 0;
+    if (rc == 0)
+        hrc = size >= SEG_HEADER_SIZE ? tsagg__read_all(io, fd, hb, sizeof hb, 0, NULL) : 1;
+    if (hrc == 1)
+        hrc = TSAGG_ECORRUPT; /* shorter than a header */
+    if (rc == 0 && hrc == 0)
+        hrc = tsagg__seg_header_decode(hb, &h);
+    if (rc == 0 && hrc != 0) {
+        io->close(io->ctx, fd);
+        return tsagg__fail(st, hrc, "%s: bad segment header: %s", path, tsagg_strerror(hrc));
+    }
     if (rc == 0)
         rc = tsagg__read_seal(io, fd, size, seal);
     io->close(io->ctx, fd);
@@ -88,8 +103,10 @@ int tsagg__log_recover(struct tsagg_log_writer *w)
                   : 1;
     if (rc == 0 && hrc == 0)
         hrc = tsagg__seg_header_decode(hb, &h);
-    if (rc == 0 && hrc != 0 && size <= SEG_HEADER_SIZE) {
-        /* Crashed while creating it: the segment never held a frame. */
+    if (rc == 0 && hrc != 0 && hrc != TSAGG_EVERSION && size <= SEG_HEADER_SIZE) {
+        /* Crashed while creating it: the segment never held a frame. A
+         * header of another version has a valid checksum: it was written
+         * whole (by another library version) and is not ours to delete. */
         io->close(io->ctx, fd);
         rc = io->unlink(io->ctx, path);
         if (rc == 0)

@@ -289,6 +289,51 @@ static void *interval_main(void *arg)
     return NULL;
 }
 
+/* ---- append scratch ------------------------------------------------------- */
+
+/* Encoded records of one append call, split so no frame grows unbounded. */
+typedef struct rec_chunk {
+    tsagg__buf rec;
+    size_t n;
+    int64_t lo, hi;
+} rec_chunk;
+
+/* Scratch of one append call, pooled by the writer so that appends reuse
+ * warm buffers instead of allocating (and faulting in) fresh ones. */
+typedef struct append_scratch {
+    tsagg__encoder enc;
+    rec_chunk *chunks;
+    size_t nchunks, cap;
+    struct append_scratch *next;
+} append_scratch;
+
+static append_scratch *scratch_get(struct tsagg_log_writer *w)
+{
+    pthread_mutex_lock(&w->scratch_mu);
+    append_scratch *s = w->scratch;
+    if (s)
+        w->scratch = s->next;
+    pthread_mutex_unlock(&w->scratch_mu);
+    return s ? s : calloc(1, sizeof *s);
+}
+
+static void scratch_free(append_scratch *s)
+{
+    tsagg__encoder_free(&s->enc);
+    for (size_t i = 0; i < s->cap; i++)
+        tsagg__buf_free(&s->chunks[i].rec);
+    free(s->chunks);
+    free(s);
+}
+
+static void scratch_put(struct tsagg_log_writer *w, append_scratch *s)
+{
+    pthread_mutex_lock(&w->scratch_mu);
+    s->next = w->scratch;
+    w->scratch = s;
+    pthread_mutex_unlock(&w->scratch_mu);
+}
+
 /* ---- lifecycle ------------------------------------------------------------ */
 
 static void writer_free(struct tsagg_log_writer *w)
@@ -303,6 +348,12 @@ static void writer_free(struct tsagg_log_writer *w)
     if (w->seg.fd >= 0)
         w->st->io->close(w->st->io->ctx, w->seg.fd);
     tsagg__wio_fini(&w->wio);
+    while (w->scratch) {
+        append_scratch *next = w->scratch->next;
+        scratch_free(w->scratch);
+        w->scratch = next;
+    }
+    pthread_mutex_destroy(&w->scratch_mu);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->mu);
     free(w);
@@ -316,6 +367,7 @@ int tsagg__writer_open(tsagg_store *st)
     w->st = st;
     w->seg.fd = -1;
     pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->scratch_mu, NULL);
     pthread_cond_init(&w->cond, NULL);
     int rc = tsagg__wio_init(&w->wio, st->io, st->opts.io_backend);
     if (rc != 0)
@@ -356,8 +408,9 @@ int tsagg__writer_close(tsagg_store *st)
 
 /* ---- public API ----------------------------------------------------------- */
 
-/* Why an event is invalid, or NULL. */
-static const char *event_problem(const tsagg_event *ev)
+/* Why an event is invalid, or NULL; *bound gets its encoded size bound.
+ * One pass over the attributes does both, as this runs for every event. */
+static const char *event_problem(const tsagg_event *ev, size_t *bound)
 {
     if (!ev->event || ev->event_len == 0 || ev->event_len > TSAGG_EVENT_NAME_MAX)
         return "event name must be 1..255 bytes";
@@ -380,12 +433,16 @@ static const char *event_problem(const tsagg_event *ev)
     }
     if (bytes > TSAGG_EVENT_BYTES_MAX)
         return "event larger than TSAGG_EVENT_BYTES_MAX";
+    /* Fixed fields, then per attribute a key varint, a length varint and
+     * the value (see tsagg__record_encode). */
+    *bound = 61 + (size_t)ev->nattrs * 20 + bytes;
     return NULL;
 }
 
 int tsagg_event_validate(const tsagg_event *ev)
 {
-    return ev && !event_problem(ev) ? 0 : TSAGG_EINPUT;
+    size_t bound;
+    return ev && !event_problem(ev, &bound) ? 0 : TSAGG_EINPUT;
 }
 
 /* Copy one encoded record into the frames; the lock is held. */
@@ -417,47 +474,44 @@ static int add_record(struct tsagg_log_writer *w, const tsagg__buf *rec, size_t 
     return 0;
 }
 
-/* Encoded records of one append call, split so no frame grows unbounded. */
-typedef struct rec_chunk {
-    tsagg__buf rec;
-    size_t n;
-    int64_t lo, hi;
-} rec_chunk;
-
-static int encode_chunks(const tsagg_event *evs, size_t n, size_t chunk_bytes, rec_chunk **out,
-                         size_t *nchunks)
+static int encode_chunk(append_scratch *s, const tsagg_event *evs, size_t n, size_t bound)
 {
-    size_t cap = 4, k = 0;
-    rec_chunk *cs = calloc(cap, sizeof *cs);
-    if (!cs)
-        return -ENOMEM;
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n;) {
-        size_t j = i, bytes = 0;
-        while (j < n && (j == i || bytes < chunk_bytes)) {
-            bytes += 48;
-            for (uint32_t a = 0; a < evs[j].nattrs; a++)
-                bytes += 16 + (evs[j].attrs[a].type == TSAGG_STR ? evs[j].attrs[a].v.s.len : 0);
-            j++;
-        }
-        if (k == cap) {
-            rec_chunk *p = realloc(cs, 2 * cap * sizeof *cs);
-            if (!p) {
-                rc = -ENOMEM;
-                break;
-            }
-            memset(p + cap, 0, cap * sizeof *cs);
-            cs = p;
-            cap *= 2;
-        }
-        cs[k].n = j - i;
-        rc = tsagg__record_encode(&cs[k].rec, evs + i, j - i, &cs[k].lo, &cs[k].hi);
-        k++;
-        i = j;
+    if (s->nchunks == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4;
+        rec_chunk *p = realloc(s->chunks, cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        memset(p + s->cap, 0, (cap - s->cap) * sizeof *p);
+        s->chunks = p;
+        s->cap = cap;
     }
-    *out = cs;
-    *nchunks = k;
-    return rc;
+    rec_chunk *c = &s->chunks[s->nchunks++];
+    c->rec.len = 0;
+    c->n = n;
+    return tsagg__record_encode(&s->enc, &c->rec, evs, n, bound, &c->lo, &c->hi);
+}
+
+/* Validate and encode all events, in records of about chunk_bytes. */
+static int encode_events(tsagg_store *st, append_scratch *s, const tsagg_event *evs, size_t n,
+                         size_t chunk_bytes)
+{
+    s->nchunks = 0;
+    size_t from = 0, bound = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t b;
+        const char *why = event_problem(&evs[i], &b);
+        if (why)
+            return tsagg__fail(st, TSAGG_EINPUT, "event %zu: %s", i, why);
+        bound += b;
+        if (bound >= chunk_bytes || i + 1 == n) {
+            int rc = encode_chunk(s, evs + from, i + 1 - from, bound);
+            if (rc != 0)
+                return rc;
+            from = i + 1;
+            bound = 0;
+        }
+    }
+    return 0;
 }
 
 int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq)
@@ -467,17 +521,13 @@ int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *fi
     struct tsagg_log_writer *w = st->writer;
     if (!w)
         return tsagg__fail(st, TSAGG_EREADONLY, "append on a read-only store handle");
-    for (size_t i = 0; i < n; i++) {
-        const char *why = event_problem(&evs[i]);
-        if (why)
-            return tsagg__fail(st, TSAGG_EINPUT, "event %zu: %s", i, why);
-    }
     size_t chunk_bytes = st->opts.frame_bytes / 2;
     if (chunk_bytes < CHUNK_BYTES_MIN)
         chunk_bytes = CHUNK_BYTES_MIN;
-    rec_chunk *cs = NULL;
-    size_t nchunks = 0;
-    int rc = encode_chunks(evs, n, chunk_bytes, &cs, &nchunks);
+    append_scratch *s = scratch_get(w);
+    if (!s)
+        return -ENOMEM;
+    int rc = encode_events(st, s, evs, n, chunk_bytes);
 
     pthread_mutex_lock(&w->mu);
     if (rc == 0 && w->failed)
@@ -488,8 +538,8 @@ int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *fi
     if (rc == 0 && w->failed)
         rc = w->failed;
     uint64_t seq0 = w->next_seq;
-    for (size_t i = 0; rc == 0 && i < nchunks; i++)
-        rc = add_record(w, &cs[i].rec, cs[i].n, cs[i].lo, cs[i].hi);
+    for (size_t i = 0; rc == 0 && i < s->nchunks; i++)
+        rc = add_record(w, &s->chunks[i].rec, s->chunks[i].n, s->chunks[i].lo, s->chunks[i].hi);
     if (rc == 0) {
         if (st->opts.sync_mode == TSAGG_SYNC_BATCH)
             rc = flush_locked(w, w->next_seq - 1, 1);
@@ -498,9 +548,7 @@ int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *fi
     }
     pthread_mutex_unlock(&w->mu);
 
-    for (size_t i = 0; i < nchunks; i++)
-        tsagg__buf_free(&cs[i].rec);
-    free(cs);
+    scratch_put(w, s);
     if (rc == 0 && first_seq)
         *first_seq = seq0;
     return rc;

@@ -49,6 +49,9 @@ struct tsagg_log_writer {
     uint64_t active_segment; /* seg's number as of the last flush; under mu */
     tsagg__buf out;        /* compressed frames of one flush (leader only) */
 
+    pthread_mutex_t scratch_mu;
+    struct append_scratch *scratch; /* free list of append scratch */
+
     pthread_t thread;      /* TSAGG_SYNC_INTERVAL flusher */
     int thread_started;
 };
