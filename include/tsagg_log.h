@@ -118,7 +118,8 @@ typedef struct tsagg_log_range {
     uint64_t from_seq; /* first sequence number wanted; default 1 */
     uint64_t to_seq;   /* one past the last; default UINT64_MAX */
     int64_t ts_from;   /* default INT64_MIN */
-    int64_t ts_to;     /* default INT64_MAX */
+    int64_t ts_to;     /* default INT64_MAX, which means no upper bound
+                          (events at ts INT64_MAX included) */
 } tsagg_log_range;
 
 TSAGG_API void tsagg_log_range_init(tsagg_log_range *range);

@@ -85,6 +85,14 @@ static int write_descriptor(tsagg_store *st, const tsagg_schema *schema)
     return 0;
 }
 
+/* Entries a store directory may hold before its descriptor exists: what
+ * an interrupted creation leaves behind. */
+static int creation_leftover(void *arg, const char *name)
+{
+    (void)arg;
+    return strcmp(name, "LOCK") && strcmp(name, "log") && strcmp(name, STORE_FILE ".tmp");
+}
+
 static int read_descriptor(tsagg_store *st)
 {
     char path[TSAGG_PATH_MAX + 32];
@@ -184,7 +192,15 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
     }
     int rc = read_descriptor(st);
     if (rc == TSAGG_ENOTSTORE && create) {
-        /* Only a fresh directory becomes a store: never adopt a used one. */
+        /* Only a fresh directory becomes a store: never adopt a used one, nor
+         * overwrite a descriptor this library does not recognise. */
+        int other = st->io->list(st->io->ctx, st->path, creation_leftover, NULL);
+        if (other < 0)
+            return tsagg__fail(st, other, "%s: %s", st->path, tsagg_strerror(other));
+        if (other > 0)
+            return tsagg__fail(st, TSAGG_ENOTSTORE,
+                               "%s: not a tsagg store and not empty: will not create one here",
+                               st->path);
         rc = create_layout(st, opts->schema);
         if (rc == 0)
             rc = read_descriptor(st);

@@ -123,6 +123,12 @@ typedef struct seg_scan {
 int tsagg__seg_scan(const tsagg_io *io, int fd, uint64_t size, uint64_t first_seq,
                     int strict_tail, seg_scan *out);
 
+/* Is there a valid frame starting anywhere after offset `from`? Tells
+ * damage (a valid frame follows a bad one) from a torn tail (nothing valid
+ * follows). 1 yes, 0 no, <0 I/O error. payload is scratch. */
+int tsagg__valid_frame_after(const tsagg_io *io, int fd, uint64_t from, uint64_t size,
+                             tsagg__buf *payload);
+
 /* Decoded events of one frame; strings point into `owner`. */
 typedef struct tsagg__events {
     tsagg_event *evs;

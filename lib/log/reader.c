@@ -34,6 +34,7 @@ struct tsagg_log_reader {
     tsagg__events evs;
     size_t evi;
     uint64_t frame_seq; /* sequence number of evs.evs[0] */
+    uint64_t retry_off; /* 1 + offset of a tail frame already read twice */
     int err, done;
 };
 
@@ -43,6 +44,12 @@ void tsagg_log_range_init(tsagg_log_range *r)
     r->to_seq = UINT64_MAX;
     r->ts_from = INT64_MIN;
     r->ts_to = INT64_MAX;
+}
+
+/* ts < ts_to, where ts_to == INT64_MAX means no upper bound at all. */
+static inline int before_end(const tsagg_log_reader *rd, int64_t ts)
+{
+    return ts < rd->r.ts_to || rd->r.ts_to == INT64_MAX;
 }
 
 static int relist(tsagg_log_reader *rd)
@@ -145,11 +152,36 @@ static int open_segment(tsagg_log_reader *rd)
         return fail(rd, rc, tsagg_strerror(rc), rd->size);
     rd->final = rc == 0 || !last;
     if (rc == 0 && (seal.last_seq < rd->r.from_seq || seal.events == 0 ||
-                    seal.max_ts < rd->r.ts_from || seal.min_ts >= rd->r.ts_to)) {
+                    seal.max_ts < rd->r.ts_from || !before_end(rd, seal.min_ts))) {
         rd->expect_seq = seal.last_seq + 1;
         return 1; /* nothing wanted here */
     }
     return 0;
+}
+
+/*
+ * A bad frame at `off` in the unsealed last segment: the writer's in-flight
+ * write, where the readable tail ends (0), unless a valid frame follows it,
+ * which makes it damage (an error). A write completing meanwhile makes the
+ * frame and its successor valid at once, so before calling it damage the
+ * frame is read once more (1).
+ */
+static int tail_or_damage(tsagg_log_reader *rd, uint64_t off)
+{
+    const tsagg_io *io = rd->st->io;
+    int rc = io->fsize(io->ctx, rd->fd, &rd->size);
+    if (rc != 0)
+        return fail(rd, rc, tsagg_strerror(rc), off);
+    int after = tsagg__valid_frame_after(io, rd->fd, off, rd->size, &rd->scratch);
+    if (after < 0)
+        return fail(rd, after, tsagg_strerror(after), off);
+    if (!after)
+        return 0;
+    if (rd->retry_off != off + 1) {
+        rd->retry_off = off + 1;
+        return 1;
+    }
+    return fail(rd, TSAGG_ECORRUPT, "damaged frame (valid frames follow it)", off);
 }
 
 /*
@@ -181,8 +213,12 @@ static int next_frame(tsagg_log_reader *rd)
         if (rc == 0 && h.type == FRAME_EVENTS && h.first_seq != rd->expect_seq)
             rc = TSAGG_ECORRUPT;
         if (rc != 0) {
-            if (!rd->final)
-                return 0; /* the live tail ends here */
+            if (!rd->final) {
+                rc = tail_or_damage(rd, rd->off);
+                if (rc == 1)
+                    continue;
+                return rc;
+            }
             return fail(rd, rc == 1 ? TSAGG_ECORRUPT : rc, "bad or truncated frame", rd->off);
         }
         uint64_t off = rd->off;
@@ -194,7 +230,7 @@ static int next_frame(tsagg_log_reader *rd)
         }
         rd->expect_seq = h.first_seq + h.count;
         int wanted = h.first_seq + h.count > rd->r.from_seq && h.max_ts >= rd->r.ts_from &&
-                     h.min_ts < rd->r.ts_to;
+                     before_end(rd, h.min_ts);
         if (!wanted)
             continue;
         rd->payload.len = 0;
@@ -207,12 +243,14 @@ static int next_frame(tsagg_log_reader *rd)
             rc = tsagg__frame_verify(hdr, rd->payload.p, h.stored, h.checksum);
         if (rc != 0) {
             if (!rd->final) {
-                /* Torn or in-flight write at the tail: stop before this
-                 * frame, so that it is read again (and its events are not
-                 * skipped) if a successor shows the segment was completed. */
+                /* Stop before this frame, so that it is read again (and its
+                 * events are not skipped) if it completes. */
                 rd->off = off;
                 rd->expect_seq = h.first_seq;
-                return 0;
+                rc = tail_or_damage(rd, off);
+                if (rc == 1)
+                    continue;
+                return rc;
             }
             return fail(rd, rc == 1 ? TSAGG_ECORRUPT : rc, "checksum mismatch in frame", off);
         }
@@ -276,7 +314,7 @@ int tsagg_log_reader_next(tsagg_log_reader *rd, const tsagg_event **ev, uint64_t
             size_t i = rd->evi++;
             uint64_t s = rd->frame_seq + i;
             const tsagg_event *e = &rd->evs.evs[i];
-            if (s < rd->r.from_seq || e->ts < rd->r.ts_from || e->ts >= rd->r.ts_to)
+            if (s < rd->r.from_seq || e->ts < rd->r.ts_from || !before_end(rd, e->ts))
                 continue;
             if (s >= rd->r.to_seq) {
                 rd->done = 1;

@@ -215,9 +215,7 @@ static int read_frame(const tsagg_io *io, int fd, uint64_t off, uint64_t size, t
     return tsagg__frame_verify(hdr, payload->p, h->stored, h->checksum) == 0 ? 0 : 1;
 }
 
-/* Is there any valid frame starting after `from`? Tells damage (a valid
- * frame follows a bad one) from a torn tail (nothing valid follows). */
-static int valid_frame_after(const tsagg_io *io, int fd, uint64_t from, uint64_t size,
+int tsagg__valid_frame_after(const tsagg_io *io, int fd, uint64_t from, uint64_t size,
                              tsagg__buf *payload)
 {
     enum { CHUNK = 1 << 16 };
@@ -283,7 +281,7 @@ int tsagg__seg_scan(const tsagg_io *io, int fd, uint64_t size, uint64_t first_se
             out->bad_offset = off;
             out->status = 1;
             if (strict_tail) {
-                int after = valid_frame_after(io, fd, off, size, &payload);
+                int after = tsagg__valid_frame_after(io, fd, off, size, &payload);
                 if (after < 0)
                     rc = after;
                 else if (after)

@@ -156,6 +156,9 @@ static int write_out(struct tsagg_log_writer *w, batch_stats *b, int sync, int s
         return 0;
     int rc = tsagg__wio_write(&w->wio, s->fd, w->out.p, w->out.len, s->offset, sync);
     if (rc != 0) {
+        /* Best effort: frames never reported durable must not come back as
+         * durable when recovery finds them in the page cache. */
+        w->st->io->ftruncate(w->st->io->ctx, s->fd, s->offset);
         char path[TSAGG_PATH_MAX + 32];
         tsagg__segment_path(w->st, s->number, path, sizeof path);
         return tsagg__fail(w->st, rc, "%s: %s at offset %" PRIu64 ": %s", path,
@@ -538,8 +541,11 @@ int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *fi
     if (rc == 0 && w->failed)
         rc = w->failed;
     uint64_t seq0 = w->next_seq;
-    for (size_t i = 0; rc == 0 && i < s->nchunks; i++)
+    for (size_t i = 0; rc == 0 && i < s->nchunks; i++) {
         rc = add_record(w, &s->chunks[i].rec, s->chunks[i].n, s->chunks[i].lo, s->chunks[i].hi);
+        if (rc != 0 && i > 0)
+            w->failed = rc; /* part of the call has sequence numbers: fail whole */
+    }
     if (rc == 0) {
         if (st->opts.sync_mode == TSAGG_SYNC_BATCH)
             rc = flush_locked(w, w->next_seq - 1, 1);

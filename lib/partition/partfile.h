@@ -1,0 +1,193 @@
+/*
+ * partfile.h - compacted hourly partition files (internal API).
+ *
+ * One file holds the events of one UTC hour, rows sorted by (merchant, ts),
+ * stored column by column in row groups of TSAGG__PART_GROUP_ROWS rows, each
+ * column block encoded (encoding.h), zstd-compressed where it pays and
+ * checksummed. A footer holds the schema, the string dictionaries, the row
+ * group index (offsets, min/max ts and merchant per group) and the merchant
+ * directory (merchant -> row range and rollup). Per merchant, a rollup
+ * block holds per-minute, per-event-name counts and measure sums, and the
+ * hour's unique-user and unique-session sketches (HyperLogLog, hll.h), also
+ * per event name. Byte layout: docs/format.md, "Partition files".
+ *
+ * Writers stream: rows arrive sorted, a row group is encoded when it fills,
+ * and memory stays at one row group plus the dictionaries, the directory
+ * and the current merchant's rollup, whatever the hour's size.
+ *
+ * Readers check the header, trailer and footer checksums on open and each
+ * block's checksum when they read it: damage gives TSAGG_ECHECKSUM or
+ * TSAGG_ECORRUPT with a message naming the file (and offset), never a crash
+ * or a wrong answer. A reader is immutable after open and may be used by
+ * several threads at once (caches are filled under a lock).
+ */
+#ifndef TSAGG_PARTFILE_H
+#define TSAGG_PARTFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsagg_io.h"
+#include "tsagg_store.h"
+
+#define TSAGG__PART_GROUP_ROWS 4096
+#define TSAGG__HOUR_US INT64_C(3600000000)
+
+/* A borrowed string. */
+typedef struct tsagg__str {
+    const char *ptr;
+    uint32_t len;
+} tsagg__str;
+
+/* A row for the writer. Strings are borrowed for the call. An absent
+ * dimension is the empty string; an absent measure is NaN (ignored by
+ * sums, counted by nothing). */
+typedef struct tsagg__row {
+    int64_t ts;
+    uint64_t merchant, user, session, id;
+    uint32_t flags; /* TSAGG_EVENT_HAS_ID */
+    tsagg__str event;
+    const tsagg__str *dims;  /* tsagg_schema_dimension_count() entries */
+    const double *measures;  /* tsagg_schema_measure_count() entries */
+} tsagg__row;
+
+/* Column numbers: the core columns, then one per dimension, then one per
+ * measure, in schema order. */
+enum {
+    TSAGG__COL_TS = 0,       /* int64 */
+    TSAGG__COL_MERCHANT = 1, /* uint64 */
+    TSAGG__COL_EVENT = 2,    /* uint32 code into the event-name dictionary */
+    TSAGG__COL_USER = 3,     /* uint64 */
+    TSAGG__COL_SESSION = 4,  /* uint64 */
+    TSAGG__COL_ID = 5,       /* uint64, 0 where the row has no id */
+    TSAGG__COL_FLAGS = 6,    /* uint32: TSAGG_EVENT_HAS_ID */
+    TSAGG__COL_DIM0 = 7      /* uint32 codes into each dimension's dictionary */
+    /* measures: TSAGG__COL_DIM0 + ndims + i, double */
+};
+
+/* What a finished file holds. */
+typedef struct tsagg__part_info {
+    int64_t hour;        /* hour start, µs */
+    uint64_t rows, merchants, bytes;
+    int64_t min_ts, max_ts;
+} tsagg__part_info;
+
+/* ---- writing ------------------------------------------------------------- */
+
+typedef struct tsagg__part_writer tsagg__part_writer;
+
+/*
+ * Start a partition for the hour starting at `hour` (a multiple of
+ * TSAGG__HOUR_US). Data goes to "<path>.tmp"; finish renames it to path.
+ * file_id is recorded in the header. 0, TSAGG_EARG, -errno.
+ */
+int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t hour,
+                            const tsagg_schema *schema, uint64_t file_id,
+                            tsagg__part_writer **out);
+
+/*
+ * Add rows. Across all calls rows must be sorted by (merchant, ts) and lie
+ * in [hour, hour + 1 h): TSAGG_EARG otherwise (nothing of this call added).
+ */
+int tsagg__part_writer_add(tsagg__part_writer *w, const tsagg__row *rows, size_t n);
+
+/*
+ * Write the last row group, the rollups, the footer and the trailer, fsync
+ * the file and rename it to its final path. The caller fsyncs the directory
+ * (once for many files). Frees the writer whatever the result; on failure
+ * the temporary file is removed. info may be NULL.
+ */
+int tsagg__part_writer_finish(tsagg__part_writer *w, tsagg__part_info *info);
+
+/* Drop the writer and its temporary file. Accepts NULL. */
+void tsagg__part_writer_abort(tsagg__part_writer *w);
+
+/* ---- reading ------------------------------------------------------------- */
+
+typedef struct tsagg__part tsagg__part;
+
+/*
+ * Open and check a partition file (header, trailer, footer checksum,
+ * version). On failure errmsg (if not NULL) names the file and what is
+ * wrong. 0, TSAGG_ECHECKSUM, TSAGG_ECORRUPT, TSAGG_EVERSION, -errno.
+ */
+int tsagg__part_open(const tsagg_io *io, const char *path, tsagg__part **out, char *errmsg,
+                     size_t errmsg_len);
+void tsagg__part_close(tsagg__part *p); /* accepts NULL */
+
+const tsagg__part_info *tsagg__part_get_info(const tsagg__part *p);
+/* The schema the file was written with (its own copy). */
+const tsagg_schema *tsagg__part_schema(const tsagg__part *p);
+
+/* Row groups: count, and per group its first row, row count and ranges. */
+typedef struct tsagg__group_info {
+    uint64_t row_start;
+    uint32_t rows;
+    int64_t min_ts, max_ts;
+    uint64_t min_merchant, max_merchant;
+} tsagg__group_info;
+
+uint32_t tsagg__part_groups(const tsagg__part *p);
+const tsagg__group_info *tsagg__part_group(const tsagg__part *p, uint32_t g);
+
+/*
+ * Decode column `col` of row group g into out (room for
+ * TSAGG__PART_GROUP_ROWS values of the column's type: int64_t, uint64_t,
+ * uint32_t or double). Checks the block's checksum. Thread-safe.
+ */
+int tsagg__part_read_column(tsagg__part *p, uint32_t col, uint32_t g, void *out);
+
+/*
+ * The dictionary of a string column (TSAGG__COL_EVENT or a dimension):
+ * string of a code, and code of a string (1 found, 0 absent, <0 error).
+ */
+int tsagg__part_dict_get(tsagg__part *p, uint32_t col, uint32_t code, const char **s,
+                         size_t *len);
+int tsagg__part_dict_find(tsagg__part *p, uint32_t col, const char *s, size_t len,
+                          uint32_t *code);
+/* Number of entries in a string column's dictionary. */
+uint32_t tsagg__part_dict_size(tsagg__part *p, uint32_t col);
+
+/* Merchant directory: index of a merchant (binary search), 1 found / 0 not. */
+typedef struct tsagg__merchant_entry {
+    uint64_t merchant;
+    uint64_t row_start;
+    uint64_t rows;
+} tsagg__merchant_entry;
+
+uint64_t tsagg__part_merchants(const tsagg__part *p);
+const tsagg__merchant_entry *tsagg__part_merchant(const tsagg__part *p, uint64_t i);
+int tsagg__part_find_merchant(const tsagg__part *p, uint64_t merchant, uint64_t *index);
+
+/*
+ * A merchant's rollup, decoded. The arrays hold one entry per (minute,
+ * event code) that has events, sorted by minute then event code; sums has
+ * nmeasures values per entry (NaN-free: absent measures count as 0).
+ * Sketches are serialized HLLs (hll.h) to merge with
+ * tsagg__hll_merge_serialized. The rollup owns its memory; free it with
+ * tsagg__rollup_free. Checks the rollup block's checksum.
+ */
+typedef struct tsagg__rollup {
+    uint32_t n;            /* entries */
+    uint8_t *minute;       /* 0..59 */
+    uint32_t *event;       /* code into the event-name dictionary */
+    uint64_t *count;
+    double *sums;          /* n * nmeasures, entry-major */
+    uint32_t nmeasures;
+    const uint8_t *users;  /* sketch of all the merchant's users in the hour */
+    size_t users_len;
+    const uint8_t *sessions;
+    size_t sessions_len;
+    uint32_t nnamed;       /* per-event-name sketches */
+    uint32_t *named_event; /* event codes, ascending */
+    const uint8_t **named_users;
+    size_t *named_users_len;
+    const uint8_t **named_sessions;
+    size_t *named_sessions_len;
+    void *mem;             /* backing storage */
+} tsagg__rollup;
+
+int tsagg__part_rollup(tsagg__part *p, uint64_t merchant_index, tsagg__rollup *out);
+void tsagg__rollup_free(tsagg__rollup *r);
+
+#endif
