@@ -4,8 +4,11 @@
  * The log is the source of truth: every partition and rollup is derived
  * from it. Each appended event gets a sequence number: 1, 2, 3, ... in
  * append order, without gaps, for the life of the store. Events appended by
- * one tsagg_append() call get consecutive numbers and become durable
- * together; one thread's calls keep their order.
+ * one tsagg_append() call get consecutive numbers and are reported durable
+ * together; one thread's calls keep their order. A call larger than half a
+ * frame is written as several records: if the process dies before the call
+ * returns, recovery may keep a prefix of it (whole events that were never
+ * reported durable; hosts drop retried events by their id).
  *
  * On disk (docs/format.md): STORE/log/<16 hex digits>.tlog segment files,
  * each a header followed by checksummed frames of events.
