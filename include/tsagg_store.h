@@ -3,9 +3,11 @@
  *
  * A store is a directory:
  *
- *     STORE/tsagg.store   descriptor: format version and schema history
+ *     STORE/tsagg.store   descriptor: format version and schema
  *     STORE/LOCK          held (flock) by the one writer process
  *     STORE/log/          raw event log segments (tsagg_log.h)
+ *     STORE/parts/        compacted hourly partitions (tsagg_compact.h)
+ *     STORE/MANIFEST      the published list of partitions
  *
  * Lifecycle: tsagg_store_open() -> use -> tsagg_store_close(). One process
  * may hold a store open for writing (TSAGG_OPEN_WRITE) at a time; a second

@@ -1,16 +1,29 @@
 #!/bin/sh
 # Build and run every test suite: fast, slow (crash) and fault, then the
-# fast and fault suites again under AddressSanitizer + UBSan.
+# fast and fault suites again under AddressSanitizer + UBSan. Ends with one
+# line "tests: N passed, M failed" over both runs.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
 [ -d build ] || meson setup build >/dev/null
 ninja -C build
-meson test -C build --suite fast --suite slow --suite fault --print-errorlogs
+meson test -C build --suite fast --suite slow --suite fault --print-errorlogs \
+    | tee -a "$log" || status=1
 
 [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined \
     -Db_lundef=false -Dbench=false >/dev/null
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    meson test -C build-asan --suite fast --suite fault --print-errorlogs
+    meson test -C build-asan --suite fast --suite fault --print-errorlogs \
+    | tee -a "$log" || status=1
+
+passed=$(awk '/^(Ok|Expected Fail):/ {n += $NF} END {print n + 0}' "$log")
+failed=$(awk '/^(Fail|Unexpected Pass|Timeout):/ {n += $NF} END {print n + 0}' "$log")
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] || status=1
+exit $status

@@ -90,7 +90,8 @@ static int write_descriptor(tsagg_store *st, const tsagg_schema *schema)
 static int creation_leftover(void *arg, const char *name)
 {
     (void)arg;
-    return strcmp(name, "LOCK") && strcmp(name, "log") && strcmp(name, STORE_FILE ".tmp");
+    return strcmp(name, "LOCK") && strcmp(name, "log") && strcmp(name, "parts") &&
+           strcmp(name, STORE_FILE ".tmp");
 }
 
 static int read_descriptor(tsagg_store *st)
@@ -157,6 +158,11 @@ static int create_layout(tsagg_store *st, const tsagg_schema *schema)
     int rc = st->io->mkdir(st->io->ctx, st->log_dir, 0755);
     if (rc != 0 && rc != -EEXIST)
         return tsagg__fail(st, rc, "%s: %s", st->log_dir, tsagg_strerror(rc));
+    char parts[TSAGG_PATH_MAX + 32];
+    snprintf(parts, sizeof parts, "%s/parts", st->path);
+    rc = st->io->mkdir(st->io->ctx, parts, 0755);
+    if (rc != 0 && rc != -EEXIST)
+        return tsagg__fail(st, rc, "%s: %s", parts, tsagg_strerror(rc));
     tsagg_schema *fallback = NULL;
     if (!schema) {
         rc = tsagg_schema_create_default(&fallback);
@@ -233,6 +239,8 @@ int tsagg_store_open(const char *path, const tsagg_options *opts, tsagg_store **
     if (!st)
         return -ENOMEM;
     pthread_mutex_init(&st->err_mu, NULL);
+    pthread_mutex_init(&st->catalog_mu, NULL);
+    pthread_mutex_init(&st->compact_mu, NULL);
     snprintf(st->path, sizeof st->path, "%s", path);
     snprintf(st->log_dir, sizeof st->log_dir, "%s/log", path);
     st->opts = *opts;
@@ -248,6 +256,8 @@ int tsagg_store_open(const char *path, const tsagg_options *opts, tsagg_store **
             st->io->close(st->io->ctx, st->lock_fd);
         tsagg_schema_free(st->schema);
         pthread_mutex_destroy(&st->err_mu);
+        pthread_mutex_destroy(&st->catalog_mu);
+        pthread_mutex_destroy(&st->compact_mu);
         free(st);
         return rc;
     }
@@ -263,12 +273,15 @@ int tsagg_store_close(tsagg_store *store)
     if (!store)
         return 0;
     int rc = 0;
+    tsagg__catalog_free(store);
     if (store->writer)
         rc = tsagg__writer_close(store);
     if (store->lock_fd >= 0)
         store->io->close(store->io->ctx, store->lock_fd);
     tsagg_schema_free(store->schema);
     pthread_mutex_destroy(&store->err_mu);
+    pthread_mutex_destroy(&store->catalog_mu);
+    pthread_mutex_destroy(&store->compact_mu);
     free(store);
     return rc;
 }

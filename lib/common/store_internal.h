@@ -13,6 +13,7 @@
 #define TSAGG_ERRMSG_MAX 512
 
 struct tsagg_log_writer;
+struct tsagg__catalog;
 
 struct tsagg_store {
     char path[TSAGG_PATH_MAX];
@@ -25,7 +26,14 @@ struct tsagg_store {
 
     pthread_mutex_t err_mu;
     char errmsg[TSAGG_ERRMSG_MAX];
+
+    pthread_mutex_t catalog_mu;     /* creates the catalog once */
+    struct tsagg__catalog *catalog; /* published manifests and snapshots */
+    pthread_mutex_t compact_mu;     /* one compaction or merge at a time */
 };
+
+/* Free the snapshot catalog (lib/compact/catalog.c). */
+void tsagg__catalog_free(tsagg_store *store);
 
 /* Record a failure's detail on the handle (printf-style) and return code. */
 int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)

@@ -1,0 +1,95 @@
+/*
+ * tsagg_compact.h - compaction: the raw log into hourly columnar partitions.
+ *
+ * The compactor reads the durable log from where it stopped last time,
+ * buckets events by their event hour (UTC), sorts each hour by (merchant,
+ * ts), and writes one partition file per hour (STORE/parts/), then
+ * publishes them atomically with the manifest (STORE/MANIFEST), which also
+ * records how far into the log compaction has consumed. A crash at any
+ * point leaves the old or the new state; running it again finishes the job
+ * and never counts an event twice.
+ *
+ * Late events, for an hour that already has a partition, go into an extra
+ * file for that hour; tsagg_merge() combines an hour's files into one.
+ * Events with the same merchant, ts and event id (TSAGG_EVENT_HAS_ID) are
+ * client retries: one is kept.
+ *
+ * Compaction and merging need a store opened with TSAGG_OPEN_WRITE and run
+ * in the caller's thread; they may run while other threads append. Only one
+ * compaction or merge runs at a time per store (others wait).
+ */
+#ifndef TSAGG_COMPACT_H
+#define TSAGG_COMPACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsagg_export.h"
+#include "tsagg_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The processing hook: called for every event read from the log, in
+ * sequence order. Return 1 to keep the event, 0 to drop it (bot traffic,
+ * say), or a negative code to stop the compaction with that error. The hook
+ * may change *ev in place (its ts, merchant, attrs...); strings and arrays it
+ * points ev to must stay valid until the hook's next call. This is the
+ * "processing logic" a rebuild re-applies to history.
+ */
+typedef int (*tsagg_process_fn)(void *ctx, tsagg_event *ev, uint64_t seq);
+
+typedef struct tsagg_compact_options {
+    uint32_t struct_size;      /* sizeof, set by _init */
+    uint32_t flags;            /* reserved, 0 */
+    uint64_t memory_budget;    /* bytes of event data held in memory before
+                                  hours are spilled as sorted runs;
+                                  default 256 MiB, at least 1 MiB */
+    uint64_t max_events;       /* stop after this many log events (0: all
+                                  durable ones); what was read is published */
+    tsagg_process_fn process;  /* NULL: keep every event as it is */
+    void *process_ctx;
+} tsagg_compact_options;
+
+TSAGG_API void tsagg_compact_options_init(tsagg_compact_options *opts);
+
+typedef struct tsagg_compact_stats {
+    uint64_t events_read;      /* log events read */
+    uint64_t events_dropped;   /* by the processing hook */
+    uint64_t duplicates;       /* retries dropped (same merchant, ts, id) */
+    uint64_t rows_written;     /* rows in the files written */
+    uint64_t files_written;
+    uint64_t files_removed;    /* replaced by a merge */
+    uint64_t hours;            /* distinct hours touched */
+    uint64_t runs_spilled;     /* sorted runs written for the memory budget */
+    uint64_t bytes_written;
+    uint64_t consumed_seq;     /* the log is compacted up to here */
+} tsagg_compact_stats;
+
+/*
+ * Compact every durable log event after the consumed position (up to
+ * max_events of them). opts may be NULL (defaults); stats may be NULL.
+ * Returns 0 (also when there was nothing to do) or an error: TSAGG_EREADONLY,
+ * TSAGG_EARG, the hook's error, a damaged log or partition (TSAGG_ECHECKSUM,
+ * TSAGG_ECORRUPT), -errno. On error nothing new is published.
+ */
+TSAGG_API int tsagg_compact(tsagg_store *store, const tsagg_compact_options *opts,
+                            tsagg_compact_stats *stats);
+
+/*
+ * Merge every hour that has more than one partition file into one file
+ * (dropping retries across them), and publish. Replaced files are removed
+ * once no snapshot of this process uses them.
+ */
+TSAGG_API int tsagg_merge(tsagg_store *store, const tsagg_compact_options *opts,
+                          tsagg_compact_stats *stats);
+
+/* The log position compaction has consumed (0: nothing yet), as published. */
+TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

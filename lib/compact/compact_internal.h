@@ -1,0 +1,26 @@
+/* compact_internal.h - what the compactor's files share. */
+#ifndef TSAGG_COMPACT_INTERNAL_H
+#define TSAGG_COMPACT_INTERNAL_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hourbuf.h"
+#include "manifest.h"
+#include "merge.h"
+#include "partfile.h"
+
+/* A measure sent as a string ("12.50"): its number, or NaN. */
+static inline double strtod_prefix(const char *s, size_t len)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf)
+        return NAN;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    char *end;
+    double v = strtod(buf, &end);
+    return *end == 0 ? v : NAN;
+}
+
+#endif

@@ -1,0 +1,179 @@
+/* hourbuf.c - one hour of events in memory, interned and sortable. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "hourbuf.h"
+
+int tsagg__hourbuf_init(tsagg__hourbuf *h, int64_t hour, uint32_t ndims, uint32_t nmeasures)
+{
+    memset(h, 0, sizeof *h);
+    h->hour = hour;
+    h->ndims = ndims;
+    h->nmeasures = nmeasures;
+    h->table_cap = 1024;
+    h->table = calloc(h->table_cap, sizeof *h->table);
+    return h->table ? 0 : -ENOMEM;
+}
+
+void tsagg__hourbuf_free(tsagg__hourbuf *h)
+{
+    free(h->rows);
+    free(h->dims);
+    free(h->meas);
+    free(h->arena);
+    free(h->strs);
+    free(h->table);
+    free(h->order);
+    memset(h, 0, sizeof *h);
+}
+
+void tsagg__hourbuf_clear(tsagg__hourbuf *h)
+{
+    h->n = 0;
+    h->arena_len = 0;
+    h->nstrs = 0;
+    memset(h->table, 0, h->table_cap * sizeof *h->table);
+}
+
+size_t tsagg__hourbuf_bytes(const tsagg__hourbuf *h)
+{
+    size_t per_row = sizeof(tsagg__hrow) + h->ndims * 4 + h->nmeasures * 8 + 4;
+    return h->cap * per_row + h->arena_cap + h->strs_cap * 8 + h->table_cap * 4;
+}
+
+static int grow_table(tsagg__hourbuf *h)
+{
+    uint32_t cap = h->table_cap * 2;
+    uint32_t *t = calloc(cap, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    for (uint32_t code = 0; code < h->nstrs; code++) {
+        tsagg__str s = tsagg__hourbuf_str(h, code);
+        uint32_t i = (uint32_t)XXH3_64bits(s.ptr, s.len) & (cap - 1);
+        while (t[i])
+            i = (i + 1) & (cap - 1);
+        t[i] = code + 1;
+    }
+    free(h->table);
+    h->table = t;
+    h->table_cap = cap;
+    return 0;
+}
+
+int tsagg__hourbuf_intern(tsagg__hourbuf *h, const char *s, size_t len, uint32_t *code)
+{
+    if (len > 0xfffff)
+        len = 0xfffff; /* partition strings are cut at 1 MiB - 1 */
+    uint32_t mask = h->table_cap - 1;
+    uint32_t i = (uint32_t)XXH3_64bits(s, len) & mask;
+    for (; h->table[i]; i = (i + 1) & mask) {
+        tsagg__str have = tsagg__hourbuf_str(h, h->table[i] - 1);
+        if (have.len == len && (len == 0 || !memcmp(have.ptr, s, len))) {
+            *code = h->table[i] - 1;
+            return 0;
+        }
+    }
+    if (h->nstrs == h->strs_cap) {
+        uint32_t cap = h->strs_cap ? h->strs_cap * 2 : 256;
+        uint64_t *p = realloc(h->strs, cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        h->strs = p;
+        h->strs_cap = cap;
+    }
+    if (h->arena_cap - h->arena_len < len) {
+        size_t cap = h->arena_cap ? h->arena_cap : 4096;
+        while (cap - h->arena_len < len)
+            cap *= 2;
+        char *a = realloc(h->arena, cap);
+        if (!a)
+            return -ENOMEM;
+        h->arena = a;
+        h->arena_cap = cap;
+    }
+    if (len)
+        memcpy(h->arena + h->arena_len, s, len);
+    h->strs[h->nstrs] = (uint64_t)h->arena_len << 20 | len;
+    h->arena_len += len;
+    h->table[i] = h->nstrs + 1;
+    *code = h->nstrs++;
+    /* Keep the table at most half full. */
+    if (h->nstrs * 2 > h->table_cap)
+        return grow_table(h);
+    return 0;
+}
+
+int tsagg__hourbuf_add(tsagg__hourbuf *h, const tsagg__hrow *row, const uint32_t *dims,
+                       const double *meas)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 1024;
+        tsagg__hrow *r = realloc(h->rows, cap * sizeof *r);
+        if (!r)
+            return -ENOMEM;
+        h->rows = r;
+        if (h->ndims) {
+            uint32_t *d = realloc(h->dims, cap * h->ndims * sizeof *d);
+            if (!d)
+                return -ENOMEM;
+            h->dims = d;
+        }
+        if (h->nmeasures) {
+            double *m = realloc(h->meas, cap * h->nmeasures * sizeof *m);
+            if (!m)
+                return -ENOMEM;
+            h->meas = m;
+        }
+        h->cap = cap;
+    }
+    h->rows[h->n] = *row;
+    if (h->ndims)
+        memcpy(h->dims + h->n * h->ndims, dims, h->ndims * sizeof *dims);
+    if (h->nmeasures)
+        memcpy(h->meas + h->n * h->nmeasures, meas, h->nmeasures * sizeof *meas);
+    h->n++;
+    return 0;
+}
+
+typedef struct sort_key {
+    uint64_t merchant;
+    int64_t ts;
+    uint64_t id;
+    uint32_t row;
+} sort_key;
+
+static int key_cmp(const void *pa, const void *pb)
+{
+    const sort_key *a = pa, *b = pb;
+    if (a->merchant != b->merchant)
+        return a->merchant < b->merchant ? -1 : 1;
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    if (a->id != b->id)
+        return a->id < b->id ? -1 : 1;
+    return a->row < b->row ? -1 : a->row > b->row;
+}
+
+int tsagg__hourbuf_sort(tsagg__hourbuf *h)
+{
+    free(h->order);
+    h->order = malloc((h->n ? h->n : 1) * sizeof *h->order);
+    sort_key *keys = malloc((h->n ? h->n : 1) * sizeof *keys);
+    if (!h->order || !keys) {
+        free(keys);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < h->n; i++) {
+        const tsagg__hrow *r = &h->rows[i];
+        keys[i] = (sort_key){r->merchant, r->ts, r->flags & TSAGG_EVENT_HAS_ID ? r->id : 0,
+                             (uint32_t)i};
+    }
+    qsort(keys, h->n, sizeof *keys, key_cmp);
+    for (size_t i = 0; i < h->n; i++)
+        h->order[i] = keys[i].row;
+    free(keys);
+    return 0;
+}

@@ -1,0 +1,61 @@
+/*
+ * hourbuf.h - the events of one hour held in memory by the compactor,
+ * columnar, with every string interned once, sortable by (merchant, ts, id).
+ */
+#ifndef TSAGG_HOURBUF_H
+#define TSAGG_HOURBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "partfile.h"
+
+/* The fixed-size part of a row. */
+typedef struct tsagg__hrow {
+    int64_t ts;
+    uint64_t merchant, user, session, id;
+    uint32_t flags;
+    uint32_t event; /* interned string */
+} tsagg__hrow;
+
+typedef struct tsagg__hourbuf {
+    int64_t hour;
+    uint32_t ndims, nmeasures;
+    tsagg__hrow *rows;
+    uint32_t *dims;  /* n x ndims interned strings */
+    double *meas;    /* n x nmeasures, NaN when absent */
+    size_t n, cap;
+    /* Interned strings: bytes in `arena`, code -> (offset, length). */
+    char *arena;
+    size_t arena_len, arena_cap;
+    uint64_t *strs; /* offset << 20 | length (length <= 1 MiB) */
+    uint32_t nstrs, strs_cap;
+    uint32_t *table; /* open addressing: code + 1, 0 empty */
+    uint32_t table_cap;
+    uint32_t *order; /* after sort: row indexes in (merchant, ts, id) order */
+} tsagg__hourbuf;
+
+int tsagg__hourbuf_init(tsagg__hourbuf *h, int64_t hour, uint32_t ndims, uint32_t nmeasures);
+void tsagg__hourbuf_free(tsagg__hourbuf *h);
+/* Forget the rows and strings, keep the buffers. */
+void tsagg__hourbuf_clear(tsagg__hourbuf *h);
+
+/* Intern a string: its code. */
+int tsagg__hourbuf_intern(tsagg__hourbuf *h, const char *s, size_t len, uint32_t *code);
+static inline tsagg__str tsagg__hourbuf_str(const tsagg__hourbuf *h, uint32_t code)
+{
+    uint64_t v = h->strs[code];
+    return (tsagg__str){h->arena + (v >> 20), (uint32_t)(v & 0xfffff)};
+}
+
+/* Append a row; dims (ndims codes) and meas (nmeasures) are copied. */
+int tsagg__hourbuf_add(tsagg__hourbuf *h, const tsagg__hrow *row, const uint32_t *dims,
+                       const double *meas);
+
+/* Bytes of memory held. */
+size_t tsagg__hourbuf_bytes(const tsagg__hourbuf *h);
+
+/* Fill h->order: rows sorted by (merchant, ts, id). */
+int tsagg__hourbuf_sort(tsagg__hourbuf *h);
+
+#endif

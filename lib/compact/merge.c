@@ -1,0 +1,308 @@
+/* merge.c - k-way merge of sorted row sources into a partition writer. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "merge.h"
+
+#define BATCH 1024
+
+struct tsagg__merge_src {
+    /* The current row, valid until the next advance. */
+    tsagg__row row;
+    tsagg__str *dims;
+    double *meas;
+    int done;
+    uint32_t ndims, nmeas;
+
+    /* Memory source. */
+    const tsagg__hourbuf *h;
+    size_t pos;
+
+    /* Partition source: one decoded row group at a time. */
+    tsagg__part *p;
+    uint32_t group, ngroups, grow, gn;
+    int64_t *ts;
+    uint64_t *merchant, *user, *session, *id;
+    uint32_t *event, *flags;
+    uint32_t **dcodes; /* per file dimension */
+    double **dmeas;    /* per file measure */
+    int *dim_map;      /* schema dimension -> file dimension or -1 */
+    int *meas_map;
+    uint32_t file_ndims, file_nmeas;
+};
+
+static tsagg__merge_src *src_alloc(const tsagg_schema *schema)
+{
+    tsagg__merge_src *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->ndims = (uint32_t)tsagg_schema_dimension_count(schema);
+    s->nmeas = (uint32_t)tsagg_schema_measure_count(schema);
+    s->dims = calloc(s->ndims + 1, sizeof *s->dims);
+    s->meas = calloc(s->nmeas + 1, sizeof *s->meas);
+    if (!s->dims || !s->meas) {
+        free(s->dims);
+        free(s->meas);
+        free(s);
+        return NULL;
+    }
+    s->row.dims = s->dims;
+    s->row.measures = s->meas;
+    return s;
+}
+
+static int mem_next(tsagg__merge_src *s)
+{
+    const tsagg__hourbuf *h = s->h;
+    if (s->pos >= h->n) {
+        s->done = 1;
+        return 0;
+    }
+    uint32_t i = h->order[s->pos++];
+    const tsagg__hrow *r = &h->rows[i];
+    s->row.ts = r->ts;
+    s->row.merchant = r->merchant;
+    s->row.user = r->user;
+    s->row.session = r->session;
+    s->row.id = r->id;
+    s->row.flags = r->flags;
+    s->row.event = tsagg__hourbuf_str(h, r->event);
+    for (uint32_t d = 0; d < s->ndims; d++)
+        s->dims[d] = tsagg__hourbuf_str(h, h->dims[(size_t)i * h->ndims + d]);
+    for (uint32_t m = 0; m < s->nmeas; m++)
+        s->meas[m] = h->meas[(size_t)i * h->nmeasures + m];
+    return 0;
+}
+
+int tsagg__merge_src_mem(const tsagg__hourbuf *h, const tsagg_schema *schema,
+                         tsagg__merge_src **out)
+{
+    tsagg__merge_src *s = src_alloc(schema);
+    if (!s)
+        return -ENOMEM;
+    s->h = h;
+    *out = s;
+    return mem_next(s);
+}
+
+static int dict_str(tsagg__part *p, uint32_t col, uint32_t code, tsagg__str *out)
+{
+    const char *str;
+    size_t len;
+    int rc = tsagg__part_dict_get(p, col, code, &str, &len);
+    if (rc == 0)
+        *out = (tsagg__str){str, (uint32_t)len};
+    return rc;
+}
+
+static int part_load_group(tsagg__merge_src *s)
+{
+    tsagg__part *p = s->p;
+    uint32_t g = s->group;
+    int rc = tsagg__part_read_column(p, TSAGG__COL_TS, g, s->ts);
+    rc = rc ? rc : tsagg__part_read_column(p, TSAGG__COL_MERCHANT, g, s->merchant);
+    rc = rc ? rc : tsagg__part_read_column(p, TSAGG__COL_EVENT, g, s->event);
+    rc = rc ? rc : tsagg__part_read_column(p, TSAGG__COL_USER, g, s->user);
+    rc = rc ? rc : tsagg__part_read_column(p, TSAGG__COL_SESSION, g, s->session);
+    rc = rc ? rc : tsagg__part_read_column(p, TSAGG__COL_ID, g, s->id);
+    rc = rc ? rc : tsagg__part_read_column(p, TSAGG__COL_FLAGS, g, s->flags);
+    for (uint32_t d = 0; rc == 0 && d < s->ndims; d++)
+        if (s->dim_map[d] >= 0)
+            rc = tsagg__part_read_column(p, TSAGG__COL_DIM0 + (uint32_t)s->dim_map[d], g,
+                                         s->dcodes[d]);
+    for (uint32_t m = 0; rc == 0 && m < s->nmeas; m++)
+        if (s->meas_map[m] >= 0)
+            rc = tsagg__part_read_column(
+                p, TSAGG__COL_DIM0 + s->file_ndims + (uint32_t)s->meas_map[m], g, s->dmeas[m]);
+    s->grow = 0;
+    s->gn = tsagg__part_group(p, g)->rows;
+    return rc;
+}
+
+static int part_next(tsagg__merge_src *s)
+{
+    while (s->grow >= s->gn) {
+        if (s->group + 1 >= s->ngroups || s->ngroups == 0) {
+            s->done = 1;
+            return 0;
+        }
+        s->group++;
+        int rc = part_load_group(s);
+        if (rc != 0)
+            return rc;
+    }
+    uint32_t i = s->grow++;
+    s->row.ts = s->ts[i];
+    s->row.merchant = s->merchant[i];
+    s->row.user = s->user[i];
+    s->row.session = s->session[i];
+    s->row.id = s->id[i];
+    s->row.flags = s->flags[i];
+    int rc = dict_str(s->p, TSAGG__COL_EVENT, s->event[i], &s->row.event);
+    for (uint32_t d = 0; rc == 0 && d < s->ndims; d++) {
+        if (s->dim_map[d] < 0)
+            s->dims[d] = (tsagg__str){"", 0};
+        else
+            rc = dict_str(s->p, TSAGG__COL_DIM0 + (uint32_t)s->dim_map[d], s->dcodes[d][i],
+                          &s->dims[d]);
+    }
+    for (uint32_t m = 0; m < s->nmeas; m++)
+        s->meas[m] = s->meas_map[m] < 0 ? NAN : s->dmeas[m][i];
+    return rc;
+}
+
+int tsagg__merge_src_part(tsagg__part *p, const tsagg_schema *schema, tsagg__merge_src **out)
+{
+    tsagg__merge_src *s = src_alloc(schema);
+    if (!s) {
+        tsagg__part_close(p);
+        return -ENOMEM;
+    }
+    s->p = p;
+    const tsagg_schema *fs = tsagg__part_schema(p);
+    s->file_ndims = (uint32_t)tsagg_schema_dimension_count(fs);
+    s->file_nmeas = (uint32_t)tsagg_schema_measure_count(fs);
+    size_t G = TSAGG__PART_GROUP_ROWS;
+    s->ts = malloc(G * 8);
+    s->merchant = malloc(G * 8);
+    s->user = malloc(G * 8);
+    s->session = malloc(G * 8);
+    s->id = malloc(G * 8);
+    s->event = malloc(G * 4);
+    s->flags = malloc(G * 4);
+    s->dcodes = calloc(s->ndims + 1, sizeof *s->dcodes);
+    s->dmeas = calloc(s->nmeas + 1, sizeof *s->dmeas);
+    s->dim_map = calloc(s->ndims + 1, sizeof *s->dim_map);
+    s->meas_map = calloc(s->nmeas + 1, sizeof *s->meas_map);
+    int rc = s->ts && s->merchant && s->user && s->session && s->id && s->event && s->flags &&
+                     s->dcodes && s->dmeas && s->dim_map && s->meas_map
+                 ? 0
+                 : -ENOMEM;
+    for (uint32_t d = 0; rc == 0 && d < s->ndims; d++) {
+        s->dim_map[d] = tsagg_schema_dimension_index(fs, tsagg_schema_dimension_name(schema, d));
+        if (s->dim_map[d] >= 0 && !(s->dcodes[d] = malloc(G * 4)))
+            rc = -ENOMEM;
+    }
+    for (uint32_t m = 0; rc == 0 && m < s->nmeas; m++) {
+        s->meas_map[m] = tsagg_schema_measure_index(fs, tsagg_schema_measure_name(schema, m));
+        if (s->meas_map[m] >= 0 && !(s->dmeas[m] = malloc(G * 8)))
+            rc = -ENOMEM;
+    }
+    s->ngroups = tsagg__part_groups(p);
+    if (rc == 0 && s->ngroups > 0)
+        rc = part_load_group(s);
+    if (rc == 0)
+        rc = part_next(s);
+    if (rc != 0) {
+        tsagg__merge_src_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void tsagg__merge_src_free(tsagg__merge_src *s)
+{
+    if (!s)
+        return;
+    if (s->p) {
+        for (uint32_t d = 0; d < s->ndims; d++)
+            free(s->dcodes ? s->dcodes[d] : NULL);
+        for (uint32_t m = 0; m < s->nmeas; m++)
+            free(s->dmeas ? s->dmeas[m] : NULL);
+        free(s->ts);
+        free(s->merchant);
+        free(s->user);
+        free(s->session);
+        free(s->id);
+        free(s->event);
+        free(s->flags);
+        free(s->dcodes);
+        free(s->dmeas);
+        free(s->dim_map);
+        free(s->meas_map);
+        tsagg__part_close(s->p);
+    }
+    free(s->dims);
+    free(s->meas);
+    free(s);
+}
+
+static int src_next(tsagg__merge_src *s)
+{
+    return s->p ? part_next(s) : mem_next(s);
+}
+
+/* Row order of the partition: (merchant, ts), then id so that retries,
+ * which share all three, meet. */
+static int row_less(const tsagg__row *a, const tsagg__row *b)
+{
+    if (a->merchant != b->merchant)
+        return a->merchant < b->merchant;
+    if (a->ts != b->ts)
+        return a->ts < b->ts;
+    uint64_t ia = a->flags & TSAGG_EVENT_HAS_ID ? a->id : 0;
+    uint64_t ib = b->flags & TSAGG_EVENT_HAS_ID ? b->id : 0;
+    return ia < ib;
+}
+
+static int is_retry(const tsagg__row *prev, const tsagg__row *r)
+{
+    return (r->flags & TSAGG_EVENT_HAS_ID) && (prev->flags & TSAGG_EVENT_HAS_ID) &&
+           prev->id == r->id && prev->ts == r->ts && prev->merchant == r->merchant;
+}
+
+int tsagg__merge_into(tsagg__merge_src **srcs, size_t n, const tsagg_schema *schema,
+                      tsagg__part_writer *w, tsagg__merge_stats *stats)
+{
+    uint32_t nd = (uint32_t)tsagg_schema_dimension_count(schema);
+    uint32_t nm = (uint32_t)tsagg_schema_measure_count(schema);
+    tsagg__row *batch = malloc(BATCH * sizeof *batch);
+    tsagg__str *dims = malloc((size_t)BATCH * (nd + 1) * sizeof *dims);
+    double *meas = malloc((size_t)BATCH * (nm + 1) * sizeof *meas);
+    int rc = batch && dims && meas ? 0 : -ENOMEM;
+    size_t k = 0;
+    int have_prev = 0;
+    tsagg__row prev = {0};
+    while (rc == 0) {
+        tsagg__merge_src *best = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (!srcs[i]->done && (!best || row_less(&srcs[i]->row, &best->row)))
+                best = srcs[i];
+        if (!best)
+            break;
+        const tsagg__row *r = &best->row;
+        if (have_prev && is_retry(&prev, r)) {
+            stats->duplicates++;
+        } else {
+            /* The batch owns copies of the arrays; strings stay valid
+             * because sources keep their dictionaries and arenas. */
+            tsagg__row *o = &batch[k];
+            *o = *r;
+            memcpy(dims + k * nd, r->dims, nd * sizeof *dims);
+            memcpy(meas + k * nm, r->measures, nm * sizeof *meas);
+            o->dims = dims + k * nd;
+            o->measures = meas + k * nm;
+            prev = *o;
+            have_prev = 1;
+            stats->rows++;
+            if (++k == BATCH) {
+                rc = tsagg__part_writer_add(w, batch, k);
+                k = 0;
+                /* prev's arrays point into the batch: keep only its key. */
+                prev.dims = NULL;
+                prev.measures = NULL;
+            }
+        }
+        if (rc == 0)
+            rc = src_next(best);
+    }
+    if (rc == 0 && k)
+        rc = tsagg__part_writer_add(w, batch, k);
+    free(batch);
+    free(dims);
+    free(meas);
+    return rc;
+}

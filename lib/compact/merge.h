@@ -1,0 +1,30 @@
+/*
+ * merge.h - k-way merge of sorted row sources into one partition file:
+ * the in-memory rows of an hour, spilled runs and existing partition files
+ * alike. Drops retries (equal merchant, ts and event id) on the way.
+ */
+#ifndef TSAGG_MERGE_H
+#define TSAGG_MERGE_H
+
+#include "hourbuf.h"
+#include "partfile.h"
+
+typedef struct tsagg__merge_src tsagg__merge_src;
+
+/* A source over a sorted hour buffer (tsagg__hourbuf_sort done). */
+int tsagg__merge_src_mem(const tsagg__hourbuf *h, const tsagg_schema *schema,
+                         tsagg__merge_src **out);
+/* A source over a partition file; columns are mapped to `schema` by name
+ * (a dimension the file lacks is empty, a measure NaN). The source owns p. */
+int tsagg__merge_src_part(tsagg__part *p, const tsagg_schema *schema, tsagg__merge_src **out);
+void tsagg__merge_src_free(tsagg__merge_src *s);
+
+typedef struct tsagg__merge_stats {
+    uint64_t rows, duplicates;
+} tsagg__merge_stats;
+
+/* Merge every source into w (which the caller finishes or aborts). */
+int tsagg__merge_into(tsagg__merge_src **srcs, size_t n, const tsagg_schema *schema,
+                      tsagg__part_writer *w, tsagg__merge_stats *stats);
+
+#endif
