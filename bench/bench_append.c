@@ -31,7 +31,7 @@
 #include "gagen.h"
 #include "tsagg.h"
 
-#define CORPUS_MAX 262144
+#define CORPUS_MAX 65536
 
 typedef struct corpus {
     tsagg_event *evs;
