@@ -102,6 +102,17 @@ int tsagg__part_writer_finish(tsagg__part_writer *w, tsagg__part_info *info);
 /* Drop the writer and its temporary file. Accepts NULL. */
 void tsagg__part_writer_abort(tsagg__part_writer *w);
 
+/*
+ * (Addition.) The detail of the writer's last failure ("row 17: (merchant
+ * 5, ts ...) sorts before the previous row (...)", the file and offset of
+ * a failed write), "" when there was none. Errors other than TSAGG_EARG are
+ * sticky: the temporary file is already removed and later calls return the
+ * same code; add() with TSAGG_EARG added nothing and the writer stays
+ * usable. Rows may not carry flags other than TSAGG_EVENT_HAS_ID
+ * (TSAGG_EARG); the id column holds 0 for rows without that flag.
+ */
+void tsagg__part_writer_errmsg(const tsagg__part_writer *w, char *buf, size_t len);
+
 /* ---- reading ------------------------------------------------------------- */
 
 typedef struct tsagg__part tsagg__part;
@@ -119,7 +130,31 @@ const tsagg__part_info *tsagg__part_get_info(const tsagg__part *p);
 /* The schema the file was written with (its own copy). */
 const tsagg_schema *tsagg__part_schema(const tsagg__part *p);
 
-/* Row groups: count, and per group its first row, row count and ranges. */
+/*
+ * (Addition.) The detail of the reader's most recent failure (the file, the
+ * block and its offset, what is wrong), for errors of read_column,
+ * dict_get/dict_find and rollup. Thread-safe; with several threads failing
+ * at once it holds one of their messages.
+ */
+void tsagg__part_errmsg(tsagg__part *p, char *buf, size_t len);
+/* (Addition.) The path the file was opened with, and the header's file id. */
+const char *tsagg__part_path(const tsagg__part *p);
+uint64_t tsagg__part_file_id(const tsagg__part *p);
+
+/* (Addition.) Bytes on disk by section, block headers included. header +
+ * columns + dicts + rollups + footer (with the trailer) is the file size. */
+typedef struct tsagg__part_space_info {
+    uint64_t header, columns, dicts, rollups, footer;
+} tsagg__part_space_info;
+
+void tsagg__part_space(const tsagg__part *p, tsagg__part_space_info *out);
+uint64_t tsagg__part_column_bytes(const tsagg__part *p, uint32_t col); /* all its blocks */
+uint64_t tsagg__part_dict_bytes(const tsagg__part *p, uint32_t col);   /* 0: no dictionary */
+
+/* Row groups: count, and per group its first row, row count and ranges.
+ * (Addition: every group but the last holds exactly TSAGG__PART_GROUP_ROWS
+ * rows, which open checks, so row r is in group r / TSAGG__PART_GROUP_ROWS.
+ * tsagg__part_group returns NULL for g out of range.) */
 typedef struct tsagg__group_info {
     uint64_t row_start;
     uint32_t rows;
@@ -140,6 +175,12 @@ int tsagg__part_read_column(tsagg__part *p, uint32_t col, uint32_t g, void *out)
 /*
  * The dictionary of a string column (TSAGG__COL_EVENT or a dimension):
  * string of a code, and code of a string (1 found, 0 absent, <0 error).
+ * (Addition: codes are in first-seen order of the file's rows, not sorted;
+ * code 0 of every dimension is the empty string, i.e. "absent". The first
+ * call loads and checks the dictionary block (TSAGG_ECHECKSUM /
+ * TSAGG_ECORRUPT); find is a hash lookup. dict_get: TSAGG_EARG for a code
+ * >= dict_size or a column without dictionary. dict_size takes no I/O: the
+ * count is in the footer; 0 for a column without dictionary.)
  */
 int tsagg__part_dict_get(tsagg__part *p, uint32_t col, uint32_t code, const char **s,
                          size_t *len);
@@ -148,7 +189,10 @@ int tsagg__part_dict_find(tsagg__part *p, uint32_t col, const char *s, size_t le
 /* Number of entries in a string column's dictionary. */
 uint32_t tsagg__part_dict_size(tsagg__part *p, uint32_t col);
 
-/* Merchant directory: index of a merchant (binary search), 1 found / 0 not. */
+/* Merchant directory: index of a merchant (binary search), 1 found / 0 not.
+ * (Addition: when absent, *index (if not NULL) is where it would be, the
+ * first entry with a larger merchant. tsagg__part_merchant returns NULL for
+ * i out of range.) */
 typedef struct tsagg__merchant_entry {
     uint64_t merchant;
     uint64_t row_start;
@@ -178,7 +222,8 @@ typedef struct tsagg__rollup {
     size_t users_len;
     const uint8_t *sessions;
     size_t sessions_len;
-    uint32_t nnamed;       /* per-event-name sketches */
+    uint32_t nnamed;       /* per-event-name sketches, for event names with
+                              at least 1024 rows in the merchant-hour */
     uint32_t *named_event; /* event codes, ascending */
     const uint8_t **named_users;
     size_t *named_users_len;

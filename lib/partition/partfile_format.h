@@ -1,0 +1,430 @@
+/*
+ * partfile_format.h - on-disk layout of partition files (docs/format.md,
+ * "Partition files"), and the internals shared by the partfile_*.c files
+ * and rollup.c (block framing, rollups, the writer and reader structs).
+ * The API is partfile.h.
+ *
+ * File: header, body blocks (column blocks of each row group in column
+ * order, a merchant's rollup block as soon as the merchant's rows end), the
+ * dictionary blocks, the footer, the trailer. All integers little endian.
+ *
+ * Header, 64 bytes:
+ *   offset size  field
+ *   0      8     magic "TSAGGPRT"
+ *   8      2     format version (1)
+ *   10     2     reserved, 0
+ *   12     4     header size (64)
+ *   16     8     hour start, µs since the epoch (a multiple of 3600e6)
+ *   24     8     file id
+ *   32     8     schema id (tsagg_schema_id of the footer's schema)
+ *   40     8     row count
+ *   48     8     reserved, 0
+ *   56     8     XXH64 (seed 0) of bytes [0, 56)
+ *
+ * Block (column, dictionary and rollup blocks), 24-byte header then S bytes:
+ *   0      1     kind: 1 column, 2 dictionary, 3 rollup
+ *   1      1     codec: 0 none (S == R), 2 zstd frame (1, LZ4, is unused)
+ *   2      2     column number (rollup: 0)
+ *   4      4     ordinal: row group (column), string count (dictionary),
+ *                merchant index mod 2^32 (rollup)
+ *   8      4     S, stored length
+ *   12     4     R, raw length (at most PF_RAW_MAX)
+ *   16     8     XXH3-64 (seed 0) of header bytes [0, 16) then the S bytes
+ *   24     S     stored bytes: a column block (encoding.h), a string table
+ *                (tsagg__strtab_encode) or a rollup (rollup.c), or the zstd
+ *                frame of one
+ *
+ * Footer (R raw bytes, stored as S bytes with the trailer's codec):
+ *   0      8     rows
+ *   8      8     merchants M
+ *   16     8     min ts (0 when rows is 0)
+ *   24     8     max ts (0 when rows is 0)
+ *   32     4     row groups G
+ *   36     2     columns C (7 + dimensions + measures)
+ *   38     2     string columns D (1 + dimensions: event, then dimensions)
+ *   40     4     rows per full row group (TSAGG__PART_GROUP_ROWS)
+ *   44     4     L, schema encoding length
+ *   48     L     schema encoding (tsagg__schema_encode)
+ *   then D x 16  dictionaries: u64 block offset, u32 block length (header
+ *                included), u32 string count
+ *   then G x (48 + 12 C) row groups: u64 first row, u32 rows, u32 reserved
+ *                0, i64 min ts, i64 max ts, u64 min merchant, u64 max
+ *                merchant, C x { u64 block offset, u32 block length }
+ *   then M x 40  merchants, ascending: u64 merchant, u64 first row, u64
+ *                rows, u64 rollup block offset, u32 rollup block length,
+ *                u32 reserved 0
+ *
+ * Trailer, the last 48 bytes:
+ *   0      8     footer offset F (the footer ends where the trailer begins)
+ *   8      8     footer stored length S
+ *   16     8     footer raw length R
+ *   24     1     footer codec (0 or 2)
+ *   25     7     reserved, 0
+ *   32     8     XXH3-64 (seed 0) of the S footer bytes then trailer [0, 32)
+ *   40     8     magic "TSPRTEND"
+ */
+#ifndef TSAGG_PARTFILE_FORMAT_H
+#define TSAGG_PARTFILE_FORMAT_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "encoding.h"
+#include "hll.h"
+#include "partfile.h"
+
+#define PF_MAGIC "TSAGGPRT"
+#define PF_VERSION 1
+#define PF_HEADER_SIZE 64
+#define PF_TRAILER_SIZE 48
+#define PF_TRAILER_MAGIC "TSPRTEND"
+
+#define PF_BLOCK_HEADER 24
+#define PF_KIND_COLUMN 1
+#define PF_KIND_DICT 2
+#define PF_KIND_ROLLUP 3
+#define PF_CODEC_NONE 0
+#define PF_CODEC_ZSTD 2 /* same number as in log frames */
+/* Largest raw length of a block or of the footer: bounds allocations. */
+#define PF_RAW_MAX (1u << 30)
+#define PF_ZSTD_LEVEL 3
+/* Blocks shorter than this are stored as they are (zstd cannot win). */
+#define PF_ZSTD_MIN 64
+
+#define PF_CORE_COLS 7
+#define PF_FOOTER_FIXED 48
+#define PF_DICT_ENTRY 16
+#define PF_GROUP_FIXED 48
+#define PF_GROUP_COL 12
+#define PF_MERCHANT_ENTRY 40
+
+/* ---- small growable buffer ---------------------------------------------- */
+
+typedef struct pf_buf {
+    uint8_t *p;
+    size_t len, cap;
+} pf_buf;
+
+static inline int pf_buf_reserve(pf_buf *b, size_t extra)
+{
+    if (b->cap - b->len >= extra)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < extra) {
+        if (cap > SIZE_MAX / 2)
+            return -ENOMEM;
+        cap *= 2;
+    }
+    uint8_t *p = realloc(b->p, cap);
+    if (!p)
+        return -ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static inline void pf_buf_free(pf_buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- columns --------------------------------------------------------------- */
+
+/* Value type of a column, from its number and the schema's dimension count. */
+enum pf_ctype { PF_T_I64, PF_T_U64, PF_T_ID, PF_T_CODE, PF_T_FLAGS, PF_T_F64 };
+
+static inline enum pf_ctype pf_col_type(uint32_t col, uint32_t ndims)
+{
+    switch (col) {
+    case TSAGG__COL_TS:
+        return PF_T_I64;
+    case TSAGG__COL_MERCHANT:
+        return PF_T_U64;
+    case TSAGG__COL_EVENT:
+        return PF_T_CODE;
+    case TSAGG__COL_USER:
+    case TSAGG__COL_SESSION:
+    case TSAGG__COL_ID:
+        return PF_T_ID;
+    case TSAGG__COL_FLAGS:
+        return PF_T_FLAGS;
+    default:
+        return col < TSAGG__COL_DIM0 + ndims ? PF_T_CODE : PF_T_F64;
+    }
+}
+
+/* Dictionary index of a string column (0 event, 1 + i dimension i), or -1. */
+static inline int pf_dict_index(uint32_t col, uint32_t ndims)
+{
+    if (col == TSAGG__COL_EVENT)
+        return 0;
+    if (col >= TSAGG__COL_DIM0 && col < TSAGG__COL_DIM0 + ndims)
+        return (int)(col - TSAGG__COL_DIM0) + 1;
+    return -1;
+}
+
+/* The longest block (header included) a column of a group of `rows` may
+ * have: the encoder's bound of its kind. */
+static inline uint64_t pf_col_max_len(uint32_t ndims, uint32_t col, uint32_t rows)
+{
+    enum pf_ctype t = pf_col_type(col, ndims);
+    enum tsagg_enc_kind k = t == PF_T_I64   ? TSAGG_ENC_I64
+                            : t == PF_T_U64 ? TSAGG_ENC_U64
+                            : t == PF_T_ID  ? TSAGG_ENC_ID
+                            : t == PF_T_F64 ? TSAGG_ENC_F64
+                                            : TSAGG_ENC_U32;
+    return PF_BLOCK_HEADER + tsagg__enc_bound(k, rows);
+}
+
+static inline uint64_t pf_footer_size(uint32_t schema_len, uint32_t ncols, uint32_t ndicts,
+                                      uint64_t ngroups, uint64_t nmerchants)
+{
+    return PF_FOOTER_FIXED + (uint64_t)schema_len + (uint64_t)ndicts * PF_DICT_ENTRY +
+           ngroups * (PF_GROUP_FIXED + (uint64_t)PF_GROUP_COL * ncols) +
+           nmerchants * PF_MERCHANT_ENTRY;
+}
+
+/* Where a block is: file offset and length, header included. */
+typedef struct pf_blockref {
+    uint64_t off;
+    uint32_t len;
+} pf_blockref;
+
+/* ---- blocks (partfile_block.c) ---------------------------------------------- */
+
+typedef struct pf_block_header {
+    uint8_t kind, codec;
+    uint16_t column;
+    uint32_t ordinal, stored, raw;
+    uint64_t checksum;
+} pf_block_header;
+
+/*
+ * Append one block (header and stored bytes) holding raw[0, raw_len) to out.
+ * cctx (a ZSTD_CCtx, may be NULL: never compress) is tried when raw_len >=
+ * PF_ZSTD_MIN; zstd is kept when it saves at least an eighth. 0, -ENOMEM,
+ * TSAGG_EARG (raw_len > PF_RAW_MAX).
+ */
+int tsagg__pf_block_append(pf_buf *out, void *cctx, uint8_t kind, uint16_t column,
+                           uint32_t ordinal, const uint8_t *raw, size_t raw_len);
+
+/*
+ * Check the len bytes of a block read from the file: checksum (then
+ * TSAGG_ECHECKSUM), and that it is the block the caller expects (kind,
+ * column, ordinal, S == len - 24, a known codec, R <= raw_max, S == R
+ * without codec): TSAGG_ECORRUPT. *why gets a static reason on failure.
+ */
+int tsagg__pf_block_check(const uint8_t *blk, size_t len, uint8_t kind, uint16_t column,
+                          uint32_t ordinal, uint32_t raw_max, pf_block_header *h,
+                          const char **why);
+
+/*
+ * The raw bytes of a checked block: *raw points into blk (codec none) or
+ * into *owned (zstd; malloc'ed, R bytes, the caller frees it). dctx is a
+ * ZSTD_DCtx. 0, -ENOMEM, TSAGG_ECORRUPT (bad zstd frame or wrong length).
+ */
+int tsagg__pf_block_raw(const uint8_t *blk, const pf_block_header *h, void *dctx,
+                        const uint8_t **raw, uint8_t **owned);
+
+/* ---- rollups (rollup.c) ---------------------------------------------------- */
+
+/*
+ * Raw rollup bytes (before the block's codec):
+ *   varint n entries, varint nmeasures, varint nnamed
+ *   n x { u8 minute (0..59); varint event code; varint count (>= 1);
+ *         when nmeasures > 0: varint mask (bit j: sum j is stored, i.e. its
+ *         bits are not those of +0.0); one f64 per set bit, ascending j }
+ *       (minute, event) strictly increasing
+ *   varint len, users sketch; varint len, sessions sketch
+ *   nnamed x { varint event code (strictly increasing); varint len, users
+ *              sketch; varint len, sessions sketch }
+ * Sketches are tsagg__hll_serialize bytes, 1..TSAGG__HLL_SERIALIZED_MAX
+ * long. A per-event sketch of length 0 (no bytes follow) is equal to the
+ * merchant's sketch of the same kind (page_view's users usually are).
+ */
+
+/* One slot per event name of the current merchant. */
+typedef struct pf_rslot {
+    uint32_t event;
+    uint64_t count; /* in the current minute */
+    uint64_t rows;  /* in the hour */
+    tsagg__hll users, sessions;
+} pf_rslot;
+
+/* Per-event sketches are kept for event names with at least this many rows
+ * in the merchant-hour; below it, a query reads the user and session
+ * columns of those rows instead, which costs less than storing 8 bytes per
+ * distinct id for every small event. */
+#define PF_NAMED_SKETCH_MIN_ROWS 1024
+
+/* The rollup being built for the current merchant (writer side). */
+typedef struct pf_rollup_acc {
+    uint32_t nmeasures;
+    int minute;              /* current minute, -1 before the first row */
+    uint32_t gen;            /* merchant generation, stamps slot_gen */
+    uint32_t *slot_of, *slot_gen; /* by event code */
+    uint32_t codes_cap;
+    pf_rslot *slots;         /* pooled: sketches keep their buffers */
+    uint32_t nslots, slots_cap, slots_init;
+    double *sums;            /* slots_cap x nmeasures, current minute */
+    uint32_t *touched;       /* slots with rows in the current minute */
+    uint32_t ntouched;
+    pf_buf entries;          /* encoded entries of finished minutes */
+    uint32_t nentries;
+    tsagg__hll users, sessions;
+} pf_rollup_acc;
+
+void tsagg__pf_rollup_init(pf_rollup_acc *a, uint32_t nmeasures);
+void tsagg__pf_rollup_fini(pf_rollup_acc *a);
+/* Forget the previous merchant (keeps every buffer). */
+void tsagg__pf_rollup_reset(pf_rollup_acc *a);
+/* Add one row. minute 0..59 non-decreasing within a merchant. 0, -ENOMEM. */
+int tsagg__pf_rollup_add(pf_rollup_acc *a, int minute, uint32_t event, uint64_t user,
+                         uint64_t session, const double *measures);
+/* Write the raw rollup bytes of the current merchant into out (replacing
+ * its contents). 0, -ENOMEM. */
+int tsagg__pf_rollup_encode(pf_rollup_acc *a, pf_buf *out);
+
+/*
+ * Parse raw rollup bytes into *out. Takes ownership of raw (malloc'ed)
+ * whatever the result. Checks the structure, that nmeasures matches, event
+ * codes < ndict_events and that the counts sum to rows: TSAGG_ECORRUPT
+ * (with a reason in *why), -ENOMEM.
+ */
+int tsagg__pf_rollup_decode(uint8_t *raw, size_t len, uint32_t nmeasures, uint32_t nevents,
+                            uint64_t rows, tsagg__rollup *out, const char **why);
+
+/* ---- the writer (partfile_write.c, partfile_finish.c, partfile_dict.c) ----- */
+
+/* Bytes buffered before the writer writes them out. */
+#define PF_OUT_FLUSH (1u << 20)
+
+/* A string column's dictionary being built: codes in first-seen order. */
+typedef struct pf_wdict {
+    pf_buf data;     /* the strings back to back */
+    uint32_t *ends;  /* end offset of string i in data */
+    uint32_t n, cap;
+    uint64_t *tab;   /* open addressing: hash32 << 32 | (code + 1); 0 empty */
+    uint32_t tmask;
+} pf_wdict;
+
+typedef struct pf_wmerchant {
+    uint64_t merchant, row_start, rows;
+    pf_blockref rollup;
+} pf_wmerchant;
+
+struct tsagg__part_writer {
+    const tsagg_io *io;
+    char *path, *tmp;
+    int fd;
+    int failed; /* sticky error code, 0 while healthy */
+    int64_t hour;
+    uint64_t file_id, schema_id;
+    tsagg_schema *schema;
+    uint32_t ndims, nmeasures, ncols;
+
+    /* current row group */
+    uint32_t grows;
+    int64_t *ts;
+    uint64_t *merchant, *user, *session, *id;
+    uint32_t *event, *flags, *dims; /* dims: ndims x TSAGG__PART_GROUP_ROWS */
+    double *meas;                   /* nmeasures x TSAGG__PART_GROUP_ROWS */
+
+    /* finished row groups */
+    tsagg__group_info *groups;
+    pf_blockref *refs; /* ngroups x ncols */
+    uint32_t ngroups, groups_cap;
+
+    pf_wdict *dicts; /* 1 + ndims */
+    pf_wmerchant *merchants;
+    uint64_t nmerchants, merchants_cap;
+    int in_merchant;
+    pf_rollup_acc roll;
+    pf_buf rbuf;
+
+    pf_buf out;    /* bytes not yet written; out.p[0] is at file offset base */
+    uint64_t base;
+    uint8_t *enc;  /* one encoded column block */
+    size_t enc_cap;
+    ZSTD_CCtx *cctx;
+
+    uint64_t rows;
+    int64_t last_ts, min_ts, max_ts;
+    uint64_t last_merchant;
+    char errmsg[256];
+};
+
+int tsagg__pf_dict_init(pf_wdict *d);
+void tsagg__pf_dict_free(pf_wdict *d);
+/* The code of s, added when new. 0, -ENOMEM, -EFBIG (the table would
+ * outgrow a block). */
+int tsagg__pf_dict_intern(pf_wdict *d, const char *s, uint32_t len, uint32_t *code);
+
+static inline const uint8_t *pf_dict_str(const pf_wdict *d, uint32_t c, uint32_t *len)
+{
+    uint32_t start = c ? d->ends[c - 1] : 0;
+    *len = d->ends[c] - start;
+    return d->data.p + start;
+}
+
+static inline uint64_t pf_out_pos(const tsagg__part_writer *w)
+{
+    return w->base + w->out.len;
+}
+
+/* Record a failure's detail and return rc; any rc but TSAGG_EARG also
+ * fails the writer for good and removes its temporary file. */
+int tsagg__pfw_fail(tsagg__part_writer *w, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Write the buffered bytes out. */
+int tsagg__pfw_flush(tsagg__part_writer *w);
+/* Buffer a block; *ref gets its place in the file. */
+int tsagg__pfw_block(tsagg__part_writer *w, uint8_t kind, uint16_t col, uint32_t ordinal,
+                     const uint8_t *raw, size_t len, pf_blockref *ref);
+/* Encode the current row group / the current merchant's rollup. */
+int tsagg__pfw_flush_group(tsagg__part_writer *w);
+int tsagg__pfw_end_merchant(tsagg__part_writer *w);
+/* Free everything; a temporary file still open is removed. */
+void tsagg__pfw_free(tsagg__part_writer *w);
+
+/* ---- the reader (partfile_open.c, partfile_read.c) -------------------------- */
+
+#define PF_DCTX_POOL 4
+
+/* A loaded dictionary: the string table and a hash index for find. */
+typedef struct pf_pdict {
+    uint8_t *mem; /* owns the table's bytes */
+    tsagg__strtab t;
+    uint32_t *idx; /* code + 1, 0 empty */
+    uint32_t mask;
+} pf_pdict;
+
+struct tsagg__part {
+    const tsagg_io *io;
+    int fd;
+    char *path;
+    tsagg__part_info info;
+    uint64_t file_id, schema_id, body_end;
+    tsagg_schema *schema;
+    uint32_t ndims, nmeasures, ncols, ndicts, ngroups;
+    tsagg__group_info *groups;
+    pf_blockref *refs; /* ngroups x ncols */
+    pf_blockref *drefs;
+    uint32_t *dcount;
+    tsagg__merchant_entry *merchants;
+    pf_blockref *rrefs;
+    _Atomic(pf_pdict *) *dicts; /* loaded on first use */
+    pthread_mutex_t load_mu, pool_mu, err_mu;
+    ZSTD_DCtx *pool[PF_DCTX_POOL];
+    int npool;
+    char errmsg[512];
+};
+
+#endif

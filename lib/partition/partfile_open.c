@@ -1,0 +1,365 @@
+/*
+ * partfile_open.c - opening a partition file (partfile.h): the header, the
+ * trailer and the footer are read, their checksums checked, and every
+ * bound the footer states (offsets inside the body, counts that agree, row
+ * ranges contiguous, merchants ascending) validated before the directory is
+ * kept in memory. Layout: partfile_format.h, docs/format.md "Partition
+ * files".
+ */
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "bytes.h"
+#include "encoding.h"
+#include "fileio.h"
+#include "partfile_format.h"
+#include "schema_internal.h"
+#include "tsagg_errors.h"
+
+typedef struct opener {
+    tsagg__part *p;
+    char *errmsg;
+    size_t errlen;
+    int64_t hour;
+    uint64_t rows, size;
+} opener;
+
+__attribute__((format(printf, 3, 4))) static int ofail(opener *o, int rc, const char *fmt, ...)
+{
+    if (o->errmsg && o->errlen) {
+        int n = snprintf(o->errmsg, o->errlen, "%s: ", o->p->path);
+        if (n >= 0 && (size_t)n < o->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(o->errmsg + n, o->errlen - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return rc;
+}
+
+static int parse_header(opener *o, const uint8_t *h)
+{
+    if (memcmp(h, PF_MAGIC, 8) != 0)
+        return ofail(o, TSAGG_ECORRUPT, "header at offset 0: bad magic (not a partition file)");
+    if (XXH64(h, 56, 0) != tsagg__get_u64(h + 56))
+        return ofail(o, TSAGG_ECHECKSUM, "header at offset 0: checksum mismatch");
+    uint16_t version = tsagg__get_u16(h + 8);
+    if (version != PF_VERSION)
+        return ofail(o, TSAGG_EVERSION, "format version %u, this library reads %u", version,
+                     PF_VERSION);
+    o->hour = (int64_t)tsagg__get_u64(h + 16);
+    o->rows = tsagg__get_u64(h + 40);
+    if (tsagg__get_u16(h + 10) != 0 || tsagg__get_u32(h + 12) != PF_HEADER_SIZE ||
+        tsagg__get_u64(h + 48) != 0 || o->hour % TSAGG__HOUR_US != 0 ||
+        o->hour > INT64_MAX - TSAGG__HOUR_US)
+        return ofail(o, TSAGG_ECORRUPT, "header at offset 0: bad field");
+    o->p->file_id = tsagg__get_u64(h + 24);
+    o->p->schema_id = tsagg__get_u64(h + 32);
+    return 0;
+}
+
+/* Read the trailer and the footer; *raw gets the footer's raw bytes. */
+static int read_footer(opener *o, uint8_t **raw, size_t *raw_len)
+{
+    tsagg__part *p = o->p;
+    uint8_t t[PF_TRAILER_SIZE];
+    uint64_t toff = o->size - PF_TRAILER_SIZE;
+    int rc = tsagg__read_all(p->io, p->fd, t, sizeof t, toff, NULL);
+    if (rc < 0)
+        return ofail(o, rc, "reading the trailer: %s", tsagg_strerror(rc));
+    if (rc == 1 || memcmp(t + 40, PF_TRAILER_MAGIC, 8) != 0)
+        return ofail(o, TSAGG_ECORRUPT, "trailer at offset %" PRIu64 ": bad magic (truncated?)",
+                     toff);
+    uint64_t foff = tsagg__get_u64(t), fs = tsagg__get_u64(t + 8), fr = tsagg__get_u64(t + 16);
+    uint8_t codec = t[24];
+    int zero = 1;
+    for (int i = 25; i < 32; i++)
+        zero &= t[i] == 0;
+    if (foff < PF_HEADER_SIZE || foff > toff || fs != toff - foff || fr > PF_RAW_MAX ||
+        fr < PF_FOOTER_FIXED || !zero || (codec != PF_CODEC_NONE && codec != PF_CODEC_ZSTD) ||
+        (codec == PF_CODEC_NONE && fs != fr))
+        return ofail(o, TSAGG_ECORRUPT, "trailer at offset %" PRIu64 ": bad footer location", toff);
+    uint8_t *st = malloc(fs ? (size_t)fs : 1);
+    if (!st)
+        return -ENOMEM;
+    rc = tsagg__read_all(p->io, p->fd, st, (size_t)fs, foff, NULL);
+    if (rc != 0) {
+        free(st);
+        if (rc == 1)
+            return ofail(o, TSAGG_ECORRUPT, "footer at offset %" PRIu64 ": truncated", foff);
+        return ofail(o, rc, "reading the footer: %s", tsagg_strerror(rc));
+    }
+    XXH3_state_t xs;
+    XXH3_64bits_reset(&xs);
+    XXH3_64bits_update(&xs, st, (size_t)fs);
+    XXH3_64bits_update(&xs, t, 32);
+    if (XXH3_64bits_digest(&xs) != tsagg__get_u64(t + 32)) {
+        free(st);
+        return ofail(o, TSAGG_ECHECKSUM, "footer at offset %" PRIu64 ": checksum mismatch", foff);
+    }
+    p->body_end = foff;
+    if (codec == PF_CODEC_NONE) {
+        *raw = st;
+        *raw_len = (size_t)fr;
+        return 0;
+    }
+    uint8_t *out = malloc((size_t)fr);
+    if (!out) {
+        free(st);
+        return -ENOMEM;
+    }
+    size_t n = ZSTD_decompress(out, (size_t)fr, st, (size_t)fs);
+    free(st);
+    if (ZSTD_isError(n) || n != fr) {
+        free(out);
+        return ofail(o, TSAGG_ECORRUPT, "footer at offset %" PRIu64 ": bad zstd frame", foff);
+    }
+    *raw = out;
+    *raw_len = (size_t)fr;
+    return 0;
+}
+
+static int ref_ok(const tsagg__part *p, uint64_t off, uint32_t len, uint64_t max_len)
+{
+    return off >= PF_HEADER_SIZE && off <= p->body_end && len >= PF_BLOCK_HEADER &&
+           len <= p->body_end - off && len <= max_len;
+}
+
+static int in_hour(const opener *o, int64_t ts)
+{
+    return ts >= o->hour && (uint64_t)ts - (uint64_t)o->hour < (uint64_t)TSAGG__HOUR_US;
+}
+
+/* TSAGG_ECORRUPT, with "<path>: footer at offset F: " before the detail. */
+__attribute__((format(printf, 2, 3))) static int bad_footer(opener *o, const char *fmt, ...)
+{
+    if (o->errmsg && o->errlen) {
+        int n = snprintf(o->errmsg, o->errlen, "%s: footer at offset %" PRIu64 ": ", o->p->path,
+                         o->p->body_end);
+        if (n >= 0 && (size_t)n < o->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(o->errmsg + n, o->errlen - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return TSAGG_ECORRUPT;
+}
+
+#define BAD(...) bad_footer(o, __VA_ARGS__)
+
+static int parse_footer(opener *o, const uint8_t *f, size_t len)
+{
+    tsagg__part *p = o->p;
+    uint64_t rows = tsagg__get_u64(f), nm = tsagg__get_u64(f + 8);
+    int64_t min_ts = (int64_t)tsagg__get_u64(f + 16), max_ts = (int64_t)tsagg__get_u64(f + 24);
+    uint32_t ng = tsagg__get_u32(f + 32), ncols = tsagg__get_u16(f + 36);
+    uint32_t nd = tsagg__get_u16(f + 38), grows = tsagg__get_u32(f + 40);
+    uint32_t slen = tsagg__get_u32(f + 44);
+    if (slen > len - PF_FOOTER_FIXED || tsagg__schema_decode(f + 48, slen, &p->schema) != 0) {
+        p->schema = NULL;
+        return BAD("bad schema");
+    }
+    if (tsagg_schema_id(p->schema) != p->schema_id)
+        return BAD("schema disagrees with the header's schema id");
+    p->ndims = (uint32_t)tsagg_schema_dimension_count(p->schema);
+    p->nmeasures = (uint32_t)tsagg_schema_measure_count(p->schema);
+    p->ncols = PF_CORE_COLS + p->ndims + p->nmeasures;
+    p->ndicts = 1 + p->ndims;
+    p->ngroups = ng;
+    if (ncols != p->ncols || nd != p->ndicts || grows != TSAGG__PART_GROUP_ROWS)
+        return BAD("column counts disagree with the schema");
+    if (rows != o->rows || ng != (rows + TSAGG__PART_GROUP_ROWS - 1) / TSAGG__PART_GROUP_ROWS ||
+        nm > rows || (rows && !nm) || nm > len / PF_MERCHANT_ENTRY)
+        return BAD("row, group or merchant counts disagree");
+    if (pf_footer_size(slen, ncols, nd, ng, nm) != len)
+        return BAD("length disagrees with its counts");
+    if (rows ? (!in_hour(o, min_ts) || !in_hour(o, max_ts) || min_ts > max_ts)
+             : (min_ts != 0 || max_ts != 0))
+        return BAD("bad time range");
+    p->info = (tsagg__part_info){.hour = o->hour,
+                                 .rows = rows,
+                                 .merchants = nm,
+                                 .bytes = o->size,
+                                 .min_ts = min_ts,
+                                 .max_ts = max_ts};
+    p->drefs = calloc(nd, sizeof *p->drefs);
+    p->dcount = calloc(nd, sizeof *p->dcount);
+    p->dicts = calloc(nd, sizeof *p->dicts);
+    p->groups = calloc(ng ? ng : 1, sizeof *p->groups);
+    p->refs = calloc(ng ? (size_t)ng * ncols : 1, sizeof *p->refs);
+    p->merchants = calloc(nm ? (size_t)nm : 1, sizeof *p->merchants);
+    p->rrefs = calloc(nm ? (size_t)nm : 1, sizeof *p->rrefs);
+    if (!p->drefs || !p->dcount || !p->dicts || !p->groups || !p->refs || !p->merchants ||
+        !p->rrefs)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < nd; i++)
+        atomic_init(&p->dicts[i], NULL);
+    const uint8_t *q = f + PF_FOOTER_FIXED + slen;
+    for (uint32_t i = 0; i < nd; i++, q += PF_DICT_ENTRY) {
+        p->drefs[i].off = tsagg__get_u64(q);
+        p->drefs[i].len = tsagg__get_u32(q + 8);
+        p->dcount[i] = tsagg__get_u32(q + 12);
+        if (!ref_ok(p, p->drefs[i].off, p->drefs[i].len, UINT32_MAX) || (i > 0 && !p->dcount[i]) ||
+            (rows && !p->dcount[i]))
+            return BAD("bad dictionary entry %u", i);
+    }
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (uint32_t g = 0; g < ng; g++) {
+        tsagg__group_info *gi = &p->groups[g];
+        gi->row_start = tsagg__get_u64(q);
+        gi->rows = tsagg__get_u32(q + 8);
+        gi->min_ts = (int64_t)tsagg__get_u64(q + 16);
+        gi->max_ts = (int64_t)tsagg__get_u64(q + 24);
+        gi->min_merchant = tsagg__get_u64(q + 32);
+        gi->max_merchant = tsagg__get_u64(q + 40);
+        uint64_t want = rows - (uint64_t)g * TSAGG__PART_GROUP_ROWS;
+        if (want > TSAGG__PART_GROUP_ROWS)
+            want = TSAGG__PART_GROUP_ROWS;
+        if (gi->row_start != (uint64_t)g * TSAGG__PART_GROUP_ROWS || gi->rows != want ||
+            tsagg__get_u32(q + 12) != 0 || !in_hour(o, gi->min_ts) || !in_hour(o, gi->max_ts) ||
+            gi->min_ts > gi->max_ts || gi->min_merchant > gi->max_merchant ||
+            (g > 0 && gi->min_merchant < p->groups[g - 1].max_merchant))
+            return BAD("bad row group %u", g);
+        lo = gi->min_ts < lo ? gi->min_ts : lo;
+        hi = gi->max_ts > hi ? gi->max_ts : hi;
+        q += PF_GROUP_FIXED;
+        for (uint32_t c = 0; c < ncols; c++, q += PF_GROUP_COL) {
+            pf_blockref *r = &p->refs[(size_t)g * ncols + c];
+            r->off = tsagg__get_u64(q);
+            r->len = tsagg__get_u32(q + 8);
+            if (!ref_ok(p, r->off, r->len, pf_col_max_len(p->ndims, c, gi->rows)))
+                return BAD("bad block entry of column %u, row group %u", c, g);
+        }
+    }
+    if (rows && (lo != min_ts || hi != max_ts))
+        return BAD("time range disagrees with the row groups");
+    uint64_t next = 0;
+    for (uint64_t i = 0; i < nm; i++, q += PF_MERCHANT_ENTRY) {
+        tsagg__merchant_entry *m = &p->merchants[i];
+        m->merchant = tsagg__get_u64(q);
+        m->row_start = tsagg__get_u64(q + 8);
+        m->rows = tsagg__get_u64(q + 16);
+        p->rrefs[i].off = tsagg__get_u64(q + 24);
+        p->rrefs[i].len = tsagg__get_u32(q + 32);
+        if ((i > 0 && m->merchant <= p->merchants[i - 1].merchant) || m->row_start != next ||
+            m->rows == 0 || m->rows > rows - next || tsagg__get_u32(q + 36) != 0 ||
+            !ref_ok(p, p->rrefs[i].off, p->rrefs[i].len, UINT32_MAX))
+            return BAD("bad merchant directory entry %" PRIu64, i);
+        next += m->rows;
+        const tsagg__group_info *g0 = &p->groups[m->row_start / TSAGG__PART_GROUP_ROWS];
+        const tsagg__group_info *g1 = &p->groups[(next - 1) / TSAGG__PART_GROUP_ROWS];
+        if (m->merchant < g0->min_merchant || m->merchant > g0->max_merchant ||
+            m->merchant < g1->min_merchant || m->merchant > g1->max_merchant)
+            return BAD("merchant %" PRIu64 " outside its row groups' range", m->merchant);
+    }
+    if (next != rows)
+        return BAD("merchant row ranges do not cover the rows");
+    return 0;
+}
+
+void tsagg__part_close(tsagg__part *p)
+{
+    if (!p)
+        return;
+    if (p->fd >= 0)
+        p->io->close(p->io->ctx, p->fd);
+    if (p->dicts) {
+        for (uint32_t i = 0; i < p->ndicts; i++) {
+            pf_pdict *d = atomic_load_explicit(&p->dicts[i], memory_order_acquire);
+            if (d) {
+                free(d->mem);
+                free(d->idx);
+                free(d);
+            }
+        }
+    }
+    for (int i = 0; i < p->npool; i++)
+        ZSTD_freeDCtx(p->pool[i]);
+    pthread_mutex_destroy(&p->load_mu);
+    pthread_mutex_destroy(&p->pool_mu);
+    pthread_mutex_destroy(&p->err_mu);
+    free((void *)p->dicts);
+    free(p->path);
+    tsagg_schema_free(p->schema);
+    free(p->groups);
+    free(p->refs);
+    free(p->drefs);
+    free(p->dcount);
+    free(p->merchants);
+    free(p->rrefs);
+    free(p);
+}
+
+int tsagg__part_open(const tsagg_io *io, const char *path, tsagg__part **out, char *errmsg,
+                     size_t errmsg_len)
+{
+    if (errmsg && errmsg_len)
+        errmsg[0] = 0;
+    if (!out)
+        return TSAGG_EARG;
+    *out = NULL;
+    if (!io || !path)
+        return TSAGG_EARG;
+    tsagg__part *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->io = io;
+    p->fd = -1;
+    pthread_mutex_init(&p->load_mu, NULL);
+    pthread_mutex_init(&p->pool_mu, NULL);
+    pthread_mutex_init(&p->err_mu, NULL);
+    size_t plen = strlen(path);
+    p->path = malloc(plen + 1);
+    if (!p->path) {
+        tsagg__part_close(p);
+        return -ENOMEM;
+    }
+    memcpy(p->path, path, plen + 1);
+    opener o = {.p = p, .errmsg = errmsg, .errlen = errmsg_len};
+    uint8_t *footer = NULL;
+    size_t flen = 0;
+    int rc = io->open(io->ctx, path, O_RDONLY, 0);
+    if (rc < 0) {
+        ofail(&o, rc, "open: %s", tsagg_strerror(rc));
+        goto fail;
+    }
+    p->fd = rc;
+    if ((rc = io->fsize(io->ctx, p->fd, &o.size)) != 0) {
+        ofail(&o, rc, "size: %s", tsagg_strerror(rc));
+        goto fail;
+    }
+    uint8_t h[PF_HEADER_SIZE];
+    rc = o.size < PF_HEADER_SIZE ? 1 : tsagg__read_all(io, p->fd, h, sizeof h, 0, NULL);
+    if (rc != 0) {
+        rc = rc == 1
+                 ? ofail(&o, TSAGG_ECORRUPT, "shorter than a header (%" PRIu64 " bytes)", o.size)
+                 : ofail(&o, rc, "reading the header: %s", tsagg_strerror(rc));
+        goto fail;
+    }
+    if ((rc = parse_header(&o, h)) != 0)
+        goto fail;
+    if (o.size < PF_HEADER_SIZE + PF_TRAILER_SIZE) {
+        rc = ofail(&o, TSAGG_ECORRUPT, "truncated (%" PRIu64 " bytes)", o.size);
+        goto fail;
+    }
+    if ((rc = read_footer(&o, &footer, &flen)) != 0)
+        goto fail;
+    if ((rc = parse_footer(&o, footer, flen)) != 0)
+        goto fail;
+    free(footer);
+    *out = p;
+    return 0;
+fail:
+    if (rc == -ENOMEM)
+        ofail(&o, rc, "out of memory");
+    free(footer);
+    tsagg__part_close(p);
+    return rc;
+}

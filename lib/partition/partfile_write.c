@@ -1,0 +1,407 @@
+/*
+ * partfile_write.c - the streaming partition writer (partfile.h). Layout:
+ * partfile_format.h, docs/format.md "Partition files".
+ *
+ * Rows are validated per call (sorted by (merchant, ts), inside the hour)
+ * before any is taken, then copied into the current row group (column
+ * arrays of TSAGG__PART_GROUP_ROWS values) with their strings turned into
+ * dictionary codes, first seen first numbered. A full group is encoded
+ * column by column into the output buffer, which goes to "<path>.tmp"
+ * whenever it passes 1 MiB. When the merchant changes, the previous one's
+ * rollup block follows. finish() appends the dictionaries, the footer and
+ * the trailer, writes the header (it holds the row count), fsyncs and
+ * renames. Memory: one row group, the output buffer, the dictionaries, the
+ * merchant directory and one merchant's rollup.
+ *
+ * Any failure but TSAGG_EARG is sticky: the temporary file is removed at
+ * once and every later call returns the same code.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <zstd.h>
+
+#include "encoding.h"
+#include "fileio.h"
+#include "partfile_format.h"
+#include "schema_internal.h"
+#include "tsagg_errors.h"
+
+#define MINUTE_US INT64_C(60000000)
+
+/* ---- failure and output ----------------------------------------------------- */
+
+int tsagg__pfw_fail(tsagg__part_writer *w, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->errmsg, sizeof w->errmsg, fmt, ap);
+    va_end(ap);
+    if (rc != TSAGG_EARG && !w->failed) {
+        w->failed = rc;
+        if (w->fd >= 0) {
+            w->io->close(w->io->ctx, w->fd);
+            w->fd = -1;
+            w->io->unlink(w->io->ctx, w->tmp);
+        }
+    }
+    return rc;
+}
+
+int tsagg__pfw_flush(tsagg__part_writer *w)
+{
+    if (w->out.len == 0)
+        return 0;
+    int rc = tsagg__write_all(w->io, w->fd, w->out.p, w->out.len, w->base);
+    if (rc != 0)
+        return tsagg__pfw_fail(w, rc, "%s: write of %zu bytes at offset %" PRIu64 ": %s", w->tmp,
+                               w->out.len, w->base, tsagg_strerror(rc));
+    w->base += w->out.len;
+    w->out.len = 0;
+    return 0;
+}
+
+/* Append a block to the output; *ref receives where it lands. */
+int tsagg__pfw_block(tsagg__part_writer *w, uint8_t kind, uint16_t col, uint32_t ordinal,
+                     const uint8_t *raw, size_t len, pf_blockref *ref)
+{
+    uint64_t pos = pf_out_pos(w);
+    int rc = tsagg__pf_block_append(&w->out, w->cctx, kind, col, ordinal, raw, len);
+    if (rc != 0)
+        return tsagg__pfw_fail(w, rc == TSAGG_EARG ? -EFBIG : rc, "%s: block of %zu bytes: %s",
+                               w->tmp, len, tsagg_strerror(rc));
+    ref->off = pos;
+    ref->len = (uint32_t)(pf_out_pos(w) - pos);
+    return 0;
+}
+
+/* ---- open / abort ---------------------------------------------------------------- */
+
+void tsagg__pfw_free(tsagg__part_writer *w)
+{
+    if (w->fd >= 0) {
+        w->io->close(w->io->ctx, w->fd);
+        w->io->unlink(w->io->ctx, w->tmp);
+    }
+    free(w->path);
+    free(w->tmp);
+    tsagg_schema_free(w->schema);
+    free(w->ts);
+    free(w->merchant);
+    free(w->user);
+    free(w->session);
+    free(w->id);
+    free(w->event);
+    free(w->flags);
+    free(w->dims);
+    free(w->meas);
+    free(w->groups);
+    free(w->refs);
+    if (w->dicts)
+        for (uint32_t i = 0; i <= w->ndims; i++)
+            tsagg__pf_dict_free(&w->dicts[i]);
+    free(w->dicts);
+    free(w->merchants);
+    tsagg__pf_rollup_fini(&w->roll);
+    pf_buf_free(&w->rbuf);
+    pf_buf_free(&w->out);
+    free(w->enc);
+    ZSTD_freeCCtx(w->cctx);
+    free(w);
+}
+
+void tsagg__part_writer_abort(tsagg__part_writer *w)
+{
+    if (w)
+        tsagg__pfw_free(w);
+}
+
+void tsagg__part_writer_errmsg(const tsagg__part_writer *w, char *buf, size_t len)
+{
+    if (buf && len)
+        snprintf(buf, len, "%s", w ? w->errmsg : "");
+}
+
+static char *dup_str(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    char *p = malloc(a + b + 1);
+    if (p) {
+        memcpy(p, s, a);
+        memcpy(p + a, suffix, b + 1);
+    }
+    return p;
+}
+
+int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t hour,
+                            const tsagg_schema *schema, uint64_t file_id, tsagg__part_writer **out)
+{
+    if (!out)
+        return TSAGG_EARG;
+    *out = NULL;
+    if (!io || !path || !*path || !schema || hour % TSAGG__HOUR_US != 0 ||
+        hour > INT64_MAX - TSAGG__HOUR_US)
+        return TSAGG_EARG;
+    tsagg__part_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->io = io;
+    w->fd = -1;
+    w->hour = hour;
+    w->file_id = file_id;
+    w->ndims = (uint32_t)tsagg_schema_dimension_count(schema);
+    w->nmeasures = (uint32_t)tsagg_schema_measure_count(schema);
+    w->ncols = PF_CORE_COLS + w->ndims + w->nmeasures;
+    w->schema_id = tsagg_schema_id(schema);
+    w->min_ts = INT64_MAX;
+    w->max_ts = INT64_MIN;
+    tsagg__pf_rollup_init(&w->roll, w->nmeasures);
+    int rc = tsagg__schema_clone(schema, &w->schema);
+    if (rc != 0) {
+        w->schema = NULL;
+        tsagg__pfw_free(w);
+        return rc;
+    }
+    w->path = dup_str(path, "");
+    w->tmp = dup_str(path, ".tmp");
+    w->ts = malloc(TSAGG__PART_GROUP_ROWS * sizeof *w->ts);
+    w->merchant = malloc(TSAGG__PART_GROUP_ROWS * sizeof *w->merchant);
+    w->user = malloc(TSAGG__PART_GROUP_ROWS * sizeof *w->user);
+    w->session = malloc(TSAGG__PART_GROUP_ROWS * sizeof *w->session);
+    w->id = malloc(TSAGG__PART_GROUP_ROWS * sizeof *w->id);
+    w->event = malloc(TSAGG__PART_GROUP_ROWS * sizeof *w->event);
+    w->flags = malloc(TSAGG__PART_GROUP_ROWS * sizeof *w->flags);
+    w->dims = malloc((size_t)TSAGG__PART_GROUP_ROWS * (w->ndims ? w->ndims : 1) * sizeof *w->dims);
+    w->meas = malloc((size_t)TSAGG__PART_GROUP_ROWS * (w->nmeasures ? w->nmeasures : 1) *
+                     sizeof *w->meas);
+    w->enc_cap = tsagg__enc_bound(TSAGG_ENC_I64, TSAGG__PART_GROUP_ROWS);
+    w->enc = malloc(w->enc_cap);
+    w->dicts = calloc(1 + w->ndims, sizeof *w->dicts);
+    w->cctx = ZSTD_createCCtx();
+    rc = 0;
+    if (!w->path || !w->tmp || !w->ts || !w->merchant || !w->user || !w->session || !w->id ||
+        !w->event || !w->flags || !w->dims || !w->meas || !w->enc || !w->dicts || !w->cctx)
+        rc = -ENOMEM;
+    for (uint32_t i = 0; rc == 0 && i <= w->ndims; i++) {
+        rc = tsagg__pf_dict_init(&w->dicts[i]);
+        uint32_t code;
+        if (rc == 0 && i > 0) /* a dimension's code 0 is always "" */
+            rc = tsagg__pf_dict_intern(&w->dicts[i], "", 0, &code);
+    }
+    if (rc == 0) {
+        w->base = PF_HEADER_SIZE;
+        w->fd = io->open(io->ctx, w->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (w->fd < 0) {
+            rc = w->fd;
+            w->fd = -1;
+        }
+    }
+    if (rc != 0) {
+        tsagg__pfw_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+/* ---- row groups and merchants ------------------------------------------------------ */
+
+static int encode_column(tsagg__part_writer *w, uint32_t col, size_t *written)
+{
+    uint32_t n = w->grows;
+    switch (pf_col_type(col, w->ndims)) {
+    case PF_T_I64:
+        return tsagg__enc_i64(w->ts, n, w->enc, w->enc_cap, written);
+    case PF_T_U64:
+        return tsagg__enc_u64(w->merchant, n, w->enc, w->enc_cap, written);
+    case PF_T_ID: {
+        const uint64_t *v = col == TSAGG__COL_USER      ? w->user
+                            : col == TSAGG__COL_SESSION ? w->session
+                                                        : w->id;
+        return tsagg__enc_id(v, n, w->enc, w->enc_cap, written);
+    }
+    case PF_T_FLAGS:
+        return tsagg__enc_u32(w->flags, n, UINT32_MAX, w->enc, w->enc_cap, written);
+    case PF_T_CODE:
+        if (col == TSAGG__COL_EVENT)
+            return tsagg__enc_u32(w->event, n, w->dicts[0].n, w->enc, w->enc_cap, written);
+        else {
+            uint32_t d = col - TSAGG__COL_DIM0;
+            return tsagg__enc_u32(w->dims + (size_t)d * TSAGG__PART_GROUP_ROWS, n,
+                                  w->dicts[1 + d].n, w->enc, w->enc_cap, written);
+        }
+    case PF_T_F64:
+    default: {
+        size_t m = col - TSAGG__COL_DIM0 - w->ndims;
+        return tsagg__enc_f64(w->meas + m * TSAGG__PART_GROUP_ROWS, n, w->enc, w->enc_cap,
+                              written);
+    }
+    }
+}
+
+int tsagg__pfw_flush_group(tsagg__part_writer *w)
+{
+    uint32_t n = w->grows;
+    if (w->ngroups == w->groups_cap) {
+        uint32_t cap = w->groups_cap ? w->groups_cap * 2 : 16;
+        tsagg__group_info *g = realloc(w->groups, (size_t)cap * sizeof *g);
+        if (!g)
+            return tsagg__pfw_fail(w, -ENOMEM, "out of memory");
+        w->groups = g;
+        pf_blockref *r = realloc(w->refs, (size_t)cap * w->ncols * sizeof *r);
+        if (!r)
+            return tsagg__pfw_fail(w, -ENOMEM, "out of memory");
+        w->refs = r;
+        w->groups_cap = cap;
+    }
+    tsagg__group_info *g = &w->groups[w->ngroups];
+    g->row_start = w->rows - n;
+    g->rows = n;
+    g->min_ts = INT64_MAX;
+    g->max_ts = INT64_MIN;
+    for (uint32_t i = 0; i < n; i++) {
+        g->min_ts = w->ts[i] < g->min_ts ? w->ts[i] : g->min_ts;
+        g->max_ts = w->ts[i] > g->max_ts ? w->ts[i] : g->max_ts;
+    }
+    g->min_merchant = w->merchant[0]; /* sorted */
+    g->max_merchant = w->merchant[n - 1];
+    pf_blockref *refs = w->refs + (size_t)w->ngroups * w->ncols;
+    for (uint32_t c = 0; c < w->ncols; c++) {
+        size_t written = 0;
+        int rc = encode_column(w, c, &written);
+        if (rc != 0)
+            return tsagg__pfw_fail(w, rc, "%s: encoding column %u of row group %u: %s", w->tmp, c,
+                                   w->ngroups, tsagg_strerror(rc));
+        rc = tsagg__pfw_block(w, PF_KIND_COLUMN, (uint16_t)c, w->ngroups, w->enc, written,
+                              &refs[c]);
+        if (rc != 0)
+            return rc;
+    }
+    w->ngroups++;
+    w->grows = 0;
+    return w->out.len >= PF_OUT_FLUSH ? tsagg__pfw_flush(w) : 0;
+}
+
+int tsagg__pfw_end_merchant(tsagg__part_writer *w)
+{
+    pf_wmerchant *m = &w->merchants[w->nmerchants - 1];
+    m->rows = w->rows - m->row_start;
+    int rc = tsagg__pf_rollup_encode(&w->roll, &w->rbuf);
+    if (rc != 0)
+        return tsagg__pfw_fail(w, rc, "%s: rollup of merchant %" PRIu64 ": %s", w->tmp, m->merchant,
+                               tsagg_strerror(rc));
+    rc = tsagg__pfw_block(w, PF_KIND_ROLLUP, 0, (uint32_t)(w->nmerchants - 1), w->rbuf.p,
+                          w->rbuf.len, &m->rollup);
+    if (rc != 0)
+        return rc;
+    tsagg__pf_rollup_reset(&w->roll);
+    w->in_merchant = 0;
+    return w->out.len >= PF_OUT_FLUSH ? tsagg__pfw_flush(w) : 0;
+}
+
+static int begin_merchant(tsagg__part_writer *w, uint64_t merchant)
+{
+    if (w->nmerchants == w->merchants_cap) {
+        uint64_t cap = w->merchants_cap ? w->merchants_cap * 2 : 256;
+        pf_wmerchant *m = realloc(w->merchants, (size_t)cap * sizeof *m);
+        if (!m)
+            return tsagg__pfw_fail(w, -ENOMEM, "out of memory");
+        w->merchants = m;
+        w->merchants_cap = cap;
+    }
+    pf_wmerchant *m = &w->merchants[w->nmerchants++];
+    memset(m, 0, sizeof *m);
+    m->merchant = merchant;
+    m->row_start = w->rows;
+    w->in_merchant = 1;
+    return 0;
+}
+
+/* ---- adding rows ------------------------------------------------------------------ */
+
+static int check_rows(tsagg__part_writer *w, const tsagg__row *rows, size_t n)
+{
+    int have = w->rows > 0;
+    uint64_t pm = w->last_merchant;
+    int64_t pt = w->last_ts;
+    for (size_t i = 0; i < n; i++) {
+        const tsagg__row *r = &rows[i];
+        if (r->ts < w->hour || (uint64_t)r->ts - (uint64_t)w->hour >= (uint64_t)TSAGG__HOUR_US)
+            return tsagg__pfw_fail(w, TSAGG_EARG,
+                                   "row %zu: ts %" PRId64 " outside the hour %" PRId64, i, r->ts,
+                                   w->hour);
+        if (have && (r->merchant < pm || (r->merchant == pm && r->ts < pt)))
+            return tsagg__pfw_fail(w, TSAGG_EARG,
+                                   "row %zu: (merchant %" PRIu64 ", ts %" PRId64
+                                   ") sorts before the previous row (%" PRIu64 ", %" PRId64 ")",
+                                   i, r->merchant, r->ts, pm, pt);
+        if (r->flags & ~TSAGG_EVENT_HAS_ID)
+            return tsagg__pfw_fail(w, TSAGG_EARG, "row %zu: unknown flags 0x%x", i, r->flags);
+        if ((r->event.len && !r->event.ptr) || r->event.len > TSAGG_EVENT_NAME_MAX)
+            return tsagg__pfw_fail(w, TSAGG_EARG, "row %zu: bad event name", i);
+        if ((w->ndims && !r->dims) || (w->nmeasures && !r->measures))
+            return tsagg__pfw_fail(w, TSAGG_EARG, "row %zu: dims or measures missing", i);
+        for (uint32_t d = 0; d < w->ndims; d++)
+            if ((r->dims[d].len && !r->dims[d].ptr) || r->dims[d].len > TSAGG_VALUE_MAX)
+                return tsagg__pfw_fail(w, TSAGG_EARG, "row %zu: bad value of dimension %u", i, d);
+        have = 1;
+        pm = r->merchant;
+        pt = r->ts;
+    }
+    return 0;
+}
+
+static int add_row(tsagg__part_writer *w, const tsagg__row *r)
+{
+    int rc;
+    if (!w->in_merchant || r->merchant != w->last_merchant) {
+        if (w->in_merchant && (rc = tsagg__pfw_end_merchant(w)) != 0)
+            return rc;
+        if ((rc = begin_merchant(w, r->merchant)) != 0)
+            return rc;
+    }
+    uint32_t i = w->grows, code;
+    if ((rc = tsagg__pf_dict_intern(&w->dicts[0], r->event.ptr, r->event.len, &code)) != 0)
+        return tsagg__pfw_fail(w, rc, "%s: event dictionary: %s", w->tmp, tsagg_strerror(rc));
+    w->event[i] = code;
+    for (uint32_t d = 0; d < w->ndims; d++) {
+        uint32_t dc;
+        rc = tsagg__pf_dict_intern(&w->dicts[1 + d], r->dims[d].ptr, r->dims[d].len, &dc);
+        if (rc != 0)
+            return tsagg__pfw_fail(w, rc, "%s: dictionary of dimension %u: %s", w->tmp, d,
+                                   tsagg_strerror(rc));
+        w->dims[(size_t)d * TSAGG__PART_GROUP_ROWS + i] = dc;
+    }
+    for (uint32_t m = 0; m < w->nmeasures; m++)
+        w->meas[(size_t)m * TSAGG__PART_GROUP_ROWS + i] = r->measures[m];
+    w->ts[i] = r->ts;
+    w->merchant[i] = r->merchant;
+    w->user[i] = r->user;
+    w->session[i] = r->session;
+    w->flags[i] = r->flags;
+    w->id[i] = (r->flags & TSAGG_EVENT_HAS_ID) ? r->id : 0;
+    int minute = (int)(((uint64_t)r->ts - (uint64_t)w->hour) / (uint64_t)MINUTE_US);
+    if ((rc = tsagg__pf_rollup_add(&w->roll, minute, code, r->user, r->session, r->measures)) != 0)
+        return tsagg__pfw_fail(w, rc, "%s: rollup: %s", w->tmp, tsagg_strerror(rc));
+    w->last_merchant = r->merchant;
+    w->last_ts = r->ts;
+    w->min_ts = r->ts < w->min_ts ? r->ts : w->min_ts;
+    w->max_ts = r->ts > w->max_ts ? r->ts : w->max_ts;
+    w->rows++;
+    if (++w->grows == TSAGG__PART_GROUP_ROWS)
+        return tsagg__pfw_flush_group(w);
+    return 0;
+}
+
+int tsagg__part_writer_add(tsagg__part_writer *w, const tsagg__row *rows, size_t n)
+{
+    if (!w || (n && !rows))
+        return TSAGG_EARG;
+    if (w->failed)
+        return w->failed;
+    int rc = check_rows(w, rows, n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = add_row(w, &rows[i]);
+    return rc;
+}
