@@ -6,14 +6,18 @@
  *   tsagg_io.h       the pluggable I/O table
  *   tsagg_store.h    schemas, events, opening and closing a store
  *   tsagg_log.h      the raw event log: append, durability, read, archive
+ *   tsagg_compact.h  compaction into hourly partitions, merges
+ *   tsagg_query.h    time-series queries
  *   tsagg_version.h  compile-time version (tsagg_version() at run time)
  */
 #ifndef TSAGG_H
 #define TSAGG_H
 
+#include "tsagg_compact.h"
 #include "tsagg_errors.h"
 #include "tsagg_io.h"
 #include "tsagg_log.h"
+#include "tsagg_query.h"
 #include "tsagg_store.h"
 #include "tsagg_version.h"
 

@@ -14,6 +14,7 @@
 
 struct tsagg_log_writer;
 struct tsagg__catalog;
+struct tsagg__part_cache;
 
 struct tsagg_store {
     char path[TSAGG_PATH_MAX];
@@ -30,10 +31,13 @@ struct tsagg_store {
     pthread_mutex_t catalog_mu;     /* creates the catalog once */
     struct tsagg__catalog *catalog; /* published manifests and snapshots */
     pthread_mutex_t compact_mu;     /* one compaction or merge at a time */
+    struct tsagg__part_cache *part_cache; /* open partitions of queries */
 };
 
-/* Free the snapshot catalog (lib/compact/catalog.c). */
+/* Free the snapshot catalog (lib/compact/catalog.c) and the cache of open
+ * partitions (lib/query/partcache.c). */
 void tsagg__catalog_free(tsagg_store *store);
+void tsagg__partcache_free(tsagg_store *store);
 
 /* Record a failure's detail on the handle (printf-style) and return code. */
 int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)

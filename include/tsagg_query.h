@@ -1,0 +1,123 @@
+/*
+ * tsagg_query.h - time-series questions about a merchant's events.
+ *
+ * A query names a merchant (or all merchants), a time range [from, to), a
+ * bucket size, metrics, filters and an optional group-by, and fills a
+ * result whose columns the host reads directly: bucket start times, one
+ * array of values per metric, and group keys. Every bucket of the range is
+ * present, zeros included. Queries run on a snapshot of the published
+ * partitions plus the log not yet compacted, so acknowledged events are
+ * counted within a second; compaction and merges running at the same time
+ * never block a query, never show it half a state and never make it fail.
+ */
+#ifndef TSAGG_QUERY_H
+#define TSAGG_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsagg_export.h"
+#include "tsagg_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bucket sizes. MINUTE and HOUR are UTC minutes and hours. DAY, WEEK
+ * (starting Monday) and MONTH follow the query's time zone, daylight saving
+ * included: a day can last 23 or 25 hours. TOTAL is one bucket, [from, to). */
+enum tsagg_bucket {
+    TSAGG_BUCKET_MINUTE = 0,
+    TSAGG_BUCKET_HOUR = 1,
+    TSAGG_BUCKET_DAY = 2,
+    TSAGG_BUCKET_WEEK = 3,
+    TSAGG_BUCKET_MONTH = 4,
+    TSAGG_BUCKET_TOTAL = 5
+};
+
+enum tsagg_metric_kind {
+    TSAGG_METRIC_COUNT = 0,    /* events */
+    TSAGG_METRIC_SUM = 1,      /* of a measure; absent values count as nothing */
+    TSAGG_METRIC_AVG = 2,      /* sum / number of events carrying the measure */
+    TSAGG_METRIC_MIN = 3,
+    TSAGG_METRIC_MAX = 4,      /* min/max of no value: NaN */
+    TSAGG_METRIC_USERS = 5,    /* distinct users */
+    TSAGG_METRIC_SESSIONS = 6  /* distinct sessions */
+};
+
+typedef struct tsagg_metric {
+    uint32_t kind;       /* enum tsagg_metric_kind */
+    const char *measure; /* for SUM, AVG, MIN, MAX: a declared measure */
+} tsagg_metric;
+
+/* field equals one of values. field is "event" or a declared dimension. */
+typedef struct tsagg_filter {
+    const char *field;
+    const char *const *values;
+    uint32_t nvalues;    /* >= 1 */
+} tsagg_filter;
+
+/* tsagg_query.flags */
+#define TSAGG_QUERY_ALL_MERCHANTS 0x1u /* ignore `merchant`: every merchant */
+#define TSAGG_QUERY_EXACT 0x2u         /* exact distinct counts from the rows */
+#define TSAGG_QUERY_NO_TAIL 0x4u       /* partitions only, not the log tail */
+
+#define TSAGG_QUERY_MAX_METRICS 16
+#define TSAGG_QUERY_MAX_FILTERS 16
+
+typedef struct tsagg_query {
+    uint32_t struct_size;  /* set by tsagg_query_init */
+    uint32_t flags;        /* TSAGG_QUERY_* */
+    uint64_t merchant;
+    int64_t from, to;      /* [from, to), microseconds since the epoch, UTC */
+    uint32_t bucket;       /* enum tsagg_bucket; default HOUR */
+    const char *tz;        /* IANA zone ("Europe/Berlin"); NULL or "UTC": UTC */
+    const tsagg_metric *metrics;
+    uint32_t nmetrics;     /* 1..TSAGG_QUERY_MAX_METRICS; 0 means count */
+    const tsagg_filter *filters;
+    uint32_t nfilters;     /* ANDed */
+    const char *group_by;  /* NULL, "event" or a dimension */
+    uint32_t top;          /* with group_by: keep the N groups first by the
+                              first metric (descending), ties by key; 0 all */
+} tsagg_query;
+
+TSAGG_API void tsagg_query_init(tsagg_query *q);
+
+/*
+ * Results: rows are (bucket, group) pairs, bucket-major; without group-by
+ * there is one row per bucket. Create once and reuse across queries: a run
+ * reuses the arrays it already has.
+ */
+typedef struct tsagg_result tsagg_result;
+
+TSAGG_API int tsagg_result_create(tsagg_result **out);
+TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
+
+/*
+ * Run q on the store (read-only or writable handle; any thread). Errors:
+ * TSAGG_EARG (bad range, bucket, metric kind, too many buckets), TSAGG_ESCHEMA
+ * (unknown dimension or measure; the message names it), unknown time zone
+ * (TSAGG_EARG), damaged files (TSAGG_ECHECKSUM, TSAGG_ECORRUPT), -errno. The
+ * store's errmsg tells which. On error the result is empty.
+ */
+TSAGG_API int tsagg_query_run(tsagg_store *store, const tsagg_query *q, tsagg_result *r);
+
+TSAGG_API size_t tsagg_result_rows(const tsagg_result *r);
+TSAGG_API size_t tsagg_result_buckets(const tsagg_result *r);
+/* Groups per bucket: 1 without group-by. */
+TSAGG_API size_t tsagg_result_groups(const tsagg_result *r);
+/* Bucket start of every row (UTC microseconds). */
+TSAGG_API const int64_t *tsagg_result_times(const tsagg_result *r);
+/* Values of metric m for every row. Counts and distinct counts are whole
+ * numbers stored as doubles. */
+TSAGG_API const double *tsagg_result_values(const tsagg_result *r, size_t m);
+/* Group key of a row (NUL-terminated; "" without group-by). */
+TSAGG_API const char *tsagg_result_group(const tsagg_result *r, size_t row);
+/* 1 when distinct counts are estimates (HyperLogLog, standard error
+ * 0.81%; exact up to 256 distinct per merchant-hour), 0 when exact. */
+TSAGG_API int tsagg_result_approximate(const tsagg_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

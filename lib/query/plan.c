@@ -1,0 +1,397 @@
+/*
+ * plan.c - check a query against the store's schema, lay out its buckets,
+ * and hold its accumulators.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "query_internal.h"
+
+/* Bounds memory: a minute series over two years is about a million. */
+#define MAX_BUCKETS 1100000
+#define MINUTE_US INT64_C(60000000)
+
+void tsagg_query_init(tsagg_query *q)
+{
+    memset(q, 0, sizeof *q);
+    q->struct_size = sizeof *q;
+    q->bucket = TSAGG_BUCKET_HOUR;
+}
+
+static int resolve_col(qplan *p, const char *field, int *col)
+{
+    if (!field)
+        return TSAGG_EARG;
+    if (!strcmp(field, "event")) {
+        *col = QCOL_EVENT;
+        return 0;
+    }
+    int d = tsagg_schema_dimension_index(p->st->schema, field);
+    if (d < 0)
+        return tsagg__fail(p->st, TSAGG_ESCHEMA, "unknown dimension \"%s\"", field);
+    *col = d;
+    return 0;
+}
+
+static int layout_buckets(qplan *p)
+{
+    int64_t first = p->bucket == TSAGG_BUCKET_TOTAL
+                        ? p->from
+                        : tsagg__bucket_floor(p->tz, p->bucket, p->from);
+    size_t cap = 64;
+    p->starts = malloc(cap * sizeof *p->starts);
+    if (!p->starts)
+        return -ENOMEM;
+    size_t n = 0;
+    int64_t s = first;
+    for (;;) {
+        if (n + 1 >= cap) {
+            cap *= 2;
+            int64_t *q = realloc(p->starts, cap * sizeof *q);
+            if (!q)
+                return -ENOMEM;
+            p->starts = q;
+        }
+        p->starts[n++] = s;
+        int64_t next = p->bucket == TSAGG_BUCKET_TOTAL ? p->to
+                                                       : tsagg__bucket_next(p->tz, p->bucket, s);
+        if (next <= s)
+            return tsagg__fail(p->st, TSAGG_EARG, "bucket arithmetic did not advance");
+        s = next;
+        if (s >= p->to)
+            break;
+        if (n >= MAX_BUCKETS)
+            return tsagg__fail(p->st, TSAGG_EARG, "more than %d buckets", MAX_BUCKETS);
+    }
+    p->starts[n] = s;
+    p->nbuckets = n;
+    if (p->bucket == TSAGG_BUCKET_MINUTE)
+        p->width = MINUTE_US;
+    else if (p->bucket == TSAGG_BUCKET_HOUR)
+        p->width = TSAGG__HOUR_US;
+    return 0;
+}
+
+size_t tsagg__qplan_bucket(const qplan *p, int64_t ts)
+{
+    if (p->width)
+        return (size_t)((ts - p->starts[0]) / p->width);
+    size_t lo = 0, hi = p->nbuckets; /* starts[lo] <= ts < starts[hi] */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->starts[mid] <= ts)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int grow_cells(qplan *p, size_t groups)
+{
+    size_t cells = groups * p->nbuckets, old = p->ngroups * p->nbuckets;
+    uint64_t *c = realloc(p->count, cells * sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    p->count = c;
+    memset(c + old, 0, (cells - old) * sizeof *c);
+    if (p->need_measures) {
+        size_t nm = p->nmeasures;
+        double *arrs[4] = {p->sum, p->nval, p->vmin, p->vmax};
+        double init[4] = {0, 0, INFINITY, -INFINITY};
+        for (int a = 0; a < 4; a++) {
+            /* Measure-major: measure m's cells are contiguous. Regrowing
+             * moves each measure's block to its new place. */
+            double *n = malloc(nm * cells * sizeof *n + 1);
+            if (!n)
+                return -ENOMEM;
+            for (size_t m = 0; m < nm; m++) {
+                if (old)
+                    memcpy(n + m * cells, arrs[a] + m * old, old * sizeof *n);
+                for (size_t i = old; i < cells; i++)
+                    n[m * cells + i] = init[a];
+            }
+            free(arrs[a]);
+            arrs[a] = n;
+        }
+        p->sum = arrs[0];
+        p->nval = arrs[1];
+        p->vmin = arrs[2];
+        p->vmax = arrs[3];
+    }
+    if (p->need_users || p->need_sessions) {
+        if (p->exact) {
+            idset *u = realloc(p->xusers, cells * sizeof *u);
+            if (!u)
+                return -ENOMEM;
+            p->xusers = u;
+            idset *s = realloc(p->xsessions, cells * sizeof *s);
+            if (!s)
+                return -ENOMEM;
+            p->xsessions = s;
+            memset(u + old, 0, (cells - old) * sizeof *u);
+            memset(s + old, 0, (cells - old) * sizeof *s);
+        } else {
+            tsagg__hll **u = realloc(p->users, cells * sizeof *u);
+            if (!u)
+                return -ENOMEM;
+            p->users = u;
+            tsagg__hll **s = realloc(p->sessions, cells * sizeof *s);
+            if (!s)
+                return -ENOMEM;
+            p->sessions = s;
+            memset(u + old, 0, (cells - old) * sizeof *u);
+            memset(s + old, 0, (cells - old) * sizeof *s);
+        }
+    }
+    return 0;
+}
+
+int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group)
+{
+    uint32_t mask = p->group_table_cap - 1;
+    uint32_t i = (uint32_t)XXH3_64bits(key, len) & mask;
+    for (; p->group_table[i]; i = (i + 1) & mask) {
+        const char *k = p->group_keys[p->group_table[i] - 1];
+        if (strlen(k) == len && !memcmp(k, key, len)) {
+            *group = p->group_table[i] - 1;
+            return 0;
+        }
+    }
+    if (p->ngroups == p->groups_cap) {
+        size_t cap = p->groups_cap ? p->groups_cap * 2 : 16;
+        char **k = realloc(p->group_keys, cap * sizeof *k);
+        if (!k)
+            return -ENOMEM;
+        p->group_keys = k;
+        p->groups_cap = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, key, len);
+    copy[len] = 0;
+    int rc = grow_cells(p, p->ngroups + 1);
+    if (rc != 0) {
+        free(copy);
+        return rc;
+    }
+    p->group_keys[p->ngroups] = copy;
+    p->group_table[i] = (uint32_t)p->ngroups + 1;
+    *group = p->ngroups++;
+    if (p->ngroups * 2 > p->group_table_cap) {
+        uint32_t cap = p->group_table_cap * 2;
+        uint32_t *t = calloc(cap, sizeof *t);
+        if (!t)
+            return -ENOMEM;
+        for (size_t g = 0; g < p->ngroups; g++) {
+            uint32_t j = (uint32_t)XXH3_64bits(p->group_keys[g], strlen(p->group_keys[g])) &
+                         (cap - 1);
+            while (t[j])
+                j = (j + 1) & (cap - 1);
+            t[j] = (uint32_t)g + 1;
+        }
+        free(p->group_table);
+        p->group_table = t;
+        p->group_table_cap = cap;
+    }
+    return 0;
+}
+
+int tsagg__qplan_add(qplan *p, size_t cell, uint64_t user, uint64_t session, const double *meas)
+{
+    p->count[cell]++;
+    if (p->need_measures) {
+        size_t cells = p->ngroups * p->nbuckets;
+        for (uint32_t m = 0; m < p->nmeasures; m++) {
+            double v = meas[m];
+            if (isnan(v))
+                continue;
+            size_t i = m * cells + cell;
+            p->sum[i] += v;
+            p->nval[i] += 1;
+            if (v < p->vmin[i])
+                p->vmin[i] = v;
+            if (v > p->vmax[i])
+                p->vmax[i] = v;
+        }
+    }
+    int rc = 0;
+    if (p->exact) {
+        if (p->need_users)
+            rc = tsagg__idset_add(&p->xusers[cell], user);
+        if (rc == 0 && p->need_sessions)
+            rc = tsagg__idset_add(&p->xsessions[cell], session);
+        return rc;
+    }
+    tsagg__hll *h;
+    if (p->need_users)
+        rc = (h = tsagg__qplan_hll(&p->users[cell])) ? tsagg__hll_add(h, user) : -ENOMEM;
+    if (rc == 0 && p->need_sessions)
+        rc = (h = tsagg__qplan_hll(&p->sessions[cell])) ? tsagg__hll_add(h, session) : -ENOMEM;
+    return rc;
+}
+
+tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot)
+{
+    if (!*slot && (*slot = malloc(sizeof **slot)) != NULL)
+        tsagg__hll_init(*slot);
+    return *slot;
+}
+
+int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q)
+{
+    memset(p, 0, sizeof *p);
+    p->q = q;
+    p->st = st;
+    if (!q || q->struct_size != sizeof *q)
+        return tsagg__fail(st, TSAGG_EARG, "query not initialised with tsagg_query_init");
+    if (q->from >= q->to)
+        return tsagg__fail(st, TSAGG_EARG, "empty or reversed time range");
+    if (q->bucket > TSAGG_BUCKET_TOTAL)
+        return tsagg__fail(st, TSAGG_EARG, "unknown bucket %u", q->bucket);
+    if (q->nmetrics > TSAGG_QUERY_MAX_METRICS || q->nfilters > TSAGG_QUERY_MAX_FILTERS ||
+        (q->nmetrics && !q->metrics) || (q->nfilters && !q->filters))
+        return tsagg__fail(st, TSAGG_EARG, "too many metrics or filters");
+    p->flags = q->flags;
+    p->from = q->from;
+    p->to = q->to;
+    p->bucket = q->bucket;
+    p->exact = (q->flags & TSAGG_QUERY_EXACT) != 0;
+    p->nmeasures = (uint32_t)tsagg_schema_measure_count(st->schema);
+    p->group_col = QCOL_NONE;
+    char err[TSAGG_ERRMSG_MAX];
+    int rc = tsagg__tz_load(st->io, NULL, q->tz, &p->tz, err, sizeof err);
+    if (rc != 0)
+        return tsagg__fail(st, rc, "%s", err);
+    p->nmetrics = q->nmetrics ? q->nmetrics : 1;
+    for (uint32_t i = 0; i < p->nmetrics; i++) {
+        p->metrics[i] = q->nmetrics ? q->metrics[i] : (tsagg_metric){TSAGG_METRIC_COUNT, NULL};
+        p->metric_measure[i] = -1;
+        uint32_t k = p->metrics[i].kind;
+        if (k > TSAGG_METRIC_SESSIONS)
+            return tsagg__fail(st, TSAGG_EARG, "unknown metric kind %u", k);
+        if (k >= TSAGG_METRIC_SUM && k <= TSAGG_METRIC_MAX) {
+            const char *m = p->metrics[i].measure;
+            int mi = m ? tsagg_schema_measure_index(st->schema, m) : -1;
+            if (mi < 0)
+                return tsagg__fail(st, TSAGG_ESCHEMA, "unknown measure \"%s\"", m ? m : "");
+            p->metric_measure[i] = mi;
+            p->need_measures = 1;
+            p->need_minmax |= k == TSAGG_METRIC_MIN || k == TSAGG_METRIC_MAX;
+        }
+        p->need_users |= k == TSAGG_METRIC_USERS;
+        p->need_sessions |= k == TSAGG_METRIC_SESSIONS;
+    }
+    for (uint32_t i = 0; i < q->nfilters; i++) {
+        const tsagg_filter *f = &q->filters[i];
+        qfilter *qf = &p->filters[p->nfilters++];
+        if ((rc = resolve_col(p, f->field, &qf->col)) != 0)
+            return rc;
+        if (f->nvalues == 0 || !f->values)
+            return tsagg__fail(st, TSAGG_EARG, "filter on \"%s\" has no values", f->field);
+        qf->values = f->values;
+        qf->nvalues = f->nvalues;
+        qf->lens = malloc(f->nvalues * sizeof *qf->lens);
+        if (!qf->lens)
+            return -ENOMEM;
+        for (uint32_t v = 0; v < f->nvalues; v++) {
+            if (!f->values[v])
+                return tsagg__fail(st, TSAGG_EARG, "NULL filter value");
+            qf->lens[v] = strlen(f->values[v]);
+        }
+        p->has_dim_filter |= qf->col >= 0;
+    }
+    if (q->group_by && (rc = resolve_col(p, q->group_by, &p->group_col)) != 0)
+        return rc;
+    if ((rc = layout_buckets(p)) != 0)
+        return rc;
+    p->group_table_cap = 64;
+    p->group_table = calloc(p->group_table_cap, sizeof *p->group_table);
+    if (!p->group_table)
+        return -ENOMEM;
+    size_t g;
+    if (p->group_col == QCOL_NONE)
+        rc = tsagg__qplan_group(p, "", 0, &g);
+    return rc;
+}
+
+void tsagg__qplan_free(qplan *p)
+{
+    size_t cells = p->ngroups * p->nbuckets;
+    for (size_t i = 0; i < cells; i++) {
+        if (p->users && p->users[i]) {
+            tsagg__hll_fini(p->users[i]);
+            free(p->users[i]);
+        }
+        if (p->sessions && p->sessions[i]) {
+            tsagg__hll_fini(p->sessions[i]);
+            free(p->sessions[i]);
+        }
+        if (p->xusers)
+            tsagg__idset_free(&p->xusers[i]);
+        if (p->xsessions)
+            tsagg__idset_free(&p->xsessions[i]);
+    }
+    for (size_t i = 0; i < p->ngroups; i++)
+        free(p->group_keys[i]);
+    for (uint32_t i = 0; i < p->nfilters; i++)
+        free(p->filters[i].lens);
+    free(p->group_keys);
+    free(p->group_table);
+    free(p->count);
+    free(p->sum);
+    free(p->nval);
+    free(p->vmin);
+    free(p->vmax);
+    free(p->users);
+    free(p->sessions);
+    free(p->xusers);
+    free(p->xsessions);
+    free(p->starts);
+    tsagg__tz_free(p->tz);
+    memset(p, 0, sizeof *p);
+}
+
+int tsagg__idset_add(idset *s, uint64_t id)
+{
+    if (id == 0) {
+        s->has_zero = 1;
+        return 0;
+    }
+    if ((s->n + 1) * 2 > s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 16;
+        uint64_t *t = calloc(cap, sizeof *t);
+        if (!t)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < s->cap; i++) {
+            if (!s->slots[i])
+                continue;
+            uint32_t j = (uint32_t)(s->slots[i] * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
+            while (t[j])
+                j = (j + 1) & (cap - 1);
+            t[j] = s->slots[i];
+        }
+        free(s->slots);
+        s->slots = t;
+        s->cap = cap;
+    }
+    uint32_t j = (uint32_t)(id * 0x9E3779B97F4A7C15ull >> 32) & (s->cap - 1);
+    while (s->slots[j]) {
+        if (s->slots[j] == id)
+            return 0;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->slots[j] = id;
+    s->n++;
+    return 0;
+}
+
+void tsagg__idset_free(idset *s)
+{
+    free(s->slots);
+    memset(s, 0, sizeof *s);
+}

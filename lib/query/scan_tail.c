@@ -1,0 +1,107 @@
+/*
+ * scan_tail.c - the log events compaction has not consumed yet, so that an
+ * acknowledged event is counted before its hour is compacted. They are raw
+ * events: strings are compared directly, and the processing hook and the
+ * removal of retries apply only once they are compacted.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "query_internal.h"
+#include "tsagg_log.h"
+
+/* The value of the attribute named name (len), or NULL. */
+static const tsagg_attr *find_attr(const tsagg_event *ev, const char *name, size_t len)
+{
+    for (uint32_t i = 0; i < ev->nattrs; i++)
+        if (ev->attrs[i].key_len == len && !memcmp(ev->attrs[i].key, name, len))
+            return &ev->attrs[i];
+    return NULL;
+}
+
+/* The string of a field of an event: its name, or a dimension ("" when
+ * absent; numbers are not matched as strings in the tail). */
+static void field_str(const qplan *p, const tsagg_event *ev, int col, const char **s, size_t *len)
+{
+    if (col == QCOL_EVENT) {
+        *s = ev->event;
+        *len = ev->event_len;
+        return;
+    }
+    const char *name = tsagg_schema_dimension_name(p->st->schema, (size_t)col);
+    const tsagg_attr *a = find_attr(ev, name, strlen(name));
+    if (a && a->type == TSAGG_STR) {
+        *s = a->v.s.ptr;
+        *len = a->v.s.len;
+    } else {
+        *s = "";
+        *len = 0;
+    }
+}
+
+static int passes(const qplan *p, const tsagg_event *ev)
+{
+    for (uint32_t f = 0; f < p->nfilters; f++) {
+        const qfilter *qf = &p->filters[f];
+        const char *s;
+        size_t len;
+        field_str(p, ev, qf->col, &s, &len);
+        int ok = 0;
+        for (uint32_t v = 0; v < qf->nvalues && !ok; v++)
+            ok = qf->lens[v] == len && !memcmp(qf->values[v], s, len);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+int tsagg__scan_tail(qplan *p, uint64_t after_seq)
+{
+    tsagg_log_range r;
+    tsagg_log_range_init(&r);
+    r.from_seq = after_seq + 1;
+    r.ts_from = p->from;
+    r.ts_to = p->to;
+    tsagg_log_reader *rd;
+    int rc = tsagg_log_reader_open(p->st, &r, &rd);
+    if (rc != 0)
+        return rc;
+    double *meas = malloc((p->nmeasures + 1) * sizeof *meas);
+    if (!meas) {
+        tsagg_log_reader_close(rd);
+        return -ENOMEM;
+    }
+    const tsagg_event *ev;
+    uint64_t seq;
+    int all = (p->flags & TSAGG_QUERY_ALL_MERCHANTS) != 0;
+    while ((rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1) {
+        if ((!all && ev->merchant != p->q->merchant) || ev->ts < p->from || ev->ts >= p->to ||
+            !passes(p, ev))
+            continue;
+        size_t g = 0;
+        if (p->group_col != QCOL_NONE) {
+            const char *s;
+            size_t len;
+            field_str(p, ev, p->group_col, &s, &len);
+            if ((rc = tsagg__qplan_group(p, s, len, &g)) != 0)
+                break;
+        }
+        for (uint32_t m = 0; m < p->nmeasures; m++) {
+            const char *name = tsagg_schema_measure_name(p->st->schema, m);
+            const tsagg_attr *a = find_attr(ev, name, strlen(name));
+            meas[m] = !a ? NAN
+                      : a->type == TSAGG_F64 ? a->v.f
+                      : a->type == TSAGG_INT ? (double)a->v.i
+                                             : NAN;
+        }
+        rc = tsagg__qplan_add(p, g * p->nbuckets + tsagg__qplan_bucket(p, ev->ts), ev->user,
+                              ev->session, meas);
+        if (rc != 0)
+            break;
+    }
+    free(meas);
+    tsagg_log_reader_close(rd);
+    return rc < 0 ? rc : 0;
+}
