@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config
-libzstd-dev liblz4-dev libxxhash-dev liburing-dev libcriterion-dev"
+libzstd-dev liblz4-dev libxxhash-dev liburing-dev libcriterion-dev tzdata"
 
 missing=""
 for p in $PACKAGES; do

@@ -273,6 +273,7 @@ int tsagg_store_close(tsagg_store *store)
     if (!store)
         return 0;
     int rc = 0;
+    tsagg__partcache_free(store);
     tsagg__catalog_free(store);
     if (store->writer)
         rc = tsagg__writer_close(store);

@@ -34,6 +34,10 @@ struct tsagg__catalog {
     struct tsagg__snapshot *live; /* current and every held snapshot */
     pending_file *pending;        /* dropped, awaiting removal */
     size_t npending, pending_cap;
+    /* A publish failed: the file on disk may be the old manifest or the new
+     * one (a failed directory fsync after the rename), so the writer reads
+     * it again before it trusts `current` (sweep, snapshots, publish). */
+    int stale;
 };
 
 static int listed_by_live(const struct tsagg__catalog *c, uint64_t file_id)
@@ -55,7 +59,7 @@ static void collect(tsagg_store *st, struct tsagg__catalog *c)
             continue;
         }
         char path[TSAGG_PATH_MAX + 64];
-        tsagg__part_path(st, p->hour, p->file_id, path, sizeof path);
+        tsagg__part_file_path(st, p->hour, p->file_id, path, sizeof path);
         st->io->unlink(st->io->ctx, path); /* a leftover is swept later */
     }
     c->npending = kept;
@@ -131,27 +135,65 @@ static int disk_version(tsagg_store *st, uint64_t *version)
     return 0;
 }
 
+/* Room in c->pending for every file of manifest m. Under c->mu. */
+static int pending_reserve(struct tsagg__catalog *c, const tsagg__manifest *m)
+{
+    size_t need = c->npending + m->nparts;
+    if (need <= c->pending_cap)
+        return 0;
+    pending_file *p = realloc(c->pending, need * sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    c->pending = p;
+    c->pending_cap = need;
+    return 0;
+}
+
+/* Queue the files of old that m no longer lists (room reserved). */
+static void pending_add_dropped(struct tsagg__catalog *c, const tsagg__manifest *old,
+                                const tsagg__manifest *m)
+{
+    for (size_t i = 0; i < old->nparts; i++) {
+        const tsagg__part_ref *r = &old->parts[i];
+        if (!tsagg__manifest_has(m, r->file_id))
+            c->pending[c->npending++] = (pending_file){r->hour, r->file_id};
+    }
+}
+
 /* Read-only handles follow the writer's publishes by re-reading the file
- * when its version moved. Under c->mu. */
+ * when its version moved; a writer does so after a failed publish. Under
+ * c->mu. */
 static int refresh(tsagg_store *st, struct tsagg__catalog *c)
 {
     uint64_t v;
     int rc = disk_version(st, &v);
-    if (rc != 0 || v == c->current->m->version)
-        return rc;
+    if (rc != 0)
+        return tsagg__fail(st, rc, "%s/MANIFEST: %s", st->path, tsagg_strerror(rc));
+    if (v == c->current->m->version) {
+        c->stale = 0;
+        return 0;
+    }
     tsagg__manifest *m;
     rc = tsagg__manifest_load(st, &m);
     if (rc != 0)
         return rc;
     struct tsagg__snapshot *old = c->current;
-    rc = make_current(c, m);
+    if (st->writer)
+        rc = pending_reserve(c, old->m);
+    if (rc == 0)
+        rc = make_current(c, m);
     if (rc != 0) {
         tsagg__manifest_free(m);
         return rc;
     }
+    c->stale = 0;
     old->current = 0;
+    if (st->writer)
+        pending_add_dropped(c, old->m, m);
     if (old->refs == 0)
         unlink_snapshot(c, old);
+    if (st->writer)
+        collect(st, c);
     return 0;
 }
 
@@ -162,7 +204,7 @@ int tsagg__snapshot_acquire(tsagg_store *st, tsagg__snapshot **out)
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&c->mu);
-    if (!st->writer)
+    if (!st->writer || c->stale)
         rc = refresh(st, c);
     if (rc == 0) {
         c->current->refs++;
@@ -200,32 +242,29 @@ int tsagg__catalog_publish(tsagg_store *st, const tsagg__manifest *next)
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&c->mu);
+    if (c->stale)
+        rc = refresh(st, c);
     struct tsagg__snapshot *old = c->current;
     m->version = old->m->version + 1;
-    rc = tsagg__manifest_write(st, m);
-    /* Remember what the new manifest drops before it becomes current. */
-    size_t need = c->npending + old->m->nparts;
-    if (rc == 0 && need > c->pending_cap) {
-        pending_file *p = realloc(c->pending, need * sizeof *p);
-        if (!p)
-            rc = -ENOMEM;
-        else {
-            c->pending = p;
-            c->pending_cap = need;
-        }
+    /* Room to remember what the new manifest drops, before it is written:
+     * once it is on disk, nothing may fail before it becomes current. */
+    if (rc == 0)
+        rc = pending_reserve(c, old->m);
+    if (rc == 0) {
+        rc = tsagg__manifest_write(st, m);
+        if (rc != 0)
+            c->stale = 1; /* the rename may have happened */
     }
     if (rc == 0)
         rc = make_current(c, m);
     if (rc != 0) {
+        if (rc == -ENOMEM)
+            c->stale = 1;
         pthread_mutex_unlock(&c->mu);
         tsagg__manifest_free(m);
         return rc;
     }
-    for (size_t i = 0; i < old->m->nparts; i++) {
-        const tsagg__part_ref *r = &old->m->parts[i];
-        if (!tsagg__manifest_has(m, r->file_id))
-            c->pending[c->npending++] = (pending_file){r->hour, r->file_id};
-    }
+    pending_add_dropped(c, old->m, m);
     old->current = 0;
     if (old->refs == 0)
         unlink_snapshot(c, old);
@@ -268,10 +307,25 @@ int tsagg__catalog_sweep(tsagg_store *st)
     char dir[TSAGG_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/parts", st->path);
     pthread_mutex_lock(&c->mu);
-    sweep_ctx x = {st, c};
-    rc = st->io->list(st->io->ctx, dir, sweep_one, &x);
+    /* After a failed publish the manifest on disk may list files that
+     * `current` does not: never remove those. */
+    if (c->stale)
+        rc = refresh(st, c);
+    if (rc == 0) {
+        /* A manifest write a crash interrupted (publishes run under the
+         * store's compaction lock, as sweeps do: never a live one). */
+        char tmp[TSAGG_PATH_MAX + 32];
+        snprintf(tmp, sizeof tmp, "%s/MANIFEST.tmp", st->path);
+        st->io->unlink(st->io->ctx, tmp);
+        sweep_ctx x = {st, c};
+        rc = st->io->list(st->io->ctx, dir, sweep_one, &x);
+        if (rc == -ENOENT)
+            rc = 0;
+        else if (rc != 0)
+            rc = tsagg__fail(st, rc, "%s: %s", dir, tsagg_strerror(rc));
+    }
     pthread_mutex_unlock(&c->mu);
-    return rc == -ENOENT ? 0 : rc;
+    return rc;
 }
 
 void tsagg__catalog_free(tsagg_store *st)

@@ -7,7 +7,9 @@
  *    sorted and spilled as partition files ("runs") under temporary names.
  * 3. Each hour's runs and remaining rows are merged into one new partition
  *    file (an extra file when the hour already has one: late events),
- *    written to a temporary name, fsynced and renamed.
+ *    written to a temporary name, fsynced and renamed. A merge reads at
+ *    most as many files at once as the budget holds (max_fanin); more runs
+ *    are first merged in passes, so memory stays bounded for any hour.
  * 4. The directory is fsynced and a manifest listing the new files and the
  *    new consumed position is published. Until then nothing is visible; a
  *    crash leaves files no manifest lists, which the next run removes, and
@@ -31,6 +33,11 @@ void tsagg_compact_options_init(tsagg_compact_options *o)
     o->struct_size = sizeof *o;
     o->memory_budget = 256ull << 20;
 }
+
+/* Event times partitions hold: the years 0000-9999 UTC, so that hours and
+ * their ends fit in int64 and file names keep their YYYYMMDD form. */
+#define TS_MIN INT64_C(-62167219200000000) /* 0000-01-01T00:00:00Z */
+#define TS_END INT64_C(253402300800000000) /* 10000-01-01T00:00:00Z */
 
 static int64_t hour_of(int64_t ts)
 {
@@ -60,8 +67,12 @@ typedef struct compactor {
     /* Per-event scratch. */
     uint32_t *dims;
     double *meas;
-    /* Attribute key -> column, remembered per attribute position. */
-    const char *key_ptr[TSAGG_ATTRS_MAX];
+    /* Attribute key -> column, remembered per attribute position (events
+     * of one source mostly list the same keys in the same order). By the
+     * key's bytes: the reader's key pointers point into frame buffers it
+     * reuses, so one address may hold different keys over time. */
+    char key_name[TSAGG_ATTRS_MAX][TSAGG_NAME_MAX];
+    uint8_t key_len[TSAGG_ATTRS_MAX]; /* 0: nothing remembered */
     int key_col[TSAGG_ATTRS_MAX];
 } compactor;
 
@@ -116,7 +127,7 @@ static int slot_get(compactor *c, int64_t hour, hour_slot **out)
  * (-2 - m), or none (-1). */
 static int attr_column(compactor *c, uint32_t pos, const tsagg_attr *a)
 {
-    if (c->key_ptr[pos] == a->key && a->key)
+    if (c->key_len[pos] == a->key_len && !memcmp(c->key_name[pos], a->key, a->key_len))
         return c->key_col[pos];
     char name[TSAGG_NAME_MAX + 1];
     memcpy(name, a->key, a->key_len);
@@ -127,7 +138,8 @@ static int attr_column(compactor *c, uint32_t pos, const tsagg_attr *a)
         int m = tsagg_schema_measure_index(schema, name);
         col = m >= 0 ? -2 - m : -1;
     }
-    c->key_ptr[pos] = a->key;
+    memcpy(c->key_name[pos], a->key, a->key_len);
+    c->key_len[pos] = (uint8_t)a->key_len;
     c->key_col[pos] = col;
     return col;
 }
@@ -179,49 +191,198 @@ static int add_event(compactor *c, const tsagg_event *ev)
     return rc;
 }
 
-/* Sort an hour's rows and write them as a partition file at `path`. */
+/*
+ * Merge sources into a new partition file at `path` for `hour`; the sources
+ * are freed. On failure the store's errmsg names the file at fault (a
+ * source being read, or the one being written).
+ */
+static int write_merged(tsagg_store *st, tsagg__merge_src **srcs, size_t nsrc, const char *path,
+                        int64_t hour, uint64_t file_id, tsagg__part_info *info,
+                        tsagg__merge_stats *ms, char *detail, size_t detail_len)
+{
+    tsagg__part_writer *w = NULL;
+    int rc = tsagg__part_writer_open(st->io, path, hour, st->schema, file_id, &w);
+    if (rc != 0)
+        snprintf(detail, detail_len, "%s: %s", path, tsagg_strerror(rc));
+    tsagg__merge_src *bad = NULL;
+    if (rc == 0) {
+        rc = tsagg__merge_into(srcs, nsrc, st->schema, w, ms, &bad);
+        if (rc != 0 && bad)
+            tsagg__merge_src_errmsg(bad, detail, detail_len);
+        else if (rc != 0)
+            tsagg__part_writer_errmsg(w, detail, detail_len);
+    }
+    if (rc == 0) {
+        rc = tsagg__part_writer_finish(w, info);
+        w = NULL;
+        if (rc != 0)
+            snprintf(detail, detail_len, "%s: %s", path, tsagg_strerror(rc));
+    }
+    tsagg__part_writer_abort(w);
+    for (size_t i = 0; i < nsrc; i++)
+        tsagg__merge_src_free(srcs[i]);
+    if (rc != 0 && !detail[0])
+        snprintf(detail, detail_len, "%s: %s", path, tsagg_strerror(rc));
+    return rc;
+}
+
+/* Open the partition files paths[0, n) as merge sources into srcs. On
+ * failure the sources opened so far are freed and detail names the file. */
+static int open_sources(tsagg_store *st, char *const *paths, size_t n, tsagg__merge_src **srcs,
+                        char *detail, size_t detail_len)
+{
+    int rc = 0;
+    size_t k = 0;
+    for (; rc == 0 && k < n; k++) {
+        tsagg__part *p;
+        rc = tsagg__part_open(st->io, paths[k], &p, detail, detail_len);
+        if (rc == 0)
+            rc = tsagg__merge_src_part(p, st->schema, &srcs[k], detail, detail_len);
+    }
+    if (rc != 0)
+        for (size_t i = 0; i + 1 < k; i++)
+            tsagg__merge_src_free(srcs[i]);
+    return rc;
+}
+
+/*
+ * Memory one partition file holds while it is merged: a decoded row group
+ * of every column, the reader and its zstd context (its dictionaries come
+ * on top; they hold each distinct string once).
+ */
+static size_t source_bytes(const tsagg_store *st)
+{
+    size_t per_row = 5 * 8 + 2 * 4 + tsagg_schema_dimension_count(st->schema) * 4 +
+                     tsagg_schema_measure_count(st->schema) * 8;
+    return (size_t)TSAGG__PART_GROUP_ROWS * per_row + (256u << 10);
+}
+
+/* How many files one merge may read at once: what half the budget holds,
+ * at least two. More are merged in passes, so that memory stays bounded
+ * however large an hour is. */
+static size_t max_fanin(const tsagg_store *st, uint64_t budget)
+{
+    uint64_t n = budget / 2 / source_bytes(st);
+    return n < 2 ? 2 : (size_t)n;
+}
+
+/*
+ * An hour's files to merge: partition files (not owned: read, never
+ * removed) and runs written for the merge (owned: removed once merged).
+ */
+typedef struct file_set {
+    char **paths;
+    uint8_t *owned;
+    size_t n;
+} file_set;
+
+static void file_set_free(tsagg_store *st, file_set *fs, int unlink_owned)
+{
+    for (size_t i = 0; i < fs->n; i++) {
+        if (unlink_owned && fs->owned[i])
+            st->io->unlink(st->io->ctx, fs->paths[i]);
+        free(fs->paths[i]);
+    }
+    free(fs->paths);
+    free(fs->owned);
+    memset(fs, 0, sizeof *fs);
+}
+
+/*
+ * Merge the first `fanin` files of fs into a new run, appended at the end
+ * (so that runs of similar size meet), until at most `keep` files are left.
+ * *next_run numbers the runs; *dups counts the retries dropped.
+ */
+static int reduce_files(tsagg_store *st, int64_t hour, file_set *fs, size_t keep, size_t fanin,
+                        uint64_t *next_run, uint64_t *dups)
+{
+    if (keep < 1)
+        keep = 1;
+    while (fs->n > keep) {
+        size_t k = fs->n - keep + 1 < fanin ? fs->n - keep + 1 : fanin;
+        char path[TSAGG_PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/parts/run-%016" PRIx64 ".tprun", st->path,
+                 (*next_run)++);
+        char *name = strdup(path);
+        tsagg__merge_src **srcs = calloc(k, sizeof *srcs);
+        char detail[TSAGG_ERRMSG_MAX] = "";
+        int rc = name && srcs ? open_sources(st, fs->paths, k, srcs, detail, sizeof detail)
+                              : -ENOMEM;
+        tsagg__merge_stats ms = {0};
+        if (rc == 0)
+            rc = write_merged(st, srcs, k, path, hour, 0, NULL, &ms, detail, sizeof detail);
+        free(srcs);
+        if (rc != 0) {
+            free(name);
+            return tsagg__fail(st, rc, "%s", detail[0] ? detail : tsagg_strerror(rc));
+        }
+        *dups += ms.duplicates;
+        for (size_t i = 0; i < k; i++) {
+            if (fs->owned[i])
+                st->io->unlink(st->io->ctx, fs->paths[i]);
+            free(fs->paths[i]);
+        }
+        memmove(fs->paths, fs->paths + k, (fs->n - k) * sizeof *fs->paths);
+        memmove(fs->owned, fs->owned + k, (fs->n - k) * sizeof *fs->owned);
+        fs->n -= k;
+        fs->paths[fs->n] = name; /* room: k >= 2 entries were freed */
+        fs->owned[fs->n] = 1;
+        fs->n++;
+    }
+    return 0;
+}
+
+/* Sort an hour's rows and write them, with its runs when with_runs, as a
+ * partition file at `path`. */
 static int write_sorted(compactor *c, hour_slot *s, const char *path, uint64_t file_id,
                         int with_runs, tsagg__part_info *info)
 {
     tsagg_store *st = c->st;
-    int rc = tsagg__hourbuf_sort(&s->buf);
+    int rc = 0;
+    if (with_runs && s->nruns > 0) {
+        /* The rows in memory are one more source. */
+        size_t fanin = max_fanin(st, c->o->memory_budget);
+        file_set fs = {s->runs, NULL, s->nruns};
+        fs.owned = malloc(s->nruns);
+        if (!fs.owned)
+            return -ENOMEM;
+        memset(fs.owned, 1, s->nruns);
+        rc = reduce_files(st, s->buf.hour, &fs, fanin - (s->buf.n ? 1 : 0), fanin,
+                          &c->next_run, &c->stats->duplicates);
+        s->runs = fs.paths; /* the runs left (and those to remove on failure) */
+        s->nruns = fs.n;
+        free(fs.owned);
+        if (rc != 0)
+            return rc;
+    }
+    rc = tsagg__hourbuf_sort(&s->buf);
     if (rc != 0)
         return rc;
     size_t nsrc = 0, cap = 1 + (with_runs ? s->nruns : 0);
     tsagg__merge_src **srcs = calloc(cap, sizeof *srcs);
     if (!srcs)
         return -ENOMEM;
-    if (s->buf.n)
-        rc = tsagg__merge_src_mem(&s->buf, st->schema, &srcs[nsrc++]);
-    for (size_t i = 0; rc == 0 && with_runs && i < s->nruns; i++) {
-        tsagg__part *p;
-        char err[TSAGG_ERRMSG_MAX];
-        rc = tsagg__part_open(st->io, s->runs[i], &p, err, sizeof err);
-        if (rc != 0)
-            rc = tsagg__fail(st, rc, "%s", err);
-        else
-            rc = tsagg__merge_src_part(p, st->schema, &srcs[nsrc++]);
-        if (rc != 0 && nsrc > 0 && !srcs[nsrc - 1])
-            nsrc--;
+    char detail[TSAGG_ERRMSG_MAX] = "";
+    if (s->buf.n && (rc = tsagg__merge_src_mem(&s->buf, st->schema, &srcs[nsrc])) == 0)
+        nsrc++;
+    if (rc == 0 && with_runs && s->nruns > 0) {
+        rc = open_sources(st, s->runs, s->nruns, srcs + nsrc, detail, sizeof detail);
+        if (rc == 0)
+            nsrc += s->nruns;
     }
-    tsagg__part_writer *w = NULL;
-    if (rc == 0)
-        rc = tsagg__part_writer_open(st->io, path, s->buf.hour, st->schema, file_id, &w);
     tsagg__merge_stats ms = {0};
-    if (rc == 0)
-        rc = tsagg__merge_into(srcs, nsrc, st->schema, w, &ms);
     if (rc == 0) {
-        rc = tsagg__part_writer_finish(w, info);
-        w = NULL;
+        rc = write_merged(st, srcs, nsrc, path, s->buf.hour, file_id, info, &ms, detail,
+                          sizeof detail);
+    } else {
+        for (size_t i = 0; i < nsrc; i++)
+            tsagg__merge_src_free(srcs[i]);
     }
-    tsagg__part_writer_abort(w);
-    for (size_t i = 0; i < nsrc; i++)
-        tsagg__merge_src_free(srcs[i]);
     free(srcs);
     if (rc == 0)
         c->stats->duplicates += ms.duplicates;
-    else if (rc > -30000 || rc < -30999)
-        rc = tsagg__fail(st, rc, "%s: %s", path, tsagg_strerror(rc));
+    else
+        rc = tsagg__fail(st, rc, "%s", detail[0] ? detail : tsagg_strerror(rc));
     return rc;
 }
 
@@ -292,24 +453,31 @@ static int read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
     while ((rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1) {
         c->stats->events_read++;
         *last = seq;
+        tsagg_event copy = *ev;
+        int keep = 1;
         if (c->o->process) {
-            tsagg_event copy = *ev;
-            int keep = c->o->process(c->o->process_ctx, &copy, seq);
+            keep = c->o->process(c->o->process_ctx, &copy, seq);
             if (keep < 0) {
                 rc = tsagg__fail(st, keep, "processing hook failed at sequence %" PRIu64, seq);
                 break;
             }
             if (keep == 0) {
                 c->stats->events_dropped++;
+                rc = 0; /* still 1 from the reader: not a reason to stop */
             } else if ((rc = tsagg_event_validate(&copy)) != 0) {
                 rc = tsagg__fail(st, rc, "processing hook made event %" PRIu64 " invalid", seq);
                 break;
-            } else {
-                rc = add_event(c, &copy);
             }
-        } else {
-            rc = add_event(c, ev);
         }
+        if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
+            rc = tsagg__fail(st, TSAGG_EINPUT,
+                             "event %" PRIu64 ": ts %" PRId64 " is outside the years 0000-9999 "
+                             "that partitions hold (a processing hook can drop or fix it)",
+                             seq, copy.ts);
+            break;
+        }
+        if (keep)
+            rc = add_event(c, &copy);
         if (rc == 0 && c->bytes > c->o->memory_budget)
             rc = spill(c);
         if (rc != 0)
@@ -334,22 +502,32 @@ static int check_options(tsagg_store *st, const tsagg_compact_options *o)
     return 0;
 }
 
+/* fsync STORE/parts so that the renamed files are durable. */
+static int sync_parts_dir(tsagg_store *st, const char *dir)
+{
+    int rc = tsagg__fsync_dir(st->io, dir);
+    return rc ? tsagg__fail(st, rc, "%s: fsync of the directory: %s", dir, tsagg_strerror(rc)) : 0;
+}
+
 static int ensure_parts_dir(tsagg_store *st)
 {
     char dir[TSAGG_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/parts", st->path);
     int rc = st->io->mkdir(st->io->ctx, dir, 0755);
-    return rc == -EEXIST ? 0 : rc;
+    if (rc == -EEXIST)
+        return 0;
+    return rc ? tsagg__fail(st, rc, "%s: %s", dir, tsagg_strerror(rc)) : 0;
 }
 
 static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
                           tsagg_compact_stats *stats)
 {
     int rc = ensure_parts_dir(st);
-    if (rc == 0)
-        rc = tsagg__catalog_sweep(st);
     if (rc != 0)
-        return tsagg__fail(st, rc, "%s/parts: %s", st->path, tsagg_strerror(rc));
+        return rc;
+    rc = tsagg__catalog_sweep(st);
+    if (rc != 0)
+        return rc;
     tsagg__snapshot *snap;
     rc = tsagg__snapshot_acquire(st, &snap);
     if (rc != 0)
@@ -378,20 +556,25 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
     snprintf(dir, sizeof dir, "%s/parts", st->path);
     for (size_t i = 0; rc == 0 && i < c.nhours; i++) {
         hour_slot *s = c.hours[i];
+        int64_t hour = s->buf.hour;
         if (s->buf.n == 0 && s->nruns == 0)
             continue;
         uint64_t id = next->next_file_id++;
         char path[TSAGG_PATH_MAX + 64];
-        tsagg__part_path(st, s->buf.hour, id, path, sizeof path);
+        tsagg__part_file_path(st, hour, id, path, sizeof path);
         tsagg__part_info info;
         rc = write_sorted(&c, s, path, id, 1, &info);
         if (rc != 0)
             break;
+        /* Its rows are on disk: give their memory back for the hours left. */
+        c.bytes -= tsagg__hourbuf_bytes(&s->buf);
+        tsagg__hourbuf_free(&s->buf);
+        tsagg__hourbuf_init(&s->buf, hour, c.ndims, c.nmeas);
         uint32_t gen = 1;
         for (size_t k = 0; k < next->nparts; k++)
-            if (next->parts[k].hour == s->buf.hour)
+            if (next->parts[k].hour == hour)
                 gen = next->parts[k].generation;
-        tsagg__part_ref ref = {.hour = s->buf.hour, .file_id = id, .rows = info.rows,
+        tsagg__part_ref ref = {.hour = hour, .file_id = id, .rows = info.rows,
                                .bytes = info.bytes, .generation = gen, .level = 0};
         rc = tsagg__manifest_add(next, &ref);
         stats->files_written++;
@@ -401,7 +584,7 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
     }
     remove_runs(&c);
     if (rc == 0 && c.nhours)
-        rc = tsagg__fsync_dir(st->io, dir);
+        rc = sync_parts_dir(st, dir);
     if (rc == 0 && last != next->consumed_seq) {
         next->consumed_seq = last;
         rc = tsagg__catalog_publish(st, next);
@@ -436,49 +619,45 @@ int tsagg_compact(tsagg_store *st, const tsagg_compact_options *opts, tsagg_comp
     return rc;
 }
 
-/* Merge the files of one hour into a new file; *ref describes it. */
+/* Merge the files of one hour into a new file; *ref describes it. More
+ * files than the budget lets one merge read are merged in passes. */
 static int merge_hour(tsagg_store *st, const tsagg__manifest *m, size_t from, size_t to,
-                      uint64_t id, tsagg__part_ref *ref, tsagg_compact_stats *stats)
+                      uint64_t id, uint64_t budget, tsagg__part_ref *ref,
+                      tsagg_compact_stats *stats)
 {
     int64_t hour = m->parts[from].hour;
-    tsagg__merge_src **srcs = calloc(to - from, sizeof *srcs);
-    if (!srcs)
-        return -ENOMEM;
-    size_t n = 0;
-    int rc = 0;
+    size_t n = to - from;
+    file_set fs = {calloc(n, sizeof(char *)), calloc(n, 1), 0};
+    int rc = fs.paths && fs.owned ? 0 : -ENOMEM;
     for (size_t i = from; rc == 0 && i < to; i++) {
         char path[TSAGG_PATH_MAX + 64];
-        tsagg__part_path(st, hour, m->parts[i].file_id, path, sizeof path);
-        tsagg__part *p;
-        char err[TSAGG_ERRMSG_MAX];
-        rc = tsagg__part_open(st->io, path, &p, err, sizeof err);
-        if (rc != 0)
-            rc = tsagg__fail(st, rc, "%s", err);
-        else if ((rc = tsagg__merge_src_part(p, st->schema, &srcs[n])) == 0)
-            n++;
+        tsagg__part_file_path(st, hour, m->parts[i].file_id, path, sizeof path);
+        if (!(fs.paths[fs.n++] = strdup(path)))
+            rc = -ENOMEM;
     }
+    uint64_t next_run = 1, dups = 0;
+    size_t fanin = max_fanin(st, budget);
+    if (rc == 0)
+        rc = reduce_files(st, hour, &fs, fanin, fanin, &next_run, &dups);
+    tsagg__merge_src **srcs = rc == 0 ? calloc(fs.n, sizeof *srcs) : NULL;
+    char detail[TSAGG_ERRMSG_MAX] = "";
+    if (rc == 0 && !srcs)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = open_sources(st, fs.paths, fs.n, srcs, detail, sizeof detail);
     char path[TSAGG_PATH_MAX + 64];
-    tsagg__part_path(st, hour, id, path, sizeof path);
-    tsagg__part_writer *w = NULL;
-    if (rc == 0)
-        rc = tsagg__part_writer_open(st->io, path, hour, st->schema, id, &w);
+    tsagg__part_file_path(st, hour, id, path, sizeof path);
     tsagg__merge_stats ms = {0};
-    if (rc == 0)
-        rc = tsagg__merge_into(srcs, n, st->schema, w, &ms);
     tsagg__part_info info;
-    if (rc == 0) {
-        rc = tsagg__part_writer_finish(w, &info);
-        w = NULL;
-    }
-    tsagg__part_writer_abort(w);
-    for (size_t i = 0; i < n; i++)
-        tsagg__merge_src_free(srcs[i]);
+    if (rc == 0)
+        rc = write_merged(st, srcs, fs.n, path, hour, id, &info, &ms, detail, sizeof detail);
     free(srcs);
+    file_set_free(st, &fs, 1); /* the runs of the passes */
     if (rc != 0)
-        return rc;
+        return detail[0] ? tsagg__fail(st, rc, "%s", detail) : rc;
     *ref = (tsagg__part_ref){.hour = hour, .file_id = id, .rows = info.rows, .bytes = info.bytes,
                              .generation = m->parts[from].generation, .level = 1};
-    stats->duplicates += ms.duplicates;
+    stats->duplicates += ms.duplicates + dups;
     stats->rows_written += info.rows;
     stats->bytes_written += info.bytes;
     stats->files_written++;
@@ -487,7 +666,7 @@ static int merge_hour(tsagg_store *st, const tsagg__manifest *m, size_t from, si
     return 0;
 }
 
-static int merge_locked(tsagg_store *st, tsagg_compact_stats *stats)
+static int merge_locked(tsagg_store *st, uint64_t budget, tsagg_compact_stats *stats)
 {
     int rc = ensure_parts_dir(st);
     if (rc == 0)
@@ -508,7 +687,7 @@ static int merge_locked(tsagg_store *st, tsagg_compact_stats *stats)
             j++;
         if (j - i > 1) {
             tsagg__part_ref ref;
-            rc = merge_hour(st, cur, i, j, next->next_file_id++, &ref, stats);
+            rc = merge_hour(st, cur, i, j, next->next_file_id++, budget, &ref, stats);
             for (size_t k = i; rc == 0 && k < j; k++)
                 tsagg__manifest_remove(next, cur->parts[k].file_id);
             if (rc == 0)
@@ -520,7 +699,7 @@ static int merge_locked(tsagg_store *st, tsagg_compact_stats *stats)
     char dir[TSAGG_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/parts", st->path);
     if (rc == 0 && changed)
-        rc = tsagg__fsync_dir(st->io, dir);
+        rc = sync_parts_dir(st, dir);
     if (rc == 0 && changed)
         rc = tsagg__catalog_publish(st, next);
     stats->consumed_seq = next ? next->consumed_seq : 0;
@@ -544,7 +723,7 @@ int tsagg_merge(tsagg_store *st, const tsagg_compact_options *opts, tsagg_compac
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&st->compact_mu);
-    rc = merge_locked(st, stats);
+    rc = merge_locked(st, opts->memory_budget, stats);
     pthread_mutex_unlock(&st->compact_mu);
     return rc;
 }

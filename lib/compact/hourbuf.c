@@ -13,9 +13,11 @@ int tsagg__hourbuf_init(tsagg__hourbuf *h, int64_t hour, uint32_t ndims, uint32_
     h->hour = hour;
     h->ndims = ndims;
     h->nmeasures = nmeasures;
-    h->table_cap = 1024;
-    h->table = calloc(h->table_cap, sizeof *h->table);
-    return h->table ? 0 : -ENOMEM;
+    /* Nothing is allocated until the first string, and buffers start
+     * small: an hour that was just spilled (or holds a few late events)
+     * costs next to nothing against the budget, however many hours the
+     * compaction touches. */
+    return 0;
 }
 
 void tsagg__hourbuf_free(tsagg__hourbuf *h)
@@ -35,7 +37,8 @@ void tsagg__hourbuf_clear(tsagg__hourbuf *h)
     h->n = 0;
     h->arena_len = 0;
     h->nstrs = 0;
-    memset(h->table, 0, h->table_cap * sizeof *h->table);
+    if (h->table)
+        memset(h->table, 0, h->table_cap * sizeof *h->table);
 }
 
 size_t tsagg__hourbuf_bytes(const tsagg__hourbuf *h)
@@ -46,7 +49,7 @@ size_t tsagg__hourbuf_bytes(const tsagg__hourbuf *h)
 
 static int grow_table(tsagg__hourbuf *h)
 {
-    uint32_t cap = h->table_cap * 2;
+    uint32_t cap = h->table_cap ? h->table_cap * 2 : 64;
     uint32_t *t = calloc(cap, sizeof *t);
     if (!t)
         return -ENOMEM;
@@ -67,6 +70,11 @@ int tsagg__hourbuf_intern(tsagg__hourbuf *h, const char *s, size_t len, uint32_t
 {
     if (len > 0xfffff)
         len = 0xfffff; /* partition strings are cut at 1 MiB - 1 */
+    if (!h->table) {
+        int rc = grow_table(h);
+        if (rc != 0)
+            return rc;
+    }
     uint32_t mask = h->table_cap - 1;
     uint32_t i = (uint32_t)XXH3_64bits(s, len) & mask;
     for (; h->table[i]; i = (i + 1) & mask) {
@@ -77,7 +85,7 @@ int tsagg__hourbuf_intern(tsagg__hourbuf *h, const char *s, size_t len, uint32_t
         }
     }
     if (h->nstrs == h->strs_cap) {
-        uint32_t cap = h->strs_cap ? h->strs_cap * 2 : 256;
+        uint32_t cap = h->strs_cap ? h->strs_cap * 2 : 32;
         uint64_t *p = realloc(h->strs, cap * sizeof *p);
         if (!p)
             return -ENOMEM;
@@ -85,7 +93,7 @@ int tsagg__hourbuf_intern(tsagg__hourbuf *h, const char *s, size_t len, uint32_t
         h->strs_cap = cap;
     }
     if (h->arena_cap - h->arena_len < len) {
-        size_t cap = h->arena_cap ? h->arena_cap : 4096;
+        size_t cap = h->arena_cap ? h->arena_cap : 1024;
         while (cap - h->arena_len < len)
             cap *= 2;
         char *a = realloc(h->arena, cap);
@@ -110,7 +118,7 @@ int tsagg__hourbuf_add(tsagg__hourbuf *h, const tsagg__hrow *row, const uint32_t
                        const double *meas)
 {
     if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 1024;
+        size_t cap = h->cap ? h->cap * 2 : 64;
         tsagg__hrow *r = realloc(h->rows, cap * sizeof *r);
         if (!r)
             return -ENOMEM;
@@ -141,10 +149,13 @@ int tsagg__hourbuf_add(tsagg__hourbuf *h, const tsagg__hrow *row, const uint32_t
 typedef struct sort_key {
     uint64_t merchant;
     int64_t ts;
+    uint32_t has_id;
     uint64_t id;
     uint32_t row;
 } sort_key;
 
+/* Rows without an id sort before those with one, so that retries (same
+ * merchant, ts and id) always meet, even for id 0 (merge.c, row_less). */
 static int key_cmp(const void *pa, const void *pb)
 {
     const sort_key *a = pa, *b = pb;
@@ -152,6 +163,8 @@ static int key_cmp(const void *pa, const void *pb)
         return a->merchant < b->merchant ? -1 : 1;
     if (a->ts != b->ts)
         return a->ts < b->ts ? -1 : 1;
+    if (a->has_id != b->has_id)
+        return a->has_id < b->has_id ? -1 : 1;
     if (a->id != b->id)
         return a->id < b->id ? -1 : 1;
     return a->row < b->row ? -1 : a->row > b->row;
@@ -168,8 +181,8 @@ int tsagg__hourbuf_sort(tsagg__hourbuf *h)
     }
     for (size_t i = 0; i < h->n; i++) {
         const tsagg__hrow *r = &h->rows[i];
-        keys[i] = (sort_key){r->merchant, r->ts, r->flags & TSAGG_EVENT_HAS_ID ? r->id : 0,
-                             (uint32_t)i};
+        uint32_t has_id = r->flags & TSAGG_EVENT_HAS_ID;
+        keys[i] = (sort_key){r->merchant, r->ts, has_id, has_id ? r->id : 0, (uint32_t)i};
     }
     qsort(keys, h->n, sizeof *keys, key_cmp);
     for (size_t i = 0; i < h->n; i++)

@@ -99,7 +99,7 @@ int tsagg__manifest_has(const tsagg__manifest *m, uint64_t file_id)
     return 0;
 }
 
-void tsagg__part_path(const tsagg_store *st, int64_t hour, uint64_t file_id, char *buf,
+void tsagg__part_file_path(const tsagg_store *st, int64_t hour, uint64_t file_id, char *buf,
                       size_t len)
 {
     time_t t = (time_t)(hour / 1000000);

@@ -59,8 +59,9 @@ int tsagg__manifest_remove(tsagg__manifest *m, uint64_t file_id);
 /* Whether a file id is listed. */
 int tsagg__manifest_has(const tsagg__manifest *m, uint64_t file_id);
 
-/* STORE/parts/<YYYYMMDD>T<HH>-<file id, 16 hex>.tpart */
-void tsagg__part_path(const tsagg_store *st, int64_t hour, uint64_t file_id, char *buf,
+/* STORE/parts/<YYYYMMDD>T<HH>-<file id, 16 hex>.tpart (not tsagg__part_path,
+ * partfile.h's path of an open reader) */
+void tsagg__part_file_path(const tsagg_store *st, int64_t hour, uint64_t file_id, char *buf,
                       size_t len);
 /* Parse a partition file name; 0 on success, -1 when it is not one. */
 int tsagg__part_name_parse(const char *name, uint64_t *file_id);
@@ -90,8 +91,9 @@ const tsagg__manifest *tsagg__snapshot_manifest(const tsagg__snapshot *s);
  */
 int tsagg__catalog_publish(tsagg_store *st, const tsagg__manifest *m);
 
-/* Remove files in parts/ that no manifest of this process lists: leftovers
- * of a crash between writing a file and publishing it. Writer only. */
+/* Remove files in parts/ that no manifest of this process lists, and
+ * MANIFEST.tmp: leftovers of a crash between writing a file and publishing
+ * it. Writer only, under the store's compaction lock. */
 int tsagg__catalog_sweep(tsagg_store *st);
 
 #endif

@@ -153,7 +153,8 @@ static int part_next(tsagg__merge_src *s)
     return rc;
 }
 
-int tsagg__merge_src_part(tsagg__part *p, const tsagg_schema *schema, tsagg__merge_src **out)
+int tsagg__merge_src_part(tsagg__part *p, const tsagg_schema *schema, tsagg__merge_src **out,
+                          char *errmsg, size_t errmsg_len)
 {
     tsagg__merge_src *s = src_alloc(schema);
     if (!s) {
@@ -196,11 +197,21 @@ int tsagg__merge_src_part(tsagg__part *p, const tsagg_schema *schema, tsagg__mer
     if (rc == 0)
         rc = part_next(s);
     if (rc != 0) {
+        tsagg__merge_src_errmsg(s, errmsg, errmsg_len);
         tsagg__merge_src_free(s);
         return rc;
     }
     *out = s;
     return 0;
+}
+
+void tsagg__merge_src_errmsg(tsagg__merge_src *s, char *buf, size_t len)
+{
+    if (!buf || !len)
+        return;
+    buf[0] = 0;
+    if (s && s->p)
+        tsagg__part_errmsg(s->p, buf, len);
 }
 
 void tsagg__merge_src_free(tsagg__merge_src *s)
@@ -235,17 +246,20 @@ static int src_next(tsagg__merge_src *s)
     return s->p ? part_next(s) : mem_next(s);
 }
 
-/* Row order of the partition: (merchant, ts), then id so that retries,
- * which share all three, meet. */
+/* Row order of the partition: (merchant, ts), then rows without an id,
+ * then by id, so that retries, which share all three, meet (a row without
+ * an id between two retries with id 0 would keep them apart). The same
+ * order as tsagg__hourbuf_sort. */
 static int row_less(const tsagg__row *a, const tsagg__row *b)
 {
     if (a->merchant != b->merchant)
         return a->merchant < b->merchant;
     if (a->ts != b->ts)
         return a->ts < b->ts;
-    uint64_t ia = a->flags & TSAGG_EVENT_HAS_ID ? a->id : 0;
-    uint64_t ib = b->flags & TSAGG_EVENT_HAS_ID ? b->id : 0;
-    return ia < ib;
+    uint32_t ha = a->flags & TSAGG_EVENT_HAS_ID, hb = b->flags & TSAGG_EVENT_HAS_ID;
+    if (ha != hb)
+        return ha < hb;
+    return ha && a->id < b->id;
 }
 
 static int is_retry(const tsagg__row *prev, const tsagg__row *r)
@@ -255,8 +269,11 @@ static int is_retry(const tsagg__row *prev, const tsagg__row *r)
 }
 
 int tsagg__merge_into(tsagg__merge_src **srcs, size_t n, const tsagg_schema *schema,
-                      tsagg__part_writer *w, tsagg__merge_stats *stats)
+                      tsagg__part_writer *w, tsagg__merge_stats *stats,
+                      tsagg__merge_src **failed)
 {
+    if (failed)
+        *failed = NULL;
     uint32_t nd = (uint32_t)tsagg_schema_dimension_count(schema);
     uint32_t nm = (uint32_t)tsagg_schema_measure_count(schema);
     tsagg__row *batch = malloc(BATCH * sizeof *batch);
@@ -296,8 +313,11 @@ int tsagg__merge_into(tsagg__merge_src **srcs, size_t n, const tsagg_schema *sch
                 prev.measures = NULL;
             }
         }
-        if (rc == 0)
+        if (rc == 0) {
             rc = src_next(best);
+            if (rc != 0 && failed)
+                *failed = best;
+        }
     }
     if (rc == 0 && k)
         rc = tsagg__part_writer_add(w, batch, k);

@@ -1,0 +1,1268 @@
+/*
+ * test_compact.c - the compactor (tsagg_compact.h): the raw log into hourly
+ * partitions, published through the manifest.
+ *
+ * The truth is always the log: compactcheck.h turns log events into the
+ * rows the partitions must hold, reads every file the manifest lists
+ * (checking each on the way: one hour, sorted by (merchant, ts), row
+ * groups, merchant directory, rollups against aggregates recomputed from
+ * the rows) and compares the two multisets, retries aside.
+ *
+ *   - round trip of ~200k GA-like events (late events, retries) and the
+ *     stats; rollups of a large merchant (approximate sketches); a log in
+ *     the archive form;
+ *   - every attribute type and corner of the event-to-row mapping; times
+ *     outside the years 0000-9999;
+ *   - idempotence, persistence, late events as extra files, tsagg_merge,
+ *     and removal of replaced files once no snapshot holds them;
+ *   - a memory budget much smaller than an hour (sorted runs), one spread
+ *     over many hours, and merges that read at most what the budget holds;
+ *   - the processing hook: dropping bots, failing, moving rows;
+ *   - read-only handles, bad arguments, max_events;
+ *   - compactions and merges while other threads append and read
+ *     snapshots (whose files must stay readable while held).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compactcheck.h"
+#include "testutil.h"
+
+/* ---- fixture -------------------------------------------------------------- */
+
+static char g_dir[512];
+static char g_store[600];
+
+static void setup(void)
+{
+    tu_tmpdir(g_dir, sizeof g_dir);
+    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
+}
+
+static void teardown(void) { tu_rmtree(g_dir); }
+
+TestSuite(compact, .init = setup, .fini = teardown, .timeout = 60);
+
+static gagen *make_gen(uint64_t seed, uint64_t events, uint32_t days, uint32_t merchants)
+{
+    gagen_config cfg;
+    gagen_config_init(&cfg);
+    cfg.seed = seed;
+    cfg.events = events;
+    cfg.days = days;
+    cfg.merchants = merchants;
+    cfg.late_fraction = 0.03;
+    cfg.dup_fraction = 0.01;
+    gagen *g = gagen_create(&cfg);
+    cr_assert_not_null(g);
+    return g;
+}
+
+/* Append n events of g, each passed through mut (may be NULL) on a private
+ * copy whose attribute array (room for 16) it may change. */
+typedef void (*mut_fn)(void *ctx, tsagg_event *ev, tsagg_attr *attrs, uint64_t index);
+
+static uint64_t append_mut(tsagg_store *st, gagen *g, uint64_t n, mut_fn mut, void *ctx)
+{
+    static tsagg_event in[4096], out[4096];
+    static tsagg_attr attrs[4096][16];
+    uint64_t done = 0;
+    while (done < n) {
+        size_t want = n - done < 4096 ? (size_t)(n - done) : 4096;
+        size_t k = gagen_next(g, in, want);
+        if (k == 0)
+            break;
+        for (size_t i = 0; i < k; i++) {
+            out[i] = in[i];
+            cr_assert_leq(in[i].nattrs, 15);
+            memcpy(attrs[i], in[i].attrs, in[i].nattrs * sizeof *attrs[i]);
+            out[i].attrs = attrs[i];
+            if (mut)
+                mut(ctx, &out[i], attrs[i], done + i);
+        }
+        int rc = tsagg_append(st, out, k, NULL);
+        cr_assert_eq(rc, 0, "append: %s", tsagg_strerror(rc));
+        done += k;
+    }
+    return done;
+}
+
+static void flush_ok(tsagg_store *st) { cr_assert_eq(tsagg_flush(st), 0); }
+
+static size_t distinct_hours(const cc_rows *rs)
+{
+    int64_t *h = malloc((rs->n ? rs->n : 1) * sizeof *h);
+    cr_assert_not_null(h);
+    for (size_t i = 0; i < rs->n; i++)
+        h[i] = rs->r[i].ts - (((rs->r[i].ts % CC_HOUR) + CC_HOUR) % CC_HOUR);
+    qsort(h, rs->n, sizeof *h, cc_cmp_u64p); /* hours here are positive */
+    size_t d = 0;
+    for (size_t i = 0; i < rs->n; i++)
+        d += i == 0 || h[i] != h[i - 1];
+    free(h);
+    return d;
+}
+
+/* ---- round trip ------------------------------------------------------------ */
+
+Test(compact, round_trip_gagen)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    gagen *g = make_gen(11, 200000, 4, 2000);
+    cr_assert_eq(cc_append_gagen(st, g, UINT64_MAX), 200000);
+    gagen_stats gs;
+    gagen_get_stats(g, &gs);
+    cr_assert_gt(gs.late, 1000);
+    cr_assert_gt(gs.duplicates, 500);
+    gagen_free(g);
+    flush_ok(st);
+    uint64_t durable = tsagg_durable_seq(st);
+    cr_assert_eq(durable, 200000);
+
+    tsagg_compact_stats s = cc_compact(st, 0);
+    uint64_t seq = 0;
+    cr_assert_eq(tsagg_compacted_seq(st, &seq), 0);
+    cr_assert_eq(seq, durable);
+    cr_assert_eq(s.consumed_seq, durable);
+    cr_assert_eq(s.events_read, durable);
+    cr_assert_eq(s.events_dropped, 0);
+    cr_assert_eq(s.runs_spilled, 0);
+    cr_assert_eq(s.files_removed, 0);
+
+    cc_ctx c;
+    cc_init(&c, tsagg_store_schema(st));
+    cc_rows expect = {0}, actual = {0};
+    cc_log_rows(&c, st, 1, durable, NULL, NULL, &expect, NULL, NULL);
+    uint64_t retries = cc_retries(&expect);
+    cr_assert_eq(retries, gs.duplicates, "the generator's retries are the log's");
+    cr_assert_eq(s.duplicates, retries, "stats.duplicates %" PRIu64 ", %" PRIu64 " retries",
+                 s.duplicates, retries);
+    cr_assert_eq(s.rows_written, s.events_read - s.duplicates);
+
+    tsagg__manifest *m = cc_manifest(st);
+    size_t hours = distinct_hours(&expect);
+    cr_assert_eq(m->nparts, hours, "one file per hour: %zu files, %zu hours", m->nparts, hours);
+    cr_assert(!cc_has_extra_files(m));
+    cr_assert_eq(s.files_written, hours);
+    cr_assert_eq(s.hours, hours);
+    cr_assert_eq(m->consumed_seq, durable);
+    cr_assert_eq(m->version, 1);
+    uint64_t rows = 0, bytes = 0;
+    for (size_t i = 0; i < m->nparts; i++) {
+        rows += m->parts[i].rows;
+        bytes += m->parts[i].bytes;
+        cr_assert_eq(m->parts[i].level, 0);
+    }
+    cr_assert_eq(rows, s.rows_written);
+    cr_assert_eq(bytes, s.bytes_written);
+
+    cc_part_rows(&c, st, m, 1, &actual);
+    cr_assert_eq(actual.n, s.rows_written);
+    cc_result r = cc_check_rows(&c, &expect, &actual, 1, "round trip");
+    cr_assert_eq(r.groups, s.rows_written);
+    cr_assert_gt(c.sketches_exact, 1000);
+    cr_log_info("round trip: %zu files, %" PRIu64 " rows, %" PRIu64 " bytes (%.1f B/event), "
+                "%" PRIu64 " rollup entries, %" PRIu64 " exact / %" PRIu64 " approximate sketches",
+                m->nparts, rows, bytes, (double)bytes / (double)rows, c.rollup_entries,
+                c.sketches_exact, c.sketches_approx);
+    cc_assert_clean_parts(g_store, m, "round trip");
+    tsagg__manifest_free(m);
+    cc_rows_free(&expect);
+    cc_rows_free(&actual);
+    cc_fini(&c);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* A merchant with thousands of users and sessions in one hour: approximate
+ * sketches (within 3%), next to small exact ones; several event names. */
+Test(compact, rollups_of_a_large_merchant)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    const int64_t H = INT64_C(1790812800000000) + 5 * CC_HOUR;
+    static tsagg_event evs[30000];
+    static tsagg_attr attrs[30000][2];
+    static const char *names[] = {"page_view", "click", "purchase", "scroll"};
+    size_t n = 0;
+    for (size_t i = 0; i < 30000; i++) {
+        tsagg_event *e = &evs[n++];
+        uint64_t mer = i % 10 == 0 ? 100 + i % 7 : 7; /* 7 is the big one */
+        const char *nm = names[(i * 7) % 4];
+        *e = (tsagg_event){.ts = H + (int64_t)(i * 119993 % 3600000000u), .merchant = mer,
+                           .event = nm, .event_len = (uint32_t)strlen(nm),
+                           .flags = TSAGG_EVENT_HAS_ID, .id = i + 1,
+                           .user = tsagg_hash_id(&(uint64_t){mer == 7 ? i % 9000 : i % 50}, 8),
+                           .session = tsagg_hash_id(&(uint64_t){i % 4000 + 77777}, 8),
+                           .attrs = attrs[i], .nattrs = 2};
+        attrs[i][0] = (tsagg_attr){.key = "country", .key_len = 7, .type = TSAGG_STR,
+                                   .v.s = {i % 3 ? "DE" : "FR", 2}};
+        attrs[i][1] = (tsagg_attr){.key = "value", .key_len = 5, .type = TSAGG_F64,
+                                   .v.f = (double)(i % 1000) / 8};
+    }
+    cr_assert_eq(tsagg_append(st, evs, n, NULL), 0);
+    flush_ok(st);
+    tsagg_compact_stats s = cc_compact(st, 0);
+    cr_assert_eq(s.files_written, 1);
+    cc_ctx c;
+    cc_init(&c, tsagg_store_schema(st));
+    tsagg__manifest *m = cc_manifest(st);
+    cc_rows expect = {0}, actual = {0};
+    cc_log_rows(&c, st, 1, n, NULL, NULL, &expect, NULL, NULL);
+    cc_part_rows(&c, st, m, 1, &actual);
+    cc_check_rows(&c, &expect, &actual, 1, "large merchant");
+    cr_assert_geq(c.sketches_approx, 2 + 2 * 4, "the big merchant's sketches are approximate");
+    cr_assert_geq(c.sketches_exact, 7, "the small merchants' user sketches are exact");
+    tsagg__manifest_free(m);
+    cc_rows_free(&expect);
+    cc_rows_free(&actual);
+    cc_fini(&c);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* Segments rewritten in the archive form (columnar, its own decoder of
+ * attribute keys) compact to the same rows. */
+Test(compact, archived_segments)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    gagen *g = make_gen(43, 45000, 2, 300);
+    for (int k = 0; k < 3; k++) {
+        cc_append_gagen(st, g, 15000);
+        cr_assert_eq(tsagg_log_roll(st), 0);
+    }
+    gagen_free(g);
+    unsigned count = 0;
+    cr_assert_eq(tsagg_log_archive(st, 1, &count), 0);
+    cr_assert_geq(count, 3);
+    flush_ok(st);
+    tsagg_compact_stats s = cc_compact(st, 0);
+    cr_assert_eq(s.events_read, 45000);
+    cc_check_store(st, 1, 1, "archived log");
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- the event-to-row mapping ----------------------------------------------- */
+
+/* Every attribute type in every role, missing and undeclared attributes,
+ * events without an id (equal ones are all kept), retries with id 0 on
+ * both sides of an event without an id, a long string, ts before 1970,
+ * and attribute keys in a different order from record to record. */
+Test(compact, event_mapping_corners)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    const int64_t H = INT64_C(1790812800000000);
+    static char big[200000];
+    memset(big, 'p', sizeof big);
+    big[0] = '/';
+    tsagg_attr a1[] = {
+        {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {"/home", 5}},
+        {.key = "country", .key_len = 7, .type = TSAGG_INT, .v.i = -42},
+        {.key = "device", .key_len = 6, .type = TSAGG_F64, .v.f = 0.1},
+        {.key = "value", .key_len = 5, .type = TSAGG_STR, .v.s = {"12.50", 5}},
+        {.key = "undeclared", .key_len = 10, .type = TSAGG_STR, .v.s = {"x", 1}},
+    };
+    tsagg_attr a2[] = {
+        {.key = "value", .key_len = 5, .type = TSAGG_INT, .v.i = 7},
+        {.key = "os", .key_len = 2, .type = TSAGG_STR, .v.s = {"", 0}},
+        {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {big, sizeof big}},
+    };
+    tsagg_attr a3[] = {
+        {.key = "value", .key_len = 5, .type = TSAGG_STR, .v.s = {"12.5x", 5}},
+        {.key = "browser", .key_len = 7, .type = TSAGG_STR, .v.s = {"Firefox", 7}},
+    };
+    tsagg_attr a4[] = {
+        {.key = "browser", .key_len = 7, .type = TSAGG_STR, .v.s = {"Safari", 6}},
+        {.key = "value", .key_len = 5, .type = TSAGG_F64, .v.f = -0.0},
+    };
+    tsagg_event e[] = {
+        /* 0..2: all mappings; a long string; a non-numeric measure string */
+        {.ts = H + 10, .merchant = 5, .event = "a", .event_len = 1, .user = 1, .session = 2,
+         .attrs = a1, .nattrs = 5},
+        {.ts = H + 11, .merchant = 5, .event = "b", .event_len = 1, .attrs = a2, .nattrs = 3},
+        {.ts = H + 12, .merchant = 5, .event = "c", .event_len = 1, .attrs = a3, .nattrs = 2},
+        /* 3..6: retries with id 0 around an event without id, same key */
+        {.ts = H + 20, .merchant = 6, .event = "r", .event_len = 1, .flags = TSAGG_EVENT_HAS_ID,
+         .id = 0, .attrs = a4, .nattrs = 2},
+        {.ts = H + 20, .merchant = 6, .event = "n", .event_len = 1},
+        {.ts = H + 20, .merchant = 6, .event = "r", .event_len = 1, .flags = TSAGG_EVENT_HAS_ID,
+         .id = 0, .attrs = a4, .nattrs = 2},
+        {.ts = H + 20, .merchant = 6, .event = "n", .event_len = 1},
+        /* 7: before 1970 (a negative hour); 8: hour boundary */
+        {.ts = -1, .merchant = 1, .event = "old", .event_len = 3, .attrs = a3, .nattrs = 2},
+        {.ts = H + CC_HOUR - 1, .merchant = 1, .event = "edge", .event_len = 4},
+        {.ts = H + CC_HOUR, .merchant = 1, .event = "edge", .event_len = 4},
+        /* 10: an id that differs only by the flag */
+        {.ts = H + 20, .merchant = 6, .event = "r", .event_len = 1, .id = 0, .attrs = a4,
+         .nattrs = 2},
+    };
+    size_t n = sizeof e / sizeof e[0];
+    /* One record per event: names tables differ between records. */
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(tsagg_append(st, &e[i], 1, NULL), 0);
+    flush_ok(st);
+    tsagg_compact_stats s = cc_compact(st, 0);
+    cr_assert_eq(s.duplicates, 1, "the id-0 retry is dropped (%" PRIu64 ")", s.duplicates);
+    cr_assert_eq(s.rows_written, n - 1);
+    cc_ctx c;
+    cc_init(&c, tsagg_store_schema(st));
+    tsagg__manifest *m = cc_manifest(st);
+    cr_assert_eq(m->nparts, 3);
+    cr_assert_eq(m->parts[0].hour, -CC_HOUR);
+    cc_rows expect = {0}, actual = {0};
+    cc_log_rows(&c, st, 1, n, NULL, NULL, &expect, NULL, NULL);
+    cc_part_rows(&c, st, m, 1, &actual);
+    cc_check_rows(&c, &expect, &actual, 1, "corners");
+    /* Spot checks of the mapping itself (independent of compactcheck). */
+    int seen = 0;
+    for (size_t i = 0; i < actual.n; i++) {
+        const cc_row *r = &actual.r[i];
+        const char *ev = cc_str(&c.pool, r->event);
+        if (!strcmp(ev, "a")) {
+            cr_assert_str_eq(cc_str(&c.pool, r->dims[0]), "/home");
+            cr_assert_str_eq(cc_str(&c.pool, r->dims[2]), "-42");
+            cr_assert_str_eq(cc_str(&c.pool, r->dims[3]), "0.10000000000000001");
+            cr_assert_str_eq(cc_str(&c.pool, r->dims[4]), "");
+            cr_assert_eq(r->meas[0], 12.5);
+            seen |= 1;
+        } else if (!strcmp(ev, "b")) {
+            cr_assert_eq(strlen(cc_str(&c.pool, r->dims[0])), sizeof big);
+            cr_assert_eq(r->meas[0], 7.0);
+            seen |= 2;
+        } else if (!strcmp(ev, "c")) {
+            cr_assert(isnan(r->meas[0]));
+            cr_assert_str_eq(cc_str(&c.pool, r->dims[4]), "Firefox");
+            seen |= 4;
+        }
+    }
+    cr_assert_eq(seen, 7);
+    tsagg__manifest_free(m);
+    cc_rows_free(&expect);
+    cc_rows_free(&actual);
+    cc_fini(&c);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+static int drop_extreme_hook(void *arg, tsagg_event *ev, uint64_t seq)
+{
+    (void)arg;
+    (void)seq;
+    return ev->ts > INT64_MIN / 2 && ev->ts < INT64_MAX / 2;
+}
+
+/* Times outside the years 0000-9999 cannot be placed in an hour file: a
+ * clear error naming the event (never an overflow or a garbage file name),
+ * nothing published; a hook that drops them lets compaction through. The
+ * years' first and last hours work. */
+Test(compact, extreme_timestamps)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    const int64_t first = INT64_C(-62167219200000000), end = INT64_C(253402300800000000);
+    tsagg_event e[] = {
+        {.ts = first, .merchant = 1, .event = "first", .event_len = 5},
+        {.ts = end - 1, .merchant = 1, .event = "last", .event_len = 4},
+        {.ts = INT64_MIN, .merchant = 2, .event = "min", .event_len = 3},
+        {.ts = INT64_MAX, .merchant = 2, .event = "max", .event_len = 3},
+        {.ts = 0, .merchant = 3, .event = "epoch", .event_len = 5},
+    };
+    cr_assert_eq(tsagg_append(st, e, 5, NULL), 0);
+    flush_ok(st);
+    tsagg_compact_stats s;
+    cr_assert_eq(tsagg_compact(st, NULL, &s), TSAGG_EINPUT);
+    char err[512];
+    tsagg_store_errmsg(st, err, sizeof err);
+    cr_assert(strstr(err, "event 3") && strstr(err, "ts"), "errmsg: %s", err);
+    uint64_t seq = 1;
+    cr_assert_eq(tsagg_compacted_seq(st, &seq), 0);
+    cr_assert_eq(seq, 0);
+    cc_dirstate ds = cc_scan_parts(g_store, NULL);
+    cr_assert_eq(ds.parts + ds.tmp + ds.runs + ds.other, 0);
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.process = drop_extreme_hook;
+    cr_assert_eq(tsagg_compact(st, &o, &s), 0);
+    cr_assert_eq(s.events_dropped, 2);
+    cr_assert_eq(s.files_written, 3);
+    tsagg__manifest *m = cc_manifest(st);
+    char path[4200];
+    cc_path(st, &m->parts[0], path, sizeof path);
+    cr_assert(strstr(path, "/00000101T00-"), "%s", path);
+    cc_path(st, &m->parts[2], path, sizeof path);
+    cr_assert(strstr(path, "/99991231T23-"), "%s", path);
+    cc_ctx c;
+    cc_init(&c, tsagg_store_schema(st));
+    cc_rows expect = {0}, actual = {0};
+    cc_log_rows(&c, st, 1, 5, drop_extreme_hook, NULL, &expect, NULL, NULL);
+    cc_part_rows(&c, st, m, 1, &actual);
+    cc_check_rows(&c, &expect, &actual, 1, "extremes");
+    cc_assert_clean_parts(g_store, m, "extremes");
+    cc_rows_free(&expect);
+    cc_rows_free(&actual);
+    cc_fini(&c);
+    tsagg__manifest_free(m);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- idempotence, late events, merges ------------------------------------------------ */
+
+Test(compact, idempotent_late_events_and_merge)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    gagen *g = make_gen(3, 60000, 2, 300);
+    cc_append_gagen(st, g, 30000);
+    flush_ok(st);
+    tsagg_compact_stats s1 = cc_compact(st, 0);
+    cr_assert_eq(s1.events_read, 30000);
+    tsagg__manifest *m1 = cc_manifest(st);
+    cr_assert(!cc_has_extra_files(m1));
+
+    /* Again: nothing to do, nothing written, nothing published. */
+    tsagg_compact_stats s2 = cc_compact(st, 0);
+    cr_assert_eq(s2.events_read, 0);
+    cr_assert_eq(s2.files_written, 0);
+    cr_assert_eq(s2.rows_written, 0);
+    cr_assert_eq(s2.consumed_seq, 30000);
+    tsagg__manifest *m2 = cc_manifest(st);
+    cr_assert_eq(m2->version, m1->version);
+    cr_assert_eq(m2->nparts, m1->nparts);
+    tsagg__manifest_free(m2);
+    cr_assert_eq(tsagg_store_close(st), 0);
+
+    /* Reopen: the position is persisted. */
+    st = cc_open_writer(g_store);
+    uint64_t seq = 0;
+    cr_assert_eq(tsagg_compacted_seq(st, &seq), 0);
+    cr_assert_eq(seq, 30000);
+    cr_assert_eq(cc_compact(st, 0).events_read, 0);
+
+    /* More events: the stream's next part (late ones land in compacted
+     * hours), retries of compacted events, and events for a compacted hour. */
+    cc_append_gagen(st, g, 30000);
+    gagen_free(g);
+    tsagg_log_range range;
+    tsagg_log_range_init(&range);
+    range.to_seq = 30000;
+    tsagg_log_reader *rd;
+    cr_assert_eq(tsagg_log_reader_open(st, &range, &rd), 0);
+    const tsagg_event *ev;
+    uint64_t es;
+    unsigned planted = 0;
+    while (tsagg_log_reader_next(rd, &ev, &es) == 1) {
+        if (es % 997 == 0) { /* a retry of a compacted event, as it was */
+            cr_assert_eq(tsagg_append(st, ev, 1, NULL), 0);
+            planted++;
+        }
+    }
+    tsagg_log_reader_close(rd);
+    int64_t h0 = m1->parts[0].hour;
+    tsagg_event extra = {.ts = h0 + 5, .merchant = 424242, .event = "late", .event_len = 4,
+                         .flags = TSAGG_EVENT_HAS_ID, .id = 1ull << 60};
+    cr_assert_eq(tsagg_append(st, &extra, 1, NULL), 0);
+    flush_ok(st);
+    uint64_t durable = tsagg_durable_seq(st);
+    tsagg_compact_stats s3 = cc_compact(st, 0);
+    cr_assert_eq(s3.events_read, durable - 30000, "only the new events are read");
+    cr_assert_eq(s3.consumed_seq, durable);
+    tsagg__manifest *m3 = cc_manifest(st);
+    cr_assert_eq(m3->consumed_seq, durable);
+    cr_assert_eq(cc_files_of_hour(m3, h0), 2, "late events make a second file for the hour");
+    cr_assert_eq(m3->nparts, m1->nparts + s3.files_written);
+    for (size_t i = 0; i < m1->nparts; i++)
+        cr_assert(tsagg__manifest_has(m3, m1->parts[i].file_id), "an old file was dropped");
+    cr_assert_eq(s3.rows_written, s3.events_read - s3.duplicates);
+    cc_result r3 = cc_check_store(st, 0, 1, "after the late compaction");
+    cr_assert_geq(r3.extra_copies, planted, "the planted retries are in two files each");
+
+    /* Merge, while a snapshot holds the unmerged state. */
+    tsagg__snapshot *held;
+    cr_assert_eq(tsagg__snapshot_acquire(st, &held), 0);
+    size_t multi = 0;
+    for (size_t i = 0; i < m3->nparts; i++)
+        multi += cc_files_of_hour(m3, m3->parts[i].hour) > 1;
+    tsagg_compact_stats sm = cc_merge(st);
+    cr_assert_eq(sm.files_removed, multi);
+    cr_assert_eq(sm.duplicates, r3.extra_copies, "merge drops the retries across files");
+    tsagg__manifest *m4 = cc_manifest(st);
+    cr_assert(!cc_has_extra_files(m4));
+    cr_assert_eq(m4->consumed_seq, durable);
+    cr_assert_eq(m4->version, m3->version + 1);
+    size_t multi_hours = 0;
+    for (size_t i = 0; i < m3->nparts; i++)
+        multi_hours += cc_files_of_hour(m3, m3->parts[i].hour) > 1 &&
+                       (i == 0 || m3->parts[i - 1].hour != m3->parts[i].hour);
+    cr_assert_eq(sm.files_written, multi_hours);
+    cr_assert_eq(sm.hours, multi_hours);
+    cr_assert_eq(m4->nparts, m3->nparts - multi + multi_hours);
+    for (size_t i = 0; i < m4->nparts; i++)
+        cr_assert_eq(m4->parts[i].level, cc_files_of_hour(m3, m4->parts[i].hour) > 1 ? 1u : 0u);
+    cc_result r4 = cc_check_store(st, 1, 1, "after the merge");
+    cr_assert_eq(r4.extra_copies, 0);
+    /* The replaced files stay while the snapshot lists them... */
+    unsigned kept = 0;
+    for (size_t i = 0; i < m3->nparts; i++) {
+        char path[4200];
+        cc_path(st, &m3->parts[i], path, sizeof path);
+        cr_assert(cc_exists(path), "%s was removed under a held snapshot", path);
+        kept += !tsagg__manifest_has(m4, m3->parts[i].file_id);
+    }
+    cr_assert_eq(kept, multi);
+    /* ...and the held snapshot still reads them. */
+    cc_ctx c;
+    cc_init(&c, tsagg_store_schema(st));
+    cc_rows rows = {0};
+    cc_part_rows(&c, st, tsagg__snapshot_manifest(held), 0, &rows);
+    cc_rows_free(&rows);
+    cc_fini(&c);
+    tsagg__snapshot_release(st, held);
+    for (size_t i = 0; i < m3->nparts; i++) {
+        char path[4200];
+        cc_path(st, &m3->parts[i], path, sizeof path);
+        cr_assert_eq(cc_exists(path), tsagg__manifest_has(m4, m3->parts[i].file_id),
+                     "%s: removed only once no snapshot holds it", path);
+    }
+    cc_assert_clean_parts(g_store, m4, "after the merge");
+    /* Merging again: nothing to do. */
+    tsagg_compact_stats sm2 = cc_merge(st);
+    cr_assert_eq(sm2.files_written, 0);
+    tsagg__manifest *m5 = cc_manifest(st);
+    cr_assert_eq(m5->version, m4->version);
+    tsagg__manifest_free(m5);
+    tsagg__manifest_free(m1);
+    tsagg__manifest_free(m3);
+    tsagg__manifest_free(m4);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    /* And it all survives a reopen. */
+    st = cc_open_writer(g_store);
+    cc_check_store(st, 1, 0, "after reopening");
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* max_events: compaction in slices publishes each slice. */
+Test(compact, max_events_slices)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    gagen *g = make_gen(5, 10000, 1, 50);
+    cc_append_gagen(st, g, UINT64_MAX);
+    gagen_free(g);
+    flush_ok(st);
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.max_events = 3000;
+    uint64_t want = 0;
+    for (int round = 0; round < 4; round++) {
+        tsagg_compact_stats s;
+        cr_assert_eq(tsagg_compact(st, &o, &s), 0);
+        want = want + 3000 > 10000 ? 10000 : want + 3000;
+        cr_assert_eq(s.consumed_seq, want);
+        uint64_t seq;
+        cr_assert_eq(tsagg_compacted_seq(st, &seq), 0);
+        cr_assert_eq(seq, want);
+        cc_check_store(st, 0, 0, "slice");
+    }
+    cc_merge(st);
+    cc_check_store(st, 1, 1, "slices merged");
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- memory budget --------------------------------------------------------------- */
+
+static void to_one_hour(void *ctx, tsagg_event *ev, tsagg_attr *attrs, uint64_t index)
+{
+    (void)attrs;
+    (void)index;
+    int64_t h = *(const int64_t *)ctx;
+    ev->ts = h + (ev->ts % CC_HOUR + CC_HOUR) % CC_HOUR;
+}
+
+static void sorted_rows_of(tsagg_store *st, cc_ctx *c, cc_rows *out)
+{
+    tsagg__manifest *m = cc_manifest(st);
+    cc_part_rows(c, st, m, 1, out);
+    for (size_t i = 0; i < out->n; i++)
+        out->r[i].file = 0;
+    cc_sort(out);
+    tsagg__manifest_free(m);
+}
+
+/* An hour far bigger than a 1 MiB budget: spilled as sorted runs, merged
+ * into the same rows a big budget gives; no run file left. */
+Test(compact, memory_budget_spills_runs)
+{
+    char other[700];
+    snprintf(other, sizeof other, "%s/big", g_dir);
+    tsagg_store *a = cc_open_writer(g_store), *b = cc_open_writer(other);
+    int64_t hour = INT64_C(1790812800000000) + 7 * CC_HOUR;
+    gagen *g1 = make_gen(21, 120000, 2, 500), *g2 = make_gen(21, 120000, 2, 500);
+    append_mut(a, g1, UINT64_MAX, to_one_hour, &hour);
+    append_mut(b, g2, UINT64_MAX, to_one_hour, &hour);
+    gagen_free(g1);
+    gagen_free(g2);
+    flush_ok(a);
+    flush_ok(b);
+    tsagg_compact_stats sa = cc_compact(a, 1 << 20), sb = cc_compact(b, 0);
+    cr_assert_gt(sa.runs_spilled, 4, "only %" PRIu64 " runs", sa.runs_spilled);
+    cr_assert_eq(sb.runs_spilled, 0);
+    cr_assert_eq(sa.files_written, 1);
+    cr_assert_eq(sa.rows_written, sb.rows_written);
+    cr_assert_eq(sa.duplicates, sb.duplicates);
+    cr_assert_gt(sa.duplicates, 0);
+    cc_check_store(a, 1, 0, "small budget");
+    cc_ctx c;
+    cc_init(&c, tsagg_store_schema(a));
+    cc_rows ra = {0}, rb = {0};
+    sorted_rows_of(a, &c, &ra);
+    sorted_rows_of(b, &c, &rb);
+    cr_assert_eq(ra.n, rb.n);
+    for (size_t i = 0; i < ra.n; i++)
+        cr_assert_eq(cc_cmp_content(&ra.r[i], &rb.r[i], CC_MAXD, CC_MAXM), 0, "row %zu differs",
+                     i);
+    cc_rows_free(&ra);
+    cc_rows_free(&rb);
+    cc_fini(&c);
+    tsagg__manifest *m = cc_manifest(a);
+    cc_assert_clean_parts(g_store, m, "after spilling");
+    tsagg__manifest_free(m);
+    cr_log_info("1 MiB budget: %" PRIu64 " runs for %" PRIu64 " rows", sa.runs_spilled,
+                sa.rows_written);
+    cr_assert_eq(tsagg_store_close(a), 0);
+    cr_assert_eq(tsagg_store_close(b), 0);
+}
+
+/* Many hours with a small budget: hours that hold a few events (or were
+ * just spilled) must not eat the budget, or every event spills. */
+Test(compact, memory_budget_many_hours)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    gagen *g = make_gen(8, 40000, 30, 200);
+    cc_append_gagen(st, g, UINT64_MAX);
+    gagen_free(g);
+    flush_ok(st);
+    tsagg_compact_stats s = cc_compact(st, 1 << 20);
+    cr_assert_gt(s.hours, 700);
+    cr_assert_lt(s.runs_spilled, 4000, "%" PRIu64 " runs for %" PRIu64 " events",
+                 s.runs_spilled, s.events_read);
+    cc_check_store(st, 1, 0, "many hours, small budget");
+    tsagg__manifest *m = cc_manifest(st);
+    cc_assert_clean_parts(g_store, m, "many hours");
+    tsagg__manifest_free(m);
+    cr_log_info("30 days at 1 MiB: %" PRIu64 " runs, %" PRIu64 " hours", s.runs_spilled,
+                s.hours);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* An I/O table that counts the run and partition files open for reading
+ * at once (the fan-in of a merge). */
+typedef struct fan_io {
+    tsagg_io table;
+    const tsagg_io *base;
+    pthread_mutex_t mu;
+    int fds[64];
+    int nfds, peak;
+    unsigned opened;
+} fan_io;
+
+static int fan_open(void *ctx, const char *path, int flags, unsigned mode)
+{
+    fan_io *f = ctx;
+    int fd = f->base->open(f->base->ctx, path, flags, mode);
+    size_t len = strlen(path);
+    int part = len > 6 && (!strcmp(path + len - 6, ".tprun") || !strcmp(path + len - 6, ".tpart"));
+    if (fd >= 0 && part && (flags & O_ACCMODE) == O_RDONLY) {
+        pthread_mutex_lock(&f->mu);
+        if (f->nfds < 64)
+            f->fds[f->nfds++] = fd;
+        f->peak = f->nfds > f->peak ? f->nfds : f->peak;
+        f->opened++;
+        pthread_mutex_unlock(&f->mu);
+    }
+    return fd;
+}
+
+static int fan_close(void *ctx, int fd)
+{
+    fan_io *f = ctx;
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < f->nfds; i++)
+        if (f->fds[i] == fd) {
+            f->fds[i] = f->fds[--f->nfds];
+            break;
+        }
+    pthread_mutex_unlock(&f->mu);
+    return f->base->close(f->base->ctx, fd);
+}
+
+static void fan_init(fan_io *f)
+{
+    memset(f, 0, sizeof *f);
+    f->base = tsagg_io_default();
+    f->table = *f->base;
+    f->table.ctx = f;
+    f->table.open = fan_open;
+    f->table.close = fan_close;
+    pthread_mutex_init(&f->mu, NULL);
+}
+
+/* The default table's other calls take its own ctx: forward them. */
+#define FAN_BASE(ctx) (((fan_io *)(ctx))->base)
+static ssize_t fan_pread(void *c, int fd, void *b, size_t l, uint64_t o)
+{
+    return FAN_BASE(c)->pread(FAN_BASE(c)->ctx, fd, b, l, o);
+}
+static ssize_t fan_pwrite(void *c, int fd, const void *b, size_t l, uint64_t o)
+{
+    return FAN_BASE(c)->pwrite(FAN_BASE(c)->ctx, fd, b, l, o);
+}
+static int fan_fsync(void *c, int fd) { return FAN_BASE(c)->fsync(FAN_BASE(c)->ctx, fd); }
+static int fan_ftruncate(void *c, int fd, uint64_t sz)
+{
+    return FAN_BASE(c)->ftruncate(FAN_BASE(c)->ctx, fd, sz);
+}
+static int fan_fsize(void *c, int fd, uint64_t *sz)
+{
+    return FAN_BASE(c)->fsize(FAN_BASE(c)->ctx, fd, sz);
+}
+static int fan_rename(void *c, const char *a, const char *b)
+{
+    return FAN_BASE(c)->rename(FAN_BASE(c)->ctx, a, b);
+}
+static int fan_unlink(void *c, const char *p) { return FAN_BASE(c)->unlink(FAN_BASE(c)->ctx, p); }
+static int fan_mkdir(void *c, const char *p, unsigned m)
+{
+    return FAN_BASE(c)->mkdir(FAN_BASE(c)->ctx, p, m);
+}
+static int fan_lock(void *c, int fd) { return FAN_BASE(c)->lock(FAN_BASE(c)->ctx, fd); }
+static int fan_list(void *c, const char *d, int (*fn)(void *, const char *), void *arg)
+{
+    return FAN_BASE(c)->list(FAN_BASE(c)->ctx, d, fn, arg);
+}
+
+static const tsagg_io *fan_table(fan_io *f)
+{
+    f->table.pread = fan_pread;
+    f->table.pwrite = fan_pwrite;
+    f->table.fsync = fan_fsync;
+    f->table.ftruncate = fan_ftruncate;
+    f->table.fsize = fan_fsize;
+    f->table.rename = fan_rename;
+    f->table.unlink = fan_unlink;
+    f->table.mkdir = fan_mkdir;
+    f->table.lock = fan_lock;
+    f->table.list = fan_list;
+    return &f->table;
+}
+
+/* A small budget bounds how many files one merge reads at once, however
+ * many runs an hour was spilled into or files it has: larger sets are
+ * merged in passes. Same rows as with a large budget. */
+Test(compact, memory_budget_bounds_merge_fanin)
+{
+    static fan_io fio;
+    fan_init(&fio);
+    tsagg_store *st = cc_open(g_store, TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE, fan_table(&fio));
+    int64_t hour = INT64_C(1790812800000000) + 3 * CC_HOUR;
+    gagen *g = make_gen(47, 1u << 30, 1, 300);
+    append_mut(st, g, 150000, to_one_hour, &hour);
+    flush_ok(st);
+    tsagg_compact_stats s = cc_compact(st, 1 << 20);
+    cr_assert_gt(s.runs_spilled, 6);
+    cr_assert_leq(fio.peak, 2, "%d runs read at once with a 1 MiB budget", fio.peak);
+    cr_assert_eq(s.files_written, 1);
+    cc_check_store(st, 1, 0, "fan-in");
+    /* Eight more files for the hour, merged with the same budget. */
+    for (int k = 0; k < 8; k++) {
+        append_mut(st, g, 3000, to_one_hour, &hour);
+        flush_ok(st);
+        cc_compact(st, 64 << 20);
+    }
+    gagen_free(g);
+    tsagg__manifest *m = cc_manifest(st);
+    cr_assert_eq(cc_files_of_hour(m, hour), 9);
+    tsagg__manifest_free(m);
+    cc_result before = cc_check_store(st, 0, 0, "nine files");
+    fio.peak = 0;
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.memory_budget = 1 << 20;
+    tsagg_compact_stats ms;
+    cr_assert_eq(tsagg_merge(st, &o, &ms), 0);
+    cr_assert_leq(fio.peak, 2, "%d files read at once by a merge with a 1 MiB budget", fio.peak);
+    cr_assert_eq(ms.files_removed, 9);
+    cr_assert_eq(ms.files_written, 1);
+    cr_assert_eq(ms.duplicates, before.extra_copies);
+    cc_check_store(st, 1, 1, "merged in passes");
+    m = cc_manifest(st);
+    cc_assert_clean_parts(g_store, m, "merged in passes");
+    tsagg__manifest_free(m);
+    cr_log_info("fan-in: %" PRIu64 " runs spilled; merges read at most %d files at once",
+                s.runs_spilled, fio.peak);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- the processing hook -------------------------------------------------------------- */
+
+static const char BOT[] = "Googlebot/2.1 (+http://www.google.com/bot.html)";
+
+static void plant_bots(void *ctx, tsagg_event *ev, tsagg_attr *attrs, uint64_t index)
+{
+    (void)ctx;
+    if (index % 37 != 5)
+        return;
+    for (uint32_t i = 0; i < ev->nattrs; i++)
+        if (attrs[i].key_len == 7 && !memcmp(attrs[i].key, "browser", 7))
+        {
+            attrs[i].v.s.ptr = BOT;
+            attrs[i].v.s.len = (uint32_t)strlen(BOT);
+        }
+}
+
+static int contains(const char *p, size_t len, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= len; i++)
+        if (!memcmp(p + i, needle, k))
+            return 1;
+    return 0;
+}
+
+static int is_bot(const tsagg_event *ev)
+{
+    for (uint32_t i = 0; i < ev->nattrs; i++) {
+        const tsagg_attr *a = &ev->attrs[i];
+        if (a->key_len == 7 && !memcmp(a->key, "browser", 7) && a->type == TSAGG_STR &&
+            contains(a->v.s.ptr, a->v.s.len, "bot"))
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct hook_ctx {
+    uint64_t calls, last_seq;
+    uint64_t fail_at; /* fail_hook */
+    int err;
+    tsagg_attr attrs[20]; /* move_hook: the event's new attributes */
+} hook_ctx;
+
+static int bot_hook(void *arg, tsagg_event *ev, uint64_t seq)
+{
+    hook_ctx *h = arg;
+    cr_assert_gt(seq, h->last_seq, "the hook sees events in sequence order");
+    h->last_seq = seq;
+    h->calls++;
+    return !is_bot(ev);
+}
+
+Test(compact, hook_drops_bots)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    gagen *g = make_gen(13, 20000, 1, 100);
+    append_mut(st, g, UINT64_MAX, plant_bots, NULL);
+    gagen_free(g);
+    flush_ok(st);
+    hook_ctx hc = {0}, hc2 = {0};
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.process = bot_hook;
+    o.process_ctx = &hc;
+    tsagg_compact_stats s;
+    cr_assert_eq(tsagg_compact(st, &o, &s), 0);
+    cr_assert_eq(hc.calls, 20000, "%" PRIu64 " calls, durable %" PRIu64, hc.calls, tsagg_durable_seq(st));
+    cc_ctx c;
+    cc_init(&c, tsagg_store_schema(st));
+    cc_rows expect = {0}, actual = {0};
+    uint64_t read, dropped;
+    cc_log_rows(&c, st, 1, 20000, bot_hook, &hc2, &expect, &read, &dropped);
+    cr_assert_geq(dropped, 20000 / 37);
+    cr_assert_eq(s.events_dropped, dropped);
+    cr_assert_eq(s.events_read, read);
+    cr_assert_eq(s.rows_written, read - dropped - s.duplicates);
+    tsagg__manifest *m = cc_manifest(st);
+    cc_part_rows(&c, st, m, 1, &actual);
+    cc_check_rows(&c, &expect, &actual, 1, "bots dropped");
+    int bdim = -1;
+    for (uint32_t d = 0; d < c.ndims; d++)
+        if (!strcmp(c.dim[d], "browser"))
+            bdim = (int)d;
+    cr_assert_geq(bdim, 0);
+    for (size_t i = 0; i < actual.n; i++)
+        cr_assert_null(strstr(cc_str(&c.pool, actual.r[i].dims[bdim]), "bot"));
+    tsagg__manifest_free(m);
+    cc_rows_free(&expect);
+    cc_rows_free(&actual);
+    cc_fini(&c);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+static int fail_hook(void *arg, tsagg_event *ev, uint64_t seq)
+{
+    (void)ev;
+    hook_ctx *h = arg;
+    h->calls++;
+    return seq == h->fail_at ? h->err : 1;
+}
+
+/* A failing hook fails the compaction with its code; nothing is published
+ * and nothing is left in parts/ (runs included); a later run works. */
+Test(compact, hook_error_publishes_nothing)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    int64_t hour = INT64_C(1790812800000000);
+    gagen *g = make_gen(17, 60000, 1, 100);
+    append_mut(st, g, UINT64_MAX, to_one_hour, &hour);
+    gagen_free(g);
+    flush_ok(st);
+    hook_ctx hc = {.fail_at = 55555, .err = -EPROTO};
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.memory_budget = 1 << 20; /* runs are spilled before the failure */
+    o.process = fail_hook;
+    o.process_ctx = &hc;
+    tsagg_compact_stats s;
+    cr_assert_eq(tsagg_compact(st, &o, &s), -EPROTO);
+    cr_assert_gt(s.runs_spilled, 0);
+    char err[512];
+    tsagg_store_errmsg(st, err, sizeof err);
+    cr_assert(strstr(err, "hook") && strstr(err, "55555"), "errmsg: %s", err);
+    uint64_t seq = 1;
+    cr_assert_eq(tsagg_compacted_seq(st, &seq), 0);
+    cr_assert_eq(seq, 0);
+    tsagg__manifest *m = cc_manifest(st);
+    cr_assert_eq(m->nparts, 0);
+    cr_assert_eq(m->version, 0);
+    cc_dirstate ds = cc_scan_parts(g_store, NULL);
+    cr_assert(ds.tmp + ds.runs + ds.parts + ds.other == 0, "parts/ is not empty: %s",
+              ds.first_stray);
+    tsagg__manifest_free(m);
+    char mpath[700];
+    snprintf(mpath, sizeof mpath, "%s/MANIFEST", g_store);
+    cr_assert(!cc_exists(mpath));
+    /* A hook turning an event invalid is an error too. */
+    cc_compact(st, 0);
+    cc_check_store(st, 1, 0, "after the failed run");
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+static int invalid_hook(void *arg, tsagg_event *ev, uint64_t seq)
+{
+    (void)arg;
+    if (seq == 3)
+        ev->event_len = 0;
+    return 1;
+}
+
+Test(compact, hook_invalid_event)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    gagen *g = make_gen(19, 100, 1, 10);
+    cc_append_gagen(st, g, UINT64_MAX);
+    gagen_free(g);
+    flush_ok(st);
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.process = invalid_hook;
+    cr_assert_eq(tsagg_compact(st, &o, NULL), TSAGG_EINPUT);
+    uint64_t seq = 1;
+    cr_assert_eq(tsagg_compacted_seq(st, &seq), 0);
+    cr_assert_eq(seq, 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* Purchases move three hours later and get a country of the hook's own
+ * (an attribute array the hook owns, reused from call to call). */
+static int move_hook(void *arg, tsagg_event *ev, uint64_t seq)
+{
+    (void)seq;
+    hook_ctx *h = arg;
+    if (ev->event_len != 8 || memcmp(ev->event, "purchase", 8))
+        return 1;
+    ev->ts += 3 * CC_HOUR;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ev->nattrs; i++)
+        if (!(ev->attrs[i].key_len == 7 && !memcmp(ev->attrs[i].key, "country", 7)))
+            h->attrs[n++] = ev->attrs[i];
+    h->attrs[n++] = (tsagg_attr){.key = "country", .key_len = 7, .type = TSAGG_STR,
+                                 .v.s = {"ZZ", 2}};
+    ev->attrs = h->attrs;
+    ev->nattrs = n;
+    return 1;
+}
+
+Test(compact, hook_moves_rows)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    gagen *g = make_gen(23, 30000, 1, 100);
+    cc_append_gagen(st, g, UINT64_MAX);
+    gagen_free(g);
+    flush_ok(st);
+    hook_ctx hc = {0}, hc2 = {0};
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.process = move_hook;
+    o.process_ctx = &hc;
+    tsagg_compact_stats s;
+    cr_assert_eq(tsagg_compact(st, &o, &s), 0);
+    cc_ctx c;
+    cc_init(&c, tsagg_store_schema(st));
+    cc_rows expect = {0}, actual = {0}, orig = {0};
+    cc_log_rows(&c, st, 1, 30000, move_hook, &hc2, &expect, NULL, NULL);
+    cc_log_rows(&c, st, 1, 30000, NULL, NULL, &orig, NULL, NULL);
+    tsagg__manifest *m = cc_manifest(st);
+    cc_part_rows(&c, st, m, 1, &actual);
+    cc_check_rows(&c, &expect, &actual, 1, "moved");
+    /* Purchases are 3 h after their log time, with country ZZ. */
+    uint32_t purchase = cc_intern(&c.pool, "purchase", 8), zz = cc_intern(&c.pool, "ZZ", 2);
+    int cdim = 2;
+    cr_assert_str_eq(c.dim[cdim], "country");
+    size_t np = 0, ok = 0;
+    cc_sort(&orig);
+    for (size_t i = 0; i < actual.n; i++) {
+        const cc_row *r = &actual.r[i];
+        if (r->event != purchase)
+            continue;
+        np++;
+        cr_assert_eq(r->dims[cdim], zz);
+        for (size_t k = 0; k < orig.n; k++)
+            if (orig.r[k].id == r->id && orig.r[k].merchant == r->merchant &&
+                orig.r[k].ts + 3 * CC_HOUR == r->ts) {
+                ok++;
+                break;
+            }
+    }
+    cr_assert_gt(np, 10);
+    cr_assert_eq(ok, np);
+    cr_assert(m->parts[m->nparts - 1].hour >= INT64_C(1790812800000000) + 24 * CC_HOUR,
+              "the moved rows made later hours");
+    tsagg__manifest_free(m);
+    cc_rows_free(&expect);
+    cc_rows_free(&actual);
+    cc_rows_free(&orig);
+    cc_fini(&c);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- handles and arguments ------------------------------------------------------------ */
+
+Test(compact, read_only_handle)
+{
+    tsagg_store *w = cc_open_writer(g_store);
+    gagen *g = make_gen(29, 20000, 1, 100);
+    cc_append_gagen(w, g, 10000);
+    flush_ok(w);
+    tsagg_store *ro = cc_open(g_store, 0, NULL);
+    cr_assert_eq(tsagg_compact(ro, NULL, NULL), TSAGG_EREADONLY);
+    cr_assert_eq(tsagg_merge(ro, NULL, NULL), TSAGG_EREADONLY);
+    uint64_t seq = 1;
+    cr_assert_eq(tsagg_compacted_seq(ro, &seq), 0);
+    cr_assert_eq(seq, 0);
+    tsagg__snapshot *s0;
+    cr_assert_eq(tsagg__snapshot_acquire(ro, &s0), 0);
+    cr_assert_eq(tsagg__snapshot_manifest(s0)->nparts, 0);
+
+    cc_compact(w, 0);
+    /* A new snapshot of the reader sees the publish; the held one does not. */
+    tsagg__manifest *mr = cc_manifest(ro), *mw = cc_manifest(w);
+    cr_assert_eq(mr->version, mw->version);
+    cr_assert_eq(mr->consumed_seq, 10000);
+    cr_assert_eq(mr->nparts, mw->nparts);
+    for (size_t i = 0; i < mr->nparts; i++)
+        cr_assert_eq(mr->parts[i].file_id, mw->parts[i].file_id);
+    cr_assert_eq(tsagg__snapshot_manifest(s0)->nparts, 0);
+    tsagg__snapshot_release(ro, s0);
+    cc_check_store(ro, 1, 1, "through the read-only handle");
+    tsagg__manifest_free(mr);
+    tsagg__manifest_free(mw);
+
+    /* And the next ones. */
+    cc_append_gagen(w, g, 10000);
+    gagen_free(g);
+    flush_ok(w);
+    cc_compact(w, 0);
+    cc_merge(w);
+    cr_assert_eq(tsagg_compacted_seq(ro, &seq), 0);
+    cr_assert_eq(seq, 20000);
+    mr = cc_manifest(ro);
+    mw = cc_manifest(w);
+    cr_assert_eq(mr->version, mw->version);
+    cr_assert(!cc_has_extra_files(mr));
+    tsagg__manifest_free(mr);
+    tsagg__manifest_free(mw);
+    cc_check_store(ro, 1, 0, "read-only, after a merge");
+    cr_assert_eq(tsagg_store_close(ro), 0);
+    cr_assert_eq(tsagg_store_close(w), 0);
+}
+
+Test(compact, arguments_and_empty_store)
+{
+    cr_assert_eq(tsagg_compact(NULL, NULL, NULL), TSAGG_EARG);
+    cr_assert_eq(tsagg_merge(NULL, NULL, NULL), TSAGG_EARG);
+    uint64_t seq;
+    cr_assert_eq(tsagg_compacted_seq(NULL, &seq), TSAGG_EARG);
+    tsagg_store *st = cc_open_writer(g_store);
+    cr_assert_eq(tsagg_compacted_seq(st, NULL), TSAGG_EARG);
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    cr_assert_eq(o.struct_size, sizeof o);
+    cr_assert_eq(o.memory_budget, 256u << 20);
+    o.memory_budget = (1 << 20) - 1;
+    cr_assert_eq(tsagg_compact(st, &o, NULL), TSAGG_EARG);
+    cr_assert_eq(tsagg_merge(st, &o, NULL), TSAGG_EARG);
+    tsagg_compact_options_init(&o);
+    o.struct_size = 8;
+    cr_assert_eq(tsagg_compact(st, &o, NULL), TSAGG_EARG);
+    /* Nothing in the log: nothing to do, nothing published. */
+    tsagg_compact_stats s;
+    memset(&s, 0xff, sizeof s);
+    cr_assert_eq(tsagg_compact(st, NULL, &s), 0);
+    cr_assert_eq(s.events_read, 0);
+    cr_assert_eq(s.files_written, 0);
+    cr_assert_eq(s.consumed_seq, 0);
+    cr_assert_eq(tsagg_merge(st, NULL, NULL), 0);
+    cr_assert_eq(tsagg_compacted_seq(st, &seq), 0);
+    cr_assert_eq(seq, 0);
+    /* Appended but not durable (SYNC_NONE, no flush): not compacted. */
+    tsagg_event e = {.ts = 1, .merchant = 1, .event = "x", .event_len = 1};
+    cr_assert_eq(tsagg_append(st, &e, 1, NULL), 0);
+    if (tsagg_durable_seq(st) == 0) {
+        cr_assert_eq(tsagg_compact(st, NULL, &s), 0);
+        cr_assert_eq(s.events_read, 0);
+    }
+    flush_ok(st);
+    cr_assert_eq(tsagg_compact(st, NULL, &s), 0);
+    cr_assert_eq(s.events_read, 1);
+    cr_assert_eq(tsagg_compacted_seq(st, &seq), 0);
+    cr_assert_eq(seq, 1);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- concurrency -------------------------------------------------------------------- */
+
+typedef struct conc {
+    tsagg_store *st;
+    _Atomic int stop;
+    int err;             /* first failure of a thread */
+    char what[1024];
+    uint64_t appended, snapshots, files_read;
+} conc;
+
+static void conc_fail(conc *c, int rc, const char *what)
+{
+    if (!c->err) {
+        c->err = rc ? rc : -1;
+        snprintf(c->what, sizeof c->what, "%.1000s", what);
+    }
+}
+
+static void *appender(void *arg)
+{
+    conc *c = arg;
+    gagen *g = make_gen(37, 1u << 30, 2, 200);
+    static tsagg_event batch[500];
+    for (int k = 0; !atomic_load(&c->stop) && !c->err; k++) {
+        if (c->appended >= 60000) { /* enough: keep the check short */
+            usleep(1000);
+            continue;
+        }
+        usleep(2500); /* spread the appends over the compactions */
+        size_t n = gagen_next(g, batch, 500);
+        int rc = tsagg_append(c->st, batch, n, NULL);
+        if (rc == 0 && k % 4 == 0)
+            rc = tsagg_flush(c->st);
+        if (rc != 0)
+            conc_fail(c, rc, "append");
+        c->appended += n;
+    }
+    gagen_free(g);
+    return NULL;
+}
+
+/* Snapshots of the writer's handle: every file one lists opens and reads
+ * while it is held, merges and compactions notwithstanding. */
+static void *snapper(void *arg)
+{
+    conc *c = arg;
+    int64_t *ts = malloc(TSAGG__PART_GROUP_ROWS * sizeof *ts); /* one per thread */
+    if (!ts) {
+        conc_fail(c, -ENOMEM, "malloc");
+        return NULL;
+    }
+    while (!atomic_load(&c->stop) && !c->err) {
+        tsagg__snapshot *s;
+        int rc = tsagg__snapshot_acquire(c->st, &s);
+        if (rc != 0) {
+            conc_fail(c, rc, "snapshot");
+            break;
+        }
+        const tsagg__manifest *m = tsagg__snapshot_manifest(s);
+        for (size_t i = 0; i < m->nparts && !c->err; i += 1 + m->nparts / 4) {
+            char path[4200], err[512];
+            cc_path(c->st, &m->parts[i], path, sizeof path);
+            tsagg__part *p;
+            rc = tsagg__part_open(tsagg_io_default(), path, &p, err, sizeof err);
+            if (rc == 0) {
+                rc = tsagg__part_read_column(p, TSAGG__COL_TS, 0, ts);
+                if (rc != 0)
+                    tsagg__part_errmsg(p, err, sizeof err);
+                tsagg__part_close(p);
+            }
+            if (rc != 0)
+                conc_fail(c, rc, err);
+            c->files_read++;
+        }
+        tsagg__snapshot_release(c->st, s);
+        c->snapshots++;
+    }
+    free(ts);
+    return NULL;
+}
+
+Test(compact, concurrent_appends_snapshots_and_merges)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    conc c = {.st = st};
+    pthread_t ta, ts1, ts2;
+    cr_assert_eq(pthread_create(&ta, NULL, appender, &c), 0);
+    cr_assert_eq(pthread_create(&ts1, NULL, snapper, &c), 0);
+    cr_assert_eq(pthread_create(&ts2, NULL, snapper, &c), 0);
+    uint64_t compactions = 0, merges = 0;
+    for (int k = 0; k < 40 && !c.err; k++) {
+        tsagg_compact_options o;
+        tsagg_compact_options_init(&o);
+        o.memory_budget = k % 2 ? 1 << 20 : 64 << 20;
+        tsagg_compact_stats s;
+        int rc = tsagg_compact(st, &o, &s);
+        cr_assert_eq(rc, 0, "compact: %s", tsagg_strerror(rc));
+        compactions++;
+        if (k % 3 == 2) {
+            cr_assert_eq(tsagg_merge(st, NULL, NULL), 0);
+            merges++;
+        }
+        usleep(2000);
+    }
+    atomic_store(&c.stop, 1);
+    pthread_join(ta, NULL);
+    pthread_join(ts1, NULL);
+    pthread_join(ts2, NULL);
+    cr_assert_eq(c.err, 0, "%s: %s", c.what, tsagg_strerror(c.err));
+    flush_ok(st);
+    cc_compact(st, 0);
+    uint64_t seq;
+    cr_assert_eq(tsagg_compacted_seq(st, &seq), 0);
+    cr_assert_eq(seq, tsagg_last_seq(st));
+    cc_check_store(st, 0, 0, "concurrent");
+    cc_merge(st);
+    cc_check_store(st, 1, 0, "concurrent, merged");
+    tsagg__manifest *m = cc_manifest(st);
+    cc_assert_clean_parts(g_store, m, "concurrent");
+    tsagg__manifest_free(m);
+    cr_log_info("concurrent: %" PRIu64 " events, %" PRIu64 " compactions, %" PRIu64 " merges, "
+                "%" PRIu64 " snapshots, %" PRIu64 " files read", c.appended, compactions, merges,
+                c.snapshots, c.files_read);
+    cr_assert_gt(c.files_read, 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
