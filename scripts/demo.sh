@@ -6,7 +6,10 @@ scripts/setup-debian.sh
 [ -d build ] || meson setup build --buildtype=release >/dev/null
 ninja -C build >/dev/null
 
-store=$(mktemp -d)/demo-store
-trap 'rm -rf "$(dirname "$store")"' EXIT
-echo "== writing and reading back 1,000,000 events in $store"
-build/examples/log_roundtrip "$store" 1000000
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "== 1,000,000 GA-like events: append, compact, query ($tmp/store)"
+build/examples/analytics_demo "$tmp/store" 1000000
+echo
+echo "== the raw log alone: write 1,000,000 events durably and read them back"
+build/examples/log_roundtrip "$tmp/log-only" 1000000 | head -4
