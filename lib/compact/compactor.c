@@ -599,7 +599,12 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
     return rc;
 }
 
-int tsagg_compact(tsagg_store *st, const tsagg_compact_options *opts, tsagg_compact_stats *stats)
+static int merge_locked(tsagg_store *st, uint64_t budget, tsagg_compact_stats *stats);
+
+/* What tsagg_compact and tsagg_merge share: defaults for NULL arguments,
+ * checks, and one compaction or merge at a time. */
+static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
+                         tsagg_compact_stats *stats, int merge)
 {
     tsagg_compact_options defaults;
     if (!opts) {
@@ -614,9 +619,14 @@ int tsagg_compact(tsagg_store *st, const tsagg_compact_options *opts, tsagg_comp
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&st->compact_mu);
-    rc = compact_locked(st, opts, stats);
+    rc = merge ? merge_locked(st, opts->memory_budget, stats) : compact_locked(st, opts, stats);
     pthread_mutex_unlock(&st->compact_mu);
     return rc;
+}
+
+int tsagg_compact(tsagg_store *st, const tsagg_compact_options *opts, tsagg_compact_stats *stats)
+{
+    return run_exclusive(st, opts, stats, 0);
 }
 
 /* Merge the files of one hour into a new file; *ref describes it. More
@@ -710,22 +720,7 @@ static int merge_locked(tsagg_store *st, uint64_t budget, tsagg_compact_stats *s
 
 int tsagg_merge(tsagg_store *st, const tsagg_compact_options *opts, tsagg_compact_stats *stats)
 {
-    tsagg_compact_options defaults;
-    if (!opts) {
-        tsagg_compact_options_init(&defaults);
-        opts = &defaults;
-    }
-    tsagg_compact_stats local;
-    if (!stats)
-        stats = &local;
-    memset(stats, 0, sizeof *stats);
-    int rc = check_options(st, opts);
-    if (rc != 0)
-        return rc;
-    pthread_mutex_lock(&st->compact_mu);
-    rc = merge_locked(st, opts->memory_budget, stats);
-    pthread_mutex_unlock(&st->compact_mu);
-    return rc;
+    return run_exclusive(st, opts, stats, 1);
 }
 
 int tsagg_compacted_seq(tsagg_store *st, uint64_t *seq)
