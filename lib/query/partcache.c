@@ -1,20 +1,74 @@
-/* partcache.c - open partition files shared by a store handle's queries. */
+/*
+ * partcache.c - open partition files, and what queries decoded from them,
+ * shared by a store handle's queries.
+ *
+ * Entries are heap objects (a query holds pointers to them) listed in an
+ * array sorted by file id (ids only grow, so a new file is almost always
+ * appended) and found by binary search; a query references all the files of
+ * its range under one lock and releases them under one more, so that a
+ * 30-day query does not take the lock 1,440 times.
+ *
+ * Decoded data: each entry has a directory of merchant slots, one per
+ * merchant of the file, in chunks allocated on first use. A slot holds the
+ * merchant's rollup and up to SLICE_COLS column slices. Every pointer is
+ * filled once with an atomic compare-and-swap (two threads may decode the
+ * same thing; one copy is kept) and read without a lock. Slots are emptied
+ * only under the lock and only for entries nobody references, so what a
+ * query was handed stays valid for as long as it references the entry. When
+ * the decoded data of the handle passes TSAGG__QUERY_CACHE_BYTES, that of the
+ * least recently used unreferenced files is dropped down to three quarters.
+ *
+ * Trimming compares the cache with a manifest, which only matters when the
+ * manifest changed: it is skipped while the version is the one last trimmed
+ * against and nothing was left behind in use.
+ */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "partcache.h"
 
-typedef struct entry {
+#define CHUNK 256     /* merchant slots per directory chunk */
+#define SLICE_COLS 16 /* column slices cached per merchant and file */
+
+/* A decoded column of one merchant's rows. */
+typedef struct slice {
+    uint32_t col;
+    uint32_t pad;
+    size_t bytes;
+    _Alignas(8) unsigned char data[];
+} slice;
+
+typedef struct mslot {
+    _Atomic(tsagg__qrollup *) rollup;
+    _Atomic(slice *) cols[SLICE_COLS];
+} mslot;
+
+typedef _Atomic(mslot *) qslot;
+typedef _Atomic(qslot *) qchunk;
+
+struct tsagg__pcent {
     uint64_t file_id;
     tsagg__part *p;
-    int refs;
-} entry;
+    int refs;          /* under the cache lock */
+    uint64_t last_use; /* under the cache lock */
+    uint64_t nmerchants;
+    qchunk *dir; /* ceil(nmerchants / CHUNK) chunks */
+    size_t ndir;
+    _Atomic size_t bytes; /* decoded data cached here */
+    int fm[TSAGG_SCHEMA_MAX_FIELDS], fd[TSAGG_SCHEMA_MAX_FIELDS];
+};
 
 struct tsagg__part_cache {
     pthread_mutex_t mu;
-    entry *e;
+    tsagg__pcent **e; /* sorted by file_id */
     size_t n, cap;
+    uint64_t tick;
+    _Atomic size_t bytes; /* decoded data of every entry */
+    size_t budget;        /* for bytes */
+    uint64_t trimmed_version; /* manifest version of the last complete trim */
+    int trimmed;              /* trimmed_version is meaningful */
 };
 
 static struct tsagg__part_cache *cache_of(tsagg_store *st)
@@ -24,70 +78,495 @@ static struct tsagg__part_cache *cache_of(tsagg_store *st)
         struct tsagg__part_cache *c = calloc(1, sizeof *c);
         if (c) {
             pthread_mutex_init(&c->mu, NULL);
+            c->budget = TSAGG__QUERY_CACHE_BYTES;
             st->part_cache = c;
         }
     }
+    struct tsagg__part_cache *c = st->part_cache;
     pthread_mutex_unlock(&st->catalog_mu);
-    return st->part_cache;
+    return c;
 }
 
-int tsagg__partcache_get(tsagg_store *st, int64_t hour, uint64_t file_id, tsagg__part **out)
+/* ---- rollups -------------------------------------------------------------------- */
+
+static void qrollup_free(tsagg__qrollup *q)
+{
+    free(q); /* one block */
+}
+
+/* Round n up to a multiple of 8. */
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/*
+ * Decode merchant mi's rollup and keep its summary: per event code the
+ * hour's count and measure sums, and copies of the sketches, checked once
+ * (queries merge them as views, a plain register max). The per-minute
+ * entries are not kept: buckets that cut an hour decode the rollup again.
+ */
+static int qrollup_build(tsagg__part *p, uint64_t mi, tsagg__qrollup **out)
+{
+    tsagg__rollup r;
+    int rc = tsagg__part_rollup(p, mi, &r);
+    if (rc != 0)
+        return rc;
+    uint32_t nm = r.nmeasures;
+    /* Entries are sorted by minute, then event code: find the codes. */
+    uint32_t maxcode = 0, nev = 0;
+    for (uint32_t i = 0; i < r.n; i++)
+        maxcode = r.event[i] > maxcode ? r.event[i] : maxcode;
+    uint32_t *idx = calloc((size_t)maxcode + 1, sizeof *idx); /* code -> slot + 1 */
+    if (!idx) {
+        tsagg__rollup_free(&r);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < r.n; i++)
+        idx[r.event[i]] = 1;
+    for (uint32_t c = 0; c <= maxcode; c++)
+        if (idx[c])
+            idx[c] = ++nev; /* ascending codes */
+    size_t sketch = r.users_len + r.sessions_len;
+    for (uint32_t k = 0; k < r.nnamed; k++)
+        sketch += r.named_users_len[k] + r.named_sessions_len[k];
+    size_t o_sums = align8(sizeof(tsagg__qrollup));
+    size_t o_count = o_sums + (size_t)nev * nm * sizeof(double);
+    size_t o_views = o_count + (size_t)nev * sizeof(uint64_t);
+    size_t o_codes = o_views + 2 * (size_t)r.nnamed * sizeof(tsagg__hll_view);
+    size_t o_named = o_codes + (size_t)nev * sizeof(uint32_t);
+    size_t o_sk = o_named + (size_t)r.nnamed * sizeof(uint32_t);
+    size_t total = o_sk + sketch;
+    char *mem = calloc(1, total);
+    if (!mem) {
+        free(idx);
+        tsagg__rollup_free(&r);
+        return -ENOMEM;
+    }
+    tsagg__qrollup *q = (tsagg__qrollup *)(void *)mem;
+    q->nev = nev;
+    q->nmeasures = nm;
+    q->nnamed = r.nnamed;
+    q->ev_sums = (double *)(void *)(mem + o_sums);
+    q->ev_count = (uint64_t *)(void *)(mem + o_count);
+    q->named_users = (tsagg__hll_view *)(void *)(mem + o_views);
+    q->named_sessions = q->named_users + r.nnamed;
+    q->ev_code = (uint32_t *)(void *)(mem + o_codes);
+    q->named_event = (uint32_t *)(void *)(mem + o_named);
+    q->bytes = total;
+    for (uint32_t c = 0; c <= maxcode; c++)
+        if (idx[c])
+            q->ev_code[idx[c] - 1] = c;
+    for (uint32_t i = 0; i < r.n; i++) {
+        uint32_t k = idx[r.event[i]] - 1;
+        q->ev_count[k] += r.count[i];
+        for (uint32_t m = 0; m < nm; m++)
+            q->ev_sums[(size_t)k * nm + m] += r.sums[(size_t)i * nm + m];
+    }
+    free(idx);
+    memcpy(q->named_event, r.named_event, (size_t)r.nnamed * sizeof(uint32_t));
+    /* The sketches: copied, then checked. */
+    uint8_t *sk = (uint8_t *)mem + o_sk;
+#define KEEP(view, buf, len)                                                                   \
+    do {                                                                                       \
+        memcpy(sk, (buf), (len));                                                              \
+        if (rc == 0)                                                                           \
+            rc = tsagg__hll_view_init((view), sk, (len));                                      \
+        sk += (len);                                                                           \
+    } while (0)
+    KEEP(&q->users, r.users, r.users_len);
+    KEEP(&q->sessions, r.sessions, r.sessions_len);
+    for (uint32_t k = 0; k < r.nnamed; k++) {
+        KEEP(&q->named_users[k], r.named_users[k], r.named_users_len[k]);
+        KEEP(&q->named_sessions[k], r.named_sessions[k], r.named_sessions_len[k]);
+    }
+#undef KEEP
+    tsagg__rollup_free(&r);
+    if (rc != 0) {
+        free(mem);
+        return rc;
+    }
+    *out = q;
+    return 0;
+}
+
+/* The slot of merchant index mi, created empty on first use. */
+static void account(tsagg_store *st, tsagg__pcent *e, size_t bytes);
+
+static int slot_of(tsagg_store *st, tsagg__pcent *e, uint64_t mi, mslot **out)
+{
+    if (mi >= e->nmerchants)
+        return TSAGG_EARG;
+    qchunk *cp = &e->dir[mi / CHUNK];
+    qslot *chunk = atomic_load_explicit(cp, memory_order_acquire);
+    if (!chunk) {
+        qslot *fresh = malloc(CHUNK * sizeof *fresh);
+        if (!fresh)
+            return -ENOMEM;
+        for (size_t i = 0; i < CHUNK; i++)
+            atomic_init(&fresh[i], NULL);
+        qslot *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(cp, &expected, fresh, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            chunk = fresh;
+        } else {
+            free(fresh);
+            chunk = expected;
+        }
+    }
+    qslot *sp = &chunk[mi % CHUNK];
+    mslot *m = atomic_load_explicit(sp, memory_order_acquire);
+    if (!m) {
+        mslot *fresh = malloc(sizeof *fresh);
+        if (!fresh)
+            return -ENOMEM;
+        atomic_init(&fresh->rollup, NULL);
+        for (size_t i = 0; i < SLICE_COLS; i++)
+            atomic_init(&fresh->cols[i], NULL);
+        mslot *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(sp, &expected, fresh, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            m = fresh;
+            account(st, e, sizeof *fresh);
+        } else {
+            free(fresh);
+            m = expected;
+        }
+    }
+    *out = m;
+    return 0;
+}
+
+static void account(tsagg_store *st, tsagg__pcent *e, size_t bytes)
+{
+    atomic_fetch_add(&e->bytes, bytes);
+    atomic_fetch_add(&st->part_cache->bytes, bytes);
+}
+
+int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, uint64_t mi, const tsagg__qrollup **out)
+{
+    mslot *m;
+    int rc = slot_of(st, e, mi, &m);
+    if (rc != 0)
+        return rc;
+    tsagg__qrollup *q = atomic_load_explicit(&m->rollup, memory_order_acquire);
+    if (q) {
+        *out = q;
+        return 0;
+    }
+    if ((rc = qrollup_build(e->p, mi, &q)) != 0)
+        return rc;
+    tsagg__qrollup *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(&m->rollup, &expected, q, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        account(st, e, q->bytes);
+    } else {
+        qrollup_free(q); /* another thread published it first */
+        q = expected;
+    }
+    *out = q;
+    return 0;
+}
+
+/* Bytes per value of a column of the entry's file. */
+static size_t col_width(const tsagg__pcent *e, uint32_t col)
+{
+    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(tsagg__part_schema(e->p));
+    if (col == TSAGG__COL_EVENT || col == TSAGG__COL_FLAGS ||
+        (col >= TSAGG__COL_DIM0 && col < TSAGG__COL_DIM0 + ndims))
+        return sizeof(uint32_t);
+    return sizeof(uint64_t); /* ts, merchant, user, session, id; double measures */
+}
+
+/* Decode column col of rows [r0, r0 + n) into out. */
+static int decode_rows(tsagg__part *p, uint32_t col, size_t width, uint64_t r0, uint64_t n,
+                       unsigned char *out)
+{
+    if (n == 0)
+        return 0;
+    unsigned char *buf = malloc(TSAGG__PART_GROUP_ROWS * sizeof(uint64_t));
+    if (!buf)
+        return -ENOMEM;
+    int rc = 0;
+    uint64_t done = 0;
+    while (rc == 0 && done < n) {
+        uint64_t r = r0 + done;
+        uint32_t g = (uint32_t)(r / TSAGG__PART_GROUP_ROWS);
+        uint64_t off = r % TSAGG__PART_GROUP_ROWS, k = TSAGG__PART_GROUP_ROWS - off;
+        if (k > n - done)
+            k = n - done;
+        rc = tsagg__part_read_column(p, col, g, buf);
+        if (rc == 0)
+            memcpy(out + done * width, buf + off * width, k * width);
+        done += k;
+    }
+    free(buf);
+    return rc;
+}
+
+int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, uint64_t mi, uint32_t col,
+                       const void **data, void **owned)
+{
+    *owned = NULL;
+    mslot *m;
+    int rc = slot_of(st, e, mi, &m);
+    if (rc != 0)
+        return rc;
+    const tsagg__merchant_entry *me = tsagg__part_merchant(e->p, mi);
+    size_t i = 0;
+    for (; i < SLICE_COLS; i++) {
+        slice *sl = atomic_load_explicit(&m->cols[i], memory_order_acquire);
+        if (!sl)
+            break;
+        if (sl->col == col) {
+            *data = sl->data;
+            return 0;
+        }
+    }
+    size_t width = col_width(e, col);
+    slice *sl = malloc(sizeof *sl + me->rows * width + 1);
+    if (!sl)
+        return -ENOMEM;
+    sl->col = col;
+    sl->bytes = sizeof *sl + me->rows * width;
+    if ((rc = decode_rows(e->p, col, width, me->row_start, me->rows, sl->data)) != 0) {
+        free(sl);
+        return rc;
+    }
+    /* Publish in the first free place; a thread that published the same
+     * column first wins. No room: the caller owns this copy. */
+    for (; i < SLICE_COLS; i++) {
+        slice *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(&m->cols[i], &expected, sl,
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            account(st, e, sl->bytes);
+            *data = sl->data;
+            return 0;
+        }
+        if (expected->col == col) {
+            free(sl);
+            *data = expected->data;
+            return 0;
+        }
+    }
+    *data = sl->data;
+    *owned = sl;
+    return 0;
+}
+
+/* Drop an entry's decoded data. Under the lock, with refs == 0. */
+static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
+{
+    for (size_t d = 0; d < e->ndir; d++) {
+        qslot *chunk = atomic_load_explicit(&e->dir[d], memory_order_relaxed);
+        if (!chunk)
+            continue;
+        for (size_t i = 0; i < CHUNK; i++) {
+            mslot *m = atomic_load_explicit(&chunk[i], memory_order_relaxed);
+            if (!m)
+                continue;
+            qrollup_free(atomic_load_explicit(&m->rollup, memory_order_relaxed));
+            for (size_t k = 0; k < SLICE_COLS; k++)
+                free(atomic_load_explicit(&m->cols[k], memory_order_relaxed));
+            free(m);
+        }
+        free(chunk);
+        atomic_store_explicit(&e->dir[d], NULL, memory_order_relaxed);
+    }
+    atomic_fetch_sub(&c->bytes, atomic_load(&e->bytes));
+    atomic_store(&e->bytes, 0);
+}
+
+static int cmp_last_use(const void *a, const void *b)
+{
+    const tsagg__pcent *x = *(tsagg__pcent *const *)a, *y = *(tsagg__pcent *const *)b;
+    return x->last_use < y->last_use ? -1 : x->last_use > y->last_use;
+}
+
+/* Over budget: drop the rollups of the least recently used unreferenced
+ * files down to 3/4 of it. Under the lock. */
+static void evict(struct tsagg__part_cache *c)
+{
+    if (atomic_load(&c->bytes) <= c->budget)
+        return;
+    tsagg__pcent **cand = malloc((c->n ? c->n : 1) * sizeof *cand);
+    if (!cand)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->e[i]->refs == 0 && atomic_load(&c->e[i]->bytes) > 0)
+            cand[k++] = c->e[i];
+    qsort(cand, k, sizeof *cand, cmp_last_use);
+    for (size_t i = 0; i < k && atomic_load(&c->bytes) > c->budget / 4 * 3; i++)
+        drop_rollups(c, cand[i]);
+    free(cand);
+}
+
+/* ---- entries ------------------------------------------------------------------------ */
+
+static void entry_free(struct tsagg__part_cache *c, tsagg__pcent *e)
+{
+    drop_rollups(c, e);
+    free(e->dir);
+    tsagg__part_close(e->p);
+    free(e);
+}
+
+static int entry_open(tsagg_store *st, const tsagg__part_ref *ref, tsagg__pcent **out)
+{
+    char path[TSAGG_PATH_MAX + 64], err[TSAGG_ERRMSG_MAX];
+    tsagg__part_file_path(st, ref->hour, ref->file_id, path, sizeof path);
+    tsagg__pcent *e = calloc(1, sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    int rc = tsagg__part_open(st->io, path, &e->p, err, sizeof err);
+    if (rc != 0) {
+        free(e);
+        return tsagg__fail(st, rc, "%s", err);
+    }
+    e->file_id = ref->file_id;
+    e->nmerchants = tsagg__part_merchants(e->p);
+    e->ndir = (size_t)((e->nmerchants + CHUNK - 1) / CHUNK);
+    e->dir = calloc(e->ndir ? e->ndir : 1, sizeof *e->dir);
+    if (!e->dir) {
+        tsagg__part_close(e->p);
+        free(e);
+        return -ENOMEM;
+    }
+    for (size_t d = 0; d < e->ndir; d++)
+        atomic_init(&e->dir[d], NULL);
+    atomic_init(&e->bytes, 0);
+    const tsagg_schema *fs = tsagg__part_schema(e->p);
+    size_t nm = tsagg_schema_measure_count(st->schema);
+    size_t nd = tsagg_schema_dimension_count(st->schema);
+    for (size_t m = 0; m < nm; m++)
+        e->fm[m] = tsagg_schema_measure_index(fs, tsagg_schema_measure_name(st->schema, m));
+    for (size_t d = 0; d < nd; d++)
+        e->fd[d] = tsagg_schema_dimension_index(fs, tsagg_schema_dimension_name(st->schema, d));
+    *out = e;
+    return 0;
+}
+
+tsagg__part *tsagg__pcent_part(const tsagg__pcent *e) { return e->p; }
+const int *tsagg__pcent_measure_map(const tsagg__pcent *e) { return e->fm; }
+const int *tsagg__pcent_dimension_map(const tsagg__pcent *e) { return e->fd; }
+
+/* Index of the first entry with file_id >= id. Under the lock. */
+static size_t lower_bound(const struct tsagg__part_cache *c, uint64_t id)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->e[mid]->file_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The entry of id, referenced, or NULL. Under the lock. */
+static tsagg__pcent *ref_entry(struct tsagg__part_cache *c, uint64_t id)
+{
+    size_t i = lower_bound(c, id);
+    if (i < c->n && c->e[i]->file_id == id) {
+        c->e[i]->refs++;
+        c->e[i]->last_use = ++c->tick;
+        return c->e[i];
+    }
+    return NULL;
+}
+
+/* Add a fresh entry (referenced), or reference the one another thread
+ * added meanwhile and free e. Under the lock. */
+static int insert_entry(struct tsagg__part_cache *c, tsagg__pcent *e, tsagg__pcent **out)
+{
+    tsagg__pcent *have = ref_entry(c, e->file_id);
+    if (have) {
+        entry_free(c, e);
+        *out = have;
+        return 0;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        tsagg__pcent **p = realloc(c->e, cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        c->e = p;
+        c->cap = cap;
+    }
+    size_t i = lower_bound(c, e->file_id);
+    memmove(c->e + i + 1, c->e + i, (c->n - i) * sizeof *c->e);
+    c->e[i] = e;
+    c->n++;
+    e->refs = 1;
+    e->last_use = ++c->tick;
+    *out = e;
+    return 0;
+}
+
+int tsagg__partcache_get_many(tsagg_store *st, const tsagg__part_ref *refs, size_t n,
+                              tsagg__pcent **out)
+{
+    struct tsagg__part_cache *c = cache_of(st);
+    if (!c)
+        return -ENOMEM;
+    size_t missing = 0;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < n; i++)
+        missing += (out[i] = ref_entry(c, refs[i].file_id)) == NULL;
+    pthread_mutex_unlock(&c->mu);
+    int rc = 0;
+    /* Open the others outside the lock: it reads their footers. */
+    for (size_t i = 0; rc == 0 && missing && i < n; i++) {
+        if (out[i])
+            continue;
+        tsagg__pcent *e;
+        rc = entry_open(st, &refs[i], &e);
+        if (rc != 0)
+            break;
+        pthread_mutex_lock(&c->mu);
+        rc = insert_entry(c, e, &out[i]);
+        pthread_mutex_unlock(&c->mu);
+        if (rc != 0)
+            entry_free(c, e);
+        missing--;
+    }
+    if (rc != 0) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (out[i])
+                out[k++] = out[i];
+        tsagg__partcache_put_many(st, out, k);
+    }
+    return rc;
+}
+
+void tsagg__partcache_put_many(tsagg_store *st, tsagg__pcent **ents, size_t n)
+{
+    struct tsagg__part_cache *c = st->part_cache;
+    if (!c || n == 0)
+        return;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < n; i++)
+        ents[i]->refs--;
+    evict(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+int tsagg__partcache_set_budget(tsagg_store *st, size_t bytes)
 {
     struct tsagg__part_cache *c = cache_of(st);
     if (!c)
         return -ENOMEM;
     pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < c->n; i++) {
-        if (c->e[i].file_id == file_id) {
-            c->e[i].refs++;
-            *out = c->e[i].p;
-            pthread_mutex_unlock(&c->mu);
-            return 0;
-        }
-    }
-    pthread_mutex_unlock(&c->mu);
-    /* Open outside the lock: it reads the footer. */
-    char path[TSAGG_PATH_MAX + 64], err[TSAGG_ERRMSG_MAX];
-    tsagg__part_file_path(st, hour, file_id, path, sizeof path);
-    tsagg__part *p;
-    int rc = tsagg__part_open(st->io, path, &p, err, sizeof err);
-    if (rc != 0)
-        return tsagg__fail(st, rc, "%s", err);
-    pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < c->n; i++) {
-        if (c->e[i].file_id == file_id) { /* another thread was faster */
-            c->e[i].refs++;
-            *out = c->e[i].p;
-            pthread_mutex_unlock(&c->mu);
-            tsagg__part_close(p);
-            return 0;
-        }
-    }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        entry *e = realloc(c->e, cap * sizeof *e);
-        if (!e) {
-            pthread_mutex_unlock(&c->mu);
-            tsagg__part_close(p);
-            return -ENOMEM;
-        }
-        c->e = e;
-        c->cap = cap;
-    }
-    c->e[c->n++] = (entry){file_id, p, 1};
-    *out = p;
+    c->budget = bytes;
+    evict(c);
     pthread_mutex_unlock(&c->mu);
     return 0;
 }
 
-void tsagg__partcache_put(tsagg_store *st, tsagg__part *p)
+static int cmp_u64(const void *a, const void *b)
 {
-    struct tsagg__part_cache *c = st->part_cache;
-    pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < c->n; i++)
-        if (c->e[i].p == p)
-            c->e[i].refs--;
-    pthread_mutex_unlock(&c->mu);
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 void tsagg__partcache_trim(tsagg_store *st, const tsagg__manifest *m)
@@ -96,15 +575,39 @@ void tsagg__partcache_trim(tsagg_store *st, const tsagg__manifest *m)
     if (!c)
         return;
     pthread_mutex_lock(&c->mu);
-    size_t kept = 0;
+    if (c->trimmed && c->trimmed_version == m->version) {
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    /* Both sides sorted by file id: one merge pass. */
+    uint64_t *ids = malloc((m->nparts ? m->nparts : 1) * sizeof *ids);
+    if (!ids) {
+        pthread_mutex_unlock(&c->mu);
+        return; /* trimmed next time */
+    }
+    for (size_t i = 0; i < m->nparts; i++)
+        ids[i] = m->parts[i].file_id;
+    qsort(ids, m->nparts, sizeof *ids, cmp_u64);
+    size_t kept = 0, j = 0;
+    int busy = 0;
     for (size_t i = 0; i < c->n; i++) {
-        if (c->e[i].refs == 0 && !tsagg__manifest_has(m, c->e[i].file_id))
-            tsagg__part_close(c->e[i].p);
-        else
-            c->e[kept++] = c->e[i];
+        tsagg__pcent *e = c->e[i];
+        while (j < m->nparts && ids[j] < e->file_id)
+            j++;
+        int listed = j < m->nparts && ids[j] == e->file_id;
+        if (!listed && e->refs == 0) {
+            entry_free(c, e);
+            continue;
+        }
+        busy |= !listed;
+        c->e[kept++] = e;
     }
     c->n = kept;
+    /* An unlisted file still in use is closed by a later trim. */
+    c->trimmed = !busy;
+    c->trimmed_version = m->version;
     pthread_mutex_unlock(&c->mu);
+    free(ids);
 }
 
 void tsagg__partcache_free(tsagg_store *st)
@@ -113,7 +616,7 @@ void tsagg__partcache_free(tsagg_store *st)
     if (!c)
         return;
     for (size_t i = 0; i < c->n; i++)
-        tsagg__part_close(c->e[i].p);
+        entry_free(c, c->e[i]);
     free(c->e);
     pthread_mutex_destroy(&c->mu);
     free(c);

@@ -1,17 +1,78 @@
 /*
  * partcache.h - open partition files shared by the queries of a store
- * handle, so that a query does not re-read footers. Entries are refcounted;
- * files no longer in the manifest are closed once unused.
+ * handle, so that a query does not re-read footers, and what queries
+ * decoded from them: merchants' rollups (a warm dashboard query does not
+ * re-read, check and decode a rollup block per hour) and merchants' column
+ * slices (the rows of one merchant in one column: a row group holds 4096
+ * rows of many merchants, and decompressing it for a merchant's 30 rows is
+ * most of a small merchant's query). Entries are refcounted; files no longer
+ * in the manifest are closed once unused; what was decoded is dropped, least
+ * recently used file first, when it outgrows TSAGG__QUERY_CACHE_BYTES.
  */
 #ifndef TSAGG_PARTCACHE_H
 #define TSAGG_PARTCACHE_H
 
+#include "hll.h"
 #include "manifest.h"
 #include "partfile.h"
 
-/* The open partition of a file (opened on first use). Release with put. */
-int tsagg__partcache_get(tsagg_store *st, int64_t hour, uint64_t file_id, tsagg__part **out);
-void tsagg__partcache_put(tsagg_store *st, tsagg__part *p);
+/* Memory for decoded rollups and column slices per store handle. */
+#define TSAGG__QUERY_CACHE_BYTES (256u << 20)
+
+/* The summary of a merchant-hour's rollup: per event name, the hour's
+ * count and measure sums (what a bucket holding the whole hour needs), and
+ * the sketches, checked (tsagg__hll_merge_view is then a plain register
+ * max). One block; immutable once published. */
+typedef struct tsagg__qrollup {
+    uint32_t nev;        /* event codes with rows */
+    uint32_t nmeasures;  /* of the file */
+    uint32_t nnamed;     /* event codes with their own sketches */
+    uint32_t *ev_code;   /* nev, ascending */
+    uint64_t *ev_count;  /* nev */
+    double *ev_sums;     /* nev x nmeasures, event-major */
+    uint32_t *named_event; /* nnamed, ascending */
+    tsagg__hll_view users, sessions;
+    tsagg__hll_view *named_users, *named_sessions; /* nnamed each */
+    size_t bytes;        /* the block's size, for the budget */
+} tsagg__qrollup;
+
+/* A referenced cache entry: the open file and what is cached for it. */
+typedef struct tsagg__pcent tsagg__pcent;
+
+/*
+ * Reference the open partitions of refs[0..n) (opening those not open yet)
+ * into out[0..n). On failure nothing stays referenced and the store's
+ * errmsg names the file. Release with put_many.
+ */
+int tsagg__partcache_get_many(tsagg_store *st, const tsagg__part_ref *refs, size_t n,
+                              tsagg__pcent **out);
+void tsagg__partcache_put_many(tsagg_store *st, tsagg__pcent **ents, size_t n);
+
+tsagg__part *tsagg__pcent_part(const tsagg__pcent *e);
+/* Store measure m's index in the file's schema, or -1 (schemas may differ
+ * after a rebuild); the same for dimensions. */
+const int *tsagg__pcent_measure_map(const tsagg__pcent *e);
+const int *tsagg__pcent_dimension_map(const tsagg__pcent *e);
+
+/* The rollup summary of merchant index mi of the entry's file, cached.
+ * Valid while the entry is referenced. */
+int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, uint64_t mi,
+                        const tsagg__qrollup **out);
+
+/*
+ * Column col of merchant index mi's rows in the entry's file, decoded: the
+ * merchant's rows in file order (tsagg__part_merchant(...)->rows values of
+ * the column's type). Cached when there is room, and then valid while the
+ * entry is referenced, with *owned NULL; otherwise *owned is the buffer to
+ * free() after use.
+ */
+int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, uint64_t mi, uint32_t col,
+                       const void **data, void **owned);
+
+/* Set the handle's budget for decoded data (default TSAGG__QUERY_CACHE_BYTES;
+ * 0 keeps nothing once a query is done). For tests. */
+int tsagg__partcache_set_budget(tsagg_store *st, size_t bytes);
+
 /* Close unused entries whose file m does not list. */
 void tsagg__partcache_trim(tsagg_store *st, const tsagg__manifest *m);
 

@@ -68,10 +68,13 @@ static int layout_buckets(qplan *p)
     }
     p->starts[n] = s;
     p->nbuckets = n;
-    if (p->bucket == TSAGG_BUCKET_MINUTE)
-        p->width = MINUTE_US;
-    else if (p->bucket == TSAGG_BUCKET_HOUR)
-        p->width = TSAGG__HOUR_US;
+    int64_t w = p->bucket == TSAGG_BUCKET_MINUTE ? MINUTE_US
+                : p->bucket == TSAGG_BUCKET_HOUR ? TSAGG__HOUR_US
+                                                 : 0;
+    /* Bucket arithmetic needs equal widths: not so when the first start
+     * saturated at INT64_MIN. */
+    if (w && p->starts[1] - p->starts[0] == w)
+        p->width = w;
     return 0;
 }
 
@@ -90,9 +93,20 @@ size_t tsagg__qplan_bucket(const qplan *p, int64_t ts)
     return lo;
 }
 
+/*
+ * Room in the accumulators for `groups` groups. Capacity doubles, so that a
+ * group-by meeting thousands of keys does not copy the arrays once per key;
+ * measure arrays are measure-major with a stride of cells_cap.
+ */
 static int grow_cells(qplan *p, size_t groups)
 {
-    size_t cells = groups * p->nbuckets, old = p->ngroups * p->nbuckets;
+    size_t nb = p->nbuckets, old = p->cells_cap;
+    if (groups * nb <= old)
+        return 0;
+    size_t cap_groups = old / nb * 2;
+    if (cap_groups < groups)
+        cap_groups = groups;
+    size_t cells = cap_groups * nb;
     uint64_t *c = realloc(p->count, cells * sizeof *c);
     if (!c)
         return -ENOMEM;
@@ -100,27 +114,23 @@ static int grow_cells(qplan *p, size_t groups)
     memset(c + old, 0, (cells - old) * sizeof *c);
     if (p->need_measures) {
         size_t nm = p->nmeasures;
-        double *arrs[4] = {p->sum, p->nval, p->vmin, p->vmax};
+        double **arrs[4] = {&p->sum, &p->nval, &p->vmin, &p->vmax};
         double init[4] = {0, 0, INFINITY, -INFINITY};
+        /* Each array is replaced as soon as it is built: a failure halfway
+         * leaves no pointer to freed memory (the query then ends). */
         for (int a = 0; a < 4; a++) {
-            /* Measure-major: measure m's cells are contiguous. Regrowing
-             * moves each measure's block to its new place. */
             double *n = malloc(nm * cells * sizeof *n + 1);
             if (!n)
                 return -ENOMEM;
             for (size_t m = 0; m < nm; m++) {
                 if (old)
-                    memcpy(n + m * cells, arrs[a] + m * old, old * sizeof *n);
+                    memcpy(n + m * cells, *arrs[a] + m * old, old * sizeof *n);
                 for (size_t i = old; i < cells; i++)
                     n[m * cells + i] = init[a];
             }
-            free(arrs[a]);
-            arrs[a] = n;
+            free(*arrs[a]);
+            *arrs[a] = n;
         }
-        p->sum = arrs[0];
-        p->nval = arrs[1];
-        p->vmin = arrs[2];
-        p->vmax = arrs[3];
     }
     if (p->need_users || p->need_sessions) {
         if (p->exact) {
@@ -128,25 +138,26 @@ static int grow_cells(qplan *p, size_t groups)
             if (!u)
                 return -ENOMEM;
             p->xusers = u;
+            memset(u + old, 0, (cells - old) * sizeof *u);
             idset *s = realloc(p->xsessions, cells * sizeof *s);
             if (!s)
                 return -ENOMEM;
             p->xsessions = s;
-            memset(u + old, 0, (cells - old) * sizeof *u);
             memset(s + old, 0, (cells - old) * sizeof *s);
         } else {
             tsagg__hll **u = realloc(p->users, cells * sizeof *u);
             if (!u)
                 return -ENOMEM;
             p->users = u;
+            memset(u + old, 0, (cells - old) * sizeof *u);
             tsagg__hll **s = realloc(p->sessions, cells * sizeof *s);
             if (!s)
                 return -ENOMEM;
             p->sessions = s;
-            memset(u + old, 0, (cells - old) * sizeof *u);
             memset(s + old, 0, (cells - old) * sizeof *s);
         }
     }
+    p->cells_cap = cells;
     return 0;
 }
 
@@ -155,8 +166,9 @@ int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group)
     uint32_t mask = p->group_table_cap - 1;
     uint32_t i = (uint32_t)XXH3_64bits(key, len) & mask;
     for (; p->group_table[i]; i = (i + 1) & mask) {
-        const char *k = p->group_keys[p->group_table[i] - 1];
-        if (strlen(k) == len && !memcmp(k, key, len)) {
+        size_t g = p->group_table[i] - 1;
+        /* Lengths, not strlen: a value may hold a NUL byte. */
+        if (p->group_lens[g] == len && !memcmp(p->group_keys[g], key, len)) {
             *group = p->group_table[i] - 1;
             return 0;
         }
@@ -167,6 +179,10 @@ int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group)
         if (!k)
             return -ENOMEM;
         p->group_keys = k;
+        size_t *l = realloc(p->group_lens, cap * sizeof *l);
+        if (!l)
+            return -ENOMEM;
+        p->group_lens = l;
         p->groups_cap = cap;
     }
     char *copy = malloc(len + 1);
@@ -180,6 +196,7 @@ int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group)
         return rc;
     }
     p->group_keys[p->ngroups] = copy;
+    p->group_lens[p->ngroups] = len;
     p->group_table[i] = (uint32_t)p->ngroups + 1;
     *group = p->ngroups++;
     if (p->ngroups * 2 > p->group_table_cap) {
@@ -188,8 +205,7 @@ int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group)
         if (!t)
             return -ENOMEM;
         for (size_t g = 0; g < p->ngroups; g++) {
-            uint32_t j = (uint32_t)XXH3_64bits(p->group_keys[g], strlen(p->group_keys[g])) &
-                         (cap - 1);
+            uint32_t j = (uint32_t)XXH3_64bits(p->group_keys[g], p->group_lens[g]) & (cap - 1);
             while (t[j])
                 j = (j + 1) & (cap - 1);
             t[j] = (uint32_t)g + 1;
@@ -205,7 +221,7 @@ int tsagg__qplan_add(qplan *p, size_t cell, uint64_t user, uint64_t session, con
 {
     p->count[cell]++;
     if (p->need_measures) {
-        size_t cells = p->ngroups * p->nbuckets;
+        size_t cells = p->cells_cap;
         for (uint32_t m = 0; m < p->nmeasures; m++) {
             double v = meas[m];
             if (isnan(v))
@@ -341,6 +357,7 @@ void tsagg__qplan_free(qplan *p)
     for (uint32_t i = 0; i < p->nfilters; i++)
         free(p->filters[i].lens);
     free(p->group_keys);
+    free(p->group_lens);
     free(p->group_table);
     free(p->count);
     free(p->sum);
@@ -352,6 +369,7 @@ void tsagg__qplan_free(qplan *p)
     free(p->xusers);
     free(p->xsessions);
     free(p->starts);
+    free(p->scratch);
     tsagg__tz_free(p->tz);
     memset(p, 0, sizeof *p);
 }

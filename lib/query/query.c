@@ -13,13 +13,16 @@
 #include "partcache.h"
 #include "query_internal.h"
 
+/* Snapshots tried when partition files vanish under a query. */
+#define MAX_ATTEMPTS 8
+
 struct tsagg_result {
     size_t rows, buckets, groups, nmetrics;
     int64_t *times;
     double *values; /* nmetrics x rows */
     char **keys;    /* per row, into keybuf */
     char *keybuf;
-    size_t rows_cap, keybuf_cap;
+    size_t rows_cap, values_cap, keybuf_cap;
     int approximate;
 };
 
@@ -68,7 +71,7 @@ static double distinct(const qplan *p, size_t cell, int sessions)
 
 static double metric_value(const qplan *p, uint32_t k, size_t cell)
 {
-    size_t cells = p->ngroups * p->nbuckets;
+    size_t cells = p->cells_cap;
     const tsagg_metric *m = &p->metrics[k];
     size_t i = (size_t)(p->metric_measure[k] >= 0 ? p->metric_measure[k] : 0) * cells + cell;
     switch (m->kind) {
@@ -90,7 +93,7 @@ static double metric_value(const qplan *p, uint32_t k, size_t cell)
 }
 
 typedef struct ranked {
-    double score;
+    double score; /* NaN: no value (min/max/avg of nothing), ranks last */
     const char *key;
     size_t group;
 } ranked;
@@ -98,9 +101,88 @@ typedef struct ranked {
 static int rank_cmp(const void *a, const void *b)
 {
     const ranked *x = a, *y = b;
-    if (x->score != y->score)
+    int xn = isnan(x->score), yn = isnan(y->score);
+    if (xn != yn)
+        return xn - yn;
+    if (!xn && x->score != y->score)
         return x->score > y->score ? -1 : 1;
     return strcmp(x->key, y->key);
+}
+
+/*
+ * The first metric of group g over the whole range, which ranks the groups:
+ * counts and sums add up, avg is the total sum over the total number of
+ * values, min and max of all buckets, and distinct counts count each user
+ * (session) once however many buckets it is seen in.
+ */
+static int rank_score(const qplan *p, size_t g, double *out)
+{
+    size_t nb = p->nbuckets, c0 = g * nb;
+    if (nb == 1) {
+        *out = metric_value(p, 0, c0);
+        return 0;
+    }
+    size_t cells = p->cells_cap;
+    const tsagg_metric *m = &p->metrics[0];
+    size_t mi = (size_t)(p->metric_measure[0] >= 0 ? p->metric_measure[0] : 0) * cells + c0;
+    double acc = 0, n = 0;
+    switch (m->kind) {
+    case TSAGG_METRIC_COUNT:
+        for (size_t b = 0; b < nb; b++)
+            acc += (double)p->count[c0 + b];
+        break;
+    case TSAGG_METRIC_SUM:
+    case TSAGG_METRIC_AVG:
+        for (size_t b = 0; b < nb; b++) {
+            acc += p->sum[mi + b];
+            n += p->nval[mi + b];
+        }
+        if (m->kind == TSAGG_METRIC_AVG)
+            acc = n > 0 ? acc / n : NAN;
+        break;
+    case TSAGG_METRIC_MIN:
+    case TSAGG_METRIC_MAX:
+        acc = NAN;
+        for (size_t b = 0; b < nb; b++) {
+            if (p->nval[mi + b] == 0)
+                continue;
+            double v = m->kind == TSAGG_METRIC_MIN ? p->vmin[mi + b] : p->vmax[mi + b];
+            if (isnan(acc) || (m->kind == TSAGG_METRIC_MIN ? v < acc : v > acc))
+                acc = v;
+        }
+        break;
+    default: {
+        int sessions = m->kind == TSAGG_METRIC_SESSIONS;
+        int rc = 0;
+        if (p->exact) {
+            idset u = {0};
+            const idset *sets = sessions ? p->xsessions : p->xusers;
+            for (size_t b = 0; rc == 0 && b < nb; b++) {
+                const idset *x = &sets[c0 + b];
+                if (x->has_zero)
+                    rc = tsagg__idset_add(&u, 0);
+                for (uint32_t i = 0; rc == 0 && i < x->cap; i++)
+                    if (x->slots[i])
+                        rc = tsagg__idset_add(&u, x->slots[i]);
+            }
+            acc = (double)u.n + u.has_zero;
+            tsagg__idset_free(&u);
+        } else {
+            tsagg__hll h;
+            tsagg__hll_init(&h);
+            tsagg__hll *const *hs = sessions ? p->sessions : p->users;
+            for (size_t b = 0; rc == 0 && b < nb; b++)
+                if (hs[c0 + b])
+                    rc = tsagg__hll_merge(&h, hs[c0 + b]);
+            acc = round(tsagg__hll_estimate(&h));
+            tsagg__hll_fini(&h);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    }
+    *out = acc;
+    return 0;
 }
 
 static int fill_result(const qplan *p, tsagg_result *r)
@@ -110,12 +192,17 @@ static int fill_result(const qplan *p, tsagg_result *r)
     if (!order)
         return -ENOMEM;
     size_t keybytes = 0;
+    int rc = 0;
     for (size_t g = 0; g < ng; g++) {
         double score = 0;
-        for (size_t b = 0; b < nb; b++)
-            score += metric_value(p, 0, g * nb + b);
-        order[g] = (ranked){isnan(score) ? -INFINITY : score, p->group_keys[g], g};
+        if (p->group_col != QCOL_NONE && (rc = rank_score(p, g, &score)) != 0)
+            break;
+        order[g] = (ranked){score, p->group_keys[g], g};
         keybytes += strlen(p->group_keys[g]) + 1;
+    }
+    if (rc != 0) {
+        free(order);
+        return rc;
     }
     if (p->group_col != QCOL_NONE)
         qsort(order, ng, sizeof *order, rank_cmp);
@@ -124,18 +211,24 @@ static int fill_result(const qplan *p, tsagg_result *r)
     if (rows > r->rows_cap) {
         int64_t *t = realloc(r->times, rows * sizeof *t);
         char **k = realloc(r->keys, rows * sizeof *k);
-        double *v = realloc(r->values, rows * TSAGG_QUERY_MAX_METRICS * sizeof *v);
         if (t)
             r->times = t;
         if (k)
             r->keys = k;
-        if (v)
-            r->values = v;
-        if (!t || !k || !v) {
+        if (!t || !k) {
             free(order);
             return -ENOMEM;
         }
         r->rows_cap = rows;
+    }
+    if (rows * p->nmetrics > r->values_cap) { /* only the metrics asked for */
+        double *v = realloc(r->values, rows * p->nmetrics * sizeof *v);
+        if (!v) {
+            free(order);
+            return -ENOMEM;
+        }
+        r->values = v;
+        r->values_cap = rows * p->nmetrics;
     }
     if (keybytes + 1 > r->keybuf_cap) {
         char *kb = realloc(r->keybuf, keybytes + 1);
@@ -190,22 +283,38 @@ static int scan_snapshot(qplan *p, const tsagg__manifest *m)
 {
     tsagg_store *st = p->st;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < m->nparts; i++) {
-        const tsagg__part_ref *ref = &m->parts[i];
-        if (ref->hour + TSAGG__HOUR_US <= p->from || ref->hour >= p->to)
-            continue;
-        tsagg__part *part;
-        rc = tsagg__partcache_get(st, ref->hour, ref->file_id, &part);
-        if (rc != 0)
-            break;
-        rc = tsagg__scan_partition(p, part);
+    /* Entries are sorted by hour: start at the first hour ending after from. */
+    size_t lo = 0, hi = m->nparts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t h = m->parts[mid].hour; /* ends by from (no overflow near INT64_MIN) */
+        if (h < p->from && (uint64_t)p->from - (uint64_t)h >= (uint64_t)TSAGG__HOUR_US)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (hi = lo; hi < m->nparts && m->parts[hi].hour < p->to;)
+        hi++;
+    if (hi == lo)
+        return 0;
+    tsagg__pcent **ents = malloc((hi - lo) * sizeof *ents);
+    if (!ents)
+        return -ENOMEM;
+    rc = tsagg__partcache_get_many(st, m->parts + lo, hi - lo, ents);
+    for (size_t i = 0; rc == 0 && i < hi - lo; i++) {
+        rc = tsagg__scan_partition(p, ents[i]);
         if (rc != 0) {
             char msg[TSAGG_ERRMSG_MAX];
-            tsagg__part_errmsg(part, msg, sizeof msg);
+            tsagg__part_errmsg(tsagg__pcent_part(ents[i]), msg, sizeof msg);
             rc = tsagg__fail(st, rc, "%s", msg[0] ? msg : tsagg_strerror(rc));
+            tsagg__partcache_put_many(st, ents, hi - lo);
+            free(ents);
+            return rc;
         }
-        tsagg__partcache_put(st, part);
     }
+    if (rc == 0)
+        tsagg__partcache_put_many(st, ents, hi - lo);
+    free(ents);
     return rc;
 }
 
@@ -216,9 +325,13 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
     r->rows = r->buckets = r->groups = 0;
     qplan p;
     int rc = tsagg__qplan_init(&p, st, q);
-    /* A file a concurrent merge removed after our snapshot was taken (in
-     * another process) is missing: take a fresh snapshot and start over. */
-    for (int attempt = 0; rc == 0 && attempt < 3; attempt++) {
+    /* A file a merge removed after our snapshot was taken (by another
+     * handle, here or in another process) is missing: take a fresh snapshot
+     * and start over. Each retry means a newer manifest was published, and
+     * files already open stay usable, so this ends unless merges outpace
+     * the query; after MAX_ATTEMPTS the error is returned, never the
+     * partial (or, after a re-plan, empty) accumulators. */
+    for (int attempt = 1; rc == 0; attempt++) {
         tsagg__snapshot *snap;
         rc = tsagg__snapshot_acquire(st, &snap);
         if (rc != 0)
@@ -229,7 +342,7 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
             rc = tsagg__scan_tail(&p, m->consumed_seq);
         tsagg__partcache_trim(st, m);
         tsagg__snapshot_release(st, snap);
-        if (rc != -ENOENT)
+        if (rc != -ENOENT || attempt == MAX_ATTEMPTS)
             break;
         tsagg__qplan_free(&p);
         rc = tsagg__qplan_init(&p, st, q);

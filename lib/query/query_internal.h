@@ -58,16 +58,22 @@ typedef struct qplan {
     int need_users, need_sessions, need_minmax, need_measures;
     int exact;
 
-    /* Accumulators. */
+    /* Accumulators: cells_cap cells each (a multiple of nbuckets), of which
+     * ngroups * nbuckets are in use; measure arrays hold nmeasures blocks of
+     * cells_cap. */
     char **group_keys;
+    size_t *group_lens;
     size_t ngroups, groups_cap;
     uint32_t *group_table; /* open addressing over keys: group + 1 */
     uint32_t group_table_cap;
+    size_t cells_cap;
     uint64_t *count;
     double *sum, *nval, *vmin, *vmax; /* per measure x cell */
     uint32_t nmeasures;               /* schema measures */
     tsagg__hll **users, **sessions;   /* per cell, NULL until used */
     idset *xusers, *xsessions;        /* exact mode */
+    void *scratch;                    /* the row scan's column buffers */
+    uint64_t merchant_hint;           /* index of the merchant in the last file */
 } qplan;
 
 /* planner (plan.c) */
@@ -86,7 +92,8 @@ int tsagg__qplan_add(qplan *p, size_t cell, uint64_t user, uint64_t session, con
 tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot);
 
 /* Scans (scan_part.c, scan_tail.c). */
-int tsagg__scan_partition(qplan *p, tsagg__part *part);
+typedef struct tsagg__pcent tsagg__pcent; /* partcache.h */
+int tsagg__scan_partition(qplan *p, tsagg__pcent *ent);
 int tsagg__scan_tail(qplan *p, uint64_t after_seq);
 
 /* Exact id sets. */

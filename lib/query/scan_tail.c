@@ -5,25 +5,38 @@
  * removal of retries apply only once they are compacted.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "query_internal.h"
 #include "tsagg_log.h"
 
-/* The value of the attribute named name (len), or NULL. */
+/* The value of the attribute named name (len), or NULL. When a key repeats,
+ * the last one counts, as in the compactor. */
 static const tsagg_attr *find_attr(const tsagg_event *ev, const char *name, size_t len)
 {
-    for (uint32_t i = 0; i < ev->nattrs; i++)
+    for (uint32_t i = ev->nattrs; i-- > 0;)
         if (ev->attrs[i].key_len == len && !memcmp(ev->attrs[i].key, name, len))
             return &ev->attrs[i];
     return NULL;
 }
 
-/* The string of a field of an event: its name, or a dimension ("" when
- * absent; numbers are not matched as strings in the tail). */
-static void field_str(const qplan *p, const tsagg_event *ev, int col, const char **s, size_t *len)
+/* Room for a number written as a dimension string. */
+#define NUM_MAX 32
+/* The compactor cuts strings here (hourbuf.c). */
+#define PART_STR_MAX 0xfffffu
+
+/*
+ * The string of a field of an event: its name, or a dimension ("" when
+ * absent). Numbers become the strings the compactor stores for them
+ * ("%" PRId64, "%.17g"), written into num, so that the tail and the
+ * partitions agree on every value.
+ */
+static void field_str(const qplan *p, const tsagg_event *ev, int col, char num[NUM_MAX],
+                      const char **s, size_t *len)
 {
     if (col == QCOL_EVENT) {
         *s = ev->event;
@@ -32,22 +45,50 @@ static void field_str(const qplan *p, const tsagg_event *ev, int col, const char
     }
     const char *name = tsagg_schema_dimension_name(p->st->schema, (size_t)col);
     const tsagg_attr *a = find_attr(ev, name, strlen(name));
-    if (a && a->type == TSAGG_STR) {
-        *s = a->v.s.ptr;
-        *len = a->v.s.len;
-    } else {
+    *s = num;
+    if (!a) {
         *s = "";
         *len = 0;
+    } else if (a->type == TSAGG_STR) {
+        *s = a->v.s.ptr ? a->v.s.ptr : "";
+        /* Partitions keep at most 1 MiB - 1 bytes of a string. */
+        *len = a->v.s.len < PART_STR_MAX ? a->v.s.len : PART_STR_MAX;
+    } else if (a->type == TSAGG_INT) {
+        *len = (size_t)snprintf(num, NUM_MAX, "%" PRId64, a->v.i);
+    } else {
+        *len = (size_t)snprintf(num, NUM_MAX, "%.17g", a->v.f);
     }
+}
+
+/* A measure's value as the compactor reads it: numbers as they are, a
+ * string when the whole of it is a number, else absent (NaN). */
+static double measure_value(const tsagg_attr *a)
+{
+    if (!a)
+        return NAN;
+    if (a->type == TSAGG_F64)
+        return a->v.f;
+    if (a->type == TSAGG_INT)
+        return (double)a->v.i;
+    char buf[64];
+    size_t len = a->v.s.len;
+    if (len == 0 || len >= sizeof buf)
+        return NAN;
+    memcpy(buf, a->v.s.ptr, len);
+    buf[len] = 0;
+    char *end;
+    double v = strtod(buf, &end);
+    return *end == 0 ? v : NAN;
 }
 
 static int passes(const qplan *p, const tsagg_event *ev)
 {
     for (uint32_t f = 0; f < p->nfilters; f++) {
         const qfilter *qf = &p->filters[f];
+        char num[NUM_MAX];
         const char *s;
         size_t len;
-        field_str(p, ev, qf->col, &s, &len);
+        field_str(p, ev, qf->col, num, &s, &len);
         int ok = 0;
         for (uint32_t v = 0; v < qf->nvalues && !ok; v++)
             ok = qf->lens[v] == len && !memcmp(qf->values[v], s, len);
@@ -82,19 +123,16 @@ int tsagg__scan_tail(qplan *p, uint64_t after_seq)
             continue;
         size_t g = 0;
         if (p->group_col != QCOL_NONE) {
+            char num[NUM_MAX];
             const char *s;
             size_t len;
-            field_str(p, ev, p->group_col, &s, &len);
+            field_str(p, ev, p->group_col, num, &s, &len);
             if ((rc = tsagg__qplan_group(p, s, len, &g)) != 0)
                 break;
         }
         for (uint32_t m = 0; m < p->nmeasures; m++) {
             const char *name = tsagg_schema_measure_name(p->st->schema, m);
-            const tsagg_attr *a = find_attr(ev, name, strlen(name));
-            meas[m] = !a ? NAN
-                      : a->type == TSAGG_F64 ? a->v.f
-                      : a->type == TSAGG_INT ? (double)a->v.i
-                                             : NAN;
+            meas[m] = measure_value(find_attr(ev, name, strlen(name)));
         }
         rc = tsagg__qplan_add(p, g * p->nbuckets + tsagg__qplan_bucket(p, ev->ts), ev->user,
                               ev->session, meas);

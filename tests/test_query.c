@@ -1,0 +1,1789 @@
+/*
+ * test_query.c - the query layer against a reference computed from the raw
+ * events the test generated.
+ *
+ * The differential test appends a stream of events (one big merchant and
+ * many small ones, ten days around the autumn clock change, late events,
+ * client retries, events without ids, every dimension, the `value` measure
+ * sent as a double, an integer, a numeric string, junk and NaN, numbers in
+ * dimensions, repeated keys), compacts part of it in slices (so hours get
+ * extra files and the rest stays in the log tail), merges, and runs a few
+ * hundred random queries at each stage, comparing every bucket, group and
+ * metric with the reference:
+ *
+ *   - buckets: UTC minutes and hours; days, weeks and months through the C
+ *     library's own time-zone code (TZ + mktime), independent of lib/query/tz.c;
+ *   - compacted events with an id that share (merchant, ts, id) within one
+ *     partition file are one event (a merge makes an hour one file); events
+ *     still in the log tail count as they come;
+ *   - absent or non-numeric measures are ignored by sum/avg/min/max, min and
+ *     max of nothing are NaN, avg = sum / number of values;
+ *   - groups ranked by the first metric over the whole range (descending),
+ *     then by key; top N;
+ *   - distinct counts: exact with TSAGG_QUERY_EXACT, and whenever every cell
+ *     holds at most 256 distinct ids (the sketch's exact form), in which case
+ *     the result must say it is exact; else within 3% + 1.
+ *
+ * The same store handle answers them all, so its caches of decoded rollups
+ * and column slices are warm, and then squeezed to evict all the time.
+ *
+ * Other tests: rollup and row paths agree bit for bit; errors; result reuse;
+ * daylight-saving days; freshness of appended events; an empty store; many
+ * groups; partition files replaced under a reader of another handle.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "partcache.h" /* tsagg__partcache_set_budget */
+#include "testutil.h"
+#include "tsagg.h"
+
+/* ---- fixture ------------------------------------------------------------------ */
+
+static char g_dir[512];
+static char g_store[600];
+
+static void setup(void)
+{
+    tu_tmpdir(g_dir, sizeof g_dir);
+    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
+}
+
+static void teardown(void) { tu_rmtree(g_dir); }
+
+TestSuite(query, .init = setup, .fini = teardown, .timeout = 120);
+
+#define SEC INT64_C(1000000)
+#define MINUTE (60 * SEC)
+#define HOUR (3600 * SEC)
+#define DAY (24 * HOUR)
+
+static tsagg_store *open_store(unsigned flags, unsigned sync)
+{
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = flags;
+    o.sync_mode = sync;
+    o.io_backend = TSAGG_IO_PWRITE;
+    tsagg_store *st = NULL;
+    char err[512] = "";
+    int rc = tsagg_store_open(g_store, &o, &st, err, sizeof err);
+    cr_assert_eq(rc, 0, "open: %s (%s)", tsagg_strerror(rc), err);
+    return st;
+}
+
+static tsagg_store *open_writer(unsigned sync)
+{
+    return open_store(TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE, sync);
+}
+
+static const char *errmsg(tsagg_store *st)
+{
+    static char buf[512];
+    tsagg_store_errmsg(st, buf, sizeof buf);
+    return buf;
+}
+
+/* ---- a small deterministic PRNG ----------------------------------------------- */
+
+static uint64_t g_rng = 1;
+
+static uint64_t rnd(void)
+{
+    /* splitmix64 */
+    uint64_t z = (g_rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rnd_below(uint64_t n) { return n ? rnd() % n : 0; }
+static double rnd_unit(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
+static int chance(double p) { return rnd_unit() < p; }
+
+/* ---- the event model ------------------------------------------------------------- */
+
+#define NDIM 6
+static const char *const DIM_NAMES[NDIM] = {"page",   "referrer", "country",
+                                             "device", "browser",  "os"};
+
+/* Value tables; index 0 is "", an absent dimension. */
+static const char *const PAGES[] = {"", "/", "/home", "/cart", "/checkout", "/p/1", "/p/2",
+    "/p/3", "/p/4", "/p/5", "/p/6", "/p/7", "/p/8", "/p/9", "/p/10", "/p/11", "/p/12",
+    "/p/13", "/p/14", "/p/15", "/p/16", "/p/17", "/p/18", "/p/19", "/p/20", "/blog/a",
+    "/blog/b", "/blog/c", "/search?q=x", "/\xc3\xa9t\xc3\xa9"};
+static const char *const REFERRERS[] = {"", "google.com", "facebook.com", "t.co", "bing.com",
+    "news.ycombinator.com", "(direct)"};
+static const char *const COUNTRIES[] = {"", "US", "DE", "IN", "NP", "FR", "GB", "BR", "JP",
+    "CA", "AU"};
+/* "42" is sent as the integer 42: partitions store it as the string "42". */
+static const char *const DEVICES[] = {"", "desktop", "mobile", "tablet", "42"};
+/* "1.5" is sent as the double 1.5 ("%.17g"). */
+static const char *const BROWSERS[] = {"", "Chrome", "Safari", "Firefox", "Edge", "Opera",
+    "1.5"};
+static const char *const OSES[] = {"", "Windows", "macOS", "iOS", "Android", "Linux"};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+static const char *const *const DIM_VALUES[NDIM] = {PAGES, REFERRERS, COUNTRIES, DEVICES,
+                                                     BROWSERS, OSES};
+static const uint32_t DIM_COUNT[NDIM] = {NELEM(PAGES), NELEM(REFERRERS), NELEM(COUNTRIES),
+                                         NELEM(DEVICES), NELEM(BROWSERS), NELEM(OSES)};
+#define DEVICE_INT 4  /* DEVICES[4] */
+#define BROWSER_F64 6 /* BROWSERS[6] */
+
+static const char *const EVENTS[] = {"page_view", "click", "scroll", "purchase", "app_open",
+                                     "crash", "signup"};
+static const unsigned EVENT_WEIGHT[] = {50, 20, 10, 5, 8, 2, 5};
+#define NEVENTS NELEM(EVENTS)
+#define EV_PURCHASE 3
+
+/* How `value` is sent. */
+enum { V_ABSENT, V_F64, V_INT, V_STRNUM, V_JUNK, V_NAN };
+
+typedef struct rev {
+    int64_t ts;
+    int64_t arrival;  /* sort key of the append order */
+    uint64_t merchant, user, session, id;
+    uint64_t seq;     /* log sequence number once appended */
+    double value;     /* the measure as the library must read it; NaN: none */
+    int32_t tag;      /* partition file it went to (see header); -1: log tail */
+    uint8_t has_id, ev, venc, decoy; /* decoy: a first "page" attr the last one overrides */
+    uint8_t explicit_empty;           /* country "" sent as an empty string */
+    uint8_t counted;                  /* contributes to results (retries aside) */
+    uint8_t dim[NDIM];
+} rev;
+
+typedef struct model {
+    rev *e;
+    size_t n, cap;
+    uint64_t consumed; /* compacted up to this sequence number */
+    int32_t next_tag;
+} model;
+
+static rev *model_push(model *m)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 4096;
+        m->e = realloc(m->e, m->cap * sizeof *m->e);
+        cr_assert_not_null(m->e);
+    }
+    rev *r = &m->e[m->n++];
+    memset(r, 0, sizeof *r);
+    r->tag = -1;
+    return r;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+static unsigned pick_event(void)
+{
+    unsigned total = 0;
+    for (unsigned i = 0; i < NEVENTS; i++)
+        total += EVENT_WEIGHT[i];
+    unsigned r = (unsigned)rnd_below(total);
+    for (unsigned i = 0; i < NEVENTS; i++) {
+        if (r < EVENT_WEIGHT[i])
+            return i;
+        r -= EVENT_WEIGHT[i];
+    }
+    return 0;
+}
+
+/* A skewed pick in [0, n): small indexes are frequent. */
+static uint64_t skewed(uint64_t n)
+{
+    double u = rnd_unit();
+    return (uint64_t)(u * u * u * (double)n) % n;
+}
+
+static void fill_event(rev *r, uint64_t merchant, int64_t ts, uint64_t user_pool,
+                       uint64_t *next_id)
+{
+    r->merchant = merchant;
+    r->ts = ts;
+    r->arrival = ts;
+    r->ev = (uint8_t)pick_event();
+    uint64_t u = skewed(user_pool);
+    r->user = mix64(merchant * 1000003u + u);
+    r->session = mix64(r->user ^ (uint64_t)(ts / (6 * HOUR)));
+    r->has_id = !chance(0.1);
+    r->id = r->has_id ? ++*next_id : 0;
+    for (unsigned d = 0; d < NDIM; d++)
+        r->dim[d] = chance(0.04) ? 0 : (uint8_t)(1 + skewed(DIM_COUNT[d] - 1));
+    r->explicit_empty = r->dim[2] == 0 && chance(0.5);
+    r->decoy = chance(0.02);
+    int has_value = r->ev == EV_PURCHASE ? chance(0.9) : chance(0.1);
+    r->venc = V_ABSENT;
+    r->value = NAN;
+    if (has_value) {
+        unsigned k = (unsigned)rnd_below(100);
+        r->venc = k < 60 ? V_F64 : k < 75 ? V_INT : k < 88 ? V_STRNUM : k < 94 ? V_JUNK : V_NAN;
+        /* Multiples of 0.25: every sum is exact, so rankings by sums are
+         * exact too. */
+        double v = (double)((int64_t)rnd_below(4040) - 40) * 0.25;
+        if (r->venc == V_INT)
+            v = floor(v);
+        r->value = r->venc == V_JUNK || r->venc == V_NAN ? NAN : v;
+    }
+}
+
+/* The event as it is appended; attrs and bufs belong to the caller. */
+typedef struct wire {
+    tsagg_attr attrs[10];
+    char num[32];
+} wire;
+
+static void to_event(const rev *r, wire *w, tsagg_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->ts = r->ts;
+    ev->merchant = r->merchant;
+    ev->event = EVENTS[r->ev];
+    ev->event_len = (uint32_t)strlen(ev->event);
+    ev->user = r->user;
+    ev->session = r->session;
+    ev->flags = r->has_id ? TSAGG_EVENT_HAS_ID : 0;
+    ev->id = r->id;
+    uint32_t n = 0;
+    if (r->decoy)
+        w->attrs[n++] = (tsagg_attr){.key = "page", .key_len = 4, .type = TSAGG_STR,
+                                     .v.s = {"/decoy", 6}};
+    for (unsigned d = 0; d < NDIM; d++) {
+        /* Absent, unless the empty string is sent (a decoy "page" needs the
+         * real one after it, empty or not). */
+        if (r->dim[d] == 0 && !(d == 2 && r->explicit_empty) && !(d == 0 && r->decoy))
+            continue;
+        tsagg_attr *a = &w->attrs[n++];
+        a->key = DIM_NAMES[d];
+        a->key_len = (uint32_t)strlen(DIM_NAMES[d]);
+        if (d == 3 && r->dim[d] == DEVICE_INT) {
+            a->type = TSAGG_INT;
+            a->v.i = 42;
+        } else if (d == 4 && r->dim[d] == BROWSER_F64) {
+            a->type = TSAGG_F64;
+            a->v.f = 1.5;
+        } else {
+            a->type = TSAGG_STR;
+            a->v.s.ptr = DIM_VALUES[d][r->dim[d]];
+            a->v.s.len = (uint32_t)strlen(a->v.s.ptr);
+        }
+    }
+    if (r->venc != V_ABSENT) {
+        tsagg_attr *a = &w->attrs[n++];
+        a->key = "value";
+        a->key_len = 5;
+        switch (r->venc) {
+        case V_F64:
+            a->type = TSAGG_F64;
+            a->v.f = r->value;
+            break;
+        case V_INT:
+            a->type = TSAGG_INT;
+            a->v.i = (int64_t)r->value;
+            break;
+        case V_STRNUM:
+            snprintf(w->num, sizeof w->num, "%.2f", r->value);
+            a->type = TSAGG_STR;
+            a->v.s.ptr = w->num;
+            a->v.s.len = (uint32_t)strlen(w->num);
+            break;
+        case V_JUNK:
+            a->type = TSAGG_STR;
+            a->v.s.ptr = "n/a";
+            a->v.s.len = 3;
+            break;
+        default:
+            a->type = TSAGG_F64;
+            a->v.f = NAN;
+        }
+    }
+    if ((r->id & 7) == 3) /* undeclared, kept in the log only */
+        w->attrs[n++] = (tsagg_attr){.key = "utm_campaign", .key_len = 12, .type = TSAGG_STR,
+                                     .v.s = {"spring", 6}};
+    ev->attrs = w->attrs;
+    ev->nattrs = n;
+}
+
+static int cmp_arrival(const void *a, const void *b)
+{
+    const rev *x = a, *y = b;
+    if (x->arrival != y->arrival)
+        return x->arrival < y->arrival ? -1 : 1;
+    return 0;
+}
+
+/* Append every event in arrival order, in batches of random sizes. */
+static void append_all(tsagg_store *st, model *m, size_t from)
+{
+    enum { BATCH = 700 };
+    tsagg_event evs[BATCH];
+    static wire wires[BATCH];
+    for (size_t i = from; i < m->n;) {
+        size_t k = 1 + rnd_below(BATCH);
+        if (k > m->n - i)
+            k = m->n - i;
+        for (size_t j = 0; j < k; j++)
+            to_event(&m->e[i + j], &wires[j], &evs[j]);
+        uint64_t first = 0;
+        int rc = tsagg_append(st, evs, k, &first);
+        cr_assert_eq(rc, 0, "append: %s (%s)", tsagg_strerror(rc), errmsg(st));
+        for (size_t j = 0; j < k; j++)
+            m->e[i + j].seq = first + j;
+        i += k;
+    }
+}
+
+/* ---- which events count --------------------------------------------------------- */
+
+static const model *g_sort_model;
+
+static int cmp_key(const void *a, const void *b)
+{
+    const rev *x = &g_sort_model->e[*(const size_t *)a], *y = &g_sort_model->e[*(const size_t *)b];
+    if (x->merchant != y->merchant)
+        return x->merchant < y->merchant ? -1 : 1;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    if (x->tag != y->tag)
+        return x->tag < y->tag ? -1 : 1;
+    return 0;
+}
+
+/* A compaction consumed the log up to `consumed`: the events it read went to
+ * new files (one per hour) tagged with a new tag. Then recount. */
+static void model_recount(model *m)
+{
+    size_t *idx = malloc((m->n + 1) * sizeof *idx);
+    cr_assert_not_null(idx);
+    size_t k = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        rev *r = &m->e[i];
+        r->counted = 1;
+        if (r->seq <= m->consumed && r->has_id)
+            idx[k++] = i;
+    }
+    g_sort_model = m;
+    qsort(idx, k, sizeof *idx, cmp_key);
+    for (size_t j = 1; j < k; j++)
+        if (cmp_key(&idx[j - 1], &idx[j]) == 0)
+            m->e[idx[j]].counted = 0;
+    free(idx);
+}
+
+static void model_compacted(model *m, uint64_t consumed)
+{
+    int32_t tag = ++m->next_tag;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->e[i].seq > m->consumed && m->e[i].seq <= consumed)
+            m->e[i].tag = tag;
+    m->consumed = consumed;
+    model_recount(m);
+}
+
+/* After a merge every hour is one file. */
+static void model_merged(model *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->e[i].seq <= m->consumed)
+            m->e[i].tag = 0;
+    model_recount(m);
+}
+
+static tsagg_compact_stats compact(tsagg_store *st, uint64_t max_events)
+{
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.max_events = max_events;
+    tsagg_compact_stats s;
+    memset(&s, 0, sizeof s);
+    int rc = tsagg_compact(st, &o, &s);
+    cr_assert_eq(rc, 0, "compact: %s (%s)", tsagg_strerror(rc), errmsg(st));
+    return s;
+}
+
+static void merge(tsagg_store *st)
+{
+    tsagg_compact_stats s;
+    int rc = tsagg_merge(st, NULL, &s);
+    cr_assert_eq(rc, 0, "merge: %s (%s)", tsagg_strerror(rc), errmsg(st));
+}
+
+/* ---- reference buckets (the C library's time zones) ---------------------------- */
+
+static const char *g_tz_set = "";
+
+static void use_tz(const char *tz)
+{
+    const char *name = tz && strcmp(tz, "UTC") ? tz : "UTC";
+    if (!strcmp(name, g_tz_set))
+        return;
+    char buf[128];
+    int utc = !strcmp(name, "UTC");
+    snprintf(buf, sizeof buf, "%s%s", utc ? "" : ":", utc ? "UTC0" : name);
+    setenv("TZ", buf, 1);
+    tzset();
+    g_tz_set = name;
+}
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Local calendar: the start of the bucket holding ts. */
+static int64_t ref_floor(unsigned bucket, int64_t ts)
+{
+    if (bucket == TSAGG_BUCKET_MINUTE)
+        return floordiv(ts, MINUTE) * MINUTE;
+    if (bucket == TSAGG_BUCKET_HOUR)
+        return floordiv(ts, HOUR) * HOUR;
+    time_t t = (time_t)floordiv(ts, SEC);
+    struct tm tm;
+    cr_assert_not_null(localtime_r(&t, &tm));
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    if (bucket == TSAGG_BUCKET_WEEK)
+        tm.tm_mday -= (tm.tm_wday + 6) % 7;
+    else if (bucket == TSAGG_BUCKET_MONTH)
+        tm.tm_mday = 1;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * SEC;
+}
+
+/* The start of the bucket after the one starting at start. */
+static int64_t ref_next(unsigned bucket, int64_t start)
+{
+    if (bucket == TSAGG_BUCKET_MINUTE)
+        return start + MINUTE;
+    if (bucket == TSAGG_BUCKET_HOUR)
+        return start + HOUR;
+    time_t t = (time_t)floordiv(start, SEC);
+    struct tm tm;
+    cr_assert_not_null(localtime_r(&t, &tm));
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    if (bucket == TSAGG_BUCKET_DAY)
+        tm.tm_mday += 1;
+    else if (bucket == TSAGG_BUCKET_WEEK)
+        tm.tm_mday += 7;
+    else {
+        tm.tm_mday = 1;
+        tm.tm_mon += 1;
+    }
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * SEC;
+}
+
+/* ---- the reference query -------------------------------------------------------- */
+
+#define MAXG 64
+
+typedef struct refq {
+    size_t nb, ng, keep;
+    int64_t starts[2048];
+    char keys[MAXG][64];       /* in rank order (after the sort) */
+    double *vals[TSAGG_QUERY_MAX_METRICS]; /* row-major: b * keep + j */
+    uint64_t max_distinct;     /* largest distinct count of a cell, of the kinds asked */
+    uint64_t max_group_distinct; /* of a group over the range, first metric */
+} refq;
+
+static int field_value(const rev *r, int col, const char **s)
+{
+    if (col < 0) {
+        *s = EVENTS[r->ev];
+        return 0;
+    }
+    *s = DIM_VALUES[col][r->dim[col]];
+    return 0;
+}
+
+static int col_of(const char *field)
+{
+    if (!strcmp(field, "event"))
+        return -1;
+    for (int d = 0; d < NDIM; d++)
+        if (!strcmp(field, DIM_NAMES[d]))
+            return d;
+    cr_assert_fail("unknown field %s", field);
+    return -2;
+}
+
+static int passes(const rev *r, const tsagg_query *q)
+{
+    for (uint32_t f = 0; f < q->nfilters; f++) {
+        int col = col_of(q->filters[f].field);
+        const char *s;
+        field_value(r, col, &s);
+        int ok = 0;
+        for (uint32_t v = 0; v < q->filters[f].nvalues && !ok; v++)
+            ok = !strcmp(q->filters[f].values[v], s);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct pair {
+    uint64_t cell, id;
+} pair;
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const pair *x = a, *y = b;
+    if (x->cell != y->cell)
+        return x->cell < y->cell ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Distinct ids per cell into out[ncells]; returns the largest. */
+static uint64_t count_distinct(pair *ps, size_t n, double *out, size_t ncells)
+{
+    for (size_t c = 0; c < ncells; c++)
+        out[c] = 0;
+    qsort(ps, n, sizeof *ps, cmp_pair);
+    uint64_t mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || ps[i].cell != ps[i - 1].cell || ps[i].id != ps[i - 1].id) {
+            out[ps[i].cell] += 1;
+            if (out[ps[i].cell] > (double)mx)
+                mx = (uint64_t)out[ps[i].cell];
+        }
+    }
+    return mx;
+}
+
+typedef struct rank_ent {
+    double score;
+    int g;
+    const char *key;
+} rank_ent;
+
+static int cmp_rank(const void *a, const void *b)
+{
+    const rank_ent *x = a, *y = b;
+    int xn = isnan(x->score), yn = isnan(y->score);
+    if (xn != yn)
+        return xn - yn;
+    if (!xn && x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+static void ref_run(const model *m, const tsagg_query *q, refq *out)
+{
+    memset(out, 0, sizeof *out);
+    use_tz(q->tz);
+    unsigned bucket = q->bucket;
+    /* Buckets. */
+    int64_t s = bucket == TSAGG_BUCKET_TOTAL ? q->from : ref_floor(bucket, q->from);
+    size_t nb = 0;
+    for (;;) {
+        cr_assert_lt(nb, NELEM(out->starts) - 1);
+        out->starts[nb++] = s;
+        s = bucket == TSAGG_BUCKET_TOTAL ? q->to : ref_next(bucket, s);
+        if (s >= q->to)
+            break;
+    }
+    out->starts[nb] = s;
+    out->nb = nb;
+
+    int gcol = q->group_by ? col_of(q->group_by) : -3;
+    char gkeys[MAXG][64];
+    size_t ng = 0;
+    if (gcol == -3) {
+        gkeys[0][0] = 0;
+        ng = 1;
+    }
+    uint32_t nmet = q->nmetrics ? q->nmetrics : 1;
+    tsagg_metric count_metric = {TSAGG_METRIC_COUNT, NULL};
+    const tsagg_metric *mets = q->nmetrics ? q->metrics : &count_metric;
+    size_t ncells = MAXG * nb;
+    double *cnt = calloc(ncells, sizeof *cnt), *sum = calloc(ncells, sizeof *sum);
+    double *nval = calloc(ncells, sizeof *nval), *mn = calloc(ncells, sizeof *mn);
+    double *mx = calloc(ncells, sizeof *mx);
+    pair *users = malloc((m->n + 1) * sizeof *users), *sess = malloc((m->n + 1) * sizeof *sess);
+    pair *gusers = malloc((m->n + 1) * sizeof *gusers), *gsess = malloc((m->n + 1) * sizeof *gsess);
+    cr_assert(cnt && sum && nval && mn && mx && users && sess && gusers && gsess);
+    size_t np = 0;
+    int all = (q->flags & TSAGG_QUERY_ALL_MERCHANTS) != 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const rev *r = &m->e[i];
+        if (!r->counted || (!all && r->merchant != q->merchant) || r->ts < q->from ||
+            r->ts >= q->to)
+            continue;
+        if ((q->flags & TSAGG_QUERY_NO_TAIL) && r->seq > m->consumed)
+            continue;
+        if (!passes(r, q))
+            continue;
+        size_t g = 0;
+        if (gcol != -3) {
+            const char *k;
+            field_value(r, gcol, &k);
+            for (g = 0; g < ng && strcmp(gkeys[g], k); g++)
+                ;
+            if (g == ng) {
+                cr_assert_lt(ng, MAXG);
+                snprintf(gkeys[ng++], 64, "%s", k);
+            }
+        }
+        size_t lo = 0, hi = nb;
+        while (hi - lo > 1) {
+            size_t mid = (lo + hi) / 2;
+            if (out->starts[mid] <= r->ts)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        size_t cell = g * nb + lo;
+        cnt[cell] += 1;
+        if (!isnan(r->value)) {
+            if (nval[cell] == 0 || r->value < mn[cell])
+                mn[cell] = r->value;
+            if (nval[cell] == 0 || r->value > mx[cell])
+                mx[cell] = r->value;
+            sum[cell] += r->value;
+            nval[cell] += 1;
+        }
+        users[np] = (pair){cell, r->user};
+        sess[np] = (pair){cell, r->session};
+        gusers[np] = (pair){g, r->user};
+        gsess[np] = (pair){g, r->session};
+        np++;
+    }
+    ncells = ng * nb;
+    double *du = calloc(MAXG * nb + 1, sizeof *du), *ds = calloc(MAXG * nb + 1, sizeof *ds);
+    double gdu[MAXG], gds[MAXG];
+    cr_assert(du && ds);
+    uint64_t mu = count_distinct(users, np, du, ncells);
+    uint64_t ms = count_distinct(sess, np, ds, ncells);
+    uint64_t gmu = count_distinct(gusers, np, gdu, ng);
+    uint64_t gms = count_distinct(gsess, np, gds, ng);
+    int need_u = 0, need_s = 0;
+    for (uint32_t k = 0; k < nmet; k++) {
+        need_u |= mets[k].kind == TSAGG_METRIC_USERS;
+        need_s |= mets[k].kind == TSAGG_METRIC_SESSIONS;
+    }
+    out->max_distinct = (need_u ? mu : 0) > (need_s ? ms : 0) ? mu : (need_s ? ms : 0);
+    out->max_group_distinct = mets[0].kind == TSAGG_METRIC_USERS      ? gmu
+                              : mets[0].kind == TSAGG_METRIC_SESSIONS ? gms
+                                                                      : 0;
+
+    /* Rank the groups by the first metric over the whole range. */
+    rank_ent order[MAXG];
+    for (size_t g = 0; g < ng; g++) {
+        double c = 0, sm = 0, nv = 0, lo = NAN, hi = NAN;
+        for (size_t b = 0; b < nb; b++) {
+            size_t cell = g * nb + b;
+            c += cnt[cell];
+            sm += sum[cell];
+            nv += nval[cell];
+            if (nval[cell] > 0) {
+                if (isnan(lo) || mn[cell] < lo)
+                    lo = mn[cell];
+                if (isnan(hi) || mx[cell] > hi)
+                    hi = mx[cell];
+            }
+        }
+        double sc = 0;
+        switch (mets[0].kind) {
+        case TSAGG_METRIC_COUNT: sc = c; break;
+        case TSAGG_METRIC_SUM: sc = sm; break;
+        case TSAGG_METRIC_AVG: sc = nv > 0 ? sm / nv : NAN; break;
+        case TSAGG_METRIC_MIN: sc = lo; break;
+        case TSAGG_METRIC_MAX: sc = hi; break;
+        case TSAGG_METRIC_USERS: sc = gdu[g]; break;
+        default: sc = gds[g];
+        }
+        order[g] = (rank_ent){sc, (int)g, gkeys[g]};
+    }
+    if (gcol != -3)
+        qsort(order, ng, sizeof *order, cmp_rank);
+    size_t keep = q->top && q->top < ng ? q->top : ng;
+    out->ng = ng;
+    out->keep = keep;
+    for (size_t j = 0; j < keep; j++)
+        snprintf(out->keys[j], 64, "%s", order[j].key);
+    for (uint32_t k = 0; k < nmet; k++) {
+        out->vals[k] = calloc(nb * keep + 1, sizeof(double));
+        for (size_t b = 0; b < nb; b++) {
+            for (size_t j = 0; j < keep; j++) {
+                size_t cell = (size_t)order[j].g * nb + b;
+                double v;
+                switch (mets[k].kind) {
+                case TSAGG_METRIC_COUNT: v = cnt[cell]; break;
+                case TSAGG_METRIC_SUM: v = sum[cell]; break;
+                case TSAGG_METRIC_AVG: v = nval[cell] > 0 ? sum[cell] / nval[cell] : NAN; break;
+                case TSAGG_METRIC_MIN: v = nval[cell] > 0 ? mn[cell] : NAN; break;
+                case TSAGG_METRIC_MAX: v = nval[cell] > 0 ? mx[cell] : NAN; break;
+                case TSAGG_METRIC_USERS: v = du[cell]; break;
+                default: v = ds[cell];
+                }
+                out->vals[k][b * keep + j] = v;
+            }
+        }
+    }
+    free(cnt);
+    free(sum);
+    free(nval);
+    free(mn);
+    free(mx);
+    free(users);
+    free(sess);
+    free(gusers);
+    free(gsess);
+    free(du);
+    free(ds);
+}
+
+static void ref_free(refq *r)
+{
+    for (int k = 0; k < TSAGG_QUERY_MAX_METRICS; k++)
+        free(r->vals[k]);
+}
+
+/* ---- describing and comparing ---------------------------------------------------- */
+
+static const char *const BUCKET_NAMES[] = {"minute", "hour", "day", "week", "month", "total"};
+static const char *const METRIC_NAMES[] = {"count", "sum", "avg", "min", "max", "users",
+                                           "sessions"};
+
+static void describe(const tsagg_query *q, char *buf, size_t len)
+{
+    size_t n = 0;
+    n += (size_t)snprintf(buf + n, len - n, "merchant %s%" PRIu64 " [%" PRId64 ", %" PRId64
+                          ") %s tz %s flags %#x metrics",
+                          q->flags & TSAGG_QUERY_ALL_MERCHANTS ? "ALL/" : "", q->merchant,
+                          q->from, q->to, BUCKET_NAMES[q->bucket], q->tz ? q->tz : "NULL",
+                          q->flags);
+    for (uint32_t k = 0; k < q->nmetrics && n < len; k++)
+        n += (size_t)snprintf(buf + n, len - n, " %s", METRIC_NAMES[q->metrics[k].kind]);
+    for (uint32_t f = 0; f < q->nfilters && n < len; f++) {
+        n += (size_t)snprintf(buf + n, len - n, " %s in {", q->filters[f].field);
+        for (uint32_t v = 0; v < q->filters[f].nvalues && n < len; v++)
+            n += (size_t)snprintf(buf + n, len - n, "'%s' ", q->filters[f].values[v]);
+        if (n < len)
+            n += (size_t)snprintf(buf + n, len - n, "}");
+    }
+    if (q->group_by && n < len)
+        snprintf(buf + n, len - n, " group by %s top %u", q->group_by, q->top);
+}
+
+static int close_enough(double got, double want)
+{
+    if (isnan(want) || isnan(got))
+        return isnan(want) && isnan(got);
+    return fabs(got - want) <= 1e-9 * fmax(1.0, fabs(want));
+}
+
+typedef struct stats {
+    unsigned queries, approx, rows, nonzero;
+} stats;
+
+static stats g_stats;
+
+/* Run q on st and compare with the reference over m. */
+static void check_query(tsagg_store *st, tsagg_result *res, const model *m, const tsagg_query *q0)
+{
+    tsagg_query q = *q0;
+    refq ref;
+    ref_run(m, &q, &ref);
+    uint32_t nmet = q.nmetrics ? q.nmetrics : 1;
+    tsagg_metric count_metric = {TSAGG_METRIC_COUNT, NULL};
+    const tsagg_metric *mets = q.nmetrics ? q.metrics : &count_metric;
+    int exact = (q.flags & TSAGG_QUERY_EXACT) != 0;
+    /* Groups ranked by an estimate may come in another order than the truth:
+     * ask for all of them and compare by key. */
+    int by_key = 0;
+    if (q.group_by && !exact && ref.max_group_distinct > 256) {
+        by_key = 1;
+        if (q.top) {
+            q.top = 0;
+            ref_free(&ref);
+            ref_run(m, &q, &ref);
+        }
+    }
+    char what[1024];
+    describe(&q, what, sizeof what);
+    int rc = tsagg_query_run(st, &q, res);
+    cr_assert_eq(rc, 0, "%s: %s (%s)", what, tsagg_strerror(rc), errmsg(st));
+    g_stats.queries++;
+    cr_assert_eq(tsagg_result_buckets(res), ref.nb, "%s: %zu buckets, want %zu", what,
+                 tsagg_result_buckets(res), ref.nb);
+    cr_assert_eq(tsagg_result_groups(res), q.group_by ? ref.keep : 1, "%s: %zu groups, want %zu",
+                 what, tsagg_result_groups(res), ref.keep);
+    size_t keep = ref.keep;
+    cr_assert_eq(tsagg_result_rows(res), ref.nb * keep, "%s: rows", what);
+    g_stats.rows += (unsigned)(ref.nb * keep);
+    const int64_t *times = tsagg_result_times(res);
+    int approx = tsagg_result_approximate(res);
+    g_stats.approx += approx;
+    if (exact || ref.max_distinct <= 256)
+        cr_assert_eq(approx, 0, "%s: says approximate; largest distinct count %" PRIu64, what,
+                     ref.max_distinct);
+    else
+        cr_assert_eq(approx, 1, "%s: says exact; largest distinct count %" PRIu64, what,
+                     ref.max_distinct);
+    for (size_t b = 0; b < ref.nb; b++) {
+        for (size_t j = 0; j < keep; j++) {
+            size_t row = b * keep + j;
+            cr_assert_eq(times[row], ref.starts[b],
+                         "%s: row %zu starts at %" PRId64 ", want %" PRId64, what, row, times[row],
+                         ref.starts[b]);
+            const char *key = tsagg_result_group(res, row);
+            cr_assert_not_null(key);
+            size_t rj = j;
+            if (by_key) {
+                for (rj = 0; rj < keep && strcmp(ref.keys[rj], key); rj++)
+                    ;
+                cr_assert_lt(rj, keep, "%s: unexpected group '%s'", what, key);
+            } else {
+                cr_assert_str_eq(key, ref.keys[j], "%s: row %zu: group '%s', want '%s'", what, row,
+                                 key, ref.keys[j]);
+            }
+            for (uint32_t k = 0; k < nmet; k++) {
+                double got = tsagg_result_values(res, k)[row];
+                double want = ref.vals[k][b * keep + rj];
+                uint32_t kind = mets[k].kind;
+                g_stats.nonzero += kind == TSAGG_METRIC_COUNT && want > 0;
+                if ((kind == TSAGG_METRIC_USERS || kind == TSAGG_METRIC_SESSIONS) && approx) {
+                    cr_assert(fabs(got - want) <= 0.03 * want + 1,
+                              "%s: bucket %zu group '%s' %s: %.0f, want %.0f (within 3%%)", what,
+                              b, key, METRIC_NAMES[kind], got, want);
+                } else {
+                    cr_assert(close_enough(got, want),
+                              "%s: bucket %zu (%" PRId64 ") group '%s' %s: %.17g, want %.17g", what,
+                              b, ref.starts[b], key, METRIC_NAMES[kind], got, want);
+                }
+            }
+        }
+    }
+    ref_free(&ref);
+}
+
+/* ---- random queries ------------------------------------------------------------- */
+
+#define W0 (INT64_C(1792785600) * SEC) /* 2026-10-23T20:00Z */
+#define W1 (INT64_C(1793592000) * SEC) /* 2026-11-02T04:00Z */
+#define BIG INT64_C(7777)
+#define NSMALL 60
+#define SMALL0 100
+#define ABSENT_MERCHANT 999
+
+static const char *const ZONES[] = {NULL, "UTC", "Europe/Berlin", "Asia/Kolkata",
+                                    "Asia/Kathmandu", "America/New_York"};
+
+typedef struct qbuf {
+    tsagg_query q;
+    tsagg_metric metrics[4];
+    tsagg_filter filters[2];
+    const char *values[2][5];
+} qbuf;
+
+static const char *pick_value(int col)
+{
+    if (chance(0.05))
+        return "no-such-value";
+    if (col < 0)
+        return EVENTS[rnd_below(NEVENTS)];
+    if (col == 0 && chance(0.03))
+        return "/decoy"; /* overridden by the last "page": never matches */
+    return DIM_VALUES[col][rnd_below(DIM_COUNT[col])];
+}
+
+static void random_query(qbuf *b)
+{
+    memset(b, 0, sizeof *b);
+    tsagg_query *q = &b->q;
+    tsagg_query_init(q);
+    unsigned r = (unsigned)rnd_below(100);
+    if (r < 45)
+        q->merchant = BIG;
+    else if (r < 80)
+        q->merchant = SMALL0 + rnd_below(NSMALL);
+    else if (r < 83)
+        q->merchant = ABSENT_MERCHANT;
+    else
+        q->flags |= TSAGG_QUERY_ALL_MERCHANTS;
+    /* Range. */
+    int64_t span = W1 - W0 + 6 * HOUR;
+    int64_t from = W0 - 3 * HOUR + (int64_t)rnd_below((uint64_t)span);
+    int64_t len;
+    unsigned align = (unsigned)rnd_below(3);
+    unsigned shape = (unsigned)rnd_below(3);
+    if (shape == 0)
+        len = 1 + (int64_t)rnd_below(6 * HOUR);
+    else if (shape == 1)
+        len = 1 + (int64_t)rnd_below(2 * DAY);
+    else
+        len = 1 + (int64_t)rnd_below(11 * DAY);
+    int64_t to = from + len;
+    if (align == 0) {
+        from = floordiv(from, HOUR) * HOUR;
+        to = floordiv(to + HOUR - 1, HOUR) * HOUR;
+    } else if (align == 1) {
+        from = floordiv(from, MINUTE) * MINUTE;
+        to = floordiv(to + MINUTE - 1, MINUTE) * MINUTE;
+    }
+    if (chance(0.1)) { /* the whole window */
+        from = W0 - DAY;
+        to = W1 + DAY;
+    }
+    q->from = from;
+    q->to = to;
+    /* Buckets. */
+    if (to - from <= 6 * HOUR && chance(0.5))
+        q->bucket = TSAGG_BUCKET_MINUTE;
+    else
+        q->bucket = 1 + (uint32_t)rnd_below(5);
+    q->tz = ZONES[rnd_below(NELEM(ZONES))];
+    /* Metrics. */
+    uint32_t nm = 1 + (uint32_t)rnd_below(4);
+    for (uint32_t k = 0; k < nm; k++) {
+        uint32_t kind = (uint32_t)rnd_below(7);
+        if (k == 0 && chance(0.4))
+            kind = TSAGG_METRIC_COUNT;
+        b->metrics[k].kind = kind;
+        int measured = kind >= TSAGG_METRIC_SUM && kind <= TSAGG_METRIC_MAX;
+        b->metrics[k].measure = measured ? "value" : NULL;
+    }
+    if (chance(0.1))
+        nm = 0; /* count */
+    q->metrics = nm ? b->metrics : NULL;
+    q->nmetrics = nm;
+    /* Filters. */
+    uint32_t nf = (uint32_t)(chance(0.5) ? 0 : chance(0.7) ? 1 : 2);
+    for (uint32_t f = 0; f < nf; f++) {
+        int col = chance(0.4) ? -1 : (int)rnd_below(NDIM);
+        uint32_t nv = 1 + (uint32_t)rnd_below(col < 0 ? 3 : 5);
+        for (uint32_t v = 0; v < nv; v++)
+            b->values[f][v] = pick_value(col);
+        b->filters[f] = (tsagg_filter){col < 0 ? "event" : DIM_NAMES[col], b->values[f], nv};
+    }
+    q->filters = nf ? b->filters : NULL;
+    q->nfilters = nf;
+    /* Group-by. */
+    r = (unsigned)rnd_below(100);
+    if (r < 20)
+        q->group_by = "event";
+    else if (r < 50)
+        q->group_by = DIM_NAMES[rnd_below(NDIM)];
+    if (q->group_by && chance(0.6))
+        q->top = 1 + (uint32_t)rnd_below(6);
+    if (chance(0.3))
+        q->flags |= TSAGG_QUERY_EXACT;
+    if (chance(0.1))
+        q->flags |= TSAGG_QUERY_NO_TAIL;
+    /* Keep the reference's buckets bounded. */
+    if (q->bucket == TSAGG_BUCKET_MINUTE && to - from > 6 * HOUR)
+        q->bucket = TSAGG_BUCKET_HOUR;
+}
+
+static void run_random(tsagg_store *st, const model *m, unsigned n)
+{
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    for (unsigned i = 0; i < n; i++) {
+        qbuf b;
+        random_query(&b);
+        check_query(st, res, m, &b.q);
+    }
+    tsagg_result_free(res);
+}
+
+/* ---- the data set ------------------------------------------------------------------ */
+
+static void generate(model *m, size_t base)
+{
+    uint64_t next_id = 0;
+    double w[NSMALL], wsum = 0;
+    for (unsigned i = 0; i < NSMALL; i++)
+        wsum += w[i] = 1.0 / pow(i + 1, 1.1);
+    for (size_t i = 0; i < base; i++) {
+        int64_t ts = W0 + (int64_t)rnd_below((uint64_t)(W1 - W0));
+        uint64_t merchant;
+        uint64_t pool = 300;
+        if (chance(0.4)) {
+            merchant = BIG;
+            pool = 4000;
+        } else {
+            double u = rnd_unit() * wsum;
+            unsigned k = 0;
+            while (k + 1 < NSMALL && u >= w[k])
+                u -= w[k++];
+            merchant = SMALL0 + k;
+        }
+        fill_event(model_push(m), merchant, ts, pool, &next_id);
+    }
+    /* Bursts: hours where the big merchant has thousands of events (sketches
+     * beyond their exact form; per-event-name sketches in the rollups). */
+    const int64_t bursts[] = {INT64_C(1792886400) * SEC, INT64_C(1793188800) * SEC,
+                              INT64_C(1793509200) * SEC};
+    for (size_t h = 0; h < NELEM(bursts); h++)
+        for (int i = 0; i < 2600; i++)
+            fill_event(model_push(m), BIG, bursts[h] + (int64_t)rnd_below(HOUR), 6000, &next_id);
+    /* Late events arrive 1 to 48 hours after their time. */
+    size_t n0 = m->n;
+    for (size_t i = 0; i < n0; i++)
+        if (chance(0.04))
+            m->e[i].arrival += HOUR + (int64_t)rnd_below(47 * HOUR);
+    qsort(m->e, m->n, sizeof *m->e, cmp_arrival);
+    /* Retries right behind their original (same merchant, ts, id, all of
+     * it); events without an id sent twice are two events. */
+    size_t n1 = m->n;
+    for (size_t i = 0; i < n1; i++) {
+        if (chance(m->e[i].has_id ? 0.015 : 0.01)) {
+            rev copy = m->e[i];
+            rev *r = model_push(m);
+            *r = copy;
+            r->arrival = copy.arrival; /* equal keys: the sort below is not stable */
+        }
+    }
+    /* Put each copy right behind its original: sort by (arrival, seq-order).
+     * Originals and copies share arrival; ties are broken arbitrarily, which
+     * is fine: they are the same event. */
+    qsort(m->e, m->n, sizeof *m->e, cmp_arrival);
+}
+
+/* ---- the differential test ------------------------------------------------------------ */
+
+Test(query, differential)
+{
+    g_rng = 20261025;
+    model m = {0};
+    generate(&m, 50000);
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    append_all(st, &m, 0);
+    cr_assert_eq(tsagg_flush(st), 0);
+    model_recount(&m);
+
+    /* Everything in the log tail. */
+    run_random(st, &m, 40);
+
+    /* Two slices compacted, the rest in the tail: hours get extra files. */
+    tsagg_compact_stats s = compact(st, m.n * 35 / 100);
+    cr_assert_eq(s.events_read, m.n * 35 / 100);
+    model_compacted(&m, s.consumed_seq);
+    s = compact(st, m.n * 25 / 100);
+    model_compacted(&m, s.consumed_seq);
+    cr_assert_lt(m.consumed, m.n);
+    run_random(st, &m, 160);
+
+    /* Merged: retries across files are one event now. */
+    merge(st);
+    model_merged(&m);
+    run_random(st, &m, 80);
+
+    /* All compacted, empty tail; then a read-only handle beside the writer. */
+    s = compact(st, 0);
+    model_compacted(&m, s.consumed_seq);
+    cr_assert_eq(m.consumed, m.n);
+    run_random(st, &m, 80);
+    /* The read-only handle keeps no decoded data between queries; the
+     * writer's cache is small enough to evict all the time. */
+    tsagg_store *ro = open_store(0, TSAGG_SYNC_BATCH);
+    cr_assert_eq(tsagg__partcache_set_budget(ro, 0), 0);
+    run_random(ro, &m, 40);
+    cr_assert_eq(tsagg_store_close(ro), 0);
+    cr_assert_eq(tsagg__partcache_set_budget(st, 256 << 10), 0);
+    merge(st);
+    model_merged(&m);
+    run_random(st, &m, 40);
+
+    cr_log_info("differential: %u queries, %u rows, %u non-zero counts, %u approximate results",
+                g_stats.queries, g_stats.rows, g_stats.nonzero, g_stats.approx);
+    cr_assert_gt(g_stats.approx, 0, "no query exercised the sketches' estimates");
+    cr_assert_eq(tsagg_store_close(st), 0);
+    free(m.e);
+}
+
+/* ---- rollups and rows agree -------------------------------------------------------- */
+
+/* Two results are the same, bit for bit (NaN equal to NaN). */
+static void assert_same(const tsagg_result *a, const tsagg_result *b, uint32_t nmet,
+                        const char *what)
+{
+    cr_assert_eq(tsagg_result_rows(a), tsagg_result_rows(b), "%s: rows", what);
+    cr_assert_eq(tsagg_result_buckets(a), tsagg_result_buckets(b), "%s: buckets", what);
+    cr_assert_eq(tsagg_result_groups(a), tsagg_result_groups(b), "%s: groups", what);
+    size_t rows = tsagg_result_rows(a);
+    for (size_t r = 0; r < rows; r++) {
+        cr_assert_eq(tsagg_result_times(a)[r], tsagg_result_times(b)[r], "%s: time of row %zu",
+                     what, r);
+        cr_assert_str_eq(tsagg_result_group(a, r), tsagg_result_group(b, r), "%s: row %zu", what,
+                         r);
+        for (uint32_t k = 0; k < nmet; k++) {
+            double x = tsagg_result_values(a, k)[r], y = tsagg_result_values(b, k)[r];
+            cr_assert(x == y || (isnan(x) && isnan(y)), "%s: row %zu metric %u: %.17g vs %.17g",
+                      what, r, k, x, y);
+        }
+    }
+}
+
+/* The same question answered from the rollups and from the rows (a filter
+ * on every page value forces the rows; so does EXACT for counts and sums):
+ * identical answers, sketches included (a sketch's state depends only on
+ * the set of ids it saw). */
+Test(query, rollup_and_rows_paths_agree)
+{
+    g_rng = 77;
+    model m = {0};
+    generate(&m, 30000);
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    append_all(st, &m, 0);
+    cr_assert_eq(tsagg_flush(st), 0);
+    tsagg_compact_stats cs = compact(st, 0);
+    model_compacted(&m, cs.consumed_seq);
+    merge(st);
+    model_merged(&m);
+    const char *all_pages[NELEM(PAGES) + 1];
+    for (size_t i = 0; i < NELEM(PAGES); i++)
+        all_pages[i] = PAGES[i];
+    tsagg_filter every_page = {"page", all_pages, NELEM(PAGES)};
+    const char *some_events[] = {"page_view", "purchase"};
+    tsagg_filter ev_filters[2][2] = {
+        {{"event", some_events, 2}, {"page", all_pages, NELEM(PAGES)}},
+        {{"event", some_events, 1}, {"page", all_pages, NELEM(PAGES)}}};
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_SUM, "value"},
+                           {TSAGG_METRIC_USERS, NULL}, {TSAGG_METRIC_SESSIONS, NULL}};
+    tsagg_result *a, *b;
+    cr_assert_eq(tsagg_result_create(&a), 0);
+    cr_assert_eq(tsagg_result_create(&b), 0);
+    struct {
+        uint32_t bucket;
+        const char *tz;
+        const char *group_by;
+        int event_filter;
+        int64_t from, to;
+    } cases[] = {
+        {TSAGG_BUCKET_HOUR, NULL, NULL, 0, W0, W1},
+        {TSAGG_BUCKET_DAY, "Europe/Berlin", NULL, 0, W0 - 4 * HOUR, W1 + 20 * HOUR},
+        {TSAGG_BUCKET_DAY, "Asia/Kathmandu", NULL, 1, W0, W1},
+        {TSAGG_BUCKET_TOTAL, NULL, "event", 0, W0, W1},
+        {TSAGG_BUCKET_HOUR, "Asia/Kolkata", "event", 1, W0 + 7 * MINUTE, W1 - 13 * MINUTE},
+        {TSAGG_BUCKET_MINUTE, NULL, "event", 0, INT64_C(1792886400) * SEC - 20 * MINUTE,
+         INT64_C(1792886400) * SEC + 80 * MINUTE},
+        {TSAGG_BUCKET_WEEK, "America/New_York", NULL, 0, W0, W1},
+        {TSAGG_BUCKET_MONTH, "Europe/Berlin", "event", 1, W0, W1},
+        {TSAGG_BUCKET_TOTAL, NULL, NULL, 2, W0, W1},
+        {TSAGG_BUCKET_DAY, "Asia/Kolkata", "event", 2, W0, W1},
+    };
+    for (size_t c = 0; c < NELEM(cases); c++) {
+        tsagg_query q;
+        tsagg_query_init(&q);
+        q.merchant = BIG;
+        q.from = cases[c].from;
+        q.to = cases[c].to;
+        q.bucket = cases[c].bucket;
+        q.tz = cases[c].tz;
+        q.group_by = cases[c].group_by;
+        q.metrics = mets;
+        q.nmetrics = 4;
+        int ef = cases[c].event_filter;
+        tsagg_filter *ev_filter = ef ? ev_filters[ef - 1] : NULL;
+        q.filters = ev_filter;
+        q.nfilters = ev_filter ? 1 : 0;
+        char what[64];
+        snprintf(what, sizeof what, "case %zu", c);
+        check_query(st, a, &m, &q);
+        cr_assert_eq(tsagg_query_run(st, &q, a), 0, "%s: %s", what, errmsg(st));
+        /* Rows: the same filters plus page IN every value. */
+        tsagg_query r = q;
+        if (cases[c].event_filter) {
+            r.filters = ev_filter;
+            r.nfilters = 2;
+        } else {
+            r.filters = &every_page;
+            r.nfilters = 1;
+        }
+        check_query(st, b, &m, &r);
+        cr_assert_eq(tsagg_query_run(st, &r, b), 0, "%s: %s", what, errmsg(st));
+        assert_same(a, b, 4, what);
+        /* Counts and sums with EXACT come from the rows as well. */
+        tsagg_query x = q;
+        x.nmetrics = 2;
+        x.flags |= TSAGG_QUERY_EXACT;
+        tsagg_query y = q;
+        y.nmetrics = 2;
+        cr_assert_eq(tsagg_query_run(st, &x, a), 0);
+        cr_assert_eq(tsagg_query_run(st, &y, b), 0);
+        assert_same(a, b, 2, what);
+    }
+    tsagg_result_free(a);
+    tsagg_result_free(b);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    free(m.e);
+}
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+static void expect_error(tsagg_store *st, tsagg_result *res, const tsagg_query *q, int want,
+                         const char *needle, const char *what)
+{
+    int rc = tsagg_query_run(st, q, res);
+    cr_assert_eq(rc, want, "%s: %s (%d), want %s", what, tsagg_strerror(rc), rc,
+                 tsagg_strerror(want));
+    cr_assert_eq(tsagg_result_rows(res), 0, "%s: the result is not empty", what);
+    cr_assert_eq(tsagg_result_buckets(res), 0, "%s: the result is not empty", what);
+    if (needle)
+        cr_assert(strstr(errmsg(st), needle), "%s: message \"%s\" does not name \"%s\"", what,
+                  errmsg(st), needle);
+}
+
+Test(query, errors)
+{
+    tsagg_store *st = open_writer(TSAGG_SYNC_BATCH);
+    tsagg_event ev = {.ts = W0 + 5, .merchant = 1, .event = "x", .event_len = 1};
+    cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    tsagg_query good;
+    tsagg_query_init(&good);
+    good.merchant = 1;
+    good.from = W0;
+    good.to = W0 + DAY;
+    /* A good query first, so that errors must empty a filled result. */
+    cr_assert_eq(tsagg_query_run(st, &good, res), 0);
+    cr_assert_eq(tsagg_result_rows(res), 24);
+
+    tsagg_query q = good;
+    q.to = q.from;
+    expect_error(st, res, &q, TSAGG_EARG, NULL, "empty range");
+    cr_assert_eq(tsagg_query_run(st, &good, res), 0);
+    q.to = q.from - 1;
+    expect_error(st, res, &q, TSAGG_EARG, NULL, "reversed range");
+    q = good;
+    q.tz = "Mars/Olympus_Mons";
+    expect_error(st, res, &q, TSAGG_EARG, "Mars/Olympus_Mons", "unknown zone");
+    q.tz = "../../etc/passwd";
+    expect_error(st, res, &q, TSAGG_EARG, NULL, "zone with ..");
+    q = good;
+    q.bucket = 6;
+    expect_error(st, res, &q, TSAGG_EARG, NULL, "bucket");
+    q = good;
+    q.bucket = TSAGG_BUCKET_MINUTE;
+    q.from = 0;
+    q.to = INT64_C(4000000000) * SEC;
+    expect_error(st, res, &q, TSAGG_EARG, NULL, "too many buckets");
+    q = good;
+    tsagg_metric bad_kind = {99, NULL};
+    q.metrics = &bad_kind;
+    q.nmetrics = 1;
+    expect_error(st, res, &q, TSAGG_EARG, NULL, "metric kind");
+    tsagg_metric many[TSAGG_QUERY_MAX_METRICS + 1];
+    for (int i = 0; i <= TSAGG_QUERY_MAX_METRICS; i++)
+        many[i] = (tsagg_metric){TSAGG_METRIC_COUNT, NULL};
+    q.metrics = many;
+    q.nmetrics = TSAGG_QUERY_MAX_METRICS + 1;
+    expect_error(st, res, &q, TSAGG_EARG, NULL, "too many metrics");
+    q.nmetrics = TSAGG_QUERY_MAX_METRICS; /* the most is fine */
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0);
+    cr_assert_eq(tsagg_result_values(res, TSAGG_QUERY_MAX_METRICS - 1)[0], 1);
+    cr_assert_null(tsagg_result_values(res, TSAGG_QUERY_MAX_METRICS));
+    tsagg_metric unknown_measure = {TSAGG_METRIC_SUM, "revenue"};
+    q.metrics = &unknown_measure;
+    q.nmetrics = 1;
+    expect_error(st, res, &q, TSAGG_ESCHEMA, "revenue", "unknown measure");
+    tsagg_metric no_measure = {TSAGG_METRIC_MAX, NULL};
+    q.metrics = &no_measure;
+    expect_error(st, res, &q, TSAGG_ESCHEMA, NULL, "measure missing");
+    q = good;
+    const char *vals[] = {"x"};
+    tsagg_filter f = {"colour", vals, 1};
+    q.filters = &f;
+    q.nfilters = 1;
+    expect_error(st, res, &q, TSAGG_ESCHEMA, "colour", "unknown filter dimension");
+    f.field = "value"; /* a measure is not a dimension */
+    expect_error(st, res, &q, TSAGG_ESCHEMA, "value", "filter on a measure");
+    f = (tsagg_filter){"page", vals, 0};
+    expect_error(st, res, &q, TSAGG_EARG, NULL, "filter without values");
+    q = good;
+    q.group_by = "colour";
+    expect_error(st, res, &q, TSAGG_ESCHEMA, "colour", "unknown group-by");
+    q = good;
+    q.struct_size = 8;
+    expect_error(st, res, &q, TSAGG_EARG, NULL, "struct_size");
+    cr_assert_eq(tsagg_query_run(st, NULL, res), TSAGG_EARG);
+    cr_assert_eq(tsagg_query_run(NULL, &good, res), TSAGG_EARG);
+    cr_assert_eq(tsagg_query_run(st, &good, NULL), TSAGG_EARG);
+
+    /* Extreme but valid ranges. */
+    q = good;
+    q.from = INT64_MIN;
+    q.to = INT64_MAX;
+    q.bucket = TSAGG_BUCKET_TOTAL;
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_result_rows(res), 1);
+    cr_assert_eq(tsagg_result_times(res)[0], INT64_MIN);
+    cr_assert_eq(tsagg_result_values(res, 0)[0], 1);
+    q.bucket = TSAGG_BUCKET_MONTH;
+    q.tz = "Europe/Berlin";
+    expect_error(st, res, &q, TSAGG_EARG, NULL, "months of the whole int64 range");
+    q.bucket = TSAGG_BUCKET_HOUR;
+    q.tz = NULL;
+    q.from = INT64_MAX - 3 * HOUR;
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+    cr_assert_geq(tsagg_result_buckets(res), 3);
+    q.from = INT64_MIN;
+    q.to = INT64_MIN + 3 * HOUR;
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+    cr_assert_geq(tsagg_result_buckets(res), 3);
+    tsagg_result_free(res);
+    tsagg_result_free(NULL);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- result reuse --------------------------------------------------------------------- */
+
+/* One result for a sequence of queries of every size gives what a fresh
+ * result gives for each. */
+Test(query, result_reuse)
+{
+    g_rng = 5;
+    model m = {0};
+    generate(&m, 8000);
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    append_all(st, &m, 0);
+    cr_assert_eq(tsagg_flush(st), 0);
+    tsagg_compact_stats s = compact(st, m.n / 2);
+    model_compacted(&m, s.consumed_seq);
+    tsagg_result *shared;
+    cr_assert_eq(tsagg_result_create(&shared), 0);
+    for (int i = 0; i < 60; i++) {
+        qbuf b;
+        random_query(&b);
+        if (i % 3 == 0) { /* many rows */
+            b.q.bucket = TSAGG_BUCKET_HOUR;
+            b.q.group_by = "page";
+            b.q.top = 0;
+            b.q.from = W0;
+            b.q.to = W1;
+        }
+        tsagg_result *fresh;
+        cr_assert_eq(tsagg_result_create(&fresh), 0);
+        cr_assert_eq(tsagg_query_run(st, &b.q, shared), 0, "%s", errmsg(st));
+        cr_assert_eq(tsagg_query_run(st, &b.q, fresh), 0, "%s", errmsg(st));
+        assert_same(shared, fresh, b.q.nmetrics ? b.q.nmetrics : 1, "reuse");
+        cr_assert_eq(tsagg_result_approximate(shared), tsagg_result_approximate(fresh));
+        tsagg_result_free(fresh);
+        check_query(st, shared, &m, &b.q);
+    }
+    tsagg_result_free(shared);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    free(m.e);
+}
+
+/* ---- daylight saving time --------------------------------------------------------------- */
+
+/* An event every 5 minutes around the spring and autumn changes: the local
+ * days that lose or gain an hour hold 23 x 12 or 25 x 12 events. */
+Test(query, dst_days)
+{
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    const int64_t spans[2][2] = {{INT64_C(1772755200) * SEC, INT64_C(1775001600) * SEC},
+                                 {INT64_C(1792627200) * SEC, INT64_C(1793750400) * SEC}};
+    uint64_t id = 0;
+    for (int sp = 0; sp < 2; sp++) {
+        for (int64_t t = spans[sp][0]; t < spans[sp][1]; t += 5 * MINUTE) {
+            tsagg_event ev = {.ts = t + 17 * SEC, .merchant = 3, .event = "page_view",
+                              .event_len = 9, .flags = TSAGG_EVENT_HAS_ID, .id = ++id,
+                              .user = id % 97, .session = id % 389};
+            cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+        }
+    }
+    cr_assert_eq(tsagg_flush(st), 0);
+    struct {
+        const char *tz;
+        int64_t day_utc;  /* local midnight of the short or long day, UTC */
+        int64_t next_utc; /* and of the day after */
+        int hours;
+    } days[] = {
+        /* 2026-03-29 00:00 CET, 2026-03-30 00:00 CEST */
+        {"Europe/Berlin", INT64_C(1774738800) * SEC, INT64_C(1774821600) * SEC, 23},
+        /* 2026-10-25 00:00 CEST, 2026-10-26 00:00 CET */
+        {"Europe/Berlin", INT64_C(1792879200) * SEC, INT64_C(1792969200) * SEC, 25},
+        /* 2026-03-08 00:00 EST, 2026-03-09 00:00 EDT */
+        {"America/New_York", INT64_C(1772946000) * SEC, INT64_C(1773028800) * SEC, 23},
+        /* 2026-11-01 00:00 EDT, 2026-11-02 00:00 EST */
+        {"America/New_York", INT64_C(1793505600) * SEC, INT64_C(1793595600) * SEC, 25},
+    };
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < NELEM(days); i++) {
+            tsagg_query q;
+            tsagg_query_init(&q);
+            q.merchant = 3;
+            q.bucket = TSAGG_BUCKET_DAY;
+            q.tz = days[i].tz;
+            q.from = days[i].day_utc - 2 * DAY + 3 * HOUR; /* inside a day */
+            q.to = days[i].next_utc + DAY + 1;
+            cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+            cr_assert_eq(tsagg_result_buckets(res), 5, "%s: %zu buckets", days[i].tz,
+                         tsagg_result_buckets(res));
+            const int64_t *t = tsagg_result_times(res);
+            const double *c = tsagg_result_values(res, 0);
+            cr_assert_eq(t[2], days[i].day_utc, "%s: day starts at %" PRId64, days[i].tz, t[2]);
+            cr_assert_eq(t[3], days[i].next_utc, "%s: next day starts at %" PRId64, days[i].tz,
+                         t[3]);
+            cr_assert_eq(t[3] - t[2], days[i].hours * HOUR);
+            cr_assert_eq(c[2], days[i].hours * 12, "%s: %.0f events in the day of %d hours",
+                         days[i].tz, c[2], days[i].hours);
+            cr_assert_eq(c[1], 24 * 12);
+            cr_assert_eq(c[3], 24 * 12);
+            /* The first bucket is the whole local day holding from; only
+             * the events from `from` on count. */
+            cr_assert_eq(t[1] - t[0], 24 * HOUR);
+            cr_assert_eq(c[0], 21 * 12);
+            /* Hours stay UTC hours: 12 each. */
+            q.bucket = TSAGG_BUCKET_HOUR;
+            q.from = days[i].day_utc;
+            q.to = days[i].next_utc;
+            cr_assert_eq(tsagg_query_run(st, &q, res), 0);
+            cr_assert_eq(tsagg_result_buckets(res), (size_t)days[i].hours);
+            for (int h = 0; h < days[i].hours; h++)
+                cr_assert_eq(tsagg_result_values(res, 0)[h], 12);
+            /* The week holding the day. */
+            q.bucket = TSAGG_BUCKET_WEEK;
+            q.from = days[i].day_utc;
+            q.to = days[i].day_utc + 1;
+            cr_assert_eq(tsagg_query_run(st, &q, res), 0);
+            cr_assert_eq(tsagg_result_buckets(res), 1);
+            use_tz(days[i].tz);
+            cr_assert_eq(tsagg_result_times(res)[0], ref_floor(TSAGG_BUCKET_WEEK, q.from),
+                         "%s: week", days[i].tz);
+        }
+        if (round == 0) { /* again from partitions */
+            compact(st, 0);
+        }
+    }
+    /* Months: October 2026 in Berlin lasts 31 days and an hour. */
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 3;
+    q.bucket = TSAGG_BUCKET_MONTH;
+    q.tz = "Europe/Berlin";
+    q.from = INT64_C(1790805600) * SEC; /* 2026-10-01 00:00 CEST */
+    q.to = INT64_C(1793487600) * SEC;   /* 2026-11-01 00:00 CET */
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0);
+    cr_assert_eq(tsagg_result_buckets(res), 1);
+    cr_assert_eq(tsagg_result_times(res)[0], q.from);
+    /* Events every 5 minutes from 2026-10-22T00:00Z. */
+    double want = (double)(q.to - INT64_C(1792627200) * SEC) / (5 * MINUTE);
+    cr_assert_eq(tsagg_result_values(res, 0)[0], want);
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- freshness -------------------------------------------------------------------------- */
+
+static double count_of(tsagg_store *st, uint64_t merchant, int64_t from, int64_t to, uint32_t flags)
+{
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = merchant;
+    q.from = from;
+    q.to = to;
+    q.bucket = TSAGG_BUCKET_TOTAL;
+    q.flags = flags;
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+    double c = tsagg_result_values(res, 0)[0];
+    tsagg_result_free(res);
+    return c;
+}
+
+/* An acknowledged event is in the next query's answer, compacted or not,
+ * and once only. */
+Test(query, freshness)
+{
+    tsagg_store *st = open_writer(TSAGG_SYNC_BATCH);
+    tsagg_store *ro = open_store(0, TSAGG_SYNC_BATCH);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t t = (int64_t)now.tv_sec * SEC;
+    for (int i = 1; i <= 5; i++) {
+        tsagg_event ev = {.ts = t + i, .merchant = 9, .event = "click", .event_len = 5,
+                          .flags = TSAGG_EVENT_HAS_ID, .id = (uint64_t)i};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+        cr_assert_eq(count_of(st, 9, t - HOUR, t + HOUR, 0), i);
+        cr_assert_eq(count_of(ro, 9, t - HOUR, t + HOUR, 0), i, "read-only handle");
+        cr_assert_eq(count_of(st, 9, t - HOUR, t + HOUR, TSAGG_QUERY_NO_TAIL), i > 3 ? 3 : 0);
+        if (i == 3)
+            compact(st, 0);
+    }
+    cr_assert_eq(count_of(st, 9, t - HOUR, t + HOUR, TSAGG_QUERY_NO_TAIL), 3);
+    cr_assert_eq(count_of(ro, 9, t - HOUR, t + HOUR, TSAGG_QUERY_NO_TAIL), 3);
+    compact(st, 0);
+    cr_assert_eq(count_of(st, 9, t - HOUR, t + HOUR, TSAGG_QUERY_NO_TAIL), 5);
+    cr_assert_eq(count_of(st, 9, t - HOUR, t + HOUR, 0), 5);
+    cr_assert_eq(count_of(ro, 9, t - HOUR, t + HOUR, 0), 5);
+    cr_assert_eq(count_of(st, 9, t + 3, t + 5, 0), 2, "[from, to) on microseconds");
+    cr_assert_eq(tsagg_store_close(ro), 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- an empty store ---------------------------------------------------------------------- */
+
+Test(query, empty_store)
+{
+    tsagg_store *st = open_writer(TSAGG_SYNC_BATCH);
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 1;
+    q.from = W0 + 30 * SEC;
+    q.to = W0 + 3 * HOUR;
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_AVG, "value"},
+                           {TSAGG_METRIC_MIN, "value"}, {TSAGG_METRIC_USERS, NULL}};
+    q.metrics = mets;
+    q.nmetrics = 4;
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_result_rows(res), 3);
+    cr_assert_eq(tsagg_result_times(res)[0], W0);
+    for (size_t r = 0; r < 3; r++) {
+        cr_assert_eq(tsagg_result_values(res, 0)[r], 0);
+        cr_assert(isnan(tsagg_result_values(res, 1)[r]));
+        cr_assert(isnan(tsagg_result_values(res, 2)[r]));
+        cr_assert_eq(tsagg_result_values(res, 3)[r], 0);
+        cr_assert_str_eq(tsagg_result_group(res, r), "");
+    }
+    cr_assert_null(tsagg_result_group(res, 3));
+    cr_assert_eq(tsagg_result_approximate(res), 0);
+    q.group_by = "page";
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0);
+    cr_assert_eq(tsagg_result_buckets(res), 3);
+    cr_assert_eq(tsagg_result_groups(res), 0);
+    cr_assert_eq(tsagg_result_rows(res), 0);
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- many groups ----------------------------------------------------------------------- */
+
+/* Thousands of group keys (the accumulators and the key table grow many
+ * times), top N among them, and keys that differ after a NUL byte. */
+Test(query, many_groups)
+{
+    enum { NPAGES = 3000, HOURS = 30 };
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    const int64_t t0 = W0;
+    char page[32];
+    tsagg_attr attrs[2];
+    uint64_t id = 0;
+    /* Page k gets k % 7 + 1 events, spread over the hours, value k. */
+    for (int k = 0; k < NPAGES; k++) {
+        snprintf(page, sizeof page, "/x/%04d", k);
+        for (int i = 0; i <= k % 7; i++) {
+            attrs[0] = (tsagg_attr){.key = "page", .key_len = 4, .type = TSAGG_STR,
+                                    .v.s = {page, (uint32_t)strlen(page)}};
+            attrs[1] = (tsagg_attr){.key = "value", .key_len = 5, .type = TSAGG_INT, .v.i = k};
+            tsagg_event ev = {.ts = t0 + (int64_t)((k * 7 + i) % HOURS) * HOUR + k, .merchant = 5,
+                              .event = "page_view", .event_len = 9, .user = (uint64_t)k % 500,
+                              .flags = TSAGG_EVENT_HAS_ID, .id = ++id, .attrs = attrs, .nattrs = 2};
+            cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+        }
+    }
+    const char nul1[] = "a\0b", nul2[] = "a\0c";
+    for (int i = 0; i < 3; i++) { /* a\0b twice, a\0c once */
+        attrs[0] = (tsagg_attr){.key = "referrer", .key_len = 8, .type = TSAGG_STR,
+                                .v.s = {i == 2 ? nul2 : nul1, 3}};
+        tsagg_event ev = {.ts = t0 + i, .merchant = 6, .event = "e", .event_len = 1,
+                          .attrs = attrs, .nattrs = 1};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    }
+    cr_assert_eq(tsagg_flush(st), 0);
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_SUM, "value"},
+                           {TSAGG_METRIC_USERS, NULL}};
+    for (int round = 0; round < 3; round++) {
+        for (int exact = 0; exact < 2; exact++) {
+            tsagg_query q;
+            tsagg_query_init(&q);
+            q.merchant = 5;
+            q.from = t0;
+            q.to = t0 + HOURS * HOUR;
+            q.bucket = TSAGG_BUCKET_TOTAL;
+            q.metrics = mets;
+            q.nmetrics = 3;
+            q.group_by = "page";
+            q.flags = exact ? TSAGG_QUERY_EXACT : 0;
+            cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+            cr_assert_eq(tsagg_result_groups(res), NPAGES);
+            /* Counts 7 (k % 7 == 6) first, by key; then 6... */
+            size_t row = 0;
+            for (int c = 7; c >= 1; c--) {
+                for (int k = 0; k < NPAGES; k++) {
+                    if (k % 7 + 1 != c)
+                        continue;
+                    snprintf(page, sizeof page, "/x/%04d", k);
+                    cr_assert_str_eq(tsagg_result_group(res, row), page, "row %zu", row);
+                    cr_assert_eq(tsagg_result_values(res, 0)[row], c);
+                    cr_assert_eq(tsagg_result_values(res, 1)[row], (double)k * c);
+                    cr_assert_eq(tsagg_result_values(res, 2)[row], 1);
+                    row++;
+                }
+            }
+            /* Hourly, top 5 by sum (k x its count). */
+            q.bucket = TSAGG_BUCKET_HOUR;
+            q.metrics = mets + 1;
+            q.nmetrics = 2;
+            q.top = 5;
+            cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+            cr_assert_eq(tsagg_result_groups(res), 5);
+            cr_assert_eq(tsagg_result_rows(res), 5 * HOURS);
+            int want[5];
+            for (int j = 0; j < 5; j++) {
+                want[j] = -1;
+                for (int k = 0; k < NPAGES; k++) {
+                    int taken = 0;
+                    for (int i = 0; i < j; i++)
+                        taken |= want[i] == k;
+                    if (!taken && (want[j] < 0 || k * (k % 7 + 1) > want[j] * (want[j] % 7 + 1)))
+                        want[j] = k;
+                }
+            }
+            for (int j = 0; j < 5; j++) {
+                snprintf(page, sizeof page, "/x/%04d", want[j]);
+                cr_assert_str_eq(tsagg_result_group(res, (size_t)j), page);
+                double total = 0;
+                for (size_t b = 0; b < HOURS; b++)
+                    total += tsagg_result_values(res, 0)[b * 5 + (size_t)j];
+                cr_assert_eq(total, (double)want[j] * (want[j] % 7 + 1));
+            }
+            /* Keys that differ after a NUL are two groups. */
+            tsagg_query n;
+            tsagg_query_init(&n);
+            n.merchant = 6;
+            n.from = t0;
+            n.to = t0 + HOUR;
+            n.bucket = TSAGG_BUCKET_TOTAL;
+            n.group_by = "referrer";
+            n.flags = q.flags;
+            cr_assert_eq(tsagg_query_run(st, &n, res), 0);
+            cr_assert_eq(tsagg_result_groups(res), 2, "round %d: %zu groups", round,
+                         tsagg_result_groups(res));
+            cr_assert_eq(tsagg_result_values(res, 0)[0], 2);
+            cr_assert_eq(tsagg_result_values(res, 0)[1], 1);
+        }
+        if (round == 0)
+            compact(st, 2000); /* part in partitions, part in the tail */
+        else
+            compact(st, 0);
+    }
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- a merge removes files under a reader of another handle ------------------------------- */
+
+/* The read-only handle's I/O table: before opening a partition file, let the
+ * writer (same process, another handle, so another snapshot catalog) replace
+ * it: late events for the hour, a compaction and a merge, `rounds` times. */
+typedef struct race_io {
+    tsagg_io io;
+    tsagg_store *writer;
+    int rounds;
+    int triggered;
+    uint64_t next_id;
+} race_io;
+
+static void late_file_for(tsagg_store *st, int64_t hour, uint64_t *id)
+{
+    tsagg_event ev = {.ts = hour + 10 * SEC, .merchant = 2, .event = "late", .event_len = 4,
+                      .flags = TSAGG_EVENT_HAS_ID, .id = ++*id};
+    cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    cr_assert_eq(tsagg_flush(st), 0);
+    compact(st, 0);
+}
+
+static int race_open(void *ctx, const char *path, int flags, unsigned mode)
+{
+    race_io *r = ctx;
+    size_t len = strlen(path);
+    if (r->rounds > 0 && len > 6 && !strcmp(path + len - 6, ".tpart")) {
+        r->rounds--;
+        r->triggered++;
+        late_file_for(r->writer, W0, &r->next_id);
+        merge(r->writer);
+    }
+    const tsagg_io *d = tsagg_io_default();
+    return d->open(d->ctx, path, flags, mode);
+}
+
+Test(query, files_replaced_under_another_handle)
+{
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    race_io r = {.writer = st, .next_id = 1000};
+    r.io = *tsagg_io_default();
+    r.io.ctx = &r;
+    r.io.open = race_open;
+    for (int h = 0; h < 3; h++) /* hours W0, W0+1h, W0+2h: one file each */
+        for (int i = 0; i < 10; i++) {
+            tsagg_event ev = {.ts = W0 + h * HOUR + i * SEC, .merchant = 2, .event = "e",
+                              .event_len = 1, .flags = TSAGG_EVENT_HAS_ID,
+                              .id = (uint64_t)(h * 100 + i + 1)};
+            cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+        }
+    cr_assert_eq(tsagg_flush(st), 0);
+    compact(st, 0);
+    late_file_for(st, W0, &r.next_id); /* two files for hour W0 */
+
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.io = &r.io;
+    tsagg_store *ro = NULL;
+    char err[512];
+    cr_assert_eq(tsagg_store_open(g_store, &o, &ro, err, sizeof err), 0, "%s", err);
+    for (int rounds = 1; rounds <= 7; rounds += 2) {
+        r.rounds = rounds;
+        r.triggered = 0;
+        /* Every round adds one late event (and merges): the answer counts
+         * them all, whichever snapshot finally answers. */
+        double before = count_of(st, 2, W0, W0 + 3 * HOUR, 0);
+        double got = count_of(ro, 2, W0, W0 + 3 * HOUR, 0);
+        cr_assert_eq(r.triggered, rounds);
+        cr_assert_eq(got, before + rounds, "%d rounds of replacement: %.0f events, want %.0f",
+                     rounds, got, before + rounds);
+        /* And the writer agrees. */
+        cr_assert_eq(count_of(st, 2, W0, W0 + 3 * HOUR, 0), got);
+        /* Make the hour two files again for the next round. */
+        late_file_for(st, W0, &r.next_id);
+        /* Drop what the reader has open, so that it opens files again. */
+        cr_assert_eq(tsagg_store_close(ro), 0);
+        cr_assert_eq(tsagg_store_open(g_store, &o, &ro, err, sizeof err), 0, "%s", err);
+    }
+    /* Replaced on every attempt: an error, never a wrong answer. */
+    r.rounds = 1000;
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 2;
+    q.from = W0;
+    q.to = W0 + 3 * HOUR;
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    int rc = tsagg_query_run(ro, &q, res);
+    cr_assert_eq(rc, -ENOENT, "%s", tsagg_strerror(rc));
+    cr_assert_eq(tsagg_result_rows(res), 0);
+    cr_assert_geq(r.triggered, 2);
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(ro), 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
