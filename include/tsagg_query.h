@@ -99,6 +99,18 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  * (unknown dimension or measure; the message names it), unknown time zone
  * (TSAGG_EARG), damaged files (TSAGG_ECHECKSUM, TSAGG_ECORRUPT), -errno. The
  * store's errmsg tells which. On error the result is empty.
+ *
+ * Semantics worth knowing:
+ *   - The first bucket's time is the start of the bucket holding `from`,
+ *     which can lie before `from`; only events in [from, to) are counted.
+ *   - Groups are ranked by the first metric over the whole range
+ *     (descending; a group with no value ranks last), then by key. A
+ *     group-by that matches no event gives 0 rows.
+ *   - Client retries (same merchant, ts and event id) count once within a
+ *     partition file; retries split between two compaction runs count once
+ *     per file until tsagg_merge() runs, and the log tail counts every copy.
+ *   - The processing hook of tsagg_compact() applies to compacted events
+ *     only: the log tail is counted as received.
  */
 TSAGG_API int tsagg_query_run(tsagg_store *store, const tsagg_query *q, tsagg_result *r);
 
