@@ -204,6 +204,9 @@ static int write_merged(tsagg_store *st, tsagg__merge_src **srcs, size_t nsrc, c
     int rc = tsagg__part_writer_open(st->io, path, hour, st->schema, file_id, &w);
     if (rc != 0)
         snprintf(detail, detail_len, "%s: %s", path, tsagg_strerror(rc));
+    /* File id 0 is a sorted run: a crash discards it, so no fsync. */
+    if (rc == 0 && file_id == 0)
+        tsagg__part_writer_no_sync(w);
     tsagg__merge_src *bad = NULL;
     if (rc == 0) {
         rc = tsagg__merge_into(srcs, nsrc, st->schema, w, ms, &bad);

@@ -85,6 +85,10 @@ int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t hour,
                             const tsagg_schema *schema, uint64_t file_id,
                             tsagg__part_writer **out);
 
+/* Mark a scratch file (a sorted run of the compactor): finish skips the
+ * fsync, since a crash discards such files anyway. */
+void tsagg__part_writer_no_sync(tsagg__part_writer *w);
+
 /*
  * Add rows. Across all calls rows must be sorted by (merchant, ts) and lie
  * in [hour, hour + 1 h): TSAGG_EARG otherwise (nothing of this call added).

@@ -201,7 +201,7 @@ static int finish(tsagg__part_writer *w)
     encode_header(w, h);
     if ((rc = tsagg__write_all(w->io, w->fd, h, sizeof h, 0)) != 0)
         return tsagg__pfw_fail(w, rc, "%s: writing the header: %s", w->tmp, tsagg_strerror(rc));
-    if ((rc = w->io->fsync(w->io->ctx, w->fd)) != 0)
+    if (!w->no_sync && (rc = w->io->fsync(w->io->ctx, w->fd)) != 0)
         return tsagg__pfw_fail(w, rc, "%s: fsync: %s", w->tmp, tsagg_strerror(rc));
     rc = w->io->close(w->io->ctx, w->fd);
     w->fd = -1;

@@ -324,6 +324,7 @@ struct tsagg__part_writer {
     const tsagg_io *io;
     char *path, *tmp;
     int fd;
+    int no_sync; /* a scratch file: no fsync at finish */
     int failed; /* sticky error code, 0 while healthy */
     int64_t hour;
     uint64_t file_id, schema_id;

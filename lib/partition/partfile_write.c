@@ -134,6 +134,11 @@ static char *dup_str(const char *s, const char *suffix)
     return p;
 }
 
+void tsagg__part_writer_no_sync(tsagg__part_writer *w)
+{
+    w->no_sync = 1;
+}
+
 int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t hour,
                             const tsagg_schema *schema, uint64_t file_id, tsagg__part_writer **out)
 {
