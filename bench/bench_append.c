@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "gagen.h"
+#include "benchutil.h"
 #include "tsagg.h"
 
 #define CORPUS_MAX 65536
@@ -84,20 +85,6 @@ static corpus make_corpus(size_t n)
     gagen_free(g);
     c.n = k;
     return c;
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 typedef struct worker {

@@ -20,31 +20,9 @@
 #include "gagen.h"
 #include "manifest.h"
 #include "partfile.h"
+#include "benchutil.h"
 #include "tsagg.h"
 #include "tsagg_compact.h"
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what, int rc, tsagg_store *st)
-{
-    char msg[512] = "";
-    if (st)
-        tsagg_store_errmsg(st, msg, sizeof msg);
-    fprintf(stderr, "bench_compact: %s: %s %s\n", what, tsagg_strerror(rc), msg);
-    exit(1);
-}
 
 static uint64_t log_bytes(tsagg_store *st)
 {
@@ -113,10 +91,10 @@ int main(int argc, char **argv)
     size_t n;
     while ((n = gagen_next(g, batch, 4096)) > 0)
         if ((rc = tsagg_append(st, batch, n, NULL)) != 0)
-            die("append", rc, st);
+            bench_die("bench_compact", "append", rc, st);
     gagen_free(g);
     if ((rc = tsagg_flush(st)) != 0)
-        die("flush", rc, st);
+        bench_die("bench_compact", "flush", rc, st);
     printf("events %" PRIu64 " count\ndays %u count\nmerchants %u count\n", events, days,
            merchants);
 
@@ -128,7 +106,7 @@ int main(int argc, char **argv)
     rc = tsagg_compact(st, &co, &cs);
     double wall = mono_s() - t0, cpu = cpu_s() - c0;
     if (rc != 0)
-        die("compact", rc, st);
+        bench_die("bench_compact", "compact", rc, st);
     printf("compact %.0f events/s\n", (double)cs.events_read / wall);
     printf("compact_cpu %.0f events/cpu-s\n", (double)cs.events_read / cpu);
     printf("compact_files %" PRIu64 " count\n", cs.files_written);
@@ -138,7 +116,7 @@ int main(int argc, char **argv)
     /* Bytes per event: the partitions, per column, and the raw log. */
     tsagg__snapshot *snap;
     if ((rc = tsagg__snapshot_acquire(st, &snap)) != 0)
-        die("snapshot", rc, st);
+        bench_die("bench_compact", "snapshot", rc, st);
     const tsagg__manifest *m = tsagg__snapshot_manifest(snap);
     const tsagg_schema *schema = tsagg_store_schema(st);
     uint32_t ncols = TSAGG__COL_DIM0 + (uint32_t)tsagg_schema_dimension_count(schema) +
@@ -182,7 +160,7 @@ int main(int argc, char **argv)
         tsagg_log_roll(st);
         unsigned archived;
         if ((rc = tsagg_log_archive(st, 0, &archived)) != 0)
-            die("archive", rc, st);
+            bench_die("bench_compact", "archive", rc, st);
         printf("log_bytes_archive %.2f bytes/event\n", (double)log_bytes(st) / ev);
     }
     free(col);

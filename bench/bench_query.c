@@ -45,34 +45,12 @@
 
 #include "gagen.h"
 #include "partcache.h" /* tsagg__partcache_set_budget */
+#include "benchutil.h"
 #include "tsagg.h"
 
 #define SEC INT64_C(1000000)
 #define HOUR (3600 * SEC)
 #define DAY (24 * HOUR)
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what, int rc, tsagg_store *st)
-{
-    char msg[512] = "";
-    if (st)
-        tsagg_store_errmsg(st, msg, sizeof msg);
-    fprintf(stderr, "bench_query: %s: %s %s\n", what, tsagg_strerror(rc), msg);
-    exit(1);
-}
 
 /* A zone without daylight saving for gagen's fixed offsets (minutes east). */
 static const char *zone_of(int offset_min)
@@ -164,18 +142,18 @@ static void latency(const bench *b, char k, uint64_t m, const char *name, int re
     make_query(b, k, m, &q);
     tsagg_result *res;
     if (tsagg_result_create(&res) != 0)
-        die("result", -1, NULL);
+        bench_die("bench_query", "result", -1, NULL);
     int rc;
     for (int i = 0; i < 5; i++) /* warm: files open, pages cached */
         if ((rc = tsagg_query_run(b->st, &q, res)) != 0)
-            die(name, rc, b->st);
+            bench_die("bench_query", name, rc, b->st);
     double *t = malloc((size_t)reps * sizeof *t);
     for (int i = 0; i < reps; i++) {
         double t0 = mono_s();
         rc = tsagg_query_run(b->st, &q, res);
         t[i] = (mono_s() - t0) * 1e6;
         if (rc != 0)
-            die(name, rc, b->st);
+            bench_die("bench_query", name, rc, b->st);
     }
     qsort(t, (size_t)reps, sizeof *t, cmp_double);
     double sum = 0;
@@ -268,7 +246,7 @@ static void throughput(const bench *b, int threads, double seconds, int uniform)
     for (int i = 0; i < threads; i++) {
         pthread_join(t[i], NULL);
         if (w[i].rc != 0)
-            die("dashboard query", w[i].rc, b->st);
+            bench_die("bench_query", "dashboard query", w[i].rc, b->st);
         total += w[i].done;
     }
     double el = mono_s() - t0;
@@ -374,12 +352,12 @@ int main(int argc, char **argv)
             if (n == 0)
                 break;
             if ((rc = tsagg_append(b.st, batch, n, NULL)) != 0)
-                die("append", rc, b.st);
+                bench_die("bench_query", "append", rc, b.st);
             append_s += mono_s() - t1;
         }
         double t0 = mono_s();
         if ((rc = tsagg_flush(b.st)) != 0)
-            die("flush", rc, b.st);
+            bench_die("bench_query", "flush", rc, b.st);
         append_s += mono_s() - t0;
         free(batch);
         printf("generate_time %.2f s\ningest_time %.2f s\ningest_rate %.0f events/s\n", gen_s,
@@ -390,7 +368,7 @@ int main(int argc, char **argv)
         t0 = mono_s();
         double c0 = cpu_s();
         if ((rc = tsagg_compact(b.st, NULL, &cs)) != 0)
-            die("compact", rc, b.st);
+            bench_die("bench_query", "compact", rc, b.st);
         double compact_s = mono_s() - t0, compact_cpu = cpu_s() - c0;
         printf("compact_time %.2f s\ncompact_rate %.0f events/s\ncompact_cpu_rate %.0f events/s\n"
                "compact_files %" PRIu64 " count\ncompact_bytes_per_event %.2f bytes\n",
@@ -399,7 +377,7 @@ int main(int argc, char **argv)
         tsagg_compact_stats ms;
         t0 = mono_s();
         if ((rc = tsagg_merge(b.st, NULL, &ms)) != 0)
-            die("merge", rc, b.st);
+            bench_die("bench_query", "merge", rc, b.st);
         printf("merge_time %.2f s\nmerge_files %" PRIu64 " count\n", mono_s() - t0,
                ms.files_written);
         fflush(stdout);
@@ -407,7 +385,7 @@ int main(int argc, char **argv)
 
     /* The queries. */
     if (cache_bytes >= 0 && (rc = tsagg__partcache_set_budget(b.st, (size_t)cache_bytes)) != 0)
-        die("cache budget", rc, b.st);
+        bench_die("bench_query", "cache budget", rc, b.st);
     printf("cache_budget %lld bytes\n",
            cache_bytes >= 0 ? cache_bytes : (long long)TSAGG__QUERY_CACHE_BYTES);
     b.g = g;
@@ -447,9 +425,9 @@ int main(int argc, char **argv)
         size_t tn;
         while ((tn = gagen_next(tg, tb, 4096)) > 0)
             if ((rc = tsagg_append(b.st, tb, tn, NULL)) != 0)
-                die("append", rc, b.st);
+                bench_die("bench_query", "append", rc, b.st);
         if ((rc = tsagg_flush(b.st)) != 0)
-            die("flush", rc, b.st);
+            bench_die("bench_query", "flush", rc, b.st);
         free(tb);
         gagen_free(tg);
         printf("log_tail %" PRIu64 " events\n", tail);
@@ -461,7 +439,7 @@ int main(int argc, char **argv)
     free(b.cum);
     gagen_free(g);
     if ((rc = tsagg_store_close(b.st)) != 0)
-        die("close", rc, NULL);
+        bench_die("bench_query", "close", rc, NULL);
     if (!keep) {
         char cmd[4300];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
