@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "store_internal.h"
 
 #define SEG_MAGIC "TSAGGLOG"
@@ -62,14 +63,6 @@
 /* Largest payload a frame may declare; bounds allocations on bad input. */
 #define FRAME_PAYLOAD_MAX (64u << 20)
 
-/* A growable byte buffer. */
-typedef struct tsagg__buf {
-    uint8_t *p;
-    size_t len, cap;
-} tsagg__buf;
-
-int tsagg__buf_reserve(tsagg__buf *b, size_t extra);
-void tsagg__buf_free(tsagg__buf *b);
 
 typedef struct seg_header {
     uint16_t version, kind;

@@ -16,27 +16,6 @@
 #include "fileio.h"
 #include "log_internal.h"
 
-int tsagg__buf_reserve(tsagg__buf *b, size_t extra)
-{
-    if (b->cap - b->len >= extra)
-        return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len < extra)
-        cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p)
-        return -ENOMEM;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-void tsagg__buf_free(tsagg__buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
-
 void tsagg__events_free(tsagg__events *e)
 {
     free(e->evs);

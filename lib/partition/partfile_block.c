@@ -20,7 +20,7 @@ static uint64_t block_checksum(const uint8_t *hdr, const uint8_t *stored, size_t
     return XXH3_64bits_digest(&st);
 }
 
-int tsagg__pf_block_append(pf_buf *out, void *cctx, uint8_t kind, uint16_t column, uint32_t ordinal,
+int tsagg__pf_block_append(tsagg__buf *out, void *cctx, uint8_t kind, uint16_t column, uint32_t ordinal,
                            const uint8_t *raw, size_t raw_len)
 {
     if (raw_len > PF_RAW_MAX)
@@ -29,7 +29,7 @@ int tsagg__pf_block_append(pf_buf *out, void *cctx, uint8_t kind, uint16_t colum
     size_t room = try_zstd ? ZSTD_compressBound(raw_len) : raw_len;
     if (room < raw_len)
         room = raw_len;
-    int rc = pf_buf_reserve(out, PF_BLOCK_HEADER + room);
+    int rc = tsagg__buf_reserve(out, PF_BLOCK_HEADER + room);
     if (rc != 0)
         return rc;
     uint8_t *hdr = out->p + out->len, *body = hdr + PF_BLOCK_HEADER;

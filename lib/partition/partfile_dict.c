@@ -12,7 +12,7 @@
 
 void tsagg__pf_dict_free(pf_wdict *d)
 {
-    pf_buf_free(&d->data);
+    tsagg__buf_free(&d->data);
     free(d->ends);
     free(d->tab);
 }
@@ -67,7 +67,7 @@ int tsagg__pf_dict_intern(pf_wdict *d, const char *s, uint32_t len, uint32_t *co
         d->ends = e;
         d->cap = cap;
     }
-    if (pf_buf_reserve(&d->data, len) != 0)
+    if (tsagg__buf_reserve(&d->data, len) != 0)
         return -ENOMEM;
     if ((d->n + 1) * 2 > d->tmask + 1) {
         int rc = rehash(d, (d->tmask + 1) * 2);

@@ -21,7 +21,7 @@ static int write_dicts(tsagg__part_writer *w, pf_blockref *refs)
 {
     const char **strs = NULL;
     size_t *lens = NULL;
-    pf_buf tab = {0};
+    tsagg__buf tab = {0};
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i <= w->ndims; i++) {
         pf_wdict *d = &w->dicts[i];
@@ -42,7 +42,7 @@ static int write_dicts(tsagg__part_writer *w, pf_blockref *refs)
         }
         size_t size = tsagg__strtab_size(d->n, d->data.len), written;
         tab.len = 0;
-        if (pf_buf_reserve(&tab, size) != 0) {
+        if (tsagg__buf_reserve(&tab, size) != 0) {
             rc = tsagg__pfw_fail(w, -ENOMEM, "out of memory");
             break;
         }
@@ -57,11 +57,11 @@ static int write_dicts(tsagg__part_writer *w, pf_blockref *refs)
     }
     free(strs);
     free(lens);
-    pf_buf_free(&tab);
+    tsagg__buf_free(&tab);
     return rc;
 }
 
-static int build_footer(tsagg__part_writer *w, const pf_blockref *drefs, pf_buf *f)
+static int build_footer(tsagg__part_writer *w, const pf_blockref *drefs, tsagg__buf *f)
 {
     uint8_t schema[TSAGG_SCHEMA_ENCODED_MAX];
     size_t slen = tsagg__schema_encode(w->schema, schema);
@@ -70,7 +70,7 @@ static int build_footer(tsagg__part_writer *w, const pf_blockref *drefs, pf_buf 
     if (size > PF_RAW_MAX)
         return tsagg__pfw_fail(w, -EFBIG, "%s: footer of %" PRIu64 " bytes is too large", w->tmp,
                                size);
-    if (pf_buf_reserve(f, (size_t)size) != 0)
+    if (tsagg__buf_reserve(f, (size_t)size) != 0)
         return tsagg__pfw_fail(w, -ENOMEM, "out of memory");
     uint8_t *p = f->p;
     tsagg__put_u64(p, w->rows);
@@ -119,7 +119,7 @@ static int build_footer(tsagg__part_writer *w, const pf_blockref *drefs, pf_buf 
 }
 
 /* Footer (zstd when it pays) and trailer, written after the output. */
-static int write_footer(tsagg__part_writer *w, const pf_buf *raw)
+static int write_footer(tsagg__part_writer *w, const tsagg__buf *raw)
 {
     size_t bound = ZSTD_compressBound(raw->len);
     uint8_t *z = malloc(bound + PF_TRAILER_SIZE);
@@ -190,11 +190,11 @@ static int finish(tsagg__part_writer *w)
     pf_blockref *drefs = calloc(1 + w->ndims, sizeof *drefs);
     if (!drefs)
         return tsagg__pfw_fail(w, -ENOMEM, "out of memory");
-    pf_buf f = {0};
+    tsagg__buf f = {0};
     if ((rc = write_dicts(w, drefs)) == 0 && (rc = build_footer(w, drefs, &f)) == 0)
         rc = write_footer(w, &f);
     free(drefs);
-    pf_buf_free(&f);
+    tsagg__buf_free(&f);
     if (rc != 0)
         return rc;
     uint8_t h[PF_HEADER_SIZE];

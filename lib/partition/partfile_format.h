@@ -75,6 +75,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "buf.h"
 #include "encoding.h"
 #include "hll.h"
 #include "partfile.h"
@@ -106,34 +107,6 @@
 
 /* ---- small growable buffer ---------------------------------------------- */
 
-typedef struct pf_buf {
-    uint8_t *p;
-    size_t len, cap;
-} pf_buf;
-
-static inline int pf_buf_reserve(pf_buf *b, size_t extra)
-{
-    if (b->cap - b->len >= extra)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->len < extra) {
-        if (cap > SIZE_MAX / 2)
-            return -ENOMEM;
-        cap *= 2;
-    }
-    uint8_t *p = realloc(b->p, cap);
-    if (!p)
-        return -ENOMEM;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static inline void pf_buf_free(pf_buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
 
 /* ---- columns --------------------------------------------------------------- */
 
@@ -212,7 +185,7 @@ typedef struct pf_block_header {
  * PF_ZSTD_MIN; zstd is kept when it saves at least an eighth. 0, -ENOMEM,
  * TSAGG_EARG (raw_len > PF_RAW_MAX).
  */
-int tsagg__pf_block_append(pf_buf *out, void *cctx, uint8_t kind, uint16_t column,
+int tsagg__pf_block_append(tsagg__buf *out, void *cctx, uint8_t kind, uint16_t column,
                            uint32_t ordinal, const uint8_t *raw, size_t raw_len);
 
 /*
@@ -276,7 +249,7 @@ typedef struct pf_rollup_acc {
     double *sums;            /* slots_cap x nmeasures, current minute */
     uint32_t *touched;       /* slots with rows in the current minute */
     uint32_t ntouched;
-    pf_buf entries;          /* encoded entries of finished minutes */
+    tsagg__buf entries;          /* encoded entries of finished minutes */
     uint32_t nentries;
     tsagg__hll users, sessions;
 } pf_rollup_acc;
@@ -290,7 +263,7 @@ int tsagg__pf_rollup_add(pf_rollup_acc *a, int minute, uint32_t event, uint64_t 
                          uint64_t session, const double *measures);
 /* Write the raw rollup bytes of the current merchant into out (replacing
  * its contents). 0, -ENOMEM. */
-int tsagg__pf_rollup_encode(pf_rollup_acc *a, pf_buf *out);
+int tsagg__pf_rollup_encode(pf_rollup_acc *a, tsagg__buf *out);
 
 /*
  * Parse raw rollup bytes into *out. Takes ownership of raw (malloc'ed)
@@ -308,7 +281,7 @@ int tsagg__pf_rollup_decode(uint8_t *raw, size_t len, uint32_t nmeasures, uint32
 
 /* A string column's dictionary being built: codes in first-seen order. */
 typedef struct pf_wdict {
-    pf_buf data;     /* the strings back to back */
+    tsagg__buf data;     /* the strings back to back */
     uint32_t *ends;  /* end offset of string i in data */
     uint32_t n, cap;
     uint64_t *tab;   /* open addressing: hash32 << 32 | (code + 1); 0 empty */
@@ -348,9 +321,9 @@ struct tsagg__part_writer {
     uint64_t nmerchants, merchants_cap;
     int in_merchant;
     pf_rollup_acc roll;
-    pf_buf rbuf;
+    tsagg__buf rbuf;
 
-    pf_buf out;    /* bytes not yet written; out.p[0] is at file offset base */
+    tsagg__buf out;    /* bytes not yet written; out.p[0] is at file offset base */
     uint64_t base;
     uint8_t *enc;  /* one encoded column block */
     size_t enc_cap;

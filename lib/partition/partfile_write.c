@@ -104,8 +104,8 @@ void tsagg__pfw_free(tsagg__part_writer *w)
     free(w->dicts);
     free(w->merchants);
     tsagg__pf_rollup_fini(&w->roll);
-    pf_buf_free(&w->rbuf);
-    pf_buf_free(&w->out);
+    tsagg__buf_free(&w->rbuf);
+    tsagg__buf_free(&w->out);
     free(w->enc);
     ZSTD_freeCCtx(w->cctx);
     free(w);

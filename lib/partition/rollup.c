@@ -36,7 +36,7 @@ void tsagg__pf_rollup_fini(pf_rollup_acc *a)
     free(a->slot_gen);
     free(a->sums);
     free(a->touched);
-    pf_buf_free(&a->entries);
+    tsagg__buf_free(&a->entries);
     tsagg__hll_fini(&a->users);
     tsagg__hll_fini(&a->sessions);
     memset(a, 0, sizeof *a);
@@ -147,7 +147,7 @@ static int flush_minute(pf_rollup_acc *a)
         }
         a->touched[j] = s;
     }
-    int rc = pf_buf_reserve(&a->entries, (size_t)n * (1 + 5 + 10 + 10 + 8 * (size_t)nm));
+    int rc = tsagg__buf_reserve(&a->entries, (size_t)n * (1 + 5 + 10 + 10 + 8 * (size_t)nm));
     if (rc != 0)
         return rc;
     uint8_t *p = a->entries.p + a->entries.len;
@@ -221,11 +221,11 @@ int tsagg__pf_rollup_add(pf_rollup_acc *a, int minute, uint32_t event, uint64_t 
  * sketch of all events) is written as length 0 instead: the common case of
  * page_view, whose users are all of the merchant's users.
  */
-static int put_sketch(pf_buf *out, const tsagg__hll *h, size_t same_off, size_t same_len,
+static int put_sketch(tsagg__buf *out, const tsagg__hll *h, size_t same_off, size_t same_len,
                       size_t *off)
 {
     size_t n = tsagg__hll_serialized_size(h);
-    int rc = pf_buf_reserve(out, 10 + n);
+    int rc = tsagg__buf_reserve(out, 10 + n);
     if (rc != 0)
         return rc;
     uint8_t *tmp = out->p + out->len + 10;
@@ -250,13 +250,13 @@ static int cmp_slot_event(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-int tsagg__pf_rollup_encode(pf_rollup_acc *a, pf_buf *out)
+int tsagg__pf_rollup_encode(pf_rollup_acc *a, tsagg__buf *out)
 {
     int rc = flush_minute(a);
     if (rc != 0)
         return rc;
     out->len = 0;
-    if ((rc = pf_buf_reserve(out, 30 + a->entries.len)) != 0)
+    if ((rc = tsagg__buf_reserve(out, 30 + a->entries.len)) != 0)
         return rc;
     uint8_t *p = out->p;
     uint32_t nnamed = 0;
@@ -287,7 +287,7 @@ int tsagg__pf_rollup_encode(pf_rollup_acc *a, pf_buf *out)
         pf_rslot *sl = &a->slots[order[2 * i + 1]];
         if (sl->rows < PF_NAMED_SKETCH_MIN_ROWS)
             continue;
-        if ((rc = pf_buf_reserve(out, 10)) != 0)
+        if ((rc = tsagg__buf_reserve(out, 10)) != 0)
             break;
         out->len += tsagg__put_varint(out->p + out->len, sl->event);
         if ((rc = put_sketch(out, &sl->users, u_off, u_len, NULL)) == 0)
