@@ -38,7 +38,31 @@ static int rehash(pf_wdict *d, uint32_t slots)
     return 0;
 }
 
+void tsagg__pf_dict_forget(pf_wdict *d)
+{
+    memset(d->recent, 0, sizeof d->recent);
+}
+
+static int intern_bytes(pf_wdict *d, const char *s, uint32_t len, uint32_t *code);
+
 int tsagg__pf_dict_intern(pf_wdict *d, const char *s, uint32_t len, uint32_t *code)
+{
+    uintptr_t a = (uintptr_t)s;
+    uint32_t slot = (uint32_t)((a >> 3) ^ (a >> 11)) & (PF_DICT_PTR_CACHE - 1);
+    if (s && d->recent[slot].ptr == s && d->recent[slot].len == len) {
+        *code = d->recent[slot].code;
+        return 0;
+    }
+    int rc = intern_bytes(d, s, len, code);
+    if (rc == 0 && s) {
+        d->recent[slot].ptr = s;
+        d->recent[slot].len = len;
+        d->recent[slot].code = *code;
+    }
+    return rc;
+}
+
+static int intern_bytes(pf_wdict *d, const char *s, uint32_t len, uint32_t *code)
 {
     uint32_t l;
     const uint8_t *q;

@@ -280,13 +280,26 @@ int tsagg__pf_rollup_decode(uint8_t *raw, size_t len, uint32_t nmeasures, uint32
 #define PF_OUT_FLUSH (1u << 20)
 
 /* A string column's dictionary being built: codes in first-seen order. */
+#define PF_DICT_PTR_CACHE 256
+
 typedef struct pf_wdict {
     tsagg__buf data;     /* the strings back to back */
     uint32_t *ends;  /* end offset of string i in data */
     uint32_t n, cap;
     uint64_t *tab;   /* open addressing: hash32 << 32 | (code + 1); 0 empty */
     uint32_t tmask;
+    /* Codes of the strings met at these addresses during the current add
+     * call: callers hand the same interned string for every row with that
+     * value, so most lookups skip hashing. Valid for one call only, since
+     * strings are borrowed for the call. */
+    struct {
+        const char *ptr;
+        uint32_t len, code;
+    } recent[PF_DICT_PTR_CACHE];
 } pf_wdict;
+
+/* Forget the addresses remembered during an add call. */
+void tsagg__pf_dict_forget(pf_wdict *d);
 
 typedef struct pf_wmerchant {
     uint64_t merchant, row_start, rows;

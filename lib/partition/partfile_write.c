@@ -408,5 +408,7 @@ int tsagg__part_writer_add(tsagg__part_writer *w, const tsagg__row *rows, size_t
     int rc = check_rows(w, rows, n);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = add_row(w, &rows[i]);
+    for (uint32_t d = 0; d < 1 + w->ndims; d++)
+        tsagg__pf_dict_forget(&w->dicts[d]);
     return rc;
 }
