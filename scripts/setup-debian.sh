@@ -4,7 +4,8 @@
 set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config
-libzstd-dev liblz4-dev libxxhash-dev liburing-dev libcriterion-dev tzdata"
+libzstd-dev liblz4-dev libxxhash-dev liburing-dev libcriterion-dev tzdata
+libsimdjson-dev"
 
 missing=""
 for p in $PACKAGES; do
