@@ -19,6 +19,7 @@
 #include "tsagg_log.h"
 #include "tsagg_query.h"
 #include "tsagg_store.h"
+#include "tsagg_verify.h"
 #include "tsagg_version.h"
 
 #endif

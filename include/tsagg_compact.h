@@ -86,6 +86,60 @@ TSAGG_API int tsagg_compact(tsagg_store *store, const tsagg_compact_options *opt
 TSAGG_API int tsagg_merge(tsagg_store *store, const tsagg_compact_options *opts,
                           tsagg_compact_stats *stats);
 
+/* ---- rebuild ------------------------------------------------------------- */
+
+typedef struct tsagg_rebuild_stats {
+    uint64_t events_read;      /* log events of the hours, as received */
+    uint64_t events_dropped;   /* by the processing hook */
+    uint64_t events_moved;     /* the hook moved their ts out of the hours:
+                                  not kept (rebuild a range holding both) */
+    uint64_t duplicates;       /* retries dropped */
+    uint64_t hours;            /* hours whose files were replaced or written */
+    uint64_t files_written;
+    uint64_t rows_written;
+    uint64_t bytes_written;
+    uint64_t files_replaced;   /* the previous generation's files */
+    uint64_t rows_replaced;
+    uint64_t bytes_replaced;
+    uint64_t consumed_seq;     /* events up to this sequence were rebuilt */
+    uint32_t generation;       /* of the files written */
+    uint32_t reserved;
+} tsagg_rebuild_stats;
+
+typedef struct tsagg_rebuild_options {
+    uint32_t struct_size;      /* sizeof, set by _init */
+    uint32_t flags;            /* reserved, 0 */
+    int64_t from, to;          /* rebuild the UTC hours holding [from, to),
+                                  microseconds; from < to */
+    uint64_t memory_budget;    /* as for compaction; default 256 MiB */
+    tsagg_process_fn process;  /* the processing logic to apply; NULL: none */
+    void *process_ctx;
+    /* Called after every 1 Mi events read and every hour written, with the
+       figures so far; NULL: no calls. In the caller's thread. */
+    void (*progress)(void *ctx, const tsagg_rebuild_stats *so_far);
+    void *progress_ctx;
+} tsagg_rebuild_options;
+
+TSAGG_API void tsagg_rebuild_options_init(tsagg_rebuild_options *opts);
+
+/*
+ * Regenerate the partitions of the hours holding [from, to) from the raw
+ * log, with the store's current schema and the given processing hook: the
+ * events compacted so far (up to the published consumed position) whose ts
+ * as received falls in those hours are read again, bucketed, deduplicated
+ * and written as one file per hour, a new generation. One manifest publish
+ * then swaps every file of those hours for the new ones: queries see the old
+ * generation or the new one, never a mix, and old files are removed once no
+ * snapshot uses them. Events not yet compacted are left to tsagg_compact().
+ *
+ * A damaged partition file of those hours is not read, so a rebuild repairs
+ * it; damage in the log is an error (TSAGG_ECHECKSUM, TSAGG_ECORRUPT) and
+ * nothing is published. Runs exclusively with compactions and merges.
+ * Returns 0 or an error as tsagg_compact(); stats may be NULL.
+ */
+TSAGG_API int tsagg_rebuild(tsagg_store *store, const tsagg_rebuild_options *opts,
+                            tsagg_rebuild_stats *stats);
+
 /* The log position compaction has consumed (0: nothing yet), as published. */
 TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
 

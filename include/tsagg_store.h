@@ -148,6 +148,16 @@ typedef struct tsagg_store tsagg_store;
 /* tsagg_options.flags */
 #define TSAGG_OPEN_WRITE 0x1u  /* take the writer lock; enables appends */
 #define TSAGG_OPEN_CREATE 0x2u /* create the store if it does not exist */
+/*
+ * With TSAGG_OPEN_WRITE: make opts->schema the store's schema. It must keep
+ * every dimension and measure of the stored schema (it may add new ones, in
+ * any order), or the open fails with TSAGG_ESCHEMA naming the missing field.
+ * Partitions written before keep their own schema: a new dimension reads as
+ * absent there until tsagg_rebuild() regenerates those hours from the raw
+ * log, which kept every field as received. Handles opened before the change
+ * keep the schema they read at open.
+ */
+#define TSAGG_OPEN_SCHEMA 0x4u
 
 /* When appends become durable (tsagg_options.sync_mode). */
 enum tsagg_sync_mode {
@@ -177,7 +187,8 @@ typedef struct tsagg_options {
     uint32_t struct_size;       /* sizeof(tsagg_options), set by _init */
     uint32_t flags;             /* TSAGG_OPEN_*; default 0 (read-only) */
     const tsagg_io *io;         /* default tsagg_io_default() */
-    const tsagg_schema *schema; /* for TSAGG_OPEN_CREATE; NULL: the default */
+    const tsagg_schema *schema; /* for TSAGG_OPEN_CREATE (NULL: the default)
+                                   and TSAGG_OPEN_SCHEMA */
     uint32_t sync_mode;         /* enum tsagg_sync_mode; default BATCH */
     uint32_t sync_interval_ms;  /* INTERVAL mode; default 10 */
     uint32_t io_backend;        /* enum tsagg_io_backend; default AUTO */

@@ -85,6 +85,40 @@ static int write_descriptor(tsagg_store *st, const tsagg_schema *schema)
     return 0;
 }
 
+static int read_descriptor(tsagg_store *st);
+
+/*
+ * Replace the stored schema by `schema` when it differs and keeps every
+ * field of the stored one (TSAGG_OPEN_SCHEMA). Called before the log
+ * writer starts, so no segment of this handle carries the old schema id.
+ */
+static int evolve_schema(tsagg_store *st, const tsagg_schema *schema)
+{
+    const tsagg_schema *cur = st->schema;
+    if (tsagg_schema_id(schema) == tsagg_schema_id(cur))
+        return 0;
+    for (size_t i = 0; i < tsagg_schema_dimension_count(cur); i++) {
+        const char *name = tsagg_schema_dimension_name(cur, i);
+        if (tsagg_schema_dimension_index(schema, name) < 0)
+            return tsagg__fail(st, TSAGG_ESCHEMA,
+                               "new schema drops dimension '%s': fields can be added, not removed",
+                               name);
+    }
+    for (size_t i = 0; i < tsagg_schema_measure_count(cur); i++) {
+        const char *name = tsagg_schema_measure_name(cur, i);
+        if (tsagg_schema_measure_index(schema, name) < 0)
+            return tsagg__fail(st, TSAGG_ESCHEMA,
+                               "new schema drops measure '%s': fields can be added, not removed",
+                               name);
+    }
+    int rc = write_descriptor(st, schema);
+    if (rc != 0)
+        return rc;
+    tsagg_schema_free(st->schema);
+    st->schema = NULL;
+    return read_descriptor(st);
+}
+
 /* Entries a store directory may hold before its descriptor exists: what
  * an interrupted creation leaves behind. */
 static int creation_leftover(void *arg, const char *name)
@@ -181,6 +215,8 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
     int create = (opts->flags & TSAGG_OPEN_CREATE) != 0;
     if (create && !writer)
         return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_CREATE needs TSAGG_OPEN_WRITE");
+    if ((opts->flags & TSAGG_OPEN_SCHEMA) && (!writer || !opts->schema))
+        return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_SCHEMA needs TSAGG_OPEN_WRITE and a schema");
     if (opts->frame_bytes < 4096 || opts->frame_bytes > (16u << 20) ||
         opts->segment_bytes < (64u << 10) || opts->sync_mode > TSAGG_SYNC_NONE ||
         opts->io_backend > TSAGG_IO_PWRITE ||
@@ -211,6 +247,8 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
         if (rc == 0)
             rc = read_descriptor(st);
     }
+    if (rc == 0 && (opts->flags & TSAGG_OPEN_SCHEMA))
+        rc = evolve_schema(st, opts->schema);
     if (rc != 0)
         return rc;
     if (writer)

@@ -2,6 +2,7 @@
 #ifndef TSAGG_COMPACT_INTERNAL_H
 #define TSAGG_COMPACT_INTERNAL_H
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -74,7 +74,26 @@ typedef struct compactor {
     char key_name[TSAGG_ATTRS_MAX][TSAGG_NAME_MAX];
     uint8_t key_len[TSAGG_ATTRS_MAX]; /* 0: nothing remembered */
     int key_col[TSAGG_ATTRS_MAX];
+    /* A rebuild: the hours [ts_lo, ts_hi) only, and its progress. */
+    const tsagg_rebuild_options *ro;
+    tsagg_rebuild_stats *rs;
+    int64_t ts_lo, ts_hi;
 } compactor;
+
+/* A rebuild's figures so far, from the compaction counters, to its
+ * progress callback. */
+static void rebuild_progress(compactor *c)
+{
+    if (!c->ro || !c->ro->progress)
+        return;
+    c->rs->events_read = c->stats->events_read;
+    c->rs->events_dropped = c->stats->events_dropped;
+    c->rs->duplicates = c->stats->duplicates;
+    c->rs->files_written = c->stats->files_written;
+    c->rs->rows_written = c->stats->rows_written;
+    c->rs->bytes_written = c->stats->bytes_written;
+    c->ro->progress(c->ro->progress_ctx, c->rs);
+}
 
 static void slot_free(hour_slot *s)
 {
@@ -447,6 +466,10 @@ static int read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
     tsagg_log_range_init(&r);
     r.from_seq = from;
     r.to_seq = to + 1;
+    if (c->ro) {
+        r.ts_from = c->ts_lo;
+        r.ts_to = c->ts_hi;
+    }
     tsagg_log_reader *rd;
     int rc = tsagg_log_reader_open(st, &r, &rd);
     if (rc != 0)
@@ -472,6 +495,10 @@ static int read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
                 break;
             }
         }
+        if (keep && c->ro && (copy.ts < c->ts_lo || copy.ts >= c->ts_hi)) {
+            c->rs->events_moved++;
+            keep = 0;
+        }
         if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
             rc = tsagg__fail(st, TSAGG_EINPUT,
                              "event %" PRIu64 ": ts %" PRId64 " is outside the years 0000-9999 "
@@ -485,6 +512,8 @@ static int read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
             rc = spill(c);
         if (rc != 0)
             break;
+        if ((c->stats->events_read & ((1u << 20) - 1)) == 0)
+            rebuild_progress(c);
         if (c->o->max_events && c->stats->events_read >= c->o->max_events) {
             rc = 0;
             break;
@@ -522,6 +551,48 @@ static int ensure_parts_dir(tsagg_store *st)
     return rc ? tsagg__fail(st, rc, "%s: %s", dir, tsagg_strerror(rc)) : 0;
 }
 
+/*
+ * Write one new file per hour buffered in c (they are sorted by hour) and
+ * add them to `next`, with generation `gen` (0: the hour's current one) and
+ * `level`. The manifest lists them only once all exist and it is published.
+ */
+static int write_hours(compactor *c, tsagg__manifest *next, uint32_t gen, uint32_t level)
+{
+    tsagg_store *st = c->st;
+    tsagg_compact_stats *stats = c->stats;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < c->nhours; i++) {
+        hour_slot *s = c->hours[i];
+        int64_t hour = s->buf.hour;
+        if (s->buf.n == 0 && s->nruns == 0)
+            continue;
+        uint64_t id = next->next_file_id++;
+        char path[TSAGG_PATH_MAX + 64];
+        tsagg__part_file_path(st, hour, id, path, sizeof path);
+        tsagg__part_info info;
+        rc = write_sorted(c, s, path, id, 1, &info);
+        if (rc != 0)
+            break;
+        /* Its rows are on disk: give their memory back for the hours left. */
+        c->bytes -= tsagg__hourbuf_bytes(&s->buf);
+        tsagg__hourbuf_free(&s->buf);
+        tsagg__hourbuf_init(&s->buf, hour, c->ndims, c->nmeas);
+        uint32_t g = gen ? gen : 1;
+        for (size_t k = 0; !gen && k < next->nparts; k++)
+            if (next->parts[k].hour == hour)
+                g = next->parts[k].generation;
+        tsagg__part_ref ref = {.hour = hour, .file_id = id, .rows = info.rows,
+                               .bytes = info.bytes, .generation = g, .level = level};
+        rc = tsagg__manifest_add(next, &ref);
+        stats->files_written++;
+        stats->rows_written += info.rows;
+        stats->bytes_written += info.bytes;
+        stats->hours++;
+        rebuild_progress(c);
+    }
+    return rc;
+}
+
 static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
                           tsagg_compact_stats *stats)
 {
@@ -554,38 +625,11 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
         rc = read_log(&c, next->consumed_seq + 1, target, &last);
     if (rc == 0 && c.nhours)
         qsort(c.hours, c.nhours, sizeof *c.hours, cmp_slot);
-    /* One new file per hour; the manifest lists them only once all exist. */
+    if (rc == 0)
+        rc = write_hours(&c, next, 0, 0);
+    remove_runs(&c);
     char dir[TSAGG_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/parts", st->path);
-    for (size_t i = 0; rc == 0 && i < c.nhours; i++) {
-        hour_slot *s = c.hours[i];
-        int64_t hour = s->buf.hour;
-        if (s->buf.n == 0 && s->nruns == 0)
-            continue;
-        uint64_t id = next->next_file_id++;
-        char path[TSAGG_PATH_MAX + 64];
-        tsagg__part_file_path(st, hour, id, path, sizeof path);
-        tsagg__part_info info;
-        rc = write_sorted(&c, s, path, id, 1, &info);
-        if (rc != 0)
-            break;
-        /* Its rows are on disk: give their memory back for the hours left. */
-        c.bytes -= tsagg__hourbuf_bytes(&s->buf);
-        tsagg__hourbuf_free(&s->buf);
-        tsagg__hourbuf_init(&s->buf, hour, c.ndims, c.nmeas);
-        uint32_t gen = 1;
-        for (size_t k = 0; k < next->nparts; k++)
-            if (next->parts[k].hour == hour)
-                gen = next->parts[k].generation;
-        tsagg__part_ref ref = {.hour = hour, .file_id = id, .rows = info.rows,
-                               .bytes = info.bytes, .generation = gen, .level = 0};
-        rc = tsagg__manifest_add(next, &ref);
-        stats->files_written++;
-        stats->rows_written += info.rows;
-        stats->bytes_written += info.bytes;
-        stats->hours++;
-    }
-    remove_runs(&c);
     if (rc == 0 && c.nhours)
         rc = sync_parts_dir(st, dir);
     if (rc == 0 && last != next->consumed_seq) {
@@ -724,6 +768,143 @@ static int merge_locked(tsagg_store *st, uint64_t budget, tsagg_compact_stats *s
 int tsagg_merge(tsagg_store *st, const tsagg_compact_options *opts, tsagg_compact_stats *stats)
 {
     return run_exclusive(st, opts, stats, 1);
+}
+
+void tsagg_rebuild_options_init(tsagg_rebuild_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->memory_budget = 256ull << 20;
+}
+
+/* Replace every file of the hours [lo, hi) in `next` (as in `cur`) by the
+ * files the rebuild wrote; counts what was replaced. */
+static void drop_replaced(const tsagg__manifest *cur, tsagg__manifest *next, int64_t lo,
+                          int64_t hi, tsagg_rebuild_stats *rs)
+{
+    for (size_t i = 0; i < cur->nparts; i++) {
+        const tsagg__part_ref *p = &cur->parts[i];
+        if (p->hour < lo || p->hour >= hi)
+            continue;
+        tsagg__manifest_remove(next, p->file_id);
+        rs->files_replaced++;
+        rs->rows_replaced += p->rows;
+        rs->bytes_replaced += p->bytes;
+    }
+}
+
+/* Distinct hours in [lo, hi) with a file in `cur` or among the new ones. */
+static uint64_t count_hours(const tsagg__manifest *cur, const compactor *c, int64_t lo, int64_t hi)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < c->nhours; i++)
+        n += c->hours[i]->buf.hour >= lo && c->hours[i]->buf.hour < hi;
+    int64_t prev = INT64_MIN;
+    for (size_t i = 0; i < cur->nparts; i++) {
+        int64_t h = cur->parts[i].hour;
+        if (h < lo || h >= hi || h == prev)
+            continue;
+        prev = h;
+        int fresh = 1;
+        for (size_t k = 0; k < c->nhours; k++)
+            fresh &= c->hours[k]->buf.hour != h;
+        n += fresh;
+    }
+    return n;
+}
+
+static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
+                          const tsagg_compact_options *o, tsagg_rebuild_stats *rs)
+{
+    int rc = ensure_parts_dir(st);
+    if (rc == 0)
+        rc = tsagg__catalog_sweep(st);
+    if (rc != 0)
+        return rc;
+    tsagg__snapshot *snap;
+    rc = tsagg__snapshot_acquire(st, &snap);
+    if (rc != 0)
+        return rc;
+    const tsagg__manifest *cur = tsagg__snapshot_manifest(snap);
+    tsagg__manifest *next = NULL;
+    rc = tsagg__manifest_clone(cur, &next);
+
+    tsagg_compact_stats cs = {0};
+    compactor c = {.st = st, .o = o, .stats = &cs, .ro = ro, .rs = rs};
+    c.ts_lo = hour_of(ro->from);
+    c.ts_hi = hour_of(ro->to - 1) + TSAGG__HOUR_US;
+    c.ndims = (uint32_t)tsagg_schema_dimension_count(st->schema);
+    c.nmeas = (uint32_t)tsagg_schema_measure_count(st->schema);
+    c.dims = calloc(c.ndims + 1, sizeof *c.dims);
+    c.meas = calloc(c.nmeas + 1, sizeof *c.meas);
+    c.next_run = 1;
+    if (rc == 0 && (!c.dims || !c.meas))
+        rc = -ENOMEM;
+    uint64_t last = 0;
+    rs->consumed_seq = cur->consumed_seq;
+    if (rc == 0 && cur->consumed_seq > 0)
+        rc = read_log(&c, 1, cur->consumed_seq, &last);
+    if (rc == 0 && c.nhours)
+        qsort(c.hours, c.nhours, sizeof *c.hours, cmp_slot);
+    /* One generation past any the hours had. */
+    uint32_t gen = 1;
+    for (size_t i = 0; i < cur->nparts; i++)
+        if (cur->parts[i].hour >= c.ts_lo && cur->parts[i].hour < c.ts_hi &&
+            cur->parts[i].generation >= gen)
+            gen = cur->parts[i].generation + 1;
+    rs->generation = gen;
+    if (rc == 0) {
+        rs->hours = count_hours(cur, &c, c.ts_lo, c.ts_hi);
+        drop_replaced(cur, next, c.ts_lo, c.ts_hi, rs);
+        rc = write_hours(&c, next, gen, 1);
+    }
+    remove_runs(&c);
+    char dir[TSAGG_PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/parts", st->path);
+    if (rc == 0 && cs.files_written)
+        rc = sync_parts_dir(st, dir);
+    if (rc == 0 && (cs.files_written || rs->files_replaced))
+        rc = tsagg__catalog_publish(st, next);
+    rs->events_read = cs.events_read;
+    rs->events_dropped = cs.events_dropped;
+    rs->duplicates = cs.duplicates;
+    rs->files_written = cs.files_written;
+    rs->rows_written = cs.rows_written;
+    rs->bytes_written = cs.bytes_written;
+    for (size_t i = 0; i < c.nhours; i++)
+        slot_free(c.hours[i]);
+    free(c.hours);
+    free(c.dims);
+    free(c.meas);
+    tsagg__snapshot_release(st, snap);
+    tsagg__manifest_free(next);
+    return rc;
+}
+
+int tsagg_rebuild(tsagg_store *st, const tsagg_rebuild_options *opts, tsagg_rebuild_stats *stats)
+{
+    tsagg_rebuild_stats local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    if (!st || !opts)
+        return TSAGG_EARG;
+    if (!st->writer)
+        return tsagg__fail(st, TSAGG_EREADONLY, "a rebuild needs a writable store");
+    if (opts->struct_size != sizeof *opts || opts->memory_budget < (1u << 20) ||
+        opts->from >= opts->to || opts->from < TS_MIN || opts->to > TS_END)
+        return tsagg__fail(st, TSAGG_EARG,
+                           "rebuild options out of range (from < to, years 0000-9999, "
+                           "budget >= 1 MiB)");
+    tsagg_compact_options co;
+    tsagg_compact_options_init(&co);
+    co.memory_budget = opts->memory_budget;
+    co.process = opts->process;
+    co.process_ctx = opts->process_ctx;
+    pthread_mutex_lock(&st->compact_mu);
+    int rc = rebuild_locked(st, opts, &co, stats);
+    pthread_mutex_unlock(&st->compact_mu);
+    return rc;
 }
 
 int tsagg_compacted_seq(tsagg_store *st, uint64_t *seq)

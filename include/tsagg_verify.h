@@ -1,0 +1,60 @@
+/*
+ * tsagg_verify.h - read every file of a store and check every checksum.
+ *
+ * tsagg_verify() reads the whole log (every frame of every segment) and
+ * every partition file the manifest lists (every column block of every row
+ * group, every dictionary and rollup), checks what the manifest says of each
+ * file against the file, and reports each damaged file once. It changes
+ * nothing and works on read-only handles beside a running writer.
+ */
+#ifndef TSAGG_VERIFY_H
+#define TSAGG_VERIFY_H
+
+#include <stdint.h>
+
+#include "tsagg_export.h"
+#include "tsagg_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tsagg_verify_problem {
+    const char *file;   /* relative to the store: "MANIFEST", "log/...tlog",
+                           "parts/...tpart" */
+    int code;           /* TSAGG_ECHECKSUM, TSAGG_ECORRUPT, TSAGG_EVERSION,
+                           -ENOENT (a listed file is missing), -errno */
+    const char *detail; /* what is wrong and where (offset, block) */
+    int64_t hour;       /* a partition's UTC hour (µs); INT64_MIN otherwise */
+    int repairable;     /* 1: tsagg_rebuild() of that hour regenerates the
+                           file, the log being intact; 0: the raw log itself
+                           or the manifest is damaged */
+} tsagg_verify_problem;
+
+/* Called once per damaged file, in the caller's thread; the strings live
+ * until the call returns. */
+typedef void (*tsagg_verify_fn)(void *ctx, const tsagg_verify_problem *problem);
+
+typedef struct tsagg_verify_stats {
+    uint64_t segments;        /* log segments read */
+    uint64_t segment_bytes;
+    uint64_t events;          /* log events read */
+    uint64_t partitions;      /* partition files read */
+    uint64_t partition_bytes;
+    uint64_t rows;
+    uint64_t problems;        /* damaged files */
+} tsagg_verify_stats;
+
+/*
+ * Check the store; fn (may be NULL) hears of each damaged file. Returns 0
+ * when nothing is damaged, otherwise the code of the first problem found
+ * (everything is still checked), or an error that stopped the check
+ * (-ENOMEM, TSAGG_EARG). stats may be NULL.
+ */
+TSAGG_API int tsagg_verify(tsagg_store *store, tsagg_verify_fn fn, void *ctx,
+                           tsagg_verify_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

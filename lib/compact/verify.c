@@ -1,0 +1,229 @@
+/*
+ * verify.c - read every file of a store and check every checksum.
+ *
+ * The log is checked first, segment by segment, so that a damaged
+ * partition can be called repairable only when the events it was made of
+ * are intact. Partitions are read in full: every column block of every row
+ * group, every dictionary, every merchant's rollup.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compact_internal.h"
+#include "tsagg_log.h"
+#include "tsagg_verify.h"
+
+typedef struct verifier {
+    tsagg_store *st;
+    tsagg_verify_fn fn;
+    void *ctx;
+    tsagg_verify_stats *stats;
+    int first_code;
+    int log_damaged;
+} verifier;
+
+static void report(verifier *v, const char *file, int code, const char *detail, int64_t hour,
+                   int repairable)
+{
+    v->stats->problems++;
+    if (!v->first_code)
+        v->first_code = code;
+    if (v->fn) {
+        tsagg_verify_problem p = {.file = file, .code = code, .detail = detail, .hour = hour,
+                                  .repairable = repairable};
+        v->fn(v->ctx, &p);
+    }
+}
+
+/* The part of a path after the store's directory. */
+static const char *relative(const tsagg_store *st, const char *path)
+{
+    size_t n = strlen(st->path);
+    return strncmp(path, st->path, n) == 0 && path[n] == '/' ? path + n + 1 : path;
+}
+
+static int check_segment(verifier *v, const tsagg_segment_info *seg)
+{
+    tsagg_store *st = v->st;
+    char path[TSAGG_PATH_MAX + 32], detail[TSAGG_PATH_MAX + TSAGG_ERRMSG_MAX];
+    tsagg__segment_path(st, seg->number, path, sizeof path);
+    tsagg_log_range r;
+    tsagg_log_range_init(&r);
+    r.from_seq = seg->first_seq;
+    r.to_seq = seg->last_seq + 1;
+    tsagg_log_reader *rd;
+    int rc = tsagg_log_reader_open(st, &r, &rd);
+    uint64_t n = 0, expect = seg->last_seq + 1 - seg->first_seq;
+    if (rc == 0) {
+        const tsagg_event *ev;
+        uint64_t seq;
+        while ((rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1)
+            n++;
+        tsagg_log_reader_close(rd);
+    }
+    v->stats->segments++;
+    v->stats->segment_bytes += seg->bytes;
+    v->stats->events += n;
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0) {
+        tsagg_store_errmsg(st, detail, sizeof detail);
+        v->log_damaged = 1;
+        report(v, relative(st, path), rc, detail, INT64_MIN, 0);
+    } else if (n != expect) {
+        snprintf(detail, sizeof detail,
+                 "%s: %" PRIu64 " events read, the segment's records say %" PRIu64,
+                 relative(st, path), n, expect);
+        v->log_damaged = 1;
+        report(v, relative(st, path), TSAGG_ECORRUPT, detail, INT64_MIN, 0);
+    }
+    return 0;
+}
+
+static int check_log(verifier *v)
+{
+    tsagg_store *st = v->st;
+    char detail[TSAGG_PATH_MAX + TSAGG_ERRMSG_MAX];
+    int n = tsagg_log_segments(st, NULL, 0);
+    tsagg_segment_info *segs = NULL;
+    if (n > 0) {
+        segs = calloc((size_t)n, sizeof *segs);
+        if (!segs)
+            return -ENOMEM;
+        int m = tsagg_log_segments(st, segs, (size_t)n);
+        n = m < n ? m : n;
+    }
+    if (n == -ENOMEM) {
+        free(segs);
+        return n;
+    }
+    if (n < 0) {
+        tsagg_store_errmsg(st, detail, sizeof detail);
+        v->log_damaged = 1;
+        report(v, "log", n, detail, INT64_MIN, 0);
+        free(segs);
+        return 0;
+    }
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = check_segment(v, &segs[i]);
+    free(segs);
+    return rc;
+}
+
+/* Read everything of one open partition file. */
+static int read_partition(tsagg__part *p, void *scratch)
+{
+    const tsagg_schema *schema = tsagg__part_schema(p);
+    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(schema);
+    uint32_t ncols = TSAGG__COL_DIM0 + ndims + (uint32_t)tsagg_schema_measure_count(schema);
+    int rc = 0;
+    for (uint32_t g = 0; rc == 0 && g < tsagg__part_groups(p); g++)
+        for (uint32_t col = 0; rc == 0 && col < ncols; col++)
+            rc = tsagg__part_read_column(p, col, g, scratch);
+    for (uint32_t col = TSAGG__COL_EVENT; rc == 0 && col < TSAGG__COL_DIM0 + ndims; col++) {
+        if (col > TSAGG__COL_EVENT && col < TSAGG__COL_DIM0)
+            continue;
+        const char *s;
+        size_t len;
+        if (tsagg__part_dict_size(p, col) > 0)
+            rc = tsagg__part_dict_get(p, col, 0, &s, &len);
+    }
+    for (uint64_t m = 0; rc == 0 && m < tsagg__part_merchants(p); m++) {
+        tsagg__rollup r;
+        rc = tsagg__part_rollup(p, m, &r);
+        if (rc == 0)
+            tsagg__rollup_free(&r);
+    }
+    return rc;
+}
+
+/* Whether the manifest on disk still lists file_id (a writer's merge may
+ * have replaced it while we read). */
+static int still_listed(tsagg_store *st, uint64_t file_id)
+{
+    tsagg__manifest *m;
+    if (tsagg__manifest_load(st, &m) != 0)
+        return 1;
+    int listed = tsagg__manifest_has(m, file_id);
+    tsagg__manifest_free(m);
+    return listed;
+}
+
+static int check_partition(verifier *v, const tsagg__part_ref *ref, void *scratch)
+{
+    tsagg_store *st = v->st;
+    char path[TSAGG_PATH_MAX + 64], detail[TSAGG_PATH_MAX + TSAGG_ERRMSG_MAX] = "";
+    tsagg__part_file_path(st, ref->hour, ref->file_id, path, sizeof path);
+    const char *rel = relative(st, path);
+    tsagg__part *p = NULL;
+    int rc = tsagg__part_open(st->io, path, &p, detail, sizeof detail);
+    if (rc == -ENOENT && !still_listed(st, ref->file_id))
+        return 0;
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc == 0) {
+        rc = read_partition(p, scratch);
+        if (rc != 0)
+            tsagg__part_errmsg(p, detail, sizeof detail);
+    }
+    if (rc == 0) {
+        const tsagg__part_info *info = tsagg__part_get_info(p);
+        if (info->hour != ref->hour || info->rows != ref->rows || info->bytes != ref->bytes ||
+            tsagg__part_file_id(p) != ref->file_id) {
+            rc = TSAGG_ECORRUPT;
+            snprintf(detail, sizeof detail,
+                     "%s: the file (hour %" PRId64 ", %" PRIu64 " rows, %" PRIu64
+                     " bytes) is not what the manifest lists (hour %" PRId64 ", %" PRIu64
+                     " rows, %" PRIu64 " bytes)",
+                     rel, info->hour, info->rows, info->bytes, ref->hour, ref->rows, ref->bytes);
+        }
+    }
+    tsagg__part_close(p);
+    v->stats->partitions++;
+    v->stats->partition_bytes += ref->bytes;
+    v->stats->rows += ref->rows;
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc != 0) {
+        if (!detail[0])
+            snprintf(detail, sizeof detail, "%s: %s", rel, tsagg_strerror(rc));
+        report(v, rel, rc, detail, ref->hour, !v->log_damaged);
+    }
+    return 0;
+}
+
+int tsagg_verify(tsagg_store *st, tsagg_verify_fn fn, void *ctx, tsagg_verify_stats *stats)
+{
+    tsagg_verify_stats local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    if (!st)
+        return TSAGG_EARG;
+    verifier v = {.st = st, .fn = fn, .ctx = ctx, .stats = stats};
+    int rc = check_log(&v);
+    if (rc != 0)
+        return rc;
+    tsagg__manifest *m = NULL;
+    rc = tsagg__manifest_load(st, &m);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc != 0) {
+        char detail[TSAGG_PATH_MAX + TSAGG_ERRMSG_MAX];
+        tsagg_store_errmsg(st, detail, sizeof detail);
+        report(&v, "MANIFEST", rc, detail, INT64_MIN, 0);
+        return v.first_code;
+    }
+    /* Room for one decoded block of the widest column type. */
+    void *scratch = malloc((size_t)TSAGG__PART_GROUP_ROWS * 8);
+    rc = scratch ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < m->nparts; i++)
+        rc = check_partition(&v, &m->parts[i], scratch);
+    free(scratch);
+    tsagg__manifest_free(m);
+    return rc != 0 ? rc : v.first_code;
+}
