@@ -1,8 +1,9 @@
 #!/bin/sh
-# Build and run every test suite: fast, slow (crash), fault and fuzz (the
-# fuzz targets over their seed corpus), then fast, fault and fuzz again under
-# AddressSanitizer + UBSan, then the stress program under ThreadSanitizer. Ends with one line "tests: N passed, M
-# failed" over all runs.
+# Build and run every test suite: fast, slow (crash), fault, fuzz (the fuzz
+# targets over their seed corpus) and tools (the tsagg-* programs from the
+# shell), then fast, fault, fuzz and tools again under AddressSanitizer +
+# UBSan, then the stress program under ThreadSanitizer. Ends with one line
+# "tests: N passed, M failed" over all runs.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh
@@ -13,14 +14,16 @@ status=0
 
 [ -d build ] || meson setup build >/dev/null
 ninja -C build
-meson test -C build --suite fast --suite slow --suite fault --suite fuzz --print-errorlogs \
+meson test -C build --suite fast --suite slow --suite fault --suite fuzz --suite tools \
+    --print-errorlogs \
     | tee -a "$log" || status=1
 
 [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined \
     -Db_lundef=false -Dbench=false >/dev/null
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    meson test -C build-asan --suite fast --suite fault --suite fuzz --print-errorlogs \
+    meson test -C build-asan --suite fast --suite fault --suite fuzz --suite tools \
+    --print-errorlogs \
     | tee -a "$log" || status=1
 
 # Criterion cannot start under ThreadSanitizer here: only the standalone

@@ -1,0 +1,420 @@
+/*
+ * output.c - a query result as a table (people), CSV or JSON (programs).
+ *
+ * Columns, in every format: "time" (the bucket start) unless the query
+ * groups over one total bucket, then the group-by dimension when there is
+ * one, then one column per metric. docs/tsagg-query.md states the exact
+ * forms; tests/tools/query*.sh hold them to it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qtool.h"
+
+typedef struct view {
+    const qt_args *a;
+    const tsagg_result *r;
+    size_t rows;
+    int has_time, has_group;
+    const int64_t *times;
+    const double *values[TSAGG_QUERY_MAX_METRICS];
+} view;
+
+static void view_init(view *v, const qt_args *a, const tsagg_result *r)
+{
+    v->a = a;
+    v->r = r;
+    v->rows = tsagg_result_rows(r);
+    v->has_group = a->group_by != NULL;
+    v->has_time = !(v->has_group && a->bucket == TSAGG_BUCKET_TOTAL);
+    v->times = tsagg_result_times(r);
+    for (uint32_t m = 0; m < a->nmetrics; m++)
+        v->values[m] = tsagg_result_values(r, m);
+}
+
+/* ---- numbers -------------------------------------------------------------- */
+
+/* The shortest of %.15g..%.17g that reads back as the same double: exact,
+ * and "49.99" rather than "49.990000000000002". */
+static size_t fmt_exact(double x, char *buf, size_t cap)
+{
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(buf, cap, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    return (size_t)n;
+}
+
+/* A metric value for programs: whole numbers for counts, exact doubles for
+ * the rest; "" for no value (min/max/avg of nothing: NaN). */
+static size_t fmt_value(uint32_t kind, double x, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (isnan(x))
+        return 0;
+    if (isinf(x))
+        return (size_t)snprintf(buf, cap, "%s", x < 0 ? "-inf" : "inf");
+    if (qt_metric_is_count(kind))
+        return (size_t)snprintf(buf, cap, "%.0f", x);
+    return fmt_exact(x, buf, cap);
+}
+
+/* Thousands separators in the integer digits of a formatted number. */
+static size_t group_digits(const char *in, char *buf, size_t cap)
+{
+    size_t lead = (in[0] == '-'), digits = 0, len = 0;
+    while (in[lead + digits] >= '0' && in[lead + digits] <= '9')
+        digits++;
+    for (size_t i = 0; in[i] && len + 2 < cap; i++) {
+        buf[len++] = in[i];
+        size_t pos = i + 1 - lead; /* digits written so far */
+        if (i >= lead && pos < digits && (digits - pos) % 3 == 0)
+            buf[len++] = ',';
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+/* A metric value for people: 1,234 and 1,234.57; "-" for no value. */
+static size_t fmt_human(uint32_t kind, double x, char *buf, size_t cap)
+{
+    char tmp[64];
+    if (isnan(x))
+        return (size_t)snprintf(buf, cap, "-");
+    if (isinf(x))
+        return (size_t)snprintf(buf, cap, "%s", x < 0 ? "-inf" : "inf");
+    if (qt_metric_is_count(kind))
+        snprintf(tmp, sizeof tmp, "%.0f", x);
+    else if (fabs(x) < 1e15 && (x == 0 || fabs(x) >= 0.01))
+        snprintf(tmp, sizeof tmp, "%.2f", x);
+    else
+        return (size_t)snprintf(buf, cap, "%.6g", x);
+    return group_digits(tmp, buf, cap);
+}
+
+/* ---- strings -------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+             : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    unsigned lo = 0x80, hi = 0xBF; /* bounds of the second byte */
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F; /* no surrogates */
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    for (size_t i = 1; i < n; i++) {
+        unsigned b = p[i];
+        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
+            return 0;
+    }
+    return n;
+}
+
+/* A JSON string; bytes that are not UTF-8 become U+FFFD so that the
+ * document stays valid whatever the events held. */
+static void json_string(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    putc('"', out);
+    while (*p) {
+        size_t n = utf8_seq(p);
+        if (n == 0) {
+            fputs("\\ufffd", out);
+            p++;
+        } else if (*p == '"' || *p == '\\') {
+            putc('\\', out);
+            putc(*p++, out);
+        } else if (*p < 0x20) {
+            static const char short_esc[] = "btn\0fr"; /* \b \t \n _ \f \r */
+            if (*p >= 8 && *p <= 13 && short_esc[*p - 8])
+                fprintf(out, "\\%c", short_esc[*p - 8]);
+            else
+                fprintf(out, "\\u%04x", *p);
+            p++;
+        } else {
+            fwrite(p, 1, n, out);
+            p += n;
+        }
+    }
+    putc('"', out);
+}
+
+/* A CSV field, quoted as RFC 4180 says when it holds , " CR or LF. */
+static void csv_field(FILE *out, const char *s)
+{
+    if (!s[strcspn(s, ",\"\r\n")]) {
+        fputs(s, out);
+        return;
+    }
+    putc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            putc('"', out);
+        putc(*s, out);
+    }
+    putc('"', out);
+}
+
+/* ---- CSV ------------------------------------------------------------------ */
+
+static void write_csv(FILE *out, const view *v)
+{
+    const qt_args *a = v->a;
+    char buf[64];
+    int first = 1;
+    if (v->has_time) {
+        fputs("time", out);
+        first = 0;
+    }
+    if (v->has_group) {
+        fprintf(out, "%s%s", first ? "" : ",", a->group_by);
+        first = 0;
+    }
+    for (uint32_t m = 0; m < a->nmetrics; m++, first = 0)
+        fprintf(out, "%s%s", first ? "" : ",", a->colnames[m]);
+    putc('\n', out);
+    for (size_t i = 0; i < v->rows; i++) {
+        first = 1;
+        if (v->has_time) {
+            qt_format_time(v->times[i], buf, sizeof buf);
+            fputs(buf, out);
+            first = 0;
+        }
+        if (v->has_group) {
+            if (!first)
+                putc(',', out);
+            csv_field(out, tsagg_result_group(v->r, i));
+            first = 0;
+        }
+        for (uint32_t m = 0; m < a->nmetrics; m++, first = 0) {
+            fmt_value(a->metrics[m].kind, v->values[m][i], buf, sizeof buf);
+            if (!first)
+                putc(',', out);
+            fputs(buf, out);
+        }
+        putc('\n', out);
+    }
+}
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+static void write_json(FILE *out, const view *v)
+{
+    const qt_args *a = v->a;
+    char buf[64];
+    fputs("{\"merchant\":", out);
+    if (a->all_merchants)
+        fputs("null", out);
+    else
+        fprintf(out, "%" PRIu64, a->merchant);
+    fprintf(out, ",\"all_merchants\":%s", a->all_merchants ? "true" : "false");
+    qt_format_time(a->from, buf, sizeof buf);
+    fprintf(out, ",\"from\":\"%s\"", buf);
+    qt_format_time(a->to, buf, sizeof buf);
+    fprintf(out, ",\"to\":\"%s\",\"bucket\":\"%s\",\"tz\":", buf, qt_bucket_name(a->bucket));
+    json_string(out, a->tz ? a->tz : "UTC");
+    fputs(",\"group_by\":", out);
+    if (a->group_by)
+        json_string(out, a->group_by);
+    else
+        fputs("null", out);
+    fprintf(out, ",\"exact\":%s,\"approximate\":%s,\"columns\":[", a->exact ? "true" : "false",
+            tsagg_result_approximate(v->r) ? "true" : "false");
+    int first = 1;
+    if (v->has_time) {
+        fputs("\"time\"", out);
+        first = 0;
+    }
+    if (v->has_group) {
+        if (!first)
+            putc(',', out);
+        json_string(out, a->group_by);
+        first = 0;
+    }
+    for (uint32_t m = 0; m < a->nmetrics; m++, first = 0) {
+        if (!first)
+            putc(',', out);
+        json_string(out, a->colnames[m]);
+    }
+    fputs("],\"rows\":[", out);
+    for (size_t i = 0; i < v->rows; i++) {
+        fputs(i ? ",\n[" : "\n[", out);
+        first = 1;
+        if (v->has_time) {
+            qt_format_time(v->times[i], buf, sizeof buf);
+            fprintf(out, "\"%s\"", buf);
+            first = 0;
+        }
+        if (v->has_group) {
+            if (!first)
+                putc(',', out);
+            json_string(out, tsagg_result_group(v->r, i));
+            first = 0;
+        }
+        for (uint32_t m = 0; m < a->nmetrics; m++, first = 0) {
+            double x = v->values[m][i];
+            if (!first)
+                putc(',', out);
+            /* JSON has no NaN or infinity: no value is null. */
+            if (!isfinite(x))
+                fputs("null", out);
+            else {
+                fmt_value(a->metrics[m].kind, x, buf, sizeof buf);
+                fputs(buf, out);
+            }
+        }
+        putc(']', out);
+    }
+    fputs(v->rows ? "\n]}\n" : "]}\n", out);
+}
+
+/* ---- table ---------------------------------------------------------------- */
+
+/* Columns of the table: the time, the group key, then the metrics. */
+enum { COL_TIME = -2, COL_GROUP = -1 };
+
+#define TABLE_COLS (TSAGG_QUERY_MAX_METRICS + 2)
+
+/* A group key for a terminal: control characters become '?', "" is shown
+ * as "(empty)". Returns the text and its width in characters. */
+static const char *table_key(const char *key, char **scratch, size_t *width)
+{
+    size_t n = strlen(key), w = 0;
+    if (n == 0) {
+        *width = 7;
+        return "(empty)";
+    }
+    char *s = realloc(*scratch, n + 1);
+    if (!s) {
+        *width = n;
+        return key;
+    }
+    *scratch = s;
+    for (size_t i = 0; i <= n; i++) {
+        unsigned char c = (unsigned char)key[i];
+        s[i] = (c && (c < 0x20 || c == 0x7f)) ? '?' : (char)c;
+        w += c && (c & 0xC0) != 0x80; /* count characters, not bytes */
+    }
+    *width = w;
+    return s;
+}
+
+/* The text of one cell (row SIZE_MAX: the header) and its width. */
+static const char *table_cell(const view *v, size_t row, int col, char *buf, size_t cap,
+                              char **scratch, size_t *width)
+{
+    const char *s = buf;
+    if (row == SIZE_MAX) {
+        s = col == COL_TIME ? "time" : col == COL_GROUP ? v->a->group_by
+                                                         : v->a->colnames[col];
+    } else if (col == COL_TIME) {
+        qt_format_time(v->times[row], buf, cap);
+    } else if (col == COL_GROUP) {
+        return table_key(tsagg_result_group(v->r, row), scratch, width);
+    } else {
+        fmt_human(v->a->metrics[col].kind, v->values[col][row], buf, cap);
+    }
+    *width = strlen(s);
+    return s;
+}
+
+typedef struct table {
+    int cols[TABLE_COLS];
+    size_t widths[TABLE_COLS], ncols;
+    char buf[64];
+    char *scratch; /* for table_key */
+} table;
+
+static void table_row(FILE *out, const view *v, table *t, size_t row)
+{
+    for (size_t c = 0; c < t->ncols; c++) {
+        size_t w;
+        const char *s = table_cell(v, row, t->cols[c], t->buf, sizeof t->buf, &t->scratch, &w);
+        int left = t->cols[c] < 0; /* text left, numbers right */
+        size_t pad = t->widths[c] - w;
+        if (c)
+            fputs("  ", out);
+        if (!left)
+            fprintf(out, "%*s", (int)pad, "");
+        fputs(s, out);
+        if (left && c + 1 < t->ncols)
+            fprintf(out, "%*s", (int)pad, "");
+    }
+    putc('\n', out);
+}
+
+static void write_table(FILE *out, const view *v)
+{
+    table t = {.ncols = 0, .scratch = NULL};
+    if (v->has_time)
+        t.cols[t.ncols++] = COL_TIME;
+    if (v->has_group)
+        t.cols[t.ncols++] = COL_GROUP;
+    for (uint32_t m = 0; m < v->a->nmetrics; m++)
+        t.cols[t.ncols++] = (int)m;
+
+    /* Two passes, formatting twice rather than holding every cell. */
+    for (size_t c = 0; c < t.ncols; c++) {
+        size_t w;
+        table_cell(v, SIZE_MAX, t.cols[c], t.buf, sizeof t.buf, &t.scratch, &t.widths[c]);
+        for (size_t i = 0; i < v->rows; i++) {
+            table_cell(v, i, t.cols[c], t.buf, sizeof t.buf, &t.scratch, &w);
+            if (w > t.widths[c])
+                t.widths[c] = w;
+        }
+    }
+    table_row(out, v, &t, SIZE_MAX);
+    for (size_t c = 0; c < t.ncols; c++) {
+        fputs(c ? "  " : "", out);
+        for (size_t k = 0; k < t.widths[c]; k++)
+            putc('-', out);
+    }
+    putc('\n', out);
+    for (size_t i = 0; i < v->rows; i++)
+        table_row(out, v, &t, i);
+    free(t.scratch);
+    if (v->rows == 0)
+        fputs("(no rows)\n", out);
+    if (tsagg_result_approximate(v->r))
+        fputs("\nusers and sessions are estimates (HyperLogLog, standard error 0.81%); "
+              "--exact counts them exactly\n",
+              out);
+}
+
+int qt_write_result(FILE *out, const qt_args *a, const tsagg_result *r)
+{
+    view v;
+    view_init(&v, a, r);
+    switch (a->format) {
+    case QT_CSV:
+        write_csv(out, &v);
+        break;
+    case QT_JSON:
+        write_json(out, &v);
+        break;
+    default:
+        write_table(out, &v);
+        break;
+    }
+    if (fflush(out) != 0 || ferror(out)) {
+        if (!errno)
+            errno = EIO;
+        return -1;
+    }
+    return 0;
+}
