@@ -37,6 +37,8 @@ static const char usage_text[] =
     "      --extra F        share of sessions with utm_campaign (default 0.02)\n"
     "      --random-ids     event ids look random instead of counting up\n"
     "      --stats          print the stream's counts and speed to stderr\n"
+    "      --top-merchants N  print the N merchants with the most traffic (CSV:\n"
+    "                       rank,merchant,share,utc_offset_min) instead of events\n"
     "  -h, --help           show this help\n"
     "  -V, --version        show the version\n"
     "\n"
@@ -86,7 +88,8 @@ static int parse_double(const char *s, double *out)
     return 1;
 }
 
-enum { OPT_START = 256, OPT_ZIPF, OPT_LATE, OPT_DUP, OPT_EXTRA, OPT_RANDOM_IDS, OPT_STATS };
+enum { OPT_START = 256, OPT_ZIPF, OPT_LATE, OPT_DUP, OPT_EXTRA, OPT_RANDOM_IDS, OPT_STATS,
+       OPT_TOP_MERCHANTS };
 
 int main(int argc, char **argv)
 {
@@ -103,6 +106,7 @@ int main(int argc, char **argv)
         { "extra", required_argument, NULL, OPT_EXTRA },
         { "random-ids", no_argument, NULL, OPT_RANDOM_IDS },
         { "stats", no_argument, NULL, OPT_STATS },
+        { "top-merchants", required_argument, NULL, OPT_TOP_MERCHANTS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -110,7 +114,7 @@ int main(int argc, char **argv)
     gagen_config cfg;
     enum { NDJSON, CSV, NONE } format = NDJSON;
     int stats = 0, c;
-    uint64_t u;
+    uint64_t u, top_merchants = 0;
     gagen_config_init(&cfg);
 
     opterr = 0;
@@ -171,6 +175,10 @@ int main(int argc, char **argv)
         case OPT_STATS:
             stats = 1;
             break;
+        case OPT_TOP_MERCHANTS:
+            if (!parse_u64(optarg, &top_merchants) || top_merchants < 1)
+                return usage_error("bad --top-merchants '%s'", optarg);
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -197,6 +205,19 @@ int main(int argc, char **argv)
             return usage_error("%s", "--start and --days reach outside years 0001..9999");
         fprintf(stderr, "tsagg-gen: %s\n", strerror(errno));
         return 1;
+    }
+    if (top_merchants) {
+        /* The stream's merchants by expected traffic, instead of events:
+         * which merchant ids to ask about. */
+        size_t n = gagen_merchant_count(g);
+        printf("rank,merchant,share,utc_offset_min\n");
+        for (size_t r = 0; r < n && r < top_merchants; r++) {
+            uint64_t m = gagen_merchant_by_rank(g, r);
+            printf("%zu,%" PRIu64 ",%.6f,%d\n", r + 1, m, gagen_merchant_share(g, r),
+                   gagen_merchant_utc_offset(g, m));
+        }
+        gagen_free(g);
+        return ferror(stdout) || fflush(stdout) ? 1 : 0;
     }
     char *buf = malloc(OUT_BUF);
     tsagg_event *batch = malloc(BATCH * sizeof *batch);
