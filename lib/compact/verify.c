@@ -7,12 +7,14 @@
  * group, every dictionary, every merchant's rollup.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "compact_internal.h"
+#include "log_internal.h"
 #include "tsagg_log.h"
 #include "tsagg_verify.h"
 
@@ -45,6 +47,35 @@ static const char *relative(const tsagg_store *st, const char *path)
     return strncmp(path, st->path, n) == 0 && path[n] == '/' ? path + n + 1 : path;
 }
 
+/*
+ * The unsealed last segment: the reader stops at a bad frame as it would at
+ * the frame being written. A valid frame after the bad one tells damage
+ * from a torn tail. 1 damage (detail filled), 0 none, <0 I/O error.
+ */
+static int damaged_tail(tsagg_store *st, const char *path, const tsagg_segment_info *seg,
+                        char *detail, size_t len)
+{
+    const tsagg_io *io = st->io;
+    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    uint64_t size = 0;
+    seg_scan scan;
+    int rc = io->fsize(io->ctx, fd, &size);
+    if (rc == 0)
+        rc = tsagg__seg_scan(io, fd, size, seg->first_seq, 1, &scan);
+    io->close(io->ctx, fd);
+    if (rc != 0)
+        return rc;
+    if (scan.status >= 0)
+        return 0;
+    snprintf(detail, len,
+             "%s: bad frame at offset %" PRIu64 " with valid frames after it "
+             "(events from sequence %" PRIu64 " on cannot be read)",
+             relative(st, path), scan.bad_offset, scan.next_seq);
+    return 1;
+}
+
 static int check_segment(verifier *v, const tsagg_segment_info *seg)
 {
     tsagg_store *st = v->st;
@@ -73,6 +104,11 @@ static int check_segment(verifier *v, const tsagg_segment_info *seg)
         tsagg_store_errmsg(st, detail, sizeof detail);
         v->log_damaged = 1;
         report(v, relative(st, path), rc, detail, INT64_MIN, 0);
+    } else if (!seg->sealed && (rc = damaged_tail(st, path, seg, detail, sizeof detail)) != 0) {
+        if (rc < 0)
+            snprintf(detail, sizeof detail, "%s: %s", relative(st, path), tsagg_strerror(rc));
+        v->log_damaged = 1;
+        report(v, relative(st, path), rc < 0 ? rc : TSAGG_ECORRUPT, detail, INT64_MIN, 0);
     } else if (n != expect) {
         snprintf(detail, sizeof detail,
                  "%s: %" PRIu64 " events read, the segment's records say %" PRIu64,

@@ -1,0 +1,158 @@
+#!/bin/bash
+# tsagg-compact, tsagg-verify and tsagg-rebuild from the shell: the three
+# uses of a rebuild (a damaged partition, a dimension added later, a
+# processing fix), every documented error and the exit codes.
+#
+# The binaries come from the environment (tools/meson.build sets them):
+# TSAGG_GEN TSAGG_INGEST TSAGG_QUERY TSAGG_COMPACT TSAGG_REBUILD TSAGG_VERIFY.
+set -euo pipefail
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+# expect CODE CMD...: run CMD (stdout to $tmp/out, stderr to $tmp/err) and
+# check its exit code.
+expect() {
+    local want=$1 got=0
+    shift
+    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
+    if [ "$got" != "$want" ]; then
+        fail "exit $got, expected $want: $*"
+        sed 's/^/    /' "$tmp/err" >&2
+    fi
+}
+
+# grep_in FILE PATTERN: FILE must contain PATTERN (fixed string).
+grep_in() {
+    grep -qF -- "$2" "$1" || { fail "'$2' not in $1:"; sed 's/^/    /' "$1" >&2; }
+}
+
+store=$tmp/store
+# Two days, no late events (so day 1 and day 2 stay apart in the log), a
+# fifth of the sessions with utm_campaign, which the default schema lacks.
+"$TSAGG_GEN" --events 40000 --days 2 --merchants 20 --late 0 --extra 0.2 >"$tmp/ev.ndjson"
+expect 0 "$TSAGG_INGEST" --quiet "$store" "$tmp/ev.ndjson"
+
+# ---- tsagg-compact ------------------------------------------------------------
+expect 0 "$TSAGG_COMPACT" "$store"
+grep_in "$tmp/out" "compacted 40000 events"
+expect 0 "$TSAGG_COMPACT" "$store"
+grep_in "$tmp/out" "compacted 0 events"
+expect 0 "$TSAGG_COMPACT" --quiet "$store"
+[ -s "$tmp/out" ] && fail "--quiet printed something"
+expect 2 "$TSAGG_COMPACT" --budget 0 "$store"
+expect 2 "$TSAGG_COMPACT" --drop-where nonsense "$store"
+expect 2 "$TSAGG_COMPACT"
+expect 3 "$TSAGG_COMPACT" "$tmp/missing"
+grep_in "$tmp/err" "TSAGG_ENOTSTORE"
+
+q() { # the whole range, every merchant, hourly: count, exact users, revenue
+    "$TSAGG_QUERY" "$store" --all-merchants --from 2026-10-01 --to 2026-10-03 \
+        --metric count --metric users --metric sum:value --exact --format csv "$@"
+}
+
+# ---- 1. a damaged partition ------------------------------------------------
+q >"$tmp/before.csv"
+expect 0 "$TSAGG_VERIFY" "$store"
+grep_in "$tmp/out" ": ok"
+part=$(ls "$store/parts" | grep '^20261001T14-' | head -1)
+[ -n "$part" ] || fail "no partition for 2026-10-01T14"
+size=$(stat -c %s "$store/parts/$part")
+printf '\x55\xaa\x55\xaa' | dd of="$store/parts/$part" bs=1 seek=$((size / 3)) conv=notrunc status=none
+expect 1 "$TSAGG_VERIFY" "$store"
+grep_in "$tmp/out" "DAMAGED parts/$part"
+grep_in "$tmp/out" "repair: tsagg-rebuild $store --from 2026-10-01T14:00:00Z --to 2026-10-01T15:00:00Z"
+grep_in "$tmp/out" "1 damaged files: 1 repairable"
+expect 0 "$TSAGG_REBUILD" -q "$store" --from 2026-10-01T14:00:00Z --to 2026-10-01T15:00:00Z
+[ -e "$store/parts/$part" ] && fail "the damaged file was not replaced"
+expect 0 "$TSAGG_VERIFY" -q "$store"
+q >"$tmp/after.csv"
+cmp -s "$tmp/before.csv" "$tmp/after.csv" || fail "answers changed after repairing a partition"
+
+# ---- 2. a dimension added afterwards ----------------------------------------
+expect 2 "$TSAGG_QUERY" "$store" --all-merchants --from 2026-10-01 --to 2026-10-03 \
+    --bucket total --group-by utm_campaign --format csv
+cat >"$tmp/wide.schema" <<'EOF'
+# the default schema plus utm_campaign
+dimension page
+dimension referrer
+dimension country
+dimension device
+dimension browser
+dimension os
+dimension utm_campaign
+measure value
+EOF
+expect 0 "$TSAGG_REBUILD" "$store" --from 2026-10-01 --to 2026-10-03 --schema "$tmp/wide.schema"
+grep_in "$tmp/out" "48 hours"
+expect 0 "$TSAGG_QUERY" "$store" --all-merchants --from 2026-10-01 --to 2026-10-03 \
+    --bucket total --group-by utm_campaign --format csv
+# The truth from the file: events with a campaign, retries (same merchant,
+# ts and id) once, by campaign.
+grep -o '"ts":"[^"]*","merchant":[0-9]*,.*"id":[0-9]*.*"utm_campaign":"[^"]*"' "$tmp/ev.ndjson" |
+    sed -E 's/^"ts":"([^"]*)","merchant":([0-9]*),.*"id":([0-9]*).*"utm_campaign":"([^"]*)"$/\1 \2 \3 \4/' |
+    sort -u | awk '{n[$4]++} END {for (c in n) print c "," n[c]}' | sort >"$tmp/campaigns.expected"
+grep -v '^utm_campaign,' "$tmp/out" | grep -v '^,' | sort >"$tmp/campaigns.got"
+[ -s "$tmp/campaigns.expected" ] || fail "the sample has no utm_campaign"
+cmp -s "$tmp/campaigns.expected" "$tmp/campaigns.got" ||
+    { fail "campaign counts differ from the file"; diff "$tmp/campaigns.expected" "$tmp/campaigns.got" >&2 || true; }
+q >"$tmp/after2.csv"
+cmp -s "$tmp/before.csv" "$tmp/after2.csv" || fail "answers changed after a schema rebuild"
+
+# Schema errors: a field dropped, a malformed line, a missing file.
+printf 'dimension page\n' >"$tmp/narrow.schema"
+expect 2 "$TSAGG_REBUILD" "$store" --from 2026-10-01 --to 2026-10-02 --schema "$tmp/narrow.schema"
+grep_in "$tmp/err" "drops dimension 'referrer'"
+printf 'dimension page\ndim referrer\n' >"$tmp/bad.schema"
+expect 2 "$TSAGG_REBUILD" "$store" --from 2026-10-01 --to 2026-10-02 --schema "$tmp/bad.schema"
+grep_in "$tmp/err" "bad.schema:2: expected 'dimension NAME' or 'measure NAME'"
+expect 2 "$TSAGG_REBUILD" "$store" --from 2026-10-01 --to 2026-10-02 --schema "$tmp/none.schema"
+
+# ---- 3. a processing fix: only the rebuilt hours change ----------------------
+q --where device=desktop,mobile >"$tmp/no-tablets.csv"
+expect 0 "$TSAGG_REBUILD" "$store" --from 2026-10-02 --to 2026-10-03 --drop-where device=tablet
+grep_in "$tmp/out" "24 hours"
+q >"$tmp/fixed.csv"
+day1() { grep -E '^(time|2026-10-01T)' "$1"; }
+day2() { grep -E '^(time|2026-10-02T)' "$1"; }
+cmp -s <(day1 "$tmp/before.csv") <(day1 "$tmp/fixed.csv") || fail "day 1 changed"
+cmp -s <(day2 "$tmp/no-tablets.csv") <(day2 "$tmp/fixed.csv") ||
+    fail "day 2 is not the traffic without tablets"
+cmp -s <(day2 "$tmp/before.csv") <(day2 "$tmp/fixed.csv") && fail "day 2 did not change"
+
+# ---- errors ---------------------------------------------------------------------
+expect 2 "$TSAGG_REBUILD" "$store" --from 2026-10-02 --to 2026-10-01
+grep_in "$tmp/err" "empty or reversed range"
+expect 2 "$TSAGG_REBUILD" "$store" --from 2026-10-02 --to 2026-10-02
+expect 2 "$TSAGG_REBUILD" "$store" --from yesterday --to now
+grep_in "$tmp/err" "--from: expected RFC 3339"
+expect 2 "$TSAGG_REBUILD" "$store" --to now
+expect 2 "$TSAGG_REBUILD" --from -1d --to now
+expect 3 "$TSAGG_REBUILD" "$tmp/missing" --from -1d --to now
+expect 2 "$TSAGG_VERIFY"
+expect 2 "$TSAGG_VERIFY" --frobnicate "$store"
+expect 3 "$TSAGG_VERIFY" "$tmp/missing"
+for t in "$TSAGG_COMPACT" "$TSAGG_REBUILD" "$TSAGG_VERIFY"; do
+    expect 0 "$t" --version
+    grep_in "$tmp/out" "libtsagg"
+    expect 0 "$t" --help
+    grep_in "$tmp/out" "Usage:"
+done
+
+# ---- damage a rebuild cannot repair: the raw log -------------------------------
+seg=$(ls "$store/log" | head -1)
+size=$(stat -c %s "$store/log/$seg")
+printf '\x55\xaa\x55\xaa' | dd of="$store/log/$seg" bs=1 seek=$((size / 2)) conv=notrunc status=none
+expect 1 "$TSAGG_VERIFY" "$store"
+grep_in "$tmp/out" "DAMAGED log/$seg"
+grep_in "$tmp/out" "not repairable by a rebuild"
+expect 3 "$TSAGG_REBUILD" "$store" --from 2026-10-01 --to 2026-10-03
+
+if [ "$fails" -ne 0 ]; then
+    echo "$fails checks failed" >&2
+    exit 1
+fi
+echo "maintenance tools: all checks passed"

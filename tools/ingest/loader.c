@@ -1,0 +1,354 @@
+/*
+ * loader.c - see loader.h.
+ *
+ * Input is read in large blocks into one buffer; events point into it, so
+ * the batch is appended before the buffer moves (at every refill). The
+ * buffer keeps NDJSON_PADDING readable bytes after its data for simdjson.
+ */
+#include "loader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accesslog.h"
+#include "cli.h"
+#include "csv.h"
+#include "ndjson.h"
+
+#define PROG "tsagg-ingest"
+#define READ_BLOCK (4u << 20)
+#define RECORD_MAX (64u << 20) /* longer lines are rejected unread */
+#define ERRORS_SHOWN 20
+#define PROGRESS_EVERY 0.25    /* seconds between redraws */
+
+typedef struct loader {
+    tsagg_store *st;
+    const loader_options *o;
+    loader_stats *stats;
+    fieldmap *fields;
+    evbuild b;
+    ndjson_parser *ndjson;
+    csv_parser *csv;
+    accesslog_parser *alog;
+    FILE *rejects;
+    uint64_t shown;         /* rejected lines reported so far */
+    int store_rc;           /* an append failed: stop */
+    int stop;
+    char *buf;
+    size_t cap;             /* bytes of data the buffer holds at most */
+    /* progress */
+    double t0, drawn_at;
+    uint64_t total_bytes;   /* of all inputs; 0 when unknown (a pipe) */
+    int line_drawn;
+    const char *name;
+} loader;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* ---- progress ------------------------------------------------------------- */
+
+static void progress_clear(loader *L)
+{
+    if (L->line_drawn) {
+        fputs("\r\033[K", stderr);
+        L->line_drawn = 0;
+    }
+}
+
+static void progress_draw(loader *L)
+{
+    double now = now_s();
+    if (!L->o->progress || now - L->drawn_at < PROGRESS_EVERY)
+        return;
+    L->drawn_at = now;
+    double secs = now - L->t0, mb = (double)L->stats->bytes / 1e6;
+    double rate = secs > 0 ? (double)L->stats->accepted / secs : 0;
+    char eta[32] = "";
+    if (L->total_bytes && L->stats->bytes > 0 && secs > 0) {
+        double left = (double)(L->total_bytes - L->stats->bytes) * secs / (double)L->stats->bytes;
+        snprintf(eta, sizeof eta, "  ETA %d:%02d", (int)left / 60, (int)left % 60);
+    }
+    if (L->total_bytes)
+        fprintf(stderr, "\r%s: %.1f / %.1f MB  %" PRIu64 " events  %.0f events/s%s\033[K",
+                L->name, mb, (double)L->total_bytes / 1e6, L->stats->accepted, rate, eta);
+    else
+        fprintf(stderr, "\r%s: %.1f MB  %" PRIu64 " events  %.0f events/s\033[K", L->name, mb,
+                L->stats->accepted, rate);
+    L->line_drawn = 1;
+}
+
+/* ---- batches and rejects -------------------------------------------------- */
+
+static int append_batch(loader *L)
+{
+    if (L->b.n == 0 || L->store_rc)
+        return L->store_rc;
+    int rc = tsagg_append(L->st, L->b.evs, L->b.n, NULL);
+    if (rc != 0) {
+        progress_clear(L);
+        cli_report(PROG, L->st, "append", rc);
+        L->store_rc = rc;
+        L->stop = 1;
+        return rc;
+    }
+    L->stats->accepted += L->b.n;
+    evb_reset(&L->b);
+    progress_draw(L);
+    return 0;
+}
+
+static void reject(loader *L, uint64_t line, const char *rec, size_t len)
+{
+    L->stats->rejected++;
+    if (L->o->verbose || L->shown < ERRORS_SHOWN) {
+        progress_clear(L);
+        fprintf(stderr, "%s:%" PRIu64 ": %s\n", L->name, line, L->b.err);
+    } else if (L->shown == ERRORS_SHOWN) {
+        progress_clear(L);
+        if (L->rejects)
+            fprintf(stderr, "(further errors counted, not shown; the lines are in %s)\n",
+                    L->o->rejects);
+        else
+            fputs("(further errors counted, not shown)\n", stderr);
+    }
+    L->shown++;
+    if (L->rejects && (fwrite(rec, 1, len, L->rejects) != len || putc('\n', L->rejects) == EOF)) {
+        progress_clear(L);
+        cli_error(PROG, "%s: %s", L->o->rejects, strerror(errno));
+        fclose(L->rejects);
+        L->rejects = NULL;
+        L->stats->files_failed++;
+    }
+    if (L->o->max_errors && L->stats->rejected >= L->o->max_errors) {
+        L->stats->stopped = 1;
+        L->stop = 1;
+    }
+}
+
+/*
+ * One record: len bytes at rec, without its newline. Returns 1 when the
+ * rest of the file must be skipped (a CSV file with a bad header).
+ */
+static int take_record(loader *L, enum ingest_format format, uint64_t line, const char *rec,
+                       size_t len)
+{
+    size_t n = len;
+    if (n && rec[n - 1] == '\r')
+        n--;
+    size_t blank = 0;
+    while (blank < n && (rec[blank] == ' ' || rec[blank] == '\t'))
+        blank++;
+    if (blank == n)
+        return 0; /* empty lines carry nothing */
+    if (evb_full(&L->b) && append_batch(L) != 0)
+        return 1;
+    int rc;
+    if (format == FORMAT_NDJSON)
+        rc = ndjson_parse(L->ndjson, rec, n, &L->b);
+    else if (format == FORMAT_CSV)
+        rc = csv_parse(L->csv, rec, n, &L->b);
+    else
+        rc = accesslog_parse(L->alog, rec, n, &L->b);
+    if (rc == 0 || rc == CSV_HEADER)
+        return 0;
+    if (rc == CSV_BAD_HEADER) {
+        size_t msg = strlen(L->b.err);
+        snprintf(L->b.err + msg, sizeof L->b.err - msg, "; file skipped");
+    }
+    reject(L, line, rec, len);
+    return rc == CSV_BAD_HEADER;
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+/* The end of the record at p (its newline), or -1 when the data ends first. */
+static ssize_t record_length(enum ingest_format format, const char *p, size_t len,
+                             unsigned *breaks)
+{
+    if (format == FORMAT_CSV)
+        return csv_record_length(p, len, breaks);
+    *breaks = 0;
+    const char *nl = memchr(p, '\n', len);
+    return nl ? nl - p : -1;
+}
+
+static int grow_buffer(loader *L)
+{
+    size_t cap = L->cap * 2;
+    char *buf = realloc(L->buf, cap + NDJSON_PADDING);
+    if (!buf)
+        return -1;
+    memset(buf + cap, 0, NDJSON_PADDING);
+    L->buf = buf;
+    L->cap = cap;
+    return 0;
+}
+
+static void load_fd(loader *L, int fd, enum ingest_format format)
+{
+    size_t len = 0, pos = 0;
+    uint64_t line = 1;
+    int eof = 0, skip_file = 0, overlong = 0;
+    while (!L->stop && !skip_file) {
+        if (pos == 0 && len == L->cap) { /* one record fills the buffer */
+            if (L->cap >= RECORD_MAX || grow_buffer(L) != 0) {
+                evb_begin(&L->b);
+                evb_failf(&L->b, "line longer than %u MiB: not read", RECORD_MAX >> 20);
+                reject(L, line, "", 0);
+                overlong = 1;
+                len = 0;
+            }
+        }
+        ssize_t r = read(fd, L->buf + len, L->cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            progress_clear(L);
+            cli_error(PROG, "%s: %s", L->name, strerror(errno));
+            L->stats->files_failed++;
+            break;
+        }
+        eof = r == 0;
+        len += (size_t)r;
+        L->stats->bytes += (size_t)r;
+        if (overlong) { /* drop the rest of an overlong line */
+            const char *nl = memchr(L->buf, '\n', len);
+            if (!nl) {
+                len = 0;
+                if (eof)
+                    break;
+                continue;
+            }
+            pos = (size_t)(nl - L->buf) + 1;
+            line++;
+            overlong = 0;
+        }
+        while (pos < len && !L->stop && !skip_file) {
+            unsigned breaks;
+            const char *rec = L->buf + pos;
+            ssize_t n = record_length(format, rec, len - pos, &breaks);
+            if (n < 0 && !eof)
+                break; /* complete it with the next read */
+            size_t rlen = n < 0 ? len - pos : (size_t)n;
+            skip_file = take_record(L, format, line, rec, rlen);
+            line += 1 + breaks;
+            pos += rlen + (n >= 0);
+        }
+        /* The batch points into the buffer: append it before the data moves. */
+        if (append_batch(L) != 0 || eof)
+            break;
+        memmove(L->buf, L->buf + pos, len - pos);
+        len -= pos;
+        pos = 0;
+        progress_draw(L);
+    }
+}
+
+static void load_input(loader *L, const loader_input *in)
+{
+    int fd = STDIN_FILENO;
+    L->name = in->path;
+    if (strcmp(in->path, "-") == 0) {
+        L->name = "stdin";
+    } else if ((fd = open(in->path, O_RDONLY | O_CLOEXEC)) < 0) {
+        progress_clear(L);
+        cli_error(PROG, "%s: %s", in->path, strerror(errno));
+        L->stats->files_failed++;
+        return;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (in->format == FORMAT_CSV)
+        csv_parser_reset(L->csv);
+    load_fd(L, fd, in->format);
+    if (fd != STDIN_FILENO)
+        close(fd);
+}
+
+/* Sum of the input sizes, or 0 when one of them is not a regular file. */
+static uint64_t total_size(const loader_input *inputs, size_t n)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct stat sb;
+        if (strcmp(inputs[i].path, "-") == 0 || stat(inputs[i].path, &sb) != 0 ||
+            !S_ISREG(sb.st_mode))
+            return 0;
+        total += (uint64_t)sb.st_size;
+    }
+    return total;
+}
+
+static int loader_open(loader *L, tsagg_store *st, const loader_options *o,
+                       const loader_input *inputs, size_t n, loader_stats *stats)
+{
+    memset(L, 0, sizeof *L);
+    L->st = st;
+    L->o = o;
+    L->stats = stats;
+    L->cap = READ_BLOCK;
+    L->buf = malloc(L->cap + NDJSON_PADDING);
+    L->fields = fieldmap_create(tsagg_store_schema(st));
+    if (!L->buf || !L->fields || evb_init(&L->b, L->fields, o->ts_unit) != 0)
+        return -ENOMEM;
+    memset(L->buf + L->cap, 0, NDJSON_PADDING);
+    for (size_t i = 0; i < n; i++) {
+        if (inputs[i].format == FORMAT_NDJSON && !L->ndjson && !(L->ndjson = ndjson_parser_create()))
+            return -ENOMEM;
+        if (inputs[i].format == FORMAT_CSV && !L->csv && !(L->csv = csv_parser_create()))
+            return -ENOMEM;
+        if (inputs[i].format == FORMAT_COMBINED && !L->alog &&
+            !(L->alog = accesslog_parser_create(o->merchant)))
+            return -ENOMEM;
+    }
+    if (o->rejects && !(L->rejects = fopen(o->rejects, "w"))) {
+        cli_error(PROG, "%s: %s", o->rejects, strerror(errno));
+        return -errno;
+    }
+    L->total_bytes = total_size(inputs, n);
+    L->t0 = now_s();
+    L->drawn_at = L->t0;
+    return 0;
+}
+
+static void loader_close(loader *L)
+{
+    if (L->rejects && fclose(L->rejects) != 0) {
+        cli_error(PROG, "%s: %s", L->o->rejects, strerror(errno));
+        L->stats->files_failed++;
+    }
+    evb_destroy(&L->b);
+    ndjson_parser_free(L->ndjson);
+    csv_parser_free(L->csv);
+    accesslog_parser_free(L->alog);
+    fieldmap_free(L->fields);
+    free(L->buf);
+}
+
+int loader_run(tsagg_store *st, const loader_options *opts, const loader_input *inputs,
+               size_t ninputs, loader_stats *stats)
+{
+    loader L;
+    memset(stats, 0, sizeof *stats);
+    int rc = loader_open(&L, st, opts, inputs, ninputs, stats);
+    if (rc == -ENOMEM)
+        cli_error(PROG, "out of memory");
+    for (size_t i = 0; rc == 0 && i < ninputs && !L.stop; i++)
+        load_input(&L, &inputs[i]);
+    if (rc == 0)
+        rc = append_batch(&L);
+    progress_clear(&L);
+    loader_close(&L);
+    return rc;
+}

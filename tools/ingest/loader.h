@@ -1,0 +1,44 @@
+/*
+ * loader.h - read input files line by line, parse each line with the
+ * parser of its format, and append the events to the store in batches.
+ * Rejected lines are reported (FILE:LINE: reason), counted, and written to
+ * the rejects file; everything else still loads.
+ */
+#ifndef INGEST_LOADER_H
+#define INGEST_LOADER_H
+
+#include <stdint.h>
+
+#include "ingest.h"
+
+typedef struct loader_options {
+    enum ts_unit ts_unit;
+    uint64_t merchant;       /* of combined-format input */
+    uint64_t max_errors;     /* stop at this many rejected lines; 0: never */
+    const char *rejects;     /* rejected lines go here, verbatim; NULL: nowhere */
+    int verbose;             /* report every rejected line, not only the first ones */
+    int progress;            /* redraw a progress line on stderr */
+} loader_options;
+
+typedef struct loader_input {
+    const char *path;        /* "-": standard input */
+    enum ingest_format format;
+} loader_input;
+
+typedef struct loader_stats {
+    uint64_t accepted;       /* events appended */
+    uint64_t rejected;       /* lines (records) rejected */
+    uint64_t bytes;          /* read */
+    unsigned files_failed;   /* could not be opened or read */
+    int stopped;             /* at max_errors */
+} loader_stats;
+
+/*
+ * Load the inputs in order into st (open for writing). Returns 0, or the
+ * store's error when an append failed (reported on stderr; loading stops).
+ * Failing files and the rejects file are reported and counted in stats.
+ */
+int loader_run(tsagg_store *st, const loader_options *opts, const loader_input *inputs,
+               size_t ninputs, loader_stats *stats);
+
+#endif

@@ -1,0 +1,300 @@
+/*
+ * tsagg-ingest - bulk-load NDJSON, CSV and web server access logs into a
+ * store.
+ *
+ *   tsagg-ingest [OPTION]... STORE [FILE]...
+ *
+ * Exit codes (cli.h): 0 everything loaded, 1 lines rejected, 2 usage,
+ * 3 store or file failure, 4 stopped at --max-errors. docs/tsagg-ingest.md.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "loader.h"
+#include "schemafile.h"
+
+#define PROG "tsagg-ingest"
+#define INTERVAL_SYNC_MS 1000
+
+static const char usage_text[] =
+    "Usage: tsagg-ingest [OPTION]... STORE [FILE]...\n"
+    "Load events from FILEs (standard input without FILE, or for -) into the store\n"
+    "at STORE, creating it if it does not exist.\n"
+    "\n"
+    "  -f, --format FMT     ndjson, csv or combined (web server access log); by\n"
+    "                       default from each file's name (.ndjson .jsonl .json,\n"
+    "                       .csv, .log or access_log); standard input: ndjson\n"
+    "  -m, --merchant N     the merchant of access-log input (required for it)\n"
+    "  -s, --schema FILE    schema of a new store (default: page, referrer, country,\n"
+    "                       device, browser, os / value)\n"
+    "      --ts-unit UNIT   unit of integer ts values: s, ms (default) or us\n"
+    "      --sync MODE      interval (default: fsync every second), batch (every\n"
+    "                       append) or none; all modes fsync once at the end\n"
+    "      --rejects FILE   write rejected lines to FILE as they were read\n"
+    "      --max-errors N   stop after N rejected lines (exit status 4)\n"
+    "      --compact        compact and merge the store after loading\n"
+    "  -q, --quiet          no summary\n"
+    "  -v, --verbose        report every rejected line (default: the first 20)\n"
+    "  -h, --help           show this help\n"
+    "  -V, --version        show the version\n"
+    "\n"
+    "Exit status: 0 all loaded, 1 some lines rejected, 2 usage error,\n"
+    "3 store or file failure, 4 stopped at --max-errors.\n";
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The format a file's name suggests, or FORMAT_AUTO. */
+static enum ingest_format format_of_name(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (ends_with(base, ".ndjson") || ends_with(base, ".jsonl") || ends_with(base, ".json"))
+        return FORMAT_NDJSON;
+    if (ends_with(base, ".csv"))
+        return FORMAT_CSV;
+    if (ends_with(base, ".log") || strstr(base, "access_log") || strstr(base, "access.log"))
+        return FORMAT_COMBINED;
+    return FORMAT_AUTO;
+}
+
+static int parse_format(const char *s, enum ingest_format *out)
+{
+    static const struct { const char *name; enum ingest_format format; } names[] = {
+        {"ndjson", FORMAT_NDJSON}, {"jsonl", FORMAT_NDJSON}, {"csv", FORMAT_CSV},
+        {"combined", FORMAT_COMBINED}, {"clf", FORMAT_COMBINED},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].format;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void print_compact_stats(const char *what, const tsagg_compact_stats *s, double secs)
+{
+    fprintf(stderr,
+            "%s: %" PRIu64 " events read, %" PRIu64 " rows written in %" PRIu64 " files (%" PRIu64
+            " hours), %" PRIu64 " bytes, %" PRIu64 " duplicates dropped, %" PRIu64
+            " files replaced, log compacted up to %" PRIu64 ", %.2f s\n",
+            what, s->events_read, s->rows_written, s->files_written, s->hours, s->bytes_written,
+            s->duplicates, s->files_removed, s->consumed_seq, secs);
+}
+
+static int compact_store(tsagg_store *st, int quiet)
+{
+    tsagg_compact_stats s;
+    double t = now_s();
+    int rc = tsagg_compact(st, NULL, &s);
+    if (rc != 0) {
+        cli_report(PROG, st, "compact", rc);
+        return rc;
+    }
+    if (!quiet)
+        print_compact_stats("compact", &s, now_s() - t);
+    t = now_s();
+    if ((rc = tsagg_merge(st, NULL, &s)) != 0) {
+        cli_report(PROG, st, "merge", rc);
+        return rc;
+    }
+    if (!quiet)
+        print_compact_stats("merge", &s, now_s() - t);
+    return 0;
+}
+
+enum { OPT_TS_UNIT = 256, OPT_SYNC, OPT_REJECTS, OPT_MAX_ERRORS, OPT_COMPACT };
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, 'f'},
+        {"merchant", required_argument, NULL, 'm'},
+        {"schema", required_argument, NULL, 's'},
+        {"ts-unit", required_argument, NULL, OPT_TS_UNIT},
+        {"sync", required_argument, NULL, OPT_SYNC},
+        {"rejects", required_argument, NULL, OPT_REJECTS},
+        {"max-errors", required_argument, NULL, OPT_MAX_ERRORS},
+        {"compact", no_argument, NULL, OPT_COMPACT},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    loader_options lo = {.ts_unit = TS_UNIT_MS};
+    enum ingest_format format = FORMAT_AUTO;
+    const char *schema_path = NULL;
+    uint32_t sync_mode = TSAGG_SYNC_INTERVAL;
+    int have_merchant = 0, compact = 0, quiet = 0, c;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":f:m:s:qvhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (!parse_format(optarg, &format))
+                return cli_usage_error(PROG, "bad --format '%s' (ndjson, csv or combined)",
+                                       optarg);
+            break;
+        case 'm':
+            if (!cli_parse_u64(optarg, &lo.merchant))
+                return cli_usage_error(PROG, "bad --merchant '%s' (an unsigned integer)", optarg);
+            have_merchant = 1;
+            break;
+        case 's':
+            schema_path = optarg;
+            break;
+        case OPT_TS_UNIT:
+            if (strcmp(optarg, "s") == 0)
+                lo.ts_unit = TS_UNIT_S;
+            else if (strcmp(optarg, "ms") == 0)
+                lo.ts_unit = TS_UNIT_MS;
+            else if (strcmp(optarg, "us") == 0)
+                lo.ts_unit = TS_UNIT_US;
+            else
+                return cli_usage_error(PROG, "bad --ts-unit '%s' (s, ms or us)", optarg);
+            break;
+        case OPT_SYNC:
+            if (strcmp(optarg, "interval") == 0)
+                sync_mode = TSAGG_SYNC_INTERVAL;
+            else if (strcmp(optarg, "batch") == 0)
+                sync_mode = TSAGG_SYNC_BATCH;
+            else if (strcmp(optarg, "none") == 0)
+                sync_mode = TSAGG_SYNC_NONE;
+            else
+                return cli_usage_error(PROG, "bad --sync '%s' (interval, batch or none)", optarg);
+            break;
+        case OPT_REJECTS:
+            lo.rejects = optarg;
+            break;
+        case OPT_MAX_ERRORS:
+            if (!cli_parse_u64(optarg, &lo.max_errors) || lo.max_errors == 0)
+                return cli_usage_error(PROG, "bad --max-errors '%s' (1 or more)", optarg);
+            break;
+        case OPT_COMPACT:
+            compact = 1;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'v':
+            lo.verbose = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return CLI_EXIT_OK;
+        case 'V':
+            return cli_print_version(PROG);
+        case ':':
+            return cli_usage_error(PROG, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error(PROG, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error(PROG, "no STORE given");
+    const char *store_path = argv[optind++];
+
+    /* Every input's format is settled before anything is written. */
+    size_t ninputs = argc > optind ? (size_t)(argc - optind) : 1;
+    loader_input *inputs = calloc(ninputs, sizeof *inputs);
+    if (!inputs) {
+        cli_error(PROG, "out of memory");
+        return CLI_EXIT_FAILURE;
+    }
+    int need_merchant = 0;
+    for (size_t i = 0; i < ninputs; i++) {
+        inputs[i].path = argc > optind ? argv[optind + (int)i] : "-";
+        inputs[i].format = format;
+        if (format == FORMAT_AUTO)
+            inputs[i].format = strcmp(inputs[i].path, "-") == 0 ? FORMAT_NDJSON
+                                                                 : format_of_name(inputs[i].path);
+        if (inputs[i].format == FORMAT_AUTO) {
+            free(inputs);
+            return cli_usage_error(PROG, "%s: cannot tell the format from the name: use --format",
+                                   argv[optind + (int)i]);
+        }
+        need_merchant |= inputs[i].format == FORMAT_COMBINED;
+    }
+    if (need_merchant && !have_merchant) {
+        free(inputs);
+        return cli_usage_error(PROG, "access-log (combined) input needs --merchant N");
+    }
+
+    tsagg_schema *schema = NULL;
+    if (schema_path) {
+        char err[512];
+        if (!(schema = schemafile_read(schema_path, err, sizeof err))) {
+            free(inputs);
+            return cli_usage_error(PROG, "%s", err);
+        }
+    }
+    tsagg_options opts;
+    tsagg_options_init(&opts);
+    opts.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
+    opts.schema = schema;
+    opts.sync_mode = sync_mode;
+    opts.sync_interval_ms = INTERVAL_SYNC_MS;
+    tsagg_store *st;
+    if (cli_open_store(PROG, store_path, &opts, &st) != 0) {
+        tsagg_schema_free(schema);
+        free(inputs);
+        return CLI_EXIT_FAILURE;
+    }
+    if (schema && tsagg_schema_id(schema) != tsagg_schema_id(tsagg_store_schema(st))) {
+        tsagg_store_close(st);
+        tsagg_schema_free(schema);
+        free(inputs);
+        return cli_usage_error(PROG, "%s: the store exists with another schema than %s",
+                               store_path, schema_path);
+    }
+    tsagg_schema_free(schema);
+
+    lo.progress = cli_stderr_is_tty() && !quiet;
+    double t0 = now_s();
+    loader_stats ls;
+    int rc = loader_run(st, &lo, inputs, ninputs, &ls);
+    free(inputs);
+    /* Nothing is reported loaded before it is durable. */
+    int frc = tsagg_flush(st);
+    if (frc != 0 && rc == 0) {
+        cli_report(PROG, st, "flush", frc);
+        rc = frc;
+    }
+    double secs = now_s() - t0;
+    uint64_t durable = tsagg_durable_seq(st);
+    if (!quiet)
+        fprintf(stderr,
+                "%s: %" PRIu64 " events accepted, %" PRIu64 " rejected, %.2f s, %.0f events/s, "
+                "durable up to seq %" PRIu64 "%s\n",
+                PROG, ls.accepted, ls.rejected, secs, secs > 0 ? (double)ls.accepted / secs : 0.0,
+                durable, ls.stopped ? " (stopped at --max-errors)" : "");
+    if (rc == 0 && compact)
+        rc = compact_store(st, quiet);
+    int crc = tsagg_store_close(st);
+    if (crc != 0 && rc == 0) {
+        cli_report(PROG, NULL, "close", crc);
+        rc = crc;
+    }
+    if (rc != 0 || ls.files_failed)
+        return CLI_EXIT_FAILURE;
+    if (ls.stopped)
+        return CLI_EXIT_STOPPED;
+    return ls.rejected ? CLI_EXIT_PARTIAL : CLI_EXIT_OK;
+}
