@@ -38,21 +38,16 @@ static void view_init(view *v, const qt_args *a, const tsagg_result *r)
 
 /* ---- numbers -------------------------------------------------------------- */
 
-/* The shortest of %.15g..%.17g that reads back as the same double: exact,
- * and "49.99" rather than "49.990000000000002". */
-static size_t fmt_exact(double x, char *buf, size_t cap)
+/* 15 significant digits: all a double holds for certain. The last bits
+ * of a sum depend on the order of the additions, so printing them would
+ * show noise ("3912.2499999999995" for 3912.25). */
+static size_t fmt_sig15(double x, char *buf, size_t cap)
 {
-    int n = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(buf, cap, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x)
-            break;
-    }
-    return (size_t)n;
+    return (size_t)snprintf(buf, cap, "%.15g", x);
 }
 
-/* A metric value for programs: whole numbers for counts, exact doubles for
- * the rest; "" for no value (min/max/avg of nothing: NaN). */
+/* A metric value for programs: whole numbers for counts, 15 significant
+ * digits for the rest; "" for no value (min/max/avg of nothing: NaN). */
 static size_t fmt_value(uint32_t kind, double x, char *buf, size_t cap)
 {
     buf[0] = '\0';
@@ -62,7 +57,7 @@ static size_t fmt_value(uint32_t kind, double x, char *buf, size_t cap)
         return (size_t)snprintf(buf, cap, "%s", x < 0 ? "-inf" : "inf");
     if (qt_metric_is_count(kind))
         return (size_t)snprintf(buf, cap, "%.0f", x);
-    return fmt_exact(x, buf, cap);
+    return fmt_sig15(x, buf, cap);
 }
 
 /* Thousands separators in the integer digits of a formatted number. */
