@@ -1,14 +1,17 @@
 /*
  * tsagg-compact - one compaction and merge pass over a store.
  *
- *   tsagg-compact [--budget MIB] [--no-merge] [--drop-where F=V]... STORE
+ *   tsagg-compact [--budget MIB] [--no-merge] [--archive] [--drop-where F=V]...
+ *                 STORE
  *
  * Exit codes (tools/common/cli.h): 0 done, 2 usage, 3 store failure.
  * docs/tools.md.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -24,6 +27,9 @@ static const char usage_text[] =
     "      --budget MIB         memory for event data before sorted runs are\n"
     "                           spilled (default 256)\n"
     "      --no-merge           compact only\n"
+    "      --archive            then seal the log's current segment and rewrite\n"
+    "                           every sealed segment in the archive form\n"
+    "                           (columnar, zstd: about 2/3 of the bytes)\n"
     "      --drop-where F=V     drop events whose field F (\"event\" or any\n"
     "                           attribute) equals V; repeatable; use the same\n"
     "                           rules with tsagg-rebuild\n"
@@ -33,11 +39,53 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 done, 2 usage error, 3 the store failed.\n";
 
+/* Bytes of the log's segments and whether the last one holds events. */
+static int log_bytes(tsagg_store *st, uint64_t *bytes, int *tail_events)
+{
+    int n = tsagg_log_segments(st, NULL, 0);
+    if (n <= 0)
+        return n;
+    tsagg_segment_info *segs = calloc((size_t)n, sizeof *segs);
+    if (!segs)
+        return -ENOMEM;
+    int m = tsagg_log_segments(st, segs, (size_t)n);
+    *bytes = 0;
+    for (int i = 0; i < m && i < n; i++)
+        *bytes += segs[i].bytes;
+    if (m > 0 && m <= n)
+        *tail_events = !segs[m - 1].sealed && segs[m - 1].last_seq >= segs[m - 1].first_seq;
+    free(segs);
+    return m < 0 ? m : 0;
+}
+
+/* Seal the current segment (when it holds events) and archive the sealed
+ * ones. */
+static int archive_log(tsagg_store *st, int quiet)
+{
+    uint64_t before = 0, after = 0;
+    int tail = 0;
+    unsigned count = 0;
+    int rc = log_bytes(st, &before, &tail);
+    if (rc == 0 && tail)
+        rc = tsagg_log_roll(st);
+    if (rc == 0)
+        rc = tsagg_log_archive(st, 0, &count);
+    if (rc == 0)
+        rc = log_bytes(st, &after, &tail);
+    if (rc != 0)
+        cli_report(prog, st, "archive", rc);
+    else if (!quiet)
+        printf("archived %u log segments: the log went from %" PRIu64 " to %" PRIu64 " bytes\n",
+               count, before, after);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"budget", required_argument, NULL, 'b'},
         {"no-merge", no_argument, NULL, 'M'},
+        {"archive", no_argument, NULL, 'A'},
         {"drop-where", required_argument, NULL, 'D'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -47,7 +95,7 @@ int main(int argc, char **argv)
     tsagg_compact_options co;
     tsagg_compact_options_init(&co);
     static rules rs;
-    int merge = 1, quiet = 0, c;
+    int merge = 1, archive = 0, quiet = 0, c;
     uint64_t mib;
     while ((c = getopt_long(argc, argv, ":qhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -59,6 +107,9 @@ int main(int argc, char **argv)
             break;
         case 'M':
             merge = 0;
+            break;
+        case 'A':
+            archive = 1;
             break;
         case 'D':
             if (!rules_add(&rs, optarg))
@@ -111,6 +162,8 @@ int main(int argc, char **argv)
                    " (%" PRIu64 " retries dropped)\n",
                    ms.hours, ms.files_removed, ms.files_written, ms.duplicates);
     }
+    if (rc == 0 && archive)
+        rc = archive_log(st, quiet);
     int crc = tsagg_store_close(st);
     if (rc == 0 && crc != 0) {
         cli_report(prog, NULL, "close", crc);
