@@ -51,7 +51,14 @@ typedef struct tsagg_compact_options {
                                   durable ones); what was read is published */
     tsagg_process_fn process;  /* NULL: keep every event as it is */
     void *process_ctx;
+    uint32_t threads;          /* threads writing hours at once, the caller's
+                                  included: 0 or 1 (default) the caller's
+                                  only, at most TSAGG_COMPACT_THREADS_MAX; the
+                                  memory budget is shared among them */
+    uint32_t reserved;         /* 0 */
 } tsagg_compact_options;
+
+#define TSAGG_COMPACT_THREADS_MAX 64
 
 TSAGG_API void tsagg_compact_options_init(tsagg_compact_options *opts);
 
@@ -118,6 +125,8 @@ typedef struct tsagg_rebuild_options {
        figures so far; NULL: no calls. In the caller's thread. */
     void (*progress)(void *ctx, const tsagg_rebuild_stats *so_far);
     void *progress_ctx;
+    uint32_t threads;          /* as tsagg_compact_options.threads */
+    uint32_t reserved;         /* 0 */
 } tsagg_rebuild_options;
 
 TSAGG_API void tsagg_rebuild_options_init(tsagg_rebuild_options *opts);

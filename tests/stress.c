@@ -10,7 +10,8 @@
  *     duplicates, ids made unique per appender); appender 1 runs 2 h behind
  *     appender 0 in event time, so compactions write late files for hours
  *     already published and merges have work;
- *   - 1 compactor: tsagg_compact with a 1 MiB memory budget every 2-5 ms;
+ *   - 1 compactor: tsagg_compact with a 1 MiB memory budget and two writing
+ *     threads every 2-5 ms;
  *   - 1 merger: tsagg_merge every ~20 ms;
  *   - 1 roller: tsagg_log_roll every ~30 ms, tsagg_log_archive every 4th;
  *   - 3 queriers (2 on the writer handle, 1 on the read-only one): hourly
@@ -195,6 +196,7 @@ static void *compactor(void *arg)
     tsagg_compact_options o;
     tsagg_compact_options_init(&o);
     o.memory_budget = 1 << 20;
+    o.threads = 2; /* hours written by two threads at once */
     while (running(s)) {
         tsagg_compact_stats st;
         int rc = tsagg_compact(s->st, &o, &st);

@@ -657,6 +657,51 @@ Test(compact, memory_budget_many_hours)
     cr_assert_eq(tsagg_store_close(st), 0);
 }
 
+/* Hours written by several threads: the same files as one thread writes
+ * (ids in hour order, rows, rollups), spilled runs included. */
+Test(compact, threads_write_what_one_thread_writes)
+{
+    char other[700];
+    snprintf(other, sizeof other, "%s/one", g_dir);
+    tsagg_store *a = cc_open_writer(g_store), *b = cc_open_writer(other);
+    gagen *g1 = make_gen(31, 150000, 20, 300), *g2 = make_gen(31, 150000, 20, 300);
+    cc_append_gagen(a, g1, UINT64_MAX);
+    cc_append_gagen(b, g2, UINT64_MAX);
+    gagen_free(g1);
+    gagen_free(g2);
+    flush_ok(a);
+    flush_ok(b);
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.memory_budget = 2 << 20; /* spills, and runs merged by the writers */
+    o.threads = 3;
+    tsagg_compact_stats sa, sb;
+    cr_assert_eq(tsagg_compact(a, &o, &sa), 0);
+    o.threads = 1;
+    cr_assert_eq(tsagg_compact(b, &o, &sb), 0);
+    cr_assert_gt(sa.runs_spilled, 0);
+    cr_assert_eq(sa.files_written, sb.files_written);
+    cr_assert_eq(sa.hours, sb.hours);
+    cr_assert_eq(sa.rows_written, sb.rows_written);
+    cr_assert_eq(sa.bytes_written, sb.bytes_written);
+    cr_assert_eq(sa.duplicates, sb.duplicates);
+    cc_check_store(a, 1, 1, "three writing threads");
+    tsagg__manifest *ma = cc_manifest(a), *mb = cc_manifest(b);
+    cr_assert_eq(ma->nparts, mb->nparts);
+    for (size_t i = 0; i < ma->nparts; i++) {
+        cr_assert_eq(ma->parts[i].hour, mb->parts[i].hour);
+        cr_assert_eq(ma->parts[i].file_id, mb->parts[i].file_id, "ids follow the hours");
+        cr_assert_eq(ma->parts[i].bytes, mb->parts[i].bytes);
+    }
+    cc_assert_clean_parts(g_store, ma, "three writing threads");
+    tsagg__manifest_free(ma);
+    tsagg__manifest_free(mb);
+    o.threads = TSAGG_COMPACT_THREADS_MAX + 1;
+    cr_assert_eq(tsagg_compact(a, &o, NULL), TSAGG_EARG);
+    cr_assert_eq(tsagg_store_close(a), 0);
+    cr_assert_eq(tsagg_store_close(b), 0);
+}
+
 /* An I/O table that counts the run and partition files open for reading
  * at once (the fan-in of a merge). */
 typedef struct fan_io {

@@ -405,6 +405,7 @@ Test(rebuild, processing_fix_changes_the_rebuilt_hours_only)
     o.process_ctx = &dropped;
     o.progress = check_midway;
     o.progress_ctx = &m;
+    o.threads = 2; /* the hook and the progress calls stay in this thread */
     tsagg_rebuild_stats s;
     cr_assert_eq(tsagg_rebuild(st, &o, &s), 0);
     cr_assert_eq(m.checked, 1, "queries ran while the new generation was being written");

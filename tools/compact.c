@@ -1,8 +1,8 @@
 /*
  * tsagg-compact - one compaction and merge pass over a store.
  *
- *   tsagg-compact [--budget MIB] [--no-merge] [--archive] [--drop-where F=V]...
- *                 STORE
+ *   tsagg-compact [--budget MIB] [--threads N] [--no-merge] [--archive]
+ *                 [--drop-where F=V]... STORE
  *
  * Exit codes (tools/common/cli.h): 0 done, 2 usage, 3 store failure.
  * docs/tools.md.
@@ -26,6 +26,7 @@ static const char usage_text[] =
     "\n"
     "      --budget MIB         memory for event data before sorted runs are\n"
     "                           spilled (default 256)\n"
+    "      --threads N          hours written at once (default: one per CPU)\n"
     "      --no-merge           compact only\n"
     "      --archive            then seal the log's current segment and rewrite\n"
     "                           every sealed segment in the archive form\n"
@@ -85,6 +86,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"budget", required_argument, NULL, 'b'},
         {"no-merge", no_argument, NULL, 'M'},
+        {"threads", required_argument, NULL, 'T'},
         {"archive", no_argument, NULL, 'A'},
         {"drop-where", required_argument, NULL, 'D'},
         {"quiet", no_argument, NULL, 'q'},
@@ -94,6 +96,7 @@ int main(int argc, char **argv)
     };
     tsagg_compact_options co;
     tsagg_compact_options_init(&co);
+    co.threads = cli_compact_threads();
     static rules rs;
     int merge = 1, archive = 0, quiet = 0, c;
     uint64_t mib;
@@ -107,6 +110,12 @@ int main(int argc, char **argv)
             break;
         case 'M':
             merge = 0;
+            break;
+        case 'T':
+            if (!cli_parse_u64(optarg, &mib) || mib < 1 || mib > TSAGG_COMPACT_THREADS_MAX)
+                return cli_usage_error(prog, "--threads: expected 1..%d, got '%s'",
+                                       TSAGG_COMPACT_THREADS_MAX, optarg);
+            co.threads = (uint32_t)mib;
             break;
         case 'A':
             archive = 1;

@@ -32,6 +32,7 @@ static const char usage_text[] =
     "      --drop-where F=V     drop events whose field F (\"event\" or any\n"
     "                           attribute) equals V; repeatable\n"
     "      --budget MIB         memory before sorted runs spill (default 256)\n"
+    "      --threads N          hours written at once (default: one per CPU)\n"
     "  -q, --quiet              no progress, no summary\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
@@ -65,6 +66,7 @@ int main(int argc, char **argv)
         {"schema", required_argument, NULL, 's'},
         {"drop-where", required_argument, NULL, 'D'},
         {"budget", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 'T'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -72,6 +74,7 @@ int main(int argc, char **argv)
     };
     tsagg_rebuild_options ro;
     tsagg_rebuild_options_init(&ro);
+    ro.threads = cli_compact_threads();
     static rules rs;
     const char *from = NULL, *to = NULL, *schema_path = NULL;
     int quiet = 0, c;
@@ -97,6 +100,12 @@ int main(int argc, char **argv)
                 return cli_usage_error(prog, "--budget: expected MiB, 1..1048576, got '%s'",
                                        optarg);
             ro.memory_budget = mib << 20;
+            break;
+        case 'T':
+            if (!cli_parse_u64(optarg, &mib) || mib < 1 || mib > TSAGG_COMPACT_THREADS_MAX)
+                return cli_usage_error(prog, "--threads: expected 1..%d, got '%s'",
+                                       TSAGG_COMPACT_THREADS_MAX, optarg);
+            ro.threads = (uint32_t)mib;
             break;
         case 'q':
             quiet = 1;

@@ -63,7 +63,8 @@ typedef struct compactor {
     size_t nhours, hours_cap;
     size_t last; /* index of the hour hit last */
     size_t bytes;
-    uint64_t next_run;
+    uint64_t next_run;     /* atomic: numbers sorted runs */
+    uint32_t threads;      /* that write hours at once, >= 1 */
     /* Per-event scratch. */
     uint32_t *dims;
     double *meas;
@@ -86,12 +87,13 @@ static void rebuild_progress(compactor *c)
 {
     if (!c->ro || !c->ro->progress)
         return;
+    /* Writer threads may be adding to the counters. */
     c->rs->events_read = c->stats->events_read;
     c->rs->events_dropped = c->stats->events_dropped;
-    c->rs->duplicates = c->stats->duplicates;
-    c->rs->files_written = c->stats->files_written;
-    c->rs->rows_written = c->stats->rows_written;
-    c->rs->bytes_written = c->stats->bytes_written;
+    c->rs->duplicates = __atomic_load_n(&c->stats->duplicates, __ATOMIC_RELAXED);
+    c->rs->files_written = __atomic_load_n(&c->stats->files_written, __ATOMIC_RELAXED);
+    c->rs->rows_written = __atomic_load_n(&c->stats->rows_written, __ATOMIC_RELAXED);
+    c->rs->bytes_written = __atomic_load_n(&c->stats->bytes_written, __ATOMIC_RELAXED);
     c->ro->progress(c->ro->progress_ctx, c->rs);
 }
 
@@ -324,7 +326,7 @@ static int reduce_files(tsagg_store *st, int64_t hour, file_set *fs, size_t keep
         size_t k = fs->n - keep + 1 < fanin ? fs->n - keep + 1 : fanin;
         char path[TSAGG_PATH_MAX + 64];
         snprintf(path, sizeof path, "%s/parts/run-%016" PRIx64 ".tprun", st->path,
-                 (*next_run)++);
+                 __atomic_fetch_add(next_run, 1, __ATOMIC_RELAXED));
         char *name = strdup(path);
         tsagg__merge_src **srcs = calloc(k, sizeof *srcs);
         char detail[TSAGG_ERRMSG_MAX] = "";
@@ -357,20 +359,20 @@ static int reduce_files(tsagg_store *st, int64_t hour, file_set *fs, size_t keep
 /* Sort an hour's rows and write them, with its runs when with_runs, as a
  * partition file at `path`. */
 static int write_sorted(compactor *c, hour_slot *s, const char *path, uint64_t file_id,
-                        int with_runs, tsagg__part_info *info)
+                        int with_runs, tsagg__part_info *info, uint64_t *dups)
 {
     tsagg_store *st = c->st;
     int rc = 0;
     if (with_runs && s->nruns > 0) {
         /* The rows in memory are one more source. */
-        size_t fanin = max_fanin(st, c->o->memory_budget);
+        size_t fanin = max_fanin(st, c->o->memory_budget / c->threads);
         file_set fs = {s->runs, NULL, s->nruns};
         fs.owned = malloc(s->nruns);
         if (!fs.owned)
             return -ENOMEM;
         memset(fs.owned, 1, s->nruns);
         rc = reduce_files(st, s->buf.hour, &fs, fanin - (s->buf.n ? 1 : 0), fanin,
-                          &c->next_run, &c->stats->duplicates);
+                          &c->next_run, dups);
         s->runs = fs.paths; /* the runs left (and those to remove on failure) */
         s->nruns = fs.n;
         free(fs.owned);
@@ -402,7 +404,7 @@ static int write_sorted(compactor *c, hour_slot *s, const char *path, uint64_t f
     }
     free(srcs);
     if (rc == 0)
-        c->stats->duplicates += ms.duplicates;
+        *dups += ms.duplicates;
     else
         rc = tsagg__fail(st, rc, "%s", detail[0] ? detail : tsagg_strerror(rc));
     return rc;
@@ -430,7 +432,7 @@ static int spill(compactor *c)
             return -ENOMEM;
         big->nruns++;
         size_t before = tsagg__hourbuf_bytes(&big->buf);
-        int rc = write_sorted(c, big, path, 0, 0, NULL);
+        int rc = write_sorted(c, big, path, 0, 0, NULL, &c->stats->duplicates);
         if (rc != 0)
             return rc;
         /* Give the memory back, not just the rows. */
@@ -529,7 +531,8 @@ static int check_options(tsagg_store *st, const tsagg_compact_options *o)
         return TSAGG_EARG;
     if (!st->writer)
         return tsagg__fail(st, TSAGG_EREADONLY, "compaction needs a writable store");
-    if (o->struct_size != sizeof *o || o->memory_budget < (1u << 20))
+    if (o->struct_size != sizeof *o || o->memory_budget < (1u << 20) ||
+        o->threads > TSAGG_COMPACT_THREADS_MAX)
         return tsagg__fail(st, TSAGG_EARG, "compaction options out of range");
     return 0;
 }
@@ -551,6 +554,71 @@ static int ensure_parts_dir(tsagg_store *st)
     return rc ? tsagg__fail(st, rc, "%s: %s", dir, tsagg_strerror(rc)) : 0;
 }
 
+/* One hour of the write phase. */
+typedef struct hour_job {
+    uint64_t file_id; /* 0: the hour has nothing to write */
+    tsagg__part_info info;
+    int rc;
+} hour_job;
+
+/* The write phase: the caller's thread and c->threads - 1 helpers each take
+ * the next hour nobody has taken. Hours are independent (their own rows,
+ * runs, writer and file); what they share is counted atomically. */
+typedef struct write_pool {
+    compactor *c;
+    hour_job *jobs;
+    size_t next;  /* atomic: the next hour to take */
+    int failed;   /* atomic: stop taking hours */
+} write_pool;
+
+static void write_hour(compactor *c, size_t i, hour_job *job)
+{
+    hour_slot *s = c->hours[i];
+    int64_t hour = s->buf.hour;
+    char path[TSAGG_PATH_MAX + 64];
+    tsagg__part_file_path(c->st, hour, job->file_id, path, sizeof path);
+    uint64_t dups = 0;
+    job->rc = write_sorted(c, s, path, job->file_id, 1, &job->info, &dups);
+    /* Its rows are on disk: give their memory back for the hours left. */
+    tsagg__hourbuf_free(&s->buf);
+    if (job->rc == 0)
+        job->rc = tsagg__hourbuf_init(&s->buf, hour, c->ndims, c->nmeas);
+    if (job->rc != 0)
+        return;
+    tsagg_compact_stats *st = c->stats;
+    __atomic_fetch_add(&st->duplicates, dups, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&st->files_written, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&st->rows_written, job->info.rows, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&st->bytes_written, job->info.bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&st->hours, 1, __ATOMIC_RELAXED);
+}
+
+static void write_hours_loop(write_pool *p, int caller)
+{
+    compactor *c = p->c;
+    for (;;) {
+        if (__atomic_load_n(&p->failed, __ATOMIC_ACQUIRE))
+            return;
+        size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+        if (i >= c->nhours)
+            return;
+        hour_job *job = &p->jobs[i];
+        if (job->file_id == 0)
+            continue;
+        write_hour(c, i, job);
+        if (job->rc != 0)
+            __atomic_store_n(&p->failed, 1, __ATOMIC_RELEASE);
+        else if (caller)
+            rebuild_progress(c); /* the progress callback runs in the caller's thread */
+    }
+}
+
+static void *write_hours_helper(void *arg)
+{
+    write_hours_loop(arg, 0);
+    return NULL;
+}
+
 /*
  * Write one new file per hour buffered in c (they are sorted by hour) and
  * add them to `next`, with generation `gen` (0: the hour's current one) and
@@ -558,38 +626,43 @@ static int ensure_parts_dir(tsagg_store *st)
  */
 static int write_hours(compactor *c, tsagg__manifest *next, uint32_t gen, uint32_t level)
 {
-    tsagg_store *st = c->st;
-    tsagg_compact_stats *stats = c->stats;
+    if (c->nhours == 0)
+        return 0;
+    write_pool p = {.c = c, .jobs = calloc(c->nhours, sizeof(hour_job))};
+    if (!p.jobs)
+        return -ENOMEM;
+    /* File ids in hour order, whichever thread writes them. */
+    for (size_t i = 0; i < c->nhours; i++)
+        if (c->hours[i]->buf.n || c->hours[i]->nruns)
+            p.jobs[i].file_id = next->next_file_id++;
+    pthread_t helpers[TSAGG_COMPACT_THREADS_MAX];
+    uint32_t started = 0;
+    while (started + 1 < c->threads &&
+           pthread_create(&helpers[started], NULL, write_hours_helper, &p) == 0)
+        started++;
+    write_hours_loop(&p, 1);
+    for (uint32_t t = 0; t < started; t++)
+        pthread_join(helpers[t], NULL);
+
     int rc = 0;
+    for (size_t i = 0; rc == 0 && i < c->nhours; i++)
+        if (p.jobs[i].file_id && p.jobs[i].rc)
+            rc = p.jobs[i].rc;
     for (size_t i = 0; rc == 0 && i < c->nhours; i++) {
-        hour_slot *s = c->hours[i];
-        int64_t hour = s->buf.hour;
-        if (s->buf.n == 0 && s->nruns == 0)
+        const hour_job *job = &p.jobs[i];
+        if (!job->file_id)
             continue;
-        uint64_t id = next->next_file_id++;
-        char path[TSAGG_PATH_MAX + 64];
-        tsagg__part_file_path(st, hour, id, path, sizeof path);
-        tsagg__part_info info;
-        rc = write_sorted(c, s, path, id, 1, &info);
-        if (rc != 0)
-            break;
-        /* Its rows are on disk: give their memory back for the hours left. */
-        c->bytes -= tsagg__hourbuf_bytes(&s->buf);
-        tsagg__hourbuf_free(&s->buf);
-        tsagg__hourbuf_init(&s->buf, hour, c->ndims, c->nmeas);
+        int64_t hour = c->hours[i]->buf.hour;
         uint32_t g = gen ? gen : 1;
         for (size_t k = 0; !gen && k < next->nparts; k++)
             if (next->parts[k].hour == hour)
                 g = next->parts[k].generation;
-        tsagg__part_ref ref = {.hour = hour, .file_id = id, .rows = info.rows,
-                               .bytes = info.bytes, .generation = g, .level = level};
+        tsagg__part_ref ref = {.hour = hour, .file_id = job->file_id, .rows = job->info.rows,
+                               .bytes = job->info.bytes, .generation = g, .level = level};
         rc = tsagg__manifest_add(next, &ref);
-        stats->files_written++;
-        stats->rows_written += info.rows;
-        stats->bytes_written += info.bytes;
-        stats->hours++;
-        rebuild_progress(c);
     }
+    c->bytes = 0;
+    free(p.jobs);
     return rc;
 }
 
@@ -612,7 +685,7 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
     if (rc != 0)
         return rc;
 
-    compactor c = {.st = st, .o = o, .stats = stats};
+    compactor c = {.st = st, .o = o, .stats = stats, .threads = o->threads ? o->threads : 1};
     c.ndims = (uint32_t)tsagg_schema_dimension_count(st->schema);
     c.nmeas = (uint32_t)tsagg_schema_measure_count(st->schema);
     c.dims = calloc(c.ndims + 1, sizeof *c.dims);
@@ -830,7 +903,8 @@ static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
     rc = tsagg__manifest_clone(cur, &next);
 
     tsagg_compact_stats cs = {0};
-    compactor c = {.st = st, .o = o, .stats = &cs, .ro = ro, .rs = rs};
+    compactor c = {.st = st, .o = o, .stats = &cs, .ro = ro, .rs = rs,
+                   .threads = o->threads ? o->threads : 1};
     c.ts_lo = hour_of(ro->from);
     c.ts_hi = hour_of(ro->to - 1) + TSAGG__HOUR_US;
     c.ndims = (uint32_t)tsagg_schema_dimension_count(st->schema);
@@ -892,13 +966,15 @@ int tsagg_rebuild(tsagg_store *st, const tsagg_rebuild_options *opts, tsagg_rebu
     if (!st->writer)
         return tsagg__fail(st, TSAGG_EREADONLY, "a rebuild needs a writable store");
     if (opts->struct_size != sizeof *opts || opts->memory_budget < (1u << 20) ||
-        opts->from >= opts->to || opts->from < TS_MIN || opts->to > TS_END)
+        opts->threads > TSAGG_COMPACT_THREADS_MAX || opts->from >= opts->to ||
+        opts->from < TS_MIN || opts->to > TS_END)
         return tsagg__fail(st, TSAGG_EARG,
                            "rebuild options out of range (from < to, years 0000-9999, "
                            "budget >= 1 MiB)");
     tsagg_compact_options co;
     tsagg_compact_options_init(&co);
     co.memory_budget = opts->memory_budget;
+    co.threads = opts->threads;
     co.process = opts->process;
     co.process_ctx = opts->process_ctx;
     pthread_mutex_lock(&st->compact_mu);

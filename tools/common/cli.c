@@ -175,6 +175,14 @@ void cli_report(const char *prog, tsagg_store *st, const char *what, int rc)
               detail[0] ? ": " : "", detail);
 }
 
+uint32_t cli_compact_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        return 1;
+    return n > TSAGG_COMPACT_THREADS_MAX ? TSAGG_COMPACT_THREADS_MAX : (uint32_t)n;
+}
+
 int cli_stderr_is_tty(void)
 {
     return isatty(STDERR_FILENO);

@@ -65,6 +65,10 @@ int cli_open_store(const char *prog, const char *path, const tsagg_options *opts
 /* Print "prog: what: <error name> (<text>): <store detail>" for rc. */
 void cli_report(const char *prog, tsagg_store *st, const char *what, int rc);
 
+/* Threads to compact with by default: the online CPUs, 1 to
+ * TSAGG_COMPACT_THREADS_MAX. */
+uint32_t cli_compact_threads(void);
+
 /* Whether stderr is a terminal (for progress lines). */
 int cli_stderr_is_tty(void);
 
