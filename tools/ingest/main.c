@@ -100,9 +100,12 @@ static void print_compact_stats(const char *what, const tsagg_compact_stats *s, 
 
 static int compact_store(tsagg_store *st, int quiet)
 {
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.threads = cli_compact_threads();
     tsagg_compact_stats s;
     double t = now_s();
-    int rc = tsagg_compact(st, NULL, &s);
+    int rc = tsagg_compact(st, &o, &s);
     if (rc != 0) {
         cli_report(PROG, st, "compact", rc);
         return rc;
