@@ -282,7 +282,8 @@ int accesslog_parse(accesslog_parser *p, const char *s, size_t len, evbuild *b)
     if ((bytes.n == 0 && at == len) || (bytes.n && !parse_u64_text(bytes.p, bytes.n, &ignored)))
         return fail_at(b, "bytes", "a byte count or -", s, len, at);
 
-    span referrer = {NULL, 0}, ua = {NULL, 0};
+    /* Empty but not NULL in common format: both reach memcpy and memmem. */
+    span referrer = {"", 0}, ua = {"", 0};
     skip_spaces(s, len, &i);
     if (i < len) { /* combined format; common format ends here */
         at = i;

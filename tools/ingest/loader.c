@@ -17,10 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "accesslog.h"
 #include "cli.h"
-#include "csv.h"
-#include "ndjson.h"
+#include "records.h"
 
 #define PROG "tsagg-ingest"
 #define READ_BLOCK (4u << 20)
@@ -34,9 +32,7 @@ typedef struct loader {
     loader_stats *stats;
     fieldmap *fields;
     evbuild b;
-    ndjson_parser *ndjson;
-    csv_parser *csv;
-    accesslog_parser *alog;
+    ingest_parsers parsers;
     FILE *rejects;
     uint64_t shown;         /* rejected lines reported so far */
     int store_rc;           /* an append failed: stop */
@@ -144,24 +140,10 @@ static void reject(loader *L, uint64_t line, const char *rec, size_t len)
 static int take_record(loader *L, enum ingest_format format, uint64_t line, const char *rec,
                        size_t len)
 {
-    size_t n = len;
-    if (n && rec[n - 1] == '\r')
-        n--;
-    size_t blank = 0;
-    while (blank < n && (rec[blank] == ' ' || rec[blank] == '\t'))
-        blank++;
-    if (blank == n)
-        return 0; /* empty lines carry nothing */
     if (evb_full(&L->b) && append_batch(L) != 0)
         return 1;
-    int rc;
-    if (format == FORMAT_NDJSON)
-        rc = ndjson_parse(L->ndjson, rec, n, &L->b);
-    else if (format == FORMAT_CSV)
-        rc = csv_parse(L->csv, rec, n, &L->b);
-    else
-        rc = accesslog_parse(L->alog, rec, n, &L->b);
-    if (rc == 0 || rc == CSV_HEADER)
+    int rc = ingest_parse_record(&L->parsers, format, rec, len, &L->b);
+    if (rc == 0 || rc == RECORD_BLANK || rc == CSV_HEADER)
         return 0;
     if (rc == CSV_BAD_HEADER) {
         size_t msg = strlen(L->b.err);
@@ -172,17 +154,6 @@ static int take_record(loader *L, enum ingest_format format, uint64_t line, cons
 }
 
 /* ---- files ---------------------------------------------------------------- */
-
-/* The end of the record at p (its newline), or -1 when the data ends first. */
-static ssize_t record_length(enum ingest_format format, const char *p, size_t len,
-                             unsigned *breaks)
-{
-    if (format == FORMAT_CSV)
-        return csv_record_length(p, len, breaks);
-    *breaks = 0;
-    const char *nl = memchr(p, '\n', len);
-    return nl ? nl - p : -1;
-}
 
 static int grow_buffer(loader *L)
 {
@@ -238,7 +209,7 @@ static void load_fd(loader *L, int fd, enum ingest_format format)
         while (pos < len && !L->stop && !skip_file) {
             unsigned breaks;
             const char *rec = L->buf + pos;
-            ssize_t n = record_length(format, rec, len - pos, &breaks);
+            ssize_t n = ingest_record_length(format, rec, len - pos, &breaks);
             if (n < 0 && !eof)
                 break; /* complete it with the next read */
             size_t rlen = n < 0 ? len - pos : (size_t)n;
@@ -270,7 +241,7 @@ static void load_input(loader *L, const loader_input *in)
     }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     if (in->format == FORMAT_CSV)
-        csv_parser_reset(L->csv);
+        csv_parser_reset(L->parsers.csv);
     load_fd(L, fd, in->format);
     if (fd != STDIN_FILENO)
         close(fd);
@@ -304,12 +275,14 @@ static int loader_open(loader *L, tsagg_store *st, const loader_options *o,
         return -ENOMEM;
     memset(L->buf + L->cap, 0, NDJSON_PADDING);
     for (size_t i = 0; i < n; i++) {
-        if (inputs[i].format == FORMAT_NDJSON && !L->ndjson && !(L->ndjson = ndjson_parser_create()))
+        ingest_parsers *ps = &L->parsers;
+        if (inputs[i].format == FORMAT_NDJSON && !ps->ndjson &&
+            !(ps->ndjson = ndjson_parser_create()))
             return -ENOMEM;
-        if (inputs[i].format == FORMAT_CSV && !L->csv && !(L->csv = csv_parser_create()))
+        if (inputs[i].format == FORMAT_CSV && !ps->csv && !(ps->csv = csv_parser_create()))
             return -ENOMEM;
-        if (inputs[i].format == FORMAT_COMBINED && !L->alog &&
-            !(L->alog = accesslog_parser_create(o->merchant)))
+        if (inputs[i].format == FORMAT_COMBINED && !ps->alog &&
+            !(ps->alog = accesslog_parser_create(o->merchant)))
             return -ENOMEM;
     }
     if (o->rejects && !(L->rejects = fopen(o->rejects, "w"))) {
@@ -329,9 +302,9 @@ static void loader_close(loader *L)
         L->stats->files_failed++;
     }
     evb_destroy(&L->b);
-    ndjson_parser_free(L->ndjson);
-    csv_parser_free(L->csv);
-    accesslog_parser_free(L->alog);
+    ndjson_parser_free(L->parsers.ndjson);
+    csv_parser_free(L->parsers.csv);
+    accesslog_parser_free(L->parsers.alog);
     fieldmap_free(L->fields);
     free(L->buf);
 }

@@ -19,6 +19,7 @@ static_assert(NDJSON_PADDING >= SIMDJSON_PADDING, "NDJSON_PADDING below what sim
 
 struct ndjson_parser {
     ondemand::parser parser;
+    dom::parser dom; /* checks the objects and arrays kept as text */
 };
 
 extern "C" ndjson_parser *ndjson_parser_create(void)
@@ -58,26 +59,39 @@ int bad_json(evbuild *b, error_code e)
     return evb_failf(b, "invalid JSON: %s", json_error_text(e));
 }
 
-/* The text of a scalar, without the blanks that may follow it. */
-std::string_view token_text(ondemand::value &v)
+/* Without the blanks that may follow a value. */
+std::string_view trim_blanks(std::string_view t)
 {
-    std::string_view t = v.raw_json_token();
     while (!t.empty() && (t.back() == ' ' || t.back() == '\t' || t.back() == '\r'))
         t.remove_suffix(1);
     return t;
 }
 
-/* A string value: borrowed from the line unless it holds escapes. */
+/* The text of a scalar. */
+std::string_view token_text(ondemand::value &v)
+{
+    return trim_blanks(v.raw_json_token());
+}
+
+/*
+ * A string value: borrowed from the line unless it holds escapes. Either
+ * way the value is consumed: a value left unread is skipped later without
+ * checking what follows it, which let `"k":"v":1}}` through as `"k":"v"`.
+ */
 int get_str(ondemand::value &v, evbuild *b, const char **s, size_t *len)
 {
     std::string_view t = token_text(v);
+    error_code e;
     if (t.size() >= 2 && !std::memchr(t.data() + 1, '\\', t.size() - 2)) {
+        ondemand::raw_json_string unused;
+        if ((e = v.get_raw_json_string().get(unused)))
+            return bad_json(b, e);
         *s = t.data() + 1;
         *len = t.size() - 2;
         return 0;
     }
     std::string_view u;
-    error_code e = v.get_string().get(u);
+    e = v.get_string().get(u);
     if (e)
         return bad_json(b, e);
     char *copy = evb_alloc(b, u.size() + 1);
@@ -130,12 +144,15 @@ int add_number(evbuild *b, const char *key, size_t klen, ondemand::value &v)
 }
 
 /* An undeclared field, kept as received: objects and arrays as their JSON
- * text, true and false as those words. */
-int add_other(evbuild *b, const char *key, size_t klen, ondemand::value &v,
+ * text, true and false as those words. The on-demand parser skips what it
+ * is not asked for without checking it, so the text of an object or array
+ * is parsed once more, whole (it lies inside the padded line). */
+int add_other(ndjson_parser *p, evbuild *b, const char *key, size_t klen, ondemand::value &v,
               ondemand::json_type t)
 {
     const char *s;
     size_t len;
+    bool flag;
     std::string_view raw;
     error_code e = SUCCESS;
     switch (t) {
@@ -146,8 +163,9 @@ int add_other(evbuild *b, const char *key, size_t klen, ondemand::value &v,
     case ondemand::json_type::number:
         return add_number(b, key, klen, v);
     case ondemand::json_type::boolean:
-        raw = token_text(v);
-        return evb_add_str(b, key, klen, raw.data(), raw.size());
+        if ((e = v.get_bool().get(flag)))
+            return bad_json(b, e == INCORRECT_TYPE ? T_ATOM_ERROR : e);
+        return flag ? evb_add_str(b, key, klen, "true", 4) : evb_add_str(b, key, klen, "false", 5);
     case ondemand::json_type::object: {
         ondemand::object o;
         if (!(e = v.get_object().get(o)))
@@ -162,6 +180,11 @@ int add_other(evbuild *b, const char *key, size_t klen, ondemand::value &v,
     }
     default:
         return 0;
+    }
+    if (!e) {
+        raw = trim_blanks(raw);
+        dom::element checked;
+        e = p->dom.parse(raw.data(), raw.size(), false).get(checked);
     }
     if (e)
         return bad_json(b, e);
@@ -279,12 +302,16 @@ extern "C" int ndjson_parse(ndjson_parser *p, const char *line, size_t len, evbu
         ondemand::json_type t;
         if ((e = v.type().get(t)))
             return bad_json(b, e);
-        if (t == ondemand::json_type::null)
-            continue; /* null means absent */
+        if (t == ondemand::json_type::null) { /* null means absent */
+            bool null;
+            if ((e = v.is_null().get(null)) || !null)
+                return bad_json(b, N_ATOM_ERROR);
+            continue;
+        }
         const field_info *f = fieldmap_find(b->fields, key, klen);
         if (!f) {
             b->others++;
-            if (add_other(b, key, klen, v, t))
+            if (add_other(p, b, key, klen, v, t))
                 return -1;
         } else if (evb_mark(b, f) || set_known(b, f, v, t)) {
             return -1;

@@ -1,0 +1,315 @@
+/*
+ * ingest_fuzz.c - see ingest_fuzz.h.
+ *
+ * The input is copied into a buffer with NDJSON_PADDING zero bytes after
+ * it, as the loader's read buffer has, so that ASan still catches a read
+ * past that padding. The schema, the field table and the event batch are
+ * made once and kept (reset between inputs, like the loader's batch after
+ * an append); the parsers, which hold state across records (the CSV header,
+ * the sessions of an access log), are new for every input.
+ *
+ * An NDJSON line the parser accepts must be valid JSON (RFC 8259, UTF-8):
+ * json_valid() below is a plain recursive-descent checker, independent of
+ * simdjson, used as the reference.
+ */
+#include "ingest_fuzz.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "records.h"
+#include "useragent.h"
+
+#define UA_SCAN_MAX 1024 /* the part of a user agent that ua_classify reads */
+
+typedef struct fuzz_state {
+    tsagg_schema *schema;
+    fieldmap *fields;
+    evbuild b;
+} fuzz_state;
+
+static fuzz_state *state(void)
+{
+    static fuzz_state st;
+    static int ready;
+    if (!ready) {
+        if (tsagg_schema_create_default(&st.schema) != 0 ||
+            !(st.fields = fieldmap_create(st.schema)) ||
+            evb_init(&st.b, st.fields, TS_UNIT_MS) != 0)
+            abort();
+        ready = 1;
+    }
+    return &st;
+}
+
+/* ---- the JSON reference ---------------------------------------------------- */
+
+#define JSON_DEPTH_MAX 1100 /* simdjson stops at 1024 */
+
+typedef struct json_in {
+    const unsigned char *p, *end;
+} json_in;
+
+static void json_ws(json_in *in)
+{
+    while (in->p < in->end && (*in->p == ' ' || *in->p == '\t' || *in->p == '\n' || *in->p == '\r'))
+        in->p++;
+}
+
+static int json_lit(json_in *in, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(in->end - in->p) < n || memcmp(in->p, word, n) != 0)
+        return 0;
+    in->p += n;
+    return 1;
+}
+
+static int json_digits(json_in *in)
+{
+    const unsigned char *from = in->p;
+    while (in->p < in->end && *in->p >= '0' && *in->p <= '9')
+        in->p++;
+    return in->p > from;
+}
+
+static int json_number(json_in *in)
+{
+    if (in->p < in->end && *in->p == '-')
+        in->p++;
+    if (in->p < in->end && *in->p == '0')
+        in->p++;
+    else if (!json_digits(in))
+        return 0;
+    if (in->p < in->end && *in->p == '.') {
+        in->p++;
+        if (!json_digits(in))
+            return 0;
+    }
+    if (in->p < in->end && (*in->p == 'e' || *in->p == 'E')) {
+        in->p++;
+        if (in->p < in->end && (*in->p == '+' || *in->p == '-'))
+            in->p++;
+        if (!json_digits(in))
+            return 0;
+    }
+    return 1;
+}
+
+/* One UTF-8 sequence of 2..4 bytes at in->p (lead byte c): no overlong
+ * forms, no surrogates, nothing past U+10FFFF. */
+static int json_utf8(json_in *in, unsigned c)
+{
+    unsigned n, min, cp;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 1, min = 0x80, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 2, min = 0x800, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 3, min = 0x10000, cp = c & 0x07;
+    else
+        return 0;
+    if ((size_t)(in->end - in->p) < n + 1)
+        return 0;
+    for (unsigned k = 1; k <= n; k++) {
+        if ((in->p[k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (in->p[k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    in->p += n + 1;
+    return 1;
+}
+
+static int json_string(json_in *in)
+{
+    in->p++; /* the opening quote */
+    while (in->p < in->end) {
+        unsigned c = *in->p;
+        if (c == '"') {
+            in->p++;
+            return 1;
+        }
+        if (c < 0x20)
+            return 0;
+        if (c >= 0x80) {
+            if (!json_utf8(in, c))
+                return 0;
+            continue;
+        }
+        in->p++;
+        if (c != '\\')
+            continue;
+        if (in->p == in->end)
+            return 0;
+        c = *in->p++;
+        if (c == 'u') {
+            for (int k = 0; k < 4; k++, in->p++)
+                if (in->p == in->end || !strchr("0123456789abcdefABCDEF", *in->p) || !*in->p)
+                    return 0;
+        } else if (!strchr("\"\\/bfnrt", (int)c) || c == 0) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static int json_value(json_in *in, int depth)
+{
+    if (depth > JSON_DEPTH_MAX || in->p == in->end)
+        return 0;
+    unsigned char open = *in->p;
+    if (open == '"')
+        return json_string(in);
+    if (open == 't')
+        return json_lit(in, "true");
+    if (open == 'f')
+        return json_lit(in, "false");
+    if (open == 'n')
+        return json_lit(in, "null");
+    if (open != '{' && open != '[')
+        return json_number(in);
+    unsigned char close = open == '{' ? '}' : ']';
+    in->p++;
+    json_ws(in);
+    if (in->p < in->end && *in->p == close) {
+        in->p++;
+        return 1;
+    }
+    for (;;) {
+        if (open == '{') {
+            if (in->p == in->end || *in->p != '"' || !json_string(in))
+                return 0;
+            json_ws(in);
+            if (in->p == in->end || *in->p++ != ':')
+                return 0;
+            json_ws(in);
+        }
+        if (!json_value(in, depth + 1))
+            return 0;
+        json_ws(in);
+        if (in->p == in->end)
+            return 0;
+        unsigned char c = *in->p++;
+        if (c == close)
+            return 1;
+        if (c != ',')
+            return 0;
+        json_ws(in);
+    }
+}
+
+/* Whether s[0, len) is one JSON text (RFC 8259). */
+static int json_valid(const char *s, size_t len)
+{
+    json_in in = {(const unsigned char *)s, (const unsigned char *)s + len};
+    json_ws(&in);
+    if (!json_value(&in, 0))
+        return 0;
+    json_ws(&in);
+    return in.p == in.end;
+}
+
+/* ---- the run ---------------------------------------------------------------- */
+
+static volatile uint64_t sink;
+
+static void touch(const void *p, size_t len)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0;
+    for (size_t i = 0; i < len; i++)
+        h = h * 31 + s[i];
+    sink += h;
+}
+
+/* Read every byte the batch points to (ASan checks the pointers), then
+ * forget the batch as an append would. */
+static void drain(evbuild *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const tsagg_event *ev = &b->evs[i];
+        if (tsagg_event_validate(ev) != 0)
+            abort(); /* evb_finish accepted it */
+        touch(ev->event, ev->event_len);
+        for (uint32_t k = 0; k < ev->nattrs; k++) {
+            const tsagg_attr *a = &ev->attrs[k];
+            touch(a->key, a->key_len);
+            if (a->type == TSAGG_STR)
+                touch(a->v.s.ptr, a->v.s.len);
+        }
+    }
+    evb_reset(b);
+}
+
+/* The classifier on its own, on every record: it sees any bytes. */
+static void classify(const char *rec, size_t len)
+{
+    ua_info ui;
+    ua_classify(rec, len, &ui);
+    if (!ui.device || !ui.os || !ui.browser)
+        abort();
+    size_t scanned = len < UA_SCAN_MAX ? len : UA_SCAN_MAX;
+    if (ui.browser >= rec && ui.browser < rec + len &&
+        (size_t)(ui.browser - rec) + ui.browser_len > scanned)
+        abort(); /* a crawler's name lies inside what was read */
+    touch(ui.browser, ui.browser_len);
+    (void)accesslog_is_asset(rec, len);
+}
+
+int ingest_fuzz_run(enum ingest_format format, const uint8_t *data, size_t size)
+{
+    fuzz_state *st = state();
+    evbuild *b = &st->b;
+    b->ts_unit = (enum ts_unit)(size % 3);
+
+    char *buf = malloc(size + NDJSON_PADDING);
+    if (!buf)
+        return 0;
+    if (size)
+        memcpy(buf, data, size);
+    memset(buf + size, 0, NDJSON_PADDING);
+
+    ingest_parsers ps = {NULL, NULL, NULL};
+    if ((format == FORMAT_NDJSON && !(ps.ndjson = ndjson_parser_create())) ||
+        (format == FORMAT_CSV && !(ps.csv = csv_parser_create())) ||
+        (format == FORMAT_COMBINED && !(ps.alog = accesslog_parser_create(7))))
+        abort();
+
+    size_t pos = 0;
+    while (pos < size) {
+        unsigned breaks;
+        const char *rec = buf + pos;
+        ssize_t n = ingest_record_length(format, rec, size - pos, &breaks);
+        size_t len = n < 0 ? size - pos : (size_t)n;
+        if ((n >= 0 && rec[len] != '\n') || (format != FORMAT_CSV && memchr(rec, '\n', len)))
+            abort(); /* a record ends at its (first, outside CSV quotes) newline */
+        if (evb_full(b))
+            drain(b);
+        size_t before = b->n;
+        int rc = ingest_parse_record(&ps, format, rec, len, b);
+        if (rc == -1 || rc == CSV_BAD_HEADER) {
+            if (b->err[0] == '\0' || !memchr(b->err, '\0', sizeof b->err))
+                abort(); /* a rejected record says why */
+        } else if (rc != 0 && rc != RECORD_BLANK && rc != CSV_HEADER) {
+            abort();
+        }
+        if (b->n != before + (rc == 0))
+            abort(); /* one event per accepted record, none otherwise */
+        if (rc == 0 && format == FORMAT_NDJSON && !json_valid(rec, len))
+            abort(); /* an accepted line is valid JSON */
+        if (format == FORMAT_COMBINED)
+            classify(rec, len);
+        if (rc == CSV_BAD_HEADER)
+            break; /* the loader skips the rest of the file */
+        pos += len + (n >= 0);
+    }
+    drain(b);
+
+    ndjson_parser_free(ps.ndjson);
+    csv_parser_free(ps.csv);
+    accesslog_parser_free(ps.alog);
+    free(buf);
+    return 0;
+}
