@@ -38,6 +38,8 @@ static const char usage_text[] =
     "      --rejects FILE   write rejected lines to FILE as they were read\n"
     "      --max-errors N   stop after N rejected lines (exit status 4)\n"
     "      --compact        compact and merge the store after loading\n"
+    "      --budget MIB     memory of the compaction before it spills sorted runs\n"
+    "                       (default 256)\n"
     "  -q, --quiet          no summary\n"
     "  -v, --verbose        report every rejected line (default: the first 20)\n"
     "  -h, --help           show this help\n"
@@ -98,11 +100,13 @@ static void print_compact_stats(const char *what, const tsagg_compact_stats *s, 
             s->duplicates, s->files_removed, s->consumed_seq, secs);
 }
 
-static int compact_store(tsagg_store *st, int quiet)
+static int compact_store(tsagg_store *st, uint64_t budget_mib, int quiet)
 {
     tsagg_compact_options o;
     tsagg_compact_options_init(&o);
     o.threads = cli_compact_threads();
+    if (budget_mib)
+        o.memory_budget = budget_mib << 20;
     tsagg_compact_stats s;
     double t = now_s();
     int rc = tsagg_compact(st, &o, &s);
@@ -113,7 +117,7 @@ static int compact_store(tsagg_store *st, int quiet)
     if (!quiet)
         print_compact_stats("compact", &s, now_s() - t);
     t = now_s();
-    if ((rc = tsagg_merge(st, NULL, &s)) != 0) {
+    if ((rc = tsagg_merge(st, &o, &s)) != 0) {
         cli_report(PROG, st, "merge", rc);
         return rc;
     }
@@ -122,7 +126,7 @@ static int compact_store(tsagg_store *st, int quiet)
     return 0;
 }
 
-enum { OPT_TS_UNIT = 256, OPT_SYNC, OPT_REJECTS, OPT_MAX_ERRORS, OPT_COMPACT };
+enum { OPT_TS_UNIT = 256, OPT_SYNC, OPT_REJECTS, OPT_MAX_ERRORS, OPT_COMPACT, OPT_BUDGET };
 
 int main(int argc, char **argv)
 {
@@ -135,6 +139,7 @@ int main(int argc, char **argv)
         {"rejects", required_argument, NULL, OPT_REJECTS},
         {"max-errors", required_argument, NULL, OPT_MAX_ERRORS},
         {"compact", no_argument, NULL, OPT_COMPACT},
+        {"budget", required_argument, NULL, OPT_BUDGET},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -146,6 +151,7 @@ int main(int argc, char **argv)
     const char *schema_path = NULL;
     uint32_t sync_mode = TSAGG_SYNC_INTERVAL;
     int have_merchant = 0, compact = 0, quiet = 0, c;
+    uint64_t budget_mib = 0;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":f:m:s:qvhV", longopts, NULL)) != -1) {
@@ -192,6 +198,10 @@ int main(int argc, char **argv)
             break;
         case OPT_COMPACT:
             compact = 1;
+            break;
+        case OPT_BUDGET:
+            if (!cli_parse_u64(optarg, &budget_mib) || budget_mib < 1 || budget_mib > (1u << 20))
+                return cli_usage_error(PROG, "bad --budget '%s' (MiB, 1..1048576)", optarg);
             break;
         case 'q':
             quiet = 1;
@@ -289,7 +299,7 @@ int main(int argc, char **argv)
                 PROG, ls.accepted, ls.rejected, secs, secs > 0 ? (double)ls.accepted / secs : 0.0,
                 durable, ls.stopped ? " (stopped at --max-errors)" : "");
     if (rc == 0 && compact)
-        rc = compact_store(st, quiet);
+        rc = compact_store(st, budget_mib, quiet);
     int crc = tsagg_store_close(st);
     if (crc != 0 && rc == 0) {
         cli_report(PROG, NULL, "close", crc);
