@@ -96,6 +96,8 @@ int tsagg__record_encode(tsagg__encoder *enc, tsagg__buf *out, const tsagg_event
         hi = ev->ts > hi ? ev->ts : hi;
         p += tsagg__put_varint(p, ev->merchant);
         rc = name_index(&names, ev->event, ev->event_len, &hints[TSAGG_ATTRS_MAX], &idx);
+        if (rc != 0)
+            break;
         p += tsagg__put_varint(p, idx);
         tsagg__put_u64(p, ev->user);
         tsagg__put_u64(p + 8, ev->session);
@@ -107,6 +109,8 @@ int tsagg__record_encode(tsagg__encoder *enc, tsagg__buf *out, const tsagg_event
         for (uint32_t a = 0; rc == 0 && a < ev->nattrs; a++) {
             const tsagg_attr *at = &ev->attrs[a];
             rc = name_index(&names, at->key, at->key_len, &hints[a], &idx);
+            if (rc != 0)
+                break;
             p += tsagg__put_varint(p, (uint64_t)idx << 2 | at->type);
             if (at->type == TSAGG_STR) {
                 p += tsagg__put_varint(p, at->v.s.len);
