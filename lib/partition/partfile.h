@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dctxpool.h"
 #include "tsagg_io.h"
 #include "tsagg_store.h"
 
@@ -128,6 +129,10 @@ typedef struct tsagg__part tsagg__part;
  */
 int tsagg__part_open(const tsagg_io *io, const char *path, tsagg__part **out, char *errmsg,
                      size_t errmsg_len);
+/* The same, decompressing with the contexts of dctx, which must outlive
+ * the file (part_open uses a pool of the file's own). */
+int tsagg__part_open_shared(const tsagg_io *io, const char *path, tsagg__dctx_pool *dctx,
+                            tsagg__part **out, char *errmsg, size_t errmsg_len);
 void tsagg__part_close(tsagg__part *p); /* accepts NULL */
 
 const tsagg__part_info *tsagg__part_get_info(const tsagg__part *p);

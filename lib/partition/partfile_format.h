@@ -76,6 +76,7 @@
 #include <zstd.h>
 
 #include "buf.h"
+#include "dctxpool.h"
 #include "encoding.h"
 #include "hll.h"
 #include "partfile.h"
@@ -383,8 +384,6 @@ void tsagg__pfw_free(tsagg__part_writer *w);
 
 /* ---- the reader (partfile_open.c, partfile_read.c) -------------------------- */
 
-#define PF_DCTX_POOL 4
-
 /* A loaded dictionary: the string table and a hash index for find. */
 typedef struct pf_pdict {
     uint8_t *mem; /* owns the table's bytes */
@@ -408,9 +407,9 @@ struct tsagg__part {
     tsagg__merchant_entry *merchants;
     pf_blockref *rrefs;
     _Atomic(pf_pdict *) *dicts; /* loaded on first use */
-    pthread_mutex_t load_mu, pool_mu, err_mu;
-    ZSTD_DCtx *pool[PF_DCTX_POOL];
-    int npool;
+    pthread_mutex_t load_mu, err_mu;
+    tsagg__dctx_pool *dctx; /* own_dctx, or the opener's shared pool */
+    tsagg__dctx_pool own_dctx;
     char errmsg[512];
 };
 

@@ -114,8 +114,14 @@ static int read_footer(opener *o, uint8_t **raw, size_t *raw_len)
         free(st);
         return -ENOMEM;
     }
-    size_t n = ZSTD_decompress(out, (size_t)fr, st, (size_t)fs);
+    ZSTD_DCtx *d = tsagg__dctx_get(p->dctx);
+    size_t n = d ? ZSTD_decompressDCtx(d, out, (size_t)fr, st, (size_t)fs) : 0;
+    tsagg__dctx_put(p->dctx, d);
     free(st);
+    if (!d) {
+        free(out);
+        return -ENOMEM;
+    }
     if (ZSTD_isError(n) || n != fr) {
         free(out);
         return ofail(o, TSAGG_ECORRUPT, "footer at offset %" PRIu64 ": bad zstd frame", foff);
@@ -280,10 +286,8 @@ void tsagg__part_close(tsagg__part *p)
             }
         }
     }
-    for (int i = 0; i < p->npool; i++)
-        ZSTD_freeDCtx(p->pool[i]);
+    tsagg__dctx_pool_destroy(&p->own_dctx);
     pthread_mutex_destroy(&p->load_mu);
-    pthread_mutex_destroy(&p->pool_mu);
     pthread_mutex_destroy(&p->err_mu);
     free((void *)p->dicts);
     free(p->path);
@@ -300,6 +304,12 @@ void tsagg__part_close(tsagg__part *p)
 int tsagg__part_open(const tsagg_io *io, const char *path, tsagg__part **out, char *errmsg,
                      size_t errmsg_len)
 {
+    return tsagg__part_open_shared(io, path, NULL, out, errmsg, errmsg_len);
+}
+
+int tsagg__part_open_shared(const tsagg_io *io, const char *path, tsagg__dctx_pool *dctx,
+                            tsagg__part **out, char *errmsg, size_t errmsg_len)
+{
     if (errmsg && errmsg_len)
         errmsg[0] = 0;
     if (!out)
@@ -313,7 +323,8 @@ int tsagg__part_open(const tsagg_io *io, const char *path, tsagg__part **out, ch
     p->io = io;
     p->fd = -1;
     pthread_mutex_init(&p->load_mu, NULL);
-    pthread_mutex_init(&p->pool_mu, NULL);
+    tsagg__dctx_pool_init(&p->own_dctx);
+    p->dctx = dctx ? dctx : &p->own_dctx;
     pthread_mutex_init(&p->err_mu, NULL);
     size_t plen = strlen(path);
     p->path = malloc(plen + 1);

@@ -42,29 +42,6 @@ void tsagg__part_errmsg(tsagg__part *p, char *buf, size_t len)
     pthread_mutex_unlock(&p->err_mu);
 }
 
-static ZSTD_DCtx *dctx_get(tsagg__part *p)
-{
-    ZSTD_DCtx *d = NULL;
-    pthread_mutex_lock(&p->pool_mu);
-    if (p->npool > 0)
-        d = p->pool[--p->npool];
-    pthread_mutex_unlock(&p->pool_mu);
-    return d ? d : ZSTD_createDCtx();
-}
-
-static void dctx_put(tsagg__part *p, ZSTD_DCtx *d)
-{
-    if (!d)
-        return;
-    pthread_mutex_lock(&p->pool_mu);
-    if (p->npool < PF_DCTX_POOL) {
-        p->pool[p->npool++] = d;
-        d = NULL;
-    }
-    pthread_mutex_unlock(&p->pool_mu);
-    ZSTD_freeDCtx(d);
-}
-
 /*
  * Read and check the block at ref. On success *mem is a malloc'ed buffer
  * to free and *raw, *raw_len its raw bytes (inside *mem).
@@ -92,12 +69,12 @@ static int read_block(tsagg__part *p, pf_blockref ref, uint8_t kind, uint16_t co
         rc = tsagg__pf_block_check(buf, ref.len, kind, col, ordinal, raw_max, &h, &why);
     uint8_t *owned = NULL;
     if (rc == 0) {
-        ZSTD_DCtx *d = h.codec == PF_CODEC_ZSTD ? dctx_get(p) : NULL;
+        ZSTD_DCtx *d = h.codec == PF_CODEC_ZSTD ? tsagg__dctx_get(p->dctx) : NULL;
         if (h.codec == PF_CODEC_ZSTD && !d)
             rc = -ENOMEM;
         else
             rc = tsagg__pf_block_raw(buf, &h, d, raw, &owned);
-        dctx_put(p, d);
+        tsagg__dctx_put(p->dctx, d);
         if (rc == TSAGG_ECORRUPT)
             why = "bad zstd frame";
     }

@@ -69,6 +69,7 @@ struct tsagg__part_cache {
     size_t budget;        /* for bytes */
     uint64_t trimmed_version; /* manifest version of the last complete trim */
     int trimmed;              /* trimmed_version is meaningful */
+    tsagg__dctx_pool dctx;    /* shared by every file of the cache */
 };
 
 static struct tsagg__part_cache *cache_of(tsagg_store *st)
@@ -78,6 +79,7 @@ static struct tsagg__part_cache *cache_of(tsagg_store *st)
         struct tsagg__part_cache *c = calloc(1, sizeof *c);
         if (c) {
             pthread_mutex_init(&c->mu, NULL);
+            tsagg__dctx_pool_init(&c->dctx);
             c->budget = TSAGG__QUERY_CACHE_BYTES;
             st->part_cache = c;
         }
@@ -416,7 +418,7 @@ static int entry_open(tsagg_store *st, const tsagg__part_ref *ref, tsagg__pcent 
     tsagg__pcent *e = calloc(1, sizeof *e);
     if (!e)
         return -ENOMEM;
-    int rc = tsagg__part_open(st->io, path, &e->p, err, sizeof err);
+    int rc = tsagg__part_open_shared(st->io, path, &st->part_cache->dctx, &e->p, err, sizeof err);
     if (rc != 0) {
         free(e);
         return tsagg__fail(st, rc, "%s", err);
@@ -618,6 +620,7 @@ void tsagg__partcache_free(tsagg_store *st)
     for (size_t i = 0; i < c->n; i++)
         entry_free(c, c->e[i]);
     free(c->e);
+    tsagg__dctx_pool_destroy(&c->dctx);
     pthread_mutex_destroy(&c->mu);
     free(c);
     st->part_cache = NULL;
