@@ -99,23 +99,18 @@ int main(int argc, char **argv)
     co.threads = cli_compact_threads();
     static rules rs;
     int merge = 1, archive = 0, quiet = 0, c;
-    uint64_t mib;
     while ((c = getopt_long(argc, argv, ":qhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
-            if (!cli_parse_u64(optarg, &mib) || mib < 1 || mib > (1u << 20))
-                return cli_usage_error(prog, "--budget: expected MiB, 1..1048576, got '%s'",
-                                       optarg);
-            co.memory_budget = mib << 20;
+            if (!cli_budget_arg(prog, optarg, &co.memory_budget))
+                return CLI_EXIT_USAGE;
             break;
         case 'M':
             merge = 0;
             break;
         case 'T':
-            if (!cli_parse_u64(optarg, &mib) || mib < 1 || mib > TSAGG_COMPACT_THREADS_MAX)
-                return cli_usage_error(prog, "--threads: expected 1..%d, got '%s'",
-                                       TSAGG_COMPACT_THREADS_MAX, optarg);
-            co.threads = (uint32_t)mib;
+            if (!cli_threads_arg(prog, optarg, &co.threads))
+                return CLI_EXIT_USAGE;
             break;
         case 'A':
             archive = 1;

@@ -78,7 +78,6 @@ int main(int argc, char **argv)
     static rules rs;
     const char *from = NULL, *to = NULL, *schema_path = NULL;
     int quiet = 0, c;
-    uint64_t mib;
     while ((c = getopt_long(argc, argv, ":qhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
@@ -96,16 +95,12 @@ int main(int argc, char **argv)
                                        optarg);
             break;
         case 'b':
-            if (!cli_parse_u64(optarg, &mib) || mib < 1 || mib > (1u << 20))
-                return cli_usage_error(prog, "--budget: expected MiB, 1..1048576, got '%s'",
-                                       optarg);
-            ro.memory_budget = mib << 20;
+            if (!cli_budget_arg(prog, optarg, &ro.memory_budget))
+                return CLI_EXIT_USAGE;
             break;
         case 'T':
-            if (!cli_parse_u64(optarg, &mib) || mib < 1 || mib > TSAGG_COMPACT_THREADS_MAX)
-                return cli_usage_error(prog, "--threads: expected 1..%d, got '%s'",
-                                       TSAGG_COMPACT_THREADS_MAX, optarg);
-            ro.threads = (uint32_t)mib;
+            if (!cli_threads_arg(prog, optarg, &ro.threads))
+                return CLI_EXIT_USAGE;
             break;
         case 'q':
             quiet = 1;

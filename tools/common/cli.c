@@ -183,6 +183,25 @@ uint32_t cli_compact_threads(void)
     return n > TSAGG_COMPACT_THREADS_MAX ? TSAGG_COMPACT_THREADS_MAX : (uint32_t)n;
 }
 
+int cli_budget_arg(const char *prog, const char *arg, uint64_t *bytes)
+{
+    uint64_t mib;
+    if (!cli_parse_u64(arg, &mib) || mib < 1 || mib > (1u << 20))
+        return !cli_usage_error(prog, "--budget: expected MiB, 1..1048576, got '%s'", arg);
+    *bytes = mib << 20;
+    return 1;
+}
+
+int cli_threads_arg(const char *prog, const char *arg, uint32_t *threads)
+{
+    uint64_t n;
+    if (!cli_parse_u64(arg, &n) || n < 1 || n > TSAGG_COMPACT_THREADS_MAX)
+        return !cli_usage_error(prog, "--threads: expected 1..%d, got '%s'",
+                                TSAGG_COMPACT_THREADS_MAX, arg);
+    *threads = (uint32_t)n;
+    return 1;
+}
+
 int cli_stderr_is_tty(void)
 {
     return isatty(STDERR_FILENO);

@@ -69,6 +69,12 @@ void cli_report(const char *prog, tsagg_store *st, const char *what, int rc);
  * TSAGG_COMPACT_THREADS_MAX. */
 uint32_t cli_compact_threads(void);
 
+/* The arguments of --budget MIB (1..1048576, into bytes) and --threads N
+ * (1..TSAGG_COMPACT_THREADS_MAX) of the tools that compact: 1, or 0 after
+ * saying what was expected. */
+int cli_budget_arg(const char *prog, const char *arg, uint64_t *bytes);
+int cli_threads_arg(const char *prog, const char *arg, uint32_t *threads);
+
 /* Whether stderr is a terminal (for progress lines). */
 int cli_stderr_is_tty(void);
 

@@ -100,13 +100,13 @@ static void print_compact_stats(const char *what, const tsagg_compact_stats *s, 
             s->duplicates, s->files_removed, s->consumed_seq, secs);
 }
 
-static int compact_store(tsagg_store *st, uint64_t budget_mib, int quiet)
+static int compact_store(tsagg_store *st, uint64_t budget, int quiet)
 {
     tsagg_compact_options o;
     tsagg_compact_options_init(&o);
     o.threads = cli_compact_threads();
-    if (budget_mib)
-        o.memory_budget = budget_mib << 20;
+    if (budget)
+        o.memory_budget = budget;
     tsagg_compact_stats s;
     double t = now_s();
     int rc = tsagg_compact(st, &o, &s);
@@ -151,7 +151,7 @@ int main(int argc, char **argv)
     const char *schema_path = NULL;
     uint32_t sync_mode = TSAGG_SYNC_INTERVAL;
     int have_merchant = 0, compact = 0, quiet = 0, c;
-    uint64_t budget_mib = 0;
+    uint64_t budget = 0; /* bytes; 0: the library's default */
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":f:m:s:qvhV", longopts, NULL)) != -1) {
@@ -200,8 +200,8 @@ int main(int argc, char **argv)
             compact = 1;
             break;
         case OPT_BUDGET:
-            if (!cli_parse_u64(optarg, &budget_mib) || budget_mib < 1 || budget_mib > (1u << 20))
-                return cli_usage_error(PROG, "bad --budget '%s' (MiB, 1..1048576)", optarg);
+            if (!cli_budget_arg(PROG, optarg, &budget))
+                return CLI_EXIT_USAGE;
             break;
         case 'q':
             quiet = 1;
@@ -299,7 +299,7 @@ int main(int argc, char **argv)
                 PROG, ls.accepted, ls.rejected, secs, secs > 0 ? (double)ls.accepted / secs : 0.0,
                 durable, ls.stopped ? " (stopped at --max-errors)" : "");
     if (rc == 0 && compact)
-        rc = compact_store(st, budget_mib, quiet);
+        rc = compact_store(st, budget, quiet);
     int crc = tsagg_store_close(st);
     if (crc != 0 && rc == 0) {
         cli_report(PROG, NULL, "close", crc);
