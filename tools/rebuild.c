@@ -111,7 +111,7 @@ int main(int argc, char **argv)
         case 'V':
             return cli_print_version(prog);
         case ':':
-            return cli_usage_error(prog, "option '%s' needs an argument", argv[optind - 1]);
+            return cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
         default:
             return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
         }
