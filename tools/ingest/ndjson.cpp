@@ -73,6 +73,19 @@ std::string_view token_text(ondemand::value &v)
     return trim_blanks(v.raw_json_token());
 }
 
+/* Copy an unescaped string into the event's buffer: simdjson's copy lives
+ * only until the next line is parsed. */
+int keep(evbuild *b, std::string_view u, const char **s, size_t *len)
+{
+    char *copy = evb_alloc(b, u.size() + 1);
+    if (!copy)
+        return evb_failf(b, "out of memory");
+    std::memcpy(copy, u.data(), u.size());
+    *s = copy;
+    *len = u.size();
+    return 0;
+}
+
 /*
  * A string value: borrowed from the line unless it holds escapes. Either
  * way the value is consumed: a value left unread is skipped later without
@@ -94,13 +107,7 @@ int get_str(ondemand::value &v, evbuild *b, const char **s, size_t *len)
     e = v.get_string().get(u);
     if (e)
         return bad_json(b, e);
-    char *copy = evb_alloc(b, u.size() + 1);
-    if (!copy)
-        return evb_failf(b, "out of memory");
-    std::memcpy(copy, u.data(), u.size());
-    *s = copy;
-    *len = u.size();
-    return 0;
+    return keep(b, u, s, len);
 }
 
 int wrong_type(evbuild *b, const char *key, size_t klen, const char *expected,
@@ -266,13 +273,7 @@ int get_key(ondemand::field &fld, const char *end, evbuild *b, const char **key,
     error_code e = fld.unescaped_key().get(u);
     if (e)
         return bad_json(b, e);
-    char *copy = evb_alloc(b, u.size() + 1);
-    if (!copy)
-        return evb_failf(b, "out of memory");
-    std::memcpy(copy, u.data(), u.size());
-    *key = copy;
-    *klen = u.size();
-    return 0;
+    return keep(b, u, key, klen);
 }
 
 } // namespace
