@@ -89,7 +89,8 @@ TSAGG_API int tsagg_log_archive(tsagg_store *store, int level, unsigned *count);
 typedef struct tsagg_segment_info {
     uint64_t number;    /* from 1, in the file name */
     uint64_t first_seq; /* sequence number of its first event */
-    uint64_t last_seq;  /* of its last event; first_seq - 1 when empty */
+    uint64_t last_seq;  /* of its last event; first_seq - 1 when empty (as is
+                           a segment cut before its header was written) */
     int64_t min_ts;     /* event-time range; min_ts > max_ts when empty */
     int64_t max_ts;
     uint64_t bytes;     /* file size */

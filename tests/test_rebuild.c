@@ -486,6 +486,51 @@ Test(rebuild, damaged_log_is_not_repairable_and_stops_a_rebuild)
     tsagg_store_close(st);
 }
 
+/* A writer killed while creating a segment leaves a file shorter than its
+ * header: the log lists it empty and verify finds nothing wrong, as
+ * recovery would remove it. */
+Test(rebuild, segment_cut_before_its_header_is_not_damage)
+{
+    tsagg_store *st = cc_open_writer(g_store);
+    gagen_config cfg;
+    gagen_config_init(&cfg);
+    cfg.events = 1000;
+    cfg.days = 1;
+    gagen *g = gagen_create(&cfg);
+    tsagg_event evs[1000];
+    size_t k = gagen_next(g, evs, 1000);
+    cr_assert_eq(tsagg_append(st, evs, k, NULL), 0);
+    gagen_free(g);
+    cr_assert_eq(tsagg_flush(st), 0);
+    tsagg_segment_info segs[4];
+    cr_assert_eq(tsagg_log_segments(st, segs, 4), 1);
+    tsagg_store_close(st);
+
+    for (size_t cut = 0; cut < 2; cut++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/log/%016" PRIx64 ".tlog", g_store, segs[0].number + 1);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, "TSAGGLOG", 8 * cut), (ssize_t)(8 * cut));
+        close(fd);
+
+        tsagg_options o;
+        tsagg_options_init(&o); /* read-only: nothing is recovered */
+        cr_assert_eq(tsagg_store_open(g_store, &o, &st, NULL, 0), 0);
+        tsagg_segment_info now[4];
+        cr_assert_eq(tsagg_log_segments(st, now, 4), 2);
+        cr_assert_eq(now[1].first_seq, segs[0].last_seq + 1);
+        cr_assert_eq(now[1].last_seq, now[1].first_seq - 1, "empty");
+        problems ps = {0};
+        tsagg_verify_stats vs;
+        cr_assert_eq(tsagg_verify(st, on_problem, &ps, &vs), 0, "%s", ps.file);
+        cr_assert_eq(ps.n, 0);
+        cr_assert_eq(vs.segments, 2);
+        cr_assert_eq(vs.events, k);
+        tsagg_store_close(st);
+    }
+}
+
 Test(rebuild, bad_arguments)
 {
     tsagg_store *st = make_store(2000);

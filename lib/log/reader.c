@@ -389,6 +389,10 @@ int tsagg_log_segments(tsagg_store *st, tsagg_segment_info *infos, size_t cap)
             if (rc != 0)
                 tsagg__fail(st, rc, "%s: %s", path, tsagg_strerror(rc));
         } else if (rc == 0) {
+            /* Cut before its header was written (a crash while creating
+             * it): empty, continuing the segment before it. */
+            si->first_seq = i > 0 ? infos[i - 1].last_seq + 1 : 1;
+            si->last_seq = si->first_seq - 1;
             si->min_ts = INT64_MAX;
             si->max_ts = INT64_MIN;
         }
