@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 #include "cli.h"
 #include "records.h"
+#include "rejects.h"
 
 #define PROG "tsagg-ingest"
 #define READ_BLOCK (4u << 20)
@@ -29,11 +31,14 @@
 typedef struct loader {
     tsagg_store *st;
     const loader_options *o;
+    const loader_input *inputs;
+    size_t ninputs;
     loader_stats *stats;
     fieldmap *fields;
     evbuild b;
     ingest_parsers parsers;
-    FILE *rejects;
+    FILE *rejects;          /* created at the first rejected line */
+    int rejects_failed;     /* could not be created or written: not tried again */
     uint64_t shown;         /* rejected lines reported so far */
     int store_rc;           /* an append failed: stop */
     int stop;
@@ -120,11 +125,23 @@ static void reject(loader *L, uint64_t line, const char *rec, size_t len)
             fputs("(further errors counted, not shown)\n", stderr);
     }
     L->shown++;
+    if (L->o->rejects && !L->rejects && !L->rejects_failed) {
+        char why[PATH_MAX + 256];
+        L->rejects = rejects_open(L->o->rejects, L->inputs, L->ninputs, L->o->store_path, why,
+                                  sizeof why);
+        if (!L->rejects) {
+            progress_clear(L);
+            cli_error(PROG, "%s", why);
+            L->rejects_failed = 1;
+            L->stats->files_failed++;
+        }
+    }
     if (L->rejects && (fwrite(rec, 1, len, L->rejects) != len || putc('\n', L->rejects) == EOF)) {
         progress_clear(L);
         cli_error(PROG, "%s: %s", L->o->rejects, strerror(errno));
         fclose(L->rejects);
         L->rejects = NULL;
+        L->rejects_failed = 1;
         L->stats->files_failed++;
     }
     if (L->o->max_errors && L->stats->rejected >= L->o->max_errors) {
@@ -267,6 +284,8 @@ static int loader_open(loader *L, tsagg_store *st, const loader_options *o,
     memset(L, 0, sizeof *L);
     L->st = st;
     L->o = o;
+    L->inputs = inputs;
+    L->ninputs = n;
     L->stats = stats;
     L->cap = READ_BLOCK;
     L->buf = malloc(L->cap + NDJSON_PADDING);
@@ -284,10 +303,6 @@ static int loader_open(loader *L, tsagg_store *st, const loader_options *o,
         if (inputs[i].format == FORMAT_COMBINED && !ps->alog &&
             !(ps->alog = accesslog_parser_create(o->merchant)))
             return -ENOMEM;
-    }
-    if (o->rejects && !(L->rejects = fopen(o->rejects, "w"))) {
-        cli_error(PROG, "%s: %s", o->rejects, strerror(errno));
-        return -errno;
     }
     L->total_bytes = total_size(inputs, n);
     L->t0 = now_s();

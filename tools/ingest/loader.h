@@ -15,7 +15,9 @@ typedef struct loader_options {
     enum ts_unit ts_unit;
     uint64_t merchant;       /* of combined-format input */
     uint64_t max_errors;     /* stop at this many rejected lines; 0: never */
-    const char *rejects;     /* rejected lines go here, verbatim; NULL: nowhere */
+    const char *rejects;     /* rejected lines go here, verbatim; NULL: nowhere.
+                                Created at the first one (rejects.h) */
+    const char *store_path;  /* what the rejects file must not lie inside */
     int verbose;             /* report every rejected line, not only the first ones */
     int progress;            /* redraw a progress line on stderr */
 } loader_options;

@@ -9,6 +9,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "cli.h"
 #include "loader.h"
+#include "rejects.h"
 #include "schemafile.h"
 
 #define PROG "tsagg-ingest"
@@ -35,7 +37,8 @@ static const char usage_text[] =
     "      --ts-unit UNIT   unit of integer ts values: s, ms (default) or us\n"
     "      --sync MODE      interval (default: fsync every second), batch (every\n"
     "                       append) or none; all modes fsync once at the end\n"
-    "      --rejects FILE   write rejected lines to FILE as they were read\n"
+    "      --rejects FILE   write rejected lines to FILE as they were read (created\n"
+    "                       at the first one; never an input or inside the store)\n"
     "      --max-errors N   stop after N rejected lines (exit status 4)\n"
     "      --compact        compact and merge the store after loading\n"
     "      --budget MIB     memory of the compaction before it spills sorted runs\n"
@@ -248,6 +251,19 @@ int main(int argc, char **argv)
     if (need_merchant && !have_merchant) {
         free(inputs);
         return cli_usage_error(PROG, "access-log (combined) input needs --merchant N");
+    }
+
+    lo.store_path = store_path;
+    if (lo.rejects) {
+        char why[PATH_MAX + 256];
+        int refused = rejects_check(lo.rejects, inputs, ninputs, store_path, why, sizeof why);
+        if (refused) {
+            free(inputs);
+            if (refused == CLI_EXIT_USAGE)
+                return cli_usage_error(PROG, "%s", why);
+            cli_error(PROG, "%s", why);
+            return refused;
+        }
     }
 
     tsagg_schema *schema = NULL;

@@ -1,0 +1,58 @@
+#!/bin/bash
+# --rejects never overwrites what it must not: an input under any of its
+# names, or a file inside the store (compared by device and inode); and the
+# file is created only when a line is rejected.
+. "$(dirname "$0")/ingest_lib.sh"
+
+good='{"ts":"2026-11-20T13:45:01Z","merchant":1,"event":"page_view"}'
+printf '%s\nnot json\n%s\n' "$good" "$good" > "$TMP/in.ndjson"
+cp "$TMP/in.ndjson" "$TMP/in.keep"
+unchanged() { # WHAT FILE COPY
+    cmp -s "$2" "$3" || fail "$1: $2 was changed"
+}
+
+# An input, by its own name, another spelling, a hard link, a symbolic link
+# and as standard input: refused before the store is created.
+ln "$TMP/in.ndjson" "$TMP/hard"
+ln -s "$TMP/in.ndjson" "$TMP/soft"
+for name in "$TMP/in.ndjson" "$TMP/./in.ndjson" "$TMP/hard" "$TMP/soft"; do
+    expect_run 2 "--rejects $name is the input $TMP/in.ndjson: it would be overwritten" \
+        --rejects "$name" "$TMP/new" "$TMP/in.ndjson"
+    unchanged "--rejects $name" "$TMP/in.ndjson" "$TMP/in.keep"
+done
+[ -e "$TMP/new" ] && fail "a refused --rejects created the store"
+run_ingest --rejects "$TMP/hard" "$TMP/new" - < "$TMP/in.ndjson"
+expect_eq "--rejects naming standard input: exit" 2 "$RC"
+grep -qF -- "--rejects $TMP/hard is the input on standard input" "$TMP/err" || fail "stdin: $ERR"
+unchanged "--rejects naming standard input" "$TMP/in.ndjson" "$TMP/in.keep"
+
+# Inside the store: a log segment, a new name in it, a path through a link
+# to one of its folders, and a hard link to a segment from outside.
+expect_run 1 "" "$TMP/st" "$TMP/in.ndjson"
+seg=$(ls "$TMP/st/log/"*.tlog | head -1)
+[ -s "$seg" ] || fail "no log segment in $TMP/st/log"
+cp "$seg" "$TMP/seg.keep"
+ln -s "$TMP/st/log" "$TMP/logdir"
+ln "$seg" "$TMP/seglink"
+for name in "$seg" "$TMP/st/rejects.txt" "$TMP/logdir/new" "$TMP/st/log/../parts/x"; do
+    expect_run 2 "--rejects $name lies inside the store $TMP/st" \
+        --rejects "$name" "$TMP/st" "$TMP/in.ndjson"
+done
+expect_run 2 "--rejects $TMP/seglink is the file $TMP/st/log/$(basename "$seg") of the store" \
+    --rejects "$TMP/seglink" "$TMP/st" "$TMP/in.ndjson"
+unchanged "--rejects on a log segment" "$seg" "$TMP/seg.keep"
+[ -e "$TMP/st/rejects.txt" ] && fail "--rejects inside the store was created"
+expect_eq "events after the refusals" 2 "$("$CHECK" count "$TMP/st")"
+
+# Created at the first rejected line only: a clean load leaves an existing
+# file as it was and creates none.
+printf '%s\n' "$good" > "$TMP/clean.ndjson"
+expect_run 0 "" --rejects "$TMP/r-none" "$TMP/st2" "$TMP/clean.ndjson"
+[ -e "$TMP/r-none" ] && fail "--rejects created without a rejected line"
+echo "earlier rejects" > "$TMP/r-old"
+expect_run 0 "" --rejects "$TMP/r-old" "$TMP/st2" "$TMP/clean.ndjson"
+expect_eq "--rejects kept without a rejected line" "earlier rejects" "$(cat "$TMP/r-old")"
+expect_run 1 "" --rejects "$TMP/r-old" "$TMP/st2" "$TMP/in.ndjson"
+expect_eq "--rejects after a rejected line" "not json" "$(cat "$TMP/r-old")"
+
+finish
