@@ -281,10 +281,15 @@ int ingest_fuzz_run(enum ingest_format format, const uint8_t *data, size_t size)
     while (pos < size) {
         unsigned breaks;
         const char *rec = buf + pos;
-        ssize_t n = ingest_record_length(format, rec, size - pos, &breaks);
-        size_t len = n < 0 ? size - pos : (size_t)n;
-        if ((n >= 0 && rec[len] != '\n') || (format != FORMAT_CSV && memchr(rec, '\n', len)))
-            abort(); /* a record ends at its (first, outside CSV quotes) newline */
+        ssize_t n = ingest_record_length(format, rec, size - pos, 1, &breaks);
+        if (n < 0)
+            abort(); /* at the end of the data every record ends */
+        size_t len = (size_t)n;
+        unsigned newlines = 0;
+        for (const char *nl = rec; (nl = memchr(nl, '\n', len - (size_t)(nl - rec))); nl++)
+            newlines++;
+        if ((len < size - pos && rec[len] != '\n') || newlines != breaks)
+            abort(); /* a record ends at its first newline outside CSV quotes */
         if (evb_full(b))
             drain(b);
         size_t before = b->n;
@@ -303,7 +308,7 @@ int ingest_fuzz_run(enum ingest_format format, const uint8_t *data, size_t size)
             classify(rec, len);
         if (rc == CSV_BAD_HEADER)
             break; /* the loader skips the rest of the file */
-        pos += len + (n >= 0);
+        pos += len + (len < size - pos);
     }
     drain(b);
 

@@ -39,6 +39,27 @@ expect_eq "quoted cells" '1 1795182301000000 5 page_view 0 0 page=/a,b note=say 
 expect_eq "a line break in a cell" "$(printf '2 1795182301000000 5 click 77 0 page=/multi\nline value=2.5')" \
     "$(sed -n 2,3p "$TMP/dump")"
 
+# One quoting rule for splitting records and reading cells (RFC 4180): a
+# quote opens quoting only as a field's first byte. A quote inside an
+# unquoted cell is an ordinary byte and swallows no rows; text after a
+# closing quote rejects that row alone; a quote never closed costs its line.
+{
+    echo 'ts,merchant,event,page'
+    echo '2026-11-20T13:45:01Z,1,page_view,/a 7" screen'
+    for i in $(seq 1 1000); do echo "2026-11-20T13:45:01Z,1,page_view,/p$i"; done
+    echo '2026-11-20T13:45:01Z,1,page_view,"/b" c'
+    echo '2026-11-20T13:45:01Z,1,page_view,/after-b'
+    echo '2026-11-20T13:45:01Z,1,page_view,"/never closed'
+    echo '2026-11-20T13:45:01Z,1,page_view,/last'
+} > "$TMP/inner.csv"
+expect_run 1 "1003 events accepted, 2 rejected" "$TMP/inner" "$TMP/inner.csv"
+grep -qF "inner.csv:1003: text after the closing quote of a field" "$TMP/err" || fail "row 1003: $ERR"
+grep -qF "inner.csv:1005: unterminated quoted field" "$TMP/err" || fail "row 1005: $ERR"
+expect_eq "a quote inside an unquoted cell" 1 "$("$CHECK" count "$TMP/inner" --where 'page=/a 7" screen')"
+for page in /p1000 /after-b /last; do
+    expect_eq "the row of $page after the quotes" 1 "$("$CHECK" count "$TMP/inner" --where "page=$page")"
+done
+
 # A header without merchant: the file is skipped, the next one loads.
 printf 'ts,event\n2026-11-20T13:45:01Z,x\n' > "$TMP/nohead.csv"
 printf 'ts,merchant,event\n2026-11-20T13:45:01Z,1,x\n' > "$TMP/ok.csv"

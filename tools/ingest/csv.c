@@ -46,6 +46,50 @@ void csv_parser_reset(csv_parser *c)
     c->have_header = 0;
 }
 
+/*
+ * One field starting at p[i], by the single quoting rule of this file (RFC
+ * 4180): a quote opens a quoted field only as the field's first byte;
+ * inside it "" is a quote and a lone quote closes it; anywhere else a quote
+ * is an ordinary byte. The record splitter and the cell reader both walk
+ * fields with this, so that they never disagree on where a record ends.
+ */
+typedef struct csv_field {
+    size_t end;       /* the ',' or '\n' after the field, or len */
+    size_t close;     /* quoted: offset of the closing quote (len if none) */
+    unsigned breaks;  /* line breaks inside the quotes */
+    unsigned escaped; /* "" pairs inside the quotes */
+    int quoted;
+} csv_field;
+
+static void scan_field(const char *p, size_t len, size_t i, csv_field *f)
+{
+    f->breaks = f->escaped = 0;
+    f->quoted = i < len && p[i] == '"';
+    f->close = len;
+    if (f->quoted) {
+        for (i++; i < len; i++) {
+            if (p[i] == '\n') {
+                f->breaks++;
+            } else if (p[i] == '"') {
+                if (i + 1 < len && p[i + 1] == '"') {
+                    f->escaped++;
+                    i++;
+                } else {
+                    f->close = i++;
+                    break;
+                }
+            }
+        }
+        if (f->close == len) { /* the data ends inside the quotes */
+            f->end = len;
+            return;
+        }
+    }
+    while (i < len && p[i] != ',' && p[i] != '\n')
+        i++;
+    f->end = i;
+}
+
 ssize_t csv_record_length(const char *p, size_t len, unsigned *breaks)
 {
     *breaks = 0;
@@ -53,20 +97,19 @@ ssize_t csv_record_length(const char *p, size_t len, unsigned *breaks)
     size_t upto = nl ? (size_t)(nl - p) : len;
     if (!memchr(p, '"', upto)) /* the usual record: no quotes */
         return nl ? (ssize_t)upto : -1;
-    int quoted = 0;
     unsigned inner = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] == '"') {
-            quoted = !quoted; /* "" inside quotes toggles twice */
-        } else if (p[i] == '\n') {
-            if (!quoted) {
-                *breaks = inner;
-                return (ssize_t)i;
-            }
-            inner++;
+    for (size_t i = 0;;) {
+        csv_field f;
+        scan_field(p, len, i, &f);
+        inner += f.breaks;
+        if (f.end == len)
+            return -1;
+        if (p[f.end] == '\n') {
+            *breaks = inner;
+            return (ssize_t)f.end;
         }
+        i = f.end + 1;
     }
-    return -1;
 }
 
 /*
@@ -77,33 +120,27 @@ ssize_t csv_record_length(const char *p, size_t len, unsigned *breaks)
 static int next_cell(const char *rec, size_t len, size_t *pos, evbuild *b, const char **s,
                      size_t *n)
 {
-    size_t i = *pos;
-    if (i < len && rec[i] == '"') {
-        size_t start = ++i, escaped = 0;
-        for (;; i++) {
-            if (i >= len)
-                return evb_failf(b, "unterminated quoted field");
-            if (rec[i] == '"') {
-                if (i + 1 < len && rec[i + 1] == '"') {
-                    escaped++;
-                    i++;
-                    continue;
-                }
-                break;
-            }
-        }
-        size_t end = i++; /* past the closing quote */
-        if (i < len && rec[i] != ',')
-            return evb_failf(b, "text after the closing quote of a field");
-        if (!escaped) {
+    csv_field f;
+    scan_field(rec, len, *pos, &f);
+    if (!f.quoted) {
+        *s = rec + *pos;
+        *n = f.end - *pos;
+    } else {
+        size_t start = *pos + 1;
+        if (f.close == len)
+            return evb_failf(b, "unterminated quoted field");
+        if (f.end != f.close + 1)
+            return evb_failf(b, "text after the closing quote of a field (a quote that "
+                                "begins a field opens quoting; double quotes inside it)");
+        if (!f.escaped) {
             *s = rec + start;
-            *n = end - start;
+            *n = f.close - start;
         } else {
-            char *out = evb_alloc(b, end - start);
+            char *out = evb_alloc(b, f.close - start);
             if (!out)
                 return evb_failf(b, "out of memory");
             size_t k = 0;
-            for (size_t j = start; j < end; j++) {
+            for (size_t j = start; j < f.close; j++) {
                 out[k++] = rec[j];
                 if (rec[j] == '"')
                     j++;
@@ -111,15 +148,9 @@ static int next_cell(const char *rec, size_t len, size_t *pos, evbuild *b, const
             *s = out;
             *n = k;
         }
-    } else {
-        const char *comma = memchr(rec + i, ',', len - i);
-        size_t end = comma ? (size_t)(comma - rec) : len;
-        *s = rec + i;
-        *n = end - i;
-        i = end;
     }
-    *pos = i + 1;
-    return i < len; /* rec[i] is the comma */
+    *pos = f.end + 1;
+    return f.end < len; /* rec[f.end] is the comma */
 }
 
 static int read_header(csv_parser *c, const char *rec, size_t len, evbuild *b)

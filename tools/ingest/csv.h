@@ -1,7 +1,9 @@
 /*
  * csv.h - CSV with a header row (RFC 4180: fields holding , " or line
- * breaks are quoted, "" is a quote inside them) into events. The header
- * names the fields as NDJSON keys do; an empty cell is an absent field.
+ * breaks are quoted, "" is a quote inside them; a quote opens quoting only
+ * as a field's first byte, elsewhere it is an ordinary byte) into events.
+ * The header names the fields as NDJSON keys do; an empty cell is an
+ * absent field.
  */
 #ifndef INGEST_CSV_H
 #define INGEST_CSV_H

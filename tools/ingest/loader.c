@@ -226,13 +226,12 @@ static void load_fd(loader *L, int fd, enum ingest_format format)
         while (pos < len && !L->stop && !skip_file) {
             unsigned breaks;
             const char *rec = L->buf + pos;
-            ssize_t n = ingest_record_length(format, rec, len - pos, &breaks);
-            if (n < 0 && !eof)
+            ssize_t n = ingest_record_length(format, rec, len - pos, eof, &breaks);
+            if (n < 0)
                 break; /* complete it with the next read */
-            size_t rlen = n < 0 ? len - pos : (size_t)n;
-            skip_file = take_record(L, format, line, rec, rlen);
+            skip_file = take_record(L, format, line, rec, (size_t)n);
             line += 1 + breaks;
-            pos += rlen + (n >= 0);
+            pos += (size_t)n + (pos + (size_t)n < len); /* and its newline */
         }
         /* The batch points into the buffer: append it before the data moves. */
         if (append_batch(L) != 0 || eof)

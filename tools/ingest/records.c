@@ -3,14 +3,19 @@
 
 #include <string.h>
 
-ssize_t ingest_record_length(enum ingest_format format, const char *p, size_t len,
+ssize_t ingest_record_length(enum ingest_format format, const char *p, size_t len, int at_end,
                              unsigned *breaks)
 {
-    if (format == FORMAT_CSV)
-        return csv_record_length(p, len, breaks);
     *breaks = 0;
-    const char *nl = memchr(p, '\n', len);
-    return nl ? nl - p : -1;
+    ssize_t n = format == FORMAT_CSV ? csv_record_length(p, len, breaks) : -1;
+    if (format != FORMAT_CSV || (n < 0 && at_end)) {
+        /* At the end of the input an unclosed CSV quote costs its first
+         * line only, not every line after it. */
+        *breaks = 0;
+        const char *nl = memchr(p, '\n', len);
+        n = nl ? nl - p : at_end ? (ssize_t)len : -1;
+    }
+    return n;
 }
 
 int ingest_parse_record(const ingest_parsers *ps, enum ingest_format format, const char *rec,

@@ -28,8 +28,11 @@ typedef struct ingest_parsers {
  * The length of the record of that format starting at p, up to its
  * terminating newline (excluded), or -1 when the data ends inside it.
  * *breaks gets the number of line breaks inside it (CSV quoted fields).
+ * With at_end (no data follows p + len) the answer is never -1: a record
+ * the data ends inside is cut at its first newline (a CSV quote never
+ * closed, rejected as such) or is the rest of the data.
  */
-ssize_t ingest_record_length(enum ingest_format format, const char *p, size_t len,
+ssize_t ingest_record_length(enum ingest_format format, const char *p, size_t len, int at_end,
                              unsigned *breaks);
 
 /*
