@@ -98,6 +98,41 @@ expect_run 1 "(further errors counted, not shown; the lines are in $TMP/rej2)" \
     --rejects "$TMP/rej2" "$TMP/many" "$TMP/many.ndjson"
 cmp -s "$TMP/many.ndjson" "$TMP/rej2" || fail "--rejects with 25 lines"
 
+# Text after a complete object is named as such, whatever it holds
+# (brackets and quotes made simdjson call the object unclosed).
+for tail in '}' ' ]' ' x' ' {"more":1' ' [' ' "' ',' ' 1'; do
+    printf '%s%s\n' "$good" "$tail"
+done > "$TMP/trailing.ndjson"
+expect_run 1 "0 events accepted, 8 rejected" "$TMP/st" "$TMP/trailing.ndjson"
+expect_eq "text after the object, on every line" 8 \
+    "$(grep -c 'trailing.ndjson:[1-8]: invalid JSON: more text after the object$' "$TMP/err")"
+
+# A UTF-8 byte order mark (spreadsheet exports) is not part of the first
+# line: the CSV header and the first JSON object read as without it.
+printf '\xef\xbb\xbfts,merchant,event\n2026-11-20T13:45:01Z,1,x\n' > "$TMP/bom.csv"
+expect_run 0 "1 events accepted, 0 rejected" "$TMP/bom" "$TMP/bom.csv"
+printf '\xef\xbb\xbf%s\n' "$good" > "$TMP/bom.ndjson"
+expect_run 0 "1 events accepted, 0 rejected" "$TMP/bom" "$TMP/bom.ndjson"
+
+# Compressed input is refused by its magic number, the other inputs load.
+printf '%s\n' "$good" | gzip -c > "$TMP/gz.ndjson"
+expect_run 3 "$TMP/gz.ndjson: gzip-compressed data, not read: decompress it first, e.g. zcat FILE" \
+    "$TMP/gz" "$TMP/gz.ndjson" "$TMP/bom.ndjson"
+grep -qF "1 events accepted, 0 rejected" "$TMP/err" || fail "gzip beside a good file: $ERR"
+run_ingest "$TMP/gz" - < "$TMP/gz.ndjson"
+expect_eq "gzip on standard input: exit" 3 "$RC"
+grep -qF "stdin: gzip-compressed data" "$TMP/err" || fail "gzip on stdin: $ERR"
+
+# Lines ended by CR alone read as one line: the reason says so.
+printf '%s\r%s\r' "$good" "$good" > "$TMP/cr.ndjson"
+printf 'ts,merchant,event\r2026-11-20T13:45:01Z,1,x\r' > "$TMP/cr.csv"
+expect_run 1 "cr.ndjson:1: invalid JSON: more text after the object (the line holds a CR without LF: lines that end in CR alone must be converted first" \
+    "$TMP/cr" "$TMP/cr.ndjson" "$TMP/cr.csv"
+grep -qF "cr.csv:1: header: no 'event' column (ts, merchant and event are required) (the line holds a CR without LF" "$TMP/err" ||
+    fail "CR-only CSV: $ERR"
+printf '%s\r\n%s\r\n' "$good" "$good" > "$TMP/crlf.ndjson"
+expect_run 0 "2 events accepted, 0 rejected" "$TMP/cr" "$TMP/crlf.ndjson"
+
 # A rejects file that cannot be written is a failure (exit 3).
 expect_run 3 "$TMP/nodir/rejects" --rejects "$TMP/nodir/rejects" "$TMP/st" "$TMP/five.ndjson"
 

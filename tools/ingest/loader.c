@@ -150,6 +150,21 @@ static void reject(loader *L, uint64_t line, const char *rec, size_t len)
     }
 }
 
+/* A rejected line holding a CR that no LF follows most likely comes from
+ * a file whose lines end in CR alone, read as one line: say so. */
+static void hint_bare_cr(evbuild *b, const char *rec, size_t len)
+{
+    const char *cr = len > 1 ? memchr(rec, '\r', len - 1) : NULL;
+    while (cr && cr[1] == '\n')
+        cr = memchr(cr + 1, '\r', len - 1 - (size_t)(cr + 1 - rec));
+    if (!cr)
+        return;
+    size_t msg = strlen(b->err);
+    snprintf(b->err + msg, sizeof b->err - msg,
+             " (the line holds a CR without LF: lines that end in CR alone must be converted "
+             "first, e.g. tr '\\r' '\\n')");
+}
+
 /*
  * One record: len bytes at rec, without its newline. Returns 1 when the
  * rest of the file must be skipped (a CSV file with a bad header).
@@ -162,6 +177,7 @@ static int take_record(loader *L, enum ingest_format format, uint64_t line, cons
     int rc = ingest_parse_record(&L->parsers, format, rec, len, &L->b);
     if (rc == 0 || rc == RECORD_BLANK || rc == CSV_HEADER)
         return 0;
+    hint_bare_cr(&L->b, rec, len);
     if (rc == CSV_BAD_HEADER) {
         size_t msg = strlen(L->b.err);
         snprintf(L->b.err + msg, sizeof L->b.err - msg, "; file skipped");
@@ -184,16 +200,61 @@ static int grow_buffer(loader *L)
     return 0;
 }
 
+/* Compressed input, told by its first bytes: a clear refusal rather than
+ * a line of binary rejected as bad JSON, CSV or log. */
+typedef struct compression {
+    const char *magic;
+    size_t len;
+    const char *name, *tool;
+} compression;
+
+static const compression *compression_of(const char *p, size_t len)
+{
+    static const compression kinds[] = {
+        {"\x1f\x8b", 2, "gzip", "zcat"},
+        {"\x28\xb5\x2f\xfd", 4, "zstd", "zstdcat"},
+        {"\xfd" "7zXZ\x00", 6, "xz", "xzcat"},
+        {"BZh", 3, "bzip2", "bzcat"}, /* and a block size digit */
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const compression *k = &kinds[i];
+        if (len >= k->len && memcmp(p, k->magic, k->len) == 0 &&
+            (k->magic[0] != 'B' || (len > 3 && p[3] >= '1' && p[3] <= '9')))
+            return k;
+    }
+    return NULL;
+}
+
+#define FILE_MAGIC_MAX 6 /* bytes compression_of() looks at */
+
+/* What a file starts with, once enough of it was read: 0 to go on (past a
+ * UTF-8 byte order mark, *pos 3), -1 when it cannot be loaded. */
+static int check_start(loader *L, const char *buf, size_t len, size_t *pos)
+{
+    const compression *kind = compression_of(buf, len);
+    if (kind) {
+        progress_clear(L);
+        cli_error(PROG, "%s: %s-compressed data, not read: decompress it first, e.g. "
+                  "%s FILE | " PROG " [OPTION]... STORE -", L->name, kind->name, kind->tool);
+        L->stats->files_failed++;
+        return -1;
+    }
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        *pos = 3; /* a byte order mark, as spreadsheet exports write it */
+    return 0;
+}
+
 static void load_fd(loader *L, int fd, enum ingest_format format)
 {
     size_t len = 0, pos = 0;
     uint64_t line = 1;
-    int eof = 0, skip_file = 0, overlong = 0;
+    int eof = 0, skip_file = 0, overlong = 0, started = 0;
     while (!L->stop && !skip_file) {
         if (pos == 0 && len == L->cap) { /* one record fills the buffer */
             if (L->cap >= RECORD_MAX || grow_buffer(L) != 0) {
                 evb_begin(&L->b);
                 evb_failf(&L->b, "line longer than %u MiB: not read", RECORD_MAX >> 20);
+                hint_bare_cr(&L->b, L->buf, len);
                 reject(L, line, "", 0);
                 overlong = 1;
                 len = 0;
@@ -211,6 +272,13 @@ static void load_fd(loader *L, int fd, enum ingest_format format)
         eof = r == 0;
         len += (size_t)r;
         L->stats->bytes += (size_t)r;
+        if (!started) {
+            if (len < FILE_MAGIC_MAX && !eof)
+                continue;
+            started = 1;
+            if (check_start(L, L->buf, len, &pos) != 0)
+                break;
+        }
         if (overlong) { /* drop the rest of an overlong line */
             const char *nl = memchr(L->buf, '\n', len);
             if (!nl) {

@@ -276,9 +276,48 @@ int get_key(ondemand::field &fld, const char *end, evbuild *b, const char **key,
     return keep(b, u, key, klen);
 }
 
-} // namespace
+/*
+ * Where the object the line begins with ends (past its closing brace), by
+ * its brackets and strings alone; 0 when the line ends first. Used only to
+ * explain an error: simdjson reports text after a complete object as an
+ * unclosed object or string when that text holds brackets or quotes.
+ */
+size_t object_end(const char *s, size_t len)
+{
+    size_t i = 0, depth = 0;
+    while (i < len && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (i == len || s[i] != '{')
+        return 0;
+    for (; i < len; i++) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < len && s[i] != '"'; i++)
+                i += s[i] == '\\';
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
 
-extern "C" int ndjson_parse(ndjson_parser *p, const char *line, size_t len, evbuild *b)
+/* A JSON error on a line that is a valid object followed by more text is
+ * about that text. */
+void explain_trailing(ndjson_parser *p, const char *line, size_t len, evbuild *b)
+{
+    size_t end = object_end(line, len);
+    if (end == 0 || std::strncmp(b->err, "invalid JSON: ", 14) != 0)
+        return;
+    if (trim_blanks(std::string_view(line + end, len - end)).empty())
+        return;
+    dom::element checked;
+    if (!p->dom.parse(line, end, false).get(checked))
+        bad_json(b, TRAILING_CONTENT);
+}
+
+int parse_line(ndjson_parser *p, const char *line, size_t len, evbuild *b)
 {
     evb_begin(b);
     ondemand::document doc;
@@ -323,4 +362,14 @@ extern "C" int ndjson_parse(ndjson_parser *p, const char *line, size_t len, evbu
     if (!doc.current_location().get(rest))
         return bad_json(b, TRAILING_CONTENT);
     return evb_finish(b);
+}
+
+} // namespace
+
+extern "C" int ndjson_parse(ndjson_parser *p, const char *line, size_t len, evbuild *b)
+{
+    int rc = parse_line(p, line, len, b);
+    if (rc != 0)
+        explain_trailing(p, line, len, b);
+    return rc;
 }
