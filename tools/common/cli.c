@@ -83,6 +83,11 @@ static int parse_span(const char *s, int64_t *out_us)
     return 0;
 }
 
+int cli_parse_duration(const char *s, int64_t *out_us)
+{
+    return s && parse_span(s, out_us) && *out_us > 0;
+}
+
 int cli_parse_time(const char *s, int64_t now_us, int64_t *out_us)
 {
     int64_t span;

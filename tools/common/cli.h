@@ -48,6 +48,10 @@ int64_t cli_now_us(void);
  */
 int cli_parse_time(const char *s, int64_t now_us, int64_t *out_us);
 
+/* A span of time such as 90s, 5m, 24h, 7d or 2w (a positive count and a
+ * unit s, m, h, d or w) into µs: 1 on success, 0 otherwise. */
+int cli_parse_duration(const char *s, int64_t *out_us);
+
 /*
  * ts as RFC 3339 with the given UTC offset in seconds: "...T13:00:00Z" for
  * offset 0, "...T18:30:00+05:30" otherwise. With frac, ".ffffff" is added

@@ -4,6 +4,9 @@
  * Input is read in large blocks into one buffer; events point into it, so
  * the batch is appended before the buffer moves (at every refill). The
  * buffer keeps NDJSON_PADDING readable bytes after its data for simdjson.
+ * Before each read the loader waits for input in interrupt_wait(): the one
+ * place where SIGINT and SIGTERM are taken and the periodic task
+ * (--compact-every) runs, also while a pipe is idle.
  */
 #include "loader.h"
 
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "interrupt.h"
 #include "records.h"
 #include "rejects.h"
 
@@ -49,6 +53,7 @@ typedef struct loader {
     uint64_t total_bytes;   /* of all inputs; 0 when unknown (a pipe) */
     int line_drawn;
     const char *name;
+    double next_periodic;   /* when loader_options.periodic is due */
 } loader;
 
 static double now_s(void)
@@ -244,6 +249,40 @@ static int check_start(loader *L, const char *buf, size_t len, size_t *pos)
     return 0;
 }
 
+/*
+ * Wait for input on fd, running the periodic task when it is due (also
+ * while no input comes). 1: read it; 0: stop (a signal, or the task failed).
+ */
+static int wait_input(loader *L, int fd)
+{
+    for (;;) {
+        int timeout = -1;
+        if (L->o->every_s > 0) {
+            double left = L->next_periodic - now_s();
+            if (left <= 0) {
+                progress_clear(L);
+                int rc = L->o->periodic(L->o->periodic_ctx);
+                L->next_periodic = now_s() + L->o->every_s;
+                if (rc != 0) {
+                    L->store_rc = rc;
+                    L->stop = 1;
+                    return 0;
+                }
+                continue;
+            }
+            timeout = (int)(left * 1000) + 1;
+        }
+        int rc = interrupt_wait(fd, timeout);
+        if (rc > 0)
+            return 1;
+        if (rc < 0) {
+            L->stats->interrupted = interrupt_signal();
+            L->stop = 1;
+            return 0;
+        }
+    }
+}
+
 static void load_fd(loader *L, int fd, enum ingest_format format)
 {
     size_t len = 0, pos = 0;
@@ -260,6 +299,8 @@ static void load_fd(loader *L, int fd, enum ingest_format format)
                 len = 0;
             }
         }
+        if (!wait_input(L, fd))
+            break;
         ssize_t r = read(fd, L->buf + len, L->cap - len);
         if (r < 0 && errno == EINTR)
             continue;
@@ -309,6 +350,7 @@ static void load_fd(loader *L, int fd, enum ingest_format format)
         pos = 0;
         progress_draw(L);
     }
+    L->stats->next_line = line;
 }
 
 static void load_input(loader *L, const loader_input *in)
@@ -317,11 +359,16 @@ static void load_input(loader *L, const loader_input *in)
     L->name = in->path;
     if (strcmp(in->path, "-") == 0) {
         L->name = "stdin";
-    } else if ((fd = open(in->path, O_RDONLY | O_CLOEXEC)) < 0) {
+    } else if ((fd = open(in->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
         progress_clear(L);
         cli_error(PROG, "%s: %s", in->path, strerror(errno));
         L->stats->files_failed++;
         return;
+    } else {
+        /* Opened without waiting for a FIFO's writer (a signal could not
+         * stop that wait: interrupt.h); read blocking, after a wait that can
+         * be interrupted. */
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     if (in->format == FORMAT_CSV)
@@ -374,6 +421,7 @@ static int loader_open(loader *L, tsagg_store *st, const loader_options *o,
     L->total_bytes = total_size(inputs, n);
     L->t0 = now_s();
     L->drawn_at = L->t0;
+    L->next_periodic = L->t0 + o->every_s;
     return 0;
 }
 
@@ -399,8 +447,10 @@ int loader_run(tsagg_store *st, const loader_options *opts, const loader_input *
     int rc = loader_open(&L, st, opts, inputs, ninputs, stats);
     if (rc == -ENOMEM)
         cli_error(PROG, "out of memory");
-    for (size_t i = 0; rc == 0 && i < ninputs && !L.stop; i++)
+    for (size_t i = 0; rc == 0 && i < ninputs && !L.stop; i++) {
+        stats->input = i;
         load_input(&L, &inputs[i]);
+    }
     if (rc == 0)
         rc = append_batch(&L);
     progress_clear(&L);

@@ -5,17 +5,21 @@
  *   tsagg-ingest [OPTION]... STORE [FILE]...
  *
  * Exit codes (cli.h): 0 everything loaded, 1 lines rejected, 2 usage,
- * 3 store or file failure, 4 stopped at --max-errors. docs/tsagg-ingest.md.
+ * 3 store or file failure, 4 stopped at --max-errors; stopped by SIGINT or
+ * SIGTERM, it ends by that signal after its summary (interrupt.h).
+ * docs/tsagg-ingest.md.
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
+#include "interrupt.h"
 #include "loader.h"
 #include "rejects.h"
 #include "schemafile.h"
@@ -41,12 +45,18 @@ static const char usage_text[] =
     "                       at the first one; never an input or inside the store)\n"
     "      --max-errors N   stop after N rejected lines (exit status 4)\n"
     "      --compact        compact and merge the store after loading\n"
+    "      --compact-every DURATION\n"
+    "                       also compact and merge while loading, every DURATION\n"
+    "                       (90s, 5m, 1h), for an input that does not end\n"
     "      --budget MIB     memory of the compaction before it spills sorted runs\n"
     "                       (default 256)\n"
     "  -q, --quiet          no summary\n"
     "  -v, --verbose        report every rejected line (default: the first 20)\n"
     "  -h, --help           show this help\n"
     "  -V, --version        show the version\n"
+    "\n"
+    "SIGINT or SIGTERM stops reading: what was read is loaded and flushed, the\n"
+    "summary says where to resume, and the process ends by that signal.\n"
     "\n"
     "Exit status: 0 all loaded, 1 some lines rejected, 2 usage error,\n"
     "3 store or file failure, 4 stopped at --max-errors.\n";
@@ -103,13 +113,23 @@ static void print_compact_stats(const char *what, const tsagg_compact_stats *s, 
             s->duplicates, s->files_removed, s->consumed_seq, secs);
 }
 
-static int compact_store(tsagg_store *st, uint64_t budget, int quiet)
+typedef struct compaction {
+    tsagg_store *st;
+    uint64_t budget; /* bytes; 0: the library's default */
+    int quiet;
+} compaction;
+
+/* Compact, then merge the hours' files: what --compact does at the end and
+ * --compact-every while loading. */
+static int compact_store(void *arg)
 {
+    const compaction *c = arg;
+    tsagg_store *st = c->st;
     tsagg_compact_options o;
     tsagg_compact_options_init(&o);
     o.threads = cli_compact_threads();
-    if (budget)
-        o.memory_budget = budget;
+    if (c->budget)
+        o.memory_budget = c->budget;
     tsagg_compact_stats s;
     double t = now_s();
     int rc = tsagg_compact(st, &o, &s);
@@ -117,19 +137,44 @@ static int compact_store(tsagg_store *st, uint64_t budget, int quiet)
         cli_report(PROG, st, "compact", rc);
         return rc;
     }
-    if (!quiet)
+    if (!c->quiet)
         print_compact_stats("compact", &s, now_s() - t);
     t = now_s();
     if ((rc = tsagg_merge(st, &o, &s)) != 0) {
         cli_report(PROG, st, "merge", rc);
         return rc;
     }
-    if (!quiet)
+    if (!c->quiet)
         print_compact_stats("merge", &s, now_s() - t);
     return 0;
 }
 
-enum { OPT_TS_UNIT = 256, OPT_SYNC, OPT_REJECTS, OPT_MAX_ERRORS, OPT_COMPACT, OPT_BUDGET };
+enum {
+    OPT_TS_UNIT = 256, OPT_SYNC, OPT_REJECTS, OPT_MAX_ERRORS, OPT_COMPACT, OPT_COMPACT_EVERY,
+    OPT_BUDGET
+};
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+/* After an interrupted load: the first line not loaded, and the inputs not
+ * begun. Printed even with --quiet: it is what the next run needs. */
+static void print_resume(const loader_input *inputs, size_t ninputs, const loader_stats *ls)
+{
+    const loader_input *in = &inputs[ls->input];
+    fprintf(stderr, "%s: stopped by %s: resume from line %" PRIu64 " of %s%s (every line before "
+            "it is loaded or rejected)", PROG, signal_name(ls->interrupted), ls->next_line,
+            strcmp(in->path, "-") == 0 ? "standard input" : in->path,
+            in->format == FORMAT_CSV && ls->next_line > 1 ? ", after its header line" : "");
+    if (ls->input + 1 < ninputs) {
+        fputs("; not begun:", stderr);
+        for (size_t i = ls->input + 1; i < ninputs; i++)
+            fprintf(stderr, " %s", inputs[i].path);
+    }
+    fputc('\n', stderr);
+}
 
 int main(int argc, char **argv)
 {
@@ -142,6 +187,7 @@ int main(int argc, char **argv)
         {"rejects", required_argument, NULL, OPT_REJECTS},
         {"max-errors", required_argument, NULL, OPT_MAX_ERRORS},
         {"compact", no_argument, NULL, OPT_COMPACT},
+        {"compact-every", required_argument, NULL, OPT_COMPACT_EVERY},
         {"budget", required_argument, NULL, OPT_BUDGET},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -155,7 +201,13 @@ int main(int argc, char **argv)
     uint32_t sync_mode = TSAGG_SYNC_INTERVAL;
     int have_merchant = 0, compact = 0, quiet = 0, c;
     uint64_t budget = 0; /* bytes; 0: the library's default */
+    int64_t every_us = 0;
 
+    /* Before the store opens: its threads inherit the blocked signals. */
+    if (interrupt_catch() != 0) {
+        cli_error(PROG, "cannot catch SIGINT and SIGTERM");
+        return CLI_EXIT_FAILURE;
+    }
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":f:m:s:qvhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -201,6 +253,11 @@ int main(int argc, char **argv)
             break;
         case OPT_COMPACT:
             compact = 1;
+            break;
+        case OPT_COMPACT_EVERY:
+            if (!cli_parse_duration(optarg, &every_us) || every_us < 1000000)
+                return cli_usage_error(PROG, "--compact-every: expected a duration of 1s or "
+                                       "more such as 90s, 5m or 1h, got '%s'", optarg);
             break;
         case OPT_BUDGET:
             if (!cli_budget_arg(PROG, optarg, &budget))
@@ -295,11 +352,14 @@ int main(int argc, char **argv)
     }
     tsagg_schema_free(schema);
 
+    compaction cs = {st, budget, quiet};
     lo.progress = cli_stderr_is_tty() && !quiet;
+    lo.every_s = (double)every_us / 1e6;
+    lo.periodic = compact_store;
+    lo.periodic_ctx = &cs;
     double t0 = now_s();
     loader_stats ls;
     int rc = loader_run(st, &lo, inputs, ninputs, &ls);
-    free(inputs);
     /* Nothing is reported loaded before it is durable. */
     int frc = tsagg_flush(st);
     if (frc != 0 && rc == 0) {
@@ -314,13 +374,19 @@ int main(int argc, char **argv)
                 "durable up to seq %" PRIu64 "%s\n",
                 PROG, ls.accepted, ls.rejected, secs, secs > 0 ? (double)ls.accepted / secs : 0.0,
                 durable, ls.stopped ? " (stopped at --max-errors)" : "");
-    if (rc == 0 && compact)
-        rc = compact_store(st, budget, quiet);
+    if (ls.interrupted)
+        print_resume(inputs, ninputs, &ls);
+    free(inputs);
+    /* An interrupted load is not compacted: the signal asked to stop. */
+    if (rc == 0 && compact && !ls.interrupted)
+        rc = compact_store(&cs);
     int crc = tsagg_store_close(st);
     if (crc != 0 && rc == 0) {
         cli_report(PROG, NULL, "close", crc);
         rc = crc;
     }
+    if (rc == 0)
+        interrupt_reraise();
     if (rc != 0 || ls.files_failed)
         return CLI_EXIT_FAILURE;
     if (ls.stopped)
