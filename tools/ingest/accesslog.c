@@ -7,8 +7,10 @@
  */
 #include "accesslog.h"
 
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wctype.h>
 
 #include "sessions.h"
 #include "tstime.h"
@@ -19,6 +21,7 @@ struct accesslog_parser {
     sessions *sessions;
     char *visitor;      /* "address user-agent", hashed into the user id */
     size_t visitor_cap;
+    locale_t lower;     /* C.UTF-8, for lower-case referrer hosts; 0 if missing */
 };
 
 accesslog_parser *accesslog_parser_create(uint64_t merchant)
@@ -27,9 +30,10 @@ accesslog_parser *accesslog_parser_create(uint64_t merchant)
     if (!p)
         return NULL;
     p->merchant = merchant;
+    p->lower = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
     p->sessions = sessions_create();
     if (!p->sessions) {
-        free(p);
+        accesslog_parser_free(p);
         return NULL;
     }
     return p;
@@ -40,6 +44,8 @@ void accesslog_parser_free(accesslog_parser *p)
     if (!p)
         return;
     sessions_free(p->sessions);
+    if (p->lower != (locale_t)0)
+        freelocale(p->lower);
     free(p->visitor);
     free(p);
 }
@@ -164,36 +170,124 @@ static int split_request(span r, request_parts *out)
     return 0;
 }
 
-/* The host of a referrer URL, lower case; n 0 when there is none. */
-static span referrer_host(span url, evbuild *b)
+/* One UTF-8 sequence at s (n bytes left, n > 0): its length and code
+ * point, or 0 when it is not valid UTF-8 (overlong, surrogate, cut). */
+static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
-    const char *p = url.p, *end = url.p + url.n;
-    const char *scheme = url.n > 3 ? memmem(p, url.n, "://", 3) : NULL;
+    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+               : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    uint32_t c = len == 1 ? s[0] : s[0] & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (s[i] & 0x3f);
+    }
+    static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (c < least[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+static size_t utf8_encode(uint32_t c, char *out)
+{
+    if (c < 0x80) {
+        out[0] = (char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        out[0] = (char)(0xc0 | c >> 6);
+        out[1] = (char)(0x80 | (c & 0x3f));
+        return 2;
+    }
+    if (c < 0x10000) {
+        out[0] = (char)(0xe0 | c >> 12);
+        out[1] = (char)(0x80 | (c >> 6 & 0x3f));
+        out[2] = (char)(0x80 | (c & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | c >> 18);
+    out[1] = (char)(0x80 | (c >> 12 & 0x3f));
+    out[2] = (char)(0x80 | (c >> 6 & 0x3f));
+    out[3] = (char)(0x80 | (c & 0x3f));
+    return 4;
+}
+
+/*
+ * host in lower case, into the batch's arena when it changes: ASCII
+ * letters always; other letters, when host is valid UTF-8, by Unicode's
+ * simple lower-case mapping (the C.UTF-8 locale's, held in p->lower: the
+ * process's own locale plays no part). A host that is not valid UTF-8, or
+ * when that locale is missing, keeps its non-ASCII bytes as given.
+ */
+static span lower_host(accesslog_parser *p, span host, evbuild *b)
+{
+    int ascii = 1, upper = 0;
+    for (size_t i = 0; i < host.n; i++) {
+        unsigned char c = (unsigned char)host.p[i];
+        ascii &= c < 0x80;
+        upper |= c >= 'A' && c <= 'Z';
+    }
+    if (ascii && !upper)
+        return host;
+    /* A lower-case letter takes at most 3/2 of its capital's bytes
+     * (U+023A, 2 bytes, becomes U+2C65, 3 bytes). */
+    char *low = evb_alloc(b, host.n * 2);
+    if (!low)
+        return (span){NULL, 0};
+    size_t k = 0;
+    for (size_t i = 0; i < host.n;) {
+        const unsigned char *s = (const unsigned char *)host.p + i;
+        uint32_t c;
+        size_t len = ascii ? 1 : utf8_decode(s, host.n - i, &c);
+        if (len == 0) { /* not UTF-8: ASCII letters only, the rest as given */
+            for (size_t j = 0; j < host.n; j++)
+                low[j] = (char)(host.p[j] >= 'A' && host.p[j] <= 'Z' ? host.p[j] + 32
+                                                                     : host.p[j]);
+            return (span){low, host.n};
+        }
+        if (len == 1)
+            low[k++] = (char)(s[0] >= 'A' && s[0] <= 'Z' ? s[0] + 32 : s[0]);
+        else if (p->lower == (locale_t)0)
+            memcpy(low + k, s, len), k += len;
+        else
+            k += utf8_encode((uint32_t)towlower_l((wint_t)c, p->lower), low + k);
+        i += len;
+    }
+    return (span){low, k};
+}
+
+/*
+ * The host of a referrer URL, lower case, without user info, port and the
+ * final dot of a fully qualified name; an IPv6 literal keeps its brackets
+ * ("[::1]"). n 0 when there is none.
+ */
+static span referrer_host(accesslog_parser *p, span url, evbuild *b)
+{
+    const char *s = url.p, *end = url.p + url.n;
+    const char *scheme = url.n > 3 ? memmem(s, url.n, "://", 3) : NULL;
     if (scheme)
-        p = scheme + 3;
-    const char *h = p;
+        s = scheme + 3;
+    const char *h = s;
     while (h < end && *h != '/' && *h != '?' && *h != '#')
         h++;
-    span host = {p, (size_t)(h - p)};
-    const char *at = memchr(host.p, '@', host.n); /* user:password@ */
+    span host = {s, (size_t)(h - s)};
+    const char *at = memrchr(host.p, '@', host.n); /* user:password@ */
     if (at)
         host = (span){at + 1, (size_t)(host.p + host.n - at - 1)};
-    const char *colon = memchr(host.p, ':', host.n); /* :port */
-    if (colon)
-        host.n = (size_t)(colon - host.p);
-    for (size_t i = 0; i < host.n; i++) {
-        if (host.p[i] >= 'A' && host.p[i] <= 'Z') {
-            char *low = evb_alloc(b, host.n);
-            if (!low)
-                return (span){NULL, 0};
-            for (size_t k = 0; k < host.n; k++)
-                low[k] = (char)(host.p[k] >= 'A' && host.p[k] <= 'Z' ? host.p[k] + 32
-                                                                     : host.p[k]);
-            host.p = low;
-            break;
-        }
+    const char *bracket = host.n && host.p[0] == '[' ? memchr(host.p, ']', host.n) : NULL;
+    if (bracket) { /* [IPv6]:port */
+        host.n = (size_t)(bracket - host.p) + 1;
+    } else {
+        const char *colon = memchr(host.p, ':', host.n); /* :port */
+        if (colon)
+            host.n = (size_t)(colon - host.p);
+        if (host.n && host.p[host.n - 1] == '.')
+            host.n--; /* "example.com." names example.com */
     }
-    return host;
+    return lower_host(p, host, b);
 }
 
 static uint64_t visitor_id(accesslog_parser *p, span addr, span ua)
@@ -214,12 +308,12 @@ static uint64_t visitor_id(accesslog_parser *p, span addr, span ua)
 
 #define ADD_STR(b, key, s, n) evb_add_str(b, key, sizeof key - 1, s, n)
 
-static int add_attrs(evbuild *b, const request_parts *rq, span status, span bytes,
-                     span referrer, span ua)
+static int add_attrs(accesslog_parser *p, evbuild *b, const request_parts *rq, span status,
+                     span bytes, span referrer, span ua)
 {
     ua_info ui;
     ua_classify(ua.p, ua.n, &ui);
-    span host = referrer.n ? referrer_host(referrer, b) : (span){NULL, 0};
+    span host = referrer.n ? referrer_host(p, referrer, b) : (span){NULL, 0};
     int64_t nbytes = 0;
     if (ADD_STR(b, "page", rq->path.p, rq->path.n) ||
         (host.n && ADD_STR(b, "referrer", host.p, host.n)) ||
@@ -320,7 +414,7 @@ int accesslog_parse(accesslog_parser *p, const char *s, size_t len, evbuild *b)
     ev->session = sessions_assign(p->sessions, ev->user, ts);
     if (ev->session == 0)
         return evb_failf(b, "out of memory");
-    if (add_attrs(b, &rq, status, bytes, referrer, ua) != 0)
+    if (add_attrs(p, b, &rq, status, bytes, referrer, ua) != 0)
         return -1;
     return evb_finish(b);
 }
