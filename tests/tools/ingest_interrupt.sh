@@ -106,4 +106,18 @@ expect_eq "SIGTERM on a FIFO without a writer: events" 100 "$N"
 grep -qF "resume from line 1 of $TMP/second.ndjson (every line before it is loaded or rejected); not begun: $TMP/ev.ndjson" \
     "$TMP/err" || fail "SIGTERM on a FIFO without a writer: $(cat "$TMP/err")"
 
+# 4. A regular file is always ready to read, so a signal must be taken
+#    before each read, not only while waiting: one already pending when
+#    tsagg-ingest starts (blocked and raised before exec) stops it at once.
+python3 - "$INGEST" "$TMP/s4" "$TMP/ev.ndjson" 2>"$TMP/err" <<'EOF_PY'
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+os.kill(os.getpid(), signal.SIGTERM)
+os.execv(sys.argv[1], sys.argv[1:])
+EOF_PY
+expect_eq "SIGTERM pending at the start: ends by the signal" 143 "$?"
+check_stop "$TMP/s4" SIGTERM "SIGTERM pending at the start"
+expect_eq "SIGTERM pending at the start: events" 0 "$N"
+grep -qF "resume from line 1 of $TMP/ev.ndjson" "$TMP/err" || fail "pending SIGTERM: $(cat "$TMP/err")"
+
 finish

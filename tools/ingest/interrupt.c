@@ -48,6 +48,12 @@ int interrupt_wait(int fd, int timeout_ms)
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
     for (;;) {
+        /* ppoll returns a ready descriptor (a regular file always is)
+         * without taking a pending signal: take it here. */
+        struct timespec now = {0, 0};
+        int sig = sigtimedwait(&set, NULL, &now);
+        if (sig > 0)
+            taken = sig;
         if (taken)
             return -1;
         int rc = ppoll(&pfd, 1, timeout_ms < 0 ? NULL : &ts, &open_mask);
@@ -68,8 +74,14 @@ int interrupt_signal(void)
 void interrupt_reraise(void)
 {
     int sig = taken;
-    if (!sig)
-        return;
+    if (!sig) { /* one that came after the last wait, during a compaction */
+        sigset_t set;
+        stop_signals(&set);
+        struct timespec now = {0, 0};
+        sig = sigtimedwait(&set, NULL, &now);
+        if (sig <= 0)
+            return;
+    }
     signal(sig, SIG_DFL);
     sigset_t set;
     sigemptyset(&set);

@@ -28,8 +28,10 @@ int interrupt_wait(int fd, int timeout_ms);
 /* The signal taken, or 0. */
 int interrupt_signal(void);
 
-/* End the process by the signal taken, with its default action (a shell
- * then sees 128 + its number); returns only when none was taken. */
+/* End the process by the signal taken, or by one still pending (it came
+ * after the last wait, during the final flush or compaction), with its
+ * default action (a shell then sees 128 + its number); returns only when
+ * there is none. */
 void interrupt_reraise(void);
 
 #endif
