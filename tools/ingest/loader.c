@@ -270,7 +270,7 @@ static int wait_input(loader *L, int fd)
                 }
                 continue;
             }
-            timeout = (int)(left * 1000) + 1;
+            timeout = left < 3600 ? (int)(left * 1000) + 1 : 3600 * 1000; /* waits again */
         }
         int rc = interrupt_wait(fd, timeout);
         if (rc > 0)
