@@ -55,4 +55,9 @@ expect_eq "--rejects kept without a rejected line" "earlier rejects" "$(cat "$TM
 expect_run 1 "" --rejects "$TMP/r-old" "$TMP/st2" "$TMP/in.ndjson"
 expect_eq "--rejects after a rejected line" "not json" "$(cat "$TMP/r-old")"
 
+# Not a regular file: a pipe (or terminal) receives the lines as before,
+# even when standard input comes from the same terminal.
+expect_eq "--rejects /dev/stdout on a pipe" "not json" \
+    "$("$INGEST" --quiet --rejects /dev/stdout "$TMP/st3" - < "$TMP/in.ndjson" 2>/dev/null | cat)"
+
 finish

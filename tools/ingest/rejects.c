@@ -92,7 +92,9 @@ static int conflicts(const char *path, const struct stat *target, const char *di
                      const loader_input *inputs, size_t n, const char *store_path, char *why,
                      size_t cap)
 {
-    for (size_t i = 0; target && i < n; i++) {
+    /* Only a regular file loses its content: a terminal or a pipe given as
+     * both (--rejects /dev/stderr, standard input on the same terminal) is fine. */
+    for (size_t i = 0; target && S_ISREG(target->st_mode) && i < n; i++) {
         struct stat sb;
         int is_stdin = strcmp(inputs[i].path, "-") == 0;
         if ((is_stdin ? fstat(STDIN_FILENO, &sb) : stat(inputs[i].path, &sb)) == 0 &&
@@ -165,7 +167,7 @@ FILE *rejects_open(const char *path, const loader_input *inputs, size_t n,
         return NULL;
     }
     FILE *f = NULL;
-    if (ftruncate(fd, 0) != 0 || !(f = fdopen(fd, "w"))) {
+    if ((S_ISREG(target.st_mode) && ftruncate(fd, 0) != 0) || !(f = fdopen(fd, "w"))) {
         snprintf(why, cap, "%s: %s", path, strerror(errno));
         close(fd);
     }
