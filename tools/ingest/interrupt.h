@@ -2,9 +2,9 @@
  * interrupt.h - SIGINT and SIGTERM stop tsagg-ingest between reads.
  *
  * Both signals are blocked from the start, in every thread (the library's
- * threads inherit the mask when the store opens), and taken only while
- * the loader waits for input (interrupt_wait, a ppoll that unblocks them
- * atomically). So no library call is ever interrupted by them (an EINTR
+ * threads inherit the mask when the store opens), and taken only when the
+ * loader is about to read (interrupt_wait: a pending one first, then while
+ * waiting, by a ppoll that unblocks them atomically). So no library call is ever interrupted by them (an EINTR
  * inside an append would fail the writer), a signal arriving during an
  * append or a compaction is taken at the next wait, and none is lost
  * between a check and a blocking read. The process then appends what it
