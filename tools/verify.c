@@ -88,7 +88,7 @@ int main(int argc, char **argv)
         if (rc == TSAGG_ECHECKSUM || rc == TSAGG_ECORRUPT) {
             printf("DAMAGED %s: the store descriptor or the log cannot be read; "
                    "not repairable by a rebuild\n", r.store);
-            return CLI_EXIT_PARTIAL;
+            return cli_finish_stdout(prog, CLI_EXIT_PARTIAL);
         }
         return CLI_EXIT_FAILURE;
     }
@@ -107,5 +107,7 @@ int main(int argc, char **argv)
         printf("%" PRIu64 " damaged files: %" PRIu64 " repairable by tsagg-rebuild, %" PRIu64
                " not\n", s.problems, r.repairable, r.lost);
     tsagg_store_close(st);
-    return stopped ? CLI_EXIT_FAILURE : s.problems ? CLI_EXIT_PARTIAL : CLI_EXIT_OK;
+    return cli_finish_stdout(prog, stopped      ? CLI_EXIT_FAILURE
+                                   : s.problems ? CLI_EXIT_PARTIAL
+                                                : CLI_EXIT_OK);
 }
