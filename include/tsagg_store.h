@@ -8,6 +8,7 @@
  *     STORE/log/          raw event log segments (tsagg_log.h)
  *     STORE/parts/        compacted hourly partitions (tsagg_compact.h)
  *     STORE/MANIFEST      the published list of partitions
+ *     STORE/RULES         the processing rules (tsagg_rules.h)
  *
  * Lifecycle: tsagg_store_open() -> use -> tsagg_store_close(). One process
  * may hold a store open for writing (TSAGG_OPEN_WRITE) at a time; a second

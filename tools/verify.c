@@ -56,6 +56,25 @@ static void on_problem(void *ctx, const tsagg_verify_problem *p)
     }
 }
 
+/* The stored processing rules, which the library's check does not read: a
+ * damaged file stops every compaction. 1 when damaged (and reported). */
+static int rules_damaged(report_ctx *r, tsagg_store *st)
+{
+    tsagg_rules *rules = NULL;
+    int rc = tsagg_store_rules(st, &rules);
+    tsagg_rules_free(rules);
+    if (rc != TSAGG_ECHECKSUM && rc != TSAGG_ECORRUPT && rc != TSAGG_EVERSION)
+        return 0;
+    char detail[512];
+    tsagg_store_errmsg(st, detail, sizeof detail);
+    printf("DAMAGED RULES: %s: %s\n", tsagg_errname(rc), detail);
+    printf("  repair: set the rules again: tsagg-rebuild %s --from T --to T "
+           "--drop-where F=V... (or --no-rules); compactions stop until then\n",
+           r->store);
+    r->lost++;
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -95,6 +114,8 @@ int main(int argc, char **argv)
     tsagg_verify_stats s;
     rc = tsagg_verify(st, on_problem, &r, &s);
     int stopped = rc != 0 && s.problems == 0;
+    if (!stopped)
+        s.problems += (uint64_t)rules_damaged(&r, st);
     if (stopped)
         cli_report(prog, st, "verify", rc);
     if (!quiet || s.problems)

@@ -88,6 +88,18 @@ grep_in "$tmp/out" "rules (now stored): none"
 expect 2 "$TSAGG_REBUILD" "$store" --from 2026-10-01 --to 2026-10-03 --no-rules \
     --drop-where device=bot
 
+# A damaged rules file stops compactions (rather than be ignored), verify
+# names it, and new rules replace it.
+expect 0 "$TSAGG_REBUILD" "$store" --from 2026-10-01 --to 2026-10-02 --drop-where device=tablet
+printf 'X' | dd of="$store/RULES" bs=1 seek=30 conv=notrunc status=none
+expect 1 "$TSAGG_VERIFY" "$store"
+grep_in "$tmp/out" "DAMAGED RULES: TSAGG_ECHECKSUM"
+expect 3 "$TSAGG_COMPACT" "$store"
+grep_in "$tmp/err" "RULES: checksum mismatch"
+expect 0 "$TSAGG_REBUILD" "$store" --from 2026-10-01 --to 2026-10-02 --drop-where device=tablet
+expect 0 "$TSAGG_VERIFY" -q "$store"
+expect 0 "$TSAGG_COMPACT" -q "$store"
+
 # ---- how a rule matches ----------------------------------------------------------
 small=$tmp/small
 cat >"$tmp/small.ndjson" <<'EOF'
