@@ -630,6 +630,51 @@ BOTH_BACKENDS(invalid_events_append_nothing)
     close_ok(st);
 }
 
+/* A NUL byte in an event name, an attribute key or a string value would be
+ * cut by every output (distinct keys printing alike, a key matched one way
+ * by compaction and another by the tail): refused at append, naming the
+ * field, in a batch as alone. */
+Test(log, nul_bytes_are_refused_naming_the_field)
+{
+    cfg c = {.backend = TSAGG_IO_PWRITE};
+    tsagg_store *st = open_writer(&c);
+    tsagg_attr ok = {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {"/a", 2}};
+    tsagg_attr nul_value = {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {"a\0b", 3}};
+    tsagg_attr nul_key = {.key = "pa\0ge", .key_len = 5, .type = TSAGG_INT, .v.i = 1};
+    tsagg_event good = {.ts = T0, .merchant = 1, .event = "ok", .event_len = 2, .attrs = &ok,
+                        .nattrs = 1};
+    struct {
+        tsagg_event ev;
+        const char *why;
+    } bad[] = {
+        {good, "event name holds a NUL byte"},
+        {good, "attribute 'page': the value holds a NUL byte at offset 1"},
+        {good, "attribute 'pa?ge': the key holds a NUL byte at offset 2"},
+    };
+    bad[0].ev.event = "o\0k";
+    bad[0].ev.event_len = 3;
+    bad[1].ev.attrs = &nul_value;
+    bad[2].ev.attrs = &nul_key;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char why[160];
+        cr_assert_eq(tsagg_event_validate(&bad[i].ev), TSAGG_EINPUT, "case %zu", i);
+        cr_assert_eq(tsagg_event_check(&bad[i].ev, why, sizeof why), TSAGG_EINPUT);
+        cr_assert_str_eq(why, bad[i].why);
+        tsagg_event batch[2] = {good, bad[i].ev};
+        cr_assert_eq(tsagg_append(st, batch, 2, NULL), TSAGG_EINPUT, "case %zu", i);
+        char msg[512];
+        tsagg_store_errmsg(st, msg, sizeof msg);
+        cr_assert(strstr(msg, "event 1: ") && strstr(msg, bad[i].why), "\"%s\"", msg);
+    }
+    cr_assert_eq(tsagg_last_seq(st), 0, "nothing was appended");
+    /* An empty string and any other byte are fine. */
+    tsagg_attr empty = {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {NULL, 0}};
+    good.attrs = &empty;
+    cr_assert_eq(tsagg_event_check(&good, NULL, 0), 0);
+    cr_assert_eq(tsagg_append(st, &good, 1, NULL), 0);
+    close_ok(st);
+}
+
 /* ---- sequence numbers ----------------------------------------------------------------- */
 
 Test(log, sequence_numbers_without_gaps)
