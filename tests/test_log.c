@@ -324,7 +324,7 @@ static void edge_set_init(edge_set *s)
     uint64_t x = 42;
     for (size_t i = 0; i < TSAGG_VALUE_MAX; i++) {
         x = mix64(x);
-        s->big_rand[i] = (char)x; /* incompressible */
+        s->big_rand[i] = (char)(x % 255 + 1); /* incompressible, never NUL */
     }
     for (int i = 0; i < 4; i++) {
         s->bigs[i] = malloc(TSAGG_VALUE_MAX);
@@ -338,7 +338,8 @@ static void edge_set_init(edge_set *s)
     double snan;
     uint64_t snan_bits = 0xfff0000000000001ull; /* negative signalling NaN */
     memcpy(&snan, &snan_bits, 8);
-    static const char bin[] = {'a', 0, 'b', (char)0xff, 0, (char)0x80};
+    /* Any byte but NUL, which events refuse. */
+    static const char bin[] = {'a', 1, 'b', (char)0xff, 0x7f, (char)0x80};
     tsagg_attr types[16] = {
         {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {"/checkout?step=2", 16}},
         {.key = "empty", .key_len = 5, .type = TSAGG_STR, .v.s = {"", 0}},
@@ -1628,7 +1629,7 @@ BOTH_BACKENDS(huge_events_in_small_segments)
     tsagg_store *st = open_writer(&c);
     char *big = malloc(TSAGG_VALUE_MAX);
     for (size_t i = 0; i < TSAGG_VALUE_MAX; i++)
-        big[i] = (char)mix64(i); /* incompressible */
+        big[i] = (char)(mix64(i) % 255 + 1); /* incompressible, never NUL */
     tsagg_attr a = {.key = "blob", .key_len = 4, .type = TSAGG_STR, .v.s = {big, TSAGG_VALUE_MAX}};
     tsagg_event evs[8];
     for (int i = 0; i < 8; i++)

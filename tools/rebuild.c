@@ -108,7 +108,9 @@ static void on_progress(void *ctx, const tsagg_rebuild_stats *s)
     fflush(stderr);
 }
 
-int main(int argc, char **argv)
+/* main without the rules of --drop-where, which it leaves in *new_rules
+ * for main to free whichever way this returns. */
+static int run(int argc, char **argv, tsagg_rules **new_rules)
 {
     static const struct option longopts[] = {
         {"from", required_argument, NULL, 'f'},
@@ -126,7 +128,6 @@ int main(int argc, char **argv)
     tsagg_rebuild_options ro;
     tsagg_rebuild_options_init(&ro);
     ro.threads = cli_compact_threads();
-    tsagg_rules *new_rules = NULL;
     const char *from = NULL, *to = NULL, *schema_path = NULL;
     int quiet = 0, no_rules = 0, c;
     while ((c = getopt_long(argc, argv, ":qhV", longopts, NULL)) != -1) {
@@ -141,7 +142,7 @@ int main(int argc, char **argv)
             schema_path = optarg;
             break;
         case 'D':
-            if (!rules_add_arg(prog, &new_rules, optarg))
+            if (!rules_add_arg(prog, new_rules, optarg))
                 return CLI_EXIT_USAGE;
             break;
         case 'R':
@@ -187,7 +188,7 @@ int main(int argc, char **argv)
         return cli_usage_error(prog, "%s %s is outside the years 0000-9999 that partitions hold",
                                ro.from < TS_MIN ? "--from" : "--to",
                                ro.from < TS_MIN ? from : to);
-    if (no_rules && new_rules)
+    if (no_rules && *new_rules)
         return cli_usage_error(prog, "--no-rules and --drop-where: give one or the other");
     tsagg_schema *schema = NULL;
     if (schema_path) {
@@ -208,12 +209,10 @@ int main(int argc, char **argv)
     tsagg_store *st;
     int rc = cli_open_store(prog, argv[optind], &o, &st);
     tsagg_schema_free(schema);
-    if (rc != 0) {
-        tsagg_rules_free(new_rules);
+    if (rc != 0)
         return rc == TSAGG_ESCHEMA ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
-    }
     tsagg_rules *old_rules = NULL, *rules = NULL;
-    rc = replace_rules(st, new_rules, no_rules, &old_rules);
+    rc = replace_rules(st, *new_rules, no_rules, &old_rules);
     tsagg_rebuild_stats s;
     if (rc == 0) {
         rc = tsagg_rebuild(st, &ro, &s);
@@ -221,7 +220,7 @@ int main(int argc, char **argv)
             fputc('\n', stderr);
         if (rc != 0)
             cli_report(prog, st, "rebuild", rc);
-        if (rc != 0 && (new_rules || no_rules))
+        if (rc != 0 && (*new_rules || no_rules))
             restore_rules(st, old_rules);
     }
     if (rc == 0 && (rc = tsagg_store_rules(st, &rules)) != 0)
@@ -241,17 +240,24 @@ int main(int argc, char **argv)
                " dropped by rules, %" PRIu64 " duplicates dropped, %" PRIu64
                " moved out of range\n",
                s.events_read, s.consumed_seq, s.events_dropped, s.duplicates, s.events_moved);
-        printf("  rules%s: ", new_rules || no_rules ? " (now stored)" : " (stored)");
+        printf("  rules%s: ", *new_rules || no_rules ? " (now stored)" : " (stored)");
         rules_print(rules, stdout);
         putchar('\n');
     }
     tsagg_rules_free(rules);
     tsagg_rules_free(old_rules);
-    tsagg_rules_free(new_rules);
     int crc = tsagg_store_close(st);
     if (rc == 0 && crc != 0) {
         cli_report(prog, NULL, "close", crc);
         rc = crc;
     }
     return cli_finish_stdout(prog, rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE);
+}
+
+int main(int argc, char **argv)
+{
+    tsagg_rules *new_rules = NULL;
+    int code = run(argc, argv, &new_rules);
+    tsagg_rules_free(new_rules);
+    return code;
 }
