@@ -6,9 +6,12 @@
 #     installed headers and library and runs;
 #   - the installed tools carry an rpath to the installed library.
 #
-#   packaging.sh SOURCE_ROOT BUILD_ROOT PREFIX LIBDIR BINDIR VERSION
+#   packaging.sh SOURCE_ROOT BUILD_ROOT PREFIX LIBDIR BINDIR VERSION [SANITIZE]
+#
+# A sanitized build's library needs the sanitizer's runtime, which a plain
+# `cc` does not link: then the example is not built against it.
 set -uo pipefail
-src=$1 build=$2 prefix=$3 libdir=$4 bindir=$5 version=$6
+src=$1 build=$2 prefix=$3 libdir=$4 bindir=$5 version=$6 sanitize=${7:-none}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -35,7 +38,7 @@ if command -v pkg-config >/dev/null; then
     case "$cflags" in *"$prefix/include/tsagg"*) ;; *) fail "cflags '$cflags' miss include/tsagg" ;; esac
 fi
 # The example as a user would build it, against the installed files.
-if command -v cc >/dev/null; then
+if command -v cc >/dev/null && [ "$sanitize" = none ]; then
     cc -std=c11 -Wall -Werror "$src/examples/embed.c" -I"$dest$prefix/include/tsagg" \
         -L"$dest$prefix/$libdir" -ltsagg -o "$tmp/embed" || fail "embed.c does not compile as installed"
     if [ -x "$tmp/embed" ]; then
