@@ -8,6 +8,7 @@
  *   tsagg_log.h      the raw event log: append, durability, read, archive
  *   tsagg_compact.h  compaction into hourly partitions, merges
  *   tsagg_query.h    time-series queries
+ *   tsagg_rules.h    processing rules kept in the store
  *   tsagg_version.h  compile-time version (tsagg_version() at run time)
  */
 #ifndef TSAGG_H
@@ -18,6 +19,7 @@
 #include "tsagg_io.h"
 #include "tsagg_log.h"
 #include "tsagg_query.h"
+#include "tsagg_rules.h"
 #include "tsagg_store.h"
 #include "tsagg_verify.h"
 #include "tsagg_version.h"

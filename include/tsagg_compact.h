@@ -37,7 +37,10 @@ extern "C" {
  * say), or a negative code to stop the compaction with that error. The hook
  * may change *ev in place (its ts, merchant, attrs...); strings and arrays it
  * points ev to must stay valid until the hook's next call. This is the
- * "processing logic" a rebuild re-applies to history.
+ * "processing logic" a rebuild re-applies to history. The store's own
+ * processing rules (tsagg_rules.h) run first, in every compaction and
+ * rebuild; an event they drop never reaches the hook. Both count in
+ * events_dropped.
  */
 typedef int (*tsagg_process_fn)(void *ctx, tsagg_event *ev, uint64_t seq);
 
@@ -64,8 +67,9 @@ TSAGG_API void tsagg_compact_options_init(tsagg_compact_options *opts);
 
 typedef struct tsagg_compact_stats {
     uint64_t events_read;      /* log events read */
-    uint64_t events_dropped;   /* by the processing hook */
-    uint64_t duplicates;       /* retries dropped (same merchant, ts, id) */
+    uint64_t events_dropped;   /* by the stored rules or the hook */
+    uint64_t duplicates;       /* duplicates dropped: client retries (same
+                                  merchant, ts, id) kept once */
     uint64_t rows_written;     /* rows in the files written */
     uint64_t files_written;
     uint64_t files_removed;    /* replaced by a merge */
@@ -97,10 +101,10 @@ TSAGG_API int tsagg_merge(tsagg_store *store, const tsagg_compact_options *opts,
 
 typedef struct tsagg_rebuild_stats {
     uint64_t events_read;      /* log events of the hours, as received */
-    uint64_t events_dropped;   /* by the processing hook */
+    uint64_t events_dropped;   /* by the stored rules or the hook */
     uint64_t events_moved;     /* the hook moved their ts out of the hours:
                                   not kept (rebuild a range holding both) */
-    uint64_t duplicates;       /* retries dropped */
+    uint64_t duplicates;       /* duplicates dropped (client retries) */
     uint64_t hours;            /* hours whose files were replaced or written */
     uint64_t files_written;
     uint64_t rows_written;
@@ -133,7 +137,8 @@ TSAGG_API void tsagg_rebuild_options_init(tsagg_rebuild_options *opts);
 
 /*
  * Regenerate the partitions of the hours holding [from, to) from the raw
- * log, with the store's current schema and the given processing hook: the
+ * log, with the store's current schema, its processing rules
+ * (tsagg_rules.h) and the given processing hook: the
  * events compacted so far (up to the published consumed position) whose ts
  * as received falls in those hours are read again, bucketed, deduplicated
  * and written as one file per hour, a new generation. One manifest publish

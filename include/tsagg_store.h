@@ -8,6 +8,7 @@
  *     STORE/log/          raw event log segments (tsagg_log.h)
  *     STORE/parts/        compacted hourly partitions (tsagg_compact.h)
  *     STORE/MANIFEST      the published list of partitions
+ *     STORE/RULES         the processing rules (tsagg_rules.h)
  *
  * Lifecycle: tsagg_store_open() -> use -> tsagg_store_close(). One process
  * may hold a store open for writing (TSAGG_OPEN_WRITE) at a time; a second
@@ -136,8 +137,15 @@ typedef struct tsagg_event {
  * Stable across versions and machines (it is stored on disk). */
 TSAGG_API uint64_t tsagg_hash_id(const void *data, size_t len);
 
-/* Check one event against the limits above: 0 or TSAGG_EINPUT. */
+/* Check one event against the limits above: 0 or TSAGG_EINPUT. The event
+ * name, attribute keys and string values must not hold a NUL byte (every
+ * output would cut them there). tsagg_append() makes the same check. */
 TSAGG_API int tsagg_event_validate(const tsagg_event *ev);
+
+/* tsagg_event_validate(), and on TSAGG_EINPUT the reason, naming the field
+ * ("attribute 'page': the value holds a NUL byte at offset 1"), copied into
+ * why (why_len bytes at most, NUL-terminated; why may be NULL). */
+TSAGG_API int tsagg_event_check(const tsagg_event *ev, char *why, size_t why_len);
 
 /* ------------------------------------------------------------------------ */
 /* Store                                                                    */

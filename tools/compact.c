@@ -1,8 +1,7 @@
 /*
  * tsagg-compact - one compaction and merge pass over a store.
  *
- *   tsagg-compact [--budget MIB] [--threads N] [--no-merge] [--archive]
- *                 [--drop-where F=V]... STORE
+ *   tsagg-compact [--budget MIB] [--threads N] [--no-merge] [--archive] STORE
  *
  * Exit codes (tools/common/cli.h): 0 done, 2 usage, 3 store failure.
  * docs/tools.md.
@@ -15,14 +14,14 @@
 #include <string.h>
 
 #include "cli.h"
-#include "rules.h"
 
 static const char prog[] = "tsagg-compact";
 
 static const char usage_text[] =
     "Usage: tsagg-compact [OPTION]... STORE\n"
-    "Compact the durable raw log of STORE into hourly partitions, then merge\n"
-    "every hour that has several files (late events) into one.\n"
+    "Compact the durable raw log of STORE into hourly partitions, through the\n"
+    "processing rules stored in STORE (set by tsagg-rebuild --drop-where), then\n"
+    "merge every hour that has several files (late events) into one.\n"
     "\n"
     "      --budget MIB         memory for event data before sorted runs are\n"
     "                           spilled (default 256)\n"
@@ -31,9 +30,6 @@ static const char usage_text[] =
     "      --archive            then seal the log's current segment and rewrite\n"
     "                           every sealed segment in the archive form\n"
     "                           (columnar, zstd: about 2/3 of the bytes)\n"
-    "      --drop-where F=V     drop events whose field F (\"event\" or any\n"
-    "                           attribute) equals V; repeatable; use the same\n"
-    "                           rules with tsagg-rebuild\n"
     "  -q, --quiet              print nothing on success\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
@@ -97,7 +93,6 @@ int main(int argc, char **argv)
     tsagg_compact_options co;
     tsagg_compact_options_init(&co);
     co.threads = cli_compact_threads();
-    static rules rs;
     int merge = 1, archive = 0, quiet = 0, c;
     while ((c = getopt_long(argc, argv, ":qhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -116,10 +111,12 @@ int main(int argc, char **argv)
             archive = 1;
             break;
         case 'D':
-            if (!rules_add(&rs, optarg))
-                return cli_usage_error(prog, "--drop-where: expected FIELD=VALUE, got '%s'",
-                                       optarg);
-            break;
+            /* A rule given here alone would be lost to every later rebuild. */
+            return cli_usage_error(prog,
+                                   "--drop-where: the rules are kept in the store and applied "
+                                   "by every compaction; set them with tsagg-rebuild STORE "
+                                   "--from T --to T --drop-where %s",
+                                   optarg);
         case 'q':
             quiet = 1;
             break;
@@ -137,10 +134,6 @@ int main(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage_error(prog, "expected one STORE");
     const char *path = argv[optind];
-    if (rs.n) {
-        co.process = rules_process;
-        co.process_ctx = &rs;
-    }
 
     tsagg_options o;
     tsagg_options_init(&o);
@@ -157,13 +150,13 @@ int main(int argc, char **argv)
         cli_report(prog, st, "merge", rc);
     if (rc == 0 && !quiet) {
         printf("compacted %" PRIu64 " events (%" PRIu64 " dropped by rules, %" PRIu64
-               " retries) into %" PRIu64 " files over %" PRIu64 " hours, %" PRIu64
+               " duplicates dropped) into %" PRIu64 " files over %" PRIu64 " hours, %" PRIu64
                " bytes; log consumed up to %" PRIu64 "\n",
                cs.events_read, cs.events_dropped, cs.duplicates, cs.files_written, cs.hours,
                cs.bytes_written, cs.consumed_seq);
         if (merge)
             printf("merged %" PRIu64 " hours: %" PRIu64 " files replaced by %" PRIu64
-                   " (%" PRIu64 " retries dropped)\n",
+                   " (%" PRIu64 " duplicates dropped)\n",
                    ms.hours, ms.files_removed, ms.files_written, ms.duplicates);
     }
     if (rc == 0 && archive)
@@ -173,5 +166,5 @@ int main(int argc, char **argv)
         cli_report(prog, NULL, "close", crc);
         rc = crc;
     }
-    return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+    return cli_finish_stdout(prog, rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE);
 }

@@ -2,14 +2,19 @@
  * tsagg-rebuild - regenerate the partitions of a range of hours from the
  * raw log, as a new generation swapped in atomically.
  *
- *   tsagg-rebuild STORE --from T --to T [--schema FILE] [--drop-where F=V]...
+ *   tsagg-rebuild STORE --from T --to T [--schema FILE]
+ *                 [--drop-where F=V... | --no-rules]
  *
- * Exit codes (tools/common/cli.h): 0 done, 2 usage (bad time, range or
- * schema), 3 store failure. docs/tools.md.
+ * The processing rules are kept in the store; --drop-where and --no-rules
+ * replace them before the rebuild applies them.
+ *
+ * Exit codes (tools/common/cli.h): 0 done, 2 usage (bad time, range, rule
+ * or schema), 3 store failure. docs/tools.md.
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -22,15 +27,19 @@ static const char usage_text[] =
     "Usage: tsagg-rebuild STORE --from TIME --to TIME [OPTION]...\n"
     "Regenerate the partitions of the UTC hours holding [--from, --to) from\n"
     "the raw log, with the store's schema (or --schema FILE, which becomes\n"
-    "the store's schema) and the --drop-where rules, as a new generation:\n"
-    "queries answer from the old files until the new ones are swapped in.\n"
+    "the store's schema) and the processing rules stored in STORE (or the\n"
+    "--drop-where rules, which replace them), as a new generation: queries\n"
+    "answer from the old files until the new ones are swapped in.\n"
     "\n"
     "      --from TIME          RFC 3339, a date (2026-11-01), now, now-24h, -7d\n"
     "      --to TIME            end, exclusive\n"
     "      --schema FILE        new schema: the stored one plus new fields\n"
     "                           (docs/tools.md, \"Schema files\")\n"
-    "      --drop-where F=V     drop events whose field F (\"event\" or any\n"
-    "                           attribute) equals V; repeatable\n"
+    "      --drop-where F=V     drop events whose field F (event, merchant or\n"
+    "                           any attribute) equals V; repeatable; these\n"
+    "                           rules replace the stored ones, which every\n"
+    "                           later compaction and rebuild applies\n"
+    "      --no-rules           remove the stored rules\n"
     "      --budget MIB         memory before sorted runs spill (default 256)\n"
     "      --threads N          hours written at once (default: one per CPU)\n"
     "  -q, --quiet              no progress, no summary\n"
@@ -40,8 +49,49 @@ static const char usage_text[] =
     "Examples:\n"
     "  tsagg-rebuild /data/shop --from 2026-11-01 --to 2026-12-01\n"
     "  tsagg-rebuild /data/shop --from -7d --to now --drop-where device=bot\n"
+    "  tsagg-rebuild /data/shop --from 2026-11-01 --to 2026-12-01 --no-rules\n"
     "\n"
     "Exit status: 0 done, 2 usage error, 3 the store failed.\n";
+
+/* The event times partitions hold: the years 0000-9999 UTC (the library
+ * refuses a rebuild outside them; here the value is named). */
+#define TS_MIN INT64_C(-62167219200000000) /* 0000-01-01T00:00:00Z */
+#define TS_END INT64_C(253402300800000000) /* 10000-01-01T00:00:00Z */
+
+/* Store the --drop-where rules (or none, for --no-rules) in place of the
+ * stored ones, keeping those in *old to put back if the rebuild fails.
+ * Nothing to do without either option. */
+static int replace_rules(tsagg_store *st, const tsagg_rules *rules, int none, tsagg_rules **old)
+{
+    if (!rules && !none)
+        return 0;
+    int rc = tsagg_store_rules(st, old);
+    if (rc == TSAGG_ECHECKSUM || rc == TSAGG_ECORRUPT) {
+        /* A damaged rules file is what new rules repair. */
+        cli_report(prog, st, "the stored rules (replaced)", rc);
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = tsagg_store_set_rules(st, none ? NULL : rules);
+    if (rc != 0)
+        cli_report(prog, st, "replacing the stored rules", rc);
+    return rc;
+}
+
+/* After a failed rebuild: the stored rules as they were, so that they keep
+ * describing the partitions. */
+static void restore_rules(tsagg_store *st, const tsagg_rules *old)
+{
+    if (!old) {
+        cli_error(prog, "the new rules stay stored (the old ones could not be read)");
+        return;
+    }
+    int rc = tsagg_store_set_rules(st, old);
+    if (rc == 0)
+        cli_error(prog, "the stored rules were left as they were");
+    else
+        cli_report(prog, st, "putting back the stored rules (the new ones stay stored)", rc);
+}
 
 typedef struct progress {
     int tty;
@@ -58,13 +108,16 @@ static void on_progress(void *ctx, const tsagg_rebuild_stats *s)
     fflush(stderr);
 }
 
-int main(int argc, char **argv)
+/* main without the rules of --drop-where, which it leaves in *new_rules
+ * for main to free whichever way this returns. */
+static int run(int argc, char **argv, tsagg_rules **new_rules)
 {
     static const struct option longopts[] = {
         {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 't'},
         {"schema", required_argument, NULL, 's'},
         {"drop-where", required_argument, NULL, 'D'},
+        {"no-rules", no_argument, NULL, 'R'},
         {"budget", required_argument, NULL, 'b'},
         {"threads", required_argument, NULL, 'T'},
         {"quiet", no_argument, NULL, 'q'},
@@ -75,9 +128,8 @@ int main(int argc, char **argv)
     tsagg_rebuild_options ro;
     tsagg_rebuild_options_init(&ro);
     ro.threads = cli_compact_threads();
-    static rules rs;
     const char *from = NULL, *to = NULL, *schema_path = NULL;
-    int quiet = 0, c;
+    int quiet = 0, no_rules = 0, c;
     while ((c = getopt_long(argc, argv, ":qhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
@@ -90,9 +142,11 @@ int main(int argc, char **argv)
             schema_path = optarg;
             break;
         case 'D':
-            if (!rules_add(&rs, optarg))
-                return cli_usage_error(prog, "--drop-where: expected FIELD=VALUE, got '%s'",
-                                       optarg);
+            if (!rules_add_arg(prog, new_rules, optarg))
+                return CLI_EXIT_USAGE;
+            break;
+        case 'R':
+            no_rules = 1;
             break;
         case 'b':
             if (!cli_budget_arg(prog, optarg, &ro.memory_budget))
@@ -130,15 +184,17 @@ int main(int argc, char **argv)
     if (ro.from >= ro.to)
         return cli_usage_error(prog, "empty or reversed range: --from %s is not before --to %s",
                                from, to);
+    if (ro.from < TS_MIN || ro.to > TS_END)
+        return cli_usage_error(prog, "%s %s is outside the years 0000-9999 that partitions hold",
+                               ro.from < TS_MIN ? "--from" : "--to",
+                               ro.from < TS_MIN ? from : to);
+    if (no_rules && *new_rules)
+        return cli_usage_error(prog, "--no-rules and --drop-where: give one or the other");
     tsagg_schema *schema = NULL;
     if (schema_path) {
         char err[1024];
         if (!(schema = schemafile_read(schema_path, err, sizeof err)))
             return cli_usage_error(prog, "--schema: %s", err);
-    }
-    if (rs.n) {
-        ro.process = rules_process;
-        ro.process_ctx = &rs;
     }
     progress pg = {.tty = !quiet && cli_stderr_is_tty()};
     int64_t hour = 3600 * INT64_C(1000000);
@@ -155,12 +211,20 @@ int main(int argc, char **argv)
     tsagg_schema_free(schema);
     if (rc != 0)
         return rc == TSAGG_ESCHEMA ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+    tsagg_rules *old_rules = NULL, *rules = NULL;
+    rc = replace_rules(st, *new_rules, no_rules, &old_rules);
     tsagg_rebuild_stats s;
-    rc = tsagg_rebuild(st, &ro, &s);
-    if (pg.tty)
-        fputc('\n', stderr);
-    if (rc != 0)
-        cli_report(prog, st, "rebuild", rc);
+    if (rc == 0) {
+        rc = tsagg_rebuild(st, &ro, &s);
+        if (pg.tty)
+            fputc('\n', stderr);
+        if (rc != 0)
+            cli_report(prog, st, "rebuild", rc);
+        if (rc != 0 && (*new_rules || no_rules))
+            restore_rules(st, old_rules);
+    }
+    if (rc == 0 && (rc = tsagg_store_rules(st, &rules)) != 0)
+        cli_report(prog, st, "reading the rules", rc);
     if (rc == 0 && !quiet) {
         char a[48], b[48];
         cli_format_time(ro.from - ((ro.from % hour) + hour) % hour, 0, 0, a, sizeof a);
@@ -173,13 +237,27 @@ int main(int argc, char **argv)
         printf("  with     %" PRIu64 " files (%" PRIu64 " rows, %" PRIu64 " bytes)\n",
                s.files_written, s.rows_written, s.bytes_written);
         printf("  from %" PRIu64 " log events up to sequence %" PRIu64 ": %" PRIu64
-               " dropped by rules, %" PRIu64 " retries, %" PRIu64 " moved out of range\n",
+               " dropped by rules, %" PRIu64 " duplicates dropped, %" PRIu64
+               " moved out of range\n",
                s.events_read, s.consumed_seq, s.events_dropped, s.duplicates, s.events_moved);
+        printf("  rules%s: ", *new_rules || no_rules ? " (now stored)" : " (stored)");
+        rules_print(rules, stdout);
+        putchar('\n');
     }
+    tsagg_rules_free(rules);
+    tsagg_rules_free(old_rules);
     int crc = tsagg_store_close(st);
     if (rc == 0 && crc != 0) {
         cli_report(prog, NULL, "close", crc);
         rc = crc;
     }
-    return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+    return cli_finish_stdout(prog, rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE);
+}
+
+int main(int argc, char **argv)
+{
+    tsagg_rules *new_rules = NULL;
+    int code = run(argc, argv, &new_rules);
+    tsagg_rules_free(new_rules);
+    return code;
 }

@@ -56,6 +56,25 @@ static void on_problem(void *ctx, const tsagg_verify_problem *p)
     }
 }
 
+/* The stored processing rules, which the library's check does not read: a
+ * damaged file stops every compaction. 1 when damaged (and reported). */
+static int rules_damaged(report_ctx *r, tsagg_store *st)
+{
+    tsagg_rules *rules = NULL;
+    int rc = tsagg_store_rules(st, &rules);
+    tsagg_rules_free(rules);
+    if (rc != TSAGG_ECHECKSUM && rc != TSAGG_ECORRUPT && rc != TSAGG_EVERSION)
+        return 0;
+    char detail[512];
+    tsagg_store_errmsg(st, detail, sizeof detail);
+    printf("DAMAGED RULES: %s: %s\n", tsagg_errname(rc), detail);
+    printf("  repair: set the rules again: tsagg-rebuild %s --from T --to T "
+           "--drop-where F=V... (or --no-rules); compactions stop until then\n",
+           r->store);
+    r->lost++;
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -88,13 +107,15 @@ int main(int argc, char **argv)
         if (rc == TSAGG_ECHECKSUM || rc == TSAGG_ECORRUPT) {
             printf("DAMAGED %s: the store descriptor or the log cannot be read; "
                    "not repairable by a rebuild\n", r.store);
-            return CLI_EXIT_PARTIAL;
+            return cli_finish_stdout(prog, CLI_EXIT_PARTIAL);
         }
         return CLI_EXIT_FAILURE;
     }
     tsagg_verify_stats s;
     rc = tsagg_verify(st, on_problem, &r, &s);
     int stopped = rc != 0 && s.problems == 0;
+    if (!stopped)
+        s.problems += (uint64_t)rules_damaged(&r, st);
     if (stopped)
         cli_report(prog, st, "verify", rc);
     if (!quiet || s.problems)
@@ -107,5 +128,7 @@ int main(int argc, char **argv)
         printf("%" PRIu64 " damaged files: %" PRIu64 " repairable by tsagg-rebuild, %" PRIu64
                " not\n", s.problems, r.repairable, r.lost);
     tsagg_store_close(st);
-    return stopped ? CLI_EXIT_FAILURE : s.problems ? CLI_EXIT_PARTIAL : CLI_EXIT_OK;
+    return cli_finish_stdout(prog, stopped      ? CLI_EXIT_FAILURE
+                                   : s.problems ? CLI_EXIT_PARTIAL
+                                                : CLI_EXIT_OK);
 }

@@ -26,6 +26,7 @@
 #include "fileio.h"
 #include "tsagg_compact.h"
 #include "tsagg_log.h"
+#include "tsagg_rules.h"
 
 void tsagg_compact_options_init(tsagg_compact_options *o)
 {
@@ -75,6 +76,8 @@ typedef struct compactor {
     char key_name[TSAGG_ATTRS_MAX][TSAGG_NAME_MAX];
     uint8_t key_len[TSAGG_ATTRS_MAX]; /* 0: nothing remembered */
     int key_col[TSAGG_ATTRS_MAX];
+    /* The store's processing rules, read at the start of the run. */
+    tsagg_rules *rules;
     /* A rebuild: the hours [ts_lo, ts_hi) only, and its progress. */
     const tsagg_rebuild_options *ro;
     tsagg_rebuild_stats *rs;
@@ -483,7 +486,12 @@ static int read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
         *last = seq;
         tsagg_event copy = *ev;
         int keep = 1;
-        if (c->o->process) {
+        /* The stored rules see the event as received, before the hook. */
+        if (tsagg_rules_drops(c->rules, &copy)) {
+            c->stats->events_dropped++;
+            keep = 0;
+            rc = 0; /* still 1 from the reader */
+        } else if (c->o->process) {
             keep = c->o->process(c->o->process_ctx, &copy, seq);
             if (keep < 0) {
                 rc = tsagg__fail(st, keep, "processing hook failed at sequence %" PRIu64, seq);
@@ -693,6 +701,8 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
     c.next_run = 1;
     if (!c.dims || !c.meas)
         rc = -ENOMEM;
+    if (rc == 0)
+        rc = tsagg_store_rules(st, &c.rules);
     uint64_t target = tsagg_durable_seq(st), last = next->consumed_seq;
     if (rc == 0 && target > next->consumed_seq)
         rc = read_log(&c, next->consumed_seq + 1, target, &last);
@@ -715,6 +725,7 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
     free(c.hours);
     free(c.dims);
     free(c.meas);
+    tsagg_rules_free(c.rules);
     tsagg__manifest_free(next);
     return rc;
 }
@@ -914,6 +925,8 @@ static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
     c.next_run = 1;
     if (rc == 0 && (!c.dims || !c.meas))
         rc = -ENOMEM;
+    if (rc == 0)
+        rc = tsagg_store_rules(st, &c.rules);
     uint64_t last = 0;
     rs->consumed_seq = cur->consumed_seq;
     if (rc == 0 && cur->consumed_seq > 0)
@@ -950,6 +963,7 @@ static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
     free(c.hours);
     free(c.dims);
     free(c.meas);
+    tsagg_rules_free(c.rules);
     tsagg__snapshot_release(st, snap);
     tsagg__manifest_free(next);
     return rc;

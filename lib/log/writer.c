@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "event_internal.h"
 #include "fileio.h"
 #include "writer_internal.h"
 
@@ -411,43 +412,6 @@ int tsagg__writer_close(tsagg_store *st)
 
 /* ---- public API ----------------------------------------------------------- */
 
-/* Why an event is invalid, or NULL; *bound gets its encoded size bound.
- * One pass over the attributes does both, as this runs for every event. */
-static const char *event_problem(const tsagg_event *ev, size_t *bound)
-{
-    if (!ev->event || ev->event_len == 0 || ev->event_len > TSAGG_EVENT_NAME_MAX)
-        return "event name must be 1..255 bytes";
-    if (ev->flags & ~TSAGG_EVENT_HAS_ID)
-        return "unknown flags";
-    if (ev->nattrs > TSAGG_ATTRS_MAX || (ev->nattrs && !ev->attrs))
-        return "too many attributes or attrs is NULL";
-    size_t bytes = 0;
-    for (uint32_t i = 0; i < ev->nattrs; i++) {
-        const tsagg_attr *a = &ev->attrs[i];
-        if (!a->key || a->key_len == 0 || a->key_len > TSAGG_NAME_MAX)
-            return "attribute key must be 1..64 bytes";
-        if (a->type == TSAGG_STR) {
-            if (a->v.s.len > TSAGG_VALUE_MAX || (a->v.s.len && !a->v.s.ptr))
-                return "string value longer than TSAGG_VALUE_MAX or NULL";
-            bytes += a->v.s.len;
-        } else if (a->type != TSAGG_INT && a->type != TSAGG_F64) {
-            return "unknown attribute type";
-        }
-    }
-    if (bytes > TSAGG_EVENT_BYTES_MAX)
-        return "event larger than TSAGG_EVENT_BYTES_MAX";
-    /* Fixed fields, then per attribute a key varint, a length varint and
-     * the value (see tsagg__record_encode). */
-    *bound = 61 + (size_t)ev->nattrs * 20 + bytes;
-    return NULL;
-}
-
-int tsagg_event_validate(const tsagg_event *ev)
-{
-    size_t bound;
-    return ev && !event_problem(ev, &bound) ? 0 : TSAGG_EINPUT;
-}
-
 /* Copy one encoded record into the frames; the lock is held. */
 static int add_record(struct tsagg_log_writer *w, const tsagg__buf *rec, size_t n, int64_t lo,
                       int64_t hi)
@@ -502,8 +466,8 @@ static int encode_events(tsagg_store *st, append_scratch *s, const tsagg_event *
     size_t from = 0, bound = 0;
     for (size_t i = 0; i < n; i++) {
         size_t b;
-        const char *why = event_problem(&evs[i], &b);
-        if (why)
+        char why[160];
+        if (tsagg__event_check(&evs[i], &b, why, sizeof why) != 0)
             return tsagg__fail(st, TSAGG_EINPUT, "event %zu: %s", i, why);
         bound += b;
         if (bound >= chunk_bytes || i + 1 == n) {

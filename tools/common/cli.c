@@ -38,6 +38,15 @@ int cli_print_version(const char *prog)
     return CLI_EXIT_OK;
 }
 
+int cli_finish_stdout(const char *prog, int code)
+{
+    if ((fflush(stdout) != 0 || ferror(stdout)) && code != CLI_EXIT_FAILURE) {
+        cli_error(prog, "stdout: write error: %s", strerror(errno ? errno : EIO));
+        return CLI_EXIT_FAILURE;
+    }
+    return code;
+}
+
 int cli_parse_u64(const char *s, uint64_t *out)
 {
     char *end;

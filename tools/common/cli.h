@@ -32,6 +32,11 @@ int cli_usage_error(const char *prog, const char *fmt, ...)
 /* "prog (libtsagg) X.Y.Z\n" on stdout; returns CLI_EXIT_OK. */
 int cli_print_version(const char *prog);
 
+/* Flush stdout before exiting with code: a report that could not be
+ * written (a full disk, a closed pipe) is a failure, so CLI_EXIT_FAILURE
+ * after saying so; otherwise code. */
+int cli_finish_stdout(const char *prog, int code);
+
 /* Decimal unsigned integer, the whole string: 1 on success, 0 otherwise. */
 int cli_parse_u64(const char *s, uint64_t *out);
 

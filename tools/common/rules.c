@@ -1,63 +1,48 @@
 /* rules.c - see rules.h. */
 #include "rules.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
-int rules_add(rules *rs, const char *arg)
+#include "cli.h"
+
+int rules_add_arg(const char *prog, tsagg_rules **rules, const char *arg)
 {
     const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg || rs->n == RULES_MAX)
+    if (!eq || eq == arg) {
+        cli_usage_error(prog, "--drop-where: expected FIELD=VALUE, got '%s'", arg);
         return 0;
-    rs->r[rs->n].field = arg;
-    rs->r[rs->n].field_len = (size_t)(eq - arg);
-    rs->r[rs->n].value = eq + 1;
-    rs->r[rs->n].value_len = strlen(eq + 1);
-    rs->n++;
-    return 1;
-}
-
-static int same(const char *a, size_t alen, const char *b, size_t blen)
-{
-    return alen == blen && memcmp(a, b, alen) == 0;
-}
-
-/* An attribute's value as text: strings as they are, numbers in decimal. */
-static int attr_equals(const tsagg_attr *a, const char *value, size_t len)
-{
-    char num[40];
-    switch (a->type) {
-    case TSAGG_STR:
-        return same(a->v.s.ptr, a->v.s.len, value, len);
-    case TSAGG_INT:
-        snprintf(num, sizeof num, "%" PRId64, a->v.i);
-        return same(num, strlen(num), value, len);
-    default:
-        snprintf(num, sizeof num, "%.17g", a->v.f);
-        return same(num, strlen(num), value, len);
     }
-}
-
-int rules_process(void *ctx, tsagg_event *ev, uint64_t seq)
-{
-    (void)seq;
-    rules *rs = ctx;
-    for (size_t k = 0; k < rs->n; k++) {
-        const char *f = rs->r[k].field, *v = rs->r[k].value;
-        size_t flen = rs->r[k].field_len, vlen = rs->r[k].value_len;
-        if (same(f, flen, "event", 5)) {
-            if (same(ev->event, ev->event_len, v, vlen))
-                goto drop;
-            continue;
-        }
-        for (uint32_t i = 0; i < ev->nattrs; i++)
-            if (same(ev->attrs[i].key, ev->attrs[i].key_len, f, flen) &&
-                attr_equals(&ev->attrs[i], v, vlen))
-                goto drop;
+    if (!*rules && tsagg_rules_create(rules) != 0) {
+        cli_error(prog, "out of memory");
+        return 0;
+    }
+    char field[TSAGG_NAME_MAX + 1];
+    size_t flen = (size_t)(eq - arg);
+    if (flen > TSAGG_NAME_MAX) {
+        cli_usage_error(prog, "--drop-where '%s': field name of %zu bytes: expected 1..%d", arg,
+                        flen, TSAGG_NAME_MAX);
+        return 0;
+    }
+    memcpy(field, arg, flen);
+    field[flen] = '\0';
+    char why[256];
+    int rc = tsagg_rules_add_drop(*rules, field, eq + 1, why, sizeof why);
+    if (rc != 0) {
+        cli_usage_error(prog, "--drop-where '%s': %s", arg,
+                  rc == TSAGG_EARG ? why : tsagg_strerror(rc));
+        return 0;
     }
     return 1;
-drop:
-    rs->dropped++;
-    return 0;
+}
+
+void rules_print(const tsagg_rules *rules, FILE *f)
+{
+    size_t n = tsagg_rules_count(rules);
+    if (n == 0)
+        fputs("none", f);
+    for (size_t i = 0; i < n; i++) {
+        const char *field, *value;
+        tsagg_rules_get(rules, i, &field, &value);
+        fprintf(f, "%s%s=%s", i ? ", " : "", field, value);
+    }
 }

@@ -1,37 +1,21 @@
 /*
- * rules.h - the processing logic the tools can apply when they compact or
- * rebuild: drop events whose field has one of the given values
- * (--drop-where FIELD=VALUE, repeatable). FIELD is "event" or any attribute
- * key, declared in the schema or not (the raw log keeps every field), so a
- * rule can use a field the schema does not have. Pass the same rules to
- * tsagg-compact and tsagg-rebuild, or rebuilt hours and compacted ones will
- * disagree.
+ * rules.h - the --drop-where FIELD=VALUE arguments of the tools, turned into
+ * the library's processing rules (tsagg_rules.h: what a rule may name and
+ * how it matches), and the rules written back as text for a summary.
  */
-#ifndef TSAGG_RULES_H
-#define TSAGG_RULES_H
+#ifndef TSAGG_CLI_RULES_H
+#define TSAGG_CLI_RULES_H
 
-#include <stddef.h>
-#include <stdint.h>
+#include <stdio.h>
 
 #include "tsagg.h"
 
-#define RULES_MAX 32
+/* Add one "FIELD=VALUE" to *rules (created on first use). 1 on success; 0
+ * after printing why on stderr as a usage error,
+ * naming the argument. */
+int rules_add_arg(const char *prog, tsagg_rules **rules, const char *arg);
 
-typedef struct rules {
-    size_t n;
-    struct {
-        const char *field; /* borrowed from argv */
-        size_t field_len;
-        const char *value;
-        size_t value_len;
-    } r[RULES_MAX];
-    uint64_t dropped;
-} rules;
-
-/* Add "FIELD=VALUE"; 1 on success, 0 when malformed or too many. */
-int rules_add(rules *rs, const char *arg);
-
-/* A tsagg_process_fn: ctx is a rules*. Drops an event matching any rule. */
-int rules_process(void *ctx, tsagg_event *ev, uint64_t seq);
+/* The rules as "device=bot, event=ping", or "none", on f. */
+void rules_print(const tsagg_rules *rules, FILE *f);
 
 #endif

@@ -17,6 +17,43 @@ static char *trim(char *s)
     return s;
 }
 
+/* Why the library refused a field (it says only TSAGG_EARG): the rules
+ * of tsagg_store.h, checked in the library's order. */
+static void refusal(const tsagg_schema *schema, int measure, const char *name, char *buf,
+                    size_t cap)
+{
+    static const char *const core[] = {"ts", "merchant", "event", "user", "session", "id"};
+    size_t len = strlen(name), ok = len >= 1 && len <= TSAGG_NAME_MAX;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = isalnum((unsigned char)name[i]) || strchr("_.-", name[i]);
+    if (!ok) {
+        snprintf(buf, cap, "invalid name: expected 1..%d bytes of [A-Za-z0-9_.-]",
+                 TSAGG_NAME_MAX);
+        return;
+    }
+    for (size_t i = 0; i < sizeof core / sizeof core[0]; i++) {
+        if (!strcmp(name, core[i])) {
+            snprintf(buf, cap,
+                     "a core field (ts merchant event user session id), always present");
+            return;
+        }
+    }
+    if (tsagg_schema_dimension_index(schema, name) >= 0 ||
+        tsagg_schema_measure_index(schema, name) >= 0) {
+        snprintf(buf, cap, "already declared as a %s",
+                 tsagg_schema_dimension_index(schema, name) >= 0 ? "dimension" : "measure");
+        return;
+    }
+    size_t n = measure ? tsagg_schema_measure_count(schema)
+                       : tsagg_schema_dimension_count(schema);
+    if (n >= TSAGG_SCHEMA_MAX_FIELDS) {
+        snprintf(buf, cap, "too many: at most %d %s", TSAGG_SCHEMA_MAX_FIELDS,
+                 measure ? "measures" : "dimensions");
+        return;
+    }
+    snprintf(buf, cap, "%s", tsagg_strerror(TSAGG_EARG));
+}
+
 tsagg_schema *schemafile_read(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -59,9 +96,11 @@ tsagg_schema *schemafile_read(const char *path, char *err, size_t errlen)
         rc = s[0] == 'd' ? tsagg_schema_add_dimension(schema, name)
                          : tsagg_schema_add_measure(schema, name);
         if (rc != 0) {
+            char why[128];
+            if (rc == TSAGG_EARG)
+                refusal(schema, s[0] == 'm', name, why, sizeof why);
             snprintf(err, errlen, "%s:%u: %s '%s': %s", path, lineno, s, name,
-                     rc == TSAGG_EARG ? "invalid, repeated, a core field, or too many"
-                                      : tsagg_strerror(rc));
+                     rc == TSAGG_EARG ? why : tsagg_strerror(rc));
             goto fail;
         }
         fields++;

@@ -205,8 +205,9 @@ int evb_finish(evbuild *b)
             return evb_fail_field(b, b->cur_attrs[i].key, b->cur_attrs[i].key_len,
                                   "given twice");
     }
-    if (tsagg_event_validate(b->cur) != 0)
-        return evb_failf(b, "event rejected by the library (%s)", tsagg_strerror(TSAGG_EINPUT));
+    char why[160];
+    if (tsagg_event_check(b->cur, why, sizeof why) != 0)
+        return evb_failf(b, "event rejected by the library: %s", why);
     b->nattrs += b->cur->nattrs;
     b->n++;
     return 0;

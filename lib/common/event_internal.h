@@ -1,0 +1,17 @@
+/* event_internal.h - the check of an event every append makes (event.c). */
+#ifndef TSAGG_EVENT_INTERNAL_H
+#define TSAGG_EVENT_INTERNAL_H
+
+#include <stddef.h>
+
+#include "tsagg_store.h"
+
+/*
+ * 0 when ev may be appended, else TSAGG_EINPUT with the reason, naming the
+ * field, in why (why_len bytes at most; why may be NULL). On success *bound
+ * (when not NULL) gets a bound of its encoded size. One pass over the
+ * attributes, as this runs for every event appended.
+ */
+int tsagg__event_check(const tsagg_event *ev, size_t *bound, char *why, size_t why_len);
+
+#endif
