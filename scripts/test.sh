@@ -2,29 +2,33 @@
 # Build and run every test suite: fast, slow (crash), fault, fuzz (the fuzz
 # targets over their seed corpus) and tools (the tsagg-* programs from the
 # shell), then fast, fault, fuzz and tools again under AddressSanitizer +
-# UBSan, then the stress program under ThreadSanitizer. Ends with one line
-# "tests: N passed, M failed" over all runs.
+# UBSan, then the stress program under ThreadSanitizer. Ends with the tests
+# that were skipped and why, and one line "tests: N passed, M failed,
+# K skipped" counting individual tests (scripts/test-summary.py).
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 status=0
+
+# Keep each run's meson log for the summary: the next run overwrites it.
+keep_log() { cp "$1/meson-logs/testlog.txt" "$logs/$2.txt"; }
 
 [ -d build ] || meson setup build >/dev/null
 ninja -C build
 meson test -C build --suite fast --suite slow --suite fault --suite fuzz --suite tools \
-    --print-errorlogs \
-    | tee -a "$log" || status=1
+    --print-errorlogs || status=1
+keep_log build plain
 
 [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined \
     -Db_lundef=false -Dbench=false >/dev/null
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --suite fast --suite fault --suite fuzz --suite tools \
-    --print-errorlogs \
-    | tee -a "$log" || status=1
+    --print-errorlogs || status=1
+keep_log build-asan asan
 
 # Criterion cannot start under ThreadSanitizer here: only the standalone
 # stress program (tests/stress.c) runs in the TSan build.
@@ -32,11 +36,9 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     -Dbench=false >/dev/null
 ninja -C build-tsan tests/stress
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stop=1 \
-    meson test -C build-tsan --suite stress --print-errorlogs \
-    | tee -a "$log" || status=1
+    meson test -C build-tsan --suite stress --print-errorlogs || status=1
+keep_log build-tsan tsan
 
-passed=$(awk '/^(Ok|Expected Fail):/ {n += $NF} END {print n + 0}' "$log")
-failed=$(awk '/^(Fail|Unexpected Pass|Timeout):/ {n += $NF} END {print n + 0}' "$log")
-echo "tests: $passed passed, $failed failed"
-[ "$failed" -eq 0 ] || status=1
+python3 scripts/test-summary.py plain="$logs/plain.txt" asan="$logs/asan.txt" \
+    tsan="$logs/tsan.txt" || status=1
 exit $status
