@@ -97,8 +97,11 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  * Run q on the store (read-only or writable handle; any thread). Errors:
  * TSAGG_EARG (bad range, bucket, metric kind, too many buckets), TSAGG_ESCHEMA
  * (unknown dimension or measure; the message names it), unknown time zone
- * (TSAGG_EARG), damaged files (TSAGG_ECHECKSUM, TSAGG_ECORRUPT), -errno. The
- * store's errmsg tells which. On error the result is empty.
+ * (TSAGG_EARG), damaged files (TSAGG_ECHECKSUM, TSAGG_ECORRUPT), a partition
+ * file whose hour, file id, row count or size is not what the manifest
+ * lists, as when another hour's file was copied over it (TSAGG_ECORRUPT),
+ * -errno. The store's errmsg tells which and names the file. On error the
+ * result is empty.
  *
  * Semantics worth knowing:
  *   - The first bucket's time is the start of the bucket holding `from`,

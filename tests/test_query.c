@@ -32,6 +32,7 @@
  * groups; partition files replaced under a reader of another handle.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -1786,4 +1787,84 @@ Test(query, files_replaced_under_another_handle)
     tsagg_result_free(res);
     cr_assert_eq(tsagg_store_close(ro), 0);
     cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- a partition file that is not the one the manifest lists ------------------------------ */
+
+/* The path of the only partition file whose name starts with prefix
+ * ("20261023T21"), in out. */
+static void part_file(const char *prefix, char *out, size_t len)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/parts", g_store);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    int found = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        cr_assert_eq(found, 0, "two files for %s", prefix);
+        snprintf(out, len, "%s/%s", dir, de->d_name);
+        found = 1;
+    }
+    closedir(d);
+    cr_assert(found, "no partition file %s*", prefix);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    cr_assert(in && out);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        cr_assert_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    cr_assert_eq(fclose(out), 0);
+}
+
+/* One hour's file copied over another's (a careless restore) reads as a
+ * valid file: the query must refuse it, naming it, rather than count the
+ * other hour twice and this one not at all. */
+Test(query, partition_file_not_the_listed_one)
+{
+    tsagg_store *st = open_writer(TSAGG_SYNC_BATCH);
+    /* 5 events at 21:xx, 10 at 22:xx (W0 is 20:00Z). */
+    tsagg_event evs[15];
+    for (int i = 0; i < 15; i++)
+        evs[i] = (tsagg_event){.ts = W0 + (i < 5 ? 1 : 2) * HOUR + i * SEC, .merchant = 4,
+                               .event = "e", .event_len = 1};
+    cr_assert_eq(tsagg_append(st, evs, 15, NULL), 0);
+    compact(st, 0);
+    cr_assert_eq(count_of(st, 4, W0, W0 + 3 * HOUR, 0), 15);
+    cr_assert_eq(tsagg_store_close(st), 0);
+
+    char h21[1024], h22[1024];
+    part_file("20261023T21", h21, sizeof h21);
+    part_file("20261023T22", h22, sizeof h22);
+    copy_file(h22, h21);
+
+    tsagg_store *ro = open_store(0, TSAGG_SYNC_BATCH);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 4;
+    q.from = W0;
+    q.to = W0 + 3 * HOUR;
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    int rc = tsagg_query_run(ro, &q, res);
+    cr_assert_eq(rc, TSAGG_ECORRUPT, "got %s: %.0f events in hour 21", tsagg_strerror(rc),
+                 tsagg_result_rows(res) ? tsagg_result_values(res, 0)[1] : -1.0);
+    const char *msg = errmsg(ro);
+    cr_assert(strstr(msg, strrchr(h21, '/') + 1), "message names the file: %s", msg);
+    cr_assert(strstr(msg, "hour 2026-10-23T22:00Z") && strstr(msg, "lists (hour 2026-10-23T21:00Z"),
+              "message says which hour each is: %s", msg);
+    cr_assert_eq(tsagg_result_rows(res), 0);
+    /* A query that does not reach the hour still answers. */
+    q.from = W0 + 2 * HOUR;
+    cr_assert_eq(tsagg_query_run(ro, &q, res), 0, "%s", errmsg(ro));
+    cr_assert_eq(tsagg_result_values(res, 0)[0], 10);
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(ro), 0);
 }
