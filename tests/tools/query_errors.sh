@@ -23,6 +23,12 @@ expect_error "no merchant" 2 "--merchant N or --all-merchants is required" "$ST"
 expect_error "both merchant forms" 2 "--merchant and --all-merchants exclude each other" \
     "$ST" -m 1 --all-merchants "${R[@]}"
 expect_error "bad merchant" 2 "bad --merchant 'x1'" "$ST" -m x1 "${R[@]}"
+expect_error "merchant twice" 2 "--merchant given twice ('187' after 186)" \
+    "$ST" -m 186 -m 187 "${R[@]}"
+expect_error "merchant twice, long form" 2 "--merchant given twice ('1' after 1)" \
+    "$ST" --merchant 1 "${R[@]}" --merchant 1
+expect_error "group-by twice" 2 "--group-by given twice ('country' after 'page')" \
+    "$ST" -m 1 "${R[@]}" -g page -g country
 expect_error "no --from" 2 "--from and --to are required" "$ST" -m 1 --to now
 expect_error "no --to" 2 "--from and --to are required" "$ST" -m 1 --from -1d
 expect_error "bad --from" 2 "bad --from 'yesterday'" "$ST" -m 1 --from yesterday --to now
