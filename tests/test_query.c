@@ -40,8 +40,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "faultio.h"
 #include "partcache.h" /* tsagg__partcache_set_budget */
 #include "testutil.h"
 #include "tsagg.h"
@@ -1867,4 +1871,257 @@ Test(query, partition_file_not_the_listed_one)
     cr_assert_eq(tsagg_result_values(res, 0)[0], 10);
     tsagg_result_free(res);
     cr_assert_eq(tsagg_store_close(ro), 0);
+}
+
+/* ---- what a query may see: durable events, each within a second ----------------------------- */
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static tsagg_store *open_writer_io(unsigned sync, uint32_t frame_bytes, const tsagg_io *io)
+{
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
+    o.sync_mode = sync;
+    o.io_backend = TSAGG_IO_PWRITE;
+    o.frame_bytes = frame_bytes;
+    if (io)
+        o.io = io;
+    tsagg_store *st = NULL;
+    char err[512] = "";
+    int rc = tsagg_store_open(g_store, &o, &st, err, sizeof err);
+    cr_assert_eq(rc, 0, "open: %s (%s)", tsagg_strerror(rc), err);
+    return st;
+}
+
+/* Events of merchant 8 at W0 + i seconds, ids from first_id, padded so that
+ * a few fill a 4 KiB frame. */
+static void append_padded(tsagg_store *st, int n, uint64_t first_id)
+{
+    char page[300];
+    memset(page, 'p', sizeof page);
+    for (int i = 0; i < n; i++) {
+        tsagg_attr a = {.key = "page", .key_len = 4, .type = TSAGG_STR,
+                        .v.s = {page, (uint32_t)sizeof page}};
+        tsagg_event ev = {.ts = W0 + i * SEC, .merchant = 8, .event = "e", .event_len = 1,
+                          .flags = TSAGG_EVENT_HAS_ID, .id = first_id + (uint64_t)i,
+                          .attrs = &a, .nattrs = 1};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    }
+}
+
+/*
+ * TSAGG_SYNC_NONE: frames that fill are written out but not durable, and
+ * the writer's handle must not count them (a crash could take them back);
+ * then, with nothing more appended and no flush, every acknowledged event
+ * is durable and counted by both handles within a second.
+ */
+Test(query, sync_none_shows_durable_events_within_a_second)
+{
+    tsagg_store *st = open_writer_io(TSAGG_SYNC_NONE, 4096, NULL);
+    tsagg_store *ro = open_store(0, TSAGG_SYNC_BATCH);
+    double t0 = now_s();
+    append_padded(st, 100, 1); /* about 8 frames: most written, not durable */
+    uint64_t d0 = tsagg_durable_seq(st);
+    double c = count_of(st, 8, W0, W0 + HOUR, 0);
+    uint64_t d1 = tsagg_durable_seq(st);
+    cr_assert(c >= (double)d0 && c <= (double)d1,
+              "the writer's handle counted %.0f events, %" PRIu64 "..%" PRIu64 " durable", c,
+              d0, d1);
+    double seen = -1, seen_ro = -1, t;
+    for (t = now_s(); t - t0 < 3.0; t = now_s()) {
+        seen = count_of(st, 8, W0, W0 + HOUR, 0);
+        seen_ro = count_of(ro, 8, W0, W0 + HOUR, 0);
+        if (seen == 100 && seen_ro == 100)
+            break;
+        usleep(20000);
+    }
+    cr_assert(seen == 100 && seen_ro == 100,
+              "after %.1f s: %.0f events counted on the writer's handle, %.0f on a read-only "
+              "one, of 100 acknowledged",
+              t - t0, seen, seen_ro);
+    cr_assert_lt(t - t0, 1.0, "counted only after %.2f s", t - t0);
+    cr_assert_eq(tsagg_durable_seq(st), 100);
+    cr_assert_eq(tsagg_store_close(ro), 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+typedef struct appender {
+    tsagg_store *st;
+    int rc;
+} appender;
+
+static void *append_one(void *arg)
+{
+    appender *a = arg;
+    tsagg_event ev = {.ts = W0 + 30 * SEC, .merchant = 8, .event = "e", .event_len = 1};
+    a->rc = tsagg_append(a->st, &ev, 1, NULL);
+    return NULL;
+}
+
+/*
+ * TSAGG_SYNC_BATCH: an event whose write reached the file but whose fsync
+ * has not returned is not durable (its append has not returned; a failed
+ * fsync cuts it off again): the writer's handle must not count it yet.
+ */
+Test(query, sync_batch_counts_no_event_before_it_is_durable)
+{
+    faultio fio;
+    faultio_init(&fio, NULL);
+    tsagg_store *st = open_writer_io(TSAGG_SYNC_BATCH, 1u << 20, faultio_table(&fio));
+    append_padded(st, 1, 1); /* the segment exists: the next append is a write + fsync */
+    cr_assert_eq(count_of(st, 8, W0, W0 + HOUR, 0), 1);
+    faultio_delay(&fio, FIO_FSYNC, 400000);
+    uint64_t fsyncs = faultio_calls(&fio, FIO_FSYNC);
+    appender a = {.st = st};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, append_one, &a), 0);
+    /* The fsync has started, so the write before it is in the file. */
+    while (faultio_calls(&fio, FIO_FSYNC) == fsyncs)
+        usleep(1000);
+    double during = count_of(st, 8, W0, W0 + HOUR, 0);
+    uint64_t durable = tsagg_durable_seq(st);
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    cr_assert_eq(a.rc, 0);
+    cr_assert_eq(during, 1, "counted %.0f events while the second was being made durable "
+                            "(durable: %" PRIu64 ")", during, durable);
+    faultio_delay(&fio, FIO_FSYNC, 0);
+    cr_assert_eq(count_of(st, 8, W0, W0 + HOUR, 0), 2, "counted once its append returned");
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- many distinct values: memory follows the answer ------------------------------------- */
+
+
+/* Address space the process maps now (/proc/self/statm), in bytes. */
+static uint64_t mapped_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long pages = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/*
+ * One hostile hour holds 150,000 distinct event names and pages; two
+ * popular events are spread over a week. A minute series of the week
+ * (10,080 buckets) grouped by event or page, top 2, must rank the groups
+ * on their totals and keep only two series: with the address space capped
+ * 512 MiB above what the process maps, where a series per distinct value
+ * would need 12 GB. Without a top N, the answer itself passes
+ * TSAGG_QUERY_MAX_ROWS: a usage error that gives the numbers.
+ */
+Test(query, many_distinct_values_in_bounded_memory, .timeout = 300)
+{
+    enum { HOSTILE = 150000, NBIG = 300, NSECOND = 200 };
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    const int64_t from = W0 - 2 * DAY, to = W0 + 5 * DAY; /* 10,080 minutes */
+    char name[32];
+    tsagg_attr a;
+    uint64_t id = 0;
+    for (int i = 0; i < HOSTILE; i++) {
+        int n = snprintf(name, sizeof name, "h%06d", i);
+        a = (tsagg_attr){.key = "page", .key_len = 4, .type = TSAGG_STR,
+                         .v.s = {name, (uint32_t)n}};
+        tsagg_event ev = {.ts = W0 + (i % 3600) * SEC, .merchant = 3, .event = name,
+                          .event_len = (uint32_t)n, .user = (uint64_t)i,
+                          .flags = TSAGG_EVENT_HAS_ID, .id = ++id, .attrs = &a, .nattrs = 1};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    }
+    /* The popular ones: "big" every 30 min from `from`, "second" every 50,
+     * with pages "/big" and "/second"; half compacted, half in the tail. */
+    for (int half = 0; half < 2; half++) {
+        for (int i = half; i < NBIG + NSECOND; i += 2) {
+            int big = i < NBIG;
+            const char *ev_name = big ? "big" : "second", *page = big ? "/big" : "/second";
+            int64_t ts = from + (big ? i * 30 : (i - NBIG) * 50) * MINUTE + 7 * SEC;
+            a = (tsagg_attr){.key = "page", .key_len = 4, .type = TSAGG_STR,
+                             .v.s = {page, (uint32_t)strlen(page)}};
+            tsagg_event ev = {.ts = ts, .merchant = 3, .event = ev_name,
+                              .event_len = (uint32_t)strlen(ev_name), .user = (uint64_t)i % 7,
+                              .flags = TSAGG_EVENT_HAS_ID, .id = ++id, .attrs = &a, .nattrs = 1};
+            cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+        }
+        cr_assert_eq(tsagg_flush(st), 0);
+        if (half == 0)
+            compact(st, 0);
+    }
+
+#ifdef UNDER_ASAN
+    cr_log_info("AddressSanitizer maps terabytes of shadow memory: the address-space cap "
+                "is left out here; the plain build applies it");
+#else
+    struct rlimit lim = {.rlim_cur = mapped_bytes() + (512u << 20),
+                         .rlim_max = RLIM_INFINITY};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+#endif
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_USERS, NULL}};
+    const char *fields[] = {"event", "page"};
+    for (int f = 0; f < 2; f++) {
+        tsagg_query q;
+        tsagg_query_init(&q);
+        q.merchant = 3;
+        q.from = from;
+        q.to = to;
+        q.bucket = TSAGG_BUCKET_MINUTE;
+        q.group_by = fields[f];
+        q.metrics = mets;
+        q.nmetrics = 2;
+        q.top = 2;
+        int rc = tsagg_query_run(st, &q, res);
+        cr_assert_eq(rc, 0, "group by %s, top 2: %s (%s)", fields[f], tsagg_strerror(rc),
+                     errmsg(st));
+        cr_assert_eq(tsagg_result_buckets(res), 10080);
+        cr_assert_eq(tsagg_result_groups(res), 2);
+        const char *want0 = f ? "/big" : "big", *want1 = f ? "/second" : "second";
+        cr_assert_str_eq(tsagg_result_group(res, 0), want0);
+        cr_assert_str_eq(tsagg_result_group(res, 1), want1);
+        double total[2] = {0, 0};
+        for (size_t b = 0; b < 10080; b++) {
+            for (size_t g = 0; g < 2; g++) {
+                double c = tsagg_result_values(res, 0)[b * 2 + g];
+                int64_t minute = (int64_t)b;
+                int want = g == 0 ? minute % 30 == 0 && minute / 30 < NBIG
+                                  : minute % 50 == 0 && minute / 50 < NSECOND;
+                cr_assert_eq(c, want, "%s, minute %zu: %.0f", want0, b, c);
+                cr_assert_eq(tsagg_result_values(res, 1)[b * 2 + g], want);
+                total[g] += c;
+            }
+        }
+        cr_assert_eq(total[0], NBIG);
+        cr_assert_eq(total[1], NSECOND);
+
+        /* Every group's series: 10,080 x 150,002 rows asked for. */
+        q.top = 0;
+        rc = tsagg_query_run(st, &q, res);
+        cr_assert_eq(rc, TSAGG_EARG, "group by %s, all groups: %s", fields[f],
+                     tsagg_strerror(rc));
+        char want[160];
+        snprintf(want, sizeof want, "10080 buckets x %d groups = %" PRIu64 " rows, more than %u",
+                 HOSTILE + 2, (uint64_t)10080 * (HOSTILE + 2), (unsigned)TSAGG_QUERY_MAX_ROWS);
+        cr_assert(strstr(errmsg(st), want), "message: %s", errmsg(st));
+        cr_assert(strstr(errmsg(st), "top 416 groups"), "message: %s", errmsg(st));
+        cr_assert_eq(tsagg_result_rows(res), 0);
+    }
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(st), 0);
 }

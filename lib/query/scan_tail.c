@@ -98,11 +98,14 @@ static int passes(const qplan *p, const tsagg_event *ev)
     return 1;
 }
 
-int tsagg__scan_tail(qplan *p, uint64_t after_seq)
+int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq)
 {
     tsagg_log_range r;
     tsagg_log_range_init(&r);
     r.from_seq = after_seq + 1;
+    r.to_seq = *end_seq;
+    if (r.to_seq <= r.from_seq)
+        return 0;
     r.ts_from = p->from;
     r.ts_to = p->to;
     tsagg_log_reader *rd;
@@ -115,9 +118,10 @@ int tsagg__scan_tail(qplan *p, uint64_t after_seq)
         return -ENOMEM;
     }
     const tsagg_event *ev;
-    uint64_t seq;
+    uint64_t seq, last = after_seq;
     int all = (p->flags & TSAGG_QUERY_ALL_MERCHANTS) != 0;
     while ((rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1) {
+        last = seq;
         if ((!all && ev->merchant != p->q->merchant) || ev->ts < p->from || ev->ts >= p->to ||
             !passes(p, ev))
             continue;
@@ -129,17 +133,23 @@ int tsagg__scan_tail(qplan *p, uint64_t after_seq)
             field_str(p, ev, p->group_col, num, &s, &len);
             if ((rc = tsagg__qplan_group(p, s, len, &g)) != 0)
                 break;
+            if (g == QGROUP_SKIP)
+                continue;
         }
         for (uint32_t m = 0; m < p->nmeasures; m++) {
-            const char *name = tsagg_schema_measure_name(p->st->schema, m);
+            const char *name = tsagg_schema_measure_name(p->st->schema, (size_t)p->measure_of[m]);
             meas[m] = measure_value(find_attr(ev, name, strlen(name)));
         }
-        rc = tsagg__qplan_add(p, g * p->nbuckets + tsagg__qplan_bucket(p, ev->ts), ev->user,
-                              ev->session, meas);
+        rc = tsagg__qplan_add(p, tsagg__qplan_cell(p, g, tsagg__qplan_bucket(p, ev->ts)),
+                              ev->user, ev->session, meas);
         if (rc != 0)
             break;
     }
     free(meas);
     tsagg_log_reader_close(rd);
-    return rc < 0 ? rc : 0;
+    if (rc < 0)
+        return rc;
+    if (*end_seq == UINT64_MAX)
+        *end_seq = last + 1;
+    return 0;
 }
