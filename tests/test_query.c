@@ -35,6 +35,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -2124,4 +2126,114 @@ Test(query, many_distinct_values_in_bounded_memory, .timeout = 300)
     }
     tsagg_result_free(res);
     cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- the host's locale --------------------------------------------------------------------- */
+
+
+/* Switch the process to a locale whose decimal point is a comma: an
+ * installed one, or one localedef builds for this test under g_dir (the
+ * C library finds it through LOCPATH). NULL when neither works. */
+static const char *use_comma_locale(void)
+{
+    static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8",
+                                        "fr_FR.utf8", "ru_RU.UTF-8", "it_IT.UTF-8"};
+    for (size_t i = 0; i < NELEM(names); i++)
+        if (setlocale(LC_ALL, names[i]) && strcmp(localeconv()->decimal_point, ",") == 0)
+            return names[i];
+    char dir[700], cmd[1600];
+    snprintf(dir, sizeof dir, "%s/locale", g_dir);
+    mkdir(dir, 0755);
+    /* localedef exits 1 for mere warnings; the setlocale below decides. */
+    snprintf(cmd, sizeof cmd, "localedef -i de_DE -f UTF-8 '%s/de_DE.UTF-8' >/dev/null 2>&1",
+             dir);
+    if (system(cmd) == -1)
+        return NULL;
+    setenv("LOCPATH", dir, 1);
+    if (setlocale(LC_ALL, "de_DE.UTF-8") && strcmp(localeconv()->decimal_point, ",") == 0)
+        return "de_DE.UTF-8 (built with localedef)";
+    setlocale(LC_ALL, "C");
+    return NULL;
+}
+
+/* The sum of `value` and the groups of `browser` for merchant 12. */
+static void locale_answers(tsagg_store *st, uint32_t flags, const char *when)
+{
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_SUM, "value"},
+                           {TSAGG_METRIC_MAX, "value"}};
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 12;
+    q.from = W0;
+    q.to = W0 + HOUR;
+    q.bucket = TSAGG_BUCKET_TOTAL;
+    q.flags = flags;
+    q.metrics = mets;
+    q.nmetrics = 3;
+    q.group_by = "browser";
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_result_groups(res), 2, "%s: %zu groups", when, tsagg_result_groups(res));
+    /* Ranked by count: "2.5" twice, then "Chrome". */
+    cr_assert_str_eq(tsagg_result_group(res, 0), "2.5", "%s: the float dimension reads \"%s\"",
+                     when, tsagg_result_group(res, 0));
+    cr_assert_str_eq(tsagg_result_group(res, 1), "Chrome");
+    cr_assert_eq(tsagg_result_values(res, 0)[0], 2);
+    cr_assert_eq(tsagg_result_values(res, 1)[0], 12.5 + 0.25,
+                 "%s: sum of \"12.5\" and 0.25 is %g", when, tsagg_result_values(res, 1)[0]);
+    cr_assert_eq(tsagg_result_values(res, 2)[0], 12.5);
+    cr_assert_eq(tsagg_result_values(res, 1)[1], 1e3, "%s: \"1e3\"", when);
+    /* A filter on the number as text. */
+    const char *v[] = {"2.5"};
+    tsagg_filter f = {"browser", v, 1};
+    q.filters = &f;
+    q.nfilters = 1;
+    q.group_by = NULL;
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_result_values(res, 0)[0], 2, "%s: browser=2.5", when);
+    tsagg_result_free(res);
+}
+
+/*
+ * A host that set a comma-decimal locale gets the same store and answers as
+ * one in the C locale: a measure sent as the string "12.5" is 12.5 (not
+ * absent), a float dimension is stored and grouped as "2.5" (not "2,5"),
+ * in the log tail and once compacted.
+ */
+Test(query, answers_do_not_depend_on_the_locale)
+{
+    const char *loc = use_comma_locale();
+    if (!loc)
+        cr_skip_test("no comma-decimal locale is installed and localedef could not build "
+                     "de_DE.UTF-8 (Debian: the locales package)");
+    cr_log_info("locale %s", loc);
+    char probe[16];
+    snprintf(probe, sizeof probe, "%.1f", 2.5);
+    cr_assert_str_eq(probe, "2,5", "the locale is in force for the C library");
+
+    tsagg_store *st = open_writer(TSAGG_SYNC_BATCH);
+    struct {
+        const char *value; /* string measure, or NULL for the double 0.25 */
+        int float_browser;
+    } rows[] = {{"12.5", 1}, {NULL, 1}, {"1e3", 0}};
+    for (size_t i = 0; i < NELEM(rows); i++) {
+        tsagg_attr a[2];
+        a[0] = rows[i].value
+                   ? (tsagg_attr){.key = "value", .key_len = 5, .type = TSAGG_STR,
+                                  .v.s = {rows[i].value, (uint32_t)strlen(rows[i].value)}}
+                   : (tsagg_attr){.key = "value", .key_len = 5, .type = TSAGG_F64, .v.f = 0.25};
+        a[1] = rows[i].float_browser
+                   ? (tsagg_attr){.key = "browser", .key_len = 7, .type = TSAGG_F64, .v.f = 2.5}
+                   : (tsagg_attr){.key = "browser", .key_len = 7, .type = TSAGG_STR,
+                                  .v.s = {"Chrome", 6}};
+        tsagg_event ev = {.ts = W0 + (int64_t)i * SEC, .merchant = 12, .event = "buy",
+                          .event_len = 3, .attrs = a, .nattrs = 2};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    }
+    locale_answers(st, 0, "log tail");
+    compact(st, 0);
+    locale_answers(st, TSAGG_QUERY_NO_TAIL, "compacted");
+    cr_assert_eq(tsagg_store_close(st), 0);
+    setlocale(LC_ALL, "C");
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "gagen.h"
+#include "numtext.h"
 #include "tsagg_version.h"
 
 #define OUT_BUF (1u << 20)
@@ -70,7 +71,7 @@ static int parse_fraction(const char *s, double *out)
 {
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
+    double v = tsagg__num_strtod(s, &end);
     if (errno || end == s || *end || !(v >= 0.0 && v <= 1.0))
         return 0;
     *out = v;
@@ -81,7 +82,7 @@ static int parse_double(const char *s, double *out)
 {
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
+    double v = tsagg__num_strtod(s, &end);
     if (errno || end == s || *end)
         return 0;
     *out = v;

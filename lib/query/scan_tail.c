@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numtext.h"
 #include "query_internal.h"
 #include "tsagg_log.h"
 
@@ -25,7 +26,7 @@ static const tsagg_attr *find_attr(const tsagg_event *ev, const char *name, size
 }
 
 /* Room for a number written as a dimension string. */
-#define NUM_MAX 32
+#define NUM_MAX TSAGG__NUM_TEXT_MAX
 /* The compactor cuts strings here (hourbuf.c). */
 #define PART_STR_MAX 0xfffffu
 
@@ -56,7 +57,7 @@ static void field_str(const qplan *p, const tsagg_event *ev, int col, char num[N
     } else if (a->type == TSAGG_INT) {
         *len = (size_t)snprintf(num, NUM_MAX, "%" PRId64, a->v.i);
     } else {
-        *len = (size_t)snprintf(num, NUM_MAX, "%.17g", a->v.f);
+        *len = (size_t)tsagg__num_format(num, NUM_MAX, "%.17g", a->v.f);
     }
 }
 
@@ -70,15 +71,8 @@ static double measure_value(const tsagg_attr *a)
         return a->v.f;
     if (a->type == TSAGG_INT)
         return (double)a->v.i;
-    char buf[64];
-    size_t len = a->v.s.len;
-    if (len == 0 || len >= sizeof buf)
-        return NAN;
-    memcpy(buf, a->v.s.ptr, len);
-    buf[len] = 0;
-    char *end;
-    double v = strtod(buf, &end);
-    return *end == 0 ? v : NAN;
+    double v;
+    return tsagg__num_parse(a->v.s.ptr, a->v.s.len, &v) == 0 ? v : NAN;
 }
 
 static int passes(const qplan *p, const tsagg_event *ev)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numtext.h"
 #include "qtool.h"
 
 typedef struct view {
@@ -43,7 +44,7 @@ static void view_init(view *v, const qt_args *a, const tsagg_result *r)
  * show noise ("3912.2499999999995" for 3912.25). */
 static size_t fmt_sig15(double x, char *buf, size_t cap)
 {
-    return (size_t)snprintf(buf, cap, "%.15g", x);
+    return (size_t)tsagg__num_format(buf, cap, "%.15g", x);
 }
 
 /* A metric value for programs: whole numbers for counts, 15 significant
@@ -56,7 +57,7 @@ static size_t fmt_value(uint32_t kind, double x, char *buf, size_t cap)
     if (isinf(x))
         return (size_t)snprintf(buf, cap, "%s", x < 0 ? "-inf" : "inf");
     if (qt_metric_is_count(kind))
-        return (size_t)snprintf(buf, cap, "%.0f", x);
+        return (size_t)tsagg__num_format(buf, cap, "%.0f", x);
     return fmt_sig15(x, buf, cap);
 }
 
@@ -85,11 +86,11 @@ static size_t fmt_human(uint32_t kind, double x, char *buf, size_t cap)
     if (isinf(x))
         return (size_t)snprintf(buf, cap, "%s", x < 0 ? "-inf" : "inf");
     if (qt_metric_is_count(kind))
-        snprintf(tmp, sizeof tmp, "%.0f", x);
+        tsagg__num_format(tmp, sizeof tmp, "%.0f", x);
     else if (fabs(x) < 1e15 && (x == 0 || fabs(x) >= 0.01))
-        snprintf(tmp, sizeof tmp, "%.2f", x);
+        tsagg__num_format(tmp, sizeof tmp, "%.2f", x);
     else
-        return (size_t)snprintf(buf, cap, "%.6g", x);
+        return (size_t)tsagg__num_format(buf, cap, "%.6g", x);
     return group_digits(tmp, buf, cap);
 }
 

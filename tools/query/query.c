@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "numtext.h"
 #include "qtool.h"
 
 static const char prog[] = "tsagg-query";
@@ -258,9 +259,11 @@ static int run_query(tsagg_store *st, const tsagg_query *q, const qt_args *a, ts
         size_t n = a->repeat > 1 ? (size_t)a->repeat - 1 : 1;
         double *warm = a->repeat > 1 ? ms + 1 : ms;
         qsort(warm, n, sizeof *warm, cmp_double);
-        fprintf(stderr, "p50_ms %.3f p99_ms %.3f first_ms %.3f runs %llu\n",
-                percentile(warm, n, 50), percentile(warm, n, 99), first,
-                (unsigned long long)a->repeat);
+        char line[160];
+        tsagg__num_format(line, sizeof line, "p50_ms %.3f p99_ms %.3f first_ms %.3f runs %llu\n",
+                          percentile(warm, n, 50), percentile(warm, n, 99), first,
+                          (unsigned long long)a->repeat);
+        fputs(line, stderr);
     }
     free(ms);
     return rc;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "gagen.h"
+#include "numtext.h"
 #include "tsagg.h"
 
 #define BATCH 4096
@@ -88,8 +89,8 @@ int main(int argc, char **argv)
         case 'd': cfg.days = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'm': cfg.merchants = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 's': cfg.seed = strtoull(optarg, NULL, 10); break;
-        case 'D': cfg.dup_fraction = strtod(optarg, NULL); break;
-        case 'L': cfg.late_fraction = strtod(optarg, NULL); break;
+        case 'D': cfg.dup_fraction = tsagg__num_strtod(optarg, NULL); break;
+        case 'L': cfg.late_fraction = tsagg__num_strtod(optarg, NULL); break;
         case 'T': tail = strtoull(optarg, NULL, 10); break;
         case 'O': odd = 1; break;
         case 'S':
