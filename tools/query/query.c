@@ -322,6 +322,11 @@ static int query_main(qt_args *a)
     } else if (qt_write_result(stdout, a, r) != 0) {
         cli_error(prog, "write error: %s", strerror(errno));
         code = CLI_EXIT_FAILURE;
+    } else if (a->format == QT_CSV && tsagg_result_approximate(r)) {
+        /* The table says so below it and JSON in "approximate"; a CSV has
+         * no place a reader would not take for data. */
+        cli_error(prog, "note: users and sessions are estimates (HyperLogLog, standard error "
+                        "0.81%%); --exact counts them exactly");
     }
     tsagg_result_free(r);
     tsagg_store_close(st);
