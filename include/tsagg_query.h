@@ -115,8 +115,9 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  * (TSAGG_EARG), damaged files (TSAGG_ECHECKSUM, TSAGG_ECORRUPT), a partition
  * file whose hour, file id, row count or size is not what the manifest
  * lists, as when another hour's file was copied over it (TSAGG_ECORRUPT),
- * -errno. The store's errmsg tells which and names the file. On error the
- * result is empty.
+ * -errno. The store's errmsg tells which and names the file; every failure
+ * of this call sets it (at least "query: <tsagg_strerror>"), so it never
+ * shows an earlier failure's message. On error the result is empty.
  *
  * Semantics worth knowing:
  *   - The first bucket's time is the start of the bucket holding `from`,

@@ -2237,3 +2237,44 @@ Test(query, answers_do_not_depend_on_the_locale)
     cr_assert_eq(tsagg_store_close(st), 0);
     setlocale(LC_ALL, "C");
 }
+
+/* ---- the handle's message is about the failure just returned ------------------------------ */
+
+Test(query, errmsg_is_about_the_failure_returned)
+{
+    tsagg_store *st = open_writer(TSAGG_SYNC_BATCH);
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 1;
+    q.from = W0;
+    q.to = W0 + HOUR;
+    q.group_by = "colour";
+    cr_assert_eq(tsagg_query_run(st, &q, res), TSAGG_ESCHEMA);
+    cr_assert(strstr(errmsg(st), "unknown dimension \"colour\""), "%s", errmsg(st));
+    q.group_by = NULL;
+    cr_assert_eq(tsagg_query_run(st, &q, NULL), TSAGG_EARG);
+    cr_assert(strstr(errmsg(st), "result is NULL"), "after a NULL result: %s", errmsg(st));
+#ifdef UNDER_ASAN
+    cr_log_info("AddressSanitizer maps terabytes of shadow memory: the out-of-memory case "
+                "runs in the plain build only");
+#else
+    q.group_by = "colour";
+    cr_assert_eq(tsagg_query_run(st, &q, res), TSAGG_ESCHEMA);
+    /* A minute series of two years needs ~9 MB of bucket starts. */
+    q.group_by = NULL;
+    q.bucket = TSAGG_BUCKET_MINUTE;
+    q.to = W0 + 700 * DAY;
+    struct rlimit old, lim;
+    cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+    lim = (struct rlimit){.rlim_cur = mapped_bytes() + (2u << 20), .rlim_max = old.rlim_max};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    int rc = tsagg_query_run(st, &q, res);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+    cr_assert_eq(rc, -ENOMEM, "%s", tsagg_strerror(rc));
+    cr_assert_str_eq(errmsg(st), "query: Cannot allocate memory");
+#endif
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}

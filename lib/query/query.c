@@ -410,8 +410,11 @@ static int rank_then_series(qplan *p, const tsagg_query *q, const tsagg__manifes
 
 int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
 {
-    if (!st || !r)
+    if (!st)
         return TSAGG_EARG;
+    if (!r)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_query_run: the result is NULL");
+    uint64_t mark = tsagg__fail_mark(st);
     r->rows = r->buckets = r->groups = 0;
     qplan p;
     int rc = tsagg__qplan_init(&p, st, q, 0);
@@ -444,5 +447,5 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
     if (rc == 0)
         rc = fill_result(&p, r);
     tsagg__qplan_free(&p);
-    return rc;
+    return tsagg__fail_default(st, mark, rc, "query");
 }
