@@ -2030,7 +2030,7 @@ static uint64_t mapped_bytes(void)
  * would need 12 GB. Without a top N, the answer itself passes
  * TSAGG_QUERY_MAX_ROWS: a usage error that gives the numbers.
  */
-Test(query, many_distinct_values_in_bounded_memory, .timeout = 300)
+Test(query, many_distinct_values_in_bounded_memory)
 {
     enum { HOSTILE = 150000, NBIG = 300, NSECOND = 200 };
     tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
