@@ -214,8 +214,10 @@ int main(int argc, char **argv)
         printf("rank,merchant,share,utc_offset_min\n");
         for (size_t r = 0; r < n && r < top_merchants; r++) {
             uint64_t m = gagen_merchant_by_rank(g, r);
-            printf("%zu,%" PRIu64 ",%.6f,%d\n", r + 1, m, gagen_merchant_share(g, r),
-                   gagen_merchant_utc_offset(g, m));
+            char line[96];
+            tsagg__num_format(line, sizeof line, "%zu,%" PRIu64 ",%.6f,%d\n", r + 1, m,
+                              gagen_merchant_share(g, r), gagen_merchant_utc_offset(g, m));
+            fputs(line, stdout);
         }
         gagen_free(g);
         return ferror(stdout) || fflush(stdout) ? 1 : 0;
