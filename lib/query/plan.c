@@ -103,6 +103,8 @@ static int grow_cells(qplan *p, size_t groups)
     if (groups * nb <= old)
         return 0;
     size_t cap_groups = old / nb * 2;
+    if (nb > 1 && cap_groups > TSAGG_QUERY_MAX_ROWS / nb)
+        cap_groups = TSAGG_QUERY_MAX_ROWS / nb; /* a series never holds more */
     if (cap_groups < groups)
         cap_groups = groups;
     size_t cells = cap_groups * nb;
