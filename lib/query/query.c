@@ -222,14 +222,29 @@ static size_t kept_groups(const qplan *p, size_t ng)
     return !p->fixed && p->q->top && p->q->top < ng ? p->q->top : ng;
 }
 
+/* TSAGG_EARG when keep groups of nb buckets pass TSAGG_QUERY_MAX_ROWS rows. */
+static int check_answer_size(tsagg_store *st, size_t nb, size_t keep)
+{
+    if (keep <= TSAGG_QUERY_MAX_ROWS / nb)
+        return 0;
+    return tsagg__fail(st, TSAGG_EARG,
+                       "the answer would hold %zu buckets x %zu groups = %zu rows, more than "
+                       "%u: keep the top %zu groups or fewer, or use a coarser bucket or a "
+                       "shorter range",
+                       nb, keep, nb * keep, (unsigned)TSAGG_QUERY_MAX_ROWS,
+                       (size_t)TSAGG_QUERY_MAX_ROWS / nb);
+}
+
 static int fill_result(const qplan *p, tsagg_result *r)
 {
     size_t nb = p->nbuckets, ng = p->ngroups;
-    ranked *order;
-    int rc = rank_groups(p, &order);
+    size_t keep = kept_groups(p, ng);
+    int rc = check_answer_size(p->st, nb, keep);
     if (rc != 0)
         return rc;
-    size_t keep = kept_groups(p, ng);
+    ranked *order;
+    if ((rc = rank_groups(p, &order)) != 0)
+        return rc;
     size_t keybytes = 0;
     for (size_t j = 0; j < keep; j++)
         keybytes += strlen(order[j].key) + 1;
@@ -376,14 +391,9 @@ static int rank_then_series(qplan *p, const tsagg_query *q, const tsagg__manifes
     ranked *order = NULL;
     if (rc == 0)
         rc = rank_groups(&tot, &order);
-    size_t nb = tot.nbuckets, keep = kept_groups(&tot, tot.ngroups);
-    if (rc == 0 && keep > TSAGG_QUERY_MAX_ROWS / nb)
-        rc = tsagg__fail(st, TSAGG_EARG,
-                         "the answer would hold %zu buckets x %zu groups = %zu rows, more "
-                         "than %u: keep the top %zu groups or fewer, or use a coarser bucket "
-                         "or a shorter range",
-                         nb, keep, nb * keep, (unsigned)TSAGG_QUERY_MAX_ROWS,
-                         (size_t)TSAGG_QUERY_MAX_ROWS / nb);
+    size_t keep = kept_groups(&tot, tot.ngroups);
+    if (rc == 0)
+        rc = check_answer_size(st, tot.nbuckets, keep);
     const char **keys = NULL;
     size_t *lens = NULL;
     if (rc == 0) {
