@@ -52,7 +52,8 @@ TSAGG_API int tsagg_append(tsagg_store *store, const tsagg_event *evs, size_t n,
 TSAGG_API int tsagg_flush(tsagg_store *store);
 
 /* Highest sequence number known durable (0: none). Every event with a
- * number <= this survives any crash. Thread-safe, lock-free. */
+ * number <= this survives any crash; queries on the writer's handle count
+ * exactly these (tsagg_query.h). Thread-safe, lock-free. */
 TSAGG_API uint64_t tsagg_durable_seq(tsagg_store *store);
 
 /* Highest sequence number assigned so far (0: none). */
@@ -61,7 +62,8 @@ TSAGG_API uint64_t tsagg_last_seq(tsagg_store *store);
 /*
  * Wait until tsagg_durable_seq() >= seq. timeout_ms < 0 waits forever.
  * Returns 0, TSAGG_ETIMEDOUT, or the writer's stored failure. In
- * TSAGG_SYNC_NONE mode nothing flushes by itself: call tsagg_flush().
+ * TSAGG_SYNC_NONE mode the writer thread makes events durable every 500 ms;
+ * tsagg_flush() does it at once.
  */
 TSAGG_API int tsagg_wait_durable(tsagg_store *store, uint64_t seq, int timeout_ms);
 

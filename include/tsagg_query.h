@@ -6,9 +6,18 @@
  * result whose columns the host reads directly: bucket start times, one
  * array of values per metric, and group keys. Every bucket of the range is
  * present, zeros included. Queries run on a snapshot of the published
- * partitions plus the log not yet compacted, so acknowledged events are
- * counted within a second; compaction and merges running at the same time
- * never block a query, never show it half a state and never make it fail.
+ * partitions plus the log not yet compacted; compaction and merges running
+ * at the same time never block a query, never show it half a state and
+ * never make it fail.
+ *
+ * What a query sees: on the writer's handle, exactly the durable events
+ * (sequence numbers up to tsagg_durable_seq(), tsagg_log.h), so that no
+ * number shown is taken back by a crash or a failed fsync; in every sync
+ * mode an acknowledged event is durable, and so counted, within a second
+ * (TSAGG_SYNC_INTERVAL: within sync_interval_ms when that is longer). A
+ * read-only handle cannot know what another process's writer has made
+ * durable: it counts what the log files hold, which is the durable events
+ * plus those of a write whose fsync has not returned yet.
  */
 #ifndef TSAGG_QUERY_H
 #define TSAGG_QUERY_H
@@ -64,6 +73,10 @@ typedef struct tsagg_filter {
 
 #define TSAGG_QUERY_MAX_METRICS 16
 #define TSAGG_QUERY_MAX_FILTERS 16
+/* Buckets of one query: a minute series over two years. */
+#define TSAGG_QUERY_MAX_BUCKETS 1100000u
+/* Rows (buckets x groups kept) of one answer: what bounds its memory. */
+#define TSAGG_QUERY_MAX_ROWS 4194304u
 
 typedef struct tsagg_query {
     uint32_t struct_size;  /* set by tsagg_query_init */
@@ -95,17 +108,26 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
 
 /*
  * Run q on the store (read-only or writable handle; any thread). Errors:
- * TSAGG_EARG (bad range, bucket, metric kind, too many buckets), TSAGG_ESCHEMA
+ * TSAGG_EARG (bad range, bucket, metric kind, more than
+ * TSAGG_QUERY_MAX_BUCKETS buckets, an answer of more than
+ * TSAGG_QUERY_MAX_ROWS rows: the message gives buckets x groups), TSAGG_ESCHEMA
  * (unknown dimension or measure; the message names it), unknown time zone
- * (TSAGG_EARG), damaged files (TSAGG_ECHECKSUM, TSAGG_ECORRUPT), -errno. The
- * store's errmsg tells which. On error the result is empty.
+ * (TSAGG_EARG), damaged files (TSAGG_ECHECKSUM, TSAGG_ECORRUPT), a partition
+ * file whose hour, file id, row count or size is not what the manifest
+ * lists, as when another hour's file was copied over it (TSAGG_ECORRUPT),
+ * -errno. The store's errmsg tells which and names the file; every failure
+ * of this call sets it (at least "query: <tsagg_strerror>"), so it never
+ * shows an earlier failure's message. On error the result is empty.
  *
  * Semantics worth knowing:
  *   - The first bucket's time is the start of the bucket holding `from`,
  *     which can lie before `from`; only events in [from, to) are counted.
  *   - Groups are ranked by the first metric over the whole range
  *     (descending; a group with no value ranks last), then by key. A
- *     group-by that matches no event gives 0 rows.
+ *     group-by that matches no event gives 0 rows. Ranking holds one total
+ *     per distinct value; per-bucket series are kept for the top groups
+ *     only once buckets x values passes TSAGG_QUERY_MAX_ROWS (the query
+ *     then reads its data twice).
  *   - Client retries (same merchant, ts and event id) count once within a
  *     partition file; retries split between two compaction runs count once
  *     per file until tsagg_merge() runs, and the log tail counts every copy.

@@ -175,8 +175,11 @@ enum tsagg_sync_mode {
     /* Appends return at once; a writer thread, started by the open,
      * writes and fsyncs every sync_interval_ms. */
     TSAGG_SYNC_INTERVAL = 1,
-    /* Appends return at once; data is written when a frame fills and made
-     * durable only by tsagg_flush() or tsagg_store_close(). */
+    /* Appends return at once; data is written when a frame fills, and the
+     * writer thread started by the open writes and fsyncs what is pending
+     * every 500 ms, so that queries (which count durable events only) show
+     * an acknowledged event within a second. tsagg_flush() and
+     * tsagg_store_close() make it durable at once. */
     TSAGG_SYNC_NONE = 2
 };
 

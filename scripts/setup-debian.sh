@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config
 libzstd-dev liblz4-dev libxxhash-dev liburing-dev libcriterion-dev tzdata
-libsimdjson-dev"
+libsimdjson-dev locales"
 
 missing=""
 for p in $PACKAGES; do

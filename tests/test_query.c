@@ -32,15 +32,22 @@
  * groups; partition files replaced under a reader of another handle.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "faultio.h"
 #include "partcache.h" /* tsagg__partcache_set_budget */
 #include "testutil.h"
 #include "tsagg.h"
@@ -1786,5 +1793,489 @@ Test(query, files_replaced_under_another_handle)
     cr_assert_geq(r.triggered, 2);
     tsagg_result_free(res);
     cr_assert_eq(tsagg_store_close(ro), 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- a partition file that is not the one the manifest lists ------------------------------ */
+
+/* The path of the only partition file whose name starts with prefix
+ * ("20261023T21"), in out. */
+static void part_file(const char *prefix, char *out, size_t len)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/parts", g_store);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    int found = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        cr_assert_eq(found, 0, "two files for %s", prefix);
+        snprintf(out, len, "%s/%s", dir, de->d_name);
+        found = 1;
+    }
+    closedir(d);
+    cr_assert(found, "no partition file %s*", prefix);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    cr_assert(in && out);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        cr_assert_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    cr_assert_eq(fclose(out), 0);
+}
+
+/* One hour's file copied over another's (a careless restore) reads as a
+ * valid file: the query must refuse it, naming it, rather than count the
+ * other hour twice and this one not at all. */
+Test(query, partition_file_not_the_listed_one)
+{
+    tsagg_store *st = open_writer(TSAGG_SYNC_BATCH);
+    /* 5 events at 21:xx, 10 at 22:xx (W0 is 20:00Z). */
+    tsagg_event evs[15];
+    for (int i = 0; i < 15; i++)
+        evs[i] = (tsagg_event){.ts = W0 + (i < 5 ? 1 : 2) * HOUR + i * SEC, .merchant = 4,
+                               .event = "e", .event_len = 1};
+    cr_assert_eq(tsagg_append(st, evs, 15, NULL), 0);
+    compact(st, 0);
+    cr_assert_eq(count_of(st, 4, W0, W0 + 3 * HOUR, 0), 15);
+    cr_assert_eq(tsagg_store_close(st), 0);
+
+    char h21[1024], h22[1024];
+    part_file("20261023T21", h21, sizeof h21);
+    part_file("20261023T22", h22, sizeof h22);
+    copy_file(h22, h21);
+
+    tsagg_store *ro = open_store(0, TSAGG_SYNC_BATCH);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 4;
+    q.from = W0;
+    q.to = W0 + 3 * HOUR;
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    int rc = tsagg_query_run(ro, &q, res);
+    cr_assert_eq(rc, TSAGG_ECORRUPT, "got %s: %.0f events in hour 21", tsagg_strerror(rc),
+                 tsagg_result_rows(res) ? tsagg_result_values(res, 0)[1] : -1.0);
+    const char *msg = errmsg(ro);
+    cr_assert(strstr(msg, strrchr(h21, '/') + 1), "message names the file: %s", msg);
+    cr_assert(strstr(msg, "hour 2026-10-23T22:00Z") && strstr(msg, "lists (hour 2026-10-23T21:00Z"),
+              "message says which hour each is: %s", msg);
+    cr_assert_eq(tsagg_result_rows(res), 0);
+    /* A query that does not reach the hour still answers. */
+    q.from = W0 + 2 * HOUR;
+    cr_assert_eq(tsagg_query_run(ro, &q, res), 0, "%s", errmsg(ro));
+    cr_assert_eq(tsagg_result_values(res, 0)[0], 10);
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(ro), 0);
+}
+
+/* ---- what a query may see: durable events, each within a second ----------------------------- */
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static tsagg_store *open_writer_io(unsigned sync, uint32_t frame_bytes, const tsagg_io *io)
+{
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
+    o.sync_mode = sync;
+    o.io_backend = TSAGG_IO_PWRITE;
+    o.frame_bytes = frame_bytes;
+    if (io)
+        o.io = io;
+    tsagg_store *st = NULL;
+    char err[512] = "";
+    int rc = tsagg_store_open(g_store, &o, &st, err, sizeof err);
+    cr_assert_eq(rc, 0, "open: %s (%s)", tsagg_strerror(rc), err);
+    return st;
+}
+
+/* Events of merchant 8 at W0 + i seconds, ids from first_id, padded so that
+ * a few fill a 4 KiB frame. */
+static void append_padded(tsagg_store *st, int n, uint64_t first_id)
+{
+    char page[300];
+    memset(page, 'p', sizeof page);
+    for (int i = 0; i < n; i++) {
+        tsagg_attr a = {.key = "page", .key_len = 4, .type = TSAGG_STR,
+                        .v.s = {page, (uint32_t)sizeof page}};
+        tsagg_event ev = {.ts = W0 + i * SEC, .merchant = 8, .event = "e", .event_len = 1,
+                          .flags = TSAGG_EVENT_HAS_ID, .id = first_id + (uint64_t)i,
+                          .attrs = &a, .nattrs = 1};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    }
+}
+
+/*
+ * TSAGG_SYNC_NONE: frames that fill are written out but not durable, and
+ * the writer's handle must not count them (a crash could take them back);
+ * then, with nothing more appended and no flush, every acknowledged event
+ * is durable and counted by both handles within a second.
+ */
+Test(query, sync_none_shows_durable_events_within_a_second)
+{
+    tsagg_store *st = open_writer_io(TSAGG_SYNC_NONE, 4096, NULL);
+    tsagg_store *ro = open_store(0, TSAGG_SYNC_BATCH);
+    double t0 = now_s();
+    append_padded(st, 100, 1); /* about 8 frames: most written, not durable */
+    uint64_t d0 = tsagg_durable_seq(st);
+    double c = count_of(st, 8, W0, W0 + HOUR, 0);
+    uint64_t d1 = tsagg_durable_seq(st);
+    cr_assert(c >= (double)d0 && c <= (double)d1,
+              "the writer's handle counted %.0f events, %" PRIu64 "..%" PRIu64 " durable", c,
+              d0, d1);
+    double seen = -1, seen_ro = -1, t;
+    for (t = now_s(); t - t0 < 3.0; t = now_s()) {
+        seen = count_of(st, 8, W0, W0 + HOUR, 0);
+        seen_ro = count_of(ro, 8, W0, W0 + HOUR, 0);
+        if (seen == 100 && seen_ro == 100)
+            break;
+        usleep(20000);
+    }
+    cr_assert(seen == 100 && seen_ro == 100,
+              "after %.1f s: %.0f events counted on the writer's handle, %.0f on a read-only "
+              "one, of 100 acknowledged",
+              t - t0, seen, seen_ro);
+    cr_assert_lt(t - t0, 1.0, "counted only after %.2f s", t - t0);
+    cr_assert_eq(tsagg_durable_seq(st), 100);
+    cr_assert_eq(tsagg_store_close(ro), 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+typedef struct appender {
+    tsagg_store *st;
+    int rc;
+} appender;
+
+static void *append_one(void *arg)
+{
+    appender *a = arg;
+    tsagg_event ev = {.ts = W0 + 30 * SEC, .merchant = 8, .event = "e", .event_len = 1};
+    a->rc = tsagg_append(a->st, &ev, 1, NULL);
+    return NULL;
+}
+
+/*
+ * TSAGG_SYNC_BATCH: an event whose write reached the file but whose fsync
+ * has not returned is not durable (its append has not returned; a failed
+ * fsync cuts it off again): the writer's handle must not count it yet.
+ */
+Test(query, sync_batch_counts_no_event_before_it_is_durable)
+{
+    faultio fio;
+    faultio_init(&fio, NULL);
+    tsagg_store *st = open_writer_io(TSAGG_SYNC_BATCH, 1u << 20, faultio_table(&fio));
+    append_padded(st, 1, 1); /* the segment exists: the next append is a write + fsync */
+    cr_assert_eq(count_of(st, 8, W0, W0 + HOUR, 0), 1);
+    faultio_delay(&fio, FIO_FSYNC, 400000);
+    uint64_t fsyncs = faultio_calls(&fio, FIO_FSYNC);
+    appender a = {.st = st};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, append_one, &a), 0);
+    /* The fsync has started, so the write before it is in the file. */
+    while (faultio_calls(&fio, FIO_FSYNC) == fsyncs)
+        usleep(1000);
+    double during = count_of(st, 8, W0, W0 + HOUR, 0);
+    uint64_t durable = tsagg_durable_seq(st);
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    cr_assert_eq(a.rc, 0);
+    cr_assert_eq(during, 1, "counted %.0f events while the second was being made durable "
+                            "(durable: %" PRIu64 ")", during, durable);
+    faultio_delay(&fio, FIO_FSYNC, 0);
+    cr_assert_eq(count_of(st, 8, W0, W0 + HOUR, 0), 2, "counted once its append returned");
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- many distinct values: memory follows the answer ------------------------------------- */
+
+
+/* Address space the process maps now (/proc/self/statm), in bytes. */
+static uint64_t mapped_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long pages = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/*
+ * One hostile hour holds 150,000 distinct event names and pages; two
+ * popular events are spread over a week. A minute series of the week
+ * (10,080 buckets) grouped by event or page, top 2, must rank the groups
+ * on their totals and keep only two series: with the address space capped
+ * 512 MiB above what the process maps, where a series per distinct value
+ * would need 12 GB. Without a top N, the answer itself passes
+ * TSAGG_QUERY_MAX_ROWS: a usage error that gives the numbers.
+ */
+Test(query, many_distinct_values_in_bounded_memory)
+{
+    enum { HOSTILE = 150000, NBIG = 300, NSECOND = 200 };
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    const int64_t from = W0 - 2 * DAY, to = W0 + 5 * DAY; /* 10,080 minutes */
+    char name[32];
+    tsagg_attr a;
+    uint64_t id = 0;
+    for (int i = 0; i < HOSTILE; i++) {
+        int n = snprintf(name, sizeof name, "h%06d", i);
+        a = (tsagg_attr){.key = "page", .key_len = 4, .type = TSAGG_STR,
+                         .v.s = {name, (uint32_t)n}};
+        tsagg_event ev = {.ts = W0 + (i % 3600) * SEC, .merchant = 3, .event = name,
+                          .event_len = (uint32_t)n, .user = (uint64_t)i,
+                          .flags = TSAGG_EVENT_HAS_ID, .id = ++id, .attrs = &a, .nattrs = 1};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    }
+    /* The popular ones: "big" every 30 min from `from`, "second" every 50,
+     * with pages "/big" and "/second"; half compacted, half in the tail. */
+    for (int half = 0; half < 2; half++) {
+        for (int i = half; i < NBIG + NSECOND; i += 2) {
+            int big = i < NBIG;
+            const char *ev_name = big ? "big" : "second", *page = big ? "/big" : "/second";
+            int64_t ts = from + (big ? i * 30 : (i - NBIG) * 50) * MINUTE + 7 * SEC;
+            a = (tsagg_attr){.key = "page", .key_len = 4, .type = TSAGG_STR,
+                             .v.s = {page, (uint32_t)strlen(page)}};
+            tsagg_event ev = {.ts = ts, .merchant = 3, .event = ev_name,
+                              .event_len = (uint32_t)strlen(ev_name), .user = (uint64_t)i % 7,
+                              .flags = TSAGG_EVENT_HAS_ID, .id = ++id, .attrs = &a, .nattrs = 1};
+            cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+        }
+        cr_assert_eq(tsagg_flush(st), 0);
+        if (half == 0)
+            compact(st, 0);
+    }
+
+#ifdef UNDER_ASAN
+    cr_log_info("AddressSanitizer maps terabytes of shadow memory: the address-space cap "
+                "is left out here; the plain build applies it");
+#else
+    struct rlimit lim = {.rlim_cur = mapped_bytes() + (512u << 20),
+                         .rlim_max = RLIM_INFINITY};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+#endif
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_USERS, NULL}};
+    const char *fields[] = {"event", "page"};
+    for (int f = 0; f < 2; f++) {
+        tsagg_query q;
+        tsagg_query_init(&q);
+        q.merchant = 3;
+        q.from = from;
+        q.to = to;
+        q.bucket = TSAGG_BUCKET_MINUTE;
+        q.group_by = fields[f];
+        q.metrics = mets;
+        q.nmetrics = 2;
+        q.top = 2;
+        int rc = tsagg_query_run(st, &q, res);
+        cr_assert_eq(rc, 0, "group by %s, top 2: %s (%s)", fields[f], tsagg_strerror(rc),
+                     errmsg(st));
+        cr_assert_eq(tsagg_result_buckets(res), 10080);
+        cr_assert_eq(tsagg_result_groups(res), 2);
+        const char *want0 = f ? "/big" : "big", *want1 = f ? "/second" : "second";
+        cr_assert_str_eq(tsagg_result_group(res, 0), want0);
+        cr_assert_str_eq(tsagg_result_group(res, 1), want1);
+        double total[2] = {0, 0};
+        for (size_t b = 0; b < 10080; b++) {
+            for (size_t g = 0; g < 2; g++) {
+                double c = tsagg_result_values(res, 0)[b * 2 + g];
+                int64_t minute = (int64_t)b;
+                int want = g == 0 ? minute % 30 == 0 && minute / 30 < NBIG
+                                  : minute % 50 == 0 && minute / 50 < NSECOND;
+                cr_assert_eq(c, want, "%s, minute %zu: %.0f", want0, b, c);
+                cr_assert_eq(tsagg_result_values(res, 1)[b * 2 + g], want);
+                total[g] += c;
+            }
+        }
+        cr_assert_eq(total[0], NBIG);
+        cr_assert_eq(total[1], NSECOND);
+
+        /* Every group's series: 10,080 x 150,002 rows asked for. */
+        q.top = 0;
+        rc = tsagg_query_run(st, &q, res);
+        cr_assert_eq(rc, TSAGG_EARG, "group by %s, all groups: %s", fields[f],
+                     tsagg_strerror(rc));
+        char want[160];
+        snprintf(want, sizeof want, "10080 buckets x %d groups = %" PRIu64 " rows, more than %u",
+                 HOSTILE + 2, (uint64_t)10080 * (HOSTILE + 2), (unsigned)TSAGG_QUERY_MAX_ROWS);
+        cr_assert(strstr(errmsg(st), want), "message: %s", errmsg(st));
+        cr_assert(strstr(errmsg(st), "top 416 groups"), "message: %s", errmsg(st));
+        cr_assert_eq(tsagg_result_rows(res), 0);
+    }
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- the host's locale --------------------------------------------------------------------- */
+
+
+/* Switch the process to a locale whose decimal point is a comma: an
+ * installed one, or one localedef builds for this test under g_dir (the
+ * C library finds it through LOCPATH). NULL when neither works. */
+static const char *use_comma_locale(void)
+{
+    static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8",
+                                        "fr_FR.utf8", "ru_RU.UTF-8", "it_IT.UTF-8"};
+    for (size_t i = 0; i < NELEM(names); i++)
+        if (setlocale(LC_ALL, names[i]) && strcmp(localeconv()->decimal_point, ",") == 0)
+            return names[i];
+    char dir[700], cmd[1600];
+    snprintf(dir, sizeof dir, "%s/locale", g_dir);
+    mkdir(dir, 0755);
+    /* localedef exits 1 for mere warnings; the setlocale below decides. */
+    snprintf(cmd, sizeof cmd, "localedef -i de_DE -f UTF-8 '%s/de_DE.UTF-8' >/dev/null 2>&1",
+             dir);
+    if (system(cmd) == -1)
+        return NULL;
+    setenv("LOCPATH", dir, 1);
+    if (setlocale(LC_ALL, "de_DE.UTF-8") && strcmp(localeconv()->decimal_point, ",") == 0)
+        return "de_DE.UTF-8 (built with localedef)";
+    setlocale(LC_ALL, "C");
+    return NULL;
+}
+
+/* The sum of `value` and the groups of `browser` for merchant 12. */
+static void locale_answers(tsagg_store *st, uint32_t flags, const char *when)
+{
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_SUM, "value"},
+                           {TSAGG_METRIC_MAX, "value"}};
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 12;
+    q.from = W0;
+    q.to = W0 + HOUR;
+    q.bucket = TSAGG_BUCKET_TOTAL;
+    q.flags = flags;
+    q.metrics = mets;
+    q.nmetrics = 3;
+    q.group_by = "browser";
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_result_groups(res), 2, "%s: %zu groups", when, tsagg_result_groups(res));
+    /* Ranked by count: "2.5" twice, then "Chrome". */
+    cr_assert_str_eq(tsagg_result_group(res, 0), "2.5", "%s: the float dimension reads \"%s\"",
+                     when, tsagg_result_group(res, 0));
+    cr_assert_str_eq(tsagg_result_group(res, 1), "Chrome");
+    cr_assert_eq(tsagg_result_values(res, 0)[0], 2);
+    cr_assert_eq(tsagg_result_values(res, 1)[0], 12.5 + 0.25,
+                 "%s: sum of \"12.5\" and 0.25 is %g", when, tsagg_result_values(res, 1)[0]);
+    cr_assert_eq(tsagg_result_values(res, 2)[0], 12.5);
+    cr_assert_eq(tsagg_result_values(res, 1)[1], 1e3, "%s: \"1e3\"", when);
+    /* A filter on the number as text. */
+    const char *v[] = {"2.5"};
+    tsagg_filter f = {"browser", v, 1};
+    q.filters = &f;
+    q.nfilters = 1;
+    q.group_by = NULL;
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_result_values(res, 0)[0], 2, "%s: browser=2.5", when);
+    tsagg_result_free(res);
+}
+
+/*
+ * A host that set a comma-decimal locale gets the same store and answers as
+ * one in the C locale: a measure sent as the string "12.5" is 12.5 (not
+ * absent), a float dimension is stored and grouped as "2.5" (not "2,5"),
+ * in the log tail and once compacted.
+ */
+Test(query, answers_do_not_depend_on_the_locale)
+{
+    const char *loc = use_comma_locale();
+    if (!loc)
+        cr_skip_test("no comma-decimal locale is installed and localedef could not build "
+                     "de_DE.UTF-8 (Debian: the locales package)");
+    cr_log_info("locale %s", loc);
+    char probe[16];
+    snprintf(probe, sizeof probe, "%.1f", 2.5);
+    cr_assert_str_eq(probe, "2,5", "the locale is in force for the C library");
+
+    tsagg_store *st = open_writer(TSAGG_SYNC_BATCH);
+    struct {
+        const char *value; /* string measure, or NULL for the double 0.25 */
+        int float_browser;
+    } rows[] = {{"12.5", 1}, {NULL, 1}, {"1e3", 0}};
+    for (size_t i = 0; i < NELEM(rows); i++) {
+        tsagg_attr a[2];
+        a[0] = rows[i].value
+                   ? (tsagg_attr){.key = "value", .key_len = 5, .type = TSAGG_STR,
+                                  .v.s = {rows[i].value, (uint32_t)strlen(rows[i].value)}}
+                   : (tsagg_attr){.key = "value", .key_len = 5, .type = TSAGG_F64, .v.f = 0.25};
+        a[1] = rows[i].float_browser
+                   ? (tsagg_attr){.key = "browser", .key_len = 7, .type = TSAGG_F64, .v.f = 2.5}
+                   : (tsagg_attr){.key = "browser", .key_len = 7, .type = TSAGG_STR,
+                                  .v.s = {"Chrome", 6}};
+        tsagg_event ev = {.ts = W0 + (int64_t)i * SEC, .merchant = 12, .event = "buy",
+                          .event_len = 3, .attrs = a, .nattrs = 2};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    }
+    locale_answers(st, 0, "log tail");
+    compact(st, 0);
+    locale_answers(st, TSAGG_QUERY_NO_TAIL, "compacted");
+    cr_assert_eq(tsagg_store_close(st), 0);
+    setlocale(LC_ALL, "C");
+}
+
+/* ---- the handle's message is about the failure just returned ------------------------------ */
+
+Test(query, errmsg_is_about_the_failure_returned)
+{
+    tsagg_store *st = open_writer(TSAGG_SYNC_BATCH);
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 1;
+    q.from = W0;
+    q.to = W0 + HOUR;
+    q.group_by = "colour";
+    cr_assert_eq(tsagg_query_run(st, &q, res), TSAGG_ESCHEMA);
+    cr_assert(strstr(errmsg(st), "unknown dimension \"colour\""), "%s", errmsg(st));
+    q.group_by = NULL;
+    cr_assert_eq(tsagg_query_run(st, &q, NULL), TSAGG_EARG);
+    cr_assert(strstr(errmsg(st), "result is NULL"), "after a NULL result: %s", errmsg(st));
+#ifdef UNDER_ASAN
+    cr_log_info("AddressSanitizer maps terabytes of shadow memory: the out-of-memory case "
+                "runs in the plain build only");
+#else
+    q.group_by = "colour";
+    cr_assert_eq(tsagg_query_run(st, &q, res), TSAGG_ESCHEMA);
+    /* A minute series of two years needs ~9 MB of bucket starts. */
+    q.group_by = NULL;
+    q.bucket = TSAGG_BUCKET_MINUTE;
+    q.to = W0 + 700 * DAY;
+    struct rlimit old, lim;
+    cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+    lim = (struct rlimit){.rlim_cur = mapped_bytes() + (2u << 20), .rlim_max = old.rlim_max};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    int rc = tsagg_query_run(st, &q, res);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+    cr_assert_eq(rc, -ENOMEM, "%s", tsagg_strerror(rc));
+    cr_assert_str_eq(errmsg(st), "query: Cannot allocate memory");
+#endif
+    tsagg_result_free(res);
     cr_assert_eq(tsagg_store_close(st), 0);
 }

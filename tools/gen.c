@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "gagen.h"
+#include "numtext.h"
 #include "tsagg_version.h"
 
 #define OUT_BUF (1u << 20)
@@ -70,7 +71,7 @@ static int parse_fraction(const char *s, double *out)
 {
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
+    double v = tsagg__num_strtod(s, &end);
     if (errno || end == s || *end || !(v >= 0.0 && v <= 1.0))
         return 0;
     *out = v;
@@ -81,7 +82,7 @@ static int parse_double(const char *s, double *out)
 {
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
+    double v = tsagg__num_strtod(s, &end);
     if (errno || end == s || *end)
         return 0;
     *out = v;
@@ -213,8 +214,10 @@ int main(int argc, char **argv)
         printf("rank,merchant,share,utc_offset_min\n");
         for (size_t r = 0; r < n && r < top_merchants; r++) {
             uint64_t m = gagen_merchant_by_rank(g, r);
-            printf("%zu,%" PRIu64 ",%.6f,%d\n", r + 1, m, gagen_merchant_share(g, r),
-                   gagen_merchant_utc_offset(g, m));
+            char line[96];
+            tsagg__num_format(line, sizeof line, "%zu,%" PRIu64 ",%.6f,%d\n", r + 1, m,
+                              gagen_merchant_share(g, r), gagen_merchant_utc_offset(g, m));
+            fputs(line, stdout);
         }
         gagen_free(g);
         return ferror(stdout) || fflush(stdout) ? 1 : 0;

@@ -47,9 +47,25 @@ int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)
     va_start(ap, fmt);
     pthread_mutex_lock(&store->err_mu);
     vsnprintf(store->errmsg, sizeof store->errmsg, fmt, ap);
+    store->failures++;
     pthread_mutex_unlock(&store->err_mu);
     va_end(ap);
     return code;
+}
+
+uint64_t tsagg__fail_mark(tsagg_store *store)
+{
+    pthread_mutex_lock(&store->err_mu);
+    uint64_t n = store->failures;
+    pthread_mutex_unlock(&store->err_mu);
+    return n;
+}
+
+int tsagg__fail_default(tsagg_store *store, uint64_t mark, int code, const char *what)
+{
+    if (code == 0 || tsagg__fail_mark(store) != mark)
+        return code;
+    return tsagg__fail(store, code, "%s: %s", what, tsagg_strerror(code));
 }
 
 void tsagg_store_errmsg(tsagg_store *store, char *buf, size_t len)

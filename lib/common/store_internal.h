@@ -27,6 +27,7 @@ struct tsagg_store {
 
     pthread_mutex_t err_mu;
     char errmsg[TSAGG_ERRMSG_MAX];
+    uint64_t failures; /* messages recorded; under err_mu */
 
     pthread_mutex_t catalog_mu;     /* creates the catalog once */
     struct tsagg__catalog *catalog; /* published manifests and snapshots */
@@ -42,6 +43,14 @@ void tsagg__partcache_free(tsagg_store *store);
 /* Record a failure's detail on the handle (printf-style) and return code. */
 int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Messages recorded so far: taken when a public call starts, so that it can
+ * tell at its end whether its failure left a detail. */
+uint64_t tsagg__fail_mark(tsagg_store *store);
+/* A public call's failure `code`, with "what: <tsagg_strerror(code)>" as the
+ * detail unless a message was recorded since `mark`, so that the handle
+ * never shows an earlier failure's message for this one. */
+int tsagg__fail_default(tsagg_store *store, uint64_t mark, int code, const char *what);
 
 /* Path of log segment `number` inside the store. */
 void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, size_t len);

@@ -9,19 +9,14 @@
 #include "hourbuf.h"
 #include "manifest.h"
 #include "merge.h"
+#include "numtext.h"
 #include "partfile.h"
 
 /* A measure sent as a string ("12.50"): its number, or NaN. */
 static inline double strtod_prefix(const char *s, size_t len)
 {
-    char buf[64];
-    if (len == 0 || len >= sizeof buf)
-        return NAN;
-    memcpy(buf, s, len);
-    buf[len] = 0;
-    char *end;
-    double v = strtod(buf, &end);
-    return *end == 0 ? v : NAN;
+    double v;
+    return tsagg__num_parse(s, len, &v) == 0 ? v : NAN;
 }
 
 #endif

@@ -198,7 +198,7 @@ static int add_event(compactor *c, const tsagg_event *ev)
                 len = (size_t)snprintf(num, sizeof num, "%" PRId64, a->v.i);
                 p = num;
             } else if (a->type == TSAGG_F64) {
-                len = (size_t)snprintf(num, sizeof num, "%.17g", a->v.f);
+                len = (size_t)tsagg__num_format(num, sizeof num, "%.17g", a->v.f);
                 p = num;
             }
             rc = tsagg__hourbuf_intern(h, p, len, &c->dims[col]);

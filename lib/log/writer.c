@@ -22,6 +22,10 @@
 #include "fileio.h"
 #include "writer_internal.h"
 
+/* TSAGG_SYNC_NONE: how often the writer thread makes pending events durable.
+ * Queries show durable events only, so this bounds how long an acknowledged
+ * event stays out of their answers (tsagg_query.h promises a second). */
+#define NONE_SYNC_MS 500u
 /* Appenders wait while this many frames' worth is queued behind a flush. */
 #define BACKLOG_FRAMES 8
 /* Events per encoded record, so one huge append still yields bounded frames. */
@@ -270,10 +274,13 @@ static int flush_locked(struct tsagg_log_writer *w, uint64_t target, int sync)
     }
 }
 
+/* The writer thread of the INTERVAL and NONE modes: write and fsync what is
+ * pending every period. */
 static void *interval_main(void *arg)
 {
     struct tsagg_log_writer *w = arg;
-    uint32_t ms = w->st->opts.sync_interval_ms;
+    uint32_t ms = w->st->opts.sync_mode == TSAGG_SYNC_NONE ? NONE_SYNC_MS
+                                                           : w->st->opts.sync_interval_ms;
     pthread_mutex_lock(&w->mu);
     while (!w->closing) {
         struct timespec dl;
@@ -381,7 +388,7 @@ int tsagg__writer_open(tsagg_store *st)
     w->active_segment = w->seg.fd >= 0 ? w->seg.number : w->seg.number + 1;
     if (rc == 0)
         rc = push_frame(w);
-    if (rc == 0 && st->opts.sync_mode == TSAGG_SYNC_INTERVAL) {
+    if (rc == 0 && st->opts.sync_mode != TSAGG_SYNC_BATCH) {
         rc = -pthread_create(&w->thread, NULL, interval_main, w);
         w->thread_started = rc == 0;
     }

@@ -52,7 +52,7 @@ struct tsagg_log_writer {
     pthread_mutex_t scratch_mu;
     struct append_scratch *scratch; /* free list of append scratch */
 
-    pthread_t thread;      /* TSAGG_SYNC_INTERVAL flusher */
+    pthread_t thread;      /* INTERVAL and NONE modes: the periodic flusher */
     int thread_started;
 };
 

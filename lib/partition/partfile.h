@@ -135,6 +135,16 @@ int tsagg__part_open_shared(const tsagg_io *io, const char *path, tsagg__dctx_po
                             tsagg__part **out, char *errmsg, size_t errmsg_len);
 void tsagg__part_close(tsagg__part *p); /* accepts NULL */
 
+/*
+ * Whether an open file is the one a listing names: the header's hour, file
+ * id and row count and the file's size must all agree, so that a file of
+ * another hour or store copied over a listed one is refused rather than
+ * answered. 0, or TSAGG_ECORRUPT with errmsg (if not NULL) naming the file
+ * and both descriptions.
+ */
+int tsagg__part_check_listed(const tsagg__part *p, int64_t hour, uint64_t file_id,
+                             uint64_t rows, uint64_t bytes, char *errmsg, size_t errmsg_len);
+
 const tsagg__part_info *tsagg__part_get_info(const tsagg__part *p);
 /* The schema the file was written with (its own copy). */
 const tsagg_schema *tsagg__part_schema(const tsagg__part *p);

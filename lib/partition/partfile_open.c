@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <xxhash.h>
 #include <zstd.h>
 
@@ -373,4 +374,36 @@ fail:
     free(footer);
     tsagg__part_close(p);
     return rc;
+}
+
+/* An hour start as 2026-11-01T04:00Z (UTC), for messages. */
+static void hour_text(int64_t hour, char *buf, size_t len)
+{
+    time_t t = (time_t)(hour / 1000000);
+    struct tm tm;
+    if (hour % TSAGG__HOUR_US != 0 || !gmtime_r(&t, &tm)) {
+        snprintf(buf, len, "%" PRId64 " us", hour);
+        return;
+    }
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:00Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour);
+}
+
+int tsagg__part_check_listed(const tsagg__part *p, int64_t hour, uint64_t file_id,
+                             uint64_t rows, uint64_t bytes, char *errmsg, size_t errmsg_len)
+{
+    const tsagg__part_info *in = &p->info;
+    if (in->hour == hour && p->file_id == file_id && in->rows == rows && in->bytes == bytes)
+        return 0;
+    if (errmsg && errmsg_len) {
+        char have[40], want[40];
+        hour_text(in->hour, have, sizeof have);
+        hour_text(hour, want, sizeof want);
+        snprintf(errmsg, errmsg_len,
+                 "%s: the file (hour %s, file id %" PRIu64 ", %" PRIu64 " rows, %" PRIu64
+                 " bytes) is not what the manifest lists (hour %s, file id %" PRIu64 ", %" PRIu64
+                 " rows, %" PRIu64 " bytes): replaced or copied from elsewhere",
+                 p->path, have, p->file_id, in->rows, in->bytes, want, file_id, rows, bytes);
+    }
+    return TSAGG_ECORRUPT;
 }

@@ -419,7 +419,13 @@ static int entry_open(tsagg_store *st, const tsagg__part_ref *ref, tsagg__pcent 
     if (!e)
         return -ENOMEM;
     int rc = tsagg__part_open_shared(st->io, path, &st->part_cache->dctx, &e->p, err, sizeof err);
+    /* A file of another hour or store copied over a listed one reads
+     * cleanly: only the manifest can tell it is not the file it lists. */
+    if (rc == 0)
+        rc = tsagg__part_check_listed(e->p, ref->hour, ref->file_id, ref->rows, ref->bytes, err,
+                                      sizeof err);
     if (rc != 0) {
+        tsagg__part_close(e->p);
         free(e);
         return tsagg__fail(st, rc, "%s", err);
     }

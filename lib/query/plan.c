@@ -10,8 +10,6 @@
 
 #include "query_internal.h"
 
-/* Bounds memory: a minute series over two years is about a million. */
-#define MAX_BUCKETS 1100000
 #define MINUTE_US INT64_C(60000000)
 
 void tsagg_query_init(tsagg_query *q)
@@ -63,8 +61,9 @@ static int layout_buckets(qplan *p)
         s = next;
         if (s >= p->to)
             break;
-        if (n >= MAX_BUCKETS)
-            return tsagg__fail(p->st, TSAGG_EARG, "more than %d buckets", MAX_BUCKETS);
+        if (n >= TSAGG_QUERY_MAX_BUCKETS)
+            return tsagg__fail(p->st, TSAGG_EARG, "more than %u buckets",
+                               (unsigned)TSAGG_QUERY_MAX_BUCKETS);
     }
     p->starts[n] = s;
     p->nbuckets = n;
@@ -100,10 +99,12 @@ size_t tsagg__qplan_bucket(const qplan *p, int64_t ts)
  */
 static int grow_cells(qplan *p, size_t groups)
 {
-    size_t nb = p->nbuckets, old = p->cells_cap;
+    size_t nb = p->stride, old = p->cells_cap;
     if (groups * nb <= old)
         return 0;
     size_t cap_groups = old / nb * 2;
+    if (nb > 1 && cap_groups > TSAGG_QUERY_MAX_ROWS / nb)
+        cap_groups = TSAGG_QUERY_MAX_ROWS / nb; /* a series never holds more */
     if (cap_groups < groups)
         cap_groups = groups;
     size_t cells = cap_groups * nb;
@@ -172,6 +173,16 @@ int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group)
             *group = p->group_table[i] - 1;
             return 0;
         }
+    }
+    if (p->fixed) {
+        *group = QGROUP_SKIP;
+        return 0;
+    }
+    /* A series (not the totals, not one bucket) stops at the row limit: the
+     * query then ranks the groups first and keeps the top ones. */
+    if (p->stride > 1 && (p->ngroups + 1) * p->stride > TSAGG_QUERY_MAX_ROWS) {
+        p->overflowed = 1;
+        return -E2BIG;
     }
     if (p->ngroups == p->groups_cap) {
         size_t cap = p->groups_cap ? p->groups_cap * 2 : 16;
@@ -258,7 +269,17 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot)
     return *slot;
 }
 
-int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q)
+/* The plan measure of schema measure mi, added when new. */
+static int plan_measure(qplan *p, int mi)
+{
+    for (uint32_t j = 0; j < p->nmeasures; j++)
+        if (p->measure_of[j] == mi)
+            return (int)j;
+    p->measure_of[p->nmeasures] = mi;
+    return (int)p->nmeasures++;
+}
+
+int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q, int totals)
 {
     memset(p, 0, sizeof *p);
     p->q = q;
@@ -277,7 +298,6 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q)
     p->to = q->to;
     p->bucket = q->bucket;
     p->exact = (q->flags & TSAGG_QUERY_EXACT) != 0;
-    p->nmeasures = (uint32_t)tsagg_schema_measure_count(st->schema);
     p->group_col = QCOL_NONE;
     char err[TSAGG_ERRMSG_MAX];
     int rc = tsagg__tz_load(st->io, NULL, q->tz, &p->tz, err, sizeof err);
@@ -295,7 +315,7 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q)
             int mi = m ? tsagg_schema_measure_index(st->schema, m) : -1;
             if (mi < 0)
                 return tsagg__fail(st, TSAGG_ESCHEMA, "unknown measure \"%s\"", m ? m : "");
-            p->metric_measure[i] = mi;
+            p->metric_measure[i] = plan_measure(p, mi);
             p->need_measures = 1;
             p->need_minmax |= k == TSAGG_METRIC_MIN || k == TSAGG_METRIC_MAX;
         }
@@ -325,6 +345,8 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q)
         return rc;
     if ((rc = layout_buckets(p)) != 0)
         return rc;
+    p->totals = totals;
+    p->stride = totals ? 1 : p->nbuckets;
     p->group_table_cap = 64;
     p->group_table = calloc(p->group_table_cap, sizeof *p->group_table);
     if (!p->group_table)
@@ -335,9 +357,20 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q)
     return rc;
 }
 
+int tsagg__qplan_fix_groups(qplan *p, const char *const *keys, const size_t *lens, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t g;
+        rc = tsagg__qplan_group(p, keys[i], lens[i], &g);
+    }
+    p->fixed = 1;
+    return rc;
+}
+
 void tsagg__qplan_free(qplan *p)
 {
-    size_t cells = p->ngroups * p->nbuckets;
+    size_t cells = p->ngroups * p->stride;
     for (size_t i = 0; i < cells; i++) {
         if (p->users && p->users[i]) {
             tsagg__hll_fini(p->users[i]);

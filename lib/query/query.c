@@ -1,8 +1,14 @@
 /*
  * query.c - run a query: plan it, take a snapshot of the published
- * partitions, scan those of the range and the log tail after the
+ * partitions, scan those of the range and the durable log tail after the
  * snapshot's consumed position, then lay the accumulators out as result
  * columns (top-N groups first by the first metric, ties by key).
+ *
+ * A group-by whose series would pass TSAGG_QUERY_MAX_ROWS cells (many
+ * distinct values, fine buckets) is answered in two passes over the same
+ * snapshot and tail: the groups' totals rank them, then only the kept
+ * groups' series are counted. Memory then follows the answer, not the
+ * number of buckets times the number of distinct values.
  */
 #include <errno.h>
 #include <math.h>
@@ -12,6 +18,7 @@
 #include "manifest.h"
 #include "partcache.h"
 #include "query_internal.h"
+#include "tsagg_log.h"
 
 /* Snapshots tried when partition files vanish under a query. */
 #define MAX_ATTEMPTS 8
@@ -117,7 +124,7 @@ static int rank_cmp(const void *a, const void *b)
  */
 static int rank_score(const qplan *p, size_t g, double *out)
 {
-    size_t nb = p->nbuckets, c0 = g * nb;
+    size_t nb = p->stride, c0 = g * nb;
     if (nb == 1) {
         *out = metric_value(p, 0, c0);
         return 0;
@@ -185,28 +192,62 @@ static int rank_score(const qplan *p, size_t g, double *out)
     return 0;
 }
 
-static int fill_result(const qplan *p, tsagg_result *r)
+/* The plan's groups in rank order, in *out (ngroups entries; free it). A
+ * fixed plan's groups are in rank order already. */
+static int rank_groups(const qplan *p, ranked **out)
 {
-    size_t nb = p->nbuckets, ng = p->ngroups;
+    size_t ng = p->ngroups;
     ranked *order = malloc((ng ? ng : 1) * sizeof *order);
     if (!order)
         return -ENOMEM;
-    size_t keybytes = 0;
-    int rc = 0;
+    int ranks = p->group_col != QCOL_NONE && !p->fixed;
     for (size_t g = 0; g < ng; g++) {
         double score = 0;
-        if (p->group_col != QCOL_NONE && (rc = rank_score(p, g, &score)) != 0)
-            break;
+        int rc = ranks ? rank_score(p, g, &score) : 0;
+        if (rc != 0) {
+            free(order);
+            return rc;
+        }
         order[g] = (ranked){score, p->group_keys[g], g};
-        keybytes += strlen(p->group_keys[g]) + 1;
     }
-    if (rc != 0) {
-        free(order);
-        return rc;
-    }
-    if (p->group_col != QCOL_NONE)
+    if (ranks)
         qsort(order, ng, sizeof *order, rank_cmp);
-    size_t keep = p->q->top && p->q->top < ng ? p->q->top : ng;
+    *out = order;
+    return 0;
+}
+
+/* How many of ng ranked groups the answer keeps. */
+static size_t kept_groups(const qplan *p, size_t ng)
+{
+    return !p->fixed && p->q->top && p->q->top < ng ? p->q->top : ng;
+}
+
+/* TSAGG_EARG when keep groups of nb buckets pass TSAGG_QUERY_MAX_ROWS rows. */
+static int check_answer_size(tsagg_store *st, size_t nb, size_t keep)
+{
+    if (keep <= TSAGG_QUERY_MAX_ROWS / nb)
+        return 0;
+    return tsagg__fail(st, TSAGG_EARG,
+                       "the answer would hold %zu buckets x %zu groups = %zu rows, more than "
+                       "%u: keep the top %zu groups or fewer, or use a coarser bucket or a "
+                       "shorter range",
+                       nb, keep, nb * keep, (unsigned)TSAGG_QUERY_MAX_ROWS,
+                       (size_t)TSAGG_QUERY_MAX_ROWS / nb);
+}
+
+static int fill_result(const qplan *p, tsagg_result *r)
+{
+    size_t nb = p->nbuckets, ng = p->ngroups;
+    size_t keep = kept_groups(p, ng);
+    int rc = check_answer_size(p->st, nb, keep);
+    if (rc != 0)
+        return rc;
+    ranked *order;
+    if ((rc = rank_groups(p, &order)) != 0)
+        return rc;
+    size_t keybytes = 0;
+    for (size_t j = 0; j < keep; j++)
+        keybytes += strlen(order[j].key) + 1;
     size_t rows = nb * keep;
     if (rows > r->rows_cap) {
         int64_t *t = realloc(r->times, rows * sizeof *t);
@@ -258,7 +299,7 @@ static int fill_result(const qplan *p, tsagg_result *r)
     r->nmetrics = p->nmetrics;
     for (size_t b = 0; b < nb; b++) {
         for (size_t j = 0; j < keep; j++) {
-            size_t row = b * keep + j, cell = order[j].group * nb + b;
+            size_t row = b * keep + j, cell = tsagg__qplan_cell(p, order[j].group, b);
             r->times[row] = p->starts[b];
             r->keys[row] = gkey[j];
             for (uint32_t m = 0; m < p->nmetrics; m++)
@@ -267,7 +308,7 @@ static int fill_result(const qplan *p, tsagg_result *r)
     }
     r->approximate = 0;
     if (!p->exact && (p->need_users || p->need_sessions)) {
-        for (size_t c = 0; c < ng * nb && !r->approximate; c++) {
+        for (size_t c = 0; c < ng * p->stride && !r->approximate; c++) {
             if (p->users && p->users[c] && !tsagg__hll_is_exact(p->users[c]))
                 r->approximate = 1;
             if (p->sessions && p->sessions[c] && !tsagg__hll_is_exact(p->sessions[c]))
@@ -303,6 +344,8 @@ static int scan_snapshot(qplan *p, const tsagg__manifest *m)
     rc = tsagg__partcache_get_many(st, m->parts + lo, hi - lo, ents);
     for (size_t i = 0; rc == 0 && i < hi - lo; i++) {
         rc = tsagg__scan_partition(p, ents[i]);
+        if (rc != 0 && p->overflowed)
+            break; /* not a failure: the query ranks the groups first */
         if (rc != 0) {
             char msg[TSAGG_ERRMSG_MAX];
             tsagg__part_errmsg(tsagg__pcent_part(ents[i]), msg, sizeof msg);
@@ -312,19 +355,79 @@ static int scan_snapshot(qplan *p, const tsagg__manifest *m)
             return rc;
         }
     }
-    if (rc == 0)
+    if (rc == 0 || p->overflowed)
         tsagg__partcache_put_many(st, ents, hi - lo);
     free(ents);
     return rc;
 }
 
+/* The snapshot's partitions of the range, then the log tail after them and
+ * before *tail_end (see tsagg__scan_tail). */
+static int scan_all(qplan *p, const tsagg__manifest *m, uint64_t *tail_end)
+{
+    int rc = scan_snapshot(p, m);
+    if (rc == 0 && !(p->flags & TSAGG_QUERY_NO_TAIL))
+        rc = tsagg__scan_tail(p, m->consumed_seq, tail_end);
+    return rc;
+}
+
+/*
+ * The series of p's groups passed TSAGG_QUERY_MAX_ROWS cells: rank the
+ * groups on their totals (one cell each), then count the series of the
+ * kept ones only, on the same snapshot and tail. An answer that still
+ * passes the limit (no top N, or too large a one) is the caller's to
+ * narrow: TSAGG_EARG with the numbers. On return *p is the plan that
+ * answers (or one that can be freed).
+ */
+static int rank_then_series(qplan *p, const tsagg_query *q, const tsagg__manifest *m,
+                            uint64_t *tail_end)
+{
+    tsagg_store *st = p->st;
+    tsagg__qplan_free(p);
+    qplan tot;
+    int rc = tsagg__qplan_init(&tot, st, q, 1);
+    if (rc == 0)
+        rc = scan_all(&tot, m, tail_end);
+    ranked *order = NULL;
+    if (rc == 0)
+        rc = rank_groups(&tot, &order);
+    size_t keep = kept_groups(&tot, tot.ngroups);
+    if (rc == 0)
+        rc = check_answer_size(st, tot.nbuckets, keep);
+    const char **keys = NULL;
+    size_t *lens = NULL;
+    if (rc == 0) {
+        keys = malloc((keep ? keep : 1) * sizeof *keys);
+        lens = malloc((keep ? keep : 1) * sizeof *lens);
+        rc = keys && lens ? 0 : -ENOMEM;
+    }
+    for (size_t j = 0; rc == 0 && j < keep; j++) {
+        keys[j] = order[j].key;
+        lens[j] = tot.group_lens[order[j].group];
+    }
+    if (rc == 0)
+        rc = tsagg__qplan_init(p, st, q, 0);
+    if (rc == 0)
+        rc = tsagg__qplan_fix_groups(p, keys, lens, keep);
+    if (rc == 0)
+        rc = scan_all(p, m, tail_end);
+    free(keys);
+    free(lens);
+    free(order);
+    tsagg__qplan_free(&tot);
+    return rc;
+}
+
 int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
 {
-    if (!st || !r)
+    if (!st)
         return TSAGG_EARG;
+    if (!r)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_query_run: the result is NULL");
+    uint64_t mark = tsagg__fail_mark(st);
     r->rows = r->buckets = r->groups = 0;
     qplan p;
-    int rc = tsagg__qplan_init(&p, st, q);
+    int rc = tsagg__qplan_init(&p, st, q, 0);
     /* A file a merge removed after our snapshot was taken (by another
      * handle, here or in another process) is missing: take a fresh snapshot
      * and start over. Each retry means a newer manifest was published, and
@@ -337,18 +440,22 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
         if (rc != 0)
             break;
         const tsagg__manifest *m = tsagg__snapshot_manifest(snap);
-        rc = scan_snapshot(&p, m);
-        if (rc == 0 && !(q->flags & TSAGG_QUERY_NO_TAIL))
-            rc = tsagg__scan_tail(&p, m->consumed_seq);
+        /* Durable events only (tsagg_query.h): what a crash could take
+         * back is never shown. A read-only handle cannot know what another
+         * process's writer has made durable: it reads what the files hold. */
+        uint64_t tail_end = st->writer ? tsagg_durable_seq(st) + 1 : UINT64_MAX;
+        rc = scan_all(&p, m, &tail_end);
+        if (rc == -E2BIG && p.overflowed)
+            rc = rank_then_series(&p, q, m, &tail_end);
         tsagg__partcache_trim(st, m);
         tsagg__snapshot_release(st, snap);
         if (rc != -ENOENT || attempt == MAX_ATTEMPTS)
             break;
         tsagg__qplan_free(&p);
-        rc = tsagg__qplan_init(&p, st, q);
+        rc = tsagg__qplan_init(&p, st, q, 0);
     }
     if (rc == 0)
         rc = fill_result(&p, r);
     tsagg__qplan_free(&p);
-    return rc;
+    return tsagg__fail_default(st, mark, rc, "query");
 }

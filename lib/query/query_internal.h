@@ -3,8 +3,13 @@
  * planner, the partition scans (rollups and rows) and the log-tail scan.
  *
  * Accumulators are "cells", one per (group, bucket): cell = group *
- * nbuckets + bucket. Groups are created as keys are met; without group-by
- * there is one group, "".
+ * stride + bucket (tsagg__qplan_cell). Groups are created as keys are met;
+ * without group-by there is one group, "".
+ *
+ * A group-by whose series would pass TSAGG_QUERY_MAX_ROWS cells is run in
+ * two passes over the same snapshot: first one cell per group (stride 1,
+ * the totals that rank the groups), then the series of the kept groups
+ * only, the plan's groups fixed in rank order and every other key skipped.
  */
 #ifndef TSAGG_QUERY_INTERNAL_H
 #define TSAGG_QUERY_INTERNAL_H
@@ -29,6 +34,9 @@ typedef struct qfilter {
     size_t *lens;
 } qfilter;
 
+/* The group of a key the plan does not keep (a fixed plan's other keys). */
+#define QGROUP_SKIP SIZE_MAX
+
 /* A distinct set of 64-bit ids, for exact distinct counts. */
 typedef struct idset {
     uint64_t *slots; /* 0 marks an empty slot; id 0 is kept aside */
@@ -52,9 +60,16 @@ typedef struct qplan {
     uint32_t nfilters;
     int has_dim_filter;
 
+    size_t stride;    /* cells per group: nbuckets, or 1 when totals */
+    int totals;       /* one cell per group: the ranking pass */
+    int fixed;        /* groups fixed (in rank order); other keys skipped */
+    int overflowed;   /* the series needed more than TSAGG_QUERY_MAX_ROWS cells */
+
     uint32_t nmetrics;
     tsagg_metric metrics[TSAGG_QUERY_MAX_METRICS];
-    int metric_measure[TSAGG_QUERY_MAX_METRICS]; /* measure index or -1 */
+    int metric_measure[TSAGG_QUERY_MAX_METRICS]; /* plan measure or -1 */
+    /* Plan measures: the schema measures the metrics name, each once. */
+    int measure_of[TSAGG_QUERY_MAX_METRICS];     /* plan measure -> schema measure */
     int need_users, need_sessions, need_minmax, need_measures;
     int exact;
 
@@ -69,22 +84,33 @@ typedef struct qplan {
     size_t cells_cap;
     uint64_t *count;
     double *sum, *nval, *vmin, *vmax; /* per measure x cell */
-    uint32_t nmeasures;               /* schema measures */
+    uint32_t nmeasures;               /* plan measures */
     tsagg__hll **users, **sessions;   /* per cell, NULL until used */
     idset *xusers, *xsessions;        /* exact mode */
     void *scratch;                    /* the row scan's column buffers */
     uint64_t merchant_hint;           /* index of the merchant in the last file */
 } qplan;
 
-/* planner (plan.c) */
-int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q);
+/* planner (plan.c). totals: one cell per group (the ranking pass). */
+int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q, int totals);
 void tsagg__qplan_free(qplan *p);
-/* The group of a key, created when new. */
+/* Create the groups keys[0..n) (lens[i] bytes each) in this order and fix
+ * them: any other key gets QGROUP_SKIP. */
+int tsagg__qplan_fix_groups(qplan *p, const char *const *keys, const size_t *lens, size_t n);
+/* The group of a key, created when new; QGROUP_SKIP when the plan is fixed
+ * and does not hold it. -E2BIG (and p->overflowed) when a new group would
+ * take a series past TSAGG_QUERY_MAX_ROWS cells. */
 int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group);
 /* The bucket of an instant inside [from, to). */
 size_t tsagg__qplan_bucket(const qplan *p, int64_t ts);
 
-/* Add one event's contribution to a cell. meas holds the schema measures
+/* The cell of a group's bucket. */
+static inline size_t tsagg__qplan_cell(const qplan *p, size_t group, size_t bucket)
+{
+    return group * p->stride + (p->totals ? 0 : bucket);
+}
+
+/* Add one event's contribution to a cell. meas holds the plan measures
  * (NaN when absent). */
 int tsagg__qplan_add(qplan *p, size_t cell, uint64_t user, uint64_t session, const double *meas);
 
@@ -94,7 +120,10 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot);
 /* Scans (scan_part.c, scan_tail.c). */
 typedef struct tsagg__pcent tsagg__pcent; /* partcache.h */
 int tsagg__scan_partition(qplan *p, tsagg__pcent *ent);
-int tsagg__scan_tail(qplan *p, uint64_t after_seq);
+/* The log events after after_seq and before *end_seq. *end_seq UINT64_MAX:
+ * up to the end of the log, and then set to one past the last event read,
+ * so that a second pass reads the same events. */
+int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq);
 
 /* Exact id sets. */
 int tsagg__idset_add(idset *s, uint64_t id);

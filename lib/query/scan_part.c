@@ -35,7 +35,7 @@ typedef struct pscan {
     uint8_t *allowed[TSAGG_QUERY_MAX_FILTERS];  /* per filter: code -> passes */
     uint32_t *group_of;                         /* code -> group + 1, 0 unknown */
     uint32_t group_dict;                        /* column of group_of, or NOCOL */
-    const int *fm;                              /* store measure -> file measure or -1 */
+    int fm[TSAGG_QUERY_MAX_METRICS];            /* plan measure -> file measure or -1 */
     const int *fd;                              /* store dimension -> file dimension or -1 */
 } pscan;
 
@@ -73,7 +73,9 @@ static int pscan_init(pscan *s, qplan *p, tsagg__pcent *ent)
     s->part = tsagg__pcent_part(ent);
     tsagg__part *part = s->part;
     s->hour = tsagg__part_get_info(part)->hour;
-    s->fm = tsagg__pcent_measure_map(ent);
+    const int *store_fm = tsagg__pcent_measure_map(ent);
+    for (uint32_t m = 0; m < p->nmeasures; m++)
+        s->fm[m] = store_fm[p->measure_of[m]];
     s->fd = tsagg__pcent_dimension_map(ent);
     for (uint32_t f = 0; f < p->nfilters; f++) {
         const qfilter *qf = &p->filters[f];
@@ -111,15 +113,20 @@ static int pscan_init(pscan *s, qplan *p, tsagg__pcent *ent)
     return 0;
 }
 
-/* The query group of a dictionary code of the group-by column. */
+/* group_of's mark of a code whose group the plan skips. */
+#define SKIP_CODE UINT32_MAX
+
+/* The query group of a dictionary code of the group-by column (QGROUP_SKIP:
+ * not one the plan keeps). */
 static int group_of_code(pscan *s, uint32_t code, size_t *group)
 {
     if (s->p->group_col == QCOL_NONE) {
         *group = 0;
         return 0;
     }
-    if (s->group_of[code]) {
-        *group = s->group_of[code] - 1;
+    uint32_t known = s->group_of[code];
+    if (known) {
+        *group = known == SKIP_CODE ? QGROUP_SKIP : known - 1;
         return 0;
     }
     const char *str = "";
@@ -130,7 +137,7 @@ static int group_of_code(pscan *s, uint32_t code, size_t *group)
     if (rc == 0)
         rc = tsagg__qplan_group(s->p, str, len, group);
     if (rc == 0)
-        s->group_of[code] = (uint32_t)*group + 1;
+        s->group_of[code] = *group == QGROUP_SKIP ? SKIP_CODE : (uint32_t)*group + 1;
     return rc;
 }
 
@@ -190,7 +197,6 @@ static void add_sums(pscan *s, size_t cell, const double *sums, uint32_t nm)
 static int scan_rollup(pscan *s, const tsagg__qrollup *qr, uint64_t mi)
 {
     qplan *p = s->p;
-    size_t nb = p->nbuckets;
     int64_t lo = s->hour, hi = s->hour + TSAGG__HOUR_US;
     size_t b = tsagg__qplan_bucket(p, lo > p->from ? lo : p->from);
     /* The dashboard case, the whole hour in one bucket: the summary's
@@ -204,9 +210,12 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, uint64_t mi)
         size_t g;
         if ((rc = group_of_code(s, code, &g)) != 0)
             break;
-        p->count[g * nb + b] += qr->ev_count[k];
+        if (g == QGROUP_SKIP)
+            continue;
+        size_t cell = tsagg__qplan_cell(p, g, b);
+        p->count[cell] += qr->ev_count[k];
         if (p->need_measures)
-            add_sums(s, g * nb + b, qr->ev_sums + (size_t)k * qr->nmeasures, qr->nmeasures);
+            add_sums(s, cell, qr->ev_sums + (size_t)k * qr->nmeasures, qr->nmeasures);
     }
     if (!whole) {
         tsagg__rollup r;
@@ -222,7 +231,9 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, uint64_t mi)
             size_t g;
             if ((rc = group_of_code(s, code, &g)) != 0)
                 break;
-            size_t cell = g * nb + tsagg__qplan_bucket(p, ts);
+            if (g == QGROUP_SKIP)
+                continue;
+            size_t cell = tsagg__qplan_cell(p, g, tsagg__qplan_bucket(p, ts));
             p->count[cell] += r.count[e];
             if (p->need_measures)
                 add_sums(s, cell, r.sums + (size_t)e * r.nmeasures, r.nmeasures);
@@ -233,10 +244,11 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, uint64_t mi)
         return rc;
     /* Sketches: rollup_usable saw to it that the hour is whole, in bucket b. */
     if (p->nfilters == 0 && p->group_col == QCOL_NONE) {
+        size_t cell = tsagg__qplan_cell(p, 0, b);
         if (p->need_users)
-            rc = merge_sketch(&p->users[b], &qr->users);
+            rc = merge_sketch(&p->users[cell], &qr->users);
         if (rc == 0 && p->need_sessions)
-            rc = merge_sketch(&p->sessions[b], &qr->sessions);
+            rc = merge_sketch(&p->sessions[cell], &qr->sessions);
         return rc;
     }
     for (uint32_t k = 0; rc == 0 && k < qr->nnamed; k++) {
@@ -246,7 +258,9 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, uint64_t mi)
         size_t g;
         if ((rc = group_of_code(s, code, &g)) != 0)
             break;
-        size_t cell = g * nb + b;
+        if (g == QGROUP_SKIP)
+            continue;
+        size_t cell = tsagg__qplan_cell(p, g, b);
         if (p->need_users)
             rc = merge_sketch(&p->users[cell], &qr->named_users[k]);
         if (rc == 0 && p->need_sessions)
@@ -290,7 +304,7 @@ typedef struct chunk {
 static inline int row_group(pscan *s, uint32_t code, size_t *grp)
 {
     uint32_t known = s->group_of[code];
-    if (known) {
+    if (known && known != SKIP_CODE) {
         *grp = known - 1;
         return 0;
     }
@@ -302,7 +316,6 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 {
     qplan *p = s->p;
     int grouped = p->group_col != QCOL_NONE;
-    size_t nb = p->nbuckets;
     /* Selection vector: rows in range, then narrowed by each filter. */
     uint32_t m = 0;
     if (!k->ts) {
@@ -335,7 +348,10 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
             size_t grp = 0;
             if (grouped && (rc = row_group(s, k->group[i], &grp)) != 0)
                 break;
-            p->count[grp * nb + (k->ts ? tsagg__qplan_bucket(p, k->ts[i]) : k->bucket)]++;
+            if (grp == QGROUP_SKIP)
+                continue;
+            p->count[tsagg__qplan_cell(
+                p, grp, k->ts ? tsagg__qplan_bucket(p, k->ts[i]) : k->bucket)]++;
         }
         return rc;
     }
@@ -344,9 +360,12 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         size_t grp = 0;
         if (grouped && (rc = row_group(s, k->group[i], &grp)) != 0)
             break;
+        if (grp == QGROUP_SKIP)
+            continue;
         for (uint32_t x = 0; p->need_measures && x < p->nmeasures; x++)
             c->row_meas[x] = k->meas[x] ? k->meas[x][i] : NAN;
-        size_t cell = grp * nb + (k->ts ? tsagg__qplan_bucket(p, k->ts[i]) : k->bucket);
+        size_t cell =
+            tsagg__qplan_cell(p, grp, k->ts ? tsagg__qplan_bucket(p, k->ts[i]) : k->bucket);
         rc = tsagg__qplan_add(p, cell, p->need_users ? k->user[i] : 0,
                               p->need_sessions ? k->session[i] : 0, c->row_meas);
     }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numtext.h"
 #include "query_internal.h"
 #include "tsagg_log.h"
 
@@ -25,7 +26,7 @@ static const tsagg_attr *find_attr(const tsagg_event *ev, const char *name, size
 }
 
 /* Room for a number written as a dimension string. */
-#define NUM_MAX 32
+#define NUM_MAX TSAGG__NUM_TEXT_MAX
 /* The compactor cuts strings here (hourbuf.c). */
 #define PART_STR_MAX 0xfffffu
 
@@ -56,7 +57,7 @@ static void field_str(const qplan *p, const tsagg_event *ev, int col, char num[N
     } else if (a->type == TSAGG_INT) {
         *len = (size_t)snprintf(num, NUM_MAX, "%" PRId64, a->v.i);
     } else {
-        *len = (size_t)snprintf(num, NUM_MAX, "%.17g", a->v.f);
+        *len = (size_t)tsagg__num_format(num, NUM_MAX, "%.17g", a->v.f);
     }
 }
 
@@ -70,15 +71,8 @@ static double measure_value(const tsagg_attr *a)
         return a->v.f;
     if (a->type == TSAGG_INT)
         return (double)a->v.i;
-    char buf[64];
-    size_t len = a->v.s.len;
-    if (len == 0 || len >= sizeof buf)
-        return NAN;
-    memcpy(buf, a->v.s.ptr, len);
-    buf[len] = 0;
-    char *end;
-    double v = strtod(buf, &end);
-    return *end == 0 ? v : NAN;
+    double v;
+    return tsagg__num_parse(a->v.s.ptr, a->v.s.len, &v) == 0 ? v : NAN;
 }
 
 static int passes(const qplan *p, const tsagg_event *ev)
@@ -98,11 +92,14 @@ static int passes(const qplan *p, const tsagg_event *ev)
     return 1;
 }
 
-int tsagg__scan_tail(qplan *p, uint64_t after_seq)
+int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq)
 {
     tsagg_log_range r;
     tsagg_log_range_init(&r);
     r.from_seq = after_seq + 1;
+    r.to_seq = *end_seq;
+    if (r.to_seq <= r.from_seq)
+        return 0;
     r.ts_from = p->from;
     r.ts_to = p->to;
     tsagg_log_reader *rd;
@@ -115,9 +112,10 @@ int tsagg__scan_tail(qplan *p, uint64_t after_seq)
         return -ENOMEM;
     }
     const tsagg_event *ev;
-    uint64_t seq;
+    uint64_t seq, last = after_seq;
     int all = (p->flags & TSAGG_QUERY_ALL_MERCHANTS) != 0;
     while ((rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1) {
+        last = seq;
         if ((!all && ev->merchant != p->q->merchant) || ev->ts < p->from || ev->ts >= p->to ||
             !passes(p, ev))
             continue;
@@ -129,17 +127,23 @@ int tsagg__scan_tail(qplan *p, uint64_t after_seq)
             field_str(p, ev, p->group_col, num, &s, &len);
             if ((rc = tsagg__qplan_group(p, s, len, &g)) != 0)
                 break;
+            if (g == QGROUP_SKIP)
+                continue;
         }
         for (uint32_t m = 0; m < p->nmeasures; m++) {
-            const char *name = tsagg_schema_measure_name(p->st->schema, m);
+            const char *name = tsagg_schema_measure_name(p->st->schema, (size_t)p->measure_of[m]);
             meas[m] = measure_value(find_attr(ev, name, strlen(name)));
         }
-        rc = tsagg__qplan_add(p, g * p->nbuckets + tsagg__qplan_bucket(p, ev->ts), ev->user,
-                              ev->session, meas);
+        rc = tsagg__qplan_add(p, tsagg__qplan_cell(p, g, tsagg__qplan_bucket(p, ev->ts)),
+                              ev->user, ev->session, meas);
         if (rc != 0)
             break;
     }
     free(meas);
     tsagg_log_reader_close(rd);
-    return rc < 0 ? rc : 0;
+    if (rc < 0)
+        return rc;
+    if (*end_seq == UINT64_MAX)
+        *end_seq = last + 1;
+    return 0;
 }

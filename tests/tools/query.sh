@@ -207,4 +207,50 @@ if keys != ["a,b", "bad\ufffd", 'say "hi"', "two\nlines"] or doc["columns"] != [
 EOF
 fi
 
+# ---- the table on a terminal: width in columns, not code points; characters
+# that would move the cursor or reorder the line replaced by '?'.
+"$LOADER" "$TMP/dispstore" -n 0 --display || exit 1
+D=("$TMP/dispstore" -m 999998 --from 2026-10-01 --to 2026-10-02 -b total)
+{
+    printf 'page    count  sum_value\n'
+    printf -- '------  -----  ---------\n'
+    printf '\346\227\245\346\234\254\350\252\236      2        inf\n' # CJK: 6 columns
+    printf 'a?b         1       1.00\n'                           # C1 control
+    printf 'e\314\201           1       1.00\n'                    # e + combining mark: 1
+    printf 'l?m         1       1.00\n'                           # U+2028
+    printf '?evil       1       1.00\n'                           # right-to-left override
+    printf '\360\237\230\200x         1       1.00\n'               # emoji: 2 columns
+} >"$TMP/exp"
+expect_out "table widths and unsafe characters" "$TMP/exp" "${D[@]}" -g page -M count \
+    -M sum:value
+
+# ---- an overflowed sum is inf in every format (a string in JSON, which has
+# no infinity); no value stays empty / null.
+printf 'page,sum_value,min_value\n\346\227\245\346\234\254\350\252\236,inf,1e+308\n' >"$TMP/exp"
+expect_out "inf in csv" "$TMP/exp" "${D[@]}" -g page -M sum:value -M min:value -n 1 -f csv
+run "${D[@]}" -g page -M sum:value -n 1 -f json
+CHECKS=$((CHECKS + 1))
+grep -qF "$(printf '["\346\227\245\346\234\254\350\252\236","inf"]')" "$TMP/out" ||
+    fail "inf in json: $(cat "$TMP/out")"
+
+# ---- dimensions named like other columns get a group_ prefix in the header.
+printf 'time,group_time,count\n2026-10-01T00:00:00Z,t1,7\n' >"$TMP/exp"
+expect_out "dimension named time" "$TMP/exp" "$TMP/dispstore" -m 999998 --from 2026-10-01 \
+    --to 2026-10-01T01:00:00Z -g time -f csv
+printf 'group_count,count\nc1,7\n' >"$TMP/exp"
+expect_out "dimension named count" "$TMP/exp" "${D[@]}" -g count -f csv
+printf 'time,count\nt1,7\n' >"$TMP/exp"
+expect_out "dimension named time, no time column" "$TMP/exp" "${D[@]}" -g time -f csv
+
+# ---- CSV of estimated distinct counts: the data as it is, a note on stderr.
+run "$ST" --all-merchants --from 2026-10-01 --to 2026-10-04 -b total -M users -f csv
+CHECKS=$((CHECKS + 1))
+if [ "$RC" -ne 0 ] || [ "$(wc -l <"$TMP/out")" -ne 2 ] ||
+    ! grep -qxF "tsagg-query: note: users and sessions are estimates (HyperLogLog, standard error 0.81%); --exact counts them exactly" "$TMP/err"; then
+    fail "csv approximate note: exit $RC, stderr '$(cat "$TMP/err")'"
+fi
+run "$ST" --all-merchants --from 2026-10-01 --to 2026-10-04 -b total -M users -f csv --exact
+CHECKS=$((CHECKS + 1))
+[ "$RC" -eq 0 ] && [ ! -s "$TMP/err" ] || fail "csv --exact: stderr '$(cat "$TMP/err")'"
+
 finish

@@ -23,6 +23,12 @@ expect_error "no merchant" 2 "--merchant N or --all-merchants is required" "$ST"
 expect_error "both merchant forms" 2 "--merchant and --all-merchants exclude each other" \
     "$ST" -m 1 --all-merchants "${R[@]}"
 expect_error "bad merchant" 2 "bad --merchant 'x1'" "$ST" -m x1 "${R[@]}"
+expect_error "merchant twice" 2 "--merchant given twice ('187' after 186)" \
+    "$ST" -m 186 -m 187 "${R[@]}"
+expect_error "merchant twice, long form" 2 "--merchant given twice ('1' after 1)" \
+    "$ST" --merchant 1 "${R[@]}" --merchant 1
+expect_error "group-by twice" 2 "--group-by given twice ('country' after 'page')" \
+    "$ST" -m 1 "${R[@]}" -g page -g country
 expect_error "no --from" 2 "--from and --to are required" "$ST" -m 1 --to now
 expect_error "no --to" 2 "--from and --to are required" "$ST" -m 1 --from -1d
 expect_error "bad --from" 2 "bad --from 'yesterday'" "$ST" -m 1 --from yesterday --to now
@@ -60,6 +66,18 @@ expect_error "invalid zone name" 2 'invalid time zone name "../etc/passwd"' "$ST
     "${R[@]}" --tz ../etc/passwd
 expect_error "too many buckets" 2 "more than 1100000 buckets" "$ST" -m 1 \
     --from 2020-01-01 --to 2026-01-01 -b minute
+# Every page's hourly series over seven years passes the row limit: a usage
+# error with the numbers (not an out-of-memory store failure); the top
+# groups the message suggests answer.
+NPAGES=$(("$(run "$ST" -m 1 "${R[@]}" -b total -g page -f csv; wc -l <"$TMP/out")" - 1))
+HOURS=$(( ($(date -u -d 2026-12-01 +%s) - $(date -u -d 2020-01-01 +%s)) / 3600 ))
+expect_error "answer too large" 2 \
+    "the answer would hold $HOURS buckets x $NPAGES groups = $((HOURS * NPAGES)) rows, more than 4194304: keep the top $((4194304 / HOURS)) groups or fewer" \
+    "$ST" -m 1 --from 2020-01-01 --to 2026-12-01 -g page
+run "$ST" -m 1 --from 2020-01-01 --to 2026-12-01 -g page -n 3 -f csv
+CHECKS=$((CHECKS + 1))
+[ "$RC" -eq 0 ] && [ "$(wc -l <"$TMP/out")" -eq $((HOURS * 3 + 1)) ] ||
+    fail "top 3 of the same: exit $RC, $(wc -l <"$TMP/out") lines: $(head -c 300 "$TMP/err")"
 
 # ---- the store (exit 3).
 expect_error "missing store" 3 "TSAGG_ENOTSTORE" "$TMP/nothing" -m 1 "${R[@]}"

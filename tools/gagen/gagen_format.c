@@ -12,6 +12,7 @@
 
 #include "gagen.h"
 #include "gagen_internal.h"
+#include "numtext.h"
 
 #define US_PER_DAY INT64_C(86400000000)
 
@@ -312,8 +313,8 @@ static int f64(out *o, double v)
         }
     }
     for (int prec = 15; prec <= 17; prec++) {
-        n = (size_t)snprintf(tmp, sizeof tmp - 2, "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v)
+        n = (size_t)tsagg__num_format(tmp, sizeof tmp - 2, "%.*g", prec, v);
+        if (tsagg__num_strtod(tmp, NULL) == v)
             break;
     }
     tmp[n] = 0;

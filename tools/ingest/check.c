@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "gagen.h"
+#include "numtext.h"
 #include "useragent.h"
 
 #define PROG "tsagg-ingest-check"
@@ -116,8 +117,11 @@ static void print_attr(const tsagg_attr *a)
         printf("%.*s", (int)a->v.s.len, a->v.s.ptr);
     else if (a->type == TSAGG_INT)
         printf("%" PRId64, a->v.i);
-    else
-        printf("%.17g", a->v.f);
+    else {
+        char num[TSAGG__NUM_TEXT_MAX];
+        tsagg__num_format(num, sizeof num, "%.17g", a->v.f);
+        fputs(num, stdout);
+    }
 }
 
 static int cmd_dump(int argc, char **argv)
@@ -216,7 +220,7 @@ static int cmd_compare(int argc, char **argv)
         }
         i++;
         if (strcmp(a, "--extra") == 0) {
-            cfg.extra_fraction = atof(v);
+            cfg.extra_fraction = tsagg__num_strtod(v, NULL);
             continue;
         }
         if (!cli_parse_u64(v, &u))

@@ -8,6 +8,7 @@
  * hashed like an NDJSON string.
  */
 #include "csv.h"
+#include "numtext.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -209,7 +210,7 @@ static int set_measure(evbuild *b, const field_info *f, const char *s, size_t n)
         memcpy(buf, s, n);
         buf[n] = '\0';
         char *end;
-        double v = strtod(buf, &end);
+        double v = tsagg__num_strtod(buf, &end);
         if (end == buf + n && isfinite(v))
             return evb_add_f64(b, f->name, f->len, v);
     }

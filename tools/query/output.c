@@ -3,8 +3,9 @@
  *
  * Columns, in every format: "time" (the bucket start) unless the query
  * groups over one total bucket, then the group-by dimension when there is
- * one, then one column per metric. docs/tsagg-query.md states the exact
- * forms; tests/tools/query*.sh hold them to it.
+ * one (named "group_<DIM>" when DIM's name is another column's), then one
+ * column per metric. docs/tsagg-query.md states the exact forms;
+ * tests/tools/query*.sh hold them to it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numtext.h"
 #include "qtool.h"
 
 typedef struct view {
@@ -20,6 +22,7 @@ typedef struct view {
     const tsagg_result *r;
     size_t rows;
     int has_time, has_group;
+    char group_col[8 + TSAGG_NAME_MAX]; /* the group-by column's name */
     const int64_t *times;
     const double *values[TSAGG_QUERY_MAX_METRICS];
 } view;
@@ -34,6 +37,13 @@ static void view_init(view *v, const qt_args *a, const tsagg_result *r)
     v->times = tsagg_result_times(r);
     for (uint32_t m = 0; m < a->nmetrics; m++)
         v->values[m] = tsagg_result_values(r, m);
+    /* A dimension may be named "time" or "count": its column must not
+     * share a name with another (a header is read by name). */
+    int clash = v->has_group && v->has_time && strcmp(a->group_by, "time") == 0;
+    for (uint32_t m = 0; v->has_group && m < a->nmetrics; m++)
+        clash |= strcmp(a->group_by, a->colnames[m]) == 0;
+    snprintf(v->group_col, sizeof v->group_col, "%s%s", clash ? "group_" : "",
+             v->has_group ? a->group_by : "");
 }
 
 /* ---- numbers -------------------------------------------------------------- */
@@ -43,11 +53,12 @@ static void view_init(view *v, const qt_args *a, const tsagg_result *r)
  * show noise ("3912.2499999999995" for 3912.25). */
 static size_t fmt_sig15(double x, char *buf, size_t cap)
 {
-    return (size_t)snprintf(buf, cap, "%.15g", x);
+    return (size_t)tsagg__num_format(buf, cap, "%.15g", x);
 }
 
 /* A metric value for programs: whole numbers for counts, 15 significant
- * digits for the rest; "" for no value (min/max/avg of nothing: NaN). */
+ * digits for the rest; "" for no value (min/max/avg of nothing: NaN);
+ * "inf" or "-inf" for a sum that overflowed the double range. */
 static size_t fmt_value(uint32_t kind, double x, char *buf, size_t cap)
 {
     buf[0] = '\0';
@@ -56,7 +67,7 @@ static size_t fmt_value(uint32_t kind, double x, char *buf, size_t cap)
     if (isinf(x))
         return (size_t)snprintf(buf, cap, "%s", x < 0 ? "-inf" : "inf");
     if (qt_metric_is_count(kind))
-        return (size_t)snprintf(buf, cap, "%.0f", x);
+        return (size_t)tsagg__num_format(buf, cap, "%.0f", x);
     return fmt_sig15(x, buf, cap);
 }
 
@@ -85,11 +96,11 @@ static size_t fmt_human(uint32_t kind, double x, char *buf, size_t cap)
     if (isinf(x))
         return (size_t)snprintf(buf, cap, "%s", x < 0 ? "-inf" : "inf");
     if (qt_metric_is_count(kind))
-        snprintf(tmp, sizeof tmp, "%.0f", x);
+        tsagg__num_format(tmp, sizeof tmp, "%.0f", x);
     else if (fabs(x) < 1e15 && (x == 0 || fabs(x) >= 0.01))
-        snprintf(tmp, sizeof tmp, "%.2f", x);
+        tsagg__num_format(tmp, sizeof tmp, "%.2f", x);
     else
-        return (size_t)snprintf(buf, cap, "%.6g", x);
+        return (size_t)tsagg__num_format(buf, cap, "%.6g", x);
     return group_digits(tmp, buf, cap);
 }
 
@@ -177,7 +188,7 @@ static void write_csv(FILE *out, const view *v)
         first = 0;
     }
     if (v->has_group) {
-        fprintf(out, "%s%s", first ? "" : ",", a->group_by);
+        fprintf(out, "%s%s", first ? "" : ",", v->group_col);
         first = 0;
     }
     for (uint32_t m = 0; m < a->nmetrics; m++, first = 0)
@@ -238,7 +249,7 @@ static void write_json(FILE *out, const view *v)
     if (v->has_group) {
         if (!first)
             putc(',', out);
-        json_string(out, a->group_by);
+        json_string(out, v->group_col);
         first = 0;
     }
     for (uint32_t m = 0; m < a->nmetrics; m++, first = 0) {
@@ -265,9 +276,12 @@ static void write_json(FILE *out, const view *v)
             double x = v->values[m][i];
             if (!first)
                 putc(',', out);
-            /* JSON has no NaN or infinity: no value is null. */
-            if (!isfinite(x))
+            /* JSON has no NaN or infinity: no value is null, and an
+             * overflowed sum the string the other formats print. */
+            if (isnan(x))
                 fputs("null", out);
+            else if (isinf(x))
+                fputs(x < 0 ? "\"-inf\"" : "\"inf\"", out);
             else {
                 fmt_value(a->metrics[m].kind, x, buf, sizeof buf);
                 fputs(buf, out);
@@ -285,11 +299,68 @@ enum { COL_TIME = -2, COL_GROUP = -1 };
 
 #define TABLE_COLS (TSAGG_QUERY_MAX_METRICS + 2)
 
-/* A group key for a terminal: control characters become '?', "" is shown
- * as "(empty)". Returns the text and its width in characters. */
+/* The code point of a valid UTF-8 sequence of n bytes. */
+static uint32_t utf8_code(const unsigned char *p, size_t n)
+{
+    if (n == 1)
+        return p[0];
+    uint32_t c = p[0] & (0x7Fu >> n);
+    for (size_t i = 1; i < n; i++)
+        c = c << 6 | (p[i] & 0x3Fu);
+    return c;
+}
+
+/* Characters that would move the cursor, end the line or reorder the text
+ * around them on a terminal: C0 and C1 controls, DEL, the line and
+ * paragraph separators, and the bidirectional marks, embeddings, overrides
+ * and isolates. */
+static int unsafe_code(uint32_t c)
+{
+    return c < 0x20 || (c >= 0x7F && c < 0xA0) || c == 0x2028 || c == 0x2029 ||
+           (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) || c == 0x200E ||
+           c == 0x200F || c == 0x061C;
+}
+
+/* Columns a code point takes on a terminal: 0 for combining marks and
+ * zero-width characters, 2 for East Asian wide and full-width characters
+ * and emoji, 1 otherwise (a table of the common blocks, not all of
+ * Unicode's). */
+static size_t code_width(uint32_t c)
+{
+    static const uint32_t zero[][2] = {
+        {0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x0610, 0x061A},
+        {0x064B, 0x065F}, {0x0E31, 0x0E31}, {0x0E34, 0x0E3A}, {0x0E47, 0x0E4E},
+        {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF}, {0x200B, 0x200D}, {0x2060, 0x2064},
+        {0x20D0, 0x20FF}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F}, {0xFEFF, 0xFEFF},
+        {0xE0100, 0xE01EF},
+    };
+    static const uint32_t wide[][2] = {
+        {0x1100, 0x115F}, {0x231A, 0x231B}, {0x2329, 0x232A}, {0x23E9, 0x23EC},
+        {0x25FD, 0x25FE}, {0x2614, 0x2615}, {0x2648, 0x2653}, {0x26AA, 0x26AB},
+        {0x26BD, 0x26BE}, {0x26C4, 0x26C5}, {0x26F2, 0x26F5}, {0x2705, 0x2705},
+        {0x270A, 0x270B}, {0x274C, 0x274C}, {0x2753, 0x2755}, {0x2795, 0x2797},
+        {0x2B1B, 0x2B1C}, {0x2E80, 0x303E}, {0x3041, 0x33FF}, {0x3400, 0x4DBF},
+        {0x4E00, 0x9FFF}, {0xA000, 0xA4CF}, {0xA960, 0xA97F}, {0xAC00, 0xD7A3},
+        {0xF900, 0xFAFF}, {0xFE10, 0xFE19}, {0xFE30, 0xFE6F}, {0xFF00, 0xFF60},
+        {0xFFE0, 0xFFE6}, {0x1F004, 0x1F004}, {0x1F0CF, 0x1F0CF}, {0x1F18E, 0x1F18E},
+        {0x1F191, 0x1F19A}, {0x1F200, 0x1F251}, {0x1F300, 0x1F64F}, {0x1F680, 0x1F6FF},
+        {0x1F7E0, 0x1F7EB}, {0x1F90C, 0x1F9FF}, {0x1FA70, 0x1FAFF}, {0x20000, 0x3FFFD},
+    };
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
+        if (c >= zero[i][0] && c <= zero[i][1])
+            return 0;
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++)
+        if (c >= wide[i][0] && c <= wide[i][1])
+            return 2;
+    return 1;
+}
+
+/* A group key for a terminal: bytes that are not UTF-8 and characters
+ * that would disturb the screen (unsafe_code) become '?', "" is shown as
+ * "(empty)". Returns the text and its width in terminal columns. */
 static const char *table_key(const char *key, char **scratch, size_t *width)
 {
-    size_t n = strlen(key), w = 0;
+    size_t n = strlen(key), w = 0, len = 0;
     if (n == 0) {
         *width = 7;
         return "(empty)";
@@ -300,11 +371,22 @@ static const char *table_key(const char *key, char **scratch, size_t *width)
         return key;
     }
     *scratch = s;
-    for (size_t i = 0; i <= n; i++) {
-        unsigned char c = (unsigned char)key[i];
-        s[i] = (c && (c < 0x20 || c == 0x7f)) ? '?' : (char)c;
-        w += c && (c & 0xC0) != 0x80; /* count characters, not bytes */
+    const unsigned char *p = (const unsigned char *)key;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(p + i);
+        uint32_t c = k ? utf8_code(p + i, k) : 0;
+        if (k == 0 || unsafe_code(c)) {
+            s[len++] = '?';
+            w++;
+            i += k ? k : 1;
+            continue;
+        }
+        memcpy(s + len, p + i, k);
+        len += k;
+        w += code_width(c);
+        i += k;
     }
+    s[len] = '\0';
     *width = w;
     return s;
 }
@@ -315,7 +397,7 @@ static const char *table_cell(const view *v, size_t row, int col, char *buf, siz
 {
     const char *s = buf;
     if (row == SIZE_MAX) {
-        s = col == COL_TIME ? "time" : col == COL_GROUP ? v->a->group_by
+        s = col == COL_TIME ? "time" : col == COL_GROUP ? v->group_col
                                                          : v->a->colnames[col];
     } else if (col == COL_TIME) {
         qt_format_time(v->times[row], buf, cap);

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "numtext.h"
 #include "qtool.h"
 
 static const char prog[] = "tsagg-query";
@@ -27,7 +28,7 @@ static const char usage_text[] =
     "Usage: tsagg-query STORE (--merchant N | --all-merchants) --from TIME --to TIME [OPTION]...\n"
     "Answer a time-series question about the events in STORE (opened read-only).\n"
     "\n"
-    "  -m, --merchant N       the merchant to ask about\n"
+    "  -m, --merchant N       the merchant to ask about (once)\n"
     "      --all-merchants    ask across every merchant instead\n"
     "      --from TIME        start of the range, included\n"
     "      --to TIME          end of the range, excluded\n"
@@ -37,7 +38,7 @@ static const char usage_text[] =
     "  -e, --event NAME       only events named NAME; repeat for several\n"
     "  -w, --where DIM=VALUE  only events whose dimension DIM is VALUE; DIM=V1,V2 or a\n"
     "                         repeated DIM for several (\\, is a literal comma)\n"
-    "  -g, --group-by DIM     one row per value of DIM (a dimension or event)\n"
+    "  -g, --group-by DIM     one row per value of DIM (a dimension or event; once)\n"
     "  -n, --top N            with --group-by: the N values first by the first metric\n"
     "      --tz ZONE          IANA time zone for day, week and month buckets and for\n"
     "                         the times printed (default UTC)\n"
@@ -97,6 +98,13 @@ static int parse_args(int argc, char **argv, qt_args *a)
     while ((c = getopt_long(argc, argv, ":m:b:M:e:w:g:n:f:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'm':
+            /* --event and --where repeat as IN lists; a repeated --merchant
+             * would read as a list too, so it is refused, not overridden. */
+            if (a->have_merchant)
+                return cli_usage_error(prog,
+                                       "--merchant given twice ('%s' after %llu): a query is "
+                                       "about one merchant or --all-merchants",
+                                       optarg, (unsigned long long)a->merchant);
             if (!cli_parse_u64(optarg, &a->merchant))
                 return cli_usage_error(prog, "bad --merchant '%s' (a merchant id)", optarg);
             a->have_merchant = 1;
@@ -128,6 +136,11 @@ static int parse_args(int argc, char **argv, qt_args *a)
                 return cli_usage_error(prog, "%s", err);
             break;
         case 'g':
+            if (a->group_by)
+                return cli_usage_error(prog,
+                                       "--group-by given twice ('%s' after '%s'): a query "
+                                       "groups by one field",
+                                       optarg, a->group_by);
             a->group_by = optarg;
             break;
         case 'n':
@@ -246,9 +259,11 @@ static int run_query(tsagg_store *st, const tsagg_query *q, const qt_args *a, ts
         size_t n = a->repeat > 1 ? (size_t)a->repeat - 1 : 1;
         double *warm = a->repeat > 1 ? ms + 1 : ms;
         qsort(warm, n, sizeof *warm, cmp_double);
-        fprintf(stderr, "p50_ms %.3f p99_ms %.3f first_ms %.3f runs %llu\n",
-                percentile(warm, n, 50), percentile(warm, n, 99), first,
-                (unsigned long long)a->repeat);
+        char line[160];
+        tsagg__num_format(line, sizeof line, "p50_ms %.3f p99_ms %.3f first_ms %.3f runs %llu\n",
+                          percentile(warm, n, 50), percentile(warm, n, 99), first,
+                          (unsigned long long)a->repeat);
+        fputs(line, stderr);
     }
     free(ms);
     return rc;
@@ -307,6 +322,11 @@ static int query_main(qt_args *a)
     } else if (qt_write_result(stdout, a, r) != 0) {
         cli_error(prog, "write error: %s", strerror(errno));
         code = CLI_EXIT_FAILURE;
+    } else if (a->format == QT_CSV && tsagg_result_approximate(r)) {
+        /* The table says so below it and JSON in "approximate"; a CSV has
+         * no place a reader would not take for data. */
+        cli_error(prog, "note: users and sessions are estimates (HyperLogLog, standard error "
+                        "0.81%%); --exact counts them exactly");
     }
     tsagg_result_free(r);
     tsagg_store_close(st);

@@ -3,7 +3,7 @@
  * tests, independently of tsagg-ingest.
  *
  *   test_loader STORE [-n EVENTS] [-d DAYS] [-m MERCHANTS] [-s SEED]
- *               [--start TIME] [--dup F] [--late F] [--tail K] [--odd]
+ *               [--start TIME] [--dup F] [--late F] [--tail K] [--odd] [--display]
  *
  * The stream is the one `tsagg-gen` prints with the same options, so a
  * test can compute its reference from tsagg-gen's NDJSON. Every event but
@@ -11,6 +11,10 @@
  * client retries count once); the last K stay in the log tail. --odd adds
  * four page views of merchant 999999 at the start whose pages need quoting
  * or escaping: "a,b", "say \"hi\"", "two\nlines" and "bad\xff" (not UTF-8).
+ * --display adds the dimensions "time" and "count" to the schema and page
+ * views of merchant 999998 whose pages are wide, combining, control and
+ * bidirectional characters, two of them with value 1e308 (their sum
+ * overflows); docs of both in tests/tools/query.sh.
  * Exit codes: 0 done, 1 failure, 2 usage.
  */
 #include <getopt.h>
@@ -19,6 +23,7 @@
 #include <string.h>
 
 #include "gagen.h"
+#include "numtext.h"
 #include "tsagg.h"
 
 #define BATCH 4096
@@ -68,6 +73,39 @@ static int append_odd(tsagg_store *st, int64_t ts)
     return 0;
 }
 
+/* Events whose values test the table's display widths, its replacement of
+ * characters that disturb a terminal, an overflowed sum and dimensions
+ * named like other columns. */
+static int append_display(tsagg_store *st, int64_t ts)
+{
+    static const char *const pages[] = {
+        "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", /* three CJK characters, 6 columns */
+        "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+        "\xf0\x9f\x98\x80x",                     /* an emoji and x, 3 columns */
+        "e\xcc\x81",                              /* e and a combining acute, 1 column */
+        "a\xc2\x85" "b",                         /* a C1 control (NEL) */
+        "l\xe2\x80\xa8m",                         /* the line separator U+2028 */
+        "\xe2\x80\xae" "evil",                     /* a right-to-left override */
+    };
+    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+        tsagg_attr attrs[4] = {
+            {.key = "page", .key_len = 4, .type = TSAGG_STR,
+             .v.s = {pages[i], (uint32_t)strlen(pages[i])}},
+            {.key = "time", .key_len = 4, .type = TSAGG_STR, .v.s = {"t1", 2}},
+            {.key = "count", .key_len = 5, .type = TSAGG_STR, .v.s = {"c1", 2}},
+            {.key = "value", .key_len = 5, .type = TSAGG_F64, .v.f = i < 2 ? 1e308 : 1},
+        };
+        tsagg_event ev = {.ts = ts + (int64_t)i, .merchant = 999998, .event = "page_view",
+                          .event_len = 9, .user = i + 1, .session = i + 1,
+                          .attrs = attrs, .nattrs = 4};
+        uint64_t seq;
+        int rc = tsagg_append(st, &ev, 1, &seq);
+        if (rc < 0)
+            return fail(st, "append", rc);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -76,11 +114,12 @@ int main(int argc, char **argv)
         {"tail", required_argument, NULL, 'T'},
         {"start", required_argument, NULL, 'S'},
         {"odd", no_argument, NULL, 'O'},
+        {"display", no_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
     gagen_config cfg;
     uint64_t tail = 0;
-    int c, odd = 0;
+    int c, odd = 0, display = 0;
     gagen_config_init(&cfg);
     while ((c = getopt_long(argc, argv, "n:d:m:s:", longopts, NULL)) != -1) {
         switch (c) {
@@ -88,10 +127,11 @@ int main(int argc, char **argv)
         case 'd': cfg.days = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'm': cfg.merchants = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 's': cfg.seed = strtoull(optarg, NULL, 10); break;
-        case 'D': cfg.dup_fraction = strtod(optarg, NULL); break;
-        case 'L': cfg.late_fraction = strtod(optarg, NULL); break;
+        case 'D': cfg.dup_fraction = tsagg__num_strtod(optarg, NULL); break;
+        case 'L': cfg.late_fraction = tsagg__num_strtod(optarg, NULL); break;
         case 'T': tail = strtoull(optarg, NULL, 10); break;
         case 'O': odd = 1; break;
+        case 'W': display = 1; break;
         case 'S':
             if (gagen_parse_ts(optarg, &cfg.start_us) != 0)
                 return 2;
@@ -101,7 +141,7 @@ int main(int argc, char **argv)
     }
     if (optind + 1 != argc || tail > cfg.events) {
         fprintf(stderr, "usage: test_loader STORE [-n N] [-d D] [-m M] [-s S] "
-                        "[--start T] [--dup F] [--late F] [--tail K] [--odd]\n");
+                        "[--start T] [--dup F] [--late F] [--tail K] [--odd] [--display]\n");
         return 2;
     }
     gagen *g = gagen_create(&cfg);
@@ -115,14 +155,27 @@ int main(int argc, char **argv)
     tsagg_options_init(&opts);
     opts.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
     opts.sync_mode = TSAGG_SYNC_NONE; /* made durable by the flush below */
+    tsagg_schema *schema = NULL;
+    if (display) {
+        if (tsagg_schema_create_default(&schema) != 0 ||
+            tsagg_schema_add_dimension(schema, "time") != 0 ||
+            tsagg_schema_add_dimension(schema, "count") != 0) {
+            fprintf(stderr, "test_loader: cannot build the schema\n");
+            return 1;
+        }
+        opts.schema = schema;
+    }
     tsagg_store *st;
     char err[512];
     int rc = tsagg_store_open(argv[optind], &opts, &st, err, sizeof err);
+    tsagg_schema_free(schema); /* not kept by the open */
     if (rc != 0) {
         fprintf(stderr, "test_loader: %s: %s %s\n", argv[optind], tsagg_strerror(rc), err);
         return 1;
     }
     int status = odd ? append_odd(st, cfg.start_us) : 0;
+    if (status == 0 && display)
+        status = append_display(st, cfg.start_us);
     if (status == 0)
         status = append_n(st, g, cfg.events - tail, batch);
     if (status == 0 && (rc = tsagg_flush(st)) != 0)
