@@ -5,7 +5,8 @@ set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config
 libzstd-dev liblz4-dev libxxhash-dev liburing-dev libcriterion-dev tzdata
-libsimdjson-dev"
+libsimdjson-dev
+libmicrohttpd-dev libjansson-dev curl jq"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Build and run every test suite: fast, slow (crash), fault, fuzz (the fuzz
-# targets over their seed corpus) and tools (the tsagg-* programs from the
-# shell), then fast, fault, fuzz and tools again under AddressSanitizer +
+# targets over their seed corpus), tools (the tsagg-* programs from the
+# shell) and server (tsagg-server over HTTP), then fast, fault, fuzz, tools
+# and server again under AddressSanitizer +
 # UBSan, then the stress program under ThreadSanitizer. Ends with one line
 # "tests: N passed, M failed" over all runs.
 set -eu
@@ -15,6 +16,7 @@ status=0
 [ -d build ] || meson setup build >/dev/null
 ninja -C build
 meson test -C build --suite fast --suite slow --suite fault --suite fuzz --suite tools \
+    --suite server \
     --print-errorlogs \
     | tee -a "$log" || status=1
 
@@ -23,6 +25,7 @@ meson test -C build --suite fast --suite slow --suite fault --suite fuzz --suite
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --suite fast --suite fault --suite fuzz --suite tools \
+    --suite server \
     --print-errorlogs \
     | tee -a "$log" || status=1
 

@@ -1,0 +1,30 @@
+/*
+ * worker.h - what each HTTP thread keeps between requests: an NDJSON
+ * parser and an event batch (tsagg-ingest's, tools/ingest/ingest.h), made
+ * on first use and freed when the thread ends.
+ */
+#ifndef SERVER_WORKER_H
+#define SERVER_WORKER_H
+
+#include "ingest.h"
+#include "records.h"
+#include "server.h"
+
+typedef struct worker {
+    ingest_parsers parsers; /* only .ndjson */
+    evbuild b;
+} worker;
+
+/* The calling thread's worker, its batch empty; NULL on ENOMEM. */
+worker *worker_get(server *srv);
+
+/* Start an event in w->b with the required fields set (they are marked
+ * given, as a parser would). */
+void worker_begin_event(worker *w, int64_t ts, uint64_t merchant, const char *name,
+                        size_t name_len);
+
+/* Append w->b's batch (it stays as it was); 0 or the library's error, the
+ * store's message in err. */
+int worker_append(server *srv, worker *w, char *err, size_t errlen);
+
+#endif
