@@ -2,6 +2,7 @@
 #include "jsonout.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 void json_put_str(FILE *f, const char *s, size_t len)
 {
@@ -28,6 +29,14 @@ void json_put_num(FILE *f, double v)
         fputs("null", f);
     else if (v == floor(v) && fabs(v) < 9007199254740992.0)
         fprintf(f, "%.0f", v);
-    else
-        fprintf(f, "%.17g", v);
+    else {
+        /* The shortest form that reads back as the same double. */
+        char buf[40];
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
+        fputs(buf, f);
+    }
 }

@@ -13,6 +13,7 @@ static void worker_free(void *arg)
     worker *w = arg;
     ndjson_parser_free(w->parsers.ndjson);
     evb_destroy(&w->b);
+    tsagg_result_free(w->result);
     free(w);
 }
 

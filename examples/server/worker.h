@@ -13,6 +13,7 @@
 typedef struct worker {
     ingest_parsers parsers; /* only .ndjson */
     evbuild b;
+    tsagg_result *result;   /* for queries; NULL until the first */
 } worker;
 
 /* The calling thread's worker, its batch empty; NULL on ENOMEM. */
