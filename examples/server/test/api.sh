@@ -89,6 +89,22 @@ check_status "keys still work" 200 POST /api/v1/events -H "Authorization: Bearer
 stop_server INT
 check "SIGINT exit status" 0 "$STOP_RC"
 
+# --- background compaction: the tail is compacted once it is old enough
+start_server "$S" --compact-events 1000000 --compact-age 1
+check_status "events to compact" 200 POST /api/v1/events -H "Authorization: Bearer $IK42" --data-binary @<(ev 9 42)
+for i in $(seq 50); do
+    req GET /metrics >/dev/null
+    grep -q '^tsagg_server_tail_events 0$' "$T/body" && break
+    sleep 0.1
+done
+check "tail compacted in the background" "tsagg_server_tail_events 0" "$(grep '^tsagg_server_tail_events' "$T/body")"
+check "compaction counted" 1 "$(awk '/^tsagg_server_compactions_total/ {print ($2 >= 1)}' "$T/body")"
+check "partition files counted" 1 "$(awk '/^tsagg_server_partition_files/ {print ($2 >= 1)}' "$T/body")"
+check_status "maintenance needs the admin key" 403 POST /api/v1/maintenance -H "Authorization: Bearer $QK42"
+check_status "maintenance on demand" 200 POST /api/v1/maintenance -H "$ADMIN"
+check "nothing left to compact" 0 "$(jq .compact.events_read "$T/body")"
+stop_server TERM
+
 # --- bad command lines
 check "no store" 2 "$("$TSAGG_SERVER" 2>/dev/null; echo $?)"
 check "bad listen" 3 "$("$TSAGG_SERVER" "$S" --listen nonsense 2>/dev/null; echo $?)"
