@@ -4,7 +4,8 @@
  *
  * With a site's ingest key every line must name that site's merchant; the
  * admin key may send for any merchant. Lines are parsed and appended in
- * batches; the answer comes once every accepted event is durable:
+ * batches; the answer comes once every accepted event is durable (http.c
+ * holds it until the committer has flushed them):
  *   {"accepted": N, "rejected": [{"line": L, "error": "..."}]}
  */
 #include <stdio.h>
@@ -108,18 +109,17 @@ void handle_events(request *r)
             continue;
         }
         if (evb_full(&w->b)) {
-            int arc = worker_append(srv, w, err, sizeof err);
+            int arc = worker_append(srv, w, r, err, sizeof err);
             if (arc != 0)
                 goto failed;
             accepted += w->b.n;
             evb_reset(&w->b);
         }
     }
-    if (worker_append(srv, w, err, sizeof err) != 0)
+    if (worker_append(srv, w, r, err, sizeof err) != 0)
         goto failed;
     accepted += w->b.n;
     evb_reset(&w->b);
-    metrics_events(srv->metrics, r->endpoint, EV_ACCEPTED, accepted);
     metrics_events(srv->metrics, r->endpoint, EV_INVALID, nrej - wrong_merchant);
     metrics_events(srv->metrics, r->endpoint, EV_UNKNOWN_SITE, wrong_merchant);
 
@@ -141,12 +141,12 @@ void handle_events(request *r)
     return;
 
 failed:
-    /* The batches appended before this one are durable; this one may be
-     * partly (tsagg_log.h): a client retries the request, and the events'
-     * ids drop the copies at compaction. */
-    metrics_events(srv->metrics, r->endpoint, EV_ACCEPTED, accepted);
+    /* The batches appended before this one may or may not become durable,
+     * and this one may be partly (tsagg_log.h): the client resends the
+     * request, and the events' ids drop the copies at compaction. */
     metrics_events(srv->metrics, r->endpoint, EV_STORE_ERROR, w->b.n);
     evb_reset(&w->b);
     free(rej);
-    req_error(r, 503, "the store failed after %zu events were accepted: %s", accepted, err);
+    req_error(r, 503, "the store failed after %zu of these events were appended; none is "
+                      "acknowledged: %s", accepted, err);
 }

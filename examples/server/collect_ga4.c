@@ -373,11 +373,10 @@ void handle_ga4(request *r, int debug)
         }
     }
     char err[256];
-    if (worker_append(srv, w, err, sizeof err) != 0) {
+    if (worker_append(srv, w, r, err, sizeof err) != 0) {
         metrics_events(srv->metrics, r->endpoint, EV_STORE_ERROR, w->b.n);
         req_error(r, 503, "the store failed: %s", err);
     } else {
-        metrics_events(srv->metrics, r->endpoint, EV_ACCEPTED, w->b.n);
         req_reply(r, 204, NULL, NULL, 0);
     }
     evb_reset(&w->b);

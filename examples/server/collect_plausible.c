@@ -206,11 +206,10 @@ void handle_plausible(request *r)
     }
     char err[256];
     metrics_events(srv->metrics, r->endpoint, EV_UNKNOWN_SITE, unknown);
-    if (worker_append(srv, w, err, sizeof err) != 0) {
+    if (worker_append(srv, w, r, err, sizeof err) != 0) {
         metrics_events(srv->metrics, r->endpoint, EV_STORE_ERROR, w->b.n);
         req_error(r, 503, "the store failed: %s", err);
     } else {
-        metrics_events(srv->metrics, r->endpoint, EV_ACCEPTED, w->b.n);
         req_reply(r, 202, "text/plain", "ok", 2);
     }
     /* The events pointed into the parsed body until appended. */

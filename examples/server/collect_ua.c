@@ -272,11 +272,10 @@ void handle_ua(request *r, int batch)
     }
     char err[256];
     metrics_events(srv->metrics, r->endpoint, EV_BOT, bots);
-    if (worker_append(srv, w, err, sizeof err) != 0) {
+    if (worker_append(srv, w, r, err, sizeof err) != 0) {
         metrics_events(srv->metrics, r->endpoint, EV_STORE_ERROR, w->b.n);
         req_error(r, 503, "the store failed: %s", err);
     } else {
-        metrics_events(srv->metrics, r->endpoint, EV_ACCEPTED, w->b.n);
         if (batch)
             req_reply(r, 200, NULL, NULL, 0);
         else

@@ -4,9 +4,10 @@
  *
  * One process holds the store open for writing. libmicrohttpd runs the
  * connections on a pool of threads (one per CPU at most, epoll); every
- * handler runs in one of them and may block: tsagg_append() in
- * TSAGG_SYNC_BATCH mode returns once the events are durable, and the
- * appends of all threads share one write and one fsync (group commit).
+ * handler runs in one of them. Handlers append without waiting for the
+ * disk; a request that appended is answered once its events are durable,
+ * by the committer (commit.h), which makes all of them durable with one
+ * fsync (group commit).
  */
 #ifndef SERVER_H
 #define SERVER_H
@@ -23,6 +24,7 @@ struct metrics;
 struct maintenance;
 struct sessions;
 struct fieldmap;
+struct committer;
 
 typedef struct server_config {
     const char *store_path;
@@ -46,6 +48,7 @@ typedef struct server {
     struct fieldmap *fields;      /* tsagg-ingest's field table of the schema */
     struct metrics *metrics;
     struct maintenance *maint;
+    struct committer *commit;     /* answers once appends are durable */
     struct sessions *sessions;    /* visitors' sessions (collection) */
     pthread_mutex_t sessions_lock;
     uint8_t visitor_salt[32];     /* Plausible-style visitor ids; rotated daily */
@@ -66,7 +69,9 @@ typedef struct server {
 
 struct MHD_Connection;
 
-typedef struct request {
+typedef struct request request;
+
+struct request {
     server *srv;
     struct MHD_Connection *conn;
     const char *method, *url;
@@ -75,6 +80,11 @@ typedef struct request {
     size_t body_len, body_cap, body_max;
     int too_large;
     int replied;               /* the answer was queued */
+    /* Appends made for this request: answered once wait_seq is durable. */
+    uint64_t wait_seq;
+    uint64_t pending_events;
+    int parked;                /* suspended, waiting for the committer */
+    struct request *next_parked;
     int64_t start_ns;
     /* The answer. */
     unsigned status;
@@ -82,7 +92,7 @@ typedef struct request {
     size_t resp_len;
     const char *resp_type;     /* Content-Type */
     const char *extra_header[2]; /* name, value (static strings) */
-} request;
+};
 
 /* Set the answer: a copy of body (NULL: empty). */
 void req_reply(request *r, unsigned status, const char *type, const char *body, size_t len);

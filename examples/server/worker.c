@@ -57,15 +57,18 @@ void worker_begin_event(worker *w, int64_t ts, uint64_t merchant, const char *na
         evb_mark(b, fieldmap_find(b->fields, required[i], strlen(required[i])));
 }
 
-int worker_append(server *srv, worker *w, char *err, size_t errlen)
+int worker_append(server *srv, worker *w, request *r, char *err, size_t errlen)
 {
     if (w->b.n == 0)
         return 0;
-    int rc = tsagg_append(srv->store, w->b.evs, w->b.n, NULL);
+    uint64_t first;
+    int rc = tsagg_append(srv->store, w->b.evs, w->b.n, &first);
     if (rc < 0) {
         tsagg_store_errmsg(srv->store, err, errlen);
         server_log("append of %zu events failed: %s: %s", w->b.n, tsagg_strerror(rc), err);
         return rc;
     }
+    r->wait_seq = first + w->b.n - 1;
+    r->pending_events += w->b.n;
     return 0;
 }

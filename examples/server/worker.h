@@ -24,8 +24,9 @@ worker *worker_get(server *srv);
 void worker_begin_event(worker *w, int64_t ts, uint64_t merchant, const char *name,
                         size_t name_len);
 
-/* Append w->b's batch (it stays as it was); 0 or the library's error, the
- * store's message in err. */
-int worker_append(server *srv, worker *w, char *err, size_t errlen);
+/* Append w->b's batch (it stays as it was) for request r, which will be
+ * answered once it is durable (r->wait_seq, r->pending_events). 0 or the
+ * library's error, the store's message in err. */
+int worker_append(server *srv, worker *w, request *r, char *err, size_t errlen);
 
 #endif
