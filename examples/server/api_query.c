@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "jsonout.h"
+#include "maintenance.h"
 #include "metrics.h"
 #include "sites.h"
 #include "worker.h"
@@ -386,8 +387,17 @@ void handle_query(request *r)
             tsagg_store_errmsg(srv->store, msg, sizeof msg);
             if (rc == TSAGG_EARG || rc == TSAGG_ESCHEMA)
                 req_error(r, 400, "%s: %s", tsagg_strerror(rc), msg);
-            else if (rc == TSAGG_ECHECKSUM || rc == TSAGG_ECORRUPT)
-                req_error(r, 503, "damaged store file: %s", msg);
+            else if (rc == TSAGG_ECHECKSUM || rc == TSAGG_ECORRUPT) {
+                /* The raw log still has those events: rebuild the hour. */
+                int64_t hour = maintenance_repair(srv->maint, msg);
+                req_error(r, 503, "damaged store file: %s%s", msg,
+                          hour >= 0 ? " (its hour is being rebuilt from the raw log: retry "
+                                      "shortly)" : "");
+                if (hour >= 0) {
+                    r->extra_header[0] = "Retry-After";
+                    r->extra_header[1] = "1";
+                }
+            }
             else
                 req_error(r, 500, "%s: %s", tsagg_strerror(rc), msg);
         } else {
