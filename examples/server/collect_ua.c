@@ -55,7 +55,7 @@ static char *form_decode(char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '+') {
             s[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len + 0 && hexval(s[i + 1]) >= 0 &&
+        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
                    hexval(s[i + 2]) >= 0) {
             s[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
@@ -111,27 +111,26 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 /* Check one hit; its site into *s. 0, or the status after answering. */
 static unsigned check_hit(request *r, const params *p, size_t index, int batch, site *s)
 {
-    const char *where = batch ? "hit " : "";
-    char num[24] = "";
+    /* "hit 2: " in a batch, nothing before a single hit's messages. */
+    char where[24] = "";
     if (batch)
-        snprintf(num, sizeof num, "%zu: ", index + 1);
+        snprintf(where, sizeof where, "hit %zu: ", index + 1);
     const char *v = get(p, "v"), *tid = get(p, "tid"), *t = get(p, "t");
     if (!v || strcmp(v, "1")) {
-        req_error(r, 400, "%s%sparameter 'v': expected 1", where, num);
+        req_error(r, 400, "%sparameter 'v': expected 1", where);
         return 400;
     }
     if (!tid || !*tid) {
-        req_error(r, 400, "%s%sparameter 'tid': missing (required)", where, num);
+        req_error(r, 400, "%sparameter 'tid': missing (required)", where);
         return 400;
     }
     if (!t || !*t) {
-        req_error(r, 400, "%s%sparameter 't': missing (required: pageview, event, ...)", where,
-                  num);
+        req_error(r, 400, "%sparameter 't': missing (required: pageview, event, ...)", where);
         return 400;
     }
     const char *cid = get(p, "cid"), *uid = get(p, "uid");
     if ((!cid || !*cid) && (!uid || !*uid)) {
-        req_error(r, 400, "%s%sparameter 'cid': missing (cid or uid is required)", where, num);
+        req_error(r, 400, "%sparameter 'cid': missing (cid or uid is required)", where);
         return 400;
     }
     const char *qt = get(p, "qt");
@@ -139,8 +138,8 @@ static unsigned check_hit(request *r, const params *p, size_t index, int batch, 
         char *end;
         long q = strtol(qt, &end, 10);
         if (*end || q < 0 || q > UA_QT_MAX_MS) {
-            req_error(r, 400, "%s%sparameter 'qt': expected milliseconds from 0 to %d", where,
-                      num, UA_QT_MAX_MS);
+            req_error(r, 400, "%sparameter 'qt': expected milliseconds from 0 to %d", where,
+                      UA_QT_MAX_MS);
             return 400;
         }
     }
@@ -149,12 +148,12 @@ static unsigned check_hit(request *r, const params *p, size_t index, int batch, 
         char *end;
         strtod(ev, &end);
         if (!*ev || *end) {
-            req_error(r, 400, "%s%sparameter 'ev': expected a number", where, num);
+            req_error(r, 400, "%sparameter 'ev': expected a number", where);
             return 400;
         }
     }
     if (!sites_by_ua_tid(r->srv->sites, tid, s)) {
-        req_error(r, 404, "%s%sno site has tid %s", where, num, tid);
+        req_error(r, 404, "%sno site has tid %s", where, tid);
         return 404;
     }
     return 0;
@@ -228,9 +227,10 @@ void handle_ua(request *r, int batch)
                 }
                 if (n == (batch ? UA_MAX_HITS : 1)) {
                     metrics_events(srv->metrics, r->endpoint, EV_LIMIT, n + 1);
-                    req_error(r, 413, batch ? "more than %d hits in a batch"
-                                            : "one hit per /collect request (use /batch), "
-                                              "%d at most", batch ? UA_MAX_HITS : 1);
+                    if (batch)
+                        req_error(r, 413, "more than %d hits in a batch", UA_MAX_HITS);
+                    else
+                        req_error(r, 413, "one hit per /collect request (use /batch)");
                     return;
                 }
                 if (parse_form(s, len, &hits[n]) != 0) {
@@ -264,7 +264,7 @@ void handle_ua(request *r, int batch)
         int rc = add_hit(r, w, &hits[i], &sites_of[i], now);
         if (rc < 0) {
             metrics_events(srv->metrics, r->endpoint, EV_INVALID, n);
-            req_error(r, 400, "%s%zu: %s", batch ? "hit " : "hit ", i + 1, w->b.err);
+            req_error(r, 400, "hit %zu: %s", i + 1, w->b.err);
             evb_reset(&w->b);
             return;
         }
