@@ -1,7 +1,7 @@
 #!/bin/bash
 # Accepted means durable: clients send events over every protocol while the
 # server is SIGKILLed at random moments (with background compaction on) and
-# restarted. Every page a client sent is unique; afterwards every
+# restarted, and finally stopped with SIGTERM under the same load. Every page a client sent is unique; afterwards every
 # acknowledged one is counted exactly once, an unacknowledged one at most
 # once, and the NDJSON batch that was in flight at a kill, sent again after
 # the restart with the same event ids, counts once.
@@ -72,7 +72,14 @@ for round in $(seq "$ROUNDS"); do
     pids=()
     for proto in nd ga4 ua pl; do client "$proto" "$round" & pids+=($!); done
     sleep "0.$((RANDOM % 7 + 3))"
-    kill -KILL "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+    if [ "$round" -lt "$ROUNDS" ]; then
+        kill -KILL "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+    else
+        # The last round ends with SIGTERM under load: requests in flight
+        # are answered (or refused), the store closed cleanly.
+        stop_server TERM
+        check "SIGTERM under load: exit status" 0 "$STOP_RC"
+    fi
     wait "${pids[@]}" || true
 done
 
