@@ -9,13 +9,26 @@
 
 #define DAY_US INT64_C(86400000000)
 
-void collect_user_agent(request *r, hit *h, const char *ua)
+void collect_user_agent(request *r, worker *w, hit *h, const char *ua)
 {
     if (!ua)
         ua = req_header(r, "User-Agent");
     if (!ua)
         ua = "";
-    ua_classify(ua, strlen(ua), &h->ua);
+    size_t len = strlen(ua);
+    ua_cache_entry *e = &w->ua_cache[tsagg_hash_id(ua, len) % UA_CACHE_SLOTS];
+    if (e->len == len && len && memcmp(e->ua, ua, len) == 0) {
+        h->ua = e->info;
+        return;
+    }
+    ua_classify(ua, len, &h->ua);
+    /* A crawler's name may point into ua itself: those are not kept (they
+     * are rare, and dropped or flagged anyway). */
+    if (!h->ua.crawler && len && len <= UA_CACHE_LEN) {
+        memcpy(e->ua, ua, len);
+        e->len = len;
+        e->info = h->ua;
+    }
 }
 
 void url_path(const char *url, size_t len, const char **path, size_t *plen)

@@ -33,8 +33,9 @@ typedef struct hit {
     double value;
 } hit;
 
-/* Classify the request's User-Agent (or ua, when not NULL) into h->ua. */
-void collect_user_agent(request *r, hit *h, const char *ua);
+/* Classify the request's User-Agent (or ua, when not NULL) into h->ua,
+ * through w's cache. */
+void collect_user_agent(request *r, worker *w, hit *h, const char *ua);
 
 /* Begin the event of h in w's batch: core fields and the declared
  * dimensions. The caller may add undeclared attributes (collect_extra)

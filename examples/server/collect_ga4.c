@@ -255,7 +255,7 @@ static int add_event(request *r, worker *w, const site *s, json_t *o, json_t *e,
     h.event = name;
     h.event_len = strlen(name);
     h.country = req_country(r);
-    collect_user_agent(r, &h, NULL);
+    collect_user_agent(r, w, &h, NULL);
     h.user = uid && *uid ? tsagg_hash_id(uid, strlen(uid)) : tsagg_hash_id(cid, strlen(cid));
     int64_t ts;
     int given = get_micros(json_object_get(e, "timestamp_micros"), &ts) == 1 ||

@@ -109,20 +109,20 @@ void handle_plausible(request *r)
         json_decref(o);
         return;
     }
+    worker *w = worker_get(srv);
+    if (!w) {
+        json_decref(o);
+        req_error(r, 500, "out of memory");
+        return;
+    }
     hit h = {0};
-    collect_user_agent(r, &h, NULL);
+    collect_user_agent(r, w, &h, NULL);
     if (h.ua.crawler) {
         metrics_events(srv->metrics, r->endpoint, EV_BOT, 1);
         r->extra_header[0] = "X-Plausible-Dropped";
         r->extra_header[1] = "1";
         req_reply(r, 202, "text/plain", "ok", 2);
         json_decref(o);
-        return;
-    }
-    worker *w = worker_get(srv);
-    if (!w) {
-        json_decref(o);
-        req_error(r, 500, "out of memory");
         return;
     }
     const char *ev = json_string_value(name);

@@ -180,7 +180,7 @@ static int add_hit(request *r, worker *w, const params *p, const site *s, int64_
     h.referrer = get(p, "dr");
     h.referrer_len = h.referrer ? strlen(h.referrer) : 0;
     h.country = req_country(r);
-    collect_user_agent(r, &h, get(p, "ua")); /* ua overrides the header */
+    collect_user_agent(r, w, &h, get(p, "ua")); /* ua overrides the header */
     if (h.ua.crawler)
         return 1;
     const char *ev = get(p, "ev");

@@ -9,11 +9,24 @@
 #include "ingest.h"
 #include "records.h"
 #include "server.h"
+#include "useragent.h"
+
+/* User-Agents classified lately: a page's visitors send the same few
+ * strings again and again, and classifying one costs dozens of searches. */
+#define UA_CACHE_SLOTS 64
+#define UA_CACHE_LEN 320
+
+typedef struct ua_cache_entry {
+    size_t len;             /* 0: empty */
+    char ua[UA_CACHE_LEN];
+    ua_info info;           /* of a browser: its strings are static */
+} ua_cache_entry;
 
 typedef struct worker {
     ingest_parsers parsers; /* only .ndjson */
     evbuild b;
     tsagg_result *result;   /* for queries; NULL until the first */
+    ua_cache_entry ua_cache[UA_CACHE_SLOTS];
 } worker;
 
 /* The calling thread's worker, its batch empty; NULL on ENOMEM. */
