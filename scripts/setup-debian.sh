@@ -1,11 +1,17 @@
 #!/bin/sh
 # Install the Debian packages libtsagg needs to build, test and run its
-# examples. Idempotent: does nothing when they are all present.
+# examples, then the npm packages of the server's client tests
+# (examples/server/test/node, from its lock file). Idempotent: does nothing
+# when everything is present.
 set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config
 libzstd-dev liblz4-dev libxxhash-dev liburing-dev libcriterion-dev tzdata
-libsimdjson-dev locales"
+libsimdjson-dev locales
+libmicrohttpd-dev libjansson-dev curl jq"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 missing=""
 for p in $PACKAGES; do
@@ -13,10 +19,19 @@ for p in $PACKAGES; do
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
+# Node runs the tracker clients of the server tests; any Node will do (a
+# machine may have it from elsewhere than Debian).
+command -v npm >/dev/null || missing="$missing nodejs npm"
+if [ -n "$missing" ]; then
+    echo "setup: installing$missing" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "setup: installing$missing" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+clients="$(dirname "$0")/../examples/server/test/node"
+if [ ! -d "$clients/node_modules/@plausible-analytics/tracker" ] ||
+    [ ! -d "$clients/node_modules/universal-analytics" ]; then
+    echo "setup: npm ci in examples/server/test/node" >&2
+    (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
+        echo "setup: npm ci failed: the server's Node client test will be skipped" >&2
+fi

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Build and run every test suite: fast, slow (crash), fault, fuzz (the fuzz
-# targets over their seed corpus) and tools (the tsagg-* programs from the
-# shell), then fast, fault, fuzz and tools again under AddressSanitizer +
-# UBSan, then the stress program under ThreadSanitizer. Ends with the tests
-# that were skipped and why, and one line "tests: N passed, M failed,
-# K skipped" counting individual tests (scripts/test-summary.py).
+# targets over their seed corpus), tools (the tsagg-* programs from the
+# shell) and server (tsagg-server over HTTP), then fast, fault, fuzz, tools
+# and server again under AddressSanitizer + UBSan, then the stress program
+# under ThreadSanitizer. Ends with the tests that were skipped and why, and
+# one line "tests: N passed, M failed, K skipped" counting individual tests
+# (scripts/test-summary.py).
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh
@@ -19,6 +20,7 @@ keep_log() { cp "$1/meson-logs/testlog.txt" "$logs/$2.txt"; }
 [ -d build ] || meson setup build >/dev/null
 ninja -C build
 meson test -C build --suite fast --suite slow --suite fault --suite fuzz --suite tools \
+    --suite server \
     --print-errorlogs || status=1
 keep_log build plain
 
@@ -27,6 +29,7 @@ keep_log build plain
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --suite fast --suite fault --suite fuzz --suite tools \
+    --suite server \
     --print-errorlogs || status=1
 keep_log build-asan asan
 

@@ -1,0 +1,68 @@
+#!/bin/bash
+# Load benchmark of tsagg-server on loopback with wrk (Debian's): single
+# events per request over keep-alive (Plausible), events through /batch
+# (UA, 20 per request) and /api/v1/events (1000 per request), queries, and
+# queries while events arrive. Prints wrk's requests/s and latency
+# percentiles for each; docs/benchmarks.md keeps a run.
+#
+#   bench/server/run.sh [BUILD_DIR] [SECONDS]    (default build, 10)
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=${1:-$HERE/../../build}
+SECS=${2:-10}
+SERVER=$BUILD/examples/server/tsagg-server
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+[ -x "$SERVER" ] || { echo "$SERVER: not built" >&2; exit 2; }
+
+T=$(mktemp -d)
+PID=
+trap '[ -n "$PID" ] && kill -KILL $PID 2>/dev/null; rm -rf "$T"' EXIT
+export TSAGG_ADMIN_KEY=bench-admin-key-0123456789
+"$SERVER" "$T/store" --listen 127.0.0.1:0 --max-per-ip 1024 >"$T/out" 2>"$T/err" &
+PID=$!
+for _ in $(seq 100); do grep -q '^listening on' "$T/out" && break; sleep 0.05; done
+URL="http://$(sed -n 's/^listening on //p' "$T/out")"
+# Merchant 1 takes the load; merchant 2 has a week of history (300,000
+# events, tsagg-gen's busiest merchant) that the queries read.
+curl -s -H "Authorization: Bearer $TSAGG_ADMIN_KEY" \
+    -d '{"merchant": 1, "domain": "bench.example"}' "$URL/api/v1/sites" > "$T/site1.json"
+curl -s -H "Authorization: Bearer $TSAGG_ADMIN_KEY" \
+    -d '{"merchant": 2, "domain": "history.example"}' "$URL/api/v1/sites" > "$T/site2.json"
+IK=$(jq -r .ingest_key "$T/site1.json"); QK=$(jq -r .query_key "$T/site2.json")
+"$BUILD/tools/tsagg-gen" -n 300000 -d 7 -m 1 --start "$(date -u -d '-6 days' +%Y-%m-%dT00:00:00Z)" |
+    sed 's/"merchant":[0-9]*/"merchant":2/' > "$T/week.ndjson"
+split -l 30000 "$T/week.ndjson" "$T/part."
+for f in "$T"/part.*; do
+    curl -s -o /dev/null -H "Authorization: Bearer $TSAGG_ADMIN_KEY" --data-binary @"$f" \
+        "$URL/api/v1/events"
+done
+curl -s -o /dev/null -X POST -H "Authorization: Bearer $TSAGG_ADMIN_KEY" "$URL/api/v1/maintenance"
+
+run() { # NAME EVENTS-PER-REQUEST WRK-ARGS...
+    local name=$1 per=$2
+    shift 2
+    wrk --latency -d "${SECS}s" "$@" > "$T/wrk.out"
+    awk -v name="$name" -v per="$per" '
+        /Requests\/sec/ { rps = $2 }
+        /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
+        /Non-2xx/ { bad = $NF }
+        END { printf "%-28s %10.0f req/s %12.0f events/s  p50 %-9s p99 %-9s%s\n",
+              name, rps, rps * per, p50, p99, bad ? "  non-2xx " bad : "" }' "$T/wrk.out"
+}
+
+echo "tsagg-server on $(nproc) CPUs, ${SECS}s per run"
+# Queries first, on the compacted history alone (queries read the log tail
+# not yet compacted, and the ingest runs below fill the same hours).
+curl -s -o /dev/null -X POST -H "Authorization: Bearer $TSAGG_ADMIN_KEY" "$URL/api/v1/maintenance"
+TSAGG_BENCH_KEY=$QK run "query" 0 -t2 -c4 -s "$HERE/query.lua" "$URL/api/v1/query"
+run "single event (plausible)" 1 -t2 -c256 -s "$HERE/plausible.lua" "$URL/api/event"
+run "UA /batch, 20 per request" 20 -t2 -c256 -s "$HERE/batch.lua" "$URL/batch"
+TSAGG_BENCH_KEY=$IK run "/api/v1/events, 1000 per" 1000 -t2 -c16 -s "$HERE/events.lua" "$URL/api/v1/events"
+# Both at once: single events in the background (compaction keeps up in
+# the background), queries measured.
+wrk -d "${SECS}s" -t1 -c32 -s "$HERE/plausible.lua" "$URL/api/event" > "$T/ingest.out" &
+WRK=$!
+TSAGG_BENCH_KEY=$QK run "query while ingesting" 0 -t1 -c4 -s "$HERE/query.lua" "$URL/api/v1/query"
+wait $WRK
+awk '/Requests\/sec/ { printf "%-28s %10.0f req/s (alongside)\n", "  single events meanwhile", $2 }' "$T/ingest.out"
+kill -TERM $PID; wait $PID || true; PID=

@@ -1,0 +1,115 @@
+#!/bin/bash
+# The server's own API from curl: health, limits, the sites and their keys
+# (401/403 rules, persistence across a restart), NDJSON events (accepted,
+# rejected lines, another merchant's key, oversize bodies), metrics, and a
+# clean stop on SIGTERM and SIGINT.
+. "$(dirname "$0")/lib.sh"
+
+S=$T/store
+start_server "$S"
+
+check_status "healthz" 200 GET /healthz
+check "healthz body" ok "$(jq -r .status "$T/body")"
+check_status "unknown path" 404 GET /nope
+check_status "wrong method" 405 DELETE /healthz
+
+# --- sites and keys
+check_status "sites without a key" 401 GET /api/v1/sites
+check_status "sites with a wrong key" 401 GET /api/v1/sites -H "Authorization: Bearer nope"
+new_site 42 shop.example Europe/Berlin
+new_site 7 other.example
+check "site fields" "42 shop.example Europe/Berlin UA-42-1" \
+    "$(jq -r '"\(.merchant) \(.domain) \(.timezone) \(.ua_tid)"' "$T/site-42.json")"
+check "GA4 measurement id shape" 1 "$(jq -r '.measurement_id | test("^G-[A-Z0-9]{10}$") | if . then 1 else 0 end' "$T/site-42.json")"
+check "keys differ" 1 "$(jq -r 'if .query_key != .ingest_key then 1 else 0 end' "$T/site-42.json")"
+QK42=$(site_field 42 query_key); IK42=$(site_field 42 ingest_key); IK7=$(site_field 7 ingest_key)
+check_status "site key on the admin API" 403 GET /api/v1/sites -H "Authorization: Bearer $QK42"
+check_status "duplicate merchant" 409 POST /api/v1/sites -H "$ADMIN" \
+    -d '{"merchant": 42, "domain": "x.example"}'
+check_status "duplicate domain" 409 POST /api/v1/sites -H "$ADMIN" \
+    -d '{"merchant": 43, "domain": "shop.example"}'
+check_status "bad JSON" 400 POST /api/v1/sites -H "$ADMIN" -d '{"merchant": 1,'
+check "bad JSON says where" 1 "$(jq -r '.error | test("invalid JSON at line 1") | if . then 1 else 0 end' "$T/body")"
+check_status "bad domain" 400 POST /api/v1/sites -H "$ADMIN" -d '{"merchant": 3, "domain": "A B"}'
+check "bad domain named" 1 "$(jq -r '.error | test("domain") | if . then 1 else 0 end' "$T/body")"
+check_status "bad time zone" 400 POST /api/v1/sites -H "$ADMIN" \
+    -d '{"merchant": 3, "domain": "c.example", "timezone": "Mars/Olympus"}'
+check_status "negative merchant" 400 POST /api/v1/sites -H "$ADMIN" -d '{"merchant": -1, "domain": "d.example"}'
+check_status "unknown field" 400 POST /api/v1/sites -H "$ADMIN" -d '{"merchant": 3, "domain": "d.example", "x": 1}'
+check_status "oversize admin body" 413 POST /api/v1/sites -H "$ADMIN" \
+    --data-binary @<(head -c 70000 /dev/zero | tr '\0' ' ')
+check_status "list sites" 200 GET /api/v1/sites -H "$ADMIN"
+check "two sites" "7 42" "$(jq -r '[.sites[].merchant] | sort | map(tostring) | join(" ")' "$T/body")"
+check_status "get one site" 200 GET /api/v1/sites/7 -H "$ADMIN"
+check_status "get a missing site" 404 GET /api/v1/sites/99 -H "$ADMIN"
+new_site 9 gone.example
+check_status "delete a site" 204 DELETE /api/v1/sites/9 -H "$ADMIN"
+check_status "delete it again" 404 DELETE /api/v1/sites/9 -H "$ADMIN"
+check "sites file is private" 600 "$(stat -c %a "$S/server-sites.json")"
+
+# --- events
+ev() { printf '{"ts":"2026-11-01T10:%02d:00Z","merchant":%s,"event":"page_view","user":"u%s","page":"/p%s","id":%s}\n' "$1" "$2" "$1" "$1" "$1"; }
+{ for i in 1 2 3; do ev $i 42; done; echo 'not json'; ev 4 7; echo; ev 5 42; } > "$T/ev.ndjson"
+check_status "events without a key" 401 POST /api/v1/events --data-binary @"$T/ev.ndjson"
+check_status "events with a query key" 403 POST /api/v1/events -H "Authorization: Bearer $QK42" --data-binary @"$T/ev.ndjson"
+check_status "events with an unknown key" 401 POST /api/v1/events -H "Authorization: Bearer ik_nope" --data-binary @"$T/ev.ndjson"
+check_status "events" 200 POST /api/v1/events -H "Authorization: Bearer $IK42" --data-binary @"$T/ev.ndjson"
+check "accepted" 4 "$(jq .accepted "$T/body")"
+check "rejected lines" "4 5" "$(jq -r '[.rejected[].line] | map(tostring) | join(" ")' "$T/body")"
+check "bad JSON reason" 1 "$(jq -r '.rejected[0].error | test("invalid JSON") | if . then 1 else 0 end' "$T/body")"
+check "another merchant's event" 1 "$(jq -r '.rejected[1].error | test("field .merchant.: expected 42") | if . then 1 else 0 end' "$T/body")"
+check_status "events of merchant 7 with its key" 200 POST /api/v1/events -H "Authorization: Bearer $IK7" --data-binary @<(ev 4 7)
+check "accepted for 7" 1 "$(jq .accepted "$T/body")"
+check_status "admin sends for any merchant" 200 POST /api/v1/events -H "$ADMIN" --data-binary @<(ev 6 42; ev 6 7)
+check "accepted by admin" 2 "$(jq .accepted "$T/body")"
+check_status "empty body" 400 POST /api/v1/events -H "Authorization: Bearer $IK42" --data-binary ''
+seq 100001 | sed 's/.*/{}/' > "$T/many.ndjson"
+check_status "too many events" 413 POST /api/v1/events -H "Authorization: Bearer $IK42" --data-binary @"$T/many.ndjson"
+head -c 9000000 /dev/zero | tr '\0' 'x' > "$T/big"
+check_status "oversize body" 413 POST /api/v1/events -H "Authorization: Bearer $IK42" --data-binary @"$T/big"
+check_status "oversize chunked body" 413 POST /api/v1/events -H "Authorization: Bearer $IK42" \
+    -H "Transfer-Encoding: chunked" --data-binary @"$T/big"
+check_status "healthz after all that" 200 GET /healthz
+check "durable" 7 "$(jq .durable_seq "$T/body")"
+
+# --- metrics
+check_status "metrics" 200 GET /metrics
+check "events counted" 'tsagg_server_events_total{endpoint="events",result="accepted"} 7' \
+    "$(grep 'endpoint="events",result="accepted"' "$T/body")"
+check "no merchant labels" 0 "$(grep -c 'merchant' "$T/body" || true)"
+
+# --- a clean stop keeps everything; the sites survive the restart
+stop_server TERM
+check "SIGTERM exit status" 0 "$STOP_RC"
+grep -q "durable up to seq 7" "$T/server.err" && check "stopped durable" ok ok || check "stopped durable" ok no
+start_server "$S"
+check_status "sites after a restart" 200 GET /api/v1/sites -H "$ADMIN"
+check "sites kept" "7 42" "$(jq -r '[.sites[].merchant] | sort | map(tostring) | join(" ")' "$T/body")"
+check_status "keys still work" 200 POST /api/v1/events -H "Authorization: Bearer $IK42" --data-binary @<(ev 8 42)
+stop_server INT
+check "SIGINT exit status" 0 "$STOP_RC"
+
+# --- background compaction: the tail is compacted once it is old enough
+start_server "$S" --compact-events 1000000 --compact-age 1
+check_status "events to compact" 200 POST /api/v1/events -H "Authorization: Bearer $IK42" --data-binary @<(ev 9 42)
+for i in $(seq 50); do
+    req GET /metrics >/dev/null
+    # The pass is counted when its merge is done, after the tail emptied.
+    grep -q '^tsagg_server_tail_events 0$' "$T/body" &&
+        grep -q '^tsagg_server_compactions_total [1-9]' "$T/body" && break
+    sleep 0.1
+done
+check "tail compacted in the background" "tsagg_server_tail_events 0" "$(grep '^tsagg_server_tail_events' "$T/body")"
+check "compaction counted" 1 "$(awk '/^tsagg_server_compactions_total/ {print ($2 >= 1)}' "$T/body")"
+check "partition files counted" 1 "$(awk '/^tsagg_server_partition_files/ {print ($2 >= 1)}' "$T/body")"
+check_status "maintenance needs the admin key" 403 POST /api/v1/maintenance -H "Authorization: Bearer $QK42"
+check_status "maintenance on demand" 200 POST /api/v1/maintenance -H "$ADMIN"
+check "nothing left to compact" 0 "$(jq .compact.events_read "$T/body")"
+stop_server TERM
+
+# --- bad command lines
+check "no store" 2 "$("$TSAGG_SERVER" 2>/dev/null; echo $?)"
+check "bad listen" 3 "$("$TSAGG_SERVER" "$S" --listen nonsense 2>/dev/null; echo $?)"
+check "short admin key" 2 "$(TSAGG_ADMIN_KEY=short "$TSAGG_SERVER" "$S" 2>/dev/null; echo $?)"
+check "too many threads" 2 "$("$TSAGG_SERVER" "$S" --threads 100000 2>/dev/null; echo $?)"
+finish
