@@ -131,8 +131,9 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  *   - Client retries (same merchant, ts and event id) count once within a
  *     partition file; retries split between two compaction runs count once
  *     per file until tsagg_merge() runs, and the log tail counts every copy.
- *   - The processing hook of tsagg_compact() applies to compacted events
- *     only: the log tail is counted as received.
+ *   - The store's rules (tsagg_rules.h) apply to the log tail as to
+ *     compacted events. The processing hook of tsagg_compact() applies to
+ *     compacted events only: the log tail is counted as received.
  */
 TSAGG_API int tsagg_query_run(tsagg_store *store, const tsagg_query *q, tsagg_result *r);
 

@@ -4,8 +4,8 @@
  * A store keeps one set of processing rules (STORE/RULES, docs/format.md)
  * beside its schema. Every path that turns log events into answers applies
  * them: tsagg_compact() and tsagg_rebuild() drop the events they match
- * before the processing hook sees them, and a query can apply them to the
- * log tail (tsagg_rules_drops). tsagg_merge() combines files that were
+ * before the processing hook sees them, and queries apply them to the log
+ * tail (tsagg_rules_drops) so an answer does not change when it is compacted. tsagg_merge() combines files that were
  * already written through them. Because they are stored, a rebuild that
  * repairs an hour applies the same rules the hour was compacted with.
  *

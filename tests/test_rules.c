@@ -11,7 +11,8 @@
  *     and a flipped byte, a truncation or an unknown version are told apart
  *     (checksum checked before the version);
  *   - compaction and rebuild apply the stored rules without being told, so
- *     a rebuild that repairs an hour keeps its dropped events dropped.
+ *     a rebuild that repairs an hour keeps its dropped events dropped;
+ *   - a query of the log tail drops what compaction will drop.
  */
 #include <criterion/criterion.h>
 #include <inttypes.h>
@@ -301,5 +302,40 @@ Test(rules, compaction_and_rebuild_apply_the_stored_rules)
     cr_assert_eq(tsagg_rebuild(st, &ro, &rs), 0);
     cr_assert_eq(rs.events_dropped, 60);
     cr_assert_eq(rs.rows_written, 240);
+    tsagg_store_close(st);
+}
+
+/* Events of merchant 1 counted over [from, to) by one TOTAL bucket. */
+static double count_of(tsagg_store *st, int64_t from, int64_t to)
+{
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 1;
+    q.from = from;
+    q.to = to;
+    q.bucket = TSAGG_BUCKET_TOTAL;
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    cr_assert_eq(tsagg_query_run(st, &q, res), 0);
+    cr_assert_eq(tsagg_result_rows(res), 1);
+    double n = tsagg_result_values(res, 0)[0];
+    tsagg_result_free(res);
+    return n;
+}
+
+Test(rules, the_log_tail_answers_as_compaction_will)
+{
+    const int64_t hour = INT64_C(1790000000) / 3600 * 3600 * 1000000;
+    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_rules *r = rules_of("device", "bot");
+    cr_assert_eq(tsagg_store_set_rules(st, r), 0);
+    tsagg_rules_free(r);
+    append_hour(st, hour, 1, 300);
+    cr_assert_eq(tsagg_flush(st), 0);
+    double tail = count_of(st, hour, hour + CC_HOUR);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    double compacted = count_of(st, hour, hour + CC_HOUR);
+    cr_assert_eq(compacted, 200);
+    cr_assert_eq(tail, compacted, "tail %.0f, compacted %.0f", tail, compacted);
     tsagg_store_close(st);
 }

@@ -1,8 +1,9 @@
 /*
  * scan_tail.c - the log events compaction has not consumed yet, so that an
  * acknowledged event is counted before its hour is compacted. They are raw
- * events: strings are compared directly, and the processing hook and the
- * removal of retries apply only once they are compacted.
+ * events: strings are compared directly. The store's rules (tsagg_rules.h)
+ * drop here what compaction will drop; the processing hook and the removal
+ * of retries apply only once they are compacted.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +15,7 @@
 #include "numtext.h"
 #include "query_internal.h"
 #include "tsagg_log.h"
+#include "tsagg_rules.h"
 
 /* The value of the attribute named name (len), or NULL. When a key repeats,
  * the last one counts, as in the compactor. */
@@ -102,22 +104,30 @@ int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq)
         return 0;
     r.ts_from = p->from;
     r.ts_to = p->to;
-    tsagg_log_reader *rd;
-    int rc = tsagg_log_reader_open(p->st, &r, &rd);
+    /* Read now, not cached: another process may have changed them. */
+    tsagg_rules *rules;
+    int rc = tsagg_store_rules(p->st, &rules);
     if (rc != 0)
         return rc;
+    tsagg_log_reader *rd;
+    if ((rc = tsagg_log_reader_open(p->st, &r, &rd)) != 0) {
+        tsagg_rules_free(rules);
+        return rc;
+    }
     double *meas = malloc((p->nmeasures + 1) * sizeof *meas);
     if (!meas) {
         tsagg_log_reader_close(rd);
+        tsagg_rules_free(rules);
         return -ENOMEM;
     }
+    int any_rule = tsagg_rules_count(rules) > 0;
     const tsagg_event *ev;
     uint64_t seq, last = after_seq;
     int all = (p->flags & TSAGG_QUERY_ALL_MERCHANTS) != 0;
     while ((rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1) {
         last = seq;
         if ((!all && ev->merchant != p->q->merchant) || ev->ts < p->from || ev->ts >= p->to ||
-            !passes(p, ev))
+            (any_rule && tsagg_rules_drops(rules, ev)) || !passes(p, ev))
             continue;
         size_t g = 0;
         if (p->group_col != QCOL_NONE) {
@@ -141,6 +151,7 @@ int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq)
     }
     free(meas);
     tsagg_log_reader_close(rd);
+    tsagg_rules_free(rules);
     if (rc < 0)
         return rc;
     if (*end_seq == UINT64_MAX)
