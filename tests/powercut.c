@@ -236,7 +236,7 @@ static void snapshot_dir(powercut *pc, pc_obj *d)
     while ((de = readdir(dh))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
-        char child[PC_PATH_MAX], crel[PC_PATH_MAX];
+        char child[2 * PC_PATH_MAX + 8], crel[2 * PC_PATH_MAX + 8];
         snprintf(child, sizeof child, "%s/%s", path, de->d_name);
         snprintf(crel, sizeof crel, "%s%s%s", d->rel, d->rel[0] ? "/" : "", de->d_name);
         struct stat sb;
