@@ -225,7 +225,7 @@ static void set_entry(pc_entry **ents, size_t *n, const char *name, pc_obj *obj)
 /* The directory's entries now, on the real file system: its fsync. */
 static void snapshot_dir(powercut *pc, pc_obj *d)
 {
-    char path[PC_PATH_MAX];
+    char path[2 * PC_PATH_MAX];
     snprintf(path, sizeof path, "%s%s%s", pc->root, d->rel[0] ? "/" : "", d->rel);
     for (size_t i = 0; i < d->nents; i++)
         free(d->ents[i].name);
@@ -236,7 +236,7 @@ static void snapshot_dir(powercut *pc, pc_obj *d)
     while ((de = readdir(dh))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
-        char child[2 * PC_PATH_MAX + 8], crel[2 * PC_PATH_MAX + 8];
+        char child[3 * PC_PATH_MAX], crel[3 * PC_PATH_MAX];
         snprintf(child, sizeof child, "%s/%s", path, de->d_name);
         snprintf(crel, sizeof crel, "%s%s%s", d->rel, d->rel[0] ? "/" : "", de->d_name);
         struct stat sb;
@@ -631,7 +631,7 @@ void powercut_cut_now(powercut *pc)
 
 const char *powercut_mode_name(int mode)
 {
-    static const char *const names[PC_NMODES] = {"durable", "torn", "reorder"};
+    static const char *const names[PC_NMODES] = {"durable", "torn", "reorder", "scatter"};
     return mode >= 0 && mode < PC_NMODES ? names[mode] : "?";
 }
 
@@ -651,7 +651,18 @@ typedef struct image_plan {
     uint64_t name_limit;    /* name changes with a smaller seq landed */
     const pc_change *torn;  /* PC_TORN: the last unsynced write */
     uint64_t torn_keep;     /* ... of which this many bytes landed */
+    size_t keep;            /* PC_REORDER: changes of the current file kept */
 } image_plan;
+
+/* How much of write c lands when it is torn: 0, 1, ... whole sectors of
+ * it, never all of it. */
+static uint64_t torn_prefix(const pc_change *c, uint64_t *rng)
+{
+    uint64_t first = (c->off / PC_SECTOR + 1) * PC_SECTOR, end = c->off + c->len;
+    uint64_t choices = 1 + (first < end ? (end - 1 - first) / PC_SECTOR + 1 : 0);
+    uint64_t pick = next_rand(rng) % choices;
+    return pick == 0 ? 0 : first + (pick - 1) * PC_SECTOR - c->off;
+}
 
 /* The content of file o on the disk after the cut. */
 static void file_image(const pc_obj *o, image_plan *plan, uint8_t **buf, uint64_t *len)
@@ -664,11 +675,21 @@ static void file_image(const pc_obj *o, image_plan *plan, uint8_t **buf, uint64_
     for (size_t i = 0; i < o->nch; i++) {
         const pc_change *c = &o->ch[i];
         if (c->trunc) {
-            apply_change(buf, len, c);
+            if (plan->mode != PC_REORDER || i < plan->keep)
+                apply_change(buf, len, c);
         } else if (plan->mode == PC_TORN) {
             uint64_t n = c == plan->torn ? plan->torn_keep : c->len;
             if (n)
                 buf_write(buf, len, c->off, c->data, n);
+        } else if (plan->mode == PC_REORDER) {
+            /* This file's changes landed in order up to one torn write;
+             * each file independently of the others. */
+            if (i == 0)
+                plan->keep = next_rand(&plan->rng) % (o->nch + 1);
+            if (i < plan->keep)
+                buf_write(buf, len, c->off, c->data, c->len);
+            else if (i == plan->keep)
+                buf_write(buf, len, c->off, c->data, torn_prefix(c, &plan->rng));
         } else {
             /* Each sector of the write landed or not, independently. */
             uint64_t pos = c->off, end = c->off + c->len;
@@ -738,15 +759,9 @@ void powercut_image(powercut *pc, int mode, const char *dest)
                 if (!o->ch[j].trunc && (!plan.torn || o->ch[j].seq > plan.torn->seq))
                     plan.torn = &o->ch[j];
         }
-        if (plan.torn) {
-            /* Keep 0, 1, ... whole sectors of it, never all of it. */
-            const pc_change *c = plan.torn;
-            uint64_t first = (c->off / PC_SECTOR + 1) * PC_SECTOR;
-            uint64_t choices = 1 + (first < c->off + c->len ? (c->off + c->len - 1 - first) / PC_SECTOR + 1 : 0);
-            uint64_t pick = next_rand(&plan.rng) % choices;
-            plan.torn_keep = pick == 0 ? 0 : first + (pick - 1) * PC_SECTOR - c->off;
-        }
-    } else if (mode == PC_REORDER) {
+        if (plan.torn)
+            plan.torn_keep = torn_prefix(plan.torn, &plan.rng);
+    } else if (mode == PC_REORDER || mode == PC_SCATTER) {
         /* A prefix of the pending name changes, cut between two seqs. */
         size_t pending = 0;
         for (size_t i = 0; i < pc->nnops; i++)

@@ -26,9 +26,16 @@
  *   PC_TORN     every unsynced change reached the disk except the last
  *               unsynced write, which is torn at a 512-byte sector boundary
  *               (none, some or all but one of its sectors landed);
- *   PC_REORDER  any subset of the unsynced writes' sectors landed (out of
- *               order), and a prefix of the unsynced name changes (a
- *               metadata journal commits in order).
+ *   PC_REORDER  each file's unsynced changes landed in order up to one
+ *               torn write, each file independently of the others (so the
+ *               disk holds a later write of one file and not an earlier
+ *               write of another), and a prefix of the unsynced name
+ *               changes (a metadata journal commits in order);
+ *   PC_SCATTER  as PC_REORDER for names, but any subset of the unsynced
+ *               writes' sectors landed, in no order even within a file.
+ *               The log's recovery does not handle this (a hole before a
+ *               valid frame is reported as damage; docs/durability.md), so
+ *               the sweeps leave it out unless asked.
  *
  * Randomness (which sectors, which prefix) comes from the seed given to
  * powercut_arm(), so an image reproduces. Only one directory tree is
@@ -44,7 +51,7 @@
 
 typedef struct powercut powercut;
 
-enum powercut_mode { PC_DURABLE = 0, PC_TORN = 1, PC_REORDER = 2, PC_NMODES = 3 };
+enum powercut_mode { PC_DURABLE = 0, PC_TORN = 1, PC_REORDER = 2, PC_SCATTER = 3, PC_NMODES = 4 };
 
 /* Model the tree at `root` (as the library will be given it: same
  * spelling); everything in it now is durable. Aborts the test on failure. */
