@@ -11,8 +11,9 @@
  * changes), drawn from the seed. The operations: store creation; appends in
  * SYNC_BATCH (also right after recovering a torn log), SYNC_INTERVAL and
  * SYNC_NONE with segment rolls, compaction followed by more appends and a second
- * compaction, merge, rebuild, log archive (each compaction, merge and
- * rebuild ends with a manifest publish).
+ * compaction, compaction while another thread appends, merge, rebuild, log
+ * archive (each compaction, merge and rebuild ends with a manifest publish),
+ * and a schema change (the descriptor replaced) followed by appends.
  *
  * Invariant checked on every image:
  *   - the store opens for writing (recovery) with the default I/O table;
@@ -35,6 +36,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,11 +105,13 @@ static void expect_ok(run *r, int rc, const char *what, tsagg_store *st)
     cr_assert_fail("%s: %s (%s) without a power cut", what, tsagg_strerror(rc), msg);
 }
 
-static tsagg_store *open_store(run *r, uint32_t sync, uint32_t create)
+static tsagg_store *open_store_schema(run *r, uint32_t sync, uint32_t flags,
+                                      const tsagg_schema *schema)
 {
     tsagg_options o;
     tsagg_options_init(&o);
-    o.flags = TSAGG_OPEN_WRITE | create;
+    o.flags = TSAGG_OPEN_WRITE | flags;
+    o.schema = schema;
     o.io = r->io;
     o.sync_mode = sync;
     o.sync_interval_ms = 1;
@@ -121,6 +125,11 @@ static tsagg_store *open_store(run *r, uint32_t sync, uint32_t create)
     if (rc != 0 && !(r->pc && powercut_is_cut(r->pc)))
         cr_assert_fail("open: %s", msg);
     return st;
+}
+
+static tsagg_store *open_store(run *r, uint32_t sync, uint32_t create)
+{
+    return open_store_schema(r, sync, create, NULL);
 }
 
 /* Every event appended with a sequence number up to the durable one is acknowledged. */
@@ -270,6 +279,47 @@ static void op_create(run *r)
     tsagg_store *st = open_store(r, TSAGG_SYNC_BATCH, TSAGG_OPEN_CREATE);
     if (st)
         append_some(r, st, TSAGG_SYNC_BATCH, 6, 3);
+    close_store(r, st);
+}
+
+/* The descriptor replaced by a wider schema, then appends under it. */
+static void op_evolve_schema(run *r)
+{
+    tsagg_schema *wide;
+    cr_assert_eq(tsagg_schema_create_default(&wide), 0);
+    cr_assert_eq(tsagg_schema_add_dimension(wide, "campaign"), 0);
+    tsagg_store *st = open_store_schema(r, TSAGG_SYNC_BATCH, TSAGG_OPEN_SCHEMA, wide);
+    tsagg_schema_free(wide);
+    if (st)
+        append_some(r, st, TSAGG_SYNC_BATCH, 6, 0);
+    close_store(r, st);
+}
+
+typedef struct appender {
+    run *r;
+    tsagg_store *st;
+} appender;
+
+static void *append_thread(void *arg)
+{
+    appender *a = arg;
+    append_some(a->r, a->st, TSAGG_SYNC_BATCH, 12, 0);
+    return NULL;
+}
+
+/* Compaction while another thread appends: it compacts what was durable
+ * when it started, and the appends go on into the tail. */
+static void op_compact_while_appending(run *r)
+{
+    tsagg_store *st = open_store(r, TSAGG_SYNC_BATCH, 0);
+    if (st) {
+        appender a = {.r = r, .st = st};
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, append_thread, &a), 0);
+        compact(r, st);
+        pthread_join(t, NULL);
+        compact(r, st);
+    }
     close_store(r, st);
 }
 
@@ -633,6 +683,8 @@ Test(powercut, append_sync_batch) { sweep("append SYNC_BATCH", base_small, op_ap
 Test(powercut, append_sync_interval) { sweep("append SYNC_INTERVAL", base_small, op_append_interval); }
 Test(powercut, append_sync_none) { sweep("append SYNC_NONE", base_small, op_append_none); }
 Test(powercut, compact) { sweep("compact", base_log, op_compact); }
+Test(powercut, compact_while_appending) { sweep("compact while appending", base_log, op_compact_while_appending); }
+Test(powercut, evolve_schema) { sweep("schema evolution", base_log, op_evolve_schema); }
 Test(powercut, merge) { sweep("merge", base_two_files, op_merge); }
 Test(powercut, rebuild) { sweep("rebuild", base_compacted, op_rebuild); }
 Test(powercut, archive) { sweep("archive", base_log, op_archive); }
