@@ -392,6 +392,8 @@ static int pc_open(void *ctx, const char *path, int flags, unsigned mode)
                 add_change(pc, o, 0, NULL, 0, 1);
         }
         set_fd(pc, fd, o);
+    } else if (fd >= 0) {
+        set_fd(pc, fd, NULL); /* untracked, whatever this number was before */
     }
     pthread_mutex_unlock(&pc->mu);
     return fd;
