@@ -292,6 +292,8 @@ static void add_change(powercut *pc, pc_obj *o, uint64_t off, const void *data, 
 
 static void buf_write(uint8_t **buf, uint64_t *len, uint64_t off, const uint8_t *p, uint64_t n)
 {
+    if (n == 0)
+        return;
     if (off + n > *len) {
         *buf = xrealloc(*buf, (size_t)(off + n));
         if (off > *len)
@@ -671,7 +673,8 @@ static void file_image(const pc_obj *o, image_plan *plan, uint8_t **buf, uint64_
 {
     *len = o->len;
     *buf = xrealloc(NULL, (size_t)o->len);
-    memcpy(*buf, o->img, (size_t)o->len);
+    if (o->len)
+        memcpy(*buf, o->img, (size_t)o->len);
     if (plan->mode == PC_DURABLE)
         return;
     for (size_t i = 0; i < o->nch; i++) {
