@@ -27,6 +27,8 @@
  *     other modes, and the whole baseline) exactly once;
  *   - after one more tsagg_compact(), the same holds.
  *
+ * Test(powercut, model) checks the model itself on hand-made call sequences.
+ *
  * Each sweep prints its number of calls, cut points checked and the seed.
  * TSAGG_POWERCUT_SEED fixes the seed; TSAGG_POWERCUT_ALL=1 checks every cut
  * point instead of a sample; TSAGG_POWERCUT_SCATTER=1 adds images where
@@ -35,6 +37,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -580,6 +583,114 @@ static void check_image(const cut_desc *c, const char *root, const char *dir, co
     check_counts(c, st, r, "after a compaction");
     cr_assert_eq(tsagg_store_close(st), 0);
     powercut_free(fast);
+}
+
+/* ---- the model itself ----------------------------------------------------------- */
+
+/* Size of ROOT/name in an image, -1 when absent. */
+static long image_size(const char *image, const char *name)
+{
+    char path[1500];
+    snprintf(path, sizeof path, "%s/%s", image, name);
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+static int image_byte(const char *image, const char *name, long off)
+{
+    char path[1500];
+    snprintf(path, sizeof path, "%s/%s", image, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    fseek(f, off, SEEK_SET);
+    int c = fgetc(f);
+    fclose(f);
+    return c;
+}
+
+static void take_image(powercut *pc, int mode, const char *tmp, char *image, size_t cap)
+{
+    static unsigned n;
+    snprintf(image, cap, "%s/image%u", tmp, n++);
+    powercut_image(pc, mode, image);
+}
+
+/* What each image holds, for files and names with and without fsyncs. */
+Test(powercut, model)
+{
+    char tmp[512], root[600], a[700], b[700], dir[700], image[700];
+    tu_tmpdir(tmp, sizeof tmp);
+    snprintf(root, sizeof root, "%s/root", tmp);
+    cr_assert_eq(mkdir(root, 0755), 0);
+    snprintf(a, sizeof a, "%s/a", root);
+    snprintf(b, sizeof b, "%s/b", root);
+    snprintf(dir, sizeof dir, "%s/sub", root);
+    uint8_t buf[2048];
+    memset(buf, 'x', sizeof buf);
+
+    /* A new file: neither its name nor its data before the fsyncs. */
+    powercut *pc = powercut_init(root);
+    const tsagg_io *io = powercut_table(pc);
+    int fd = io->open(io->ctx, a, O_WRONLY | O_CREAT, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(io->pwrite(io->ctx, fd, buf, 1000, 0), 1000);
+    int dfd = io->open(io->ctx, root, O_RDONLY | O_DIRECTORY, 0);
+    cr_assert_geq(dfd, 0);
+    cr_assert_eq(io->fsync(io->ctx, dfd), 0); /* the name, not the data */
+    cr_assert_eq(io->pwrite(io->ctx, fd, buf, 2048, 1000), 2048);
+    uint64_t calls = powercut_calls(pc);
+    cr_assert_eq(calls, 4);
+    take_image(pc, PC_DURABLE, tmp, image, sizeof image);
+    cr_assert_eq(image_size(image, "a"), 0);
+    /* Torn: the first write whole, the last one cut at a sector boundary
+     * (1024, 1536, 2048, 2560) or not there at all. */
+    powercut_arm(pc, 0, 3);
+    take_image(pc, PC_TORN, tmp, image, sizeof image);
+    long torn = image_size(image, "a");
+    cr_assert(torn == 1000 || (torn >= 1024 && torn < 3048 && torn % 512 == 0), "torn at %ld", torn);
+    io->close(io->ctx, fd);
+    io->close(io->ctx, dfd);
+    powercut_free(pc);
+
+    /* fsync of the file: its data; a rename lands only with a directory
+     * fsync; after the cut nothing changes. */
+    tu_rmtree(root);
+    cr_assert_eq(mkdir(root, 0755), 0);
+    pc = powercut_init(root);
+    io = powercut_table(pc);
+    fd = io->open(io->ctx, a, O_WRONLY | O_CREAT, 0644);
+    cr_assert_eq(io->pwrite(io->ctx, fd, buf, 700, 0), 700);
+    cr_assert_eq(io->fsync(io->ctx, fd), 0);
+    dfd = io->open(io->ctx, root, O_RDONLY | O_DIRECTORY, 0);
+    cr_assert_eq(io->fsync(io->ctx, dfd), 0);
+    cr_assert_eq(io->rename(io->ctx, a, b), 0);
+    cr_assert_eq(io->mkdir(io->ctx, dir, 0755), 0);
+    powercut_arm(pc, powercut_calls(pc) + 2, 5); /* the unlink below is refused */
+    cr_assert_eq(io->pwrite(io->ctx, fd, buf, 10, 700), 10);
+    cr_assert_eq(io->unlink(io->ctx, b), -EIO);
+    cr_assert(powercut_is_cut(pc));
+    cr_assert_eq(io->fsync(io->ctx, dfd), -EIO);
+    take_image(pc, PC_DURABLE, tmp, image, sizeof image);
+    cr_assert_eq(image_size(image, "a"), 700);
+    cr_assert_eq(image_size(image, "b"), -1);
+    cr_assert_eq(image_size(image, "sub"), -1);
+    cr_assert_eq(image_byte(image, "a", 699), 'x');
+    take_image(pc, PC_TORN, tmp, image, sizeof image);
+    cr_assert_eq(image_size(image, "a"), -1); /* every name change landed */
+    cr_assert_eq(image_size(image, "b"), 700); /* the 10 bytes: one sector, torn away */
+    cr_assert_geq(image_size(image, "sub"), 0);
+    /* Reorder: a prefix of the rename and the mkdir, never half a rename. */
+    for (uint64_t seed = 0; seed < 16; seed++) {
+        powercut_arm(pc, 0, seed);
+        take_image(pc, PC_REORDER, tmp, image, sizeof image);
+        int has_a = image_size(image, "a") >= 0, has_b = image_size(image, "b") >= 0;
+        cr_assert_neq(has_a, has_b, "a rename half done");
+        cr_assert(!(has_a && image_size(image, "sub") >= 0), "the mkdir landed before the rename");
+    }
+    io->close(io->ctx, fd);
+    io->close(io->ctx, dfd);
+    powercut_free(pc);
+    tu_rmtree(tmp);
 }
 
 /* ---- the sweep -------------------------------------------------------------- */
