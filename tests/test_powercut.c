@@ -192,10 +192,18 @@ static void close_store(run *r, tsagg_store *st)
             r->acked[k] = 1;
 }
 
+static void compact_threads(run *r, tsagg_store *st, uint32_t threads)
+{
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.threads = threads;
+    int rc = tsagg_compact(st, &o, NULL);
+    expect_ok(r, rc, "compact", st);
+}
+
 static void compact(run *r, tsagg_store *st)
 {
-    int rc = tsagg_compact(st, NULL, NULL);
-    expect_ok(r, rc, "compact", st);
+    compact_threads(r, st, 1);
 }
 
 /* ---- baselines (built with the default table) and operations ------------------ */
@@ -350,13 +358,13 @@ static void op_append_none(run *r)
     close_store(r, st);
 }
 
-/* Compaction, appends to the tail, and a second compaction that publishes on
- * top of the first. */
+/* Compaction (hours written by two threads), appends to the tail, and a
+ * second compaction that publishes on top of the first. */
 static void op_compact(run *r)
 {
     tsagg_store *st = open_store(r, TSAGG_SYNC_BATCH, 0);
     if (st) {
-        compact(r, st);
+        compact_threads(r, st, 2);
         append_some(r, st, TSAGG_SYNC_BATCH, 3, 0);
         compact(r, st);
     }
