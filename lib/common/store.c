@@ -203,6 +203,28 @@ static int take_lock(tsagg_store *st)
     return 0;
 }
 
+/* fsync the directory holding the store: without it a power cut can take
+ * the new store's own name, and with it every append acknowledged since. */
+static int sync_parent_dir(tsagg_store *st)
+{
+    char parent[TSAGG_PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", st->path);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        n--;
+    while (n > 0 && parent[n - 1] != '/')
+        n--;
+    while (n > 1 && parent[n - 1] == '/')
+        n--;
+    if (n == 0)
+        snprintf(parent, sizeof parent, ".");
+    else
+        parent[n] = 0;
+    int rc = tsagg__fsync_dir(st->io, parent);
+    return rc ? tsagg__fail(st, rc, "%s: fsync of the directory: %s", parent, tsagg_strerror(rc))
+              : 0;
+}
+
 static int create_layout(tsagg_store *st, const tsagg_schema *schema)
 {
     int rc = st->io->mkdir(st->io->ctx, st->log_dir, 0755);
@@ -222,7 +244,7 @@ static int create_layout(tsagg_store *st, const tsagg_schema *schema)
     }
     rc = write_descriptor(st, schema);
     tsagg_schema_free(fallback);
-    return rc;
+    return rc ? rc : sync_parent_dir(st);
 }
 
 static int open_store(tsagg_store *st, const tsagg_options *opts)
