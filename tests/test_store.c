@@ -419,6 +419,26 @@ Test(store, future_version_is_version_error)
     free(b);
 }
 
+Test(store, flipped_version_byte_is_checksum_error)
+{
+    /* A damaged byte in the version field is damage, not another version:
+     * the checksum is checked first. */
+    create_and_close(g_store);
+    char path[700], msg[512];
+    descriptor_path(path, sizeof path);
+    size_t len;
+    uint8_t *b = slurp(path, &len);
+    for (int at = 8; at <= 9; at++) {
+        b[at] ^= 0x41;
+        spit(path, b, len);
+        expect_open_fails(g_store, NULL, TSAGG_ECHECKSUM, msg, sizeof msg);
+        cr_assert(strstr(msg, "checksum") && !strstr(msg, "version"),
+                  "a flipped version byte reads as damage: %s", msg);
+        b[at] ^= 0x41;
+    }
+    free(b);
+}
+
 Test(store, create_without_write)
 {
     tsagg_options o;

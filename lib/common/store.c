@@ -142,26 +142,27 @@ static int read_descriptor(tsagg_store *st)
         return tsagg__fail(st, TSAGG_ENOTSTORE, "%s: not a tsagg descriptor (too large)", path);
     if (rc != 0)
         return tsagg__fail(st, rc, "%s: %s", path, tsagg_strerror(rc));
+    /* The checksum before the version: every version keeps the magic, the
+     * body length and the trailing checksum where version 1 has them, so a
+     * damaged byte is never mistaken for another version. */
+    uint32_t body = len >= 16 ? tsagg__get_u32(buf + 12) : 0;
     if (len < 16 || memcmp(buf, STORE_MAGIC, 8) != 0) {
         rc = tsagg__fail(st, TSAGG_ENOTSTORE, "%s: bad magic, not a tsagg store", path);
+    } else if (body < 8 || (uint64_t)16 + body + 8 != len) {
+        rc = tsagg__fail(st, TSAGG_ECORRUPT, "%s: body length %u does not match file size %zu",
+                         path, body, len);
+    } else if (XXH64(buf, 16 + body, 0) != tsagg__get_u64(buf + 16 + body)) {
+        rc = tsagg__fail(st, TSAGG_ECHECKSUM, "%s: checksum mismatch at offset %u", path,
+                         16 + body);
     } else if (tsagg__get_u16(buf + 8) != STORE_VERSION) {
         rc = tsagg__fail(st, TSAGG_EVERSION, "%s: format version %u, this library reads %u",
                          path, tsagg__get_u16(buf + 8), STORE_VERSION);
     } else {
-        uint32_t body = tsagg__get_u32(buf + 12);
-        if (body < 8 || (uint64_t)16 + body + 8 != len) {
-            rc = tsagg__fail(st, TSAGG_ECORRUPT, "%s: body length %u does not match file size %zu",
-                             path, body, len);
-        } else if (XXH64(buf, 16 + body, 0) != tsagg__get_u64(buf + 16 + body)) {
-            rc = tsagg__fail(st, TSAGG_ECHECKSUM, "%s: checksum mismatch at offset %u", path,
-                             16 + body);
-        } else {
-            rc = tsagg__schema_decode(buf + 24, body - 8, &st->schema);
-            if (rc != 0)
-                rc = tsagg__fail(st, rc, "%s: bad schema at offset 24", path);
-            else if (tsagg_schema_id(st->schema) != tsagg__get_u64(buf + 16))
-                rc = tsagg__fail(st, TSAGG_ECORRUPT, "%s: schema id does not match schema", path);
-        }
+        rc = tsagg__schema_decode(buf + 24, body - 8, &st->schema);
+        if (rc != 0)
+            rc = tsagg__fail(st, rc, "%s: bad schema at offset 24", path);
+        else if (tsagg_schema_id(st->schema) != tsagg__get_u64(buf + 16))
+            rc = tsagg__fail(st, TSAGG_ECORRUPT, "%s: schema id does not match schema", path);
     }
     free(buf);
     return rc;
