@@ -4,14 +4,16 @@
  * A store is a directory:
  *
  *     STORE/tsagg.store   descriptor: format version and schema
- *     STORE/LOCK          held (flock) by the one writer process
+ *     STORE/LOCK          also locked by the writer, for older versions
  *     STORE/log/          raw event log segments (tsagg_log.h)
  *     STORE/parts/        compacted hourly partitions (tsagg_compact.h)
  *     STORE/MANIFEST      the published list of partitions
  *
  * Lifecycle: tsagg_store_open() -> use -> tsagg_store_close(). One process
  * may hold a store open for writing (TSAGG_OPEN_WRITE) at a time; a second
- * writer gets TSAGG_ELOCKED. Any number of read-only handles, in any process,
+ * writer gets TSAGG_ELOCKED. The writer lock is an flock(2) on the STORE
+ * directory itself, so removing LOCK (which older library versions lock
+ * alone, and which is kept locked for them) never lets a second writer in. Any number of read-only handles, in any process,
  * may be open beside it. A store handle is safe to use from several threads
  * at once unless a function says otherwise.
  */

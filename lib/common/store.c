@@ -168,20 +168,49 @@ static int read_descriptor(tsagg_store *st)
     return rc;
 }
 
-static int take_lock(tsagg_store *st)
+/*
+ * The writer lock is an flock on the store directory itself: nothing an
+ * operator deletes while the store exists. (A lock on a file alone lets a
+ * second writer in once someone removes the file, taking it for a stale
+ * one.) Taking it creates nothing, so it is taken before the descriptor is
+ * read and before a store is created.
+ */
+static int lock_directory(tsagg_store *st)
+{
+    int fd = st->io->open(st->io->ctx, st->path, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0)
+        return tsagg__fail(st, fd == -ENOENT || fd == -ENOTDIR ? TSAGG_ENOTSTORE : fd,
+                           "%s: %s", st->path, tsagg_strerror(fd));
+    int rc = st->io->lock(st->io->ctx, fd);
+    if (rc != 0) {
+        st->io->close(st->io->ctx, fd);
+        if (rc == -EWOULDBLOCK)
+            return tsagg__fail(st, TSAGG_ELOCKED,
+                               "%s: another process has the store open for writing", st->path);
+        return tsagg__fail(st, rc, "%s: lock failed: %s", st->path, tsagg_strerror(rc));
+    }
+    st->dir_lock_fd = fd;
+    return 0;
+}
+
+/*
+ * STORE/LOCK, locked as well, keeps out writers of library versions that
+ * lock only that file. Created only once the directory is known to be a
+ * store.
+ */
+static int lock_legacy_file(tsagg_store *st)
 {
     char path[TSAGG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/LOCK", st->path);
     int fd = st->io->open(st->io->ctx, path, O_RDWR | O_CREAT, 0644);
     if (fd < 0)
-        return tsagg__fail(st, fd == -ENOENT ? TSAGG_ENOTSTORE : fd, "%s: %s", path,
-                           tsagg_strerror(fd));
+        return tsagg__fail(st, fd, "%s: %s", path, tsagg_strerror(fd));
     int rc = st->io->lock(st->io->ctx, fd);
     if (rc != 0) {
         st->io->close(st->io->ctx, fd);
         if (rc == -EWOULDBLOCK)
-            return tsagg__fail(st, TSAGG_ELOCKED, "%s: another process has the store open for writing",
-                               st->path);
+            return tsagg__fail(st, TSAGG_ELOCKED,
+                               "%s: held by a writer of an older library version", path);
         return tsagg__fail(st, rc, "%s: lock failed: %s", path, tsagg_strerror(rc));
     }
     st->lock_fd = fd;
@@ -229,7 +258,7 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
             return tsagg__fail(st, rc, "%s: %s", st->path, tsagg_strerror(rc));
     }
     if (writer) {
-        int rc = take_lock(st);
+        int rc = lock_directory(st);
         if (rc != 0)
             return rc;
     }
@@ -250,9 +279,9 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
     }
     if (rc == 0 && (opts->flags & TSAGG_OPEN_SCHEMA))
         rc = evolve_schema(st, opts->schema);
-    if (rc != 0)
-        return rc;
-    if (writer)
+    if (rc == 0 && writer)
+        rc = lock_legacy_file(st);
+    if (rc == 0 && writer)
         rc = tsagg__writer_open(st);
     return rc;
 }
@@ -287,12 +316,15 @@ int tsagg_store_open(const char *path, const tsagg_options *opts, tsagg_store **
     st->opts.io = st->io;
     st->opts.schema = NULL;
     st->lock_fd = -1;
+    st->dir_lock_fd = -1;
     int rc = open_store(st, opts);
     if (rc != 0) {
         if (errmsg && errmsg_len)
             snprintf(errmsg, errmsg_len, "%s", st->errmsg[0] ? st->errmsg : tsagg_strerror(rc));
         if (st->lock_fd >= 0)
             st->io->close(st->io->ctx, st->lock_fd);
+        if (st->dir_lock_fd >= 0)
+            st->io->close(st->io->ctx, st->dir_lock_fd);
         tsagg_schema_free(st->schema);
         pthread_mutex_destroy(&st->err_mu);
         pthread_mutex_destroy(&st->catalog_mu);
@@ -318,6 +350,8 @@ int tsagg_store_close(tsagg_store *store)
         rc = tsagg__writer_close(store);
     if (store->lock_fd >= 0)
         store->io->close(store->io->ctx, store->lock_fd);
+    if (store->dir_lock_fd >= 0)
+        store->io->close(store->io->ctx, store->dir_lock_fd);
     tsagg_schema_free(store->schema);
     pthread_mutex_destroy(&store->err_mu);
     pthread_mutex_destroy(&store->catalog_mu);

@@ -22,7 +22,8 @@ struct tsagg_store {
     const tsagg_io *io;
     tsagg_options opts;
     tsagg_schema *schema;
-    int lock_fd; /* -1 for read-only handles */
+    int dir_lock_fd; /* the store directory, flocked by the writer; -1 */
+    int lock_fd;     /* STORE/LOCK, flocked too for older writers; -1 */
     struct tsagg_log_writer *writer; /* NULL for read-only handles */
 
     pthread_mutex_t err_mu;
