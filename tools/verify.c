@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -56,6 +57,40 @@ static void on_problem(void *ctx, const tsagg_verify_problem *p)
     }
 }
 
+/* Whether STORE holds a descriptor file, readable or not. */
+static int has_descriptor(const char *store)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/tsagg.store", store);
+    return lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/*
+ * Open STORE read-only. A descriptor that is there but damaged (bad magic,
+ * size or checksum), or a log the open finds inconsistent, is damage found:
+ * reported as such, exit 1. A store that is missing, of another version or
+ * unreadable is a failure to check: exit 3.
+ */
+static int open_or_report(const char *store, tsagg_store **st)
+{
+    char detail[1024] = "";
+    int rc = tsagg_store_open(store, NULL, st, detail, sizeof detail);
+    if (rc == 0)
+        return CLI_EXIT_OK;
+    int damaged = rc == TSAGG_ECHECKSUM || rc == TSAGG_ECORRUPT ||
+                  (rc == TSAGG_ENOTSTORE && has_descriptor(store));
+    if (!damaged) {
+        cli_error(prog, "%s: %s (%s)%s%s", store, tsagg_errname(rc), tsagg_strerror(rc),
+                  detail[0] ? ": " : "", detail);
+        return CLI_EXIT_FAILURE;
+    }
+    printf("DAMAGED %s: %s: %s\n", store, tsagg_errname(rc), detail);
+    printf("  not repairable by a rebuild: the store cannot be opened\n");
+    printf("%s: DAMAGED\n", store);
+    return CLI_EXIT_PARTIAL;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -83,15 +118,9 @@ int main(int argc, char **argv)
         return cli_usage_error(prog, "expected one STORE");
     report_ctx r = {.store = argv[optind]};
     tsagg_store *st;
-    int rc = cli_open_store(prog, r.store, NULL, &st);
-    if (rc != 0) {
-        if (rc == TSAGG_ECHECKSUM || rc == TSAGG_ECORRUPT) {
-            printf("DAMAGED %s: the store descriptor or the log cannot be read; "
-                   "not repairable by a rebuild\n", r.store);
-            return CLI_EXIT_PARTIAL;
-        }
-        return CLI_EXIT_FAILURE;
-    }
+    int rc = open_or_report(r.store, &st);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     tsagg_verify_stats s;
     rc = tsagg_verify(st, on_problem, &r, &s);
     int stopped = rc != 0 && s.problems == 0;
