@@ -643,6 +643,28 @@ Test(store, writer_open_of_a_non_store_creates_nothing)
     }
 }
 
+/* A FIFO in place of a store's file is refused at once, not waited on. */
+Test(store, fifo_in_place_of_a_file_is_refused)
+{
+    create_and_close(g_store);
+    char path[700], msg[512];
+    snprintf(path, sizeof path, "%s/MANIFEST", g_store);
+    cr_assert_eq(mkfifo(path, 0644), 0);
+    tsagg_store *st = NULL;
+    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, msg, sizeof msg), 0, "%s", msg);
+    uint64_t seq;
+    cr_assert_eq(tsagg_compacted_seq(st, &seq), TSAGG_ECORRUPT);
+    tsagg_store_errmsg(st, msg, sizeof msg);
+    cr_assert(strstr(msg, "MANIFEST: not a regular file"), "%s", msg);
+    cr_assert_eq(tsagg_store_close(st), 0);
+
+    descriptor_path(path, sizeof path);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(mkfifo(path, 0644), 0);
+    expect_open_fails(g_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
+    cr_assert(strstr(msg, "not a regular file"), "%s", msg);
+}
+
 Test(store, writer_lock_is_per_store)
 {
     char other[700];

@@ -56,7 +56,7 @@ static int damaged_tail(tsagg_store *st, const char *path, const tsagg_segment_i
                         char *detail, size_t len)
 {
     const tsagg_io *io = st->io;
-    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    int fd = io->open(io->ctx, path, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0)
         return fd;
     uint64_t size = 0;

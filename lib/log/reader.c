@@ -120,13 +120,13 @@ static int open_segment(tsagg_log_reader *rd)
     int last = rd->segi + 1 == rd->nsegs;
     tsagg__segment_path(rd->st, number, rd->path, sizeof rd->path);
     rd->final = 0;
-    int fd = io->open(io->ctx, rd->path, O_RDONLY, 0);
+    int fd = io->open(io->ctx, rd->path, O_RDONLY | O_NONBLOCK, 0); /* a FIFO cannot hang it */
     if (fd < 0)
         return fail(rd, fd, tsagg_strerror(fd), 0);
     rd->fd = fd;
     int rc = io->fsize(io->ctx, fd, &rd->size);
     if (rc != 0)
-        return fail(rd, rc, tsagg_strerror(rc), 0);
+        return fail(rd, rc, rc == -EINVAL ? "not a regular file" : tsagg_strerror(rc), 0);
     uint8_t hb[SEG_HEADER_SIZE];
     seg_header h;
     rc = rd->size >= SEG_HEADER_SIZE ? tsagg__read_all(io, fd, hb, sizeof hb, 0, NULL) : 1;
@@ -352,7 +352,7 @@ int tsagg_log_segments(tsagg_store *st, tsagg_segment_info *infos, size_t cap)
     for (size_t i = 0; rc == 0 && i < n && i < cap; i++) {
         char path[TSAGG_PATH_MAX + 32];
         tsagg__segment_path(st, nums[i], path, sizeof path);
-        int fd = io->open(io->ctx, path, O_RDONLY, 0);
+        int fd = io->open(io->ctx, path, O_RDONLY | O_NONBLOCK, 0);
         if (fd < 0) {
             rc = tsagg__fail(st, fd, "%s: %s", path, tsagg_strerror(fd));
             break;

@@ -36,7 +36,7 @@ static int continue_after(struct tsagg_log_writer *w, uint64_t number, seal_info
     const tsagg_io *io = st->io;
     char path[TSAGG_PATH_MAX + 32];
     tsagg__segment_path(st, number, path, sizeof path);
-    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    int fd = io->open(io->ctx, path, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0)
         return tsagg__fail(st, fd, "%s: %s", path, tsagg_strerror(fd));
     uint64_t size = 0;
