@@ -160,6 +160,22 @@ typedef struct tsagg_store tsagg_store;
  * keep the schema they read at open.
  */
 #define TSAGG_OPEN_SCHEMA 0x4u
+/*
+ * With TSAGG_OPEN_WRITE: accept the loss of log events that a normal open
+ * refuses to build on (tsagg-verify --salvage does this):
+ *   - a bad frame in the last, unsealed segment with valid frames after it
+ *     (TSAGG_ECORRUPT otherwise): the segment is cut at the bad frame, and
+ *     the bytes cut off are kept beside it as log/<segment>.tlog.cut-<offset>
+ *     (never read by the library). Events from the bad frame on are lost
+ *     unless they were compacted already.
+ *   - a log that ends below the position MANIFEST records as compacted
+ *     (TSAGG_ECORRUPT otherwise): the manifest's position comes down to the
+ *     log's end. Partitions keep what they hold; the events missing from
+ *     the log are lost to any later tsagg_rebuild() of their hours.
+ * New events then get sequence numbers that no manifest records as
+ * compacted. Damage in a sealed segment is not cut: see tsagg_verify.h.
+ */
+#define TSAGG_OPEN_SALVAGE 0x8u
 
 /* When appends become durable (tsagg_options.sync_mode). */
 enum tsagg_sync_mode {
@@ -215,7 +231,16 @@ TSAGG_API void tsagg_options_init(tsagg_options *opts);
  * into it, errmsg_len bytes at most, NUL-terminated.
  *
  * Opening for writing recovers the log: a torn last frame that was never
- * reported durable is truncated; damage before the last frame is an error.
+ * reported durable is truncated; damage before the last frame is an error
+ * (TSAGG_ECORRUPT, see TSAGG_OPEN_SALVAGE).
+ *
+ * Every open, read-only or not, checks that the log reaches the position
+ * MANIFEST records as compacted. A log that ends below it (log/ copied
+ * before MANIFEST by a file-by-file backup, a segment truncated or emptied)
+ * is TSAGG_ECORRUPT, the message saying where it ends: a writer would give
+ * new events numbers the manifest counts as compacted, and they would never
+ * be counted. Restore log/ from the copy MANIFEST came from, or open with
+ * TSAGG_OPEN_SALVAGE to accept the loss.
  */
 TSAGG_API int tsagg_store_open(const char *path, const tsagg_options *opts,
                                tsagg_store **out, char *errmsg, size_t errmsg_len);

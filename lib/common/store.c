@@ -22,6 +22,7 @@
 
 #include "bytes.h"
 #include "fileio.h"
+#include "manifest.h"
 #include "store_internal.h"
 
 #define STORE_MAGIC "TSAGGSTO"
@@ -241,12 +242,48 @@ static int create_layout(tsagg_store *st, const tsagg_schema *schema)
     return rc;
 }
 
+/*
+ * The log must reach the position the manifest says was compacted
+ * (lib/log/logend.c). A salvaging writer accepts a shorter log instead: the
+ * manifest's consumed position comes down to the log's end, so that new
+ * events get numbers no manifest claims, while the partitions keep what
+ * they hold. A damaged manifest is left to the queries and tsagg_verify()
+ * that report it (and to its repair, which needs a writer).
+ */
+static int check_consumed(tsagg_store *st, int salvage)
+{
+    tsagg__snapshot *snap;
+    int rc = tsagg__snapshot_acquire(st, &snap);
+    if (rc == TSAGG_ECORRUPT || rc == TSAGG_ECHECKSUM || rc == TSAGG_EVERSION) {
+        st->errmsg[0] = 0;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    const tsagg__manifest *m = tsagg__snapshot_manifest(snap);
+    uint64_t end;
+    rc = tsagg__log_check_consumed(st, m->consumed_seq, &end);
+    if (rc == TSAGG_ECORRUPT && salvage) {
+        tsagg__manifest *lowered;
+        rc = tsagg__manifest_clone(m, &lowered);
+        if (rc == 0) {
+            lowered->consumed_seq = end;
+            rc = tsagg__catalog_publish(st, lowered);
+            tsagg__manifest_free(lowered);
+        }
+    }
+    tsagg__snapshot_release(st, snap);
+    return rc;
+}
+
 static int open_store(tsagg_store *st, const tsagg_options *opts)
 {
     int writer = (opts->flags & TSAGG_OPEN_WRITE) != 0;
     int create = (opts->flags & TSAGG_OPEN_CREATE) != 0;
     if (create && !writer)
         return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_CREATE needs TSAGG_OPEN_WRITE");
+    if ((opts->flags & TSAGG_OPEN_SALVAGE) && !writer)
+        return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_SALVAGE needs TSAGG_OPEN_WRITE");
     if ((opts->flags & TSAGG_OPEN_SCHEMA) && (!writer || !opts->schema))
         return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_SCHEMA needs TSAGG_OPEN_WRITE and a schema");
     if (opts->frame_bytes < 4096 || opts->frame_bytes > (16u << 20) ||
@@ -285,6 +322,8 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
         rc = lock_legacy_file(st);
     if (rc == 0 && writer)
         rc = tsagg__writer_open(st);
+    if (rc == 0)
+        rc = check_consumed(st, (opts->flags & TSAGG_OPEN_SALVAGE) != 0);
     return rc;
 }
 
@@ -323,6 +362,9 @@ int tsagg_store_open(const char *path, const tsagg_options *opts, tsagg_store **
     if (rc != 0) {
         if (errmsg && errmsg_len)
             snprintf(errmsg, errmsg_len, "%s", st->errmsg[0] ? st->errmsg : tsagg_strerror(rc));
+        tsagg__catalog_free(st);
+        if (st->writer)
+            tsagg__writer_close(st);
         if (st->lock_fd >= 0)
             st->io->close(st->io->ctx, st->lock_fd);
         if (st->dir_lock_fd >= 0)

@@ -50,6 +50,11 @@ void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, s
 /* Log writer lifecycle (lib/log/writer.c). open recovers the last segment. */
 int tsagg__writer_open(tsagg_store *store);
 int tsagg__writer_close(tsagg_store *store);
+/* 0 when the log holds every sequence number up to `consumed` (the
+ * manifest's), TSAGG_ECORRUPT (with a message saying how to recover) when
+ * it ends below; *end gets where it ends (lib/log/logend.c). */
+int tsagg__log_check_consumed(tsagg_store *store, uint64_t consumed, uint64_t *end);
+
 /* Number of the segment being appended to (or about to be created); every
  * segment below it is sealed. */
 uint64_t tsagg__writer_open_segment(tsagg_store *store);
