@@ -72,6 +72,80 @@ grep_in "$tmp/out" "DAMAGED $store"
 cp "$tmp/descriptor" "$store/tsagg.store"
 expect 0 "$TSAGG_VERIFY" -q "$store"
 
+# ---- a FIFO in place of MANIFEST: refused at once, not waited on --------------------
+fresh "$store"
+mv "$store/MANIFEST" "$tmp/manifest"
+mkfifo "$store/MANIFEST"
+expect 3 timeout 20 "$TSAGG_QUERY" "$store" --all-merchants --from 2026-10-01 --to 2026-10-03
+grep_in "$tmp/err" "MANIFEST: not a regular file"
+expect 1 timeout 20 "$TSAGG_VERIFY" "$store"
+grep_in "$tmp/out" "DAMAGED MANIFEST"
+rm "$store/MANIFEST"
+mv "$tmp/manifest" "$store/MANIFEST"
+
+# ---- a damaged or missing MANIFEST: repairable, and the repair works -------------------
+q "$store" >"$tmp/before.csv"
+printf '\x55' | dd of="$store/MANIFEST" bs=1 seek=20 conv=notrunc status=none
+expect 1 "$TSAGG_VERIFY" "$store"
+grep_in "$tmp/out" "DAMAGED MANIFEST"
+grep_in "$tmp/out" "repair: rm $store/MANIFEST && tsagg-compact $store"
+grep_in "$tmp/out" "1 damaged files: 1 repairable, 0 not"
+grep_not "$tmp/out" "not repairable"
+rm "$store/MANIFEST" && expect 0 "$TSAGG_COMPACT" -q "$store"
+expect 0 "$TSAGG_VERIFY" -q "$store"
+q "$store" >"$tmp/after.csv"
+cmp -s "$tmp/before.csv" "$tmp/after.csv" || fail "answers changed after the MANIFEST repair"
+rm "$store/MANIFEST"
+expect 1 "$TSAGG_VERIFY" "$store"
+grep_in "$tmp/out" "DAMAGED MANIFEST: ERRNO: MANIFEST is missing but parts/ holds"
+grep_in "$tmp/out" "repair: tsagg-compact $store"
+expect 0 "$TSAGG_COMPACT" -q "$store"
+expect 0 "$TSAGG_VERIFY" -q "$store"
+
+# ---- log/ older than MANIFEST (a backup taken file by file) ---------------------------
+rm -rf "$store"
+head -3000 "$tmp/ev.ndjson" >"$tmp/first.ndjson"
+tail -n +3001 "$tmp/ev.ndjson" >"$tmp/rest.ndjson"
+"$TSAGG_INGEST" --quiet "$store" "$tmp/first.ndjson"
+cp -a "$store/log" "$tmp/log-backup"
+"$TSAGG_INGEST" --quiet --compact "$store" "$tmp/rest.ndjson"
+rm -rf "$store/log" && cp -a "$tmp/log-backup" "$store/log"
+expect 3 "$TSAGG_INGEST" --quiet "$store" "$tmp/first.ndjson"
+grep_in "$tmp/err" "ends at sequence 3000, below the 6000 that MANIFEST records as compacted"
+expect 3 "$TSAGG_QUERY" "$store" --all-merchants --from 2026-10-01 --to 2026-10-03
+expect 1 "$TSAGG_VERIFY" "$store"
+grep_in "$tmp/out" "DAMAGED $store: TSAGG_ECORRUPT"
+grep_in "$tmp/out" "tsagg-verify --salvage"
+expect 0 "$TSAGG_VERIFY" --salvage "$store"
+grep_in "$tmp/out" "salvaged $store: the log ends at sequence 3000, compacted up to 3000"
+grep_in "$tmp/out" ": ok"
+# Every event still counted (the compacted ones from their partitions).
+q "$store" >"$tmp/salvaged.csv"
+fresh "$tmp/reference"
+q "$tmp/reference" >"$tmp/reference.csv"
+cmp -s "$tmp/reference.csv" "$tmp/salvaged.csv" || fail "answers after the salvage differ"
+
+# ---- a damaged frame in the live segment stops writes until a salvage ---------------------
+rm -rf "$store"
+for i in 1 2 3 4 5 6; do
+    sed -n "$(((i - 1) * 1000 + 1)),$((i * 1000))p" "$tmp/ev.ndjson" >"$tmp/part$i.ndjson"
+    "$TSAGG_INGEST" --quiet "$store" "$tmp/part$i.ndjson"
+done
+seg="$store/log/$(ls "$store/log" | head -1)"
+size=$(stat -c %s "$seg")
+printf '\x55\xaa\x55\xaa' | dd of="$seg" bs=1 seek=$((size / 2)) conv=notrunc status=none
+expect 1 "$TSAGG_VERIFY" "$store"
+grep_in "$tmp/out" "DAMAGED log/"
+grep_in "$tmp/out" "salvage: tsagg-verify --salvage $store cuts this segment"
+expect 0 "$TSAGG_QUERY" "$store" --all-merchants --from 2026-10-01 --to 2026-10-03 --no-tail
+expect 3 "$TSAGG_INGEST" --quiet "$store" "$tmp/part1.ndjson"
+grep_in "$tmp/err" "valid frames follow it"
+expect 0 "$TSAGG_VERIFY" --salvage "$store"
+grep_in "$tmp/out" "bytes cut off a damaged segment: log/"
+grep_in "$tmp/out" ": ok"
+expect 0 "$TSAGG_INGEST" --quiet "$store" "$tmp/part1.ndjson"
+expect 0 "$TSAGG_VERIFY" -q "$store"
+
 if [ "$fails" -ne 0 ]; then
     echo "$fails checks failed" >&2
     exit 1
