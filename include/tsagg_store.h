@@ -230,8 +230,11 @@ TSAGG_API void tsagg_options_init(tsagg_options *opts);
  * not NULL, a detail of the failure (naming the file and offset) is copied
  * into it, errmsg_len bytes at most, NUL-terminated.
  *
- * Opening for writing recovers the log: a torn last frame that was never
- * reported durable is truncated; damage before the last frame is an error
+ * Opening for writing recovers the log: what a crash left unsynced in the
+ * last segment (a torn last frame, or after a power loss a lost frame with
+ * later, unsynced ones kept) was never reported durable and is cut off, the
+ * bytes kept aside when valid frames were among them (docs/format.md,
+ * "Recovery and damage"); damage to a frame that was durable is an error
  * (TSAGG_ECORRUPT, see TSAGG_OPEN_SALVAGE).
  *
  * Every open, read-only or not, checks that the log reaches the position

@@ -23,13 +23,13 @@
  * Walk the frame headers of an unsealed segment (payloads are not read)
  * until the sequence numbers pass `want` or the valid frames end. *next
  * gets the number after the last event seen. *damaged is set when a bad
- * frame has valid frames after it: the log is damaged there rather than
- * short, which the reader and tsagg_verify() report.
+ * frame was durable (the rule of tsagg__seg_scan): the log is damaged there
+ * rather than short, which the reader and tsagg_verify() report.
  */
-static int walk_headers(const tsagg_io *io, int fd, uint64_t size, uint64_t first_seq,
+static int walk_headers(const tsagg_io *io, int fd, uint64_t size, const seg_header *sh,
                         uint64_t want, uint64_t *next, int *damaged)
 {
-    uint64_t off = SEG_HEADER_SIZE, seq = first_seq;
+    uint64_t off = SEG_HEADER_SIZE, seq = sh->first_seq;
     int rc = 0, ended_badly = 0;
     while (seq <= want && off < size) {
         uint8_t hdr[FRAME_HEADER_SIZE];
@@ -58,7 +58,7 @@ static int walk_headers(const tsagg_io *io, int fd, uint64_t size, uint64_t firs
     *damaged = 0;
     if (rc == 0 && ended_badly && seq <= want) {
         tsagg__buf scratch = {0};
-        int after = tsagg__valid_frame_after(io, fd, off, size, &scratch);
+        int after = tsagg__valid_frame_after(io, fd, off, size, sh->version >= 2, &scratch);
         tsagg__buf_free(&scratch);
         if (after < 0)
             rc = after;
@@ -111,7 +111,7 @@ static int log_end(tsagg_store *st, uint64_t want, uint64_t *end, int *known)
         } else if (rc == 1) {
             uint64_t next;
             int damaged;
-            rc = walk_headers(io, fd, size, h.first_seq, want, &next, &damaged);
+            rc = walk_headers(io, fd, size, &h, want, &next, &damaged);
             *end = next - 1;
             *known = !damaged;
         }

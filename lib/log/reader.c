@@ -29,6 +29,7 @@ struct tsagg_log_reader {
     uint64_t size, off;
     uint64_t expect_seq;
     int final;          /* damage in this segment is an error */
+    int synced_flags;   /* its frames say what was synced before them */
 
     tsagg__buf payload, scratch;
     tsagg__events evs;
@@ -145,6 +146,7 @@ static int open_segment(tsagg_log_reader *rd)
     if (rd->expect_seq && h.first_seq != rd->expect_seq)
         return fail(rd, TSAGG_ECORRUPT, "sequence numbers do not follow the previous segment", 24);
     rd->expect_seq = h.first_seq;
+    rd->synced_flags = h.version >= 2;
     rd->off = SEG_HEADER_SIZE;
     seal_info seal;
     rc = tsagg__read_seal(io, fd, rd->size, &seal);
@@ -161,10 +163,11 @@ static int open_segment(tsagg_log_reader *rd)
 
 /*
  * A bad frame at `off` in the unsealed last segment: the writer's in-flight
- * write, where the readable tail ends (0), unless a valid frame follows it,
- * which makes it damage (an error). A write completing meanwhile makes the
- * frame and its successor valid at once, so before calling it damage the
- * frame is read once more (1).
+ * write, or a write never made durable, where the readable tail ends (0),
+ * unless a valid frame follows it that says the bad one was durable (in a
+ * version 1 segment: any valid frame), which makes it damage (an error). A
+ * write completing meanwhile makes the frame and its successor valid at
+ * once, so before calling it damage the frame is read once more (1).
  */
 static int tail_or_damage(tsagg_log_reader *rd, uint64_t off)
 {
@@ -172,7 +175,8 @@ static int tail_or_damage(tsagg_log_reader *rd, uint64_t off)
     int rc = io->fsize(io->ctx, rd->fd, &rd->size);
     if (rc != 0)
         return fail(rd, rc, tsagg_strerror(rc), off);
-    int after = tsagg__valid_frame_after(io, rd->fd, off, rd->size, &rd->scratch);
+    int after = tsagg__valid_frame_after(io, rd->fd, off, rd->size, rd->synced_flags,
+                                         &rd->scratch);
     if (after < 0)
         return fail(rd, after, tsagg_strerror(after), off);
     if (!after)

@@ -3,11 +3,14 @@
  *
  * Every segment but the last is sealed and durable (the writer seals and
  * fsyncs a segment before creating the next), so only the last one needs
- * work: a torn tail (an incomplete or checksum-failing frame with nothing
- * valid after it) was never reported durable and is cut off; a bad frame
- * with valid frames after it is damage, reported with file and offset,
- * unless the open salvages (TSAGG_OPEN_SALVAGE): then the segment is cut at
- * the bad frame too, the bytes cut off kept aside.
+ * work. A torn tail (an incomplete or checksum-failing frame that was never
+ * synced: nothing valid follows it, or only frames that say the bytes
+ * before them were not synced yet, as a power loss leaves when a later page
+ * reached the disk and an earlier one did not) was never reported durable
+ * and is cut off; when valid frames follow, the bytes cut off are kept
+ * aside first. A bad frame that was durable is damage, reported with file
+ * and offset, unless the open salvages (TSAGG_OPEN_SALVAGE): then the
+ * segment is cut there too, the bytes cut off kept aside.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -175,7 +178,8 @@ int tsagg__log_recover(struct tsagg_log_writer *w)
     seg_scan sc;
     if (rc == 0)
         rc = tsagg__seg_scan(io, fd, size, h.first_seq, 1, &sc);
-    if (rc == 0 && sc.status < 0 && (st->opts.flags & TSAGG_OPEN_SALVAGE)) {
+    if (rc == 0 && ((sc.status < 0 && (st->opts.flags & TSAGG_OPEN_SALVAGE)) ||
+                    (sc.status == 1 && sc.frames_after))) {
         rc = keep_cut_bytes(st, fd, path, sc.valid_end, size);
         if (rc == 0)
             sc.status = 1; /* cut like a torn tail */
@@ -202,7 +206,8 @@ int tsagg__log_recover(struct tsagg_log_writer *w)
         w->seg.number = last;
     } else {
         w->seg = (open_segment){.fd = fd, .number = last, .first_seq = h.first_seq,
-                                .offset = sc.valid_end, .events = sc.events, .frames = sc.frames,
+                                .offset = sc.valid_end, .synced = sc.valid_end,
+                                .events = sc.events, .frames = sc.frames,
                                 .min_ts = sc.min_ts, .max_ts = sc.max_ts};
     }
 out:
