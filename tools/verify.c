@@ -64,12 +64,12 @@ static void on_problem(void *ctx, const tsagg_verify_problem *p)
         printf("  repair: tsagg-rebuild %s --from %s --to %s\n", r->store, a, b);
         r->repairable++;
     } else if (strcmp(p->file, "log") == 0 && p->code == TSAGG_ECORRUPT) {
-        printf("  not repairable: restore log/ from the copy MANIFEST came from, or accept "
-               "the loss: tsagg-verify --salvage %s\n", r->store);
+        printf("  not repairable by a rebuild: restore log/ from the copy MANIFEST came "
+               "from, or accept the loss: tsagg-verify --salvage %s\n", r->store);
         r->lost++;
     } else if (strncmp(p->file, "log", 3) == 0) {
-        printf("  not repairable: the raw log is the source of truth. Hours compacted "
-               "before the damage still answer from their partitions (tsagg-query "
+        printf("  not repairable by a rebuild: the raw log is the source of truth. Hours "
+               "compacted before the damage still answer from their partitions (tsagg-query "
                "--no-tail answers from partitions alone)\n");
         if (r->live_segment[0] && strcmp(p->file, r->live_segment) == 0)
             printf("  salvage: tsagg-verify --salvage %s cuts this segment at the damage "
