@@ -141,7 +141,7 @@ static int read_descriptor(tsagg_store *st)
                            STORE_FILE);
     if (rc == -EFBIG)
         return tsagg__fail(st, TSAGG_ENOTSTORE, "%s: not a tsagg descriptor (too large)", path);
-    if (rc == -EINVAL)
+    if (rc == -EINVAL || rc == -EISDIR)
         return tsagg__fail(st, TSAGG_ENOTSTORE, "%s: not a regular file", path);
     if (rc != 0)
         return tsagg__fail(st, rc, "%s: %s", path, tsagg_strerror(rc));

@@ -127,7 +127,7 @@ static int open_segment(tsagg_log_reader *rd)
     rd->fd = fd;
     int rc = io->fsize(io->ctx, fd, &rd->size);
     if (rc != 0)
-        return fail(rd, rc, rc == -EINVAL ? "not a regular file" : tsagg_strerror(rc), 0);
+        return fail(rd, rc, rc == -EINVAL || rc == -EISDIR ? "not a regular file" : tsagg_strerror(rc), 0);
     uint8_t hb[SEG_HEADER_SIZE];
     seg_header h;
     rc = rd->size >= SEG_HEADER_SIZE ? tsagg__read_all(io, fd, hb, sizeof hb, 0, NULL) : 1;
