@@ -1329,6 +1329,12 @@ Test(faults, unsynced_middle_frame_lost_is_a_torn_tail)
     view_free(&v);
     tsagg_store *st2;
     char err[512];
+    /* Verify points at it: what the next writer open will cut. */
+    cr_assert_eq(tsagg_store_open(dir, NULL, &st2, err, sizeof err), 0, "%s", err);
+    tsagg_verify_stats vs;
+    cr_assert_eq(tsagg_verify(st2, NULL, NULL, &vs), TSAGG_ECORRUPT);
+    cr_assert_eq(vs.problems, 1);
+    tsagg_store_close(st2);
     opts_for(&o, NULL, TSAGG_SYNC_BATCH, 0, 0);
     int rc = tsagg_store_open(dir, &o, &st2, err, sizeof err);
     cr_assert_eq(rc, 0, "writer open: %s (%s)", tsagg_strerror(rc), err);

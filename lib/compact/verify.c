@@ -54,8 +54,11 @@ static const char *relative(const tsagg_store *st, const char *path)
 
 /*
  * The unsealed last segment: the reader stops at a bad frame as it would at
- * the frame being written. A valid frame after the bad one tells damage
- * from a torn tail. 1 damage (detail filled), 0 none, <0 I/O error.
+ * the frame being written. What follows the bad frame tells damage to a
+ * durable frame from a torn tail (tsagg__seg_scan). A torn tail with valid,
+ * never synced frames after it is reported too: a crash's leftover or
+ * damage to the last write, which the next writer open cuts off. 1 found
+ * (detail filled), 0 none, <0 I/O error.
  */
 static int damaged_tail(tsagg_store *st, const char *path, const tsagg_segment_info *seg,
                         char *detail, size_t len)
@@ -72,6 +75,15 @@ static int damaged_tail(tsagg_store *st, const char *path, const tsagg_segment_i
     io->close(io->ctx, fd);
     if (rc != 0)
         return rc;
+    if (scan.status == 1 && scan.frames_after) {
+        snprintf(detail, len,
+                 "%s: bad frame at offset %" PRIu64 ", followed only by frames written before "
+                 "it was synced: a write a crash cut short (never reported durable) or damage "
+                 "to the last one; the next writer open cuts the segment there (events from "
+                 "sequence %" PRIu64 " on), keeping the bytes as .cut-%" PRIu64,
+                 relative(st, path), scan.bad_offset, scan.next_seq, scan.bad_offset);
+        return 1;
+    }
     if (scan.status >= 0)
         return 0;
     snprintf(detail, len,
