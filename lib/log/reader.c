@@ -6,7 +6,8 @@
  * (the writer seals and fsyncs before creating the next). In a final
  * segment any bad byte is an error naming file and offset. In the last,
  * unsealed segment the writer may be mid-write, so the first incomplete or
- * invalid frame ends the read instead.
+ * invalid frame ends the read instead, unless a later frame shows it was
+ * durable (docs/format.md, "Recovery and damage").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -126,8 +127,10 @@ static int open_segment(tsagg_log_reader *rd)
         return fail(rd, fd, tsagg_strerror(fd), 0);
     rd->fd = fd;
     int rc = io->fsize(io->ctx, fd, &rd->size);
+    if (rc == -EINVAL || rc == -EISDIR)
+        return fail(rd, TSAGG_ECORRUPT, "not a regular file", 0);
     if (rc != 0)
-        return fail(rd, rc, rc == -EINVAL || rc == -EISDIR ? "not a regular file" : tsagg_strerror(rc), 0);
+        return fail(rd, rc, tsagg_strerror(rc), 0);
     uint8_t hb[SEG_HEADER_SIZE];
     seg_header h;
     rc = rd->size >= SEG_HEADER_SIZE ? tsagg__read_all(io, fd, hb, sizeof hb, 0, NULL) : 1;

@@ -278,7 +278,8 @@ int tsagg__seg_scan(const tsagg_io *io, int fd, uint64_t size, uint64_t first_se
             if (strict_tail) {
                 int synced_only;
                 rc = segment_flags_synced(io, fd, &synced_only);
-                int after = rc == 0 ? tsagg__valid_frame_after(io, fd, off, size, 0, &payload) : 0;
+                int after =
+                    rc == 0 ? tsagg__valid_frame_after(io, fd, off, size, 0, &payload) : 0;
                 int durable = after > 0 && synced_only
                                   ? tsagg__valid_frame_after(io, fd, off, size, 1, &payload)
                                   : after;
