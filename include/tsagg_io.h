@@ -38,7 +38,10 @@ typedef struct tsagg_io {
     /* Make the file's data durable (fdatasync). Also used on directories. */
     int (*fsync)(void *ctx, int fd);
     int (*ftruncate)(void *ctx, int fd, uint64_t size);
-    /* Size of an open file in bytes, stored in *size. */
+    /* Size of an open file in bytes, stored in *size; -EISDIR for a
+     * directory and -EINVAL for anything else that is not a regular file
+     * (a FIFO or a device put in place of a store's file is refused, not
+     * read). */
     int (*fsize)(void *ctx, int fd, uint64_t *size);
     int (*rename)(void *ctx, const char *from, const char *to);
     int (*unlink)(void *ctx, const char *path);

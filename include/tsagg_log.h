@@ -10,6 +10,11 @@
  * returns, recovery may keep a prefix of it (whole events that were never
  * reported durable; hosts drop retried events by their id).
  *
+ * Recovery cuts what a crash left unsynced (never reported durable); the
+ * numbers of events cut off, by recovery or by a salvaging open
+ * (TSAGG_OPEN_SALVAGE, tsagg_store.h), are given to new events. The log
+ * never has a gap.
+ *
  * On disk (docs/format.md): STORE/log/<16 hex digits>.tlog segment files,
  * each a header followed by checksummed frames of events.
  */

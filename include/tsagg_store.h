@@ -4,7 +4,7 @@
  * A store is a directory:
  *
  *     STORE/tsagg.store   descriptor: format version and schema
- *     STORE/LOCK          held (flock) by the one writer process
+ *     STORE/LOCK          also locked by the writer, for older versions
  *     STORE/log/          raw event log segments (tsagg_log.h)
  *     STORE/parts/        compacted hourly partitions (tsagg_compact.h)
  *     STORE/MANIFEST      the published list of partitions
@@ -12,7 +12,9 @@
  *
  * Lifecycle: tsagg_store_open() -> use -> tsagg_store_close(). One process
  * may hold a store open for writing (TSAGG_OPEN_WRITE) at a time; a second
- * writer gets TSAGG_ELOCKED. Any number of read-only handles, in any process,
+ * writer gets TSAGG_ELOCKED. The writer lock is an flock(2) on the STORE
+ * directory itself, so removing LOCK (which older library versions lock
+ * alone, and which is kept locked for them) never lets a second writer in. Any number of read-only handles, in any process,
  * may be open beside it. A store handle is safe to use from several threads
  * at once unless a function says otherwise.
  */
@@ -166,6 +168,22 @@ typedef struct tsagg_store tsagg_store;
  * keep the schema they read at open.
  */
 #define TSAGG_OPEN_SCHEMA 0x4u
+/*
+ * With TSAGG_OPEN_WRITE: accept the loss of log events that a normal open
+ * refuses to build on (tsagg-verify --salvage does this):
+ *   - a bad frame in the last, unsealed segment with valid frames after it
+ *     (TSAGG_ECORRUPT otherwise): the segment is cut at the bad frame, and
+ *     the bytes cut off are kept beside it as log/<segment>.tlog.cut-<offset>
+ *     (never read by the library). Events from the bad frame on are lost
+ *     unless they were compacted already.
+ *   - a log that ends below the position MANIFEST records as compacted
+ *     (TSAGG_ECORRUPT otherwise): the manifest's position comes down to the
+ *     log's end. Partitions keep what they hold; the events missing from
+ *     the log are lost to any later tsagg_rebuild() of their hours.
+ * New events then get sequence numbers that no manifest records as
+ * compacted. Damage in a sealed segment is not cut: see tsagg_verify.h.
+ */
+#define TSAGG_OPEN_SALVAGE 0x8u
 
 /* When appends become durable (tsagg_options.sync_mode). */
 enum tsagg_sync_mode {
@@ -223,8 +241,20 @@ TSAGG_API void tsagg_options_init(tsagg_options *opts);
  * not NULL, a detail of the failure (naming the file and offset) is copied
  * into it, errmsg_len bytes at most, NUL-terminated.
  *
- * Opening for writing recovers the log: a torn last frame that was never
- * reported durable is truncated; damage before the last frame is an error.
+ * Opening for writing recovers the log: what a crash left unsynced in the
+ * last segment (a torn last frame, or after a power loss a lost frame with
+ * later, unsynced ones kept) was never reported durable and is cut off, the
+ * bytes kept aside when valid frames were among them (docs/format.md,
+ * "Recovery and damage"); damage to a frame that was durable is an error
+ * (TSAGG_ECORRUPT, see TSAGG_OPEN_SALVAGE).
+ *
+ * Every open, read-only or not, checks that the log reaches the position
+ * MANIFEST records as compacted. A log that ends below it (log/ copied
+ * before MANIFEST by a file-by-file backup, a segment truncated or emptied)
+ * is TSAGG_ECORRUPT, the message saying where it ends: a writer would give
+ * new events numbers the manifest counts as compacted, and they would never
+ * be counted. Restore log/ from the copy MANIFEST came from, or open with
+ * TSAGG_OPEN_SALVAGE to accept the loss.
  */
 TSAGG_API int tsagg_store_open(const char *path, const tsagg_options *opts,
                                tsagg_store **out, char *errmsg, size_t errmsg_len);

@@ -4,8 +4,9 @@
  * tsagg_verify() reads the whole log (every frame of every segment) and
  * every partition file the manifest lists (every column block of every row
  * group, every dictionary and rollup), checks what the manifest says of each
- * file against the file, and reports each damaged file once. It changes
- * nothing and works on read-only handles beside a running writer.
+ * file against the file, checks that the log reaches the position the
+ * manifest records as compacted, and reports each damaged file once. It
+ * changes nothing and works on read-only handles beside a running writer.
  */
 #ifndef TSAGG_VERIFY_H
 #define TSAGG_VERIFY_H
@@ -23,12 +24,18 @@ typedef struct tsagg_verify_problem {
     const char *file;   /* relative to the store: "MANIFEST", "log/...tlog",
                            "parts/...tpart" */
     int code;           /* TSAGG_ECHECKSUM, TSAGG_ECORRUPT, TSAGG_EVERSION,
-                           -ENOENT (a listed file is missing), -errno */
+                           -ENOENT (a listed file is missing, or MANIFEST
+                           is missing beside partition files), -errno */
     const char *detail; /* what is wrong and where (offset, block) */
     int64_t hour;       /* a partition's UTC hour (µs); INT64_MIN otherwise */
-    int repairable;     /* 1: tsagg_rebuild() of that hour regenerates the
-                           file, the log being intact; 0: the raw log itself
-                           or the manifest is damaged */
+    int repairable;     /* 1: the log being intact, the file can be made
+                           again from it: a partition by tsagg_rebuild() of
+                           its hour, "MANIFEST" (damaged, or missing beside
+                           partition files) by removing it and running
+                           tsagg_compact(). 0: the raw log itself is
+                           damaged, or ("log", TSAGG_ECORRUPT) ends below
+                           the position MANIFEST records as compacted (see
+                           TSAGG_OPEN_SALVAGE) */
 } tsagg_verify_problem;
 
 /* Called once per damaged file, in the caller's thread; the strings live

@@ -1286,6 +1286,70 @@ static void torn_tail_case(int garbage)
 Test(faults, torn_last_frame_truncated) { torn_tail_case(0); }
 Test(faults, garbage_after_last_frame_truncated) { torn_tail_case(1); }
 
+/*
+ * A power loss without fsync can keep a later page of the log and lose an
+ * earlier one. Frames written before their predecessors were synced say so
+ * (flags bit 0 clear): a bad frame followed only by such frames was never
+ * made durable, so never reported durable, and recovery cuts it like a
+ * torn tail (keeping the bytes aside) instead of refusing to open.
+ */
+Test(faults, unsynced_middle_frame_lost_is_a_torn_tail)
+{
+    char dir[4096], path[4200];
+    tu_tmpdir(dir, sizeof dir);
+    history h = {0};
+    tsagg_options o;
+    opts_for(&o, NULL, TSAGG_SYNC_NONE, 0, 4096); /* frames written as they fill, no fsync */
+    tsagg_store *st = open_ok(dir, &o);
+    for (uint64_t b = 1; b <= 40; b++)
+        append_ok(st, &h, b, 20);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    seg_path(dir, 1, path, sizeof path);
+    uint64_t offs[256];
+    size_t nf = frame_offsets(path, offs, 256, NULL);
+    cr_assert_geq(nf, 8, "%zu frames", nf);
+    size_t len;
+    uint8_t *bytes = slurp(path, &len);
+    size_t last_synced = 0; /* the last frame saying all before it was synced */
+    for (size_t i = 0; i < nf; i++)
+        if (bytes[offs[i] + 7] & 1)
+            last_synced = i;
+    cr_assert_lt(last_synced + 3, nf, "frames after the last synced one: %zu of %zu",
+                 nf - last_synced, nf);
+    size_t lost = last_synced + 1;
+    /* The page holding frame `lost` never reached the disk: zeros. */
+    memset(bytes + offs[lost], 0, (size_t)(offs[lost + 1] - offs[lost]));
+    spit(path, bytes, len);
+    free(bytes);
+
+    view v;
+    read_path(dir, &v); /* readers: the readable tail ends there */
+    cr_assert_eq(v.rc, 0, "reader: %s", v.err);
+    size_t kept = v.n;
+    view_free(&v);
+    tsagg_store *st2;
+    char err[512];
+    /* Verify points at it: what the next writer open will cut. */
+    cr_assert_eq(tsagg_store_open(dir, NULL, &st2, err, sizeof err), 0, "%s", err);
+    tsagg_verify_stats vs;
+    cr_assert_eq(tsagg_verify(st2, NULL, NULL, &vs), TSAGG_ECORRUPT);
+    cr_assert_eq(vs.problems, 1);
+    tsagg_store_close(st2);
+    opts_for(&o, NULL, TSAGG_SYNC_BATCH, 0, 0);
+    int rc = tsagg_store_open(dir, &o, &st2, err, sizeof err);
+    cr_assert_eq(rc, 0, "writer open: %s (%s)", tsagg_strerror(rc), err);
+    cr_assert_eq(file_size(path), offs[lost], "cut at the lost frame");
+    cr_assert_eq(tsagg_last_seq(st2), kept);
+    char cut[4300];
+    snprintf(cut, sizeof cut, "%s.cut-%" PRIu64, path, offs[lost]);
+    cr_assert_eq(file_size(cut), len - offs[lost], "the bytes cut off are kept aside");
+    uint64_t first;
+    cr_assert_eq(append(st2, NULL, 99, 3, &first), 0);
+    cr_assert_eq(first, kept + 1);
+    cr_assert_eq(tsagg_store_close(st2), 0);
+    tu_rmtree(dir);
+}
+
 Test(faults, truncated_segment_header_removed)
 {
     char dir[4096], path[4200];
@@ -1367,40 +1431,40 @@ static void expect_header_error(const char *dir, int want, const char *file)
     cr_assert(strstr(err, file), "writer errmsg names no file: %s", err);
 }
 
-Test(faults, segment_version_2)
+Test(faults, segment_version_3)
 {
     char dir[4096], path[4200];
     tu_tmpdir(dir, sizeof dir);
     history h = {0};
     build_three_segments(dir, &h);
     seg_path(dir, 3, path, sizeof path);
-    uint8_t v2[2] = {2, 0};
-    patch_header(path, 8, v2, 2, 1);
+    uint8_t v3[2] = {3, 0};
+    patch_header(path, 8, v3, 2, 1);
     expect_header_error(dir, TSAGG_EVERSION, "0000000000000003.tlog");
     cr_assert(file_exists(path));
     tu_rmtree(dir);
 }
 
-/* Version 2 in a sealed segment before the last: the writer's recovery
+/* Version 3 in a sealed segment before the last: the writer's recovery
  * continues after that segment's seal, which it must not interpret in a
  * format it does not know. */
-Test(faults, segment_version_2_sealed)
+Test(faults, segment_version_3_sealed)
 {
     char dir[4096], path[4200];
     tu_tmpdir(dir, sizeof dir);
     history h = {0};
     build_three_segments(dir, &h);
     seg_path(dir, 2, path, sizeof path);
-    uint8_t v2[2] = {2, 0};
-    patch_header(path, 8, v2, 2, 1);
+    uint8_t v3[2] = {3, 0};
+    patch_header(path, 8, v3, 2, 1);
     expect_header_error(dir, TSAGG_EVERSION, "0000000000000002.tlog");
     tu_rmtree(dir);
 }
 
-/* A last segment of one version-2 header and no frame: written whole by a
+/* A last segment of one version-3 header and no frame: written whole by a
  * newer library (its checksum is valid), not a torn creation. It must be
  * refused, not deleted. */
-Test(faults, segment_version_2_header_only)
+Test(faults, segment_version_3_header_only)
 {
     char dir[4096], path[4200];
     tu_tmpdir(dir, sizeof dir);
@@ -1411,15 +1475,15 @@ Test(faults, segment_version_2_header_only)
     cr_assert_eq(tsagg_store_close(st), 0);
     seg_path(dir, 2, path, sizeof path);
     cr_assert_eq(truncate(path, 64), 0);
-    uint8_t v2[2] = {2, 0};
-    patch_header(path, 8, v2, 2, 1);
+    uint8_t v3[2] = {3, 0};
+    patch_header(path, 8, v3, 2, 1);
     tsagg_options o;
     opts_for(&o, NULL, TSAGG_SYNC_BATCH, 0, 0);
     char err[512];
     int rc = tsagg_store_open(dir, &o, &st, err, sizeof err);
     if (rc == 0)
         tsagg_store_close(st);
-    cr_assert(file_exists(path), "writer open deleted a version-2 segment");
+    cr_assert(file_exists(path), "writer open deleted a version-3 segment");
     cr_assert_eq(rc, TSAGG_EVERSION, "writer open: %s (%s)", tsagg_strerror(rc), err);
     tu_rmtree(dir);
 }

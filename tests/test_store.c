@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -419,6 +421,26 @@ Test(store, future_version_is_version_error)
     free(b);
 }
 
+Test(store, flipped_version_byte_is_checksum_error)
+{
+    /* A damaged byte in the version field is damage, not another version:
+     * the checksum is checked first. */
+    create_and_close(g_store);
+    char path[700], msg[512];
+    descriptor_path(path, sizeof path);
+    size_t len;
+    uint8_t *b = slurp(path, &len);
+    for (int at = 8; at <= 9; at++) {
+        b[at] ^= 0x41;
+        spit(path, b, len);
+        expect_open_fails(g_store, NULL, TSAGG_ECHECKSUM, msg, sizeof msg);
+        cr_assert(strstr(msg, "checksum") && !strstr(msg, "version"),
+                  "a flipped version byte reads as damage: %s", msg);
+        b[at] ^= 0x41;
+    }
+    free(b);
+}
+
 Test(store, create_without_write)
 {
     tsagg_options o;
@@ -539,6 +561,108 @@ Test(store, second_writer_is_locked_out)
     /* And again after everything is closed. */
     cr_assert_eq(tsagg_store_open(g_store, &o, &w2, msg, sizeof msg), 0, "%s", msg);
     cr_assert_eq(tsagg_store_close(w2), 0);
+}
+
+/* The writer lock is on the directory: removing LOCK, which an operator
+ * may take for a stale file, does not let a second writer in. */
+Test(store, removing_lock_file_does_not_let_a_second_writer_in)
+{
+    tsagg_store *w1 = create_store(g_store, NULL);
+    char lock[700], msg[512];
+    snprintf(lock, sizeof lock, "%s/LOCK", g_store);
+    cr_assert_eq(unlink(lock), 0, "the LOCK file exists beside a writer");
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = TSAGG_OPEN_WRITE;
+    expect_open_fails(g_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
+
+    /* Another process, likewise. */
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        tsagg_store *w2 = NULL;
+        int rc = tsagg_store_open(g_store, &o, &w2, NULL, 0);
+        tsagg_store_close(w2);
+        _exit(rc == TSAGG_ELOCKED ? 0 : 1);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "a writer in another process got in after LOCK was removed");
+    cr_assert_eq(tsagg_store_close(w1), 0);
+
+    /* Once the writer is gone, the next one opens (and locks a new LOCK for
+     * writers of older versions). */
+    tsagg_store *w3 = NULL;
+    cr_assert_eq(tsagg_store_open(g_store, &o, &w3, msg, sizeof msg), 0, "%s", msg);
+    struct stat sb;
+    cr_assert_eq(stat(lock, &sb), 0);
+    cr_assert_eq(tsagg_store_close(w3), 0);
+}
+
+/* A writer of an older version locks only LOCK: it still keeps this one out. */
+Test(store, lock_file_held_elsewhere_keeps_a_writer_out)
+{
+    create_and_close(g_store);
+    char lock[700], msg[512];
+    snprintf(lock, sizeof lock, "%s/LOCK", g_store);
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = TSAGG_OPEN_WRITE;
+    expect_open_fails(g_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
+    close(fd);
+    tsagg_store *st = NULL;
+    cr_assert_eq(tsagg_store_open(g_store, &o, &st, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* Opening for writing (with or without CREATE) a directory that is not a
+ * store, and that CREATE will not adopt, leaves nothing behind in it. */
+Test(store, writer_open_of_a_non_store_creates_nothing)
+{
+    cr_assert_eq(mkdir(g_store, 0755), 0);
+    char file[700], msg[512];
+    snprintf(file, sizeof file, "%s/someone-elses-file", g_store);
+    spit(file, "x", 1);
+    tsagg_options o;
+    tsagg_options_init(&o);
+    for (int create = 0; create <= 1; create++) {
+        o.flags = TSAGG_OPEN_WRITE | (create ? TSAGG_OPEN_CREATE : 0);
+        expect_open_fails(g_store, &o, TSAGG_ENOTSTORE, msg, sizeof msg);
+        const char *names[] = {"LOCK", "log", "parts", "tsagg.store"};
+        for (size_t i = 0; i < 4; i++) {
+            char p[800];
+            struct stat sb;
+            snprintf(p, sizeof p, "%s/%s", g_store, names[i]);
+            cr_assert_neq(stat(p, &sb), 0, "%s created in a directory that is not a store%s",
+                          names[i], create ? " (with CREATE)" : "");
+        }
+    }
+}
+
+/* A FIFO in place of a store's file is refused at once, not waited on. */
+Test(store, fifo_in_place_of_a_file_is_refused)
+{
+    create_and_close(g_store);
+    char path[700], msg[512];
+    snprintf(path, sizeof path, "%s/MANIFEST", g_store);
+    cr_assert_eq(mkfifo(path, 0644), 0);
+    tsagg_store *st = NULL;
+    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, msg, sizeof msg), 0, "%s", msg);
+    uint64_t seq;
+    cr_assert_eq(tsagg_compacted_seq(st, &seq), TSAGG_ECORRUPT);
+    tsagg_store_errmsg(st, msg, sizeof msg);
+    cr_assert(strstr(msg, "MANIFEST: not a regular file"), "%s", msg);
+    cr_assert_eq(tsagg_store_close(st), 0);
+
+    descriptor_path(path, sizeof path);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(mkfifo(path, 0644), 0);
+    expect_open_fails(g_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
+    cr_assert(strstr(msg, "not a regular file"), "%s", msg);
 }
 
 Test(store, writer_lock_is_per_store)

@@ -54,7 +54,9 @@ int tsagg__fsync_dir(const tsagg_io *io, const char *dir)
 int tsagg__read_file(const tsagg_io *io, const char *path, size_t max, uint8_t **out,
                      size_t *len)
 {
-    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    /* Non-blocking, so that a FIFO in place of the file cannot hang the
+     * open; fsize then refuses anything but a regular file. */
+    int fd = io->open(io->ctx, path, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0)
         return fd;
     uint64_t size;

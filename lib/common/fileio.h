@@ -18,7 +18,9 @@ int tsagg__read_all(const tsagg_io *io, int fd, void *buf, size_t len, uint64_t 
 /* fsync a directory so that names created or renamed in it are durable. */
 int tsagg__fsync_dir(const tsagg_io *io, const char *dir);
 
-/* Read a whole small file (at most max bytes) into a malloc'ed buffer. */
+/* Read a whole small file (at most max bytes) into a malloc'ed buffer.
+ * -EFBIG when larger, -EISDIR or -EINVAL when not a regular file (never
+ * blocks on a FIFO). */
 int tsagg__read_file(const tsagg_io *io, const char *path, size_t max, uint8_t **out,
                      size_t *len);
 

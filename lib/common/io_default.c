@@ -65,6 +65,8 @@ static int os_fsize(void *ctx, int fd, uint64_t *size)
     struct stat st;
     if (fstat(fd, &st) < 0)
         return -errno;
+    if (!S_ISREG(st.st_mode))
+        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
     *size = (uint64_t)st.st_size;
     return 0;
 }

@@ -22,6 +22,7 @@
 
 #include "bytes.h"
 #include "fileio.h"
+#include "manifest.h"
 #include "store_internal.h"
 
 #define STORE_MAGIC "TSAGGSTO"
@@ -156,47 +157,79 @@ static int read_descriptor(tsagg_store *st)
                            STORE_FILE);
     if (rc == -EFBIG)
         return tsagg__fail(st, TSAGG_ENOTSTORE, "%s: not a tsagg descriptor (too large)", path);
+    if (rc == -EINVAL || rc == -EISDIR)
+        return tsagg__fail(st, TSAGG_ENOTSTORE, "%s: not a regular file", path);
     if (rc != 0)
         return tsagg__fail(st, rc, "%s: %s", path, tsagg_strerror(rc));
+    /* The checksum before the version: every version keeps the magic, the
+     * body length and the trailing checksum where version 1 has them, so a
+     * damaged byte is never mistaken for another version. */
+    uint32_t body = len >= 16 ? tsagg__get_u32(buf + 12) : 0;
     if (len < 16 || memcmp(buf, STORE_MAGIC, 8) != 0) {
         rc = tsagg__fail(st, TSAGG_ENOTSTORE, "%s: bad magic, not a tsagg store", path);
+    } else if (body < 8 || (uint64_t)16 + body + 8 != len) {
+        rc = tsagg__fail(st, TSAGG_ECORRUPT, "%s: body length %u does not match file size %zu",
+                         path, body, len);
+    } else if (XXH64(buf, 16 + body, 0) != tsagg__get_u64(buf + 16 + body)) {
+        rc = tsagg__fail(st, TSAGG_ECHECKSUM, "%s: checksum mismatch at offset %u", path,
+                         16 + body);
     } else if (tsagg__get_u16(buf + 8) != STORE_VERSION) {
         rc = tsagg__fail(st, TSAGG_EVERSION, "%s: format version %u, this library reads %u",
                          path, tsagg__get_u16(buf + 8), STORE_VERSION);
     } else {
-        uint32_t body = tsagg__get_u32(buf + 12);
-        if (body < 8 || (uint64_t)16 + body + 8 != len) {
-            rc = tsagg__fail(st, TSAGG_ECORRUPT, "%s: body length %u does not match file size %zu",
-                             path, body, len);
-        } else if (XXH64(buf, 16 + body, 0) != tsagg__get_u64(buf + 16 + body)) {
-            rc = tsagg__fail(st, TSAGG_ECHECKSUM, "%s: checksum mismatch at offset %u", path,
-                             16 + body);
-        } else {
-            rc = tsagg__schema_decode(buf + 24, body - 8, &st->schema);
-            if (rc != 0)
-                rc = tsagg__fail(st, rc, "%s: bad schema at offset 24", path);
-            else if (tsagg_schema_id(st->schema) != tsagg__get_u64(buf + 16))
-                rc = tsagg__fail(st, TSAGG_ECORRUPT, "%s: schema id does not match schema", path);
-        }
+        rc = tsagg__schema_decode(buf + 24, body - 8, &st->schema);
+        if (rc != 0)
+            rc = tsagg__fail(st, rc, "%s: bad schema at offset 24", path);
+        else if (tsagg_schema_id(st->schema) != tsagg__get_u64(buf + 16))
+            rc = tsagg__fail(st, TSAGG_ECORRUPT, "%s: schema id does not match schema", path);
     }
     free(buf);
     return rc;
 }
 
-static int take_lock(tsagg_store *st)
+/*
+ * The writer lock is an flock on the store directory itself: nothing an
+ * operator deletes while the store exists. (A lock on a file alone lets a
+ * second writer in once someone removes the file, taking it for a stale
+ * one.) Taking it creates nothing, so it is taken before the descriptor is
+ * read and before a store is created.
+ */
+static int lock_directory(tsagg_store *st)
+{
+    int fd = st->io->open(st->io->ctx, st->path, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0)
+        return tsagg__fail(st, fd == -ENOENT || fd == -ENOTDIR ? TSAGG_ENOTSTORE : fd,
+                           "%s: %s", st->path, tsagg_strerror(fd));
+    int rc = st->io->lock(st->io->ctx, fd);
+    if (rc != 0) {
+        st->io->close(st->io->ctx, fd);
+        if (rc == -EWOULDBLOCK)
+            return tsagg__fail(st, TSAGG_ELOCKED,
+                               "%s: another process has the store open for writing", st->path);
+        return tsagg__fail(st, rc, "%s: lock failed: %s", st->path, tsagg_strerror(rc));
+    }
+    st->dir_lock_fd = fd;
+    return 0;
+}
+
+/*
+ * STORE/LOCK, locked as well, keeps out writers of library versions that
+ * lock only that file. Created only once the directory is known to be a
+ * store.
+ */
+static int lock_legacy_file(tsagg_store *st)
 {
     char path[TSAGG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/LOCK", st->path);
     int fd = st->io->open(st->io->ctx, path, O_RDWR | O_CREAT, 0644);
     if (fd < 0)
-        return tsagg__fail(st, fd == -ENOENT ? TSAGG_ENOTSTORE : fd, "%s: %s", path,
-                           tsagg_strerror(fd));
+        return tsagg__fail(st, fd, "%s: %s", path, tsagg_strerror(fd));
     int rc = st->io->lock(st->io->ctx, fd);
     if (rc != 0) {
         st->io->close(st->io->ctx, fd);
         if (rc == -EWOULDBLOCK)
-            return tsagg__fail(st, TSAGG_ELOCKED, "%s: another process has the store open for writing",
-                               st->path);
+            return tsagg__fail(st, TSAGG_ELOCKED,
+                               "%s: held by a writer of an older library version", path);
         return tsagg__fail(st, rc, "%s: lock failed: %s", path, tsagg_strerror(rc));
     }
     st->lock_fd = fd;
@@ -247,12 +280,48 @@ static int create_layout(tsagg_store *st, const tsagg_schema *schema)
     return rc ? rc : sync_parent_dir(st);
 }
 
+/*
+ * The log must reach the position the manifest says was compacted
+ * (lib/log/logend.c). A salvaging writer accepts a shorter log instead: the
+ * manifest's consumed position comes down to the log's end, so that new
+ * events get numbers no manifest claims, while the partitions keep what
+ * they hold. A damaged manifest is left to the queries and tsagg_verify()
+ * that report it (and to its repair, which needs a writer).
+ */
+static int check_consumed(tsagg_store *st, int salvage)
+{
+    tsagg__snapshot *snap;
+    int rc = tsagg__snapshot_acquire(st, &snap);
+    if (rc == TSAGG_ECORRUPT || rc == TSAGG_ECHECKSUM || rc == TSAGG_EVERSION) {
+        st->errmsg[0] = 0;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    const tsagg__manifest *m = tsagg__snapshot_manifest(snap);
+    uint64_t end;
+    rc = tsagg__log_check_consumed(st, m->consumed_seq, &end);
+    if (rc == TSAGG_ECORRUPT && salvage) {
+        tsagg__manifest *lowered;
+        rc = tsagg__manifest_clone(m, &lowered);
+        if (rc == 0) {
+            lowered->consumed_seq = end;
+            rc = tsagg__catalog_publish(st, lowered);
+            tsagg__manifest_free(lowered);
+        }
+    }
+    tsagg__snapshot_release(st, snap);
+    return rc;
+}
+
 static int open_store(tsagg_store *st, const tsagg_options *opts)
 {
     int writer = (opts->flags & TSAGG_OPEN_WRITE) != 0;
     int create = (opts->flags & TSAGG_OPEN_CREATE) != 0;
     if (create && !writer)
         return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_CREATE needs TSAGG_OPEN_WRITE");
+    if ((opts->flags & TSAGG_OPEN_SALVAGE) && !writer)
+        return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_SALVAGE needs TSAGG_OPEN_WRITE");
     if ((opts->flags & TSAGG_OPEN_SCHEMA) && (!writer || !opts->schema))
         return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_SCHEMA needs TSAGG_OPEN_WRITE and a schema");
     if (opts->frame_bytes < 4096 || opts->frame_bytes > (16u << 20) ||
@@ -266,7 +335,7 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
             return tsagg__fail(st, rc, "%s: %s", st->path, tsagg_strerror(rc));
     }
     if (writer) {
-        int rc = take_lock(st);
+        int rc = lock_directory(st);
         if (rc != 0)
             return rc;
     }
@@ -287,10 +356,12 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
     }
     if (rc == 0 && (opts->flags & TSAGG_OPEN_SCHEMA))
         rc = evolve_schema(st, opts->schema);
-    if (rc != 0)
-        return rc;
-    if (writer)
+    if (rc == 0 && writer)
+        rc = lock_legacy_file(st);
+    if (rc == 0 && writer)
         rc = tsagg__writer_open(st);
+    if (rc == 0)
+        rc = check_consumed(st, (opts->flags & TSAGG_OPEN_SALVAGE) != 0);
     return rc;
 }
 
@@ -324,12 +395,18 @@ int tsagg_store_open(const char *path, const tsagg_options *opts, tsagg_store **
     st->opts.io = st->io;
     st->opts.schema = NULL;
     st->lock_fd = -1;
+    st->dir_lock_fd = -1;
     int rc = open_store(st, opts);
     if (rc != 0) {
         if (errmsg && errmsg_len)
             snprintf(errmsg, errmsg_len, "%s", st->errmsg[0] ? st->errmsg : tsagg_strerror(rc));
+        tsagg__catalog_free(st);
+        if (st->writer)
+            tsagg__writer_close(st);
         if (st->lock_fd >= 0)
             st->io->close(st->io->ctx, st->lock_fd);
+        if (st->dir_lock_fd >= 0)
+            st->io->close(st->io->ctx, st->dir_lock_fd);
         tsagg_schema_free(st->schema);
         pthread_mutex_destroy(&st->err_mu);
         pthread_mutex_destroy(&st->catalog_mu);
@@ -355,6 +432,8 @@ int tsagg_store_close(tsagg_store *store)
         rc = tsagg__writer_close(store);
     if (store->lock_fd >= 0)
         store->io->close(store->io->ctx, store->lock_fd);
+    if (store->dir_lock_fd >= 0)
+        store->io->close(store->io->ctx, store->dir_lock_fd);
     tsagg_schema_free(store->schema);
     pthread_mutex_destroy(&store->err_mu);
     pthread_mutex_destroy(&store->catalog_mu);

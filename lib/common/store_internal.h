@@ -22,7 +22,8 @@ struct tsagg_store {
     const tsagg_io *io;
     tsagg_options opts;
     tsagg_schema *schema;
-    int lock_fd; /* -1 for read-only handles */
+    int dir_lock_fd; /* the store directory, flocked by the writer; -1 */
+    int lock_fd;     /* STORE/LOCK, flocked too for older writers; -1 */
     struct tsagg_log_writer *writer; /* NULL for read-only handles */
 
     pthread_mutex_t err_mu;
@@ -58,6 +59,11 @@ void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, s
 /* Log writer lifecycle (lib/log/writer.c). open recovers the last segment. */
 int tsagg__writer_open(tsagg_store *store);
 int tsagg__writer_close(tsagg_store *store);
+/* 0 when the log holds every sequence number up to `consumed` (the
+ * manifest's), TSAGG_ECORRUPT (with a message saying how to recover) when
+ * it ends below; *end gets where it ends (lib/log/logend.c). */
+int tsagg__log_check_consumed(tsagg_store *store, uint64_t consumed, uint64_t *end);
+
 /* Number of the segment being appended to (or about to be created); every
  * segment below it is sealed. */
 uint64_t tsagg__writer_open_segment(tsagg_store *store);

@@ -119,7 +119,7 @@ static int disk_version(tsagg_store *st, uint64_t *version)
 {
     char path[TSAGG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/MANIFEST", st->path);
-    int fd = st->io->open(st->io->ctx, path, O_RDONLY, 0);
+    int fd = st->io->open(st->io->ctx, path, O_RDONLY | O_NONBLOCK, 0); /* never a FIFO's wait */
     if (fd == -ENOENT) {
         *version = 0;
         return 0;

@@ -138,6 +138,8 @@ int tsagg__manifest_load(tsagg_store *st, tsagg__manifest **out)
                               &buf, &len);
     if (rc == -ENOENT)
         return tsagg__manifest_empty(out);
+    if (rc == -EINVAL || rc == -EISDIR)
+        return tsagg__fail(st, TSAGG_ECORRUPT, "%s: not a regular file", path);
     if (rc != 0)
         return tsagg__fail(st, rc, "%s: %s", path, tsagg_strerror(rc));
     tsagg__manifest *m = NULL;

@@ -5,6 +5,11 @@
  * partition can be called repairable only when the events it was made of
  * are intact. Partitions are read in full: every column block of every row
  * group, every dictionary, every merchant's rollup.
+ *
+ * The manifest is derived state too: while the log is intact, removing a
+ * damaged one and compacting again restores every answer, so it is called
+ * repairable. So is a missing one beside partition files (they would be
+ * swept by the next compaction, and answers come from the log meanwhile).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,14 +54,17 @@ static const char *relative(const tsagg_store *st, const char *path)
 
 /*
  * The unsealed last segment: the reader stops at a bad frame as it would at
- * the frame being written. A valid frame after the bad one tells damage
- * from a torn tail. 1 damage (detail filled), 0 none, <0 I/O error.
+ * the frame being written. What follows the bad frame tells damage to a
+ * durable frame from a torn tail (tsagg__seg_scan). A torn tail with valid,
+ * never synced frames after it is reported too: a crash's leftover or
+ * damage to the last write, which the next writer open cuts off. 1 found
+ * (detail filled), 0 none, <0 I/O error.
  */
 static int damaged_tail(tsagg_store *st, const char *path, const tsagg_segment_info *seg,
                         char *detail, size_t len)
 {
     const tsagg_io *io = st->io;
-    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    int fd = io->open(io->ctx, path, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0)
         return fd;
     uint64_t size = 0;
@@ -67,6 +75,15 @@ static int damaged_tail(tsagg_store *st, const char *path, const tsagg_segment_i
     io->close(io->ctx, fd);
     if (rc != 0)
         return rc;
+    if (scan.status == 1 && scan.frames_after) {
+        snprintf(detail, len,
+                 "%s: bad frame at offset %" PRIu64 ", followed only by frames written before "
+                 "it was synced: a write a crash cut short (never reported durable) or damage "
+                 "to the last one; the next writer open cuts the segment there (events from "
+                 "sequence %" PRIu64 " on), keeping the bytes as .cut-%" PRIu64,
+                 relative(st, path), scan.bad_offset, scan.next_seq, scan.bad_offset);
+        return 1;
+    }
     if (scan.status >= 0)
         return 0;
     snprintf(detail, len,
@@ -177,6 +194,59 @@ static int read_partition(tsagg__part *p, void *scratch)
     return rc;
 }
 
+/* The log must reach the position the manifest records as compacted. */
+static void check_consumed(verifier *v, const tsagg__manifest *m)
+{
+    tsagg_store *st = v->st;
+    uint64_t end;
+    if (v->log_damaged || tsagg__log_check_consumed(st, m->consumed_seq, &end) != TSAGG_ECORRUPT)
+        return;
+    char detail[TSAGG_PATH_MAX + TSAGG_ERRMSG_MAX];
+    tsagg_store_errmsg(st, detail, sizeof detail);
+    v->log_damaged = 1;
+    report(v, "log", TSAGG_ECORRUPT, detail, INT64_MIN, 0);
+}
+
+static int count_part_file(void *arg, const char *name)
+{
+    uint64_t id;
+    if (tsagg__part_name_parse(name, &id) == 0)
+        ++*(uint64_t *)arg;
+    return 0;
+}
+
+/* No MANIFEST, yet partition files in parts/: a lost manifest, or a first
+ * compaction that died before publishing. Either way those files answer
+ * nothing until the next compaction sweeps them and compacts the log. */
+static int check_missing_manifest(verifier *v)
+{
+    tsagg_store *st = v->st;
+    char path[TSAGG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/MANIFEST", st->path);
+    int fd = st->io->open(st->io->ctx, path, O_RDONLY | O_NONBLOCK, 0);
+    if (fd >= 0) {
+        st->io->close(st->io->ctx, fd);
+        return 0;
+    }
+    if (fd != -ENOENT)
+        return 0; /* reported by the load */
+    uint64_t files = 0;
+    snprintf(path, sizeof path, "%s/parts", st->path);
+    int rc = st->io->list(st->io->ctx, path, count_part_file, &files);
+    if (rc == -ENOMEM)
+        return rc;
+    if (files > 0) {
+        char detail[256];
+        snprintf(detail, sizeof detail,
+                 "MANIFEST is missing but parts/ holds %" PRIu64 " partition files: queries "
+                 "answer from the log alone, and the files are unused until a compaction "
+                 "removes them and compacts the log again",
+                 files);
+        report(v, "MANIFEST", -ENOENT, detail, INT64_MIN, !v->log_damaged);
+    }
+    return 0;
+}
+
 /* Whether the manifest on disk still lists file_id (a writer's merge may
  * have replaced it while we read). */
 static int still_listed(tsagg_store *st, uint64_t file_id)
@@ -251,12 +321,16 @@ int tsagg_verify(tsagg_store *st, tsagg_verify_fn fn, void *ctx, tsagg_verify_st
     if (rc != 0) {
         char detail[TSAGG_PATH_MAX + TSAGG_ERRMSG_MAX];
         tsagg_store_errmsg(st, detail, sizeof detail);
-        report(&v, "MANIFEST", rc, detail, INT64_MIN, 0);
+        report(&v, "MANIFEST", rc, detail, INT64_MIN, !v.log_damaged);
         return v.first_code;
     }
+    rc = check_missing_manifest(&v);
+    if (rc == 0)
+        check_consumed(&v, m);
     /* Room for one decoded block of the widest column type. */
-    void *scratch = malloc((size_t)TSAGG__PART_GROUP_ROWS * 8);
-    rc = scratch ? 0 : -ENOMEM;
+    void *scratch = rc == 0 ? malloc((size_t)TSAGG__PART_GROUP_ROWS * 8) : NULL;
+    if (rc == 0 && !scratch)
+        rc = -ENOMEM;
     for (size_t i = 0; rc == 0 && i < m->nparts; i++)
         rc = check_partition(&v, &m->parts[i], scratch);
     free(scratch);

@@ -132,7 +132,7 @@ static int archive_one(tsagg_store *st, uint64_t number, int level, unsigned *do
     seg_header sh;
     seal_info seal;
     int rc = 0;
-    j.src = j.io->open(j.io->ctx, j.src_path, O_RDONLY, 0);
+    j.src = j.io->open(j.io->ctx, j.src_path, O_RDONLY | O_NONBLOCK, 0);
     if (j.src < 0) {
         rc = tsagg__fail(st, j.src, "%s: %s", j.src_path, tsagg_strerror(j.src));
         goto out;

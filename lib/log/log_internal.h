@@ -4,7 +4,7 @@
  * Segment header, 64 bytes:
  *   offset size  field
  *   0      8     magic "TSAGGLOG"
- *   8      2     format version (1)
+ *   8      2     format version (2; 1 is read too)
  *   10     2     kind: 0 live, 1 archive
  *   12     4     header size (64)
  *   16     8     segment number
@@ -19,7 +19,9 @@
  *   4      1     type: 1 events, 2 seal
  *   5      1     codec: 0 none, 1 LZ4 block, 2 zstd frame
  *   6      1     event encoding: 0 none (seal), 1 rows, 2 columns
- *   7      1     reserved, 0
+ *   7      1     flags: bit 0 "synced before" (version 2): every byte of
+ *                the segment before this frame was on stable storage when
+ *                it was written; 0 in version 1 and in seal frames
  *   8      4     stored payload length
  *   12     4     raw payload length (after decompression)
  *   16     8     first sequence number (seal: the segment's first)
@@ -43,7 +45,8 @@
 #include "store_internal.h"
 
 #define SEG_MAGIC "TSAGGLOG"
-#define SEG_VERSION 1
+#define SEG_VERSION 2     /* written */
+#define SEG_VERSION_MIN 1 /* read: version 1 frames never carry flags */
 #define SEG_HEADER_SIZE 64
 #define SEG_KIND_LIVE 0
 #define SEG_KIND_ARCHIVE 1
@@ -52,6 +55,7 @@
 #define FRAME_HEADER_SIZE 56
 #define FRAME_EVENTS 1
 #define FRAME_SEAL 2
+#define FRAME_FLAG_SYNCED_BEFORE 0x1
 #define CODEC_NONE 0
 #define CODEC_LZ4 1
 #define CODEC_ZSTD 2
@@ -71,7 +75,7 @@ typedef struct seg_header {
 } seg_header;
 
 typedef struct frame_header {
-    uint8_t type, codec, encoding;
+    uint8_t type, codec, encoding, flags;
     uint32_t stored, raw, count;
     uint64_t first_seq;
     int64_t min_ts, max_ts;
@@ -102,6 +106,13 @@ int tsagg__seal_decode(const uint8_t in[SEAL_FRAME_SIZE], seal_info *s);
  * Walk the frames of an open segment from offset SEG_HEADER_SIZE to `size`,
  * verifying every checksum and that sequence numbers follow on from
  * first_seq. The result describes the valid prefix.
+ *
+ * With strict_tail, a bad frame is damage (status < 0) when it was durable:
+ * when a valid frame after it says the bytes before it were synced (version
+ * 2), or, in a version 1 segment, which says nothing, when any valid frame
+ * follows. Otherwise it is a torn tail (status 1): a write that was never
+ * made durable, so never reported durable; `frames_after` tells whether
+ * valid (unsynced) frames follow it all the same.
  */
 typedef struct seg_scan {
     uint64_t valid_end;   /* offset just past the last valid frame */
@@ -110,17 +121,19 @@ typedef struct seg_scan {
     int64_t min_ts, max_ts;
     int sealed;           /* the valid prefix ends with a seal frame */
     int status;           /* 0 clean; 1 torn tail at valid_end; <0 damage */
+    int frames_after;     /* torn tail: valid frames, never synced, follow */
     uint64_t bad_offset;  /* where damage or the torn tail starts */
 } seg_scan;
 
 int tsagg__seg_scan(const tsagg_io *io, int fd, uint64_t size, uint64_t first_seq,
                     int strict_tail, seg_scan *out);
 
-/* Is there a valid frame starting anywhere after offset `from`? Tells
- * damage (a valid frame follows a bad one) from a torn tail (nothing valid
- * follows). 1 yes, 0 no, <0 I/O error. payload is scratch. */
+/* Is there a valid frame starting anywhere after offset `from` (with
+ * synced_only, one flagged FRAME_FLAG_SYNCED_BEFORE)? Tells damage (a bad
+ * frame that was durable) from a torn tail. 1 yes, 0 no, <0 I/O error.
+ * payload is scratch. */
 int tsagg__valid_frame_after(const tsagg_io *io, int fd, uint64_t from, uint64_t size,
-                             tsagg__buf *payload);
+                             int synced_only, tsagg__buf *payload);
 
 /* Decoded events of one frame; strings point into `owner`. */
 typedef struct tsagg__events {

@@ -6,7 +6,8 @@
  * (the writer seals and fsyncs before creating the next). In a final
  * segment any bad byte is an error naming file and offset. In the last,
  * unsealed segment the writer may be mid-write, so the first incomplete or
- * invalid frame ends the read instead.
+ * invalid frame ends the read instead, unless a later frame shows it was
+ * durable (docs/format.md, "Recovery and damage").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@ struct tsagg_log_reader {
     uint64_t size, off;
     uint64_t expect_seq;
     int final;          /* damage in this segment is an error */
+    int synced_flags;   /* its frames say what was synced before them */
 
     tsagg__buf payload, scratch;
     tsagg__events evs;
@@ -120,11 +122,13 @@ static int open_segment(tsagg_log_reader *rd)
     int last = rd->segi + 1 == rd->nsegs;
     tsagg__segment_path(rd->st, number, rd->path, sizeof rd->path);
     rd->final = 0;
-    int fd = io->open(io->ctx, rd->path, O_RDONLY, 0);
+    int fd = io->open(io->ctx, rd->path, O_RDONLY | O_NONBLOCK, 0); /* a FIFO cannot hang it */
     if (fd < 0)
         return fail(rd, fd, tsagg_strerror(fd), 0);
     rd->fd = fd;
     int rc = io->fsize(io->ctx, fd, &rd->size);
+    if (rc == -EINVAL || rc == -EISDIR)
+        return fail(rd, TSAGG_ECORRUPT, "not a regular file", 0);
     if (rc != 0)
         return fail(rd, rc, tsagg_strerror(rc), 0);
     uint8_t hb[SEG_HEADER_SIZE];
@@ -145,6 +149,7 @@ static int open_segment(tsagg_log_reader *rd)
     if (rd->expect_seq && h.first_seq != rd->expect_seq)
         return fail(rd, TSAGG_ECORRUPT, "sequence numbers do not follow the previous segment", 24);
     rd->expect_seq = h.first_seq;
+    rd->synced_flags = h.version >= 2;
     rd->off = SEG_HEADER_SIZE;
     seal_info seal;
     rc = tsagg__read_seal(io, fd, rd->size, &seal);
@@ -161,10 +166,11 @@ static int open_segment(tsagg_log_reader *rd)
 
 /*
  * A bad frame at `off` in the unsealed last segment: the writer's in-flight
- * write, where the readable tail ends (0), unless a valid frame follows it,
- * which makes it damage (an error). A write completing meanwhile makes the
- * frame and its successor valid at once, so before calling it damage the
- * frame is read once more (1).
+ * write, or a write never made durable, where the readable tail ends (0),
+ * unless a valid frame follows it that says the bad one was durable (in a
+ * version 1 segment: any valid frame), which makes it damage (an error). A
+ * write completing meanwhile makes the frame and its successor valid at
+ * once, so before calling it damage the frame is read once more (1).
  */
 static int tail_or_damage(tsagg_log_reader *rd, uint64_t off)
 {
@@ -172,7 +178,8 @@ static int tail_or_damage(tsagg_log_reader *rd, uint64_t off)
     int rc = io->fsize(io->ctx, rd->fd, &rd->size);
     if (rc != 0)
         return fail(rd, rc, tsagg_strerror(rc), off);
-    int after = tsagg__valid_frame_after(io, rd->fd, off, rd->size, &rd->scratch);
+    int after = tsagg__valid_frame_after(io, rd->fd, off, rd->size, rd->synced_flags,
+                                         &rd->scratch);
     if (after < 0)
         return fail(rd, after, tsagg_strerror(after), off);
     if (!after)
@@ -352,7 +359,7 @@ int tsagg_log_segments(tsagg_store *st, tsagg_segment_info *infos, size_t cap)
     for (size_t i = 0; rc == 0 && i < n && i < cap; i++) {
         char path[TSAGG_PATH_MAX + 32];
         tsagg__segment_path(st, nums[i], path, sizeof path);
-        int fd = io->open(io->ctx, path, O_RDONLY, 0);
+        int fd = io->open(io->ctx, path, O_RDONLY | O_NONBLOCK, 0);
         if (fd < 0) {
             rc = tsagg__fail(st, fd, "%s: %s", path, tsagg_strerror(fd));
             break;

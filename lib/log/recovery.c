@@ -3,9 +3,14 @@
  *
  * Every segment but the last is sealed and durable (the writer seals and
  * fsyncs a segment before creating the next), so only the last one needs
- * work: a torn tail (an incomplete or checksum-failing frame with nothing
- * valid after it) was never reported durable and is cut off; a bad frame
- * with valid frames after it is damage, reported with file and offset.
+ * work. A torn tail (an incomplete or checksum-failing frame that was never
+ * synced: nothing valid follows it, or only frames that say the bytes
+ * before them were not synced yet, as a power loss leaves when a later page
+ * reached the disk and an earlier one did not) was never reported durable
+ * and is cut off; when valid frames follow, the bytes cut off are kept
+ * aside first. A bad frame that was durable is damage, reported with file
+ * and offset, unless the open salvages (TSAGG_OPEN_SALVAGE): then the
+ * segment is cut there too, the bytes cut off kept aside.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +41,7 @@ static int continue_after(struct tsagg_log_writer *w, uint64_t number, seal_info
     const tsagg_io *io = st->io;
     char path[TSAGG_PATH_MAX + 32];
     tsagg__segment_path(st, number, path, sizeof path);
-    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    int fd = io->open(io->ctx, path, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0)
         return tsagg__fail(st, fd, "%s: %s", path, tsagg_strerror(fd));
     uint64_t size = 0;
@@ -64,6 +69,42 @@ static int continue_after(struct tsagg_log_writer *w, uint64_t number, seal_info
                            path);
     if (rc != 0)
         return tsagg__fail(st, rc, "%s: %s", path, tsagg_strerror(rc));
+    return 0;
+}
+
+/*
+ * Copy bytes [from, size) of a damaged segment to <segment>.cut-<from>
+ * before a salvaging open truncates them: the library never reads that
+ * file again, but nothing is destroyed that a person might still read.
+ */
+static int keep_cut_bytes(tsagg_store *st, int fd, const char *path, uint64_t from,
+                          uint64_t size)
+{
+    const tsagg_io *io = st->io;
+    char cut[TSAGG_PATH_MAX + 64];
+    snprintf(cut, sizeof cut, "%s.cut-%" PRIu64, path, from);
+    int out = io->open(io->ctx, cut, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0)
+        return tsagg__fail(st, out, "%s: %s", cut, tsagg_strerror(out));
+    enum { CHUNK = 1 << 16 };
+    uint8_t *buf = malloc(CHUNK);
+    int rc = buf ? 0 : -ENOMEM;
+    for (uint64_t off = from; rc == 0 && off < size; off += CHUNK) {
+        size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+        rc = tsagg__read_all(io, fd, buf, n, off, NULL);
+        if (rc == 1)
+            rc = -EIO; /* shrank under us */
+        if (rc == 0)
+            rc = tsagg__write_all(io, out, buf, n, off - from);
+    }
+    free(buf);
+    if (rc == 0)
+        rc = io->fsync(io->ctx, out);
+    io->close(io->ctx, out);
+    if (rc == 0)
+        rc = tsagg__fsync_dir(io, st->log_dir);
+    if (rc != 0)
+        return tsagg__fail(st, rc, "%s: %s", cut, tsagg_strerror(rc));
     return 0;
 }
 
@@ -137,10 +178,17 @@ int tsagg__log_recover(struct tsagg_log_writer *w)
     seg_scan sc;
     if (rc == 0)
         rc = tsagg__seg_scan(io, fd, size, h.first_seq, 1, &sc);
+    if (rc == 0 && ((sc.status < 0 && (st->opts.flags & TSAGG_OPEN_SALVAGE)) ||
+                    (sc.status == 1 && sc.frames_after))) {
+        rc = keep_cut_bytes(st, fd, path, sc.valid_end, size);
+        if (rc == 0)
+            sc.status = 1; /* cut like a torn tail */
+    }
     if (rc == 0 && sc.status < 0)
         rc = tsagg__fail(st, sc.status,
-                         "%s: damaged frame at offset %" PRIu64 " (valid frames follow it)", path,
-                         sc.bad_offset);
+                         "%s: damaged frame at offset %" PRIu64 " (valid frames follow it): "
+                         "writes stop here; tsagg-verify --salvage cuts the segment there",
+                         path, sc.bad_offset);
     if (rc == 0 && sc.status == 1)
         rc = io->ftruncate(io->ctx, fd, sc.valid_end); /* torn tail: never durable */
     /* Frames written without fsync before a crash are made durable now. */
@@ -158,7 +206,8 @@ int tsagg__log_recover(struct tsagg_log_writer *w)
         w->seg.number = last;
     } else {
         w->seg = (open_segment){.fd = fd, .number = last, .first_seq = h.first_seq,
-                                .offset = sc.valid_end, .events = sc.events, .frames = sc.frames,
+                                .offset = sc.valid_end, .synced = sc.valid_end,
+                                .events = sc.events, .frames = sc.frames,
                                 .min_ts = sc.min_ts, .max_ts = sc.max_ts};
     }
 out:

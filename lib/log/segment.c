@@ -44,7 +44,7 @@ int tsagg__seg_header_decode(const uint8_t in[SEG_HEADER_SIZE], seg_header *h)
     if (XXH64(in, 56, 0) != tsagg__get_u64(in + 56))
         return TSAGG_ECHECKSUM;
     h->version = tsagg__get_u16(in + 8);
-    if (h->version != SEG_VERSION)
+    if (h->version < SEG_VERSION_MIN || h->version > SEG_VERSION)
         return TSAGG_EVERSION;
     h->kind = tsagg__get_u16(in + 10);
     if (tsagg__get_u32(in + 12) != SEG_HEADER_SIZE || h->kind > SEG_KIND_ARCHIVE)
@@ -72,7 +72,7 @@ void tsagg__frame_header_encode(frame_header *h, const uint8_t *payload, uint8_t
     out[4] = h->type;
     out[5] = h->codec;
     out[6] = h->encoding;
-    out[7] = 0;
+    out[7] = h->flags;
     tsagg__put_u32(out + 8, h->stored);
     tsagg__put_u32(out + 12, h->raw);
     tsagg__put_u64(out + 16, h->first_seq);
@@ -91,6 +91,7 @@ int tsagg__frame_header_decode(const uint8_t *in, frame_header *h)
     h->type = in[4];
     h->codec = in[5];
     h->encoding = in[6];
+    h->flags = in[7];
     h->stored = tsagg__get_u32(in + 8);
     h->raw = tsagg__get_u32(in + 12);
     h->first_seq = tsagg__get_u64(in + 16);
@@ -98,7 +99,8 @@ int tsagg__frame_header_decode(const uint8_t *in, frame_header *h)
     h->min_ts = (int64_t)tsagg__get_u64(in + 32);
     h->max_ts = (int64_t)tsagg__get_u64(in + 40);
     h->checksum = tsagg__get_u64(in + 48);
-    if (in[7] != 0 || tsagg__get_u32(in + 28) != 0 || h->stored > FRAME_PAYLOAD_MAX ||
+    if ((h->flags & ~FRAME_FLAG_SYNCED_BEFORE) || tsagg__get_u32(in + 28) != 0 ||
+        h->stored > FRAME_PAYLOAD_MAX ||
         h->raw > FRAME_PAYLOAD_MAX)
         return TSAGG_ECORRUPT;
     if (h->type == FRAME_EVENTS) {
@@ -106,7 +108,7 @@ int tsagg__frame_header_decode(const uint8_t *in, frame_header *h)
             h->count == 0)
             return TSAGG_ECORRUPT;
     } else if (h->type == FRAME_SEAL) {
-        if (h->codec != CODEC_NONE || h->encoding != ENC_NONE || h->count != 0 ||
+        if (h->flags || h->codec != CODEC_NONE || h->encoding != ENC_NONE || h->count != 0 ||
             h->stored != SEAL_PAYLOAD_SIZE || h->raw != SEAL_PAYLOAD_SIZE)
             return TSAGG_ECORRUPT;
     } else {
@@ -195,7 +197,7 @@ static int read_frame(const tsagg_io *io, int fd, uint64_t off, uint64_t size, t
 }
 
 int tsagg__valid_frame_after(const tsagg_io *io, int fd, uint64_t from, uint64_t size,
-                             tsagg__buf *payload)
+                             int synced_only, tsagg__buf *payload)
 {
     enum { CHUNK = 1 << 16 };
     uint8_t *chunk = malloc(CHUNK + 4);
@@ -220,12 +222,26 @@ int tsagg__valid_frame_after(const tsagg_io *io, int fd, uint64_t from, uint64_t
                 free(chunk);
                 return rc;
             }
-            found = rc == 0;
+            found = rc == 0 && (!synced_only || (h.flags & FRAME_FLAG_SYNCED_BEFORE));
         }
         base += CHUNK;
     }
     free(chunk);
     return found;
+}
+
+/* Whether the segment's frames say when the bytes before them were synced
+ * (version 2 and later): 1 in *yes, else 0. */
+static int segment_flags_synced(const tsagg_io *io, int fd, int *yes)
+{
+    uint8_t hb[SEG_HEADER_SIZE];
+    seg_header h;
+    *yes = 0;
+    int rc = tsagg__read_all(io, fd, hb, sizeof hb, 0, NULL);
+    if (rc < 0)
+        return rc;
+    *yes = rc == 0 && tsagg__seg_header_decode(hb, &h) == 0 && h.version >= 2;
+    return 0;
 }
 
 int tsagg__seg_scan(const tsagg_io *io, int fd, uint64_t size, uint64_t first_seq,
@@ -260,11 +276,19 @@ int tsagg__seg_scan(const tsagg_io *io, int fd, uint64_t size, uint64_t first_se
             out->bad_offset = off;
             out->status = 1;
             if (strict_tail) {
-                int after = tsagg__valid_frame_after(io, fd, off, size, &payload);
-                if (after < 0)
-                    rc = after;
-                else if (after)
+                int synced_only;
+                rc = segment_flags_synced(io, fd, &synced_only);
+                int after =
+                    rc == 0 ? tsagg__valid_frame_after(io, fd, off, size, 0, &payload) : 0;
+                int durable = after > 0 && synced_only
+                                  ? tsagg__valid_frame_after(io, fd, off, size, 1, &payload)
+                                  : after;
+                if (rc == 0 && (after < 0 || durable < 0))
+                    rc = after < 0 ? after : durable;
+                else if (durable > 0)
                     out->status = TSAGG_ECORRUPT;
+                else
+                    out->frames_after = after > 0;
             }
             break;
         }

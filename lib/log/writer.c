@@ -101,12 +101,16 @@ static int create_segment(struct tsagg_log_writer *w, uint64_t first_seq)
         return tsagg__fail(st, rc, "%s: write header: %s", path, tsagg_strerror(rc));
     }
     w->seg = (open_segment){.fd = fd, .number = number, .first_seq = first_seq,
-                            .offset = SEG_HEADER_SIZE, .min_ts = INT64_MAX, .max_ts = INT64_MIN};
+                            .offset = SEG_HEADER_SIZE, .synced = SEG_HEADER_SIZE,
+                            .min_ts = INT64_MAX, .max_ts = INT64_MIN};
     return 0;
 }
 
-/* Append one frame (header + payload, LZ4 when it saves an eighth) to out. */
-static int emit_frame(tsagg__buf *out, const pending_frame *f)
+/* Append one frame (header + payload, LZ4 when it saves an eighth) to out.
+ * flags: FRAME_FLAG_SYNCED_BEFORE when every byte before it is durable, so
+ * that recovery can tell a frame lost by a crash before its fsync (never
+ * reported durable: cut) from damage to one that was. */
+static int emit_frame(tsagg__buf *out, const pending_frame *f, uint8_t flags)
 {
     size_t raw = f->raw.len;
     int bound = LZ4_compressBound((int)raw);
@@ -114,7 +118,8 @@ static int emit_frame(tsagg__buf *out, const pending_frame *f)
     if (rc != 0)
         return rc;
     uint8_t *hdr = out->p + out->len, *payload = hdr + FRAME_HEADER_SIZE;
-    frame_header h = {.type = FRAME_EVENTS, .encoding = ENC_ROWS, .raw = (uint32_t)raw,
+    frame_header h = {.type = FRAME_EVENTS, .encoding = ENC_ROWS, .flags = flags,
+                      .raw = (uint32_t)raw,
                       .first_seq = f->first_seq, .count = f->count, .min_ts = f->min_ts,
                       .max_ts = f->max_ts};
     int c = LZ4_compress_default((const char *)f->raw.p, (char *)payload, (int)raw, bound);
@@ -170,6 +175,8 @@ static int write_out(struct tsagg_log_writer *w, batch_stats *b, int sync, int s
                            w->out.len ? "write" : "fsync", s->offset, tsagg_strerror(rc));
     }
     s->offset += w->out.len;
+    if (sync)
+        s->synced = s->offset;
     s->events += b->events;
     s->frames += b->frames;
     s->min_ts = b->min_ts < s->min_ts ? b->min_ts : s->min_ts;
@@ -206,8 +213,9 @@ static int write_frames(struct tsagg_log_writer *w, pending_frame *fs, size_t n,
             if (rc == 0)
                 rc = create_segment(w, f->first_seq);
         }
+        uint8_t flags = w->seg.synced == w->seg.offset + w->out.len ? FRAME_FLAG_SYNCED_BEFORE : 0;
         if (rc == 0)
-            rc = emit_frame(&w->out, f);
+            rc = emit_frame(&w->out, f, flags);
         if (rc != 0)
             return rc;
         b.events += f->count;

@@ -22,6 +22,7 @@ typedef struct open_segment {
     uint64_t number;    /* of the open segment, or of the last sealed one */
     uint64_t first_seq;
     uint64_t offset;    /* where the next frame goes */
+    uint64_t synced;    /* bytes [0, synced) are on stable storage */
     uint64_t events, frames;
     int64_t min_ts, max_ts;
 } open_segment;

@@ -337,7 +337,7 @@ int tsagg__part_open_shared(const tsagg_io *io, const char *path, tsagg__dctx_po
     opener o = {.p = p, .errmsg = errmsg, .errlen = errmsg_len};
     uint8_t *footer = NULL;
     size_t flen = 0;
-    int rc = io->open(io->ctx, path, O_RDONLY, 0);
+    int rc = io->open(io->ctx, path, O_RDONLY | O_NONBLOCK, 0); /* a FIFO cannot hang it */
     if (rc < 0) {
         ofail(&o, rc, "open: %s", tsagg_strerror(rc));
         goto fail;
