@@ -7,6 +7,8 @@ reason" line is one skipped test. Any other program (shell tests, fuzz
 replays, the stress program) counts as one test: exit status 0 passed, 77
 skipped (its "SKIP:" line, if any, is the reason), anything else failed. A
 Criterion program that died before its synthesis counts as one failure.
+meson's text log does not mark tests declared should_fail: a test checks
+the failure it expects itself and exits 0.
 
 Prints every skipped test with its reason, then one line
 "tests: N passed, M failed, K skipped". Exits 1 when anything failed or no
