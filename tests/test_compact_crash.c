@@ -300,6 +300,8 @@ Test(compact_crash, kill_during_compaction_and_merge)
     if (e)
         rounds = atoi(e);
     rng r = {seed};
+    fprintf(stderr, "compact_crash: seed %" PRIu64 " (TSAGG_COMPACT_CRASH_SEED), %d rounds\n",
+            seed, rounds);
     char dir[4096];
     tu_tmpdir(dir, sizeof dir);
     gagen_config gc;

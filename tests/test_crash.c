@@ -532,7 +532,10 @@ static void crash_rounds(uint32_t sync, int uring, const char *label)
     env = getenv("TSAGG_CRASH_ROUNDS");
     int rounds = env ? atoi(env) : 120;
     rng r = {seed};
-    cr_log_info("%s: seed %" PRIu64 " (TSAGG_CRASH_SEED), %d rounds", label, seed, rounds);
+    /* On stderr, not cr_log_info: shown whether or not the run is verbose,
+     * so that a failure in CI can be replayed. */
+    fprintf(stderr, "crash %s: seed %" PRIu64 " (TSAGG_CRASH_SEED), %d rounds\n", label, seed,
+            rounds);
 
     char dir[4096];
     tu_tmpdir(dir, sizeof dir);
