@@ -77,6 +77,10 @@ typedef struct tsagg_compact_stats {
     uint64_t runs_spilled;     /* sorted runs written for the memory budget */
     uint64_t bytes_written;
     uint64_t consumed_seq;     /* the log is compacted up to here */
+    uint64_t events_unplaced;  /* ts outside [TSAGG_TS_MIN, TSAGG_TS_END)
+                                  (logs written before appends checked it,
+                                  or moved there by the hook): no hour holds
+                                  them; kept in the log, skipped */
 } tsagg_compact_stats;
 
 /*
@@ -115,6 +119,7 @@ typedef struct tsagg_rebuild_stats {
     uint64_t consumed_seq;     /* events up to this sequence were rebuilt */
     uint32_t generation;       /* of the files written */
     uint32_t reserved;
+    uint64_t events_unplaced;  /* as tsagg_compact_stats.events_unplaced */
 } tsagg_rebuild_stats;
 
 typedef struct tsagg_rebuild_options {

@@ -108,6 +108,11 @@ typedef struct tsagg_attr {
 } tsagg_attr;
 
 #define TSAGG_VALUE_MAX (1u << 20)
+/* Event times partitions hold: [TSAGG_TS_MIN, TSAGG_TS_END), the years
+ * 0000-9999 UTC (0000-01-01T00:00:00Z to 10000-01-01T00:00:00Z, excluded),
+ * in microseconds. Appends refuse other times. */
+#define TSAGG_TS_MIN INT64_C(-62167219200000000)
+#define TSAGG_TS_END INT64_C(253402300800000000)
 #define TSAGG_EVENT_NAME_MAX 255
 #define TSAGG_ATTRS_MAX 255
 #define TSAGG_EVENT_BYTES_MAX (4u << 20) /* sum of an event's string values */
@@ -139,7 +144,8 @@ TSAGG_API uint64_t tsagg_hash_id(const void *data, size_t len);
 
 /* Check one event against the limits above: 0 or TSAGG_EINPUT. The event
  * name, attribute keys and string values must not hold a NUL byte (every
- * output would cut them there). tsagg_append() makes the same check. */
+ * output would cut them there), and ts must lie in [TSAGG_TS_MIN,
+ * TSAGG_TS_END). tsagg_append() makes the same check. */
 TSAGG_API int tsagg_event_validate(const tsagg_event *ev);
 
 /* tsagg_event_validate(), and on TSAGG_EINPUT the reason, naming the field

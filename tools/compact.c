@@ -148,6 +148,11 @@ int main(int argc, char **argv)
         cli_report(prog, st, "compaction", rc);
     if (rc == 0 && merge && (rc = tsagg_merge(st, &co, &ms)) != 0)
         cli_report(prog, st, "merge", rc);
+    if (rc == 0 && cs.events_unplaced)
+        fprintf(stderr,
+                "%s: warning: %" PRIu64 " events with a ts outside the years 0000-9999 were "
+                "skipped (kept in the log; no partition holds them)\n",
+                prog, cs.events_unplaced);
     if (rc == 0 && !quiet) {
         printf("compacted %" PRIu64 " events (%" PRIu64 " dropped by rules, %" PRIu64
                " duplicates dropped) into %" PRIu64 " files over %" PRIu64 " hours, %" PRIu64

@@ -37,8 +37,8 @@ void tsagg_compact_options_init(tsagg_compact_options *o)
 
 /* Event times partitions hold: the years 0000-9999 UTC, so that hours and
  * their ends fit in int64 and file names keep their YYYYMMDD form. */
-#define TS_MIN INT64_C(-62167219200000000) /* 0000-01-01T00:00:00Z */
-#define TS_END INT64_C(253402300800000000) /* 10000-01-01T00:00:00Z */
+#define TS_MIN TSAGG_TS_MIN /* 0000-01-01T00:00:00Z */
+#define TS_END TSAGG_TS_END /* 10000-01-01T00:00:00Z */
 
 static int64_t hour_of(int64_t ts)
 {
@@ -93,6 +93,7 @@ static void rebuild_progress(compactor *c)
     /* Writer threads may be adding to the counters. */
     c->rs->events_read = c->stats->events_read;
     c->rs->events_dropped = c->stats->events_dropped;
+    c->rs->events_unplaced = c->stats->events_unplaced;
     c->rs->duplicates = __atomic_load_n(&c->stats->duplicates, __ATOMIC_RELAXED);
     c->rs->files_written = __atomic_load_n(&c->stats->files_written, __ATOMIC_RELAXED);
     c->rs->rows_written = __atomic_load_n(&c->stats->rows_written, __ATOMIC_RELAXED);
@@ -500,21 +501,23 @@ static int read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
             if (keep == 0) {
                 c->stats->events_dropped++;
                 rc = 0; /* still 1 from the reader: not a reason to stop */
-            } else if ((rc = tsagg_event_validate(&copy)) != 0) {
+            } else if ((rc = tsagg_event_validate(&copy)) != 0 &&
+                       (copy.ts >= TS_MIN && copy.ts < TS_END)) {
                 rc = tsagg__fail(st, rc, "processing hook made event %" PRIu64 " invalid", seq);
                 break;
             }
         }
+        rc = 0;
+        /* An event no hour can hold (a log written before appends checked
+         * ts, or a hook's doing) stays in the log, skipped and counted: one
+         * such event must not stop compaction for everyone. */
+        if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
+            c->stats->events_unplaced++;
+            keep = 0;
+        }
         if (keep && c->ro && (copy.ts < c->ts_lo || copy.ts >= c->ts_hi)) {
             c->rs->events_moved++;
             keep = 0;
-        }
-        if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
-            rc = tsagg__fail(st, TSAGG_EINPUT,
-                             "event %" PRIu64 ": ts %" PRId64 " is outside the years 0000-9999 "
-                             "that partitions hold (a processing hook can drop or fix it)",
-                             seq, copy.ts);
-            break;
         }
         if (keep)
             rc = add_event(c, &copy);
@@ -954,6 +957,7 @@ static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
         rc = tsagg__catalog_publish(st, next);
     rs->events_read = cs.events_read;
     rs->events_dropped = cs.events_dropped;
+    rs->events_unplaced = cs.events_unplaced;
     rs->duplicates = cs.duplicates;
     rs->files_written = cs.files_written;
     rs->rows_written = cs.rows_written;

@@ -111,6 +111,11 @@ static void print_compact_stats(const char *what, const tsagg_compact_stats *s, 
             " files replaced, log compacted up to %" PRIu64 ", %.2f s\n",
             what, s->events_read, s->rows_written, s->files_written, s->hours, s->bytes_written,
             s->duplicates, s->files_removed, s->consumed_seq, secs);
+    if (s->events_unplaced)
+        fprintf(stderr,
+                "%s: warning: %" PRIu64 " events with a ts outside the years 0000-9999 were "
+                "skipped (kept in the log; no partition holds them)\n",
+                what, s->events_unplaced);
 }
 
 typedef struct compaction {
