@@ -363,6 +363,7 @@ int main(int argc, char **argv)
     lo.periodic = compact_store;
     lo.periodic_ctx = &cs;
     double t0 = now_s();
+    uint64_t seq0 = tsagg_last_seq(st); /* after the open: all of it durable */
     loader_stats ls;
     int rc = loader_run(st, &lo, inputs, ninputs, &ls);
     /* Nothing is reported loaded before it is durable. */
@@ -373,11 +374,20 @@ int main(int argc, char **argv)
     }
     double secs = now_s() - t0;
     uint64_t durable = tsagg_durable_seq(st);
-    if (!quiet)
+    /* Appends outside --sync batch return before the write: after a failed
+     * write (a full disk) only what became durable was stored. */
+    uint64_t stored = durable > seq0 ? durable - seq0 : 0;
+    if (stored > ls.accepted)
+        stored = ls.accepted;
+    char lost[128] = "";
+    if (stored < ls.accepted)
+        snprintf(lost, sizeof lost, ", %" PRIu64 " read but not stored (the log write failed)",
+                 ls.accepted - stored);
+    if (!quiet || lost[0])
         fprintf(stderr,
-                "%s: %" PRIu64 " events accepted, %" PRIu64 " rejected, %.2f s, %.0f events/s, "
+                "%s: %" PRIu64 " events accepted%s, %" PRIu64 " rejected, %.2f s, %.0f events/s, "
                 "durable up to seq %" PRIu64 "%s\n",
-                PROG, ls.accepted, ls.rejected, secs, secs > 0 ? (double)ls.accepted / secs : 0.0,
+                PROG, stored, lost, ls.rejected, secs, secs > 0 ? (double)stored / secs : 0.0,
                 durable, ls.stopped ? " (stopped at --max-errors)" : "");
     if (ls.interrupted)
         print_resume(inputs, ninputs, &ls);
