@@ -41,7 +41,9 @@ enum tsagg_metric_kind {
     TSAGG_METRIC_AVG = 2,      /* sum / number of events carrying the measure */
     TSAGG_METRIC_MIN = 3,
     TSAGG_METRIC_MAX = 4,      /* min/max of no value: NaN */
-    TSAGG_METRIC_USERS = 5,    /* distinct users */
+    TSAGG_METRIC_USERS = 5,    /* distinct users; events without one (user
+                                  0) count in none, as NULL in SQL's
+                                  count(DISTINCT); same for sessions */
     TSAGG_METRIC_SESSIONS = 6  /* distinct sessions */
 };
 

@@ -123,7 +123,8 @@ typedef struct tsagg_attr {
 /*
  * One event. The host fills it in place (no allocation, no copies): strings
  * are borrowed for the duration of the call. String user/session identifiers
- * are turned into 64-bit ones with tsagg_hash_id().
+ * are turned into 64-bit ones with tsagg_hash_id(). A user or session of 0
+ * is absent: distinct counts (tsagg_query.h) never count it.
  */
 typedef struct tsagg_event {
     int64_t ts;        /* event time, microseconds since the Unix epoch, UTC */
@@ -131,8 +132,8 @@ typedef struct tsagg_event {
     const char *event; /* event name, e.g. "page_view"; 1..255 bytes */
     uint32_t event_len;
     uint32_t flags;    /* TSAGG_EVENT_* */
-    uint64_t user;
-    uint64_t session;
+    uint64_t user;     /* 0: no user (absent, as SQL's NULL) */
+    uint64_t session;  /* 0: no session */
     uint64_t id;       /* optional event id, see TSAGG_EVENT_HAS_ID */
     const tsagg_attr *attrs;
     uint32_t nattrs;   /* 0..TSAGG_ATTRS_MAX */

@@ -236,17 +236,18 @@ int tsagg__qplan_add(qplan *p, size_t cell, uint64_t user, uint64_t session, con
         }
     }
     int rc = 0;
+    /* Id 0 is an absent user or session: counted by no distinct count. */
     if (p->exact) {
-        if (p->need_users)
+        if (p->need_users && user)
             rc = tsagg__idset_add(&p->xusers[cell], user);
-        if (rc == 0 && p->need_sessions)
+        if (rc == 0 && p->need_sessions && session)
             rc = tsagg__idset_add(&p->xsessions[cell], session);
         return rc;
     }
     tsagg__hll *h;
-    if (p->need_users)
+    if (p->need_users && user)
         rc = (h = tsagg__qplan_hll(&p->users[cell])) ? tsagg__hll_add(h, user) : -ENOMEM;
-    if (rc == 0 && p->need_sessions)
+    if (rc == 0 && p->need_sessions && session)
         rc = (h = tsagg__qplan_hll(&p->sessions[cell])) ? tsagg__hll_add(h, session) : -ENOMEM;
     return rc;
 }
