@@ -88,7 +88,11 @@ typedef struct tsagg_compact_stats {
  * max_events of them). opts may be NULL (defaults); stats may be NULL.
  * Returns 0 (also when there was nothing to do) or an error: TSAGG_EREADONLY,
  * TSAGG_EARG, the hook's error, a damaged log or partition (TSAGG_ECHECKSUM,
- * TSAGG_ECORRUPT), -errno. On error nothing new is published.
+ * TSAGG_ECORRUPT), -errno. On error nothing new is published, and what the
+ * run wrote (partition files, sorted runs) is removed before it returns:
+ * after a failure such as ENOSPC the store takes the space it took before,
+ * and the next run, once space is back, starts afresh. The same holds for
+ * tsagg_merge() and tsagg_rebuild().
  */
 TSAGG_API int tsagg_compact(tsagg_store *store, const tsagg_compact_options *opts,
                             tsagg_compact_stats *stats);

@@ -78,7 +78,9 @@ TSAGG_API int tsagg_log_roll(tsagg_store *store);
  * encoding. The archived file replaces the live one atomically (temporary
  * name, fsync, rename, directory fsync); readers read both forms. The
  * segment being appended to is never touched. *count (if not NULL) is the
- * number of segments rewritten. Needs a writable store.
+ * number of segments rewritten. Needs a writable store. On failure the
+ * temporary file of the segment being rewritten is removed; the segments
+ * rewritten before it stay archived.
  */
 TSAGG_API int tsagg_log_archive(tsagg_store *store, int level, unsigned *count);
 

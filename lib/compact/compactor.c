@@ -735,6 +735,22 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
 
 static int merge_locked(tsagg_store *st, uint64_t budget, tsagg_compact_stats *stats);
 
+/*
+ * After a failed compaction, merge or rebuild: remove what it wrote (hour
+ * files no manifest lists, sorted runs, a manifest's temporary file), so
+ * that a full disk is not left fuller by the attempt. The sweep keeps every
+ * file the manifest on disk lists, a publish that landed included. Returns
+ * rc; the handle's message stays that of the failure.
+ */
+static int remove_leftovers(tsagg_store *st, int rc)
+{
+    char why[TSAGG_ERRMSG_MAX];
+    tsagg_store_errmsg(st, why, sizeof why);
+    if (tsagg__catalog_sweep(st) != 0)
+        tsagg__fail(st, rc, "%s", why);
+    return rc;
+}
+
 /* What tsagg_compact and tsagg_merge share: defaults for NULL arguments,
  * checks, and one compaction or merge at a time. */
 static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
@@ -754,6 +770,8 @@ static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
         return rc;
     pthread_mutex_lock(&st->compact_mu);
     rc = merge ? merge_locked(st, opts->memory_budget, stats) : compact_locked(st, opts, stats);
+    if (rc != 0)
+        rc = remove_leftovers(st, rc);
     pthread_mutex_unlock(&st->compact_mu);
     return rc;
 }
@@ -997,6 +1015,8 @@ int tsagg_rebuild(tsagg_store *st, const tsagg_rebuild_options *opts, tsagg_rebu
     co.process_ctx = opts->process_ctx;
     pthread_mutex_lock(&st->compact_mu);
     int rc = rebuild_locked(st, opts, &co, stats);
+    if (rc != 0)
+        rc = remove_leftovers(st, rc);
     pthread_mutex_unlock(&st->compact_mu);
     return rc;
 }
