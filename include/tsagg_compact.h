@@ -65,7 +65,17 @@ typedef struct tsagg_compact_options {
 
 TSAGG_API void tsagg_compact_options_init(tsagg_compact_options *opts);
 
+/*
+ * Output structs (these stats, tsagg_rebuild_stats, tsagg_verify_stats,
+ * tsagg_segment_info) carry their size too: set struct_size to
+ * sizeof(the struct) before the call (or leave it 0, which means the size
+ * of the first release, the one this header has). The library writes no
+ * byte past that size, later fields stay as they were, and struct_size
+ * comes back as the size written. A size out of range is TSAGG_EARG.
+ */
 typedef struct tsagg_compact_stats {
+    uint32_t struct_size;      /* in: sizeof, or 0; out: bytes written */
+    uint32_t reserved;         /* 0 */
     uint64_t events_read;      /* log events read */
     uint64_t events_dropped;   /* by the stored rules or the hook */
     uint64_t duplicates;       /* duplicates dropped: client retries (same
@@ -86,6 +96,7 @@ typedef struct tsagg_compact_stats {
 /*
  * Compact every durable log event after the consumed position (up to
  * max_events of them). opts may be NULL (defaults); stats may be NULL.
+ * opts->flags and opts->reserved must be 0 (TSAGG_EARG).
  * Returns 0 (also when there was nothing to do) or an error: TSAGG_EREADONLY,
  * TSAGG_EARG, the hook's error, a damaged log or partition (TSAGG_ECHECKSUM,
  * TSAGG_ECORRUPT), -errno. On error nothing new is published, and what the
@@ -108,6 +119,8 @@ TSAGG_API int tsagg_merge(tsagg_store *store, const tsagg_compact_options *opts,
 /* ---- rebuild ------------------------------------------------------------- */
 
 typedef struct tsagg_rebuild_stats {
+    uint32_t struct_size;      /* as tsagg_compact_stats.struct_size */
+    uint32_t generation;       /* of the files written */
     uint64_t events_read;      /* log events of the hours, as received */
     uint64_t events_dropped;   /* by the stored rules or the hook */
     uint64_t events_moved;     /* the hook moved their ts out of the hours:
@@ -121,8 +134,6 @@ typedef struct tsagg_rebuild_stats {
     uint64_t rows_replaced;
     uint64_t bytes_replaced;
     uint64_t consumed_seq;     /* events up to this sequence were rebuilt */
-    uint32_t generation;       /* of the files written */
-    uint32_t reserved;
     uint64_t events_unplaced;  /* as tsagg_compact_stats.events_unplaced */
 } tsagg_rebuild_stats;
 
@@ -135,7 +146,8 @@ typedef struct tsagg_rebuild_options {
     tsagg_process_fn process;  /* the processing logic to apply; NULL: none */
     void *process_ctx;
     /* Called after every 1 Mi events read and every hour written, with the
-       figures so far; NULL: no calls. In the caller's thread. */
+       figures so far (a struct of this header's size, struct_size saying
+       so); NULL: no calls. In the caller's thread. */
     void (*progress)(void *ctx, const tsagg_rebuild_stats *so_far);
     void *progress_ctx;
     uint32_t threads;          /* as tsagg_compact_options.threads */

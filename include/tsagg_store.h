@@ -197,6 +197,14 @@ enum tsagg_io_backend {
 /*
  * Options for tsagg_store_open(). Initialise with tsagg_options_init(),
  * which sets every field to its default, then change what you need.
+ *
+ * Growing structs (this one, tsagg_query, tsagg_compact_options,
+ * tsagg_rebuild_options): struct_size is the size the caller was compiled
+ * with. The library accepts any size from the first released one (here 48
+ * bytes: up to segment_bytes) to its own, and gives the fields beyond the
+ * caller's size their defaults; other sizes are TSAGG_EARG. Unknown flags
+ * and reserved fields that are not 0 are TSAGG_EARG too, so that they can
+ * gain a meaning later.
  */
 typedef struct tsagg_options {
     uint32_t struct_size;       /* sizeof(tsagg_options), set by _init */
@@ -211,6 +219,11 @@ typedef struct tsagg_options {
                                    default 1 MiB, 4 KiB..16 MiB */
     uint64_t segment_bytes;     /* roll a segment past this; default 256 MiB,
                                    64 KiB at the least */
+    /* --- after the first release --- */
+    uint64_t query_cache_bytes; /* decoded partition data queries of this
+                                   handle keep for the next ones; least
+                                   recently used files are dropped beyond
+                                   it (0: keep nothing); default 256 MiB */
 } tsagg_options;
 
 TSAGG_API void tsagg_options_init(tsagg_options *opts);

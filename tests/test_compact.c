@@ -384,7 +384,7 @@ Test(compact, extreme_timestamps)
     cr_assert_eq(tsagg_last_seq(st), 0);
     cr_assert_eq(tsagg__append_unchecked_ts(st, e, 5, NULL), 0);
     flush_ok(st);
-    tsagg_compact_stats s;
+    tsagg_compact_stats s = {.struct_size = sizeof s};
     cr_assert_eq(tsagg_compact(st, NULL, &s), 0);
     cr_assert_eq(s.events_read, 5);
     cr_assert_eq(s.events_unplaced, 2);
@@ -407,7 +407,7 @@ Test(compact, extreme_timestamps)
     tsagg_rebuild_options_init(&ro);
     ro.from = TSAGG_TS_MIN;
     ro.to = TSAGG_TS_END;
-    tsagg_rebuild_stats rs;
+    tsagg_rebuild_stats rs = {.struct_size = sizeof rs};
     cr_assert_eq(tsagg_rebuild(st, &ro, &rs), 0);
     cr_assert_eq(rs.files_written, 3);
     tsagg__manifest *m = cc_manifest(st);
@@ -577,7 +577,7 @@ Test(compact, max_events_slices)
     o.max_events = 3000;
     uint64_t want = 0;
     for (int round = 0; round < 4; round++) {
-        tsagg_compact_stats s;
+        tsagg_compact_stats s = {.struct_size = sizeof s};
         cr_assert_eq(tsagg_compact(st, &o, &s), 0);
         want = want + 3000 > 10000 ? 10000 : want + 3000;
         cr_assert_eq(s.consumed_seq, want);
@@ -695,7 +695,7 @@ Test(compact, threads_write_what_one_thread_writes)
     tsagg_compact_options_init(&o);
     o.memory_budget = 2 << 20; /* spills, and runs merged by the writers */
     o.threads = 3;
-    tsagg_compact_stats sa, sb;
+    tsagg_compact_stats sa = {.struct_size = sizeof sa}, sb = {.struct_size = sizeof sb};
     cr_assert_eq(tsagg_compact(a, &o, &sa), 0);
     o.threads = 1;
     cr_assert_eq(tsagg_compact(b, &o, &sb), 0);
@@ -855,7 +855,7 @@ Test(compact, memory_budget_bounds_merge_fanin)
     tsagg_compact_options o;
     tsagg_compact_options_init(&o);
     o.memory_budget = 1 << 20;
-    tsagg_compact_stats ms;
+    tsagg_compact_stats ms = {.struct_size = sizeof ms};
     cr_assert_eq(tsagg_merge(st, &o, &ms), 0);
     cr_assert_leq(fio.peak, 2, "%d files read at once by a merge with a 1 MiB budget", fio.peak);
     cr_assert_eq(ms.files_removed, 9);
@@ -935,7 +935,7 @@ Test(compact, hook_drops_bots)
     tsagg_compact_options_init(&o);
     o.process = bot_hook;
     o.process_ctx = &hc;
-    tsagg_compact_stats s;
+    tsagg_compact_stats s = {.struct_size = sizeof s};
     cr_assert_eq(tsagg_compact(st, &o, &s), 0);
     cr_assert_eq(hc.calls, 20000, "%" PRIu64 " calls, durable %" PRIu64, hc.calls, tsagg_durable_seq(st));
     cc_ctx c;
@@ -988,7 +988,7 @@ Test(compact, hook_error_publishes_nothing)
     o.memory_budget = 1 << 20; /* runs are spilled before the failure */
     o.process = fail_hook;
     o.process_ctx = &hc;
-    tsagg_compact_stats s;
+    tsagg_compact_stats s = {.struct_size = sizeof s};
     cr_assert_eq(tsagg_compact(st, &o, &s), -EPROTO);
     cr_assert_gt(s.runs_spilled, 0);
     char err[512];
@@ -1070,7 +1070,7 @@ Test(compact, hook_moves_rows)
     tsagg_compact_options_init(&o);
     o.process = move_hook;
     o.process_ctx = &hc;
-    tsagg_compact_stats s;
+    tsagg_compact_stats s = {.struct_size = sizeof s};
     cr_assert_eq(tsagg_compact(st, &o, &s), 0);
     cc_ctx c;
     cc_init(&c, tsagg_store_schema(st));
@@ -1183,6 +1183,7 @@ Test(compact, arguments_and_empty_store)
     /* Nothing in the log: nothing to do, nothing published. */
     tsagg_compact_stats s;
     memset(&s, 0xff, sizeof s);
+    s.struct_size = sizeof s;
     cr_assert_eq(tsagg_compact(st, NULL, &s), 0);
     cr_assert_eq(s.events_read, 0);
     cr_assert_eq(s.files_written, 0);
@@ -1299,7 +1300,7 @@ Test(compact, concurrent_appends_snapshots_and_merges)
         tsagg_compact_options o;
         tsagg_compact_options_init(&o);
         o.memory_budget = k % 2 ? 1 << 20 : 64 << 20;
-        tsagg_compact_stats s;
+        tsagg_compact_stats s = {.struct_size = sizeof s};
         int rc = tsagg_compact(st, &o, &s);
         cr_assert_eq(rc, 0, "compact: %s", tsagg_strerror(rc));
         compactions++;

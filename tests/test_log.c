@@ -859,7 +859,7 @@ Test(log, reopen_appends_to_the_same_segment)
     tsagg_store *st = open_writer(&c);
     cr_assert_eq(append_gen(st, 1, 100), 1);
     close_ok(st);
-    tsagg_segment_info a[4], b[4];
+    tsagg_segment_info a[4] = {{.struct_size = sizeof(tsagg_segment_info)}}, b[4] = {{.struct_size = sizeof(tsagg_segment_info)}};
     st = open_reader_handle();
     cr_assert_eq(tsagg_log_segments(st, a, 4), 1);
     close_ok(st);

@@ -141,7 +141,7 @@ int main(int argc, char **argv)
     tsagg_store *st;
     if (cli_open_store(prog, path, &o, &st) != 0)
         return CLI_EXIT_FAILURE;
-    tsagg_compact_stats cs, ms;
+    tsagg_compact_stats cs = {.struct_size = sizeof cs}, ms = {.struct_size = sizeof ms};
     memset(&ms, 0, sizeof ms);
     int rc = tsagg_compact(st, &co, &cs);
     if (rc != 0)

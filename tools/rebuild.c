@@ -213,7 +213,7 @@ static int run(int argc, char **argv, tsagg_rules **new_rules)
         return rc == TSAGG_ESCHEMA ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     tsagg_rules *old_rules = NULL, *rules = NULL;
     rc = replace_rules(st, *new_rules, no_rules, &old_rules);
-    tsagg_rebuild_stats s;
+    tsagg_rebuild_stats s = {.struct_size = sizeof s};
     if (rc == 0) {
         rc = tsagg_rebuild(st, &ro, &s);
         if (pg.tty)

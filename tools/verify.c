@@ -111,7 +111,7 @@ int main(int argc, char **argv)
         }
         return CLI_EXIT_FAILURE;
     }
-    tsagg_verify_stats s;
+    tsagg_verify_stats s = {.struct_size = sizeof s};
     rc = tsagg_verify(st, on_problem, &r, &s);
     int stopped = rc != 0 && s.problems == 0;
     if (!stopped)

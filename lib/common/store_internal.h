@@ -27,6 +27,14 @@ struct tsagg_store {
 
     pthread_mutex_t err_mu;
     char errmsg[TSAGG_ERRMSG_MAX];
+    /* The latest failures with the thread that had them, so that a query
+     * can tell its own from those of queries running beside it. */
+    struct {
+        uint64_t seq; /* 0: empty */
+        pthread_t thread;
+        char msg[TSAGG_ERRMSG_MAX];
+    } recent[8];
+    uint64_t fail_seq; /* failures so far */
 
     pthread_mutex_t catalog_mu;     /* creates the catalog once */
     struct tsagg__catalog *catalog; /* published manifests and snapshots */
@@ -42,6 +50,12 @@ void tsagg__partcache_free(tsagg_store *store);
 /* Record a failure's detail on the handle (printf-style) and return code. */
 int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Failures recorded on the handle so far; then, the message of the latest
+ * failure the calling thread recorded after that point, into buf (1), or
+ * 0 when too many failures of other threads came since to tell. */
+uint64_t tsagg__fail_seq(tsagg_store *store);
+int tsagg__errmsg_since(tsagg_store *store, uint64_t since, char *buf, size_t len);
 
 /* Path of log segment `number` inside the store. */
 void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, size_t len);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi_internal.h"
 #include "compact_internal.h"
 #include "fileio.h"
 #include "tsagg_compact.h"
@@ -542,8 +543,12 @@ static int check_options(tsagg_store *st, const tsagg_compact_options *o)
         return TSAGG_EARG;
     if (!st->writer)
         return tsagg__fail(st, TSAGG_EREADONLY, "compaction needs a writable store");
-    if (o->struct_size != sizeof *o || o->memory_budget < (1u << 20) ||
-        o->threads > TSAGG_COMPACT_THREADS_MAX)
+    if (!TSAGG__SIZE_OK(o->struct_size, TSAGG__COMPACT_OPTIONS_SIZE_1, *o))
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_compact_options.struct_size %u: not set by "
+                           "tsagg_compact_options_init", (unsigned)o->struct_size);
+    if (o->flags || o->reserved)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_compact_options: flags and reserved must be 0");
+    if (o->memory_budget < (1u << 20) || o->threads > TSAGG_COMPACT_THREADS_MAX)
         return tsagg__fail(st, TSAGG_EARG, "compaction options out of range");
     return 0;
 }
@@ -761,18 +766,24 @@ static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
         tsagg_compact_options_init(&defaults);
         opts = &defaults;
     }
-    tsagg_compact_stats local;
-    if (!stats)
-        stats = &local;
-    memset(stats, 0, sizeof *stats);
+    size_t out = stats ? tsagg__out_size(stats->struct_size, TSAGG__COMPACT_STATS_SIZE_1,
+                                         sizeof *stats)
+                       : 0;
+    if (st && stats && !out)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_compact_stats.struct_size %u out of range",
+                           (unsigned)stats->struct_size);
+    tsagg_compact_stats full = {0};
     int rc = check_options(st, opts);
-    if (rc != 0)
-        return rc;
-    pthread_mutex_lock(&st->compact_mu);
-    rc = merge ? merge_locked(st, opts->memory_budget, stats) : compact_locked(st, opts, stats);
-    if (rc != 0)
-        rc = remove_leftovers(st, rc);
-    pthread_mutex_unlock(&st->compact_mu);
+    if (rc == 0) {
+        pthread_mutex_lock(&st->compact_mu);
+        rc = merge ? merge_locked(st, opts->memory_budget, &full)
+                   : compact_locked(st, opts, &full);
+        if (rc != 0)
+            rc = remove_leftovers(st, rc);
+        pthread_mutex_unlock(&st->compact_mu);
+    }
+    if (stats && out)
+        TSAGG__OUT_COPY(stats, &full, out);
     return rc;
 }
 
@@ -991,17 +1002,37 @@ static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
     return rc;
 }
 
+static int rebuild_checked(tsagg_store *st, const tsagg_rebuild_options *opts,
+                           tsagg_rebuild_stats *stats);
+
 int tsagg_rebuild(tsagg_store *st, const tsagg_rebuild_options *opts, tsagg_rebuild_stats *stats)
 {
-    tsagg_rebuild_stats local;
-    if (!stats)
-        stats = &local;
-    memset(stats, 0, sizeof *stats);
+    size_t out = stats ? tsagg__out_size(stats->struct_size, TSAGG__REBUILD_STATS_SIZE_1,
+                                         sizeof *stats)
+                       : 0;
     if (!st || !opts)
         return TSAGG_EARG;
+    if (stats && !out)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_rebuild_stats.struct_size %u out of range",
+                           (unsigned)stats->struct_size);
+    tsagg_rebuild_stats full = {.struct_size = sizeof full};
+    int rc = rebuild_checked(st, opts, &full);
+    if (stats)
+        TSAGG__OUT_COPY(stats, &full, out);
+    return rc;
+}
+
+static int rebuild_checked(tsagg_store *st, const tsagg_rebuild_options *opts,
+                           tsagg_rebuild_stats *stats)
+{
     if (!st->writer)
         return tsagg__fail(st, TSAGG_EREADONLY, "a rebuild needs a writable store");
-    if (opts->struct_size != sizeof *opts || opts->memory_budget < (1u << 20) ||
+    if (!TSAGG__SIZE_OK(opts->struct_size, TSAGG__REBUILD_OPTIONS_SIZE_1, *opts))
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_rebuild_options.struct_size %u: not set by "
+                           "tsagg_rebuild_options_init", (unsigned)opts->struct_size);
+    if (opts->flags || opts->reserved)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_rebuild_options: flags and reserved must be 0");
+    if (opts->memory_budget < (1u << 20) ||
         opts->threads > TSAGG_COMPACT_THREADS_MAX || opts->from >= opts->to ||
         opts->from < TS_MIN || opts->to > TS_END)
         return tsagg__fail(st, TSAGG_EARG,

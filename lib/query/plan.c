@@ -8,10 +8,11 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "abi_internal.h"
 #include "query_internal.h"
 
 /* Bounds memory: a minute series over two years is about a million. */
-#define MAX_BUCKETS 1100000
+#define MAX_BUCKETS TSAGG_QUERY_MAX_BUCKETS
 #define MINUTE_US INT64_C(60000000)
 
 void tsagg_query_init(tsagg_query *q)
@@ -264,8 +265,14 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q)
     memset(p, 0, sizeof *p);
     p->q = q;
     p->st = st;
-    if (!q || q->struct_size != sizeof *q)
+    /* Sizes from the first release on; fields past the caller's size will
+     * need defaults here once tsagg_query grows. */
+    if (!q || !TSAGG__SIZE_OK(q->struct_size, TSAGG__QUERY_SIZE_1, *q))
         return tsagg__fail(st, TSAGG_EARG, "query not initialised with tsagg_query_init");
+    if (q->flags & ~(TSAGG_QUERY_ALL_MERCHANTS | TSAGG_QUERY_EXACT | TSAGG_QUERY_NO_TAIL))
+        return tsagg__fail(st, TSAGG_EARG, "unknown query flags 0x%x",
+                           q->flags & ~(TSAGG_QUERY_ALL_MERCHANTS | TSAGG_QUERY_EXACT |
+                                        TSAGG_QUERY_NO_TAIL));
     if (q->from >= q->to)
         return tsagg__fail(st, TSAGG_EARG, "empty or reversed time range");
     if (q->bucket > TSAGG_BUCKET_TOTAL)

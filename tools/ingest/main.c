@@ -135,7 +135,7 @@ static int compact_store(void *arg)
     o.threads = cli_compact_threads();
     if (c->budget)
         o.memory_budget = c->budget;
-    tsagg_compact_stats s;
+    tsagg_compact_stats s = {.struct_size = sizeof s};
     double t = now_s();
     int rc = tsagg_compact(st, &o, &s);
     if (rc != 0) {
