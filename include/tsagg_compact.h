@@ -111,7 +111,8 @@ TSAGG_API int tsagg_compact(tsagg_store *store, const tsagg_compact_options *opt
 /*
  * Merge every hour that has more than one partition file into one file
  * (dropping retries across them), and publish. Replaced files are removed
- * once no snapshot of this process uses them.
+ * once no snapshot of this process uses them. Of opts only memory_budget
+ * counts (it reads no log events and runs in the caller's thread).
  */
 TSAGG_API int tsagg_merge(tsagg_store *store, const tsagg_compact_options *opts,
                           tsagg_compact_stats *stats);

@@ -211,7 +211,8 @@ typedef struct tsagg_options {
     uint32_t flags;             /* TSAGG_OPEN_*; default 0 (read-only) */
     const tsagg_io *io;         /* default tsagg_io_default() */
     const tsagg_schema *schema; /* for TSAGG_OPEN_CREATE (NULL: the default)
-                                   and TSAGG_OPEN_SCHEMA */
+                                   and TSAGG_OPEN_SCHEMA; read during the
+                                   open only, not kept */
     uint32_t sync_mode;         /* enum tsagg_sync_mode; default BATCH */
     uint32_t sync_interval_ms;  /* INTERVAL mode; default 10 */
     uint32_t io_backend;        /* enum tsagg_io_backend; default AUTO */
