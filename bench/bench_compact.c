@@ -101,7 +101,7 @@ int main(int argc, char **argv)
     tsagg_compact_options co;
     tsagg_compact_options_init(&co);
     co.memory_budget = budget_mib << 20;
-    tsagg_compact_stats cs;
+    tsagg_compact_stats cs = {.struct_size = sizeof cs};
     double t0 = mono_s(), c0 = cpu_s();
     rc = tsagg_compact(st, &co, &cs);
     double wall = mono_s() - t0, cpu = cpu_s() - c0;

@@ -364,7 +364,7 @@ int main(int argc, char **argv)
                append_s, (double)events / append_s);
 
         /* Compact, then merge (late events left extra files for some hours). */
-        tsagg_compact_stats cs;
+        tsagg_compact_stats cs = {.struct_size = sizeof cs};
         t0 = mono_s();
         double c0 = cpu_s();
         if ((rc = tsagg_compact(b.st, NULL, &cs)) != 0)
@@ -374,7 +374,7 @@ int main(int argc, char **argv)
                "compact_files %" PRIu64 " count\ncompact_bytes_per_event %.2f bytes\n",
                compact_s, (double)cs.events_read / compact_s, (double)cs.events_read / compact_cpu,
                cs.files_written, (double)cs.bytes_written / (double)cs.events_read);
-        tsagg_compact_stats ms;
+        tsagg_compact_stats ms = {.struct_size = sizeof ms};
         t0 = mono_s();
         if ((rc = tsagg_merge(b.st, NULL, &ms)) != 0)
             bench_die("bench_query", "merge", rc, b.st);

@@ -110,7 +110,7 @@ int main(int argc, char **argv)
     double t_append = now_s() - t0;
 
     t0 = now_s();
-    tsagg_compact_stats cs;
+    tsagg_compact_stats cs = {.struct_size = sizeof cs};
     if ((rc = tsagg_compact(st, NULL, &cs)) != 0)
         return fail(st, "compact", rc);
     double t_compact = now_s() - t0;

@@ -65,7 +65,17 @@ typedef struct tsagg_compact_options {
 
 TSAGG_API void tsagg_compact_options_init(tsagg_compact_options *opts);
 
+/*
+ * Output structs (these stats, tsagg_rebuild_stats, tsagg_verify_stats,
+ * tsagg_segment_info) carry their size too: set struct_size to
+ * sizeof(the struct) before the call (or leave it 0, which means the size
+ * of the first release, the one this header has). The library writes no
+ * byte past that size, later fields stay as they were, and struct_size
+ * comes back as the size written. A size out of range is TSAGG_EARG.
+ */
 typedef struct tsagg_compact_stats {
+    uint32_t struct_size;      /* in: sizeof, or 0; out: bytes written */
+    uint32_t reserved;         /* 0 */
     uint64_t events_read;      /* log events read */
     uint64_t events_dropped;   /* by the stored rules or the hook */
     uint64_t duplicates;       /* duplicates dropped: client retries (same
@@ -77,14 +87,23 @@ typedef struct tsagg_compact_stats {
     uint64_t runs_spilled;     /* sorted runs written for the memory budget */
     uint64_t bytes_written;
     uint64_t consumed_seq;     /* the log is compacted up to here */
+    uint64_t events_unplaced;  /* ts outside [TSAGG_TS_MIN, TSAGG_TS_END)
+                                  (logs written before appends checked it,
+                                  or moved there by the hook): no hour holds
+                                  them; kept in the log, skipped */
 } tsagg_compact_stats;
 
 /*
  * Compact every durable log event after the consumed position (up to
  * max_events of them). opts may be NULL (defaults); stats may be NULL.
+ * opts->flags and opts->reserved must be 0 (TSAGG_EARG).
  * Returns 0 (also when there was nothing to do) or an error: TSAGG_EREADONLY,
  * TSAGG_EARG, the hook's error, a damaged log or partition (TSAGG_ECHECKSUM,
- * TSAGG_ECORRUPT), -errno. On error nothing new is published.
+ * TSAGG_ECORRUPT), -errno. On error nothing new is published, and what the
+ * run wrote (partition files, sorted runs) is removed before it returns:
+ * after a failure such as ENOSPC the store takes the space it took before,
+ * and the next run, once space is back, starts afresh. The same holds for
+ * tsagg_merge() and tsagg_rebuild().
  */
 TSAGG_API int tsagg_compact(tsagg_store *store, const tsagg_compact_options *opts,
                             tsagg_compact_stats *stats);
@@ -92,7 +111,8 @@ TSAGG_API int tsagg_compact(tsagg_store *store, const tsagg_compact_options *opt
 /*
  * Merge every hour that has more than one partition file into one file
  * (dropping retries across them), and publish. Replaced files are removed
- * once no snapshot of this process uses them.
+ * once no snapshot of this process uses them. Of opts only memory_budget
+ * counts (it reads no log events and runs in the caller's thread).
  */
 TSAGG_API int tsagg_merge(tsagg_store *store, const tsagg_compact_options *opts,
                           tsagg_compact_stats *stats);
@@ -100,6 +120,8 @@ TSAGG_API int tsagg_merge(tsagg_store *store, const tsagg_compact_options *opts,
 /* ---- rebuild ------------------------------------------------------------- */
 
 typedef struct tsagg_rebuild_stats {
+    uint32_t struct_size;      /* as tsagg_compact_stats.struct_size */
+    uint32_t generation;       /* of the files written */
     uint64_t events_read;      /* log events of the hours, as received */
     uint64_t events_dropped;   /* by the stored rules or the hook */
     uint64_t events_moved;     /* the hook moved their ts out of the hours:
@@ -113,8 +135,7 @@ typedef struct tsagg_rebuild_stats {
     uint64_t rows_replaced;
     uint64_t bytes_replaced;
     uint64_t consumed_seq;     /* events up to this sequence were rebuilt */
-    uint32_t generation;       /* of the files written */
-    uint32_t reserved;
+    uint64_t events_unplaced;  /* as tsagg_compact_stats.events_unplaced */
 } tsagg_rebuild_stats;
 
 typedef struct tsagg_rebuild_options {
@@ -126,7 +147,8 @@ typedef struct tsagg_rebuild_options {
     tsagg_process_fn process;  /* the processing logic to apply; NULL: none */
     void *process_ctx;
     /* Called after every 1 Mi events read and every hour written, with the
-       figures so far; NULL: no calls. In the caller's thread. */
+       figures so far (a struct of this header's size, struct_size saying
+       so); NULL: no calls. In the caller's thread. */
     void (*progress)(void *ctx, const tsagg_rebuild_stats *so_far);
     void *progress_ctx;
     uint32_t threads;          /* as tsagg_compact_options.threads */

@@ -27,7 +27,15 @@
 extern "C" {
 #endif
 
+/* The table's layout version. 1: the callbacks below. A later version
+ * only adds callbacks at the end; the library calls one only when the
+ * table's version has it, so tables written for an older version keep
+ * working, and a table of a newer version works with an older library. */
+#define TSAGG_IO_VERSION 1
+
 typedef struct tsagg_io {
+    int version;       /* TSAGG_IO_VERSION as the table was written for;
+                          0 is read as 1 */
     void *ctx;
     /* open(2): returns a file descriptor or -errno. */
     int (*open)(void *ctx, const char *path, int flags, unsigned mode);

@@ -85,7 +85,9 @@ TSAGG_API int tsagg_log_roll(tsagg_store *store);
  * encoding. The archived file replaces the live one atomically (temporary
  * name, fsync, rename, directory fsync); readers read both forms. The
  * segment being appended to is never touched. *count (if not NULL) is the
- * number of segments rewritten. Needs a writable store.
+ * number of segments rewritten. Needs a writable store. On failure the
+ * temporary file of the segment being rewritten is removed; the segments
+ * rewritten before it stay archived.
  */
 TSAGG_API int tsagg_log_archive(tsagg_store *store, int level, unsigned *count);
 
@@ -94,6 +96,8 @@ TSAGG_API int tsagg_log_archive(tsagg_store *store, int level, unsigned *count);
 /* ------------------------------------------------------------------------ */
 
 typedef struct tsagg_segment_info {
+    uint32_t struct_size; /* see tsagg_log_segments */
+    uint32_t sealed;    /* 1: complete, no more appends */
     uint64_t number;    /* from 1, in the file name */
     uint64_t first_seq; /* sequence number of its first event */
     uint64_t last_seq;  /* of its last event; first_seq - 1 when empty (as is
@@ -101,15 +105,18 @@ typedef struct tsagg_segment_info {
     int64_t min_ts;     /* event-time range; min_ts > max_ts when empty */
     int64_t max_ts;
     uint64_t bytes;     /* file size */
-    uint32_t sealed;    /* 1: complete, no more appends */
     uint32_t archived;  /* 1: archive form */
+    uint32_t reserved;  /* 0 */
 } tsagg_segment_info;
 
 /*
  * Describe the log's segments, oldest first: up to cap entries are stored in
  * infos; the return value is the total number of segments (call with cap 0
  * to size the array) or a negative error. Reads each sealed segment's seal
- * record and scans the unsealed one.
+ * record and scans the unsealed one. With cap > 0, infos[0].struct_size is
+ * the size of each element as the caller compiled it (sizeof, or 0 for the
+ * first release's: a zeroed array will do); each element written gets it
+ * (tsagg_compact.h, "Output structs"). Other sizes: TSAGG_EARG.
  */
 TSAGG_API int tsagg_log_segments(tsagg_store *store, tsagg_segment_info *infos, size_t cap);
 

@@ -50,7 +50,9 @@ enum tsagg_metric_kind {
     TSAGG_METRIC_AVG = 2,      /* sum / number of events carrying the measure */
     TSAGG_METRIC_MIN = 3,
     TSAGG_METRIC_MAX = 4,      /* min/max of no value: NaN */
-    TSAGG_METRIC_USERS = 5,    /* distinct users */
+    TSAGG_METRIC_USERS = 5,    /* distinct users; events without one (user
+                                  0) count in none, as NULL in SQL's
+                                  count(DISTINCT); same for sessions */
     TSAGG_METRIC_SESSIONS = 6  /* distinct sessions */
 };
 
@@ -73,14 +75,16 @@ typedef struct tsagg_filter {
 
 #define TSAGG_QUERY_MAX_METRICS 16
 #define TSAGG_QUERY_MAX_FILTERS 16
-/* Buckets of one query: a minute series over two years. */
+/* Buckets a query's range may span (TSAGG_EARG beyond): about two years of
+ * minutes. */
 #define TSAGG_QUERY_MAX_BUCKETS 1100000u
 /* Rows (buckets x groups kept) of one answer: what bounds its memory. */
 #define TSAGG_QUERY_MAX_ROWS 4194304u
 
 typedef struct tsagg_query {
-    uint32_t struct_size;  /* set by tsagg_query_init */
-    uint32_t flags;        /* TSAGG_QUERY_* */
+    uint32_t struct_size;  /* set by tsagg_query_init; sizes as for
+                              tsagg_options (tsagg_store.h) */
+    uint32_t flags;        /* TSAGG_QUERY_*; others: TSAGG_EARG */
     uint64_t merchant;
     int64_t from, to;      /* [from, to), microseconds since the epoch, UTC */
     uint32_t bucket;       /* enum tsagg_bucket; default HOUR */
@@ -99,7 +103,11 @@ TSAGG_API void tsagg_query_init(tsagg_query *q);
 /*
  * Results: rows are (bucket, group) pairs, bucket-major; without group-by
  * there is one row per bucket. Create once and reuse across queries: a run
- * reuses the arrays it already has.
+ * reuses the arrays it already has. Every array and string a result hands
+ * out (times, values, group keys, the error message) belongs to it and
+ * stays valid until the next tsagg_query_run() on it or tsagg_result_free();
+ * copy what must outlive that. A result is used by one thread at a time;
+ * queries on one store run concurrently with one result each.
  */
 typedef struct tsagg_result tsagg_result;
 
@@ -108,16 +116,18 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
 
 /*
  * Run q on the store (read-only or writable handle; any thread). Errors:
- * TSAGG_EARG (bad range, bucket, metric kind, more than
+ * TSAGG_EARG (bad range, bucket, metric kind, unknown flag, more than
  * TSAGG_QUERY_MAX_BUCKETS buckets, an answer of more than
- * TSAGG_QUERY_MAX_ROWS rows: the message gives buckets x groups), TSAGG_ESCHEMA
- * (unknown dimension or measure; the message names it), unknown time zone
- * (TSAGG_EARG), damaged files (TSAGG_ECHECKSUM, TSAGG_ECORRUPT), a partition
- * file whose hour, file id, row count or size is not what the manifest
- * lists, as when another hour's file was copied over it (TSAGG_ECORRUPT),
- * -errno. The store's errmsg tells which and names the file; every failure
- * of this call sets it (at least "query: <tsagg_strerror>"), so it never
- * shows an earlier failure's message. On error the result is empty.
+ * TSAGG_QUERY_MAX_ROWS rows: the message gives buckets x groups),
+ * TSAGG_ESCHEMA (unknown dimension or measure; the message names it),
+ * unknown time zone (TSAGG_EARG), damaged files (TSAGG_ECHECKSUM,
+ * TSAGG_ECORRUPT), a partition file whose hour, file id, row count or size
+ * is not what the manifest lists, as when another hour's file was copied
+ * over it (TSAGG_ECORRUPT), -errno. tsagg_result_errmsg(r) tells which and
+ * names the file, whatever other threads' queries on the store do
+ * meanwhile; every failure sets it (at least "query: <tsagg_strerror>"),
+ * so it never shows an earlier failure's message (the store's errmsg holds
+ * the latest failure of any query). On error the result is empty.
  *
  * Semantics worth knowing:
  *   - The first bucket's time is the start of the bucket holding `from`,
@@ -151,6 +161,9 @@ TSAGG_API const char *tsagg_result_group(const tsagg_result *r, size_t row);
 /* 1 when distinct counts are estimates (HyperLogLog, standard error
  * 0.81%; exact up to 256 distinct per merchant-hour), 0 when exact. */
 TSAGG_API int tsagg_result_approximate(const tsagg_result *r);
+/* Detail of the failure of the last tsagg_query_run() on r ("unknown
+ * measure \"price\""), "" after a success. Never NULL. */
+TSAGG_API const char *tsagg_result_errmsg(const tsagg_result *r);
 
 #ifdef __cplusplus
 }

@@ -110,6 +110,11 @@ typedef struct tsagg_attr {
 } tsagg_attr;
 
 #define TSAGG_VALUE_MAX (1u << 20)
+/* Event times partitions hold: [TSAGG_TS_MIN, TSAGG_TS_END), the years
+ * 0000-9999 UTC (0000-01-01T00:00:00Z to 10000-01-01T00:00:00Z, excluded),
+ * in microseconds. Appends refuse other times. */
+#define TSAGG_TS_MIN INT64_C(-62167219200000000)
+#define TSAGG_TS_END INT64_C(253402300800000000)
 #define TSAGG_EVENT_NAME_MAX 255
 #define TSAGG_ATTRS_MAX 255
 #define TSAGG_EVENT_BYTES_MAX (4u << 20) /* sum of an event's string values */
@@ -120,7 +125,8 @@ typedef struct tsagg_attr {
 /*
  * One event. The host fills it in place (no allocation, no copies): strings
  * are borrowed for the duration of the call. String user/session identifiers
- * are turned into 64-bit ones with tsagg_hash_id().
+ * are turned into 64-bit ones with tsagg_hash_id(). A user or session of 0
+ * is absent: distinct counts (tsagg_query.h) never count it.
  */
 typedef struct tsagg_event {
     int64_t ts;        /* event time, microseconds since the Unix epoch, UTC */
@@ -128,8 +134,8 @@ typedef struct tsagg_event {
     const char *event; /* event name, e.g. "page_view"; 1..255 bytes */
     uint32_t event_len;
     uint32_t flags;    /* TSAGG_EVENT_* */
-    uint64_t user;
-    uint64_t session;
+    uint64_t user;     /* 0: no user (absent, as SQL's NULL) */
+    uint64_t session;  /* 0: no session */
     uint64_t id;       /* optional event id, see TSAGG_EVENT_HAS_ID */
     const tsagg_attr *attrs;
     uint32_t nattrs;   /* 0..TSAGG_ATTRS_MAX */
@@ -141,7 +147,8 @@ TSAGG_API uint64_t tsagg_hash_id(const void *data, size_t len);
 
 /* Check one event against the limits above: 0 or TSAGG_EINPUT. The event
  * name, attribute keys and string values must not hold a NUL byte (every
- * output would cut them there). tsagg_append() makes the same check. */
+ * output would cut them there), and ts must lie in [TSAGG_TS_MIN,
+ * TSAGG_TS_END). tsagg_append() makes the same check. */
 TSAGG_API int tsagg_event_validate(const tsagg_event *ev);
 
 /* tsagg_event_validate(), and on TSAGG_EINPUT the reason, naming the field
@@ -211,13 +218,22 @@ enum tsagg_io_backend {
 /*
  * Options for tsagg_store_open(). Initialise with tsagg_options_init(),
  * which sets every field to its default, then change what you need.
+ *
+ * Growing structs (this one, tsagg_query, tsagg_compact_options,
+ * tsagg_rebuild_options): struct_size is the size the caller was compiled
+ * with. The library accepts any size from the first released one (here 48
+ * bytes: up to segment_bytes) to its own, and gives the fields beyond the
+ * caller's size their defaults; other sizes are TSAGG_EARG. Unknown flags
+ * and reserved fields that are not 0 are TSAGG_EARG too, so that they can
+ * gain a meaning later.
  */
 typedef struct tsagg_options {
     uint32_t struct_size;       /* sizeof(tsagg_options), set by _init */
     uint32_t flags;             /* TSAGG_OPEN_*; default 0 (read-only) */
     const tsagg_io *io;         /* default tsagg_io_default() */
     const tsagg_schema *schema; /* for TSAGG_OPEN_CREATE (NULL: the default)
-                                   and TSAGG_OPEN_SCHEMA */
+                                   and TSAGG_OPEN_SCHEMA; read during the
+                                   open only, not kept */
     uint32_t sync_mode;         /* enum tsagg_sync_mode; default BATCH */
     uint32_t sync_interval_ms;  /* INTERVAL mode; default 10 */
     uint32_t io_backend;        /* enum tsagg_io_backend; default AUTO */
@@ -225,6 +241,11 @@ typedef struct tsagg_options {
                                    default 1 MiB, 4 KiB..16 MiB */
     uint64_t segment_bytes;     /* roll a segment past this; default 256 MiB,
                                    64 KiB at the least */
+    /* --- after the first release --- */
+    uint64_t query_cache_bytes; /* decoded partition data queries of this
+                                   handle keep for the next ones; least
+                                   recently used files are dropped beyond
+                                   it (0: keep nothing); default 256 MiB */
 } tsagg_options;
 
 TSAGG_API void tsagg_options_init(tsagg_options *opts);

@@ -21,11 +21,13 @@ extern "C" {
 #endif
 
 typedef struct tsagg_verify_problem {
-    const char *file;   /* relative to the store: "MANIFEST", "log/...tlog",
-                           "parts/...tpart" */
+    uint32_t struct_size; /* sizeof as the library has it: fields beyond
+                             the caller's own header are ignored */
     int code;           /* TSAGG_ECHECKSUM, TSAGG_ECORRUPT, TSAGG_EVERSION,
                            -ENOENT (a listed file is missing, or MANIFEST
                            is missing beside partition files), -errno */
+    const char *file;   /* relative to the store: "MANIFEST", "log/...tlog",
+                           "parts/...tpart" */
     const char *detail; /* what is wrong and where (offset, block) */
     int64_t hour;       /* a partition's UTC hour (µs); INT64_MIN otherwise */
     int repairable;     /* 1: the log being intact, the file can be made
@@ -43,6 +45,8 @@ typedef struct tsagg_verify_problem {
 typedef void (*tsagg_verify_fn)(void *ctx, const tsagg_verify_problem *problem);
 
 typedef struct tsagg_verify_stats {
+    uint32_t struct_size;     /* as tsagg_compact_stats.struct_size */
+    uint32_t reserved;        /* 0 */
     uint64_t segments;        /* log segments read */
     uint64_t segment_bytes;
     uint64_t events;          /* log events read */

@@ -208,6 +208,7 @@ void faultio_init(faultio *f, const tsagg_io *base)
     }
     atomic_init(&f->open_fds, 0);
     f->table = (tsagg_io){
+        .version = TSAGG_IO_VERSION,
         .ctx = f,
         .open = fio_open,
         .close = fio_close,

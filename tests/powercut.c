@@ -559,6 +559,7 @@ powercut *powercut_init(const char *root)
     top->rel = xstrdup("");
     snapshot_dir(pc, top); /* recursively: everything there now is durable */
     pc->table = (tsagg_io){
+        .version = TSAGG_IO_VERSION,
         .ctx = pc,
         .open = pc_open,
         .close = pc_close,

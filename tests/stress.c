@@ -198,7 +198,7 @@ static void *compactor(void *arg)
     o.memory_budget = 1 << 20;
     o.threads = 2; /* hours written by two threads at once */
     while (running(s)) {
-        tsagg_compact_stats st;
+        tsagg_compact_stats st = {.struct_size = sizeof st};
         int rc = tsagg_compact(s->st, &o, &st);
         if (rc != 0) {
             fail_rc(s, s->st, "compact", rc);
@@ -458,7 +458,7 @@ static int final_check(shared *s, const char *path)
         bad = 1;
     }
     for (int i = 0; i < 1000 && !bad && consumed < last; i++) {
-        tsagg_compact_stats cs;
+        tsagg_compact_stats cs = {.struct_size = sizeof cs};
         if ((rc = tsagg_compact(st, NULL, &cs)) != 0) {
             fail_rc(s, st, "final compact", rc);
             bad = 1;

@@ -116,7 +116,7 @@ static _Noreturn void child_main(const char *dir, const round_cfg *cfg, int fd)
             _exit(4);
         }
         send_report(fd, R_COMPACT, 0, 0);
-        tsagg_compact_stats s;
+        tsagg_compact_stats s = {.struct_size = sizeof s};
         if ((rc = tsagg_compact(st, &co, &s)) != 0) {
             send_report(fd, R_FAILED, rc, R_COMPACT);
             _exit(4);

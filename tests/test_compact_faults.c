@@ -226,7 +226,7 @@ static void env_init(sweep_env *e, int what, uint64_t dense, uint64_t budget)
     e->old = disk_manifest(e->base);
     fresh_copy(e);
     tsagg_store *st = cc_open_writer(e->work);
-    tsagg_compact_stats s;
+    tsagg_compact_stats s = {.struct_size = sizeof s};
     cr_assert_eq(run(st, what, budget, &s), 0);
     if (what == OP_COMPACT && dense)
         cr_assert_gt(s.runs_spilled, 0);
@@ -278,7 +278,7 @@ static int sweep_one(sweep_env *e, const fcase *fc, uint64_t nth)
     faultio_init(&fio, NULL);
     tsagg_store *st = cc_open(e->work, TSAGG_OPEN_WRITE, faultio_table(&fio));
     faultio_arm_filtered(&fio, fc->op, FIO_FAIL, nth, 1, fc->err, 0, fc->match, fc->open_flags);
-    tsagg_compact_stats s;
+    tsagg_compact_stats s = {.struct_size = sizeof s};
     int rc = run(st, e->what, e->budget, &s);
     int fired = faultio_fired(&fio, fc->op) > 0;
     faultio_disarm_all(&fio);
@@ -571,7 +571,7 @@ Test(compact_faults, flipped_bytes_in_a_partition)
     bad[off] ^= 0x40;
     spit(path, bad, len);
     tsagg__manifest *before = disk_manifest(dir);
-    tsagg_compact_stats s;
+    tsagg_compact_stats s = {.struct_size = sizeof s};
     int rc = tsagg_merge(st, NULL, &s);
     tsagg_store_errmsg(st, err, sizeof err);
     cr_assert(damage_code(rc), "merge over a damaged file: %s", tsagg_strerror(rc));

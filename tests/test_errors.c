@@ -1,6 +1,7 @@
 /* test_errors.c - the error table: stable values, names, messages. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "tsagg.h"
@@ -40,12 +41,36 @@ Test(errors, version)
 
 Test(abi, public_struct_sizes)
 {
-    /* Public structs are part of the ABI on LP64; a change here is a
-     * soname bump. */
+    /* Every public struct, as laid out on LP64. Input structs may only
+     * grow at the end (struct_size tells the library which fields the
+     * caller has); output structs likewise. Any other change here breaks
+     * binaries built against an older header: a soname bump. */
     cr_assert_eq(sizeof(tsagg_attr), 32);
     cr_assert_eq(sizeof(tsagg_event), 72);
-    cr_assert_eq(sizeof(tsagg_options), 48);
-    cr_assert_eq(sizeof(tsagg_segment_info), 56);
+    cr_assert_eq(sizeof(tsagg_options), 56);
+    cr_assert_eq(offsetof(tsagg_options, query_cache_bytes), 48); /* the first release's size */
+    cr_assert_eq(sizeof(tsagg_io), 14 * sizeof(void *));
+    cr_assert_eq(offsetof(tsagg_io, version), 0);
+    cr_assert_eq(TSAGG_IO_VERSION, 1);
+    cr_assert_eq(sizeof(tsagg_segment_info), 64);
     cr_assert_eq(sizeof(tsagg_log_range), 32);
-    cr_assert_eq(sizeof(tsagg_io), 13 * sizeof(void *));
+    cr_assert_eq(sizeof(tsagg_compact_options), 48);
+    cr_assert_eq(sizeof(tsagg_compact_stats), 96);
+    cr_assert_eq(sizeof(tsagg_rebuild_options), 72);
+    cr_assert_eq(sizeof(tsagg_rebuild_stats), 112);
+    cr_assert_eq(sizeof(tsagg_metric), 16);
+    cr_assert_eq(sizeof(tsagg_filter), 24);
+    cr_assert_eq(sizeof(tsagg_query), 96);
+    cr_assert_eq(sizeof(tsagg_verify_problem), 40);
+    cr_assert_eq(sizeof(tsagg_verify_stats), 64);
+    /* Sizes travel first, where every version of a struct has them. */
+    cr_assert_eq(offsetof(tsagg_options, struct_size), 0);
+    cr_assert_eq(offsetof(tsagg_query, struct_size), 0);
+    cr_assert_eq(offsetof(tsagg_compact_options, struct_size), 0);
+    cr_assert_eq(offsetof(tsagg_rebuild_options, struct_size), 0);
+    cr_assert_eq(offsetof(tsagg_compact_stats, struct_size), 0);
+    cr_assert_eq(offsetof(tsagg_rebuild_stats, struct_size), 0);
+    cr_assert_eq(offsetof(tsagg_verify_stats, struct_size), 0);
+    cr_assert_eq(offsetof(tsagg_verify_problem, struct_size), 0);
+    cr_assert_eq(offsetof(tsagg_segment_info, struct_size), 0);
 }

@@ -1182,7 +1182,7 @@ Test(faults, flipped_byte_in_sealed_segment)
     cr_assert_eq(tsagg_store_open(dir, NULL, &st, NULL, 0), 0);
     tsagg_log_range r;
     tsagg_log_range_init(&r);
-    tsagg_segment_info si[3];
+    tsagg_segment_info si[3] = {{.struct_size = sizeof(tsagg_segment_info)}};
     cr_assert_eq(tsagg_log_segments(st, si, 3), 3);
     r.from_seq = si[1].first_seq;
     tsagg_log_reader *rd;

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "event_internal.h" /* tsagg__event_check: all but the ts range */
+#include "log_internal.h"   /* tsagg__append_unchecked_ts: logs older than that check */
 #include "testutil.h"
 #include "tsagg.h"
 
@@ -441,8 +443,11 @@ static void edge_set_init(edge_set *s)
     e[n++] = (tsagg_event){.ts = T0 + 12, .merchant = 4, .event = "page_view", .event_len = 9,
                            .attrs = s->a_types, .nattrs = 2};
     s->n = n;
+    /* Valid but for the ts extremes, which appends now refuse and logs
+     * written before may hold: written through tsagg__append_unchecked_ts. */
     for (size_t i = 0; i < n; i++)
-        cr_assert_eq(tsagg_event_validate(&e[i]), 0, "edge event %zu must be valid", i);
+        cr_assert_eq(tsagg__event_check(&e[i], NULL, NULL, 0), 0, "edge event %zu must be valid",
+                     i);
 }
 
 static void edge_set_free(edge_set *s)
@@ -488,11 +493,11 @@ BOTH_BACKENDS(roundtrip_edges)
     /* One event per call, then all of them in one call. */
     for (size_t i = 0; i < s.n; i++) {
         uint64_t seq = 0;
-        cr_assert_eq(tsagg_append(st, &s.evs[i], 1, &seq), 0, "event %zu", i);
+        cr_assert_eq(tsagg__append_unchecked_ts(st, &s.evs[i], 1, &seq), 0, "event %zu", i);
         cr_assert_eq(seq, i + 1);
     }
     uint64_t seq = 0;
-    cr_assert_eq(tsagg_append(st, s.evs, s.n, &seq), 0);
+    cr_assert_eq(tsagg__append_unchecked_ts(st, s.evs, s.n, &seq), 0);
     cr_assert_eq(seq, s.n + 1);
     cr_assert_eq(tsagg_last_seq(st), 2 * s.n);
     tsagg_event *want = malloc(2 * s.n * sizeof *want);
@@ -510,8 +515,8 @@ BOTH_BACKENDS(roundtrip_edges)
 
 BOTH_BACKENDS(roundtrip_ts_int64_max)
 {
-    /* INT64_MAX is a valid event time (tsagg_event_validate accepts it),
-     * and a reader with the default range ("everything") must return it. */
+    /* A log written before appends checked ts may hold INT64_MAX, and a
+     * reader with the default range ("everything") must return it. */
     cfg c = {.backend = backend};
     tsagg_store *st = open_writer(&c);
     tsagg_event evs[3] = {
@@ -520,9 +525,9 @@ BOTH_BACKENDS(roundtrip_ts_int64_max)
         {.ts = INT64_MAX, .merchant = UINT64_MAX, .event = "max", .event_len = 3},
     };
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(tsagg_event_validate(&evs[i]), 0);
-    cr_assert_eq(tsagg_append(st, evs, 1, NULL), 0);
-    cr_assert_eq(tsagg_append(st, evs, 3, NULL), 0);
+        cr_assert_eq(tsagg_event_validate(&evs[i]), TSAGG_EINPUT);
+    cr_assert_eq(tsagg__append_unchecked_ts(st, evs, 1, NULL), 0);
+    cr_assert_eq(tsagg__append_unchecked_ts(st, evs, 3, NULL), 0);
     tsagg_event want[4] = {evs[0], evs[0], evs[1], evs[2]};
     /* Collect, close, then judge (no leaks when it fails). */
     tsagg_log_reader *rd;
@@ -593,6 +598,12 @@ BOTH_BACKENDS(invalid_events_append_nothing)
     bad[nb] = good, bad[nb].attrs = many, bad[nb].nattrs = 256, nb++;
     bad[nb] = good, bad[nb].attrs = NULL, bad[nb].nattrs = 1, nb++;
     bad[nb] = good, bad[nb].attrs = too_big, bad[nb].nattrs = 5, nb++;
+    /* Times no partition holds. */
+    bad[nb] = good, bad[nb].ts = INT64_MIN, nb++;
+    bad[nb] = good, bad[nb].ts = INT64_MAX, nb++;
+    bad[nb] = good, bad[nb].ts = TSAGG_TS_MIN - 1, nb++;
+    bad[nb] = good, bad[nb].ts = TSAGG_TS_END, nb++;
+    bad[nb] = good, bad[nb].ts = INT64_C(-99999999999999) * 1000, nb++;
     for (size_t i = 0; i < nbad_attrs; i++)
         bad[nb] = good, bad[nb].attrs = bad_attrs[i], bad[nb].nattrs = 1, nb++;
 
@@ -673,6 +684,38 @@ Test(log, nul_bytes_are_refused_naming_the_field)
     good.attrs = &empty;
     cr_assert_eq(tsagg_event_check(&good, NULL, 0), 0);
     cr_assert_eq(tsagg_append(st, &good, 1, NULL), 0);
+    close_ok(st);
+}
+
+/* A ts no partition can hold (outside the years 0000-9999) would stop
+ * every later compaction: refused at append, naming the field and the
+ * range; the range's first and last microseconds are accepted. */
+Test(log, ts_outside_partitions_is_refused_naming_the_range)
+{
+    cfg c = {.backend = TSAGG_IO_PWRITE};
+    tsagg_store *st = open_writer(&c);
+    tsagg_event good = {.ts = T0, .merchant = 1, .event = "ok", .event_len = 2};
+    const int64_t bad_ts[] = {INT64_MIN, TSAGG_TS_MIN - 1, TSAGG_TS_END, INT64_MAX,
+                              INT64_C(-99999999999999) * 1000};
+    for (size_t i = 0; i < sizeof bad_ts / sizeof bad_ts[0]; i++) {
+        tsagg_event batch[2] = {good, good};
+        batch[1].ts = bad_ts[i];
+        char why[256], want[64];
+        cr_assert_eq(tsagg_event_check(&batch[1], why, sizeof why), TSAGG_EINPUT);
+        snprintf(want, sizeof want, "ts: %" PRId64 " is outside", bad_ts[i]);
+        cr_assert(strstr(why, want) && strstr(why, "-62167219200000000") &&
+                      strstr(why, "253402300800000000"),
+                  "\"%s\"", why);
+        cr_assert_eq(tsagg_append(st, batch, 2, NULL), TSAGG_EINPUT, "case %zu", i);
+        char msg[512];
+        tsagg_store_errmsg(st, msg, sizeof msg);
+        cr_assert(strstr(msg, "event 1: ") && strstr(msg, want), "\"%s\"", msg);
+    }
+    cr_assert_eq(tsagg_last_seq(st), 0, "nothing was appended");
+    tsagg_event edges[2] = {good, good};
+    edges[0].ts = TSAGG_TS_MIN;
+    edges[1].ts = TSAGG_TS_END - 1;
+    cr_assert_eq(tsagg_append(st, edges, 2, NULL), 0);
     close_ok(st);
 }
 
@@ -816,7 +859,7 @@ Test(log, reopen_appends_to_the_same_segment)
     tsagg_store *st = open_writer(&c);
     cr_assert_eq(append_gen(st, 1, 100), 1);
     close_ok(st);
-    tsagg_segment_info a[4], b[4];
+    tsagg_segment_info a[4] = {{.struct_size = sizeof(tsagg_segment_info)}}, b[4] = {{.struct_size = sizeof(tsagg_segment_info)}};
     st = open_reader_handle();
     cr_assert_eq(tsagg_log_segments(st, a, 4), 1);
     close_ok(st);

@@ -169,7 +169,7 @@ static void *compactor(void *arg)
 {
     shared *s = arg;
     while (!atomic_load(&s->stop)) {
-        tsagg_compact_stats st;
+        tsagg_compact_stats st = {.struct_size = sizeof st};
         int rc = tsagg_compact(s->st, NULL, &st);
         if (rc != 0) {
             char msg[512];

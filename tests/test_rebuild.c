@@ -73,7 +73,7 @@ static tsagg_rebuild_stats rebuild_ok(tsagg_store *st, int64_t from, int64_t to,
     o.to = to;
     o.process = fn;
     o.process_ctx = ctx;
-    tsagg_rebuild_stats s;
+    tsagg_rebuild_stats s = {.struct_size = sizeof s};
     int rc = tsagg_rebuild(st, &o, &s);
     char err[512];
     tsagg_store_errmsg(st, err, sizeof err);
@@ -213,7 +213,7 @@ Test(rebuild, damaged_partition_is_regenerated_with_the_same_rows)
     cr_assert_gt(old.rows, 500);
     char *expect = rows_text(st, &old);
 
-    tsagg_verify_stats vs;
+    tsagg_verify_stats vs = {.struct_size = sizeof vs};
     problems ps = {0};
     cr_assert_eq(tsagg_verify(st, on_problem, &ps, &vs), 0);
     cr_assert_eq(ps.n, 0);
@@ -406,7 +406,7 @@ Test(rebuild, processing_fix_changes_the_rebuilt_hours_only)
     o.progress = check_midway;
     o.progress_ctx = &m;
     o.threads = 2; /* the hook and the progress calls stay in this thread */
-    tsagg_rebuild_stats s;
+    tsagg_rebuild_stats s = {.struct_size = sizeof s};
     cr_assert_eq(tsagg_rebuild(st, &o, &s), 0);
     cr_assert_eq(m.checked, 1, "queries ran while the new generation was being written");
     cr_assert_eq(s.hours, 24);
@@ -449,7 +449,7 @@ Test(rebuild, damaged_log_is_not_repairable_and_stops_a_rebuild)
     cr_assert_eq(tsagg_flush(st), 0);
     cc_compact(st, 0);
 
-    tsagg_segment_info segs[64];
+    tsagg_segment_info segs[64] = {{.struct_size = sizeof(tsagg_segment_info)}};
     int n = tsagg_log_segments(st, segs, 64);
     cr_assert_gt(n, 2);
     char path[1024];
@@ -457,7 +457,7 @@ Test(rebuild, damaged_log_is_not_repairable_and_stops_a_rebuild)
     damage(path, segs[1].bytes);
 
     problems ps = {0};
-    tsagg_verify_stats vs;
+    tsagg_verify_stats vs = {.struct_size = sizeof vs};
     int rc = tsagg_verify(st, on_problem, &ps, &vs);
     cr_assert(rc == TSAGG_ECHECKSUM || rc == TSAGG_ECORRUPT, "%s", tsagg_strerror(rc));
     cr_assert_eq(ps.n, 1);
@@ -502,7 +502,7 @@ Test(rebuild, segment_cut_before_its_header_is_not_damage)
     cr_assert_eq(tsagg_append(st, evs, k, NULL), 0);
     gagen_free(g);
     cr_assert_eq(tsagg_flush(st), 0);
-    tsagg_segment_info segs[4];
+    tsagg_segment_info segs[4] = {{.struct_size = sizeof(tsagg_segment_info)}};
     cr_assert_eq(tsagg_log_segments(st, segs, 4), 1);
     tsagg_store_close(st);
 
@@ -517,12 +517,12 @@ Test(rebuild, segment_cut_before_its_header_is_not_damage)
         tsagg_options o;
         tsagg_options_init(&o); /* read-only: nothing is recovered */
         cr_assert_eq(tsagg_store_open(g_store, &o, &st, NULL, 0), 0);
-        tsagg_segment_info now[4];
+        tsagg_segment_info now[4] = {{.struct_size = sizeof(tsagg_segment_info)}};
         cr_assert_eq(tsagg_log_segments(st, now, 4), 2);
         cr_assert_eq(now[1].first_seq, segs[0].last_seq + 1);
         cr_assert_eq(now[1].last_seq, now[1].first_seq - 1, "empty");
         problems ps = {0};
-        tsagg_verify_stats vs;
+        tsagg_verify_stats vs = {.struct_size = sizeof vs};
         cr_assert_eq(tsagg_verify(st, on_problem, &ps, &vs), 0, "%s", ps.file);
         cr_assert_eq(ps.n, 0);
         cr_assert_eq(vs.segments, 2);

@@ -278,7 +278,7 @@ Test(rules, compaction_and_rebuild_apply_the_stored_rules)
     tsagg_rules *r = rules_of("device", "bot");
     cr_assert_eq(tsagg_store_set_rules(st, r), 0);
     tsagg_rules_free(r);
-    tsagg_compact_stats cs;
+    tsagg_compact_stats cs = {.struct_size = sizeof cs};
     cr_assert_eq(tsagg_compact(st, NULL, &cs), 0);
     cr_assert_eq(cs.events_read, 300);
     cr_assert_eq(cs.events_dropped, 100, "compaction applied the stored rules (%" PRIu64 ")",
@@ -290,7 +290,7 @@ Test(rules, compaction_and_rebuild_apply_the_stored_rules)
     tsagg_rebuild_options_init(&ro);
     ro.from = hour;
     ro.to = hour + CC_HOUR;
-    tsagg_rebuild_stats rs;
+    tsagg_rebuild_stats rs = {.struct_size = sizeof rs};
     cr_assert_eq(tsagg_rebuild(st, &ro, &rs), 0);
     cr_assert_eq(rs.events_dropped, 100);
     cr_assert_eq(rs.rows_written, 200, "the repair kept the bots dropped");

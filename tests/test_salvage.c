@@ -90,7 +90,7 @@ static uint64_t append(tsagg_store *st, size_t n, size_t per)
 
 static void compact(tsagg_store *st)
 {
-    tsagg_compact_stats cs;
+    tsagg_compact_stats cs = {.struct_size = sizeof cs};
     int rc = tsagg_compact(st, NULL, &cs);
     char err[512];
     tsagg_store_errmsg(st, err, sizeof err);

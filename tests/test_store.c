@@ -459,7 +459,7 @@ Test(store, options_out_of_range)
         "frame_bytes 4095",     "frame_bytes 16 MiB + 1", "frame_bytes 0",
         "segment_bytes 64 KiB - 1", "segment_bytes 0",    "sync_mode 3",
         "sync_mode UINT32_MAX", "io_backend 3",           "io_backend UINT32_MAX",
-        "INTERVAL with 0 ms",   "struct_size wrong",      "struct_size 0",
+        "INTERVAL with 0 ms",   "struct_size too large",      "struct_size 0",
     };
     for (int i = 0; i < (int)(sizeof what / sizeof what[0]); i++) {
         tsagg_options o;
@@ -475,7 +475,7 @@ Test(store, options_out_of_range)
         case 7: o.io_backend = 3; break;
         case 8: o.io_backend = UINT32_MAX; break;
         case 9: o.sync_mode = TSAGG_SYNC_INTERVAL; o.sync_interval_ms = 0; break;
-        case 10: o.struct_size = sizeof(tsagg_options) - 4; break;
+        case 10: o.struct_size = sizeof(tsagg_options) + 4; break;
         case 11: o.struct_size = 0; break;
         }
         cr_log_info("case %s", what[i]);

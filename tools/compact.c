@@ -141,13 +141,18 @@ int main(int argc, char **argv)
     tsagg_store *st;
     if (cli_open_store(prog, path, &o, &st) != 0)
         return CLI_EXIT_FAILURE;
-    tsagg_compact_stats cs, ms;
+    tsagg_compact_stats cs = {.struct_size = sizeof cs}, ms = {.struct_size = sizeof ms};
     memset(&ms, 0, sizeof ms);
     int rc = tsagg_compact(st, &co, &cs);
     if (rc != 0)
         cli_report(prog, st, "compaction", rc);
     if (rc == 0 && merge && (rc = tsagg_merge(st, &co, &ms)) != 0)
         cli_report(prog, st, "merge", rc);
+    if (rc == 0 && cs.events_unplaced)
+        fprintf(stderr,
+                "%s: warning: %" PRIu64 " events with a ts outside the years 0000-9999 were "
+                "skipped (kept in the log; no partition holds them)\n",
+                prog, cs.events_unplaced);
     if (rc == 0 && !quiet) {
         printf("compacted %" PRIu64 " events (%" PRIu64 " dropped by rules, %" PRIu64
                " duplicates dropped) into %" PRIu64 " files over %" PRIu64 " hours, %" PRIu64

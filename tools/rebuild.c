@@ -55,8 +55,8 @@ static const char usage_text[] =
 
 /* The event times partitions hold: the years 0000-9999 UTC (the library
  * refuses a rebuild outside them; here the value is named). */
-#define TS_MIN INT64_C(-62167219200000000) /* 0000-01-01T00:00:00Z */
-#define TS_END INT64_C(253402300800000000) /* 10000-01-01T00:00:00Z */
+#define TS_MIN TSAGG_TS_MIN /* 0000-01-01T00:00:00Z */
+#define TS_END TSAGG_TS_END /* 10000-01-01T00:00:00Z */
 
 /* Store the --drop-where rules (or none, for --no-rules) in place of the
  * stored ones, keeping those in *old to put back if the rebuild fails.
@@ -213,7 +213,7 @@ static int run(int argc, char **argv, tsagg_rules **new_rules)
         return rc == TSAGG_ESCHEMA ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     tsagg_rules *old_rules = NULL, *rules = NULL;
     rc = replace_rules(st, *new_rules, no_rules, &old_rules);
-    tsagg_rebuild_stats s;
+    tsagg_rebuild_stats s = {.struct_size = sizeof s};
     if (rc == 0) {
         rc = tsagg_rebuild(st, &ro, &s);
         if (pg.tty)
@@ -223,6 +223,11 @@ static int run(int argc, char **argv, tsagg_rules **new_rules)
         if (rc != 0 && (*new_rules || no_rules))
             restore_rules(st, old_rules);
     }
+    if (rc == 0 && s.events_unplaced)
+        fprintf(stderr,
+                "%s: warning: %" PRIu64 " events with a ts outside the years 0000-9999 were "
+                "skipped (kept in the log; no partition holds them)\n",
+                prog, s.events_unplaced);
     if (rc == 0 && (rc = tsagg_store_rules(st, &rules)) != 0)
         cli_report(prog, st, "reading the rules", rc);
     if (rc == 0 && !quiet) {

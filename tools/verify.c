@@ -213,7 +213,7 @@ int main(int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         return cli_finish_stdout(prog, rc);
     find_live_segment(st, &r);
-    tsagg_verify_stats s;
+    tsagg_verify_stats s = {.struct_size = sizeof s};
     rc = tsagg_verify(st, on_problem, &r, &s);
     int stopped = rc != 0 && s.problems == 0;
     if (!stopped)

@@ -107,7 +107,7 @@ static void run_repairs(maintenance *m)
         ro.from = hour;
         ro.to = hour + HOUR_US;
         ro.memory_budget = COMPACT_BUDGET;
-        tsagg_rebuild_stats rs;
+        tsagg_rebuild_stats rs = {.struct_size = sizeof rs};
         pthread_mutex_lock(&m->pass_lock);
         int rc = tsagg_rebuild(m->srv->store, &ro, &rs);
         pthread_mutex_unlock(&m->pass_lock);

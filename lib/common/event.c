@@ -1,7 +1,9 @@
 /*
  * event.c - event identifiers and the check every append makes (the
- * writer calls tsagg__event_check for each event before encoding it).
+ * writer calls tsagg__event_check and tsagg__event_check_ts for each event
+ * before encoding it).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
@@ -89,14 +91,28 @@ int tsagg__event_check(const tsagg_event *ev, size_t *bound, char *why, size_t w
     return 0;
 }
 
+int tsagg__event_check_ts(const tsagg_event *ev, char *why, size_t why_len)
+{
+    if (ev->ts >= TSAGG_TS_MIN && ev->ts < TSAGG_TS_END)
+        return 0;
+    if (why && why_len)
+        snprintf(why, why_len,
+                 "ts: %" PRId64 " is outside the years 0000-9999 that partitions hold "
+                 "(expected %" PRId64 " <= ts < %" PRId64 " microseconds)",
+                 ev->ts, TSAGG_TS_MIN, TSAGG_TS_END);
+    return TSAGG_EINPUT;
+}
+
 int tsagg_event_validate(const tsagg_event *ev)
 {
-    return tsagg__event_check(ev, NULL, NULL, 0);
+    int rc = tsagg__event_check(ev, NULL, NULL, 0);
+    return rc ? rc : tsagg__event_check_ts(ev, NULL, 0);
 }
 
 int tsagg_event_check(const tsagg_event *ev, char *why, size_t why_len)
 {
     if (why && why_len)
         why[0] = '\0';
-    return tsagg__event_check(ev, NULL, why, why_len);
+    int rc = tsagg__event_check(ev, NULL, why, why_len);
+    return rc ? rc : tsagg__event_check_ts(ev, why, why_len);
 }

@@ -14,4 +14,10 @@
  */
 int tsagg__event_check(const tsagg_event *ev, size_t *bound, char *why, size_t why_len);
 
+/* 0 when ev->ts lies in [TSAGG_TS_MIN, TSAGG_TS_END), else TSAGG_EINPUT with
+ * the field and the range in why. Apart from tsagg__event_check because
+ * logs written before this check may hold such events: compaction skips
+ * them, and tests write them through tsagg__append_unchecked_ts. */
+int tsagg__event_check_ts(const tsagg_event *ev, char *why, size_t why_len);
+
 #endif

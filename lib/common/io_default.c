@@ -119,6 +119,7 @@ static int os_list(void *ctx, const char *dir, int (*fn)(void *arg, const char *
 }
 
 static const tsagg_io os_io = {
+    .version = TSAGG_IO_VERSION,
     .ctx = NULL,
     .open = os_open,
     .close = os_close,

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "abi_internal.h"
 #include "bytes.h"
 #include "fileio.h"
 #include "manifest.h"
@@ -40,6 +41,7 @@ void tsagg_options_init(tsagg_options *opts)
     opts->io_backend = TSAGG_IO_AUTO;
     opts->frame_bytes = 1u << 20;
     opts->segment_bytes = 256ull << 20;
+    opts->query_cache_bytes = 256ull << 20;
 }
 
 int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)
@@ -48,23 +50,44 @@ int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)
     va_start(ap, fmt);
     pthread_mutex_lock(&store->err_mu);
     vsnprintf(store->errmsg, sizeof store->errmsg, fmt, ap);
-    store->failures++;
+    uint64_t seq = ++store->fail_seq;
+    size_t n = sizeof store->recent / sizeof store->recent[0];
+    store->recent[seq % n].seq = seq;
+    store->recent[seq % n].thread = pthread_self();
+    memcpy(store->recent[seq % n].msg, store->errmsg, sizeof store->errmsg);
     pthread_mutex_unlock(&store->err_mu);
     va_end(ap);
     return code;
 }
 
-uint64_t tsagg__fail_mark(tsagg_store *store)
+uint64_t tsagg__fail_seq(tsagg_store *store)
 {
     pthread_mutex_lock(&store->err_mu);
-    uint64_t n = store->failures;
+    uint64_t seq = store->fail_seq;
     pthread_mutex_unlock(&store->err_mu);
-    return n;
+    return seq;
 }
 
-int tsagg__fail_default(tsagg_store *store, uint64_t mark, int code, const char *what)
+int tsagg__errmsg_since(tsagg_store *store, uint64_t since, char *buf, size_t len)
 {
-    if (code == 0 || tsagg__fail_mark(store) != mark)
+    size_t n = sizeof store->recent / sizeof store->recent[0];
+    int found = 0;
+    pthread_mutex_lock(&store->err_mu);
+    for (uint64_t seq = store->fail_seq; !found && seq > since && seq + n > store->fail_seq;
+         seq--) {
+        if (store->recent[seq % n].seq == seq &&
+            pthread_equal(store->recent[seq % n].thread, pthread_self())) {
+            snprintf(buf, len, "%s", store->recent[seq % n].msg);
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&store->err_mu);
+    return found;
+}
+
+int tsagg__fail_default(tsagg_store *store, uint64_t since, int code, const char *what)
+{
+    if (code == 0 || tsagg__errmsg_since(store, since, NULL, 0))
         return code;
     return tsagg__fail(store, code, "%s: %s", what, tsagg_strerror(code));
 }
@@ -316,6 +339,9 @@ static int check_consumed(tsagg_store *st, int salvage)
 
 static int open_store(tsagg_store *st, const tsagg_options *opts)
 {
+    if (opts->flags & ~(TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE | TSAGG_OPEN_SCHEMA))
+        return tsagg__fail(st, TSAGG_EARG, "unknown flags 0x%x in tsagg_options",
+                           opts->flags & ~(TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE | TSAGG_OPEN_SCHEMA));
     int writer = (opts->flags & TSAGG_OPEN_WRITE) != 0;
     int create = (opts->flags & TSAGG_OPEN_CREATE) != 0;
     if (create && !writer)
@@ -368,16 +394,28 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
 int tsagg_store_open(const char *path, const tsagg_options *opts, tsagg_store **out,
                      char *errmsg, size_t errmsg_len)
 {
-    tsagg_options defaults;
-    if (!opts) {
-        tsagg_options_init(&defaults);
-        opts = &defaults;
+    /* The caller's fields over the defaults: a caller compiled with an
+     * older, shorter tsagg_options gets the defaults of the newer fields. */
+    tsagg_options full;
+    tsagg_options_init(&full);
+    uint32_t given = opts ? opts->struct_size : (uint32_t)sizeof full;
+    int size_ok = !opts || TSAGG__SIZE_OK(opts->struct_size, TSAGG__OPTIONS_SIZE_1, full);
+    if (opts && size_ok) {
+        memcpy(&full, opts, opts->struct_size);
+        full.struct_size = sizeof full;
     }
+    opts = &full;
     *out = NULL;
     if (errmsg && errmsg_len)
         errmsg[0] = 0;
-    if (!path || !*path || opts->struct_size != sizeof(tsagg_options) ||
-        strlen(path) + 40 > TSAGG_PATH_MAX) {
+    if (!size_ok) {
+        if (errmsg && errmsg_len)
+            snprintf(errmsg, errmsg_len,
+                     "tsagg_options.struct_size %u: expected %zu..%zu (tsagg_options_init sets it)",
+                     (unsigned)given, (size_t)TSAGG__OPTIONS_SIZE_1, sizeof full);
+        return TSAGG_EARG;
+    }
+    if (!path || !*path || strlen(path) + 40 > TSAGG_PATH_MAX) {
         if (errmsg && errmsg_len)
             snprintf(errmsg, errmsg_len, "bad path or options");
         return TSAGG_EARG;

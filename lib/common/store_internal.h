@@ -28,7 +28,14 @@ struct tsagg_store {
 
     pthread_mutex_t err_mu;
     char errmsg[TSAGG_ERRMSG_MAX];
-    uint64_t failures; /* messages recorded; under err_mu */
+    /* The latest failures with the thread that had them, so that a query
+     * can tell its own from those of queries running beside it. */
+    struct {
+        uint64_t seq; /* 0: empty */
+        pthread_t thread;
+        char msg[TSAGG_ERRMSG_MAX];
+    } recent[8];
+    uint64_t fail_seq; /* failures so far */
 
     pthread_mutex_t catalog_mu;     /* creates the catalog once */
     struct tsagg__catalog *catalog; /* published manifests and snapshots */
@@ -45,13 +52,15 @@ void tsagg__partcache_free(tsagg_store *store);
 int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Messages recorded so far: taken when a public call starts, so that it can
- * tell at its end whether its failure left a detail. */
-uint64_t tsagg__fail_mark(tsagg_store *store);
+/* Failures recorded on the handle so far; then, the message of the latest
+ * failure the calling thread recorded after that point, into buf (1), or
+ * 0 when too many failures of other threads came since to tell. */
+uint64_t tsagg__fail_seq(tsagg_store *store);
+int tsagg__errmsg_since(tsagg_store *store, uint64_t since, char *buf, size_t len);
 /* A public call's failure `code`, with "what: <tsagg_strerror(code)>" as the
- * detail unless a message was recorded since `mark`, so that the handle
- * never shows an earlier failure's message for this one. */
-int tsagg__fail_default(tsagg_store *store, uint64_t mark, int code, const char *what);
+ * detail unless the calling thread recorded one since `since`, so that the
+ * handle never shows an earlier failure's message for this one. */
+int tsagg__fail_default(tsagg_store *store, uint64_t since, int code, const char *what);
 
 /* Path of log segment `number` inside the store. */
 void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, size_t len);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi_internal.h"
 #include "compact_internal.h"
 #include "fileio.h"
 #include "tsagg_compact.h"
@@ -37,8 +38,8 @@ void tsagg_compact_options_init(tsagg_compact_options *o)
 
 /* Event times partitions hold: the years 0000-9999 UTC, so that hours and
  * their ends fit in int64 and file names keep their YYYYMMDD form. */
-#define TS_MIN INT64_C(-62167219200000000) /* 0000-01-01T00:00:00Z */
-#define TS_END INT64_C(253402300800000000) /* 10000-01-01T00:00:00Z */
+#define TS_MIN TSAGG_TS_MIN /* 0000-01-01T00:00:00Z */
+#define TS_END TSAGG_TS_END /* 10000-01-01T00:00:00Z */
 
 static int64_t hour_of(int64_t ts)
 {
@@ -93,6 +94,7 @@ static void rebuild_progress(compactor *c)
     /* Writer threads may be adding to the counters. */
     c->rs->events_read = c->stats->events_read;
     c->rs->events_dropped = c->stats->events_dropped;
+    c->rs->events_unplaced = c->stats->events_unplaced;
     c->rs->duplicates = __atomic_load_n(&c->stats->duplicates, __ATOMIC_RELAXED);
     c->rs->files_written = __atomic_load_n(&c->stats->files_written, __ATOMIC_RELAXED);
     c->rs->rows_written = __atomic_load_n(&c->stats->rows_written, __ATOMIC_RELAXED);
@@ -500,21 +502,23 @@ static int read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
             if (keep == 0) {
                 c->stats->events_dropped++;
                 rc = 0; /* still 1 from the reader: not a reason to stop */
-            } else if ((rc = tsagg_event_validate(&copy)) != 0) {
+            } else if ((rc = tsagg_event_validate(&copy)) != 0 &&
+                       (copy.ts >= TS_MIN && copy.ts < TS_END)) {
                 rc = tsagg__fail(st, rc, "processing hook made event %" PRIu64 " invalid", seq);
                 break;
             }
         }
+        rc = 0;
+        /* An event no hour can hold (a log written before appends checked
+         * ts, or a hook's doing) stays in the log, skipped and counted: one
+         * such event must not stop compaction for everyone. */
+        if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
+            c->stats->events_unplaced++;
+            keep = 0;
+        }
         if (keep && c->ro && (copy.ts < c->ts_lo || copy.ts >= c->ts_hi)) {
             c->rs->events_moved++;
             keep = 0;
-        }
-        if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
-            rc = tsagg__fail(st, TSAGG_EINPUT,
-                             "event %" PRIu64 ": ts %" PRId64 " is outside the years 0000-9999 "
-                             "that partitions hold (a processing hook can drop or fix it)",
-                             seq, copy.ts);
-            break;
         }
         if (keep)
             rc = add_event(c, &copy);
@@ -539,8 +543,12 @@ static int check_options(tsagg_store *st, const tsagg_compact_options *o)
         return TSAGG_EARG;
     if (!st->writer)
         return tsagg__fail(st, TSAGG_EREADONLY, "compaction needs a writable store");
-    if (o->struct_size != sizeof *o || o->memory_budget < (1u << 20) ||
-        o->threads > TSAGG_COMPACT_THREADS_MAX)
+    if (!TSAGG__SIZE_OK(o->struct_size, TSAGG__COMPACT_OPTIONS_SIZE_1, *o))
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_compact_options.struct_size %u: not set by "
+                           "tsagg_compact_options_init", (unsigned)o->struct_size);
+    if (o->flags || o->reserved)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_compact_options: flags and reserved must be 0");
+    if (o->memory_budget < (1u << 20) || o->threads > TSAGG_COMPACT_THREADS_MAX)
         return tsagg__fail(st, TSAGG_EARG, "compaction options out of range");
     return 0;
 }
@@ -732,6 +740,22 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
 
 static int merge_locked(tsagg_store *st, uint64_t budget, tsagg_compact_stats *stats);
 
+/*
+ * After a failed compaction, merge or rebuild: remove what it wrote (hour
+ * files no manifest lists, sorted runs, a manifest's temporary file), so
+ * that a full disk is not left fuller by the attempt. The sweep keeps every
+ * file the manifest on disk lists, a publish that landed included. Returns
+ * rc; the handle's message stays that of the failure.
+ */
+static int remove_leftovers(tsagg_store *st, int rc)
+{
+    char why[TSAGG_ERRMSG_MAX];
+    tsagg_store_errmsg(st, why, sizeof why);
+    if (tsagg__catalog_sweep(st) != 0)
+        tsagg__fail(st, rc, "%s", why);
+    return rc;
+}
+
 /* What tsagg_compact and tsagg_merge share: defaults for NULL arguments,
  * checks, and one compaction or merge at a time. */
 static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
@@ -742,16 +766,24 @@ static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
         tsagg_compact_options_init(&defaults);
         opts = &defaults;
     }
-    tsagg_compact_stats local;
-    if (!stats)
-        stats = &local;
-    memset(stats, 0, sizeof *stats);
+    size_t out = stats ? tsagg__out_size(stats->struct_size, TSAGG__COMPACT_STATS_SIZE_1,
+                                         sizeof *stats)
+                       : 0;
+    if (st && stats && !out)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_compact_stats.struct_size %u out of range",
+                           (unsigned)stats->struct_size);
+    tsagg_compact_stats full = {0};
     int rc = check_options(st, opts);
-    if (rc != 0)
-        return rc;
-    pthread_mutex_lock(&st->compact_mu);
-    rc = merge ? merge_locked(st, opts->memory_budget, stats) : compact_locked(st, opts, stats);
-    pthread_mutex_unlock(&st->compact_mu);
+    if (rc == 0) {
+        pthread_mutex_lock(&st->compact_mu);
+        rc = merge ? merge_locked(st, opts->memory_budget, &full)
+                   : compact_locked(st, opts, &full);
+        if (rc != 0)
+            rc = remove_leftovers(st, rc);
+        pthread_mutex_unlock(&st->compact_mu);
+    }
+    if (stats && out)
+        TSAGG__OUT_COPY(stats, &full, out);
     return rc;
 }
 
@@ -954,6 +986,7 @@ static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
         rc = tsagg__catalog_publish(st, next);
     rs->events_read = cs.events_read;
     rs->events_dropped = cs.events_dropped;
+    rs->events_unplaced = cs.events_unplaced;
     rs->duplicates = cs.duplicates;
     rs->files_written = cs.files_written;
     rs->rows_written = cs.rows_written;
@@ -969,17 +1002,37 @@ static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
     return rc;
 }
 
+static int rebuild_checked(tsagg_store *st, const tsagg_rebuild_options *opts,
+                           tsagg_rebuild_stats *stats);
+
 int tsagg_rebuild(tsagg_store *st, const tsagg_rebuild_options *opts, tsagg_rebuild_stats *stats)
 {
-    tsagg_rebuild_stats local;
-    if (!stats)
-        stats = &local;
-    memset(stats, 0, sizeof *stats);
+    size_t out = stats ? tsagg__out_size(stats->struct_size, TSAGG__REBUILD_STATS_SIZE_1,
+                                         sizeof *stats)
+                       : 0;
     if (!st || !opts)
         return TSAGG_EARG;
+    if (stats && !out)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_rebuild_stats.struct_size %u out of range",
+                           (unsigned)stats->struct_size);
+    tsagg_rebuild_stats full = {.struct_size = sizeof full};
+    int rc = rebuild_checked(st, opts, &full);
+    if (stats)
+        TSAGG__OUT_COPY(stats, &full, out);
+    return rc;
+}
+
+static int rebuild_checked(tsagg_store *st, const tsagg_rebuild_options *opts,
+                           tsagg_rebuild_stats *stats)
+{
     if (!st->writer)
         return tsagg__fail(st, TSAGG_EREADONLY, "a rebuild needs a writable store");
-    if (opts->struct_size != sizeof *opts || opts->memory_budget < (1u << 20) ||
+    if (!TSAGG__SIZE_OK(opts->struct_size, TSAGG__REBUILD_OPTIONS_SIZE_1, *opts))
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_rebuild_options.struct_size %u: not set by "
+                           "tsagg_rebuild_options_init", (unsigned)opts->struct_size);
+    if (opts->flags || opts->reserved)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_rebuild_options: flags and reserved must be 0");
+    if (opts->memory_budget < (1u << 20) ||
         opts->threads > TSAGG_COMPACT_THREADS_MAX || opts->from >= opts->to ||
         opts->from < TS_MIN || opts->to > TS_END)
         return tsagg__fail(st, TSAGG_EARG,
@@ -993,6 +1046,8 @@ int tsagg_rebuild(tsagg_store *st, const tsagg_rebuild_options *opts, tsagg_rebu
     co.process_ctx = opts->process_ctx;
     pthread_mutex_lock(&st->compact_mu);
     int rc = rebuild_locked(st, opts, &co, stats);
+    if (rc != 0)
+        rc = remove_leftovers(st, rc);
     pthread_mutex_unlock(&st->compact_mu);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi_internal.h"
 #include "compact_internal.h"
 #include "log_internal.h"
 #include "tsagg_log.h"
@@ -39,8 +40,8 @@ static void report(verifier *v, const char *file, int code, const char *detail, 
     if (!v->first_code)
         v->first_code = code;
     if (v->fn) {
-        tsagg_verify_problem p = {.file = file, .code = code, .detail = detail, .hour = hour,
-                                  .repairable = repairable};
+        tsagg_verify_problem p = {.struct_size = sizeof p, .file = file, .code = code,
+                                  .detail = detail, .hour = hour, .repairable = repairable};
         v->fn(v->ctx, &p);
     }
 }
@@ -302,14 +303,27 @@ static int check_partition(verifier *v, const tsagg__part_ref *ref, void *scratc
     return 0;
 }
 
+static int verify_all(tsagg_store *st, tsagg_verify_fn fn, void *ctx, tsagg_verify_stats *stats);
+
 int tsagg_verify(tsagg_store *st, tsagg_verify_fn fn, void *ctx, tsagg_verify_stats *stats)
 {
-    tsagg_verify_stats local;
-    if (!stats)
-        stats = &local;
-    memset(stats, 0, sizeof *stats);
+    size_t out = stats ? tsagg__out_size(stats->struct_size, TSAGG__VERIFY_STATS_SIZE_1,
+                                         sizeof *stats)
+                       : 0;
     if (!st)
         return TSAGG_EARG;
+    if (stats && !out)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_verify_stats.struct_size %u out of range",
+                           (unsigned)stats->struct_size);
+    tsagg_verify_stats full = {0};
+    int rc = verify_all(st, fn, ctx, &full);
+    if (stats)
+        TSAGG__OUT_COPY(stats, &full, out);
+    return rc;
+}
+
+static int verify_all(tsagg_store *st, tsagg_verify_fn fn, void *ctx, tsagg_verify_stats *stats)
+{
     verifier v = {.st = st, .fn = fn, .ctx = ctx, .stats = stats};
     int rc = check_log(&v);
     if (rc != 0)

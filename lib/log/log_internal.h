@@ -185,4 +185,9 @@ int tsagg__list_segments(const tsagg_io *io, const char *log_dir, uint64_t **num
  * and valid, 1 when the segment is not sealed, <0 on I/O error. */
 int tsagg__read_seal(const tsagg_io *io, int fd, uint64_t size, seal_info *s);
 
+/* tsagg_append() without the ts range check (writer.c). Used only by tests,
+ * to write a log as a library before that check did. */
+int tsagg__append_unchecked_ts(tsagg_store *st, const tsagg_event *evs, size_t n,
+                               uint64_t *first_seq);
+
 #endif

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi_internal.h"
 #include "fileio.h"
 #include "log_internal.h"
 
@@ -351,11 +352,19 @@ int tsagg_log_reader_next(tsagg_log_reader *rd, const tsagg_event **ev, uint64_t
 int tsagg_log_segments(tsagg_store *st, tsagg_segment_info *infos, size_t cap)
 {
     const tsagg_io *io = st->io;
+    /* The caller's element size: the stride of its array. */
+    size_t stride = cap ? tsagg__out_size(infos[0].struct_size, TSAGG__SEGMENT_INFO_SIZE_1,
+                                          sizeof *infos)
+                        : 0;
+    if (cap && !stride)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_segment_info.struct_size %u out of range",
+                           (unsigned)infos[0].struct_size);
     uint64_t *nums;
     size_t n;
     int rc = tsagg__list_segments(io, st->log_dir, &nums, &n);
     if (rc != 0)
         return tsagg__fail(st, rc, "%s: %s", st->log_dir, tsagg_strerror(rc));
+    uint64_t prev_last = 0;
     for (size_t i = 0; rc == 0 && i < n && i < cap; i++) {
         char path[TSAGG_PATH_MAX + 32];
         tsagg__segment_path(st, nums[i], path, sizeof path);
@@ -364,7 +373,7 @@ int tsagg_log_segments(tsagg_store *st, tsagg_segment_info *infos, size_t cap)
             rc = tsagg__fail(st, fd, "%s: %s", path, tsagg_strerror(fd));
             break;
         }
-        tsagg_segment_info *si = &infos[i];
+        tsagg_segment_info full, *si = &full;
         memset(si, 0, sizeof *si);
         si->number = nums[i];
         uint8_t hb[SEG_HEADER_SIZE];
@@ -398,12 +407,14 @@ int tsagg_log_segments(tsagg_store *st, tsagg_segment_info *infos, size_t cap)
         } else if (rc == 0) {
             /* Cut before its header was written (a crash while creating
              * it): empty, continuing the segment before it. */
-            si->first_seq = i > 0 ? infos[i - 1].last_seq + 1 : 1;
+            si->first_seq = prev_last + 1;
             si->last_seq = si->first_seq - 1;
             si->min_ts = INT64_MAX;
             si->max_ts = INT64_MIN;
         }
         io->close(io->ctx, fd);
+        prev_last = si->last_seq;
+        TSAGG__OUT_COPY((char *)infos + i * stride, si, stride);
     }
     free(nums);
     return rc != 0 ? rc : (int)n;

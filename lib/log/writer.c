@@ -475,14 +475,15 @@ static int encode_chunk(append_scratch *s, const tsagg_event *evs, size_t n, siz
 
 /* Validate and encode all events, in records of about chunk_bytes. */
 static int encode_events(tsagg_store *st, append_scratch *s, const tsagg_event *evs, size_t n,
-                         size_t chunk_bytes)
+                         size_t chunk_bytes, int check_ts)
 {
     s->nchunks = 0;
     size_t from = 0, bound = 0;
     for (size_t i = 0; i < n; i++) {
         size_t b;
-        char why[160];
-        if (tsagg__event_check(&evs[i], &b, why, sizeof why) != 0)
+        char why[200];
+        if (tsagg__event_check(&evs[i], &b, why, sizeof why) != 0 ||
+            (check_ts && tsagg__event_check_ts(&evs[i], why, sizeof why) != 0))
             return tsagg__fail(st, TSAGG_EINPUT, "event %zu: %s", i, why);
         bound += b;
         if (bound >= chunk_bytes || i + 1 == n) {
@@ -496,7 +497,8 @@ static int encode_events(tsagg_store *st, append_scratch *s, const tsagg_event *
     return 0;
 }
 
-int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq)
+static int append_events(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq,
+                         int check_ts)
 {
     if (!st || !evs || n == 0)
         return TSAGG_EARG;
@@ -509,7 +511,7 @@ int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *fi
     append_scratch *s = scratch_get(w);
     if (!s)
         return -ENOMEM;
-    int rc = encode_events(st, s, evs, n, chunk_bytes);
+    int rc = encode_events(st, s, evs, n, chunk_bytes, check_ts);
 
     pthread_mutex_lock(&w->mu);
     if (rc == 0 && w->failed)
@@ -537,6 +539,18 @@ int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *fi
     if (rc == 0 && first_seq)
         *first_seq = seq0;
     return rc;
+}
+
+int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq)
+{
+    return append_events(st, evs, n, first_seq, 1);
+}
+
+/* Used only by tests: a log written before appends checked ts. */
+int tsagg__append_unchecked_ts(tsagg_store *st, const tsagg_event *evs, size_t n,
+                               uint64_t *first_seq)
+{
+    return append_events(st, evs, n, first_seq, 0);
 }
 
 int tsagg_flush(tsagg_store *st)

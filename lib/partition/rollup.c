@@ -207,10 +207,12 @@ int tsagg__pf_rollup_add(pf_rollup_acc *a, int minute, uint32_t event, uint64_t 
     for (uint32_t j = 0; j < nm; j++)
         if (!isnan(measures[j]))
             sums[j] += measures[j];
-    if ((rc = tsagg__hll_add(&a->users, user)) != 0 ||
-        (rc = tsagg__hll_add(&a->sessions, session)) != 0 ||
-        (rc = tsagg__hll_add(&sl->users, user)) != 0 ||
-        (rc = tsagg__hll_add(&sl->sessions, session)) != 0)
+    /* Id 0 is an absent user or session: not a value to count. */
+    if (user && ((rc = tsagg__hll_add(&a->users, user)) != 0 ||
+                 (rc = tsagg__hll_add(&sl->users, user)) != 0))
+        return rc;
+    if (session && ((rc = tsagg__hll_add(&a->sessions, session)) != 0 ||
+                    (rc = tsagg__hll_add(&sl->sessions, session)) != 0))
         return rc;
     return 0;
 }

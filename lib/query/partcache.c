@@ -15,7 +15,7 @@
  * same thing; one copy is kept) and read without a lock. Slots are emptied
  * only under the lock and only for entries nobody references, so what a
  * query was handed stays valid for as long as it references the entry. When
- * the decoded data of the handle passes TSAGG__QUERY_CACHE_BYTES, that of the
+ * the decoded data of the handle passes tsagg_options.query_cache_bytes, that of the
  * least recently used unreferenced files is dropped down to three quarters.
  *
  * Trimming compares the cache with a manifest, which only matters when the
@@ -80,7 +80,7 @@ static struct tsagg__part_cache *cache_of(tsagg_store *st)
         if (c) {
             pthread_mutex_init(&c->mu, NULL);
             tsagg__dctx_pool_init(&c->dctx);
-            c->budget = TSAGG__QUERY_CACHE_BYTES;
+            c->budget = (size_t)st->opts.query_cache_bytes;
             st->part_cache = c;
         }
     }

@@ -7,7 +7,7 @@
  * rows of many merchants, and decompressing it for a merchant's 30 rows is
  * most of a small merchant's query). Entries are refcounted; files no longer
  * in the manifest are closed once unused; what was decoded is dropped, least
- * recently used file first, when it outgrows TSAGG__QUERY_CACHE_BYTES.
+ * recently used file first, when it outgrows tsagg_options.query_cache_bytes.
  */
 #ifndef TSAGG_PARTCACHE_H
 #define TSAGG_PARTCACHE_H
@@ -16,7 +16,8 @@
 #include "manifest.h"
 #include "partfile.h"
 
-/* Memory for decoded rollups and column slices per store handle. */
+/* Memory for decoded rollups and column slices per store handle, unless
+ * tsagg_options.query_cache_bytes says otherwise. */
 #define TSAGG__QUERY_CACHE_BYTES (256u << 20)
 
 /* The summary of a merchant-hour's rollup: per event name, the hour's
@@ -69,7 +70,7 @@ int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, uint64_t mi,
 int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, uint64_t mi, uint32_t col,
                        const void **data, void **owned);
 
-/* Set the handle's budget for decoded data (default TSAGG__QUERY_CACHE_BYTES;
+/* Set the handle's budget for decoded data (tsagg_options.query_cache_bytes;
  * 0 keeps nothing once a query is done). For tests. */
 int tsagg__partcache_set_budget(tsagg_store *st, size_t bytes);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "abi_internal.h"
 #include "query_internal.h"
 
 #define MINUTE_US INT64_C(60000000)
@@ -247,17 +248,18 @@ int tsagg__qplan_add(qplan *p, size_t cell, uint64_t user, uint64_t session, con
         }
     }
     int rc = 0;
+    /* Id 0 is an absent user or session: counted by no distinct count. */
     if (p->exact) {
-        if (p->need_users)
+        if (p->need_users && user)
             rc = tsagg__idset_add(&p->xusers[cell], user);
-        if (rc == 0 && p->need_sessions)
+        if (rc == 0 && p->need_sessions && session)
             rc = tsagg__idset_add(&p->xsessions[cell], session);
         return rc;
     }
     tsagg__hll *h;
-    if (p->need_users)
+    if (p->need_users && user)
         rc = (h = tsagg__qplan_hll(&p->users[cell])) ? tsagg__hll_add(h, user) : -ENOMEM;
-    if (rc == 0 && p->need_sessions)
+    if (rc == 0 && p->need_sessions && session)
         rc = (h = tsagg__qplan_hll(&p->sessions[cell])) ? tsagg__hll_add(h, session) : -ENOMEM;
     return rc;
 }
@@ -284,8 +286,14 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q, int total
     memset(p, 0, sizeof *p);
     p->q = q;
     p->st = st;
-    if (!q || q->struct_size != sizeof *q)
+    /* Sizes from the first release on; fields past the caller's size will
+     * need defaults here once tsagg_query grows. */
+    if (!q || !TSAGG__SIZE_OK(q->struct_size, TSAGG__QUERY_SIZE_1, *q))
         return tsagg__fail(st, TSAGG_EARG, "query not initialised with tsagg_query_init");
+    if (q->flags & ~(TSAGG_QUERY_ALL_MERCHANTS | TSAGG_QUERY_EXACT | TSAGG_QUERY_NO_TAIL))
+        return tsagg__fail(st, TSAGG_EARG, "unknown query flags 0x%x",
+                           q->flags & ~(TSAGG_QUERY_ALL_MERCHANTS | TSAGG_QUERY_EXACT |
+                                        TSAGG_QUERY_NO_TAIL));
     if (q->from >= q->to)
         return tsagg__fail(st, TSAGG_EARG, "empty or reversed time range");
     if (q->bucket > TSAGG_BUCKET_TOTAL)

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,7 @@ struct tsagg_result {
     char *keybuf;
     size_t rows_cap, values_cap, keybuf_cap;
     int approximate;
+    char errmsg[TSAGG_ERRMSG_MAX]; /* of the last run */
 };
 
 int tsagg_result_create(tsagg_result **out)
@@ -55,6 +57,8 @@ size_t tsagg_result_buckets(const tsagg_result *r) { return r->buckets; }
 size_t tsagg_result_groups(const tsagg_result *r) { return r->groups; }
 const int64_t *tsagg_result_times(const tsagg_result *r) { return r->times; }
 int tsagg_result_approximate(const tsagg_result *r) { return r->approximate; }
+
+const char *tsagg_result_errmsg(const tsagg_result *r) { return r->errmsg; }
 
 const double *tsagg_result_values(const tsagg_result *r, size_t m)
 {
@@ -424,8 +428,9 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
         return TSAGG_EARG;
     if (!r)
         return tsagg__fail(st, TSAGG_EARG, "tsagg_query_run: the result is NULL");
-    uint64_t mark = tsagg__fail_mark(st);
     r->rows = r->buckets = r->groups = 0;
+    r->errmsg[0] = 0;
+    uint64_t fails = tsagg__fail_seq(st);
     qplan p;
     int rc = tsagg__qplan_init(&p, st, q, 0);
     /* A file a merge removed after our snapshot was taken (by another
@@ -457,5 +462,9 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
     if (rc == 0)
         rc = fill_result(&p, r);
     tsagg__qplan_free(&p);
-    return tsagg__fail_default(st, mark, rc, "query");
+    if (rc != 0) {
+        rc = tsagg__fail_default(st, fails, rc, "query");
+        tsagg__errmsg_since(st, fails, r->errmsg, sizeof r->errmsg);
+    }
+    return rc;
 }

@@ -133,6 +133,35 @@ grep -qF "cr.csv:1: header: no 'event' column (ts, merchant and event are requir
 printf '%s\r\n%s\r\n' "$good" "$good" > "$TMP/crlf.ndjson"
 expect_run 0 "2 events accepted, 0 rejected" "$TMP/cr" "$TMP/crlf.ndjson"
 
+# A time no partition can hold (outside the years 0000-9999) is a bad line
+# with its number, not an accepted event that stops every compaction.
+printf '%s\n{"ts":-99999999999999,"merchant":1,"event":"x"}\n{"ts":253402300799999,"merchant":1,"event":"x"}\n' \
+    "$good" > "$TMP/far.ndjson"
+expect_run 1 "far.ndjson:2: field 'ts': expected a time in the years 0000-9999, got -99999999999999" \
+    --compact "$TMP/far" "$TMP/far.ndjson"
+grep -qF "2 events accepted, 1 rejected" "$TMP/err" || fail "far ts: $ERR"
+expect_eq "far ts: events compacted" 2 "$("$CHECK" count "$TMP/far")"
+
+# The log's disk fills (a file size limit stands for it): in every --sync
+# mode the summary counts as accepted only the events that were stored, and
+# names the others.
+"$GEN" --events 20000 --days 1 > "$TMP/many.ndjson" 2>/dev/null || fail "tsagg-gen"
+for mode in none interval batch; do
+    rm -rf "$TMP/full"
+    (trap '' XFSZ; ulimit -f 256; exec "$INGEST" --sync "$mode" "$TMP/full" "$TMP/many.ndjson") \
+        >"$TMP/out" 2>"$TMP/err"
+    RC=$?
+    ERR=$(cat "$TMP/err")
+    expect_eq "full disk, --sync $mode: exit" 3 "$RC"
+    stored=$("$CHECK" count "$TMP/full")
+    said=$(sed -n 's/.*tsagg-ingest: \([0-9]*\) events accepted.*/\1/p' "$TMP/err")
+    expect_eq "full disk, --sync $mode: events said accepted vs stored ($ERR)" "$stored" "$said"
+    if [ "$mode" != batch ]; then
+        grep -qE "accepted, [0-9]+ read but not stored \(the log write failed\)" "$TMP/err" ||
+            fail "full disk, --sync $mode: the events not stored are not named: $ERR"
+    fi
+done
+
 # A rejects file that cannot be written is a failure (exit 3).
 expect_run 3 "$TMP/nodir/rejects" --rejects "$TMP/nodir/rejects" "$TMP/st" "$TMP/five.ndjson"
 

@@ -6,6 +6,7 @@
  * event allocates nothing unless a string had to be unescaped.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,6 +240,11 @@ int evb_set_ts_int(evbuild *b, const field_info *f, int64_t v)
 {
     if (tstime_scale(v, b->ts_unit, &b->cur->ts) != 0)
         return evb_fail_field(b, f->name, f->len, "integer time out of range for --ts-unit");
+    if (b->cur->ts < TSAGG_TS_MIN || b->cur->ts >= TSAGG_TS_END) {
+        char got[32];
+        int n = snprintf(got, sizeof got, "%" PRId64, v);
+        return evb_fail(b, f->name, f->len, "a time in the years 0000-9999", got, (size_t)n);
+    }
     return 0;
 }
 

@@ -111,6 +111,11 @@ static void print_compact_stats(const char *what, const tsagg_compact_stats *s, 
             " files replaced, log compacted up to %" PRIu64 ", %.2f s\n",
             what, s->events_read, s->rows_written, s->files_written, s->hours, s->bytes_written,
             s->duplicates, s->files_removed, s->consumed_seq, secs);
+    if (s->events_unplaced)
+        fprintf(stderr,
+                "%s: warning: %" PRIu64 " events with a ts outside the years 0000-9999 were "
+                "skipped (kept in the log; no partition holds them)\n",
+                what, s->events_unplaced);
 }
 
 typedef struct compaction {
@@ -130,7 +135,7 @@ static int compact_store(void *arg)
     o.threads = cli_compact_threads();
     if (c->budget)
         o.memory_budget = c->budget;
-    tsagg_compact_stats s;
+    tsagg_compact_stats s = {.struct_size = sizeof s};
     double t = now_s();
     int rc = tsagg_compact(st, &o, &s);
     if (rc != 0) {
@@ -358,6 +363,7 @@ int main(int argc, char **argv)
     lo.periodic = compact_store;
     lo.periodic_ctx = &cs;
     double t0 = now_s();
+    uint64_t seq0 = tsagg_last_seq(st); /* after the open: all of it durable */
     loader_stats ls;
     int rc = loader_run(st, &lo, inputs, ninputs, &ls);
     /* Nothing is reported loaded before it is durable. */
@@ -368,11 +374,20 @@ int main(int argc, char **argv)
     }
     double secs = now_s() - t0;
     uint64_t durable = tsagg_durable_seq(st);
-    if (!quiet)
+    /* Appends outside --sync batch return before the write: after a failed
+     * write (a full disk) only what became durable was stored. */
+    uint64_t stored = durable > seq0 ? durable - seq0 : 0;
+    if (stored > ls.accepted)
+        stored = ls.accepted;
+    char lost[128] = "";
+    if (stored < ls.accepted)
+        snprintf(lost, sizeof lost, ", %" PRIu64 " read but not stored (the log write failed)",
+                 ls.accepted - stored);
+    if (!quiet || lost[0])
         fprintf(stderr,
-                "%s: %" PRIu64 " events accepted, %" PRIu64 " rejected, %.2f s, %.0f events/s, "
+                "%s: %" PRIu64 " events accepted%s, %" PRIu64 " rejected, %.2f s, %.0f events/s, "
                 "durable up to seq %" PRIu64 "%s\n",
-                PROG, ls.accepted, ls.rejected, secs, secs > 0 ? (double)ls.accepted / secs : 0.0,
+                PROG, stored, lost, ls.rejected, secs, secs > 0 ? (double)stored / secs : 0.0,
                 durable, ls.stopped ? " (stopped at --max-errors)" : "");
     if (ls.interrupted)
         print_resume(inputs, ninputs, &ls);

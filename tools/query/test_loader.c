@@ -182,7 +182,7 @@ int main(int argc, char **argv)
         status = fail(st, "flush", rc);
     if (status == 0) {
         tsagg_compact_options co;
-        tsagg_compact_stats cs;
+        tsagg_compact_stats cs = {.struct_size = sizeof cs};
         tsagg_compact_options_init(&co);
         if ((rc = tsagg_compact(st, &co, &cs)) != 0)
             status = fail(st, "compact", rc);
