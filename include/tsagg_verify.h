@@ -24,17 +24,15 @@ typedef struct tsagg_verify_problem {
     uint32_t struct_size; /* sizeof as the library has it: fields beyond
                              the caller's own header are ignored */
     int code;           /* TSAGG_ECHECKSUM, TSAGG_ECORRUPT, TSAGG_EVERSION,
-                           -ENOENT (a listed file is missing, or MANIFEST
-                           is missing beside partition files), -errno */
+                           -ENOENT (a listed file is missing), -errno */
     const char *file;   /* relative to the store: "MANIFEST", "log/...tlog",
                            "parts/...tpart" */
     const char *detail; /* what is wrong and where (offset, block) */
     int64_t hour;       /* a partition's UTC hour (µs); INT64_MIN otherwise */
     int repairable;     /* 1: the log being intact, the file can be made
                            again from it: a partition by tsagg_rebuild() of
-                           its hour, "MANIFEST" (damaged, or missing beside
-                           partition files) by removing it and running
-                           tsagg_compact(). 0: the raw log itself is
+                           its hour, a damaged "MANIFEST" by removing it and
+                           running tsagg_compact(). 0: the raw log itself is
                            damaged, or ("log", TSAGG_ECORRUPT) ends below
                            the position MANIFEST records as compacted (see
                            TSAGG_OPEN_SALVAGE) */
@@ -54,6 +52,12 @@ typedef struct tsagg_verify_stats {
     uint64_t partition_bytes;
     uint64_t rows;
     uint64_t problems;        /* damaged files */
+    uint64_t unlisted_partitions; /* partition files in parts/ while there is
+                              no MANIFEST: a first compaction that did not
+                              publish (a crash), or a lost MANIFEST. Not
+                              damage: queries answer from the log, and the
+                              next tsagg_compact() removes them and compacts
+                              the log again */
 } tsagg_verify_stats;
 
 /*

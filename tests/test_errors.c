@@ -62,7 +62,7 @@ Test(abi, public_struct_sizes)
     cr_assert_eq(sizeof(tsagg_filter), 24);
     cr_assert_eq(sizeof(tsagg_query), 96);
     cr_assert_eq(sizeof(tsagg_verify_problem), 40);
-    cr_assert_eq(sizeof(tsagg_verify_stats), 64);
+    cr_assert_eq(sizeof(tsagg_verify_stats), 72);
     /* Sizes travel first, where every version of a struct has them. */
     cr_assert_eq(offsetof(tsagg_options, struct_size), 0);
     cr_assert_eq(offsetof(tsagg_query, struct_size), 0);

@@ -2059,7 +2059,7 @@ Test(query, many_distinct_values_in_bounded_memory)
             a = (tsagg_attr){.key = "page", .key_len = 4, .type = TSAGG_STR,
                              .v.s = {page, (uint32_t)strlen(page)}};
             tsagg_event ev = {.ts = ts, .merchant = 3, .event = ev_name,
-                              .event_len = (uint32_t)strlen(ev_name), .user = (uint64_t)i % 7,
+                              .event_len = (uint32_t)strlen(ev_name), .user = (uint64_t)i % 7 + 1,
                               .flags = TSAGG_EVENT_HAS_ID, .id = ++id, .attrs = &a, .nattrs = 1};
             cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
         }

@@ -367,12 +367,12 @@ Test(salvage, missing_manifest_beside_partitions_is_reported)
     cr_assert_eq(unlink(path), 0);
 
     st = open_flags(0, NULL, err, sizeof err);
+    /* A crash in the first compaction leaves the same: said, not damage. */
     problems ps = {0};
-    cr_assert_eq(tsagg_verify(st, on_problem, &ps, NULL), -ENOENT);
-    cr_assert_eq(ps.n, 1);
-    cr_assert_str_eq(ps.file, "MANIFEST");
-    cr_assert_eq(ps.repairable, 1);
-    cr_assert(strstr(ps.detail, "parts/ holds"), "%s", ps.detail);
+    tsagg_verify_stats vs = {.struct_size = sizeof vs};
+    cr_assert_eq(tsagg_verify(st, on_problem, &ps, &vs), 0);
+    cr_assert_eq(ps.n, 0);
+    cr_assert_gt(vs.unlisted_partitions, 0);
     cr_assert_eq(count_events(st), 60.0, "answers come from the log meanwhile");
     cr_assert_eq(tsagg_store_close(st), 0);
 

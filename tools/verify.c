@@ -52,10 +52,7 @@ static void on_problem(void *ctx, const tsagg_verify_problem *p)
     if (p->repairable && strcmp(p->file, "MANIFEST") == 0) {
         /* Derived from the log like the partitions: compacting it again
          * restores every answer. */
-        if (p->code == -ENOENT)
-            printf("  repair: tsagg-compact %s\n", r->store);
-        else
-            printf("  repair: rm %s/MANIFEST && tsagg-compact %s\n", r->store, r->store);
+        printf("  repair: rm %s/MANIFEST && tsagg-compact %s\n", r->store, r->store);
         r->repairable++;
     } else if (p->repairable) {
         char a[48], b[48];
@@ -229,6 +226,11 @@ int main(int argc, char **argv)
     if (s.problems)
         printf("%" PRIu64 " damaged files: %" PRIu64 " repairable, %" PRIu64 " not\n",
                s.problems, r.repairable, r.lost);
+    if (s.unlisted_partitions)
+        printf("note: no MANIFEST, yet parts/ holds %" PRIu64 " partition files (a first "
+               "compaction that did not finish, or a lost MANIFEST): queries answer from "
+               "the log alone; tsagg-compact %s removes them and compacts the log\n",
+               s.unlisted_partitions, r.store);
     tsagg_store_close(st);
     return cli_finish_stdout(prog, stopped      ? CLI_EXIT_FAILURE
                                    : s.problems ? CLI_EXIT_PARTIAL

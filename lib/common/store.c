@@ -50,46 +50,43 @@ int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)
     va_start(ap, fmt);
     pthread_mutex_lock(&store->err_mu);
     vsnprintf(store->errmsg, sizeof store->errmsg, fmt, ap);
-    uint64_t seq = ++store->fail_seq;
-    size_t n = sizeof store->recent / sizeof store->recent[0];
-    store->recent[seq % n].seq = seq;
-    store->recent[seq % n].thread = pthread_self();
-    memcpy(store->recent[seq % n].msg, store->errmsg, sizeof store->errmsg);
+    pthread_t self = pthread_self();
+    for (tsagg__errsink *s = store->sinks; s; s = s->next) {
+        if (pthread_equal(s->thread, self)) {
+            snprintf(s->buf, s->len, "%s", store->errmsg);
+            s->set = 1;
+            break;
+        }
+    }
     pthread_mutex_unlock(&store->err_mu);
     va_end(ap);
     return code;
 }
 
-uint64_t tsagg__fail_seq(tsagg_store *store)
+void tsagg__errsink_begin(tsagg_store *store, tsagg__errsink *sink, char *buf, size_t len)
 {
+    *sink = (tsagg__errsink){.thread = pthread_self(), .buf = buf, .len = len};
+    if (len)
+        buf[0] = 0;
     pthread_mutex_lock(&store->err_mu);
-    uint64_t seq = store->fail_seq;
+    sink->next = store->sinks;
+    store->sinks = sink;
     pthread_mutex_unlock(&store->err_mu);
-    return seq;
 }
 
-int tsagg__errmsg_since(tsagg_store *store, uint64_t since, char *buf, size_t len)
+int tsagg__errsink_end(tsagg_store *store, tsagg__errsink *sink, int code, const char *what)
 {
-    size_t n = sizeof store->recent / sizeof store->recent[0];
-    int found = 0;
+    if (code != 0 && !sink->set)
+        tsagg__fail(store, code, "%s: %s", what, tsagg_strerror(code));
+    if (code == 0 && sink->len)
+        sink->buf[0] = 0; /* a retried step may have failed on the way */
     pthread_mutex_lock(&store->err_mu);
-    for (uint64_t seq = store->fail_seq; !found && seq > since && seq + n > store->fail_seq;
-         seq--) {
-        if (store->recent[seq % n].seq == seq &&
-            pthread_equal(store->recent[seq % n].thread, pthread_self())) {
-            snprintf(buf, len, "%s", store->recent[seq % n].msg);
-            found = 1;
-        }
-    }
+    tsagg__errsink **p = &store->sinks;
+    while (*p != sink)
+        p = &(*p)->next;
+    *p = sink->next;
     pthread_mutex_unlock(&store->err_mu);
-    return found;
-}
-
-int tsagg__fail_default(tsagg_store *store, uint64_t since, int code, const char *what)
-{
-    if (code == 0 || tsagg__errmsg_since(store, since, NULL, 0))
-        return code;
-    return tsagg__fail(store, code, "%s: %s", what, tsagg_strerror(code));
+    return code;
 }
 
 void tsagg_store_errmsg(tsagg_store *store, char *buf, size_t len)
@@ -339,9 +336,11 @@ static int check_consumed(tsagg_store *st, int salvage)
 
 static int open_store(tsagg_store *st, const tsagg_options *opts)
 {
-    if (opts->flags & ~(TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE | TSAGG_OPEN_SCHEMA))
+    const uint32_t known =
+        TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE | TSAGG_OPEN_SCHEMA | TSAGG_OPEN_SALVAGE;
+    if (opts->flags & ~known)
         return tsagg__fail(st, TSAGG_EARG, "unknown flags 0x%x in tsagg_options",
-                           opts->flags & ~(TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE | TSAGG_OPEN_SCHEMA));
+                           opts->flags & ~known);
     int writer = (opts->flags & TSAGG_OPEN_WRITE) != 0;
     int create = (opts->flags & TSAGG_OPEN_CREATE) != 0;
     if (create && !writer)

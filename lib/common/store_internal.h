@@ -28,14 +28,7 @@ struct tsagg_store {
 
     pthread_mutex_t err_mu;
     char errmsg[TSAGG_ERRMSG_MAX];
-    /* The latest failures with the thread that had them, so that a query
-     * can tell its own from those of queries running beside it. */
-    struct {
-        uint64_t seq; /* 0: empty */
-        pthread_t thread;
-        char msg[TSAGG_ERRMSG_MAX];
-    } recent[8];
-    uint64_t fail_seq; /* failures so far */
+    struct tsagg__errsink *sinks; /* calls collecting their own failure */
 
     pthread_mutex_t catalog_mu;     /* creates the catalog once */
     struct tsagg__catalog *catalog; /* published manifests and snapshots */
@@ -52,15 +45,25 @@ void tsagg__partcache_free(tsagg_store *store);
 int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Failures recorded on the handle so far; then, the message of the latest
- * failure the calling thread recorded after that point, into buf (1), or
- * 0 when too many failures of other threads came since to tell. */
-uint64_t tsagg__fail_seq(tsagg_store *store);
-int tsagg__errmsg_since(tsagg_store *store, uint64_t since, char *buf, size_t len);
-/* A public call's failure `code`, with "what: <tsagg_strerror(code)>" as the
- * detail unless the calling thread recorded one since `since`, so that the
- * handle never shows an earlier failure's message for this one. */
-int tsagg__fail_default(tsagg_store *store, uint64_t since, int code, const char *what);
+/*
+ * A call's own copy of its failure's message, while calls on other threads
+ * fail beside it (the handle's errmsg holds whichever came last): between
+ * tsagg__errsink_begin and _end, every tsagg__fail of the calling thread on
+ * this handle is also written to buf. The sink lives on the caller's stack.
+ */
+typedef struct tsagg__errsink {
+    pthread_t thread;
+    char *buf;
+    size_t len;
+    int set; /* a message was written */
+    struct tsagg__errsink *next;
+} tsagg__errsink;
+
+void tsagg__errsink_begin(tsagg_store *store, tsagg__errsink *sink, char *buf, size_t len);
+/* Unregister the sink and return code; buf is emptied on success. A failing code for which the call
+ * recorded no message gets "what: <tsagg_strerror(code)>", on the handle and
+ * in buf, so that neither shows an earlier failure's message for this one. */
+int tsagg__errsink_end(tsagg_store *store, tsagg__errsink *sink, int code, const char *what);
 
 /* Path of log segment `number` inside the store. */
 void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, size_t len);

@@ -429,8 +429,8 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
     if (!r)
         return tsagg__fail(st, TSAGG_EARG, "tsagg_query_run: the result is NULL");
     r->rows = r->buckets = r->groups = 0;
-    r->errmsg[0] = 0;
-    uint64_t fails = tsagg__fail_seq(st);
+    tsagg__errsink sink;
+    tsagg__errsink_begin(st, &sink, r->errmsg, sizeof r->errmsg);
     qplan p;
     int rc = tsagg__qplan_init(&p, st, q, 0);
     /* A file a merge removed after our snapshot was taken (by another
@@ -462,9 +462,5 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
     if (rc == 0)
         rc = fill_result(&p, r);
     tsagg__qplan_free(&p);
-    if (rc != 0) {
-        rc = tsagg__fail_default(st, fails, rc, "query");
-        tsagg__errmsg_since(st, fails, r->errmsg, sizeof r->errmsg);
-    }
-    return rc;
+    return tsagg__errsink_end(st, &sink, rc, "query");
 }

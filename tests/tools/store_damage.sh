@@ -95,10 +95,12 @@ rm "$store/MANIFEST" && expect 0 "$TSAGG_COMPACT" -q "$store"
 expect 0 "$TSAGG_VERIFY" -q "$store"
 q "$store" >"$tmp/after.csv"
 cmp -s "$tmp/before.csv" "$tmp/after.csv" || fail "answers changed after the MANIFEST repair"
+# Missing: what a crash in the first compaction leaves too, so not damage,
+# but said, with the repair.
 rm "$store/MANIFEST"
-expect 1 "$TSAGG_VERIFY" "$store"
-grep_in "$tmp/out" "DAMAGED MANIFEST: ERRNO: MANIFEST is missing but parts/ holds"
-grep_in "$tmp/out" "repair: tsagg-compact $store"
+expect 0 "$TSAGG_VERIFY" "$store"
+grep_in "$tmp/out" "note: no MANIFEST, yet parts/ holds"
+grep_in "$tmp/out" "tsagg-compact $store removes them"
 expect 0 "$TSAGG_COMPACT" -q "$store"
 expect 0 "$TSAGG_VERIFY" -q "$store"
 
