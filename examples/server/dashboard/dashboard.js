@@ -171,6 +171,7 @@ function renderChart(res, interval) {
   }
   if (chart) { chart.destroy(); chart = null; }
   box.replaceChildren();
+  box.dataset.points = String(xs.length);
   if (typeof uPlot === 'undefined') { box.append(el('p', { class: 'error' }, 'The chart library is not installed (npm ci in examples/server/dashboard).')); return; }
   const width = Math.max(box.clientWidth, 280);
   const timeFmt = interval === 'minute' || interval === 'hour' ? '{HH}:{mm}' : interval === 'month' ? '{MMM} {YYYY}' : '{MMM} {D}';
