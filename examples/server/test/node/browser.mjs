@@ -9,16 +9,13 @@
 //
 // SCREENSHOT_DIR=DIR also saves the dashboard at desktop and phone sizes.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { WAIT_MS, devices, launchChromium, guardedContext, shopContext, trackerAnswer,
+  desktopUserAgent } from './shop.mjs';
 
-const require = createRequire(import.meta.url);
-const { chromium, devices } = require('playwright-core');
 const [base, siteFile, otherFile, adminKey] = process.argv.slice(2);
 const site = JSON.parse(readFileSync(siteFile, 'utf8'));
 const other = JSON.parse(readFileSync(otherFile, 'utf8'));
-const WAIT_MS = 15000;
-const origin = new URL(base).origin;
 let fails = 0;
 
 function check(what, want, got) {
@@ -34,42 +31,13 @@ async function query(body, key = site.query_key) {
   return res.json();
 }
 
-// ---- Chromium -------------------------------------------------------------
-
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath, timeout: WAIT_MS,
-    // Root has no user namespace sandbox (CI runs as root).
-    args: [...(process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : []),
-      // Trackers look at navigator.webdriver and stay silent when it is set.
-      '--disable-blink-features=AutomationControlled',
-      // The merchants' pages claim public origins (https://shop.example)
-      // while the server is on 127.0.0.1: Chromium would ask the visitor
-      // before a public page reaches the loopback address, which a real
-      // deployment (a public server) never meets.
-      '--disable-features=LocalNetworkAccessChecks'],
-  });
-} catch (e) {
-  console.log(`chromium cannot start (${executablePath}): ${String(e.message).split('\n')[0]}: skipped`);
+const { browser, why } = await launchChromium();
+if (!browser) {
+  console.log(`${why}: skipped`);
   process.exit(77);
 }
-
-// A context whose pages may reach the server only; what else they ask for
-// is refused and remembered.
 const outside = [];
-async function newContext(options = {}) {
-  const ctx = await browser.newContext(options);
-  ctx.setDefaultTimeout(WAIT_MS);
-  await ctx.route('**/*', (route) => {
-    const url = route.request().url();
-    if (url.startsWith(origin + '/') || url.startsWith('data:')) return route.continue();
-    outside.push(url);
-    return route.abort();
-  });
-  return ctx;
-}
+const newContext = (options) => guardedContext(browser, base, outside, options);
 
 // Console errors and uncaught exceptions of a page.
 function watch(page) {
@@ -171,37 +139,13 @@ try {
 
   // ---- real trackers: Plausible's, in merchants' pages ----------------------
   const liveBefore = Number(await page.$eval('#live-count', (e) => e.dataset.value));
-  const trackerJs = readFileSync(require.resolve('@plausible-analytics/tracker'), 'utf8');
   const shop = `https://${site.domain}`;
-  const shopPage = (title) => `<!doctype html><html><head><title>${title}</title>
-<script type="module">
-import { init, track } from '/_tracker/plausible.js';
-init({ domain: ${JSON.stringify(site.domain)}, endpoint: ${JSON.stringify(base + '/api/event')}, captureOnLocalhost: true, logging: false });
-document.getElementById('buy').addEventListener('click', () =>
-  track('Purchase', { props: { plan: 'pro' }, revenue: { currency: 'EUR', amount: 49.9 } }));
-</script></head><body><h1>${title}</h1><button id="buy">Buy</button></body></html>`;
-  async function shopContext(options) {
-    const ctx = await newContext(options);
-    // The merchant's site, answered here: the only page that is not the
-    // server's. The tracker's requests go to the real server.
-    await ctx.route(`${shop}/**`, (route) => {
-      const u = new URL(route.request().url());
-      if (u.pathname === '/_tracker/plausible.js')
-        return route.fulfill({ contentType: 'text/javascript', body: trackerJs });
-      return route.fulfill({ contentType: 'text/html', body: shopPage(u.pathname) });
-    });
-    return ctx;
-  }
-  const events = (p) => p.waitForResponse((r) => r.url() === `${base}/api/event`, { timeout: WAIT_MS });
+  const shopCtx = (options) => shopContext(browser, base, site.domain, outside, options);
+  const events = (p) => trackerAnswer(p, base);
   const answered = {};
 
-  // Desktop: the browser's own User-Agent, less the "Headless" that marks
-  // it as a robot (a person's Chromium says "Chrome/...").
-  const probe = await browser.newPage();
-  const headlessUA = await probe.evaluate(() => navigator.userAgent);
-  await probe.close();
-  const desktopUA = headlessUA.replace('HeadlessChrome', 'Chrome');
-  const dctx = await shopContext({ userAgent: desktopUA });
+  // Desktop: the browser's own User-Agent, less "Headless".
+  const dctx = await shopCtx({ userAgent: await desktopUserAgent(browser) });
   const dp = await dctx.newPage();
   const dErrors = watch(dp);
   let ev = events(dp);
@@ -213,14 +157,14 @@ document.getElementById('buy').addEventListener('click', () =>
   check('no errors in the tracker page', [], dErrors);
 
   // A phone.
-  const pctx = await shopContext({ ...devices['Pixel 7'] });
+  const pctx = await shopCtx({ ...devices['Pixel 7'] });
   const pp = await pctx.newPage();
   ev = events(pp);
   await pp.goto(`${shop}/t/home`, { referer: 'https://search.example/?q=shop' });
   answered.phone_pageview = (await ev).status();
 
   // The headless browser as it comes: a robot, answered but not stored.
-  const hctx = await shopContext({});
+  const hctx = await shopCtx({});
   const hp = await hctx.newPage();
   ev = events(hp);
   await hp.goto(`${shop}/t/robot`);
