@@ -50,6 +50,12 @@ function formatCount(n) {
   return Math.abs(n) < 100000 ? fmtInt.format(n) : fmtCompact.format(n);
 }
 
+// Totals have room: 1,234,567 up to ten million.
+function formatTotal(n) {
+  if (n == null) return '–';
+  return Math.abs(n) < 1e7 ? fmtInt.format(n) : fmtCompact.format(n);
+}
+
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {

@@ -35,6 +35,15 @@ function addMonths(date, n) {
   d.setUTCMonth(d.getUTCMonth() + n);
   return d.toISOString().slice(0, 10);
 }
+// "5 Dec 2026", "1 – 30 Oct 2026", "5 Jan – 4 Dec 2026"
+function rangeLabel(r) {
+  const f = (d, o) => new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', ...o }).format(new Date(d + 'T00:00:00Z'));
+  const full = { day: 'numeric', month: 'short', year: 'numeric' };
+  if (r.from === r.to) return f(r.from, full);
+  const sameYear = r.from.slice(0, 4) === r.to.slice(0, 4);
+  const sameMonth = sameYear && r.from.slice(0, 7) === r.to.slice(0, 7);
+  return `${f(r.from, sameMonth ? { day: 'numeric' } : sameYear ? { day: 'numeric', month: 'short' } : full)} – ${f(r.to, full)}`;
+}
 function daysBetween(a, b) { return Math.round((Date.parse(b) - Date.parse(a)) / DAY_MS) + 1; }
 
 // [from, to] (both days included), the previous period, and the intervals
@@ -54,7 +63,6 @@ function rangeOf(view) {
   else prev = [addDays(from, -days), addDays(from, -1)];
   const intervals = days <= 2 ? ['hour', 'minute'] : days <= 14 ? ['day', 'hour'] : days <= 92 ? ['day', 'week']
     : days <= 800 ? ['month', 'week', 'day'] : ['month', 'week'];
-  if (view.range === '7d') intervals.reverse();
   return { from, to, prev, days, intervals };
 }
 
@@ -95,7 +103,7 @@ const PAGE_VIEWS = ['is', 'event', ['page_view']];
 // ---- rendering ---------------------------------------------------------------
 
 function change(now, before) {
-  if (!before) return el('span', { class: 'change flat' }, now ? 'new' : '');
+  if (!before) return el('span', { class: 'change flat', title: 'against the previous period' }, now ? 'no earlier data' : '');
   const pct = Math.round((now - before) / before * 100);
   const cls = pct > 0 ? 'up' : pct < 0 ? 'down' : 'flat';
   return el('span', { class: 'change ' + cls, title: 'against the previous period' },
@@ -107,10 +115,10 @@ function renderTotals(cur, prev, pvNow, pvBefore) {
   const m = cur.results[0] ? cur.results[0].metrics : [0, 0, 0, 0];
   const p = prev.results[0] ? prev.results[0].metrics : [0, 0, 0, 0];
   const tiles = [
-    ['visitors', 'Visitors', m[1], p[1], formatCount],
-    ['visits', 'Visits', m[2], p[2], formatCount],
-    ['pageviews', 'Page views', pvNow, pvBefore, formatCount],
-    ['events', 'Events', m[0], p[0], formatCount],
+    ['visitors', 'Visitors', m[1], p[1], formatTotal],
+    ['visits', 'Visits', m[2], p[2], formatTotal],
+    ['pageviews', 'Page views', pvNow, pvBefore, formatTotal],
+    ['events', 'Events', m[0], p[0], formatTotal],
   ];
   if ((m[3] || 0) !== 0 || (p[3] || 0) !== 0) tiles.push(['revenue', 'Revenue', m[3] || 0, p[3] || 0, (v) => fmtMoney.format(v)]);
   box.replaceChildren(...tiles.map(([id, label, now, before, fmt]) =>
@@ -161,13 +169,23 @@ function renderFilters(view) {
       } }, '×'))));
 }
 
-function renderChart(res, interval) {
+// Axis labels in one format: 4,000 or 50K, never both on one axis.
+function axisValues(splits) {
+  const big = splits.some((v) => Math.abs(v) >= 10000);
+  return splits.map((v) => (big ? fmtCompact.format(v) : fmtInt.format(v)));
+}
+
+// totals: what the legend shows while the pointer is elsewhere.
+function renderChart(res, interval, totals) {
   const box = document.getElementById('chart');
   const xs = [], pv = [], users = [];
+  const now = Date.now() / 1000;
   for (const r of res.results) {
-    xs.push(Date.parse(r.time) / 1000);
-    pv.push(r.metrics[0]);
-    users.push(r.metrics[1]);
+    const t = Date.parse(r.time) / 1000;
+    xs.push(t);
+    // Buckets still to come are left blank, not drawn as zeros.
+    pv.push(t > now ? null : r.metrics[0]);
+    users.push(t > now ? null : r.metrics[1]);
   }
   if (chart) { chart.destroy(); chart = null; }
   box.replaceChildren();
@@ -175,6 +193,12 @@ function renderChart(res, interval) {
   if (typeof uPlot === 'undefined') { box.append(el('p', { class: 'error' }, 'The chart library is not installed (npm ci in examples/server/dashboard).')); return; }
   const width = Math.max(box.clientWidth, 280);
   const timeFmt = interval === 'minute' || interval === 'hour' ? '{HH}:{mm}' : interval === 'month' ? '{MMM} {YYYY}' : '{MMM} {D}';
+  // Hours over several days: midnights are labelled with their date.
+  const xLabel = (s) => {
+    const d = uPlot.tzDate(new Date(s * 1000), zone);
+    const t = uPlot.fmtDate(timeFmt)(d);
+    return t === '00:00' && xs.length > 25 ? uPlot.fmtDate('{MMM} {D}')(d) : t;
+  };
   chart = new uPlot({
     width, height: width < 500 ? 200 : 260,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), zone),
@@ -182,15 +206,15 @@ function renderChart(res, interval) {
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     series: [
-      { value: (u, ts) => ts == null ? '–' : uPlot.fmtDate(interval === 'minute' || interval === 'hour' ? '{MMM} {D}, {HH}:{mm}' : interval === 'month' ? '{MMMM} {YYYY}' : '{WWW} {MMM} {D}')(uPlot.tzDate(new Date(ts * 1000), zone)) },
-      { label: 'Page views', stroke: '#4f46e5', width: 2, fill: 'rgba(79,70,229,0.08)', value: (u, v) => v == null ? '–' : fmtInt.format(v) },
-      { label: 'Visitors', stroke: '#0d9488', width: 2, value: (u, v) => v == null ? '–' : fmtInt.format(v) },
+      { label: '', value: (u, ts) => ts == null ? totals.range : uPlot.fmtDate(interval === 'minute' || interval === 'hour' ? '{MMM} {D}, {HH}:{mm}' : interval === 'month' ? '{MMMM} {YYYY}' : '{WWW} {MMM} {D}')(uPlot.tzDate(new Date(ts * 1000), zone)) },
+      { label: 'Page views', stroke: '#4f46e5', width: 2, fill: 'rgba(79,70,229,0.08)', value: (u, v, si, idx) => (idx == null ? fmtInt.format(totals.pageviews) : v == null ? '–' : fmtInt.format(v)) },
+      { label: 'Visitors', stroke: '#0d9488', width: 2, value: (u, v, si, idx) => (idx == null ? fmtInt.format(totals.visitors) : v == null ? '–' : fmtInt.format(v)) },
     ],
     axes: [
       { stroke: '#555', grid: { stroke: '#eee' }, ticks: { stroke: '#ddd' },
-        values: (u, splits) => splits.map((s) => uPlot.fmtDate(timeFmt)(uPlot.tzDate(new Date(s * 1000), zone))) },
+        values: (u, splits) => splits.map(xLabel) },
       { stroke: '#555', grid: { stroke: '#eee' }, ticks: { stroke: '#ddd' }, size: 56,
-        values: (u, splits) => splits.map((v) => formatCount(v)) },
+        values: (u, splits) => axisValues(splits) },
     ],
   }, [xs, pv, users], box);
 }
@@ -226,7 +250,7 @@ async function load() {
   const sel = document.getElementById('interval');
   sel.replaceChildren(...r.intervals.map((i) => el('option', { value: i }, i)));
   sel.value = view.interval;
-  document.getElementById('zone').textContent = `${r.from === r.to ? r.from : r.from + ' – ' + r.to} · ${zone}`;
+  document.getElementById('zone').textContent = `${rangeLabel(r)} · ${zone}`;
   renderFilters(view);
 
   const cur = [r.from, r.to];
@@ -247,7 +271,8 @@ async function load() {
   if (seq !== loadSeq) return;
   const pvCount = (res) => (res.results[0] ? res.results[0].metrics[0] : 0);
   renderTotals(tNow, tPrev, pvCount(pvNow), pvCount(pvPrev));
-  renderChart(series, view.interval);
+  renderChart(series, view.interval, { range: rangeLabel(r), pageviews: pvCount(pvNow),
+    visitors: tNow.results[0] ? tNow.results[0].metrics[1] : 0 });
   renderTable('pages', 'Top pages', 'Page', 'page', pages.results, VISITOR_COLS);
   renderTable('referrers', 'Referrers', 'Source', 'referrer', refs.results, VISITOR_COLS, { empty: 'Direct / none' });
   const regions = new Intl.DisplayNames(['en'], { type: 'region' });
