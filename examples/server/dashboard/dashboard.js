@@ -144,14 +144,16 @@ function renderTable(id, title, fieldLabel, field, rows, cols, opts = {}) {
     const shown = value === '' ? (opts.empty || '(none)') : (opts.name ? opts.name(value) : value);
     const bar = el('span', { class: 'bar' });
     bar.style.width = ((r.metrics[0] || 0) / max * 100).toFixed(1) + '%';
-    const tr = el('tr', { 'data-value': value, title: `Filter by ${fieldLabel.toLowerCase()}: ${shown}` },
+    const tr = el('tr', { 'data-value': value, tabindex: '0', title: `Filter by ${fieldLabel.toLowerCase()}: ${shown}` },
       el('td', { class: 'name' }, bar, el('span', { class: 'text' }, shown)),
       ...cols.map((c, i) => el('td', { class: 'num', 'data-value': String(r.metrics[i]) }, c.fmt(r.metrics[i]))));
-    tr.addEventListener('click', () => {
+    const filter = () => {
       const view = readView();
       view.filters = view.filters.filter(([f]) => f !== field).concat([[field, value]]);
       writeView(view);
-    });
+    };
+    tr.addEventListener('click', filter);
+    tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') filter(); });
     tbody.append(tr);
   }
   table.append(tbody);
@@ -283,6 +285,7 @@ async function load() {
   if (hasRevenue) eventCols.push({ label: 'Revenue', fmt: (v) => (v ? fmtMoney.format(v) : '–') });
   renderTable('events', 'Events', 'Name', 'event', events.results, eventCols);
   await loadTech(view, r, seq);
+  // Which view is drawn: scripts and tests wait for it to change.
   document.body.dataset.loaded = String(seq);
 }
 
