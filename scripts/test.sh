@@ -1,7 +1,8 @@
 #!/bin/sh
 # Build and run every test suite: fast, slow (crash), fault, fuzz (the fuzz
 # targets over their seed corpus), tools (the tsagg-* programs from the
-# shell) and server (tsagg-server over HTTP), then fast, fault, fuzz, tools
+# shell), server (tsagg-server over HTTP) and browser (its dashboard and
+# trackers in chromium; plain build only), then fast, fault, fuzz, tools
 # and server again under AddressSanitizer + UBSan, then the stress program
 # under ThreadSanitizer. Ends with the tests that were skipped and why, and
 # one line "tests: N passed, M failed, K skipped" counting individual tests
@@ -20,7 +21,7 @@ keep_log() { cp "$1/meson-logs/testlog.txt" "$logs/$2.txt"; }
 [ -d build ] || meson setup build >/dev/null
 ninja -C build
 meson test -C build --suite fast --suite slow --suite fault --suite fuzz --suite tools \
-    --suite server \
+    --suite server --suite browser \
     --print-errorlogs || status=1
 keep_log build plain
 

@@ -30,6 +30,7 @@ typedef struct qparse {
     tsagg_filter filters[TSAGG_QUERY_MAX_FILTERS];
     const char *values[TSAGG_QUERY_MAX_FILTERS][64];
     char tz[SITE_TZ_MAX + 1];
+    char domain[SITE_DOMAIN_MAX + 1]; /* the merchant's site's, or "" */
 } qparse;
 
 static const char *const bucket_names[] = {"minute", "hour", "day", "week", "month", "total"};
@@ -223,7 +224,11 @@ static int parse_query(request *r, json_t *o, const site *keysite, qparse *p)
         return -1;
     }
     site s;
-    const char *zone = sites_by_merchant(srv->sites, p->q.merchant, &s) ? s.timezone : "UTC";
+    const char *zone = "UTC";
+    if (sites_by_merchant(srv->sites, p->q.merchant, &s)) {
+        zone = s.timezone;
+        snprintf(p->domain, sizeof p->domain, "%s", s.domain);
+    }
     v = json_object_get(o, "timezone");
     if (v && (!json_is_string(v) || strlen(json_string_value(v)) > SITE_TZ_MAX)) {
         req_error(r, 400, "field 'timezone': expected an IANA zone name");
@@ -312,8 +317,9 @@ static int parse_query(request *r, json_t *o, const site *keysite, qparse *p)
     return 0;
 }
 
-static void write_results(FILE *f, const tsagg_query *q, const tsagg_result *res, double ms)
+static void write_results(FILE *f, const qparse *p, const tsagg_result *res, double ms)
 {
+    const tsagg_query *q = &p->q;
     size_t rows = tsagg_result_rows(res);
     const int64_t *times = tsagg_result_times(res);
     fputs("{\"results\": [", f);
@@ -337,8 +343,16 @@ static void write_results(FILE *f, const tsagg_query *q, const tsagg_result *res
         }
         fputs("]}", f);
     }
-    fprintf(f, "%s], \"meta\": {\"approximate\": %s, \"took_ms\": %.3f}}\n", rows ? "\n" : "",
-            tsagg_result_approximate(res) ? "true" : "false", ms);
+    /* The zone and domain let a dashboard holding only a query key label
+     * its dates and its page. */
+    fprintf(f, "%s], \"meta\": {\"approximate\": %s, \"took_ms\": %.3f, \"timezone\": ",
+            rows ? "\n" : "", tsagg_result_approximate(res) ? "true" : "false", ms);
+    json_put_str(f, p->tz, strlen(p->tz));
+    if (p->domain[0]) {
+        fputs(", \"domain\": ", f);
+        json_put_str(f, p->domain, strlen(p->domain));
+    }
+    fputs("}}\n", f);
 }
 
 void handle_query(request *r)
@@ -405,7 +419,7 @@ void handle_query(request *r)
             size_t len = 0;
             FILE *f = open_memstream(&buf, &len);
             if (f) {
-                write_results(f, &p->q, res, secs * 1e3);
+                write_results(f, p, res, secs * 1e3);
                 fclose(f);
             }
             req_take(r, 200, "application/json", buf, len);

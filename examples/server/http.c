@@ -48,6 +48,9 @@ static const route routes[] = {
     {"/collect", 0, "GET POST", EP_UA_COLLECT, BODY_CAP_UA_HIT},
     {"/batch", 0, "POST", EP_UA_BATCH, BODY_CAP_UA_BATCH},
     {"/api/event", 0, "POST", EP_PLAUSIBLE, BODY_CAP_PLAUSIBLE},
+    {"/", 0, "GET", EP_DASHBOARD, 1},
+    {"/dashboard/", 1, "GET", EP_DASHBOARD, 1},
+    {"/assets/", 1, "GET", EP_DASHBOARD, 1},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -228,6 +231,7 @@ static void dispatch(request *r)
     case EP_UA_COLLECT: handle_ua(r, 0); break;
     case EP_UA_BATCH: handle_ua(r, 1); break;
     case EP_PLAUSIBLE: handle_plausible(r); break;
+    case EP_DASHBOARD: handle_dashboard(r); break;
     default: req_error(r, 404, "no such endpoint: %s", r->url); break;
     }
 }
@@ -248,6 +252,20 @@ static enum MHD_Result send_reply(request *r)
     if (r->endpoint == EP_PLAUSIBLE || r->endpoint == EP_GA4 || r->endpoint == EP_UA_COLLECT ||
         r->endpoint == EP_UA_BATCH)
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    if (r->endpoint == EP_DASHBOARD) {
+        /* dashboard.c: revalidated on every load; the page may talk to this
+         * server only, and its URL (which may hold a key) goes nowhere. */
+        if (r->etag[0]) {
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        }
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                "connect-src 'self'; img-src 'self' data:; "
+                                "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    }
     enum MHD_Result ok = MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
     metrics_request(r->srv->metrics, r->endpoint, r->status);

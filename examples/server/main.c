@@ -51,6 +51,7 @@ static const char usage_text[] =
     "      --compact-events N   compact when N events wait in the log (default 100000)\n"
     "      --compact-age S      ... or when the oldest waited S seconds (default 60)\n"
     "      --no-maintenance     no background compaction (POST /api/v1/maintenance only)\n"
+    "      --dashboard DIR      the dashboard's files (default " TSAGG_DASHBOARD_DIR ")\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
     "\n"
@@ -59,7 +60,7 @@ static const char usage_text[] =
 enum {
     OPT_ADMIN_KEY_FILE = 256, OPT_THREADS, OPT_MAX_CONN, OPT_MAX_PER_IP, OPT_TIMEOUT,
     OPT_MAX_BODY, OPT_TRUST_PROXY, OPT_ACCESS_LOG, OPT_COMPACT_EVENTS, OPT_COMPACT_AGE,
-    OPT_NO_MAINT,
+    OPT_NO_MAINT, OPT_DASHBOARD,
 };
 
 typedef struct args {
@@ -123,6 +124,7 @@ static int parse_args(int argc, char **argv, args *a)
         {"compact-events", required_argument, NULL, OPT_COMPACT_EVENTS},
         {"compact-age", required_argument, NULL, OPT_COMPACT_AGE},
         {"no-maintenance", no_argument, NULL, OPT_NO_MAINT},
+        {"dashboard", required_argument, NULL, OPT_DASHBOARD},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -139,6 +141,7 @@ static int parse_args(int argc, char **argv, args *a)
     c->max_body = 8u << 20;
     c->compact_events = 100000;
     c->compact_age_s = 60;
+    c->dashboard_dir = TSAGG_DASHBOARD_DIR;
     a->maintenance = 1;
     uint64_t v;
     int opt;
@@ -186,6 +189,7 @@ static int parse_args(int argc, char **argv, args *a)
             c->compact_age_s = (unsigned)v;
             break;
         case OPT_NO_MAINT: a->maintenance = 0; break;
+        case OPT_DASHBOARD: c->dashboard_dir = optarg; break;
         case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
         case 'V': return cli_print_version(prog);
         default: fprintf(stderr, "Try '%s --help'.\n", prog); return CLI_EXIT_USAGE;

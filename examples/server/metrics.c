@@ -22,7 +22,7 @@ static const double latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
 
 static const char *const endpoint_names[EP_COUNT] = {
     "healthz", "metrics", "sites", "events", "query", "maintenance",
-    "ga4_collect", "ga4_debug", "ua_collect", "ua_batch", "plausible_event", "other",
+    "ga4_collect", "ga4_debug", "ua_collect", "ua_batch", "plausible_event", "dashboard", "other",
 };
 
 static const char *const result_names[EV_RESULT_COUNT] = {

@@ -39,6 +39,7 @@ typedef struct server_config {
     int access_log;
     uint64_t compact_events;      /* compact when the tail holds this many */
     unsigned compact_age_s;       /* ... or its oldest event waited this long */
+    const char *dashboard_dir;    /* the dashboard's static files */
 } server_config;
 
 typedef struct server {
@@ -92,6 +93,7 @@ struct request {
     size_t resp_len;
     const char *resp_type;     /* Content-Type */
     const char *extra_header[2]; /* name, value (static strings) */
+    char etag[48];             /* the dashboard's files: ETag, "" for none */
 };
 
 /* Set the answer: a copy of body (NULL: empty). */
@@ -130,6 +132,7 @@ void handle_maintenance(request *r);    /* POST /api/v1/maintenance */
 void handle_ga4(request *r, int debug); /* POST /mp/collect, /debug/mp/collect */
 void handle_ua(request *r, int batch);  /* /collect, /batch */
 void handle_plausible(request *r);      /* POST /api/event */
+void handle_dashboard(request *r);      /* GET /, /dashboard/M, /assets/F */
 
 /* Now, in µs since the epoch, and a monotonic clock in ns. */
 int64_t now_us(void);
