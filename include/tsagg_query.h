@@ -119,6 +119,12 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  * of this call sets it (at least "query: <tsagg_strerror>"), so it never
  * shows an earlier failure's message. On error the result is empty.
  *
+ * Damage in the log tail (a bad frame or segment, as tsagg_verify reports
+ * it) does not fail the query: the tail is read up to the damage, the
+ * events before it are counted, and the result carries a warning
+ * (tsagg_result_warning) naming the file and offset. TSAGG_QUERY_NO_TAIL
+ * reads no log and so never warns.
+ *
  * Semantics worth knowing:
  *   - The first bucket's time is the start of the bucket holding `from`,
  *     which can lie before `from`; only events in [from, to) are counted.
@@ -151,6 +157,13 @@ TSAGG_API const char *tsagg_result_group(const tsagg_result *r, size_t row);
 /* 1 when distinct counts are estimates (HyperLogLog, standard error
  * 0.81%; exact up to 256 distinct per merchant-hour), 0 when exact. */
 TSAGG_API int tsagg_result_approximate(const tsagg_result *r);
+/* NULL when the answer counts every event it should; else why it does not:
+ * "<segment path>: <what> at offset <n>; the log cannot be read past it:
+ * events after it are not counted" (the log tail stopped at damage; see
+ * tsagg_query_run). Like the arrays above, it belongs to the result and is
+ * valid until the next tsagg_query_run on that result or its free; a run
+ * that fails leaves none. */
+TSAGG_API const char *tsagg_result_warning(const tsagg_result *r);
 
 #ifdef __cplusplus
 }
