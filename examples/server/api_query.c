@@ -337,8 +337,15 @@ static void write_results(FILE *f, const tsagg_query *q, const tsagg_result *res
         }
         fputs("]}", f);
     }
-    fprintf(f, "%s], \"meta\": {\"approximate\": %s, \"took_ms\": %.3f}}\n", rows ? "\n" : "",
+    fprintf(f, "%s], \"meta\": {\"approximate\": %s, \"took_ms\": %.3f", rows ? "\n" : "",
             tsagg_result_approximate(res) ? "true" : "false", ms);
+    /* A partial answer (the log stops at damage) says so. */
+    const char *warning = tsagg_result_warning(res);
+    if (warning) {
+        fputs(", \"warning\": ", f);
+        json_put_str(f, warning, strlen(warning));
+    }
+    fputs("}}\n", f);
 }
 
 void handle_query(request *r)
