@@ -119,11 +119,12 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  * of this call sets it (at least "query: <tsagg_strerror>"), so it never
  * shows an earlier failure's message. On error the result is empty.
  *
- * Damage in the log tail (a bad frame or segment, as tsagg_verify reports
- * it) does not fail the query: the tail is read up to the damage, the
- * events before it are counted, and the result carries a warning
- * (tsagg_result_warning) naming the file and offset. TSAGG_QUERY_NO_TAIL
- * reads no log and so never warns.
+ * Damage in the log tail that the query reads (a bad frame or segment, as
+ * tsagg_verify reports it; frames whose headers place them outside the
+ * range are not read) does not fail the query: the tail is read up to the
+ * damage, the events before it are counted, and the result carries a
+ * warning (tsagg_result_warning) naming the file and offset.
+ * TSAGG_QUERY_NO_TAIL reads no log and so never warns.
  *
  * Semantics worth knowing:
  *   - The first bucket's time is the start of the bucket holding `from`,
