@@ -9,6 +9,8 @@
  * Conventions for every callback: return >= 0 on success and -errno on
  * failure (never -1 with errno set). `ctx` is the table's own pointer, passed
  * back unchanged. Callbacks may be called from several threads at once.
+ * A system call interrupted by a signal is the callback's to retry, as the
+ * default table does: -EINTR is returned to the caller as a failure.
  *
  * A store opened with a table other than tsagg_io_default() writes its log
  * through the pwrite/fdatasync path unless TSAGG_IO_URING is forced, because

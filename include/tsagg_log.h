@@ -46,7 +46,9 @@ extern "C" {
  *
  * Thread-safe. After any failed write or fsync the writer is failed: this
  * and every later call returns the stored error (usually -EIO or -ENOSPC)
- * and nothing more becomes durable; close and reopen to recover. Errors:
+ * and nothing more becomes durable; close and reopen to recover. A signal
+ * the host catches (with or without SA_RESTART) while a write or fsync is
+ * awaited is not a failure: the wait is resumed, on both I/O paths. Errors:
  * TSAGG_EINPUT, TSAGG_EARG, TSAGG_EREADONLY, -errno.
  */
 TSAGG_API int tsagg_append(tsagg_store *store, const tsagg_event *evs, size_t n,

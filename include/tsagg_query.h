@@ -129,6 +129,13 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  * so it never shows an earlier failure's message (the store's errmsg holds
  * the latest failure of any query). On error the result is empty.
  *
+ * Damage in the log tail that the query reads (a bad frame or segment, as
+ * tsagg_verify reports it; frames whose headers place them outside the
+ * range are not read) does not fail the query: the tail is read up to the
+ * damage, the events before it are counted, and the result carries a
+ * warning (tsagg_result_warning) naming the file and offset.
+ * TSAGG_QUERY_NO_TAIL reads no log and so never warns.
+ *
  * Semantics worth knowing:
  *   - The first bucket's time is the start of the bucket holding `from`,
  *     which can lie before `from`; only events in [from, to) are counted.
@@ -164,6 +171,13 @@ TSAGG_API int tsagg_result_approximate(const tsagg_result *r);
 /* Detail of the failure of the last tsagg_query_run() on r ("unknown
  * measure \"price\""), "" after a success. Never NULL. */
 TSAGG_API const char *tsagg_result_errmsg(const tsagg_result *r);
+/* NULL when the answer counts every event it should; else why it does not:
+ * "<segment path>: <what> at offset <n>; the log cannot be read past it:
+ * events after it are not counted" (the log tail stopped at damage; see
+ * tsagg_query_run). Like the arrays above, it belongs to the result and is
+ * valid until the next tsagg_query_run on that result or its free; a run
+ * that fails leaves none. */
+TSAGG_API const char *tsagg_result_warning(const tsagg_result *r);
 
 #ifdef __cplusplus
 }

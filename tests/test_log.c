@@ -1,8 +1,9 @@
 /*
  * test_log.c - the raw event log: round trips of every field, validation,
  * sequence numbers, segment rolling, reopening, reader ranges, concurrent
- * appenders in every durability mode, durability semantics, and a reader
- * running beside a writer.
+ * appenders in every durability mode, durability semantics, appends while
+ * the host's signal handler interrupts them, and a reader running beside a
+ * writer.
  *
  * The round-trip, rolling and concurrency tests run twice, once through the
  * pwrite path and once through io_uring (skipped, not failed, where the
@@ -13,6 +14,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1358,6 +1360,89 @@ BOTH_BACKENDS(durable_none)
     close_ok(st);
     st = open_reader_handle();
     expect_all_seq_keyed(st, 30);
+    close_ok(st);
+}
+
+/* ---- signals in the host ------------------------------------------------------------- */
+
+/*
+ * A host that catches signals without SA_RESTART and without blocking them
+ * in the threads that append: a signal landing while a write or fsync is
+ * awaited interrupts that wait (EINTR), which must never surface as a
+ * write failure (the writer's failures are sticky).
+ */
+static atomic_uint g_signals_taken;
+
+static void count_signal(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&g_signals_taken, 1);
+}
+
+typedef struct signaller {
+    pthread_t target; /* the appending thread */
+    atomic_int stop;
+    unsigned sent;
+} signaller;
+
+/* Signal the appending thread and the process (any thread of the library
+ * not blocking it) in turn, every 20 us, until told to stop or 200,000
+ * signals have been sent. */
+static void *signaller_main(void *arg)
+{
+    signaller *s = arg;
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL); /* never taken here */
+    while (!atomic_load(&s->stop) && s->sent < 200000) {
+        if (s->sent % 2)
+            kill(getpid(), SIGUSR1);
+        else
+            pthread_kill(s->target, SIGUSR1);
+        s->sent++;
+        usleep(20);
+    }
+    return NULL;
+}
+
+BOTH_BACKENDS(appends_survive_signals)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = count_signal;
+    sa.sa_flags = 0; /* no SA_RESTART: interrupted system calls fail with EINTR */
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGUSR1, &sa, &old), 0);
+
+    cfg c = {.backend = backend, .sync_mode = TSAGG_SYNC_BATCH};
+    tsagg_store *st = open_writer(&c);
+    static signaller sg;
+    memset(&sg, 0, sizeof sg);
+    sg.target = pthread_self();
+    atomic_store(&g_signals_taken, 0);
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, signaller_main, &sg), 0);
+    /* Every append waits for its write and fsync: 600 waits to interrupt. */
+    uint64_t k = 1;
+    for (int i = 0; i < 600; i++) {
+        size_t n = 1 + (size_t)i % 7;
+        uint64_t seq = append_gen(st, k, n); /* fails the test on any error */
+        cr_assert_eq(seq, k);
+        cr_assert_geq(tsagg_durable_seq(st), seq + n - 1);
+        k += n;
+    }
+    atomic_store(&sg.stop, 1);
+    pthread_join(tid, NULL);
+    unsigned taken = atomic_load(&g_signals_taken);
+    cr_assert_gt(taken, 0, "no signal was taken: the test tried nothing");
+    cr_log_info("%s: %u signals sent, %u taken during %" PRIu64 " appended events",
+                backend == TSAGG_IO_URING ? "io_uring" : "pwrite", sg.sent, taken, k - 1);
+    cr_assert_eq(tsagg_flush(st), 0);
+    close_ok(st);
+    cr_assert_eq(sigaction(SIGUSR1, &old, NULL), 0);
+    st = open_reader_handle();
+    expect_all_seq_keyed(st, k - 1);
     close_ok(st);
 }
 

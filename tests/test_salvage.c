@@ -11,7 +11,9 @@
  *     down to the log's end, partitions keep their events, new events are
  *     counted once (in the tail, then compacted);
  *   - a bad frame in the live segment stops writers until a salvaging open
- *     cuts the segment there, keeping the cut bytes aside;
+ *     cuts the segment there, keeping the cut bytes aside; meanwhile
+ *     queries answer the partitions plus the log before the bad frame, with
+ *     a warning naming it;
  *   - a damaged or missing MANIFEST (beside partition files) is repairable:
  *     removing it and compacting restores every count.
  */
@@ -324,6 +326,108 @@ static void damaged_live_segment(int compacted_first)
 
 Test(salvage, damaged_live_segment_is_cut) { damaged_live_segment(0); }
 Test(salvage, damaged_live_segment_after_compaction_is_cut) { damaged_live_segment(1); }
+
+/* ---- queries beside the damage ---------------------------------------------------- */
+
+/* Count over the three hours (all merchants, `flags` added) into r. */
+static int run_count(tsagg_store *st, uint32_t flags, tsagg_result *r)
+{
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.flags = TSAGG_QUERY_ALL_MERCHANTS | flags;
+    q.from = T0 - HOUR;
+    q.to = T0 + 4 * HOUR;
+    q.bucket = TSAGG_BUCKET_TOTAL;
+    return tsagg_query_run(st, &q, r);
+}
+
+/* Five events named e0..e4 in one call (one frame), at T0. */
+static void append_named(tsagg_store *st)
+{
+    static const char *const names[] = {"e0", "e1", "e2", "e3", "e4"};
+    tsagg_event evs[5];
+    for (int i = 0; i < 5; i++)
+        evs[i] = (tsagg_event){.ts = T0 + 2000, .merchant = 1, .event = names[i],
+                               .event_len = 2, .user = 7};
+    cr_assert_eq(tsagg_append(st, evs, 5, NULL), 0);
+}
+
+Test(salvage, query_answers_up_to_damage_in_the_tail_with_a_warning)
+{
+    char seg[700], err[1024];
+    seg_path(1, seg, sizeof seg);
+    tsagg_store *st = open_writer();
+    append(st, 40, 10);
+    append_named(st);
+    compact(st); /* events 1..45 in partitions */
+    append(st, 60, 10); /* 46..105 in the tail, one frame per 10 */
+    cr_assert_eq(tsagg_store_close(st), 0);
+    uint64_t offs[16];
+    cr_assert_eq(frame_offsets(seg, offs, 16), 11);
+    flip(seg, offs[7] + 56 + 3); /* the payload of frame 8: events 66..75 */
+
+    st = open_flags(0, NULL, err, sizeof err);
+    tsagg_result *r;
+    cr_assert_eq(tsagg_result_create(&r), 0);
+    int rc = run_count(st, 0, r);
+    tsagg_store_errmsg(st, err, sizeof err);
+    cr_assert_eq(rc, 0, "query: %s (%s)", tsagg_errname(rc), err);
+    cr_assert_eq(tsagg_result_values(r, 0)[0], 65.0,
+                 "45 from partitions and the 20 events of the tail before the bad frame");
+    const char *w = tsagg_result_warning(r);
+    cr_assert_not_null(w, "a partial answer says so");
+    char at[64];
+    snprintf(at, sizeof at, "offset %" PRIu64, offs[7]);
+    cr_assert(strstr(w, seg) && strstr(w, at) && strstr(w, "not counted"),
+              "the warning names the file, the offset and what is left out: %s", w);
+
+    /* A group-by answered in two passes (ranked on totals, then the series
+     * of the top groups, read up to where the first pass stopped) keeps
+     * the warning: 6 event names x 993,840 minutes pass
+     * TSAGG_QUERY_MAX_ROWS. */
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.flags = TSAGG_QUERY_ALL_MERCHANTS;
+    q.from = T0 - 690 * 24 * HOUR;
+    q.to = T0 + 4 * HOUR;
+    q.bucket = TSAGG_BUCKET_MINUTE;
+    q.group_by = "event";
+    q.top = 2;
+    rc = tsagg_query_run(st, &q, r);
+    tsagg_store_errmsg(st, err, sizeof err);
+    cr_assert_eq(rc, 0, "group-by: %s (%s)", tsagg_errname(rc), err);
+    cr_assert_eq(tsagg_result_groups(r), 2);
+    double views = 0;
+    for (size_t i = 0; i < tsagg_result_rows(r); i++)
+        if (!strcmp(tsagg_result_group(r, i), "page_view"))
+            views += tsagg_result_values(r, 0)[i];
+    cr_assert_eq(views, 60.0);
+    w = tsagg_result_warning(r);
+    cr_assert(w && strstr(w, at), "two passes: %s", w ? w : "(none)");
+
+    /* Partitions alone read no log: nothing to warn of, and a result
+     * reused from a partial answer no longer carries its warning. */
+    rc = run_count(st, TSAGG_QUERY_NO_TAIL, r);
+    cr_assert_eq(rc, 0, "%s", tsagg_errname(rc));
+    cr_assert_eq(tsagg_result_values(r, 0)[0], 45.0);
+    cr_assert_null(tsagg_result_warning(r));
+    tsagg_result_free(r);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+Test(salvage, query_of_an_intact_log_has_no_warning)
+{
+    tsagg_store *st = open_writer();
+    append(st, 30, 10);
+    tsagg_result *r;
+    cr_assert_eq(tsagg_result_create(&r), 0);
+    cr_assert_null(tsagg_result_warning(r), "a new result has none");
+    cr_assert_eq(run_count(st, 0, r), 0);
+    cr_assert_eq(tsagg_result_values(r, 0)[0], 30.0);
+    cr_assert_null(tsagg_result_warning(r));
+    tsagg_result_free(r);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
 
 /* ---- the manifest ---------------------------------------------------------------- */
 

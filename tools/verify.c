@@ -65,9 +65,9 @@ static void on_problem(void *ctx, const tsagg_verify_problem *p)
                "from, or accept the loss: tsagg-verify --salvage %s\n", r->store);
         r->lost++;
     } else if (strncmp(p->file, "log", 3) == 0) {
-        printf("  not repairable by a rebuild: the raw log is the source of truth. Hours "
-               "compacted before the damage still answer from their partitions (tsagg-query "
-               "--no-tail answers from partitions alone)\n");
+        printf("  not repairable by a rebuild: the raw log is the source of truth. Queries "
+               "answer from the partitions and the log before the damage, with a warning "
+               "(tsagg-query exits 1): events after it are not counted\n");
         if (r->live_segment[0] && strcmp(p->file, r->live_segment) == 0)
             printf("  salvage: tsagg-verify --salvage %s cuts this segment at the damage "
                    "(events after it are lost unless compacted); writes resume\n", r->store);

@@ -352,6 +352,12 @@ static void write_results(FILE *f, const qparse *p, const tsagg_result *res, dou
         fputs(", \"domain\": ", f);
         json_put_str(f, p->domain, strlen(p->domain));
     }
+    /* A partial answer (the log stops at damage) says so. */
+    const char *warning = tsagg_result_warning(res);
+    if (warning) {
+        fputs(", \"warning\": ", f);
+        json_put_str(f, warning, strlen(warning));
+    }
     fputs("}}\n", f);
 }
 

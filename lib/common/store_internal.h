@@ -76,6 +76,12 @@ int tsagg__writer_close(tsagg_store *store);
  * it ends below; *end gets where it ends (lib/log/logend.c). */
 int tsagg__log_check_consumed(tsagg_store *store, uint64_t consumed, uint64_t *end);
 
+/* After the log reader failed on damage (TSAGG_ECHECKSUM, TSAGG_ECORRUPT:
+ * a bad frame, header or segment), 1 with "<segment path>: <what> at offset
+ * <n>" in buf; 0 after any other failure (I/O, memory) or none
+ * (lib/log/reader.c). */
+int tsagg__log_reader_damage(const tsagg_log_reader *reader, char *buf, size_t len);
+
 /* Number of the segment being appended to (or about to be created); every
  * segment below it is sealed. */
 uint64_t tsagg__writer_open_segment(tsagg_store *store);

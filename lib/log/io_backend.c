@@ -47,13 +47,23 @@ static int uring_write(struct io_uring *ring, int fd, const uint8_t *p, size_t l
         }
         if (nsqe == 0)
             return 0;
-        int rc = io_uring_submit_and_wait(ring, nsqe);
+        /* A signal caught by the host (without SA_RESTART) interrupts the
+         * wait, not the operations: they stay queued or in flight on our
+         * buffer, so wait again rather than fail (a writer's failure is
+         * sticky). Submitting again passes on only what the kernel has not
+         * taken yet, and waits for completions already in the ring too. */
+        int rc;
+        do
+            rc = io_uring_submit_and_wait(ring, nsqe);
+        while (rc == -EINTR);
         if (rc < 0)
             return rc;
         int err = 0, retry = 0;
         for (unsigned i = 0; i < nsqe; i++) {
             struct io_uring_cqe *cqe;
-            rc = io_uring_wait_cqe(ring, &cqe);
+            do
+                rc = io_uring_wait_cqe(ring, &cqe);
+            while (rc == -EINTR);
             if (rc < 0)
                 return rc;
             int res = cqe->res;

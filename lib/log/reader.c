@@ -39,6 +39,8 @@ struct tsagg_log_reader {
     uint64_t frame_seq; /* sequence number of evs.evs[0] */
     uint64_t retry_off; /* 1 + offset of a tail frame already read twice */
     int err, done;
+    const char *err_what; /* the failure: what, at err_off of path */
+    uint64_t err_off;
 };
 
 void tsagg_log_range_init(tsagg_log_range *r)
@@ -102,10 +104,21 @@ void tsagg_log_reader_close(tsagg_log_reader *rd)
     free(rd);
 }
 
+/* what: a static string (a literal or tsagg_strerror's). */
 static int fail(tsagg_log_reader *rd, int code, const char *what, uint64_t off)
 {
+    rd->err_what = what;
+    rd->err_off = off;
     rd->err = tsagg__fail(rd->st, code, "%s: %s at offset %" PRIu64, rd->path, what, off);
     return rd->err;
+}
+
+int tsagg__log_reader_damage(const tsagg_log_reader *rd, char *buf, size_t len)
+{
+    if (rd->err != TSAGG_ECHECKSUM && rd->err != TSAGG_ECORRUPT)
+        return 0;
+    snprintf(buf, len, "%s: %s at offset %" PRIu64, rd->path, rd->err_what, rd->err_off);
+    return 1;
 }
 
 static void close_segment(tsagg_log_reader *rd)

@@ -1,8 +1,9 @@
 /*
  * query.c - run a query: plan it, take a snapshot of the published
  * partitions, scan those of the range and the durable log tail after the
- * snapshot's consumed position, then lay the accumulators out as result
- * columns (top-N groups first by the first metric, ties by key).
+ * snapshot's consumed position (up to any damage in it, which the result's
+ * warning names), then lay the accumulators out as result columns (top-N
+ * groups first by the first metric, ties by key).
  *
  * A group-by whose series would pass TSAGG_QUERY_MAX_ROWS cells (many
  * distinct values, fine buckets) is answered in two passes over the same
@@ -33,6 +34,7 @@ struct tsagg_result {
     size_t rows_cap, values_cap, keybuf_cap;
     int approximate;
     char errmsg[TSAGG_ERRMSG_MAX]; /* of the last run */
+    char warning[TSAGG_ERRMSG_MAX]; /* "" when the answer is whole */
 };
 
 int tsagg_result_create(tsagg_result **out)
@@ -57,6 +59,10 @@ size_t tsagg_result_buckets(const tsagg_result *r) { return r->buckets; }
 size_t tsagg_result_groups(const tsagg_result *r) { return r->groups; }
 const int64_t *tsagg_result_times(const tsagg_result *r) { return r->times; }
 int tsagg_result_approximate(const tsagg_result *r) { return r->approximate; }
+const char *tsagg_result_warning(const tsagg_result *r)
+{
+    return r->warning[0] ? r->warning : NULL;
+}
 
 const char *tsagg_result_errmsg(const tsagg_result *r) { return r->errmsg; }
 
@@ -366,12 +372,13 @@ static int scan_snapshot(qplan *p, const tsagg__manifest *m)
 }
 
 /* The snapshot's partitions of the range, then the log tail after them and
- * before *tail_end (see tsagg__scan_tail). */
-static int scan_all(qplan *p, const tsagg__manifest *m, uint64_t *tail_end)
+ * before *tail_end; damage in the tail ends it with a warning in
+ * warning[TSAGG_ERRMSG_MAX] (see tsagg__scan_tail). */
+static int scan_all(qplan *p, const tsagg__manifest *m, uint64_t *tail_end, char *warning)
 {
     int rc = scan_snapshot(p, m);
     if (rc == 0 && !(p->flags & TSAGG_QUERY_NO_TAIL))
-        rc = tsagg__scan_tail(p, m->consumed_seq, tail_end);
+        rc = tsagg__scan_tail(p, m->consumed_seq, tail_end, warning, TSAGG_ERRMSG_MAX);
     return rc;
 }
 
@@ -384,14 +391,14 @@ static int scan_all(qplan *p, const tsagg__manifest *m, uint64_t *tail_end)
  * answers (or one that can be freed).
  */
 static int rank_then_series(qplan *p, const tsagg_query *q, const tsagg__manifest *m,
-                            uint64_t *tail_end)
+                            uint64_t *tail_end, char *warning)
 {
     tsagg_store *st = p->st;
     tsagg__qplan_free(p);
     qplan tot;
     int rc = tsagg__qplan_init(&tot, st, q, 1);
     if (rc == 0)
-        rc = scan_all(&tot, m, tail_end);
+        rc = scan_all(&tot, m, tail_end, warning);
     ranked *order = NULL;
     if (rc == 0)
         rc = rank_groups(&tot, &order);
@@ -414,7 +421,7 @@ static int rank_then_series(qplan *p, const tsagg_query *q, const tsagg__manifes
     if (rc == 0)
         rc = tsagg__qplan_fix_groups(p, keys, lens, keep);
     if (rc == 0)
-        rc = scan_all(p, m, tail_end);
+        rc = scan_all(p, m, tail_end, warning);
     free(keys);
     free(lens);
     free(order);
@@ -431,6 +438,8 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
     r->rows = r->buckets = r->groups = 0;
     tsagg__errsink sink;
     tsagg__errsink_begin(st, &sink, r->errmsg, sizeof r->errmsg);
+    r->warning[0] = '\0';
+    char warning[TSAGG_ERRMSG_MAX] = "";
     qplan p;
     int rc = tsagg__qplan_init(&p, st, q, 0);
     /* A file a merge removed after our snapshot was taken (by another
@@ -449,9 +458,10 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
          * back is never shown. A read-only handle cannot know what another
          * process's writer has made durable: it reads what the files hold. */
         uint64_t tail_end = st->writer ? tsagg_durable_seq(st) + 1 : UINT64_MAX;
-        rc = scan_all(&p, m, &tail_end);
+        warning[0] = '\0';
+        rc = scan_all(&p, m, &tail_end, warning);
         if (rc == -E2BIG && p.overflowed)
-            rc = rank_then_series(&p, q, m, &tail_end);
+            rc = rank_then_series(&p, q, m, &tail_end, warning);
         tsagg__partcache_trim(st, m);
         tsagg__snapshot_release(st, snap);
         if (rc != -ENOENT || attempt == MAX_ATTEMPTS)
@@ -461,6 +471,8 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
     }
     if (rc == 0)
         rc = fill_result(&p, r);
+    if (rc == 0)
+        memcpy(r->warning, warning, sizeof warning);
     tsagg__qplan_free(&p);
     return tsagg__errsink_end(st, &sink, rc, "query");
 }

@@ -122,8 +122,11 @@ typedef struct tsagg__pcent tsagg__pcent; /* partcache.h */
 int tsagg__scan_partition(qplan *p, tsagg__pcent *ent);
 /* The log events after after_seq and before *end_seq. *end_seq UINT64_MAX:
  * up to the end of the log, and then set to one past the last event read,
- * so that a second pass reads the same events. */
-int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq);
+ * so that a second pass reads the same events. Damage in the log ends the
+ * scan without failing it: the events before it are counted and, unless
+ * warning already holds one, warning (warning_len bytes) says where it is. */
+int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq, char *warning,
+                     size_t warning_len);
 
 /* Exact id sets. */
 int tsagg__idset_add(idset *s, uint64_t id);

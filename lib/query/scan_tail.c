@@ -4,6 +4,12 @@
  * events: strings are compared directly. The store's rules (tsagg_rules.h)
  * drop here what compaction will drop; the processing hook and the removal
  * of retries apply only once they are compacted.
+ *
+ * Damage in the log (a bad frame, segment header or seal) ends the tail:
+ * what was read before it stays counted, and the query answers with a
+ * warning naming the file and offset instead of failing, since the
+ * partitions and the rest of the tail are still good (the damage itself
+ * is tsagg_verify's to report and the salvage's to cut).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -94,7 +100,8 @@ static int passes(const qplan *p, const tsagg_event *ev)
     return 1;
 }
 
-int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq)
+int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq, char *warning,
+                     size_t warning_len)
 {
     tsagg_log_range r;
     tsagg_log_range_init(&r);
@@ -124,7 +131,8 @@ int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq)
     const tsagg_event *ev;
     uint64_t seq, last = after_seq;
     int all = (p->flags & TSAGG_QUERY_ALL_MERCHANTS) != 0;
-    while ((rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1) {
+    int rd_rc;
+    while ((rc = rd_rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1) {
         last = seq;
         if ((!all && ev->merchant != p->q->merchant) || ev->ts < p->from || ev->ts >= p->to ||
             (any_rule && tsagg_rules_drops(rules, ev)) || !passes(p, ev))
@@ -150,6 +158,14 @@ int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq)
             break;
     }
     free(meas);
+    char damage[TSAGG_ERRMSG_MAX];
+    if (rd_rc < 0 && tsagg__log_reader_damage(rd, damage, sizeof damage)) {
+        rc = 0;
+        if (!warning[0]) /* the first pass's (a second one stops before it) */
+            snprintf(warning, warning_len,
+                     "%s; the log cannot be read past it: events after it are not counted",
+                     damage);
+    }
     tsagg_log_reader_close(rd);
     tsagg_rules_free(rules);
     if (rc < 0)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # What the tools do with a store that is damaged, half copied or not a
 # store at all: what tsagg-verify reports (and its exit code), what the
-# repair it offers restores, and that nothing is created where no store is.
+# repair it offers restores, what tsagg-query answers beside damage in the
+# log, and that nothing is created where no store is.
 #
 # The binaries come from the environment (tools/meson.build sets them):
 # TSAGG_GEN TSAGG_INGEST TSAGG_QUERY TSAGG_COMPACT TSAGG_REBUILD TSAGG_VERIFY.
@@ -140,11 +141,29 @@ expect 1 "$TSAGG_VERIFY" "$store"
 grep_in "$tmp/out" "DAMAGED log/"
 grep_in "$tmp/out" "salvage: tsagg-verify --salvage $store cuts this segment"
 expect 0 "$TSAGG_QUERY" "$store" --all-merchants --from 2026-10-01 --to 2026-10-03 --no-tail
+grep_not "$tmp/err" "warning"
+# Default queries answer up to the bad frame, warn on stderr in every
+# format, and exit 1 (a partial answer).
+for fmt in csv json table; do
+    expect 1 "$TSAGG_QUERY" "$store" --all-merchants --from 2026-10-01 --to 2026-10-03 \
+        --format "$fmt"
+    grep_in "$tmp/err" "tsagg-query: warning: partial answer: $seg: "
+    grep_in "$tmp/err" "at offset "
+    grep_in "$tmp/err" "events after it are not counted"
+    [ -s "$tmp/out" ] || fail "no answer on stdout with --format $fmt"
+    cp "$tmp/out" "$tmp/partial.$fmt"
+done
 expect 3 "$TSAGG_INGEST" --quiet "$store" "$tmp/part1.ndjson"
 grep_in "$tmp/err" "valid frames follow it"
 expect 0 "$TSAGG_VERIFY" --salvage "$store"
 grep_in "$tmp/out" "bytes cut off a damaged segment: log/"
 grep_in "$tmp/out" ": ok"
+# The partial answer counted exactly what the salvage keeps.
+expect 0 "$TSAGG_QUERY" "$store" --all-merchants --from 2026-10-01 --to 2026-10-03 --format csv
+grep_not "$tmp/err" "warning"
+cmp -s "$tmp/out" "$tmp/partial.csv" || fail "the partial answer differs from the salvaged log's"
+awk -F, 'NR > 1 { n += $2 } END { exit !(n > 0 && n < 6000) }' "$tmp/out" ||
+    fail "the salvaged log should hold some of the 6000 events, not all"
 expect 0 "$TSAGG_INGEST" --quiet "$store" "$tmp/part1.ndjson"
 expect 0 "$TSAGG_VERIFY" -q "$store"
 

@@ -14,8 +14,9 @@
 /* Exit codes, the same for every tool (docs/tools.md). */
 enum {
     CLI_EXIT_OK = 0,       /* done, nothing to report */
-    CLI_EXIT_PARTIAL = 1,  /* done, but input was rejected (tsagg-ingest) or
-                              damage was found (tsagg-verify) */
+    CLI_EXIT_PARTIAL = 1,  /* done, but input was rejected (tsagg-ingest),
+                              damage was found (tsagg-verify), or the answer
+                              stops at damage in the log (tsagg-query) */
     CLI_EXIT_USAGE = 2,    /* bad option, argument or query */
     CLI_EXIT_FAILURE = 3,  /* the store or a file failed (I/O, damage) */
     CLI_EXIT_STOPPED = 4   /* tsagg-ingest stopped early at --max-errors */

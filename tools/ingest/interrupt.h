@@ -4,10 +4,9 @@
  * Both signals are blocked from the start, in every thread (the library's
  * threads inherit the mask when the store opens), and taken only when the
  * loader is about to read (interrupt_wait: a pending one first, then while
- * waiting, by a ppoll that unblocks them atomically). So no library call is ever interrupted by them (an EINTR
- * inside an append would fail the writer), a signal arriving during an
- * append or a compaction is taken at the next wait, and none is lost
- * between a check and a blocking read. The process then appends what it
+ * waiting, by a ppoll that unblocks them atomically). So a signal
+ * arriving during an append or a compaction is taken at the next wait,
+ * and none is lost between a check and a blocking read. The process then appends what it
  * parsed, flushes, prints its summary and where to resume, and ends by the
  * same signal (interrupt_reraise).
  */

@@ -8,7 +8,8 @@
  *
  * This file reads the command line, runs the query (N times with --repeat,
  * timing only tsagg_query_run) and hands the result to output.c.
- * Exit codes: 0 done, 2 bad option or query, 3 the store failed.
+ * Exit codes: 0 done, 1 done but the log tail was read only up to damage
+ * (a warning says where), 2 bad option or query, 3 the store failed.
  * docs/tsagg-query.md.
  */
 #include <errno.h>
@@ -62,7 +63,8 @@ static const char usage_text[] =
     "      --tz Asia/Kolkata -M count -M sum:value -w country=IN,US\n"
     "  tsagg-query /data/store --all-merchants --from now-1h --to now -b minute -f json\n"
     "\n"
-    "Exit status: 0 success, 2 bad option or query, 3 the store failed.\n";
+    "Exit status: 0 success, 1 a partial answer (the log is damaged; a warning on\n"
+    "stderr says where), 2 bad option or query, 3 the store failed.\n";
 
 enum {
     OPT_ALL = 256, OPT_FROM, OPT_TO, OPT_TZ, OPT_EXACT, OPT_NO_TAIL, OPT_REPEAT,
@@ -322,11 +324,22 @@ static int query_main(qt_args *a)
     } else if (qt_write_result(stdout, a, r) != 0) {
         cli_error(prog, "write error: %s", strerror(errno));
         code = CLI_EXIT_FAILURE;
-    } else if (a->format == QT_CSV && tsagg_result_approximate(r)) {
-        /* The table says so below it and JSON in "approximate"; a CSV has
-         * no place a reader would not take for data. */
-        cli_error(prog, "note: users and sessions are estimates (HyperLogLog, standard error "
-                        "0.81%%); --exact counts them exactly");
+    } else {
+        if (a->format == QT_CSV && tsagg_result_approximate(r)) {
+            /* The table says so below it and JSON in "approximate"; a CSV
+             * has no place a reader would not take for data. */
+            cli_error(prog, "note: users and sessions are estimates (HyperLogLog, standard "
+                            "error 0.81%%); --exact counts them exactly");
+        }
+        /* The answer stands for what could be read: said on stderr in
+         * every format (stdout keeps its shape), and by the exit status
+         * for scripts. */
+        const char *warning = tsagg_result_warning(r);
+        if (warning) {
+            cli_error(prog, "warning: partial answer: %s (tsagg-verify %s says what to do)",
+                      warning, a->store);
+            code = CLI_EXIT_PARTIAL;
+        }
     }
     tsagg_result_free(r);
     tsagg_store_close(st);

@@ -2,7 +2,8 @@
 # POST /api/v1/query against tsagg-query on the same store: the same
 # questions (hourly and daily series in a time zone, filters, group-by with
 # top-N, every metric kind, dates and RFC 3339 ranges, before and after a
-# compaction) give the same rows; and every bad field is a 400 naming it.
+# compaction) give the same rows; a damaged frame in the log tail gives the
+# answer before it with meta.warning; and every bad field is a 400 naming it.
 . "$(dirname "$0")/lib.sh"
 : "${TSAGG_QUERY:?}" "${TSAGG_GEN:?}"
 
@@ -106,6 +107,32 @@ done
 check "rebuilt: the same answer" "$(cat "$T/before.json")" "$(jq -c .results "$T/body")"
 req GET /metrics >/dev/null
 check "rebuild counted" "tsagg_server_rebuilds_total 1" "$(grep '^tsagg_server_rebuilds_total' "$T/body")"
+
+# --- a damaged frame in the log not yet compacted: the answer counts what
+# comes before it and says so in meta.warning, naming the file.
+batch() { # N ID0: N events of merchant 9 on 2026-11-05, one request
+    local i
+    for i in $(seq "$2" $(($2 + $1 - 1))); do
+        echo "{\"ts\":\"2026-11-05T12:00:00Z\",\"merchant\":9,\"event\":\"signup\",\"user\":\"d-$i\",\"id\":$i}"
+    done > "$T/batch.ndjson"
+    check_status "batch at $2" 200 POST /api/v1/events -H "$ADMIN" --data-binary @"$T/batch.ndjson"
+}
+NOV5='{"site_id": 9, "metrics": ["count"], "date_range": ["2026-11-05T00:00:00Z", "2026-11-06T00:00:00Z"], "interval": "total", "timezone": "UTC"}'
+batch 10 900001
+SEG=$S/log/$(ls "$S/log" | grep '\.tlog$' | tail -1)
+at=$(stat -c %s "$SEG")
+batch 20 900011
+batch 30 900031
+printf '\x55' | dd of="$SEG" bs=1 seek=$((at + 56 + 3)) conv=notrunc status=none
+check_status "a damaged tail" 200 POST /api/v1/query -H "Authorization: Bearer $QK9" -d "$NOV5"
+check "counted up to the damage" 10 "$(jq '.results[0].metrics[0]' "$T/body")"
+check "meta.warning names the segment" 1 \
+    "$(jq -r --arg f "${SEG##*/}: " --arg o "at offset $at;" \
+        '.meta.warning | contains($f) and contains($o) and contains("not counted") | if . then 1 else 0 end' \
+        "$T/body")"
+# A range the damaged frame's header places it outside of is answered whole.
+check_status "another day" 200 POST /api/v1/query -H "Authorization: Bearer $QK9" -d "$HOURLY"
+check "another day has no warning" null "$(jq .meta.warning "$T/body")"
 
 # --- errors
 bad() { # NAME STATUS WORD BODY [KEY]: the error names WORD
