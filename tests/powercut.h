@@ -33,9 +33,9 @@
  *               changes (a metadata journal commits in order);
  *   PC_SCATTER  as PC_REORDER for names, but any subset of the unsynced
  *               writes' sectors landed, in no order even within a file.
- *               The log's recovery does not handle this (a hole before a
- *               valid frame is reported as damage; docs/durability.md), so
- *               the sweeps leave it out unless asked.
+ *               The log's recovery tells such a hole from damage to
+ *               durable frames by the frames' synced flag (log format 2;
+ *               docs/durability.md).
  *
  * Randomness (which sectors, which prefix) comes from the seed given to
  * powercut_arm(), so an image reproduces. Only one directory tree is

@@ -31,8 +31,8 @@
  *
  * Each sweep prints its number of calls, cut points checked and the seed.
  * TSAGG_POWERCUT_SEED fixes the seed; TSAGG_POWERCUT_ALL=1 checks every cut
- * point instead of a sample; TSAGG_POWERCUT_SCATTER=1 adds images where
- * unsynced sectors land in no order (see powercut.h: not handled yet).
+ * point instead of a sample; TSAGG_POWERCUT_SCATTER=0 leaves out the images
+ * where unsynced sectors land in no order (see powercut.h).
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -764,7 +764,7 @@ static void sweep(const char *name, void (*baseline)(run *), void (*op)(run *))
     cr_assert_gt(calls, 0);
 
     const char *all = getenv("TSAGG_POWERCUT_ALL"), *scatter = getenv("TSAGG_POWERCUT_SCATTER");
-    uint64_t modes = scatter && *scatter && strcmp(scatter, "0") ? PC_NMODES : PC_SCATTER;
+    uint64_t modes = scatter && !strcmp(scatter, "0") ? PC_SCATTER : PC_NMODES;
     uint64_t points = calls + 1, checked = 0, by_mode[PC_NMODES] = {0};
     int sample = (!all || !*all || !strcmp(all, "0")) && points > SAMPLE_MAX;
     for (uint64_t i = 0; i < (sample ? SAMPLE_MAX : points); i++) {
