@@ -90,13 +90,11 @@ void handle_events(request *r)
         if (rc == RECORD_BLANK)
             continue;
         if (rc == 0 && !any_merchant && w->b.evs[w->b.n - 1].merchant != s.merchant) {
-            /* Take the event back out of the batch. */
-            w->b.n--;
-            w->b.nattrs -= w->b.evs[w->b.n].nattrs;
+            unsigned long long got = w->b.evs[w->b.n - 1].merchant;
+            evb_drop_last(&w->b);
             snprintf(w->b.err, sizeof w->b.err,
                      "field 'merchant': expected %llu (the merchant of this ingest key), got %llu",
-                     (unsigned long long)s.merchant,
-                     (unsigned long long)w->b.evs[w->b.n].merchant);
+                     (unsigned long long)s.merchant, got);
             wrong_merchant++;
             rc = -1;
         }

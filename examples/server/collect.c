@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "accesslog.h"
 #include "sessions.h"
 
 #define DAY_US INT64_C(86400000000)
@@ -50,32 +51,6 @@ void url_path(const char *url, size_t len, const char **path, size_t *plen)
     *plen = n;
 }
 
-size_t url_host(const char *url, size_t len, char *buf, size_t cap)
-{
-    const char *p = url, *end = url + len;
-    const char *scheme = memmem(url, len, "://", 3);
-    if (scheme)
-        p = scheme + 3;
-    else if (len >= 2 && url[0] == '/' && url[1] == '/')
-        p = url + 2;
-    const char *h = p;
-    while (h < end && *h != '/' && *h != '?' && *h != '#')
-        h++;
-    const char *at = memchr(p, '@', (size_t)(h - p)); /* user:password@ */
-    if (at)
-        p = at + 1;
-    const char *colon = memchr(p, ':', (size_t)(h - p)); /* :port */
-    if (colon)
-        h = colon;
-    size_t n = (size_t)(h - p);
-    if (n >= cap)
-        n = 0;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
-    buf[n] = '\0';
-    return n;
-}
-
 static int add_dim(worker *w, const char *name, const char *s, size_t len)
 {
     if (len == 0)
@@ -110,15 +85,17 @@ int collect_begin(server *srv, worker *w, const hit *h)
     size_t plen = 0;
     if (h->page_len)
         url_path(h->page, h->page_len, &path, &plen);
-    /* The host is copied into the batch: it outlives this call. */
-    char host[256];
-    size_t hlen = h->referrer_len ? url_host(h->referrer, h->referrer_len, host, sizeof host) : 0;
+    /* The host, in lower case, is copied into the batch: it outlives this
+     * call. */
+    const char *host = NULL;
+    size_t hlen = h->referrer_len ? url_host(h->referrer, h->referrer_len, &host) : 0;
     char *ref = NULL;
     if (hlen) {
         ref = evb_alloc(b, hlen);
         if (!ref)
             return evb_failf(b, "out of memory");
-        memcpy(ref, host, hlen);
+        for (size_t i = 0; i < hlen; i++)
+            ref[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] + 32 : host[i]);
     }
     if (add_dim(w, "page", path, plen) || add_dim(w, "referrer", ref, hlen) ||
         add_dim(w, "country", h->country, strlen(h->country)) ||

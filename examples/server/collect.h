@@ -51,8 +51,6 @@ int collect_extra_f64(worker *w, const char *key, size_t klen, double v);
 /* The path of a URL ("https://a.example/p?q#h" -> "/p"); a path is kept,
  * without its query and fragment. */
 void url_path(const char *url, size_t len, const char **path, size_t *plen);
-/* The host of a URL, lower case, into buf ("" when there is none). */
-size_t url_host(const char *url, size_t len, char *buf, size_t cap);
 
 /* Plausible's visitor id: a hash of today's random salt, the User-Agent,
  * the client address and the domain. */

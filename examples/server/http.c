@@ -273,13 +273,15 @@ static enum MHD_Result send_reply(request *r)
     return ok;
 }
 
-/* The events a request appended, by what its answer says of them. */
+/* The events a request appended, by what its answer says of them; once,
+ * whether the answer is sent or its sender went away first. */
 static void count_appended(request *r)
 {
     if (r->pending_events)
         metrics_events(r->srv->metrics, r->endpoint,
                        r->status >= 200 && r->status < 300 ? EV_ACCEPTED : EV_STORE_ERROR,
                        r->pending_events);
+    r->pending_events = 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -391,6 +393,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     request *r = *con_cls;
     if (!r)
         return;
+    /* A sender that closed while its request was parked: once resumed,
+     * MHD sees the closed connection and ends it here without calling
+     * on_request again, but its events were appended all the same. */
+    count_appended(r);
     if (srv->cfg.access_log)
         server_log("%s %s %s %.3f ms%s", r->method, r->url, endpoint_name(r->endpoint),
                    (double)(mono_ns() - r->start_ns) / 1e6,

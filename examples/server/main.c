@@ -229,9 +229,9 @@ int main(int argc, char **argv)
     srv.visitor_salt_day = -1;
 
     /* Accepted means durable, but no HTTP thread waits for the disk:
-     * appends return at once (sync none: nothing is written behind the
-     * server's back), and the committer flushes whenever a request waits,
-     * answering all it covered with one fsync (commit.h). */
+     * appends return at once (sync none: the writer thread itself makes
+     * them durable only every 500 ms), and the committer flushes whenever
+     * a request waits, answering all it covered with one fsync (commit.h). */
     tsagg_options opts;
     tsagg_options_init(&opts);
     opts.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Access-log referrers become their host: lower case (non-ASCII letters
 # too, whatever the process's locale), without user info, port and the
-# final dot of a fully qualified name; an IPv6 literal keeps its brackets.
+# final dot of a fully qualified name; an IPv6 literal keeps its brackets;
+# "//host/..." is protocol-relative.
 . "$(dirname "$0")/ingest_lib.sh"
 
 # referrer URL | host stored (written out by hand)
@@ -19,6 +20,7 @@ https://Example.COM./p|example.com
 http://www.example.com.:8080/p|www.example.com
 http://user:p@ss@Host.Org:8080/|host.org
 android-app://com.Google.Android.gm/|com.google.android.gm
+//CDN.Example.net/x?y|cdn.example.net
 EOF_HOSTS
 while IFS='|' read -r url _; do
     printf '1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 10 "%s" "Mozilla/5.0"\n' "$url"

@@ -259,34 +259,41 @@ static span lower_host(accesslog_parser *p, span host, evbuild *b)
     return (span){low, k};
 }
 
-/*
- * The host of a referrer URL, lower case, without user info, port and the
- * final dot of a fully qualified name; an IPv6 literal keeps its brackets
- * ("[::1]"). n 0 when there is none.
- */
-static span referrer_host(accesslog_parser *p, span url, evbuild *b)
+size_t url_host(const char *url, size_t len, const char **host)
 {
-    const char *s = url.p, *end = url.p + url.n;
-    const char *scheme = url.n > 3 ? memmem(s, url.n, "://", 3) : NULL;
+    const char *s = url, *end = url + len;
+    const char *scheme = len > 3 ? memmem(url, len, "://", 3) : NULL;
     if (scheme)
         s = scheme + 3;
+    else if (len >= 2 && url[0] == '/' && url[1] == '/') /* protocol-relative */
+        s = url + 2;
     const char *h = s;
     while (h < end && *h != '/' && *h != '?' && *h != '#')
         h++;
-    span host = {s, (size_t)(h - s)};
-    const char *at = memrchr(host.p, '@', host.n); /* user:password@ */
+    const char *at = memrchr(s, '@', (size_t)(h - s)); /* user:password@ */
     if (at)
-        host = (span){at + 1, (size_t)(host.p + host.n - at - 1)};
-    const char *bracket = host.n && host.p[0] == '[' ? memchr(host.p, ']', host.n) : NULL;
+        s = at + 1;
+    size_t n = (size_t)(h - s);
+    const char *bracket = n && s[0] == '[' ? memchr(s, ']', n) : NULL;
     if (bracket) { /* [IPv6]:port */
-        host.n = (size_t)(bracket - host.p) + 1;
+        n = (size_t)(bracket - s) + 1;
     } else {
-        const char *colon = memchr(host.p, ':', host.n); /* :port */
+        const char *colon = memchr(s, ':', n); /* :port */
         if (colon)
-            host.n = (size_t)(colon - host.p);
-        if (host.n && host.p[host.n - 1] == '.')
-            host.n--; /* "example.com." names example.com */
+            n = (size_t)(colon - s);
+        if (n && s[n - 1] == '.')
+            n--; /* "example.com." names example.com */
     }
+    *host = s;
+    return n;
+}
+
+/* The host of a referrer URL (url_host), lower case. n 0 when there is
+ * none. */
+static span referrer_host(accesslog_parser *p, span url, evbuild *b)
+{
+    span host;
+    host.n = url_host(url.p, url.n, &host.p);
     return lower_host(p, host, b);
 }
 

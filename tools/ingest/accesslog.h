@@ -25,6 +25,13 @@ void accesslog_parser_free(accesslog_parser *p);
  * continue across calls and files. */
 int accesslog_parse(accesslog_parser *p, const char *line, size_t len, evbuild *b);
 
+/* The host of a URL as written, into *host (pointing into url): without
+ * scheme, user info, port, path, query and fragment, nor the final dot of
+ * a fully qualified name; an IPv6 literal keeps its brackets ("[::1]");
+ * "//host/p" is protocol-relative. Its length, 0 when there is none.
+ * Letters keep their case. */
+size_t url_host(const char *url, size_t len, const char **host);
+
 /* Whether a request path names a static asset (by its extension). */
 int accesslog_is_asset(const char *path, size_t len);
 

@@ -132,6 +132,14 @@ void evb_reset(evbuild *b)
     b->block = b->blocks;
 }
 
+void evb_drop_last(evbuild *b)
+{
+    if (b->n == 0)
+        return;
+    b->n--;
+    b->nattrs -= b->evs[b->n].nattrs;
+}
+
 char *evb_alloc(evbuild *b, size_t n)
 {
     /* Blocks are kept for the next batches; a block that is too small for

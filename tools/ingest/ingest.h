@@ -88,6 +88,9 @@ void evb_destroy(evbuild *b);
 int evb_full(const evbuild *b);
 /* Forget the batch (after it was appended); frees nothing. */
 void evb_reset(evbuild *b);
+/* Take the last finished event back out of the batch, with its attributes
+ * (its strings stay in the arena until evb_reset). No-op when empty. */
+void evb_drop_last(evbuild *b);
 /* n bytes of the arena, valid until evb_reset; NULL on ENOMEM. */
 char *evb_alloc(evbuild *b, size_t n);
 

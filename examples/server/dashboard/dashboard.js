@@ -99,6 +99,10 @@ function withFilters(view, extra) {
   return extra ? fs.concat([extra]) : fs;
 }
 const PAGE_VIEWS = ['is', 'event', ['page_view']];
+// Plausible's tracker sends "engagement" as a page is left (time on page,
+// scroll depth): stored, but no event of the merchant's, so the Events
+// panel and the Events total leave it out.
+const ENGAGEMENT = 'engagement';
 
 // ---- rendering ---------------------------------------------------------------
 
@@ -110,7 +114,7 @@ function change(now, before) {
     (pct > 0 ? '+' : pct < 0 ? '−' : '±') + Math.abs(pct) + '%');
 }
 
-function renderTotals(cur, prev, pvNow, pvBefore) {
+function renderTotals(cur, prev, pvNow, pvBefore, engNow, engBefore) {
   const box = document.getElementById('totals');
   const m = cur.results[0] ? cur.results[0].metrics : [0, 0, 0, 0];
   const p = prev.results[0] ? prev.results[0].metrics : [0, 0, 0, 0];
@@ -118,7 +122,7 @@ function renderTotals(cur, prev, pvNow, pvBefore) {
     ['visitors', 'Visitors', m[1], p[1], formatTotal],
     ['visits', 'Visits', m[2], p[2], formatTotal],
     ['pageviews', 'Page views', pvNow, pvBefore, formatTotal],
-    ['events', 'Events', m[0], p[0], formatTotal],
+    ['events', 'Events', m[0] - engNow, p[0] - engBefore, formatTotal],
   ];
   if ((m[3] || 0) !== 0 || (p[3] || 0) !== 0) tiles.push(['revenue', 'Revenue', m[3] || 0, p[3] || 0, (v) => fmtMoney.format(v)]);
   box.replaceChildren(...tiles.map(([id, label, now, before, fmt]) =>
@@ -259,7 +263,8 @@ async function load() {
   const fs = withFilters(view);
   const pvf = withFilters(view, PAGE_VIEWS);
   const totals = ['count', 'users', 'sessions', 'sum:value'];
-  const [tNow, tPrev, pvNow, pvPrev, series, pages, refs, countries, events] = await Promise.all([
+  const engf = withFilters(view, ['is', 'event', [ENGAGEMENT]]);
+  const [tNow, tPrev, pvNow, pvPrev, series, pages, refs, countries, events, engNow, engPrev] = await Promise.all([
     query({ metrics: totals, date_range: cur, filters: fs }),
     query({ metrics: totals, date_range: r.prev, filters: fs }),
     query({ metrics: ['count'], date_range: cur, filters: pvf }),
@@ -268,11 +273,14 @@ async function load() {
     query({ metrics: ['users', 'count'], date_range: cur, dimensions: ['page'], filters: pvf, limit: 10 }),
     query({ metrics: ['users', 'count'], date_range: cur, dimensions: ['referrer'], filters: pvf, limit: 10 }),
     query({ metrics: ['users', 'count'], date_range: cur, dimensions: ['country'], filters: pvf, limit: 10 }),
-    query({ metrics: ['count', 'users', 'sum:value'], date_range: cur, dimensions: ['event'], filters: fs, limit: 20 }),
+    query({ metrics: ['count', 'users', 'sum:value'], date_range: cur, dimensions: ['event'], filters: fs, limit: 21 }),
+    query({ metrics: ['count'], date_range: cur, filters: engf }),
+    query({ metrics: ['count'], date_range: r.prev, filters: engf }),
   ]);
   if (seq !== loadSeq) return;
   const pvCount = (res) => (res.results[0] ? res.results[0].metrics[0] : 0);
-  renderTotals(tNow, tPrev, pvCount(pvNow), pvCount(pvPrev));
+  renderTotals(tNow, tPrev, pvCount(pvNow), pvCount(pvPrev), pvCount(engNow), pvCount(engPrev));
+  const eventRows = events.results.filter((x) => x.dimensions[0] !== ENGAGEMENT).slice(0, 20);
   renderChart(series, view.interval, { range: rangeLabel(r), pageviews: pvCount(pvNow),
     visitors: tNow.results[0] ? tNow.results[0].metrics[1] : 0 });
   renderTable('pages', 'Top pages', 'Page', 'page', pages.results, VISITOR_COLS);
@@ -280,10 +288,10 @@ async function load() {
   const regions = new Intl.DisplayNames(['en'], { type: 'region' });
   renderTable('countries', 'Countries', 'Country', 'country', countries.results, VISITOR_COLS,
     { empty: 'unknown', name: (c) => { try { return `${regions.of(c)} (${c})`; } catch (e) { return c; } } });
-  const hasRevenue = events.results.some((x) => x.metrics[2]);
+  const hasRevenue = eventRows.some((x) => x.metrics[2]);
   const eventCols = [{ label: 'Events', fmt: formatCount }, { label: 'Visitors', fmt: formatCount }];
   if (hasRevenue) eventCols.push({ label: 'Revenue', fmt: (v) => (v ? fmtMoney.format(v) : '–') });
-  renderTable('events', 'Events', 'Name', 'event', events.results, eventCols);
+  renderTable('events', 'Events', 'Name', 'event', eventRows, eventCols);
   await loadTech(view, r, seq);
   // Which view is drawn: scripts and tests wait for it to change.
   document.body.dataset.loaded = String(seq);

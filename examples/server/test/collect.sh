@@ -132,6 +132,10 @@ check "Plausible country behind the proxy" "FR=1" "$(q 8 "$QK8" ', "dimensions":
 req POST /api/v1/query -H "Authorization: Bearer $QK8" -d '{"site_id": 8, "metrics": ["users", "sessions", "sum:value"], "date_range": "day", "dimensions": ["browser"]}' >/dev/null
 check "Plausible visitors, sessions, revenue per browser" "Firefox:1,1,19.99 Safari:1,1,0" \
     "$(jq -r '[.results[] | "\(.dimensions[0]):\(.metrics | map(tostring) | join(","))"] | sort | join(" ")' "$T/body")"
+check_status "Plausible referrer with user info, port and a final dot" 202 POST /api/event -A "$FIREFOX_WIN" \
+    -d '{"n":"pageview","u":"https://plaus.example/ref","d":"plaus.example","r":"https://u:p@ss@Blog.Example.:8080/x"}'
+check "Plausible referrer host as the access logs'" "blog.example=1" \
+    "$(q 8 "$QK8" ', "dimensions": ["referrer"], "filters": [["is", "page", ["/ref"]]]')"
 
 # --- metrics by endpoint and reason
 check_status "metrics" 200 GET /metrics

@@ -196,6 +196,25 @@ try {
   const rose = await page.waitForFunction((n) => Number(document.getElementById('live-count').dataset.value) >= n, want, { timeout: WAIT_MS })
     .then(() => true, () => false);
   check(`the live figure rises from ${liveBefore} by the 3 tracker events`, true, rose);
+
+  // Leaving the desktop's page: the tracker's "engagement" (time on page,
+  // scroll depth) is stored, but is no event of the merchant's.
+  ev = events(dp);
+  await dp.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  answered.desktop_engagement = (await ev).status();
+  check('the engagement event answered', 202, answered.desktop_engagement);
+  check('the engagement event stored under its name', ['Purchase=1', 'engagement=1', 'page_view=2'], await rows('event', [mine]));
+  await page.click('[data-range="7d"]');
+  seq = await loaded(page, seq);
+  await page.click('[data-range="day"]');
+  seq = await loaded(page, seq);
+  const [allToday, engToday] = await Promise.all([query({ metrics: ['count'], date_range: 'day' }),
+    query({ metrics: ['count'], date_range: 'day', filters: [['is', 'event', ['engagement']]] })]);
+  check('the Events total leaves engagement out', allToday.results[0].metrics[0] - engToday.results[0].metrics[0], await tile(page, 'events'));
+  check('the Events panel leaves engagement out', false, (await cellValues(page, 'events')).some((r) => r[0] === 'engagement'));
   await Promise.all([dctx.close(), pctx.close(), hctx.close()]);
 
   check('no console errors on the dashboard', [], errors.concat(spErrors));
