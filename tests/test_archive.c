@@ -22,21 +22,7 @@
 #include "testutil.h"
 #include "tsagg.h"
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void)
-{
-    tu_rmtree(g_dir);
-}
-
-TestSuite(archive, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(archive, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 60);
 
 /* ---- realistic-ish events ----------------------------------------------------- */
 
@@ -233,7 +219,7 @@ static tsagg_store *open_writer(uint32_t frame_bytes, uint64_t segment_bytes, un
     o.sync_mode = sync;
     tsagg_store *st;
     char err[512];
-    int rc = tsagg_store_open(g_store, &o, &st, err, sizeof err);
+    int rc = tsagg_store_open(tu_store, &o, &st, err, sizeof err);
     cr_assert_eq(rc, 0, "open: %s: %s", tsagg_strerror(rc), err);
     return st;
 }
@@ -242,7 +228,7 @@ static tsagg_store *open_ro(void)
 {
     tsagg_store *st;
     char err[512];
-    int rc = tsagg_store_open(g_store, NULL, &st, err, sizeof err);
+    int rc = tsagg_store_open(tu_store, NULL, &st, err, sizeof err);
     cr_assert_eq(rc, 0, "open read-only: %s: %s", tsagg_strerror(rc), err);
     return st;
 }
@@ -280,7 +266,7 @@ static int segments(tsagg_store *st, tsagg_segment_info **out)
 
 static void seg_path(uint64_t number, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/log/%016" PRIx64 ".tlog", g_store, number);
+    snprintf(buf, len, "%s/log/%016" PRIx64 ".tlog", tu_store, number);
 }
 
 static uint64_t file_hash(const char *path, uint64_t *size)
@@ -305,7 +291,7 @@ static uint64_t file_hash(const char *path, uint64_t *size)
 static int count_tmp_files(void)
 {
     char dir[700];
-    snprintf(dir, sizeof dir, "%s/log", g_store);
+    snprintf(dir, sizeof dir, "%s/log", tu_store);
     DIR *d = opendir(dir);
     cr_assert_not_null(d);
     int n = 0;

@@ -31,21 +31,7 @@
 
 /* ---- fixture -------------------------------------------------------------- */
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void)
-{
-    tu_rmtree(g_dir);
-}
-
-TestSuite(log, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(log, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 60);
 
 /* Define a test body run once per I/O path: name_pwrite and name_uring. */
 #define BOTH_BACKENDS(name)                                                      \
@@ -81,7 +67,7 @@ static tsagg_store *open_writer(const cfg *c)
         o.segment_bytes = c->segment_bytes;
     tsagg_store *st = NULL;
     char err[512];
-    int rc = tsagg_store_open(g_store, &o, &st, err, sizeof err);
+    int rc = tsagg_store_open(tu_store, &o, &st, err, sizeof err);
     if (rc == TSAGG_ENOURING && c->backend == TSAGG_IO_URING)
         cr_skip_test("io_uring is not available here (TSAGG_ENOURING: %s); "
                      "skipping the io_uring variant",
@@ -99,7 +85,7 @@ static tsagg_store *open_reader_handle(void)
 {
     tsagg_store *st = NULL;
     char err[512];
-    int rc = tsagg_store_open(g_store, NULL, &st, err, sizeof err);
+    int rc = tsagg_store_open(tu_store, NULL, &st, err, sizeof err);
     cr_assert_eq(rc, 0, "open read-only: %s: %s", tsagg_strerror(rc), err);
     return st;
 }
@@ -790,7 +776,7 @@ static int check_segments_ex(tsagg_store *st, uint64_t last, int last_sealed, in
             cr_assert_gt(si[i].min_ts, si[i].max_ts, "empty segment: min_ts > max_ts");
         }
         char path[800];
-        snprintf(path, sizeof path, "%s/log/%016" PRIx64 ".tlog", g_store, si[i].number);
+        snprintf(path, sizeof path, "%s/log/%016" PRIx64 ".tlog", tu_store, si[i].number);
         struct stat sb;
         cr_assert_eq(stat(path, &sb), 0, "%s exists", path);
         cr_assert_eq(si[i].bytes, (uint64_t)sb.st_size, "segment %" PRIu64 " bytes", si[i].number);
@@ -881,7 +867,7 @@ Test(log, reopen_appends_to_the_same_segment)
         close_ok(st);
     }
     char path[800];
-    snprintf(path, sizeof path, "%s/log/%016x.tlog", g_store, 2);
+    snprintf(path, sizeof path, "%s/log/%016x.tlog", tu_store, 2);
     cr_assert_neq(access(path, F_OK), 0, "no second segment");
     st = open_reader_handle();
     expect_all_seq_keyed(st, 250);
@@ -1671,7 +1657,7 @@ static uint64_t file_size(const char *path)
 Test(log, reader_retries_an_in_flight_frame_once_sealed)
 {
     char seg1[800];
-    snprintf(seg1, sizeof seg1, "%s/log/0000000000000001.tlog", g_store);
+    snprintf(seg1, sizeof seg1, "%s/log/0000000000000001.tlog", tu_store);
     cfg c = {.backend = TSAGG_IO_PWRITE};
     tsagg_store *w = open_writer(&c);
     append_gen(w, 1, 10);
@@ -1696,7 +1682,7 @@ Test(log, reader_retries_an_in_flight_frame_once_sealed)
     tsagg_options_init(&o);
     o.io = &t.io;
     tsagg_store *ro;
-    cr_assert_eq(tsagg_store_open(g_store, &o, &ro, NULL, 0), 0);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &ro, NULL, 0), 0);
     tsagg_log_reader *rd;
     cr_assert_eq(tsagg_log_reader_open(ro, NULL, &rd), 0);
     const tsagg_event *ev;

@@ -33,18 +33,7 @@
 #include "testutil.h"
 #include "tsagg.h"
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void) { tu_rmtree(g_dir); }
-
-TestSuite(query_concurrency, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(query_concurrency, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 120);
 
 #define SEC INT64_C(1000000)
 #define HOUR (3600 * SEC)
@@ -313,10 +302,10 @@ Test(query_concurrency, queries_during_append_compact_merge)
     o.frame_bytes = 64 << 10;
     o.segment_bytes = 4 << 20; /* several segments */
     char err[512];
-    cr_assert_eq(tsagg_store_open(g_store, &o, &s->st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &s->st, err, sizeof err), 0, "%s", err);
     tsagg_options ro;
     tsagg_options_init(&ro);
-    cr_assert_eq(tsagg_store_open(g_store, &ro, &s->ro, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tsagg_store_open(tu_store, &ro, &s->ro, err, sizeof err), 0, "%s", err);
     /* Small caches: decoded data is evicted while other threads read theirs. */
     cr_assert_eq(tsagg__partcache_set_budget(s->st, 512 << 10), 0);
     cr_assert_eq(tsagg__partcache_set_budget(s->ro, 64 << 10), 0);

@@ -30,18 +30,7 @@
 #include "testutil.h"
 #include "tsagg.h"
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void) { tu_rmtree(g_dir); }
-
-TestSuite(salvage, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(salvage, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 60);
 
 #define T0 INT64_C(1790000000000000) /* 2026-09-21, some hour */
 #define HOUR INT64_C(3600000000)
@@ -54,7 +43,7 @@ static tsagg_store *open_flags(uint32_t flags, int *rc_out, char *err, size_t er
     tsagg_options_init(&o);
     o.flags = flags;
     tsagg_store *st = NULL;
-    int rc = tsagg_store_open(g_store, &o, &st, err, errlen);
+    int rc = tsagg_store_open(tu_store, &o, &st, err, errlen);
     if (rc_out)
         *rc_out = rc;
     else
@@ -121,7 +110,7 @@ static double count_events(tsagg_store *st)
 
 static void seg_path(uint64_t n, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/log/%016" PRIx64 ".tlog", g_store, n);
+    snprintf(buf, len, "%s/log/%016" PRIx64 ".tlog", tu_store, n);
 }
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -440,7 +429,7 @@ Test(salvage, damaged_manifest_is_repairable_by_compacting_again)
     double want = count_events(st);
     cr_assert_eq(want, 90.0);
     cr_assert_eq(tsagg_store_close(st), 0);
-    snprintf(path, sizeof path, "%s/MANIFEST", g_store);
+    snprintf(path, sizeof path, "%s/MANIFEST", tu_store);
     flip(path, 30);
 
     st = open_flags(0, NULL, err, sizeof err);
@@ -467,7 +456,7 @@ Test(salvage, missing_manifest_beside_partitions_is_reported)
     append(st, 60, 10);
     compact(st);
     cr_assert_eq(tsagg_store_close(st), 0);
-    snprintf(path, sizeof path, "%s/MANIFEST", g_store);
+    snprintf(path, sizeof path, "%s/MANIFEST", tu_store);
     cr_assert_eq(unlink(path), 0);
 
     st = open_flags(0, NULL, err, sizeof err);

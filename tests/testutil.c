@@ -29,6 +29,20 @@ void tu_rmtree(const char *path)
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+char tu_dir[512];
+char tu_store[600];
+
+void tu_store_setup(void)
+{
+    tu_tmpdir(tu_dir, sizeof tu_dir);
+    snprintf(tu_store, sizeof tu_store, "%s/store", tu_dir);
+}
+
+void tu_store_teardown(void)
+{
+    tu_rmtree(tu_dir);
+}
+
 const char *tu_shared_data(void)
 {
     const char *dir = getenv("TSAGG_SHARED_DATA");

@@ -11,6 +11,15 @@ void tu_tmpdir(char *buf, size_t len);
 /* Remove a directory tree (best effort). */
 void tu_rmtree(const char *path);
 
+/* The temporary-store fixture most suites use as .init/.fini: tu_store_setup
+ * makes a fresh tu_dir and points tu_store at "<tu_dir>/store" (not created);
+ * tu_store_teardown removes tu_dir. Criterion runs each test in its own
+ * process, so every test gets its own pair. */
+extern char tu_dir[512];
+extern char tu_store[600];
+void tu_store_setup(void);
+void tu_store_teardown(void);
+
 /* The shared real-data folder, or NULL when it is absent (tests skip). */
 const char *tu_shared_data(void);
 
