@@ -26,14 +26,6 @@ TestSuite(archive, .init = tu_store_setup, .fini = tu_store_teardown, .timeout =
 
 /* ---- realistic-ish events ----------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 #define T0 1793491200000000LL /* 2026-11-01T00:00:00Z */
 
 typedef struct gen_ev {
@@ -60,7 +52,7 @@ static const char *const referrers[] = {"https://www.google.com/", "https://t.co
  * read event tells which one it is. */
 static void gen(uint64_t k, gen_ev *g)
 {
-    uint64_t r = mix64(k), r2 = mix64(r);
+    uint64_t r = tu_mix64(k), r2 = tu_mix64(r);
     memset(g, 0, sizeof *g);
     int64_t late = (r % 10 == 0) ? (int64_t)(r2 % 3600000000ull) : 0;
     g->ev.ts = T0 + (int64_t)k * 350000 - late;
@@ -70,10 +62,10 @@ static void gen(uint64_t k, gen_ev *g)
     g->ev.event = nm;
     g->ev.event_len = (uint32_t)strlen(nm);
     uint64_t user = (r2 >> 3) % 5000;
-    g->ev.user = mix64(user * 31 + g->ev.merchant);
-    g->ev.session = (mix64(user) & 0xffffffff00000000ull) | k;
+    g->ev.user = tu_mix64(user * 31 + g->ev.merchant);
+    g->ev.session = (tu_mix64(user) & 0xffffffff00000000ull) | k;
     g->ev.flags = TSAGG_EVENT_HAS_ID;
-    g->ev.id = mix64(k ^ 0xabcdef);
+    g->ev.id = tu_mix64(k ^ 0xabcdef);
     uint64_t pz = (r2 >> 20) % 100;
     int pl = snprintf(g->page, sizeof g->page, "/%s/%" PRIu64, sections[(r2 >> 30) % 6],
                       pz < 50 ? pz % 5 : pz);
@@ -727,7 +719,7 @@ Test(archive, edge_events_survive_archiving)
     char *big = malloc(TSAGG_VALUE_MAX), *rnd = malloc(TSAGG_VALUE_MAX);
     memset(big, 'z', TSAGG_VALUE_MAX);
     for (size_t i = 0; i < TSAGG_VALUE_MAX; i++)
-        rnd[i] = (char)(mix64(i) % 255 + 1); /* never NUL: events refuse it */
+        rnd[i] = (char)(tu_mix64(i) % 255 + 1); /* never NUL: events refuse it */
     double nan_p, snan;
     uint64_t bits = 0x7ff8dead0000beefull, sbits = 0xfff0000000000001ull;
     memcpy(&nan_p, &bits, 8);

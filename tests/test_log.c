@@ -159,14 +159,6 @@ static int event_diff(const tsagg_event *got, const tsagg_event *want, char *why
 
 /* ---- generated events ------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 #define T0 1793491200000000LL /* 2026-11-01T00:00:00Z */
 
 typedef struct gen_ev {
@@ -182,7 +174,7 @@ static const char *const ev_names[] = {"page_view", "click", "purchase", "app_op
  * a read event tells which one it is. Not to be copied (points into *g). */
 static void gen(uint64_t k, gen_ev *g)
 {
-    uint64_t r = mix64(k);
+    uint64_t r = tu_mix64(k);
     memset(g, 0, sizeof *g);
     /* Out of order, spread over two days, some before T0. */
     g->ev.ts = T0 + (int64_t)(r % 172800000000ull) - 86400000000LL;
@@ -190,7 +182,7 @@ static void gen(uint64_t k, gen_ev *g)
     const char *nm = ev_names[k % 4];
     g->ev.event = nm;
     g->ev.event_len = (uint32_t)strlen(nm);
-    g->ev.user = mix64(r);
+    g->ev.user = tu_mix64(r);
     g->ev.session = k;
     if (k % 3) {
         g->ev.flags = TSAGG_EVENT_HAS_ID;
@@ -313,7 +305,7 @@ static void edge_set_init(edge_set *s)
     memset(s->big_a, 'a', TSAGG_VALUE_MAX);
     uint64_t x = 42;
     for (size_t i = 0; i < TSAGG_VALUE_MAX; i++) {
-        x = mix64(x);
+        x = tu_mix64(x);
         s->big_rand[i] = (char)(x % 255 + 1); /* incompressible, never NUL */
     }
     for (int i = 0; i < 4; i++) {
@@ -998,11 +990,11 @@ Test(log, reader_ranges)
     /* Random combinations. */
     uint64_t x = 7;
     for (int i = 0; i < 40; i++) {
-        x = mix64(x);
+        x = tu_mix64(x);
         tsagg_log_range_init(&r);
         r.from_seq = 1 + x % total;
         r.to_seq = r.from_seq + (x >> 20) % 3000;
-        x = mix64(x);
+        x = tu_mix64(x);
         r.ts_from = T0 - 86400000000LL + (int64_t)(x % 172800000000ull);
         r.ts_to = r.ts_from + (int64_t)((x >> 17) % 40000000000ull);
         if (i % 4 == 0)
@@ -1647,13 +1639,6 @@ static ssize_t t_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off)
     return n;
 }
 
-static uint64_t file_size(const char *path)
-{
-    struct stat sb;
-    cr_assert_eq(stat(path, &sb), 0, "%s", path);
-    return (uint64_t)sb.st_size;
-}
-
 Test(log, reader_retries_an_in_flight_frame_once_sealed)
 {
     char seg1[800];
@@ -1661,9 +1646,9 @@ Test(log, reader_retries_an_in_flight_frame_once_sealed)
     cfg c = {.backend = TSAGG_IO_PWRITE};
     tsagg_store *w = open_writer(&c);
     append_gen(w, 1, 10);
-    uint64_t s1 = file_size(seg1);
+    uint64_t s1 = tu_file_size(seg1);
     append_gen(w, 11, 10);
-    uint64_t s2 = file_size(seg1);
+    uint64_t s2 = tu_file_size(seg1);
     cr_assert_gt(s2, s1 + 56);
     close_ok(w);
 
@@ -1743,7 +1728,7 @@ BOTH_BACKENDS(huge_events_in_small_segments)
     tsagg_store *st = open_writer(&c);
     char *big = malloc(TSAGG_VALUE_MAX);
     for (size_t i = 0; i < TSAGG_VALUE_MAX; i++)
-        big[i] = (char)(mix64(i) % 255 + 1); /* incompressible, never NUL */
+        big[i] = (char)(tu_mix64(i) % 255 + 1); /* incompressible, never NUL */
     tsagg_attr a = {.key = "blob", .key_len = 4, .type = TSAGG_STR, .v.s = {big, TSAGG_VALUE_MAX}};
     tsagg_event evs[8];
     for (int i = 0; i < 8; i++)

@@ -146,13 +146,6 @@ static void flip(const char *path, uint64_t at)
     close(fd);
 }
 
-static uint64_t file_size(const char *path)
-{
-    struct stat sb;
-    cr_assert_eq(stat(path, &sb), 0, "%s", path);
-    return (uint64_t)sb.st_size;
-}
-
 /* Offsets of the frames of a segment (64-byte header, then frames of a
  * 56-byte header whose u32 at +8 is the stored payload length). */
 static size_t frame_offsets(const char *path, uint64_t *offs, size_t cap)
@@ -280,21 +273,21 @@ static void damaged_live_segment(int compacted_first)
     cr_assert_eq(tsagg_store_close(st), 0);
     uint64_t offs[16];
     cr_assert_eq(frame_offsets(seg, offs, 16), 10);
-    uint64_t size = file_size(seg);
+    uint64_t size = tu_file_size(seg);
     flip(seg, offs[4] + 56 + 3); /* the payload of frame 5: events 41..50 */
 
     int rc;
     st = open_flags(TSAGG_OPEN_WRITE, &rc, err, sizeof err);
     cr_assert_eq(rc, TSAGG_ECORRUPT, "%s (%s)", tsagg_errname(rc), err);
     cr_assert(strstr(err, "--salvage"), "the message names the salvage: %s", err);
-    cr_assert_eq(file_size(seg), size, "a normal open changes nothing");
+    cr_assert_eq(tu_file_size(seg), size, "a normal open changes nothing");
 
     st = open_flags(TSAGG_OPEN_WRITE | TSAGG_OPEN_SALVAGE, NULL, err, sizeof err);
     cr_assert_eq(tsagg_last_seq(st), 40, "cut at the bad frame");
-    cr_assert_eq(file_size(seg), offs[4]);
+    cr_assert_eq(tu_file_size(seg), offs[4]);
     char cut[800];
     snprintf(cut, sizeof cut, "%s.cut-%" PRIu64, seg, offs[4]);
-    cr_assert_eq(file_size(cut), size - offs[4], "the bytes cut off are kept aside");
+    cr_assert_eq(tu_file_size(cut), size - offs[4], "the bytes cut off are kept aside");
     uint64_t compacted;
     cr_assert_eq(tsagg_compacted_seq(st, &compacted), 0);
     cr_assert_eq(compacted, compacted_first ? 40 : 0);

@@ -3,6 +3,7 @@
 #define TSAGG_TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Create a fresh empty directory under $TMPDIR (or /tmp); returns its path
  * in a static buffer owned by the caller's copy. Aborts the test on failure. */
@@ -19,6 +20,18 @@ extern char tu_dir[512];
 extern char tu_store[600];
 void tu_store_setup(void);
 void tu_store_teardown(void);
+
+/* SplitMix64: the next value of the stream whose state is *state (which
+ * advances), and the value it yields for state x. Deterministic, so a
+ * failing seed can be replayed. */
+uint64_t tu_splitmix64(uint64_t *state);
+uint64_t tu_mix64(uint64_t x);
+
+/* Size of a file in bytes; fails the test when it cannot be stat'ed. */
+uint64_t tu_file_size(const char *path);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t tu_now_ns(void);
 
 /* The shared real-data folder, or NULL when it is absent (tests skip). */
 const char *tu_shared_data(void);
