@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "powercut.h"
+#include "testutil.h"
 
 #define PC_SECTOR 512u
 #define PC_PATH_MAX 4096
@@ -641,14 +642,6 @@ const char *powercut_mode_name(int mode)
 
 /* ---- the image ----------------------------------------------------------- */
 
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 typedef struct image_plan {
     int mode;
     uint64_t rng;
@@ -664,7 +657,7 @@ static uint64_t torn_prefix(const pc_change *c, uint64_t *rng)
 {
     uint64_t first = (c->off / PC_SECTOR + 1) * PC_SECTOR, end = c->off + c->len;
     uint64_t choices = 1 + (first < end ? (end - 1 - first) / PC_SECTOR + 1 : 0);
-    uint64_t pick = next_rand(rng) % choices;
+    uint64_t pick = tu_splitmix64(rng) % choices;
     return pick == 0 ? 0 : first + (pick - 1) * PC_SECTOR - c->off;
 }
 
@@ -690,7 +683,7 @@ static void file_image(const pc_obj *o, image_plan *plan, uint8_t **buf, uint64_
             /* This file's changes landed in order up to one torn write;
              * each file independently of the others. */
             if (i == 0)
-                plan->keep = next_rand(&plan->rng) % (o->nch + 1);
+                plan->keep = tu_splitmix64(&plan->rng) % (o->nch + 1);
             if (i < plan->keep)
                 buf_write(buf, len, c->off, c->data, c->len);
             else if (i == plan->keep)
@@ -702,7 +695,7 @@ static void file_image(const pc_obj *o, image_plan *plan, uint8_t **buf, uint64_
                 uint64_t stop = (pos / PC_SECTOR + 1) * PC_SECTOR;
                 if (stop > end)
                     stop = end;
-                if (next_rand(&plan->rng) & 1)
+                if (tu_splitmix64(&plan->rng) & 1)
                     buf_write(buf, len, pos, c->data + (pos - c->off), stop - pos);
                 pos = stop;
             }
@@ -771,7 +764,7 @@ void powercut_image(powercut *pc, int mode, const char *dest)
         size_t pending = 0;
         for (size_t i = 0; i < pc->nnops; i++)
             pending += pc->nops[i].seq > pc->nops[i].dir->synced_at;
-        uint64_t k = next_rand(&plan.rng) % (pending + 1);
+        uint64_t k = tu_splitmix64(&plan.rng) % (pending + 1);
         plan.name_limit = UINT64_MAX;
         for (size_t i = 0; i < pc->nnops; i++) {
             if (pc->nops[i].seq <= pc->nops[i].dir->synced_at)

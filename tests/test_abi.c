@@ -28,18 +28,7 @@
 #include "testutil.h"
 #include "tsagg.h"
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void) { tu_rmtree(g_dir); }
-
-TestSuite(abi, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(abi, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 120);
 
 #define HOUR INT64_C(3600000000)
 #define T0 INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
@@ -48,7 +37,7 @@ static tsagg_store *open_opts(const tsagg_options *o)
 {
     tsagg_store *st;
     char err[512];
-    int rc = tsagg_store_open(g_store, o, &st, err, sizeof err);
+    int rc = tsagg_store_open(tu_store, o, &st, err, sizeof err);
     cr_assert_eq(rc, 0, "%s: %s", tsagg_errname(rc), err);
     return st;
 }
@@ -102,7 +91,7 @@ Test(abi, options_from_the_first_release_size_get_defaults)
         o.struct_size = bad[i];
         tsagg_store *x = NULL;
         char err[512];
-        cr_assert_eq(tsagg_store_open(g_store, &o, &x, err, sizeof err), TSAGG_EARG,
+        cr_assert_eq(tsagg_store_open(tu_store, &o, &x, err, sizeof err), TSAGG_EARG,
                      "struct_size %u", bad[i]);
         cr_assert_null(x);
         cr_assert(strstr(err, "struct_size"), "%s", err);
@@ -119,7 +108,7 @@ Test(abi, unknown_open_flags_are_refused)
         o.flags = 1u << bit;
         tsagg_store *x = NULL;
         char err[512];
-        cr_assert_eq(tsagg_store_open(g_store, &o, &x, err, sizeof err), TSAGG_EARG,
+        cr_assert_eq(tsagg_store_open(tu_store, &o, &x, err, sizeof err), TSAGG_EARG,
                      "flag 0x%x", 1u << bit);
         cr_assert(strstr(err, "unknown flags"), "%s", err);
     }

@@ -19,18 +19,7 @@
 #include "testutil.h"
 #include "tsagg.h"
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void) { tu_rmtree(g_dir); }
-
-TestSuite(absent_ids, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(absent_ids, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 120);
 
 #define HOUR INT64_C(3600000000)
 #define T0 (INT64_C(1767225600000000)) /* 2026-01-01T00:00:00Z */
@@ -149,7 +138,7 @@ Test(absent_ids, distinct_counts_ignore_absent_ids_on_every_path)
     o.io_backend = TSAGG_IO_PWRITE;
     tsagg_store *st;
     char err[512];
-    cr_assert_eq(tsagg_store_open(g_store, &o, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &st, err, sizeof err), 0, "%s", err);
     g_nev = 0;
     append_events(st, T0, 42);
     check_all(st, 0, "log tail");

@@ -22,31 +22,9 @@
 #include "testutil.h"
 #include "tsagg.h"
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void)
-{
-    tu_rmtree(g_dir);
-}
-
-TestSuite(archive, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(archive, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 60);
 
 /* ---- realistic-ish events ----------------------------------------------------- */
-
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
 
 #define T0 1793491200000000LL /* 2026-11-01T00:00:00Z */
 
@@ -74,7 +52,7 @@ static const char *const referrers[] = {"https://www.google.com/", "https://t.co
  * read event tells which one it is. */
 static void gen(uint64_t k, gen_ev *g)
 {
-    uint64_t r = mix64(k), r2 = mix64(r);
+    uint64_t r = tu_mix64(k), r2 = tu_mix64(r);
     memset(g, 0, sizeof *g);
     int64_t late = (r % 10 == 0) ? (int64_t)(r2 % 3600000000ull) : 0;
     g->ev.ts = T0 + (int64_t)k * 350000 - late;
@@ -84,10 +62,10 @@ static void gen(uint64_t k, gen_ev *g)
     g->ev.event = nm;
     g->ev.event_len = (uint32_t)strlen(nm);
     uint64_t user = (r2 >> 3) % 5000;
-    g->ev.user = mix64(user * 31 + g->ev.merchant);
-    g->ev.session = (mix64(user) & 0xffffffff00000000ull) | k;
+    g->ev.user = tu_mix64(user * 31 + g->ev.merchant);
+    g->ev.session = (tu_mix64(user) & 0xffffffff00000000ull) | k;
     g->ev.flags = TSAGG_EVENT_HAS_ID;
-    g->ev.id = mix64(k ^ 0xabcdef);
+    g->ev.id = tu_mix64(k ^ 0xabcdef);
     uint64_t pz = (r2 >> 20) % 100;
     int pl = snprintf(g->page, sizeof g->page, "/%s/%" PRIu64, sections[(r2 >> 30) % 6],
                       pz < 50 ? pz % 5 : pz);
@@ -233,7 +211,7 @@ static tsagg_store *open_writer(uint32_t frame_bytes, uint64_t segment_bytes, un
     o.sync_mode = sync;
     tsagg_store *st;
     char err[512];
-    int rc = tsagg_store_open(g_store, &o, &st, err, sizeof err);
+    int rc = tsagg_store_open(tu_store, &o, &st, err, sizeof err);
     cr_assert_eq(rc, 0, "open: %s: %s", tsagg_strerror(rc), err);
     return st;
 }
@@ -242,7 +220,7 @@ static tsagg_store *open_ro(void)
 {
     tsagg_store *st;
     char err[512];
-    int rc = tsagg_store_open(g_store, NULL, &st, err, sizeof err);
+    int rc = tsagg_store_open(tu_store, NULL, &st, err, sizeof err);
     cr_assert_eq(rc, 0, "open read-only: %s: %s", tsagg_strerror(rc), err);
     return st;
 }
@@ -280,7 +258,7 @@ static int segments(tsagg_store *st, tsagg_segment_info **out)
 
 static void seg_path(uint64_t number, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/log/%016" PRIx64 ".tlog", g_store, number);
+    snprintf(buf, len, "%s/log/%016" PRIx64 ".tlog", tu_store, number);
 }
 
 static uint64_t file_hash(const char *path, uint64_t *size)
@@ -305,7 +283,7 @@ static uint64_t file_hash(const char *path, uint64_t *size)
 static int count_tmp_files(void)
 {
     char dir[700];
-    snprintf(dir, sizeof dir, "%s/log", g_store);
+    snprintf(dir, sizeof dir, "%s/log", tu_store);
     DIR *d = opendir(dir);
     cr_assert_not_null(d);
     int n = 0;
@@ -741,7 +719,7 @@ Test(archive, edge_events_survive_archiving)
     char *big = malloc(TSAGG_VALUE_MAX), *rnd = malloc(TSAGG_VALUE_MAX);
     memset(big, 'z', TSAGG_VALUE_MAX);
     for (size_t i = 0; i < TSAGG_VALUE_MAX; i++)
-        rnd[i] = (char)(mix64(i) % 255 + 1); /* never NUL: events refuse it */
+        rnd[i] = (char)(tu_mix64(i) % 255 + 1); /* never NUL: events refuse it */
     double nan_p, snan;
     uint64_t bits = 0x7ff8dead0000beefull, sbits = 0xfff0000000000001ull;
     memcpy(&nan_p, &bits, 8);

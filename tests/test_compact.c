@@ -41,18 +41,7 @@
 
 /* ---- fixture -------------------------------------------------------------- */
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void) { tu_rmtree(g_dir); }
-
-TestSuite(compact, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(compact, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 60);
 
 static gagen *make_gen(uint64_t seed, uint64_t events, uint32_t days, uint32_t merchants)
 {
@@ -118,7 +107,7 @@ static size_t distinct_hours(const cc_rows *rs)
 
 Test(compact, round_trip_gagen)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     gagen *g = make_gen(11, 200000, 4, 2000);
     cr_assert_eq(cc_append_gagen(st, g, UINT64_MAX), 200000);
     gagen_stats gs;
@@ -176,7 +165,7 @@ Test(compact, round_trip_gagen)
                 "%" PRIu64 " rollup entries, %" PRIu64 " exact / %" PRIu64 " approximate sketches",
                 m->nparts, rows, bytes, (double)bytes / (double)rows, c.rollup_entries,
                 c.sketches_exact, c.sketches_approx);
-    cc_assert_clean_parts(g_store, m, "round trip");
+    cc_assert_clean_parts(tu_store, m, "round trip");
     tsagg__manifest_free(m);
     cc_rows_free(&expect);
     cc_rows_free(&actual);
@@ -188,7 +177,7 @@ Test(compact, round_trip_gagen)
  * sketches (within 3%), next to small exact ones; several event names. */
 Test(compact, rollups_of_a_large_merchant)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     const int64_t H = INT64_C(1790812800000000) + 5 * CC_HOUR;
     static tsagg_event evs[30000];
     static tsagg_attr attrs[30000][2];
@@ -233,7 +222,7 @@ Test(compact, rollups_of_a_large_merchant)
  * attribute keys) compact to the same rows. */
 Test(compact, archived_segments)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     gagen *g = make_gen(43, 45000, 2, 300);
     for (int k = 0; k < 3; k++) {
         cc_append_gagen(st, g, 15000);
@@ -258,7 +247,7 @@ Test(compact, archived_segments)
  * and attribute keys in a different order from record to record. */
 Test(compact, event_mapping_corners)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     const int64_t H = INT64_C(1790812800000000);
     static char big[200000];
     memset(big, 'p', sizeof big);
@@ -365,7 +354,7 @@ static int drop_extreme_hook(void *arg, tsagg_event *ev, uint64_t seq)
  * or without a hook. The years' first and last hours work. */
 Test(compact, extreme_timestamps)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     const int64_t first = TSAGG_TS_MIN, end = TSAGG_TS_END;
     tsagg_event e[] = {
         {.ts = first, .merchant = 1, .event = "first", .event_len = 5},
@@ -422,7 +411,7 @@ Test(compact, extreme_timestamps)
     cc_log_rows(&c, st, 1, 5, drop_extreme_hook, NULL, &expect, NULL, NULL);
     cc_part_rows(&c, st, m, 1, &actual);
     cc_check_rows(&c, &expect, &actual, 1, "extremes");
-    cc_assert_clean_parts(g_store, m, "extremes");
+    cc_assert_clean_parts(tu_store, m, "extremes");
     cc_rows_free(&expect);
     cc_rows_free(&actual);
     cc_fini(&c);
@@ -434,7 +423,7 @@ Test(compact, extreme_timestamps)
 
 Test(compact, idempotent_late_events_and_merge)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     gagen *g = make_gen(3, 60000, 2, 300);
     cc_append_gagen(st, g, 30000);
     flush_ok(st);
@@ -456,7 +445,7 @@ Test(compact, idempotent_late_events_and_merge)
     cr_assert_eq(tsagg_store_close(st), 0);
 
     /* Reopen: the position is persisted. */
-    st = cc_open_writer(g_store);
+    st = cc_open_writer(tu_store);
     uint64_t seq = 0;
     cr_assert_eq(tsagg_compacted_seq(st, &seq), 0);
     cr_assert_eq(seq, 30000);
@@ -547,7 +536,7 @@ Test(compact, idempotent_late_events_and_merge)
         cr_assert_eq(cc_exists(path), tsagg__manifest_has(m4, m3->parts[i].file_id),
                      "%s: removed only once no snapshot holds it", path);
     }
-    cc_assert_clean_parts(g_store, m4, "after the merge");
+    cc_assert_clean_parts(tu_store, m4, "after the merge");
     /* Merging again: nothing to do. */
     tsagg_compact_stats sm2 = cc_merge(st);
     cr_assert_eq(sm2.files_written, 0);
@@ -559,7 +548,7 @@ Test(compact, idempotent_late_events_and_merge)
     tsagg__manifest_free(m4);
     cr_assert_eq(tsagg_store_close(st), 0);
     /* And it all survives a reopen. */
-    st = cc_open_writer(g_store);
+    st = cc_open_writer(tu_store);
     cc_check_store(st, 1, 0, "after reopening");
     cr_assert_eq(tsagg_store_close(st), 0);
 }
@@ -567,7 +556,7 @@ Test(compact, idempotent_late_events_and_merge)
 /* max_events: compaction in slices publishes each slice. */
 Test(compact, max_events_slices)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     gagen *g = make_gen(5, 10000, 1, 50);
     cc_append_gagen(st, g, UINT64_MAX);
     gagen_free(g);
@@ -616,8 +605,8 @@ static void sorted_rows_of(tsagg_store *st, cc_ctx *c, cc_rows *out)
 Test(compact, memory_budget_spills_runs)
 {
     char other[700];
-    snprintf(other, sizeof other, "%s/big", g_dir);
-    tsagg_store *a = cc_open_writer(g_store), *b = cc_open_writer(other);
+    snprintf(other, sizeof other, "%s/big", tu_dir);
+    tsagg_store *a = cc_open_writer(tu_store), *b = cc_open_writer(other);
     int64_t hour = INT64_C(1790812800000000) + 7 * CC_HOUR;
     gagen *g1 = make_gen(21, 120000, 2, 500), *g2 = make_gen(21, 120000, 2, 500);
     append_mut(a, g1, UINT64_MAX, to_one_hour, &hour);
@@ -647,7 +636,7 @@ Test(compact, memory_budget_spills_runs)
     cc_rows_free(&rb);
     cc_fini(&c);
     tsagg__manifest *m = cc_manifest(a);
-    cc_assert_clean_parts(g_store, m, "after spilling");
+    cc_assert_clean_parts(tu_store, m, "after spilling");
     tsagg__manifest_free(m);
     cr_log_info("1 MiB budget: %" PRIu64 " runs for %" PRIu64 " rows", sa.runs_spilled,
                 sa.rows_written);
@@ -659,7 +648,7 @@ Test(compact, memory_budget_spills_runs)
  * just spilled) must not eat the budget, or every event spills. */
 Test(compact, memory_budget_many_hours)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     gagen *g = make_gen(8, 40000, 30, 200);
     cc_append_gagen(st, g, UINT64_MAX);
     gagen_free(g);
@@ -670,7 +659,7 @@ Test(compact, memory_budget_many_hours)
                  s.runs_spilled, s.events_read);
     cc_check_store(st, 1, 0, "many hours, small budget");
     tsagg__manifest *m = cc_manifest(st);
-    cc_assert_clean_parts(g_store, m, "many hours");
+    cc_assert_clean_parts(tu_store, m, "many hours");
     tsagg__manifest_free(m);
     cr_log_info("30 days at 1 MiB: %" PRIu64 " runs, %" PRIu64 " hours", s.runs_spilled,
                 s.hours);
@@ -682,8 +671,8 @@ Test(compact, memory_budget_many_hours)
 Test(compact, threads_write_what_one_thread_writes)
 {
     char other[700];
-    snprintf(other, sizeof other, "%s/one", g_dir);
-    tsagg_store *a = cc_open_writer(g_store), *b = cc_open_writer(other);
+    snprintf(other, sizeof other, "%s/one", tu_dir);
+    tsagg_store *a = cc_open_writer(tu_store), *b = cc_open_writer(other);
     gagen *g1 = make_gen(31, 150000, 20, 300), *g2 = make_gen(31, 150000, 20, 300);
     cc_append_gagen(a, g1, UINT64_MAX);
     cc_append_gagen(b, g2, UINT64_MAX);
@@ -713,7 +702,7 @@ Test(compact, threads_write_what_one_thread_writes)
         cr_assert_eq(ma->parts[i].file_id, mb->parts[i].file_id, "ids follow the hours");
         cr_assert_eq(ma->parts[i].bytes, mb->parts[i].bytes);
     }
-    cc_assert_clean_parts(g_store, ma, "three writing threads");
+    cc_assert_clean_parts(tu_store, ma, "three writing threads");
     tsagg__manifest_free(ma);
     tsagg__manifest_free(mb);
     o.threads = TSAGG_COMPACT_THREADS_MAX + 1;
@@ -830,7 +819,7 @@ Test(compact, memory_budget_bounds_merge_fanin)
 {
     static fan_io fio;
     fan_init(&fio);
-    tsagg_store *st = cc_open(g_store, TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE, fan_table(&fio));
+    tsagg_store *st = cc_open(tu_store, TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE, fan_table(&fio));
     int64_t hour = INT64_C(1790812800000000) + 3 * CC_HOUR;
     gagen *g = make_gen(47, 1u << 30, 1, 300);
     append_mut(st, g, 150000, to_one_hour, &hour);
@@ -863,7 +852,7 @@ Test(compact, memory_budget_bounds_merge_fanin)
     cr_assert_eq(ms.duplicates, before.extra_copies);
     cc_check_store(st, 1, 1, "merged in passes");
     m = cc_manifest(st);
-    cc_assert_clean_parts(g_store, m, "merged in passes");
+    cc_assert_clean_parts(tu_store, m, "merged in passes");
     tsagg__manifest_free(m);
     cr_log_info("fan-in: %" PRIu64 " runs spilled; merges read at most %d files at once",
                 s.runs_spilled, fio.peak);
@@ -925,7 +914,7 @@ static int bot_hook(void *arg, tsagg_event *ev, uint64_t seq)
 
 Test(compact, hook_drops_bots)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     gagen *g = make_gen(13, 20000, 1, 100);
     append_mut(st, g, UINT64_MAX, plant_bots, NULL);
     gagen_free(g);
@@ -976,7 +965,7 @@ static int fail_hook(void *arg, tsagg_event *ev, uint64_t seq)
  * and nothing is left in parts/ (runs included); a later run works. */
 Test(compact, hook_error_publishes_nothing)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     int64_t hour = INT64_C(1790812800000000);
     gagen *g = make_gen(17, 60000, 1, 100);
     append_mut(st, g, UINT64_MAX, to_one_hour, &hour);
@@ -1000,12 +989,12 @@ Test(compact, hook_error_publishes_nothing)
     tsagg__manifest *m = cc_manifest(st);
     cr_assert_eq(m->nparts, 0);
     cr_assert_eq(m->version, 0);
-    cc_dirstate ds = cc_scan_parts(g_store, NULL);
+    cc_dirstate ds = cc_scan_parts(tu_store, NULL);
     cr_assert(ds.tmp + ds.runs + ds.parts + ds.other == 0, "parts/ is not empty: %s",
               ds.first_stray);
     tsagg__manifest_free(m);
     char mpath[700];
-    snprintf(mpath, sizeof mpath, "%s/MANIFEST", g_store);
+    snprintf(mpath, sizeof mpath, "%s/MANIFEST", tu_store);
     cr_assert(!cc_exists(mpath));
     /* A hook turning an event invalid is an error too. */
     cc_compact(st, 0);
@@ -1023,7 +1012,7 @@ static int invalid_hook(void *arg, tsagg_event *ev, uint64_t seq)
 
 Test(compact, hook_invalid_event)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     gagen *g = make_gen(19, 100, 1, 10);
     cc_append_gagen(st, g, UINT64_MAX);
     gagen_free(g);
@@ -1060,7 +1049,7 @@ static int move_hook(void *arg, tsagg_event *ev, uint64_t seq)
 
 Test(compact, hook_moves_rows)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     gagen *g = make_gen(23, 30000, 1, 100);
     cc_append_gagen(st, g, UINT64_MAX);
     gagen_free(g);
@@ -1115,11 +1104,11 @@ Test(compact, hook_moves_rows)
 
 Test(compact, read_only_handle)
 {
-    tsagg_store *w = cc_open_writer(g_store);
+    tsagg_store *w = cc_open_writer(tu_store);
     gagen *g = make_gen(29, 20000, 1, 100);
     cc_append_gagen(w, g, 10000);
     flush_ok(w);
-    tsagg_store *ro = cc_open(g_store, 0, NULL);
+    tsagg_store *ro = cc_open(tu_store, 0, NULL);
     cr_assert_eq(tsagg_compact(ro, NULL, NULL), TSAGG_EREADONLY);
     cr_assert_eq(tsagg_merge(ro, NULL, NULL), TSAGG_EREADONLY);
     uint64_t seq = 1;
@@ -1168,7 +1157,7 @@ Test(compact, arguments_and_empty_store)
     cr_assert_eq(tsagg_merge(NULL, NULL, NULL), TSAGG_EARG);
     uint64_t seq;
     cr_assert_eq(tsagg_compacted_seq(NULL, &seq), TSAGG_EARG);
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     cr_assert_eq(tsagg_compacted_seq(st, NULL), TSAGG_EARG);
     tsagg_compact_options o;
     tsagg_compact_options_init(&o);
@@ -1289,7 +1278,7 @@ static void *snapper(void *arg)
 
 Test(compact, concurrent_appends_snapshots_and_merges)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     conc c = {.st = st};
     pthread_t ta, ts1, ts2;
     cr_assert_eq(pthread_create(&ta, NULL, appender, &c), 0);
@@ -1324,7 +1313,7 @@ Test(compact, concurrent_appends_snapshots_and_merges)
     cc_merge(st);
     cc_check_store(st, 1, 0, "concurrent, merged");
     tsagg__manifest *m = cc_manifest(st);
-    cc_assert_clean_parts(g_store, m, "concurrent");
+    cc_assert_clean_parts(tu_store, m, "concurrent");
     tsagg__manifest_free(m);
     cr_log_info("concurrent: %" PRIu64 " events, %" PRIu64 " compactions, %" PRIu64 " merges, "
                 "%" PRIu64 " snapshots, %" PRIu64 " files read", c.appended, compactions, merges,

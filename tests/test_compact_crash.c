@@ -141,18 +141,7 @@ typedef struct rng {
 
 static uint64_t rnd(rng *r)
 {
-    r->s += 0x9E3779B97F4A7C15ull;
-    uint64_t z = r->s;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return tu_splitmix64(&r->s);
 }
 
 /* Read reports until the deadline (0: until EOF). */
@@ -165,7 +154,7 @@ static size_t drain(int fd, report *out, size_t cap, size_t n, uint64_t deadline
     for (;;) {
         int timeout = -1;
         if (deadline) {
-            uint64_t t = now_ns();
+            uint64_t t = tu_now_ns();
             if (t >= deadline)
                 return n;
             timeout = (int)((deadline - t + 999999) / 1000000);
@@ -335,7 +324,7 @@ Test(compact_crash, kill_during_compaction_and_merge)
          * complete merges (a merge of an hour's files takes tens of ms). */
         uint64_t wait_us = rnd(&r) % (round % 6 == 5 ? 250000 : 50000);
         size_t n = drain(fds[0], reps, sizeof reps / sizeof reps[0], 0,
-                         now_ns() + wait_us * 1000);
+                         tu_now_ns() + wait_us * 1000);
         kill(pid, SIGKILL);
         int status;
         cr_assert_eq(waitpid(pid, &status, 0), pid);

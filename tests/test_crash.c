@@ -232,18 +232,7 @@ typedef struct rng {
 
 static uint64_t rnd(rng *r)
 {
-    r->s += 0x9E3779B97F4A7C15ull;
-    uint64_t z = r->s;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return tu_splitmix64(&r->s);
 }
 
 typedef struct reports {
@@ -282,7 +271,7 @@ static void drain(int fd, reports *rs, uint64_t deadline)
     for (;;) {
         int timeout = -1;
         if (deadline) {
-            uint64_t t = now_ns();
+            uint64_t t = tu_now_ns();
             if (t >= deadline)
                 return;
             timeout = (int)((deadline - t + 999999) / 1000000);
@@ -544,7 +533,7 @@ static void crash_rounds(uint32_t sync, int uring, const char *label)
     crash_stats cs = {0};
     if (rounds > 4000)
         rounds = 4000;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = tu_now_ns();
     for (int round = 0; round < rounds; round++) {
         crash_cfg cfg = {
             .backend = uring ? TSAGG_IO_URING : TSAGG_IO_PWRITE,
@@ -578,7 +567,7 @@ static void crash_rounds(uint32_t sync, int uring, const char *label)
         }
         close(fds[1]);
         reports rs = {0};
-        drain(fds[0], &rs, now_ns() + delay_us * 1000 + 1);
+        drain(fds[0], &rs, tu_now_ns() + delay_us * 1000 + 1);
         kill(pid, SIGKILL);
         int status;
         while (waitpid(pid, &status, 0) < 0)
@@ -599,7 +588,7 @@ static void crash_rounds(uint32_t sync, int uring, const char *label)
         cs.rounds++;
         free(rs.r);
     }
-    double secs = (double)(now_ns() - t0) / 1e9;
+    double secs = (double)(tu_now_ns() - t0) / 1e9;
     cr_log_info("%s: %u rounds in %.1f s; kills landed: %u mid-frame (torn tail), %u while "
                 "creating a segment, %u right after a seal, %u between frames, %u before the "
                 "first segment existed; %u rounds left batches written but unreported (kill in fsync or before the report); "

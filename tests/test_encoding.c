@@ -16,21 +16,14 @@
 
 #include "encoding.h"
 #include "tsagg_errors.h"
+#include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* Uniform double in [0, 1). */
 static double unif(uint64_t *s)
 {
-    return (double)(splitmix(s) >> 11) * 0x1p-53;
+    return (double)(tu_splitmix64(s) >> 11) * 0x1p-53;
 }
 
 static uint64_t dbits(double d)
@@ -234,7 +227,7 @@ Test(bitpack, round_trip_all_widths)
             size_t n = lens[li];
             uint64_t mask = w == 64 ? ~0ull : (1ull << w) - 1;
             for (size_t i = 0; i < n; i++) {
-                uint64_t r = splitmix(&seed);
+                uint64_t r = tu_splitmix64(&seed);
                 v[i] = (i % 5 == 0) ? mask : (i % 7 == 0 ? 0 : r & mask); /* extremes too */
                 v32[i] = (uint32_t)v[i];
             }
@@ -355,10 +348,10 @@ Test(words, edge_cases)
             case 0: v[i] = 7; break;                                   /* all equal */
             case 1: v[i] = 0; break;                                   /* all zero */
             case 2: v[i] = (i & 1) ? (uint64_t)INT64_MIN : INT64_MAX; break; /* max jumps */
-            case 3: v[i] = splitmix(&seed); break;                     /* random */
+            case 3: v[i] = tu_splitmix64(&seed); break;                /* random */
             case 4: v[i] = (uint64_t)(int64_t)(1700000000000000 - (int64_t)i * 997); break; /* descending */
             case 5: v[i] = i % 3 == 0 ? ~0ull : (i % 3 == 1 ? 0 : 1ull << 63); break;
-            case 6: v[i] = splitmix(&seed) % 5 + ((uint64_t)INT64_MAX - 2); break; /* wraps */
+            case 6: v[i] = tu_splitmix64(&seed) % 5 + ((uint64_t)INT64_MAX - 2); break; /* wraps */
             case 7: v[i] = (uint64_t)(INT64_MIN + (int64_t)i); break;
             case 8: v[i] = i < N / 2 ? i * 1000000 : (N - i) * 3; break; /* reset mid-block */
             }
@@ -382,19 +375,19 @@ Test(words, random_timestamps)
     int64_t v[N];
     uint64_t seed = 7;
     for (int round = 0; round < 200; round++) {
-        int64_t t = 1700000000000000 + (int64_t)(splitmix(&seed) % 3600000000ull);
-        unsigned run = 1 + (unsigned)(splitmix(&seed) % 300);
+        int64_t t = 1700000000000000 + (int64_t)(tu_splitmix64(&seed) % 3600000000ull);
+        unsigned run = 1 + (unsigned)(tu_splitmix64(&seed) % 300);
         for (size_t i = 0; i < N; i++) {
             if (round % 4 == 3) {
-                v[i] = (int64_t)splitmix(&seed); /* unsorted garbage */
+                v[i] = (int64_t)tu_splitmix64(&seed); /* unsorted garbage */
                 continue;
             }
             if (i % run == 0)
-                t = 1700000000000000 + (int64_t)(splitmix(&seed) % 3600000000ull);
-            t += (int64_t)(splitmix(&seed) % 2000000);
+                t = 1700000000000000 + (int64_t)(tu_splitmix64(&seed) % 3600000000ull);
+            t += (int64_t)(tu_splitmix64(&seed) % 2000000);
             v[i] = t;
         }
-        size_t n = 1 + splitmix(&seed) % N;
+        size_t n = 1 + tu_splitmix64(&seed) % N;
         size_t best;
         rt_words(W_I64, 0, (uint64_t *)v, n, &best);
         const unsigned ms[] = {TSAGG_ENC_M_RAW, TSAGG_ENC_M_FOR, TSAGG_ENC_M_DELTA, TSAGG_ENC_M_DOD};
@@ -412,12 +405,12 @@ Test(words, dict_ids)
     uint64_t pool[N], v[N];
     uint64_t seed = 99;
     for (size_t i = 0; i < N; i++)
-        pool[i] = splitmix(&seed);
+        pool[i] = tu_splitmix64(&seed);
     size_t distincts[] = {1, 2, 3, 5, 64, 205, 511, 700, 1024};
     for (size_t k = 0; k < sizeof distincts / sizeof distincts[0]; k++) {
         size_t d = distincts[k];
         for (size_t i = 0; i < N; i++)
-            v[i] = pool[i < d ? i : splitmix(&seed) % d];
+            v[i] = pool[i < d ? i : tu_splitmix64(&seed) % d];
         size_t len;
         int tag = rt_words(W_ID, 0, v, N, &len);
         if (d <= 511)
@@ -455,7 +448,7 @@ Test(codes, known_answers_and_round_trips)
     const uint32_t dicts[] = {1, 2, 3, 12, 255, 256, 1000, 70000, UINT32_MAX};
     for (size_t k = 0; k < sizeof dicts / sizeof dicts[0]; k++) {
         for (size_t i = 0; i < N; i++)
-            v[i] = (uint32_t)(splitmix(&seed) % dicts[k]);
+            v[i] = (uint32_t)(tu_splitmix64(&seed) % dicts[k]);
         for (size_t n = 0; n <= N; n = n * 3 + 1)
             rt_u32(v, n, dicts[k], NULL);
         /* the block is never wider than ceil(log2(dict_size)) bits/code */
@@ -537,12 +530,14 @@ Test(doubles, random_round_trips)
             case 0: v[i] = u < 0.9 ? 0 : floor(u * 100000) / 100; break; /* revenue */
             case 1: v[i] = (floor(u * 1e6) - 500000) / 10000; break;       /* 4 decimals */
             case 2: v[i] = u * 1000; break;                                 /* noise */
-            case 3: v[i] = dfrom(splitmix(&seed)); break;                   /* any bits */
+            case 3: v[i] = dfrom(tu_splitmix64(&seed)); break;              /* any bits */
             case 4: v[i] = 20.0 + 0.5 * sin((double)i / 50); break;         /* smooth */
-            case 5: v[i] = (double)(int64_t)(splitmix(&seed) >> 12) * (u < 0.5 ? -1 : 1); break;
+            case 5:
+                v[i] = (double)(int64_t)(tu_splitmix64(&seed) >> 12) * (u < 0.5 ? -1 : 1);
+                break;
             }
         }
-        size_t n = 1 + splitmix(&seed) % N, best;
+        size_t n = 1 + tu_splitmix64(&seed) % N, best;
         int tag = rt_f64(0, v, n, &best);
         if (shape <= 1)
             cr_assert_eq(tag, TSAGG_ENC_TAG_F64DEC, "shape %d: %s", shape, tsagg__enc_tag_name(tag));
@@ -648,7 +643,7 @@ static size_t make_samples(struct sample *s)
     uint64_t seed = 3;
     size_t k = 0;
     for (size_t i = 0; i < N; i++)
-        w[i] = 1700000000000000 + i * 1000000 + splitmix(&seed) % 1000 +
+        w[i] = 1700000000000000 + i * 1000000 + tu_splitmix64(&seed) % 1000 +
                (i == 100 ? 5000000000ull : 0);
     const unsigned ms[] = {TSAGG_ENC_M_RAW, TSAGG_ENC_M_FOR, TSAGG_ENC_M_DELTA, TSAGG_ENC_M_DOD};
     for (int m = 0; m < 4; m++, k++) {
@@ -657,17 +652,17 @@ static size_t make_samples(struct sample *s)
         s[k].fam = 0;
     }
     for (size_t i = 0; i < N; i++)
-        w[i] = splitmix(&seed) % 7 * 0x0123456789abcdefull;
+        w[i] = tu_splitmix64(&seed) % 7 * 0x0123456789abcdefull;
     s[k].blk = enc_words(W_ID, TSAGG_ENC_M_DICT, w, N, &s[k].len);
     s[k].n = N;
     s[k++].fam = 0;
     for (size_t i = 0; i < N; i++)
-        c[i] = (uint32_t)(splitmix(&seed) % 900);
+        c[i] = (uint32_t)(tu_splitmix64(&seed) % 900);
     s[k].blk = enc_u32(c, N, 1000, &s[k].len);
     s[k].n = N;
     s[k++].fam = 1;
     for (size_t i = 0; i < N; i++)
-        d[i] = i % 9 ? 0 : (double)(splitmix(&seed) % 10000) / 100;
+        d[i] = i % 9 ? 0 : (double)(tu_splitmix64(&seed) % 10000) / 100;
     s[k].blk = enc_f64(0, d, N, &s[k].len);
     s[k].n = N;
     s[k++].fam = 2;
@@ -814,15 +809,15 @@ Test(corrupt, random_damage)
         for (int round = 0; round < 3000; round++) {
             size_t len = s[k].len;
             if (round % 3 == 0)
-                len = splitmix(&seed) % (s[k].len + 1);
+                len = tu_splitmix64(&seed) % (s[k].len + 1);
             uint8_t *c = dup_exact(s[k].blk, len);
-            int flips = 1 + (int)(splitmix(&seed) % 4);
+            int flips = 1 + (int)(tu_splitmix64(&seed) % 4);
             for (int f = 0; f < flips && len > 0; f++) {
                 /* damage mostly the headers, where it hurts most */
-                size_t at = splitmix(&seed) % (f == 0 && len > 16 ? 16 : len);
-                c[at] ^= (uint8_t)(1u << (splitmix(&seed) % 8));
-                if (splitmix(&seed) % 4 == 0)
-                    c[at] = (uint8_t)splitmix(&seed);
+                size_t at = tu_splitmix64(&seed) % (f == 0 && len > 16 ? 16 : len);
+                c[at] ^= (uint8_t)(1u << (tu_splitmix64(&seed) % 8));
+                if (tu_splitmix64(&seed) % 4 == 0)
+                    c[at] = (uint8_t)tu_splitmix64(&seed);
             }
             dec_any(c, len, s[k].n, s[k].fam);
             free(c);
@@ -965,7 +960,7 @@ Test(encoding_stats, realistic_columns, .timeout = 120)
 
     /* 2. one merchant, every second +- 50 ms jitter */
     for (size_t i = 0; i < N; i++)
-        ts[i] = hour + (int64_t)i * 1000000 + (int64_t)(splitmix(&seed) % 100001) - 50000;
+        ts[i] = hour + (int64_t)i * 1000000 + (int64_t)(tu_splitmix64(&seed) % 100001) - 50000;
     measure(S_I64, ts, N, 0, &f);
     report("ts: 1/s +- 50 ms jitter", &f);
     cr_assert_leq(f.enc, 3 * f.values, "regular timestamps grew");
@@ -989,7 +984,7 @@ Test(encoding_stats, realistic_columns, .timeout = 120)
                     hi = mid;
             }
             key[i] = lo;
-            ts[i] = hour + (int64_t)(splitmix(&seed) % 3600000000ull);
+            ts[i] = hour + (int64_t)(tu_splitmix64(&seed) % 3600000000ull);
         }
         /* sort by (merchant, ts): merchant-major counting sort, then ts */
         size_t *start = calloc(M + 1, sizeof *start);
@@ -1013,7 +1008,7 @@ Test(encoding_stats, realistic_columns, .timeout = 120)
         size_t at = 0;
         for (size_t m = 0; m < M; m++) {
             uint64_t s2 = m * 77 + 5;
-            uint64_t id = splitmix(&s2);
+            uint64_t id = tu_splitmix64(&s2);
             for (; at < start[m + 1]; at++)
                 u[at] = id;
         }
@@ -1042,26 +1037,26 @@ Test(encoding_stats, realistic_columns, .timeout = 120)
     for (size_t i0 = 0; i0 < N; i0 += 1024) {
         uint64_t pool[205];
         for (int k = 0; k < 205; k++)
-            pool[k] = splitmix(&seed);
+            pool[k] = tu_splitmix64(&seed);
         for (size_t i = 0; i < 1024; i++)
-            u[i0 + i] = pool[i < 205 ? i : splitmix(&seed) % 205];
+            u[i0 + i] = pool[i < 205 ? i : tu_splitmix64(&seed) % 205];
     }
     measure(S_ID, u, N, 0, &f);
     report("user ids, 20% distinct", &f);
     cr_assert_leq(f.enc, 3 * f.values, "id dictionary grew");
     for (size_t i = 0; i < N; i++)
-        u[i] = splitmix(&seed);
+        u[i] = tu_splitmix64(&seed);
     measure(S_ID, u, N, 0, &f);
     report("session/event ids, all distinct", &f);
 
     /* 5. revenue: 95% of events 0, purchases 0.99..199.99 in cents */
     for (size_t i = 0; i < N; i++)
-        d[i] = unif(&seed) < 0.95 ? 0.0 : (double)(99 + splitmix(&seed) % 19901) / 100;
+        d[i] = unif(&seed) < 0.95 ? 0.0 : (double)(99 + tu_splitmix64(&seed) % 19901) / 100;
     measure(S_F64, d, N, 0, &f);
     report("revenue: 95% zero, 2 decimals", &f);
     cr_assert_leq(f.enc, f.values / 2, "sparse revenue grew");
     for (size_t i = 0; i < N; i++)
-        d[i] = (double)(99 + splitmix(&seed) % 19901) / 100;
+        d[i] = (double)(99 + tu_splitmix64(&seed) % 19901) / 100;
     measure(S_F64, d, N, 0, &f);
     report("revenue: every row a purchase", &f);
     for (size_t i = 0; i < N; i++)
@@ -1083,7 +1078,7 @@ Test(encoding_stats, realistic_columns, .timeout = 120)
     report("event codes: 12 names", &f);
     cr_assert_leq(f.enc, f.values / 2 + f.values / 100 + 64);
     for (size_t i = 0; i < N; i++)
-        c[i] = (uint32_t)(splitmix(&seed) % 5000);
+        c[i] = (uint32_t)(tu_splitmix64(&seed) % 5000);
     measure(S_U32, c, N, 5000, &f);
     report("page codes: 5000 pages, uniform", &f);
 

@@ -9,17 +9,10 @@
 #include "bytes.h"
 #include "hll.h"
 #include "tsagg_errors.h"
+#include "testutil.h"
 
 /* 1.04 / sqrt(16384) */
 #define SE 0.008125
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* Add inputs [lo, hi) of the stream `seed` (input i is splitmix of seed+i,
  * so ranges of one seed overlap exactly where their indices do). */
@@ -27,7 +20,7 @@ static void add_range(tsagg__hll *h, uint64_t seed, uint64_t lo, uint64_t hi)
 {
     for (uint64_t i = lo; i < hi; i++) {
         uint64_t s = seed * 0x100000001b3ull + i;
-        cr_assert_eq(tsagg__hll_add(h, splitmix(&s)), 0);
+        cr_assert_eq(tsagg__hll_add(h, tu_splitmix64(&s)), 0);
     }
 }
 
@@ -72,7 +65,7 @@ Test(hll, exact_up_to_the_limit)
     uint64_t seed = 7;
     uint64_t vals[TSAGG__HLL_EXACT_MAX + 1];
     for (uint32_t i = 0; i <= TSAGG__HLL_EXACT_MAX; i++)
-        vals[i] = splitmix(&seed);
+        vals[i] = tu_splitmix64(&seed);
     vals[5] = 0; /* the ids 0 and 1 are ordinary inputs */
     vals[6] = 1;
     for (uint32_t n = 1; n <= TSAGG__HLL_EXACT_MAX; n++) {
@@ -153,7 +146,7 @@ Test(hll, add_many_equals_add)
     static uint64_t vals[50000];
     uint64_t seed = 99;
     for (size_t i = 0; i < 50000; i++)
-        vals[i] = splitmix(&seed) % 20000; /* many repeats */
+        vals[i] = tu_splitmix64(&seed) % 20000; /* many repeats */
     cr_assert_eq(tsagg__hll_add_many(&a, vals, 50000), 0);
     for (size_t i = 0; i < 50000; i++)
         cr_assert_eq(tsagg__hll_add(&b, vals[i]), 0);
@@ -586,11 +579,11 @@ Test(hll, random_mutations_fail_cleanly_or_round_trip)
         for (int round = 0; round < 2000; round++) {
             memcpy(b, buf, len);
             size_t blen = len;
-            int edits = 1 + (int)(splitmix(&seed) % 3);
+            int edits = 1 + (int)(tu_splitmix64(&seed) % 3);
             for (int e = 0; e < edits; e++)
-                b[splitmix(&seed) % len] ^= (uint8_t)(1u << (splitmix(&seed) % 8));
-            if (splitmix(&seed) % 4 == 0)
-                blen = splitmix(&seed) % (len + 1);
+                b[tu_splitmix64(&seed) % len] ^= (uint8_t)(1u << (tu_splitmix64(&seed) % 8));
+            if (tu_splitmix64(&seed) % 4 == 0)
+                blen = tu_splitmix64(&seed) % (len + 1);
             int rc = tsagg__hll_deserialize(&d, b, blen);
             cr_assert(rc == 0 || rc == TSAGG_ECORRUPT || rc == TSAGG_EVERSION, "rc %d", rc);
             tsagg__hll_view v;

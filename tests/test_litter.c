@@ -24,18 +24,7 @@
 #include "testutil.h"
 #include "tsagg.h"
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void) { tu_rmtree(g_dir); }
-
-TestSuite(litter, .init = setup, .fini = teardown, .timeout = 300);
+TestSuite(litter, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 300);
 
 #define HOUR INT64_C(3600000000)
 #define T0 INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
@@ -200,9 +189,9 @@ static void litter_sweep(enum job job)
 {
     faultio fio;
     faultio_init(&fio, NULL);
-    tsagg_store *st = open_with(g_store, &fio);
+    tsagg_store *st = open_with(tu_store, &fio);
     prepare(st, job);
-    listing before = list_store(g_store);
+    listing before = list_store(tu_store);
     int failures = 0, done = 0;
     for (uint64_t nth = 1; !done; nth = nth < 3 ? nth + 1 : nth + nth / 2) {
         uint64_t fired0 = faultio_fired(&fio, FIO_PWRITE);
@@ -221,14 +210,14 @@ static void litter_sweep(enum job job)
         failures++;
         cr_assert_eq(rc, -ENOSPC, "%s, write %" PRIu64 " fails: returned %s", job_name[job], nth,
                      tsagg_errname(rc));
-        listing after = list_store(g_store);
+        listing after = list_store(tu_store);
         cr_assert_str_eq(after.text, before.text,
                          "%s, write %" PRIu64 " failed: %" PRIu64 " bytes on disk before, %" PRIu64
                          " after", job_name[job], nth, before.bytes, after.bytes);
         free(after.text);
     }
     cr_assert_gt(failures, 2, "%s met too few faults to say anything", job_name[job]);
-    listing end = list_store(g_store);
+    listing end = list_store(tu_store);
     cr_assert(strcmp(end.text, before.text) != 0, "the successful %s changed nothing",
               job_name[job]);
     free(end.text);

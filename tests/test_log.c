@@ -31,21 +31,7 @@
 
 /* ---- fixture -------------------------------------------------------------- */
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void)
-{
-    tu_rmtree(g_dir);
-}
-
-TestSuite(log, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(log, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 60);
 
 /* Define a test body run once per I/O path: name_pwrite and name_uring. */
 #define BOTH_BACKENDS(name)                                                      \
@@ -81,7 +67,7 @@ static tsagg_store *open_writer(const cfg *c)
         o.segment_bytes = c->segment_bytes;
     tsagg_store *st = NULL;
     char err[512];
-    int rc = tsagg_store_open(g_store, &o, &st, err, sizeof err);
+    int rc = tsagg_store_open(tu_store, &o, &st, err, sizeof err);
     if (rc == TSAGG_ENOURING && c->backend == TSAGG_IO_URING)
         cr_skip_test("io_uring is not available here (TSAGG_ENOURING: %s); "
                      "skipping the io_uring variant",
@@ -99,7 +85,7 @@ static tsagg_store *open_reader_handle(void)
 {
     tsagg_store *st = NULL;
     char err[512];
-    int rc = tsagg_store_open(g_store, NULL, &st, err, sizeof err);
+    int rc = tsagg_store_open(tu_store, NULL, &st, err, sizeof err);
     cr_assert_eq(rc, 0, "open read-only: %s: %s", tsagg_strerror(rc), err);
     return st;
 }
@@ -173,14 +159,6 @@ static int event_diff(const tsagg_event *got, const tsagg_event *want, char *why
 
 /* ---- generated events ------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 #define T0 1793491200000000LL /* 2026-11-01T00:00:00Z */
 
 typedef struct gen_ev {
@@ -196,7 +174,7 @@ static const char *const ev_names[] = {"page_view", "click", "purchase", "app_op
  * a read event tells which one it is. Not to be copied (points into *g). */
 static void gen(uint64_t k, gen_ev *g)
 {
-    uint64_t r = mix64(k);
+    uint64_t r = tu_mix64(k);
     memset(g, 0, sizeof *g);
     /* Out of order, spread over two days, some before T0. */
     g->ev.ts = T0 + (int64_t)(r % 172800000000ull) - 86400000000LL;
@@ -204,7 +182,7 @@ static void gen(uint64_t k, gen_ev *g)
     const char *nm = ev_names[k % 4];
     g->ev.event = nm;
     g->ev.event_len = (uint32_t)strlen(nm);
-    g->ev.user = mix64(r);
+    g->ev.user = tu_mix64(r);
     g->ev.session = k;
     if (k % 3) {
         g->ev.flags = TSAGG_EVENT_HAS_ID;
@@ -327,7 +305,7 @@ static void edge_set_init(edge_set *s)
     memset(s->big_a, 'a', TSAGG_VALUE_MAX);
     uint64_t x = 42;
     for (size_t i = 0; i < TSAGG_VALUE_MAX; i++) {
-        x = mix64(x);
+        x = tu_mix64(x);
         s->big_rand[i] = (char)(x % 255 + 1); /* incompressible, never NUL */
     }
     for (int i = 0; i < 4; i++) {
@@ -790,7 +768,7 @@ static int check_segments_ex(tsagg_store *st, uint64_t last, int last_sealed, in
             cr_assert_gt(si[i].min_ts, si[i].max_ts, "empty segment: min_ts > max_ts");
         }
         char path[800];
-        snprintf(path, sizeof path, "%s/log/%016" PRIx64 ".tlog", g_store, si[i].number);
+        snprintf(path, sizeof path, "%s/log/%016" PRIx64 ".tlog", tu_store, si[i].number);
         struct stat sb;
         cr_assert_eq(stat(path, &sb), 0, "%s exists", path);
         cr_assert_eq(si[i].bytes, (uint64_t)sb.st_size, "segment %" PRIu64 " bytes", si[i].number);
@@ -881,7 +859,7 @@ Test(log, reopen_appends_to_the_same_segment)
         close_ok(st);
     }
     char path[800];
-    snprintf(path, sizeof path, "%s/log/%016x.tlog", g_store, 2);
+    snprintf(path, sizeof path, "%s/log/%016x.tlog", tu_store, 2);
     cr_assert_neq(access(path, F_OK), 0, "no second segment");
     st = open_reader_handle();
     expect_all_seq_keyed(st, 250);
@@ -1012,11 +990,11 @@ Test(log, reader_ranges)
     /* Random combinations. */
     uint64_t x = 7;
     for (int i = 0; i < 40; i++) {
-        x = mix64(x);
+        x = tu_mix64(x);
         tsagg_log_range_init(&r);
         r.from_seq = 1 + x % total;
         r.to_seq = r.from_seq + (x >> 20) % 3000;
-        x = mix64(x);
+        x = tu_mix64(x);
         r.ts_from = T0 - 86400000000LL + (int64_t)(x % 172800000000ull);
         r.ts_to = r.ts_from + (int64_t)((x >> 17) % 40000000000ull);
         if (i % 4 == 0)
@@ -1661,23 +1639,16 @@ static ssize_t t_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off)
     return n;
 }
 
-static uint64_t file_size(const char *path)
-{
-    struct stat sb;
-    cr_assert_eq(stat(path, &sb), 0, "%s", path);
-    return (uint64_t)sb.st_size;
-}
-
 Test(log, reader_retries_an_in_flight_frame_once_sealed)
 {
     char seg1[800];
-    snprintf(seg1, sizeof seg1, "%s/log/0000000000000001.tlog", g_store);
+    snprintf(seg1, sizeof seg1, "%s/log/0000000000000001.tlog", tu_store);
     cfg c = {.backend = TSAGG_IO_PWRITE};
     tsagg_store *w = open_writer(&c);
     append_gen(w, 1, 10);
-    uint64_t s1 = file_size(seg1);
+    uint64_t s1 = tu_file_size(seg1);
     append_gen(w, 11, 10);
-    uint64_t s2 = file_size(seg1);
+    uint64_t s2 = tu_file_size(seg1);
     cr_assert_gt(s2, s1 + 56);
     close_ok(w);
 
@@ -1696,7 +1667,7 @@ Test(log, reader_retries_an_in_flight_frame_once_sealed)
     tsagg_options_init(&o);
     o.io = &t.io;
     tsagg_store *ro;
-    cr_assert_eq(tsagg_store_open(g_store, &o, &ro, NULL, 0), 0);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &ro, NULL, 0), 0);
     tsagg_log_reader *rd;
     cr_assert_eq(tsagg_log_reader_open(ro, NULL, &rd), 0);
     const tsagg_event *ev;
@@ -1757,7 +1728,7 @@ BOTH_BACKENDS(huge_events_in_small_segments)
     tsagg_store *st = open_writer(&c);
     char *big = malloc(TSAGG_VALUE_MAX);
     for (size_t i = 0; i < TSAGG_VALUE_MAX; i++)
-        big[i] = (char)(mix64(i) % 255 + 1); /* incompressible, never NUL */
+        big[i] = (char)(tu_mix64(i) % 255 + 1); /* incompressible, never NUL */
     tsagg_attr a = {.key = "blob", .key_len = 4, .type = TSAGG_STR, .v.s = {big, TSAGG_VALUE_MAX}};
     tsagg_event evs[8];
     for (int i = 0; i < 8; i++)

@@ -713,14 +713,6 @@ static uint64_t seed_of_run(void)
     return (uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t mix(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
 /* Run op on a fresh copy of base; cut before call `cut` (0: never). */
 static void run_op(const char *base, const char *work, const char *store, void (*op)(run *),
                    run *r, powercut **pc, uint64_t cut, uint64_t seed)
@@ -772,9 +764,9 @@ static void sweep(const char *name, void (*baseline)(run *), void (*op)(run *))
         uint64_t cut = !sample ? i + 1
                      : i == 0 ? 1
                      : i == 1 ? points
-                     : 1 + mix(seed ^ (i * 0x51ED27)) % points;
-        uint64_t cseed = mix(seed + cut);
-        int mode = (int)(mix(cseed) % modes);
+                     : 1 + tu_mix64(seed ^ (i * 0x51ED27)) % points;
+        uint64_t cseed = tu_mix64(seed + cut);
+        int mode = (int)(tu_mix64(cseed) % modes);
         *r = *proto;
         run_op(base, work, store, op, r, &pc, cut, cseed);
         tu_rmtree(image);

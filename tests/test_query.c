@@ -54,18 +54,7 @@
 
 /* ---- fixture ------------------------------------------------------------------ */
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void) { tu_rmtree(g_dir); }
-
-TestSuite(query, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(query, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 120);
 
 #define SEC INT64_C(1000000)
 #define MINUTE (60 * SEC)
@@ -81,7 +70,7 @@ static tsagg_store *open_store(unsigned flags, unsigned sync)
     o.io_backend = TSAGG_IO_PWRITE;
     tsagg_store *st = NULL;
     char err[512] = "";
-    int rc = tsagg_store_open(g_store, &o, &st, err, sizeof err);
+    int rc = tsagg_store_open(tu_store, &o, &st, err, sizeof err);
     cr_assert_eq(rc, 0, "open: %s (%s)", tsagg_strerror(rc), err);
     return st;
 }
@@ -104,11 +93,7 @@ static uint64_t g_rng = 1;
 
 static uint64_t rnd(void)
 {
-    /* splitmix64 */
-    uint64_t z = (g_rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return tu_splitmix64(&g_rng);
 }
 
 static uint64_t rnd_below(uint64_t n) { return n ? rnd() % n : 0; }
@@ -1760,7 +1745,7 @@ Test(query, files_replaced_under_another_handle)
     o.io = &r.io;
     tsagg_store *ro = NULL;
     char err[512];
-    cr_assert_eq(tsagg_store_open(g_store, &o, &ro, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &ro, err, sizeof err), 0, "%s", err);
     for (int rounds = 1; rounds <= 7; rounds += 2) {
         r.rounds = rounds;
         r.triggered = 0;
@@ -1777,7 +1762,7 @@ Test(query, files_replaced_under_another_handle)
         late_file_for(st, W0, &r.next_id);
         /* Drop what the reader has open, so that it opens files again. */
         cr_assert_eq(tsagg_store_close(ro), 0);
-        cr_assert_eq(tsagg_store_open(g_store, &o, &ro, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(tsagg_store_open(tu_store, &o, &ro, err, sizeof err), 0, "%s", err);
     }
     /* Replaced on every attempt: an error, never a wrong answer. */
     r.rounds = 1000;
@@ -1804,7 +1789,7 @@ Test(query, files_replaced_under_another_handle)
 static void part_file(const char *prefix, char *out, size_t len)
 {
     char dir[700];
-    snprintf(dir, sizeof dir, "%s/parts", g_store);
+    snprintf(dir, sizeof dir, "%s/parts", tu_store);
     DIR *d = opendir(dir);
     cr_assert_not_null(d);
     int found = 0;
@@ -1898,7 +1883,7 @@ static tsagg_store *open_writer_io(unsigned sync, uint32_t frame_bytes, const ts
         o.io = io;
     tsagg_store *st = NULL;
     char err[512] = "";
-    int rc = tsagg_store_open(g_store, &o, &st, err, sizeof err);
+    int rc = tsagg_store_open(tu_store, &o, &st, err, sizeof err);
     cr_assert_eq(rc, 0, "open: %s (%s)", tsagg_strerror(rc), err);
     return st;
 }
@@ -2134,7 +2119,7 @@ Test(query, many_distinct_values_in_bounded_memory)
 
 
 /* Switch the process to a locale whose decimal point is a comma: an
- * installed one, or one localedef builds for this test under g_dir (the
+ * installed one, or one localedef builds for this test under tu_dir (the
  * C library finds it through LOCPATH). NULL when neither works. */
 static const char *use_comma_locale(void)
 {
@@ -2144,7 +2129,7 @@ static const char *use_comma_locale(void)
         if (setlocale(LC_ALL, names[i]) && strcmp(localeconv()->decimal_point, ",") == 0)
             return names[i];
     char dir[700], cmd[1600];
-    snprintf(dir, sizeof dir, "%s/locale", g_dir);
+    snprintf(dir, sizeof dir, "%s/locale", tu_dir);
     mkdir(dir, 0755);
     /* localedef exits 1 for mere warnings; the setlocale below decides. */
     snprintf(cmd, sizeof cmd, "localedef -i de_DE -f UTF-8 '%s/de_DE.UTF-8' >/dev/null 2>&1",

@@ -33,18 +33,7 @@
 #include "testutil.h"
 #include "tsagg.h"
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void) { tu_rmtree(g_dir); }
-
-TestSuite(query_concurrency, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(query_concurrency, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 120);
 
 #define SEC INT64_C(1000000)
 #define HOUR (3600 * SEC)
@@ -86,14 +75,6 @@ static void fail(shared *s, const char *fmt, ...)
     }
 }
 
-static uint64_t rng_next(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static void sleep_us(long us)
 {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
@@ -113,17 +94,19 @@ static void *appender(void *arg)
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     while (!atomic_load(&s->stop) && n < MAX_EVENTS - BATCH) {
-        size_t k = 1 + rng_next(&rng) % BATCH;
+        size_t k = 1 + tu_splitmix64(&rng) % BATCH;
         for (size_t i = 0; i < k; i++) {
             /* Time moves through the 48 hours with the stream; 3% are late. */
-            uint64_t r = rng_next(&rng);
+            uint64_t r = tu_splitmix64(&rng);
             int64_t now = T0 + (int64_t)((n + i) * (uint64_t)(HOURS * HOUR) / MAX_EVENTS);
-            int64_t ts = r % 100 < 3 ? T0 + (int64_t)(rng_next(&rng) % (uint64_t)(now - T0 + 1))
-                                     : now + (int64_t)(r % (10 * SEC));
+            int64_t ts = r % 100 < 3
+                             ? T0 + (int64_t)(tu_splitmix64(&rng) % (uint64_t)(now - T0 + 1))
+                             : now + (int64_t)(r % (10 * SEC));
             if (ts >= T0 + HOURS * HOUR)
                 ts = T0 + HOURS * HOUR - 1;
             /* Merchant m has weight NMERCHANTS - m. */
-            unsigned m = 0, w = (unsigned)(rng_next(&rng) % (NMERCHANTS * (NMERCHANTS + 1) / 2));
+            unsigned m = 0;
+            unsigned w = (unsigned)(tu_splitmix64(&rng) % (NMERCHANTS * (NMERCHANTS + 1) / 2));
             while (w >= NMERCHANTS - m) {
                 w -= NMERCHANTS - m;
                 m++;
@@ -287,8 +270,8 @@ static void *querier(void *arg)
     }
     uint64_t rng = a->seed;
     while (!atomic_load(&s->stop) && !atomic_load(&s->failures)) {
-        unsigned m = (unsigned)(rng_next(&rng) % NMERCHANTS);
-        query_once(a, res, m, rng_next(&rng) % 4 == 0);
+        unsigned m = (unsigned)(tu_splitmix64(&rng) % NMERCHANTS);
+        query_once(a, res, m, tu_splitmix64(&rng) % 4 == 0);
         atomic_fetch_add(a->read_only ? &s->ro_queries : &s->queries, 1);
     }
     tsagg_result_free(res);
@@ -313,10 +296,10 @@ Test(query_concurrency, queries_during_append_compact_merge)
     o.frame_bytes = 64 << 10;
     o.segment_bytes = 4 << 20; /* several segments */
     char err[512];
-    cr_assert_eq(tsagg_store_open(g_store, &o, &s->st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &s->st, err, sizeof err), 0, "%s", err);
     tsagg_options ro;
     tsagg_options_init(&ro);
-    cr_assert_eq(tsagg_store_open(g_store, &ro, &s->ro, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tsagg_store_open(tu_store, &ro, &s->ro, err, sizeof err), 0, "%s", err);
     /* Small caches: decoded data is evicted while other threads read theirs. */
     cr_assert_eq(tsagg__partcache_set_budget(s->st, 512 << 10), 0);
     cr_assert_eq(tsagg__partcache_set_budget(s->ro, 64 << 10), 0);

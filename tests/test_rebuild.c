@@ -23,18 +23,7 @@
 #include "compactcheck.h"
 #include "testutil.h"
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void) { tu_rmtree(g_dir); }
-
-TestSuite(rebuild, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(rebuild, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 120);
 
 #define START GAGEN_DEFAULT_START_US
 #define DAY (24 * CC_HOUR)
@@ -43,7 +32,7 @@ TestSuite(rebuild, .init = setup, .fini = teardown, .timeout = 120);
  * merged (one file per hour). */
 static tsagg_store *make_store(uint64_t events)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     gagen_config cfg;
     gagen_config_init(&cfg);
     cfg.seed = 7;
@@ -312,20 +301,20 @@ Test(rebuild, added_dimension_appears_in_rebuilt_history)
     o.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_SCHEMA;
     o.schema = narrow;
     char err[512];
-    rc = tsagg_store_open(g_store, &o, &st, err, sizeof err);
+    rc = tsagg_store_open(tu_store, &o, &st, err, sizeof err);
     cr_assert_eq(rc, TSAGG_ESCHEMA);
     cr_assert(strstr(err, "referrer") != NULL, "%s", err);
     tsagg_schema_free(narrow);
     /* TSAGG_OPEN_SCHEMA without a schema, or read-only: bad arguments. */
     o.schema = NULL;
-    cr_assert_eq(tsagg_store_open(g_store, &o, &st, err, sizeof err), TSAGG_EARG);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &st, err, sizeof err), TSAGG_EARG);
 
     tsagg_schema *wide;
     cr_assert_eq(tsagg_schema_create_default(&wide), 0);
     cr_assert_eq(tsagg_schema_add_dimension(wide, "utm_campaign"), 0);
     o.schema = wide;
     o.io_backend = TSAGG_IO_PWRITE;
-    rc = tsagg_store_open(g_store, &o, &st, err, sizeof err);
+    rc = tsagg_store_open(tu_store, &o, &st, err, sizeof err);
     cr_assert_eq(rc, 0, "%s (%s)", tsagg_strerror(rc), err);
     tsagg_schema_free(wide);
     cr_assert_geq(tsagg_schema_dimension_index(tsagg_store_schema(st), "utm_campaign"), 0);
@@ -348,7 +337,7 @@ Test(rebuild, added_dimension_appears_in_rebuilt_history)
 
     /* The schema stays evolved for the next open. */
     cr_assert_eq(tsagg_store_close(st), 0);
-    st = cc_open(g_store, 0, NULL);
+    st = cc_open(tu_store, 0, NULL);
     cr_assert_eq(campaign_total(st, &rc), (double)expect);
     cr_assert_eq(tsagg_store_close(st), 0);
 }
@@ -435,7 +424,7 @@ Test(rebuild, damaged_log_is_not_repairable_and_stops_a_rebuild)
     oo.segment_bytes = 64 << 10; /* many sealed segments */
     oo.frame_bytes = 16 << 10;
     tsagg_store *st;
-    cr_assert_eq(tsagg_store_open(g_store, &oo, &st, NULL, 0), 0);
+    cr_assert_eq(tsagg_store_open(tu_store, &oo, &st, NULL, 0), 0);
     gagen_config cfg;
     gagen_config_init(&cfg);
     cfg.events = 20000;
@@ -453,7 +442,7 @@ Test(rebuild, damaged_log_is_not_repairable_and_stops_a_rebuild)
     int n = tsagg_log_segments(st, segs, 64);
     cr_assert_gt(n, 2);
     char path[1024];
-    snprintf(path, sizeof path, "%s/log/%016" PRIx64 ".tlog", g_store, segs[1].number);
+    snprintf(path, sizeof path, "%s/log/%016" PRIx64 ".tlog", tu_store, segs[1].number);
     damage(path, segs[1].bytes);
 
     problems ps = {0};
@@ -491,7 +480,7 @@ Test(rebuild, damaged_log_is_not_repairable_and_stops_a_rebuild)
  * recovery would remove it. */
 Test(rebuild, segment_cut_before_its_header_is_not_damage)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     gagen_config cfg;
     gagen_config_init(&cfg);
     cfg.events = 1000;
@@ -508,7 +497,7 @@ Test(rebuild, segment_cut_before_its_header_is_not_damage)
 
     for (size_t cut = 0; cut < 2; cut++) {
         char path[1024];
-        snprintf(path, sizeof path, "%s/log/%016" PRIx64 ".tlog", g_store, segs[0].number + 1);
+        snprintf(path, sizeof path, "%s/log/%016" PRIx64 ".tlog", tu_store, segs[0].number + 1);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         cr_assert_geq(fd, 0);
         cr_assert_eq(write(fd, "TSAGGLOG", 8 * cut), (ssize_t)(8 * cut));
@@ -516,7 +505,7 @@ Test(rebuild, segment_cut_before_its_header_is_not_damage)
 
         tsagg_options o;
         tsagg_options_init(&o); /* read-only: nothing is recovered */
-        cr_assert_eq(tsagg_store_open(g_store, &o, &st, NULL, 0), 0);
+        cr_assert_eq(tsagg_store_open(tu_store, &o, &st, NULL, 0), 0);
         tsagg_segment_info now[4] = {{.struct_size = sizeof(tsagg_segment_info)}};
         cr_assert_eq(tsagg_log_segments(st, now, 4), 2);
         cr_assert_eq(now[1].first_seq, segs[0].last_seq + 1);
@@ -553,7 +542,7 @@ Test(rebuild, bad_arguments)
     cr_assert_eq(s.files_written + s.files_replaced, 0);
     cr_assert_eq(tsagg_store_close(st), 0);
 
-    st = cc_open(g_store, 0, NULL);
+    st = cc_open(tu_store, 0, NULL);
     o.from = START;
     o.to = START + CC_HOUR;
     cr_assert_eq(tsagg_rebuild(st, &o, NULL), TSAGG_EREADONLY);

@@ -25,18 +25,7 @@
 #include "testutil.h"
 #include "tsagg_rules.h"
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void) { tu_rmtree(g_dir); }
-
-TestSuite(rules, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(rules, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 120);
 
 static tsagg_rules *rules_of(const char *field, const char *value)
 {
@@ -152,7 +141,7 @@ Test(rules, unmatchable_rules_are_refused_with_a_reason)
 static size_t read_rules_file(uint8_t *buf, size_t cap)
 {
     char path[700];
-    snprintf(path, sizeof path, "%s/RULES", g_store);
+    snprintf(path, sizeof path, "%s/RULES", tu_store);
     FILE *f = fopen(path, "rb");
     cr_assert_not_null(f, "%s", path);
     size_t n = fread(buf, 1, cap, f);
@@ -163,7 +152,7 @@ static size_t read_rules_file(uint8_t *buf, size_t cap)
 static void write_rules_file(const uint8_t *buf, size_t len)
 {
     char path[700];
-    snprintf(path, sizeof path, "%s/RULES", g_store);
+    snprintf(path, sizeof path, "%s/RULES", tu_store);
     FILE *f = fopen(path, "wb");
     cr_assert_not_null(f);
     cr_assert_eq(fwrite(buf, 1, len, f), len);
@@ -172,7 +161,7 @@ static void write_rules_file(const uint8_t *buf, size_t len)
 
 Test(rules, file_is_as_documented_and_checked)
 {
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     tsagg_rules *got;
     cr_assert_eq(tsagg_store_rules(st, &got), 0);
     cr_assert_eq(tsagg_rules_count(got), 0, "no file: no rules");
@@ -213,7 +202,7 @@ Test(rules, file_is_as_documented_and_checked)
     tsagg_options o;
     tsagg_options_init(&o);
     char err[256];
-    cr_assert_eq(tsagg_store_open(g_store, &o, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &st, err, sizeof err), 0, "%s", err);
     cr_assert_eq(tsagg_store_rules(st, &got), 0);
     const char *f, *v;
     cr_assert_eq(tsagg_rules_count(got), 2);
@@ -246,7 +235,7 @@ Test(rules, file_is_as_documented_and_checked)
     tsagg_store_close(st);
 
     /* A compaction stops on damaged rules rather than ignore them. */
-    st = cc_open_writer(g_store);
+    st = cc_open_writer(tu_store);
     cr_assert_eq(tsagg_compact(st, NULL, NULL), TSAGG_ECORRUPT);
     cr_assert_eq(tsagg_store_set_rules(st, NULL), 0, "new rules replace a damaged file");
     cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
@@ -272,7 +261,7 @@ static void append_hour(tsagg_store *st, int64_t hour, uint64_t first_id, int n)
 Test(rules, compaction_and_rebuild_apply_the_stored_rules)
 {
     const int64_t hour = INT64_C(1790000000) / 3600 * 3600 * 1000000;
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     append_hour(st, hour, 1, 300); /* 100 bots, 60 with value 0.1 */
     cr_assert_eq(tsagg_flush(st), 0);
     tsagg_rules *r = rules_of("device", "bot");
@@ -326,7 +315,7 @@ static double count_of(tsagg_store *st, int64_t from, int64_t to)
 Test(rules, the_log_tail_answers_as_compaction_will)
 {
     const int64_t hour = INT64_C(1790000000) / 3600 * 3600 * 1000000;
-    tsagg_store *st = cc_open_writer(g_store);
+    tsagg_store *st = cc_open_writer(tu_store);
     tsagg_rules *r = rules_of("device", "bot");
     cr_assert_eq(tsagg_store_set_rules(st, r), 0);
     tsagg_rules_free(r);

@@ -30,18 +30,7 @@
 #include "testutil.h"
 #include "tsagg.h"
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void) { tu_rmtree(g_dir); }
-
-TestSuite(salvage, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(salvage, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 60);
 
 #define T0 INT64_C(1790000000000000) /* 2026-09-21, some hour */
 #define HOUR INT64_C(3600000000)
@@ -54,7 +43,7 @@ static tsagg_store *open_flags(uint32_t flags, int *rc_out, char *err, size_t er
     tsagg_options_init(&o);
     o.flags = flags;
     tsagg_store *st = NULL;
-    int rc = tsagg_store_open(g_store, &o, &st, err, errlen);
+    int rc = tsagg_store_open(tu_store, &o, &st, err, errlen);
     if (rc_out)
         *rc_out = rc;
     else
@@ -121,7 +110,7 @@ static double count_events(tsagg_store *st)
 
 static void seg_path(uint64_t n, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/log/%016" PRIx64 ".tlog", g_store, n);
+    snprintf(buf, len, "%s/log/%016" PRIx64 ".tlog", tu_store, n);
 }
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -155,13 +144,6 @@ static void flip(const char *path, uint64_t at)
     b ^= 0x41;
     cr_assert_eq(pwrite(fd, &b, 1, (off_t)at), 1);
     close(fd);
-}
-
-static uint64_t file_size(const char *path)
-{
-    struct stat sb;
-    cr_assert_eq(stat(path, &sb), 0, "%s", path);
-    return (uint64_t)sb.st_size;
 }
 
 /* Offsets of the frames of a segment (64-byte header, then frames of a
@@ -291,21 +273,21 @@ static void damaged_live_segment(int compacted_first)
     cr_assert_eq(tsagg_store_close(st), 0);
     uint64_t offs[16];
     cr_assert_eq(frame_offsets(seg, offs, 16), 10);
-    uint64_t size = file_size(seg);
+    uint64_t size = tu_file_size(seg);
     flip(seg, offs[4] + 56 + 3); /* the payload of frame 5: events 41..50 */
 
     int rc;
     st = open_flags(TSAGG_OPEN_WRITE, &rc, err, sizeof err);
     cr_assert_eq(rc, TSAGG_ECORRUPT, "%s (%s)", tsagg_errname(rc), err);
     cr_assert(strstr(err, "--salvage"), "the message names the salvage: %s", err);
-    cr_assert_eq(file_size(seg), size, "a normal open changes nothing");
+    cr_assert_eq(tu_file_size(seg), size, "a normal open changes nothing");
 
     st = open_flags(TSAGG_OPEN_WRITE | TSAGG_OPEN_SALVAGE, NULL, err, sizeof err);
     cr_assert_eq(tsagg_last_seq(st), 40, "cut at the bad frame");
-    cr_assert_eq(file_size(seg), offs[4]);
+    cr_assert_eq(tu_file_size(seg), offs[4]);
     char cut[800];
     snprintf(cut, sizeof cut, "%s.cut-%" PRIu64, seg, offs[4]);
-    cr_assert_eq(file_size(cut), size - offs[4], "the bytes cut off are kept aside");
+    cr_assert_eq(tu_file_size(cut), size - offs[4], "the bytes cut off are kept aside");
     uint64_t compacted;
     cr_assert_eq(tsagg_compacted_seq(st, &compacted), 0);
     cr_assert_eq(compacted, compacted_first ? 40 : 0);
@@ -440,7 +422,7 @@ Test(salvage, damaged_manifest_is_repairable_by_compacting_again)
     double want = count_events(st);
     cr_assert_eq(want, 90.0);
     cr_assert_eq(tsagg_store_close(st), 0);
-    snprintf(path, sizeof path, "%s/MANIFEST", g_store);
+    snprintf(path, sizeof path, "%s/MANIFEST", tu_store);
     flip(path, 30);
 
     st = open_flags(0, NULL, err, sizeof err);
@@ -467,7 +449,7 @@ Test(salvage, missing_manifest_beside_partitions_is_reported)
     append(st, 60, 10);
     compact(st);
     cr_assert_eq(tsagg_store_close(st), 0);
-    snprintf(path, sizeof path, "%s/MANIFEST", g_store);
+    snprintf(path, sizeof path, "%s/MANIFEST", tu_store);
     cr_assert_eq(unlink(path), 0);
 
     st = open_flags(0, NULL, err, sizeof err);

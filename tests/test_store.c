@@ -21,21 +21,7 @@
 
 /* ---- fixture: one temporary directory per test --------------------------- */
 
-static char g_dir[512];
-static char g_store[600];
-
-static void setup(void)
-{
-    tu_tmpdir(g_dir, sizeof g_dir);
-    snprintf(g_store, sizeof g_store, "%s/store", g_dir);
-}
-
-static void teardown(void)
-{
-    tu_rmtree(g_dir);
-}
-
-TestSuite(store, .init = setup, .fini = teardown, .timeout = 30);
+TestSuite(store, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 30);
 TestSuite(schema, .timeout = 10);
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -89,7 +75,7 @@ static void spit(const char *path, const void *buf, size_t len)
 
 static void descriptor_path(char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/tsagg.store", g_store);
+    snprintf(buf, len, "%s/tsagg.store", tu_store);
 }
 
 /* Open `path` with opts; expect failure `want`, a NULL handle and a
@@ -289,44 +275,44 @@ Test(schema, id_differs_for_different_schemas)
 Test(store, missing_directory_without_create)
 {
     char msg[512];
-    expect_open_fails(g_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
+    expect_open_fails(tu_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
     tsagg_options o;
     tsagg_options_init(&o);
-    expect_open_fails(g_store, &o, TSAGG_ENOTSTORE, msg, sizeof msg);
+    expect_open_fails(tu_store, &o, TSAGG_ENOTSTORE, msg, sizeof msg);
     o.flags = TSAGG_OPEN_WRITE;
-    expect_open_fails(g_store, &o, TSAGG_ENOTSTORE, msg, sizeof msg);
+    expect_open_fails(tu_store, &o, TSAGG_ENOTSTORE, msg, sizeof msg);
     struct stat sb;
-    cr_assert_neq(stat(g_store, &sb), 0, "opening without CREATE must not create the directory");
+    cr_assert_neq(stat(tu_store, &sb), 0, "opening without CREATE must not create the directory");
 }
 
 Test(store, empty_directory_without_create)
 {
-    cr_assert_eq(mkdir(g_store, 0755), 0);
+    cr_assert_eq(mkdir(tu_store, 0755), 0);
     char msg[512];
-    expect_open_fails(g_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
-    cr_assert(strstr(msg, g_store) != NULL, "errmsg names the store: %s", msg);
+    expect_open_fails(tu_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
+    cr_assert(strstr(msg, tu_store) != NULL, "errmsg names the store: %s", msg);
 }
 
 Test(store, garbage_descriptor)
 {
-    cr_assert_eq(mkdir(g_store, 0755), 0);
+    cr_assert_eq(mkdir(tu_store, 0755), 0);
     char path[700], msg[512];
     descriptor_path(path, sizeof path);
     const char garbage[] = "this is not a tsagg store descriptor, just some text\n";
     spit(path, garbage, sizeof garbage - 1);
-    expect_open_fails(g_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
+    expect_open_fails(tu_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
     cr_assert(strstr(msg, "tsagg.store") != NULL, "errmsg names the descriptor: %s", msg);
     /* Short and empty files are no better. */
     spit(path, "TSAGG", 5);
-    expect_open_fails(g_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
+    expect_open_fails(tu_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
     spit(path, "", 0);
-    expect_open_fails(g_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
+    expect_open_fails(tu_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
     /* A huge file is not read whole. */
     uint8_t *big = calloc(1, 1 << 20);
     cr_assert_not_null(big);
     spit(path, big, 1 << 20);
     free(big);
-    expect_open_fails(g_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
+    expect_open_fails(tu_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
 }
 
 Test(store, garbage_descriptor_not_adopted_by_create)
@@ -334,7 +320,7 @@ Test(store, garbage_descriptor_not_adopted_by_create)
     /* TSAGG_OPEN_CREATE creates a store where there is none; it must not
      * overwrite a file it does not recognise (store.c: "never adopt a used
      * one"). */
-    cr_assert_eq(mkdir(g_store, 0755), 0);
+    cr_assert_eq(mkdir(tu_store, 0755), 0);
     char path[700], msg[512];
     descriptor_path(path, sizeof path);
     const char garbage[] = "somebody else's file that happens to be called tsagg.store";
@@ -342,7 +328,7 @@ Test(store, garbage_descriptor_not_adopted_by_create)
     tsagg_options o;
     opts_writer(&o);
     tsagg_store *st = NULL;
-    int rc = tsagg_store_open(g_store, &o, &st, msg, sizeof msg);
+    int rc = tsagg_store_open(tu_store, &o, &st, msg, sizeof msg);
     tsagg_store_close(st);
     size_t len;
     uint8_t *now = slurp(path, &len);
@@ -354,7 +340,7 @@ Test(store, garbage_descriptor_not_adopted_by_create)
 
 Test(store, flipped_body_byte_is_checksum_error)
 {
-    create_and_close(g_store);
+    create_and_close(tu_store);
     char path[700], msg[512];
     descriptor_path(path, sizeof path);
     size_t len;
@@ -371,11 +357,11 @@ Test(store, flipped_body_byte_is_checksum_error)
         b[offsets[k]] ^= 0x10;
         spit(path, b, len);
         free(b);
-        expect_open_fails(g_store, NULL, TSAGG_ECHECKSUM, msg, sizeof msg);
+        expect_open_fails(tu_store, NULL, TSAGG_ECHECKSUM, msg, sizeof msg);
         cr_assert(strstr(msg, "tsagg.store") != NULL, "errmsg names the file: %s", msg);
         tsagg_options o;
         opts_writer(&o);
-        expect_open_fails(g_store, &o, TSAGG_ECHECKSUM, msg, sizeof msg);
+        expect_open_fails(tu_store, &o, TSAGG_ECHECKSUM, msg, sizeof msg);
     }
     /* The checksum itself flipped. */
     uint8_t *b = malloc(len);
@@ -383,18 +369,18 @@ Test(store, flipped_body_byte_is_checksum_error)
     b[len - 1] ^= 0x01;
     spit(path, b, len);
     free(b);
-    expect_open_fails(g_store, NULL, TSAGG_ECHECKSUM, msg, sizeof msg);
+    expect_open_fails(tu_store, NULL, TSAGG_ECHECKSUM, msg, sizeof msg);
     /* Restored, it opens again. */
     spit(path, orig, len);
     tsagg_store *st;
-    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, NULL, 0), 0);
+    cr_assert_eq(tsagg_store_open(tu_store, NULL, &st, NULL, 0), 0);
     tsagg_store_close(st);
     free(orig);
 }
 
 Test(store, future_version_is_version_error)
 {
-    create_and_close(g_store);
+    create_and_close(tu_store);
     char path[700], msg[512];
     descriptor_path(path, sizeof path);
     size_t len;
@@ -408,11 +394,11 @@ Test(store, future_version_is_version_error)
     for (int i = 0; i < 8; i++)
         b[16 + body + i] = (uint8_t)(sum >> (8 * i));
     spit(path, b, len);
-    expect_open_fails(g_store, NULL, TSAGG_EVERSION, msg, sizeof msg);
+    expect_open_fails(tu_store, NULL, TSAGG_EVERSION, msg, sizeof msg);
     cr_assert(strstr(msg, "tsagg.store") != NULL, "errmsg names the file: %s", msg);
     tsagg_options o;
     opts_writer(&o);
-    expect_open_fails(g_store, &o, TSAGG_EVERSION, msg, sizeof msg);
+    expect_open_fails(tu_store, &o, TSAGG_EVERSION, msg, sizeof msg);
     /* CREATE does not "repair" a store of another version. */
     size_t len2;
     uint8_t *after = slurp(path, &len2);
@@ -425,7 +411,7 @@ Test(store, flipped_version_byte_is_checksum_error)
 {
     /* A damaged byte in the version field is damage, not another version:
      * the checksum is checked first. */
-    create_and_close(g_store);
+    create_and_close(tu_store);
     char path[700], msg[512];
     descriptor_path(path, sizeof path);
     size_t len;
@@ -433,7 +419,7 @@ Test(store, flipped_version_byte_is_checksum_error)
     for (int at = 8; at <= 9; at++) {
         b[at] ^= 0x41;
         spit(path, b, len);
-        expect_open_fails(g_store, NULL, TSAGG_ECHECKSUM, msg, sizeof msg);
+        expect_open_fails(tu_store, NULL, TSAGG_ECHECKSUM, msg, sizeof msg);
         cr_assert(strstr(msg, "checksum") && !strstr(msg, "version"),
                   "a flipped version byte reads as damage: %s", msg);
         b[at] ^= 0x41;
@@ -447,9 +433,9 @@ Test(store, create_without_write)
     tsagg_options_init(&o);
     o.flags = TSAGG_OPEN_CREATE;
     char msg[512];
-    expect_open_fails(g_store, &o, TSAGG_EARG, msg, sizeof msg);
+    expect_open_fails(tu_store, &o, TSAGG_EARG, msg, sizeof msg);
     struct stat sb;
-    cr_assert_neq(stat(g_store, &sb), 0, "nothing created");
+    cr_assert_neq(stat(tu_store, &sb), 0, "nothing created");
 }
 
 Test(store, options_out_of_range)
@@ -479,7 +465,7 @@ Test(store, options_out_of_range)
         case 11: o.struct_size = 0; break;
         }
         cr_log_info("case %s", what[i]);
-        expect_open_fails(g_store, &o, TSAGG_EARG, msg, sizeof msg);
+        expect_open_fails(tu_store, &o, TSAGG_EARG, msg, sizeof msg);
     }
     /* Bad paths. */
     tsagg_options o;
@@ -493,7 +479,7 @@ Test(store, options_out_of_range)
     expect_open_fails(longpath, &o, TSAGG_EARG, msg, sizeof msg);
     free(longpath);
     struct stat sb;
-    cr_assert_neq(stat(g_store, &sb), 0, "rejected options create nothing");
+    cr_assert_neq(stat(tu_store, &sb), 0, "rejected options create nothing");
 
     /* The boundaries themselves are accepted. */
     opts_writer(&o);
@@ -503,12 +489,12 @@ Test(store, options_out_of_range)
     o.sync_interval_ms = 1;
     o.io_backend = TSAGG_IO_PWRITE;
     tsagg_store *st;
-    cr_assert_eq(tsagg_store_open(g_store, &o, &st, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &st, msg, sizeof msg), 0, "%s", msg);
     cr_assert_eq(tsagg_store_close(st), 0);
     opts_writer(&o);
     o.frame_bytes = 16u << 20;
     o.sync_mode = TSAGG_SYNC_NONE;
-    cr_assert_eq(tsagg_store_open(g_store, &o, &st, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &st, msg, sizeof msg), 0, "%s", msg);
     cr_assert_eq(tsagg_store_close(st), 0);
 }
 
@@ -517,49 +503,49 @@ Test(store, errmsg_is_truncated_to_the_buffer)
     char msg[8];
     memset(msg, 'x', sizeof msg);
     tsagg_store *st;
-    int rc = tsagg_store_open(g_store, NULL, &st, msg, sizeof msg);
+    int rc = tsagg_store_open(tu_store, NULL, &st, msg, sizeof msg);
     cr_assert_eq(rc, TSAGG_ENOTSTORE);
     cr_assert_eq(strlen(msg), sizeof msg - 1);
     /* NULL and zero-length buffers are fine. */
-    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, NULL, 0), TSAGG_ENOTSTORE);
-    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, msg, 0), TSAGG_ENOTSTORE);
+    cr_assert_eq(tsagg_store_open(tu_store, NULL, &st, NULL, 0), TSAGG_ENOTSTORE);
+    cr_assert_eq(tsagg_store_open(tu_store, NULL, &st, msg, 0), TSAGG_ENOTSTORE);
 }
 
 /* ---- the writer lock -------------------------------------------------------- */
 
 Test(store, second_writer_is_locked_out)
 {
-    tsagg_store *w1 = create_store(g_store, NULL);
+    tsagg_store *w1 = create_store(tu_store, NULL);
     tsagg_options o;
     tsagg_options_init(&o);
     o.flags = TSAGG_OPEN_WRITE;
     char msg[512];
-    expect_open_fails(g_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
-    cr_assert(strstr(msg, g_store) != NULL, "errmsg names the store: \"%s\"", msg);
+    expect_open_fails(tu_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
+    cr_assert(strstr(msg, tu_store) != NULL, "errmsg names the store: \"%s\"", msg);
     o.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
-    expect_open_fails(g_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
+    expect_open_fails(tu_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
 
     /* Readers open fine beside the writer, several of them. */
     tsagg_store *r[3];
     for (int i = 0; i < 3; i++) {
-        cr_assert_eq(tsagg_store_open(g_store, NULL, &r[i], msg, sizeof msg), 0, "%s", msg);
+        cr_assert_eq(tsagg_store_open(tu_store, NULL, &r[i], msg, sizeof msg), 0, "%s", msg);
         cr_assert_str_eq(tsagg_io_backend_name(r[i]), "none");
     }
     /* Still locked with readers open; the failed attempts did not release
      * the first writer's lock either. */
     o.flags = TSAGG_OPEN_WRITE;
-    expect_open_fails(g_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
+    expect_open_fails(tu_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
 
     cr_assert_eq(tsagg_store_close(w1), 0);
     /* Readers still open: a new writer gets the lock. */
     tsagg_store *w2 = NULL;
-    cr_assert_eq(tsagg_store_open(g_store, &o, &w2, msg, sizeof msg), 0, "%s", msg);
-    expect_open_fails(g_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &w2, msg, sizeof msg), 0, "%s", msg);
+    expect_open_fails(tu_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
     cr_assert_eq(tsagg_store_close(w2), 0);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(tsagg_store_close(r[i]), 0);
     /* And again after everything is closed. */
-    cr_assert_eq(tsagg_store_open(g_store, &o, &w2, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &w2, msg, sizeof msg), 0, "%s", msg);
     cr_assert_eq(tsagg_store_close(w2), 0);
 }
 
@@ -567,21 +553,21 @@ Test(store, second_writer_is_locked_out)
  * may take for a stale file, does not let a second writer in. */
 Test(store, removing_lock_file_does_not_let_a_second_writer_in)
 {
-    tsagg_store *w1 = create_store(g_store, NULL);
+    tsagg_store *w1 = create_store(tu_store, NULL);
     char lock[700], msg[512];
-    snprintf(lock, sizeof lock, "%s/LOCK", g_store);
+    snprintf(lock, sizeof lock, "%s/LOCK", tu_store);
     cr_assert_eq(unlink(lock), 0, "the LOCK file exists beside a writer");
     tsagg_options o;
     tsagg_options_init(&o);
     o.flags = TSAGG_OPEN_WRITE;
-    expect_open_fails(g_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
+    expect_open_fails(tu_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
 
     /* Another process, likewise. */
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         tsagg_store *w2 = NULL;
-        int rc = tsagg_store_open(g_store, &o, &w2, NULL, 0);
+        int rc = tsagg_store_open(tu_store, &o, &w2, NULL, 0);
         tsagg_store_close(w2);
         _exit(rc == TSAGG_ELOCKED ? 0 : 1);
     }
@@ -594,7 +580,7 @@ Test(store, removing_lock_file_does_not_let_a_second_writer_in)
     /* Once the writer is gone, the next one opens (and locks a new LOCK for
      * writers of older versions). */
     tsagg_store *w3 = NULL;
-    cr_assert_eq(tsagg_store_open(g_store, &o, &w3, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &w3, msg, sizeof msg), 0, "%s", msg);
     struct stat sb;
     cr_assert_eq(stat(lock, &sb), 0);
     cr_assert_eq(tsagg_store_close(w3), 0);
@@ -603,19 +589,19 @@ Test(store, removing_lock_file_does_not_let_a_second_writer_in)
 /* A writer of an older version locks only LOCK: it still keeps this one out. */
 Test(store, lock_file_held_elsewhere_keeps_a_writer_out)
 {
-    create_and_close(g_store);
+    create_and_close(tu_store);
     char lock[700], msg[512];
-    snprintf(lock, sizeof lock, "%s/LOCK", g_store);
+    snprintf(lock, sizeof lock, "%s/LOCK", tu_store);
     int fd = open(lock, O_RDWR | O_CREAT, 0644);
     cr_assert_geq(fd, 0);
     cr_assert_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
     tsagg_options o;
     tsagg_options_init(&o);
     o.flags = TSAGG_OPEN_WRITE;
-    expect_open_fails(g_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
+    expect_open_fails(tu_store, &o, TSAGG_ELOCKED, msg, sizeof msg);
     close(fd);
     tsagg_store *st = NULL;
-    cr_assert_eq(tsagg_store_open(g_store, &o, &st, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &st, msg, sizeof msg), 0, "%s", msg);
     cr_assert_eq(tsagg_store_close(st), 0);
 }
 
@@ -623,20 +609,20 @@ Test(store, lock_file_held_elsewhere_keeps_a_writer_out)
  * store, and that CREATE will not adopt, leaves nothing behind in it. */
 Test(store, writer_open_of_a_non_store_creates_nothing)
 {
-    cr_assert_eq(mkdir(g_store, 0755), 0);
+    cr_assert_eq(mkdir(tu_store, 0755), 0);
     char file[700], msg[512];
-    snprintf(file, sizeof file, "%s/someone-elses-file", g_store);
+    snprintf(file, sizeof file, "%s/someone-elses-file", tu_store);
     spit(file, "x", 1);
     tsagg_options o;
     tsagg_options_init(&o);
     for (int create = 0; create <= 1; create++) {
         o.flags = TSAGG_OPEN_WRITE | (create ? TSAGG_OPEN_CREATE : 0);
-        expect_open_fails(g_store, &o, TSAGG_ENOTSTORE, msg, sizeof msg);
+        expect_open_fails(tu_store, &o, TSAGG_ENOTSTORE, msg, sizeof msg);
         const char *names[] = {"LOCK", "log", "parts", "tsagg.store"};
         for (size_t i = 0; i < 4; i++) {
             char p[800];
             struct stat sb;
-            snprintf(p, sizeof p, "%s/%s", g_store, names[i]);
+            snprintf(p, sizeof p, "%s/%s", tu_store, names[i]);
             cr_assert_neq(stat(p, &sb), 0, "%s created in a directory that is not a store%s",
                           names[i], create ? " (with CREATE)" : "");
         }
@@ -646,12 +632,12 @@ Test(store, writer_open_of_a_non_store_creates_nothing)
 /* A FIFO in place of a store's file is refused at once, not waited on. */
 Test(store, fifo_in_place_of_a_file_is_refused)
 {
-    create_and_close(g_store);
+    create_and_close(tu_store);
     char path[700], msg[512];
-    snprintf(path, sizeof path, "%s/MANIFEST", g_store);
+    snprintf(path, sizeof path, "%s/MANIFEST", tu_store);
     cr_assert_eq(mkfifo(path, 0644), 0);
     tsagg_store *st = NULL;
-    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(tsagg_store_open(tu_store, NULL, &st, msg, sizeof msg), 0, "%s", msg);
     uint64_t seq;
     cr_assert_eq(tsagg_compacted_seq(st, &seq), TSAGG_ECORRUPT);
     tsagg_store_errmsg(st, msg, sizeof msg);
@@ -661,15 +647,15 @@ Test(store, fifo_in_place_of_a_file_is_refused)
     descriptor_path(path, sizeof path);
     cr_assert_eq(unlink(path), 0);
     cr_assert_eq(mkfifo(path, 0644), 0);
-    expect_open_fails(g_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
+    expect_open_fails(tu_store, NULL, TSAGG_ENOTSTORE, msg, sizeof msg);
     cr_assert(strstr(msg, "not a regular file"), "%s", msg);
 }
 
 Test(store, writer_lock_is_per_store)
 {
     char other[700];
-    snprintf(other, sizeof other, "%s/other", g_dir);
-    tsagg_store *a = create_store(g_store, NULL);
+    snprintf(other, sizeof other, "%s/other", tu_dir);
+    tsagg_store *a = create_store(tu_store, NULL);
     tsagg_store *b = create_store(other, NULL);
     cr_assert_eq(tsagg_store_close(a), 0);
     cr_assert_eq(tsagg_store_close(b), 0);
@@ -690,12 +676,12 @@ static void assert_same_schema(const tsagg_schema *a, const tsagg_schema *b)
 
 Test(store, default_schema_when_none_given)
 {
-    tsagg_store *st = create_store(g_store, NULL);
+    tsagg_store *st = create_store(tu_store, NULL);
     tsagg_schema *def;
     cr_assert_eq(tsagg_schema_create_default(&def), 0);
     assert_same_schema(tsagg_store_schema(st), def);
     cr_assert_eq(tsagg_store_close(st), 0);
-    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, NULL, 0), 0);
+    cr_assert_eq(tsagg_store_open(tu_store, NULL, &st, NULL, 0), 0);
     assert_same_schema(tsagg_store_schema(st), def);
     tsagg_store_close(st);
     tsagg_schema_free(def);
@@ -713,21 +699,21 @@ Test(store, custom_schema_survives_reopen)
     cr_assert_eq(tsagg_schema_add_dimension(s, longest), 0);
     cr_assert_eq(tsagg_schema_add_measure(s, "revenue"), 0);
     cr_assert_eq(tsagg_schema_add_measure(s, "qty"), 0);
-    tsagg_store *st = create_store(g_store, s);
+    tsagg_store *st = create_store(tu_store, s);
     assert_same_schema(tsagg_store_schema(st), s);
     cr_assert_eq(tsagg_store_close(st), 0);
 
-    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, NULL, 0), 0);
+    cr_assert_eq(tsagg_store_open(tu_store, NULL, &st, NULL, 0), 0);
     assert_same_schema(tsagg_store_schema(st), s);
     tsagg_store_close(st);
 
     /* Reopening with CREATE and another schema keeps the store's own. */
     tsagg_schema *other;
     cr_assert_eq(tsagg_schema_create_default(&other), 0);
-    st = create_store(g_store, other);
+    st = create_store(tu_store, other);
     assert_same_schema(tsagg_store_schema(st), s);
     tsagg_store_close(st);
-    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, NULL, 0), 0);
+    cr_assert_eq(tsagg_store_open(tu_store, NULL, &st, NULL, 0), 0);
     assert_same_schema(tsagg_store_schema(st), s);
     tsagg_store_close(st);
     tsagg_schema_free(other);
@@ -749,9 +735,9 @@ Test(store, full_schema_survives_reopen)
         name[0] = 'm';
         cr_assert_eq(tsagg_schema_add_measure(s, name), 0);
     }
-    tsagg_store *st = create_store(g_store, s);
+    tsagg_store *st = create_store(tu_store, s);
     cr_assert_eq(tsagg_store_close(st), 0);
-    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, NULL, 0), 0);
+    cr_assert_eq(tsagg_store_open(tu_store, NULL, &st, NULL, 0), 0);
     assert_same_schema(tsagg_store_schema(st), s);
     tsagg_store_close(st);
     tsagg_schema_free(s);
@@ -761,9 +747,9 @@ Test(store, empty_schema_survives_reopen)
 {
     tsagg_schema *s;
     cr_assert_eq(tsagg_schema_create(&s), 0);
-    tsagg_store *st = create_store(g_store, s);
+    tsagg_store *st = create_store(tu_store, s);
     cr_assert_eq(tsagg_store_close(st), 0);
-    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, NULL, 0), 0);
+    cr_assert_eq(tsagg_store_open(tu_store, NULL, &st, NULL, 0), 0);
     assert_same_schema(tsagg_store_schema(st), s);
     tsagg_store_close(st);
     tsagg_schema_free(s);
@@ -778,24 +764,24 @@ Test(store, close_null)
 
 Test(store, create_in_existing_empty_directory)
 {
-    cr_assert_eq(mkdir(g_store, 0755), 0);
-    tsagg_store *st = create_store(g_store, NULL);
+    cr_assert_eq(mkdir(tu_store, 0755), 0);
+    tsagg_store *st = create_store(tu_store, NULL);
     cr_assert_eq(tsagg_store_close(st), 0);
     struct stat sb;
     char path[700];
     descriptor_path(path, sizeof path);
     cr_assert_eq(stat(path, &sb), 0);
-    snprintf(path, sizeof path, "%s/log", g_store);
+    snprintf(path, sizeof path, "%s/log", tu_store);
     cr_assert_eq(stat(path, &sb), 0);
     cr_assert(S_ISDIR(sb.st_mode));
 }
 
 Test(store, read_only_handle_refuses_writes)
 {
-    tsagg_store *w = create_store(g_store, NULL);
+    tsagg_store *w = create_store(tu_store, NULL);
     cr_assert_eq(tsagg_store_close(w), 0);
     tsagg_store *st;
-    cr_assert_eq(tsagg_store_open(g_store, NULL, &st, NULL, 0), 0);
+    cr_assert_eq(tsagg_store_open(tu_store, NULL, &st, NULL, 0), 0);
     tsagg_event ev = {.ts = 1, .merchant = 1, .event = "e", .event_len = 1};
     uint64_t seq = 12345;
     cr_assert_eq(tsagg_append(st, &ev, 1, &seq), TSAGG_EREADONLY);
@@ -815,7 +801,7 @@ Test(store, read_only_handle_refuses_writes)
     tsagg_store *st2;
     tsagg_options o;
     tsagg_options_init(&o);
-    cr_assert_eq(tsagg_store_open(g_store, &o, &st2, NULL, 0), 0);
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &st2, NULL, 0), 0);
     cr_assert_eq(tsagg_append(st2, &ev, 1, NULL), TSAGG_EREADONLY);
     cr_assert_eq(tsagg_store_close(st2), 0);
     cr_assert_eq(tsagg_store_close(st), 0);
@@ -823,7 +809,7 @@ Test(store, read_only_handle_refuses_writes)
 
 Test(store, errmsg_empty_on_fresh_handle)
 {
-    tsagg_store *st = create_store(g_store, NULL);
+    tsagg_store *st = create_store(tu_store, NULL);
     char msg[64];
     memset(msg, 'x', sizeof msg);
     tsagg_store_errmsg(st, msg, sizeof msg);

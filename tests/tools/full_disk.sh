@@ -8,18 +8,15 @@
 # The binaries come from the environment (tools/meson.build sets them).
 set -uo pipefail
 
-tmp=$(mktemp -d)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 mnt=$tmp/mnt
 mkdir "$mnt"
 if ! mount -t tmpfs -o size=8m tmpfs "$mnt" 2>/dev/null; then
-    rmdir "$mnt"
-    rm -rf "$tmp"
     echo "skip: cannot mount a tmpfs here"
     exit 77
 fi
 trap 'umount "$mnt" 2>/dev/null; rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
 # Every file under the store with its size, and the space the mount uses.
 state() { (cd "$mnt" && find . -type f -printf '%p %s\n' | sort; df -k --output=used . | tail -1); }
@@ -58,8 +55,4 @@ for_full_disk "tsagg-compact" "$TSAGG_COMPACT" "$store"
 for_full_disk "tsagg-rebuild" "$TSAGG_REBUILD" --quiet --from 2000-01-01 --to 2100-01-01 "$store"
 "$TSAGG_VERIFY" "$store" >/dev/null 2>&1 || fail "the store does not verify after it all"
 
-if [ "$fails" -ne 0 ]; then
-    echo "$fails check(s) failed"
-    exit 1
-fi
-echo ok
+finish "full disk"

@@ -6,10 +6,7 @@
 # Environment: TSAGG_GEN TSAGG_INGEST TSAGG_QUERY TSAGG_VERIFY.
 set -euo pipefail
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BATCH=4096 # events per append (tools/ingest/loader.c)
 "$TSAGG_GEN" --events 60000 --days 2 --merchants 30 >"$tmp/all.ndjson"
@@ -92,8 +89,4 @@ for mode in batch interval none; do
     done
 done
 
-if [ "$fails" -ne 0 ]; then
-    echo "$fails checks failed" >&2
-    exit 1
-fi
-echo "ingest crash: all checks passed"
+finish "ingest crash"

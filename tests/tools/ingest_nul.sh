@@ -5,15 +5,7 @@
 # loading the rest.
 set -euo pipefail
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-grep_in() {
-    grep -qF -- "$2" "$1" || { fail "'$2' not in $1:"; sed 's/^/    /' "$1" >&2; }
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cat >"$tmp/nul.ndjson" <<'EOF_JSON'
 {"ts":"2026-11-20T13:45:01Z","merchant":1,"event":"page_view","page":"/a"}
@@ -38,8 +30,4 @@ rc=0
 grep_in "$tmp/err" "nul.csv:3:"
 grep_in "$tmp/err" "NUL byte"
 
-if [ "$fails" -ne 0 ]; then
-    echo "$fails checks failed" >&2
-    exit 1
-fi
-echo "NUL bytes: all checks passed"
+finish "NUL bytes"

@@ -7,28 +7,7 @@
 # TSAGG_GEN TSAGG_INGEST TSAGG_QUERY TSAGG_COMPACT TSAGG_REBUILD TSAGG_VERIFY.
 set -euo pipefail
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-# expect CODE CMD...: run CMD (stdout to $tmp/out, stderr to $tmp/err) and
-# check its exit code.
-expect() {
-    local want=$1 got=0
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
-    if [ "$got" != "$want" ]; then
-        fail "exit $got, expected $want: $*"
-        sed 's/^/    /' "$tmp/err" >&2
-    fi
-}
-
-# grep_in FILE PATTERN: FILE must contain PATTERN (fixed string).
-grep_in() {
-    grep -qF -- "$2" "$1" || { fail "'$2' not in $1:"; sed 's/^/    /' "$1" >&2; }
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 store=$tmp/store
 # Two days, no late events (so day 1 and day 2 stay apart in the log), a
@@ -156,8 +135,4 @@ grep_in "$tmp/out" "DAMAGED log/$seg"
 grep_in "$tmp/out" "not repairable by a rebuild"
 expect 3 "$TSAGG_REBUILD" "$store" --from 2026-10-01 --to 2026-10-03
 
-if [ "$fails" -ne 0 ]; then
-    echo "$fails checks failed" >&2
-    exit 1
-fi
-echo "maintenance tools: all checks passed"
+finish "maintenance tools"

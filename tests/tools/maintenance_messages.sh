@@ -6,25 +6,7 @@
 # client retries has one name, "duplicates dropped", in every tool.
 set -euo pipefail
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-expect() {
-    local want=$1 got=0
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
-    if [ "$got" != "$want" ]; then
-        fail "exit $got, expected $want: $*"
-        sed 's/^/    /' "$tmp/err" >&2
-    fi
-}
-
-grep_in() {
-    grep -qF -- "$2" "$1" || { fail "'$2' not in $1:"; sed 's/^/    /' "$1" >&2; }
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 store=$tmp/store
 "$TSAGG_GEN" --events 5000 --days 1 --merchants 5 >"$tmp/ev.ndjson"
@@ -74,8 +56,4 @@ for i in $(seq 1 65); do echo "measure m$i"; done >"$tmp/many"
 mapfile -t many <"$tmp/many"
 check_schema "${many[@]}" "s.schema:65: measure 'm65': too many: at most 64 measures"
 
-if [ "$fails" -ne 0 ]; then
-    echo "$fails checks failed" >&2
-    exit 1
-fi
-echo "maintenance tool messages: all checks passed"
+finish "maintenance tool messages"

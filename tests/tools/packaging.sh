@@ -13,10 +13,7 @@
 set -uo pipefail
 src=$1 build=$2 prefix=$3 libdir=$4 bindir=$5 version=$6 sanitize=${7:-none}
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # The first C block after "## Using the library".
 awk '/^## Using the library/ {on = 1} on && /^```c$/ {inblk = 1; next}
@@ -54,8 +51,4 @@ if [ -x "$tool" ] && command -v readelf >/dev/null; then
         fail "tsagg-query has no rpath to $prefix/$libdir: $(readelf -d "$tool" | grep -E 'RUNPATH|RPATH')"
 fi
 
-if [ "$fails" -ne 0 ]; then
-    echo "$fails checks failed" >&2
-    exit 1
-fi
-echo "packaging: all checks passed"
+finish "packaging"

@@ -8,25 +8,7 @@
 # The binaries come from the environment (tools/meson.build sets them).
 set -euo pipefail
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-expect() {
-    local want=$1 got=0
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
-    if [ "$got" != "$want" ]; then
-        fail "exit $got, expected $want: $*"
-        sed 's/^/    /' "$tmp/err" >&2
-    fi
-}
-
-grep_in() {
-    grep -qF -- "$2" "$1" || { fail "'$2' not in $1:"; sed 's/^/    /' "$1" >&2; }
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # total STORE [QUERY OPTION]...: events of 2026-10-01..03, every merchant.
 total() {
@@ -140,8 +122,4 @@ rebuild_small 2 --drop-where =x
 rebuild_small 0
 grep_in "$tmp/out" "rules (stored): merchant=2"
 
-if [ "$fails" -ne 0 ]; then
-    echo "$fails checks failed" >&2
-    exit 1
-fi
-echo "processing rules: all checks passed"
+finish "processing rules"

@@ -8,31 +8,7 @@
 # TSAGG_GEN TSAGG_INGEST TSAGG_QUERY TSAGG_COMPACT TSAGG_REBUILD TSAGG_VERIFY.
 set -euo pipefail
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-# expect CODE CMD...: run CMD (stdout to $tmp/out, stderr to $tmp/err) and
-# check its exit code.
-expect() {
-    local want=$1 got=0
-    shift
-    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
-    if [ "$got" != "$want" ]; then
-        fail "exit $got, expected $want: $*"
-        sed 's/^/    /' "$tmp/out" "$tmp/err" >&2
-    fi
-}
-
-# grep_in FILE PATTERN: FILE must contain PATTERN (fixed string).
-grep_in() {
-    grep -qF -- "$2" "$1" || { fail "'$2' not in $1:"; sed 's/^/    /' "$1" >&2; }
-}
-grep_not() {
-    ! grep -qF -- "$2" "$1" || { fail "'$2' in $1:"; sed 's/^/    /' "$1" >&2; }
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$TSAGG_GEN" --events 6000 --days 1 --merchants 5 --late 0 >"$tmp/ev.ndjson"
 # fresh STORE: a compacted copy of the sample
@@ -167,8 +143,4 @@ awk -F, 'NR > 1 { n += $2 } END { exit !(n > 0 && n < 6000) }' "$tmp/out" ||
 expect 0 "$TSAGG_INGEST" --quiet "$store" "$tmp/part1.ndjson"
 expect 0 "$TSAGG_VERIFY" -q "$store"
 
-if [ "$fails" -ne 0 ]; then
-    echo "$fails checks failed" >&2
-    exit 1
-fi
-echo "store damage: all checks passed"
+finish "store damage"
