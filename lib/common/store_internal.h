@@ -36,7 +36,7 @@ struct tsagg_store {
     struct tsagg__part_cache *part_cache; /* open partitions of queries */
 };
 
-/* Free the snapshot catalog (lib/compact/catalog.c) and the cache of open
+/* Free the snapshot catalog (lib/catalog/catalog.c) and the cache of open
  * partitions (lib/query/partcache.c). */
 void tsagg__catalog_free(tsagg_store *store);
 void tsagg__partcache_free(tsagg_store *store);
