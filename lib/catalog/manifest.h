@@ -96,4 +96,7 @@ int tsagg__catalog_publish(tsagg_store *st, const tsagg__manifest *m);
  * it. Writer only, under the store's compaction lock. */
 int tsagg__catalog_sweep(tsagg_store *st);
 
+/* Free the catalog of published manifests (at close). */
+void tsagg__catalog_free(tsagg_store *store);
+
 #endif

@@ -1,4 +1,7 @@
-/* store_internal.h - the store handle, shared by the common and log code. */
+/* store_internal.h - the store handle and its error slot, which every layer
+ * uses. The writer, catalog and partition cache behind its opaque pointers
+ * belong to the layers above (lib/log, lib/catalog, lib/query); only
+ * lib/store/store.c sets them up and tears them down. */
 #ifndef TSAGG_STORE_INTERNAL_H
 #define TSAGG_STORE_INTERNAL_H
 
@@ -36,11 +39,6 @@ struct tsagg_store {
     struct tsagg__part_cache *part_cache; /* open partitions of queries */
 };
 
-/* Free the snapshot catalog (lib/catalog/catalog.c) and the cache of open
- * partitions (lib/query/partcache.c). */
-void tsagg__catalog_free(tsagg_store *store);
-void tsagg__partcache_free(tsagg_store *store);
-
 /* Record a failure's detail on the handle (printf-style) and return code. */
 int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -64,26 +62,5 @@ void tsagg__errsink_begin(tsagg_store *store, tsagg__errsink *sink, char *buf, s
  * recorded no message gets "what: <tsagg_strerror(code)>", on the handle and
  * in buf, so that neither shows an earlier failure's message for this one. */
 int tsagg__errsink_end(tsagg_store *store, tsagg__errsink *sink, int code, const char *what);
-
-/* Path of log segment `number` inside the store. */
-void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, size_t len);
-
-/* Log writer lifecycle (lib/log/writer.c). open recovers the last segment. */
-int tsagg__writer_open(tsagg_store *store);
-int tsagg__writer_close(tsagg_store *store);
-/* 0 when the log holds every sequence number up to `consumed` (the
- * manifest's), TSAGG_ECORRUPT (with a message saying how to recover) when
- * it ends below; *end gets where it ends (lib/log/logend.c). */
-int tsagg__log_check_consumed(tsagg_store *store, uint64_t consumed, uint64_t *end);
-
-/* After the log reader failed on damage (TSAGG_ECHECKSUM, TSAGG_ECORRUPT:
- * a bad frame, header or segment), 1 with "<segment path>: <what> at offset
- * <n>" in buf; 0 after any other failure (I/O, memory) or none
- * (lib/log/reader.c). */
-int tsagg__log_reader_damage(const tsagg_log_reader *reader, char *buf, size_t len);
-
-/* Number of the segment being appended to (or about to be created); every
- * segment below it is sealed. */
-uint64_t tsagg__writer_open_segment(tsagg_store *store);
 
 #endif

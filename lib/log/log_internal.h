@@ -190,4 +190,25 @@ int tsagg__read_seal(const tsagg_io *io, int fd, uint64_t size, seal_info *s);
 int tsagg__append_unchecked_ts(tsagg_store *st, const tsagg_event *evs, size_t n,
                                uint64_t *first_seq);
 
+/* Path of log segment `number` inside the store. */
+void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, size_t len);
+
+/* Log writer lifecycle (lib/log/writer.c). open recovers the last segment. */
+int tsagg__writer_open(tsagg_store *store);
+int tsagg__writer_close(tsagg_store *store);
+/* 0 when the log holds every sequence number up to `consumed` (the
+ * manifest's), TSAGG_ECORRUPT (with a message saying how to recover) when
+ * it ends below; *end gets where it ends (lib/log/logend.c). */
+int tsagg__log_check_consumed(tsagg_store *store, uint64_t consumed, uint64_t *end);
+
+/* After the log reader failed on damage (TSAGG_ECHECKSUM, TSAGG_ECORRUPT:
+ * a bad frame, header or segment), 1 with "<segment path>: <what> at offset
+ * <n>" in buf; 0 after any other failure (I/O, memory) or none
+ * (lib/log/reader.c). */
+int tsagg__log_reader_damage(const tsagg_log_reader *reader, char *buf, size_t len);
+
+/* Number of the segment being appended to (or about to be created); every
+ * segment below it is sealed. */
+uint64_t tsagg__writer_open_segment(tsagg_store *store);
+
 #endif

@@ -392,3 +392,8 @@ int tsagg__list_segments(const tsagg_io *io, const char *log_dir, uint64_t **num
     *count = c.n;
     return 0;
 }
+
+void tsagg__segment_path(const tsagg_store *store, uint64_t number, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%016" PRIx64 ".tlog", store->log_dir, number);
+}

@@ -77,4 +77,7 @@ int tsagg__partcache_set_budget(tsagg_store *st, size_t bytes);
 /* Close unused entries whose file m does not list. */
 void tsagg__partcache_trim(tsagg_store *st, const tsagg__manifest *m);
 
+/* Close every cached partition and free what was decoded (at close). */
+void tsagg__partcache_free(tsagg_store *store);
+
 #endif

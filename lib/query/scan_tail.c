@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "numtext.h"
+#include "log_internal.h"
 #include "query_internal.h"
 #include "tsagg_log.h"
 #include "tsagg_rules.h"
