@@ -8,12 +8,15 @@
  * 3. Each hour's runs and remaining rows are merged into one new partition
  *    file (an extra file when the hour already has one: late events),
  *    written to a temporary name, fsynced and renamed. A merge reads at
- *    most as many files at once as the budget holds (max_fanin); more runs
+ *    most as many files at once as the budget holds (tsagg__max_fanin); more runs
  *    are first merged in passes, so memory stays bounded for any hour.
  * 4. The directory is fsynced and a manifest listing the new files and the
  *    new consumed position is published. Until then nothing is visible; a
  *    crash leaves files no manifest lists, which the next run removes, and
  *    the next run reads the same log range again.
+ *
+ * tsagg_rebuild (rebuild.c) runs the same compactor over a time range of
+ * the whole log; tsagg_merge (merge_hours.c) merges partition files only.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,55 +39,6 @@ void tsagg_compact_options_init(tsagg_compact_options *o)
     o->memory_budget = 256ull << 20;
 }
 
-/* Event times partitions hold: the years 0000-9999 UTC, so that hours and
- * their ends fit in int64 and file names keep their YYYYMMDD form. */
-#define TS_MIN TSAGG_TS_MIN /* 0000-01-01T00:00:00Z */
-#define TS_END TSAGG_TS_END /* 10000-01-01T00:00:00Z */
-
-static int64_t hour_of(int64_t ts)
-{
-    int64_t h = ts / TSAGG__HOUR_US;
-    if (ts % TSAGG__HOUR_US < 0)
-        h--;
-    return h * TSAGG__HOUR_US;
-}
-
-/* One hour being compacted: its rows in memory and its spilled runs. */
-typedef struct hour_slot {
-    tsagg__hourbuf buf;
-    char **runs;
-    size_t nruns;
-} hour_slot;
-
-typedef struct compactor {
-    tsagg_store *st;
-    const tsagg_compact_options *o;
-    tsagg_compact_stats *stats;
-    uint32_t ndims, nmeas;
-    hour_slot **hours;
-    size_t nhours, hours_cap;
-    size_t last; /* index of the hour hit last */
-    size_t bytes;
-    uint64_t next_run;     /* atomic: numbers sorted runs */
-    uint32_t threads;      /* that write hours at once, >= 1 */
-    /* Per-event scratch. */
-    uint32_t *dims;
-    double *meas;
-    /* Attribute key -> column, remembered per attribute position (events
-     * of one source mostly list the same keys in the same order). By the
-     * key's bytes: the reader's key pointers point into frame buffers it
-     * reuses, so one address may hold different keys over time. */
-    char key_name[TSAGG_ATTRS_MAX][TSAGG_NAME_MAX];
-    uint8_t key_len[TSAGG_ATTRS_MAX]; /* 0: nothing remembered */
-    int key_col[TSAGG_ATTRS_MAX];
-    /* The store's processing rules, read at the start of the run. */
-    tsagg_rules *rules;
-    /* A rebuild: the hours [ts_lo, ts_hi) only, and its progress. */
-    const tsagg_rebuild_options *ro;
-    tsagg_rebuild_stats *rs;
-    int64_t ts_lo, ts_hi;
-} compactor;
-
 /* A rebuild's figures so far, from the compaction counters, to its
  * progress callback. */
 static void rebuild_progress(compactor *c)
@@ -102,7 +56,7 @@ static void rebuild_progress(compactor *c)
     c->ro->progress(c->ro->progress_ctx, c->rs);
 }
 
-static void slot_free(hour_slot *s)
+void tsagg__slot_free(hour_slot *s)
 {
     if (!s)
         return;
@@ -217,150 +171,6 @@ static int add_event(compactor *c, const tsagg_event *ev)
     return rc;
 }
 
-/*
- * Merge sources into a new partition file at `path` for `hour`; the sources
- * are freed. On failure the store's errmsg names the file at fault (a
- * source being read, or the one being written).
- */
-static int write_merged(tsagg_store *st, tsagg__merge_src **srcs, size_t nsrc, const char *path,
-                        int64_t hour, uint64_t file_id, tsagg__part_info *info,
-                        tsagg__merge_stats *ms, char *detail, size_t detail_len)
-{
-    tsagg__part_writer *w = NULL;
-    int rc = tsagg__part_writer_open(st->io, path, hour, st->schema, file_id, &w);
-    if (rc != 0)
-        snprintf(detail, detail_len, "%s: %s", path, tsagg_strerror(rc));
-    /* File id 0 is a sorted run: a crash discards it, so no fsync. */
-    if (rc == 0 && file_id == 0)
-        tsagg__part_writer_no_sync(w);
-    tsagg__merge_src *bad = NULL;
-    if (rc == 0) {
-        rc = tsagg__merge_into(srcs, nsrc, st->schema, w, ms, &bad);
-        if (rc != 0 && bad)
-            tsagg__merge_src_errmsg(bad, detail, detail_len);
-        else if (rc != 0)
-            tsagg__part_writer_errmsg(w, detail, detail_len);
-    }
-    if (rc == 0) {
-        rc = tsagg__part_writer_finish(w, info);
-        w = NULL;
-        if (rc != 0)
-            snprintf(detail, detail_len, "%s: %s", path, tsagg_strerror(rc));
-    }
-    tsagg__part_writer_abort(w);
-    for (size_t i = 0; i < nsrc; i++)
-        tsagg__merge_src_free(srcs[i]);
-    if (rc != 0 && !detail[0])
-        snprintf(detail, detail_len, "%s: %s", path, tsagg_strerror(rc));
-    return rc;
-}
-
-/* Open the partition files paths[0, n) as merge sources into srcs. On
- * failure the sources opened so far are freed and detail names the file. */
-static int open_sources(tsagg_store *st, char *const *paths, size_t n, tsagg__merge_src **srcs,
-                        char *detail, size_t detail_len)
-{
-    int rc = 0;
-    size_t k = 0;
-    for (; rc == 0 && k < n; k++) {
-        tsagg__part *p;
-        rc = tsagg__part_open(st->io, paths[k], &p, detail, detail_len);
-        if (rc == 0)
-            rc = tsagg__merge_src_part(p, st->schema, &srcs[k], detail, detail_len);
-    }
-    if (rc != 0)
-        for (size_t i = 0; i + 1 < k; i++)
-            tsagg__merge_src_free(srcs[i]);
-    return rc;
-}
-
-/*
- * Memory one partition file holds while it is merged: a decoded row group
- * of every column, the reader and its zstd context (its dictionaries come
- * on top; they hold each distinct string once).
- */
-static size_t source_bytes(const tsagg_store *st)
-{
-    size_t per_row = 5 * 8 + 2 * 4 + tsagg_schema_dimension_count(st->schema) * 4 +
-                     tsagg_schema_measure_count(st->schema) * 8;
-    return (size_t)TSAGG__PART_GROUP_ROWS * per_row + (256u << 10);
-}
-
-/* How many files one merge may read at once: what half the budget holds,
- * at least two. More are merged in passes, so that memory stays bounded
- * however large an hour is. */
-static size_t max_fanin(const tsagg_store *st, uint64_t budget)
-{
-    uint64_t n = budget / 2 / source_bytes(st);
-    return n < 2 ? 2 : (size_t)n;
-}
-
-/*
- * An hour's files to merge: partition files (not owned: read, never
- * removed) and runs written for the merge (owned: removed once merged).
- */
-typedef struct file_set {
-    char **paths;
-    uint8_t *owned;
-    size_t n;
-} file_set;
-
-static void file_set_free(tsagg_store *st, file_set *fs, int unlink_owned)
-{
-    for (size_t i = 0; i < fs->n; i++) {
-        if (unlink_owned && fs->owned[i])
-            st->io->unlink(st->io->ctx, fs->paths[i]);
-        free(fs->paths[i]);
-    }
-    free(fs->paths);
-    free(fs->owned);
-    memset(fs, 0, sizeof *fs);
-}
-
-/*
- * Merge the first `fanin` files of fs into a new run, appended at the end
- * (so that runs of similar size meet), until at most `keep` files are left.
- * *next_run numbers the runs; *dups counts the retries dropped.
- */
-static int reduce_files(tsagg_store *st, int64_t hour, file_set *fs, size_t keep, size_t fanin,
-                        uint64_t *next_run, uint64_t *dups)
-{
-    if (keep < 1)
-        keep = 1;
-    while (fs->n > keep) {
-        size_t k = fs->n - keep + 1 < fanin ? fs->n - keep + 1 : fanin;
-        char path[TSAGG_PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/parts/run-%016" PRIx64 ".tprun", st->path,
-                 __atomic_fetch_add(next_run, 1, __ATOMIC_RELAXED));
-        char *name = strdup(path);
-        tsagg__merge_src **srcs = calloc(k, sizeof *srcs);
-        char detail[TSAGG_ERRMSG_MAX] = "";
-        int rc = name && srcs ? open_sources(st, fs->paths, k, srcs, detail, sizeof detail)
-                              : -ENOMEM;
-        tsagg__merge_stats ms = {0};
-        if (rc == 0)
-            rc = write_merged(st, srcs, k, path, hour, 0, NULL, &ms, detail, sizeof detail);
-        free(srcs);
-        if (rc != 0) {
-            free(name);
-            return tsagg__fail(st, rc, "%s", detail[0] ? detail : tsagg_strerror(rc));
-        }
-        *dups += ms.duplicates;
-        for (size_t i = 0; i < k; i++) {
-            if (fs->owned[i])
-                st->io->unlink(st->io->ctx, fs->paths[i]);
-            free(fs->paths[i]);
-        }
-        memmove(fs->paths, fs->paths + k, (fs->n - k) * sizeof *fs->paths);
-        memmove(fs->owned, fs->owned + k, (fs->n - k) * sizeof *fs->owned);
-        fs->n -= k;
-        fs->paths[fs->n] = name; /* room: k >= 2 entries were freed */
-        fs->owned[fs->n] = 1;
-        fs->n++;
-    }
-    return 0;
-}
-
 /* Sort an hour's rows and write them, with its runs when with_runs, as a
  * partition file at `path`. */
 static int write_sorted(compactor *c, hour_slot *s, const char *path, uint64_t file_id,
@@ -370,13 +180,13 @@ static int write_sorted(compactor *c, hour_slot *s, const char *path, uint64_t f
     int rc = 0;
     if (with_runs && s->nruns > 0) {
         /* The rows in memory are one more source. */
-        size_t fanin = max_fanin(st, c->o->memory_budget / c->threads);
-        file_set fs = {s->runs, NULL, s->nruns};
+        size_t fanin = tsagg__max_fanin(st, c->o->memory_budget / c->threads);
+        tsagg__file_set fs = {s->runs, NULL, s->nruns};
         fs.owned = malloc(s->nruns);
         if (!fs.owned)
             return -ENOMEM;
         memset(fs.owned, 1, s->nruns);
-        rc = reduce_files(st, s->buf.hour, &fs, fanin - (s->buf.n ? 1 : 0), fanin,
+        rc = tsagg__reduce_files(st, s->buf.hour, &fs, fanin - (s->buf.n ? 1 : 0), fanin,
                           &c->next_run, dups);
         s->runs = fs.paths; /* the runs left (and those to remove on failure) */
         s->nruns = fs.n;
@@ -395,13 +205,13 @@ static int write_sorted(compactor *c, hour_slot *s, const char *path, uint64_t f
     if (s->buf.n && (rc = tsagg__merge_src_mem(&s->buf, st->schema, &srcs[nsrc])) == 0)
         nsrc++;
     if (rc == 0 && with_runs && s->nruns > 0) {
-        rc = open_sources(st, s->runs, s->nruns, srcs + nsrc, detail, sizeof detail);
+        rc = tsagg__open_sources(st, s->runs, s->nruns, srcs + nsrc, detail, sizeof detail);
         if (rc == 0)
             nsrc += s->nruns;
     }
     tsagg__merge_stats ms = {0};
     if (rc == 0) {
-        rc = write_merged(st, srcs, nsrc, path, s->buf.hour, file_id, info, &ms, detail,
+        rc = tsagg__write_merged(st, srcs, nsrc, path, s->buf.hour, file_id, info, &ms, detail,
                           sizeof detail);
     } else {
         for (size_t i = 0; i < nsrc; i++)
@@ -452,21 +262,20 @@ static int spill(compactor *c)
     return 0;
 }
 
-static void remove_runs(compactor *c)
+void tsagg__compactor_remove_runs(compactor *c)
 {
     for (size_t i = 0; i < c->nhours; i++)
         for (size_t r = 0; r < c->hours[i]->nruns; r++)
             c->st->io->unlink(c->st->io->ctx, c->hours[i]->runs[r]);
 }
 
-static int cmp_slot(const void *a, const void *b)
+int tsagg__slot_cmp(const void *a, const void *b)
 {
     int64_t x = (*(hour_slot *const *)a)->buf.hour, y = (*(hour_slot *const *)b)->buf.hour;
     return x < y ? -1 : x > y;
 }
 
-/* Read the log into hour buffers. *last gets the last sequence read. */
-static int read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
+int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
 {
     tsagg_store *st = c->st;
     tsagg_log_range r;
@@ -553,14 +362,13 @@ static int check_options(tsagg_store *st, const tsagg_compact_options *o)
     return 0;
 }
 
-/* fsync STORE/parts so that the renamed files are durable. */
-static int sync_parts_dir(tsagg_store *st, const char *dir)
+int tsagg__parts_dir_sync(tsagg_store *st, const char *dir)
 {
     int rc = tsagg__fsync_dir(st->io, dir);
     return rc ? tsagg__fail(st, rc, "%s: fsync of the directory: %s", dir, tsagg_strerror(rc)) : 0;
 }
 
-static int ensure_parts_dir(tsagg_store *st)
+int tsagg__parts_dir_ensure(tsagg_store *st)
 {
     char dir[TSAGG_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/parts", st->path);
@@ -635,12 +443,8 @@ static void *write_hours_helper(void *arg)
     return NULL;
 }
 
-/*
- * Write one new file per hour buffered in c (they are sorted by hour) and
- * add them to `next`, with generation `gen` (0: the hour's current one) and
- * `level`. The manifest lists them only once all exist and it is published.
- */
-static int write_hours(compactor *c, tsagg__manifest *next, uint32_t gen, uint32_t level)
+int tsagg__compactor_write_hours(compactor *c, tsagg__manifest *next, uint32_t gen,
+                                 uint32_t level)
 {
     if (c->nhours == 0)
         return 0;
@@ -685,7 +489,7 @@ static int write_hours(compactor *c, tsagg__manifest *next, uint32_t gen, uint32
 static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
                           tsagg_compact_stats *stats)
 {
-    int rc = ensure_parts_dir(st);
+    int rc = tsagg__parts_dir_ensure(st);
     if (rc != 0)
         return rc;
     rc = tsagg__catalog_sweep(st);
@@ -713,23 +517,23 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
         rc = tsagg_store_rules(st, &c.rules);
     uint64_t target = tsagg_durable_seq(st), last = next->consumed_seq;
     if (rc == 0 && target > next->consumed_seq)
-        rc = read_log(&c, next->consumed_seq + 1, target, &last);
+        rc = tsagg__compactor_read_log(&c, next->consumed_seq + 1, target, &last);
     if (rc == 0 && c.nhours)
-        qsort(c.hours, c.nhours, sizeof *c.hours, cmp_slot);
+        qsort(c.hours, c.nhours, sizeof *c.hours, tsagg__slot_cmp);
     if (rc == 0)
-        rc = write_hours(&c, next, 0, 0);
-    remove_runs(&c);
+        rc = tsagg__compactor_write_hours(&c, next, 0, 0);
+    tsagg__compactor_remove_runs(&c);
     char dir[TSAGG_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/parts", st->path);
     if (rc == 0 && c.nhours)
-        rc = sync_parts_dir(st, dir);
+        rc = tsagg__parts_dir_sync(st, dir);
     if (rc == 0 && last != next->consumed_seq) {
         next->consumed_seq = last;
         rc = tsagg__catalog_publish(st, next);
     }
     stats->consumed_seq = rc == 0 ? last : stats->consumed_seq;
     for (size_t i = 0; i < c.nhours; i++)
-        slot_free(c.hours[i]);
+        tsagg__slot_free(c.hours[i]);
     free(c.hours);
     free(c.dims);
     free(c.meas);
@@ -738,8 +542,6 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
     return rc;
 }
 
-static int merge_locked(tsagg_store *st, uint64_t budget, tsagg_compact_stats *stats);
-
 /*
  * After a failed compaction, merge or rebuild: remove what it wrote (hour
  * files no manifest lists, sorted runs, a manifest's temporary file), so
@@ -747,7 +549,7 @@ static int merge_locked(tsagg_store *st, uint64_t budget, tsagg_compact_stats *s
  * file the manifest on disk lists, a publish that landed included. Returns
  * rc; the handle's message stays that of the failure.
  */
-static int remove_leftovers(tsagg_store *st, int rc)
+int tsagg__remove_leftovers(tsagg_store *st, int rc)
 {
     char why[TSAGG_ERRMSG_MAX];
     tsagg_store_errmsg(st, why, sizeof why);
@@ -776,10 +578,10 @@ static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
     int rc = check_options(st, opts);
     if (rc == 0) {
         pthread_mutex_lock(&st->compact_mu);
-        rc = merge ? merge_locked(st, opts->memory_budget, &full)
+        rc = merge ? tsagg__merge_locked(st, opts->memory_budget, &full)
                    : compact_locked(st, opts, &full);
         if (rc != 0)
-            rc = remove_leftovers(st, rc);
+            rc = tsagg__remove_leftovers(st, rc);
         pthread_mutex_unlock(&st->compact_mu);
     }
     if (stats && out)
@@ -792,264 +594,9 @@ int tsagg_compact(tsagg_store *st, const tsagg_compact_options *opts, tsagg_comp
     return run_exclusive(st, opts, stats, 0);
 }
 
-/* Merge the files of one hour into a new file; *ref describes it. More
- * files than the budget lets one merge read are merged in passes. */
-static int merge_hour(tsagg_store *st, const tsagg__manifest *m, size_t from, size_t to,
-                      uint64_t id, uint64_t budget, tsagg__part_ref *ref,
-                      tsagg_compact_stats *stats)
-{
-    int64_t hour = m->parts[from].hour;
-    size_t n = to - from;
-    file_set fs = {calloc(n, sizeof(char *)), calloc(n, 1), 0};
-    int rc = fs.paths && fs.owned ? 0 : -ENOMEM;
-    for (size_t i = from; rc == 0 && i < to; i++) {
-        char path[TSAGG_PATH_MAX + 64];
-        tsagg__part_file_path(st, hour, m->parts[i].file_id, path, sizeof path);
-        if (!(fs.paths[fs.n++] = strdup(path)))
-            rc = -ENOMEM;
-    }
-    uint64_t next_run = 1, dups = 0;
-    size_t fanin = max_fanin(st, budget);
-    if (rc == 0)
-        rc = reduce_files(st, hour, &fs, fanin, fanin, &next_run, &dups);
-    tsagg__merge_src **srcs = rc == 0 ? calloc(fs.n, sizeof *srcs) : NULL;
-    char detail[TSAGG_ERRMSG_MAX] = "";
-    if (rc == 0 && !srcs)
-        rc = -ENOMEM;
-    if (rc == 0)
-        rc = open_sources(st, fs.paths, fs.n, srcs, detail, sizeof detail);
-    char path[TSAGG_PATH_MAX + 64];
-    tsagg__part_file_path(st, hour, id, path, sizeof path);
-    tsagg__merge_stats ms = {0};
-    tsagg__part_info info;
-    if (rc == 0)
-        rc = write_merged(st, srcs, fs.n, path, hour, id, &info, &ms, detail, sizeof detail);
-    free(srcs);
-    file_set_free(st, &fs, 1); /* the runs of the passes */
-    if (rc != 0)
-        return detail[0] ? tsagg__fail(st, rc, "%s", detail) : rc;
-    *ref = (tsagg__part_ref){.hour = hour, .file_id = id, .rows = info.rows, .bytes = info.bytes,
-                             .generation = m->parts[from].generation, .level = 1};
-    stats->duplicates += ms.duplicates + dups;
-    stats->rows_written += info.rows;
-    stats->bytes_written += info.bytes;
-    stats->files_written++;
-    stats->files_removed += to - from;
-    stats->hours++;
-    return 0;
-}
-
-static int merge_locked(tsagg_store *st, uint64_t budget, tsagg_compact_stats *stats)
-{
-    int rc = ensure_parts_dir(st);
-    if (rc == 0)
-        rc = tsagg__catalog_sweep(st);
-    if (rc != 0)
-        return rc;
-    tsagg__snapshot *snap;
-    rc = tsagg__snapshot_acquire(st, &snap);
-    if (rc != 0)
-        return rc;
-    const tsagg__manifest *cur = tsagg__snapshot_manifest(snap);
-    tsagg__manifest *next = NULL;
-    rc = tsagg__manifest_clone(cur, &next);
-    int changed = 0;
-    for (size_t i = 0; rc == 0 && i < cur->nparts;) {
-        size_t j = i + 1;
-        while (j < cur->nparts && cur->parts[j].hour == cur->parts[i].hour)
-            j++;
-        if (j - i > 1) {
-            tsagg__part_ref ref;
-            rc = merge_hour(st, cur, i, j, next->next_file_id++, budget, &ref, stats);
-            for (size_t k = i; rc == 0 && k < j; k++)
-                tsagg__manifest_remove(next, cur->parts[k].file_id);
-            if (rc == 0)
-                rc = tsagg__manifest_add(next, &ref);
-            changed = 1;
-        }
-        i = j;
-    }
-    char dir[TSAGG_PATH_MAX + 32];
-    snprintf(dir, sizeof dir, "%s/parts", st->path);
-    if (rc == 0 && changed)
-        rc = sync_parts_dir(st, dir);
-    if (rc == 0 && changed)
-        rc = tsagg__catalog_publish(st, next);
-    stats->consumed_seq = next ? next->consumed_seq : 0;
-    tsagg__snapshot_release(st, snap);
-    tsagg__manifest_free(next);
-    return rc;
-}
-
 int tsagg_merge(tsagg_store *st, const tsagg_compact_options *opts, tsagg_compact_stats *stats)
 {
     return run_exclusive(st, opts, stats, 1);
-}
-
-void tsagg_rebuild_options_init(tsagg_rebuild_options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->struct_size = sizeof *o;
-    o->memory_budget = 256ull << 20;
-}
-
-/* Replace every file of the hours [lo, hi) in `next` (as in `cur`) by the
- * files the rebuild wrote; counts what was replaced. */
-static void drop_replaced(const tsagg__manifest *cur, tsagg__manifest *next, int64_t lo,
-                          int64_t hi, tsagg_rebuild_stats *rs)
-{
-    for (size_t i = 0; i < cur->nparts; i++) {
-        const tsagg__part_ref *p = &cur->parts[i];
-        if (p->hour < lo || p->hour >= hi)
-            continue;
-        tsagg__manifest_remove(next, p->file_id);
-        rs->files_replaced++;
-        rs->rows_replaced += p->rows;
-        rs->bytes_replaced += p->bytes;
-    }
-}
-
-/* Distinct hours in [lo, hi) with a file in `cur` or among the new ones. */
-static uint64_t count_hours(const tsagg__manifest *cur, const compactor *c, int64_t lo, int64_t hi)
-{
-    uint64_t n = 0;
-    for (size_t i = 0; i < c->nhours; i++)
-        n += c->hours[i]->buf.hour >= lo && c->hours[i]->buf.hour < hi;
-    int64_t prev = INT64_MIN;
-    for (size_t i = 0; i < cur->nparts; i++) {
-        int64_t h = cur->parts[i].hour;
-        if (h < lo || h >= hi || h == prev)
-            continue;
-        prev = h;
-        int fresh = 1;
-        for (size_t k = 0; k < c->nhours; k++)
-            fresh &= c->hours[k]->buf.hour != h;
-        n += fresh;
-    }
-    return n;
-}
-
-static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
-                          const tsagg_compact_options *o, tsagg_rebuild_stats *rs)
-{
-    int rc = ensure_parts_dir(st);
-    if (rc == 0)
-        rc = tsagg__catalog_sweep(st);
-    if (rc != 0)
-        return rc;
-    tsagg__snapshot *snap;
-    rc = tsagg__snapshot_acquire(st, &snap);
-    if (rc != 0)
-        return rc;
-    const tsagg__manifest *cur = tsagg__snapshot_manifest(snap);
-    tsagg__manifest *next = NULL;
-    rc = tsagg__manifest_clone(cur, &next);
-
-    tsagg_compact_stats cs = {0};
-    compactor c = {.st = st, .o = o, .stats = &cs, .ro = ro, .rs = rs,
-                   .threads = o->threads ? o->threads : 1};
-    c.ts_lo = hour_of(ro->from);
-    c.ts_hi = hour_of(ro->to - 1) + TSAGG__HOUR_US;
-    c.ndims = (uint32_t)tsagg_schema_dimension_count(st->schema);
-    c.nmeas = (uint32_t)tsagg_schema_measure_count(st->schema);
-    c.dims = calloc(c.ndims + 1, sizeof *c.dims);
-    c.meas = calloc(c.nmeas + 1, sizeof *c.meas);
-    c.next_run = 1;
-    if (rc == 0 && (!c.dims || !c.meas))
-        rc = -ENOMEM;
-    if (rc == 0)
-        rc = tsagg_store_rules(st, &c.rules);
-    uint64_t last = 0;
-    rs->consumed_seq = cur->consumed_seq;
-    if (rc == 0 && cur->consumed_seq > 0)
-        rc = read_log(&c, 1, cur->consumed_seq, &last);
-    if (rc == 0 && c.nhours)
-        qsort(c.hours, c.nhours, sizeof *c.hours, cmp_slot);
-    /* One generation past any the hours had. */
-    uint32_t gen = 1;
-    for (size_t i = 0; i < cur->nparts; i++)
-        if (cur->parts[i].hour >= c.ts_lo && cur->parts[i].hour < c.ts_hi &&
-            cur->parts[i].generation >= gen)
-            gen = cur->parts[i].generation + 1;
-    rs->generation = gen;
-    if (rc == 0) {
-        rs->hours = count_hours(cur, &c, c.ts_lo, c.ts_hi);
-        drop_replaced(cur, next, c.ts_lo, c.ts_hi, rs);
-        rc = write_hours(&c, next, gen, 1);
-    }
-    remove_runs(&c);
-    char dir[TSAGG_PATH_MAX + 32];
-    snprintf(dir, sizeof dir, "%s/parts", st->path);
-    if (rc == 0 && cs.files_written)
-        rc = sync_parts_dir(st, dir);
-    if (rc == 0 && (cs.files_written || rs->files_replaced))
-        rc = tsagg__catalog_publish(st, next);
-    rs->events_read = cs.events_read;
-    rs->events_dropped = cs.events_dropped;
-    rs->events_unplaced = cs.events_unplaced;
-    rs->duplicates = cs.duplicates;
-    rs->files_written = cs.files_written;
-    rs->rows_written = cs.rows_written;
-    rs->bytes_written = cs.bytes_written;
-    for (size_t i = 0; i < c.nhours; i++)
-        slot_free(c.hours[i]);
-    free(c.hours);
-    free(c.dims);
-    free(c.meas);
-    tsagg_rules_free(c.rules);
-    tsagg__snapshot_release(st, snap);
-    tsagg__manifest_free(next);
-    return rc;
-}
-
-static int rebuild_checked(tsagg_store *st, const tsagg_rebuild_options *opts,
-                           tsagg_rebuild_stats *stats);
-
-int tsagg_rebuild(tsagg_store *st, const tsagg_rebuild_options *opts, tsagg_rebuild_stats *stats)
-{
-    size_t out = stats ? tsagg__out_size(stats->struct_size, TSAGG__REBUILD_STATS_SIZE_1,
-                                         sizeof *stats)
-                       : 0;
-    if (!st || !opts)
-        return TSAGG_EARG;
-    if (stats && !out)
-        return tsagg__fail(st, TSAGG_EARG, "tsagg_rebuild_stats.struct_size %u out of range",
-                           (unsigned)stats->struct_size);
-    tsagg_rebuild_stats full = {.struct_size = sizeof full};
-    int rc = rebuild_checked(st, opts, &full);
-    if (stats)
-        TSAGG__OUT_COPY(stats, &full, out);
-    return rc;
-}
-
-static int rebuild_checked(tsagg_store *st, const tsagg_rebuild_options *opts,
-                           tsagg_rebuild_stats *stats)
-{
-    if (!st->writer)
-        return tsagg__fail(st, TSAGG_EREADONLY, "a rebuild needs a writable store");
-    if (!TSAGG__SIZE_OK(opts->struct_size, TSAGG__REBUILD_OPTIONS_SIZE_1, *opts))
-        return tsagg__fail(st, TSAGG_EARG, "tsagg_rebuild_options.struct_size %u: not set by "
-                           "tsagg_rebuild_options_init", (unsigned)opts->struct_size);
-    if (opts->flags || opts->reserved)
-        return tsagg__fail(st, TSAGG_EARG, "tsagg_rebuild_options: flags and reserved must be 0");
-    if (opts->memory_budget < (1u << 20) ||
-        opts->threads > TSAGG_COMPACT_THREADS_MAX || opts->from >= opts->to ||
-        opts->from < TS_MIN || opts->to > TS_END)
-        return tsagg__fail(st, TSAGG_EARG,
-                           "rebuild options out of range (from < to, years 0000-9999, "
-                           "budget >= 1 MiB)");
-    tsagg_compact_options co;
-    tsagg_compact_options_init(&co);
-    co.memory_budget = opts->memory_budget;
-    co.threads = opts->threads;
-    co.process = opts->process;
-    co.process_ctx = opts->process_ctx;
-    pthread_mutex_lock(&st->compact_mu);
-    int rc = rebuild_locked(st, opts, &co, stats);
-    if (rc != 0)
-        rc = remove_leftovers(st, rc);
-    pthread_mutex_unlock(&st->compact_mu);
-    return rc;
 }
 
 int tsagg_compacted_seq(tsagg_store *st, uint64_t *seq)
