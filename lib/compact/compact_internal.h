@@ -88,7 +88,12 @@ void tsagg__compactor_remove_runs(compactor *c);
 
 /* fsync STORE/parts so that the renamed files are durable. */
 int tsagg__parts_dir_sync(tsagg_store *st, const char *dir);
-int tsagg__parts_dir_ensure(tsagg_store *st);
+/* What compaction, merge and rebuild each start with, holding the
+ * compaction lock: parts/ present, what a crashed run left there swept, a
+ * snapshot of the published state and a copy of its manifest to edit. On
+ * success the caller releases *snap and frees *next; on failure neither is
+ * held. */
+int tsagg__edit_begin(tsagg_store *st, tsagg__snapshot **snap, tsagg__manifest **next);
 /* After a failed compaction, merge or rebuild: remove what it wrote
  * (compactor.c). Returns rc; the handle's message stays that of the failure. */
 int tsagg__remove_leftovers(tsagg_store *st, int rc);

@@ -368,7 +368,7 @@ int tsagg__parts_dir_sync(tsagg_store *st, const char *dir)
     return rc ? tsagg__fail(st, rc, "%s: fsync of the directory: %s", dir, tsagg_strerror(rc)) : 0;
 }
 
-int tsagg__parts_dir_ensure(tsagg_store *st)
+static int parts_dir_ensure(tsagg_store *st)
 {
     char dir[TSAGG_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/parts", st->path);
@@ -376,6 +376,25 @@ int tsagg__parts_dir_ensure(tsagg_store *st)
     if (rc == -EEXIST)
         return 0;
     return rc ? tsagg__fail(st, rc, "%s: %s", dir, tsagg_strerror(rc)) : 0;
+}
+
+int tsagg__edit_begin(tsagg_store *st, tsagg__snapshot **snap, tsagg__manifest **next)
+{
+    *snap = NULL;
+    *next = NULL;
+    int rc = parts_dir_ensure(st);
+    if (rc == 0)
+        rc = tsagg__catalog_sweep(st);
+    if (rc == 0)
+        rc = tsagg__snapshot_acquire(st, snap);
+    if (rc != 0)
+        return rc;
+    rc = tsagg__manifest_clone(tsagg__snapshot_manifest(*snap), next);
+    if (rc != 0) {
+        tsagg__snapshot_release(st, *snap);
+        *snap = NULL;
+    }
+    return rc;
 }
 
 /* One hour of the write phase. */
@@ -489,21 +508,12 @@ int tsagg__compactor_write_hours(compactor *c, tsagg__manifest *next, uint32_t g
 static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
                           tsagg_compact_stats *stats)
 {
-    int rc = tsagg__parts_dir_ensure(st);
-    if (rc != 0)
-        return rc;
-    rc = tsagg__catalog_sweep(st);
-    if (rc != 0)
-        return rc;
     tsagg__snapshot *snap;
-    rc = tsagg__snapshot_acquire(st, &snap);
+    tsagg__manifest *next;
+    int rc = tsagg__edit_begin(st, &snap, &next);
     if (rc != 0)
         return rc;
-    tsagg__manifest *next = NULL;
-    rc = tsagg__manifest_clone(tsagg__snapshot_manifest(snap), &next);
-    tsagg__snapshot_release(st, snap);
-    if (rc != 0)
-        return rc;
+    tsagg__snapshot_release(st, snap); /* the copy is all compaction reads */
 
     compactor c = {.st = st, .o = o, .stats = stats, .threads = o->threads ? o->threads : 1};
     c.ndims = (uint32_t)tsagg_schema_dimension_count(st->schema);

@@ -59,18 +59,12 @@ static int merge_hour(tsagg_store *st, const tsagg__manifest *m, size_t from, si
 
 int tsagg__merge_locked(tsagg_store *st, uint64_t budget, tsagg_compact_stats *stats)
 {
-    int rc = tsagg__parts_dir_ensure(st);
-    if (rc == 0)
-        rc = tsagg__catalog_sweep(st);
-    if (rc != 0)
-        return rc;
     tsagg__snapshot *snap;
-    rc = tsagg__snapshot_acquire(st, &snap);
+    tsagg__manifest *next;
+    int rc = tsagg__edit_begin(st, &snap, &next);
     if (rc != 0)
         return rc;
     const tsagg__manifest *cur = tsagg__snapshot_manifest(snap);
-    tsagg__manifest *next = NULL;
-    rc = tsagg__manifest_clone(cur, &next);
     int changed = 0;
     for (size_t i = 0; rc == 0 && i < cur->nparts;) {
         size_t j = i + 1;

@@ -58,18 +58,12 @@ static uint64_t count_hours(const tsagg__manifest *cur, const compactor *c, int6
 static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
                           const tsagg_compact_options *o, tsagg_rebuild_stats *rs)
 {
-    int rc = tsagg__parts_dir_ensure(st);
-    if (rc == 0)
-        rc = tsagg__catalog_sweep(st);
-    if (rc != 0)
-        return rc;
     tsagg__snapshot *snap;
-    rc = tsagg__snapshot_acquire(st, &snap);
+    tsagg__manifest *next;
+    int rc = tsagg__edit_begin(st, &snap, &next);
     if (rc != 0)
         return rc;
     const tsagg__manifest *cur = tsagg__snapshot_manifest(snap);
-    tsagg__manifest *next = NULL;
-    rc = tsagg__manifest_clone(cur, &next);
 
     tsagg_compact_stats cs = {0};
     compactor c = {.st = st, .o = o, .stats = &cs, .ro = ro, .rs = rs,
