@@ -377,7 +377,7 @@ void handle_ga4(request *r, int debug)
         metrics_events(srv->metrics, r->endpoint, EV_STORE_ERROR, w->b.n);
         req_error(r, 503, "the store failed: %s", err);
     } else {
-        req_reply(r, 204, NULL, NULL, 0);
+        req_canned(r, ANSWER_GA4_OK);
     }
     evb_reset(&w->b);
     json_decref(o);

@@ -119,9 +119,7 @@ void handle_plausible(request *r)
     collect_user_agent(r, w, &h, NULL);
     if (h.ua.crawler) {
         metrics_events(srv->metrics, r->endpoint, EV_BOT, 1);
-        r->extra_header[0] = "X-Plausible-Dropped";
-        r->extra_header[1] = "1";
-        req_reply(r, 202, "text/plain", "ok", 2);
+        req_canned(r, ANSWER_PLAUSIBLE_DROPPED);
         json_decref(o);
         return;
     }
@@ -212,7 +210,7 @@ void handle_plausible(request *r)
         metrics_events(srv->metrics, r->endpoint, EV_STORE_ERROR, w->b.n);
         req_error(r, 503, "the store failed: %s", err);
     } else {
-        req_reply(r, 202, "text/plain", "ok", 2);
+        req_canned(r, ANSWER_PLAUSIBLE_OK);
     }
     /* The events pointed into the parsed body until appended. */
     evb_reset(&w->b);

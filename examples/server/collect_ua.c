@@ -22,13 +22,6 @@
 #define UA_MAX_PARAMS 64
 #define UA_QT_MAX_MS (4 * 3600 * 1000) /* queue time: 4 hours at most */
 
-/* GIF89a, 1x1, transparent. */
-static const unsigned char pixel_gif[] = {
-    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
-    0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
-    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
-};
-
 typedef struct params {
     const char *key[UA_MAX_PARAMS], *val[UA_MAX_PARAMS];
     size_t n;
@@ -276,10 +269,7 @@ void handle_ua(request *r, int batch)
         metrics_events(srv->metrics, r->endpoint, EV_STORE_ERROR, w->b.n);
         req_error(r, 503, "the store failed: %s", err);
     } else {
-        if (batch)
-            req_reply(r, 200, NULL, NULL, 0);
-        else
-            req_reply(r, 200, "image/gif", (const char *)pixel_gif, sizeof pixel_gif);
+        req_canned(r, batch ? ANSWER_UA_BATCH_OK : ANSWER_UA_PIXEL);
     }
     evb_reset(&w->b);
 }

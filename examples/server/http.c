@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -94,6 +95,7 @@ void req_reply(request *r, unsigned status, const char *type, const char *body, 
     }
     r->status = status;
     r->resp_type = type;
+    r->canned = ANSWER_NONE;
 }
 
 void req_take(request *r, unsigned status, const char *type, char *buf, size_t len)
@@ -107,6 +109,39 @@ void req_take(request *r, unsigned status, const char *type, char *buf, size_t l
     r->resp_len = len;
     r->status = status;
     r->resp_type = type;
+    r->canned = ANSWER_NONE;
+}
+
+/* What each canned answer is; made into MHD responses by make_canned(). */
+/* GIF89a, 1x1, transparent. */
+static const unsigned char pixel_gif[] = {
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
+    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+};
+
+static const struct {
+    unsigned status;
+    const char *type;        /* NULL: no Content-Type */
+    const void *body;
+    size_t len;
+    const char *header[2];   /* one more header, or NULLs */
+} canned_answers[ANSWER_COUNT] = {
+    [ANSWER_PLAUSIBLE_OK] = {202, "text/plain", "ok", 2, {NULL, NULL}},
+    [ANSWER_PLAUSIBLE_DROPPED] = {202, "text/plain", "ok", 2, {"X-Plausible-Dropped", "1"}},
+    [ANSWER_GA4_OK] = {204, NULL, "", 0, {NULL, NULL}},
+    [ANSWER_UA_BATCH_OK] = {200, NULL, "", 0, {NULL, NULL}},
+    [ANSWER_UA_PIXEL] = {200, "image/gif", pixel_gif, sizeof pixel_gif, {NULL, NULL}},
+};
+
+void req_canned(request *r, enum canned_answer a)
+{
+    free(r->resp);
+    r->resp = NULL;
+    r->resp_len = 0;
+    r->resp_type = NULL;
+    r->status = canned_answers[a].status;
+    r->canned = a;
 }
 
 void req_error(request *r, unsigned status, const char *fmt, ...)
@@ -132,6 +167,7 @@ void req_error(request *r, unsigned status, const char *fmt, ...)
     r->resp_len = len;
     r->status = status;
     r->resp_type = "application/json";
+    r->canned = ANSWER_NONE;
 }
 
 const char *req_header(request *r, const char *name)
@@ -238,6 +274,13 @@ static void dispatch(request *r)
 
 static enum MHD_Result send_reply(request *r)
 {
+    if (r->canned != ANSWER_NONE) {
+        /* Shared by every request that gets it: MHD counts its users. */
+        enum MHD_Result ok = MHD_queue_response(r->conn, r->status, r->srv->canned[r->canned]);
+        metrics_request(r->srv->metrics, r->endpoint, r->status);
+        r->replied = 1;
+        return ok;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         r->resp_len, r->resp ? r->resp : (void *)"", r->resp ? MHD_RESPMEM_MUST_FREE
                                                             : MHD_RESPMEM_PERSISTENT);
@@ -292,9 +335,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     server *srv = cls;
     request *r = *con_cls;
     if (!r) {
-        r = calloc(1, sizeof *r);
+        /* The inline body buffer needs no clearing: the body is cleared
+         * past its end when complete. */
+        r = malloc(sizeof *r);
         if (!r)
             return MHD_NO;
+        memset(r, 0, offsetof(request, inline_body));
+        r->body = r->inline_body;
+        r->body_cap = sizeof r->inline_body;
         *con_cls = r;
         atomic_fetch_add(&srv->in_flight, 1);
         r->srv = srv;
@@ -338,12 +386,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         if (r->body_len + n + BODY_PADDING + 1 > r->body_cap) {
-            size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
+            size_t cap = r->body_cap * 2;
             while (cap < r->body_len + n + BODY_PADDING + 1)
                 cap *= 2;
-            char *nb = realloc(r->body, cap);
+            int was_inline = r->body == r->inline_body;
+            char *nb = realloc(was_inline ? NULL : r->body, cap);
             if (!nb)
                 return MHD_NO;
+            if (was_inline)
+                memcpy(nb, r->inline_body, r->body_len);
             r->body = nb;
             r->body_cap = cap;
         }
@@ -360,13 +411,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (!r->replied) {
         /* The whole request is here. */
-        if (!r->body) {
-            r->body = calloc(1, BODY_PADDING + 1);
-            if (!r->body)
-                return MHD_NO;
-        } else {
-            memset(r->body + r->body_len, 0, BODY_PADDING + 1);
-        }
+        memset(r->body + r->body_len, 0, BODY_PADDING + 1);
         if (r->too_large)
             req_error(r, 413, "request body over this endpoint's limit of %zu bytes",
                       r->body_max);
@@ -401,7 +446,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         server_log("%s %s %s %.3f ms%s", r->method, r->url, endpoint_name(r->endpoint),
                    (double)(mono_ns() - r->start_ns) / 1e6,
                    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
-    free(r->body);
+    if (r->body != r->inline_body)
+        free(r->body);
     free(r->resp);
     free(r);
     *con_cls = NULL;
@@ -475,11 +521,47 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     server_log("http: %s", line);
 }
 
+static void free_canned(server *srv)
+{
+    for (size_t i = 0; i < ANSWER_COUNT; i++) {
+        if (srv->canned[i])
+            MHD_destroy_response(srv->canned[i]);
+        srv->canned[i] = NULL;
+    }
+}
+
+static int make_canned(server *srv)
+{
+    for (size_t i = ANSWER_NONE + 1; i < ANSWER_COUNT; i++) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            canned_answers[i].len, (void *)canned_answers[i].body, MHD_RESPMEM_PERSISTENT);
+        srv->canned[i] = resp;
+        /* Every canned answer goes to a tracker on a merchant's page. */
+        if (!resp ||
+            (canned_answers[i].type &&
+             MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                     canned_answers[i].type) != MHD_YES) ||
+            (canned_answers[i].header[0] &&
+             MHD_add_response_header(resp, canned_answers[i].header[0],
+                                     canned_answers[i].header[1]) != MHD_YES) ||
+            MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*") != MHD_YES) {
+            server_log("out of memory");
+            free_canned(srv);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int http_start(server *srv, struct MHD_Daemon **out, char *bound, size_t cap)
 {
-    int fd = bind_listen(srv->cfg.listen, bound, cap);
-    if (fd < 0)
+    if (make_canned(srv) != 0)
         return -1;
+    int fd = bind_listen(srv->cfg.listen, bound, cap);
+    if (fd < 0) {
+        free_canned(srv);
+        return -1;
+    }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv,
@@ -499,6 +581,7 @@ int http_start(server *srv, struct MHD_Daemon **out, char *bound, size_t cap)
     if (!d) {
         server_log("could not start the HTTP daemon on %s", bound);
         close(fd);
+        free_canned(srv);
         return -1;
     }
     *out = d;
@@ -519,4 +602,5 @@ void http_stop(server *srv, struct MHD_Daemon *d, int wait_ms)
     if (left > 0)
         server_log("stopping with %ld requests unfinished after %d ms", left, wait_ms);
     MHD_stop_daemon(d);
+    free_canned(srv);
 }

@@ -25,6 +25,7 @@ struct maintenance;
 struct sessions;
 struct fieldmap;
 struct committer;
+struct MHD_Response;
 
 typedef struct server_config {
     const char *store_path;
@@ -42,6 +43,19 @@ typedef struct server_config {
     const char *dashboard_dir;    /* the dashboard's static files */
 } server_config;
 
+/* The answers a tracker gets for an accepted hit: always the same bytes,
+ * so each is one MHD response made at start and queued again for every
+ * request (req_canned), with nothing to allocate. */
+enum canned_answer {
+    ANSWER_NONE,
+    ANSWER_PLAUSIBLE_OK,      /* 202 "ok" */
+    ANSWER_PLAUSIBLE_DROPPED, /* 202 "ok", X-Plausible-Dropped: 1 (a crawler) */
+    ANSWER_GA4_OK,            /* 204 */
+    ANSWER_UA_BATCH_OK,       /* 200, empty */
+    ANSWER_UA_PIXEL,          /* 200, a 1x1 GIF */
+    ANSWER_COUNT
+};
+
 typedef struct server {
     server_config cfg;
     tsagg_store *store;
@@ -57,6 +71,7 @@ typedef struct server {
     pthread_mutex_t salt_lock;
     atomic_int quiescing;         /* new requests get 503 */
     atomic_long in_flight;        /* requests between first and last callback */
+    struct MHD_Response *canned[ANSWER_COUNT]; /* made by http_start */
 } server;
 
 /* ---- requests (http.c) ---------------------------------------------------- */
@@ -71,6 +86,10 @@ typedef struct server {
 struct MHD_Connection;
 
 typedef struct request request;
+
+/* Bodies up to this size are kept in the request itself (a tracker's hit
+ * is a few hundred bytes); larger ones in a buffer that grows. */
+#define REQUEST_INLINE_BODY 1024
 
 struct request {
     server *srv;
@@ -94,6 +113,9 @@ struct request {
     const char *resp_type;     /* Content-Type */
     const char *extra_header[2]; /* name, value (static strings) */
     char etag[48];             /* the dashboard's files: ETag, "" for none */
+    enum canned_answer canned; /* ANSWER_NONE, or the answer instead of resp */
+    /* Last: not cleared when a request starts. */
+    char inline_body[REQUEST_INLINE_BODY];
 };
 
 /* Set the answer: a copy of body (NULL: empty). */
@@ -101,6 +123,8 @@ void req_reply(request *r, unsigned status, const char *type, const char *body, 
 /* Set the answer to buf[0, len), a malloc'd buffer the request now owns
  * (NULL: out of memory, answered 500). */
 void req_take(request *r, unsigned status, const char *type, char *buf, size_t len);
+/* Set the answer to one of the canned answers (its status with it). */
+void req_canned(request *r, enum canned_answer a);
 /* {"error": "<message>"} with status. */
 void req_error(request *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

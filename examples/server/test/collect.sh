@@ -142,6 +142,41 @@ check_status "metrics" 200 GET /metrics
 check "GA4 accepted" 'tsagg_server_events_total{endpoint="ga4_collect",result="accepted"} 5' "$(grep 'ga4_collect",result="accepted' "$T/body")"
 check "UA bots" 'tsagg_server_events_total{endpoint="ua_collect",result="bot"} 2' "$(grep 'ua_collect",result="bot' "$T/body")"
 check "Plausible unknown site" 'tsagg_server_events_total{endpoint="plausible_event",result="unknown_site"} 2' "$(grep 'plausible_event",result="unknown_site' "$T/body")"
+# --- what trackers get back: the same answer, headers included, each time
+# (the server queues one prepared response for all of them)
+answer() { # METHOD PATH [CURL ARG]...: status, Content-Type, CORS, dropped, body size
+    local method=$1 path=$2
+    shift 2
+    curl -s -D "$T/headers" -o "$T/body" --max-time 10 -X "$method" "$@" "$URL$path" >/dev/null
+    tr -d '\r' < "$T/headers" | awk -v size="$(wc -c < "$T/body")" '
+        NR == 1 { status = $2 }
+        tolower($1) == "content-type:" { type = $2 }
+        tolower($1) == "access-control-allow-origin:" { cors = $2 }
+        tolower($1) == "x-plausible-dropped:" { dropped = $2 }
+        END { printf "%s %s cors=%s dropped=%s %d bytes\n", status, type ? type : "-", cors, dropped ? dropped : "-", size }'
+}
+for i in 1 2; do
+    check "Plausible answer, time $i" "202 text/plain cors=* dropped=- 2 bytes" \
+        "$(answer POST /api/event -A "$FIREFOX_WIN" -d '{"n":"pageview","u":"https://plaus.example/again","d":"plaus.example"}')"
+    check "Plausible crawler's answer, time $i" "202 text/plain cors=* dropped=1 2 bytes" \
+        "$(answer POST /api/event -A "$GOOGLEBOT" -d '{"n":"pageview","u":"https://plaus.example/","d":"plaus.example"}')"
+    check "GA4 answer, time $i" "204 - cors=* dropped=- 0 bytes" \
+        "$(answer POST "$GA" -d '{"client_id": "c9", "events": [{"name": "again"}]}')"
+    check "UA pixel, time $i" "200 image/gif cors=* dropped=- 43 bytes" \
+        "$(answer GET "/collect?v=1&tid=UA-6-1&cid=9&t=pageview&dp=%2Fagain" -A "$FIREFOX_WIN")"
+    check "UA batch answer, time $i" "200 - cors=* dropped=- 0 bytes" \
+        "$(answer POST /batch -A "$FIREFOX_WIN" --data-binary $'v=1&tid=UA-6-1&cid=9&t=pageview&dp=/again')"
+done
+check "Plausible pages answered twice" "/again=2" \
+    "$(q 8 "$QK8" ', "dimensions": ["page"], "filters": [["is", "page", ["/again"]]]')"
+# A body past the request's own buffer (1 KiB) moves to a larger one.
+BIG_PROP=$(head -c 1900 /dev/zero | tr '\0' 'p')
+check_status "Plausible body of 2 KB" 202 POST /api/event -A "$FIREFOX_WIN" \
+    -d "{\"n\":\"pageview\",\"u\":\"https://plaus.example/big\",\"d\":\"plaus.example\",\"p\":{\"note\":\"$BIG_PROP\"}}"
+req POST /api/v1/query -H "Authorization: Bearer $QK8" \
+    -d '{"site_id": 8, "metrics": ["count"], "date_range": "day", "dimensions": ["page"], "filters": [["is", "page", ["/big"]]]}' >/dev/null
+check "the 2 KB body stored" "/big=1" "$(jq -r '[.results[] | "\(.dimensions[0])=\(.metrics[0])"] | join(" ")' "$T/body")"
+
 stop_server TERM
 check "clean stop" 0 "$STOP_RC"
 finish
