@@ -3,7 +3,8 @@
 # events per request over keep-alive (Plausible), events through /batch
 # (UA, 20 per request) and /api/v1/events (1000 per request), queries, and
 # queries while events arrive. Prints wrk's requests/s and latency
-# percentiles for each; docs/benchmarks.md keeps a run.
+# percentiles for each, and the CPU time per request of the server and of
+# wrk; docs/benchmarks.md keeps a run.
 #
 #   bench/server/run.sh [BUILD_DIR] [SECONDS]    (default build, 10)
 set -eu
@@ -12,6 +13,7 @@ BUILD=${1:-$HERE/../../build}
 SECS=${2:-10}
 SERVER=$BUILD/examples/server/tsagg-server
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "/usr/bin/time is not installed (apt-get install time)" >&2; exit 2; }
 [ -x "$SERVER" ] || { echo "$SERVER: not built" >&2; exit 2; }
 
 T=$(mktemp -d)
@@ -38,16 +40,29 @@ for f in "$T"/part.*; do
 done
 curl -s -o /dev/null -X POST -H "Authorization: Bearer $TSAGG_ADMIN_KEY" "$URL/api/v1/maintenance"
 
+# CPU time the server has used, in µs (all its threads).
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+server_cpu_us() { awk -v t="$TICK_US" '{ print ($14 + $15) * t }' "/proc/$PID/stat"; }
+
+# Throughput on a machine that others share moves with their load; the CPU
+# time spent per request by the server and by wrk does much less, and says
+# what two CPUs of their own would carry: 2 s / (server + wrk) per second.
 run() { # NAME EVENTS-PER-REQUEST WRK-ARGS...
-    local name=$1 per=$2
+    local name=$1 per=$2 cpu0
     shift 2
-    wrk --latency -d "${SECS}s" "$@" > "$T/wrk.out"
-    awk -v name="$name" -v per="$per" '
+    cpu0=$(server_cpu_us)
+    /usr/bin/time -f "%U %S" -o "$T/wrk.cpu" wrk --latency -d "${SECS}s" "$@" > "$T/wrk.out"
+    awk -v name="$name" -v per="$per" -v server_us=$(($(server_cpu_us) - cpu0)) \
+        -v wrk_us="$(awk '{ print ($1 + $2) * 1e6 }' "$T/wrk.cpu")" '
+        /requests in/ { n = $1 }
         /Requests\/sec/ { rps = $2 }
         /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
         /Non-2xx/ { bad = $NF }
-        END { printf "%-28s %10.0f req/s %12.0f events/s  p50 %-9s p99 %-9s%s\n",
-              name, rps, rps * per, p50, p99, bad ? "  non-2xx " bad : "" }' "$T/wrk.out"
+        /Socket errors/ { errs = $0; sub(/^ *Socket errors: */, "", errs) }
+        END { printf "%-28s %10.0f req/s %12.0f events/s  p50 %-9s p99 %-9s" \
+                     "CPU/request: server %6.1f us, wrk %5.1f us%s%s\n",
+              name, rps, rps * per, p50, p99, server_us / n, wrk_us / n,
+              bad ? "  non-2xx " bad : "", errs ? "  socket errors: " errs : "" }' "$T/wrk.out"
 }
 
 echo "tsagg-server on $(nproc) CPUs, ${SECS}s per run"
