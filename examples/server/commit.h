@@ -20,8 +20,12 @@ typedef struct committer committer;
 
 /* NULL on ENOMEM or when the thread could not start. */
 committer *committer_start(server *srv);
-/* Answer what is parked, then stop the thread. Accepts NULL. */
+/* Answer what is parked, then stop the thread; requests parked later are
+ * flushed and answered in the thread that parks them. Call it while the
+ * HTTP daemon still runs (it resumes connections). Accepts NULL. */
 void committer_stop(committer *c);
+/* Stop (if not done yet) and free. Accepts NULL. */
+void committer_free(committer *c);
 /* Park r (already suspended) until r->wait_seq is durable; it is then
  * resumed with its answer, or with 503 when the flush failed. */
 void committer_park(committer *c, request *r);

@@ -25,6 +25,7 @@
 #include "commit.h"
 #include "jsonout.h"
 #include "metrics.h"
+#include "offload.h"
 
 #define BODY_PADDING 64 /* readable bytes after the body (simdjson) */
 
@@ -34,24 +35,25 @@ typedef struct route {
     const char *methods;     /* "GET POST" */
     int endpoint;
     size_t body_cap;         /* 0: cfg.max_body */
+    int offload;             /* may take long: handled off the HTTP threads */
 } route;
 
 static const route routes[] = {
-    {"/healthz", 0, "GET", EP_HEALTHZ, 1},
-    {"/metrics", 0, "GET", EP_METRICS, 1},
-    {"/api/v1/sites", 0, "GET POST", EP_SITES, BODY_CAP_ADMIN},
-    {"/api/v1/sites/", 1, "GET DELETE", EP_SITES, 1},
-    {"/api/v1/events", 0, "POST", EP_EVENTS, 0},
-    {"/api/v1/query", 0, "POST", EP_QUERY, BODY_CAP_ADMIN},
-    {"/api/v1/maintenance", 0, "POST", EP_MAINTENANCE, 1},
-    {"/mp/collect", 0, "POST", EP_GA4, BODY_CAP_GA4},
-    {"/debug/mp/collect", 0, "POST", EP_GA4_DEBUG, BODY_CAP_GA4},
-    {"/collect", 0, "GET POST", EP_UA_COLLECT, BODY_CAP_UA_HIT},
-    {"/batch", 0, "POST", EP_UA_BATCH, BODY_CAP_UA_BATCH},
-    {"/api/event", 0, "POST", EP_PLAUSIBLE, BODY_CAP_PLAUSIBLE},
-    {"/", 0, "GET", EP_DASHBOARD, 1},
-    {"/dashboard/", 1, "GET", EP_DASHBOARD, 1},
-    {"/assets/", 1, "GET", EP_DASHBOARD, 1},
+    {"/healthz", 0, "GET", EP_HEALTHZ, 1, 0},
+    {"/metrics", 0, "GET", EP_METRICS, 1, 1},
+    {"/api/v1/sites", 0, "GET POST", EP_SITES, BODY_CAP_ADMIN, 1},
+    {"/api/v1/sites/", 1, "GET DELETE", EP_SITES, 1, 1},
+    {"/api/v1/events", 0, "POST", EP_EVENTS, 0, 1},
+    {"/api/v1/query", 0, "POST", EP_QUERY, BODY_CAP_ADMIN, 1},
+    {"/api/v1/maintenance", 0, "POST", EP_MAINTENANCE, 1, 1},
+    {"/mp/collect", 0, "POST", EP_GA4, BODY_CAP_GA4, 0},
+    {"/debug/mp/collect", 0, "POST", EP_GA4_DEBUG, BODY_CAP_GA4, 0},
+    {"/collect", 0, "GET POST", EP_UA_COLLECT, BODY_CAP_UA_HIT, 0},
+    {"/batch", 0, "POST", EP_UA_BATCH, BODY_CAP_UA_BATCH, 0},
+    {"/api/event", 0, "POST", EP_PLAUSIBLE, BODY_CAP_PLAUSIBLE, 0},
+    {"/", 0, "GET", EP_DASHBOARD, 1, 0},
+    {"/dashboard/", 1, "GET", EP_DASHBOARD, 1, 0},
+    {"/assets/", 1, "GET", EP_DASHBOARD, 1, 0},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -327,6 +329,24 @@ static void count_appended(request *r)
     r->pending_events = 0;
 }
 
+/* After the handler: 1 when r must wait for its events to be durable
+ * (it is then the committer's to resume), else 0. */
+static int needs_commit(request *r)
+{
+    return r->pending_events && r->status >= 200 && r->status < 300 &&
+           tsagg_durable_seq(r->srv->store) < r->wait_seq;
+}
+
+void http_run_offloaded(request *r)
+{
+    /* r is suspended; its answer is sent once resumed (on_request). */
+    dispatch(r);
+    if (needs_commit(r))
+        committer_park(r->srv->commit, r);
+    else
+        MHD_resume_connection(r->conn);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -361,6 +381,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return send_reply(r);
         }
         r->endpoint = rt->endpoint;
+        r->offload = rt->offload;
         if (!method_allowed(rt, method)) {
             req_error(r, 405, "%s is not allowed on %s (allowed: %s)", method, url, rt->methods);
             r->extra_header[0] = "Allow";
@@ -403,8 +424,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (r->parked) {
-        /* Resumed by the committer: its events are durable, or the flush
-         * failed and the answer says so. */
+        /* Resumed by the committer (its events are durable, or the flush
+         * failed and the answer says so) or after an offloaded handler. */
         r->parked = 0;
         count_appended(r);
         return send_reply(r);
@@ -412,13 +433,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!r->replied) {
         /* The whole request is here. */
         memset(r->body + r->body_len, 0, BODY_PADDING + 1);
-        if (r->too_large)
+        if (r->too_large) {
             req_error(r, 413, "request body over this endpoint's limit of %zu bytes",
                       r->body_max);
-        else
+        } else if (r->offload) {
+            /* Answered once resumed; the thread serves others meanwhile. */
+            r->parked = 1;
+            MHD_suspend_connection(conn);
+            offload_submit(srv->offload, r);
+            return MHD_YES;
+        } else {
             dispatch(r);
-        if (r->pending_events && r->status >= 200 && r->status < 300 &&
-            tsagg_durable_seq(srv->store) < r->wait_seq) {
+        }
+        if (needs_commit(r)) {
             /* Answer once durable; the thread serves others meanwhile. */
             r->parked = 1;
             MHD_suspend_connection(conn);
@@ -588,7 +615,7 @@ int http_start(server *srv, struct MHD_Daemon **out, char *bound, size_t cap)
     return 0;
 }
 
-void http_stop(server *srv, struct MHD_Daemon *d, int wait_ms)
+void http_quiesce(server *srv, struct MHD_Daemon *d, int wait_ms)
 {
     atomic_store(&srv->quiescing, 1);
     MHD_socket fd = MHD_quiesce_daemon(d);
@@ -601,6 +628,10 @@ void http_stop(server *srv, struct MHD_Daemon *d, int wait_ms)
     long left = atomic_load(&srv->in_flight);
     if (left > 0)
         server_log("stopping with %ld requests unfinished after %d ms", left, wait_ms);
+}
+
+void http_close(server *srv, struct MHD_Daemon *d)
+{
     MHD_stop_daemon(d);
     free_canned(srv);
 }

@@ -23,6 +23,7 @@
 #include "http.h"
 #include "maintenance.h"
 #include "metrics.h"
+#include "offload.h"
 #include "server.h"
 #include "sessions.h"
 #include "sites.h"
@@ -251,10 +252,14 @@ int main(int argc, char **argv)
     }
     srv.maint = maintenance_start(&srv, a.maintenance);
     srv.commit = committer_start(&srv);
+    srv.offload = offload_start(&srv, srv.cfg.threads, http_run_offloaded);
     struct MHD_Daemon *daemon = NULL;
     char bound[128];
-    if (!srv.maint || !srv.commit || http_start(&srv, &daemon, bound, sizeof bound) != 0) {
-        committer_stop(srv.commit);
+    if (!srv.maint || !srv.commit || !srv.offload ||
+        http_start(&srv, &daemon, bound, sizeof bound) != 0) {
+        offload_stop(srv.offload);
+        offload_free(srv.offload);
+        committer_free(srv.commit);
         maintenance_stop(srv.maint);
         tsagg_store_close(srv.store);
         return CLI_EXIT_FAILURE;
@@ -267,8 +272,15 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&stop_signals, &sig);
     server_log("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    http_stop(&srv, daemon, 10000); /* the committer answers what is parked */
+    /* In this order: the offload threads finish what they run (it may park
+     * with the committer), the committer answers what is parked, and only
+     * then does the daemon stop, with no connection left suspended. */
+    http_quiesce(&srv, daemon, 10000);
+    offload_stop(srv.offload);
     committer_stop(srv.commit);
+    http_close(&srv, daemon);
+    offload_free(srv.offload);
+    committer_free(srv.commit);
     maintenance_stop(srv.maint);
     rc = tsagg_flush(srv.store);
     uint64_t durable = tsagg_durable_seq(srv.store);

@@ -3,11 +3,12 @@
  * request being answered, and the handlers of each endpoint.
  *
  * One process holds the store open for writing. libmicrohttpd runs the
- * connections on a pool of threads (one per CPU at most, epoll); every
- * handler runs in one of them. Handlers append without waiting for the
- * disk; a request that appended is answered once its events are durable,
- * by the committer (commit.h), which makes all of them durable with one
- * fsync (group commit).
+ * connections on a pool of threads (one per CPU at most, epoll); the short
+ * handlers (collection, health, the dashboard's files) run in them, the
+ * ones that may take long on threads of their own (offload.h). Handlers
+ * append without waiting for the disk; a request that appended is answered
+ * once its events are durable, by the committer (commit.h), which makes
+ * all of them durable with one fsync (group commit).
  */
 #ifndef SERVER_H
 #define SERVER_H
@@ -25,6 +26,7 @@ struct maintenance;
 struct sessions;
 struct fieldmap;
 struct committer;
+struct offload;
 struct MHD_Response;
 
 typedef struct server_config {
@@ -64,6 +66,7 @@ typedef struct server {
     struct metrics *metrics;
     struct maintenance *maint;
     struct committer *commit;     /* answers once appends are durable */
+    struct offload *offload;      /* runs the slow endpoints (offload.h) */
     struct sessions *sessions;    /* visitors' sessions (collection) */
     pthread_mutex_t sessions_lock;
     uint8_t visitor_salt[32];     /* Plausible-style visitor ids; rotated daily */
@@ -103,7 +106,9 @@ struct request {
     /* Appends made for this request: answered once wait_seq is durable. */
     uint64_t wait_seq;
     uint64_t pending_events;
-    int parked;                /* suspended, waiting for the committer */
+    int offload;               /* its handler runs off the HTTP threads */
+    int parked;                /* suspended: waiting for the committer or an
+                                  offload thread */
     struct request *next_parked;
     int64_t start_ns;
     /* The answer. */
