@@ -11,10 +11,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stddef.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,8 +114,8 @@ void req_take(request *r, unsigned status, const char *type, char *buf, size_t l
     r->canned = ANSWER_NONE;
 }
 
-/* What each canned answer is; made into MHD responses by make_canned(). */
-/* GIF89a, 1x1, transparent. */
+/* What each canned answer is; made into MHD responses by make_canned().
+ * UA's answer to GET /collect: a GIF89a, 1x1, transparent. */
 static const unsigned char pixel_gif[] = {
     0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
     0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
