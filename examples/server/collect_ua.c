@@ -25,6 +25,9 @@
 typedef struct params {
     const char *key[UA_MAX_PARAMS], *val[UA_MAX_PARAMS];
     size_t n;
+    /* A GET's query string, as libmicrohttpd gives it (decoded): */
+    size_t bytes;   /* "key=value&..." */
+    int too_many;   /* more than UA_MAX_PARAMS */
 } params;
 
 static const char *get(const params *p, const char *key)
@@ -93,8 +96,11 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
                                    const char *value)
 {
     params *p = cls;
-    if (p->n == UA_MAX_PARAMS)
-        return MHD_NO;
+    p->bytes += (p->bytes ? 1 : 0) + strlen(key) + (value ? 1 + strlen(value) : 0);
+    if (p->n == UA_MAX_PARAMS) {
+        p->too_many = 1;
+        return MHD_YES; /* on, to count the bytes */
+    }
     p->key[p->n] = key;
     p->val[p->n] = value ? value : "";
     p->n++;
@@ -201,8 +207,21 @@ void handle_ua(request *r, int batch)
     site sites_of[UA_MAX_HITS];
     size_t n = 0;
     if (!strcmp(r->method, "GET")) {
-        hits[0].n = 0;
+        hits[0].n = hits[0].bytes = 0;
+        hits[0].too_many = 0;
         MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &hits[0]);
+        /* The limits of a hit in a body, on the query string decoded (as
+         * long as the URL at most). */
+        if (hits[0].bytes > BODY_CAP_UA_HIT) {
+            req_error(r, 413, "hit 1: %zu bytes, at most %u per hit", hits[0].bytes,
+                      BODY_CAP_UA_HIT);
+            metrics_events(srv->metrics, r->endpoint, EV_LIMIT, 1);
+            return;
+        }
+        if (hits[0].too_many) {
+            req_error(r, 400, "hit 1: more than %d parameters", UA_MAX_PARAMS);
+            return;
+        }
         n = 1;
     } else {
         char *s = r->body, *end = r->body + r->body_len;

@@ -106,6 +106,11 @@ check_status "UA 21 hits" 413 POST /batch --data-binary @"$T/b21"
 check_status "UA hit over 8 KB" 413 POST /batch --data-binary @"$T/hit8k"
 for i in $(seq 3); do head -c 6000 /dev/zero | tr '\0' 'a' | sed "s/^/v=1\&tid=UA-6-1\&cid=$i\&t=pageview\&dt=/"; echo; done > "$T/b18k"
 check_status "UA batch over 16 KB" 413 POST /batch --data-binary @"$T/b18k"
+check_status "UA GET hit over 8 KB" 413 GET "/collect?v=1&tid=UA-6-1&cid=1&t=pageview&dt=$(head -c 8200 /dev/zero | tr '\0' 'a')"
+check "UA GET hit over 8 KB named" 1 "$(jq -r '.error | startswith("hit 1: 8") | if . then 1 else 0 end' "$T/body")"
+check_status "UA GET hit of 8 KB" 200 GET "/collect?v=1&tid=UA-6-1&cid=1&t=pageview&dp=%2Fbig&dt=$(head -c 8000 /dev/zero | tr '\0' 'a')" -A "$FIREFOX_WIN"
+check_status "UA GET hit of 65 parameters" 400 GET "/collect?v=1&tid=UA-6-1&cid=1&t=pageview$(for i in $(seq 61); do printf '&cd%d=x' "$i"; done)"
+check "UA GET hit of 65 parameters named" '"hit 1: more than 64 parameters"' "$(jq .error "$T/body")"
 check_status "UA two hits on /collect" 413 POST /collect --data-binary $'v=1&tid=UA-6-1&cid=1&t=pageview\nv=1&tid=UA-6-1&cid=1&t=pageview'
 
 # --- Plausible
