@@ -145,7 +145,9 @@ int tsagg__pfw_end_merchant(tsagg__part_writer *w)
     if (tsagg__buf_reserve(&w->page, PF_PAGE_ENTRY_MAX) != 0)
         return oom(w);
     uint8_t *q = w->page.p + w->page.len;
-    q += tsagg__put_varint(q, w->page_entries ? w->m_merchant - w->page_prev : 0);
+    /* The first entry holds its id although the page table has it too: a
+     * page table entry changed behind a good footer checksum is caught. */
+    q += tsagg__put_varint(q, w->page_entries ? w->m_merchant - w->page_prev : w->m_merchant);
     q += tsagg__put_varint(q, w->rows - w->m_row_start);
     q += tsagg__put_varint(q, (uint64_t)w->m_min_ts - (uint64_t)w->start);
     q += tsagg__put_varint(q, (uint64_t)w->last_ts - (uint64_t)w->m_min_ts);

@@ -68,11 +68,15 @@ static int parse_page(const tsagg__part *p, uint64_t pi, rd *r, pf_dpage *d)
         if (nseg && (rd_varint(r, &soff, "truncated entry") ||
                      rd_varint(r, &slen, "truncated entry")))
             return -1;
-        if (i == 0 ? delta != 0 : delta == 0 || delta > UINT64_MAX - merchant) {
+        if (i == 0 && delta != merchant) {
+            r->why = "first merchant disagrees with the page table";
+            return -1;
+        }
+        if (i > 0 && (delta == 0 || delta > UINT64_MAX - merchant)) {
             r->why = "merchants not strictly increasing";
             return -1;
         }
-        merchant += delta;
+        merchant = i == 0 ? delta : merchant + delta;
         if (rows == 0 || rows > row_end - row) {
             r->why = "row ranges do not add up to the page table's";
             return -1;

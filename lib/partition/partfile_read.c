@@ -174,11 +174,16 @@ int tsagg__part_read_column(tsagg__part *p, uint32_t col, uint32_t g, void *out)
     case PF_T_I64: {
         int64_t *v = out;
         rc = tsagg__dec_i64(raw, len, v, n);
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            if (v[i] < gi->min_ts || v[i] > gi->max_ts) {
-                rc = TSAGG_ECORRUPT;
-                why = "ts outside the row group's range";
-            }
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            lo = v[i] < lo ? v[i] : lo;
+            hi = v[i] > hi ? v[i] : hi;
+        }
+        /* The zone map is exact: a range wider than the rows' is damage too. */
+        if (rc == 0 && (lo != gi->min_ts || hi != gi->max_ts)) {
+            rc = TSAGG_ECORRUPT;
+            why = "ts range disagrees with the row group's";
+        }
         break;
     }
     case PF_T_U64: {
