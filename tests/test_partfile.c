@@ -1942,13 +1942,15 @@ static ds mixed_rows(tsagg_schema *schema)
     double v = 2;
     int64_t h = HOUR0;
     for (int i = 0; i < TSAGG__PART_ROLLUP_MIN_ROWS + 8; i++)
-        b_add(&b, h + (int64_t)i * 6000000, 2, 1 + i % 3, 1 + i % 4, "pv", dims, 6, i % 9 ? NULL : &v, 1);
+        b_add(&b, h + (int64_t)i * 6000000, 2, 1 + i % 3, 1 + i % 4, "pv", dims, 6,
+              i % 9 ? NULL : &v, 1);
     for (int i = 0; i < 3; i++)
         b_add(&b, h + 2 * TSAGG__HOUR_US + i, 2, 1, 1, "pv", dims, 6, NULL, 1);
     for (int i = 0; i < 4; i++)
         b_add(&b, h + i * 2700000000ll, 5, 4, 4, "c", NULL, 6, &v, 1);
     for (int i = 0; i < TSAGG__PART_ROLLUP_MIN_ROWS + 3; i++)
-        b_add(&b, h + TSAGG__HOUR_US + (int64_t)i * 6000000, 9, 1 + i % 2, 1, "pv", dims, 6, NULL, 1);
+        b_add(&b, h + TSAGG__HOUR_US + (int64_t)i * 6000000, 9, 1 + i % 2, 1, "pv", dims, 6, NULL,
+              1);
     b_add(&b, h + 3 * TSAGG__HOUR_US - 1, 1000, 1, 1, "c", NULL, 6, NULL, 1);
     for (size_t i = 0; i < b.n; i++)
         b.t[i].id = i % 7 ? 0 : i; /* mostly without ids: a compact id column */
@@ -2129,7 +2131,8 @@ static void footer_changes_are_refused(const uint8_t *orig, size_t len)
             raw[i] ^= (uint8_t)(1u << bit);
             b = with_footer(orig, foff, raw, fr, &n);
             int r = read_everything(b, n) > 0;
-            cr_assert(r, "footer byte %zu of %" PRIu64 " bit %d: the change went unnoticed", i, fr, bit);
+            cr_assert(r, "footer byte %zu of %" PRIu64 " bit %d: the change went unnoticed", i, fr,
+                      bit);
             refused += r;
             free(b);
             raw[i] ^= (uint8_t)(1u << bit);
@@ -2175,6 +2178,309 @@ Test(partfile, bad_structure_behind_good_checksums)
     footer_changes_are_refused(orig, len);
     free(orig);
     ds_free(&pages);
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
+/* ---- the index's own checks, behind good checksums ------------------------------ */
+
+/* An index entry and an hour segment as their varints (docs/format.md). */
+typedef struct tentry {
+    uint64_t delta, rows, dmin, dlen, nseg, soff, slen;
+} tentry;
+
+typedef struct tseg {
+    uint64_t hour, rows, len, delta;
+} tseg;
+
+static size_t page_parse(const uint8_t *raw, size_t len, tentry *out)
+{
+    const uint8_t *q = raw;
+    size_t n = 0;
+    while (q < raw + len) {
+        tentry *e = &out[n++];
+        memset(e, 0, sizeof *e);
+        e->delta = varint(&q);
+        e->rows = varint(&q);
+        e->dmin = varint(&q);
+        e->dlen = varint(&q);
+        e->nseg = varint(&q);
+        if (e->nseg) {
+            e->soff = varint(&q);
+            e->slen = varint(&q);
+        }
+    }
+    cr_assert_eq(q, raw + len);
+    return n;
+}
+
+static size_t page_encode(const tentry *e, size_t n, uint8_t *out)
+{
+    uint8_t *q = out;
+    for (size_t i = 0; i < n; i++) {
+        q += tsagg__put_varint(q, e[i].delta);
+        q += tsagg__put_varint(q, e[i].rows);
+        q += tsagg__put_varint(q, e[i].dmin);
+        q += tsagg__put_varint(q, e[i].dlen);
+        q += tsagg__put_varint(q, e[i].nseg);
+        if (e[i].nseg) {
+            q += tsagg__put_varint(q, e[i].soff);
+            q += tsagg__put_varint(q, e[i].slen);
+        }
+    }
+    return (size_t)(q - out);
+}
+
+static size_t segs_parse(const uint8_t *raw, size_t len, tseg *out)
+{
+    const uint8_t *q = raw;
+    uint64_t n = varint(&q);
+    for (uint64_t i = 0; i < n; i++) {
+        out[i].hour = varint(&q);
+        out[i].rows = varint(&q);
+        out[i].len = varint(&q);
+        out[i].delta = out[i].len ? varint(&q) : 0;
+    }
+    cr_assert_eq(q, raw + len);
+    return (size_t)n;
+}
+
+/* n segments (count: the stated count) as raw bytes. */
+static size_t segs_encode(const tseg *s, size_t n, uint64_t count, uint8_t *out)
+{
+    uint8_t *q = out;
+    q += tsagg__put_varint(q, count);
+    for (size_t i = 0; i < n; i++) {
+        q += tsagg__put_varint(q, s[i].hour);
+        q += tsagg__put_varint(q, s[i].rows);
+        q += tsagg__put_varint(q, s[i].len);
+        if (s[i].len)
+            q += tsagg__put_varint(q, s[i].delta);
+    }
+    return (size_t)(q - out);
+}
+
+/* A block holding raw bytes stored plain, at b + *len. */
+static void put_block(uint8_t *b, size_t *len, uint8_t kind, uint16_t col, uint32_t ordinal,
+                      const uint8_t *raw, size_t rlen)
+{
+    uint8_t *h = b + *len;
+    memset(h, 0, 24);
+    h[0] = kind;
+    tsagg__put_u16(h + 2, col);
+    tsagg__put_u32(h + 4, ordinal);
+    tsagg__put_u32(h + 8, (uint32_t)rlen);
+    tsagg__put_u32(h + 12, (uint32_t)rlen);
+    memcpy(h + 24, raw, rlen);
+    rechecksum_block(b, *len, (uint32_t)rlen);
+    *len += 24 + rlen;
+}
+
+/*
+ * orig with index page 0 replaced by `page` and, if seg is not NULL, a new
+ * hour-segment block of ordinal seg_ordinal holding `seg`: the new blocks
+ * follow the body (the segment block at the old footer offset, where the
+ * caller's page points), the footer's page table and byte counts follow
+ * them (the old page block counts as segment bytes). Checksums are good.
+ */
+static uint8_t *with_index(const uint8_t *orig, size_t len, const uint8_t *page, size_t plen,
+                           const uint8_t *seg, size_t slen, uint32_t seg_ordinal, size_t *out_len)
+{
+    uint64_t foff, fr;
+    uint8_t *raw = footer_raw(orig, len, &foff, &fr);
+    uint8_t *body = malloc(foff + 48 + plen + slen);
+    memcpy(body, orig, foff);
+    size_t n = foff;
+    if (seg)
+        put_block(body, &n, 4, 0, seg_ordinal, seg, slen);
+    uint64_t page_off = n;
+    put_block(body, &n, 5, 0, 0, page, plen);
+    /* The page table is the footer's tail; page 0 comes first. */
+    uint64_t npages = (tsagg__get_u64(raw + 8) + 255) / 256;
+    uint8_t *pt = raw + fr - npages * 32;
+    uint64_t extra = tsagg__get_u32(pt + 24) + (seg ? 24 + slen : 0);
+    tsagg__put_u64(raw + 56, tsagg__get_u64(raw + 56) + extra);
+    tsagg__put_u64(pt + 16, page_off);
+    tsagg__put_u32(pt + 24, (uint32_t)(24 + plen));
+    uint8_t *b = with_footer(body, n, raw, fr, out_len);
+    free(body);
+    free(raw);
+    return b;
+}
+
+/* Open b, expect `call` (0: merchant_at 0, 1: segments of merchant mi, 2:
+ * its first rollup) to fail as damage with a message holding want. */
+static void expect_index_error(const uint8_t *b, size_t len, int call, uint64_t mi,
+                               const char *want, int line)
+{
+    memio mio = {.b = b, .len = len};
+    mio.io = (tsagg_io){.open = m_open, .close = m_close, .pread = m_pread, .fsize = m_fsize};
+    mio.io.ctx = &mio;
+    tsagg__part *p;
+    char err[512];
+    cr_assert_eq(tsagg__part_open(&mio.io, "mem.tpart", &p, err, sizeof err), 0, "%s", err);
+    tsagg__merchant_entry e;
+    tsagg__hour_segment segs[TSAGG__PART_MAX_HOURS];
+    int rc = tsagg__part_merchant_at(p, call ? mi : 0, &e);
+    if (call >= 1 && rc == 0) {
+        rc = tsagg__part_segments(p, &e, segs);
+        if (call == 2 && rc == 0) {
+            uint32_t k = 0;
+            while (k < e.nsegments && !segs[k].rollup_len)
+                k++;
+            cr_assert_lt(k, e.nsegments);
+            tsagg__rollup r;
+            rc = tsagg__part_rollup(p, &e, &segs[k], &r);
+        }
+    }
+    cr_assert(is_damage(rc), "line %d: want \"%s\", got %d", line, want, rc);
+    tsagg__part_errmsg(p, err, sizeof err);
+    cr_assert(strstr(err, "mem.tpart") && strstr(err, "at offset") && strstr(err, want),
+              "line %d: want \"%s\", got: %s", line, want, err);
+    tsagg__part_close(p);
+}
+
+Test(partfile, index_pages_and_segments_are_checked)
+{
+    tsagg_schema *schema = default_schema();
+    char dir[256], path[512];
+    tmp_path(dir, sizeof dir, path, sizeof path, "i.tpart");
+    ds d = span_rows(schema, HOUR0, 3, 300);
+    write_ds(tsagg_io_default(), path, &d, 1000, NULL);
+    size_t len, plen, slen, n;
+    uint8_t *orig = slurp(path, &len);
+    layout l = parse_layout(orig, len);
+    uint8_t *praw = block_raw(orig, l.page_off, 5, &plen);
+    static tentry e0[256], e[257];
+    cr_assert_eq(page_parse(praw, plen, e0), 256);
+    uint8_t *page = malloc(plen + 4096), *b;
+    const uint64_t span = 3 * (uint64_t)TSAGG__HOUR_US;
+    /* The unchanged page, moved: a good file. */
+    b = with_index(orig, len, praw, plen, NULL, 0, 0, &n);
+    cr_assert_eq(read_everything(b, n), 0);
+    free(b);
+
+#define PAGE_CASE(want, edit, count)                                                               \
+    do {                                                                                           \
+        memcpy(e, e0, sizeof e0);                                                                  \
+        size_t ne_ = 256;                                                                          \
+        edit;                                                                                      \
+        size_t pl_ = page_encode(e, ne_, page);                                                    \
+        b = with_index(orig, len, page, pl_ - (count), NULL, 0, 0, &n);                            \
+        expect_index_error(b, n, 0, 0, want, __LINE__);                                            \
+        free(b);                                                                                   \
+    } while (0)
+
+    /* A merchant with a single row, one with several, one with segments. */
+    uint32_t one = 256, several = 256, segd = 256;
+    for (uint32_t i = 0; i < 256; i++) {
+        one = e0[i].rows == 1 && one == 256 ? i : one;
+        several = e0[i].rows > 1 && several == 256 ? i : several;
+        segd = e0[i].nseg > 1 && segd == 256 ? i : segd;
+    }
+    cr_assert(one < 256 && several < 256 && segd < 256);
+    PAGE_CASE("truncated entry", (void)0, 1);
+    PAGE_CASE("trailing bytes", (e[256] = e0[255], ne_ = 257), 0);
+    PAGE_CASE("first merchant disagrees with the page table", e[0].delta++, 0);
+    PAGE_CASE("merchants not strictly increasing", e[1].delta = 0, 0);
+    PAGE_CASE("merchants not strictly increasing", e[255].delta = UINT64_MAX, 0);
+    PAGE_CASE("merchants not below the next page's",
+              e[255].delta += (255u + 1) * 977 * 511 /* page 1's first id */, 0);
+    PAGE_CASE("row ranges do not add up", e[0].rows = 0, 0);
+    PAGE_CASE("row ranges do not add up", e[255].rows++, 0);
+    PAGE_CASE("row ranges do not add up", e[several].rows--, 0);
+    PAGE_CASE("time range outside the span", e[0].dmin = span, 0);
+    PAGE_CASE("time range outside the span", e[several].dlen = span - e[several].dmin, 0);
+    PAGE_CASE("a time range wider than its one row", e[one].dlen = 1, 0);
+    PAGE_CASE("entry disagrees with its row groups' ranges",
+              e[several].dlen = span - 1 - e[several].dmin, 0);
+    PAGE_CASE("bad hour-segment count", e[segd].nseg = e[segd].rows + 1, 0);
+    PAGE_CASE("bad hour-segment count", e[segd].nseg = 1, 0);
+    /* More segments than hours between its first and last row. */
+    PAGE_CASE("bad hour-segment count", (e[several].nseg = 2, e[several].soff = e0[segd].soff,
+                                         e[several].slen = e0[segd].slen, e[several].dlen = 0),
+              0);
+    PAGE_CASE("bad hour-segment count", e[segd].soff = (uint64_t)1 << 40, 0);
+    PAGE_CASE("bad hour-segment count", e[segd].soff = 10, 0);
+    PAGE_CASE("bad hour-segment count", e[segd].slen = 23, 0);
+    PAGE_CASE("bad hour-segment count", e[segd].slen = 24 + 10 + 40 * e[segd].nseg + 1, 0);
+#undef PAGE_CASE
+
+    /* The hour segments of merchant segd. */
+    uint8_t *sraw = block_raw(orig, e0[segd].soff, 4, &slen);
+    static tseg s0[TSAGG__PART_MAX_HOURS], s[TSAGG__PART_MAX_HOURS + 1];
+    size_t ns0 = segs_parse(sraw, slen, s0);
+    cr_assert_eq(ns0, e0[segd].nseg);
+    uint32_t roll = 0, plain = 0;
+    for (uint32_t k = 0; k < ns0; k++) {
+        roll = s0[k].len ? k : roll;
+        plain = s0[k].len ? plain : k;
+    }
+    cr_assert(s0[roll].len && !s0[plain].len);
+    uint8_t *sbuf = malloc(slen + 4096);
+    uint64_t foff = l.footer_off;
+
+#define SEG_CASE(want, edit, count, call)                                                          \
+    do {                                                                                           \
+        memcpy(s, s0, sizeof s0);                                                                  \
+        size_t ns_ = ns0;                                                                          \
+        uint64_t cnt_ = ns0;                                                                       \
+        edit;                                                                                      \
+        size_t sl_ = segs_encode(s, ns_, cnt_, sbuf) - (count);                                    \
+        memcpy(e, e0, sizeof e0);                                                                  \
+        e[segd].soff = foff;                                                                       \
+        e[segd].slen = 24 + sl_;                                                                   \
+        size_t pl_ = page_encode(e, 256, page);                                                    \
+        b = with_index(orig, len, page, pl_, sbuf, sl_, segd, &n);                                 \
+        expect_index_error(b, n, call, segd, want, __LINE__);                                      \
+        free(b);                                                                                   \
+    } while (0)
+
+    /* Unchanged, the rewritten block reads back. */
+    {
+        size_t sl = segs_encode(s0, ns0, ns0, sbuf);
+        memcpy(e, e0, sizeof e0);
+        e[segd].soff = foff;
+        e[segd].slen = 24 + sl;
+        size_t pl = page_encode(e, 256, page);
+        b = with_index(orig, len, page, pl, sbuf, sl, segd, &n);
+        cr_assert_eq(read_everything(b, n), 0);
+        free(b);
+    }
+    SEG_CASE("truncated", (void)0, 1, 1);
+    SEG_CASE("trailing bytes", (s[ns0] = s0[plain], ns_++), 0, 1);
+    SEG_CASE("segment count disagrees with the index", cnt_++, 0, 1);
+    SEG_CASE("hours not increasing", s[0].hour++, 0, 1);
+    SEG_CASE("hours not increasing", s[1].hour = s[0].hour, 0, 1);
+    SEG_CASE("hours not increasing", s[ns0 - 1].hour++, 0, 1);
+    SEG_CASE("rows do not add up to the merchant's", s[0].rows = 0, 0, 1);
+    SEG_CASE("rows do not add up to the merchant's", s[0].rows += e0[segd].rows, 0, 1);
+    SEG_CASE("rows do not add up to the merchant's", s[ns0 - 1].rows++, 0, 1);
+    SEG_CASE("rows do not add up to the merchant's",
+             s[plain].rows > 1 ? s[plain].rows-- : s[roll].rows--, 0, 1);
+    SEG_CASE("rollup block reference outside the body", s[roll].delta = (uint64_t)1 << 40, 0, 1);
+    SEG_CASE("rollup block reference outside the body", s[roll].delta = 10, 0, 1);
+    SEG_CASE("rollup block reference outside the body", s[roll].len = 23, 0, 1);
+    /* A second rollup at the first one's place. */
+    SEG_CASE("rollup block reference outside the body",
+             (s[plain].len = s[roll].len,
+              s[plain].delta = plain < roll ? s[roll].delta : 0,
+              s[roll].delta = plain < roll ? 0 : s[roll].delta),
+             0, 1);
+    SEG_CASE("listed without a rollup", s[roll].len = 0, 0, 1);
+    /* Rows moved between two hours: the rollup's counts disagree. */
+    SEG_CASE("counts exceed the merchant-hour's rows",
+             (s[roll].rows--, s[plain].rows++), 0, 2);
+    if (s0[plain].rows > 1)
+        SEG_CASE("counts disagree with the merchant-hour's rows",
+                 (s[roll].rows++, s[plain].rows--), 0, 2);
+#undef SEG_CASE
+    free(sbuf);
+    free(sraw);
+    free(page);
+    free(praw);
+    free(orig);
+    ds_free(&d);
     tsagg_schema_free(schema);
     tu_rmtree(dir);
 }
