@@ -968,6 +968,19 @@ Test(partfile, spans_of_an_hour_a_day_and_a_month)
         cr_assert_gt(st.rollups, 0);
         if (hours[k] > 1)
             cr_assert_gt(st.plain_segments, 0);
+        /* Rows outside the span are refused, at either end. */
+        tsagg__part_writer *w;
+        cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, day, hours[k], schema, 1,
+                                             &w),
+                     0);
+        tsagg__row r = d.rows[0];
+        r.ts = day - 1;
+        cr_assert_eq(tsagg__part_writer_add(w, &r, 1), TSAGG_EARG);
+        r.ts = day + (int64_t)hours[k] * TSAGG__HOUR_US;
+        cr_assert_eq(tsagg__part_writer_add(w, &r, 1), TSAGG_EARG);
+        r.ts--;
+        cr_assert_eq(tsagg__part_writer_add(w, &r, 1), 0);
+        tsagg__part_writer_abort(w);
         ds_free(&d);
     }
     tsagg_schema_free(schema);
@@ -1746,6 +1759,33 @@ Test(partfile, damage_is_detected_and_named)
         char want[32];
         snprintf(want, sizeof want, "version %u", v);
         cr_assert(strstr(err, want), "%s", err);
+    }
+    /* Header fields with good checksums: the span, the reserved fields. */
+    struct {
+        size_t off, size;
+        uint64_t v;
+        const char *why;
+    } hdr[] = {
+        {48, 4, 0, "bad span"},
+        {48, 4, TSAGG__PART_MAX_HOURS + 1, "bad span"},
+        {16, 8, (uint64_t)(HOUR0 + 1), "bad span"},
+        {16, 8, (uint64_t)(INT64_MAX - INT64_MAX % TSAGG__HOUR_US), "bad span"},
+        {52, 4, 1, "bad field"},
+        {10, 2, 1, "bad field"},
+        {12, 4, 65, "bad field"},
+    };
+    for (size_t k = 0; k < sizeof hdr / sizeof *hdr; k++) {
+        memcpy(b, orig, len);
+        if (hdr[k].size == 2)
+            tsagg__put_u16(b + hdr[k].off, (uint16_t)hdr[k].v);
+        else if (hdr[k].size == 4)
+            tsagg__put_u32(b + hdr[k].off, (uint32_t)hdr[k].v);
+        else
+            tsagg__put_u64(b + hdr[k].off, hdr[k].v);
+        tsagg__put_u64(b + 56, XXH64(b, 56, 0));
+        cr_assert_eq(try_open(bad, b, len, &p, err), TSAGG_ECORRUPT, "header case %zu: %s", k,
+                     err);
+        cr_assert(strstr(err, hdr[k].why), "header case %zu: %s", k, err);
     }
     /* Truncation anywhere. */
     size_t cuts[] = {0, 1, 63, 64, 65, 100, len / 2, l.footer_off, len - 48, len - 1};
