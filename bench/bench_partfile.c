@@ -172,6 +172,20 @@ static void report_space(tsagg__part *p, uint64_t rows)
             rollups += segs[k].rollup_len > 0;
     }
     free(segs);
+    const tsagg_schema *schema = tsagg__part_schema(p);
+    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(schema);
+    uint32_t ncols = TSAGG__COL_DIM0 + ndims + (uint32_t)tsagg_schema_measure_count(schema);
+    static const char *core[TSAGG__COL_DIM0] = {"ts",      "merchant", "event", "user",
+                                                "session", "id",       "flags"};
+    for (uint32_t c = 0; c < ncols; c++) {
+        const char *name = c < TSAGG__COL_DIM0 ? core[c]
+                           : c < TSAGG__COL_DIM0 + ndims
+                               ? tsagg_schema_dimension_name(schema, c - TSAGG__COL_DIM0)
+                               : tsagg_schema_measure_name(schema, c - TSAGG__COL_DIM0 - ndims);
+        printf("column_%s %.3f B/event (dictionary %.3f)\n", name,
+               (double)tsagg__part_column_bytes(p, c) / n,
+               (double)tsagg__part_dict_bytes(p, c) / n);
+    }
     printf("merchants %" PRIu64 " (%" PRIu64 " with hour segments: %" PRIu64 " segments, %" PRIu64
            " rollups)\n",
            merchants, segmented, segments, rollups);

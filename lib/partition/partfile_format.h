@@ -144,8 +144,9 @@
 #define PF_PAGE_ENTRY 32
 /* Merchants per index page (all pages but the last hold exactly this). */
 #define PF_PAGE_MERCHANTS 256
-/* Longest raw index entry / hour segment: six / four varints. */
-#define PF_PAGE_ENTRY_MAX 60
+/* Longest raw index entry / hour segment: seven / four varints of at most
+ * 10 bytes. */
+#define PF_PAGE_ENTRY_MAX 70
 #define PF_SEGMENT_MAX 40
 
 /* ---- small growable buffer ---------------------------------------------- */
