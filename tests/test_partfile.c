@@ -1425,8 +1425,9 @@ static void *reader_main(void *arg)
             }
             for (uint32_t i = 0; i < e.nsegments; i++) {
                 tsagg__rollup r;
-                if (seg[i].rollup_len &&
-                    (tsagg__part_rollup(a->p, &e, &seg[i], &r) != 0 || r.users_len == 0))
+                if (!seg[i].rollup_len)
+                    continue;
+                if (tsagg__part_rollup(a->p, &e, &seg[i], &r) != 0 || r.users_len == 0)
                     a->failures++;
                 tsagg__rollup_free(&r);
             }
