@@ -987,6 +987,38 @@ Test(partfile, spans_of_an_hour_a_day_and_a_month)
     tu_rmtree(dir);
 }
 
+/* Merchant-hours of exactly TSAGG__PART_ROLLUP_MIN_ROWS - 1 and
+ * TSAGG__PART_ROLLUP_MIN_ROWS rows, added in batches that cut them. */
+Test(partfile, rollups_start_at_the_threshold)
+{
+    tsagg_schema *schema = default_schema();
+    builder b = {0};
+    const int min = TSAGG__PART_ROLLUP_MIN_ROWS;
+    double v = 1.5;
+    for (int i = 0; i < min - 1; i++) /* merchant 1: one row short */
+        b_add(&b, HOUR0 + (int64_t)i * 7000000, 1, 1 + i % 5, 1, "pv", NULL, 6, &v, 1);
+    for (int i = 0; i < min; i++) /* merchant 2: just enough */
+        b_add(&b, HOUR0 + (int64_t)i * 7000000, 2, 1 + i % 7, 2, i % 3 ? "pv" : "c", DIMS_A, 6,
+              i % 2 ? &v : NULL, 1);
+    for (int h = 0; h < 2; h++) /* merchant 3: short in hour 0, enough in hour 1 */
+        for (int i = 0; i < min - 1 + h; i++)
+            b_add(&b, HOUR0 + h * TSAGG__HOUR_US + (int64_t)i * 7000000, 3, 9, 9, "pv", NULL, 6,
+                  &v, 1);
+    ds d = finalize_span(&b, schema, HOUR0, 2, 0);
+    char dir[256], path[512];
+    tmp_path(dir, sizeof dir, path, sizeof path, "t.tpart");
+    write_ds(tsagg_io_default(), path, &d, 100, NULL);
+    sketch_stats st = {0};
+    verify(tsagg_io_default(), path, &d, &st);
+    cr_assert_eq(st.segmented, 2);
+    cr_assert_eq(st.unsegmented, 1);
+    cr_assert_eq(st.rollups, 2);
+    cr_assert_eq(st.plain_segments, 1);
+    ds_free(&d);
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
 Test(partfile, index_lookups_refuse_foreign_arguments)
 {
     tsagg_schema *schema = default_schema();
