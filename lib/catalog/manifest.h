@@ -31,7 +31,9 @@
 #include "store_internal.h"
 
 typedef struct tsagg__part_ref {
-    int64_t hour;
+    int64_t start;        /* span start, µs (a multiple of an hour) */
+    uint32_t hours;       /* span length in hours: the file holds ts in
+                             [start, start + hours h) */
     uint64_t file_id;
     uint64_t rows;
     uint64_t bytes;
@@ -59,10 +61,10 @@ int tsagg__manifest_remove(tsagg__manifest *m, uint64_t file_id);
 /* Whether a file id is listed. */
 int tsagg__manifest_has(const tsagg__manifest *m, uint64_t file_id);
 
-/* STORE/parts/<YYYYMMDD>T<HH>-<file id, 16 hex>.tpart (not tsagg__part_path,
- * partfile.h's path of an open reader) */
-void tsagg__part_file_path(const tsagg_store *st, int64_t hour, uint64_t file_id, char *buf,
-                      size_t len);
+/* The path of a listed file in STORE/parts/ (docs/format.md, "Manifest";
+ * not tsagg__part_path, partfile.h's path of an open reader). */
+void tsagg__part_file_path(const tsagg_store *st, const tsagg__part_ref *ref, char *buf,
+                           size_t len);
 /* Parse a partition file name; 0 on success, -1 when it is not one. */
 int tsagg__part_name_parse(const char *name, uint64_t *file_id);
 

@@ -1,19 +1,26 @@
 /*
- * partfile.h - compacted hourly partition files (internal API).
+ * partfile.h - compacted partition files (internal API).
  *
- * One file holds the events of one UTC hour, rows sorted by (merchant, ts),
- * stored column by column in row groups of TSAGG__PART_GROUP_ROWS rows, each
- * column block encoded (encoding.h), zstd-compressed where it pays and
- * checksummed. A footer holds the schema, the string dictionaries, the row
- * group index (offsets, min/max ts and merchant per group) and the merchant
- * directory (merchant -> row range and rollup). Per merchant, a rollup
- * block holds per-minute, per-event-name counts and measure sums, and the
- * hour's unique-user and unique-session sketches (HyperLogLog, hll.h), also
- * per event name. Byte layout: docs/format.md, "Partition files".
+ * One file holds the events of a span of whole UTC hours (an hour, a day or
+ * a month: the compactor's tiers), rows sorted by (merchant, ts), so one
+ * merchant's rows are contiguous and in time order. Rows are stored column
+ * by column in row groups of TSAGG__PART_GROUP_ROWS rows, each column block
+ * encoded (encoding.h), zstd-compressed where it pays and checksummed. A
+ * small footer holds the schema, the string dictionaries' places, the row
+ * group index and the page table of the merchant index; the merchant index
+ * (merchant -> row range, time range, hour segments) is stored in small
+ * compressed pages read one at a time, so a query of one merchant reads one
+ * page, not a directory of every merchant. Rollups (per-minute, per-event
+ * counts and measure sums, and the hour's unique-user and unique-session
+ * sketches, hll.h) exist only for merchant-hours with at least
+ * TSAGG__PART_ROLLUP_MIN_ROWS rows, where reading rows would cost more;
+ * smaller merchant-hours are answered from their rows.
+ * Byte layout: docs/format.md, "Partition files".
  *
  * Writers stream: rows arrive sorted, a row group is encoded when it fills,
- * and memory stays at one row group plus the dictionaries, the directory
- * and the current merchant's rollup, whatever the hour's size.
+ * and memory stays at one row group plus the dictionaries, the compressed
+ * index pages, the current merchant's hours and one merchant-hour's
+ * rollup, whatever the span's size.
  *
  * Readers check the header, trailer and footer checksums on open and each
  * block's checksum when they read it: damage gives TSAGG_ECHECKSUM or
@@ -66,9 +73,13 @@ enum {
     /* measures: TSAGG__COL_DIM0 + ndims + i, double */
 };
 
+/* A merchant-hour gets a rollup block when it has at least this many rows. */
+#define TSAGG__PART_ROLLUP_MIN_ROWS 512
+
 /* What a finished file holds. */
 typedef struct tsagg__part_info {
-    int64_t hour;        /* hour start, µs */
+    int64_t start;       /* span start, µs (a multiple of TSAGG__HOUR_US) */
+    uint32_t hours;      /* span length: ts in [start, start + hours h) */
     uint64_t rows, merchants, bytes;
     int64_t min_ts, max_ts;
 } tsagg__part_info;
@@ -78,12 +89,14 @@ typedef struct tsagg__part_info {
 typedef struct tsagg__part_writer tsagg__part_writer;
 
 /*
- * Start a partition for the hour starting at `hour` (a multiple of
- * TSAGG__HOUR_US). Data goes to "<path>.tmp"; finish renames it to path.
- * file_id is recorded in the header. 0, TSAGG_EARG, -errno.
+ * Start a partition for the span [start, start + hours h) (start a multiple
+ * of TSAGG__HOUR_US, 1 <= hours <= TSAGG__PART_MAX_HOURS). Data goes to
+ * "<path>.tmp"; finish renames it to path. file_id is recorded in the
+ * header. 0, TSAGG_EARG, -errno.
  */
-int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t hour,
-                            const tsagg_schema *schema, uint64_t file_id,
+#define TSAGG__PART_MAX_HOURS 744 /* 31 days */
+int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t start,
+                            uint32_t hours, const tsagg_schema *schema, uint64_t file_id,
                             tsagg__part_writer **out);
 
 /* Mark a scratch file (a sorted run of the compactor): finish skips the
@@ -92,7 +105,7 @@ void tsagg__part_writer_no_sync(tsagg__part_writer *w);
 
 /*
  * Add rows. Across all calls rows must be sorted by (merchant, ts) and lie
- * in [hour, hour + 1 h): TSAGG_EARG otherwise (nothing of this call added).
+ * in the span: TSAGG_EARG otherwise (nothing of this call added).
  */
 int tsagg__part_writer_add(tsagg__part_writer *w, const tsagg__row *rows, size_t n);
 
@@ -136,14 +149,15 @@ int tsagg__part_open_shared(const tsagg_io *io, const char *path, tsagg__dctx_po
 void tsagg__part_close(tsagg__part *p); /* accepts NULL */
 
 /*
- * Whether an open file is the one a listing names: the header's hour, file
+ * Whether an open file is the one a listing names: the header's span, file
  * id and row count and the file's size must all agree, so that a file of
- * another hour or store copied over a listed one is refused rather than
+ * another span or store copied over a listed one is refused rather than
  * answered. 0, or TSAGG_ECORRUPT with errmsg (if not NULL) naming the file
  * and both descriptions.
  */
-int tsagg__part_check_listed(const tsagg__part *p, int64_t hour, uint64_t file_id,
-                             uint64_t rows, uint64_t bytes, char *errmsg, size_t errmsg_len);
+int tsagg__part_check_listed(const tsagg__part *p, int64_t start, uint32_t hours,
+                             uint64_t file_id, uint64_t rows, uint64_t bytes, char *errmsg,
+                             size_t errmsg_len);
 
 const tsagg__part_info *tsagg__part_get_info(const tsagg__part *p);
 /* The schema the file was written with (its own copy). */
@@ -161,9 +175,10 @@ const char *tsagg__part_path(const tsagg__part *p);
 uint64_t tsagg__part_file_id(const tsagg__part *p);
 
 /* (Addition.) Bytes on disk by section, block headers included. header +
- * columns + dicts + rollups + footer (with the trailer) is the file size. */
+ * columns + dicts + rollups + index (merchant index pages and hour-segment
+ * blocks) + footer (with the trailer) is the file size. */
 typedef struct tsagg__part_space_info {
-    uint64_t header, columns, dicts, rollups, footer;
+    uint64_t header, columns, dicts, rollups, index, footer;
 } tsagg__part_space_info;
 
 void tsagg__part_space(const tsagg__part *p, tsagg__part_space_info *out);
@@ -208,22 +223,52 @@ int tsagg__part_dict_find(tsagg__part *p, uint32_t col, const char *s, size_t le
 /* Number of entries in a string column's dictionary. */
 uint32_t tsagg__part_dict_size(tsagg__part *p, uint32_t col);
 
-/* Merchant directory: index of a merchant (binary search), 1 found / 0 not.
- * (Addition: when absent, *index (if not NULL) is where it would be, the
- * first entry with a larger merchant. tsagg__part_merchant returns NULL for
- * i out of range.) */
+/*
+ * The merchant index. Entries are numbered 0 .. merchants-1 by increasing
+ * merchant. Lookups read, check and decode the index page holding the
+ * merchant (cached in the reader after the first use; thread-safe), so
+ * they can fail: TSAGG_ECHECKSUM / TSAGG_ECORRUPT with the detail in
+ * tsagg__part_errmsg, -ENOMEM.
+ */
 typedef struct tsagg__merchant_entry {
     uint64_t merchant;
-    uint64_t row_start;
-    uint64_t rows;
+    uint64_t index;       /* its number in the file */
+    uint64_t row_start;   /* first row in the file */
+    uint64_t rows;        /* >= 1 */
+    int64_t min_ts, max_ts;
+    uint32_t nsegments;   /* hour segments listed (0: none, see below) */
 } tsagg__merchant_entry;
 
-uint64_t tsagg__part_merchants(const tsagg__part *p);
-const tsagg__merchant_entry *tsagg__part_merchant(const tsagg__part *p, uint64_t i);
-int tsagg__part_find_merchant(const tsagg__part *p, uint64_t merchant, uint64_t *index);
+uint64_t tsagg__part_merchants(const tsagg__part *p); /* from the footer, no I/O */
+/* 1 found (*out filled), 0 absent, < 0 error. */
+int tsagg__part_find_merchant(tsagg__part *p, uint64_t merchant, tsagg__merchant_entry *out);
+/* Entry i (i < merchants): 0, TSAGG_EARG for i out of range, < 0 error. */
+int tsagg__part_merchant_at(tsagg__part *p, uint64_t i, tsagg__merchant_entry *out);
 
 /*
- * A merchant's rollup, decoded. The arrays hold one entry per (minute,
+ * A merchant's hour segments: the rows of one hour of its rows, and the
+ * rollup of that merchant-hour if it has one. They are listed (nsegments >
+ * 0) for every merchant with at least one rollup, one per hour holding its
+ * rows, ascending; a merchant without rollups lists none, and a reader
+ * splits its rows by their ts.
+ */
+typedef struct tsagg__hour_segment {
+    int64_t hour;         /* hour start, µs */
+    uint64_t row_start;   /* first row in the file */
+    uint64_t rows;        /* >= 1 */
+    uint64_t rollup_off;  /* rollup block; rollup_len 0: none */
+    uint32_t rollup_len;
+} tsagg__hour_segment;
+
+/* Read the merchant's segments into out[0, e->nsegments) (the caller's
+ * array; none when e->nsegments is 0). 0, TSAGG_ECHECKSUM,
+ * TSAGG_ECORRUPT, -ENOMEM; TSAGG_EARG when e is not an entry of this file
+ * (as merchant_at or find_merchant gave it). */
+int tsagg__part_segments(tsagg__part *p, const tsagg__merchant_entry *e,
+                         tsagg__hour_segment *out);
+
+/*
+ * A merchant-hour's rollup, decoded. The arrays hold one entry per (minute,
  * event code) that has events, sorted by minute then event code; sums has
  * nmeasures values per entry (NaN-free: absent measures count as 0).
  * Sketches are serialized HLLs (hll.h) to merge with
@@ -251,7 +296,9 @@ typedef struct tsagg__rollup {
     void *mem;             /* backing storage */
 } tsagg__rollup;
 
-int tsagg__part_rollup(tsagg__part *p, uint64_t merchant_index, tsagg__rollup *out);
+/* The rollup of a segment with rollup_len > 0: TSAGG_EARG otherwise. */
+int tsagg__part_rollup(tsagg__part *p, const tsagg__merchant_entry *e,
+                       const tsagg__hour_segment *seg, tsagg__rollup *out);
 void tsagg__rollup_free(tsagg__rollup *r);
 
 #endif
