@@ -1570,6 +1570,144 @@ Test(query, dst_days)
     cr_assert_eq(tsagg_store_close(st), 0);
 }
 
+/* ---- one merchant's year reads little ---------------------------------------------------- */
+
+/* An I/O table that counts the reads of partition files and their bytes. */
+typedef struct count_io {
+    tsagg_io io;
+    _Atomic uint64_t opens, reads, bytes;
+    _Atomic uint8_t part_fd[4096]; /* fd -> a partition file */
+} count_io;
+
+static int count_open(void *ctx, const char *path, int flags, unsigned mode)
+{
+    count_io *c = ctx;
+    const tsagg_io *d = tsagg_io_default();
+    int fd = d->open(d->ctx, path, flags, mode);
+    size_t len = strlen(path);
+    int part = len > 6 && !strcmp(path + len - 6, ".tpart");
+    if (fd >= 0 && fd < 4096)
+        atomic_store(&c->part_fd[fd], (uint8_t)part);
+    if (fd >= 0 && part)
+        atomic_fetch_add(&c->opens, 1);
+    return fd;
+}
+
+static ssize_t count_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off)
+{
+    count_io *c = ctx;
+    const tsagg_io *d = tsagg_io_default();
+    ssize_t n = d->pread(d->ctx, fd, buf, len, off);
+    if (fd >= 0 && fd < 4096 && atomic_load(&c->part_fd[fd])) {
+        atomic_fetch_add(&c->reads, 1);
+        atomic_fetch_add(&c->bytes, n > 0 ? (uint64_t)n : 0);
+    }
+    return n;
+}
+
+/*
+ * A year of 5,000 merchants loaded at once is twelve month files whose
+ * merchant index spans many pages. One merchant's year by month (count and
+ * users) on a new handle reads, per file, its header, trailer and footer,
+ * one index page and the blocks of its own rows: a few reads, a small share
+ * of the bytes, not every merchant's entries.
+ */
+Test(query, one_merchant_year_reads_few_blocks)
+{
+    enum { NM = 5000, PER_MONTH = 4 };
+    const int64_t y0 = INT64_C(1759276800) * SEC; /* 2025-10-01T00:00Z */
+    int64_t month[13];
+    for (int k = 0; k <= 12; k++) {
+        struct tm tm = {.tm_year = 125 + (9 + k) / 12, .tm_mon = (9 + k) % 12, .tm_mday = 1};
+        month[k] = (int64_t)timegm(&tm) * SEC;
+    }
+    cr_assert_eq(month[0], y0);
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    enum { BATCH = 1000 };
+    tsagg_event evs[BATCH];
+    size_t n = 0;
+    uint64_t rng = 5;
+    for (uint64_t m = 1; m <= NM; m++)
+        for (int k = 0; k < 12; k++)
+            for (int i = 0; i < PER_MONTH; i++) {
+                uint64_t r = tu_splitmix64(&rng);
+                evs[n++] = (tsagg_event){
+                    .ts = month[k] + (int64_t)(r % (uint64_t)(month[k + 1] - month[k])),
+                    .merchant = m, .event = "page_view", .event_len = 9,
+                    .user = m * 1000 + (uint64_t)(k * PER_MONTH + i) % 7};
+                if (n == BATCH) {
+                    cr_assert_eq(tsagg_append(st, evs, n, NULL), 0, "%s", errmsg(st));
+                    n = 0;
+                }
+            }
+    /* One event after the year, so that its last month is sealed too. */
+    evs[n++] = (tsagg_event){.ts = month[12] + 2 * HOUR, .merchant = 1, .event = "x",
+                             .event_len = 1};
+    cr_assert_eq(tsagg_append(st, evs, n, NULL), 0, "%s", errmsg(st));
+    compact(st, 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    unsigned hours, days, months;
+    count_tiers(&hours, &days, &months);
+    cr_assert_eq(months, 12, "%u month, %u day, %u hour files", months, days, hours);
+
+    count_io c;
+    memset(&c, 0, sizeof c);
+    c.io = *tsagg_io_default();
+    c.io.ctx = &c;
+    c.io.open = count_open;
+    c.io.pread = count_pread;
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.io = &c.io;
+    tsagg_store *ro = NULL;
+    char err[512];
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &ro, err, sizeof err), 0, "%s", err);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = NM / 2 + 7;
+    q.from = month[0];
+    q.to = month[12];
+    q.bucket = TSAGG_BUCKET_MONTH;
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_USERS, NULL}};
+    q.metrics = mets;
+    q.nmetrics = 2;
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    cr_assert_eq(tsagg_query_run(ro, &q, res), 0, "%s", errmsg(ro));
+    cr_assert_eq(tsagg_result_rows(res), 12);
+    for (size_t k = 0; k < 12; k++) {
+        cr_assert_eq(tsagg_result_values(res, 0)[k], PER_MONTH, "month %zu", k);
+        cr_assert_eq(tsagg_result_values(res, 1)[k], PER_MONTH, "month %zu", k);
+    }
+    /* The month files' sizes, for the share of bytes read. */
+    uint64_t total = 0;
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/parts", tu_store);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char path[1400];
+        struct stat sb;
+        unsigned h;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (sscanf(de->d_name, "%*8dT%*2d-%uh-", &h) == 1 && h >= 28 * 24 &&
+            stat(path, &sb) == 0)
+            total += (uint64_t)sb.st_size;
+    }
+    closedir(d);
+    uint64_t opens = atomic_load(&c.opens), reads = atomic_load(&c.reads),
+             bytes = atomic_load(&c.bytes);
+    cr_log_info("one merchant's year: %" PRIu64 " files opened, %" PRIu64 " reads, %" PRIu64
+                " of %" PRIu64 " bytes",
+                opens, reads, bytes, total);
+    cr_assert_eq(opens, 12);
+    cr_assert_leq(reads, 12 * 6, "%" PRIu64 " reads of 12 files", reads);
+    cr_assert_leq(bytes * 10, total, "%" PRIu64 " of %" PRIu64 " bytes read", bytes, total);
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(ro), 0);
+}
+
 /* ---- freshness -------------------------------------------------------------------------- */
 
 static double count_of(tsagg_store *st, uint64_t merchant, int64_t from, int64_t to, uint32_t flags)
