@@ -1,10 +1,12 @@
 /* test_partfile.c - partition files: round trips of generated and hand-made
- * rows (every column, the dictionaries, the merchant directory, the row
- * group zone maps, the rollups against aggregates recomputed from the rows),
- * argument errors, writer I/O faults, concurrent readers, and damage to
- * every part of the file (targeted, truncation, version, a byte-flip sweep).
- * The footer is parsed here from the layout in docs/format.md, so the
- * documentation is checked too. */
+ * rows over spans of an hour, a day and a month (every column, the
+ * dictionaries, the merchant index and its pages, the hour segments, the
+ * row group zone maps, the rollups of busy merchant-hours against
+ * aggregates recomputed from the rows), argument errors, writer I/O faults,
+ * concurrent readers, and damage to every part of the file (targeted,
+ * structure behind good checksums, truncation, version, a byte-flip
+ * sweep). The footer, index pages and hour segments are parsed here from
+ * the layout in docs/format.md, so the documentation is checked too. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -64,7 +66,8 @@ typedef struct ds {
     char *arena;
     trow *t;
     uint32_t ndims, nm;
-    int64_t hour;
+    int64_t start; /* the span the file is written for */
+    uint32_t hours;
     tsagg_schema *schema;
 } ds;
 
@@ -125,7 +128,9 @@ static int cmp_trow(const void *x, const void *y)
     return (a->ts > b->ts) - (a->ts < b->ts);
 }
 
-static ds finalize(builder *b, const tsagg_schema *schema, int64_t hour, int sort)
+/* Rows for the span [start, start + hours h). */
+static ds finalize_span(builder *b, const tsagg_schema *schema, int64_t start, uint32_t hours,
+                        int sort)
 {
     ds d = {0};
     if (sort)
@@ -133,7 +138,8 @@ static ds finalize(builder *b, const tsagg_schema *schema, int64_t hour, int sor
     d.n = b->n;
     d.t = b->t;
     d.arena = b->arena;
-    d.hour = hour;
+    d.start = start;
+    d.hours = hours;
     d.ndims = (uint32_t)tsagg_schema_dimension_count(schema);
     d.nm = (uint32_t)tsagg_schema_measure_count(schema);
     cr_assert(d.ndims <= MAXD && d.nm <= MAXM);
@@ -160,6 +166,12 @@ static ds finalize(builder *b, const tsagg_schema *schema, int64_t hour, int sor
             d.meas[i * d.nm + k] = t->meas[k];
     }
     return d;
+}
+
+/* Rows of one hour. */
+static ds finalize(builder *b, const tsagg_schema *schema, int64_t hour, int sort)
+{
+    return finalize_span(b, schema, hour, 1, sort);
 }
 
 static void ds_free(ds *d)
@@ -234,7 +246,7 @@ static void write_ds(const tsagg_io *io, const char *path, const ds *d, size_t b
                      tsagg__part_info *info)
 {
     tsagg__part_writer *w;
-    cr_assert_eq(tsagg__part_writer_open(io, path, d->hour, d->schema, 77, &w), 0);
+    cr_assert_eq(tsagg__part_writer_open(io, path, d->start, d->hours, d->schema, 77, &w), 0);
     for (size_t i = 0; i < d->n; i += batch) {
         size_t k = d->n - i < batch ? d->n - i : batch;
         char msg[256];
@@ -285,9 +297,12 @@ static size_t distinct(uint64_t *v, size_t n)
     return k;
 }
 
+/* What verify saw: sketches checked, and the shapes of the index. */
 typedef struct sketch_stats {
     uint64_t exact_checked, approx_checked;
     double worst;
+    uint64_t segmented, unsegmented; /* merchants with / without hour segments */
+    uint64_t rollups, plain_segments; /* segments with / without a rollup */
 } sketch_stats;
 
 /* The stored sketch equals the sketch of ids (same bytes) and estimates
@@ -326,19 +341,21 @@ static void check_sketch(const uint8_t *bytes, size_t len, const uint64_t *ids, 
     }
 }
 
-/* Rollup of merchant i (rows [s, s+k)) against aggregates of the rows. */
-static void check_rollup(tsagg__part *p, const ds *d, uint64_t i, size_t s, size_t k,
-                         const uint32_t *evcode, sketch_stats *st)
+/* Rollup of a merchant-hour against aggregates of its rows. */
+static void check_rollup(tsagg__part *p, const ds *d, const tsagg__merchant_entry *me,
+                         const tsagg__hour_segment *seg, const uint32_t *evcode, sketch_stats *st)
 {
+    size_t s = (size_t)seg->row_start, k = (size_t)seg->rows;
     tsagg__rollup r;
-    int rc = tsagg__part_rollup(p, i, &r);
-    cr_assert_eq(rc, 0, "rollup %" PRIu64 ": %s", i, tsagg_strerror(rc));
+    int rc = tsagg__part_rollup(p, me, seg, &r);
+    cr_assert_eq(rc, 0, "rollup of merchant %" PRIu64 ": %s", me->merchant, tsagg_strerror(rc));
     key_idx *ki = malloc(k * sizeof *ki);
-    uint64_t *ids = malloc(k * sizeof *ids), *ids2 = malloc(k * sizeof *ids2);
+    uint64_t *ids = calloc(k, sizeof *ids), *ids2 = calloc(k, sizeof *ids2);
     uint64_t *scratch = malloc(k * sizeof *scratch);
     cr_assert(ki && ids && ids2 && scratch);
     for (size_t j = 0; j < k; j++) {
-        uint64_t minute = (uint64_t)(d->rows[s + j].ts - d->hour) / 60000000u;
+        cr_assert(d->rows[s + j].ts >= seg->hour && d->rows[s + j].ts < seg->hour + TSAGG__HOUR_US);
+        uint64_t minute = (uint64_t)(d->rows[s + j].ts - seg->hour) / 60000000u;
         ki[j] = (key_idx){minute << 32 | evcode[s + j], s + j};
     }
     qsort(ki, k, sizeof *ki, cmp_key_idx);
@@ -410,7 +427,8 @@ static void verify(const tsagg_io *io, const char *path, const ds *d, sketch_sta
     int rc = tsagg__part_open(io, path, &p, err, sizeof err);
     cr_assert_eq(rc, 0, "open: %s", err);
     const tsagg__part_info *info = tsagg__part_get_info(p);
-    cr_assert_eq(info->hour, d->hour);
+    cr_assert_eq(info->start, d->start);
+    cr_assert_eq(info->hours, d->hours);
     cr_assert_eq(info->rows, d->n);
     cr_assert_eq(tsagg__part_file_id(p), 77);
     cr_assert_str_eq(tsagg__part_path(p), path);
@@ -519,45 +537,134 @@ static void verify(const tsagg_io *io, const char *path, const ds *d, sketch_sta
     cr_assert_eq(tsagg__part_dict_find(p, TSAGG__COL_TS, "x", 1, NULL), TSAGG_EARG);
     cr_assert_eq(tsagg__part_read_column(p, ncols, 0, u64), TSAGG_EARG);
     cr_assert_eq(tsagg__part_read_column(p, 0, ng, u64), TSAGG_EARG);
-    /* Merchant directory and rollups. */
-    uint64_t nm = 0;
+    /* The merchant index, the hour segments and the rollups. */
+    uint64_t nm = 0, file_rollups = 0;
     for (size_t s = 0; s < d->n;) {
         size_t e = s;
         while (e < d->n && d->rows[e].merchant == d->rows[s].merchant)
             e++;
-        const tsagg__merchant_entry *m = tsagg__part_merchant(p, nm);
-        cr_assert_not_null(m);
-        cr_assert_eq(m->merchant, d->rows[s].merchant);
-        cr_assert_eq(m->row_start, s);
-        cr_assert_eq(m->rows, e - s);
-        uint64_t idx = 0;
-        cr_assert_eq(tsagg__part_find_merchant(p, m->merchant, &idx), 1);
-        cr_assert_eq(idx, nm);
-        if (st)
-            check_rollup(p, d, nm, s, e - s, evcode, st);
+        uint64_t merchant = d->rows[s].merchant;
+        tsagg__merchant_entry m, f;
+        if (merchant > 0 && (s == 0 || d->rows[s - 1].merchant < merchant - 1))
+            cr_assert_eq(tsagg__part_find_merchant(p, merchant - 1, &f), 0);
+        rc = tsagg__part_merchant_at(p, nm, &m);
+        cr_assert_eq(rc, 0, "merchant_at %" PRIu64 ": %s", nm, tsagg_strerror(rc));
+        cr_assert_eq(m.merchant, merchant);
+        cr_assert_eq(m.index, nm);
+        cr_assert_eq(m.row_start, s);
+        cr_assert_eq(m.rows, e - s);
+        cr_assert_eq(m.min_ts, d->rows[s].ts);
+        cr_assert_eq(m.max_ts, d->rows[e - 1].ts);
+        cr_assert_eq(tsagg__part_find_merchant(p, merchant, &f), 1);
+        cr_assert(f.merchant == m.merchant && f.index == m.index && f.row_start == m.row_start &&
+                  f.rows == m.rows && f.min_ts == m.min_ts && f.max_ts == m.max_ts &&
+                  f.nsegments == m.nsegments);
+        /* The hours of its rows, and whether any is busy enough for a rollup. */
+        uint32_t nh = 0, busy = 0;
+        for (size_t i = s; i < e;) {
+            int64_t h = d->rows[i].ts - (d->rows[i].ts - d->start) % TSAGG__HOUR_US;
+            size_t j = i;
+            while (j < e && d->rows[j].ts < h + TSAGG__HOUR_US)
+                j++;
+            nh++;
+            busy += j - i >= TSAGG__PART_ROLLUP_MIN_ROWS;
+            i = j;
+        }
+        cr_assert_eq(m.nsegments, busy ? nh : 0, "merchant %" PRIu64, merchant);
+        if (st) {
+            st->segmented += busy > 0;
+            st->unsegmented += busy == 0;
+        }
+        tsagg__hour_segment *segs = calloc(nh, sizeof *segs);
+        cr_assert_not_null(segs);
+        rc = tsagg__part_segments(p, &m, segs);
+        cr_assert_eq(rc, 0, "segments of merchant %" PRIu64 ": %s", merchant, tsagg_strerror(rc));
+        size_t i = s;
+        for (uint32_t k = 0; k < m.nsegments; k++) {
+            const tsagg__hour_segment *g = &segs[k];
+            int64_t h = d->rows[i].ts - (d->rows[i].ts - d->start) % TSAGG__HOUR_US;
+            size_t j = i;
+            while (j < e && d->rows[j].ts < h + TSAGG__HOUR_US)
+                j++;
+            cr_assert_eq(g->hour, h);
+            cr_assert_eq(g->row_start, i);
+            cr_assert_eq(g->rows, j - i);
+            cr_assert_eq(g->rollup_len > 0, j - i >= TSAGG__PART_ROLLUP_MIN_ROWS);
+            if (g->rollup_len) {
+                file_rollups++;
+                if (st) {
+                    check_rollup(p, d, &m, g, evcode, st);
+                    st->rollups++;
+                }
+            } else {
+                tsagg__rollup r;
+                cr_assert_eq(tsagg__part_rollup(p, &m, g, &r), TSAGG_EARG);
+                if (st)
+                    st->plain_segments++;
+            }
+            i = j;
+        }
+        free(segs);
         nm++;
         s = e;
     }
     cr_assert_eq(tsagg__part_merchants(p), nm);
     cr_assert_eq(info->merchants, nm);
-    cr_assert_null(tsagg__part_merchant(p, nm));
-    uint64_t idx;
-    cr_assert_eq(tsagg__part_find_merchant(p, UINT64_MAX, &idx),
+    tsagg__merchant_entry m;
+    cr_assert_eq(tsagg__part_merchant_at(p, nm, &m), TSAGG_EARG);
+    if (d->n && d->rows[d->n - 1].merchant < UINT64_MAX)
+        cr_assert_eq(tsagg__part_find_merchant(p, d->rows[d->n - 1].merchant + 1, &m), 0);
+    cr_assert_eq(tsagg__part_find_merchant(p, UINT64_MAX, &m),
                  d->n && d->rows[d->n - 1].merchant == UINT64_MAX);
-    tsagg__rollup r;
-    cr_assert_eq(tsagg__part_rollup(p, nm, &r), TSAGG_EARG);
     struct stat sb;
     cr_assert_eq(stat(path, &sb), 0);
     cr_assert_eq(info->bytes, (uint64_t)sb.st_size);
     tsagg__part_space_info sp;
     tsagg__part_space(p, &sp);
-    cr_assert_eq(sp.header + sp.columns + sp.dicts + sp.rollups + sp.footer, info->bytes);
+    cr_assert_eq(sp.header + sp.columns + sp.dicts + sp.rollups + sp.index + sp.footer,
+                 info->bytes);
+    cr_assert_eq(sp.rollups > 0, file_rollups > 0);
+    cr_assert_eq(sp.index > 0, nm > 0);
     free(evcode);
     free(i64);
     free(u64);
     free(u32);
     free(f64);
     tsagg__part_close(p);
+}
+
+/* A merchant-hour's rollup as the index lists it. */
+typedef struct rollup_ref {
+    tsagg__merchant_entry e;
+    tsagg__hour_segment seg;
+} rollup_ref;
+
+/* Every rollup p lists, in file order (*n of them). */
+static rollup_ref *list_rollups(tsagg__part *p, size_t *n)
+{
+    size_t cap = 16;
+    rollup_ref *out = malloc(cap * sizeof *out);
+    cr_assert_not_null(out);
+    *n = 0;
+    for (uint64_t i = 0; i < tsagg__part_merchants(p); i++) {
+        tsagg__merchant_entry e;
+        cr_assert_eq(tsagg__part_merchant_at(p, i, &e), 0);
+        tsagg__hour_segment *segs = calloc(e.nsegments + 1, sizeof *segs);
+        cr_assert_not_null(segs);
+        cr_assert_eq(tsagg__part_segments(p, &e, segs), 0);
+        for (uint32_t k = 0; k < e.nsegments; k++) {
+            if (!segs[k].rollup_len)
+                continue;
+            if (*n == cap) {
+                cap *= 2;
+                out = realloc(out, cap * sizeof *out);
+                cr_assert_not_null(out);
+            }
+            out[(*n)++] = (rollup_ref){e, segs[k]};
+        }
+        free(segs);
+    }
+    return out;
 }
 
 static double now_s(void)
@@ -615,7 +722,8 @@ Test(partfile, generated_hour_round_trip)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     cr_assert(!exists(tmp));
     cr_assert_eq(info.rows, d.n);
-    cr_assert_eq(info.hour, HOUR0);
+    cr_assert_eq(info.start, HOUR0);
+    cr_assert_eq(info.hours, 1);
     sketch_stats st = {0};
     verify(tsagg_io_default(), path, &d, &st);
     cr_assert_gt(st.approx_checked, 0, "no merchant above the exact range");
@@ -628,11 +736,12 @@ Test(partfile, generated_hour_round_trip)
     double n = (double)d.n;
     fprintf(stderr,
             "partfile: %zu events, %" PRIu64 " merchants, %" PRIu64 " bytes: %.2f bytes/event "
-            "(columns %.2f, dictionaries %.2f, rollups %.2f, footer %.2f, header %.4f); "
-            "write %.0f rows/s; sketches: %" PRIu64 " exact, %" PRIu64
+            "(columns %.2f, dictionaries %.2f, rollups %.2f, index %.2f, footer %.2f, header "
+            "%.4f); write %.0f rows/s; sketches: %" PRIu64 " exact, %" PRIu64
             " estimated (worst error %.2f%%)\n",
             d.n, info.merchants, info.bytes, (double)info.bytes / n, (double)sp.columns / n,
-            (double)sp.dicts / n, (double)sp.rollups / n, (double)sp.footer / n,
+            (double)sp.dicts / n, (double)sp.rollups / n, (double)sp.index / n,
+            (double)sp.footer / n,
             (double)sp.header / n, n / dt, st.exact_checked, st.approx_checked, st.worst * 100);
     static const char *names[] = {"ts",     "merchant", "event", "user",     "session",
                                   "id",     "flags",    "page",  "referrer", "country",
@@ -643,9 +752,11 @@ Test(partfile, generated_hour_round_trip)
                 (double)tsagg__part_dict_bytes(p, c) / n);
     /* What the rollups hold (raw sizes, before the block's codec). */
     uint64_t entries = 0, all_sk = 0, named_sk = 0, named_same = 0, named = 0;
-    for (uint64_t m = 0; m < tsagg__part_merchants(p); m++) {
+    size_t nroll;
+    rollup_ref *rl = list_rollups(p, &nroll);
+    for (size_t m = 0; m < nroll; m++) {
         tsagg__rollup r;
-        cr_assert_eq(tsagg__part_rollup(p, m, &r), 0);
+        cr_assert_eq(tsagg__part_rollup(p, &rl[m].e, &rl[m].seg, &r), 0);
         entries += r.n;
         all_sk += r.users_len + r.sessions_len;
         for (uint32_t k = 0; k < r.nnamed; k++) {
@@ -657,11 +768,12 @@ Test(partfile, generated_hour_round_trip)
         tsagg__rollup_free(&r);
     }
     fprintf(stderr,
-            "partfile:   rollups: %" PRIu64 " (minute, event) entries, %.2f per merchant; "
+            "partfile:   rollups: %" PRIu64 " (minute, event) entries, %.2f per merchant-hour; "
             "merchant sketches %.2f bytes/event, per-event sketches %.2f bytes/event "
             "(%" PRIu64 " of %" PRIu64 " equal to the merchant's)\n",
-            entries, (double)entries / (double)info.merchants, (double)all_sk / n,
+            entries, nroll ? (double)entries / (double)nroll : 0.0, (double)all_sk / n,
             (double)named_sk / n, named_same, named);
+    free(rl);
     tsagg__part_close(p);
 
     /* The same rows in one call, and one row per call, give the same file. */
@@ -701,6 +813,9 @@ Test(partfile, empty_dims_nan_measures_and_odd_values)
     b_add(&b, h + 1, 5, 2, 11, "purchase", DIMS_B, 6, &vneg0, 1);
     b_add(&b, h + 59999999, 5, 2, 11, "purchase", DIMS_B, 6, &vnan, 1);
     b_add(&b, h + 60000000, 5, 0, 0, "", NULL, 6, &vpay, 1);
+    /* Enough rows for the merchant-hour to get a rollup. */
+    for (int i = 0; i < TSAGG__PART_ROLLUP_MIN_ROWS; i++)
+        b_add(&b, h + 30 * 60000000 + i, 5, 4, 13, "page_view", NULL, 6, NULL, 1);
     b_add(&b, h + TSAGG__HOUR_US - 1, 5, 3, 12, "purchase", DIMS_A, 6, &vbig, 1);
     b_add(&b, h + 5, 6, UINT64_MAX, UINT64_MAX, "purchase", NULL, 6, &vbig, 1);
     b_add(&b, h + 5, 6, UINT64_MAX, UINT64_MAX, "purchase", NULL, 6, &vbig, 1);
@@ -716,9 +831,15 @@ Test(partfile, empty_dims_nan_measures_and_odd_values)
      * measures, whatever their payload, add nothing. */
     tsagg__part *p;
     cr_assert_eq(tsagg__part_open(tsagg_io_default(), path, &p, NULL, 0), 0);
+    tsagg__merchant_entry me;
+    tsagg__hour_segment seg;
+    cr_assert_eq(tsagg__part_merchant_at(p, 0, &me), 0);
+    cr_assert_eq(me.nsegments, 1);
+    cr_assert_eq(tsagg__part_segments(p, &me, &seg), 0);
     tsagg__rollup r;
-    cr_assert_eq(tsagg__part_rollup(p, 0, &r), 0);
-    cr_assert_eq(r.n, 4); /* (0, page_view), (0, purchase), (1, ""), (59, purchase) */
+    cr_assert_eq(tsagg__part_rollup(p, &me, &seg, &r), 0);
+    /* (0, page_view), (0, purchase), (1, ""), (30, page_view), (59, purchase) */
+    cr_assert_eq(r.n, 5);
     uint32_t code;
     cr_assert_eq(tsagg__part_dict_find(p, TSAGG__COL_EVENT, "", 0, &code), 1);
     cr_assert_eq(r.minute[2], 1);
@@ -727,7 +848,7 @@ Test(partfile, empty_dims_nan_measures_and_odd_values)
     memcpy(&bits, &r.sums[2], 8);
     cr_assert_eq(bits, 0, "a NaN measure adds nothing");
     cr_assert_eq(r.sums[0], 12.5);
-    cr_assert_eq(r.sums[3], 1e300);
+    cr_assert_eq(r.sums[4], 1e300);
     tsagg__rollup_free(&r);
     tsagg__part_close(p);
     ds_free(&d);
@@ -836,7 +957,7 @@ Test(partfile, other_schemas)
 
 /* ---- argument errors ------------------------------------------------------------ */
 
-Test(partfile, unsorted_and_out_of_hour_rows_are_refused)
+Test(partfile, unsorted_and_out_of_span_rows_are_refused)
 {
     tsagg_schema *schema = default_schema();
     builder b = {0};
@@ -852,9 +973,9 @@ Test(partfile, unsorted_and_out_of_hour_rows_are_refused)
     char dir[256], path[512], msg[256];
     tmp_path(dir, sizeof dir, path, sizeof path, "sort.tpart");
     tsagg__part_writer *w;
-    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, HOUR0 + 1, schema, 1, &w),
+    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, HOUR0 + 1, 1, schema, 1, &w),
                  TSAGG_EARG);
-    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, HOUR0, schema, 77, &w), 0);
+    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, HOUR0, 1, schema, 77, &w), 0);
     cr_assert_eq(tsagg__part_writer_add(w, d.rows, 2), 0);
     /* A bad row anywhere in a call refuses the whole call. */
     tsagg__row call[2] = {d.rows[6], d.rows[2]};
@@ -866,7 +987,7 @@ Test(partfile, unsorted_and_out_of_hour_rows_are_refused)
     tsagg__row r4[2] = {d.rows[7], d.rows[4]};
     cr_assert_eq(tsagg__part_writer_add(w, r4, 2), TSAGG_EARG);
     tsagg__part_writer_errmsg(w, msg, sizeof msg);
-    cr_assert(strstr(msg, "outside the hour") != NULL, "%s", msg);
+    cr_assert(strstr(msg, "outside the span") != NULL, "%s", msg);
     cr_assert_eq(tsagg__part_writer_add(w, &d.rows[5], 1), TSAGG_EARG);
     tsagg__row bad = d.rows[6];
     bad.flags = 0x80;
@@ -975,7 +1096,7 @@ static void fault_init(fault *f)
 static int write_faulty(fault *f, const char *path, const ds *d)
 {
     tsagg__part_writer *w;
-    int rc = tsagg__part_writer_open(&f->io, path, d->hour, d->schema, 77, &w);
+    int rc = tsagg__part_writer_open(&f->io, path, d->start, d->hours, d->schema, 77, &w);
     if (rc != 0)
         return rc;
     int first = 0;
@@ -1038,7 +1159,7 @@ Test(partfile, io_faults_remove_the_temporary_file)
     cr_assert(!exists(tmp) && !exists(path));
     /* abort drops the temporary file. */
     tsagg__part_writer *w;
-    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, HOUR0, schema, 1, &w), 0);
+    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, HOUR0, 1, schema, 1, &w), 0);
     cr_assert_eq(tsagg__part_writer_add(w, d.rows, 5000), 0);
     cr_assert(exists(tmp));
     tsagg__part_writer_abort(w);
@@ -1047,7 +1168,7 @@ Test(partfile, io_faults_remove_the_temporary_file)
     /* A missing directory is -ENOENT from open. */
     char nodir[700];
     snprintf(nodir, sizeof nodir, "%s/none/x.tpart", dir);
-    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), nodir, HOUR0, schema, 1, &w), -ENOENT);
+    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), nodir, HOUR0, 1, schema, 1, &w), -ENOENT);
     ds_free(&d);
     tsagg_schema_free(schema);
     tu_rmtree(dir);
@@ -1087,8 +1208,16 @@ static void *reader_main(void *arg)
             }
         }
         for (uint64_t m = 0; m < tsagg__part_merchants(a->p); m++) {
+            tsagg__merchant_entry e, f;
+            tsagg__hour_segment seg[4];
+            if (tsagg__part_merchant_at(a->p, m, &e) != 0 ||
+                tsagg__part_find_merchant(a->p, e.merchant, &f) != 1 || f.index != m ||
+                e.nsegments != 1 || tsagg__part_segments(a->p, &e, seg) != 0) {
+                a->failures++;
+                continue;
+            }
             tsagg__rollup r;
-            if (tsagg__part_rollup(a->p, m, &r) != 0)
+            if (tsagg__part_rollup(a->p, &e, &seg[0], &r) != 0 || r.users_len == 0)
                 a->failures++;
             tsagg__rollup_free(&r);
         }
@@ -1127,14 +1256,43 @@ Test(partfile, concurrent_readers)
 
 /* Where things are, parsed from the bytes as docs/format.md describes. */
 typedef struct layout {
-    uint64_t footer_off, footer_len;
+    uint64_t footer_off, footer_len, footer_raw;
     uint8_t footer_codec;
     uint64_t dict_off[1 + MAXD];
-    uint64_t col_off; /* column 0 of group 0 */
+    uint64_t col_off;  /* column 0 of group 0 */
     uint64_t zcol_off; /* a zstd-compressed column block, 0 if none */
-    uint64_t rollup_off;
-    uint64_t rollup_merchant;
+    uint64_t page_off; /* index page 0 */
+    uint64_t seg_off;  /* hour-segment block of the last merchant of page 0 with one */
+    uint64_t seg_merchant; /* that merchant's index */
+    uint64_t rollup_off;   /* its first rollup block */
+    uint32_t rollup_seg;   /* and the segment holding it */
 } layout;
+
+/* The raw bytes of the block at off (malloc'ed), checking its kind. */
+static uint8_t *block_raw(const uint8_t *f, uint64_t off, uint8_t kind, size_t *len)
+{
+    const uint8_t *b = f + off;
+    cr_assert_eq(b[0], kind, "block at %" PRIu64 " has kind %u, want %u", off, b[0], kind);
+    uint32_t stored = tsagg__get_u32(b + 8), raw_len = tsagg__get_u32(b + 12);
+    uint8_t *raw = malloc(raw_len + 1);
+    if (b[1] == 2)
+        cr_assert_eq(ZSTD_decompress(raw, raw_len, b + 24, stored), raw_len);
+    else
+        memcpy(raw, b + 24, raw_len);
+    *len = raw_len;
+    return raw;
+}
+
+static uint64_t varint(const uint8_t **q)
+{
+    uint64_t v = 0;
+    for (unsigned sh = 0;; sh += 7) {
+        uint8_t c = *(*q)++;
+        v |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80))
+            return v;
+    }
+}
 
 static layout parse_layout(const uint8_t *f, size_t len)
 {
@@ -1142,11 +1300,12 @@ static layout parse_layout(const uint8_t *f, size_t len)
     const uint8_t *t = f + len - 48;
     cr_assert(memcmp(t + 40, "TSPRTEND", 8) == 0);
     cr_assert(memcmp(f, "TSAGGPRT", 8) == 0);
-    cr_assert_eq(tsagg__get_u16(f + 8), 1);
+    cr_assert_eq(tsagg__get_u16(f + 8), 2);
     cr_assert_eq(XXH64(f, 56, 0), tsagg__get_u64(f + 56));
     l.footer_off = tsagg__get_u64(t);
     l.footer_len = tsagg__get_u64(t + 8);
     uint64_t raw_len = tsagg__get_u64(t + 16);
+    l.footer_raw = raw_len;
     l.footer_codec = t[24];
     cr_assert_eq(l.footer_off + l.footer_len + 48, len);
     uint8_t *raw = malloc(raw_len);
@@ -1157,14 +1316,17 @@ static layout parse_layout(const uint8_t *f, size_t len)
     uint32_t ng = tsagg__get_u32(raw + 32), ncols = tsagg__get_u16(raw + 36);
     uint32_t nd = tsagg__get_u16(raw + 38), slen = tsagg__get_u32(raw + 44);
     uint64_t nm = tsagg__get_u64(raw + 8);
+    uint64_t rollup_bytes = tsagg__get_u64(raw + 48), seg_bytes = tsagg__get_u64(raw + 56);
     cr_assert_eq(tsagg__get_u64(raw), tsagg__get_u64(f + 40)); /* rows */
-    const uint8_t *q = raw + 48 + slen;
+    uint64_t body = 64 + rollup_bytes + seg_bytes;
+    const uint8_t *q = raw + 64 + slen;
     for (uint32_t i = 0; i < nd; i++, q += 16) {
         l.dict_off[i] = tsagg__get_u64(q);
         const uint8_t *b = f + l.dict_off[i];
         cr_assert_eq(b[0], 2); /* kind: dictionary */
         cr_assert_eq(tsagg__get_u32(b + 4), tsagg__get_u32(q + 12));
         cr_assert_eq(tsagg__get_u32(q + 8), 24 + tsagg__get_u32(b + 8));
+        body += tsagg__get_u32(q + 8);
     }
     for (uint32_t g = 0; g < ng; g++) {
         q += 48;
@@ -1174,17 +1336,70 @@ static layout parse_layout(const uint8_t *f, size_t len)
             cr_assert_eq(b[0], 1);
             cr_assert_eq(tsagg__get_u16(b + 2), c);
             cr_assert_eq(tsagg__get_u32(b + 4), g);
+            body += tsagg__get_u32(q + 8);
             if (g == 0 && c == 0)
                 l.col_off = off;
             if (b[1] == 2 && !l.zcol_off)
                 l.zcol_off = off;
         }
     }
-    l.rollup_merchant = nm - 1;
-    q += (nm - 1) * 40;
-    l.rollup_off = tsagg__get_u64(q + 24);
-    cr_assert_eq(f[l.rollup_off], 3);
-    cr_assert_eq(q + 40, raw + raw_len);
+    uint64_t npages = (nm + 255) / 256;
+    for (uint64_t i = 0; i < npages; i++, q += 32) {
+        uint64_t off = tsagg__get_u64(q + 16);
+        cr_assert_eq(f[off], 5); /* kind: index page */
+        cr_assert_eq(tsagg__get_u32(f + off + 4), i);
+        cr_assert_eq(tsagg__get_u32(q + 24), 24 + tsagg__get_u32(f + off + 8));
+        cr_assert_eq(tsagg__get_u32(q + 28), nm - i * 256 < 256 ? nm - i * 256 : 256);
+        body += tsagg__get_u32(q + 24);
+        if (i == 0)
+            l.page_off = off;
+    }
+    cr_assert_eq(q, raw + raw_len);
+    cr_assert_eq(body, l.footer_off, "the footer's pieces do not add up to the body");
+    /* Page 0: the last merchant with hour segments, and its first rollup. */
+    if (npages) {
+        size_t plen;
+        uint8_t *page = block_raw(f, l.page_off, 5, &plen);
+        const uint8_t *e = page;
+        for (uint64_t i = 0; e < page + plen; i++) {
+            varint(&e); /* merchant delta */
+            varint(&e); /* rows */
+            varint(&e); /* min ts */
+            varint(&e); /* ts range */
+            if (varint(&e)) {
+                l.seg_off = varint(&e);
+                cr_assert_eq(varint(&e), 24 + tsagg__get_u32(f + l.seg_off + 8));
+                l.seg_merchant = i;
+            }
+        }
+        cr_assert_eq(e, page + plen);
+        free(page);
+    }
+    if (l.seg_off) {
+        size_t slen2;
+        uint8_t *seg = block_raw(f, l.seg_off, 4, &slen2);
+        cr_assert_eq(tsagg__get_u32(f + l.seg_off + 4), l.seg_merchant);
+        const uint8_t *e = seg;
+        uint64_t n = varint(&e), off = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t hour = varint(&e);
+            varint(&e); /* rows */
+            uint64_t rl = varint(&e);
+            if (rl) {
+                off += varint(&e);
+                if (!l.rollup_off) {
+                    l.rollup_off = off;
+                    l.rollup_seg = (uint32_t)i;
+                    cr_assert_eq(f[off], 3);
+                    cr_assert_eq(tsagg__get_u16(f + off + 2), hour);
+                    cr_assert_eq(tsagg__get_u32(f + off + 4), l.seg_merchant);
+                    cr_assert_eq(rl, 24 + tsagg__get_u32(f + off + 8));
+                }
+            }
+        }
+        cr_assert_eq(e, seg + slen2);
+        free(seg);
+    }
     free(raw);
     return l;
 }
@@ -1271,15 +1486,42 @@ Test(partfile, damage_is_detected_and_named)
     }
     cr_assert_eq(tsagg__part_dict_size(p, TSAGG__COL_DIM0), 38); /* "" + 37 pages */
     tsagg__part_close(p);
-    /* (c) a rollup block. */
+    /* (c) a rollup block: that rollup fails, the others work. */
+    cr_assert_neq(l.rollup_off, 0);
+    cr_assert_neq(l.seg_merchant, 0);
     memcpy(b, orig, len);
     b[mid(orig, l.rollup_off)] ^= 0x80;
     cr_assert_eq(try_open(bad, b, len, &p, err), 0, "%s", err);
+    tsagg__merchant_entry me, m0;
+    tsagg__hour_segment seg[4], seg0[4];
+    cr_assert_eq(tsagg__part_merchant_at(p, l.seg_merchant, &me), 0);
+    cr_assert_eq(tsagg__part_segments(p, &me, seg), 0);
     tsagg__rollup r;
-    expect_read_error(p, tsagg__part_rollup(p, l.rollup_merchant, &r), bad, l.rollup_off);
+    expect_read_error(p, tsagg__part_rollup(p, &me, &seg[l.rollup_seg], &r), bad, l.rollup_off);
     cr_assert_null(r.mem);
-    cr_assert_eq(tsagg__part_rollup(p, 0, &r), 0);
+    cr_assert_eq(tsagg__part_merchant_at(p, 0, &m0), 0);
+    cr_assert_eq(tsagg__part_segments(p, &m0, seg0), 0);
+    cr_assert_eq(tsagg__part_rollup(p, &m0, &seg0[0], &r), 0);
     tsagg__rollup_free(&r);
+    tsagg__part_close(p);
+    /* (c2) an hour-segment block: that merchant's segments fail. */
+    memcpy(b, orig, len);
+    b[mid(orig, l.seg_off)] ^= 0x02;
+    cr_assert_eq(try_open(bad, b, len, &p, err), 0, "%s", err);
+    cr_assert_eq(tsagg__part_merchant_at(p, l.seg_merchant, &me), 0);
+    expect_read_error(p, tsagg__part_segments(p, &me, seg), bad, l.seg_off);
+    cr_assert_eq(tsagg__part_merchant_at(p, 0, &m0), 0);
+    cr_assert_eq(tsagg__part_segments(p, &m0, seg0), 0);
+    tsagg__part_close(p);
+    /* (c3) an index page: every lookup in it fails, every time. */
+    memcpy(b, orig, len);
+    b[mid(orig, l.page_off)] ^= 0x20;
+    cr_assert_eq(try_open(bad, b, len, &p, err), 0, "%s", err);
+    for (int k = 0; k < 2; k++) {
+        expect_read_error(p, tsagg__part_merchant_at(p, 0, &me), bad, l.page_off);
+        expect_read_error(p, tsagg__part_find_merchant(p, 1, &me), bad, l.page_off);
+    }
+    cr_assert_eq(tsagg__part_find_merchant(p, 0, &me), 0); /* below every page: no read */
     tsagg__part_close(p);
     /* (d) the footer. */
     memcpy(b, orig, len);
@@ -1302,12 +1544,16 @@ Test(partfile, damage_is_detected_and_named)
         if (off < 8)
             cr_assert_eq(rc, TSAGG_ECORRUPT);
     }
-    /* Version 2 with a good checksum. */
-    memcpy(b, orig, len);
-    tsagg__put_u16(b + 8, 2);
-    tsagg__put_u64(b + 56, XXH64(b, 56, 0));
-    cr_assert_eq(try_open(bad, b, len, &p, err), TSAGG_EVERSION, "%s", err);
-    cr_assert(strstr(err, "version 2"), "%s", err);
+    /* Versions 1 (hour files without the index) and 3, with good checksums. */
+    for (uint16_t v = 1; v <= 3; v += 2) {
+        memcpy(b, orig, len);
+        tsagg__put_u16(b + 8, v);
+        tsagg__put_u64(b + 56, XXH64(b, 56, 0));
+        cr_assert_eq(try_open(bad, b, len, &p, err), TSAGG_EVERSION, "%s", err);
+        char want[32];
+        snprintf(want, sizeof want, "version %u", v);
+        cr_assert(strstr(err, want), "%s", err);
+    }
     /* Truncation anywhere. */
     size_t cuts[] = {0, 1, 63, 64, 65, 100, len / 2, l.footer_off, len - 48, len - 1};
     for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
@@ -1400,21 +1646,58 @@ static int read_all_compare(tsagg__part *p, tsagg__part *ref)
             cr_assert(l1 == l2 && memcmp(s1, s2, l1) == 0, "wrong dictionary string");
         }
     }
+    cr_assert_eq(tsagg__part_merchants(p), tsagg__part_merchants(ref));
     for (uint64_t m = 0; m < tsagg__part_merchants(ref); m++) {
-        tsagg__rollup r1, r2;
-        int rc = tsagg__part_rollup(p, m, &r1);
+        tsagg__merchant_entry e1, e2, f;
+        cr_assert_eq(tsagg__part_merchant_at(ref, m, &e2), 0);
+        int rc = tsagg__part_merchant_at(p, m, &e1);
+        if (rc == 0) {
+            rc = tsagg__part_find_merchant(p, e2.merchant, &f);
+            cr_assert(rc == 1 || is_damage(rc), "find: %d", rc);
+            cr_assert(rc != 1 || f.index == m, "found the wrong entry");
+            rc = rc == 1 ? 0 : rc;
+        }
         if (rc != 0) {
-            cr_assert(is_damage(rc));
+            cr_assert(is_damage(rc), "merchant_at: %d", rc);
             failed++;
             continue;
         }
-        cr_assert_eq(tsagg__part_rollup(ref, m, &r2), 0);
-        cr_assert(r1.n == r2.n && r1.users_len == r2.users_len && r1.nnamed == r2.nnamed &&
-                      memcmp(r1.count, r2.count, r1.n * 8) == 0 &&
-                      memcmp(r1.users, r2.users, r1.users_len) == 0,
-                  "wrong rollup");
-        tsagg__rollup_free(&r1);
-        tsagg__rollup_free(&r2);
+        cr_assert(e1.merchant == e2.merchant && e1.index == e2.index &&
+                      e1.row_start == e2.row_start && e1.rows == e2.rows &&
+                      e1.min_ts == e2.min_ts && e1.max_ts == e2.max_ts &&
+                      e1.nsegments == e2.nsegments,
+                  "wrong index entry %" PRIu64, m);
+        tsagg__hour_segment s1[16], s2[16];
+        cr_assert_leq(e2.nsegments, 16);
+        cr_assert_eq(tsagg__part_segments(ref, &e2, s2), 0);
+        rc = tsagg__part_segments(p, &e1, s1);
+        if (rc != 0) {
+            cr_assert(is_damage(rc), "segments: %d", rc);
+            failed++;
+            continue;
+        }
+        for (uint32_t k = 0; k < e2.nsegments; k++) {
+            cr_assert(s1[k].hour == s2[k].hour && s1[k].row_start == s2[k].row_start &&
+                          s1[k].rows == s2[k].rows && s1[k].rollup_off == s2[k].rollup_off &&
+                          s1[k].rollup_len == s2[k].rollup_len,
+                      "wrong segment %u of merchant %" PRIu64, k, m);
+            if (!s2[k].rollup_len)
+                continue;
+            tsagg__rollup r1, r2;
+            rc = tsagg__part_rollup(p, &e1, &s1[k], &r1);
+            if (rc != 0) {
+                cr_assert(is_damage(rc));
+                failed++;
+                continue;
+            }
+            cr_assert_eq(tsagg__part_rollup(ref, &e2, &s2[k], &r2), 0);
+            cr_assert(r1.n == r2.n && r1.users_len == r2.users_len && r1.nnamed == r2.nnamed &&
+                          memcmp(r1.count, r2.count, r1.n * 8) == 0 &&
+                          memcmp(r1.users, r2.users, r1.users_len) == 0,
+                      "wrong rollup");
+            tsagg__rollup_free(&r1);
+            tsagg__rollup_free(&r2);
+        }
     }
     return failed;
 }
@@ -1515,18 +1798,35 @@ static int read_everything(const uint8_t *b, size_t len)
         }
     }
     for (uint64_t m = 0; m < tsagg__part_merchants(p); m++) {
-        tsagg__rollup r;
-        rc = tsagg__part_rollup(p, m, &r);
-        cr_assert(rc == 0 || is_damage(rc), "rollup: %d", rc);
+        tsagg__merchant_entry e, f;
+        rc = tsagg__part_merchant_at(p, m, &e);
+        cr_assert(rc == 0 || is_damage(rc), "merchant_at: %d", rc);
         failed += rc != 0;
-        for (uint32_t k = 0; rc == 0 && k < r.nnamed; k++) {
-            tsagg__hll h;
-            tsagg__hll_init(&h);
-            int hr = tsagg__hll_merge_serialized(&h, r.named_users[k], r.named_users_len[k]);
-            cr_assert(hr == 0 || hr == TSAGG_ECORRUPT || hr == TSAGG_EVERSION);
-            tsagg__hll_fini(&h);
+        if (rc != 0)
+            continue;
+        rc = tsagg__part_find_merchant(p, e.merchant, &f);
+        cr_assert(rc == 1 || is_damage(rc), "find_merchant: %d", rc);
+        tsagg__hour_segment *segs = calloc(e.nsegments + 1, sizeof *segs);
+        rc = tsagg__part_segments(p, &e, segs);
+        cr_assert(rc == 0 || is_damage(rc), "segments: %d", rc);
+        failed += rc != 0;
+        for (uint32_t s = 0; rc == 0 && s < e.nsegments; s++) {
+            if (!segs[s].rollup_len)
+                continue;
+            tsagg__rollup r;
+            int rr = tsagg__part_rollup(p, &e, &segs[s], &r);
+            cr_assert(rr == 0 || is_damage(rr), "rollup: %d", rr);
+            failed += rr != 0;
+            for (uint32_t k = 0; rr == 0 && k < r.nnamed; k++) {
+                tsagg__hll h;
+                tsagg__hll_init(&h);
+                int hr = tsagg__hll_merge_serialized(&h, r.named_users[k], r.named_users_len[k]);
+                cr_assert(hr == 0 || hr == TSAGG_ECORRUPT || hr == TSAGG_EVERSION);
+                tsagg__hll_fini(&h);
+            }
+            tsagg__rollup_free(&r);
         }
-        tsagg__rollup_free(&r);
+        free(segs);
     }
     tsagg__part_close(p);
     return failed;

@@ -1,6 +1,7 @@
 /*
  * partfile_finish.c - the end of a partition file (partfile.h): the last
- * row group and rollup, the dictionary blocks, the footer and the trailer,
+ * row group and merchant, the dictionary blocks, the merchant index pages,
+ * the footer and the trailer,
  * then the header (it holds the row count), fsync and rename. Layout:
  * partfile_format.h, docs/format.md "Partition files".
  */
@@ -82,8 +83,10 @@ static int build_footer(tsagg__part_writer *w, const pf_blockref *drefs, tsagg__
     tsagg__put_u16(p + 38, (uint16_t)(1 + w->ndims));
     tsagg__put_u32(p + 40, TSAGG__PART_GROUP_ROWS);
     tsagg__put_u32(p + 44, (uint32_t)slen);
-    memcpy(p + 48, schema, slen);
-    p += 48 + slen;
+    tsagg__put_u64(p + 48, w->rollup_bytes);
+    tsagg__put_u64(p + 56, w->segment_bytes);
+    memcpy(p + PF_FOOTER_FIXED, schema, slen);
+    p += PF_FOOTER_FIXED + slen;
     for (uint32_t i = 0; i <= w->ndims; i++, p += PF_DICT_ENTRY) {
         tsagg__put_u64(p, drefs[i].off);
         tsagg__put_u32(p + 8, drefs[i].len);
@@ -105,14 +108,13 @@ static int build_footer(tsagg__part_writer *w, const pf_blockref *drefs, tsagg__
             tsagg__put_u32(p + 8, r->len);
         }
     }
-    for (uint64_t i = 0; i < w->nmerchants; i++, p += PF_MERCHANT_ENTRY) {
-        const pf_wmerchant *m = &w->merchants[i];
-        tsagg__put_u64(p, m->merchant);
-        tsagg__put_u64(p + 8, m->row_start);
-        tsagg__put_u64(p + 16, m->rows);
-        tsagg__put_u64(p + 24, m->rollup.off);
-        tsagg__put_u32(p + 32, m->rollup.len);
-        tsagg__put_u32(p + 36, 0);
+    for (uint64_t i = 0; i < w->npages; i++, p += PF_PAGE_ENTRY) {
+        const pf_pageref *pg = &w->ptab[i];
+        tsagg__put_u64(p, pg->first_merchant);
+        tsagg__put_u64(p + 8, pg->first_row);
+        tsagg__put_u64(p + 16, pg->ref.off);
+        tsagg__put_u32(p + 24, pg->ref.len);
+        tsagg__put_u32(p + 28, pg->entries);
     }
     f->len = (size_t)size;
     return 0;
@@ -168,11 +170,12 @@ static void encode_header(const tsagg__part_writer *w, uint8_t h[PF_HEADER_SIZE]
     tsagg__put_u16(h + 8, PF_VERSION);
     tsagg__put_u16(h + 10, 0);
     tsagg__put_u32(h + 12, PF_HEADER_SIZE);
-    tsagg__put_u64(h + 16, (uint64_t)w->hour);
+    tsagg__put_u64(h + 16, (uint64_t)w->start);
     tsagg__put_u64(h + 24, w->file_id);
     tsagg__put_u64(h + 32, w->schema_id);
     tsagg__put_u64(h + 40, w->rows);
-    tsagg__put_u64(h + 48, 0);
+    tsagg__put_u32(h + 48, w->hours);
+    tsagg__put_u32(h + 52, 0);
     tsagg__put_u64(h + 56, XXH64(h, 56, 0));
 }
 
@@ -191,7 +194,8 @@ static int finish(tsagg__part_writer *w)
     if (!drefs)
         return tsagg__pfw_fail(w, -ENOMEM, "out of memory");
     tsagg__buf f = {0};
-    if ((rc = write_dicts(w, drefs)) == 0 && (rc = build_footer(w, drefs, &f)) == 0)
+    if ((rc = write_dicts(w, drefs)) == 0 && (rc = tsagg__pfw_write_index(w)) == 0 &&
+        (rc = build_footer(w, drefs, &f)) == 0)
         rc = write_footer(w, &f);
     free(drefs);
     tsagg__buf_free(&f);
@@ -220,7 +224,8 @@ int tsagg__part_writer_finish(tsagg__part_writer *w, tsagg__part_info *info)
         return TSAGG_EARG;
     int rc = finish(w);
     if (rc == 0 && info) {
-        info->hour = w->hour;
+        info->start = w->start;
+        info->hours = w->hours;
         info->rows = w->rows;
         info->merchants = w->nmerchants;
         info->bytes = w->base;

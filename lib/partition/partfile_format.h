@@ -1,38 +1,68 @@
 /*
  * partfile_format.h - on-disk layout of partition files (docs/format.md,
  * "Partition files"), and the internals shared by the partfile_*.c files
- * and rollup.c (block framing, rollups, the writer and reader structs).
- * The API is partfile.h.
+ * and rollup.c (block framing, rollups, the merchant index, the writer and
+ * reader structs). The API is partfile.h.
  *
- * File: header, body blocks (column blocks of each row group in column
- * order, a merchant's rollup block as soon as the merchant's rows end), the
- * dictionary blocks, the footer, the trailer. All integers little endian.
+ * File: header, body blocks, the footer, the trailer. The body holds, in
+ * the order the writer streams them: the column blocks of each row group
+ * in column order, a merchant-hour's rollup block (if it has one) as soon
+ * as the merchant-hour's rows end, a merchant's hour-segment block (if it
+ * has one) as soon as its rows end; then the dictionary blocks; then the
+ * merchant index pages. All integers little endian; varints are LEB128.
  *
  * Header, 64 bytes:
  *   offset size  field
  *   0      8     magic "TSAGGPRT"
- *   8      2     format version (1)
+ *   8      2     format version (2)
  *   10     2     reserved, 0
  *   12     4     header size (64)
- *   16     8     hour start, µs since the epoch (a multiple of 3600e6)
+ *   16     8     span start, µs since the epoch (a multiple of 3600e6)
  *   24     8     file id
  *   32     8     schema id (tsagg_schema_id of the footer's schema)
  *   40     8     row count
- *   48     8     reserved, 0
+ *   48     4     span hours H, 1..744: the file holds ts in
+ *                [start, start + H h)
+ *   52     4     reserved, 0
  *   56     8     XXH64 (seed 0) of bytes [0, 56)
  *
- * Block (column, dictionary and rollup blocks), 24-byte header then S bytes:
- *   0      1     kind: 1 column, 2 dictionary, 3 rollup
+ * Block, 24-byte header then S bytes:
+ *   0      1     kind: 1 column, 2 dictionary, 3 rollup, 4 hour segments,
+ *                5 merchant index page
  *   1      1     codec: 0 none (S == R), 2 zstd frame (1, LZ4, is unused)
- *   2      2     column number (rollup: 0)
+ *   2      2     column number (column, dictionary); the hour's offset from
+ *                the span start in hours (rollup); 0 (hour segments, index
+ *                page)
  *   4      4     ordinal: row group (column), string count (dictionary),
- *                merchant index mod 2^32 (rollup)
+ *                merchant index mod 2^32 (rollup, hour segments), page
+ *                number (index page)
  *   8      4     S, stored length
  *   12     4     R, raw length (at most PF_RAW_MAX)
  *   16     8     XXH3-64 (seed 0) of header bytes [0, 16) then the S bytes
  *   24     S     stored bytes: a column block (encoding.h), a string table
- *                (tsagg__strtab_encode) or a rollup (rollup.c), or the zstd
- *                frame of one
+ *                (tsagg__strtab_encode), a rollup (rollup.c), hour segments
+ *                or an index page (below), or the zstd frame of one
+ *
+ * Rollup blocks: one per merchant-hour with at least
+ * TSAGG__PART_ROLLUP_MIN_ROWS rows; minutes 0..59 from that hour's start.
+ *
+ * Hour-segment block (raw), one per merchant with at least one rollup:
+ *   varint n (>= 1)
+ *   n x { varint hour offset from the span start, in hours (strictly
+ *         increasing, < H); varint rows (>= 1); varint rollup block length
+ *         L (0: none); when L > 0: varint rollup block offset, as a delta
+ *         from the previous rollup offset of this block (the first:
+ *         absolute) }
+ *   The rows add up to the merchant's rows; segment i starts at the
+ *   merchant's first row plus the rows of segments 0 .. i-1.
+ *
+ * Merchant index page (raw), 256 merchants in increasing order (the last
+ * page may hold fewer), per entry:
+ *   varint merchant delta from the previous entry (the first: 0, its id is
+ *   in the page table); varint rows (>= 1); varint min ts - span start;
+ *   varint max ts - min ts; varint nsegments; when nsegments > 0: varint
+ *   hour-segment block offset, varint its length (header included).
+ *   Row ranges follow each other from the page table's first row.
  *
  * Footer (R raw bytes, stored as S bytes with the trailer's codec):
  *   0      8     rows
@@ -44,15 +74,19 @@
  *   38     2     string columns D (1 + dimensions: event, then dimensions)
  *   40     4     rows per full row group (TSAGG__PART_GROUP_ROWS)
  *   44     4     L, schema encoding length
- *   48     L     schema encoding (tsagg__schema_encode)
+ *   48     8     bytes of all rollup blocks (headers included)
+ *   56     8     bytes of all hour-segment blocks (headers included)
+ *   64     L     schema encoding (tsagg__schema_encode)
  *   then D x 16  dictionaries: u64 block offset, u32 block length (header
  *                included), u32 string count
  *   then G x (48 + 12 C) row groups: u64 first row, u32 rows, u32 reserved
  *                0, i64 min ts, i64 max ts, u64 min merchant, u64 max
  *                merchant, C x { u64 block offset, u32 block length }
- *   then M x 40  merchants, ascending: u64 merchant, u64 first row, u64
- *                rows, u64 rollup block offset, u32 rollup block length,
- *                u32 reserved 0
+ *   then P x 32  index pages, P = ceil(M / 256): u64 first merchant, u64
+ *                first row, u64 page block offset, u32 page block length,
+ *                u32 entries
+ *   The header, the column, dictionary and page blocks the footer lists
+ *   and the rollup and segment bytes it states add up to the footer offset.
  *
  * Trailer, the last 48 bytes:
  *   0      8     footer offset F (the footer ends where the trailer begins)
@@ -82,7 +116,7 @@
 #include "partfile.h"
 
 #define PF_MAGIC "TSAGGPRT"
-#define PF_VERSION 1
+#define PF_VERSION 2
 #define PF_HEADER_SIZE 64
 #define PF_TRAILER_SIZE 48
 #define PF_TRAILER_MAGIC "TSPRTEND"
@@ -91,6 +125,8 @@
 #define PF_KIND_COLUMN 1
 #define PF_KIND_DICT 2
 #define PF_KIND_ROLLUP 3
+#define PF_KIND_SEGMENTS 4
+#define PF_KIND_PAGE 5
 #define PF_CODEC_NONE 0
 #define PF_CODEC_ZSTD 2 /* same number as in log frames */
 /* Largest raw length of a block or of the footer: bounds allocations. */
@@ -100,11 +136,16 @@
 #define PF_ZSTD_MIN 64
 
 #define PF_CORE_COLS 7
-#define PF_FOOTER_FIXED 48
+#define PF_FOOTER_FIXED 64
 #define PF_DICT_ENTRY 16
 #define PF_GROUP_FIXED 48
 #define PF_GROUP_COL 12
-#define PF_MERCHANT_ENTRY 40
+#define PF_PAGE_ENTRY 32
+/* Merchants per index page (all pages but the last hold exactly this). */
+#define PF_PAGE_MERCHANTS 256
+/* Longest raw index entry / hour segment: six / four varints. */
+#define PF_PAGE_ENTRY_MAX 60
+#define PF_SEGMENT_MAX 40
 
 /* ---- small growable buffer ---------------------------------------------- */
 
@@ -157,12 +198,18 @@ static inline uint64_t pf_col_max_len(uint32_t ndims, uint32_t col, uint32_t row
     return PF_BLOCK_HEADER + tsagg__enc_bound(k, rows);
 }
 
+/* Index pages of a file with m merchants. */
+static inline uint64_t pf_pages(uint64_t m)
+{
+    return m / PF_PAGE_MERCHANTS + (m % PF_PAGE_MERCHANTS != 0);
+}
+
 static inline uint64_t pf_footer_size(uint32_t schema_len, uint32_t ncols, uint32_t ndicts,
                                       uint64_t ngroups, uint64_t nmerchants)
 {
     return PF_FOOTER_FIXED + (uint64_t)schema_len + (uint64_t)ndicts * PF_DICT_ENTRY +
            ngroups * (PF_GROUP_FIXED + (uint64_t)PF_GROUP_COL * ncols) +
-           nmerchants * PF_MERCHANT_ENTRY;
+           pf_pages(nmerchants) * PF_PAGE_ENTRY;
 }
 
 /* Where a block is: file offset and length, header included. */
@@ -302,10 +349,20 @@ typedef struct pf_wdict {
 /* Forget the addresses remembered during an add call. */
 void tsagg__pf_dict_forget(pf_wdict *d);
 
-typedef struct pf_wmerchant {
-    uint64_t merchant, row_start, rows;
-    pf_blockref rollup;
-} pf_wmerchant;
+/* An hour segment of the writer's current merchant. */
+typedef struct pf_wsegment {
+    uint32_t hour;       /* offset from the span start, in hours */
+    uint64_t rows;
+    pf_blockref rollup;  /* len 0: none */
+} pf_wsegment;
+
+/* An index page's entry in the footer. (In the writer, ref.off is relative
+ * to its page buffer until the pages are placed in the file.) */
+typedef struct pf_pageref {
+    uint64_t first_merchant, first_row;
+    pf_blockref ref;
+    uint32_t entries;
+} pf_pageref;
 
 struct tsagg__part_writer {
     const tsagg_io *io;
@@ -313,7 +370,8 @@ struct tsagg__part_writer {
     int fd;
     int no_sync; /* a scratch file: no fsync at finish */
     int failed; /* sticky error code, 0 while healthy */
-    int64_t hour;
+    int64_t start;
+    uint32_t hours;
     uint64_t file_id, schema_id;
     tsagg_schema *schema;
     uint32_t ndims, nmeasures, ncols;
@@ -331,11 +389,27 @@ struct tsagg__part_writer {
     uint32_t ngroups, groups_cap;
 
     pf_wdict *dicts; /* 1 + ndims */
-    pf_wmerchant *merchants;
-    uint64_t nmerchants, merchants_cap;
+
+    /* the current merchant and its current hour */
     int in_merchant;
-    pf_rollup_acc roll;
-    tsagg__buf rbuf;
+    uint64_t nmerchants;      /* begun so far: the current one is nmerchants - 1 */
+    uint64_t m_merchant, m_row_start;
+    int64_t m_min_ts;
+    uint32_t cur_hour;        /* offset from the span start */
+    uint64_t hour_row_start;
+    pf_wsegment *segs;        /* the merchant's hours so far */
+    uint32_t nsegs, segs_cap, nrollups;
+    pf_rollup_acc roll;       /* of the current merchant-hour */
+    tsagg__buf rbuf;          /* raw rollup or segment bytes */
+    uint64_t rollup_bytes, segment_bytes;
+
+    /* the merchant index */
+    tsagg__buf page;          /* raw entries of the open page */
+    uint32_t page_entries;
+    uint64_t page_prev;       /* merchant of the page's last entry */
+    tsagg__buf pages;         /* blocks of the finished pages */
+    pf_pageref *ptab;
+    uint64_t npages, ptab_cap;
 
     tsagg__buf out;    /* bytes not yet written; out.p[0] is at file offset base */
     uint64_t base;
@@ -376,9 +450,20 @@ int tsagg__pfw_flush(tsagg__part_writer *w);
 /* Buffer a block; *ref gets its place in the file. */
 int tsagg__pfw_block(tsagg__part_writer *w, uint8_t kind, uint16_t col, uint32_t ordinal,
                      const uint8_t *raw, size_t len, pf_blockref *ref);
-/* Encode the current row group / the current merchant's rollup. */
+/* Encode the current row group. */
 int tsagg__pfw_flush_group(tsagg__part_writer *w);
+
+/* The merchant index (partfile_index.c). A merchant's rows begin at the
+ * current row, in the hour (offset from the span start) of its first row. */
+int tsagg__pfw_begin_merchant(tsagg__part_writer *w, uint64_t merchant, int64_t ts,
+                              uint32_t hour);
+/* The current merchant's rows move on to a later hour. */
+int tsagg__pfw_next_hour(tsagg__part_writer *w, uint32_t hour);
+/* The current merchant's rows end: its last rollup, its hour segments and
+ * its index entry. */
 int tsagg__pfw_end_merchant(tsagg__part_writer *w);
+/* After the dictionaries: the last page, then every page block. */
+int tsagg__pfw_write_index(tsagg__part_writer *w);
 /* Free everything; a temporary file still open is removed. */
 void tsagg__pfw_free(tsagg__part_writer *w);
 
@@ -392,11 +477,19 @@ typedef struct pf_pdict {
     uint32_t mask;
 } pf_pdict;
 
+/* A decoded index page: its entries, and where each entry's hour-segment
+ * block is (len 0: none). */
+typedef struct pf_dpage {
+    tsagg__merchant_entry *e;
+    pf_blockref *seg;
+} pf_dpage;
+
 struct tsagg__part {
     const tsagg_io *io;
     int fd;
     char *path;
     tsagg__part_info info;
+    int64_t span_end;  /* start + hours h */
     uint64_t file_id, schema_id, body_end;
     tsagg_schema *schema;
     uint32_t ndims, nmeasures, ncols, ndicts, ngroups;
@@ -404,13 +497,38 @@ struct tsagg__part {
     pf_blockref *refs; /* ngroups x ncols */
     pf_blockref *drefs;
     uint32_t *dcount;
-    tsagg__merchant_entry *merchants;
-    pf_blockref *rrefs;
+    pf_pageref *ptab;
+    uint64_t npages;
+    uint64_t rollup_bytes, segment_bytes, page_bytes;
     _Atomic(pf_pdict *) *dicts; /* loaded on first use */
+    _Atomic(pf_dpage *) *pages; /* decoded on first use */
     pthread_mutex_t load_mu, err_mu;
     tsagg__dctx_pool *dctx; /* own_dctx, or the opener's shared pool */
     tsagg__dctx_pool own_dctx;
     char errmsg[512];
 };
+
+/* Record a failure's detail in the reader (tsagg__part_errmsg); returns rc. */
+int tsagg__pf_perr(tsagg__part *p, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Read and check the block at ref (kind, column, ordinal, raw length at
+ * most raw_max; `what` names it in messages). On success *mem is a
+ * malloc'ed buffer to free and *raw, *raw_len its raw bytes (inside *mem).
+ */
+int tsagg__pf_read_block(tsagg__part *p, pf_blockref ref, uint8_t kind, uint16_t col,
+                         uint32_t ordinal, uint32_t raw_max, const char *what, uint8_t **mem,
+                         const uint8_t **raw, size_t *raw_len);
+
+/* Whether a block reference lies inside the body (and is at most max_len). */
+static inline int pf_ref_ok(const tsagg__part *p, uint64_t off, uint64_t len, uint64_t max_len)
+{
+    return off >= PF_HEADER_SIZE && off <= p->body_end && len >= PF_BLOCK_HEADER &&
+           len <= p->body_end - off && len <= max_len;
+}
+
+/* Free the decoded pages (partfile_lookup.c). */
+void tsagg__pf_pages_free(tsagg__part *p);
 
 #endif

@@ -2,8 +2,10 @@
  * partfile_open.c - opening a partition file (partfile.h): the header, the
  * trailer and the footer are read, their checksums checked, and every
  * bound the footer states (offsets inside the body, counts that agree, row
- * ranges contiguous, merchants ascending) validated before the directory is
- * kept in memory. Layout: partfile_format.h, docs/format.md "Partition
+ * ranges ascending, merchants ascending, the body's bytes all accounted
+ * for) validated before the row groups and the index page table are kept
+ * in memory. The pages themselves are read on first use
+ * (partfile_lookup.c). Layout: partfile_format.h, docs/format.md "Partition
  * files".
  */
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
@@ -26,7 +28,8 @@ typedef struct opener {
     tsagg__part *p;
     char *errmsg;
     size_t errlen;
-    int64_t hour;
+    int64_t start;
+    uint32_t hours;
     uint64_t rows, size;
 } opener;
 
@@ -54,12 +57,18 @@ static int parse_header(opener *o, const uint8_t *h)
     if (version != PF_VERSION)
         return ofail(o, TSAGG_EVERSION, "format version %u, this library reads %u", version,
                      PF_VERSION);
-    o->hour = (int64_t)tsagg__get_u64(h + 16);
+    o->start = (int64_t)tsagg__get_u64(h + 16);
     o->rows = tsagg__get_u64(h + 40);
+    o->hours = tsagg__get_u32(h + 48);
     if (tsagg__get_u16(h + 10) != 0 || tsagg__get_u32(h + 12) != PF_HEADER_SIZE ||
-        tsagg__get_u64(h + 48) != 0 || o->hour % TSAGG__HOUR_US != 0 ||
-        o->hour > INT64_MAX - TSAGG__HOUR_US)
+        tsagg__get_u32(h + 52) != 0)
         return ofail(o, TSAGG_ECORRUPT, "header at offset 0: bad field");
+    if (o->start % TSAGG__HOUR_US != 0 || o->hours < 1 || o->hours > TSAGG__PART_MAX_HOURS ||
+        o->start > INT64_MAX - (int64_t)o->hours * TSAGG__HOUR_US)
+        return ofail(o, TSAGG_ECORRUPT,
+                     "header at offset 0: bad span (start %" PRId64 " us, %u hours)", o->start,
+                     o->hours);
+    o->p->span_end = o->start + (int64_t)o->hours * TSAGG__HOUR_US;
     o->p->file_id = tsagg__get_u64(h + 24);
     o->p->schema_id = tsagg__get_u64(h + 32);
     return 0;
@@ -132,15 +141,9 @@ static int read_footer(opener *o, uint8_t **raw, size_t *raw_len)
     return 0;
 }
 
-static int ref_ok(const tsagg__part *p, uint64_t off, uint32_t len, uint64_t max_len)
+static int in_span(const opener *o, int64_t ts)
 {
-    return off >= PF_HEADER_SIZE && off <= p->body_end && len >= PF_BLOCK_HEADER &&
-           len <= p->body_end - off && len <= max_len;
-}
-
-static int in_hour(const opener *o, int64_t ts)
-{
-    return ts >= o->hour && (uint64_t)ts - (uint64_t)o->hour < (uint64_t)TSAGG__HOUR_US;
+    return ts >= o->start && ts < o->p->span_end;
 }
 
 /* TSAGG_ECORRUPT, with "<path>: footer at offset F: " before the detail. */
@@ -169,7 +172,9 @@ static int parse_footer(opener *o, const uint8_t *f, size_t len)
     uint32_t ng = tsagg__get_u32(f + 32), ncols = tsagg__get_u16(f + 36);
     uint32_t nd = tsagg__get_u16(f + 38), grows = tsagg__get_u32(f + 40);
     uint32_t slen = tsagg__get_u32(f + 44);
-    if (slen > len - PF_FOOTER_FIXED || tsagg__schema_decode(f + 48, slen, &p->schema) != 0) {
+    uint64_t rollup_bytes = tsagg__get_u64(f + 48), segment_bytes = tsagg__get_u64(f + 56);
+    if (slen > len - PF_FOOTER_FIXED ||
+        tsagg__schema_decode(f + PF_FOOTER_FIXED, slen, &p->schema) != 0) {
         p->schema = NULL;
         return BAD("bad schema");
     }
@@ -183,14 +188,15 @@ static int parse_footer(opener *o, const uint8_t *f, size_t len)
     if (ncols != p->ncols || nd != p->ndicts || grows != TSAGG__PART_GROUP_ROWS)
         return BAD("column counts disagree with the schema");
     if (rows != o->rows || ng != (rows + TSAGG__PART_GROUP_ROWS - 1) / TSAGG__PART_GROUP_ROWS ||
-        nm > rows || (rows && !nm) || nm > len / PF_MERCHANT_ENTRY)
+        nm > rows || (rows && !nm))
         return BAD("row, group or merchant counts disagree");
     if (pf_footer_size(slen, ncols, nd, ng, nm) != len)
         return BAD("length disagrees with its counts");
-    if (rows ? (!in_hour(o, min_ts) || !in_hour(o, max_ts) || min_ts > max_ts)
+    if (rows ? (!in_span(o, min_ts) || !in_span(o, max_ts) || min_ts > max_ts)
              : (min_ts != 0 || max_ts != 0))
         return BAD("bad time range");
-    p->info = (tsagg__part_info){.hour = o->hour,
+    p->info = (tsagg__part_info){.start = o->start,
+                                 .hours = o->hours,
                                  .rows = rows,
                                  .merchants = nm,
                                  .bytes = o->size,
@@ -201,21 +207,25 @@ static int parse_footer(opener *o, const uint8_t *f, size_t len)
     p->dicts = calloc(nd, sizeof *p->dicts);
     p->groups = calloc(ng ? ng : 1, sizeof *p->groups);
     p->refs = calloc(ng ? (size_t)ng * ncols : 1, sizeof *p->refs);
-    p->merchants = calloc(nm ? (size_t)nm : 1, sizeof *p->merchants);
-    p->rrefs = calloc(nm ? (size_t)nm : 1, sizeof *p->rrefs);
-    if (!p->drefs || !p->dcount || !p->dicts || !p->groups || !p->refs || !p->merchants ||
-        !p->rrefs)
+    p->npages = pf_pages(nm);
+    p->ptab = calloc(p->npages ? (size_t)p->npages : 1, sizeof *p->ptab);
+    p->pages = calloc(p->npages ? (size_t)p->npages : 1, sizeof *p->pages);
+    if (!p->drefs || !p->dcount || !p->dicts || !p->groups || !p->refs || !p->ptab || !p->pages)
         return -ENOMEM;
     for (uint32_t i = 0; i < nd; i++)
         atomic_init(&p->dicts[i], NULL);
+    for (uint64_t i = 0; i < p->npages; i++)
+        atomic_init(&p->pages[i], NULL);
+    uint64_t accounted = PF_HEADER_SIZE;
     const uint8_t *q = f + PF_FOOTER_FIXED + slen;
     for (uint32_t i = 0; i < nd; i++, q += PF_DICT_ENTRY) {
         p->drefs[i].off = tsagg__get_u64(q);
         p->drefs[i].len = tsagg__get_u32(q + 8);
         p->dcount[i] = tsagg__get_u32(q + 12);
-        if (!ref_ok(p, p->drefs[i].off, p->drefs[i].len, UINT32_MAX) || (i > 0 && !p->dcount[i]) ||
-            (rows && !p->dcount[i]))
+        if (!pf_ref_ok(p, p->drefs[i].off, p->drefs[i].len, UINT32_MAX) ||
+            (i > 0 && !p->dcount[i]) || (rows && !p->dcount[i]))
             return BAD("bad dictionary entry %u", i);
+        accounted += p->drefs[i].len;
     }
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     for (uint32_t g = 0; g < ng; g++) {
@@ -230,7 +240,7 @@ static int parse_footer(opener *o, const uint8_t *f, size_t len)
         if (want > TSAGG__PART_GROUP_ROWS)
             want = TSAGG__PART_GROUP_ROWS;
         if (gi->row_start != (uint64_t)g * TSAGG__PART_GROUP_ROWS || gi->rows != want ||
-            tsagg__get_u32(q + 12) != 0 || !in_hour(o, gi->min_ts) || !in_hour(o, gi->max_ts) ||
+            tsagg__get_u32(q + 12) != 0 || !in_span(o, gi->min_ts) || !in_span(o, gi->max_ts) ||
             gi->min_ts > gi->max_ts || gi->min_merchant > gi->max_merchant ||
             (g > 0 && gi->min_merchant < p->groups[g - 1].max_merchant))
             return BAD("bad row group %u", g);
@@ -241,33 +251,52 @@ static int parse_footer(opener *o, const uint8_t *f, size_t len)
             pf_blockref *r = &p->refs[(size_t)g * ncols + c];
             r->off = tsagg__get_u64(q);
             r->len = tsagg__get_u32(q + 8);
-            if (!ref_ok(p, r->off, r->len, pf_col_max_len(p->ndims, c, gi->rows)))
+            if (!pf_ref_ok(p, r->off, r->len, pf_col_max_len(p->ndims, c, gi->rows)))
                 return BAD("bad block entry of column %u, row group %u", c, g);
+            accounted += r->len;
         }
     }
     if (rows && (lo != min_ts || hi != max_ts))
         return BAD("time range disagrees with the row groups");
-    uint64_t next = 0;
-    for (uint64_t i = 0; i < nm; i++, q += PF_MERCHANT_ENTRY) {
-        tsagg__merchant_entry *m = &p->merchants[i];
-        m->merchant = tsagg__get_u64(q);
-        m->row_start = tsagg__get_u64(q + 8);
-        m->rows = tsagg__get_u64(q + 16);
-        p->rrefs[i].off = tsagg__get_u64(q + 24);
-        p->rrefs[i].len = tsagg__get_u32(q + 32);
-        if ((i > 0 && m->merchant <= p->merchants[i - 1].merchant) || m->row_start != next ||
-            m->rows == 0 || m->rows > rows - next || tsagg__get_u32(q + 36) != 0 ||
-            !ref_ok(p, p->rrefs[i].off, p->rrefs[i].len, UINT32_MAX))
-            return BAD("bad merchant directory entry %" PRIu64, i);
-        next += m->rows;
-        const tsagg__group_info *g0 = &p->groups[m->row_start / TSAGG__PART_GROUP_ROWS];
-        const tsagg__group_info *g1 = &p->groups[(next - 1) / TSAGG__PART_GROUP_ROWS];
-        if (m->merchant < g0->min_merchant || m->merchant > g0->max_merchant ||
-            m->merchant < g1->min_merchant || m->merchant > g1->max_merchant)
-            return BAD("merchant %" PRIu64 " outside its row groups' range", m->merchant);
+    for (uint64_t i = 0; i < p->npages; i++, q += PF_PAGE_ENTRY) {
+        pf_pageref *pg = &p->ptab[i];
+        pg->first_merchant = tsagg__get_u64(q);
+        pg->first_row = tsagg__get_u64(q + 8);
+        pg->ref.off = tsagg__get_u64(q + 16);
+        pg->ref.len = tsagg__get_u32(q + 24);
+        pg->entries = tsagg__get_u32(q + 28);
+        uint64_t want = nm - i * PF_PAGE_MERCHANTS;
+        if (want > PF_PAGE_MERCHANTS)
+            want = PF_PAGE_MERCHANTS;
+        const pf_pageref *prev = i > 0 ? &p->ptab[i - 1] : NULL;
+        /* Every merchant has a row: a page's first row is at least its
+         * predecessor's plus its entries. */
+        if (pg->entries != want || pg->first_row >= rows ||
+            (prev ? pg->first_merchant <= prev->first_merchant ||
+                        pg->first_merchant - prev->first_merchant < prev->entries ||
+                        pg->first_row <= prev->first_row ||
+                        pg->first_row - prev->first_row < prev->entries
+                  : pg->first_row != 0) ||
+            rows - pg->first_row < pg->entries ||
+            !pf_ref_ok(p, pg->ref.off, pg->ref.len,
+                       PF_BLOCK_HEADER + (uint64_t)pg->entries * PF_PAGE_ENTRY_MAX))
+            return BAD("bad index page entry %" PRIu64, i);
+        const tsagg__group_info *g = &p->groups[pg->first_row / TSAGG__PART_GROUP_ROWS];
+        if (pg->first_merchant < g->min_merchant || pg->first_merchant > g->max_merchant)
+            return BAD("index page %" PRIu64 ": merchant %" PRIu64 " outside its row group's range",
+                       i, pg->first_merchant);
+        accounted += pg->ref.len;
     }
-    if (next != rows)
-        return BAD("merchant row ranges do not cover the rows");
+    p->rollup_bytes = rollup_bytes;
+    p->segment_bytes = segment_bytes;
+    p->page_bytes = 0;
+    for (uint64_t i = 0; i < p->npages; i++)
+        p->page_bytes += p->ptab[i].ref.len;
+    if (rollup_bytes > p->body_end || segment_bytes > p->body_end ||
+        accounted + rollup_bytes + segment_bytes != p->body_end)
+        return BAD("the blocks it lists and the rollup and segment bytes it states (%" PRIu64
+                   ", %" PRIu64 ") do not add up to the body",
+                   rollup_bytes, segment_bytes);
     return 0;
 }
 
@@ -297,8 +326,8 @@ void tsagg__part_close(tsagg__part *p)
     free(p->refs);
     free(p->drefs);
     free(p->dcount);
-    free(p->merchants);
-    free(p->rrefs);
+    tsagg__pf_pages_free(p);
+    free(p->ptab);
     free(p);
 }
 
@@ -376,32 +405,34 @@ fail:
     return rc;
 }
 
-/* An hour start as 2026-11-01T04:00Z (UTC), for messages. */
-static void hour_text(int64_t hour, char *buf, size_t len)
+/* A span as "2026-11-01T04:00Z + 24 h" (UTC), for messages. */
+static void span_text(int64_t start, uint32_t hours, char *buf, size_t len)
 {
-    time_t t = (time_t)(hour / 1000000);
+    time_t t = (time_t)(start / 1000000);
     struct tm tm;
-    if (hour % TSAGG__HOUR_US != 0 || !gmtime_r(&t, &tm)) {
-        snprintf(buf, len, "%" PRId64 " us", hour);
+    if (start % TSAGG__HOUR_US != 0 || !gmtime_r(&t, &tm)) {
+        snprintf(buf, len, "%" PRId64 " us + %u h", start, hours);
         return;
     }
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:00Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:00Z + %u h", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, hours);
 }
 
-int tsagg__part_check_listed(const tsagg__part *p, int64_t hour, uint64_t file_id,
-                             uint64_t rows, uint64_t bytes, char *errmsg, size_t errmsg_len)
+int tsagg__part_check_listed(const tsagg__part *p, int64_t start, uint32_t hours,
+                             uint64_t file_id, uint64_t rows, uint64_t bytes, char *errmsg,
+                             size_t errmsg_len)
 {
     const tsagg__part_info *in = &p->info;
-    if (in->hour == hour && p->file_id == file_id && in->rows == rows && in->bytes == bytes)
+    if (in->start == start && in->hours == hours && p->file_id == file_id && in->rows == rows &&
+        in->bytes == bytes)
         return 0;
     if (errmsg && errmsg_len) {
-        char have[40], want[40];
-        hour_text(in->hour, have, sizeof have);
-        hour_text(hour, want, sizeof want);
+        char have[48], want[48];
+        span_text(in->start, in->hours, have, sizeof have);
+        span_text(start, hours, want, sizeof want);
         snprintf(errmsg, errmsg_len,
-                 "%s: the file (hour %s, file id %" PRIu64 ", %" PRIu64 " rows, %" PRIu64
-                 " bytes) is not what the manifest lists (hour %s, file id %" PRIu64 ", %" PRIu64
+                 "%s: the file (span %s, file id %" PRIu64 ", %" PRIu64 " rows, %" PRIu64
+                 " bytes) is not what the manifest lists (span %s, file id %" PRIu64 ", %" PRIu64
                  " rows, %" PRIu64 " bytes): replaced or copied from elsewhere",
                  p->path, have, p->file_id, in->rows, in->bytes, want, file_id, rows, bytes);
     }

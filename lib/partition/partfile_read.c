@@ -18,7 +18,7 @@
 #include "partfile_format.h"
 #include "tsagg_errors.h"
 
-__attribute__((format(printf, 3, 4))) static int perr(tsagg__part *p, int rc, const char *fmt, ...)
+int tsagg__pf_perr(tsagg__part *p, int rc, const char *fmt, ...)
 {
     va_list ap;
     pthread_mutex_lock(&p->err_mu);
@@ -42,22 +42,18 @@ void tsagg__part_errmsg(tsagg__part *p, char *buf, size_t len)
     pthread_mutex_unlock(&p->err_mu);
 }
 
-/*
- * Read and check the block at ref. On success *mem is a malloc'ed buffer
- * to free and *raw, *raw_len its raw bytes (inside *mem).
- */
-static int read_block(tsagg__part *p, pf_blockref ref, uint8_t kind, uint16_t col, uint32_t ordinal,
-                      uint32_t raw_max, const char *what, uint8_t **mem, const uint8_t **raw,
-                      size_t *raw_len)
+int tsagg__pf_read_block(tsagg__part *p, pf_blockref ref, uint8_t kind, uint16_t col,
+                         uint32_t ordinal, uint32_t raw_max, const char *what, uint8_t **mem,
+                         const uint8_t **raw, size_t *raw_len)
 {
     uint8_t *buf = malloc(ref.len);
     if (!buf)
-        return perr(p, -ENOMEM, "%s: %s: out of memory", p->path, what);
+        return tsagg__pf_perr(p, -ENOMEM, "%s: %s: out of memory", p->path, what);
     const char *why = NULL;
     int rc = tsagg__read_all(p->io, p->fd, buf, ref.len, ref.off, NULL);
     if (rc < 0) {
         free(buf);
-        return perr(p, rc, "%s: %s at offset %" PRIu64 ": read: %s", p->path, what, ref.off,
+        return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": read: %s", p->path, what, ref.off,
                     tsagg_strerror(rc));
     }
     if (rc == 1) {
@@ -81,8 +77,8 @@ static int read_block(tsagg__part *p, pf_blockref ref, uint8_t kind, uint16_t co
     if (rc != 0) {
         free(buf);
         if (why)
-            return perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off, why);
-        return perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
+            return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off, why);
+        return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
                     tsagg_strerror(rc));
     }
     if (owned) {
@@ -127,31 +123,6 @@ const tsagg__group_info *tsagg__part_group(const tsagg__part *p, uint32_t g)
     return g < p->ngroups ? &p->groups[g] : NULL;
 }
 
-uint64_t tsagg__part_merchants(const tsagg__part *p)
-{
-    return p->info.merchants;
-}
-
-const tsagg__merchant_entry *tsagg__part_merchant(const tsagg__part *p, uint64_t i)
-{
-    return i < p->info.merchants ? &p->merchants[i] : NULL;
-}
-
-int tsagg__part_find_merchant(const tsagg__part *p, uint64_t merchant, uint64_t *index)
-{
-    uint64_t lo = 0, hi = p->info.merchants;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (p->merchants[mid].merchant < merchant)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (index)
-        *index = lo;
-    return lo < p->info.merchants && p->merchants[lo].merchant == merchant;
-}
-
 void tsagg__part_space(const tsagg__part *p, tsagg__part_space_info *s)
 {
     memset(s, 0, sizeof *s);
@@ -160,8 +131,8 @@ void tsagg__part_space(const tsagg__part *p, tsagg__part_space_info *s)
         s->columns += p->refs[i].len;
     for (uint32_t i = 0; i < p->ndicts; i++)
         s->dicts += p->drefs[i].len;
-    for (uint64_t i = 0; i < p->info.merchants; i++)
-        s->rollups += p->rrefs[i].len;
+    s->rollups = p->rollup_bytes;
+    s->index = p->page_bytes + p->segment_bytes;
     s->footer = p->info.bytes - p->body_end;
 }
 
@@ -194,7 +165,7 @@ int tsagg__part_read_column(tsagg__part *p, uint32_t col, uint32_t g, void *out)
     const uint8_t *raw;
     size_t len;
     uint32_t raw_max = (uint32_t)(pf_col_max_len(p->ndims, col, gi->rows) - PF_BLOCK_HEADER);
-    int rc = read_block(p, ref, PF_KIND_COLUMN, (uint16_t)col, g, raw_max, what, &mem, &raw, &len);
+    int rc = tsagg__pf_read_block(p, ref, PF_KIND_COLUMN, (uint16_t)col, g, raw_max, what, &mem, &raw, &len);
     if (rc != 0)
         return rc;
     size_t n = gi->rows;
@@ -240,7 +211,7 @@ int tsagg__part_read_column(tsagg__part *p, uint32_t col, uint32_t g, void *out)
         return 0;
     if (rc != -ENOMEM)
         rc = TSAGG_ECORRUPT;
-    return perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
+    return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
                 rc == -ENOMEM ? "out of memory" : why);
 }
 
@@ -269,7 +240,7 @@ static int dict_load(tsagg__part *p, uint32_t col, pf_pdict **out)
     uint8_t *mem = NULL;
     const uint8_t *raw;
     size_t len;
-    int rc = read_block(p, ref, PF_KIND_DICT, (uint16_t)col, p->dcount[d], PF_RAW_MAX, what, &mem,
+    int rc = tsagg__pf_read_block(p, ref, PF_KIND_DICT, (uint16_t)col, p->dcount[d], PF_RAW_MAX, what, &mem,
                         &raw, &len);
     const char *why = NULL;
     pd = rc == 0 ? calloc(1, sizeof *pd) : NULL;
@@ -305,10 +276,10 @@ static int dict_load(tsagg__part *p, uint32_t col, pf_pdict **out)
         }
     }
     if (rc == 0 && why)
-        rc = perr(p, TSAGG_ECORRUPT, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
+        rc = tsagg__pf_perr(p, TSAGG_ECORRUPT, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
                   why);
     else if (rc == -ENOMEM)
-        perr(p, rc, "%s: %s: out of memory", p->path, what);
+        tsagg__pf_perr(p, rc, "%s: %s: out of memory", p->path, what);
     if (rc != 0) {
         if (pd)
             free(pd->idx);
@@ -361,36 +332,4 @@ uint32_t tsagg__part_dict_size(tsagg__part *p, uint32_t col)
 {
     int d = p ? pf_dict_index(col, p->ndims) : -1;
     return d < 0 ? 0 : p->dcount[d];
-}
-
-/* ---- rollups ---------------------------------------------------------------------------- */
-
-int tsagg__part_rollup(tsagg__part *p, uint64_t merchant_index, tsagg__rollup *out)
-{
-    if (!out)
-        return TSAGG_EARG;
-    memset(out, 0, sizeof *out);
-    if (!p || merchant_index >= p->info.merchants)
-        return TSAGG_EARG;
-    char what[80];
-    snprintf(what, sizeof what, "rollup block of merchant %" PRIu64,
-             p->merchants[merchant_index].merchant);
-    pf_blockref ref = p->rrefs[merchant_index];
-    uint8_t *mem;
-    const uint8_t *raw;
-    size_t len;
-    int rc = read_block(p, ref, PF_KIND_ROLLUP, 0, (uint32_t)merchant_index, PF_RAW_MAX, what, &mem,
-                        &raw, &len);
-    if (rc != 0)
-        return rc;
-    if (raw != mem) /* uncompressed: move the bytes to the buffer's start */
-        memmove(mem, raw, len);
-    const char *why = NULL;
-    rc = tsagg__pf_rollup_decode(mem, len, p->nmeasures, p->dcount[0],
-                                 p->merchants[merchant_index].rows, out, &why);
-    if (rc == TSAGG_ECORRUPT)
-        return perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off, why);
-    if (rc != 0)
-        return perr(p, rc, "%s: %s: %s", p->path, what, tsagg_strerror(rc));
-    return 0;
 }

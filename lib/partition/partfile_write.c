@@ -2,16 +2,18 @@
  * partfile_write.c - the streaming partition writer (partfile.h). Layout:
  * partfile_format.h, docs/format.md "Partition files".
  *
- * Rows are validated per call (sorted by (merchant, ts), inside the hour)
+ * Rows are validated per call (sorted by (merchant, ts), inside the span)
  * before any is taken, then copied into the current row group (column
  * arrays of TSAGG__PART_GROUP_ROWS values) with their strings turned into
  * dictionary codes, first seen first numbered. A full group is encoded
  * column by column into the output buffer, which goes to "<path>.tmp"
- * whenever it passes 1 MiB. When the merchant changes, the previous one's
- * rollup block follows. finish() appends the dictionaries, the footer and
- * the trailer, writes the header (it holds the row count), fsyncs and
- * renames. Memory: one row group, the output buffer, the dictionaries, the
- * merchant directory and one merchant's rollup.
+ * whenever it passes 1 MiB. Every row also goes into the rollup of its
+ * merchant-hour; when the merchant or the hour changes, the index
+ * (partfile_index.c) keeps that rollup if the merchant-hour is busy enough.
+ * finish() appends the dictionaries, the index pages, the footer and the
+ * trailer, writes the header (it holds the row count), fsyncs and renames.
+ * Memory: one row group, the output buffer, the dictionaries, the
+ * compressed index, one merchant's hours and one merchant-hour's rollup.
  *
  * Any failure but TSAGG_EARG is sticky: the temporary file is removed at
  * once and every later call returns the same code.
@@ -102,7 +104,10 @@ void tsagg__pfw_free(tsagg__part_writer *w)
         for (uint32_t i = 0; i <= w->ndims; i++)
             tsagg__pf_dict_free(&w->dicts[i]);
     free(w->dicts);
-    free(w->merchants);
+    free(w->segs);
+    free(w->ptab);
+    tsagg__buf_free(&w->page);
+    tsagg__buf_free(&w->pages);
     tsagg__pf_rollup_fini(&w->roll);
     tsagg__buf_free(&w->rbuf);
     tsagg__buf_free(&w->out);
@@ -139,21 +144,23 @@ void tsagg__part_writer_no_sync(tsagg__part_writer *w)
     w->no_sync = 1;
 }
 
-int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t hour,
-                            const tsagg_schema *schema, uint64_t file_id, tsagg__part_writer **out)
+int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t start,
+                            uint32_t hours, const tsagg_schema *schema, uint64_t file_id,
+                            tsagg__part_writer **out)
 {
     if (!out)
         return TSAGG_EARG;
     *out = NULL;
-    if (!io || !path || !*path || !schema || hour % TSAGG__HOUR_US != 0 ||
-        hour > INT64_MAX - TSAGG__HOUR_US)
+    if (!io || !path || !*path || !schema || start % TSAGG__HOUR_US != 0 || hours < 1 ||
+        hours > TSAGG__PART_MAX_HOURS || start > INT64_MAX - (int64_t)hours * TSAGG__HOUR_US)
         return TSAGG_EARG;
     tsagg__part_writer *w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
     w->io = io;
     w->fd = -1;
-    w->hour = hour;
+    w->start = start;
+    w->hours = hours;
     w->file_id = file_id;
     w->ndims = (uint32_t)tsagg_schema_dimension_count(schema);
     w->nmeasures = (uint32_t)tsagg_schema_measure_count(schema);
@@ -288,41 +295,6 @@ int tsagg__pfw_flush_group(tsagg__part_writer *w)
     return w->out.len >= PF_OUT_FLUSH ? tsagg__pfw_flush(w) : 0;
 }
 
-int tsagg__pfw_end_merchant(tsagg__part_writer *w)
-{
-    pf_wmerchant *m = &w->merchants[w->nmerchants - 1];
-    m->rows = w->rows - m->row_start;
-    int rc = tsagg__pf_rollup_encode(&w->roll, &w->rbuf);
-    if (rc != 0)
-        return tsagg__pfw_fail(w, rc, "%s: rollup of merchant %" PRIu64 ": %s", w->tmp, m->merchant,
-                               tsagg_strerror(rc));
-    rc = tsagg__pfw_block(w, PF_KIND_ROLLUP, 0, (uint32_t)(w->nmerchants - 1), w->rbuf.p,
-                          w->rbuf.len, &m->rollup);
-    if (rc != 0)
-        return rc;
-    tsagg__pf_rollup_reset(&w->roll);
-    w->in_merchant = 0;
-    return w->out.len >= PF_OUT_FLUSH ? tsagg__pfw_flush(w) : 0;
-}
-
-static int begin_merchant(tsagg__part_writer *w, uint64_t merchant)
-{
-    if (w->nmerchants == w->merchants_cap) {
-        uint64_t cap = w->merchants_cap ? w->merchants_cap * 2 : 256;
-        pf_wmerchant *m = realloc(w->merchants, (size_t)cap * sizeof *m);
-        if (!m)
-            return tsagg__pfw_fail(w, -ENOMEM, "out of memory");
-        w->merchants = m;
-        w->merchants_cap = cap;
-    }
-    pf_wmerchant *m = &w->merchants[w->nmerchants++];
-    memset(m, 0, sizeof *m);
-    m->merchant = merchant;
-    m->row_start = w->rows;
-    w->in_merchant = 1;
-    return 0;
-}
-
 /* ---- adding rows ------------------------------------------------------------------ */
 
 static int check_rows(tsagg__part_writer *w, const tsagg__row *rows, size_t n)
@@ -332,10 +304,11 @@ static int check_rows(tsagg__part_writer *w, const tsagg__row *rows, size_t n)
     int64_t pt = w->last_ts;
     for (size_t i = 0; i < n; i++) {
         const tsagg__row *r = &rows[i];
-        if (r->ts < w->hour || (uint64_t)r->ts - (uint64_t)w->hour >= (uint64_t)TSAGG__HOUR_US)
+        if (r->ts < w->start ||
+            (uint64_t)r->ts - (uint64_t)w->start >= (uint64_t)w->hours * TSAGG__HOUR_US)
             return tsagg__pfw_fail(w, TSAGG_EARG,
-                                   "row %zu: ts %" PRId64 " outside the hour %" PRId64, i, r->ts,
-                                   w->hour);
+                                   "row %zu: ts %" PRId64 " outside the span of %u h from %" PRId64,
+                                   i, r->ts, w->hours, w->start);
         if (have && (r->merchant < pm || (r->merchant == pm && r->ts < pt)))
             return tsagg__pfw_fail(w, TSAGG_EARG,
                                    "row %zu: (merchant %" PRIu64 ", ts %" PRId64
@@ -360,11 +333,15 @@ static int check_rows(tsagg__part_writer *w, const tsagg__row *rows, size_t n)
 static int add_row(tsagg__part_writer *w, const tsagg__row *r)
 {
     int rc;
+    uint64_t since = (uint64_t)r->ts - (uint64_t)w->start;
+    uint32_t hour = (uint32_t)(since / (uint64_t)TSAGG__HOUR_US);
     if (!w->in_merchant || r->merchant != w->last_merchant) {
         if (w->in_merchant && (rc = tsagg__pfw_end_merchant(w)) != 0)
             return rc;
-        if ((rc = begin_merchant(w, r->merchant)) != 0)
+        if ((rc = tsagg__pfw_begin_merchant(w, r->merchant, r->ts, hour)) != 0)
             return rc;
+    } else if (hour != w->cur_hour && (rc = tsagg__pfw_next_hour(w, hour)) != 0) {
+        return rc;
     }
     uint32_t i = w->grows, code;
     if ((rc = tsagg__pf_dict_intern(&w->dicts[0], r->event.ptr, r->event.len, &code)) != 0)
@@ -386,7 +363,7 @@ static int add_row(tsagg__part_writer *w, const tsagg__row *r)
     w->session[i] = r->session;
     w->flags[i] = r->flags;
     w->id[i] = (r->flags & TSAGG_EVENT_HAS_ID) ? r->id : 0;
-    int minute = (int)(((uint64_t)r->ts - (uint64_t)w->hour) / (uint64_t)MINUTE_US);
+    int minute = (int)(since % (uint64_t)TSAGG__HOUR_US / (uint64_t)MINUTE_US);
     if ((rc = tsagg__pf_rollup_add(&w->roll, minute, code, r->user, r->session, r->measures)) != 0)
         return tsagg__pfw_fail(w, rc, "%s: rollup: %s", w->tmp, tsagg_strerror(rc));
     w->last_merchant = r->merchant;

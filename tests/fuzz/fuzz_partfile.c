@@ -4,7 +4,8 @@
  * The input is written to a temporary file in /tmp (removed again before
  * returning) and opened with tsagg__part_open. When it opens, everything a
  * query could touch is read: every column of every row group, every
- * dictionary entry of every string column, and every merchant's rollup.
+ * dictionary entry of every string column, every merchant's index entry
+ * (by number and by lookup), its hour segments and their rollups.
  * Checksums are part of the format, so most mutations stop at open; the
  * seeds are valid files, and libFuzzer's CMP tracing gets past some.
  */
@@ -51,15 +52,20 @@ static void read_all(tsagg__part *p)
     }
 
     uint64_t merchants = tsagg__part_merchants(p);
+    static tsagg__hour_segment segs[TSAGG__PART_MAX_HOURS];
     for (uint64_t i = 0; i < merchants && i < MAX_ITEMS; i++) {
-        const tsagg__merchant_entry *m = tsagg__part_merchant(p, i);
-        if (m) {
-            uint64_t idx;
-            (void)tsagg__part_find_merchant(p, m->merchant, &idx);
+        tsagg__merchant_entry m, f;
+        if (tsagg__part_merchant_at(p, i, &m) != 0)
+            continue;
+        (void)tsagg__part_find_merchant(p, m.merchant, &f);
+        (void)tsagg__part_find_merchant(p, m.merchant + 1, &f);
+        if (m.nsegments > TSAGG__PART_MAX_HOURS || tsagg__part_segments(p, &m, segs) != 0)
+            continue;
+        for (uint32_t k = 0; k < m.nsegments; k++) {
+            tsagg__rollup r;
+            if (segs[k].rollup_len && tsagg__part_rollup(p, &m, &segs[k], &r) == 0)
+                tsagg__rollup_free(&r);
         }
-        tsagg__rollup r;
-        if (tsagg__part_rollup(p, i, &r) == 0)
-            tsagg__rollup_free(&r);
     }
 }
 

@@ -295,7 +295,10 @@ static void copy_file(const char *src, const char *target, const char *name, siz
     put(target, name, buf, n);
 }
 
-static void write_part(const char *name, size_t nrows, uint32_t merchants)
+/* nrows rows of `merchants` merchants in a span of `hours` hours, each
+ * merchant's rows step_s seconds apart from the span start. */
+static void write_part(const char *name, size_t nrows, uint32_t merchants, uint32_t hours,
+                       int64_t step_s)
 {
     tsagg_schema *schema;
     if (tsagg_schema_create_default(&schema) != 0)
@@ -312,7 +315,7 @@ static void write_part(const char *name, size_t nrows, uint32_t merchants)
     for (size_t i = 0; i < nrows; i++) {
         tsagg__row *r = &rows[i];
         r->merchant = 1 + (uint64_t)(i * merchants / nrows);
-        r->ts = hour + (int64_t)(i % (nrows / merchants)) * INT64_C(15000000);
+        r->ts = hour + (int64_t)(i % (nrows / merchants)) * step_s * INT64_C(1000000);
         r->user = 100 + rnd() % 40;
         r->session = 500 + rnd() % 60;
         r->flags = i % 3 == 0 ? TSAGG_EVENT_HAS_ID : 0;
@@ -334,7 +337,7 @@ static void write_part(const char *name, size_t nrows, uint32_t merchants)
     char file[64];
     snprintf(file, sizeof file, "%s/p.tpart", path);
     tsagg__part_writer *w;
-    if (tsagg__part_writer_open(tsagg_io_default(), file, hour, schema, 7, &w) != 0)
+    if (tsagg__part_writer_open(tsagg_io_default(), file, hour, hours, schema, 7, &w) != 0)
         die("writer_open");
     tsagg__part_writer_no_sync(w);
     if (tsagg__part_writer_add(w, rows, nrows) != 0) {
@@ -363,9 +366,11 @@ static void write_part(const char *name, size_t nrows, uint32_t merchants)
 
 static void corpus_partfile(void)
 {
-    write_part("one_merchant", 40, 1);
-    write_part("three_merchants", 300, 3);
-    write_part("one_event", 1, 1);
+    write_part("one_merchant", 40, 1, 1, 15);
+    write_part("three_merchants", 300, 3, 1, 15);
+    write_part("one_event", 1, 1, 1, 15);
+    /* A day: each merchant has a busy hour (a rollup) and a quiet one. */
+    write_part("day_rollups", 1400, 2, 24, 6);
 }
 
 /* ---- zoneinfo ------------------------------------------------------------- */
