@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "compactcheck.h"
@@ -835,6 +836,47 @@ int cc_has_extra_files(const tsagg__manifest *m)
         end = cc_span_end(&m->parts[i]) > end ? cc_span_end(&m->parts[i]) : end;
     }
     return 0;
+}
+
+int64_t cc_newest(const cc_rows *rs)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, n = INT64_MIN;
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->r[i].ts > n && rs->r[i].ts <= now_us + 24 * CC_HOUR)
+            n = rs->r[i].ts;
+    return n;
+}
+
+static int cc_cmp_span(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+size_t cc_spans(const cc_rows *rs, int64_t newest, size_t tiers[3])
+{
+    int64_t(*sp)[2] = malloc((rs->n + 1) * sizeof *sp);
+    cr_assert_not_null(sp);
+    for (size_t i = 0; i < rs->n; i++) {
+        uint32_t h;
+        tsagg__span_place(rs->r[i].ts, newest, &sp[i][0], &h);
+        sp[i][1] = h;
+    }
+    qsort(sp, rs->n, sizeof *sp, cc_cmp_span);
+    size_t d = 0;
+    if (tiers)
+        tiers[0] = tiers[1] = tiers[2] = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        if (i > 0 && sp[i][0] == sp[i - 1][0] && sp[i][1] == sp[i - 1][1])
+            continue;
+        d++;
+        if (tiers)
+            tiers[tsagg__span_tier(sp[i][0], (uint32_t)sp[i][1])]++;
+    }
+    free(sp);
+    return d;
 }
 
 size_t cc_files_of_tier(const tsagg__manifest *m, uint32_t tier)

@@ -169,6 +169,14 @@ size_t cc_files_of_hour(const tsagg__manifest *m, int64_t hour);
  * span not yet merged into a sealed day or month). */
 int cc_has_extra_files(const tsagg__manifest *m);
 
+/* The newest-event mark the rows give (tiers.h: the largest ts, events more
+ * than a day ahead of the clock aside). */
+int64_t cc_newest(const cc_rows *rs);
+
+/* Distinct spans the tier rule places the rows in, under `newest`; tiers
+ * (may be NULL) gets how many of each tier. */
+size_t cc_spans(const cc_rows *rs, int64_t newest, size_t tiers[3]);
+
 /* Number of files of a tier (TSAGG__TIER_HOUR, _DAY, _MONTH). */
 size_t cc_files_of_tier(const tsagg__manifest *m, uint32_t tier);
 
