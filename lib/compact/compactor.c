@@ -430,8 +430,7 @@ static int64_t newest_hint(compactor *c, uint64_t from, uint64_t to)
                 hint = g->max_ts;
         }
     }
-    free(segs);
-    c->st->errmsg[0] = 0; /* a failure here is no failure of the compaction */
+    free(segs); /* a failure is no failure of the compaction: the read reports it */
     return hint;
 }
 
