@@ -18,6 +18,36 @@ static int oom(tsagg__part_writer *w)
     return tsagg__pfw_fail(w, -ENOMEM, "out of memory");
 }
 
+/*
+ * Most merchant-hours of a long span hold a few rows and get no rollup, so
+ * the first TSAGG__PART_ROLLUP_MIN_ROWS - 1 rows of a merchant-hour are only
+ * held (what a rollup needs of them); the row that makes the hour busy
+ * enough feeds them to the rollup, and later rows go straight to it.
+ */
+int tsagg__pfw_rollup_row(tsagg__part_writer *w, int minute, uint32_t event, uint64_t user,
+                          uint64_t session, const double *measures)
+{
+    uint64_t before = w->rows - w->hour_row_start; /* this row is not counted yet */
+    uint32_t nm = w->nmeasures;
+    if (before < TSAGG__PART_ROLLUP_MIN_ROWS - 1) {
+        w->held[before] = (pf_held){(uint32_t)minute, event, user, session};
+        if (nm)
+            memcpy(w->held_meas + before * nm, measures, nm * sizeof *measures);
+        return 0;
+    }
+    int rc = 0;
+    for (uint64_t i = 0; rc == 0 && before == TSAGG__PART_ROLLUP_MIN_ROWS - 1 && i < before; i++) {
+        const pf_held *h = &w->held[i];
+        rc = tsagg__pf_rollup_add(&w->roll, (int)h->minute, h->event, h->user, h->session,
+                                  w->held_meas + i * nm);
+    }
+    if (rc == 0)
+        rc = tsagg__pf_rollup_add(&w->roll, minute, event, user, session, measures);
+    if (rc != 0)
+        return tsagg__pfw_fail(w, rc, "%s: rollup: %s", w->tmp, tsagg_strerror(rc));
+    return 0;
+}
+
 /* The current merchant-hour ends: its rollup if it is busy enough, its
  * segment always. */
 static int end_hour(tsagg__part_writer *w)
@@ -37,23 +67,21 @@ static int end_hour(tsagg__part_writer *w)
     if (seg->rows >= TSAGG__PART_ROLLUP_MIN_ROWS) {
         int rc = tsagg__pf_rollup_encode(&w->roll, &w->rbuf);
         if (rc != 0)
-            return tsagg__pfw_fail(w, rc, "%s: rollup of merchant %" PRIu64 ", hour %u: %s",
-                                   w->tmp, w->m_merchant, w->cur_hour, tsagg_strerror(rc));
+            return tsagg__pfw_fail(w, rc, "%s: rollup of merchant %" PRIu64 ", hour %u: %s", w->tmp,
+                                   w->m_merchant, w->cur_hour, tsagg_strerror(rc));
         rc = tsagg__pfw_block(w, PF_KIND_ROLLUP, (uint16_t)w->cur_hour,
-                              (uint32_t)(w->nmerchants - 1), w->rbuf.p, w->rbuf.len,
-                              &seg->rollup);
+                              (uint32_t)(w->nmerchants - 1), w->rbuf.p, w->rbuf.len, &seg->rollup);
         if (rc != 0)
             return rc;
         w->rollup_bytes += seg->rollup.len;
         w->nrollups++;
+        tsagg__pf_rollup_reset(&w->roll);
     }
     w->nsegs++;
-    tsagg__pf_rollup_reset(&w->roll);
     return w->out.len >= PF_OUT_FLUSH ? tsagg__pfw_flush(w) : 0;
 }
 
-int tsagg__pfw_begin_merchant(tsagg__part_writer *w, uint64_t merchant, int64_t ts,
-                              uint32_t hour)
+int tsagg__pfw_begin_merchant(tsagg__part_writer *w, uint64_t merchant, int64_t ts, uint32_t hour)
 {
     w->in_merchant = 1;
     w->nmerchants++;
@@ -103,8 +131,8 @@ static int close_page(tsagg__part_writer *w)
 {
     pf_pageref *pg = &w->ptab[w->npages - 1];
     uint64_t pos = w->pages.len;
-    int rc = tsagg__pf_block_append(&w->pages, w->cctx, PF_KIND_PAGE, 0,
-                                    (uint32_t)(w->npages - 1), w->page.p, w->page.len);
+    int rc = tsagg__pf_block_append(&w->pages, w->cctx, PF_KIND_PAGE, 0, (uint32_t)(w->npages - 1),
+                                    w->page.p, w->page.len);
     if (rc != 0)
         return tsagg__pfw_fail(w, rc == TSAGG_EARG ? -EFBIG : rc, "%s: index page %" PRIu64 ": %s",
                                w->tmp, w->npages - 1, tsagg_strerror(rc));
@@ -145,7 +173,9 @@ int tsagg__pfw_end_merchant(tsagg__part_writer *w)
     if (tsagg__buf_reserve(&w->page, PF_PAGE_ENTRY_MAX) != 0)
         return oom(w);
     uint8_t *q = w->page.p + w->page.len;
-    q += tsagg__put_varint(q, w->page_entries ? w->m_merchant - w->page_prev : 0);
+    /* The first entry holds its id although the page table has it too: a
+     * page table entry changed behind a good footer checksum is caught. */
+    q += tsagg__put_varint(q, w->page_entries ? w->m_merchant - w->page_prev : w->m_merchant);
     q += tsagg__put_varint(q, w->rows - w->m_row_start);
     q += tsagg__put_varint(q, (uint64_t)w->m_min_ts - (uint64_t)w->start);
     q += tsagg__put_varint(q, (uint64_t)w->last_ts - (uint64_t)w->m_min_ts);
