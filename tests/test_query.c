@@ -1644,6 +1644,7 @@ Test(query, one_merchant_year_reads_few_blocks)
     evs[n++] = (tsagg_event){.ts = month[12] + 2 * HOUR, .merchant = 1, .event = "x",
                              .event_len = 1};
     cr_assert_eq(tsagg_append(st, evs, n, NULL), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_flush(st), 0);
     compact(st, 0);
     cr_assert_eq(tsagg_store_close(st), 0);
     unsigned hours, days, months;
@@ -2078,7 +2079,7 @@ Test(query, partition_file_not_the_listed_one)
                  tsagg_result_rows(res) ? tsagg_result_values(res, 0)[1] : -1.0);
     const char *msg = errmsg(ro);
     cr_assert(strstr(msg, strrchr(h21, '/') + 1), "message names the file: %s", msg);
-    cr_assert(strstr(msg, "hour 2026-10-23T22:00Z") && strstr(msg, "lists (hour 2026-10-23T21:00Z"),
+    cr_assert(strstr(msg, "span 2026-10-23T22:00Z") && strstr(msg, "lists (span 2026-10-23T21:00Z"),
               "message says which hour each is: %s", msg);
     cr_assert_eq(tsagg_result_rows(res), 0);
     /* A query that does not reach the hour still answers. */
