@@ -317,11 +317,30 @@ static inline int row_group(pscan *s, uint32_t code, size_t *grp)
     return group_of_code(s, code, grp);
 }
 
+/* The bucket last found and its bounds: a merchant's rows are in time
+ * order, so most rows fall in the bucket of the row before (a day, week or
+ * month bucket is otherwise a binary search per row). */
+typedef struct bcache {
+    int64_t lo, hi; /* [starts[b], starts[b + 1]) */
+    size_t b;
+} bcache;
+
+static inline size_t bucket_of(const qplan *p, bcache *bc, int64_t ts)
+{
+    if (ts < bc->lo || ts >= bc->hi) {
+        bc->b = tsagg__qplan_bucket(p, ts);
+        bc->lo = p->starts[bc->b];
+        bc->hi = p->starts[bc->b + 1];
+    }
+    return bc->b;
+}
+
 /* Filter and accumulate n <= G rows. */
 static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 {
     qplan *p = s->p;
     int grouped = p->group_col != QCOL_NONE;
+    bcache bc = {INT64_MAX, INT64_MIN, 0}; /* empty */
     /* Selection vector: rows in range, then narrowed by each filter. */
     uint32_t m = 0;
     if (!k->ts) {
@@ -357,7 +376,7 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
             if (grp == QGROUP_SKIP)
                 continue;
             p->count[tsagg__qplan_cell(
-                p, grp, k->ts ? tsagg__qplan_bucket(p, k->ts[i]) : k->bucket)]++;
+                p, grp, k->ts ? bucket_of(p, &bc, k->ts[i]) : k->bucket)]++;
         }
         return rc;
     }
@@ -371,7 +390,7 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         for (uint32_t x = 0; p->need_measures && x < p->nmeasures; x++)
             c->row_meas[x] = k->meas[x] ? k->meas[x][i] : NAN;
         size_t cell =
-            tsagg__qplan_cell(p, grp, k->ts ? tsagg__qplan_bucket(p, k->ts[i]) : k->bucket);
+            tsagg__qplan_cell(p, grp, k->ts ? bucket_of(p, &bc, k->ts[i]) : k->bucket);
         rc = tsagg__qplan_add(p, cell, p->need_users ? k->user[i] : 0,
                               p->need_sessions ? k->session[i] : 0, c->row_meas);
     }
