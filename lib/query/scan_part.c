@@ -368,6 +368,10 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
     int rc = 0;
     if (!p->need_measures && !p->need_users && !p->need_sessions) {
         /* Counts alone: no per-row accumulator call. */
+        if (!grouped && !k->ts) {
+            p->count[tsagg__qplan_cell(p, 0, k->bucket)] += m;
+            return 0;
+        }
         for (uint32_t j = 0; j < m; j++) {
             uint32_t i = c->sel[j];
             size_t grp = 0;
