@@ -384,6 +384,11 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         }
         return rc;
     }
+    /* A row of the same cell, user and session as the one before (a
+     * visitor's events follow each other in a merchant's rows) only counts:
+     * its ids are in the cell's sets already. */
+    size_t last_cell = SIZE_MAX;
+    uint64_t last_user = 0, last_session = 0;
     for (uint32_t j = 0; rc == 0 && j < m; j++) {
         uint32_t i = c->sel[j];
         size_t grp = 0;
@@ -391,12 +396,21 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
             break;
         if (grp == QGROUP_SKIP)
             continue;
-        for (uint32_t x = 0; p->need_measures && x < p->nmeasures; x++)
-            c->row_meas[x] = k->meas[x] ? k->meas[x][i] : NAN;
         size_t cell =
             tsagg__qplan_cell(p, grp, k->ts ? bucket_of(p, &bc, k->ts[i]) : k->bucket);
-        rc = tsagg__qplan_add(p, cell, p->need_users ? k->user[i] : 0,
-                              p->need_sessions ? k->session[i] : 0, c->row_meas);
+        uint64_t user = p->need_users ? k->user[i] : 0;
+        uint64_t session = p->need_sessions ? k->session[i] : 0;
+        if (!p->need_measures && cell == last_cell && user == last_user &&
+            session == last_session) {
+            p->count[cell]++;
+            continue;
+        }
+        for (uint32_t x = 0; p->need_measures && x < p->nmeasures; x++)
+            c->row_meas[x] = k->meas[x] ? k->meas[x][i] : NAN;
+        rc = tsagg__qplan_add(p, cell, user, session, c->row_meas);
+        last_cell = cell;
+        last_user = user;
+        last_session = session;
     }
     return rc;
 }
