@@ -660,9 +660,11 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
 {
     tsagg__part *part = tsagg__pcent_part(ent);
     const tsagg__part_info *info = tsagg__part_get_info(part);
-    /* No overflow: from < to, and spans end before 2^63 us. */
+    /* The span [start, start + hours h) must meet [from, to) (no overflow
+     * near the ends of time). */
     if (info->start >= p->to ||
-        info->start + (int64_t)info->hours * TSAGG__HOUR_US <= p->from)
+        (info->start < p->from &&
+         (uint64_t)p->from - (uint64_t)info->start >= (uint64_t)info->hours * TSAGG__HOUR_US))
         return 0;
     tsagg__pcmerch *merch = NULL;
     if (!(p->flags & TSAGG_QUERY_ALL_MERCHANTS)) {
