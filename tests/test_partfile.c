@@ -899,6 +899,184 @@ static ds many_rows(size_t n, tsagg_schema *schema)
     return finalize(&b, schema, HOUR0, 1);
 }
 
+/* ---- spans ------------------------------------------------------------------- */
+
+static uint64_t next_rand(uint64_t *x)
+{
+    *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+    return *x >> 17;
+}
+
+/* A row of merchant m at ts with a few dimension values. */
+static void span_row(builder *b, int64_t ts, uint64_t m, uint64_t *x)
+{
+    char page[16];
+    uint64_t r = next_rand(x);
+    snprintf(page, sizeof page, "/p/%u", (unsigned)(r % 23));
+    const char *dims[6] = {page, r % 3 ? "" : "ddg.gg", r % 2 ? "DE" : "US", "", "", ""};
+    double v = r % 5 ? NAN : (double)(r % 1000) / 8;
+    b_add(b, ts, m, 1 + r % 97, 1 + r % 211, r % 4 ? "page_view" : "click", dims, 6, &v, 1);
+}
+
+/*
+ * `merchants` merchants over a span of `hours` hours: most with a few rows
+ * scattered over the span, every 40th with a busy hour (enough rows for a
+ * rollup) and a few rows in other hours, and the largest merchant id last.
+ * Ids have uneven gaps, so the index pages' deltas vary in length.
+ */
+static ds span_rows(tsagg_schema *schema, int64_t start, uint32_t hours, uint32_t merchants)
+{
+    builder b = {0};
+    uint64_t x = 0x5eed0000u + hours;
+    int64_t span = (int64_t)hours * TSAGG__HOUR_US;
+    for (uint32_t m = 0; m < merchants; m++) {
+        uint64_t id = m == merchants - 1 ? UINT64_MAX : (uint64_t)m * m * 977 + 3;
+        if (m % 40 == 7) {
+            int64_t busy = start + (int64_t)(next_rand(&x) % hours) * TSAGG__HOUR_US;
+            for (int i = 0; i < TSAGG__PART_ROLLUP_MIN_ROWS + (int)m % 50; i++)
+                span_row(&b, busy + (int64_t)i * 6000000, id, &x);
+        }
+        uint32_t n = 1 + (uint32_t)(next_rand(&x) % 6);
+        for (uint32_t i = 0; i < n; i++)
+            span_row(&b, start + (int64_t)(next_rand(&x) % (uint64_t)span), id, &x);
+    }
+    return finalize_span(&b, schema, start, hours, 1);
+}
+
+Test(partfile, spans_of_an_hour_a_day_and_a_month)
+{
+    tsagg_schema *schema = default_schema();
+    char dir[256], path[512];
+    tu_tmpdir(dir, sizeof dir);
+    const int64_t day = HOUR0 - 13 * TSAGG__HOUR_US;
+    uint32_t hours[3] = {1, 24, TSAGG__PART_MAX_HOURS};
+    uint32_t merchants[3] = {300, 520, 700}; /* 2, 3 and 3 index pages */
+    for (int k = 0; k < 3; k++) {
+        ds d = span_rows(schema, day, hours[k], merchants[k]);
+        snprintf(path, sizeof path, "%s/%uh.tpart", dir, hours[k]);
+        tsagg__part_info info;
+        write_ds(tsagg_io_default(), path, &d, 999, &info);
+        cr_assert_eq(info.start, day);
+        cr_assert_eq(info.hours, hours[k]);
+        cr_assert_eq(info.merchants, merchants[k]);
+        sketch_stats st = {0};
+        verify(tsagg_io_default(), path, &d, &st);
+        /* Both kinds of merchant, and in a longer span, both kinds of
+         * segment. */
+        cr_assert_gt(st.segmented, 0);
+        cr_assert_gt(st.unsegmented, 0);
+        cr_assert_gt(st.rollups, 0);
+        if (hours[k] > 1)
+            cr_assert_gt(st.plain_segments, 0);
+        ds_free(&d);
+    }
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
+Test(partfile, index_lookups_refuse_foreign_arguments)
+{
+    tsagg_schema *schema = default_schema();
+    char dir[256], path[512];
+    tmp_path(dir, sizeof dir, path, sizeof path, "a.tpart");
+    ds d = span_rows(schema, HOUR0, 3, 60);
+    write_ds(tsagg_io_default(), path, &d, 1000, NULL);
+    tsagg__part *p;
+    cr_assert_eq(tsagg__part_open(tsagg_io_default(), path, &p, NULL, 0), 0);
+    tsagg__merchant_entry e, e2;
+    tsagg__hour_segment seg[8];
+    tsagg__rollup r;
+    cr_assert_eq(tsagg__part_merchant_at(p, 7, &e), 0);
+    cr_assert_gt(e.nsegments, 1);
+    cr_assert_leq(e.nsegments, 8);
+    cr_assert_eq(tsagg__part_merchant_at(p, 7, NULL), TSAGG_EARG);
+    cr_assert_eq(tsagg__part_merchant_at(NULL, 7, &e2), TSAGG_EARG);
+    cr_assert_eq(tsagg__part_find_merchant(p, e.merchant, NULL), 1);
+    /* An entry that is not this file's. */
+    e2 = e;
+    e2.index = tsagg__part_merchants(p);
+    cr_assert_eq(tsagg__part_segments(p, &e2, seg), TSAGG_EARG);
+    e2 = e;
+    e2.merchant++;
+    cr_assert_eq(tsagg__part_segments(p, &e2, seg), TSAGG_EARG);
+    e2 = e;
+    e2.nsegments++;
+    cr_assert_eq(tsagg__part_segments(p, &e2, seg), TSAGG_EARG);
+    cr_assert_eq(tsagg__part_segments(p, &e, NULL), TSAGG_EARG);
+    cr_assert_eq(tsagg__part_segments(p, &e, seg), 0);
+    /* A merchant without segments: nothing to read, out untouched. */
+    tsagg__merchant_entry plain;
+    cr_assert_eq(tsagg__part_merchant_at(p, 0, &plain), 0);
+    cr_assert_eq(plain.nsegments, 0);
+    cr_assert_eq(tsagg__part_segments(p, &plain, NULL), 0);
+    /* Rollups: only of a segment that has one, inside the span. */
+    uint32_t with = UINT32_MAX, without = UINT32_MAX;
+    for (uint32_t k = 0; k < e.nsegments; k++) {
+        if (seg[k].rollup_len)
+            with = k;
+        else
+            without = k;
+    }
+    cr_assert(with != UINT32_MAX && without != UINT32_MAX);
+    cr_assert_eq(tsagg__part_rollup(p, &e, &seg[without], &r), TSAGG_EARG);
+    cr_assert_null(r.mem);
+    tsagg__hour_segment bad = seg[with];
+    bad.hour += TSAGG__HOUR_US * 3;
+    cr_assert_eq(tsagg__part_rollup(p, &e, &bad, &r), TSAGG_EARG);
+    bad = seg[with];
+    bad.hour += 1;
+    cr_assert_eq(tsagg__part_rollup(p, &e, &bad, &r), TSAGG_EARG);
+    bad = seg[with];
+    bad.rollup_off = tsagg__part_get_info(p)->bytes;
+    cr_assert_eq(tsagg__part_rollup(p, &e, &bad, &r), TSAGG_EARG);
+    cr_assert_eq(tsagg__part_rollup(p, &e, NULL, &r), TSAGG_EARG);
+    cr_assert_eq(tsagg__part_rollup(p, &e, &seg[with], NULL), TSAGG_EARG);
+    /* Another hour's segment: the block is not the one asked for. */
+    bad = seg[with];
+    bad.hour = seg[without].hour;
+    int rc = tsagg__part_rollup(p, &e, &bad, &r);
+    cr_assert_eq(rc, TSAGG_ECORRUPT);
+    char msg[512];
+    tsagg__part_errmsg(p, msg, sizeof msg);
+    cr_assert(strstr(msg, "not the block"), "%s", msg);
+    cr_assert_eq(tsagg__part_rollup(p, &e, &seg[with], &r), 0);
+    tsagg__rollup_free(&r);
+    tsagg__part_close(p);
+    ds_free(&d);
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
+Test(partfile, check_listed_compares_the_span)
+{
+    tsagg_schema *schema = default_schema();
+    char dir[256], path[512];
+    tmp_path(dir, sizeof dir, path, sizeof path, "l.tpart");
+    ds d = span_rows(schema, HOUR0, 24, 10);
+    tsagg__part_info info;
+    write_ds(tsagg_io_default(), path, &d, 1000, &info);
+    tsagg__part *p;
+    cr_assert_eq(tsagg__part_open(tsagg_io_default(), path, &p, NULL, 0), 0);
+    char msg[512];
+    cr_assert_eq(tsagg__part_check_listed(p, HOUR0, 24, 77, d.n, info.bytes, msg, sizeof msg), 0);
+    cr_assert_eq(tsagg__part_check_listed(p, HOUR0, 1, 77, d.n, info.bytes, msg, sizeof msg),
+                 TSAGG_ECORRUPT);
+    cr_assert(strstr(msg, path) && strstr(msg, "+ 24 h") && strstr(msg, "+ 1 h"), "%s", msg);
+    cr_assert_eq(tsagg__part_check_listed(p, HOUR0 + TSAGG__HOUR_US, 24, 77, d.n, info.bytes,
+                                          msg, sizeof msg),
+                 TSAGG_ECORRUPT);
+    cr_assert_eq(tsagg__part_check_listed(p, HOUR0, 24, 78, d.n, info.bytes, NULL, 0),
+                 TSAGG_ECORRUPT);
+    cr_assert_eq(tsagg__part_check_listed(p, HOUR0, 24, 77, d.n + 1, info.bytes, NULL, 0),
+                 TSAGG_ECORRUPT);
+    cr_assert_eq(tsagg__part_check_listed(p, HOUR0, 24, 77, d.n, info.bytes - 1, NULL, 0),
+                 TSAGG_ECORRUPT);
+    tsagg__part_close(p);
+    ds_free(&d);
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
 Test(partfile, row_group_boundaries)
 {
     tsagg_schema *schema = default_schema();
@@ -974,6 +1152,17 @@ Test(partfile, unsorted_and_out_of_span_rows_are_refused)
     tmp_path(dir, sizeof dir, path, sizeof path, "sort.tpart");
     tsagg__part_writer *w;
     cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, HOUR0 + 1, 1, schema, 1, &w),
+                 TSAGG_EARG);
+    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, HOUR0, 0, schema, 1, &w),
+                 TSAGG_EARG);
+    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, HOUR0,
+                                         TSAGG__PART_MAX_HOURS + 1, schema, 1, &w),
+                 TSAGG_EARG);
+    int64_t last = INT64_MAX - INT64_MAX % TSAGG__HOUR_US; /* its hour does not end */
+    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, last, 1, schema, 1, &w),
+                 TSAGG_EARG);
+    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, last - TSAGG__HOUR_US, 2,
+                                         schema, 1, &w),
                  TSAGG_EARG);
     cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, HOUR0, 1, schema, 77, &w), 0);
     cr_assert_eq(tsagg__part_writer_add(w, d.rows, 2), 0);
@@ -1261,7 +1450,7 @@ typedef struct layout {
     uint64_t dict_off[1 + MAXD];
     uint64_t col_off;  /* column 0 of group 0 */
     uint64_t zcol_off; /* a zstd-compressed column block, 0 if none */
-    uint64_t page_off; /* index page 0 */
+    uint64_t page_off, page_first; /* index page 0, its first merchant */
     uint64_t seg_off;  /* hour-segment block of the last merchant of page 0 with one */
     uint64_t seg_merchant; /* that merchant's index */
     uint64_t rollup_off;   /* its first rollup block */
@@ -1351,8 +1540,10 @@ static layout parse_layout(const uint8_t *f, size_t len)
         cr_assert_eq(tsagg__get_u32(q + 24), 24 + tsagg__get_u32(f + off + 8));
         cr_assert_eq(tsagg__get_u32(q + 28), nm - i * 256 < 256 ? nm - i * 256 : 256);
         body += tsagg__get_u32(q + 24);
-        if (i == 0)
+        if (i == 0) {
             l.page_off = off;
+            l.page_first = tsagg__get_u64(q);
+        }
     }
     cr_assert_eq(q, raw + raw_len);
     cr_assert_eq(body, l.footer_off, "the footer's pieces do not add up to the body");
@@ -1362,7 +1553,9 @@ static layout parse_layout(const uint8_t *f, size_t len)
         uint8_t *page = block_raw(f, l.page_off, 5, &plen);
         const uint8_t *e = page;
         for (uint64_t i = 0; e < page + plen; i++) {
-            varint(&e); /* merchant delta */
+            uint64_t delta = varint(&e); /* the first: the page table's first merchant */
+            if (i == 0)
+                cr_assert_eq(delta, l.page_first);
             varint(&e); /* rows */
             varint(&e); /* min ts */
             varint(&e); /* ts range */
@@ -1702,7 +1895,8 @@ static int read_all_compare(tsagg__part *p, tsagg__part *ref)
     return failed;
 }
 
-static void sweep(const uint8_t *orig, size_t len, size_t step)
+/* Flip bits (every bit_step-th of each byte) of every step-th byte. */
+static void sweep(const uint8_t *orig, size_t len, size_t step, int bit_step)
 {
     memio ref_io = {.b = orig, .len = len};
     ref_io.io = (tsagg_io){
@@ -1717,7 +1911,7 @@ static void sweep(const uint8_t *orig, size_t len, size_t step)
     mio.io = ref_io.io;
     mio.io.ctx = &mio;
     for (size_t off = 0; off < len; off += step) {
-        for (int bit = 0; bit < 8; bit += 5) {
+        for (int bit = 0; bit < 8; bit += bit_step) {
             b[off] ^= (uint8_t)(1u << bit);
             tsagg__part *p;
             int rc = tsagg__part_open(&mio.io, "mem.tpart", &p, err, sizeof err);
@@ -1735,23 +1929,59 @@ static void sweep(const uint8_t *orig, size_t len, size_t step)
     tsagg__part_close(ref);
 }
 
+/*
+ * A small file of a 3-hour span: merchant 2 has a busy hour 0 (a rollup)
+ * and a quiet hour 2, merchant 5 a few rows in every hour (no segments),
+ * merchant 9 a busy hour 1, merchant 1000 one row. Few distinct values, so
+ * the file stays small enough to flip every bit of.
+ */
+static ds mixed_rows(tsagg_schema *schema)
+{
+    builder b = {0};
+    const char *dims[6] = {"/", "", "", "", "", ""};
+    double v = 2;
+    int64_t h = HOUR0;
+    for (int i = 0; i < TSAGG__PART_ROLLUP_MIN_ROWS + 8; i++)
+        b_add(&b, h + (int64_t)i * 6000000, 2, 1 + i % 3, 1 + i % 4, "pv", dims, 6,
+              i % 9 ? NULL : &v, 1);
+    for (int i = 0; i < 3; i++)
+        b_add(&b, h + 2 * TSAGG__HOUR_US + i, 2, 1, 1, "pv", dims, 6, NULL, 1);
+    for (int i = 0; i < 4; i++)
+        b_add(&b, h + i * 2700000000ll, 5, 4, 4, "c", NULL, 6, &v, 1);
+    for (int i = 0; i < TSAGG__PART_ROLLUP_MIN_ROWS + 3; i++)
+        b_add(&b, h + TSAGG__HOUR_US + (int64_t)i * 6000000, 9, 1 + i % 2, 1, "pv", dims, 6, NULL,
+              1);
+    b_add(&b, h + 3 * TSAGG__HOUR_US - 1, 1000, 1, 1, "c", NULL, 6, NULL, 1);
+    for (size_t i = 0; i < b.n; i++)
+        b.t[i].id = i % 7 ? 0 : i; /* mostly without ids: a compact id column */
+    return finalize_span(&b, schema, h, 3, 0);
+}
+
 Test(partfile, every_flipped_byte_is_caught)
 {
     tsagg_schema *schema = default_schema();
     char dir[256], path[512];
     tmp_path(dir, sizeof dir, path, sizeof path, "s.tpart");
-    ds d = many_rows(60, schema);
-    write_ds(tsagg_io_default(), path, &d, 60, NULL);
+    ds d = mixed_rows(schema);
+    write_ds(tsagg_io_default(), path, &d, 100, NULL);
+    sketch_stats st = {0};
+    verify(tsagg_io_default(), path, &d, &st);
+    cr_assert(st.segmented == 2 && st.unsegmented == 2 && st.rollups == 2 &&
+                  st.plain_segments == 1,
+              "not the shape the sweep should cover");
     size_t len;
     uint8_t *orig = slurp(path, &len);
-    sweep(orig, len, 1);
+    double t0 = now_s();
+    sweep(orig, len, 1, 1);
+    fprintf(stderr, "partfile: flipped every bit of %zu bytes in %.1f s\n", len,
+            now_s() - t0);
     free(orig);
     ds_free(&d);
     /* Several groups and zstd blocks: a strided sweep. */
     ds big = many_rows(2 * GR + 100, schema);
     write_ds(tsagg_io_default(), path, &big, 5000, NULL);
     orig = slurp(path, &len);
-    sweep(orig, len, 61);
+    sweep(orig, len, 61, 5);
     free(orig);
     ds_free(&big);
     tsagg_schema_free(schema);
@@ -1869,44 +2099,62 @@ static void rechecksum_block(uint8_t *f, uint64_t off, uint32_t s)
     XXH3_freeState(st);
 }
 
-Test(partfile, bad_structure_behind_good_checksums)
+/* The raw footer of a file (malloc'ed); *foff, *fr its offset and length. */
+static uint8_t *footer_raw(const uint8_t *orig, size_t len, uint64_t *foff, uint64_t *fr)
 {
-    tsagg_schema *schema = default_schema();
-    char dir[256], path[512];
-    tmp_path(dir, sizeof dir, path, sizeof path, "x.tpart");
-    ds d = many_rows(60, schema);
-    write_ds(tsagg_io_default(), path, &d, 60, NULL);
-    size_t len;
-    uint8_t *orig = slurp(path, &len);
     const uint8_t *t = orig + len - 48;
-    uint64_t foff = tsagg__get_u64(t), fs = tsagg__get_u64(t + 8), fr = tsagg__get_u64(t + 16);
-    uint8_t *raw = malloc(fr);
+    uint64_t fs = tsagg__get_u64(t + 8);
+    *foff = tsagg__get_u64(t);
+    *fr = tsagg__get_u64(t + 16);
+    uint8_t *raw = malloc(*fr);
     if (t[24] == 2)
-        cr_assert_eq(ZSTD_decompress(raw, fr, orig + foff, fs), fr);
+        cr_assert_eq(ZSTD_decompress(raw, *fr, orig + *foff, fs), *fr);
     else
-        memcpy(raw, orig + foff, fr);
+        memcpy(raw, orig + *foff, *fr);
+    return raw;
+}
+
+/* Every footer byte changed (3 bits each), checksums made good: never a
+ * crash, and the open or a read refuses every change. */
+static void footer_changes_are_refused(const uint8_t *orig, size_t len)
+{
+    uint64_t foff, fr;
+    uint8_t *raw = footer_raw(orig, len, &foff, &fr);
     /* The same footer stored plain is a good file. */
     size_t n;
     uint8_t *b = with_footer(orig, foff, raw, fr, &n);
     cr_assert_eq(read_everything(b, n), 0);
     free(b);
-    /* Every footer byte changed, checksums made good: never a crash, and
-     * the open or a read refuses the file. */
     int refused = 0;
     for (size_t i = 0; i < fr; i++) {
         for (int bit = 0; bit < 8; bit += 3) {
             raw[i] ^= (uint8_t)(1u << bit);
             b = with_footer(orig, foff, raw, fr, &n);
-            refused += read_everything(b, n) > 0;
+            int r = read_everything(b, n) > 0;
+            cr_assert(r, "footer byte %zu of %" PRIu64 " bit %d: the change went unnoticed", i, fr,
+                      bit);
+            refused += r;
             free(b);
             raw[i] ^= (uint8_t)(1u << bit);
         }
     }
-    /* (Every one is refused today: each footer field is cross-checked.) */
-    cr_assert_eq(refused, (int)fr * 3, "structure checks refused only %d of %d changes", refused,
-                 (int)fr * 3);
-    /* Every byte of every block changed likewise. */
-    b = malloc(len);
+    cr_assert_eq(refused, (int)fr * 3);
+    free(raw);
+}
+
+Test(partfile, bad_structure_behind_good_checksums)
+{
+    tsagg_schema *schema = default_schema();
+    char dir[256], path[512];
+    tmp_path(dir, sizeof dir, path, sizeof path, "x.tpart");
+    ds d = mixed_rows(schema);
+    write_ds(tsagg_io_default(), path, &d, 60, NULL);
+    size_t len;
+    uint8_t *orig = slurp(path, &len);
+    footer_changes_are_refused(orig, len);
+    /* Every byte of every block changed likewise (only: no crash). */
+    uint64_t foff = tsagg__get_u64(orig + len - 48);
+    uint8_t *b = malloc(len);
     memcpy(b, orig, len);
     for (uint64_t off = 64; off < foff;) {
         uint32_t s = tsagg__get_u32(orig + off + 8);
@@ -1921,7 +2169,316 @@ Test(partfile, bad_structure_behind_good_checksums)
         off += 24 + s;
     }
     free(b);
+    free(orig);
+    ds_free(&d);
+    /* Several index pages: their table in the footer is cross-checked too. */
+    ds pages = span_rows(schema, HOUR0, 2, 300);
+    write_ds(tsagg_io_default(), path, &pages, 1000, NULL);
+    orig = slurp(path, &len);
+    footer_changes_are_refused(orig, len);
+    free(orig);
+    ds_free(&pages);
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
+/* ---- the index's own checks, behind good checksums ------------------------------ */
+
+/* An index entry and an hour segment as their varints (docs/format.md). */
+typedef struct tentry {
+    uint64_t delta, rows, dmin, dlen, nseg, soff, slen;
+} tentry;
+
+typedef struct tseg {
+    uint64_t hour, rows, len, delta;
+} tseg;
+
+static size_t page_parse(const uint8_t *raw, size_t len, tentry *out)
+{
+    const uint8_t *q = raw;
+    size_t n = 0;
+    while (q < raw + len) {
+        tentry *e = &out[n++];
+        memset(e, 0, sizeof *e);
+        e->delta = varint(&q);
+        e->rows = varint(&q);
+        e->dmin = varint(&q);
+        e->dlen = varint(&q);
+        e->nseg = varint(&q);
+        if (e->nseg) {
+            e->soff = varint(&q);
+            e->slen = varint(&q);
+        }
+    }
+    cr_assert_eq(q, raw + len);
+    return n;
+}
+
+static size_t page_encode(const tentry *e, size_t n, uint8_t *out)
+{
+    uint8_t *q = out;
+    for (size_t i = 0; i < n; i++) {
+        q += tsagg__put_varint(q, e[i].delta);
+        q += tsagg__put_varint(q, e[i].rows);
+        q += tsagg__put_varint(q, e[i].dmin);
+        q += tsagg__put_varint(q, e[i].dlen);
+        q += tsagg__put_varint(q, e[i].nseg);
+        if (e[i].nseg) {
+            q += tsagg__put_varint(q, e[i].soff);
+            q += tsagg__put_varint(q, e[i].slen);
+        }
+    }
+    return (size_t)(q - out);
+}
+
+static size_t segs_parse(const uint8_t *raw, size_t len, tseg *out)
+{
+    const uint8_t *q = raw;
+    uint64_t n = varint(&q);
+    for (uint64_t i = 0; i < n; i++) {
+        out[i].hour = varint(&q);
+        out[i].rows = varint(&q);
+        out[i].len = varint(&q);
+        out[i].delta = out[i].len ? varint(&q) : 0;
+    }
+    cr_assert_eq(q, raw + len);
+    return (size_t)n;
+}
+
+/* n segments (count: the stated count) as raw bytes. */
+static size_t segs_encode(const tseg *s, size_t n, uint64_t count, uint8_t *out)
+{
+    uint8_t *q = out;
+    q += tsagg__put_varint(q, count);
+    for (size_t i = 0; i < n; i++) {
+        q += tsagg__put_varint(q, s[i].hour);
+        q += tsagg__put_varint(q, s[i].rows);
+        q += tsagg__put_varint(q, s[i].len);
+        if (s[i].len)
+            q += tsagg__put_varint(q, s[i].delta);
+    }
+    return (size_t)(q - out);
+}
+
+/* A block holding raw bytes stored plain, at b + *len. */
+static void put_block(uint8_t *b, size_t *len, uint8_t kind, uint16_t col, uint32_t ordinal,
+                      const uint8_t *raw, size_t rlen)
+{
+    uint8_t *h = b + *len;
+    memset(h, 0, 24);
+    h[0] = kind;
+    tsagg__put_u16(h + 2, col);
+    tsagg__put_u32(h + 4, ordinal);
+    tsagg__put_u32(h + 8, (uint32_t)rlen);
+    tsagg__put_u32(h + 12, (uint32_t)rlen);
+    memcpy(h + 24, raw, rlen);
+    rechecksum_block(b, *len, (uint32_t)rlen);
+    *len += 24 + rlen;
+}
+
+/*
+ * orig with index page 0 replaced by `page` and, if seg is not NULL, a new
+ * hour-segment block of ordinal seg_ordinal holding `seg`: the new blocks
+ * follow the body (the segment block at the old footer offset, where the
+ * caller's page points), the footer's page table and byte counts follow
+ * them (the old page block counts as segment bytes). Checksums are good.
+ */
+static uint8_t *with_index(const uint8_t *orig, size_t len, const uint8_t *page, size_t plen,
+                           const uint8_t *seg, size_t slen, uint32_t seg_ordinal, size_t *out_len)
+{
+    uint64_t foff, fr;
+    uint8_t *raw = footer_raw(orig, len, &foff, &fr);
+    uint8_t *body = malloc(foff + 48 + plen + slen);
+    memcpy(body, orig, foff);
+    size_t n = foff;
+    if (seg)
+        put_block(body, &n, 4, 0, seg_ordinal, seg, slen);
+    uint64_t page_off = n;
+    put_block(body, &n, 5, 0, 0, page, plen);
+    /* The page table is the footer's tail; page 0 comes first. */
+    uint64_t npages = (tsagg__get_u64(raw + 8) + 255) / 256;
+    uint8_t *pt = raw + fr - npages * 32;
+    uint64_t extra = tsagg__get_u32(pt + 24) + (seg ? 24 + slen : 0);
+    tsagg__put_u64(raw + 56, tsagg__get_u64(raw + 56) + extra);
+    tsagg__put_u64(pt + 16, page_off);
+    tsagg__put_u32(pt + 24, (uint32_t)(24 + plen));
+    uint8_t *b = with_footer(body, n, raw, fr, out_len);
+    free(body);
     free(raw);
+    return b;
+}
+
+/* Open b, expect `call` (0: merchant_at 0, 1: segments of merchant mi, 2:
+ * its first rollup) to fail as damage with a message holding want. */
+static void expect_index_error(const uint8_t *b, size_t len, int call, uint64_t mi,
+                               const char *want, int line)
+{
+    memio mio = {.b = b, .len = len};
+    mio.io = (tsagg_io){.open = m_open, .close = m_close, .pread = m_pread, .fsize = m_fsize};
+    mio.io.ctx = &mio;
+    tsagg__part *p;
+    char err[512];
+    cr_assert_eq(tsagg__part_open(&mio.io, "mem.tpart", &p, err, sizeof err), 0, "%s", err);
+    tsagg__merchant_entry e;
+    tsagg__hour_segment segs[TSAGG__PART_MAX_HOURS];
+    int rc = tsagg__part_merchant_at(p, call ? mi : 0, &e);
+    if (call >= 1 && rc == 0) {
+        rc = tsagg__part_segments(p, &e, segs);
+        if (call == 2 && rc == 0) {
+            uint32_t k = 0;
+            while (k < e.nsegments && !segs[k].rollup_len)
+                k++;
+            cr_assert_lt(k, e.nsegments);
+            tsagg__rollup r;
+            rc = tsagg__part_rollup(p, &e, &segs[k], &r);
+        }
+    }
+    cr_assert(is_damage(rc), "line %d: want \"%s\", got %d", line, want, rc);
+    tsagg__part_errmsg(p, err, sizeof err);
+    cr_assert(strstr(err, "mem.tpart") && strstr(err, "at offset") && strstr(err, want),
+              "line %d: want \"%s\", got: %s", line, want, err);
+    tsagg__part_close(p);
+}
+
+Test(partfile, index_pages_and_segments_are_checked)
+{
+    tsagg_schema *schema = default_schema();
+    char dir[256], path[512];
+    tmp_path(dir, sizeof dir, path, sizeof path, "i.tpart");
+    ds d = span_rows(schema, HOUR0, 3, 300);
+    write_ds(tsagg_io_default(), path, &d, 1000, NULL);
+    size_t len, plen, slen, n;
+    uint8_t *orig = slurp(path, &len);
+    layout l = parse_layout(orig, len);
+    uint8_t *praw = block_raw(orig, l.page_off, 5, &plen);
+    static tentry e0[256], e[257];
+    cr_assert_eq(page_parse(praw, plen, e0), 256);
+    uint8_t *page = malloc(plen + 4096), *b;
+    const uint64_t span = 3 * (uint64_t)TSAGG__HOUR_US;
+    /* The unchanged page, moved: a good file. */
+    b = with_index(orig, len, praw, plen, NULL, 0, 0, &n);
+    cr_assert_eq(read_everything(b, n), 0);
+    free(b);
+
+#define PAGE_CASE(want, edit, count)                                                               \
+    do {                                                                                           \
+        memcpy(e, e0, sizeof e0);                                                                  \
+        size_t ne_ = 256;                                                                          \
+        edit;                                                                                      \
+        size_t pl_ = page_encode(e, ne_, page);                                                    \
+        b = with_index(orig, len, page, pl_ - (count), NULL, 0, 0, &n);                            \
+        expect_index_error(b, n, 0, 0, want, __LINE__);                                            \
+        free(b);                                                                                   \
+    } while (0)
+
+    /* A merchant with a single row, one with several, one with segments. */
+    uint32_t one = 256, several = 256, segd = 256;
+    for (uint32_t i = 0; i < 256; i++) {
+        one = e0[i].rows == 1 && one == 256 ? i : one;
+        several = e0[i].rows > 1 && several == 256 ? i : several;
+        segd = e0[i].nseg > 1 && segd == 256 ? i : segd;
+    }
+    cr_assert(one < 256 && several < 256 && segd < 256);
+    PAGE_CASE("truncated entry", (void)0, 1);
+    PAGE_CASE("trailing bytes", (e[256] = e0[255], ne_ = 257), 0);
+    PAGE_CASE("first merchant disagrees with the page table", e[0].delta++, 0);
+    PAGE_CASE("merchants not strictly increasing", e[1].delta = 0, 0);
+    PAGE_CASE("merchants not strictly increasing", e[255].delta = UINT64_MAX, 0);
+    PAGE_CASE("merchants not below the next page's",
+              e[255].delta += (255u + 1) * 977 * 511 /* page 1's first id */, 0);
+    PAGE_CASE("row ranges do not add up", e[0].rows = 0, 0);
+    PAGE_CASE("row ranges do not add up", e[255].rows++, 0);
+    PAGE_CASE("row ranges do not add up", e[several].rows--, 0);
+    PAGE_CASE("time range outside the span", e[0].dmin = span, 0);
+    PAGE_CASE("time range outside the span", e[several].dlen = span - e[several].dmin, 0);
+    PAGE_CASE("a time range wider than its one row", e[one].dlen = 1, 0);
+    PAGE_CASE("entry disagrees with its row groups' ranges",
+              e[several].dlen = span - 1 - e[several].dmin, 0);
+    PAGE_CASE("bad hour-segment count", e[segd].nseg = e[segd].rows + 1, 0);
+    PAGE_CASE("bad hour-segment count", e[segd].nseg = 1, 0);
+    /* More segments than hours between its first and last row. */
+    PAGE_CASE("bad hour-segment count", (e[several].nseg = 2, e[several].soff = e0[segd].soff,
+                                         e[several].slen = e0[segd].slen, e[several].dlen = 0),
+              0);
+    PAGE_CASE("bad hour-segment count", e[segd].soff = (uint64_t)1 << 40, 0);
+    PAGE_CASE("bad hour-segment count", e[segd].soff = 10, 0);
+    PAGE_CASE("bad hour-segment count", e[segd].slen = 23, 0);
+    PAGE_CASE("bad hour-segment count", e[segd].slen = 24 + 10 + 40 * e[segd].nseg + 1, 0);
+#undef PAGE_CASE
+
+    /* The hour segments of merchant segd. */
+    uint8_t *sraw = block_raw(orig, e0[segd].soff, 4, &slen);
+    static tseg s0[TSAGG__PART_MAX_HOURS], s[TSAGG__PART_MAX_HOURS + 1];
+    size_t ns0 = segs_parse(sraw, slen, s0);
+    cr_assert_eq(ns0, e0[segd].nseg);
+    uint32_t roll = 0, plain = 0;
+    for (uint32_t k = 0; k < ns0; k++) {
+        roll = s0[k].len ? k : roll;
+        plain = s0[k].len ? plain : k;
+    }
+    cr_assert(s0[roll].len && !s0[plain].len);
+    uint8_t *sbuf = malloc(slen + 4096);
+    uint64_t foff = l.footer_off;
+
+#define SEG_CASE(want, edit, count, call)                                                          \
+    do {                                                                                           \
+        memcpy(s, s0, sizeof s0);                                                                  \
+        size_t ns_ = ns0;                                                                          \
+        uint64_t cnt_ = ns0;                                                                       \
+        edit;                                                                                      \
+        size_t sl_ = segs_encode(s, ns_, cnt_, sbuf) - (count);                                    \
+        memcpy(e, e0, sizeof e0);                                                                  \
+        e[segd].soff = foff;                                                                       \
+        e[segd].slen = 24 + sl_;                                                                   \
+        size_t pl_ = page_encode(e, 256, page);                                                    \
+        b = with_index(orig, len, page, pl_, sbuf, sl_, segd, &n);                                 \
+        expect_index_error(b, n, call, segd, want, __LINE__);                                      \
+        free(b);                                                                                   \
+    } while (0)
+
+    /* Unchanged, the rewritten block reads back. */
+    {
+        size_t sl = segs_encode(s0, ns0, ns0, sbuf);
+        memcpy(e, e0, sizeof e0);
+        e[segd].soff = foff;
+        e[segd].slen = 24 + sl;
+        size_t pl = page_encode(e, 256, page);
+        b = with_index(orig, len, page, pl, sbuf, sl, segd, &n);
+        cr_assert_eq(read_everything(b, n), 0);
+        free(b);
+    }
+    SEG_CASE("truncated", (void)0, 1, 1);
+    SEG_CASE("trailing bytes", (s[ns0] = s0[plain], ns_++), 0, 1);
+    SEG_CASE("segment count disagrees with the index", cnt_++, 0, 1);
+    SEG_CASE("hours not increasing", s[0].hour++, 0, 1);
+    SEG_CASE("hours not increasing", s[1].hour = s[0].hour, 0, 1);
+    SEG_CASE("hours not increasing", s[ns0 - 1].hour++, 0, 1);
+    SEG_CASE("rows do not add up to the merchant's", s[0].rows = 0, 0, 1);
+    SEG_CASE("rows do not add up to the merchant's", s[0].rows += e0[segd].rows, 0, 1);
+    SEG_CASE("rows do not add up to the merchant's", s[ns0 - 1].rows++, 0, 1);
+    SEG_CASE("rows do not add up to the merchant's",
+             s[plain].rows > 1 ? s[plain].rows-- : s[roll].rows--, 0, 1);
+    SEG_CASE("rollup block reference outside the body", s[roll].delta = (uint64_t)1 << 40, 0, 1);
+    SEG_CASE("rollup block reference outside the body", s[roll].delta = 10, 0, 1);
+    SEG_CASE("rollup block reference outside the body", s[roll].len = 23, 0, 1);
+    /* A second rollup at the first one's place. */
+    SEG_CASE("rollup block reference outside the body",
+             (s[plain].len = s[roll].len,
+              s[plain].delta = plain < roll ? s[roll].delta : 0,
+              s[roll].delta = plain < roll ? 0 : s[roll].delta),
+             0, 1);
+    SEG_CASE("listed without a rollup", s[roll].len = 0, 0, 1);
+    /* Rows moved between two hours: the rollup's counts disagree. */
+    SEG_CASE("counts exceed the merchant-hour's rows",
+             (s[roll].rows--, s[plain].rows++), 0, 2);
+    if (s0[plain].rows > 1)
+        SEG_CASE("counts disagree with the merchant-hour's rows",
+                 (s[roll].rows++, s[plain].rows--), 0, 2);
+#undef SEG_CASE
+    free(sbuf);
+    free(sraw);
+    free(page);
+    free(praw);
     free(orig);
     ds_free(&d);
     tsagg_schema_free(schema);

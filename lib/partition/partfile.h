@@ -18,8 +18,9 @@
  * Byte layout: docs/format.md, "Partition files".
  *
  * Writers stream: rows arrive sorted, a row group is encoded when it fills,
- * and memory stays at one row group plus the dictionaries, the directory
- * and the current merchant's rollup, whatever the hour's size.
+ * and memory stays at one row group plus the dictionaries, the compressed
+ * index pages, the current merchant's hours and one merchant-hour's
+ * rollup, whatever the span's size.
  *
  * Readers check the header, trailer and footer checksums on open and each
  * block's checksum when they read it: damage gives TSAGG_ECHECKSUM or

@@ -58,10 +58,11 @@
  *
  * Merchant index page (raw), 256 merchants in increasing order (the last
  * page may hold fewer), per entry:
- *   varint merchant delta from the previous entry (the first: 0, its id is
- *   in the page table); varint rows (>= 1); varint min ts - span start;
- *   varint max ts - min ts; varint nsegments; when nsegments > 0: varint
- *   hour-segment block offset, varint its length (header included).
+ *   varint merchant delta from the previous entry (the first: its id, equal
+ *   to the page table's first merchant); varint rows (>= 1); varint (min ts
+ *   - span start); varint (max ts - min ts); varint nsegments; when
+ *   nsegments > 0: varint hour-segment block offset, varint its length
+ *   (header included).
  *   Row ranges follow each other from the page table's first row.
  *
  * Footer (R raw bytes, stored as S bytes with the trailer's codec):

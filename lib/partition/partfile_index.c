@@ -37,11 +37,10 @@ static int end_hour(tsagg__part_writer *w)
     if (seg->rows >= TSAGG__PART_ROLLUP_MIN_ROWS) {
         int rc = tsagg__pf_rollup_encode(&w->roll, &w->rbuf);
         if (rc != 0)
-            return tsagg__pfw_fail(w, rc, "%s: rollup of merchant %" PRIu64 ", hour %u: %s",
-                                   w->tmp, w->m_merchant, w->cur_hour, tsagg_strerror(rc));
+            return tsagg__pfw_fail(w, rc, "%s: rollup of merchant %" PRIu64 ", hour %u: %s", w->tmp,
+                                   w->m_merchant, w->cur_hour, tsagg_strerror(rc));
         rc = tsagg__pfw_block(w, PF_KIND_ROLLUP, (uint16_t)w->cur_hour,
-                              (uint32_t)(w->nmerchants - 1), w->rbuf.p, w->rbuf.len,
-                              &seg->rollup);
+                              (uint32_t)(w->nmerchants - 1), w->rbuf.p, w->rbuf.len, &seg->rollup);
         if (rc != 0)
             return rc;
         w->rollup_bytes += seg->rollup.len;
@@ -52,8 +51,7 @@ static int end_hour(tsagg__part_writer *w)
     return w->out.len >= PF_OUT_FLUSH ? tsagg__pfw_flush(w) : 0;
 }
 
-int tsagg__pfw_begin_merchant(tsagg__part_writer *w, uint64_t merchant, int64_t ts,
-                              uint32_t hour)
+int tsagg__pfw_begin_merchant(tsagg__part_writer *w, uint64_t merchant, int64_t ts, uint32_t hour)
 {
     w->in_merchant = 1;
     w->nmerchants++;
@@ -103,8 +101,8 @@ static int close_page(tsagg__part_writer *w)
 {
     pf_pageref *pg = &w->ptab[w->npages - 1];
     uint64_t pos = w->pages.len;
-    int rc = tsagg__pf_block_append(&w->pages, w->cctx, PF_KIND_PAGE, 0,
-                                    (uint32_t)(w->npages - 1), w->page.p, w->page.len);
+    int rc = tsagg__pf_block_append(&w->pages, w->cctx, PF_KIND_PAGE, 0, (uint32_t)(w->npages - 1),
+                                    w->page.p, w->page.len);
     if (rc != 0)
         return tsagg__pfw_fail(w, rc == TSAGG_EARG ? -EFBIG : rc, "%s: index page %" PRIu64 ": %s",
                                w->tmp, w->npages - 1, tsagg_strerror(rc));
@@ -145,7 +143,9 @@ int tsagg__pfw_end_merchant(tsagg__part_writer *w)
     if (tsagg__buf_reserve(&w->page, PF_PAGE_ENTRY_MAX) != 0)
         return oom(w);
     uint8_t *q = w->page.p + w->page.len;
-    q += tsagg__put_varint(q, w->page_entries ? w->m_merchant - w->page_prev : 0);
+    /* The first entry holds its id although the page table has it too: a
+     * page table entry changed behind a good footer checksum is caught. */
+    q += tsagg__put_varint(q, w->page_entries ? w->m_merchant - w->page_prev : w->m_merchant);
     q += tsagg__put_varint(q, w->rows - w->m_row_start);
     q += tsagg__put_varint(q, (uint64_t)w->m_min_ts - (uint64_t)w->start);
     q += tsagg__put_varint(q, (uint64_t)w->last_ts - (uint64_t)w->m_min_ts);

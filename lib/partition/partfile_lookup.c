@@ -65,27 +65,35 @@ static int parse_page(const tsagg__part *p, uint64_t pi, rd *r, pf_dpage *d)
             rd_varint(r, &dmin, "truncated entry") || rd_varint(r, &dlen, "truncated entry") ||
             rd_varint(r, &nseg, "truncated entry"))
             return -1;
-        if (nseg && (rd_varint(r, &soff, "truncated entry") ||
-                     rd_varint(r, &slen, "truncated entry")))
+        if (nseg &&
+            (rd_varint(r, &soff, "truncated entry") || rd_varint(r, &slen, "truncated entry")))
             return -1;
-        if (i == 0 ? delta != 0 : delta == 0 || delta > UINT64_MAX - merchant) {
+        if (i == 0 && delta != merchant) {
+            r->why = "first merchant disagrees with the page table";
+            return -1;
+        }
+        if (i > 0 && (delta == 0 || delta > UINT64_MAX - merchant)) {
             r->why = "merchants not strictly increasing";
             return -1;
         }
-        merchant += delta;
+        merchant = i == 0 ? delta : merchant + delta;
         if (rows == 0 || rows > row_end - row) {
             r->why = "row ranges do not add up to the page table's";
             return -1;
         }
-        if (dmin >= span || dlen >= span - dmin || (rows == 1 && dlen != 0)) {
+        if (dmin >= span || dlen >= span - dmin) {
             r->why = "time range outside the span";
+            return -1;
+        }
+        if (rows == 1 && dlen != 0) {
+            r->why = "a time range wider than its one row";
             return -1;
         }
         uint64_t h0 = dmin / (uint64_t)TSAGG__HOUR_US;
         uint64_t h1 = (dmin + dlen) / (uint64_t)TSAGG__HOUR_US;
-        if (nseg && (nseg > rows || nseg > h1 - h0 + 1 || (h1 > h0 && nseg < 2) ||
-                     !pf_ref_ok(p, soff, slen,
-                                PF_BLOCK_HEADER + 10 + nseg * (uint64_t)PF_SEGMENT_MAX))) {
+        if (nseg &&
+            (nseg > rows || nseg > h1 - h0 + 1 || (h1 > h0 && nseg < 2) ||
+             !pf_ref_ok(p, soff, slen, PF_BLOCK_HEADER + 10 + nseg * (uint64_t)PF_SEGMENT_MAX))) {
             r->why = "bad hour-segment count or block reference";
             return -1;
         }
@@ -150,8 +158,8 @@ static int decode_page(tsagg__part *p, uint64_t pi, pf_dpage **out)
     free(mem);
     if (rc != 0) {
         free(d);
-        return tsagg__pf_perr(p, TSAGG_ECORRUPT, "%s: %s at offset %" PRIu64 ": %s", p->path,
-                              what, pg->ref.off, r.why);
+        return tsagg__pf_perr(p, TSAGG_ECORRUPT, "%s: %s at offset %" PRIu64 ": %s", p->path, what,
+                              pg->ref.off, r.why);
     }
     *out = d;
     return 0;
@@ -333,8 +341,8 @@ int tsagg__part_segments(tsagg__part *p, const tsagg__merchant_entry *e, tsagg__
     rc = parse_segments(p, mine, &r, out);
     free(mem);
     if (rc != 0)
-        return tsagg__pf_perr(p, TSAGG_ECORRUPT, "%s: %s at offset %" PRIu64 ": %s", p->path,
-                              what, ref.off, r.why);
+        return tsagg__pf_perr(p, TSAGG_ECORRUPT, "%s: %s at offset %" PRIu64 ": %s", p->path, what,
+                              ref.off, r.why);
     return 0;
 }
 

@@ -53,8 +53,8 @@ int tsagg__pf_read_block(tsagg__part *p, pf_blockref ref, uint8_t kind, uint16_t
     int rc = tsagg__read_all(p->io, p->fd, buf, ref.len, ref.off, NULL);
     if (rc < 0) {
         free(buf);
-        return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": read: %s", p->path, what, ref.off,
-                    tsagg_strerror(rc));
+        return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": read: %s", p->path, what,
+                              ref.off, tsagg_strerror(rc));
     }
     if (rc == 1) {
         rc = TSAGG_ECORRUPT;
@@ -77,9 +77,10 @@ int tsagg__pf_read_block(tsagg__part *p, pf_blockref ref, uint8_t kind, uint16_t
     if (rc != 0) {
         free(buf);
         if (why)
-            return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off, why);
+            return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
+                                  why);
         return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
-                    tsagg_strerror(rc));
+                              tsagg_strerror(rc));
     }
     if (owned) {
         free(buf);
@@ -165,7 +166,8 @@ int tsagg__part_read_column(tsagg__part *p, uint32_t col, uint32_t g, void *out)
     const uint8_t *raw;
     size_t len;
     uint32_t raw_max = (uint32_t)(pf_col_max_len(p->ndims, col, gi->rows) - PF_BLOCK_HEADER);
-    int rc = tsagg__pf_read_block(p, ref, PF_KIND_COLUMN, (uint16_t)col, g, raw_max, what, &mem, &raw, &len);
+    int rc = tsagg__pf_read_block(p, ref, PF_KIND_COLUMN, (uint16_t)col, g, raw_max, what, &mem,
+                                  &raw, &len);
     if (rc != 0)
         return rc;
     size_t n = gi->rows;
@@ -174,11 +176,16 @@ int tsagg__part_read_column(tsagg__part *p, uint32_t col, uint32_t g, void *out)
     case PF_T_I64: {
         int64_t *v = out;
         rc = tsagg__dec_i64(raw, len, v, n);
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            if (v[i] < gi->min_ts || v[i] > gi->max_ts) {
-                rc = TSAGG_ECORRUPT;
-                why = "ts outside the row group's range";
-            }
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            lo = v[i] < lo ? v[i] : lo;
+            hi = v[i] > hi ? v[i] : hi;
+        }
+        /* The zone map is exact: a range wider than the rows' is damage too. */
+        if (rc == 0 && (lo != gi->min_ts || hi != gi->max_ts)) {
+            rc = TSAGG_ECORRUPT;
+            why = "ts range disagrees with the row group's";
+        }
         break;
     }
     case PF_T_U64: {
@@ -212,7 +219,7 @@ int tsagg__part_read_column(tsagg__part *p, uint32_t col, uint32_t g, void *out)
     if (rc != -ENOMEM)
         rc = TSAGG_ECORRUPT;
     return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
-                rc == -ENOMEM ? "out of memory" : why);
+                          rc == -ENOMEM ? "out of memory" : why);
 }
 
 /* ---- dictionaries ---------------------------------------------------------------------- */
@@ -240,8 +247,8 @@ static int dict_load(tsagg__part *p, uint32_t col, pf_pdict **out)
     uint8_t *mem = NULL;
     const uint8_t *raw;
     size_t len;
-    int rc = tsagg__pf_read_block(p, ref, PF_KIND_DICT, (uint16_t)col, p->dcount[d], PF_RAW_MAX, what, &mem,
-                        &raw, &len);
+    int rc = tsagg__pf_read_block(p, ref, PF_KIND_DICT, (uint16_t)col, p->dcount[d], PF_RAW_MAX,
+                                  what, &mem, &raw, &len);
     const char *why = NULL;
     pd = rc == 0 ? calloc(1, sizeof *pd) : NULL;
     if (rc == 0 && !pd)
@@ -276,8 +283,8 @@ static int dict_load(tsagg__part *p, uint32_t col, pf_pdict **out)
         }
     }
     if (rc == 0 && why)
-        rc = tsagg__pf_perr(p, TSAGG_ECORRUPT, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
-                  why);
+        rc = tsagg__pf_perr(p, TSAGG_ECORRUPT, "%s: %s at offset %" PRIu64 ": %s", p->path, what,
+                            ref.off, why);
     else if (rc == -ENOMEM)
         tsagg__pf_perr(p, rc, "%s: %s: out of memory", p->path, what);
     if (rc != 0) {

@@ -1,6 +1,6 @@
 /*
- * rollup.c - a merchant's rollup in a partition file: built row by row by
- * the writer (per minute and event name: count and measure sums; the hour's
+ * rollup.c - a merchant-hour's rollup in a partition file: built row by row
+ * by the writer (per minute and event name: count and measure sums; the hour's
  * user and session sketches, also per event name), encoded to the raw bytes
  * of a rollup block, and decoded back into a tsagg__rollup for readers.
  * Byte layout: partfile_format.h and docs/format.md.
@@ -421,7 +421,7 @@ int tsagg__pf_rollup_decode(uint8_t *raw, size_t len, uint32_t nmeasures, uint32
         prev = key;
         total_count += count;
         if (total_count > rows) {
-            r.why = "counts exceed the merchant's rows";
+            r.why = "counts exceed the merchant-hour's rows";
             goto corrupt;
         }
         if (nm && rd_varint(&r, &mask, nm == 64 ? UINT64_MAX : (UINT64_C(1) << nm) - 1,
@@ -445,7 +445,7 @@ int tsagg__pf_rollup_decode(uint8_t *raw, size_t len, uint32_t nmeasures, uint32
         out->count[i] = count;
     }
     if (total_count != rows) {
-        r.why = "counts disagree with the merchant's rows";
+        r.why = "counts disagree with the merchant-hour's rows";
         goto corrupt;
     }
     if (rd_sketch(&r, &out->users, &out->users_len, NULL, 0) != 0 ||
