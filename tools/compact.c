@@ -163,12 +163,14 @@ int main(int argc, char **argv)
                cs.events_read, cs.events_dropped, cs.duplicates,
                cs.month_files + cs.day_files + cs.hour_files, cs.hours, cs.month_files,
                cs.day_files, cs.hour_files, cs.consumed_seq);
-        /* The compaction merged the days and months it sealed; the merge
-         * pass every other span with several files. */
-        printf("merged %" PRIu64 " spans: %" PRIu64 " files replaced by %" PRIu64
-               "; %" PRIu64 " bytes written in all\n",
+        /* The compaction merged the days and months it sealed (their
+         * retries are in its line); the merge pass every other span with
+         * several files. */
+        printf("merged %" PRIu64 " spans: %" PRIu64 " files replaced by %" PRIu64 " (%" PRIu64
+               " duplicates dropped); %" PRIu64 " bytes written in all\n",
                cs.spans_merged + ms.spans_merged, cs.files_removed + ms.files_removed,
-               cs.spans_merged + ms.spans_merged, cs.bytes_written + ms.bytes_written);
+               cs.spans_merged + ms.spans_merged, ms.duplicates,
+               cs.bytes_written + ms.bytes_written);
     }
     if (rc == 0 && archive)
         rc = archive_log(st, quiet);
