@@ -36,7 +36,8 @@
 
 #define CHUNK 256     /* merchant slots per directory chunk */
 #define SLICE_COLS 16 /* column slices cached per merchant and file */
-#define HINTS 64      /* merchant id -> slot hints per file (a power of 2) */
+#define HINT_BITS 6   /* 64 merchant id -> slot hints per file */
+#define HINTS (1u << HINT_BITS)
 
 /* A decoded column of one merchant's rows. */
 typedef struct slice {
@@ -49,7 +50,6 @@ typedef struct slice {
 /* A merchant's hour segments and their rollup summaries; one block. */
 typedef struct segs {
     uint32_t n;
-    size_t bytes;
     tsagg__hour_segment *seg;          /* n */
     _Atomic(tsagg__qrollup *) *rollup; /* n, NULL until decoded */
 } segs;
@@ -264,7 +264,7 @@ static int slot_of(tsagg_store *st, tsagg__pcent *e, const tsagg__merchant_entry
 
 static size_t hint_of(uint64_t merchant)
 {
-    return (size_t)((merchant * UINT64_C(0x9e3779b97f4a7c15)) >> 58) & (HINTS - 1);
+    return (size_t)((merchant * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - HINT_BITS));
 }
 
 int tsagg__pcent_merchant(tsagg_store *st, tsagg__pcent *e, uint64_t merchant,
@@ -306,7 +306,6 @@ int tsagg__pcent_segments(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
         return -ENOMEM;
     sg = (segs *)(void *)mem;
     sg->n = n;
-    sg->bytes = total;
     sg->seg = (tsagg__hour_segment *)(void *)(mem + o_seg);
     sg->rollup = (_Atomic(tsagg__qrollup *) *)(void *)(mem + o_roll);
     for (uint32_t k = 0; k < n; k++)
