@@ -12,9 +12,9 @@
  * merchant of the file (by its number in the merchant index), in chunks
  * allocated on first use. A slot holds the merchant's index entry, its hour
  * segments with a rollup summary per segment, and up to SLICE_COLS column
- * slices. A small direct-mapped table of hints (merchant id -> slot) finds
- * a merchant looked up before without the reader, whose lookups take its
- * lock. Every pointer is filled once with an atomic compare-and-swap (two
+ * slices. A direct-mapped table of hints (merchant id -> slot; up to
+ * MAX_HINT_BITS bits, allocated on first use) finds a merchant looked up
+ * before without the reader, whose lookups take its lock. Every pointer is filled once with an atomic compare-and-swap (two
  * threads may decode the same thing; one copy is kept) and read without a
  * lock; a hint may be overwritten by another merchant's slot, and is
  * checked against the id. Slots and hints are emptied only under the lock
@@ -36,7 +36,7 @@
 
 #define CHUNK 256     /* merchant slots per directory chunk */
 #define SLICE_COLS 16 /* column slices cached per merchant and file */
-#define HINTS 64      /* merchant id -> slot hints per file (a power of 2) */
+#define MAX_HINT_BITS 10 /* at most 1024 merchant id -> slot hints per file */
 
 /* A decoded column of one merchant's rows. */
 typedef struct slice {
@@ -49,7 +49,6 @@ typedef struct slice {
 /* A merchant's hour segments and their rollup summaries; one block. */
 typedef struct segs {
     uint32_t n;
-    size_t bytes;
     tsagg__hour_segment *seg;          /* n */
     _Atomic(tsagg__qrollup *) *rollup; /* n, NULL until decoded */
 } segs;
@@ -72,7 +71,9 @@ struct tsagg__pcent {
     uint64_t nmerchants;
     qchunk *dir; /* ceil(nmerchants / CHUNK) chunks */
     size_t ndir;
-    qslot hint[HINTS]; /* by merchant id hash: a slot, whose id to check */
+    _Atomic(qslot *) hints; /* 1 << hint_bits, by merchant id hash: a slot,
+                               whose id to check; NULL until first used */
+    unsigned hint_bits;
     _Atomic size_t bytes; /* decoded data cached here */
     int fm[TSAGG_SCHEMA_MAX_FIELDS], fd[TSAGG_SCHEMA_MAX_FIELDS];
 };
@@ -262,15 +263,40 @@ static int slot_of(tsagg_store *st, tsagg__pcent *e, const tsagg__merchant_entry
     return 0;
 }
 
-static size_t hint_of(uint64_t merchant)
+/* The entry's hint table, allocated on first use. */
+static qslot *hints_of(tsagg_store *st, tsagg__pcent *e)
 {
-    return (size_t)((merchant * UINT64_C(0x9e3779b97f4a7c15)) >> 58) & (HINTS - 1);
+    qslot *h = atomic_load_explicit(&e->hints, memory_order_acquire);
+    if (h)
+        return h;
+    size_t n = (size_t)1 << e->hint_bits;
+    qslot *fresh = malloc(n * sizeof *fresh);
+    if (!fresh)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        atomic_init(&fresh[i], NULL);
+    qslot *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(&e->hints, &expected, fresh, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        account(st, e, n * sizeof *fresh);
+        return fresh;
+    }
+    free(fresh);
+    return expected;
+}
+
+static size_t hint_of(const tsagg__pcent *e, uint64_t merchant)
+{
+    return (size_t)((merchant * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - e->hint_bits));
 }
 
 int tsagg__pcent_merchant(tsagg_store *st, tsagg__pcent *e, uint64_t merchant,
                           tsagg__pcmerch **out)
 {
-    qslot *hp = &e->hint[hint_of(merchant)];
+    qslot *hints = hints_of(st, e);
+    if (!hints)
+        return -ENOMEM;
+    qslot *hp = &hints[hint_of(e, merchant)];
     mslot *m = atomic_load_explicit(hp, memory_order_acquire);
     if (m && m->me.merchant == merchant) {
         *out = m;
@@ -306,7 +332,6 @@ int tsagg__pcent_segments(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
         return -ENOMEM;
     sg = (segs *)(void *)mem;
     sg->n = n;
-    sg->bytes = total;
     sg->seg = (tsagg__hour_segment *)(void *)(mem + o_seg);
     sg->rollup = (_Atomic(tsagg__qrollup *) *)(void *)(mem + o_roll);
     for (uint32_t k = 0; k < n; k++)
@@ -459,8 +484,8 @@ static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
         free(chunk);
         atomic_store_explicit(&e->dir[d], NULL, memory_order_relaxed);
     }
-    for (size_t h = 0; h < HINTS; h++)
-        atomic_store_explicit(&e->hint[h], NULL, memory_order_relaxed);
+    free(atomic_load_explicit(&e->hints, memory_order_relaxed));
+    atomic_store_explicit(&e->hints, NULL, memory_order_relaxed);
     atomic_fetch_sub(&c->bytes, atomic_load(&e->bytes));
     atomic_store(&e->bytes, 0);
 }
@@ -529,8 +554,11 @@ static int entry_open(tsagg_store *st, const tsagg__part_ref *ref, tsagg__pcent 
     }
     for (size_t d = 0; d < e->ndir; d++)
         atomic_init(&e->dir[d], NULL);
-    for (size_t h = 0; h < HINTS; h++)
-        atomic_init(&e->hint[h], NULL);
+    /* About one hint per merchant, 16 to 1 << MAX_HINT_BITS. */
+    e->hint_bits = 4;
+    while (e->hint_bits < MAX_HINT_BITS && ((uint64_t)1 << e->hint_bits) < e->nmerchants)
+        e->hint_bits++;
+    atomic_init(&e->hints, NULL);
     atomic_init(&e->bytes, 0);
     const tsagg_schema *fs = tsagg__part_schema(e->p);
     size_t nm = tsagg_schema_measure_count(st->schema);

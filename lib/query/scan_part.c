@@ -317,11 +317,30 @@ static inline int row_group(pscan *s, uint32_t code, size_t *grp)
     return group_of_code(s, code, grp);
 }
 
+/* The bucket last found and its bounds: a merchant's rows are in time
+ * order, so most rows fall in the bucket of the row before (a day, week or
+ * month bucket is otherwise a binary search per row). */
+typedef struct bcache {
+    int64_t lo, hi; /* [starts[b], starts[b + 1]) */
+    size_t b;
+} bcache;
+
+static inline size_t bucket_of(const qplan *p, bcache *bc, int64_t ts)
+{
+    if (ts < bc->lo || ts >= bc->hi) {
+        bc->b = tsagg__qplan_bucket(p, ts);
+        bc->lo = p->starts[bc->b];
+        bc->hi = p->starts[bc->b + 1];
+    }
+    return bc->b;
+}
+
 /* Filter and accumulate n <= G rows. */
 static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 {
     qplan *p = s->p;
     int grouped = p->group_col != QCOL_NONE;
+    bcache bc = {INT64_MAX, INT64_MIN, 0}; /* empty */
     /* Selection vector: rows in range, then narrowed by each filter. */
     uint32_t m = 0;
     if (!k->ts) {
@@ -349,6 +368,10 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
     int rc = 0;
     if (!p->need_measures && !p->need_users && !p->need_sessions) {
         /* Counts alone: no per-row accumulator call. */
+        if (!grouped && !k->ts) {
+            p->count[tsagg__qplan_cell(p, 0, k->bucket)] += m;
+            return 0;
+        }
         for (uint32_t j = 0; j < m; j++) {
             uint32_t i = c->sel[j];
             size_t grp = 0;
@@ -357,10 +380,15 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
             if (grp == QGROUP_SKIP)
                 continue;
             p->count[tsagg__qplan_cell(
-                p, grp, k->ts ? tsagg__qplan_bucket(p, k->ts[i]) : k->bucket)]++;
+                p, grp, k->ts ? bucket_of(p, &bc, k->ts[i]) : k->bucket)]++;
         }
         return rc;
     }
+    /* A row of the same cell, user and session as the one before (a
+     * visitor's events follow each other in a merchant's rows) only counts:
+     * its ids are in the cell's sets already. */
+    size_t last_cell = SIZE_MAX;
+    uint64_t last_user = 0, last_session = 0;
     for (uint32_t j = 0; rc == 0 && j < m; j++) {
         uint32_t i = c->sel[j];
         size_t grp = 0;
@@ -368,12 +396,21 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
             break;
         if (grp == QGROUP_SKIP)
             continue;
+        size_t cell =
+            tsagg__qplan_cell(p, grp, k->ts ? bucket_of(p, &bc, k->ts[i]) : k->bucket);
+        uint64_t user = p->need_users ? k->user[i] : 0;
+        uint64_t session = p->need_sessions ? k->session[i] : 0;
+        if (!p->need_measures && cell == last_cell && user == last_user &&
+            session == last_session) {
+            p->count[cell]++;
+            continue;
+        }
         for (uint32_t x = 0; p->need_measures && x < p->nmeasures; x++)
             c->row_meas[x] = k->meas[x] ? k->meas[x][i] : NAN;
-        size_t cell =
-            tsagg__qplan_cell(p, grp, k->ts ? tsagg__qplan_bucket(p, k->ts[i]) : k->bucket);
-        rc = tsagg__qplan_add(p, cell, p->need_users ? k->user[i] : 0,
-                              p->need_sessions ? k->session[i] : 0, c->row_meas);
+        rc = tsagg__qplan_add(p, cell, user, session, c->row_meas);
+        last_cell = cell;
+        last_user = user;
+        last_session = session;
     }
     return rc;
 }
@@ -623,9 +660,11 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
 {
     tsagg__part *part = tsagg__pcent_part(ent);
     const tsagg__part_info *info = tsagg__part_get_info(part);
-    /* No overflow: from < to, and spans end before 2^63 us. */
+    /* The span [start, start + hours h) must meet [from, to) (no overflow
+     * near the ends of time). */
     if (info->start >= p->to ||
-        info->start + (int64_t)info->hours * TSAGG__HOUR_US <= p->from)
+        (info->start < p->from &&
+         (uint64_t)p->from - (uint64_t)info->start >= (uint64_t)info->hours * TSAGG__HOUR_US))
         return 0;
     tsagg__pcmerch *merch = NULL;
     if (!(p->flags & TSAGG_QUERY_ALL_MERCHANTS)) {
