@@ -320,7 +320,7 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
             }
         }
         rc = 0;
-        /* An event no hour can hold (a log written before appends checked
+        /* An event no span can hold (a log written before appends checked
          * ts, or a hook's doing) stays in the log, skipped and counted: one
          * such event must not stop compaction for everyone. */
         if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
