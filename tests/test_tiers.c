@@ -531,3 +531,74 @@ Test(tiers, older_store_without_its_first_events_cannot_be_regenerated)
     cr_assert(cc_exists(old_file), "nothing was removed");
     cr_assert_eq(tsagg_store_close(st), 0);
 }
+
+/* ---- verify over tiers --------------------------------------------------------------- */
+
+typedef struct seen {
+    int n;
+    int64_t hour;
+    uint32_t hours;
+    int repairable;
+    char file[256];
+} seen;
+
+static void on_problem(void *ctx, const tsagg_verify_problem *p)
+{
+    seen *s = ctx;
+    s->n++;
+    s->hour = p->hour;
+    s->hours = p->hours;
+    s->repairable = p->repairable;
+    snprintf(s->file, sizeof s->file, "%s", p->file);
+}
+
+/* Damage anywhere in a month file (its rows, its index pages at the end)
+ * is found, named with the month's span, and a rebuild of that span
+ * repairs it. */
+Test(tiers, verify_names_a_damaged_month_and_its_rebuild_repairs_it)
+{
+    tsagg_store *st = cc_open_writer(tu_store);
+    append_all(st, make_gen(23, 70000, 70, days_ago(75)));
+    cc_compact(st, 0);
+    tsagg__manifest *m = cc_manifest(st);
+    size_t n;
+    tsagg__part_ref month = span_file(m, days_ago(60), &n);
+    cr_assert_eq(tsagg__span_tier(month.start, month.hours), TSAGG__TIER_MONTH);
+    char path[4200];
+    cc_path(st, &month, path, sizeof path);
+    size_t len;
+    uint8_t *orig = slurp(path, &len);
+    /* In the rows, and near the end (index pages, footer). */
+    size_t at[] = {len / 3, len - 700};
+    for (size_t k = 0; k < 2; k++) {
+        FILE *f = fopen(path, "r+b");
+        cr_assert_not_null(f);
+        fseek(f, (long)at[k], SEEK_SET);
+        fputc(orig[at[k]] ^ 0x41, f);
+        fclose(f);
+        seen s = {0};
+        int rc = tsagg_verify(st, on_problem, &s, NULL);
+        cr_assert(rc == TSAGG_ECHECKSUM || rc == TSAGG_ECORRUPT, "byte %zu: %s", at[k],
+                  tsagg_strerror(rc));
+        cr_assert_eq(s.n, 1);
+        cr_assert(s.hour == month.start && s.hours == month.hours,
+                  "the problem names the month: %" PRId64 " + %u h", s.hour, s.hours);
+        cr_assert_eq(s.repairable, 1);
+        tsagg_rebuild_options ro;
+        tsagg_rebuild_options_init(&ro);
+        ro.from = s.hour;
+        ro.to = s.hour + (int64_t)s.hours * CC_HOUR;
+        cr_assert_eq(tsagg_rebuild(st, &ro, NULL), 0);
+        cr_assert_eq(tsagg_verify(st, NULL, NULL, NULL), 0);
+        tsagg__manifest *m2 = cc_manifest(st);
+        month = span_file(m2, days_ago(60), &n);
+        tsagg__manifest_free(m2);
+        cc_path(st, &month, path, sizeof path);
+        free(orig);
+        orig = slurp(path, &len);
+    }
+    cc_check_store(st, 1, 0, "repaired");
+    free(orig);
+    tsagg__manifest_free(m);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
