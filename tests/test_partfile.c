@@ -987,6 +987,87 @@ Test(partfile, spans_of_an_hour_a_day_and_a_month)
     tu_rmtree(dir);
 }
 
+/* Merchant-hours of exactly TSAGG__PART_ROLLUP_MIN_ROWS - 1 and
+ * TSAGG__PART_ROLLUP_MIN_ROWS rows, added in batches that cut them. */
+Test(partfile, rollups_start_at_the_threshold)
+{
+    tsagg_schema *schema = default_schema();
+    builder b = {0};
+    const int min = TSAGG__PART_ROLLUP_MIN_ROWS;
+    double v = 1.5;
+    for (int i = 0; i < min - 1; i++) /* merchant 1: one row short */
+        b_add(&b, HOUR0 + (int64_t)i * 7000000, 1, 1 + i % 5, 1, "pv", NULL, 6, &v, 1);
+    for (int i = 0; i < min; i++) /* merchant 2: just enough */
+        b_add(&b, HOUR0 + (int64_t)i * 7000000, 2, 1 + i % 7, 2, i % 3 ? "pv" : "c", DIMS_A, 6,
+              i % 2 ? &v : NULL, 1);
+    for (int h = 0; h < 2; h++) /* merchant 3: short in hour 0, enough in hour 1 */
+        for (int i = 0; i < min - 1 + h; i++)
+            b_add(&b, HOUR0 + h * TSAGG__HOUR_US + (int64_t)i * 7000000, 3, 9, 9, "pv", NULL, 6,
+                  &v, 1);
+    ds d = finalize_span(&b, schema, HOUR0, 2, 0);
+    char dir[256], path[512];
+    tmp_path(dir, sizeof dir, path, sizeof path, "t.tpart");
+    write_ds(tsagg_io_default(), path, &d, 100, NULL);
+    sketch_stats st = {0};
+    verify(tsagg_io_default(), path, &d, &st);
+    cr_assert_eq(st.segmented, 2);
+    cr_assert_eq(st.unsegmented, 1);
+    cr_assert_eq(st.rollups, 2);
+    cr_assert_eq(st.plain_segments, 1);
+    ds_free(&d);
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
+/* Random small files: spans of 1 to 744 hours, merchant ids from 0 to
+ * UINT64_MAX, rows on hour edges and at the span's ends, busy hours here
+ * and there; everything read back equals what was written. */
+Test(partfile, random_spans_round_trip)
+{
+    tsagg_schema *schema = default_schema();
+    char dir[256], path[512];
+    tu_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/r.tpart", dir);
+    for (uint64_t seed = 1; seed <= 24; seed++) {
+        uint64_t x = seed * 0x9e3779b97f4a7c15ull;
+        uint32_t hours = seed % 3 == 0 ? TSAGG__PART_MAX_HOURS
+                                       : 1 + (uint32_t)(next_rand(&x) % TSAGG__PART_MAX_HOURS);
+        int64_t start = HOUR0 - (int64_t)(next_rand(&x) % 1000) * TSAGG__HOUR_US;
+        int64_t span = (int64_t)hours * TSAGG__HOUR_US;
+        builder b = {0};
+        uint32_t merchants = 1 + (uint32_t)(next_rand(&x) % 600);
+        for (uint32_t m = 0; m < merchants; m++) {
+            uint64_t r = next_rand(&x);
+            uint64_t id = m == 0 && seed % 2 ? 0
+                          : m + 1 == merchants && seed % 4 == 1 ? UINT64_MAX
+                                                                : r * 2654435761u;
+            uint32_t n = 1 + (uint32_t)(r % 4);
+            for (uint32_t i = 0; i < n; i++) {
+                uint64_t q = next_rand(&x);
+                int64_t ts = q % 4 == 0   ? start + (int64_t)(q % hours) * TSAGG__HOUR_US - 1
+                             : q % 4 == 1 ? start + (int64_t)(q % hours) * TSAGG__HOUR_US
+                                          : start + (int64_t)(q % (uint64_t)span);
+                if (ts < start)
+                    ts = start;
+                span_row(&b, ts, id, &x);
+            }
+            if (r % 50 == 3) { /* a busy hour */
+                int64_t h = start + (int64_t)(next_rand(&x) % hours) * TSAGG__HOUR_US;
+                for (int i = 0; i < TSAGG__PART_ROLLUP_MIN_ROWS; i++)
+                    span_row(&b, h + (int64_t)i * 7000000, id, &x);
+            }
+        }
+        span_row(&b, start + span - 1, 77, &x); /* the span's last microsecond */
+        ds d = finalize_span(&b, schema, start, hours, 1);
+        write_ds(tsagg_io_default(), path, &d, 1 + next_rand(&x) % 3000, NULL);
+        sketch_stats st = {0};
+        verify(tsagg_io_default(), path, &d, &st);
+        ds_free(&d);
+    }
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
 Test(partfile, index_lookups_refuse_foreign_arguments)
 {
     tsagg_schema *schema = default_schema();
