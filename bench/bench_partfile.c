@@ -106,9 +106,10 @@ static void generate(const gagen_config *cfg, const tsagg_schema *schema, int64_
 
 /* Write h's rows, sorted, into path; the write time in *secs. */
 static void write_file(const tsagg__hourbuf *h, const tsagg_schema *schema, const char *path,
-                       int64_t start, uint32_t hours, tsagg__part_info *info, double *secs)
+                       int64_t start, uint32_t hours, tsagg__part_info *info, double *secs,
+                       double *cpu)
 {
-    double t0 = mono_s();
+    double t0 = mono_s(), c0 = cpu_s();
     tsagg__part_writer *w;
     int rc = tsagg__part_writer_open(tsagg_io_default(), path, start, hours, schema, 1, &w);
     if (rc != 0)
@@ -145,6 +146,7 @@ static void write_file(const tsagg__hourbuf *h, const tsagg_schema *schema, cons
     if ((rc = tsagg__part_writer_finish(w, info)) != 0)
         die("writer_finish", rc);
     *secs = mono_s() - t0;
+    *cpu = cpu_s() - c0;
 }
 
 /* Bytes by piece, and what the index holds. */
@@ -172,6 +174,20 @@ static void report_space(tsagg__part *p, uint64_t rows)
             rollups += segs[k].rollup_len > 0;
     }
     free(segs);
+    const tsagg_schema *schema = tsagg__part_schema(p);
+    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(schema);
+    uint32_t ncols = TSAGG__COL_DIM0 + ndims + (uint32_t)tsagg_schema_measure_count(schema);
+    static const char *core[TSAGG__COL_DIM0] = {"ts",      "merchant", "event", "user",
+                                                "session", "id",       "flags"};
+    for (uint32_t c = 0; c < ncols; c++) {
+        const char *name = c < TSAGG__COL_DIM0 ? core[c]
+                           : c < TSAGG__COL_DIM0 + ndims
+                               ? tsagg_schema_dimension_name(schema, c - TSAGG__COL_DIM0)
+                               : tsagg_schema_measure_name(schema, c - TSAGG__COL_DIM0 - ndims);
+        printf("column_%s %.3f B/event (dictionary %.3f)\n", name,
+               (double)tsagg__part_column_bytes(p, c) / n,
+               (double)tsagg__part_dict_bytes(p, c) / n);
+    }
     printf("merchants %" PRIu64 " (%" PRIu64 " with hour segments: %" PRIu64 " segments, %" PRIu64
            " rollups)\n",
            merchants, segmented, segments, rollups);
@@ -283,10 +299,12 @@ int main(int argc, char **argv)
     char path[4200];
     snprintf(path, sizeof path, "%s/span.tpart", dir);
     tsagg__part_info info;
-    double secs;
-    write_file(&h, schema, path, start, hours, &info, &secs);
-    printf("write %.0f rows/s (%.2f s), file %" PRIu64 " B, %.2f B/event\n",
-           (double)info.rows / secs, secs, info.bytes, (double)info.bytes / (double)info.rows);
+    double secs, cpu;
+    write_file(&h, schema, path, start, hours, &info, &secs, &cpu);
+    printf("write %.0f rows/s (%.2f s, fsync included), %.0f rows/cpu-s; file %" PRIu64
+           " B, %.2f B/event\n",
+           (double)info.rows / secs, secs, (double)info.rows / cpu, info.bytes,
+           (double)info.bytes / (double)info.rows);
     tsagg__hourbuf_free(&h);
 
     tsagg__part *p;

@@ -968,6 +968,100 @@ Test(partfile, spans_of_an_hour_a_day_and_a_month)
         cr_assert_gt(st.rollups, 0);
         if (hours[k] > 1)
             cr_assert_gt(st.plain_segments, 0);
+        /* Rows outside the span are refused, at either end. */
+        tsagg__part_writer *w;
+        cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path, day, hours[k], schema, 1,
+                                             &w),
+                     0);
+        tsagg__row r = d.rows[0];
+        r.ts = day - 1;
+        cr_assert_eq(tsagg__part_writer_add(w, &r, 1), TSAGG_EARG);
+        r.ts = day + (int64_t)hours[k] * TSAGG__HOUR_US;
+        cr_assert_eq(tsagg__part_writer_add(w, &r, 1), TSAGG_EARG);
+        r.ts--;
+        cr_assert_eq(tsagg__part_writer_add(w, &r, 1), 0);
+        tsagg__part_writer_abort(w);
+        ds_free(&d);
+    }
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
+/* Merchant-hours of exactly TSAGG__PART_ROLLUP_MIN_ROWS - 1 and
+ * TSAGG__PART_ROLLUP_MIN_ROWS rows, added in batches that cut them. */
+Test(partfile, rollups_start_at_the_threshold)
+{
+    tsagg_schema *schema = default_schema();
+    builder b = {0};
+    const int min = TSAGG__PART_ROLLUP_MIN_ROWS;
+    double v = 1.5;
+    for (int i = 0; i < min - 1; i++) /* merchant 1: one row short */
+        b_add(&b, HOUR0 + (int64_t)i * 7000000, 1, 1 + i % 5, 1, "pv", NULL, 6, &v, 1);
+    for (int i = 0; i < min; i++) /* merchant 2: just enough */
+        b_add(&b, HOUR0 + (int64_t)i * 7000000, 2, 1 + i % 7, 2, i % 3 ? "pv" : "c", DIMS_A, 6,
+              i % 2 ? &v : NULL, 1);
+    for (int h = 0; h < 2; h++) /* merchant 3: short in hour 0, enough in hour 1 */
+        for (int i = 0; i < min - 1 + h; i++)
+            b_add(&b, HOUR0 + h * TSAGG__HOUR_US + (int64_t)i * 7000000, 3, 9, 9, "pv", NULL, 6,
+                  &v, 1);
+    ds d = finalize_span(&b, schema, HOUR0, 2, 0);
+    char dir[256], path[512];
+    tmp_path(dir, sizeof dir, path, sizeof path, "t.tpart");
+    write_ds(tsagg_io_default(), path, &d, 100, NULL);
+    sketch_stats st = {0};
+    verify(tsagg_io_default(), path, &d, &st);
+    cr_assert_eq(st.segmented, 2);
+    cr_assert_eq(st.unsegmented, 1);
+    cr_assert_eq(st.rollups, 2);
+    cr_assert_eq(st.plain_segments, 1);
+    ds_free(&d);
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
+/* Random small files: spans of 1 to 744 hours, merchant ids from 0 to
+ * UINT64_MAX, rows on hour edges and at the span's ends, busy hours here
+ * and there; everything read back equals what was written. */
+Test(partfile, random_spans_round_trip)
+{
+    tsagg_schema *schema = default_schema();
+    char dir[256], path[512];
+    tu_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/r.tpart", dir);
+    for (uint64_t seed = 1; seed <= 24; seed++) {
+        uint64_t x = seed * 0x9e3779b97f4a7c15ull;
+        uint32_t hours = seed % 3 == 0 ? TSAGG__PART_MAX_HOURS
+                                       : 1 + (uint32_t)(next_rand(&x) % TSAGG__PART_MAX_HOURS);
+        int64_t start = HOUR0 - (int64_t)(next_rand(&x) % 1000) * TSAGG__HOUR_US;
+        int64_t span = (int64_t)hours * TSAGG__HOUR_US;
+        builder b = {0};
+        uint32_t merchants = 1 + (uint32_t)(next_rand(&x) % 600);
+        for (uint32_t m = 0; m < merchants; m++) {
+            uint64_t r = next_rand(&x);
+            uint64_t id = m == 0 && seed % 2 ? 0
+                          : m + 1 == merchants && seed % 4 == 1 ? UINT64_MAX
+                                                                : r * 2654435761u;
+            uint32_t n = 1 + (uint32_t)(r % 4);
+            for (uint32_t i = 0; i < n; i++) {
+                uint64_t q = next_rand(&x);
+                int64_t ts = q % 4 == 0   ? start + (int64_t)(q % hours) * TSAGG__HOUR_US - 1
+                             : q % 4 == 1 ? start + (int64_t)(q % hours) * TSAGG__HOUR_US
+                                          : start + (int64_t)(q % (uint64_t)span);
+                if (ts < start)
+                    ts = start;
+                span_row(&b, ts, id, &x);
+            }
+            if (r % 50 == 3) { /* a busy hour */
+                int64_t h = start + (int64_t)(next_rand(&x) % hours) * TSAGG__HOUR_US;
+                for (int i = 0; i < TSAGG__PART_ROLLUP_MIN_ROWS; i++)
+                    span_row(&b, h + (int64_t)i * 7000000, id, &x);
+            }
+        }
+        span_row(&b, start + span - 1, 77, &x); /* the span's last microsecond */
+        ds d = finalize_span(&b, schema, start, hours, 1);
+        write_ds(tsagg_io_default(), path, &d, 1 + next_rand(&x) % 3000, NULL);
+        sketch_stats st = {0};
+        verify(tsagg_io_default(), path, &d, &st);
         ds_free(&d);
     }
     tsagg_schema_free(schema);
@@ -1368,6 +1462,7 @@ Test(partfile, io_faults_remove_the_temporary_file)
 typedef struct reader_arg {
     tsagg__part *p;
     const ds *d;
+    uint64_t first; /* the merchant number this thread starts at */
     int failures;
 } reader_arg;
 
@@ -1378,6 +1473,7 @@ static void *reader_main(void *arg)
     uint64_t *u64 = malloc(GR * 8);
     uint32_t *u32 = malloc(GR * 4);
     uint32_t ng = tsagg__part_groups(a->p);
+    tsagg__hour_segment *seg = malloc(TSAGG__PART_MAX_HOURS * sizeof *seg);
     for (int round = 0; round < 3; round++) {
         for (uint32_t g = 0; g < ng; g++) {
             size_t s = (size_t)g * GR;
@@ -1396,21 +1492,29 @@ static void *reader_main(void *arg)
                     a->failures++;
             }
         }
-        for (uint64_t m = 0; m < tsagg__part_merchants(a->p); m++) {
+        /* Threads start on different pages, so that pages are decoded
+         * while others are read. */
+        uint64_t nm = tsagg__part_merchants(a->p);
+        for (uint64_t k = 0; k < nm; k++) {
+            uint64_t m = (k + a->first) % nm;
             tsagg__merchant_entry e, f;
-            tsagg__hour_segment seg[4];
             if (tsagg__part_merchant_at(a->p, m, &e) != 0 ||
                 tsagg__part_find_merchant(a->p, e.merchant, &f) != 1 || f.index != m ||
-                e.nsegments != 1 || tsagg__part_segments(a->p, &e, seg) != 0) {
+                f.row_start != e.row_start || tsagg__part_segments(a->p, &e, seg) != 0) {
                 a->failures++;
                 continue;
             }
-            tsagg__rollup r;
-            if (tsagg__part_rollup(a->p, &e, &seg[0], &r) != 0 || r.users_len == 0)
-                a->failures++;
-            tsagg__rollup_free(&r);
+            for (uint32_t i = 0; i < e.nsegments; i++) {
+                tsagg__rollup r;
+                if (!seg[i].rollup_len)
+                    continue;
+                if (tsagg__part_rollup(a->p, &e, &seg[i], &r) != 0 || r.users_len == 0)
+                    a->failures++;
+                tsagg__rollup_free(&r);
+            }
         }
     }
+    free(seg);
     free(u64);
     free(u32);
     return NULL;
@@ -1419,7 +1523,7 @@ static void *reader_main(void *arg)
 Test(partfile, concurrent_readers)
 {
     tsagg_schema *schema = default_schema();
-    ds d = many_rows(5 * GR + 17, schema);
+    ds d = span_rows(schema, HOUR0, 24, 1000); /* 4 index pages */
     char dir[256], path[512];
     tmp_path(dir, sizeof dir, path, sizeof path, "c.tpart");
     write_ds(tsagg_io_default(), path, &d, 4096, NULL);
@@ -1428,7 +1532,7 @@ Test(partfile, concurrent_readers)
     pthread_t th[4];
     reader_arg args[4];
     for (int i = 0; i < 4; i++) {
-        args[i] = (reader_arg){p, &d, 0};
+        args[i] = (reader_arg){p, &d, (uint64_t)i * 256, 0};
         cr_assert_eq(pthread_create(&th[i], NULL, reader_main, &args[i]), 0);
     }
     for (int i = 0; i < 4; i++) {
@@ -1746,6 +1850,33 @@ Test(partfile, damage_is_detected_and_named)
         char want[32];
         snprintf(want, sizeof want, "version %u", v);
         cr_assert(strstr(err, want), "%s", err);
+    }
+    /* Header fields with good checksums: the span, the reserved fields. */
+    struct {
+        size_t off, size;
+        uint64_t v;
+        const char *why;
+    } hdr[] = {
+        {48, 4, 0, "bad span"},
+        {48, 4, TSAGG__PART_MAX_HOURS + 1, "bad span"},
+        {16, 8, (uint64_t)(HOUR0 + 1), "bad span"},
+        {16, 8, (uint64_t)(INT64_MAX - INT64_MAX % TSAGG__HOUR_US), "bad span"},
+        {52, 4, 1, "bad field"},
+        {10, 2, 1, "bad field"},
+        {12, 4, 65, "bad field"},
+    };
+    for (size_t k = 0; k < sizeof hdr / sizeof *hdr; k++) {
+        memcpy(b, orig, len);
+        if (hdr[k].size == 2)
+            tsagg__put_u16(b + hdr[k].off, (uint16_t)hdr[k].v);
+        else if (hdr[k].size == 4)
+            tsagg__put_u32(b + hdr[k].off, (uint32_t)hdr[k].v);
+        else
+            tsagg__put_u64(b + hdr[k].off, hdr[k].v);
+        tsagg__put_u64(b + 56, XXH64(b, 56, 0));
+        cr_assert_eq(try_open(bad, b, len, &p, err), TSAGG_ECORRUPT, "header case %zu: %s", k,
+                     err);
+        cr_assert(strstr(err, hdr[k].why), "header case %zu: %s", k, err);
     }
     /* Truncation anywhere. */
     size_t cuts[] = {0, 1, 63, 64, 65, 100, len / 2, l.footer_off, len - 48, len - 1};

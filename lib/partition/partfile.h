@@ -261,7 +261,9 @@ typedef struct tsagg__hour_segment {
 } tsagg__hour_segment;
 
 /* Read the merchant's segments into out[0, e->nsegments) (the caller's
- * array). 0, TSAGG_ECHECKSUM, TSAGG_ECORRUPT, -ENOMEM. */
+ * array; none when e->nsegments is 0). 0, TSAGG_ECHECKSUM,
+ * TSAGG_ECORRUPT, -ENOMEM; TSAGG_EARG when e is not an entry of this file
+ * (as merchant_at or find_merchant gave it). */
 int tsagg__part_segments(tsagg__part *p, const tsagg__merchant_entry *e,
                          tsagg__hour_segment *out);
 

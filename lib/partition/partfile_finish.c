@@ -1,9 +1,9 @@
 /*
  * partfile_finish.c - the end of a partition file (partfile.h): the last
  * row group and merchant, the dictionary blocks, the merchant index pages,
- * the footer and the trailer,
- * then the header (it holds the row count), fsync and rename. Layout:
- * partfile_format.h, docs/format.md "Partition files".
+ * the footer and the trailer, then the header (it holds the row count),
+ * fsync and rename. Layout: partfile_format.h, docs/format.md "Partition
+ * files".
  */
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <inttypes.h>

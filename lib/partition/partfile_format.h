@@ -144,8 +144,9 @@
 #define PF_PAGE_ENTRY 32
 /* Merchants per index page (all pages but the last hold exactly this). */
 #define PF_PAGE_MERCHANTS 256
-/* Longest raw index entry / hour segment: six / four varints. */
-#define PF_PAGE_ENTRY_MAX 60
+/* Longest raw index entry / hour segment: seven / four varints of at most
+ * 10 bytes. */
+#define PF_PAGE_ENTRY_MAX 70
 #define PF_SEGMENT_MAX 40
 
 /* ---- small growable buffer ---------------------------------------------- */
@@ -350,6 +351,13 @@ typedef struct pf_wdict {
 /* Forget the addresses remembered during an add call. */
 void tsagg__pf_dict_forget(pf_wdict *d);
 
+/* A row of the current merchant-hour held back from its rollup: the
+ * rollup is built only once the merchant-hour proves busy enough. */
+typedef struct pf_held {
+    uint32_t minute, event;
+    uint64_t user, session;
+} pf_held;
+
 /* An hour segment of the writer's current merchant. */
 typedef struct pf_wsegment {
     uint32_t hour;       /* offset from the span start, in hours */
@@ -400,7 +408,9 @@ struct tsagg__part_writer {
     uint64_t hour_row_start;
     pf_wsegment *segs;        /* the merchant's hours so far */
     uint32_t nsegs, segs_cap, nrollups;
-    pf_rollup_acc roll;       /* of the current merchant-hour */
+    pf_rollup_acc roll;       /* of the current merchant-hour, once busy */
+    pf_held *held;            /* its first TSAGG__PART_ROLLUP_MIN_ROWS - 1 rows */
+    double *held_meas;        /* and their measures, nmeasures each */
     tsagg__buf rbuf;          /* raw rollup or segment bytes */
     uint64_t rollup_bytes, segment_bytes;
 
@@ -460,6 +470,10 @@ int tsagg__pfw_begin_merchant(tsagg__part_writer *w, uint64_t merchant, int64_t 
                               uint32_t hour);
 /* The current merchant's rows move on to a later hour. */
 int tsagg__pfw_next_hour(tsagg__part_writer *w, uint32_t hour);
+/* Count a row of the current merchant-hour (its minute 0..59, event code,
+ * ids, measures) towards the hour's rollup. */
+int tsagg__pfw_rollup_row(tsagg__part_writer *w, int minute, uint32_t event, uint64_t user,
+                          uint64_t session, const double *measures);
 /* The current merchant's rows end: its last rollup, its hour segments and
  * its index entry. */
 int tsagg__pfw_end_merchant(tsagg__part_writer *w);

@@ -18,6 +18,36 @@ static int oom(tsagg__part_writer *w)
     return tsagg__pfw_fail(w, -ENOMEM, "out of memory");
 }
 
+/*
+ * Most merchant-hours of a long span hold a few rows and get no rollup, so
+ * the first TSAGG__PART_ROLLUP_MIN_ROWS - 1 rows of a merchant-hour are only
+ * held (what a rollup needs of them); the row that makes the hour busy
+ * enough feeds them to the rollup, and later rows go straight to it.
+ */
+int tsagg__pfw_rollup_row(tsagg__part_writer *w, int minute, uint32_t event, uint64_t user,
+                          uint64_t session, const double *measures)
+{
+    uint64_t before = w->rows - w->hour_row_start; /* this row is not counted yet */
+    uint32_t nm = w->nmeasures;
+    if (before < TSAGG__PART_ROLLUP_MIN_ROWS - 1) {
+        w->held[before] = (pf_held){(uint32_t)minute, event, user, session};
+        if (nm)
+            memcpy(w->held_meas + before * nm, measures, nm * sizeof *measures);
+        return 0;
+    }
+    int rc = 0;
+    for (uint64_t i = 0; rc == 0 && before == TSAGG__PART_ROLLUP_MIN_ROWS - 1 && i < before; i++) {
+        const pf_held *h = &w->held[i];
+        rc = tsagg__pf_rollup_add(&w->roll, (int)h->minute, h->event, h->user, h->session,
+                                  w->held_meas + i * nm);
+    }
+    if (rc == 0)
+        rc = tsagg__pf_rollup_add(&w->roll, minute, event, user, session, measures);
+    if (rc != 0)
+        return tsagg__pfw_fail(w, rc, "%s: rollup: %s", w->tmp, tsagg_strerror(rc));
+    return 0;
+}
+
 /* The current merchant-hour ends: its rollup if it is busy enough, its
  * segment always. */
 static int end_hour(tsagg__part_writer *w)
@@ -45,9 +75,9 @@ static int end_hour(tsagg__part_writer *w)
             return rc;
         w->rollup_bytes += seg->rollup.len;
         w->nrollups++;
+        tsagg__pf_rollup_reset(&w->roll);
     }
     w->nsegs++;
-    tsagg__pf_rollup_reset(&w->roll);
     return w->out.len >= PF_OUT_FLUSH ? tsagg__pfw_flush(w) : 0;
 }
 

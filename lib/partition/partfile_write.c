@@ -7,9 +7,9 @@
  * arrays of TSAGG__PART_GROUP_ROWS values) with their strings turned into
  * dictionary codes, first seen first numbered. A full group is encoded
  * column by column into the output buffer, which goes to "<path>.tmp"
- * whenever it passes 1 MiB. Every row also goes into the rollup of its
- * merchant-hour; when the merchant or the hour changes, the index
- * (partfile_index.c) keeps that rollup if the merchant-hour is busy enough.
+ * whenever it passes 1 MiB. Every row also counts towards the rollup of
+ * its merchant-hour, which the index (partfile_index.c) builds and writes
+ * only for merchant-hours busy enough to get one.
  * finish() appends the dictionaries, the index pages, the footer and the
  * trailer, writes the header (it holds the row count), fsyncs and renames.
  * Memory: one row group, the output buffer, the dictionaries, the
@@ -105,6 +105,8 @@ void tsagg__pfw_free(tsagg__part_writer *w)
             tsagg__pf_dict_free(&w->dicts[i]);
     free(w->dicts);
     free(w->segs);
+    free(w->held);
+    free(w->held_meas);
     free(w->ptab);
     tsagg__buf_free(&w->page);
     tsagg__buf_free(&w->pages);
@@ -190,10 +192,14 @@ int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t start,
     w->enc_cap = tsagg__enc_bound(TSAGG_ENC_I64, TSAGG__PART_GROUP_ROWS);
     w->enc = malloc(w->enc_cap);
     w->dicts = calloc(1 + w->ndims, sizeof *w->dicts);
+    w->held = malloc((TSAGG__PART_ROLLUP_MIN_ROWS - 1) * sizeof *w->held);
+    w->held_meas = malloc((size_t)(TSAGG__PART_ROLLUP_MIN_ROWS - 1) *
+                          (w->nmeasures ? w->nmeasures : 1) * sizeof *w->held_meas);
     w->cctx = ZSTD_createCCtx();
     rc = 0;
     if (!w->path || !w->tmp || !w->ts || !w->merchant || !w->user || !w->session || !w->id ||
-        !w->event || !w->flags || !w->dims || !w->meas || !w->enc || !w->dicts || !w->cctx)
+        !w->event || !w->flags || !w->dims || !w->meas || !w->enc || !w->dicts || !w->held ||
+        !w->held_meas || !w->cctx)
         rc = -ENOMEM;
     for (uint32_t i = 0; rc == 0 && i <= w->ndims; i++) {
         rc = tsagg__pf_dict_init(&w->dicts[i]);
@@ -364,8 +370,8 @@ static int add_row(tsagg__part_writer *w, const tsagg__row *r)
     w->flags[i] = r->flags;
     w->id[i] = (r->flags & TSAGG_EVENT_HAS_ID) ? r->id : 0;
     int minute = (int)(since % (uint64_t)TSAGG__HOUR_US / (uint64_t)MINUTE_US);
-    if ((rc = tsagg__pf_rollup_add(&w->roll, minute, code, r->user, r->session, r->measures)) != 0)
-        return tsagg__pfw_fail(w, rc, "%s: rollup: %s", w->tmp, tsagg_strerror(rc));
+    if ((rc = tsagg__pfw_rollup_row(w, minute, code, r->user, r->session, r->measures)) != 0)
+        return rc;
     w->last_merchant = r->merchant;
     w->last_ts = r->ts;
     w->min_ts = r->ts < w->min_ts ? r->ts : w->min_ts;
