@@ -397,7 +397,8 @@ static int tiered(const tsagg__manifest *m)
 
 /*
  * Long history under kill -9: each round the parent appends the next part
- * of a stream over 80 days that ended weeks ago, in chunks of several days,
+ * of a stream over 80 days that ended weeks ago, the first a month of it,
+ * then chunks of several days,
  * so that compactions write day and month files straight from the log
  * (spilling runs with a 1 MiB budget in some rounds), and the child adds
  * late events over all those days, so that every compaction ends with tier
@@ -436,7 +437,10 @@ Test(compact_crash, kill_during_tier_merges_and_bulk_loads)
     static report reps[1 << 16];
     for (int round = 0; round < rounds; round++) {
         tsagg_store *st = cc_open_writer(dir);
-        cc_append_gagen(st, g, 6000 + rnd(&r) % 6000);
+        /* The first round is a bulk load: a backlog large enough to be
+         * placed by its segments' newest ts, straight into day and month
+         * buffers. */
+        cc_append_gagen(st, g, round == 0 ? 70000 : 6000 + rnd(&r) % 6000);
         cr_assert_eq(tsagg_flush(st), 0);
         cr_assert_eq(tsagg_store_close(st), 0);
         round_cfg cfg = {.budget = round % 3 == 0 ? 1u << 20 : 64u << 20,

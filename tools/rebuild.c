@@ -252,7 +252,7 @@ static int run(int argc, char **argv, tsagg_rules **new_rules)
         if (s.regenerated)
             printf("the partitions were of an older format: all of them were regenerated "
                    "from the raw log\n");
-        if (all)
+        if (all || s.regenerated)
             printf("rebuilt every hour: %" PRIu64 " hours of files, generation %" PRIu32 "\n",
                    s.hours, s.generation);
         else

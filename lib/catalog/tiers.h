@@ -6,8 +6,8 @@
  * a day in one month), so a file never crosses a month's bounds.
  *
  * A span is sealed once its end lies at least an hour behind the store's
- * newest event (the largest ts compaction has placed, kept in the
- * manifest): few events arrive later than that. An event goes to the
+ * newest event (the largest ts of the log compaction has consumed, kept in
+ * the manifest): few events arrive later than that. An event goes to the
  * largest sealed span holding it: its month if sealed, else its day if
  * sealed, else its hour. Live data thus lands in hour files, which merge
  * into day and month files as those seal, and a bulk load of old events

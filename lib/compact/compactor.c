@@ -399,6 +399,41 @@ int tsagg__edit_begin(tsagg_store *st, tsagg__snapshot **snap, tsagg__manifest *
     return rc;
 }
 
+/* Below this many events to compact, placing them by the newest so far is
+ * as good: reading every segment's description costs more than it saves. */
+#define HINT_MIN_EVENTS (1u << 16)
+
+/*
+ * The newest event ts of the log segments that lie within [from, to] (by
+ * their seal record, or the scan of the last one), events more than a day
+ * ahead of the clock aside: where the newest-event mark will be once the
+ * range is read. A load of history in time order would otherwise place
+ * every event in its hour, since each is the newest so far, and only the
+ * write phase would gather the hours of a month, from hundreds of slots.
+ * TSAGG__NEWEST_NONE when there is none, or on any error (it is a hint).
+ */
+static int64_t newest_hint(compactor *c, uint64_t from, uint64_t to)
+{
+    if (to < from || to - from + 1 < HINT_MIN_EVENTS)
+        return TSAGG__NEWEST_NONE;
+    int n = tsagg_log_segments(c->st, NULL, 0);
+    tsagg_segment_info *segs = n > 0 ? calloc((size_t)n, sizeof *segs) : NULL;
+    int64_t hint = TSAGG__NEWEST_NONE;
+    if (segs) {
+        segs[0].struct_size = sizeof *segs;
+        int m = tsagg_log_segments(c->st, segs, (size_t)n);
+        for (int i = 0; i < m && i < n; i++) {
+            const tsagg_segment_info *g = &segs[i];
+            if (g->first_seq < from || g->last_seq > to || g->last_seq < g->first_seq)
+                continue;
+            if (g->max_ts > hint && tsagg__span_may_advance(g->max_ts, c->now_us))
+                hint = g->max_ts;
+        }
+    }
+    free(segs); /* a failure is no failure of the compaction: the read reports it */
+    return hint;
+}
+
 static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
                           tsagg_compact_stats *stats)
 {
@@ -412,6 +447,12 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
     compactor c = {0};
     rc = tsagg__compactor_init(&c, st, o, stats, next->newest_ts);
     uint64_t target = tsagg_durable_seq(st), last = next->consumed_seq;
+    uint64_t upto = o->max_events && target - next->consumed_seq > o->max_events
+                        ? next->consumed_seq + o->max_events
+                        : target;
+    int64_t hint = rc == 0 ? newest_hint(&c, next->consumed_seq + 1, upto) : TSAGG__NEWEST_NONE;
+    if (hint > c.newest)
+        c.newest = hint;
     if (rc == 0 && target > next->consumed_seq)
         rc = tsagg__compactor_read_log(&c, next->consumed_seq + 1, target, &last);
     if (rc == 0)
