@@ -8,9 +8,11 @@
  * hour's sketches when the hour lies whole inside one bucket), the
  * segment's rows otherwise; a merchant without segments (no hour busy
  * enough for a rollup) is answered from its rows, cut to the range by
- * their timestamps. Rows come from the merchant's slices of the columns
- * the query needs (partcache.h); for all merchants, from every row group
- * whose time range meets the query's. Rows are filtered through a
+ * their timestamps. Rows come from decoded columns the partcache keeps
+ * (partcache.h): a small merchant's slices of the columns the query needs;
+ * for a busy merchant's hours, and for all merchants, the row groups that
+ * hold them (for all merchants, every group whose time range meets the
+ * query's). Rows are filtered through a
  * selection vector on dictionary codes, never on strings, in chunks of a
  * row group; rows known to lie in one bucket need no timestamps.
  */
