@@ -12,9 +12,9 @@
  * (partcache.h): a small merchant's slices of the columns the query needs;
  * for a busy merchant's hours, and for all merchants, the row groups that
  * hold them (for all merchants, every group whose time range meets the
- * query's). Rows are filtered through a
- * selection vector on dictionary codes, never on strings, in chunks of a
- * row group; rows known to lie in one bucket need no timestamps.
+ * query's). Rows are filtered through a selection vector on dictionary
+ * codes, never on strings, in chunks of a row group; rows known to lie in
+ * one bucket need no timestamps.
  */
 #include <errno.h>
 #include <math.h>
