@@ -448,12 +448,26 @@ int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_
         *data = sl->data;
         return 0;
     }
-    size_t bytes = (size_t)TSAGG__PART_GROUP_ROWS * col_width(e, col);
-    if (!(sl = malloc(sizeof *sl + bytes)))
+    /* The reader wants room for a full group; a short one (the file's last,
+     * or a small hour file's only one) is decoded aside and kept at its
+     * size. */
+    const tsagg__group_info *gi = tsagg__part_group(e->p, g);
+    size_t width = col_width(e, col), rows = gi ? gi->rows : 0;
+    int full = rows >= TSAGG__PART_GROUP_ROWS;
+    size_t bytes = (full ? TSAGG__PART_GROUP_ROWS : rows) * width;
+    sl = malloc(sizeof *sl + bytes + 1);
+    void *buf = full ? NULL : malloc(TSAGG__PART_GROUP_ROWS * width);
+    if (!sl || (!full && !buf)) {
+        free(sl);
+        free(buf);
         return -ENOMEM;
+    }
     sl->col = col;
     sl->bytes = sizeof *sl + bytes;
-    int rc = tsagg__part_read_column(e->p, col, g, sl->data);
+    int rc = tsagg__part_read_column(e->p, col, g, full ? (void *)sl->data : buf);
+    if (rc == 0 && !full)
+        memcpy(sl->data, buf, bytes);
+    free(buf);
     if (rc != 0) {
         free(sl);
         return rc;
