@@ -64,7 +64,7 @@ typedef struct tsagg_compact_options {
                                   durable ones); what was read is published */
     tsagg_process_fn process;  /* NULL: keep every event as it is */
     void *process_ctx;
-    uint32_t threads;          /* threads writing hours at once, the caller's
+    uint32_t threads;          /* threads writing files at once, the caller's
                                   included: 0 or 1 (default) the caller's
                                   only, at most TSAGG_COMPACT_THREADS_MAX; the
                                   memory budget is shared among them */
@@ -170,7 +170,7 @@ typedef struct tsagg_rebuild_options {
     uint64_t memory_budget;    /* as for compaction; default 256 MiB */
     tsagg_process_fn process;  /* the processing logic to apply; NULL: none */
     void *process_ctx;
-    /* Called after every 1 Mi events read and every hour written, with the
+    /* Called after every 1 Mi events read and every file written, with the
        figures so far (a struct of this header's size, struct_size saying
        so); NULL: no calls. In the caller's thread. */
     void (*progress)(void *ctx, const tsagg_rebuild_stats *so_far);

@@ -320,7 +320,7 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
             }
         }
         rc = 0;
-        /* An event no hour can hold (a log written before appends checked
+        /* An event no span can hold (a log written before appends checked
          * ts, or a hook's doing) stays in the log, skipped and counted: one
          * such event must not stop compaction for everyone. */
         if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
@@ -404,7 +404,7 @@ int tsagg__edit_begin(tsagg_store *st, tsagg__snapshot **snap, tsagg__manifest *
 #define HINT_MIN_EVENTS (1u << 16)
 
 /*
- * The newest event ts of the log segments that lie within [from, to] (by
+ * The newest event ts of the log segments that end within [from, to] (by
  * their seal record, or the scan of the last one), events more than a day
  * ahead of the clock aside: where the newest-event mark will be once the
  * range is read. A load of history in time order would otherwise place
@@ -424,7 +424,8 @@ static int64_t newest_hint(compactor *c, uint64_t from, uint64_t to)
         int m = tsagg_log_segments(c->st, segs, (size_t)n);
         for (int i = 0; i < m && i < n; i++) {
             const tsagg_segment_info *g = &segs[i];
-            if (g->first_seq < from || g->last_seq > to || g->last_seq < g->first_seq)
+            /* Events before `from` were compacted already: theirs count. */
+            if (g->last_seq < from || g->last_seq > to || g->last_seq < g->first_seq)
                 continue;
             if (g->max_ts > hint && tsagg__span_may_advance(g->max_ts, c->now_us))
                 hint = g->max_ts;

@@ -82,7 +82,7 @@ static size_t source_bytes(const tsagg_store *st)
 
 /* How many files one merge may read at once: what half the budget holds,
  * at least two. More are merged in passes, so that memory stays bounded
- * however large an hour is. */
+ * however large a span is. */
 size_t tsagg__max_fanin(const tsagg_store *st, uint64_t budget)
 {
     uint64_t n = budget / 2 / source_bytes(st);
