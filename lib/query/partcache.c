@@ -12,7 +12,9 @@
  * merchant of the file (by its number in the merchant index), in chunks
  * allocated on first use. A slot holds the merchant's index entry, its hour
  * segments with a rollup summary per segment, and up to SLICE_COLS column
- * slices. A direct-mapped table of hints (merchant id -> slot; up to
+ * slices. Beside them, decoded columns of whole row groups, for busy
+ * merchants (whose rows fill row groups) and scans of every merchant: one
+ * slot per (group, column), allocated on first use. A direct-mapped table of hints (merchant id -> slot; up to
  * MAX_HINT_BITS bits, allocated on first use) finds a merchant looked up
  * before without the reader, whose lookups take its lock. Every pointer is filled once with an atomic compare-and-swap (two
  * threads may decode the same thing; one copy is kept) and read without a
@@ -74,6 +76,8 @@ struct tsagg__pcent {
     _Atomic(qslot *) hints; /* 1 << hint_bits, by merchant id hash: a slot,
                                whose id to check; NULL until first used */
     unsigned hint_bits;
+    uint32_t ngroups, ncols;
+    _Atomic(_Atomic(slice *) *) gcols; /* ngroups x ncols, NULL until first used */
     _Atomic size_t bytes; /* decoded data cached here */
     int fm[TSAGG_SCHEMA_MAX_FIELDS], fd[TSAGG_SCHEMA_MAX_FIELDS];
 };
@@ -415,6 +419,71 @@ static int decode_rows(tsagg__part *p, uint32_t col, size_t width, uint64_t r0, 
     return rc;
 }
 
+int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_t col,
+                           const void **data)
+{
+    if (g >= e->ngroups || col >= e->ncols)
+        return TSAGG_EARG;
+    _Atomic(slice *) *slots = atomic_load_explicit(&e->gcols, memory_order_acquire);
+    if (!slots) {
+        size_t n = (size_t)e->ngroups * e->ncols;
+        _Atomic(slice *) *fresh = malloc(n * sizeof *fresh);
+        if (!fresh)
+            return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            atomic_init(&fresh[i], NULL);
+        _Atomic(slice *) *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(&e->gcols, &expected, fresh,
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            slots = fresh;
+            account(st, e, n * sizeof *fresh);
+        } else {
+            free(fresh);
+            slots = expected;
+        }
+    }
+    _Atomic(slice *) *sp = &slots[(size_t)g * e->ncols + col];
+    slice *sl = atomic_load_explicit(sp, memory_order_acquire);
+    if (sl) {
+        *data = sl->data;
+        return 0;
+    }
+    /* The reader wants room for a full group; a short one (the file's last,
+     * or a small hour file's only one) is decoded aside and kept at its
+     * size. */
+    const tsagg__group_info *gi = tsagg__part_group(e->p, g);
+    size_t width = col_width(e, col), rows = gi ? gi->rows : 0;
+    int full = rows >= TSAGG__PART_GROUP_ROWS;
+    size_t bytes = (full ? TSAGG__PART_GROUP_ROWS : rows) * width;
+    sl = malloc(sizeof *sl + bytes + 1);
+    void *buf = full ? NULL : malloc(TSAGG__PART_GROUP_ROWS * width);
+    if (!sl || (!full && !buf)) {
+        free(sl);
+        free(buf);
+        return -ENOMEM;
+    }
+    sl->col = col;
+    sl->bytes = sizeof *sl + bytes;
+    int rc = tsagg__part_read_column(e->p, col, g, full ? (void *)sl->data : buf);
+    if (rc == 0 && !full)
+        memcpy(sl->data, buf, bytes);
+    free(buf);
+    if (rc != 0) {
+        free(sl);
+        return rc;
+    }
+    slice *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(sp, &expected, sl, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        account(st, e, sl->bytes);
+    } else {
+        free(sl); /* another thread published it first */
+        sl = expected;
+    }
+    *data = sl->data;
+    return 0;
+}
+
 int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint32_t col,
                        const void **data, void **owned)
 {
@@ -486,6 +555,11 @@ static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
     }
     free(atomic_load_explicit(&e->hints, memory_order_relaxed));
     atomic_store_explicit(&e->hints, NULL, memory_order_relaxed);
+    _Atomic(slice *) *slots = atomic_load_explicit(&e->gcols, memory_order_relaxed);
+    for (size_t i = 0; slots && i < (size_t)e->ngroups * e->ncols; i++)
+        free(atomic_load_explicit(&slots[i], memory_order_relaxed));
+    free(slots);
+    atomic_store_explicit(&e->gcols, NULL, memory_order_relaxed);
     atomic_fetch_sub(&c->bytes, atomic_load(&e->bytes));
     atomic_store(&e->bytes, 0);
 }
@@ -561,6 +635,10 @@ static int entry_open(tsagg_store *st, const tsagg__part_ref *ref, tsagg__pcent 
     atomic_init(&e->hints, NULL);
     atomic_init(&e->bytes, 0);
     const tsagg_schema *fs = tsagg__part_schema(e->p);
+    e->ngroups = tsagg__part_groups(e->p);
+    e->ncols = TSAGG__COL_DIM0 + (uint32_t)tsagg_schema_dimension_count(fs) +
+               (uint32_t)tsagg_schema_measure_count(fs);
+    atomic_init(&e->gcols, NULL);
     size_t nm = tsagg_schema_measure_count(st->schema);
     size_t nd = tsagg_schema_dimension_count(st->schema);
     for (size_t m = 0; m < nm; m++)

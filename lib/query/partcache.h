@@ -7,7 +7,8 @@
  * query does not re-read, check and decode a rollup block per hour) and its
  * column slices (the rows of one merchant in one column: a row group holds
  * 4096 rows of many merchants, and decompressing it for a merchant's 30
- * rows is most of a small merchant's query). Entries are refcounted; files
+ * rows is most of a small merchant's query), and decoded columns of whole
+ * row groups (busy merchants' rows fill them). Entries are refcounted; files
  * no longer in the manifest are closed once unused; what was decoded is
  * dropped, least recently used file first, when it outgrows
  * tsagg_options.query_cache_bytes.
@@ -88,6 +89,14 @@ int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uin
  */
 int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint32_t col,
                        const void **data, void **owned);
+
+/*
+ * Column col of row group g of the entry's file, decoded (the group's rows
+ * of the column's type), cached and valid while the entry is referenced:
+ * the rows of busy merchants and of scans of every merchant.
+ */
+int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_t col,
+                           const void **data);
 
 /* Set the handle's budget for decoded data (tsagg_options.query_cache_bytes;
  * 0 keeps nothing once a query is done). For tests. */

@@ -8,11 +8,13 @@
  * hour's sketches when the hour lies whole inside one bucket), the
  * segment's rows otherwise; a merchant without segments (no hour busy
  * enough for a rollup) is answered from its rows, cut to the range by
- * their timestamps. Rows come from the merchant's slices of the columns
- * the query needs (partcache.h); for all merchants, from every row group
- * whose time range meets the query's. Rows are filtered through a
- * selection vector on dictionary codes, never on strings, in chunks of a
- * row group; rows known to lie in one bucket need no timestamps.
+ * their timestamps. Rows come from decoded columns the partcache keeps
+ * (partcache.h): a small merchant's slices of the columns the query needs;
+ * for a busy merchant's hours, and for all merchants, the row groups that
+ * hold them (for all merchants, every group whose time range meets the
+ * query's). Rows are filtered through a selection vector on dictionary
+ * codes, never on strings, in chunks of a row group; rows known to lie in
+ * one bucket need no timestamps.
  */
 #include <errno.h>
 #include <math.h>
@@ -275,24 +277,19 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, const tsagg__hour_seg
     return rc;
 }
 
-/* Column buffers for one row group, allocated once per query (qplan
- * scratch) rather than per partition: they are ~400 KiB. */
+/* Per-query buffers of the row scans (qplan scratch), allocated once:
+ * the selection vector, the codes of a group-by column the file lacks
+ * (all ""), and one row's measures. */
 typedef struct colbufs {
-    int64_t ts[G];
-    uint64_t user[G], session[G];
-    uint32_t codes[TSAGG_QUERY_MAX_FILTERS][G];
     uint32_t group[G];
     uint16_t sel[G];
     double row_meas[TSAGG_SCHEMA_MAX_FIELDS];
-    double meas[]; /* nmeasures x G */
 } colbufs;
 
 static colbufs *scratch_of(qplan *p)
 {
-    if (!p->scratch) {
-        size_t nm = p->need_measures ? p->nmeasures : 0;
-        p->scratch = malloc(sizeof(colbufs) + nm * G * sizeof(double));
-    }
+    if (!p->scratch)
+        p->scratch = malloc(sizeof(colbufs));
     return p->scratch;
 }
 
@@ -425,14 +422,55 @@ static int whole_range(const qplan *p, int64_t lo, int64_t hi, size_t *bucket)
     return *bucket == tsagg__qplan_bucket(p, hi - 1);
 }
 
-/* Every row of the partition (all merchants), one row group at a time. */
+/* Point k at the columns the query reads of row group g, from its row off
+ * on (decoded groups are cached, partcache.h); timestamps when need_ts. */
+static int group_chunk(pscan *s, colbufs *c, uint32_t g, uint32_t off, int need_ts, chunk *k)
+{
+    qplan *p = s->p;
+    tsagg_store *st = p->st;
+    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(tsagg__part_schema(s->part));
+    const void *v;
+    int rc = 0;
+    k->ts = NULL;
+    if (need_ts && (rc = tsagg__pcent_group_col(st, s->ent, g, TSAGG__COL_TS, &v)) == 0)
+        k->ts = (const int64_t *)v + off;
+    for (uint32_t f = 0; rc == 0 && f < p->nfilters; f++) {
+        k->codes[f] = NULL;
+        if (s->fcol[f] != NOCOL && (rc = tsagg__pcent_group_col(st, s->ent, g, s->fcol[f], &v)) == 0)
+            k->codes[f] = (const uint32_t *)v + off;
+    }
+    k->group = NULL;
+    if (rc == 0 && p->group_col != QCOL_NONE && s->group_dict == NOCOL) {
+        memset(c->group, 0, sizeof c->group);
+        k->group = c->group;
+    } else if (rc == 0 && p->group_col != QCOL_NONE &&
+               (rc = tsagg__pcent_group_col(st, s->ent, g, s->group_dict, &v)) == 0) {
+        k->group = (const uint32_t *)v + off;
+    }
+    k->user = k->session = NULL;
+    if (rc == 0 && p->need_users && (rc = tsagg__pcent_group_col(st, s->ent, g, TSAGG__COL_USER, &v)) == 0)
+        k->user = (const uint64_t *)v + off;
+    if (rc == 0 && p->need_sessions &&
+        (rc = tsagg__pcent_group_col(st, s->ent, g, TSAGG__COL_SESSION, &v)) == 0)
+        k->session = (const uint64_t *)v + off;
+    for (uint32_t m = 0; rc == 0 && p->need_measures && m < p->nmeasures; m++) {
+        k->meas[m] = NULL;
+        if (s->fm[m] >= 0 &&
+            (rc = tsagg__pcent_group_col(st, s->ent, g, TSAGG__COL_DIM0 + ndims + (uint32_t)s->fm[m],
+                                         &v)) == 0)
+            k->meas[m] = (const double *)v + off;
+    }
+    return rc;
+}
+
+/* Every row of the partition (all merchants), one row group at a time;
+ * groups whose time range misses the query's are skipped. */
 static int scan_groups(pscan *s)
 {
     qplan *p = s->p;
     colbufs *c = scratch_of(p);
     if (!c)
         return -ENOMEM;
-    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(tsagg__part_schema(s->part));
     chunk k;
     memset(&k, 0, sizeof k);
     int rc = 0;
@@ -443,40 +481,34 @@ static int scan_groups(pscan *s)
             break;
         if (gi->max_ts < p->from || gi->min_ts >= p->to)
             continue;
-        k.ts = NULL;
-        if (!whole_range(p, gi->min_ts, gi->max_ts + 1, &k.bucket)) {
-            rc = tsagg__part_read_column(s->part, TSAGG__COL_TS, g, c->ts);
-            k.ts = c->ts;
-        }
-        for (uint32_t f = 0; rc == 0 && f < p->nfilters; f++) {
-            k.codes[f] = NULL;
-            if (s->fcol[f] != NOCOL) {
-                rc = tsagg__part_read_column(s->part, s->fcol[f], g, c->codes[f]);
-                k.codes[f] = c->codes[f];
-            }
-        }
-        k.group = c->group;
-        if (rc == 0 && p->group_col != QCOL_NONE && s->group_dict == NOCOL)
-            memset(c->group, 0, sizeof c->group);
-        else if (rc == 0 && p->group_col != QCOL_NONE)
-            rc = tsagg__part_read_column(s->part, s->group_dict, g, c->group);
-        k.user = c->user;
-        k.session = c->session;
-        if (rc == 0 && p->need_users)
-            rc = tsagg__part_read_column(s->part, TSAGG__COL_USER, g, c->user);
-        if (rc == 0 && p->need_sessions)
-            rc = tsagg__part_read_column(s->part, TSAGG__COL_SESSION, g, c->session);
-        for (uint32_t m = 0; rc == 0 && p->need_measures && m < p->nmeasures; m++) {
-            k.meas[m] = NULL;
-            if (s->fm[m] >= 0) {
-                double *buf = c->meas + (size_t)m * G;
-                rc = tsagg__part_read_column(s->part, TSAGG__COL_DIM0 + ndims + (uint32_t)s->fm[m],
-                                             g, buf);
-                k.meas[m] = buf;
-            }
-        }
+        int whole = whole_range(p, gi->min_ts, gi->max_ts + 1, &k.bucket);
+        rc = group_chunk(s, c, g, 0, !whole, &k);
         if (rc == 0)
             rc = scan_chunk(s, c, &k, gi->rows);
+    }
+    return rc;
+}
+
+/* Rows [r0, r0 + n) of the file, all with timestamps in [lo, hi), read
+ * from the decoded row groups that hold them: a busy merchant's hour. */
+static int scan_file_rows(pscan *s, uint64_t r0, uint64_t n, int64_t lo, int64_t hi)
+{
+    colbufs *c = scratch_of(s->p);
+    if (!c)
+        return -ENOMEM;
+    chunk k;
+    memset(&k, 0, sizeof k);
+    int whole = whole_range(s->p, lo, hi, &k.bucket);
+    int rc = 0;
+    for (uint64_t r = r0; rc == 0 && r < r0 + n;) {
+        uint32_t g = (uint32_t)(r / G), off = (uint32_t)(r % G);
+        uint32_t m = G - off;
+        if (m > r0 + n - r)
+            m = (uint32_t)(r0 + n - r);
+        rc = group_chunk(s, c, g, off, !whole, &k);
+        if (rc == 0)
+            rc = scan_chunk(s, c, &k, m);
+        r += m;
     }
     return rc;
 }
@@ -624,9 +656,10 @@ static int rollups_may_answer(const qplan *p)
     return ok;
 }
 
-/* A merchant with hour segments: per hour in the range, its rollup when
- * usable, else its rows. */
-static int scan_segments(pscan *s, mrows *r)
+/* A merchant with hour segments (a busy one): per hour in the range, its
+ * rollup when usable, else its rows, read by row group (a busy merchant's
+ * rows fill row groups, and an hour needs only the groups holding it). */
+static int scan_segments(pscan *s)
 {
     qplan *p = s->p;
     const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
@@ -651,7 +684,7 @@ static int scan_segments(pscan *s, mrows *r)
         /* The merchant's rows of the hour, between its first and last. */
         lo = lo > me->min_ts ? lo : me->min_ts;
         hi = hi < me->max_ts + 1 ? hi : me->max_ts + 1;
-        rc = scan_rows(s, r, seg[k].row_start - me->row_start, seg[k].rows, lo, hi);
+        rc = scan_file_rows(s, seg[k].row_start, seg[k].rows, lo, hi);
     }
     return rc;
 }
@@ -682,11 +715,12 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
     s.merch = merch;
     if (rc == 0 && !merch)
         rc = scan_groups(&s);
+    else if (rc == 0 && tsagg__pcmerch_entry(merch)->nsegments)
+        rc = scan_segments(&s);
     else if (rc == 0) {
         mrows r;
         memset(&r, 0, sizeof r);
-        rc = tsagg__pcmerch_entry(merch)->nsegments ? scan_segments(&s, &r)
-                                                     : scan_merchant_rows(&s, &r);
+        rc = scan_merchant_rows(&s, &r);
         mrows_free(&r);
     }
     pscan_free(&s);
