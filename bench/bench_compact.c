@@ -126,7 +126,7 @@ int main(int argc, char **argv)
         total += m->parts[i].bytes;
         rows += m->parts[i].rows;
         char p[4400];
-        tsagg__part_file_path(st, m->parts[i].hour, m->parts[i].file_id, p, sizeof p);
+        tsagg__part_file_path(st, &m->parts[i], p, sizeof p);
         tsagg__part *part;
         if ((rc = tsagg__part_open(tsagg_io_default(), p, &part, err, sizeof err)) != 0) {
             fprintf(stderr, "bench_compact: %s\n", err);

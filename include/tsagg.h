@@ -6,7 +6,7 @@
  *   tsagg_io.h       the pluggable I/O table
  *   tsagg_store.h    schemas, events, opening and closing a store
  *   tsagg_log.h      the raw event log: append, durability, read, archive
- *   tsagg_compact.h  compaction into hourly partitions, merges
+ *   tsagg_compact.h  compaction into partitions of months, days and hours, merges
  *   tsagg_query.h    time-series queries
  *   tsagg_rules.h    processing rules kept in the store
  *   tsagg_version.h  compile-time version (tsagg_version() at run time)

@@ -1,16 +1,26 @@
 /*
- * tsagg_compact.h - compaction: the raw log into hourly columnar partitions.
+ * tsagg_compact.h - compaction: the raw log into columnar partitions of
+ * hours, days and months.
  *
  * The compactor reads the durable log from where it stopped last time,
- * buckets events by their event hour (UTC), sorts each hour by (merchant,
- * ts), and writes one partition file per hour (STORE/parts/), then
+ * buckets events by the span that holds them, sorts each span by (merchant,
+ * ts), and writes one partition file per span (STORE/parts/), then
  * publishes them atomically with the manifest (STORE/MANIFEST), which also
  * records how far into the log compaction has consumed. A crash at any
  * point leaves the old or the new state; running it again finishes the job
  * and never counts an event twice.
  *
- * Late events, for an hour that already has a partition, go into an extra
- * file for that hour; tsagg_merge() combines an hour's files into one.
+ * Spans (docs/format.md, "Manifest"): a UTC hour, day or month. A span is
+ * sealed once its end lies an hour or more behind the newest event
+ * compacted (events more than a day ahead of the clock do not count). An
+ * event goes to its month if sealed, else its day if sealed, else its hour:
+ * live data lands in hour files, a bulk load of history in month files.
+ * After publishing, tsagg_compact() merges every sealed day and month not
+ * held by exactly one file of its span into one (tier merges), each merge
+ * published on its own.
+ *
+ * Late events, for a span that already has a file, go into an extra file;
+ * the next tier merge (or tsagg_merge()) combines a span's files into one.
  * Events with the same merchant, ts and event id (TSAGG_EVENT_HAS_ID) are
  * client retries: one is kept.
  *
@@ -54,7 +64,7 @@ typedef struct tsagg_compact_options {
                                   durable ones); what was read is published */
     tsagg_process_fn process;  /* NULL: keep every event as it is */
     void *process_ctx;
-    uint32_t threads;          /* threads writing hours at once, the caller's
+    uint32_t threads;          /* threads writing files at once, the caller's
                                   included: 0 or 1 (default) the caller's
                                   only, at most TSAGG_COMPACT_THREADS_MAX; the
                                   memory budget is shared among them */
@@ -81,9 +91,9 @@ typedef struct tsagg_compact_stats {
     uint64_t duplicates;       /* duplicates dropped: client retries (same
                                   merchant, ts, id) kept once */
     uint64_t rows_written;     /* rows in the files written */
-    uint64_t files_written;
+    uint64_t files_written;    /* from the log and by merges */
     uint64_t files_removed;    /* replaced by a merge */
-    uint64_t hours;            /* distinct hours touched */
+    uint64_t hours;            /* distinct hours with events compacted */
     uint64_t runs_spilled;     /* sorted runs written for the memory budget */
     uint64_t bytes_written;
     uint64_t consumed_seq;     /* the log is compacted up to here */
@@ -91,6 +101,13 @@ typedef struct tsagg_compact_stats {
                                   (logs written before appends checked it,
                                   or moved there by the hook): no hour holds
                                   them; kept in the log, skipped */
+    /* Of files_written, those written from the log, by span: */
+    uint64_t hour_files;
+    uint64_t day_files;
+    uint64_t month_files;
+    uint64_t spans_merged;     /* merges: each wrote one file of a span in
+                                  place of its files (files_removed in
+                                  all) */
 } tsagg_compact_stats;
 
 /*
@@ -109,8 +126,10 @@ TSAGG_API int tsagg_compact(tsagg_store *store, const tsagg_compact_options *opt
                             tsagg_compact_stats *stats);
 
 /*
- * Merge every hour that has more than one partition file into one file
- * (dropping retries across them), and publish. Replaced files are removed
+ * Merge every span that has more than one partition file into one file
+ * (dropping retries across them), and every sealed day and month into one
+ * file of its span (as tsagg_compact() does), each merge published on its
+ * own. Replaced files are removed
  * once no snapshot of this process uses them. Of opts only memory_budget
  * counts (it reads no log events and runs in the caller's thread).
  */
@@ -127,7 +146,7 @@ typedef struct tsagg_rebuild_stats {
     uint64_t events_moved;     /* the hook moved their ts out of the hours:
                                   not kept (rebuild a range holding both) */
     uint64_t duplicates;       /* duplicates dropped (client retries) */
-    uint64_t hours;            /* hours whose files were replaced or written */
+    uint64_t hours;            /* hours of the spans replaced or written */
     uint64_t files_written;
     uint64_t rows_written;
     uint64_t bytes_written;
@@ -136,17 +155,22 @@ typedef struct tsagg_rebuild_stats {
     uint64_t bytes_replaced;
     uint64_t consumed_seq;     /* events up to this sequence were rebuilt */
     uint64_t events_unplaced;  /* as tsagg_compact_stats.events_unplaced */
+    uint64_t regenerated;      /* 1: the store's partitions were of an older
+                                  format (hourly files, manifest version 1):
+                                  all of them were regenerated from the log,
+                                  whatever the range */
 } tsagg_rebuild_stats;
 
 typedef struct tsagg_rebuild_options {
     uint32_t struct_size;      /* sizeof, set by _init */
     uint32_t flags;            /* reserved, 0 */
     int64_t from, to;          /* rebuild the UTC hours holding [from, to),
-                                  microseconds; from < to */
+                                  microseconds; from < to (widened to the
+                                  spans of the files they touch) */
     uint64_t memory_budget;    /* as for compaction; default 256 MiB */
     tsagg_process_fn process;  /* the processing logic to apply; NULL: none */
     void *process_ctx;
-    /* Called after every 1 Mi events read and every hour written, with the
+    /* Called after every 1 Mi events read and every file written, with the
        figures so far (a struct of this header's size, struct_size saying
        so); NULL: no calls. In the caller's thread. */
     void (*progress)(void *ctx, const tsagg_rebuild_stats *so_far);
@@ -160,15 +184,25 @@ TSAGG_API void tsagg_rebuild_options_init(tsagg_rebuild_options *opts);
 /*
  * Regenerate the partitions of the hours holding [from, to) from the raw
  * log, with the store's current schema, its processing rules
- * (tsagg_rules.h) and the given processing hook: the
- * events compacted so far (up to the published consumed position) whose ts
- * as received falls in those hours are read again, bucketed, deduplicated
- * and written as one file per hour, a new generation. One manifest publish
- * then swaps every file of those hours for the new ones: queries see the old
- * generation or the new one, never a mix, and old files are removed once no
- * snapshot uses them. Events not yet compacted are left to tsagg_compact().
+ * (tsagg_rules.h) and the given processing hook. The range is widened to
+ * whole files: to the span of every file it touches (a rebuild of one hour
+ * inside a month file regenerates that month) and of the span the tier
+ * rule gives its ends. The events compacted so far (up to the published
+ * consumed position) whose ts as received falls in that range are read
+ * again, deduplicated and written by the tier rule as tsagg_compact()
+ * writes them, a new generation. One manifest publish then swaps every
+ * file of the range for the new ones: queries see the old generation or
+ * the new one, never a mix, and old files are removed once no snapshot
+ * uses them. Events not yet compacted are left to tsagg_compact().
  *
- * A damaged partition file of those hours is not read, so a rebuild repairs
+ * A store whose manifest is of an older format (hourly files of an older
+ * libtsagg, which every other call refuses with TSAGG_EVERSION) is
+ * regenerated whole, whatever the range: its old files are removed and
+ * every event up to its consumed position is compacted again (stats:
+ * regenerated). A log that no longer holds every one of those events
+ * (segments removed) cannot be: TSAGG_EVERSION, saying so.
+ *
+ * A damaged partition file of the range is not read, so a rebuild repairs
  * it; damage in the log is an error (TSAGG_ECHECKSUM, TSAGG_ECORRUPT) and
  * nothing is published. Runs exclusively with compactions and merges.
  * Returns 0 or an error as tsagg_compact(); stats may be NULL.

@@ -6,7 +6,7 @@
  *     STORE/tsagg.store   descriptor: format version and schema
  *     STORE/LOCK          also locked by the writer, for older versions
  *     STORE/log/          raw event log segments (tsagg_log.h)
- *     STORE/parts/        compacted hourly partitions (tsagg_compact.h)
+ *     STORE/parts/        compacted partitions of months, days, hours (tsagg_compact.h)
  *     STORE/MANIFEST      the published list of partitions
  *     STORE/RULES         the processing rules (tsagg_rules.h)
  *

@@ -2,8 +2,9 @@
  * tsagg_verify.h - read every file of a store and check every checksum.
  *
  * tsagg_verify() reads the whole log (every frame of every segment) and
- * every partition file the manifest lists (every column block of every row
- * group, every dictionary and rollup), checks what the manifest says of each
+ * every partition file the manifest lists, hour, day and month files alike
+ * (every column block of every row group, every dictionary, every page of
+ * the merchant index, every merchant's hour segments and rollups), checks what the manifest says of each
  * file against the file, checks that the log reaches the position the
  * manifest records as compacted, and reports each damaged file once. It
  * changes nothing and works on read-only handles beside a running writer.
@@ -28,14 +29,17 @@ typedef struct tsagg_verify_problem {
     const char *file;   /* relative to the store: "MANIFEST", "log/...tlog",
                            "parts/...tpart" */
     const char *detail; /* what is wrong and where (offset, block) */
-    int64_t hour;       /* a partition's UTC hour (µs); INT64_MIN otherwise */
+    int64_t hour;       /* a partition's first UTC hour (µs), the start of
+                           its span; INT64_MIN otherwise */
     int repairable;     /* 1: the log being intact, the file can be made
                            again from it: a partition by tsagg_rebuild() of
-                           its hour, a damaged "MANIFEST" by removing it and
+                           its span, a damaged "MANIFEST" by removing it and
                            running tsagg_compact(). 0: the raw log itself is
                            damaged, or ("log", TSAGG_ECORRUPT) ends below
                            the position MANIFEST records as compacted (see
                            TSAGG_OPEN_SALVAGE) */
+    uint32_t hours;     /* a partition's span: [hour, hour + hours h), an
+                           hour, a UTC day or a UTC month; 0 otherwise */
 } tsagg_verify_problem;
 
 /* Called once per damaged file, in the caller's thread; the strings live

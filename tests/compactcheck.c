@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "compactcheck.h"
@@ -370,7 +371,7 @@ cc_result cc_check_rows(cc_ctx *c, cc_rows *expect, cc_rows *actual, int strict,
 
 void cc_path(tsagg_store *st, const tsagg__part_ref *ref, char *buf, size_t len)
 {
-    tsagg__part_file_path(st, ref->hour, ref->file_id, buf, len);
+    tsagg__part_file_path(st, ref, buf, len);
 }
 
 static uint64_t cc_file_size(const char *path)
@@ -454,18 +455,19 @@ static int cc_cmp_rentry(const void *pa, const void *pb)
     return cc_cmp_u64(a->event, b->event);
 }
 
-/* A merchant's rollup against its rows [lo, hi) of the file (fev: the
- * rows' event codes in the file's dictionary). */
-static void cc_check_rollup(cc_ctx *c, tsagg__part *p, const char *path, uint64_t mi,
-                            const cc_row *rows, const uint32_t *fev, size_t lo, size_t hi,
-                            int64_t hour)
+/* A merchant-hour's rollup against its rows [lo, hi) of the file (fev:
+ * the rows' event codes in the file's dictionary). */
+static void cc_check_rollup(cc_ctx *c, tsagg__part *p, const char *path,
+                            const tsagg__merchant_entry *me, const tsagg__hour_segment *seg,
+                            const cc_row *rows, const uint32_t *fev, size_t lo, size_t hi)
 {
+    int64_t hour = seg->hour;
     tsagg__rollup r;
-    int rc = tsagg__part_rollup(p, mi, &r);
+    int rc = tsagg__part_rollup(p, me, seg, &r);
     char err[512];
     tsagg__part_errmsg(p, err, sizeof err);
-    cr_assert_eq(rc, 0, "%s: rollup of merchant #%" PRIu64 ": %s (%s)", path, mi,
-                 tsagg_strerror(rc), err);
+    cr_assert_eq(rc, 0, "%s: rollup of merchant %" PRIu64 " hour %" PRId64 ": %s (%s)", path,
+                 me->merchant, hour, tsagg_strerror(rc), err);
     cr_assert_eq(r.nmeasures, c->nmeas);
     size_t n = hi - lo;
     cc_rentry *ents = calloc(n ? n : 1, sizeof *ents);
@@ -591,16 +593,18 @@ void cc_read_part(cc_ctx *c, const char *path, const tsagg__part_ref *ref,
     int rc = tsagg__part_open(tsagg_io_default(), path, &p, err, sizeof err);
     cr_assert_eq(rc, 0, "%s: %s (%s)", path, tsagg_strerror(rc), err);
     const tsagg__part_info *info = tsagg__part_get_info(p);
-    int64_t hour = info->hour;
+    int64_t start = info->start, end = start + (int64_t)info->hours * CC_HOUR;
+    cr_assert_geq(tsagg__span_tier(start, info->hours), 0, "%s: span %" PRId64 " + %u h is "
+                  "no hour, day or month", path, start, info->hours);
     if (ref) {
-        cr_assert_eq(hour, ref->hour, "%s: hour %" PRId64 ", the manifest says %" PRId64, path,
-                     hour, ref->hour);
+        cr_assert(start == ref->start && info->hours == ref->hours,
+                  "%s: span %" PRId64 " + %u h, the manifest says %" PRId64 " + %u h", path,
+                  start, info->hours, ref->start, ref->hours);
         cr_assert_eq(info->rows, ref->rows, "%s: %" PRIu64 " rows, the manifest says %" PRIu64,
                      path, info->rows, ref->rows);
         cr_assert_eq(ref->bytes, cc_file_size(path), "%s: the manifest's size is wrong", path);
     }
     cr_assert_eq(info->bytes, cc_file_size(path), "%s: info.bytes", path);
-    cr_assert_eq(hour % CC_HOUR, 0);
     const tsagg_schema *fs = tsagg__part_schema(p);
     cr_assert_eq(tsagg_schema_dimension_count(fs), c->ndims);
     cr_assert_eq(tsagg_schema_measure_count(fs), c->nmeas);
@@ -661,9 +665,9 @@ void cc_read_part(cc_ctx *c, const char *path, const tsagg__part_ref *ref,
             r->file = fileno;
             cr_assert(fl[k] == 0 || fl[k] == TSAGG_EVENT_HAS_ID, "%s: flags %u", path, fl[k]);
             cr_assert(fl[k] || id[k] == 0, "%s: an id without the flag", path);
-            cr_assert(ts[k] >= hour && ts[k] < hour + CC_HOUR,
-                      "%s: row %" PRIu64 " (ts %" PRId64 ") outside the file's hour %" PRId64,
-                      path, row + k, ts[k], hour);
+            cr_assert(ts[k] >= start && ts[k] < end,
+                      "%s: row %" PRIu64 " (ts %" PRId64 ") outside the file's span %" PRId64
+                      " + %u h", path, row + k, ts[k], start, info->hours);
             fev[row + k] = ev[k];
             r->event = cc_dict(c, p, path, TSAGG__COL_EVENT, ev[k], cache[0], dsize[0]);
             for (uint32_t d = 0; d < c->ndims; d++)
@@ -702,32 +706,87 @@ void cc_read_part(cc_ctx *c, const char *path, const tsagg__part_ref *ref,
             mn = rows[k].ts < mn ? rows[k].ts : mn;
         cr_assert_eq(info->min_ts, mn, "%s: info.min_ts", path);
     }
-    /* Merchant directory: ascending, contiguous, matching the rows. */
+    /* Merchant index: ascending, contiguous, matching the rows. */
     uint64_t nm = tsagg__part_merchants(p), at = 0;
     cr_assert_eq(nm, info->merchants);
     for (uint64_t k = 0; k < nm; k++) {
-        const tsagg__merchant_entry *me = tsagg__part_merchant(p, k);
-        cr_assert_eq(me->row_start, at, "%s: merchant #%" PRIu64 " starts at row %" PRIu64, path,
-                     k, me->row_start);
-        cr_assert_gt(me->rows, 0);
-        cr_assert_leq(at + me->rows, row);
-        for (uint64_t x = at; x < at + me->rows; x++)
-            cr_assert_eq(rows[x].merchant, me->merchant, "%s: row %" PRIu64 " belongs to "
+        tsagg__merchant_entry me, found;
+        rc = tsagg__part_merchant_at(p, k, &me);
+        tsagg__part_errmsg(p, err, sizeof err);
+        cr_assert_eq(rc, 0, "%s: merchant #%" PRIu64 ": %s (%s)", path, k, tsagg_strerror(rc),
+                     err);
+        cr_assert_eq(me.index, k);
+        cr_assert_eq(me.row_start, at, "%s: merchant #%" PRIu64 " starts at row %" PRIu64, path,
+                     k, me.row_start);
+        cr_assert_gt(me.rows, 0);
+        cr_assert_leq(at + me.rows, row);
+        int64_t mn = INT64_MAX, mx = INT64_MIN;
+        for (uint64_t x = at; x < at + me.rows; x++) {
+            cr_assert_eq(rows[x].merchant, me.merchant, "%s: row %" PRIu64 " belongs to "
                          "merchant %" PRIu64 " but is in %" PRIu64 "'s range", path, x,
-                         rows[x].merchant, me->merchant);
-        uint64_t idx = UINT64_MAX;
-        cr_assert_eq(tsagg__part_find_merchant(p, me->merchant, &idx), 1);
-        cr_assert_eq(idx, k);
-        if (rollups)
-            cc_check_rollup(c, p, path, k, rows, fev, (size_t)at, (size_t)(at + me->rows), hour);
-        at += me->rows;
+                         rows[x].merchant, me.merchant);
+            mn = rows[x].ts < mn ? rows[x].ts : mn;
+            mx = rows[x].ts > mx ? rows[x].ts : mx;
+        }
+        cr_assert(me.min_ts == mn && me.max_ts == mx, "%s: merchant %" PRIu64 ": time range "
+                  "%" PRId64 "..%" PRId64 ", its rows %" PRId64 "..%" PRId64, path, me.merchant,
+                  me.min_ts, me.max_ts, mn, mx);
+        cr_assert_eq(tsagg__part_find_merchant(p, me.merchant, &found), 1);
+        cr_assert_eq(found.index, k);
+        cr_assert_eq(found.row_start, me.row_start);
+        /* Hour segments: listed for a merchant with a rollup, one per hour
+         * of its rows; a rollup exactly where the hour has enough rows. */
+        tsagg__hour_segment *segs = calloc(me.nsegments + 1, sizeof *segs);
+        cr_assert_not_null(segs);
+        if (me.nsegments) {
+            rc = tsagg__part_segments(p, &me, segs);
+            tsagg__part_errmsg(p, err, sizeof err);
+            cr_assert_eq(rc, 0, "%s: segments of merchant %" PRIu64 ": %s (%s)", path,
+                         me.merchant, tsagg_strerror(rc), err);
+        }
+        uint64_t x = at, nseg = 0, with_rollup = 0;
+        while (x < at + me.rows) {
+            int64_t hour = rows[x].ts - ((rows[x].ts % CC_HOUR) + CC_HOUR) % CC_HOUR;
+            uint64_t y = x;
+            while (y < at + me.rows && rows[y].ts < hour + CC_HOUR)
+                y++;
+            int busy = y - x >= TSAGG__PART_ROLLUP_MIN_ROWS;
+            if (me.nsegments) {
+                cr_assert_lt(nseg, me.nsegments, "%s: merchant %" PRIu64 " has more hours "
+                             "than segments", path, me.merchant);
+                const tsagg__hour_segment *sg = &segs[nseg];
+                cr_assert(sg->hour == hour && sg->row_start == x && sg->rows == y - x,
+                          "%s: merchant %" PRIu64 " segment %" PRIu64 ": hour %" PRId64
+                          " rows %" PRIu64 "+%" PRIu64 ", expected %" PRId64 " %" PRIu64
+                          "+%" PRIu64, path, me.merchant, nseg, sg->hour, sg->row_start,
+                          sg->rows, hour, x, y - x);
+                cr_assert_eq(sg->rollup_len > 0, busy, "%s: merchant %" PRIu64 " hour %" PRId64
+                             " with %" PRIu64 " rows %s a rollup", path, me.merchant, hour,
+                             y - x, busy ? "lacks" : "has");
+                if (busy && rollups)
+                    cc_check_rollup(c, p, path, &me, sg, rows, fev, (size_t)x, (size_t)y);
+                with_rollup += busy;
+            } else {
+                cr_assert(!busy, "%s: merchant %" PRIu64 " hour %" PRId64 " has %" PRIu64
+                          " rows but no segments", path, me.merchant, hour, y - x);
+            }
+            nseg++;
+            x = y;
+        }
+        cr_assert(me.nsegments == 0 || (nseg == me.nsegments && with_rollup > 0),
+                  "%s: merchant %" PRIu64 ": %u segments for %" PRIu64 " hours", path,
+                  me.merchant, me.nsegments, nseg);
+        free(segs);
+        at += me.rows;
     }
-    cr_assert_eq(at, row, "%s: the merchant directory covers %" PRIu64 " of %" PRIu64 " rows",
+    cr_assert_eq(at, row, "%s: the merchant index covers %" PRIu64 " of %" PRIu64 " rows",
                  path, at, row);
     if (nm) {
-        uint64_t idx = UINT64_MAX;
-        uint64_t past = tsagg__part_merchant(p, nm - 1)->merchant + 1;
-        cr_assert(past == 0 || tsagg__part_find_merchant(p, past, &idx) == 0);
+        tsagg__merchant_entry last, none;
+        cr_assert_eq(tsagg__part_merchant_at(p, nm - 1, &last), 0);
+        cr_assert_eq(tsagg__part_merchant_at(p, nm, &none), TSAGG_EARG);
+        uint64_t past = last.merchant + 1;
+        cr_assert(past == 0 || tsagg__part_find_merchant(p, past, &none) == 0);
     }
     free(fev);
     free(ts);
@@ -764,16 +823,68 @@ size_t cc_files_of_hour(const tsagg__manifest *m, int64_t hour)
 {
     size_t n = 0;
     for (size_t i = 0; i < m->nparts; i++)
-        n += m->parts[i].hour == hour;
+        n += m->parts[i].start <= hour && hour < cc_span_end(&m->parts[i]);
     return n;
 }
 
 int cc_has_extra_files(const tsagg__manifest *m)
 {
-    for (size_t i = 1; i < m->nparts; i++)
-        if (m->parts[i].hour == m->parts[i - 1].hour)
+    int64_t end = INT64_MIN;
+    for (size_t i = 0; i < m->nparts; i++) {
+        if (m->parts[i].start < end)
             return 1;
+        end = cc_span_end(&m->parts[i]) > end ? cc_span_end(&m->parts[i]) : end;
+    }
     return 0;
+}
+
+int64_t cc_newest(const cc_rows *rs)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, n = INT64_MIN;
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->r[i].ts > n && rs->r[i].ts <= now_us + 24 * CC_HOUR)
+            n = rs->r[i].ts;
+    return n;
+}
+
+static int cc_cmp_span(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+size_t cc_spans(const cc_rows *rs, int64_t newest, size_t tiers[3])
+{
+    int64_t(*sp)[2] = malloc((rs->n + 1) * sizeof *sp);
+    cr_assert_not_null(sp);
+    for (size_t i = 0; i < rs->n; i++) {
+        uint32_t h;
+        tsagg__span_place(rs->r[i].ts, newest, &sp[i][0], &h);
+        sp[i][1] = h;
+    }
+    qsort(sp, rs->n, sizeof *sp, cc_cmp_span);
+    size_t d = 0;
+    if (tiers)
+        tiers[0] = tiers[1] = tiers[2] = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        if (i > 0 && sp[i][0] == sp[i - 1][0] && sp[i][1] == sp[i - 1][1])
+            continue;
+        d++;
+        if (tiers)
+            tiers[tsagg__span_tier(sp[i][0], (uint32_t)sp[i][1])]++;
+    }
+    free(sp);
+    return d;
+}
+
+size_t cc_files_of_tier(const tsagg__manifest *m, uint32_t tier)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nparts; i++)
+        n += tsagg__span_tier(m->parts[i].start, m->parts[i].hours) == (int)tier;
+    return n;
 }
 
 cc_dirstate cc_scan_parts(const char *store, const tsagg__manifest *m)

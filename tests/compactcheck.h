@@ -8,9 +8,11 @@
  * schema's dimensions and measures, redone independently here), optionally
  * through the same processing hook the compaction ran with.
  * cc_part_rows() reads every file a manifest lists, checks each one on the
- * way (one hour, rows sorted by (merchant, ts), row groups, merchant
- * directory, the manifest's row and byte counts, and optionally every
- * rollup against aggregates recomputed from the rows) and collects the rows.
+ * way (the span of an hour, day or month the manifest lists, rows sorted by
+ * (merchant, ts), row groups, merchant index and hour segments, rollups
+ * exactly for the merchant-hours busy enough, the manifest's row and byte
+ * counts, and optionally every rollup against aggregates recomputed from
+ * the rows) and collects the rows.
  * cc_check_rows() compares the two multisets, retries aside: events with an
  * id that share (merchant, ts, id) are one event.
  *
@@ -140,10 +142,11 @@ int cc_exists(const char *path);
 
 /*
  * Read and check one partition file, appending its rows (file = fileno) to
- * out. ref (may be NULL) is the manifest's entry. Checks: the file holds one
- * hour (ref's), its rows sorted by (merchant, ts), the header's count, the
- * row groups and the merchant directory agree with the rows; with rollups,
- * every merchant's rollup against the rows.
+ * out. ref (may be NULL) is the manifest's entry. Checks: the file holds a
+ * span of a tier (ref's), its rows sorted by (merchant, ts), the header's
+ * count, the row groups, the merchant index and its hour segments agree
+ * with the rows; with rollups, every merchant-hour's rollup against the
+ * rows.
  */
 void cc_read_part(cc_ctx *c, const char *path, const tsagg__part_ref *ref,
                   uint32_t fileno, int rollups, cc_rows *out);
@@ -154,11 +157,28 @@ void cc_part_rows(cc_ctx *c, tsagg_store *st, const tsagg__manifest *m,
 
 /* ---- the store's state -------------------------------------------------------------- */
 
-/* Number of files the manifest lists for an hour. */
+static inline int64_t cc_span_end(const tsagg__part_ref *r)
+{
+    return r->start + (int64_t)r->hours * CC_HOUR;
+}
+
+/* Number of files the manifest lists whose span holds an hour. */
 size_t cc_files_of_hour(const tsagg__manifest *m, int64_t hour);
 
-/* Whether any hour has more than one file. */
+/* Whether any two files' spans overlap (extra files, or files of a smaller
+ * span not yet merged into a sealed day or month). */
 int cc_has_extra_files(const tsagg__manifest *m);
+
+/* The newest-event mark the rows give (tiers.h: the largest ts, events more
+ * than a day ahead of the clock aside). */
+int64_t cc_newest(const cc_rows *rs);
+
+/* Distinct spans the tier rule places the rows in, under `newest`; tiers
+ * (may be NULL) gets how many of each tier. */
+size_t cc_spans(const cc_rows *rs, int64_t newest, size_t tiers[3]);
+
+/* Number of files of a tier (TSAGG__TIER_HOUR, _DAY, _MONTH). */
+size_t cc_files_of_tier(const tsagg__manifest *m, uint32_t tier);
 
 typedef struct cc_dirstate {
     unsigned tmp, runs, parts, unlisted, other;

@@ -59,6 +59,11 @@ typedef struct round_cfg {
     uint64_t child_seed;
     uint32_t delay_us; /* slow disk: pwrite and fsync sleep this long first */
     int merge_every;
+    /* The child's own events: 0, a dense stream of the first days; else
+     * a sparse one over this many days from history_start, late events for
+     * sealed days and months, which tier merges fold in. */
+    uint32_t history_days;
+    int64_t history_start;
 } round_cfg;
 
 static void send_report(int fd, uint32_t type, int32_t code, uint64_t a)
@@ -96,8 +101,10 @@ static _Noreturn void child_main(const char *dir, const round_cfg *cfg, int fd)
     gagen_config gc;
     gagen_config_init(&gc);
     gc.seed = cfg->child_seed;
-    gc.events = 1u << 30;
-    gc.days = 3;
+    gc.events = cfg->history_days ? 20000 : 1u << 30;
+    gc.days = cfg->history_days ? cfg->history_days : 3;
+    if (cfg->history_days)
+        gc.start_us = cfg->history_start;
     gc.merchants = 300;
     gc.late_fraction = 0.05;
     gc.dup_fraction = 0.01;
@@ -110,7 +117,7 @@ static _Noreturn void child_main(const char *dir, const round_cfg *cfg, int fd)
     tsagg_compact_options_init(&co);
     co.memory_budget = cfg->budget;
     for (int k = 0;; k++) {
-        size_t n = gagen_next(g, batch, 400);
+        size_t n = gagen_next(g, batch, cfg->history_days ? 100 : 400);
         if ((rc = tsagg_append(st, batch, n, NULL)) != 0 || (rc = tsagg_flush(st)) != 0) {
             send_report(fd, R_FAILED, rc, 0);
             _exit(4);
@@ -365,5 +372,127 @@ Test(compact_crash, kill_during_compaction_and_merge)
     cr_assert_gt(cs.mid_compact, rounds / 6, "too few kills landed during a compaction");
     cr_assert_gt(cs.mid_merge, 0, "no kill landed during a merge");
     cr_assert_gt(cs.stray_rounds, 0, "no kill ever left a temporary file or a run behind");
+    tu_rmtree(dir);
+}
+
+/* ---- tiers ------------------------------------------------------------------- */
+
+/* Whether every file is of the span the tier rule gives it: no tier merge
+ * is pending. */
+static int tiered(const tsagg__manifest *m)
+{
+    for (size_t i = 0; i < m->nparts; i++) {
+        int64_t s;
+        uint32_t h;
+        tsagg__span_target(m->parts[i].start, m->parts[i].hours, m->newest_ts, &s, &h);
+        if (s != m->parts[i].start || h != m->parts[i].hours)
+            return 0;
+        for (size_t k = i + 1; k < m->nparts && m->parts[k].start < cc_span_end(&m->parts[i]);
+             k++)
+            if (h > 1)
+                return 0; /* a sealed day or month with several files */
+    }
+    return 1;
+}
+
+/*
+ * Long history under kill -9: each round the parent appends the next part
+ * of a stream over 80 days that ended weeks ago, the first a month of it,
+ * then chunks of several days,
+ * so that compactions write day and month files straight from the log
+ * (spilling runs with a 1 MiB budget in some rounds), and the child adds
+ * late events over all those days, so that every compaction ends with tier
+ * merges of sealed days and months. After each kill: the state is whole
+ * (check_after_kill), one compaction finishes every tier merge, and some
+ * kills left a tier merge pending.
+ */
+Test(compact_crash, kill_during_tier_merges_and_bulk_loads)
+{
+    uint64_t seed = 0x7135;
+    int rounds = 24;
+    const char *e = getenv("TSAGG_COMPACT_CRASH_SEED");
+    if (e)
+        seed = strtoull(e, NULL, 0);
+    e = getenv("TSAGG_COMPACT_CRASH_ROUNDS");
+    if (e)
+        rounds = atoi(e);
+    rng r = {seed};
+    char dir[4096];
+    tu_tmpdir(dir, sizeof dir);
+    int64_t now = (int64_t)time(NULL) * 1000000, day = 24 * CC_HOUR;
+    int64_t start = now - now % day - 120 * day;
+    gagen_config gc;
+    gagen_config_init(&gc);
+    gc.seed = seed;
+    gc.events = 200000;
+    gc.days = 80;
+    gc.merchants = 300;
+    gc.start_us = start;
+    gc.late_fraction = 0.05;
+    gc.dup_fraction = 0.01;
+    gagen *g = gagen_create(&gc);
+    cr_assert_not_null(g);
+    crash_stats cs = {0};
+    unsigned pending_tier = 0;
+    static report reps[1 << 16];
+    for (int round = 0; round < rounds; round++) {
+        tsagg_store *st = cc_open_writer(dir);
+        /* The first round is a bulk load: a backlog large enough to be
+         * placed by its segments' newest ts, straight into day and month
+         * buffers. */
+        cc_append_gagen(st, g, round == 0 ? 70000 : 6000 + rnd(&r) % 6000);
+        cr_assert_eq(tsagg_flush(st), 0);
+        cr_assert_eq(tsagg_store_close(st), 0);
+        round_cfg cfg = {.budget = round % 3 == 0 ? 1u << 20 : 64u << 20,
+                         .child_seed = seed * 1000 + (uint64_t)round,
+                         .delay_us = round % 2 ? (uint32_t)(50 + rnd(&r) % 250) : 0,
+                         .merge_every = 2 + (int)(rnd(&r) % 3),
+                         .history_days = 80,
+                         .history_start = start};
+        int fds[2];
+        cr_assert_eq(pipe(fds), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            close(fds[0]);
+            child_main(dir, &cfg, fds[1]);
+        }
+        close(fds[1]);
+        uint64_t wait_us = rnd(&r) % (round % 4 == 3 ? 400000 : 150000);
+        size_t n = drain(fds[0], reps, sizeof reps / sizeof reps[0], 0,
+                         tu_now_ns() + wait_us * 1000);
+        kill(pid, SIGKILL);
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        n = drain(fds[0], reps, sizeof reps / sizeof reps[0], n, 0);
+        close(fds[0]);
+        for (size_t k = 0; k < n; k++) {
+            cr_assert_neq(reps[k].type, R_FAILED, "round %d: the child failed: %s", round,
+                          tsagg_strerror(reps[k].code));
+            cs.compactions += reps[k].type == R_COMPACTED;
+            cs.merges += reps[k].type == R_MERGED;
+        }
+        cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "round %d: the child exited by itself (status %#x)", round, status);
+        /* What the kill left: a tier merge pending? */
+        st = cc_open(dir, 0, NULL);
+        tsagg__manifest *m = cc_manifest(st);
+        pending_tier += !tiered(m);
+        tsagg__manifest_free(m);
+        cr_assert_eq(tsagg_store_close(st), 0);
+        check_after_kill(dir, round, round % 4 == 3 || round == rounds - 1, &cs);
+        st = cc_open(dir, 0, NULL);
+        m = cc_manifest(st);
+        cr_assert(tiered(m), "round %d: a compaction left a tier merge undone", round);
+        tsagg__manifest_free(m);
+        cr_assert_eq(tsagg_store_close(st), 0);
+        cs.rounds++;
+    }
+    gagen_free(g);
+    cr_log_info("tier crash rounds: %u, %u left a tier merge pending; stray files in %u rounds; "
+                "%" PRIu64 " compactions and %" PRIu64 " merges completed by the children; "
+                "%" PRIu64 " events",
+                cs.rounds, pending_tier, cs.stray_rounds, cs.compactions, cs.merges, cs.events);
+    cr_assert_gt(pending_tier, 0, "no kill landed between a compaction and its tier merges");
     tu_rmtree(dir);
 }

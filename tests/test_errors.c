@@ -55,13 +55,16 @@ Test(abi, public_struct_sizes)
     cr_assert_eq(sizeof(tsagg_segment_info), 64);
     cr_assert_eq(sizeof(tsagg_log_range), 32);
     cr_assert_eq(sizeof(tsagg_compact_options), 48);
-    cr_assert_eq(sizeof(tsagg_compact_stats), 96);
+    cr_assert_eq(sizeof(tsagg_compact_stats), 128);
+    cr_assert_eq(offsetof(tsagg_compact_stats, hour_files), 96); /* the first release's size */
     cr_assert_eq(sizeof(tsagg_rebuild_options), 72);
-    cr_assert_eq(sizeof(tsagg_rebuild_stats), 112);
+    cr_assert_eq(sizeof(tsagg_rebuild_stats), 120);
+    cr_assert_eq(offsetof(tsagg_rebuild_stats, regenerated), 112); /* the first release's */
     cr_assert_eq(sizeof(tsagg_metric), 16);
     cr_assert_eq(sizeof(tsagg_filter), 24);
     cr_assert_eq(sizeof(tsagg_query), 96);
     cr_assert_eq(sizeof(tsagg_verify_problem), 40);
+    cr_assert_eq(offsetof(tsagg_verify_problem, hours), 36); /* in the first release's padding */
     cr_assert_eq(sizeof(tsagg_verify_stats), 72);
     /* Sizes travel first, where every version of a struct has them. */
     cr_assert_eq(offsetof(tsagg_options, struct_size), 0);

@@ -5,6 +5,9 @@
  * compacted), one compacts every few milliseconds, one merges; query
  * threads ask for hourly counts of random merchants over the whole range,
  * on the writer's handle and on a read-only handle of the same process.
+ * The stream's time crosses a month's end, so that as it moves on, hour
+ * files are merged into day files, and hour and day files into a month
+ * file (by the compactions and the merges), all while queries read them.
  *
  * Every answer must be the state of one log prefix: there is a sequence
  * number X, at least what was durable when the query started and at most
@@ -18,6 +21,7 @@
  * (ThreadSanitizer cannot run Criterion here: run this under ASan.)
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -37,8 +41,8 @@ TestSuite(query_concurrency, .init = tu_store_setup, .fini = tu_store_teardown, 
 
 #define SEC INT64_C(1000000)
 #define HOUR (3600 * SEC)
-#define T0 (INT64_C(1792800000) * SEC) /* 2026-10-24T00:00Z */
-#define HOURS 48
+#define T0 (INT64_C(1793318400) * SEC) /* 2026-10-30T00:00Z */
+#define HOURS 74 /* to 2026-11-02T02:00Z */
 #define NMERCHANTS 8
 #define MAX_EVENTS 400000u
 #define RUN_SECONDS 8
@@ -59,6 +63,8 @@ typedef struct shared {
     pthread_mutex_t mu;
     char first_failure[1024];
     _Atomic unsigned long queries, ro_queries, compactions, merges, appended;
+    /* Partition files seen by the merger spanning a day, and a month. */
+    _Atomic unsigned day_files, month_files;
 } shared;
 
 static void fail(shared *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -96,7 +102,7 @@ static void *appender(void *arg)
     while (!atomic_load(&s->stop) && n < MAX_EVENTS - BATCH) {
         size_t k = 1 + tu_splitmix64(&rng) % BATCH;
         for (size_t i = 0; i < k; i++) {
-            /* Time moves through the 48 hours with the stream; 3% are late. */
+            /* Time moves through the hours with the stream; 3% are late. */
             uint64_t r = tu_splitmix64(&rng);
             int64_t now = T0 + (int64_t)((n + i) * (uint64_t)(HOURS * HOUR) / MAX_EVENTS);
             int64_t ts = r % 100 < 3
@@ -166,6 +172,31 @@ static void *compactor(void *arg)
     return NULL;
 }
 
+/* Note the largest numbers of day and month files listed in parts/ (file
+ * names <day>T<hour>-<hours>h-<id>.tpart). */
+static void note_tiers(shared *s)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/parts", tu_store);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    unsigned days = 0, months = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned n;
+        if (sscanf(de->d_name, "%*8dT%*2d-%uh-", &n) != 1)
+            continue;
+        days += n == 24;
+        months += n >= 28 * 24;
+    }
+    closedir(d);
+    if (days > atomic_load(&s->day_files))
+        atomic_store(&s->day_files, days);
+    if (months > atomic_load(&s->month_files))
+        atomic_store(&s->month_files, months);
+}
+
 static void *merger(void *arg)
 {
     shared *s = arg;
@@ -177,6 +208,7 @@ static void *merger(void *arg)
             fail(s, "merge: %s (%s)", tsagg_strerror(rc), msg);
             break;
         }
+        note_tiers(s);
         atomic_fetch_add(&s->merges, 1);
         sleep_us(7000);
     }
@@ -323,13 +355,17 @@ Test(query_concurrency, queries_during_append_compact_merge)
     cr_assert_eq(atomic_load(&s->failures), 0, "%u failures; first: %s",
                  atomic_load(&s->failures), s->first_failure);
     cr_log_info("appended %lu events; %lu writer and %lu read-only queries; %lu compactions, "
-                "%lu merges",
+                "%lu merges; up to %u day and %u month files",
                 atomic_load(&s->appended), atomic_load(&s->queries), atomic_load(&s->ro_queries),
-                atomic_load(&s->compactions), atomic_load(&s->merges));
+                atomic_load(&s->compactions), atomic_load(&s->merges),
+                atomic_load(&s->day_files), atomic_load(&s->month_files));
     cr_assert_gt(atomic_load(&s->queries), 100);
     cr_assert_gt(atomic_load(&s->ro_queries), 50);
     cr_assert_gt(atomic_load(&s->compactions), 5);
     cr_assert_gt(atomic_load(&s->merges), 2);
+    /* Tiers were merged while the queries ran. */
+    cr_assert_gt(atomic_load(&s->day_files), 0);
+    cr_assert_gt(atomic_load(&s->month_files), 0);
 
     /* Quiet: everything compacted and merged, every answer complete. */
     cr_assert_eq(tsagg_flush(s->st), 0);

@@ -29,7 +29,8 @@ TestSuite(rebuild, .init = tu_store_setup, .fini = tu_store_teardown, .timeout =
 #define DAY (24 * CC_HOUR)
 
 /* A store holding `events` GA-like events over two days, compacted and
- * merged (one file per hour). */
+ * merged: the first day sealed into one day file, the second in hour
+ * files. */
 static tsagg_store *make_store(uint64_t events)
 {
     tsagg_store *st = cc_open_writer(tu_store);
@@ -121,7 +122,7 @@ static void expect_same_hours(const series *a, const series *b, size_t from, siz
                       "hour %zu metric %zu: %g, expected %g", h, k, b->v[k][h], a->v[k][h]);
 }
 
-/* The one file of an hour in the published manifest. */
+/* The one file whose span holds an hour in the published manifest. */
 static tsagg__part_ref hour_file(tsagg_store *st, int64_t hour)
 {
     tsagg__snapshot *s;
@@ -130,7 +131,7 @@ static tsagg__part_ref hour_file(tsagg_store *st, int64_t hour)
     tsagg__part_ref ref = {0};
     int n = 0;
     for (size_t i = 0; i < m->nparts; i++)
-        if (m->parts[i].hour == hour) {
+        if (m->parts[i].start <= hour && hour < cc_span_end(&m->parts[i])) {
             ref = m->parts[i];
             n++;
         }
@@ -197,8 +198,10 @@ Test(rebuild, damaged_partition_is_regenerated_with_the_same_rows)
     tsagg_store *st = make_store(60000);
     series before, after;
     series_ok(st, NULL, 0, &before);
+    /* An hour inside the first day's file. */
     int64_t hour = START + 14 * CC_HOUR;
     tsagg__part_ref old = hour_file(st, hour);
+    cr_assert(old.start == START && old.hours == 24, "the first day is one file");
     cr_assert_gt(old.rows, 500);
     char *expect = rows_text(st, &old);
 
@@ -208,7 +211,7 @@ Test(rebuild, damaged_partition_is_regenerated_with_the_same_rows)
     cr_assert_eq(ps.n, 0);
     cr_assert_eq(vs.problems, 0);
     cr_assert_eq(vs.events, 60000);
-    cr_assert_eq(vs.partitions, 48);
+    cr_assert_eq(vs.partitions, 1 + 24);
 
     char path[1024];
     cc_path(st, &old, path, sizeof path);
@@ -217,17 +220,20 @@ Test(rebuild, damaged_partition_is_regenerated_with_the_same_rows)
     cr_assert(rc == TSAGG_ECHECKSUM || rc == TSAGG_ECORRUPT, "verify: %s", tsagg_strerror(rc));
     cr_assert_eq(ps.n, 1);
     cr_assert_eq(vs.problems, 1);
-    cr_assert_eq(ps.last.hour, hour);
+    cr_assert_eq(ps.last.hour, START, "the damaged file's span");
+    cr_assert_eq(ps.last.hours, 24);
     cr_assert_eq(ps.last.repairable, 1);
     cr_assert_eq(strncmp(ps.file, "parts/", 6), 0, "%s", ps.file);
 
+    /* A minute of it: the whole day's file is regenerated. */
     tsagg_rebuild_stats s = rebuild_ok(st, hour + 60 * 1000000, hour + 61 * 1000000, NULL, NULL);
-    cr_assert_eq(s.hours, 1);
+    cr_assert_eq(s.hours, 24);
     cr_assert_eq(s.files_replaced, 1);
     cr_assert_eq(s.files_written, 1);
     cr_assert_eq(s.rows_written, old.rows);
     cr_assert_eq(s.generation, old.generation + 1);
     tsagg__part_ref fresh = hour_file(st, hour);
+    cr_assert(fresh.start == START && fresh.hours == 24);
     cr_assert_neq(fresh.file_id, old.file_id);
     cr_assert_eq(fresh.generation, old.generation + 1);
     char *got = rows_text(st, &fresh);
@@ -329,7 +335,7 @@ Test(rebuild, added_dimension_appears_in_rebuilt_history)
     series_ok(st, NULL, 0, &before);
     tsagg_rebuild_stats s = rebuild_ok(st, START, START + 2 * DAY, NULL, NULL);
     cr_assert_eq(s.hours, 48);
-    cr_assert_eq(s.files_replaced, 48);
+    cr_assert_eq(s.files_replaced, 1 + 24);
     cr_assert_eq(campaign_total(st, &rc), (double)expect);
     cr_assert_eq(rc, 0);
     series_ok(st, NULL, 0, &after);

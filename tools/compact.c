@@ -19,13 +19,15 @@ static const char prog[] = "tsagg-compact";
 
 static const char usage_text[] =
     "Usage: tsagg-compact [OPTION]... STORE\n"
-    "Compact the durable raw log of STORE into hourly partitions, through the\n"
-    "processing rules stored in STORE (set by tsagg-rebuild --drop-where), then\n"
-    "merge every hour that has several files (late events) into one.\n"
+    "Compact the durable raw log of STORE into partitions of UTC months, days\n"
+    "and hours (each event in its month once that is sealed, else its day once\n"
+    "sealed, else its hour), through the processing rules stored in STORE (set\n"
+    "by tsagg-rebuild --drop-where), merge sealed days and months into one file\n"
+    "each, then every span that has several files (late events) into one.\n"
     "\n"
     "      --budget MIB         memory for event data before sorted runs are\n"
     "                           spilled (default 256)\n"
-    "      --threads N          hours written at once (default: one per CPU)\n"
+    "      --threads N          files written at once (default: one per CPU)\n"
     "      --no-merge           compact only\n"
     "      --archive            then seal the log's current segment and rewrite\n"
     "                           every sealed segment in the archive form\n"
@@ -155,14 +157,20 @@ int main(int argc, char **argv)
                 prog, cs.events_unplaced);
     if (rc == 0 && !quiet) {
         printf("compacted %" PRIu64 " events (%" PRIu64 " dropped by rules, %" PRIu64
-               " duplicates dropped) into %" PRIu64 " files over %" PRIu64 " hours, %" PRIu64
-               " bytes; log consumed up to %" PRIu64 "\n",
-               cs.events_read, cs.events_dropped, cs.duplicates, cs.files_written, cs.hours,
-               cs.bytes_written, cs.consumed_seq);
-        if (merge)
-            printf("merged %" PRIu64 " hours: %" PRIu64 " files replaced by %" PRIu64
-                   " (%" PRIu64 " duplicates dropped)\n",
-                   ms.hours, ms.files_removed, ms.files_written, ms.duplicates);
+               " duplicates dropped) into %" PRIu64 " files over %" PRIu64 " hours: %" PRIu64
+               " month, %" PRIu64 " day and %" PRIu64 " hour files; log consumed up to %" PRIu64
+               "\n",
+               cs.events_read, cs.events_dropped, cs.duplicates,
+               cs.month_files + cs.day_files + cs.hour_files, cs.hours, cs.month_files,
+               cs.day_files, cs.hour_files, cs.consumed_seq);
+        /* The compaction merged the days and months it sealed (their
+         * retries are in its line); the merge pass every other span with
+         * several files. */
+        printf("merged %" PRIu64 " spans: %" PRIu64 " files replaced by %" PRIu64 " (%" PRIu64
+               " duplicates dropped); %" PRIu64 " bytes written in all\n",
+               cs.spans_merged + ms.spans_merged, cs.files_removed + ms.files_removed,
+               cs.spans_merged + ms.spans_merged, ms.duplicates,
+               cs.bytes_written + ms.bytes_written);
     }
     if (rc == 0 && archive)
         rc = archive_log(st, quiet);

@@ -1,8 +1,9 @@
 /*
  * tsagg-rebuild - regenerate the partitions of a range of hours from the
- * raw log, as a new generation swapped in atomically.
+ * raw log, as a new generation swapped in atomically; or a whole store
+ * whose partitions are of an older format.
  *
- *   tsagg-rebuild STORE --from T --to T [--schema FILE]
+ *   tsagg-rebuild STORE (--from T --to T | --all) [--schema FILE]
  *                 [--drop-where F=V... | --no-rules]
  *
  * The processing rules are kept in the store; --drop-where and --no-rules
@@ -24,15 +25,18 @@
 static const char prog[] = "tsagg-rebuild";
 
 static const char usage_text[] =
-    "Usage: tsagg-rebuild STORE --from TIME --to TIME [OPTION]...\n"
+    "Usage: tsagg-rebuild STORE (--from TIME --to TIME | --all) [OPTION]...\n"
     "Regenerate the partitions of the UTC hours holding [--from, --to) from\n"
-    "the raw log, with the store's schema (or --schema FILE, which becomes\n"
-    "the store's schema) and the processing rules stored in STORE (or the\n"
-    "--drop-where rules, which replace them), as a new generation: queries\n"
-    "answer from the old files until the new ones are swapped in.\n"
+    "the raw log, widened to the whole files (hours, days, months) they touch,\n"
+    "with the store's schema (or --schema FILE, which becomes the store's\n"
+    "schema) and the processing rules stored in STORE (or the --drop-where\n"
+    "rules, which replace them), as a new generation: queries answer from the\n"
+    "old files until the new ones are swapped in. A store whose partitions\n"
+    "are of an older format (which other tools refuse) is regenerated whole.\n"
     "\n"
     "      --from TIME          RFC 3339, a date (2026-11-01), now, now-24h, -7d\n"
     "      --to TIME            end, exclusive\n"
+    "      --all                every hour (the years 0000-9999)\n"
     "      --schema FILE        new schema: the stored one plus new fields\n"
     "                           (docs/tools.md, \"Schema files\")\n"
     "      --drop-where F=V     drop events whose field F (event, merchant or\n"
@@ -41,7 +45,7 @@ static const char usage_text[] =
     "                           later compaction and rebuild applies\n"
     "      --no-rules           remove the stored rules\n"
     "      --budget MIB         memory before sorted runs spill (default 256)\n"
-    "      --threads N          hours written at once (default: one per CPU)\n"
+    "      --threads N          files written at once (default: one per CPU)\n"
     "  -q, --quiet              no progress, no summary\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
@@ -50,6 +54,7 @@ static const char usage_text[] =
     "  tsagg-rebuild /data/shop --from 2026-11-01 --to 2026-12-01\n"
     "  tsagg-rebuild /data/shop --from -7d --to now --drop-where device=bot\n"
     "  tsagg-rebuild /data/shop --from 2026-11-01 --to 2026-12-01 --no-rules\n"
+    "  tsagg-rebuild /data/shop --all\n"
     "\n"
     "Exit status: 0 done, 2 usage error, 3 the store failed.\n";
 
@@ -95,7 +100,6 @@ static void restore_rules(tsagg_store *st, const tsagg_rules *old)
 
 typedef struct progress {
     int tty;
-    uint64_t hours_total;
 } progress;
 
 static void on_progress(void *ctx, const tsagg_rebuild_stats *s)
@@ -103,8 +107,8 @@ static void on_progress(void *ctx, const tsagg_rebuild_stats *s)
     const progress *p = ctx;
     if (!p->tty)
         return;
-    fprintf(stderr, "\r%s: %" PRIu64 " events read, %" PRIu64 " of %" PRIu64 " hours written ",
-            prog, s->events_read, s->files_written, p->hours_total);
+    fprintf(stderr, "\r%s: %" PRIu64 " events read, %" PRIu64 " files written ", prog,
+            s->events_read, s->files_written);
     fflush(stderr);
 }
 
@@ -118,6 +122,7 @@ static int run(int argc, char **argv, tsagg_rules **new_rules)
         {"schema", required_argument, NULL, 's'},
         {"drop-where", required_argument, NULL, 'D'},
         {"no-rules", no_argument, NULL, 'R'},
+        {"all", no_argument, NULL, 'a'},
         {"budget", required_argument, NULL, 'b'},
         {"threads", required_argument, NULL, 'T'},
         {"quiet", no_argument, NULL, 'q'},
@@ -129,7 +134,7 @@ static int run(int argc, char **argv, tsagg_rules **new_rules)
     tsagg_rebuild_options_init(&ro);
     ro.threads = cli_compact_threads();
     const char *from = NULL, *to = NULL, *schema_path = NULL;
-    int quiet = 0, no_rules = 0, c;
+    int quiet = 0, no_rules = 0, all = 0, c;
     while ((c = getopt_long(argc, argv, ":qhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
@@ -147,6 +152,9 @@ static int run(int argc, char **argv, tsagg_rules **new_rules)
             break;
         case 'R':
             no_rules = 1;
+            break;
+        case 'a':
+            all = 1;
             break;
         case 'b':
             if (!cli_budget_arg(prog, optarg, &ro.memory_budget))
@@ -172,13 +180,20 @@ static int run(int argc, char **argv, tsagg_rules **new_rules)
     }
     if (optind != argc - 1)
         return cli_usage_error(prog, "expected one STORE");
-    if (!from || !to)
-        return cli_usage_error(prog, "--from and --to are required");
+    if (all && (from || to))
+        return cli_usage_error(prog, "--all and --from/--to: give one or the other");
+    if (!all && (!from || !to))
+        return cli_usage_error(prog, "--from and --to are required (or --all)");
     int64_t now = cli_now_us();
-    if (!cli_parse_time(from, now, &ro.from))
+    if (all) {
+        from = "0000-01-01";
+        to = "10000-01-01";
+        ro.from = TS_MIN;
+        ro.to = TS_END;
+    } else if (!cli_parse_time(from, now, &ro.from))
         return cli_usage_error(prog, "--from: expected RFC 3339, a date, now-24h or -7d, got '%s'",
                                from);
-    if (!cli_parse_time(to, now, &ro.to))
+    if (!all && !cli_parse_time(to, now, &ro.to))
         return cli_usage_error(prog, "--to: expected RFC 3339, a date, now-24h or -7d, got '%s'",
                                to);
     if (ro.from >= ro.to)
@@ -198,7 +213,6 @@ static int run(int argc, char **argv, tsagg_rules **new_rules)
     }
     progress pg = {.tty = !quiet && cli_stderr_is_tty()};
     int64_t hour = 3600 * INT64_C(1000000);
-    pg.hours_total = (uint64_t)((ro.to - 1) / hour - ro.from / hour + 1);
     ro.progress = on_progress;
     ro.progress_ctx = &pg;
 
@@ -235,8 +249,16 @@ static int run(int argc, char **argv, tsagg_rules **new_rules)
         cli_format_time(ro.from - ((ro.from % hour) + hour) % hour, 0, 0, a, sizeof a);
         cli_format_time(ro.to - 1 - (((ro.to - 1) % hour) + hour) % hour + hour, 0, 0, b,
                         sizeof b);
-        printf("rebuilt %s .. %s: %" PRIu64 " hours, generation %" PRIu32 "\n", a, b, s.hours,
-               s.generation);
+        if (s.regenerated)
+            printf("the partitions were of an older format: all of them were regenerated "
+                   "from the raw log\n");
+        if (all || s.regenerated)
+            printf("rebuilt every hour: %" PRIu64 " hours of files, generation %" PRIu32 "\n",
+                   s.hours, s.generation);
+        else
+            printf("rebuilt %s .. %s, widened to whole files: %" PRIu64
+                   " hours of files, generation %" PRIu32 "\n",
+                   a, b, s.hours, s.generation);
         printf("  replaced %" PRIu64 " files (%" PRIu64 " rows, %" PRIu64 " bytes)\n",
                s.files_replaced, s.rows_replaced, s.bytes_replaced);
         printf("  with     %" PRIu64 " files (%" PRIu64 " rows, %" PRIu64 " bytes)\n",

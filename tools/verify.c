@@ -49,7 +49,11 @@ static void on_problem(void *ctx, const tsagg_verify_problem *p)
 {
     report_ctx *r = ctx;
     printf("DAMAGED %s: %s: %s\n", p->file, tsagg_errname(p->code), p->detail);
-    if (p->repairable && strcmp(p->file, "MANIFEST") == 0) {
+    if (p->code == TSAGG_EVERSION && strcmp(p->file, "MANIFEST") == 0) {
+        /* Partitions of an older format: regenerated from the log. */
+        printf("  repair: tsagg-rebuild %s --all\n", r->store);
+        r->repairable++;
+    } else if (p->repairable && strcmp(p->file, "MANIFEST") == 0) {
         /* Derived from the log like the partitions: compacting it again
          * restores every answer. */
         printf("  repair: rm %s/MANIFEST && tsagg-compact %s\n", r->store, r->store);
@@ -57,7 +61,8 @@ static void on_problem(void *ctx, const tsagg_verify_problem *p)
     } else if (p->repairable) {
         char a[48], b[48];
         cli_format_time(p->hour, 0, 0, a, sizeof a);
-        cli_format_time(p->hour + 3600 * INT64_C(1000000), 0, 0, b, sizeof b);
+        cli_format_time(p->hour + (int64_t)(p->hours ? p->hours : 1) * 3600 * INT64_C(1000000),
+                        0, 0, b, sizeof b);
         printf("  repair: tsagg-rebuild %s --from %s --to %s\n", r->store, a, b);
         r->repairable++;
     } else if (strcmp(p->file, "log") == 0 && p->code == TSAGG_ECORRUPT) {

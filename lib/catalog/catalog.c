@@ -23,10 +23,7 @@ struct tsagg__snapshot {
     struct tsagg__snapshot *next; /* live list */
 };
 
-typedef struct pending_file {
-    int64_t hour;
-    uint64_t file_id;
-} pending_file;
+typedef tsagg__part_ref pending_file; /* its span and id name the file */
 
 struct tsagg__catalog {
     pthread_mutex_t mu;
@@ -59,7 +56,7 @@ static void collect(tsagg_store *st, struct tsagg__catalog *c)
             continue;
         }
         char path[TSAGG_PATH_MAX + 64];
-        tsagg__part_file_path(st, p->hour, p->file_id, path, sizeof path);
+        tsagg__part_file_path(st, p, path, sizeof path);
         st->io->unlink(st->io->ctx, path); /* a leftover is swept later */
     }
     c->npending = kept;
@@ -156,7 +153,7 @@ static void pending_add_dropped(struct tsagg__catalog *c, const tsagg__manifest 
     for (size_t i = 0; i < old->nparts; i++) {
         const tsagg__part_ref *r = &old->parts[i];
         if (!tsagg__manifest_has(m, r->file_id))
-            c->pending[c->npending++] = (pending_file){r->hour, r->file_id};
+            c->pending[c->npending++] = *r;
     }
 }
 
@@ -325,6 +322,27 @@ int tsagg__catalog_sweep(tsagg_store *st)
             rc = tsagg__fail(st, rc, "%s: %s", dir, tsagg_strerror(rc));
     }
     pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int tsagg__catalog_replace_outdated(tsagg_store *st, const tsagg__manifest *next)
+{
+    tsagg__manifest *old;
+    uint64_t files;
+    int rc = tsagg__manifest_load_outdated(st, &old, &files);
+    if (rc == 0)
+        return tsagg__fail(st, TSAGG_ECORRUPT, "%s/MANIFEST: no longer of an older format",
+                           st->path);
+    if (rc < 0)
+        return rc;
+    tsagg__manifest *m;
+    rc = tsagg__manifest_clone(next, &m);
+    if (rc == 0) {
+        m->version = old->version + 1;
+        rc = tsagg__manifest_write(st, m);
+        tsagg__manifest_free(m);
+    }
+    tsagg__manifest_free(old);
     return rc;
 }
 

@@ -28,8 +28,8 @@
 #define TSAGG__COMPACT_OPTIONS_SIZE_1 sizeof(tsagg_compact_options)
 #define TSAGG__REBUILD_OPTIONS_SIZE_1 sizeof(tsagg_rebuild_options)
 /* Output structs: */
-#define TSAGG__COMPACT_STATS_SIZE_1 sizeof(tsagg_compact_stats)
-#define TSAGG__REBUILD_STATS_SIZE_1 sizeof(tsagg_rebuild_stats)
+#define TSAGG__COMPACT_STATS_SIZE_1 offsetof(tsagg_compact_stats, hour_files)
+#define TSAGG__REBUILD_STATS_SIZE_1 offsetof(tsagg_rebuild_stats, regenerated)
 #define TSAGG__VERIFY_STATS_SIZE_1 sizeof(tsagg_verify_stats)
 #define TSAGG__SEGMENT_INFO_SIZE_1 sizeof(tsagg_segment_info)
 

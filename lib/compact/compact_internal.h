@@ -1,6 +1,7 @@
 /* compact_internal.h - what the files of compaction, merge and rebuild
- * share: the compactor reading the log into hour buffers and writing them
- * (compactor.c), and merges of partition files (merge_files.c). */
+ * share: the compactor reading the log into span buffers (compactor.c) and
+ * writing them (write_spans.c), merges of partition files (merge_files.c)
+ * and of spans (merge_spans.c). */
 #ifndef TSAGG_COMPACT_INTERNAL_H
 #define TSAGG_COMPACT_INTERNAL_H
 
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "hourbuf.h"
+#include "tiers.h"
 #include "manifest.h"
 #include "merge.h"
 #include "numtext.h"
@@ -36,24 +38,40 @@ static inline int64_t hour_of(int64_t ts)
     return h * TSAGG__HOUR_US;
 }
 
-/* One hour being compacted: its rows in memory and its spilled runs. */
-typedef struct hour_slot {
-    tsagg__hourbuf buf;
+/* Bits for the hours of a span (at most TSAGG__PART_MAX_HOURS). */
+#define SPAN_HOUR_WORDS ((TSAGG__PART_MAX_HOURS + 63) / 64)
+
+/* One span being compacted (tiers.h): its rows in memory and its spilled
+ * runs. */
+typedef struct span_slot {
+    tsagg__hourbuf buf; /* buf.start: the span's start */
+    uint32_t hours;
+    uint64_t seq;       /* slots in the order they were made */
+    uint64_t hour_bits[SPAN_HOUR_WORDS]; /* the span's hours with events */
     char **runs;
     size_t nruns;
-} hour_slot;
+    /* The write phase: the span the slot's rows go to. */
+    int64_t tstart;
+    uint32_t thours;
+} span_slot;
 
 typedef struct compactor {
     tsagg_store *st;
     const tsagg_compact_options *o;
     tsagg_compact_stats *stats;
     uint32_t ndims, nmeas;
-    hour_slot **hours;
-    size_t nhours, hours_cap;
-    size_t last; /* index of the hour hit last */
+    span_slot **slots;
+    size_t nslots, slots_cap;
+    size_t last; /* index of the slot hit last */
+    uint64_t next_seq;
     size_t bytes;
     uint64_t next_run;     /* atomic: numbers sorted runs */
-    uint32_t threads;      /* that write hours at once, >= 1 */
+    uint32_t threads;      /* that write spans at once, >= 1 */
+    /* The newest-event mark (tiers.h): the manifest's, moved by the events
+     * read; and the wall clock, which bounds how far events may move it. */
+    int64_t newest;
+    int64_t now_us;
+    int fixed_newest; /* a rebuild places events by the manifest's mark */
     /* Per-event scratch. */
     uint32_t *dims;
     double *meas;
@@ -72,19 +90,30 @@ typedef struct compactor {
     int64_t ts_lo, ts_hi;
 } compactor;
 
-void tsagg__slot_free(hour_slot *s);
-/* Orders hour slots by hour (qsort). */
-int tsagg__slot_cmp(const void *a, const void *b);
-/* Read the log into hour buffers. *last gets the last sequence read. */
+/* Set up a compactor of st (rules read, scratch allocated); free with
+ * tsagg__compactor_free. newest: the manifest's newest-event mark. */
+int tsagg__compactor_init(compactor *c, tsagg_store *st, const tsagg_compact_options *o,
+                          tsagg_compact_stats *stats, int64_t newest);
+/* Free what the compactor holds, removing sorted runs left behind. */
+void tsagg__compactor_free(compactor *c);
+/* Read the log into span buffers. *last gets the last sequence read. */
 int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last);
 /*
- * Write one new file per hour buffered in c (they are sorted by hour) and
- * add them to `next`, with generation `gen` (0: the hour's current one) and
- * `level`. The manifest lists them only once all exist and it is published.
+ * Write the buffered spans, each in the span the tier rule gives it once
+ * everything is read (a slot made while its day or month was not yet
+ * sealed joins the others of that day or month), one new file per span,
+ * and add them to `next` with generation `gen` (0: that of the span's
+ * current files) and `level`. The manifest lists them only once all exist
+ * and it is published.
  */
-int tsagg__compactor_write_hours(compactor *c, tsagg__manifest *next, uint32_t gen,
+int tsagg__compactor_write_spans(compactor *c, tsagg__manifest *next, uint32_t gen,
                                  uint32_t level);
-void tsagg__compactor_remove_runs(compactor *c);
+
+/* A rebuild's figures so far to its progress callback (caller's thread). */
+void tsagg__rebuild_progress(compactor *c);
+
+/* Count a file written from the log or by a merge in stats. */
+void tsagg__count_file(tsagg_compact_stats *stats, uint32_t hours, int from_log);
 
 /* fsync STORE/parts so that the renamed files are durable. */
 int tsagg__parts_dir_sync(tsagg_store *st, const char *dir);
@@ -101,7 +130,7 @@ int tsagg__remove_leftovers(tsagg_store *st, int rc);
 /* ---- merges of partition files (merge_files.c) ---------------------------- */
 
 /*
- * An hour's files to merge: partition files (not owned: read, never
+ * A span's files to merge: partition files (not owned: read, never
  * removed) and runs written for the merge (owned: removed once merged).
  */
 typedef struct tsagg__file_set {
@@ -110,10 +139,11 @@ typedef struct tsagg__file_set {
     size_t n;
 } tsagg__file_set;
 
-/* Merge sources into a new partition file at `path` for `hour`; the sources
- * are freed. On failure detail names the file at fault. */
+/* Merge sources into a new partition file at `path` for the span [start,
+ * start + hours h); the sources are freed. On failure detail names the
+ * file at fault. */
 int tsagg__write_merged(tsagg_store *st, tsagg__merge_src **srcs, size_t nsrc, const char *path,
-                        int64_t hour, uint64_t file_id, tsagg__part_info *info,
+                        int64_t start, uint32_t hours, uint64_t file_id, tsagg__part_info *info,
                         tsagg__merge_stats *ms, char *detail, size_t detail_len);
 /* Open the partition files paths[0, n) as merge sources into srcs. */
 int tsagg__open_sources(tsagg_store *st, char *const *paths, size_t n, tsagg__merge_src **srcs,
@@ -121,11 +151,23 @@ int tsagg__open_sources(tsagg_store *st, char *const *paths, size_t n, tsagg__me
 /* How many files one merge may read at once within `budget`. */
 size_t tsagg__max_fanin(const tsagg_store *st, uint64_t budget);
 void tsagg__file_set_free(tsagg_store *st, tsagg__file_set *fs, int unlink_owned);
-/* Merge files of fs into runs until at most `keep` are left. */
-int tsagg__reduce_files(tsagg_store *st, int64_t hour, tsagg__file_set *fs, size_t keep,
-                        size_t fanin, uint64_t *next_run, uint64_t *dups);
+/* Merge files of fs into runs of the span [start, start + hours h) until at
+ * most `keep` are left. */
+int tsagg__reduce_files(tsagg_store *st, int64_t start, uint32_t hours, tsagg__file_set *fs,
+                        size_t keep, size_t fanin, uint64_t *next_run, uint64_t *dups);
 
-/* tsagg_merge's work, under the store's compact_mu (merge_hours.c). */
-int tsagg__merge_locked(tsagg_store *st, uint64_t budget, tsagg_compact_stats *stats);
+/* ---- merges of spans (merge_spans.c) --------------------------------------- */
+
+/*
+ * Merge files into the spans the tier rule gives them now: every sealed
+ * day or month not held by exactly one file of its span becomes one file
+ * (tier merges), and with `all` every other span with several files too
+ * (extra files of late events). Each merge writes its file and then
+ * publishes a manifest that drops its inputs and lists it, so a crash
+ * leaves the state before or after each merge, and running again finishes.
+ * Under the store's compact_mu.
+ */
+int tsagg__merge_spans_locked(tsagg_store *st, uint64_t budget, int all,
+                              tsagg_compact_stats *stats);
 
 #endif

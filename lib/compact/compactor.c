@@ -1,22 +1,27 @@
 /*
- * compactor.c - the raw log into hourly partitions, published atomically.
+ * compactor.c - the raw log into partitions of hours, days and months,
+ * published atomically.
  *
  * 1. Read the durable log after the manifest's consumed position, through
- *    the processing hook, into one in-memory buffer per event hour.
- * 2. When the buffers outgrow the memory budget, the largest hours are
+ *    the processing hook, into one in-memory buffer per span: the largest
+ *    sealed span holding the event (tiers.h), by the newest event so far.
+ * 2. When the buffers outgrow the memory budget, the largest spans are
  *    sorted and spilled as partition files ("runs") under temporary names.
- * 3. Each hour's runs and remaining rows are merged into one new partition
- *    file (an extra file when the hour already has one: late events),
- *    written to a temporary name, fsynced and renamed. A merge reads at
- *    most as many files at once as the budget holds (tsagg__max_fanin); more runs
- *    are first merged in passes, so memory stays bounded for any hour.
- * 4. The directory is fsynced and a manifest listing the new files and the
- *    new consumed position is published. Until then nothing is visible; a
- *    crash leaves files no manifest lists, which the next run removes, and
- *    the next run reads the same log range again.
+ * 3. Each span's runs and remaining rows are merged into one new partition
+ *    file (write_spans.c; an extra file when the span already has one: late
+ *    events), written to a temporary name, fsynced and renamed. A merge
+ *    reads at most as many files at once as the budget holds
+ *    (tsagg__max_fanin); more runs are first merged in passes, so memory
+ *    stays bounded for any span.
+ * 4. The directory is fsynced and a manifest listing the new files, the new
+ *    consumed position and the newest event is published. Until then
+ *    nothing is visible; a crash leaves files no manifest lists, which the
+ *    next run removes, and the next run reads the same log range again.
+ * 5. Days and months that are now sealed are merged into one file each
+ *    (merge_spans.c), each merge published on its own.
  *
  * tsagg_rebuild (rebuild.c) runs the same compactor over a time range of
- * the whole log; tsagg_merge (merge_hours.c) merges partition files only.
+ * the whole log; tsagg_merge merges partition files only.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "abi_internal.h"
 #include "compact_internal.h"
@@ -41,7 +47,7 @@ void tsagg_compact_options_init(tsagg_compact_options *o)
 
 /* A rebuild's figures so far, from the compaction counters, to its
  * progress callback. */
-static void rebuild_progress(compactor *c)
+void tsagg__rebuild_progress(compactor *c)
 {
     if (!c->ro || !c->ro->progress)
         return;
@@ -56,7 +62,7 @@ static void rebuild_progress(compactor *c)
     c->ro->progress(c->ro->progress_ctx, c->rs);
 }
 
-void tsagg__slot_free(hour_slot *s)
+static void slot_free(span_slot *s)
 {
     if (!s)
         return;
@@ -67,38 +73,41 @@ void tsagg__slot_free(hour_slot *s)
     free(s);
 }
 
-static int slot_get(compactor *c, int64_t hour, hour_slot **out)
+static int slot_get(compactor *c, int64_t start, uint32_t hours, span_slot **out)
 {
-    if (c->last < c->nhours && c->hours[c->last]->buf.hour == hour) {
-        *out = c->hours[c->last];
+    if (c->last < c->nslots && c->slots[c->last]->buf.start == start &&
+        c->slots[c->last]->hours == hours) {
+        *out = c->slots[c->last];
         return 0;
     }
-    for (size_t i = 0; i < c->nhours; i++) {
-        if (c->hours[i]->buf.hour == hour) {
+    for (size_t i = 0; i < c->nslots; i++) {
+        if (c->slots[i]->buf.start == start && c->slots[i]->hours == hours) {
             c->last = i;
-            *out = c->hours[i];
+            *out = c->slots[i];
             return 0;
         }
     }
-    if (c->nhours == c->hours_cap) {
-        size_t cap = c->hours_cap ? c->hours_cap * 2 : 64;
-        hour_slot **p = realloc(c->hours, cap * sizeof *p);
+    if (c->nslots == c->slots_cap) {
+        size_t cap = c->slots_cap ? c->slots_cap * 2 : 64;
+        span_slot **p = realloc(c->slots, cap * sizeof *p);
         if (!p)
             return -ENOMEM;
-        c->hours = p;
-        c->hours_cap = cap;
+        c->slots = p;
+        c->slots_cap = cap;
     }
-    hour_slot *s = calloc(1, sizeof *s);
+    span_slot *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
-    int rc = tsagg__hourbuf_init(&s->buf, hour, c->ndims, c->nmeas);
+    int rc = tsagg__hourbuf_init(&s->buf, start, c->ndims, c->nmeas);
     if (rc != 0) {
         free(s);
         return rc;
     }
+    s->hours = hours;
+    s->seq = c->next_seq++;
     c->bytes += tsagg__hourbuf_bytes(&s->buf);
-    c->last = c->nhours;
-    c->hours[c->nhours++] = s;
+    c->last = c->nslots;
+    c->slots[c->nslots++] = s;
     *out = s;
     return 0;
 }
@@ -126,10 +135,17 @@ static int attr_column(compactor *c, uint32_t pos, const tsagg_attr *a)
 
 static int add_event(compactor *c, const tsagg_event *ev)
 {
-    hour_slot *s;
-    int rc = slot_get(c, hour_of(ev->ts), &s);
+    if (ev->ts > c->newest && !c->fixed_newest && tsagg__span_may_advance(ev->ts, c->now_us))
+        c->newest = ev->ts;
+    int64_t start;
+    uint32_t hours;
+    tsagg__span_place(ev->ts, c->newest, &start, &hours);
+    span_slot *s;
+    int rc = slot_get(c, start, hours, &s);
     if (rc != 0)
         return rc;
+    uint32_t bit = (uint32_t)((hour_of(ev->ts) - start) / TSAGG__HOUR_US);
+    s->hour_bits[bit / 64] |= UINT64_C(1) << (bit % 64);
     tsagg__hourbuf *h = &s->buf;
     size_t before = tsagg__hourbuf_bytes(h);
     tsagg__hrow row = {.ts = ev->ts, .merchant = ev->merchant, .user = ev->user,
@@ -171,68 +187,32 @@ static int add_event(compactor *c, const tsagg_event *ev)
     return rc;
 }
 
-/* Sort an hour's rows and write them, with its runs when with_runs, as a
- * partition file at `path`. */
-static int write_sorted(compactor *c, hour_slot *s, const char *path, uint64_t file_id,
-                        int with_runs, tsagg__part_info *info, uint64_t *dups)
+/* Sort a span's rows in memory and write them as a sorted run. */
+static int spill_slot(compactor *c, span_slot *s, const char *path)
 {
     tsagg_store *st = c->st;
-    int rc = 0;
-    if (with_runs && s->nruns > 0) {
-        /* The rows in memory are one more source. */
-        size_t fanin = tsagg__max_fanin(st, c->o->memory_budget / c->threads);
-        tsagg__file_set fs = {s->runs, NULL, s->nruns};
-        fs.owned = malloc(s->nruns);
-        if (!fs.owned)
-            return -ENOMEM;
-        memset(fs.owned, 1, s->nruns);
-        rc = tsagg__reduce_files(st, s->buf.hour, &fs, fanin - (s->buf.n ? 1 : 0), fanin,
-                          &c->next_run, dups);
-        s->runs = fs.paths; /* the runs left (and those to remove on failure) */
-        s->nruns = fs.n;
-        free(fs.owned);
-        if (rc != 0)
-            return rc;
-    }
-    rc = tsagg__hourbuf_sort(&s->buf);
+    int rc = tsagg__hourbuf_sort(&s->buf);
+    tsagg__merge_src *src = NULL;
+    if (rc == 0)
+        rc = tsagg__merge_src_mem(&s->buf, st->schema, &src);
     if (rc != 0)
         return rc;
-    size_t nsrc = 0, cap = 1 + (with_runs ? s->nruns : 0);
-    tsagg__merge_src **srcs = calloc(cap, sizeof *srcs);
-    if (!srcs)
-        return -ENOMEM;
     char detail[TSAGG_ERRMSG_MAX] = "";
-    if (s->buf.n && (rc = tsagg__merge_src_mem(&s->buf, st->schema, &srcs[nsrc])) == 0)
-        nsrc++;
-    if (rc == 0 && with_runs && s->nruns > 0) {
-        rc = tsagg__open_sources(st, s->runs, s->nruns, srcs + nsrc, detail, sizeof detail);
-        if (rc == 0)
-            nsrc += s->nruns;
-    }
     tsagg__merge_stats ms = {0};
-    if (rc == 0) {
-        rc = tsagg__write_merged(st, srcs, nsrc, path, s->buf.hour, file_id, info, &ms, detail,
-                          sizeof detail);
-    } else {
-        for (size_t i = 0; i < nsrc; i++)
-            tsagg__merge_src_free(srcs[i]);
-    }
-    free(srcs);
-    if (rc == 0)
-        *dups += ms.duplicates;
-    else
-        rc = tsagg__fail(st, rc, "%s", detail[0] ? detail : tsagg_strerror(rc));
-    return rc;
+    rc = tsagg__write_merged(st, &src, 1, path, s->buf.start, s->hours, 0, NULL, &ms, detail,
+                             sizeof detail);
+    c->stats->duplicates += ms.duplicates;
+    return rc ? tsagg__fail(st, rc, "%s", detail[0] ? detail : tsagg_strerror(rc)) : 0;
 }
 
-/* Spill the largest hours as sorted runs until under half the budget. */
+/* Spill the largest spans as sorted runs until under half the budget. */
 static int spill(compactor *c)
 {
     while (c->bytes > c->o->memory_budget / 2) {
-        hour_slot *big = NULL;
-        for (size_t i = 0; i < c->nhours; i++)
-            if (!big || c->hours[i]->buf.n > big->buf.n)
-                big = c->hours[i];
+        span_slot *big = NULL;
+        for (size_t i = 0; i < c->nslots; i++)
+            if (!big || c->slots[i]->buf.n > big->buf.n)
+                big = c->slots[i];
         if (!big || big->buf.n == 0)
             return 0;
         char path[TSAGG_PATH_MAX + 64];
@@ -247,13 +227,13 @@ static int spill(compactor *c)
             return -ENOMEM;
         big->nruns++;
         size_t before = tsagg__hourbuf_bytes(&big->buf);
-        int rc = write_sorted(c, big, path, 0, 0, NULL, &c->stats->duplicates);
+        int rc = spill_slot(c, big, path);
         if (rc != 0)
             return rc;
         /* Give the memory back, not just the rows. */
-        int64_t hour = big->buf.hour;
+        int64_t start = big->buf.start;
         tsagg__hourbuf_free(&big->buf);
-        rc = tsagg__hourbuf_init(&big->buf, hour, c->ndims, c->nmeas);
+        rc = tsagg__hourbuf_init(&big->buf, start, c->ndims, c->nmeas);
         c->bytes = c->bytes - before + tsagg__hourbuf_bytes(&big->buf);
         c->stats->runs_spilled++;
         if (rc != 0)
@@ -262,17 +242,39 @@ static int spill(compactor *c)
     return 0;
 }
 
-void tsagg__compactor_remove_runs(compactor *c)
+int tsagg__compactor_init(compactor *c, tsagg_store *st, const tsagg_compact_options *o,
+                          tsagg_compact_stats *stats, int64_t newest)
 {
-    for (size_t i = 0; i < c->nhours; i++)
-        for (size_t r = 0; r < c->hours[i]->nruns; r++)
-            c->st->io->unlink(c->st->io->ctx, c->hours[i]->runs[r]);
+    c->st = st;
+    c->o = o;
+    c->stats = stats;
+    c->threads = o->threads ? o->threads : 1;
+    c->newest = newest;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    c->now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    c->ndims = (uint32_t)tsagg_schema_dimension_count(st->schema);
+    c->nmeas = (uint32_t)tsagg_schema_measure_count(st->schema);
+    c->dims = calloc(c->ndims + 1, sizeof *c->dims);
+    c->meas = calloc(c->nmeas + 1, sizeof *c->meas);
+    c->next_run = 1;
+    if (!c->dims || !c->meas)
+        return -ENOMEM;
+    return tsagg_store_rules(st, &c->rules);
 }
 
-int tsagg__slot_cmp(const void *a, const void *b)
+void tsagg__compactor_free(compactor *c)
 {
-    int64_t x = (*(hour_slot *const *)a)->buf.hour, y = (*(hour_slot *const *)b)->buf.hour;
-    return x < y ? -1 : x > y;
+    for (size_t i = 0; i < c->nslots; i++) {
+        for (size_t r = 0; r < c->slots[i]->nruns; r++)
+            c->st->io->unlink(c->st->io->ctx, c->slots[i]->runs[r]);
+        slot_free(c->slots[i]);
+    }
+    free(c->slots);
+    free(c->dims);
+    free(c->meas);
+    tsagg_rules_free(c->rules);
+    memset(c, 0, sizeof *c);
 }
 
 int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
@@ -318,7 +320,7 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
             }
         }
         rc = 0;
-        /* An event no hour can hold (a log written before appends checked
+        /* An event no span can hold (a log written before appends checked
          * ts, or a hook's doing) stays in the log, skipped and counted: one
          * such event must not stop compaction for everyone. */
         if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
@@ -336,7 +338,7 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
         if (rc != 0)
             break;
         if ((c->stats->events_read & ((1u << 20) - 1)) == 0)
-            rebuild_progress(c);
+            tsagg__rebuild_progress(c);
         if (c->o->max_events && c->stats->events_read >= c->o->max_events) {
             rc = 0;
             break;
@@ -397,112 +399,40 @@ int tsagg__edit_begin(tsagg_store *st, tsagg__snapshot **snap, tsagg__manifest *
     return rc;
 }
 
-/* One hour of the write phase. */
-typedef struct hour_job {
-    uint64_t file_id; /* 0: the hour has nothing to write */
-    tsagg__part_info info;
-    int rc;
-} hour_job;
+/* Below this many events to compact, placing them by the newest so far is
+ * as good: reading every segment's description costs more than it saves. */
+#define HINT_MIN_EVENTS (1u << 16)
 
-/* The write phase: the caller's thread and c->threads - 1 helpers each take
- * the next hour nobody has taken. Hours are independent (their own rows,
- * runs, writer and file); what they share is counted atomically. */
-typedef struct write_pool {
-    compactor *c;
-    hour_job *jobs;
-    size_t next;  /* atomic: the next hour to take */
-    int failed;   /* atomic: stop taking hours */
-} write_pool;
-
-static void write_hour(compactor *c, size_t i, hour_job *job)
+/*
+ * The newest event ts of the log segments that end within [from, to] (by
+ * their seal record, or the scan of the last one), events more than a day
+ * ahead of the clock aside: where the newest-event mark will be once the
+ * range is read. A load of history in time order would otherwise place
+ * every event in its hour, since each is the newest so far, and only the
+ * write phase would gather the hours of a month, from hundreds of slots.
+ * TSAGG__NEWEST_NONE when there is none, or on any error (it is a hint).
+ */
+static int64_t newest_hint(compactor *c, uint64_t from, uint64_t to)
 {
-    hour_slot *s = c->hours[i];
-    int64_t hour = s->buf.hour;
-    char path[TSAGG_PATH_MAX + 64];
-    tsagg__part_file_path(c->st, hour, job->file_id, path, sizeof path);
-    uint64_t dups = 0;
-    job->rc = write_sorted(c, s, path, job->file_id, 1, &job->info, &dups);
-    /* Its rows are on disk: give their memory back for the hours left. */
-    tsagg__hourbuf_free(&s->buf);
-    if (job->rc == 0)
-        job->rc = tsagg__hourbuf_init(&s->buf, hour, c->ndims, c->nmeas);
-    if (job->rc != 0)
-        return;
-    tsagg_compact_stats *st = c->stats;
-    __atomic_fetch_add(&st->duplicates, dups, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&st->files_written, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&st->rows_written, job->info.rows, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&st->bytes_written, job->info.bytes, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&st->hours, 1, __ATOMIC_RELAXED);
-}
-
-static void write_hours_loop(write_pool *p, int caller)
-{
-    compactor *c = p->c;
-    for (;;) {
-        if (__atomic_load_n(&p->failed, __ATOMIC_ACQUIRE))
-            return;
-        size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
-        if (i >= c->nhours)
-            return;
-        hour_job *job = &p->jobs[i];
-        if (job->file_id == 0)
-            continue;
-        write_hour(c, i, job);
-        if (job->rc != 0)
-            __atomic_store_n(&p->failed, 1, __ATOMIC_RELEASE);
-        else if (caller)
-            rebuild_progress(c); /* the progress callback runs in the caller's thread */
+    if (to < from || to - from + 1 < HINT_MIN_EVENTS)
+        return TSAGG__NEWEST_NONE;
+    int n = tsagg_log_segments(c->st, NULL, 0);
+    tsagg_segment_info *segs = n > 0 ? calloc((size_t)n, sizeof *segs) : NULL;
+    int64_t hint = TSAGG__NEWEST_NONE;
+    if (segs) {
+        segs[0].struct_size = sizeof *segs;
+        int m = tsagg_log_segments(c->st, segs, (size_t)n);
+        for (int i = 0; i < m && i < n; i++) {
+            const tsagg_segment_info *g = &segs[i];
+            /* Events before `from` were compacted already: theirs count. */
+            if (g->last_seq < from || g->last_seq > to || g->last_seq < g->first_seq)
+                continue;
+            if (g->max_ts > hint && tsagg__span_may_advance(g->max_ts, c->now_us))
+                hint = g->max_ts;
+        }
     }
-}
-
-static void *write_hours_helper(void *arg)
-{
-    write_hours_loop(arg, 0);
-    return NULL;
-}
-
-int tsagg__compactor_write_hours(compactor *c, tsagg__manifest *next, uint32_t gen,
-                                 uint32_t level)
-{
-    if (c->nhours == 0)
-        return 0;
-    write_pool p = {.c = c, .jobs = calloc(c->nhours, sizeof(hour_job))};
-    if (!p.jobs)
-        return -ENOMEM;
-    /* File ids in hour order, whichever thread writes them. */
-    for (size_t i = 0; i < c->nhours; i++)
-        if (c->hours[i]->buf.n || c->hours[i]->nruns)
-            p.jobs[i].file_id = next->next_file_id++;
-    pthread_t helpers[TSAGG_COMPACT_THREADS_MAX];
-    uint32_t started = 0;
-    while (started + 1 < c->threads &&
-           pthread_create(&helpers[started], NULL, write_hours_helper, &p) == 0)
-        started++;
-    write_hours_loop(&p, 1);
-    for (uint32_t t = 0; t < started; t++)
-        pthread_join(helpers[t], NULL);
-
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < c->nhours; i++)
-        if (p.jobs[i].file_id && p.jobs[i].rc)
-            rc = p.jobs[i].rc;
-    for (size_t i = 0; rc == 0 && i < c->nhours; i++) {
-        const hour_job *job = &p.jobs[i];
-        if (!job->file_id)
-            continue;
-        int64_t hour = c->hours[i]->buf.hour;
-        uint32_t g = gen ? gen : 1;
-        for (size_t k = 0; !gen && k < next->nparts; k++)
-            if (next->parts[k].hour == hour)
-                g = next->parts[k].generation;
-        tsagg__part_ref ref = {.hour = hour, .file_id = job->file_id, .rows = job->info.rows,
-                               .bytes = job->info.bytes, .generation = g, .level = level};
-        rc = tsagg__manifest_add(next, &ref);
-    }
-    c->bytes = 0;
-    free(p.jobs);
-    return rc;
+    free(segs); /* a failure is no failure of the compaction: the read reports it */
+    return hint;
 }
 
 static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
@@ -515,46 +445,41 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
         return rc;
     tsagg__snapshot_release(st, snap); /* the copy is all compaction reads */
 
-    compactor c = {.st = st, .o = o, .stats = stats, .threads = o->threads ? o->threads : 1};
-    c.ndims = (uint32_t)tsagg_schema_dimension_count(st->schema);
-    c.nmeas = (uint32_t)tsagg_schema_measure_count(st->schema);
-    c.dims = calloc(c.ndims + 1, sizeof *c.dims);
-    c.meas = calloc(c.nmeas + 1, sizeof *c.meas);
-    c.next_run = 1;
-    if (!c.dims || !c.meas)
-        rc = -ENOMEM;
-    if (rc == 0)
-        rc = tsagg_store_rules(st, &c.rules);
+    compactor c = {0};
+    rc = tsagg__compactor_init(&c, st, o, stats, next->newest_ts);
     uint64_t target = tsagg_durable_seq(st), last = next->consumed_seq;
+    uint64_t upto = o->max_events && target - next->consumed_seq > o->max_events
+                        ? next->consumed_seq + o->max_events
+                        : target;
+    int64_t hint = rc == 0 ? newest_hint(&c, next->consumed_seq + 1, upto) : TSAGG__NEWEST_NONE;
+    if (hint > c.newest)
+        c.newest = hint;
     if (rc == 0 && target > next->consumed_seq)
         rc = tsagg__compactor_read_log(&c, next->consumed_seq + 1, target, &last);
-    if (rc == 0 && c.nhours)
-        qsort(c.hours, c.nhours, sizeof *c.hours, tsagg__slot_cmp);
     if (rc == 0)
-        rc = tsagg__compactor_write_hours(&c, next, 0, 0);
-    tsagg__compactor_remove_runs(&c);
+        rc = tsagg__compactor_write_spans(&c, next, 0, 0);
     char dir[TSAGG_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/parts", st->path);
-    if (rc == 0 && c.nhours)
+    if (rc == 0 && c.nslots)
         rc = tsagg__parts_dir_sync(st, dir);
     if (rc == 0 && last != next->consumed_seq) {
         next->consumed_seq = last;
+        next->newest_ts = c.newest;
         rc = tsagg__catalog_publish(st, next);
     }
     stats->consumed_seq = rc == 0 ? last : stats->consumed_seq;
-    for (size_t i = 0; i < c.nhours; i++)
-        tsagg__slot_free(c.hours[i]);
-    free(c.hours);
-    free(c.dims);
-    free(c.meas);
-    tsagg_rules_free(c.rules);
+    tsagg__compactor_free(&c);
     tsagg__manifest_free(next);
+    /* Days and months sealed now (or by a run a crash stopped) become one
+     * file each. */
+    if (rc == 0)
+        rc = tsagg__merge_spans_locked(st, o->memory_budget, 0, stats);
     return rc;
 }
 
 /*
- * After a failed compaction, merge or rebuild: remove what it wrote (hour
- * files no manifest lists, sorted runs, a manifest's temporary file), so
+ * After a failed compaction, merge or rebuild: remove what it wrote
+ * (partition files no manifest lists, sorted runs, a manifest's temporary file), so
  * that a full disk is not left fuller by the attempt. The sweep keeps every
  * file the manifest on disk lists, a publish that landed included. Returns
  * rc; the handle's message stays that of the failure.
@@ -588,7 +513,7 @@ static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
     int rc = check_options(st, opts);
     if (rc == 0) {
         pthread_mutex_lock(&st->compact_mu);
-        rc = merge ? tsagg__merge_locked(st, opts->memory_budget, &full)
+        rc = merge ? tsagg__merge_spans_locked(st, opts->memory_budget, 1, &full)
                    : compact_locked(st, opts, &full);
         if (rc != 0)
             rc = tsagg__remove_leftovers(st, rc);

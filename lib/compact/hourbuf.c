@@ -1,4 +1,4 @@
-/* hourbuf.c - one hour of events in memory, interned and sortable. */
+/* hourbuf.c - the events of one span in memory, interned and sortable. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -7,15 +7,15 @@
 
 #include "hourbuf.h"
 
-int tsagg__hourbuf_init(tsagg__hourbuf *h, int64_t hour, uint32_t ndims, uint32_t nmeasures)
+int tsagg__hourbuf_init(tsagg__hourbuf *h, int64_t start, uint32_t ndims, uint32_t nmeasures)
 {
     memset(h, 0, sizeof *h);
-    h->hour = hour;
+    h->start = start;
     h->ndims = ndims;
     h->nmeasures = nmeasures;
     /* Nothing is allocated until the first string, and buffers start
-     * small: an hour that was just spilled (or holds a few late events)
-     * costs next to nothing against the budget, however many hours the
+     * small: a span that was just spilled (or holds a few late events)
+     * costs next to nothing against the budget, however many spans the
      * compaction touches. */
     return 0;
 }

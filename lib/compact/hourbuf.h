@@ -1,6 +1,7 @@
 /*
- * hourbuf.h - the events of one hour held in memory by the compactor,
- * columnar, with every string interned once, sortable by (merchant, ts, id).
+ * hourbuf.h - the events of one span (an hour, a day or a month: tiers.h)
+ * held in memory by the compactor, columnar, with every string interned
+ * once, sortable by (merchant, ts, id).
  */
 #ifndef TSAGG_HOURBUF_H
 #define TSAGG_HOURBUF_H
@@ -19,7 +20,7 @@ typedef struct tsagg__hrow {
 } tsagg__hrow;
 
 typedef struct tsagg__hourbuf {
-    int64_t hour;
+    int64_t start; /* the span's start */
     uint32_t ndims, nmeasures;
     tsagg__hrow *rows;
     uint32_t *dims;  /* n x ndims interned strings */
@@ -35,7 +36,7 @@ typedef struct tsagg__hourbuf {
     uint32_t *order; /* after sort: row indexes in (merchant, ts, id) order */
 } tsagg__hourbuf;
 
-int tsagg__hourbuf_init(tsagg__hourbuf *h, int64_t hour, uint32_t ndims, uint32_t nmeasures);
+int tsagg__hourbuf_init(tsagg__hourbuf *h, int64_t start, uint32_t ndims, uint32_t nmeasures);
 void tsagg__hourbuf_free(tsagg__hourbuf *h);
 /* Forget the rows and strings, keep the buffers. */
 void tsagg__hourbuf_clear(tsagg__hourbuf *h);

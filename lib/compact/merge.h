@@ -1,6 +1,6 @@
 /*
  * merge.h - k-way merge of sorted row sources into one partition file:
- * the in-memory rows of an hour, spilled runs and existing partition files
+ * the in-memory rows of a span, spilled runs and existing partition files
  * alike. Drops retries (equal merchant, ts and event id) on the way.
  */
 #ifndef TSAGG_MERGE_H
@@ -11,7 +11,7 @@
 
 typedef struct tsagg__merge_src tsagg__merge_src;
 
-/* A source over a sorted hour buffer (tsagg__hourbuf_sort done). */
+/* A source over a sorted span buffer (tsagg__hourbuf_sort done). */
 int tsagg__merge_src_mem(const tsagg__hourbuf *h, const tsagg_schema *schema,
                          tsagg__merge_src **out);
 /* A source over a partition file; columns are mapped to `schema` by name

@@ -1,7 +1,7 @@
 /*
  * merge_files.c - partition files merged into one, in passes when more
  * files than the memory budget lets one merge read: what compaction does
- * with an hour's sorted runs and tsagg_merge with an hour's files.
+ * with a span's sorted runs and merges with a span's files.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,16 +12,16 @@
 #include "compact_internal.h"
 
 /*
- * Merge sources into a new partition file at `path` for `hour`; the sources
- * are freed. On failure the store's errmsg names the file at fault (a
- * source being read, or the one being written).
+ * Merge sources into a new partition file at `path` for the span [start,
+ * start + hours h); the sources are freed. On failure detail names the
+ * file at fault (a source being read, or the one being written).
  */
 int tsagg__write_merged(tsagg_store *st, tsagg__merge_src **srcs, size_t nsrc, const char *path,
-                        int64_t hour, uint64_t file_id, tsagg__part_info *info,
+                        int64_t start, uint32_t hours, uint64_t file_id, tsagg__part_info *info,
                         tsagg__merge_stats *ms, char *detail, size_t detail_len)
 {
     tsagg__part_writer *w = NULL;
-    int rc = tsagg__part_writer_open(st->io, path, hour, st->schema, file_id, &w);
+    int rc = tsagg__part_writer_open(st->io, path, start, hours, st->schema, file_id, &w);
     if (rc != 0)
         snprintf(detail, detail_len, "%s: %s", path, tsagg_strerror(rc));
     /* File id 0 is a sorted run: a crash discards it, so no fsync. */
@@ -82,7 +82,7 @@ static size_t source_bytes(const tsagg_store *st)
 
 /* How many files one merge may read at once: what half the budget holds,
  * at least two. More are merged in passes, so that memory stays bounded
- * however large an hour is. */
+ * however large a span is. */
 size_t tsagg__max_fanin(const tsagg_store *st, uint64_t budget)
 {
     uint64_t n = budget / 2 / source_bytes(st);
@@ -106,8 +106,8 @@ void tsagg__file_set_free(tsagg_store *st, tsagg__file_set *fs, int unlink_owned
  * (so that runs of similar size meet), until at most `keep` files are left.
  * *next_run numbers the runs; *dups counts the retries dropped.
  */
-int tsagg__reduce_files(tsagg_store *st, int64_t hour, tsagg__file_set *fs, size_t keep,
-                        size_t fanin, uint64_t *next_run, uint64_t *dups)
+int tsagg__reduce_files(tsagg_store *st, int64_t start, uint32_t hours, tsagg__file_set *fs,
+                        size_t keep, size_t fanin, uint64_t *next_run, uint64_t *dups)
 {
     if (keep < 1)
         keep = 1;
@@ -123,7 +123,8 @@ int tsagg__reduce_files(tsagg_store *st, int64_t hour, tsagg__file_set *fs, size
                               : -ENOMEM;
         tsagg__merge_stats ms = {0};
         if (rc == 0)
-            rc = tsagg__write_merged(st, srcs, k, path, hour, 0, NULL, &ms, detail, sizeof detail);
+            rc = tsagg__write_merged(st, srcs, k, path, start, hours, 0, NULL, &ms, detail,
+                                     sizeof detail);
         free(srcs);
         if (rc != 0) {
             free(name);

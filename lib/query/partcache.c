@@ -9,14 +9,21 @@
  * 30-day query does not take the lock 1,440 times.
  *
  * Decoded data: each entry has a directory of merchant slots, one per
- * merchant of the file, in chunks allocated on first use. A slot holds the
- * merchant's rollup and up to SLICE_COLS column slices. Every pointer is
- * filled once with an atomic compare-and-swap (two threads may decode the
- * same thing; one copy is kept) and read without a lock. Slots are emptied
- * only under the lock and only for entries nobody references, so what a
- * query was handed stays valid for as long as it references the entry. When
- * the decoded data of the handle passes tsagg_options.query_cache_bytes, that of the
- * least recently used unreferenced files is dropped down to three quarters.
+ * merchant of the file (by its number in the merchant index), in chunks
+ * allocated on first use. A slot holds the merchant's index entry, its hour
+ * segments with a rollup summary per segment, and up to SLICE_COLS column
+ * slices. Beside them, decoded columns of whole row groups, for busy
+ * merchants (whose rows fill row groups) and scans of every merchant: one
+ * slot per (group, column), allocated on first use. A direct-mapped table of hints (merchant id -> slot; up to
+ * MAX_HINT_BITS bits, allocated on first use) finds a merchant looked up
+ * before without the reader, whose lookups take its lock. Every pointer is filled once with an atomic compare-and-swap (two
+ * threads may decode the same thing; one copy is kept) and read without a
+ * lock; a hint may be overwritten by another merchant's slot, and is
+ * checked against the id. Slots and hints are emptied only under the lock
+ * and only for entries nobody references, so what a query was handed stays
+ * valid for as long as it references the entry. When the decoded data of
+ * the handle passes tsagg_options.query_cache_bytes, that of the least
+ * recently used unreferenced files is dropped down to three quarters.
  *
  * Trimming compares the cache with a manifest, which only matters when the
  * manifest changed: it is skipped while the version is the one last trimmed
@@ -31,6 +38,7 @@
 
 #define CHUNK 256     /* merchant slots per directory chunk */
 #define SLICE_COLS 16 /* column slices cached per merchant and file */
+#define MAX_HINT_BITS 10 /* at most 1024 merchant id -> slot hints per file */
 
 /* A decoded column of one merchant's rows. */
 typedef struct slice {
@@ -40,11 +48,20 @@ typedef struct slice {
     _Alignas(8) unsigned char data[];
 } slice;
 
-typedef struct mslot {
-    _Atomic(tsagg__qrollup *) rollup;
-    _Atomic(slice *) cols[SLICE_COLS];
-} mslot;
+/* A merchant's hour segments and their rollup summaries; one block. */
+typedef struct segs {
+    uint32_t n;
+    tsagg__hour_segment *seg;          /* n */
+    _Atomic(tsagg__qrollup *) *rollup; /* n, NULL until decoded */
+} segs;
 
+struct tsagg__pcmerch {
+    tsagg__merchant_entry me; /* set before the slot is published */
+    _Atomic(segs *) segs;
+    _Atomic(slice *) cols[SLICE_COLS];
+};
+
+typedef struct tsagg__pcmerch mslot;
 typedef _Atomic(mslot *) qslot;
 typedef _Atomic(qslot *) qchunk;
 
@@ -56,6 +73,11 @@ struct tsagg__pcent {
     uint64_t nmerchants;
     qchunk *dir; /* ceil(nmerchants / CHUNK) chunks */
     size_t ndir;
+    _Atomic(qslot *) hints; /* 1 << hint_bits, by merchant id hash: a slot,
+                               whose id to check; NULL until first used */
+    unsigned hint_bits;
+    uint32_t ngroups, ncols;
+    _Atomic(_Atomic(slice *) *) gcols; /* ngroups x ncols, NULL until first used */
     _Atomic size_t bytes; /* decoded data cached here */
     int fm[TSAGG_SCHEMA_MAX_FIELDS], fd[TSAGG_SCHEMA_MAX_FIELDS];
 };
@@ -100,15 +122,16 @@ static void qrollup_free(tsagg__qrollup *q)
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /*
- * Decode merchant mi's rollup and keep its summary: per event code the
+ * Decode a merchant-hour's rollup and keep its summary: per event code the
  * hour's count and measure sums, and copies of the sketches, checked once
  * (queries merge them as views, a plain register max). The per-minute
  * entries are not kept: buckets that cut an hour decode the rollup again.
  */
-static int qrollup_build(tsagg__part *p, uint64_t mi, tsagg__qrollup **out)
+static int qrollup_build(tsagg__part *p, const tsagg__merchant_entry *me,
+                         const tsagg__hour_segment *seg, tsagg__qrollup **out)
 {
     tsagg__rollup r;
-    int rc = tsagg__part_rollup(p, mi, &r);
+    int rc = tsagg__part_rollup(p, me, seg, &r);
     if (rc != 0)
         return rc;
     uint32_t nm = r.nmeasures;
@@ -189,11 +212,17 @@ static int qrollup_build(tsagg__part *p, uint64_t mi, tsagg__qrollup **out)
     return 0;
 }
 
-/* The slot of merchant index mi, created empty on first use. */
-static void account(tsagg_store *st, tsagg__pcent *e, size_t bytes);
-
-static int slot_of(tsagg_store *st, tsagg__pcent *e, uint64_t mi, mslot **out)
+static void account(tsagg_store *st, tsagg__pcent *e, size_t bytes)
 {
+    atomic_fetch_add(&e->bytes, bytes);
+    atomic_fetch_add(&st->part_cache->bytes, bytes);
+}
+
+/* The slot of the merchant of index entry me, created on first use. */
+static int slot_of(tsagg_store *st, tsagg__pcent *e, const tsagg__merchant_entry *me,
+                   mslot **out)
+{
+    uint64_t mi = me->index;
     if (mi >= e->nmerchants)
         return TSAGG_EARG;
     qchunk *cp = &e->dir[mi / CHUNK];
@@ -208,6 +237,7 @@ static int slot_of(tsagg_store *st, tsagg__pcent *e, uint64_t mi, mslot **out)
         if (atomic_compare_exchange_strong_explicit(cp, &expected, fresh, memory_order_acq_rel,
                                                     memory_order_acquire)) {
             chunk = fresh;
+            account(st, e, CHUNK * sizeof *fresh);
         } else {
             free(fresh);
             chunk = expected;
@@ -219,7 +249,8 @@ static int slot_of(tsagg_store *st, tsagg__pcent *e, uint64_t mi, mslot **out)
         mslot *fresh = malloc(sizeof *fresh);
         if (!fresh)
             return -ENOMEM;
-        atomic_init(&fresh->rollup, NULL);
+        fresh->me = *me;
+        atomic_init(&fresh->segs, NULL);
         for (size_t i = 0; i < SLICE_COLS; i++)
             atomic_init(&fresh->cols[i], NULL);
         mslot *expected = NULL;
@@ -236,28 +267,113 @@ static int slot_of(tsagg_store *st, tsagg__pcent *e, uint64_t mi, mslot **out)
     return 0;
 }
 
-static void account(tsagg_store *st, tsagg__pcent *e, size_t bytes)
+/* The entry's hint table, allocated on first use. */
+static qslot *hints_of(tsagg_store *st, tsagg__pcent *e)
 {
-    atomic_fetch_add(&e->bytes, bytes);
-    atomic_fetch_add(&st->part_cache->bytes, bytes);
+    qslot *h = atomic_load_explicit(&e->hints, memory_order_acquire);
+    if (h)
+        return h;
+    size_t n = (size_t)1 << e->hint_bits;
+    qslot *fresh = malloc(n * sizeof *fresh);
+    if (!fresh)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        atomic_init(&fresh[i], NULL);
+    qslot *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(&e->hints, &expected, fresh, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        account(st, e, n * sizeof *fresh);
+        return fresh;
+    }
+    free(fresh);
+    return expected;
 }
 
-int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, uint64_t mi, const tsagg__qrollup **out)
+static size_t hint_of(const tsagg__pcent *e, uint64_t merchant)
 {
-    mslot *m;
-    int rc = slot_of(st, e, mi, &m);
-    if (rc != 0)
+    return (size_t)((merchant * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - e->hint_bits));
+}
+
+int tsagg__pcent_merchant(tsagg_store *st, tsagg__pcent *e, uint64_t merchant,
+                          tsagg__pcmerch **out)
+{
+    qslot *hints = hints_of(st, e);
+    if (!hints)
+        return -ENOMEM;
+    qslot *hp = &hints[hint_of(e, merchant)];
+    mslot *m = atomic_load_explicit(hp, memory_order_acquire);
+    if (m && m->me.merchant == merchant) {
+        *out = m;
+        return 1;
+    }
+    tsagg__merchant_entry me;
+    int rc = tsagg__part_find_merchant(e->p, merchant, &me);
+    if (rc <= 0)
         return rc;
-    tsagg__qrollup *q = atomic_load_explicit(&m->rollup, memory_order_acquire);
+    if ((rc = slot_of(st, e, &me, &m)) != 0)
+        return rc;
+    atomic_store_explicit(hp, m, memory_order_release);
+    *out = m;
+    return 1;
+}
+
+const tsagg__merchant_entry *tsagg__pcmerch_entry(const tsagg__pcmerch *m) { return &m->me; }
+
+int tsagg__pcent_segments(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
+                          const tsagg__hour_segment **out)
+{
+    segs *sg = atomic_load_explicit(&m->segs, memory_order_acquire);
+    if (sg) {
+        *out = sg->seg;
+        return 0;
+    }
+    uint32_t n = m->me.nsegments;
+    size_t o_seg = align8(sizeof *sg);
+    size_t o_roll = o_seg + (size_t)n * sizeof(tsagg__hour_segment);
+    size_t total = o_roll + (size_t)n * sizeof(_Atomic(tsagg__qrollup *));
+    char *mem = malloc(total);
+    if (!mem)
+        return -ENOMEM;
+    sg = (segs *)(void *)mem;
+    sg->n = n;
+    sg->seg = (tsagg__hour_segment *)(void *)(mem + o_seg);
+    sg->rollup = (_Atomic(tsagg__qrollup *) *)(void *)(mem + o_roll);
+    for (uint32_t k = 0; k < n; k++)
+        atomic_init(&sg->rollup[k], NULL);
+    int rc = n ? tsagg__part_segments(e->p, &m->me, sg->seg) : 0;
+    if (rc != 0) {
+        free(mem);
+        return rc;
+    }
+    segs *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(&m->segs, &expected, sg, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        account(st, e, total);
+    } else {
+        free(mem); /* another thread published them first */
+        sg = expected;
+    }
+    *out = sg->seg;
+    return 0;
+}
+
+int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint32_t k,
+                        const tsagg__qrollup **out)
+{
+    segs *sg = atomic_load_explicit(&m->segs, memory_order_acquire);
+    if (!sg || k >= sg->n)
+        return TSAGG_EARG;
+    tsagg__qrollup *q = atomic_load_explicit(&sg->rollup[k], memory_order_acquire);
     if (q) {
         *out = q;
         return 0;
     }
-    if ((rc = qrollup_build(e->p, mi, &q)) != 0)
+    int rc = qrollup_build(e->p, &m->me, &sg->seg[k], &q);
+    if (rc != 0)
         return rc;
     tsagg__qrollup *expected = NULL;
-    if (atomic_compare_exchange_strong_explicit(&m->rollup, &expected, q, memory_order_acq_rel,
-                                                memory_order_acquire)) {
+    if (atomic_compare_exchange_strong_explicit(&sg->rollup[k], &expected, q,
+                                                memory_order_acq_rel, memory_order_acquire)) {
         account(st, e, q->bytes);
     } else {
         qrollup_free(q); /* another thread published it first */
@@ -303,15 +419,77 @@ static int decode_rows(tsagg__part *p, uint32_t col, size_t width, uint64_t r0, 
     return rc;
 }
 
-int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, uint64_t mi, uint32_t col,
+int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_t col,
+                           const void **data)
+{
+    if (g >= e->ngroups || col >= e->ncols)
+        return TSAGG_EARG;
+    _Atomic(slice *) *slots = atomic_load_explicit(&e->gcols, memory_order_acquire);
+    if (!slots) {
+        size_t n = (size_t)e->ngroups * e->ncols;
+        _Atomic(slice *) *fresh = malloc(n * sizeof *fresh);
+        if (!fresh)
+            return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            atomic_init(&fresh[i], NULL);
+        _Atomic(slice *) *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(&e->gcols, &expected, fresh,
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            slots = fresh;
+            account(st, e, n * sizeof *fresh);
+        } else {
+            free(fresh);
+            slots = expected;
+        }
+    }
+    _Atomic(slice *) *sp = &slots[(size_t)g * e->ncols + col];
+    slice *sl = atomic_load_explicit(sp, memory_order_acquire);
+    if (sl) {
+        *data = sl->data;
+        return 0;
+    }
+    /* The reader wants room for a full group; a short one (the file's last,
+     * or a small hour file's only one) is decoded aside and kept at its
+     * size. */
+    const tsagg__group_info *gi = tsagg__part_group(e->p, g);
+    size_t width = col_width(e, col), rows = gi ? gi->rows : 0;
+    int full = rows >= TSAGG__PART_GROUP_ROWS;
+    size_t bytes = (full ? TSAGG__PART_GROUP_ROWS : rows) * width;
+    sl = malloc(sizeof *sl + bytes + 1);
+    void *buf = full ? NULL : malloc(TSAGG__PART_GROUP_ROWS * width);
+    if (!sl || (!full && !buf)) {
+        free(sl);
+        free(buf);
+        return -ENOMEM;
+    }
+    sl->col = col;
+    sl->bytes = sizeof *sl + bytes;
+    int rc = tsagg__part_read_column(e->p, col, g, full ? (void *)sl->data : buf);
+    if (rc == 0 && !full)
+        memcpy(sl->data, buf, bytes);
+    free(buf);
+    if (rc != 0) {
+        free(sl);
+        return rc;
+    }
+    slice *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(sp, &expected, sl, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        account(st, e, sl->bytes);
+    } else {
+        free(sl); /* another thread published it first */
+        sl = expected;
+    }
+    *data = sl->data;
+    return 0;
+}
+
+int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint32_t col,
                        const void **data, void **owned)
 {
     *owned = NULL;
-    mslot *m;
-    int rc = slot_of(st, e, mi, &m);
-    if (rc != 0)
-        return rc;
-    const tsagg__merchant_entry *me = tsagg__part_merchant(e->p, mi);
+    const tsagg__merchant_entry *me = &m->me;
+    int rc;
     size_t i = 0;
     for (; i < SLICE_COLS; i++) {
         slice *sl = atomic_load_explicit(&m->cols[i], memory_order_acquire);
@@ -364,7 +542,10 @@ static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
             mslot *m = atomic_load_explicit(&chunk[i], memory_order_relaxed);
             if (!m)
                 continue;
-            qrollup_free(atomic_load_explicit(&m->rollup, memory_order_relaxed));
+            segs *sg = atomic_load_explicit(&m->segs, memory_order_relaxed);
+            for (uint32_t k = 0; sg && k < sg->n; k++)
+                qrollup_free(atomic_load_explicit(&sg->rollup[k], memory_order_relaxed));
+            free(sg);
             for (size_t k = 0; k < SLICE_COLS; k++)
                 free(atomic_load_explicit(&m->cols[k], memory_order_relaxed));
             free(m);
@@ -372,6 +553,13 @@ static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
         free(chunk);
         atomic_store_explicit(&e->dir[d], NULL, memory_order_relaxed);
     }
+    free(atomic_load_explicit(&e->hints, memory_order_relaxed));
+    atomic_store_explicit(&e->hints, NULL, memory_order_relaxed);
+    _Atomic(slice *) *slots = atomic_load_explicit(&e->gcols, memory_order_relaxed);
+    for (size_t i = 0; slots && i < (size_t)e->ngroups * e->ncols; i++)
+        free(atomic_load_explicit(&slots[i], memory_order_relaxed));
+    free(slots);
+    atomic_store_explicit(&e->gcols, NULL, memory_order_relaxed);
     atomic_fetch_sub(&c->bytes, atomic_load(&e->bytes));
     atomic_store(&e->bytes, 0);
 }
@@ -414,16 +602,16 @@ static void entry_free(struct tsagg__part_cache *c, tsagg__pcent *e)
 static int entry_open(tsagg_store *st, const tsagg__part_ref *ref, tsagg__pcent **out)
 {
     char path[TSAGG_PATH_MAX + 64], err[TSAGG_ERRMSG_MAX];
-    tsagg__part_file_path(st, ref->hour, ref->file_id, path, sizeof path);
+    tsagg__part_file_path(st, ref, path, sizeof path);
     tsagg__pcent *e = calloc(1, sizeof *e);
     if (!e)
         return -ENOMEM;
     int rc = tsagg__part_open_shared(st->io, path, &st->part_cache->dctx, &e->p, err, sizeof err);
-    /* A file of another hour or store copied over a listed one reads
+    /* A file of another span or store copied over a listed one reads
      * cleanly: only the manifest can tell it is not the file it lists. */
     if (rc == 0)
-        rc = tsagg__part_check_listed(e->p, ref->hour, ref->file_id, ref->rows, ref->bytes, err,
-                                      sizeof err);
+        rc = tsagg__part_check_listed(e->p, ref->start, ref->hours, ref->file_id, ref->rows,
+                                      ref->bytes, err, sizeof err);
     if (rc != 0) {
         tsagg__part_close(e->p);
         free(e);
@@ -440,8 +628,17 @@ static int entry_open(tsagg_store *st, const tsagg__part_ref *ref, tsagg__pcent 
     }
     for (size_t d = 0; d < e->ndir; d++)
         atomic_init(&e->dir[d], NULL);
+    /* About one hint per merchant, 16 to 1 << MAX_HINT_BITS. */
+    e->hint_bits = 4;
+    while (e->hint_bits < MAX_HINT_BITS && ((uint64_t)1 << e->hint_bits) < e->nmerchants)
+        e->hint_bits++;
+    atomic_init(&e->hints, NULL);
     atomic_init(&e->bytes, 0);
     const tsagg_schema *fs = tsagg__part_schema(e->p);
+    e->ngroups = tsagg__part_groups(e->p);
+    e->ncols = TSAGG__COL_DIM0 + (uint32_t)tsagg_schema_dimension_count(fs) +
+               (uint32_t)tsagg_schema_measure_count(fs);
+    atomic_init(&e->gcols, NULL);
     size_t nm = tsagg_schema_measure_count(st->schema);
     size_t nd = tsagg_schema_dimension_count(st->schema);
     for (size_t m = 0; m < nm; m++)

@@ -1,13 +1,17 @@
 /*
  * partcache.h - open partition files shared by the queries of a store
  * handle, so that a query does not re-read footers, and what queries
- * decoded from them: merchants' rollups (a warm dashboard query does not
- * re-read, check and decode a rollup block per hour) and merchants' column
- * slices (the rows of one merchant in one column: a row group holds 4096
- * rows of many merchants, and decompressing it for a merchant's 30 rows is
- * most of a small merchant's query). Entries are refcounted; files no longer
- * in the manifest are closed once unused; what was decoded is dropped, least
- * recently used file first, when it outgrows tsagg_options.query_cache_bytes.
+ * decoded from them, per file and merchant: its entry of the merchant
+ * index (a warm query does not look the merchant up again), its hour
+ * segments, the summaries of its merchant-hours' rollups (a warm dashboard
+ * query does not re-read, check and decode a rollup block per hour) and its
+ * column slices (the rows of one merchant in one column: a row group holds
+ * 4096 rows of many merchants, and decompressing it for a merchant's 30
+ * rows is most of a small merchant's query), and decoded columns of whole
+ * row groups (busy merchants' rows fill them). Entries are refcounted; files
+ * no longer in the manifest are closed once unused; what was decoded is
+ * dropped, least recently used file first, when it outgrows
+ * tsagg_options.query_cache_bytes.
  */
 #ifndef TSAGG_PARTCACHE_H
 #define TSAGG_PARTCACHE_H
@@ -39,6 +43,9 @@ typedef struct tsagg__qrollup {
 
 /* A referenced cache entry: the open file and what is cached for it. */
 typedef struct tsagg__pcent tsagg__pcent;
+/* One merchant of an entry's file and what is cached for it; valid while
+ * the entry is referenced. */
+typedef struct tsagg__pcmerch tsagg__pcmerch;
 
 /*
  * Reference the open partitions of refs[0..n) (opening those not open yet)
@@ -55,20 +62,41 @@ tsagg__part *tsagg__pcent_part(const tsagg__pcent *e);
 const int *tsagg__pcent_measure_map(const tsagg__pcent *e);
 const int *tsagg__pcent_dimension_map(const tsagg__pcent *e);
 
-/* The rollup summary of merchant index mi of the entry's file, cached.
- * Valid while the entry is referenced. */
-int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, uint64_t mi,
+/*
+ * The merchant in the entry's file: 1 (*out), 0 when the file has no rows
+ * of it, < 0 on error (the file's errmsg says what). A merchant looked up
+ * before is found without the reader's lock.
+ */
+int tsagg__pcent_merchant(tsagg_store *st, tsagg__pcent *e, uint64_t merchant,
+                          tsagg__pcmerch **out);
+const tsagg__merchant_entry *tsagg__pcmerch_entry(const tsagg__pcmerch *m);
+
+/* The merchant's hour segments (entry->nsegments of them), read and
+ * checked once. */
+int tsagg__pcent_segments(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
+                          const tsagg__hour_segment **out);
+
+/* The rollup summary of the merchant's segment k (which has a rollup),
+ * cached. Segments must have been read. */
+int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint32_t k,
                         const tsagg__qrollup **out);
 
 /*
- * Column col of merchant index mi's rows in the entry's file, decoded: the
- * merchant's rows in file order (tsagg__part_merchant(...)->rows values of
- * the column's type). Cached when there is room, and then valid while the
- * entry is referenced, with *owned NULL; otherwise *owned is the buffer to
- * free() after use.
+ * Column col of the merchant's rows in the entry's file, decoded: its rows
+ * in file order (entry->rows values of the column's type). Cached when
+ * there is room, with *owned NULL; otherwise *owned is the buffer to free()
+ * after use.
  */
-int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, uint64_t mi, uint32_t col,
+int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint32_t col,
                        const void **data, void **owned);
+
+/*
+ * Column col of row group g of the entry's file, decoded (the group's rows
+ * of the column's type), cached and valid while the entry is referenced:
+ * the rows of busy merchants and of scans of every merchant.
+ */
+int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_t col,
+                           const void **data);
 
 /* Set the handle's budget for decoded data (tsagg_options.query_cache_bytes;
  * 0 keeps nothing once a query is done). For tests. */

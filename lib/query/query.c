@@ -330,29 +330,60 @@ static int fill_result(const qplan *p, tsagg_result *r)
     return 0;
 }
 
-static int scan_snapshot(qplan *p, const tsagg__manifest *m)
+/* The snapshot's files whose span meets [from, to), into *out (*n of
+ * them; free it). */
+static int files_of_range(const qplan *p, const tsagg__manifest *m, tsagg__part_ref **out,
+                          size_t *n)
 {
-    tsagg_store *st = p->st;
-    int rc = 0;
-    /* Entries are sorted by hour: start at the first hour ending after from. */
+    /* Entries are sorted by span start and no span is longer than
+     * TSAGG__PART_MAX_HOURS: start at the first that starts after from
+     * minus that (no overflow near INT64_MIN). */
+    const uint64_t longest = (uint64_t)TSAGG__PART_MAX_HOURS * (uint64_t)TSAGG__HOUR_US;
     size_t lo = 0, hi = m->nparts;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int64_t h = m->parts[mid].hour; /* ends by from (no overflow near INT64_MIN) */
-        if (h < p->from && (uint64_t)p->from - (uint64_t)h >= (uint64_t)TSAGG__HOUR_US)
+        int64_t s = m->parts[mid].start;
+        if (s < p->from && (uint64_t)p->from - (uint64_t)s >= longest)
             lo = mid + 1;
         else
             hi = mid;
     }
-    for (hi = lo; hi < m->nparts && m->parts[hi].hour < p->to;)
-        hi++;
-    if (hi == lo)
-        return 0;
-    tsagg__pcent **ents = malloc((hi - lo) * sizeof *ents);
-    if (!ents)
+    size_t k = 0;
+    tsagg__part_ref *refs = NULL;
+    for (size_t i = lo; i < m->nparts && m->parts[i].start < p->to; i++) {
+        const tsagg__part_ref *r = &m->parts[i];
+        if (r->start < p->from &&
+            (uint64_t)p->from - (uint64_t)r->start >= (uint64_t)r->hours * TSAGG__HOUR_US)
+            continue; /* ends by from */
+        if (!refs && !(refs = malloc((m->nparts - i) * sizeof *refs)))
+            return -ENOMEM;
+        refs[k++] = *r;
+    }
+    *out = refs;
+    *n = k;
+    return 0;
+}
+
+static int scan_snapshot(qplan *p, const tsagg__manifest *m)
+{
+    tsagg_store *st = p->st;
+    tsagg__part_ref *refs;
+    size_t n;
+    int rc = files_of_range(p, m, &refs, &n);
+    if (rc != 0 || n == 0)
+        return rc;
+    tsagg__pcent **ents = malloc(n * sizeof *ents);
+    if (!ents) {
+        free(refs);
         return -ENOMEM;
-    rc = tsagg__partcache_get_many(st, m->parts + lo, hi - lo, ents);
-    for (size_t i = 0; rc == 0 && i < hi - lo; i++) {
+    }
+    rc = tsagg__partcache_get_many(st, refs, n, ents);
+    free(refs);
+    if (rc != 0) {
+        free(ents);
+        return rc;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = tsagg__scan_partition(p, ents[i]);
         if (rc != 0 && p->overflowed)
             break; /* not a failure: the query ranks the groups first */
@@ -360,13 +391,9 @@ static int scan_snapshot(qplan *p, const tsagg__manifest *m)
             char msg[TSAGG_ERRMSG_MAX];
             tsagg__part_errmsg(tsagg__pcent_part(ents[i]), msg, sizeof msg);
             rc = tsagg__fail(st, rc, "%s", msg[0] ? msg : tsagg_strerror(rc));
-            tsagg__partcache_put_many(st, ents, hi - lo);
-            free(ents);
-            return rc;
         }
     }
-    if (rc == 0 || p->overflowed)
-        tsagg__partcache_put_many(st, ents, hi - lo);
+    tsagg__partcache_put_many(st, ents, n);
     free(ents);
     return rc;
 }

@@ -88,7 +88,6 @@ typedef struct qplan {
     tsagg__hll **users, **sessions;   /* per cell, NULL until used */
     idset *xusers, *xsessions;        /* exact mode */
     void *scratch;                    /* the row scan's column buffers */
-    uint64_t merchant_hint;           /* index of the merchant in the last file */
 } qplan;
 
 /* planner (plan.c). totals: one cell per group (the ranking pass). */

@@ -1,12 +1,20 @@
 /*
- * scan_part.c - one partition's contribution to a query.
+ * scan_part.c - one partition file's contribution to a query.
  *
- * From the merchant's rollup when the question allows it (counts and sums
- * per minute and event name; distinct counts from the hour's sketches when
- * the hour lies whole inside one bucket), from the rows otherwise: the
- * merchant's slices of the columns the query needs (partcache.h), or for
- * all merchants every row group. Rows are filtered through a selection
- * vector on dictionary codes, never on strings, in chunks of a row group.
+ * A file covers a span of whole hours (an hour, a day or a month). For one
+ * merchant: its entry in the file's merchant index, then per hour segment
+ * inside the range the merchant-hour's rollup when the question allows it
+ * (counts and sums per minute and event name; distinct counts from the
+ * hour's sketches when the hour lies whole inside one bucket), the
+ * segment's rows otherwise; a merchant without segments (no hour busy
+ * enough for a rollup) is answered from its rows, cut to the range by
+ * their timestamps. Rows come from decoded columns the partcache keeps
+ * (partcache.h): a small merchant's slices of the columns the query needs;
+ * for a busy merchant's hours, and for all merchants, the row groups that
+ * hold them (for all merchants, every group whose time range meets the
+ * query's). Rows are filtered through a selection vector on dictionary
+ * codes, never on strings, in chunks of a row group; rows known to lie in
+ * one bucket need no timestamps.
  */
 #include <errno.h>
 #include <math.h>
@@ -30,7 +38,7 @@ typedef struct pscan {
     qplan *p;
     tsagg__pcent *ent;
     tsagg__part *part;
-    int64_t hour;
+    tsagg__pcmerch *merch; /* the query's merchant; NULL for all merchants */
     uint32_t fcol[TSAGG_QUERY_MAX_FILTERS];     /* per filter: file column, NOCOL: skip */
     uint8_t *allowed[TSAGG_QUERY_MAX_FILTERS];  /* per filter: code -> passes */
     uint32_t *group_of;                         /* code -> group + 1, 0 unknown */
@@ -72,7 +80,6 @@ static int pscan_init(pscan *s, qplan *p, tsagg__pcent *ent)
     s->ent = ent;
     s->part = tsagg__pcent_part(ent);
     tsagg__part *part = s->part;
-    s->hour = tsagg__part_get_info(part)->hour;
     const int *store_fm = tsagg__pcent_measure_map(ent);
     for (uint32_t m = 0; m < p->nmeasures; m++)
         s->fm[m] = store_fm[p->measure_of[m]];
@@ -152,11 +159,11 @@ static int event_passes(const pscan *s, uint32_t code)
     return 1;
 }
 
-/* Whether the merchant's rollup can answer this query for this hour. */
-static int rollup_usable(const pscan *s, const tsagg__qrollup *qr)
+/* Whether a merchant-hour's rollup can answer this query for that hour. */
+static int rollup_usable(const pscan *s, const tsagg__qrollup *qr, int64_t hour)
 {
     const qplan *p = s->p;
-    int64_t lo = s->hour, hi = s->hour + TSAGG__HOUR_US;
+    int64_t lo = hour, hi = hour + TSAGG__HOUR_US;
     if ((p->from > lo && p->from % MINUTE_US) || (p->to < hi && p->to % MINUTE_US))
         return 0; /* rollups count whole minutes */
     if (!p->need_users && !p->need_sessions)
@@ -194,10 +201,11 @@ static void add_sums(pscan *s, size_t cell, const double *sums, uint32_t nm)
             p->sum[m * p->cells_cap + cell] += sums[s->fm[m]];
 }
 
-static int scan_rollup(pscan *s, const tsagg__qrollup *qr, uint64_t mi)
+/* The merchant-hour of segment seg, from its rollup summary qr. */
+static int scan_rollup(pscan *s, const tsagg__qrollup *qr, const tsagg__hour_segment *seg)
 {
     qplan *p = s->p;
-    int64_t lo = s->hour, hi = s->hour + TSAGG__HOUR_US;
+    int64_t lo = seg->hour, hi = seg->hour + TSAGG__HOUR_US;
     size_t b = tsagg__qplan_bucket(p, lo > p->from ? lo : p->from);
     /* The dashboard case, the whole hour in one bucket: the summary's
      * per-event totals. Otherwise the per-minute entries. */
@@ -219,10 +227,10 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, uint64_t mi)
     }
     if (!whole) {
         tsagg__rollup r;
-        if ((rc = tsagg__part_rollup(s->part, mi, &r)) != 0)
+        if ((rc = tsagg__part_rollup(s->part, tsagg__pcmerch_entry(s->merch), seg, &r)) != 0)
             return rc;
         for (uint32_t e = 0; rc == 0 && e < r.n; e++) {
-            int64_t ts = s->hour + (int64_t)r.minute[e] * MINUTE_US;
+            int64_t ts = lo + (int64_t)r.minute[e] * MINUTE_US;
             if (ts < p->from || ts >= p->to)
                 continue;
             uint32_t code = r.event[e];
@@ -269,24 +277,19 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, uint64_t mi)
     return rc;
 }
 
-/* Column buffers for one row group, allocated once per query (qplan
- * scratch) rather than per partition: they are ~400 KiB. */
+/* Per-query buffers of the row scans (qplan scratch), allocated once:
+ * the selection vector, the codes of a group-by column the file lacks
+ * (all ""), and one row's measures. */
 typedef struct colbufs {
-    int64_t ts[G];
-    uint64_t user[G], session[G];
-    uint32_t codes[TSAGG_QUERY_MAX_FILTERS][G];
     uint32_t group[G];
     uint16_t sel[G];
     double row_meas[TSAGG_SCHEMA_MAX_FIELDS];
-    double meas[]; /* nmeasures x G */
 } colbufs;
 
 static colbufs *scratch_of(qplan *p)
 {
-    if (!p->scratch) {
-        size_t nm = p->need_measures ? p->nmeasures : 0;
-        p->scratch = malloc(sizeof(colbufs) + nm * G * sizeof(double));
-    }
+    if (!p->scratch)
+        p->scratch = malloc(sizeof(colbufs));
     return p->scratch;
 }
 
@@ -311,11 +314,30 @@ static inline int row_group(pscan *s, uint32_t code, size_t *grp)
     return group_of_code(s, code, grp);
 }
 
+/* The bucket last found and its bounds: a merchant's rows are in time
+ * order, so most rows fall in the bucket of the row before (a day, week or
+ * month bucket is otherwise a binary search per row). */
+typedef struct bcache {
+    int64_t lo, hi; /* [starts[b], starts[b + 1]) */
+    size_t b;
+} bcache;
+
+static inline size_t bucket_of(const qplan *p, bcache *bc, int64_t ts)
+{
+    if (ts < bc->lo || ts >= bc->hi) {
+        bc->b = tsagg__qplan_bucket(p, ts);
+        bc->lo = p->starts[bc->b];
+        bc->hi = p->starts[bc->b + 1];
+    }
+    return bc->b;
+}
+
 /* Filter and accumulate n <= G rows. */
 static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 {
     qplan *p = s->p;
     int grouped = p->group_col != QCOL_NONE;
+    bcache bc = {INT64_MAX, INT64_MIN, 0}; /* empty */
     /* Selection vector: rows in range, then narrowed by each filter. */
     uint32_t m = 0;
     if (!k->ts) {
@@ -343,6 +365,10 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
     int rc = 0;
     if (!p->need_measures && !p->need_users && !p->need_sessions) {
         /* Counts alone: no per-row accumulator call. */
+        if (!grouped && !k->ts) {
+            p->count[tsagg__qplan_cell(p, 0, k->bucket)] += m;
+            return 0;
+        }
         for (uint32_t j = 0; j < m; j++) {
             uint32_t i = c->sel[j];
             size_t grp = 0;
@@ -351,10 +377,15 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
             if (grp == QGROUP_SKIP)
                 continue;
             p->count[tsagg__qplan_cell(
-                p, grp, k->ts ? tsagg__qplan_bucket(p, k->ts[i]) : k->bucket)]++;
+                p, grp, k->ts ? bucket_of(p, &bc, k->ts[i]) : k->bucket)]++;
         }
         return rc;
     }
+    /* A row of the same cell, user and session as the one before (a
+     * visitor's events follow each other in a merchant's rows) only counts:
+     * its ids are in the cell's sets already. */
+    size_t last_cell = SIZE_MAX;
+    uint64_t last_user = 0, last_session = 0;
     for (uint32_t j = 0; rc == 0 && j < m; j++) {
         uint32_t i = c->sel[j];
         size_t grp = 0;
@@ -362,39 +393,86 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
             break;
         if (grp == QGROUP_SKIP)
             continue;
+        size_t cell =
+            tsagg__qplan_cell(p, grp, k->ts ? bucket_of(p, &bc, k->ts[i]) : k->bucket);
+        uint64_t user = p->need_users ? k->user[i] : 0;
+        uint64_t session = p->need_sessions ? k->session[i] : 0;
+        if (!p->need_measures && cell == last_cell && user == last_user &&
+            session == last_session) {
+            p->count[cell]++;
+            continue;
+        }
         for (uint32_t x = 0; p->need_measures && x < p->nmeasures; x++)
             c->row_meas[x] = k->meas[x] ? k->meas[x][i] : NAN;
-        size_t cell =
-            tsagg__qplan_cell(p, grp, k->ts ? tsagg__qplan_bucket(p, k->ts[i]) : k->bucket);
-        rc = tsagg__qplan_add(p, cell, p->need_users ? k->user[i] : 0,
-                              p->need_sessions ? k->session[i] : 0, c->row_meas);
+        rc = tsagg__qplan_add(p, cell, user, session, c->row_meas);
+        last_cell = cell;
+        last_user = user;
+        last_session = session;
     }
     return rc;
 }
 
-/* Whether the partition's hour lies inside the range and inside one
- * bucket: then rows need no timestamps. */
-static int whole_hour(const pscan *s, size_t *bucket)
+/* Whether rows known to lie in [lo, hi) lie inside the range and inside
+ * one bucket: then they need no timestamps. */
+static int whole_range(const qplan *p, int64_t lo, int64_t hi, size_t *bucket)
 {
-    const qplan *p = s->p;
-    int64_t lo = s->hour, hi = s->hour + TSAGG__HOUR_US;
     if (p->from > lo || p->to < hi)
         return 0;
     *bucket = tsagg__qplan_bucket(p, lo);
     return *bucket == tsagg__qplan_bucket(p, hi - 1);
 }
 
-/* Every row of the partition (all merchants), one row group at a time. */
+/* Point k at the columns the query reads of row group g, from its row off
+ * on (decoded groups are cached, partcache.h); timestamps when need_ts. */
+static int group_chunk(pscan *s, colbufs *c, uint32_t g, uint32_t off, int need_ts, chunk *k)
+{
+    qplan *p = s->p;
+    tsagg_store *st = p->st;
+    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(tsagg__part_schema(s->part));
+    const void *v;
+    int rc = 0;
+    k->ts = NULL;
+    if (need_ts && (rc = tsagg__pcent_group_col(st, s->ent, g, TSAGG__COL_TS, &v)) == 0)
+        k->ts = (const int64_t *)v + off;
+    for (uint32_t f = 0; rc == 0 && f < p->nfilters; f++) {
+        k->codes[f] = NULL;
+        if (s->fcol[f] != NOCOL && (rc = tsagg__pcent_group_col(st, s->ent, g, s->fcol[f], &v)) == 0)
+            k->codes[f] = (const uint32_t *)v + off;
+    }
+    k->group = NULL;
+    if (rc == 0 && p->group_col != QCOL_NONE && s->group_dict == NOCOL) {
+        memset(c->group, 0, sizeof c->group);
+        k->group = c->group;
+    } else if (rc == 0 && p->group_col != QCOL_NONE &&
+               (rc = tsagg__pcent_group_col(st, s->ent, g, s->group_dict, &v)) == 0) {
+        k->group = (const uint32_t *)v + off;
+    }
+    k->user = k->session = NULL;
+    if (rc == 0 && p->need_users && (rc = tsagg__pcent_group_col(st, s->ent, g, TSAGG__COL_USER, &v)) == 0)
+        k->user = (const uint64_t *)v + off;
+    if (rc == 0 && p->need_sessions &&
+        (rc = tsagg__pcent_group_col(st, s->ent, g, TSAGG__COL_SESSION, &v)) == 0)
+        k->session = (const uint64_t *)v + off;
+    for (uint32_t m = 0; rc == 0 && p->need_measures && m < p->nmeasures; m++) {
+        k->meas[m] = NULL;
+        if (s->fm[m] >= 0 &&
+            (rc = tsagg__pcent_group_col(st, s->ent, g, TSAGG__COL_DIM0 + ndims + (uint32_t)s->fm[m],
+                                         &v)) == 0)
+            k->meas[m] = (const double *)v + off;
+    }
+    return rc;
+}
+
+/* Every row of the partition (all merchants), one row group at a time;
+ * groups whose time range misses the query's are skipped. */
 static int scan_groups(pscan *s)
 {
     qplan *p = s->p;
     colbufs *c = scratch_of(p);
     if (!c)
         return -ENOMEM;
-    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(tsagg__part_schema(s->part));
     chunk k;
     memset(&k, 0, sizeof k);
-    int whole = whole_hour(s, &k.bucket);
     int rc = 0;
     uint32_t ng = tsagg__part_groups(s->part);
     for (uint32_t g = 0; rc == 0 && g < ng; g++) {
@@ -403,40 +481,34 @@ static int scan_groups(pscan *s)
             break;
         if (gi->max_ts < p->from || gi->min_ts >= p->to)
             continue;
-        k.ts = NULL;
-        if (!whole) {
-            rc = tsagg__part_read_column(s->part, TSAGG__COL_TS, g, c->ts);
-            k.ts = c->ts;
-        }
-        for (uint32_t f = 0; rc == 0 && f < p->nfilters; f++) {
-            k.codes[f] = NULL;
-            if (s->fcol[f] != NOCOL) {
-                rc = tsagg__part_read_column(s->part, s->fcol[f], g, c->codes[f]);
-                k.codes[f] = c->codes[f];
-            }
-        }
-        k.group = c->group;
-        if (rc == 0 && p->group_col != QCOL_NONE && s->group_dict == NOCOL)
-            memset(c->group, 0, sizeof c->group);
-        else if (rc == 0 && p->group_col != QCOL_NONE)
-            rc = tsagg__part_read_column(s->part, s->group_dict, g, c->group);
-        k.user = c->user;
-        k.session = c->session;
-        if (rc == 0 && p->need_users)
-            rc = tsagg__part_read_column(s->part, TSAGG__COL_USER, g, c->user);
-        if (rc == 0 && p->need_sessions)
-            rc = tsagg__part_read_column(s->part, TSAGG__COL_SESSION, g, c->session);
-        for (uint32_t m = 0; rc == 0 && p->need_measures && m < p->nmeasures; m++) {
-            k.meas[m] = NULL;
-            if (s->fm[m] >= 0) {
-                double *buf = c->meas + (size_t)m * G;
-                rc = tsagg__part_read_column(s->part, TSAGG__COL_DIM0 + ndims + (uint32_t)s->fm[m],
-                                             g, buf);
-                k.meas[m] = buf;
-            }
-        }
+        int whole = whole_range(p, gi->min_ts, gi->max_ts + 1, &k.bucket);
+        rc = group_chunk(s, c, g, 0, !whole, &k);
         if (rc == 0)
             rc = scan_chunk(s, c, &k, gi->rows);
+    }
+    return rc;
+}
+
+/* Rows [r0, r0 + n) of the file, all with timestamps in [lo, hi), read
+ * from the decoded row groups that hold them: a busy merchant's hour. */
+static int scan_file_rows(pscan *s, uint64_t r0, uint64_t n, int64_t lo, int64_t hi)
+{
+    colbufs *c = scratch_of(s->p);
+    if (!c)
+        return -ENOMEM;
+    chunk k;
+    memset(&k, 0, sizeof k);
+    int whole = whole_range(s->p, lo, hi, &k.bucket);
+    int rc = 0;
+    for (uint64_t r = r0; rc == 0 && r < r0 + n;) {
+        uint32_t g = (uint32_t)(r / G), off = (uint32_t)(r % G);
+        uint32_t m = G - off;
+        if (m > r0 + n - r)
+            m = (uint32_t)(r0 + n - r);
+        rc = group_chunk(s, c, g, off, !whole, &k);
+        if (rc == 0)
+            rc = scan_chunk(s, c, &k, m);
+        r += m;
     }
     return rc;
 }
@@ -445,132 +517,212 @@ static int scan_groups(pscan *s)
  * measures. */
 #define MAX_SLICES (4 + TSAGG_QUERY_MAX_FILTERS + TSAGG_SCHEMA_MAX_FIELDS)
 
-/* One merchant's rows (index mi), from its cached column slices. */
-static int scan_merchant(pscan *s, uint64_t mi, uint64_t rows)
+/* The merchant's column slices a row scan reads, fetched on first use. */
+typedef struct mrows {
+    int ready;
+    const int64_t *ts; /* NULL until rows need timestamps */
+    const uint32_t *codes[TSAGG_QUERY_MAX_FILTERS];
+    const uint32_t *group;
+    const uint64_t *user, *session;
+    const double *meas[TSAGG_SCHEMA_MAX_FIELDS];
+    void *owned[MAX_SLICES]; /* copies the cache had no room for */
+    size_t nowned;
+} mrows;
+
+static void mrows_free(mrows *r)
+{
+    for (size_t i = 0; i < r->nowned; i++)
+        free(r->owned[i]);
+}
+
+static int mrows_col(pscan *s, mrows *r, uint32_t col, const void **out)
+{
+    void *own = NULL;
+    int rc = tsagg__pcent_slice(s->p->st, s->ent, s->merch, col, out, &own);
+    if (own)
+        r->owned[r->nowned++] = own;
+    return rc;
+}
+
+/* Every slice but the timestamps. */
+static int mrows_fetch(pscan *s, mrows *r)
+{
+    qplan *p = s->p;
+    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(tsagg__part_schema(s->part));
+    const void *v;
+    int rc = 0;
+    for (uint32_t f = 0; rc == 0 && f < p->nfilters; f++)
+        if (s->fcol[f] != NOCOL && (rc = mrows_col(s, r, s->fcol[f], &v)) == 0)
+            r->codes[f] = v;
+    if (rc == 0 && p->group_col != QCOL_NONE && s->group_dict != NOCOL &&
+        (rc = mrows_col(s, r, s->group_dict, &v)) == 0)
+        r->group = v;
+    if (rc == 0 && p->need_users && (rc = mrows_col(s, r, TSAGG__COL_USER, &v)) == 0)
+        r->user = v;
+    if (rc == 0 && p->need_sessions && (rc = mrows_col(s, r, TSAGG__COL_SESSION, &v)) == 0)
+        r->session = v;
+    for (uint32_t m = 0; rc == 0 && p->need_measures && m < p->nmeasures; m++)
+        if (s->fm[m] >= 0 &&
+            (rc = mrows_col(s, r, TSAGG__COL_DIM0 + ndims + (uint32_t)s->fm[m], &v)) == 0)
+            r->meas[m] = v;
+    r->ready = rc == 0;
+    return rc;
+}
+
+static int mrows_ts(pscan *s, mrows *r)
+{
+    const void *v;
+    int rc = r->ts ? 0 : mrows_col(s, r, TSAGG__COL_TS, &v);
+    if (rc == 0 && !r->ts)
+        r->ts = v;
+    return rc;
+}
+
+/* The merchant's rows [r0, r0 + n) (numbered from its first row), all with
+ * timestamps in [lo, hi). */
+static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, int64_t hi)
 {
     qplan *p = s->p;
     colbufs *c = scratch_of(p);
     if (!c)
         return -ENOMEM;
-    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(tsagg__part_schema(s->part));
-    void *owned[MAX_SLICES];
-    size_t nowned = 0;
-    const void *base[MAX_SLICES];
-    uint32_t cols[MAX_SLICES];
-    size_t ncols = 0;
-    /* The columns, in a fixed order: ts, filters, group, user, session,
-     * measures. */
+    int rc = r->ready ? 0 : mrows_fetch(s, r);
     chunk k;
     memset(&k, 0, sizeof k);
-    int whole = whole_hour(s, &k.bucket);
-    if (!whole)
-        cols[ncols++] = TSAGG__COL_TS;
-    for (uint32_t f = 0; f < p->nfilters; f++)
-        if (s->fcol[f] != NOCOL)
-            cols[ncols++] = s->fcol[f];
+    int whole = whole_range(p, lo, hi, &k.bucket);
+    if (rc == 0 && !whole)
+        rc = mrows_ts(s, r);
     int zero_groups = p->group_col != QCOL_NONE && s->group_dict == NOCOL;
-    if (p->group_col != QCOL_NONE && !zero_groups)
-        cols[ncols++] = s->group_dict;
-    if (p->need_users)
-        cols[ncols++] = TSAGG__COL_USER;
-    if (p->need_sessions)
-        cols[ncols++] = TSAGG__COL_SESSION;
-    for (uint32_t m = 0; p->need_measures && m < p->nmeasures; m++)
-        if (s->fm[m] >= 0)
-            cols[ncols++] = TSAGG__COL_DIM0 + ndims + (uint32_t)s->fm[m];
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < ncols; i++) {
-        void *own = NULL;
-        rc = tsagg__pcent_slice(p->st, s->ent, mi, cols[i], &base[i], &own);
-        if (own)
-            owned[nowned++] = own;
-    }
     if (zero_groups)
         memset(c->group, 0, sizeof c->group);
-    for (uint64_t r = 0; rc == 0 && r < rows; r += G) {
-        uint32_t n = rows - r < G ? (uint32_t)(rows - r) : G;
-        size_t i = 0;
-        if (!whole)
-            k.ts = (const int64_t *)base[i++] + r;
+    for (uint64_t i = r0; rc == 0 && i < r0 + n; i += G) {
+        uint32_t m = r0 + n - i < G ? (uint32_t)(r0 + n - i) : G;
+        k.ts = whole ? NULL : r->ts + i;
         for (uint32_t f = 0; f < p->nfilters; f++)
-            k.codes[f] = s->fcol[f] != NOCOL ? (const uint32_t *)base[i++] + r : NULL;
-        k.group = zero_groups ? c->group
-                  : p->group_col != QCOL_NONE ? (const uint32_t *)base[i++] + r
-                                              : NULL;
-        if (p->need_users)
-            k.user = (const uint64_t *)base[i++] + r;
-        if (p->need_sessions)
-            k.session = (const uint64_t *)base[i++] + r;
-        for (uint32_t m = 0; p->need_measures && m < p->nmeasures; m++)
-            k.meas[m] = s->fm[m] >= 0 ? (const double *)base[i++] + r : NULL;
-        rc = scan_chunk(s, c, &k, n);
+            k.codes[f] = s->fcol[f] != NOCOL ? r->codes[f] + i : NULL;
+        k.group = zero_groups ? c->group : r->group ? r->group + i : NULL;
+        k.user = r->user ? r->user + i : NULL;
+        k.session = r->session ? r->session + i : NULL;
+        for (uint32_t x = 0; p->need_measures && x < p->nmeasures; x++)
+            k.meas[x] = r->meas[x] ? r->meas[x] + i : NULL;
+        rc = scan_chunk(s, c, &k, m);
     }
-    for (size_t i = 0; i < nowned; i++)
-        free(owned[i]);
     return rc;
 }
 
-/*
- * The query's merchant in the file's directory. Consecutive hours list
- * nearly the same merchants, so the index found in the previous file is
- * tried first: one cache line instead of a binary search's dozen.
- */
-static int find_merchant(qplan *p, tsagg__part *part, uint64_t *mi)
+/* The first of n sorted timestamps that is >= t. */
+static uint64_t first_at_or_after(const int64_t *ts, uint64_t n, int64_t t)
 {
-    uint64_t m = p->q->merchant;
-    for (uint64_t d = 0; d < 3; d++) {
-        const tsagg__merchant_entry *e = tsagg__part_merchant(part, p->merchant_hint + d);
-        if (e && e->merchant == m) {
-            *mi = p->merchant_hint + d;
-            return 1;
-        }
+    uint64_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    if (!tsagg__part_find_merchant(part, m, mi))
+    return lo;
+}
+
+/* A merchant without hour segments: its rows (sorted by time) in the
+ * range. */
+static int scan_merchant_rows(pscan *s, mrows *r)
+{
+    const qplan *p = s->p;
+    const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
+    int64_t lo = me->min_ts, hi = me->max_ts + 1;
+    if (p->from <= lo && hi <= p->to)
+        return scan_rows(s, r, 0, me->rows, lo, hi);
+    /* Cut to the range: rows of one merchant are in time order. */
+    int rc = mrows_ts(s, r);
+    if (rc != 0)
+        return rc;
+    uint64_t a = first_at_or_after(r->ts, me->rows, p->from);
+    uint64_t b = first_at_or_after(r->ts, me->rows, p->to);
+    if (a == b)
         return 0;
-    p->merchant_hint = *mi;
-    return 1;
+    return scan_rows(s, r, a, b - a, r->ts[a], r->ts[b - 1] + 1);
+}
+
+/* Whether a rollup may answer this question at all (per hour,
+ * rollup_usable decides). */
+static int rollups_may_answer(const qplan *p)
+{
+    int ok = !p->has_dim_filter && !p->need_minmax && !p->exact &&
+             (p->group_col == QCOL_NONE || p->group_col == QCOL_EVENT);
+    /* AVG needs how many rows carry the measure, which rollups do not keep. */
+    for (uint32_t i = 0; i < p->nmetrics; i++)
+        ok &= p->metrics[i].kind != TSAGG_METRIC_AVG;
+    return ok;
+}
+
+/* A merchant with hour segments (a busy one): per hour in the range, its
+ * rollup when usable, else its rows, read by row group (a busy merchant's
+ * rows fill row groups, and an hour needs only the groups holding it). */
+static int scan_segments(pscan *s)
+{
+    qplan *p = s->p;
+    const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
+    const tsagg__hour_segment *seg;
+    int rc = tsagg__pcent_segments(p->st, s->ent, s->merch, &seg);
+    int rollup_ok = rollups_may_answer(p);
+    for (uint32_t k = 0; rc == 0 && k < me->nsegments; k++) {
+        int64_t lo = seg[k].hour, hi = lo + TSAGG__HOUR_US;
+        if (hi <= p->from)
+            continue;
+        if (lo >= p->to)
+            break;
+        if (rollup_ok && seg[k].rollup_len > 0) {
+            const tsagg__qrollup *qr;
+            if ((rc = tsagg__pcent_rollup(p->st, s->ent, s->merch, k, &qr)) != 0)
+                break;
+            if (rollup_usable(s, qr, lo)) {
+                rc = scan_rollup(s, qr, &seg[k]);
+                continue;
+            }
+        }
+        /* The merchant's rows of the hour, between its first and last. */
+        lo = lo > me->min_ts ? lo : me->min_ts;
+        hi = hi < me->max_ts + 1 ? hi : me->max_ts + 1;
+        rc = scan_file_rows(s, seg[k].row_start, seg[k].rows, lo, hi);
+    }
+    return rc;
 }
 
 int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
 {
     tsagg__part *part = tsagg__pcent_part(ent);
-    int64_t hour = tsagg__part_get_info(part)->hour;
-    if (hour + TSAGG__HOUR_US <= p->from || hour >= p->to)
+    const tsagg__part_info *info = tsagg__part_get_info(part);
+    /* The span [start, start + hours h) must meet [from, to) (no overflow
+     * near the ends of time). */
+    if (info->start >= p->to ||
+        (info->start < p->from &&
+         (uint64_t)p->from - (uint64_t)info->start >= (uint64_t)info->hours * TSAGG__HOUR_US))
         return 0;
+    tsagg__pcmerch *merch = NULL;
+    if (!(p->flags & TSAGG_QUERY_ALL_MERCHANTS)) {
+        /* The merchant first: a file without its rows in the range costs
+         * no dictionary lookup. */
+        int rc = tsagg__pcent_merchant(p->st, ent, p->q->merchant, &merch);
+        if (rc <= 0)
+            return rc;
+        const tsagg__merchant_entry *me = tsagg__pcmerch_entry(merch);
+        if (me->max_ts < p->from || me->min_ts >= p->to)
+            return 0;
+    }
     pscan s;
     int rc = pscan_init(&s, p, ent);
-    if (rc != 0) {
-        pscan_free(&s);
-        return rc == 1 ? 0 : rc;
-    }
-    if (p->flags & TSAGG_QUERY_ALL_MERCHANTS) {
+    s.merch = merch;
+    if (rc == 0 && !merch)
         rc = scan_groups(&s);
-        pscan_free(&s);
-        return rc;
+    else if (rc == 0 && tsagg__pcmerch_entry(merch)->nsegments)
+        rc = scan_segments(&s);
+    else if (rc == 0) {
+        mrows r;
+        memset(&r, 0, sizeof r);
+        rc = scan_merchant_rows(&s, &r);
+        mrows_free(&r);
     }
-    uint64_t mi;
-    if (!find_merchant(p, part, &mi)) {
-        pscan_free(&s);
-        return 0;
-    }
-    const tsagg__merchant_entry *me = tsagg__part_merchant(part, mi);
-    int rollup_ok = !p->has_dim_filter && !p->need_minmax && !p->exact &&
-                    (p->group_col == QCOL_NONE || p->group_col == QCOL_EVENT);
-    /* AVG needs how many rows carry the measure, which rollups do not keep. */
-    for (uint32_t i = 0; i < p->nmetrics; i++)
-        rollup_ok &= p->metrics[i].kind != TSAGG_METRIC_AVG;
-    if (rollup_ok) {
-        const tsagg__qrollup *qr;
-        rc = tsagg__pcent_rollup(p->st, ent, mi, &qr);
-        if (rc == 0) {
-            if (rollup_usable(&s, qr))
-                rc = scan_rollup(&s, qr, mi);
-            else
-                rollup_ok = 0;
-        }
-    }
-    if (rc == 0 && !rollup_ok)
-        rc = scan_merchant(&s, mi, me->rows);
     pscan_free(&s);
-    return rc;
+    return rc == 1 ? 0 : rc;
 }

@@ -4,7 +4,8 @@
  * The log is checked first, segment by segment, so that a damaged
  * partition can be called repairable only when the events it was made of
  * are intact. Partitions are read in full: every column block of every row
- * group, every dictionary, every merchant's rollup.
+ * group, every dictionary, every page of the merchant index and every
+ * merchant's hour segments and rollups: hour, day and month files alike.
  *
  * The manifest is derived state too: while the log is intact, removing a
  * damaged one and compacting again restores every answer, so it is called
@@ -34,14 +35,15 @@ typedef struct verifier {
 } verifier;
 
 static void report(verifier *v, const char *file, int code, const char *detail, int64_t hour,
-                   int repairable)
+                   uint32_t hours, int repairable)
 {
     v->stats->problems++;
     if (!v->first_code)
         v->first_code = code;
     if (v->fn) {
         tsagg_verify_problem p = {.struct_size = sizeof p, .file = file, .code = code,
-                                  .detail = detail, .hour = hour, .repairable = repairable};
+                                  .detail = detail, .hour = hour, .hours = hours,
+                                  .repairable = repairable};
         v->fn(v->ctx, &p);
     }
 }
@@ -121,18 +123,18 @@ static int check_segment(verifier *v, const tsagg_segment_info *seg)
     if (rc < 0) {
         tsagg_store_errmsg(st, detail, sizeof detail);
         v->log_damaged = 1;
-        report(v, relative(st, path), rc, detail, INT64_MIN, 0);
+        report(v, relative(st, path), rc, detail, INT64_MIN, 0, 0);
     } else if (!seg->sealed && (rc = damaged_tail(st, path, seg, detail, sizeof detail)) != 0) {
         if (rc < 0)
             snprintf(detail, sizeof detail, "%s: %s", relative(st, path), tsagg_strerror(rc));
         v->log_damaged = 1;
-        report(v, relative(st, path), rc < 0 ? rc : TSAGG_ECORRUPT, detail, INT64_MIN, 0);
+        report(v, relative(st, path), rc < 0 ? rc : TSAGG_ECORRUPT, detail, INT64_MIN, 0, 0);
     } else if (n != expect) {
         snprintf(detail, sizeof detail,
                  "%s: %" PRIu64 " events read, the segment's records say %" PRIu64,
                  relative(st, path), n, expect);
         v->log_damaged = 1;
-        report(v, relative(st, path), TSAGG_ECORRUPT, detail, INT64_MIN, 0);
+        report(v, relative(st, path), TSAGG_ECORRUPT, detail, INT64_MIN, 0, 0);
     }
     return 0;
 }
@@ -157,13 +159,44 @@ static int check_log(verifier *v)
     if (n < 0) {
         tsagg_store_errmsg(st, detail, sizeof detail);
         v->log_damaged = 1;
-        report(v, "log", n, detail, INT64_MIN, 0);
+        report(v, "log", n, detail, INT64_MIN, 0, 0);
         free(segs);
         return 0;
     }
     int rc = 0;
     for (int i = 0; rc == 0 && i < n; i++)
         rc = check_segment(v, &segs[i]);
+    free(segs);
+    return rc;
+}
+
+/* Every merchant's index entry, hour segments and rollups. */
+static int read_merchants(tsagg__part *p)
+{
+    tsagg__hour_segment *segs = NULL;
+    uint32_t cap = 0;
+    int rc = 0;
+    for (uint64_t i = 0; rc == 0 && i < tsagg__part_merchants(p); i++) {
+        tsagg__merchant_entry e;
+        rc = tsagg__part_merchant_at(p, i, &e);
+        if (rc != 0 || e.nsegments == 0)
+            continue;
+        if (e.nsegments > cap) {
+            free(segs);
+            cap = e.nsegments;
+            if (!(segs = malloc(cap * sizeof *segs)))
+                return -ENOMEM;
+        }
+        rc = tsagg__part_segments(p, &e, segs);
+        for (uint32_t k = 0; rc == 0 && k < e.nsegments; k++) {
+            if (segs[k].rollup_len == 0)
+                continue;
+            tsagg__rollup r;
+            rc = tsagg__part_rollup(p, &e, &segs[k], &r);
+            if (rc == 0)
+                tsagg__rollup_free(&r);
+        }
+    }
     free(segs);
     return rc;
 }
@@ -186,13 +219,7 @@ static int read_partition(tsagg__part *p, void *scratch)
         if (tsagg__part_dict_size(p, col) > 0)
             rc = tsagg__part_dict_get(p, col, 0, &s, &len);
     }
-    for (uint64_t m = 0; rc == 0 && m < tsagg__part_merchants(p); m++) {
-        tsagg__rollup r;
-        rc = tsagg__part_rollup(p, m, &r);
-        if (rc == 0)
-            tsagg__rollup_free(&r);
-    }
-    return rc;
+    return rc ? rc : read_merchants(p);
 }
 
 /* The log must reach the position the manifest records as compacted. */
@@ -205,7 +232,7 @@ static void check_consumed(verifier *v, const tsagg__manifest *m)
     char detail[TSAGG_PATH_MAX + TSAGG_ERRMSG_MAX];
     tsagg_store_errmsg(st, detail, sizeof detail);
     v->log_damaged = 1;
-    report(v, "log", TSAGG_ECORRUPT, detail, INT64_MIN, 0);
+    report(v, "log", TSAGG_ECORRUPT, detail, INT64_MIN, 0, 0);
 }
 
 static int count_part_file(void *arg, const char *name)
@@ -258,7 +285,7 @@ static int check_partition(verifier *v, const tsagg__part_ref *ref, void *scratc
 {
     tsagg_store *st = v->st;
     char path[TSAGG_PATH_MAX + 64], detail[TSAGG_PATH_MAX + TSAGG_ERRMSG_MAX] = "";
-    tsagg__part_file_path(st, ref->hour, ref->file_id, path, sizeof path);
+    tsagg__part_file_path(st, ref, path, sizeof path);
     const char *rel = relative(st, path);
     tsagg__part *p = NULL;
     int rc = tsagg__part_open(st->io, path, &p, detail, sizeof detail);
@@ -266,22 +293,15 @@ static int check_partition(verifier *v, const tsagg__part_ref *ref, void *scratc
         return 0;
     if (rc == -ENOMEM)
         return rc;
+    /* What the manifest says first: a file of another span or store
+     * copied over a listed one is not read as if it were that one. */
+    if (rc == 0)
+        rc = tsagg__part_check_listed(p, ref->start, ref->hours, ref->file_id, ref->rows,
+                                      ref->bytes, detail, sizeof detail);
     if (rc == 0) {
         rc = read_partition(p, scratch);
         if (rc != 0)
             tsagg__part_errmsg(p, detail, sizeof detail);
-    }
-    if (rc == 0) {
-        const tsagg__part_info *info = tsagg__part_get_info(p);
-        if (info->hour != ref->hour || info->rows != ref->rows || info->bytes != ref->bytes ||
-            tsagg__part_file_id(p) != ref->file_id) {
-            rc = TSAGG_ECORRUPT;
-            snprintf(detail, sizeof detail,
-                     "%s: the file (hour %" PRId64 ", %" PRIu64 " rows, %" PRIu64
-                     " bytes) is not what the manifest lists (hour %" PRId64 ", %" PRIu64
-                     " rows, %" PRIu64 " bytes)",
-                     rel, info->hour, info->rows, info->bytes, ref->hour, ref->rows, ref->bytes);
-        }
     }
     tsagg__part_close(p);
     v->stats->partitions++;
@@ -292,7 +312,7 @@ static int check_partition(verifier *v, const tsagg__part_ref *ref, void *scratc
     if (rc != 0) {
         if (!detail[0])
             snprintf(detail, sizeof detail, "%s: %s", rel, tsagg_strerror(rc));
-        report(v, rel, rc, detail, ref->hour, !v->log_damaged);
+        report(v, rel, rc, detail, ref->start, ref->hours, !v->log_damaged);
     }
     return 0;
 }
@@ -329,7 +349,7 @@ static int verify_all(tsagg_store *st, tsagg_verify_fn fn, void *ctx, tsagg_veri
     if (rc != 0) {
         char detail[TSAGG_PATH_MAX + TSAGG_ERRMSG_MAX];
         tsagg_store_errmsg(st, detail, sizeof detail);
-        report(&v, "MANIFEST", rc, detail, INT64_MIN, !v.log_damaged);
+        report(&v, "MANIFEST", rc, detail, INT64_MIN, 0, !v.log_damaged);
         return v.first_code;
     }
     rc = check_missing_manifest(&v);

@@ -18,6 +18,7 @@ expect 0 "$TSAGG_INGEST" --quiet "$store" "$tmp/ev.ndjson"
 # ---- tsagg-compact ------------------------------------------------------------
 expect 0 "$TSAGG_COMPACT" "$store"
 grep_in "$tmp/out" "compacted 40000 events"
+grep_in "$tmp/out" "into 25 files over 48 hours: 0 month, 1 day and 24 hour files"
 expect 0 "$TSAGG_COMPACT" "$store"
 grep_in "$tmp/out" "compacted 0 events"
 expect 0 "$TSAGG_COMPACT" --quiet "$store"
@@ -42,16 +43,21 @@ q() { # the whole range, every merchant, hourly: count, exact users, revenue
 q >"$tmp/before.csv"
 expect 0 "$TSAGG_VERIFY" "$store"
 grep_in "$tmp/out" ": ok"
-part=$(ls "$store/parts" | grep '^20261001T14-' | head -1)
-[ -n "$part" ] || fail "no partition for 2026-10-01T14"
+# Day 1 is sealed by day 2: one day file, which a rebuild of one of its
+# hours regenerates whole.
+part=$(ls "$store/parts" | grep '^20261001T00-24h-' | head -1)
+[ -n "$part" ] || fail "no day file for 2026-10-01"
+[ "$(ls "$store/parts" | grep -c '^20261002T..-1h-')" = 24 ] || fail "day 2 is not 24 hour files"
 size=$(stat -c %s "$store/parts/$part")
 printf '\x55\xaa\x55\xaa' | dd of="$store/parts/$part" bs=1 seek=$((size / 3)) conv=notrunc status=none
 expect 1 "$TSAGG_VERIFY" "$store"
 grep_in "$tmp/out" "DAMAGED parts/$part"
-grep_in "$tmp/out" "repair: tsagg-rebuild $store --from 2026-10-01T14:00:00Z --to 2026-10-01T15:00:00Z"
+grep_in "$tmp/out" "repair: tsagg-rebuild $store --from 2026-10-01T00:00:00Z --to 2026-10-02T00:00:00Z"
 grep_in "$tmp/out" "1 damaged files: 1 repairable"
-expect 0 "$TSAGG_REBUILD" -q "$store" --from 2026-10-01T14:00:00Z --to 2026-10-01T15:00:00Z
+expect 0 "$TSAGG_REBUILD" "$store" --from 2026-10-01T14:00:00Z --to 2026-10-01T15:00:00Z
+grep_in "$tmp/out" "widened to whole files: 24 hours of files, generation 2"
 [ -e "$store/parts/$part" ] && fail "the damaged file was not replaced"
+ls "$store/parts" | grep -q '^20261001T00-24h-' || fail "the day was not written again as a day file"
 expect 0 "$TSAGG_VERIFY" -q "$store"
 q >"$tmp/after.csv"
 cmp -s "$tmp/before.csv" "$tmp/after.csv" || fail "answers changed after repairing a partition"

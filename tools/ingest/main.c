@@ -107,10 +107,12 @@ static void print_compact_stats(const char *what, const tsagg_compact_stats *s, 
 {
     fprintf(stderr,
             "%s: %" PRIu64 " events read, %" PRIu64 " rows written in %" PRIu64 " files (%" PRIu64
-            " hours), %" PRIu64 " bytes, %" PRIu64 " duplicates dropped, %" PRIu64
-            " files replaced, log compacted up to %" PRIu64 ", %.2f s\n",
-            what, s->events_read, s->rows_written, s->files_written, s->hours, s->bytes_written,
-            s->duplicates, s->files_removed, s->consumed_seq, secs);
+            " month, %" PRIu64 " day, %" PRIu64 " hour files from the log over %" PRIu64
+            " hours; %" PRIu64 " merged from %" PRIu64 " files), %" PRIu64 " bytes, %" PRIu64
+            " duplicates dropped, log compacted up to %" PRIu64 ", %.2f s\n",
+            what, s->events_read, s->rows_written, s->files_written, s->month_files,
+            s->day_files, s->hour_files, s->hours, s->spans_merged, s->files_removed,
+            s->bytes_written, s->duplicates, s->consumed_seq, secs);
     if (s->events_unplaced)
         fprintf(stderr,
                 "%s: warning: %" PRIu64 " events with a ts outside the years 0000-9999 were "
@@ -124,8 +126,8 @@ typedef struct compaction {
     int quiet;
 } compaction;
 
-/* Compact, then merge the hours' files: what --compact does at the end and
- * --compact-every while loading. */
+/* Compact (which merges sealed days and months), then merge every span's
+ * files: what --compact does at the end and --compact-every while loading. */
 static int compact_store(void *arg)
 {
     const compaction *c = arg;

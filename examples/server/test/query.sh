@@ -89,12 +89,12 @@ for zone_start in Pacific/Kiritimati=2026-10-31T10:00:00Z Pacific/Honolulu=2026-
 done
 
 # --- self-repair: a damaged partition file is answered 503 naming it, its
-# hour is rebuilt from the raw log, and the answer comes back as it was.
+# span is rebuilt from the raw log, and the answer comes back as it was.
 HOURLY='{"site_id": 9, "metrics": ["count", "users"], "date_range": ["2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"], "interval": "hour", "timezone": "UTC"}'
 req POST /api/v1/query -H "Authorization: Bearer $QK9" -d "$HOURLY" >/dev/null
 jq -c .results "$T/body" > "$T/before.json"
 stop_server TERM
-F=$(ls "$S"/parts/20261101T10-*.tpart | head -1)
+F=$(ls "$S"/parts/20261101T*.tpart | head -1) # the day's file, or its first hour's
 size=$(stat -c %s "$F")
 dd if=/dev/zero of="$F" bs=1 seek=$((size / 10)) count=$((size * 8 / 10)) conv=notrunc status=none
 start_server "$S" --no-maintenance

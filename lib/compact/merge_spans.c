@@ -1,0 +1,128 @@
+/*
+ * merge_spans.c - files merged into the span the tier rule gives them:
+ * sealed days and months into one file each after every compaction (tier
+ * merges), and by tsagg_merge every span with several files.
+ *
+ * Each merge writes its file (temporary name, fsync, rename, directory
+ * fsync) and then publishes a manifest that drops its inputs and lists it:
+ * a crash leaves the state before or after each merge (a written, unlisted
+ * file is swept by the next run), and the next run, seeing the same
+ * manifest, does what is left. Queries keep the snapshot they hold.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compact_internal.h"
+
+/* Files [from, to) of m, all of the span [start, start + hours h), into a
+ * new file; *ref describes it. More files than the budget lets one merge
+ * read are merged in passes. */
+static int merge_files(tsagg_store *st, const tsagg__manifest *m, size_t from, size_t to,
+                       int64_t start, uint32_t hours, uint64_t id, uint64_t budget,
+                       tsagg__part_ref *ref, tsagg_compact_stats *stats)
+{
+    size_t n = to - from;
+    tsagg__file_set fs = {calloc(n, sizeof(char *)), calloc(n, 1), 0};
+    int rc = fs.paths && fs.owned ? 0 : -ENOMEM;
+    uint32_t gen = 1;
+    for (size_t i = from; rc == 0 && i < to; i++) {
+        char path[TSAGG_PATH_MAX + 64];
+        tsagg__part_file_path(st, &m->parts[i], path, sizeof path);
+        if (!(fs.paths[fs.n++] = strdup(path)))
+            rc = -ENOMEM;
+        if (m->parts[i].generation > gen)
+            gen = m->parts[i].generation;
+    }
+    uint64_t next_run = 1, dups = 0;
+    size_t fanin = tsagg__max_fanin(st, budget);
+    if (rc == 0)
+        rc = tsagg__reduce_files(st, start, hours, &fs, fanin, fanin, &next_run, &dups);
+    tsagg__merge_src **srcs = rc == 0 ? calloc(fs.n, sizeof *srcs) : NULL;
+    char detail[TSAGG_ERRMSG_MAX] = "";
+    if (rc == 0 && !srcs)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = tsagg__open_sources(st, fs.paths, fs.n, srcs, detail, sizeof detail);
+    *ref = (tsagg__part_ref){.start = start, .hours = hours, .file_id = id, .generation = gen,
+                             .level = 1};
+    char path[TSAGG_PATH_MAX + 64];
+    tsagg__part_file_path(st, ref, path, sizeof path);
+    tsagg__merge_stats ms = {0};
+    tsagg__part_info info;
+    if (rc == 0)
+        rc = tsagg__write_merged(st, srcs, fs.n, path, start, hours, id, &info, &ms, detail,
+                                 sizeof detail);
+    free(srcs);
+    tsagg__file_set_free(st, &fs, 1); /* the runs of the passes */
+    if (rc != 0)
+        return detail[0] ? tsagg__fail(st, rc, "%s", detail) : rc;
+    ref->rows = info.rows;
+    ref->bytes = info.bytes;
+    stats->duplicates += ms.duplicates + dups;
+    stats->rows_written += info.rows;
+    stats->bytes_written += info.bytes;
+    stats->files_removed += n;
+    stats->spans_merged++;
+    tsagg__count_file(stats, hours, 0);
+    return 0;
+}
+
+/* Whether the files [i, j) of m, whose target span is (start, hours),
+ * are merged: a sealed day or month not held by exactly one file of its
+ * span; with `all`, any span with several files too. */
+static int wants_merge(const tsagg__manifest *m, size_t i, size_t j, int64_t start,
+                       uint32_t hours, int all)
+{
+    int one = j - i == 1 && m->parts[i].start == start && m->parts[i].hours == hours;
+    if (one)
+        return 0;
+    return all || hours > 1;
+}
+
+int tsagg__merge_spans_locked(tsagg_store *st, uint64_t budget, int all,
+                              tsagg_compact_stats *stats)
+{
+    tsagg__snapshot *snap;
+    tsagg__manifest *next;
+    int rc = tsagg__edit_begin(st, &snap, &next);
+    if (rc != 0)
+        return rc;
+    const tsagg__manifest *cur = tsagg__snapshot_manifest(snap);
+    char dir[TSAGG_PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/parts", st->path);
+    /* Files sorted by start: those of one target span are adjacent. */
+    for (size_t i = 0; rc == 0 && i < cur->nparts;) {
+        int64_t start, s2;
+        uint32_t hours, h2;
+        tsagg__span_target(cur->parts[i].start, cur->parts[i].hours, cur->newest_ts, &start,
+                           &hours);
+        size_t j = i + 1;
+        for (; j < cur->nparts; j++) {
+            tsagg__span_target(cur->parts[j].start, cur->parts[j].hours, cur->newest_ts, &s2,
+                               &h2);
+            if (s2 != start || h2 != hours)
+                break;
+        }
+        if (wants_merge(cur, i, j, start, hours, all)) {
+            tsagg__part_ref ref;
+            rc = merge_files(st, cur, i, j, start, hours, next->next_file_id++, budget, &ref,
+                             stats);
+            for (size_t k = i; rc == 0 && k < j; k++)
+                tsagg__manifest_remove(next, cur->parts[k].file_id);
+            if (rc == 0)
+                rc = tsagg__manifest_add(next, &ref);
+            if (rc == 0)
+                rc = tsagg__parts_dir_sync(st, dir);
+            if (rc == 0)
+                rc = tsagg__catalog_publish(st, next);
+        }
+        i = j;
+    }
+    stats->consumed_seq = next->consumed_seq;
+    tsagg__snapshot_release(st, snap);
+    tsagg__manifest_free(next);
+    return rc;
+}
