@@ -8,9 +8,9 @@
 # Generates one GA-like data set with tsagg-gen (default 10,000,000 events
 # over 30 days, 1,000 merchants; --quick: 1,000,000; --long: the long
 # history, 2,000,000 events over 365 days, 200,000 merchants; options after
-# --quick or --long override theirs), loads it into a
-# libtsagg store (tsagg-ingest --compact, from NDJSON), a DuckDB database
-# and a ClickHouse MergeTree table (from CSV: the same events), runs the
+# --quick or --long override theirs), loads it into a libtsagg store
+# (tsagg-ingest --compact, from NDJSON), a DuckDB database and a ClickHouse
+# MergeTree table (from CSV: the same events), runs the
 # query set of queries.* on each, checks that all systems return the same
 # rows, and prints one table. See docs/benchmarks.md, "Side by side with
 # DuckDB and ClickHouse".
