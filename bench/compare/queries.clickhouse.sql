@@ -1,10 +1,11 @@
 -- The query set for ClickHouse 18.16. run.sh fills in the {placeholders};
 -- sqlbench.mjs runs each block (from one "-- @Qn" line to the next) over the
--- HTTP interface. Every query returns two columns, k and v, in the order the
--- comparison expects: bucket start as RFC 3339 UTC (or the group key), then
--- an integer (counts; sums in cents). ts is Int64 microseconds since the
--- epoch (DateTime has whole seconds only in this version); buckets are UTC,
--- computed with intDiv.
+-- HTTP interface. Every query returns a column k and one value column per
+-- metric of queries.tsagg (v, then u), in the order the comparison expects:
+-- bucket start as RFC 3339 UTC (or the group key), then integers (counts;
+-- sums in cents). ts is Int64 microseconds since the epoch (DateTime has
+-- whole seconds only in this version); buckets are UTC, computed with intDiv
+-- (months with toStartOfMonth).
 
 -- @Q0 all events, all merchants, whole range: checks that duplicates were
 -- dropped alike everywhere (compared, not shown in the table)
@@ -65,3 +66,23 @@ SELECT toString(event) AS k, count() AS v
 FROM events
 WHERE ts >= {day_us} AND ts < {day_end_us}
 GROUP BY k ORDER BY v DESC, k;
+
+-- @Q9 a year by month, events and unique users (exact), rank-20 merchant
+SELECT concat(toString(toStartOfMonth(toDateTime(intDiv(ts, 1000000), 'UTC'))), 'T00:00:00Z') AS k,
+       count() AS v, uniqExact(user) AS u
+FROM events
+WHERE merchant = {r20} AND ts >= {year_us} AND ts < {end_us}
+GROUP BY k ORDER BY k;
+
+-- @Q10 a year of daily revenue (sum of value of purchases, in cents), rank-20 merchant
+SELECT formatDateTime(toDateTime(intDiv(ts, 86400000000) * 86400, 'UTC'), '%Y-%m-%dT%H:%M:%SZ', 'UTC') AS k,
+       toInt64(round(sum(value) * 100)) AS v
+FROM events
+WHERE merchant = {r20} AND ts >= {year_us} AND ts < {end_us} AND event = 'purchase'
+GROUP BY k ORDER BY k;
+
+-- @Q11 top-10 pages over the last quarter (90 days), rank-20 merchant
+SELECT toString(page) AS k, count() AS v
+FROM events
+WHERE merchant = {r20} AND ts >= {quarter_us} AND ts < {end_us}
+GROUP BY k ORDER BY v DESC, k LIMIT 10;

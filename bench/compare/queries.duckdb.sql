@@ -1,7 +1,8 @@
 -- The query set for DuckDB. run.sh fills in the {placeholders}; sqlbench.mjs
 -- runs each block (from one "-- @Qn" line to the next). Every query returns
--- two columns, k and v, in the order the comparison expects: bucket start as
--- RFC 3339 UTC (or the group key), then an integer (counts; sums in cents).
+-- a column k and one value column per metric of queries.tsagg (v, then u), in
+-- the order the comparison expects: bucket start as RFC 3339 UTC (or the
+-- group key), then integers (counts; sums in cents).
 -- Timestamps are TIMESTAMP (UTC, microseconds); buckets are UTC.
 
 -- @Q0 all events, all merchants, whole range: checks that duplicates were
@@ -62,3 +63,24 @@ SELECT event AS k, count(*) AS v
 FROM events
 WHERE ts >= make_timestamp({day_us}) AND ts < make_timestamp({day_end_us})
 GROUP BY k ORDER BY v DESC, k;
+
+-- @Q9 a year by month, events and unique users (exact), rank-20 merchant
+SELECT strftime(date_trunc('month', ts), '%Y-%m-%dT%H:%M:%SZ') AS k, count(*) AS v,
+       count(DISTINCT "user") AS u
+FROM events
+WHERE merchant = {r20} AND ts >= make_timestamp({year_us}) AND ts < make_timestamp({end_us})
+GROUP BY k ORDER BY k;
+
+-- @Q10 a year of daily revenue (sum of value of purchases, in cents), rank-20 merchant
+SELECT strftime(date_trunc('day', ts), '%Y-%m-%dT%H:%M:%SZ') AS k,
+       CAST(round(sum(value) * 100) AS BIGINT) AS v
+FROM events
+WHERE merchant = {r20} AND ts >= make_timestamp({year_us}) AND ts < make_timestamp({end_us})
+  AND event = 'purchase'
+GROUP BY k ORDER BY k;
+
+-- @Q11 top-10 pages over the last quarter (90 days), rank-20 merchant
+SELECT page AS k, count(*) AS v
+FROM events
+WHERE merchant = {r20} AND ts >= make_timestamp({quarter_us}) AND ts < make_timestamp({end_us})
+GROUP BY k ORDER BY v DESC, k LIMIT 10;

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # bench/compare/run.sh - libtsagg side by side with DuckDB and ClickHouse.
 #
-#   bench/compare/run.sh [--events N] [--quick] [--days D] [--merchants M]
-#                        [--seed S] [--reps R] [--draws K] [--build DIR]
-#                        [--workdir DIR] [--keep] [--no-install]
+#   bench/compare/run.sh [--events N] [--quick] [--long] [--days D]
+#                        [--merchants M] [--seed S] [--reps R] [--draws K]
+#                        [--build DIR] [--workdir DIR] [--keep] [--no-install]
 #
 # Generates one GA-like data set with tsagg-gen (default 10,000,000 events
-# over 30 days, 1,000 merchants; --quick: 1,000,000), loads it into a
-# libtsagg store (tsagg-ingest --compact, from NDJSON), a DuckDB database
-# and a ClickHouse MergeTree table (from CSV: the same events), runs the
+# over 30 days, 1,000 merchants; --quick: 1,000,000; --long: the long
+# history, 2,000,000 events over 365 days, 200,000 merchants; options after
+# --quick or --long override theirs), loads it into a libtsagg store
+# (tsagg-ingest --compact, from NDJSON), a DuckDB database and a ClickHouse
+# MergeTree table (from CSV: the same events), runs the
 # query set of queries.* on each, checks that all systems return the same
 # rows, and prints one table. See docs/benchmarks.md, "Side by side with
 # DuckDB and ClickHouse".
@@ -55,6 +57,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --events) EVENTS=$2; shift 2 ;;
     --quick) EVENTS=1000000; shift ;;
+    --long) EVENTS=2000000 DAYS=365 MERCHANTS=200000; shift ;;
     --days) DAYS=$2; shift 2 ;;
     --merchants) MERCHANTS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
@@ -194,28 +197,40 @@ note "CSV for DuckDB and ClickHouse: $(du -m "$WORKDIR/events.csv" | cut -f1) MB
 START_S=1790812800
 END_S=$((START_S + DAYS * 86400))
 MIDDAY_S=$((START_S + (DAYS / 2) * 86400))
+# The year and quarter questions end with the data; on a shorter history
+# they span all of it.
+YEAR_DAYS=$((DAYS < 365 ? DAYS : 365))
+QUARTER_DAYS=$((DAYS < 90 ? DAYS : 90))
+YEAR_S=$((END_S - YEAR_DAYS * 86400))
+QUARTER_S=$((END_S - QUARTER_DAYS * 86400))
 BIG=$("$HELPER" rank -m "$MERCHANTS" -s "$SEED" 0)
 MID=$("$HELPER" rank -m "$MERCHANTS" -s "$SEED" 49)
+R20=$("$HELPER" rank -m "$MERCHANTS" -s "$SEED" 19)
 "$HELPER" draw -m "$MERCHANTS" -s "$SEED" "$DRAWS" >"$WORKDIR/merchants.txt"
 PARAMS="$WORKDIR/params.env"
 cat >"$PARAMS" <<EOF
 big=$BIG
 mid=$MID
+r20=$R20
 start_s=$START_S
 end_s=$END_S
 week_s=$((END_S - 7 * 86400))
 hours2_s=$((END_S - 7200))
 day_s=$MIDDAY_S
 day_end_s=$((MIDDAY_S + 86400))
+year_s=$YEAR_S
+quarter_s=$QUARTER_S
 start_us=${START_S}000000
 end_us=${END_S}000000
 week_us=$((END_S - 7 * 86400))000000
 hours2_us=$((END_S - 7200))000000
 day_us=${MIDDAY_S}000000
 day_end_us=$((MIDDAY_S + 86400))000000
+year_us=${YEAR_S}000000
+quarter_us=${QUARTER_S}000000
 start_iso=$(date -u -d "@$START_S" +%Y-%m-%dT%H:%M:%SZ)
 EOF
-note "largest merchant $BIG, rank-50 merchant $MID; Q8 draws $DRAWS merchants by traffic"
+note "largest merchant $BIG, rank-20 merchant $R20, rank-50 merchant $MID; Q8 draws $DRAWS merchants by traffic"
 
 QNAMES=$(sed -n 's/^\(Q[0-9][0-9a-z]*\) .*/\1/p' "$HERE/queries.tsagg")
 mkdir -p "$WORKDIR/res/tsagg" "$WORKDIR/res/duckdb" "$WORKDIR/res/clickhouse"
@@ -228,30 +243,39 @@ slurp() {
     done <"$file"
     return 0
 }
-# "Qn first_ms X p50_ms Y ..." lines into R[system.Qn.first], R[system.Qn.p50].
+# "Qn first_ms X p50_ms Y [process_ms Z] ..." lines into R[system.Qn.first],
+# R[system.Qn.p50] and R[system.Qn.process].
 slurp_queries() {
     local sys=$1 file=$2 q rest
     while read -r q rest; do
         case "$q" in Q*) ;; *) continue ;; esac
         R[$sys.$q.first]=$(awk '{for (i = 1; i < NF; i++) if ($i == "first_ms") print $(i + 1)}' <<<"$rest")
         R[$sys.$q.p50]=$(awk '{for (i = 1; i < NF; i++) if ($i == "p50_ms") print $(i + 1)}' <<<"$rest")
+        R[$sys.$q.process]=$(awk '{for (i = 1; i < NF; i++) if ($i == "process_ms") print $(i + 1)}' <<<"$rest")
     done <"$file"
     return 0
 }
 
 # ---------------------------------------------------------------- tsagg ----
-# tsagg-query's CSV into "k,v" lines: the header and rows whose value is 0
-# dropped, quotes of the key removed, sums (cents=1) in cents.
+# tsagg-query's CSV with NV metric columns into "k,v[,v...]" lines: the
+# header and rows whose values are all 0 dropped, quotes of the key removed,
+# no value (NaN) as 0, sums (cents=1) in cents.
 tsagg_rows() {
-    awk -v cents="$1" 'NR == 1 { next }
+    awk -v cents="$1" -v nv="$2" 'NR == 1 { next }
     {
-        if (!match($0, /,[^,]*$/)) next
-        k = substr($0, 1, RSTART - 1); v = substr($0, RSTART + 1)
+        rest = $0; vs = ""; nonzero = 0
+        for (i = 0; i < nv; i++) {
+            if (!match(rest, /,[^,]*$/)) next
+            v = substr(rest, RSTART + 1); rest = substr(rest, 1, RSTART - 1)
+            x = (v == "" || v ~ /[nN][aA][nN]/) ? "0" : sprintf("%.0f", cents ? v * 100 : v)
+            if (x == "-0") x = "0"
+            if (x != "0") nonzero = 1
+            vs = "," x vs
+        }
+        if (!nonzero) next
+        k = rest
         if (k ~ /^".*"$/) { k = substr(k, 2, length(k) - 2); gsub(/""/, "\"", k) }
-        if (v == "" || v ~ /[nN][aA][nN]/) next
-        x = sprintf("%.0f", cents ? v * 100 : v)
-        if (x == "0" || x == "-0") next
-        print k "," x
+        print k vs
     }'
 }
 
@@ -278,18 +302,27 @@ run_tsagg() {
     R[tsagg.queryable]=$(sed -n 's/^tsagg-ingest: .* rejected, \([0-9.]*\) s,.*/\1/p' \
         "$WORKDIR/tsagg-ingest.out")
     R[tsagg.bytes]=$(du -sb "$store" | cut -f1)
-    R[tsagg.bytes_parts]=$(du -sb "$store/parts" 2>/dev/null | cut -f1 || echo 0)
+    # Partitions: every *.tpart file of the store, whatever its tier, name or
+    # folder.
+    local files bytes
+    read -r files bytes < <(find "$store" -type f -name '*.tpart' -printf '%s\n' |
+        awk '{ n++; b += $1 } END { printf "%d %.0f\n", n, b }')
+    R[tsagg.files]=$files
+    R[tsagg.bytes_parts]=$bytes
     note "$(tail -n 3 "$WORKDIR/tsagg-ingest.out" | tr '\n' ' ')"
-    note "load ${R[tsagg.load]} s, ${R[tsagg.load_cpu]} CPU s; store ${R[tsagg.bytes]} bytes, of which partitions ${R[tsagg.bytes_parts]}"
+    note "load ${R[tsagg.load]} s, ${R[tsagg.load_cpu]} CPU s; store ${R[tsagg.bytes]} bytes," \
+        "of which partitions ${R[tsagg.bytes_parts]} in ${R[tsagg.files]} files"
 
     step "libtsagg: queries (tsagg-query, first run and p50 of $REPS warm runs)"
-    local q args cents line
+    local q args cents nv line t0 t1
     : >"$WORKDIR/tsagg-queries.out"
     while read -r q args; do
         case "$q" in Q[0-9]*) ;; *) continue ;; esac
         args=$(sed -e "$(sed 's/^\([a-z0-9_]*\)=\(.*\)$/s|{\1}|\2|g/' "$PARAMS")" <<<"$args")
         cents=0
         case "$args" in *"--metric sum:"*) cents=1 ;; esac
+        # One value column per --metric; count when there is none.
+        nv=$(awk '{ n = gsub(/--metric /, ""); print n ? n : 1 }' <<<"$args")
         # shellcheck disable=SC2086 # args are words
         if ! "$QUERY" "$store" $args --format csv --repeat $((REPS + 1)) \
             >"$WORKDIR/res/tsagg/$q.raw" 2>"$WORKDIR/res/tsagg/$q.err"; then
@@ -297,8 +330,19 @@ run_tsagg() {
             missing tsagg "tsagg-query failed on $q"
             return 0
         fi
-        tsagg_rows "$cents" <"$WORKDIR/res/tsagg/$q.raw" >"$WORKDIR/res/tsagg/$q.csv"
+        tsagg_rows "$cents" "$nv" <"$WORKDIR/res/tsagg/$q.raw" >"$WORKDIR/res/tsagg/$q.csv"
         line=$(grep -m1 'p50_ms' "$WORKDIR/res/tsagg/$q.err" || true)
+        # The whole of a new process once more: start, opening the store,
+        # the one query and its output (first_ms times the query alone).
+        # EPOCHREALTIME rather than date(1): no process of its own to time.
+        t0=${EPOCHREALTIME/,/.}
+        # shellcheck disable=SC2086 # args are words
+        "$QUERY" "$store" $args --format csv >/dev/null 2>&1 || {
+            missing tsagg "tsagg-query failed on $q"
+            return 0
+        }
+        t1=${EPOCHREALTIME/,/.}
+        line="$line process_ms $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) * 1000 }')"
         echo "$q $line" >>"$WORKDIR/tsagg-queries.out"
         note "$q $line"
     done <"$HERE/queries.tsagg"
@@ -592,7 +636,7 @@ TABLE="$WORKDIR/table.txt"
 row() { # label key kind lower|higher
     local t d c
     t=$(cell tsagg "$2") d=$(cell duckdb "$2") c=$(cell clickhouse "$2")
-    printf '%-46s %10s %10s %10s %13s %16s\n' "$1" "$(fmt "$t" "$3")" "$(fmt "$d" "$3")" "$(fmt "$c" "$3")" \
+    printf '%-52s %10s %10s %10s %13s %16s\n' "$1" "$(fmt "$t" "$3")" "$(fmt "$d" "$3")" "$(fmt "$c" "$3")" \
         "$(ratio "$t" "$d" "$4")" "$(ratio "$t" "$c" "$4")" >>"$TABLE"
 }
 # Bytes: tsagg's partitions against the others' tables; the whole store
@@ -610,7 +654,7 @@ R[clickhouse.load_eps]=$(awk -v n="$EVENTS" -v s="${R[clickhouse.load]:-}" 'BEGI
     echo "times in ms (first run / median of $REPS warm runs); ratios > 1: libtsagg is faster or smaller"
     echo "$(nproc) CPUs; load average (1 min) $LOAD_START at the start, $(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?") at the end"
     echo
-    printf '%-46s %10s %10s %10s %13s %16s\n' query tsagg DuckDB ClickHouse DuckDB/tsagg ClickHouse/tsagg
+    printf '%-52s %10s %10s %10s %13s %16s\n' query tsagg DuckDB ClickHouse DuckDB/tsagg ClickHouse/tsagg
 } >"$TABLE"
 row "load, s (tsagg: ingest + compaction)" load s lower
 row "load until queryable, s (tsagg: ingest)" queryable s lower
@@ -618,26 +662,33 @@ row "load, events/s" load_eps qps higher
 row "load, CPU s (all threads and processes)" load_cpu s lower
 row "disk, MB (tsagg: partitions)" bytes_parts mb lower
 row "disk, MB (tsagg: partitions + raw log)" bytes mb lower
+printf '%-52s %10s %10s %10s\n' "partition files (tsagg: *.tpart)" "$(cell tsagg files)" - - >>"$TABLE"
 declare -A LABEL=(
-    [Q1]="Q1 hourly page views, 30 d, largest"
-    [Q2]="Q2 daily unique users, 30 d, rank 50"
+    [Q1]="Q1 hourly page views, $DAYS d, largest"
+    [Q2]="Q2 daily unique users, $DAYS d, rank 50"
     [Q2a]="Q2a the same, estimated uniques"
     [Q3]="Q3 top-10 pages, 7 d, country=US"
     [Q4]="Q4 minute buckets, 2 h, largest"
-    [Q5]="Q5 daily revenue, 30 d, largest"
-    [Q6]="Q6 hourly, device+country, 30 d"
+    [Q5]="Q5 daily revenue, $DAYS d, largest"
+    [Q6]="Q6 hourly, device+country, $DAYS d"
     [Q7]="Q7 1 day by event, all merchants"
+    [Q9]="Q9 months, count+users, $YEAR_DAYS d, rank 20"
+    [Q10]="Q10 daily revenue, $YEAR_DAYS d, rank 20"
+    [Q11]="Q11 top-10 pages, $QUARTER_DAYS d, rank 20"
 )
+# "new process": tsagg-query started, the store opened, the query run once
+# and its rows written, by the wall clock (libtsagg only).
 for q in $QNAMES; do
     [ -n "${LABEL[$q]:-}" ] || continue
     row "${LABEL[$q]}: first" "$q.first" ms lower
     row "${LABEL[$q]}: warm" "$q.p50" ms lower
+    row "${LABEL[$q]}: new process" "$q.process" ms lower
 done
-printf '%-46s %10s %10s %10s\n' "Q2a largest error of the estimates, %" "$(cell tsagg Q2a_err)" \
+printf '%-52s %10s %10s %10s\n' "Q2a largest error of the estimates, %" "$(cell tsagg Q2a_err)" \
     "$(cell duckdb Q2a_err)" "$(cell clickhouse Q2a_err)" >>"$TABLE"
 row "Q8 dashboard, queries/s (exact uniques)" qps qps higher
 row "Q8 dashboard, queries/s (estimated uniques)" qps_approx qps higher
-printf '%-46s %10s %10s %10s\n' "SELECT 1 round trip, ms (client floor)" - \
+printf '%-52s %10s %10s %10s\n' "SELECT 1 round trip, ms (client floor)" - \
     "$(fmt "$(cell duckdb roundtrip_ms)" ms)" "$(fmt "$(cell clickhouse roundtrip_ms)" ms)" >>"$TABLE"
 for s in tsagg duckdb clickhouse; do
     [ -z "${MISSING[$s]}" ] || echo "MISSING: $s: ${MISSING[$s]}" >>"$TABLE"

@@ -10,8 +10,8 @@
 //                                 --params FILE --merchants FILE --out FILE [--approx 1]
 //
 // Results go to stdout as "name value" lines. `queries` writes each query's
-// rows to DIR/Qn.csv as "k,v" lines (rows whose v is 0 left out, as the
-// comparison wants) and times a cold first run (DuckDB: a freshly opened
+// rows to DIR/Qn.csv as "k,v" lines, or "k,v,v" for more values (rows whose
+// values are all 0 left out, as the comparison wants) and times a cold first run (DuckDB: a freshly opened
 // database; ClickHouse: mark and uncompressed caches dropped; the operating
 // system's page cache is warm in both) and then --reps warm runs, of which
 // it prints the median. `dashboard` runs Q1, Q2, Q3 and Q5 for every merchant
@@ -135,8 +135,9 @@ function system(opts) {
   throw new Error(`unknown system ${s}`);
 }
 
+// "k,v[,v...]" lines; rows whose values are all 0 left out.
 function csvRows(rows) {
-  return rows.filter(r => String(r[1]) !== '0').map(r => `${r[0]},${r[1]}\n`).join('');
+  return rows.filter(r => r.slice(1).some(v => String(v) !== '0')).map(r => `${r.join(',')}\n`).join('');
 }
 
 // ---- commands ----
