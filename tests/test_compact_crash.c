@@ -191,6 +191,29 @@ static size_t drain(int fd, report *out, size_t cap, size_t n, uint64_t deadline
     }
 }
 
+/* Run child_main in a child process, SIGKILL it after wait_us, and collect
+ * its reports (those sent before the kill) into out[0, cap); *status gets
+ * the child's wait status. */
+static size_t run_and_kill(const char *dir, const round_cfg *cfg, uint64_t wait_us,
+                           report *out, size_t cap, int *status)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        child_main(dir, cfg, fds[1]);
+    }
+    close(fds[1]);
+    size_t n = drain(fds[0], out, cap, 0, tu_now_ns() + wait_us * 1000);
+    kill(pid, SIGKILL);
+    cr_assert_eq(waitpid(pid, status, 0), pid);
+    n = drain(fds[0], out, cap, n, 0);
+    close(fds[0]);
+    return n;
+}
+
 typedef struct crash_stats {
     unsigned rounds, mid_compact, mid_merge, between, before_open;
     unsigned stray_rounds, stray_tmp, stray_runs, stray_unlisted, strict_checks, manifest_tmp;
@@ -318,25 +341,11 @@ Test(compact_crash, kill_during_compaction_and_merge)
                          .child_seed = seed * 1000 + (uint64_t)round,
                          .delay_us = round % 2 ? (uint32_t)(50 + rnd(&r) % 250) : 0,
                          .merge_every = 2 + (int)(rnd(&r) % 3)};
-        int fds[2];
-        cr_assert_eq(pipe(fds), 0);
-        pid_t pid = fork();
-        cr_assert_geq(pid, 0);
-        if (pid == 0) {
-            close(fds[0]);
-            child_main(dir, &cfg, fds[1]);
-        }
-        close(fds[1]);
         /* 0-50 ms; every sixth round up to 250 ms, so that children also
          * complete merges (a merge of an hour's files takes tens of ms). */
         uint64_t wait_us = rnd(&r) % (round % 6 == 5 ? 250000 : 50000);
-        size_t n = drain(fds[0], reps, sizeof reps / sizeof reps[0], 0,
-                         tu_now_ns() + wait_us * 1000);
-        kill(pid, SIGKILL);
         int status;
-        cr_assert_eq(waitpid(pid, &status, 0), pid);
-        n = drain(fds[0], reps, sizeof reps / sizeof reps[0], n, 0);
-        close(fds[0]);
+        size_t n = run_and_kill(dir, &cfg, wait_us, reps, sizeof reps / sizeof reps[0], &status);
         /* What was the child doing? */
         uint32_t lastop = 0;
         for (size_t k = 0; k < n; k++) {
@@ -449,23 +458,9 @@ Test(compact_crash, kill_during_tier_merges_and_bulk_loads)
                          .merge_every = 2 + (int)(rnd(&r) % 3),
                          .history_days = 80,
                          .history_start = start};
-        int fds[2];
-        cr_assert_eq(pipe(fds), 0);
-        pid_t pid = fork();
-        cr_assert_geq(pid, 0);
-        if (pid == 0) {
-            close(fds[0]);
-            child_main(dir, &cfg, fds[1]);
-        }
-        close(fds[1]);
         uint64_t wait_us = rnd(&r) % (round % 4 == 3 ? 400000 : 150000);
-        size_t n = drain(fds[0], reps, sizeof reps / sizeof reps[0], 0,
-                         tu_now_ns() + wait_us * 1000);
-        kill(pid, SIGKILL);
         int status;
-        cr_assert_eq(waitpid(pid, &status, 0), pid);
-        n = drain(fds[0], reps, sizeof reps / sizeof reps[0], n, 0);
-        close(fds[0]);
+        size_t n = run_and_kill(dir, &cfg, wait_us, reps, sizeof reps / sizeof reps[0], &status);
         for (size_t k = 0; k < n; k++) {
             cr_assert_neq(reps[k].type, R_FAILED, "round %d: the child failed: %s", round,
                           tsagg_strerror(reps[k].code));
