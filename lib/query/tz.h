@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "civil.h"
 #include "tsagg_io.h"
 
 typedef struct tsagg__tz tsagg__tz;
@@ -81,32 +82,6 @@ int64_t tsagg__bucket_next(const tsagg__tz *tz, unsigned bucket, int64_t start_u
  */
 size_t tsagg__bucket_starts(const tsagg__tz *tz, unsigned bucket, int64_t from, int64_t to,
                             int64_t *out, size_t cap);
-
-/* Proleptic Gregorian calendar over day numbers (days since 1970-01-01),
- * valid for the whole int64 range the library meets (H. Hinnant's
- * algorithms). */
-static inline int64_t tsagg__days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;                                          /* [0, 399] */
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + (int64_t)d - 1; /* [0, 365] */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                   /* [0, 146096] */
-    return era * 146097 + doe - 719468;
-}
-
-static inline void tsagg__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 /* Floor division and modulo for the negative instants before 1970. */
 static inline int64_t tsagg__floordiv(int64_t a, int64_t b)
