@@ -475,6 +475,25 @@ Test(words, dictref_ids)
     rt_words(W_ID, TSAGG_ENC_M_DICTREF, v, N, NULL);
 }
 
+/* Event ids a client numbers 1, 2, 3...: a merchant's rows (in time order)
+ * hold its share of the stream's ids, increasing by a few; the id encoder
+ * must find DELTA, where FOR pays for the whole block's range per row. */
+Test(words, counting_ids)
+{
+    enum { N = 4096 };
+    static uint64_t v[N];
+    uint64_t seed = 11, next = 1;
+    for (size_t i = 0; i < N; i++) {
+        next += 1 + tu_splitmix64(&seed) % 12;
+        v[i] = next;
+    }
+    size_t len, for_len;
+    int tag = rt_words(W_ID, 0, v, N, &len);
+    rt_words(W_ID, TSAGG_ENC_M_FOR, v, N, &for_len);
+    cr_assert_eq(tag, TSAGG_ENC_TAG_DELTA, "%s", tsagg__enc_tag_name(tag));
+    cr_assert_lt(2 * len, for_len, "DELTA %zu, FOR %zu", len, for_len);
+}
+
 /* ---- dictionary codes ----------------------------------------------------- */
 
 Test(codes, known_answers_and_round_trips)

@@ -83,7 +83,7 @@ enum tsagg_enc_kind {
 #define TSAGG_ENC_METHODS_I64 (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA | TSAGG_ENC_M_DOD)
 #define TSAGG_ENC_METHODS_U64 (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA)
 #define TSAGG_ENC_METHODS_ID                                                                  \
-    (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF)
+    (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA | TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF)
 #define TSAGG_ENC_METHODS_F64 (TSAGG_ENC_M_RAW | TSAGG_ENC_M_DEC | TSAGG_ENC_M_XOR)
 
 /* ------------------------------------------------------------------------
@@ -146,7 +146,8 @@ size_t tsagg__enc_bound(enum tsagg_enc_kind kind, size_t n);
  *   dictionary when values repeat, each row then either a code (DICT) or
  *   the distance back to the row holding the same value (DICTREF: repeats
  *   of a user or session are close together in a merchant's rows), FOR,
- *   else RAW64. Allocates.
+ *   DELTA (ids a client numbers 1, 2, 3..., increasing within a merchant's
+ *   rows), else RAW64. Allocates.
  * tsagg__enc_u32: dictionary codes, each < dict_size (TSAGG_EARG
  *   otherwise): U32FOR with the block's own range, which is at most
  *   ceil(log2(dict_size)) bits wide, or RAW32.
