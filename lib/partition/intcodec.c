@@ -65,6 +65,7 @@ typedef struct dict_build {
     void *mem;
     uint64_t *vals;  /* distinct values, ndict of them */
     uint64_t *refs;  /* n back-references (DICTREF) */
+    uint64_t *last;  /* room for n: the latest row of each code (DICTREF) */
     uint32_t *codes; /* n codes */
     size_t ndict;
     size_t head; /* bytes of tag, ndict and the values */
@@ -79,14 +80,16 @@ static int dict_analyse(const uint64_t *v, size_t n, size_t beat, dict_build *d)
     while (((size_t)1 << lg) < 2 * n)
         lg++;
     size_t slots = (size_t)1 << lg;
-    /* keys, values and refs first (8-aligned), then the u32 arrays */
-    d->mem = malloc(slots * 8 + n * 16 + slots * 4 + n * 4);
+    /* keys, values, refs and last rows first (8-aligned), then the u32
+     * arrays */
+    d->mem = malloc(slots * 8 + n * 24 + slots * 4 + n * 4);
     if (!d->mem)
         return -ENOMEM;
     uint64_t *keys = d->mem;
     d->vals = keys + slots;
     d->refs = d->vals + n;
-    uint32_t *idx = (uint32_t *)(d->refs + n); /* 0 empty, else code + 1 */
+    d->last = d->refs + n;
+    uint32_t *idx = (uint32_t *)(d->last + n); /* 0 empty, else code + 1 */
     d->codes = idx + slots;
     memset(idx, 0, slots * 4);
 
@@ -112,9 +115,10 @@ static int dict_analyse(const uint64_t *v, size_t n, size_t beat, dict_build *d)
 }
 
 /* DICTREF's back-references from the codes: 0 at a first occurrence, else
- * the distance to the value's previous row (last: room for ndict rows). */
-static void dict_refs(dict_build *d, size_t n, uint64_t *last)
+ * the distance to the value's previous row. */
+static void dict_refs(dict_build *d, size_t n)
 {
+    uint64_t *last = d->last;
     size_t seen = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t c = d->codes[i];
@@ -170,7 +174,6 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
     }
     dict_build dict = {0};
     pfor_plan ref_plan = {0};
-    uint64_t *last = NULL;
     if (methods & (TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF)) {
         int rc = dict_analyse(v, n, best_size, &dict);
         if (rc < 0)
@@ -181,12 +184,7 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
             best_size = dict.head + code_bytes;
         }
         if (rc == 0 && (methods & TSAGG_ENC_M_DICTREF)) {
-            last = malloc(dict.ndict * sizeof *last);
-            if (!last) {
-                free(dict.mem);
-                return -ENOMEM;
-            }
-            dict_refs(&dict, n, last);
+            dict_refs(&dict, n);
             tsagg__pfor_plan(fill_words, dict.refs, n, &ref_plan);
             if (dict.head + ref_plan.size < best_size) {
                 best = 5;
@@ -197,7 +195,6 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
 
     *written = best_size;
     if (cap < best_size) {
-        free(last);
         free(dict.mem);
         return -ENOBUFS;
     }
@@ -219,7 +216,6 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
         out[0] = pfor_tag[best];
         tsagg__pfor_write(pfor_fill[best], v, n, &best_plan, out + 1);
     }
-    free(last);
     free(dict.mem);
     return 0;
 }
