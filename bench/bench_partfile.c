@@ -12,7 +12,9 @@
  * does and writes them into one partition file of that span. Then prints
  * `<name> <value> <unit>` lines: the write rate, the file's bytes by piece
  * (header, columns, dictionaries, rollups, index, footer) in total and per
- * event, the index's shape, and for merchants of a few traffic ranks the
+ * event, the index's shape, the CPU time of decoding every column of every
+ * row group (per row: checksums, zstd, decoding), and for merchants of a
+ * few traffic ranks the
  * time of open + find_merchant + segments on a fresh reader (the file is in
  * the OS cache: it was just written) and of find + segments on an open one.
  */
@@ -195,6 +197,41 @@ static void report_space(tsagg__part *p, uint64_t rows)
     printf("row_groups %u\n", tsagg__part_groups(p));
 }
 
+/* Time decoding every row group of every column (checksum, zstd where a
+ * block has it, decode; the file is in the OS cache), per column and in
+ * all, in ns per row: the read-side cost of the encodings and of the zstd
+ * rule. Best of three passes. */
+static void report_scan(tsagg__part *p, uint64_t rows)
+{
+    const tsagg_schema *schema = tsagg__part_schema(p);
+    uint32_t ncols = TSAGG__COL_DIM0 + (uint32_t)tsagg_schema_dimension_count(schema) +
+                     (uint32_t)tsagg_schema_measure_count(schema);
+    uint32_t groups = tsagg__part_groups(p);
+    uint64_t *buf = malloc(TSAGG__PART_GROUP_ROWS * sizeof *buf);
+    static const char *core[TSAGG__COL_DIM0] = {"ts",      "merchant", "event", "user",
+                                                "session", "id",       "flags"};
+    double all = 0, n = rows ? (double)rows : 1;
+    for (uint32_t c = 0; c < ncols; c++) {
+        double best = 0;
+        for (int pass = 0; pass < 3; pass++) {
+            double t0 = cpu_s();
+            for (uint32_t g = 0; g < groups; g++) {
+                int rc = tsagg__part_read_column(p, c, g, buf);
+                if (rc != 0)
+                    die("read_column", rc);
+            }
+            double t = cpu_s() - t0;
+            best = pass == 0 || t < best ? t : best;
+        }
+        all += best;
+        if (c < TSAGG__COL_DIM0 && c != TSAGG__COL_MERCHANT && c != TSAGG__COL_FLAGS &&
+            c != TSAGG__COL_EVENT)
+            printf("scan_%s %.2f ns/row\n", core[c], best * 1e9 / n);
+    }
+    printf("scan_all_columns %.2f ns/row\n", all * 1e9 / n);
+    free(buf);
+}
+
 /* Time lookups of merchant m: on fresh readers, and on one open reader. */
 static void report_lookup(const char *path, const char *label, uint64_t m, int reps)
 {
@@ -316,6 +353,7 @@ int main(int argc, char **argv)
     }
     printf("open %.1f us\n", (mono_s() - t0) * 1e6);
     report_space(p, info.rows);
+    report_scan(p, info.rows);
     tsagg__part_close(p);
 
     gagen *g = gagen_create(&cfg);

@@ -320,6 +320,19 @@ Test(words, known_answers)
                  19);
     free(b);
 
+    /* DICTREF: two distinct ids, back-references 0 0 2 2 (two first
+     * occurrences, then each value two rows back): PFOR base 0, width 2,
+     * no exceptions, offsets packed into 0b10100000 */
+    const uint64_t refs[] = {0x1111111111111111ull, 0x2222222222222222ull,
+                             0x1111111111111111ull, 0x2222222222222222ull};
+    b = enc_words(W_ID, TSAGG_ENC_M_DICTREF, refs, 4, &len);
+    assert_bytes(b, len,
+                 (const uint8_t[]){0x14, 0x02, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+                                   0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x00, 0x02,
+                                   0x00, 0xa0},
+                 22);
+    free(b);
+
     /* RAW64 */
     const uint64_t r[] = {0x8000000000000000ull};
     b = enc_words(W_U64, 0, r, 1, &len);
@@ -340,7 +353,7 @@ Test(words, edge_cases)
     uint64_t *v = malloc(N * 8);
     uint64_t seed = 42;
     const unsigned single[] = {TSAGG_ENC_M_RAW, TSAGG_ENC_M_FOR, TSAGG_ENC_M_DELTA,
-                               TSAGG_ENC_M_DOD, TSAGG_ENC_M_DICT, 0};
+                               TSAGG_ENC_M_DOD, TSAGG_ENC_M_DICT, TSAGG_ENC_M_DICTREF, 0};
 
     for (int c = 0; c < 9; c++) {
         for (size_t i = 0; i < N; i++) {
@@ -420,6 +433,65 @@ Test(words, dict_ids)
         rt_words(W_ID, TSAGG_ENC_M_DICT, v, N, NULL);
         rt_words(W_ID, TSAGG_ENC_M_DICT, v, 1 + k, NULL);
     }
+}
+
+/* Session-like ids: each row either starts a new value or repeats one of
+ * the last few rows' values, as the events of concurrent sessions
+ * interleave in a merchant's rows. */
+static void near_repeats(uint64_t *v, size_t n, unsigned new_pct, unsigned window, uint64_t *seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t back = 1 + tu_splitmix64(seed) % window;
+        if (i < back || tu_splitmix64(seed) % 100 < new_pct)
+            v[i] = tu_splitmix64(seed);
+        else
+            v[i] = v[i - back];
+    }
+}
+
+Test(words, dictref_ids)
+{
+    enum { N = 4096 };
+    static uint64_t v[N];
+    uint64_t seed = 5;
+    const unsigned pct[] = {5, 20, 35, 60};
+    for (size_t k = 0; k < sizeof pct / sizeof pct[0]; k++) {
+        near_repeats(v, N, pct[k], 16, &seed);
+        size_t len, dict_len, ref_len;
+        int tag = rt_words(W_ID, 0, v, N, &len);
+        rt_words(W_ID, TSAGG_ENC_M_DICT, v, N, &dict_len);
+        cr_assert_eq(rt_words(W_ID, TSAGG_ENC_M_DICTREF, v, N, &ref_len), TSAGG_ENC_TAG_DICTREF);
+        /* near repeats: a few bits of distance beat a code of the width of
+         * the whole dictionary */
+        cr_assert_eq(tag, TSAGG_ENC_TAG_DICTREF, "%u%% new: %s", pct[k], tsagg__enc_tag_name(tag));
+        cr_assert_lt(ref_len, dict_len, "%u%% new: DICTREF %zu, DICT %zu", pct[k], ref_len, dict_len);
+        cr_assert_eq(len, ref_len);
+        for (size_t n = 0; n <= N; n = n < 20 ? n + 1 : n * 3 + 1)
+            rt_words(W_ID, TSAGG_ENC_M_DICTREF, v, n, NULL);
+    }
+    /* a repeat of the very first row from the last one: a long reference */
+    for (size_t i = 0; i < N; i++)
+        v[i] = i == N - 1 ? v[0] : tu_splitmix64(&seed) % 3;
+    rt_words(W_ID, TSAGG_ENC_M_DICTREF, v, N, NULL);
+}
+
+/* Event ids a client numbers 1, 2, 3...: a merchant's rows (in time order)
+ * hold its share of the stream's ids, increasing by a few; the id encoder
+ * must find DELTA, where FOR pays for the whole block's range per row. */
+Test(words, counting_ids)
+{
+    enum { N = 4096 };
+    static uint64_t v[N];
+    uint64_t seed = 11, next = 1;
+    for (size_t i = 0; i < N; i++) {
+        next += 1 + tu_splitmix64(&seed) % 12;
+        v[i] = next;
+    }
+    size_t len, for_len;
+    int tag = rt_words(W_ID, 0, v, N, &len);
+    rt_words(W_ID, TSAGG_ENC_M_FOR, v, N, &for_len);
+    cr_assert_eq(tag, TSAGG_ENC_TAG_DELTA, "%s", tsagg__enc_tag_name(tag));
+    cr_assert_lt(2 * len, for_len, "DELTA %zu, FOR %zu", len, for_len);
 }
 
 /* ---- dictionary codes ----------------------------------------------------- */
@@ -656,6 +728,9 @@ static size_t make_samples(struct sample *s)
     s[k].blk = enc_words(W_ID, TSAGG_ENC_M_DICT, w, N, &s[k].len);
     s[k].n = N;
     s[k++].fam = 0;
+    s[k].blk = enc_words(W_ID, TSAGG_ENC_M_DICTREF, w, N, &s[k].len);
+    s[k].n = N;
+    s[k++].fam = 0;
     for (size_t i = 0; i < N; i++)
         c[i] = (uint32_t)(tu_splitmix64(&seed) % 900);
     s[k].blk = enc_u32(c, N, 1000, &s[k].len);
@@ -676,10 +751,11 @@ static size_t make_samples(struct sample *s)
 
 Test(corrupt, truncated_and_trailing)
 {
-    struct sample s[8];
+    struct sample s[9];
     size_t ns = make_samples(s);
-    cr_assert_eq(s[5].blk[0], TSAGG_ENC_TAG_U32FOR);
-    cr_assert_eq(s[6].blk[0], TSAGG_ENC_TAG_F64DEC);
+    cr_assert_eq(s[5].blk[0], TSAGG_ENC_TAG_DICTREF);
+    cr_assert_eq(s[6].blk[0], TSAGG_ENC_TAG_U32FOR);
+    cr_assert_eq(s[7].blk[0], TSAGG_ENC_TAG_F64DEC);
     for (size_t k = 0; k < ns; k++) {
         cr_assert_eq(dec_any(s[k].blk, s[k].len, s[k].n, s[k].fam), 0);
         for (size_t l = 0; l < s[k].len; l++) {
@@ -705,7 +781,7 @@ Test(corrupt, truncated_and_trailing)
 
 Test(corrupt, wrong_tags)
 {
-    struct sample s[8];
+    struct sample s[9];
     size_t ns = make_samples(s);
     for (size_t k = 0; k < ns; k++) {
         uint8_t *c = dup_exact(s[k].blk, s[k].len);
@@ -777,6 +853,27 @@ Test(corrupt, bad_fields)
     cr_assert_eq(tsagg__dec_u64(dict, sizeof dict, o, 2), TSAGG_ECORRUPT); /* ndict > n */
     const uint8_t d0[] = {0x13, 0x00};
     cr_assert_eq(tsagg__dec_u64(d0, sizeof d0, o, 1), TSAGG_ECORRUPT);
+    /* DICTREF: 2 entries, references 0 0 2 2 at width 2 decode; a
+     * reference before the block's first row (0 2 0 0), a third first
+     * occurrence (0 0 0 1), an unused entry (0 1 1 1), ndict > n do not */
+    uint8_t dref[1 + 1 + 16 + 4] = {0x14, 0x02};
+    dref[2] = 0xaa;
+    dref[10] = 0xbb;
+    dref[19] = 0x02; /* base 0 (dref[18]), width 2, no exceptions (dref[20]) */
+    dref[21] = 0xa0;
+    cr_assert_eq(tsagg__dec_u64(dref, sizeof dref, o, 4), 0);
+    cr_assert(o[0] == 0xaa && o[1] == 0xbb && o[2] == 0xaa && o[3] == 0xbb);
+    dref[21] = 0x08;
+    cr_assert_eq(tsagg__dec_u64(dref, sizeof dref, o, 4), TSAGG_ECORRUPT);
+    dref[21] = 0x40;
+    cr_assert_eq(tsagg__dec_u64(dref, sizeof dref, o, 4), TSAGG_ECORRUPT);
+    dref[21] = 0x54;
+    cr_assert_eq(tsagg__dec_u64(dref, sizeof dref, o, 4), TSAGG_ECORRUPT);
+    dref[21] = 0x00;
+    cr_assert_eq(tsagg__dec_u64(dref, sizeof dref, o, 1), TSAGG_ECORRUPT);
+    const uint8_t dref0[] = {0x14, 0x00, 0x00, 0x00, 0x00};
+    cr_assert_eq(tsagg__dec_u64(dref0, sizeof dref0, o, 1), TSAGG_ECORRUPT);
+    cr_assert_eq(tsagg__dec_u64(dref0, sizeof dref0, o, 0), 0);
     /* F64DEC k = 5, F64XOR shift 64, shift + width > 64 */
     const uint8_t k5[] = {0x30, 0x05, 0x00, 0x00, 0x00};
     cr_assert_eq(tsagg__dec_f64(k5, sizeof k5, od, 1), TSAGG_ECORRUPT);
@@ -802,7 +899,7 @@ Test(corrupt, bad_fields)
 
 Test(corrupt, random_damage)
 {
-    struct sample s[8];
+    struct sample s[9];
     size_t ns = make_samples(s);
     uint64_t seed = 1234;
     for (size_t k = 0; k < ns; k++) {
@@ -1044,6 +1141,12 @@ Test(encoding_stats, realistic_columns, .timeout = 120)
     measure(S_ID, u, N, 0, &f);
     report("user ids, 20% distinct", &f);
     cr_assert_leq(f.enc, 3 * f.values, "id dictionary grew");
+    /* session ids of a busy merchant: 20% of rows start a session, the
+     * others continue one of the 16 latest rows' sessions */
+    near_repeats(u, N, 20, 16, &seed);
+    measure(S_ID, u, N, 0, &f);
+    report("session ids, 20% new, repeats nearby", &f);
+    cr_assert_leq(f.enc, 12 * f.values / 5, "id back-references grew"); /* DICT: 2.6 */
     for (size_t i = 0; i < N; i++)
         u[i] = tu_splitmix64(&seed);
     measure(S_ID, u, N, 0, &f);

@@ -10,7 +10,7 @@
  *
  * Conventions (all functions):
  *   - Reentrant, no global state, no allocation except where noted
- *     (tsagg__enc_id / DICT: one temporary malloc per call). Encoders use
+ *     (tsagg__enc_id / DICT, DICTREF: one temporary malloc per call). Encoders use
  *     up to ~12 KB of stack, decoders ~3 KB.
  *   - Return 0 on success or a negative code (tsagg_errors.h):
  *       TSAGG_EARG     a NULL pointer where data is needed, n >
@@ -53,6 +53,7 @@ enum tsagg_enc_tag {
     TSAGG_ENC_TAG_DELTA = 0x11,  /* PFOR section of v[i] - v[i-1] (v[-1] = 0) */
     TSAGG_ENC_TAG_DOD = 0x12,    /* PFOR section of delta-of-delta */
     TSAGG_ENC_TAG_DICT = 0x13,   /* local dictionary + bit-packed codes */
+    TSAGG_ENC_TAG_DICTREF = 0x14, /* local dictionary + PFOR back-references */
     TSAGG_ENC_TAG_U32FOR = 0x20, /* u32 frame of reference + bit packing */
     TSAGG_ENC_TAG_F64DEC = 0x30, /* doubles as decimal-scaled integers */
     TSAGG_ENC_TAG_F64XOR = 0x31, /* doubles XOR previous, bit packed */
@@ -76,11 +77,13 @@ enum tsagg_enc_kind {
 #define TSAGG_ENC_M_DICT 0x10u  /* DICT */
 #define TSAGG_ENC_M_DEC 0x20u   /* F64DEC (doubles only) */
 #define TSAGG_ENC_M_XOR 0x40u   /* F64XOR (doubles only) */
+#define TSAGG_ENC_M_DICTREF 0x80u /* DICTREF */
 
 /* The method sets of the kind encoders. */
 #define TSAGG_ENC_METHODS_I64 (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA | TSAGG_ENC_M_DOD)
 #define TSAGG_ENC_METHODS_U64 (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA)
-#define TSAGG_ENC_METHODS_ID (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DICT)
+#define TSAGG_ENC_METHODS_ID                                                                  \
+    (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA | TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF)
 #define TSAGG_ENC_METHODS_F64 (TSAGG_ENC_M_RAW | TSAGG_ENC_M_DEC | TSAGG_ENC_M_XOR)
 
 /* ------------------------------------------------------------------------
@@ -140,7 +143,11 @@ size_t tsagg__enc_bound(enum tsagg_enc_kind kind, size_t n);
  * tsagg__enc_u64: general unsigned integers (merchant ids, counters): FOR,
  *   DELTA (sorted merchant column: mostly zero deltas), RAW64.
  * tsagg__enc_id: hashed ids, uniformly random bits: a per-block local
- *   dictionary (DICT) when values repeat, FOR, else RAW64. Allocates.
+ *   dictionary when values repeat, each row then either a code (DICT) or
+ *   the distance back to the row holding the same value (DICTREF: repeats
+ *   of a user or session are close together in a merchant's rows), FOR,
+ *   DELTA (ids a client numbers 1, 2, 3..., increasing within a merchant's
+ *   rows), else RAW64. Allocates.
  * tsagg__enc_u32: dictionary codes, each < dict_size (TSAGG_EARG
  *   otherwise): U32FOR with the block's own range, which is at most
  *   ceil(log2(dict_size)) bits wide, or RAW32.
@@ -155,7 +162,8 @@ int tsagg__enc_u32(const uint32_t *codes, size_t n, uint32_t dict_size, uint8_t 
 int tsagg__enc_f64(const double *v, size_t n, uint8_t *out, size_t cap, size_t *written);
 
 /* The 64-bit word encoder behind i64/u64/id, restricted to the methods in
- * the mask (TSAGG_ENC_M_RAW..DICT; TSAGG_EARG for other bits or 0). Ties go
+ * the mask (TSAGG_ENC_M_RAW..DICT and DICTREF; TSAGG_EARG for other bits
+ * or 0). Ties go
  * to the method listed first in the mask's bit order. For tests, tools and
  * writers that know their data. */
 int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_t *out,
@@ -168,7 +176,8 @@ int tsagg__enc_f64_using(const double *v, size_t n, unsigned methods, uint8_t *o
 /*
  * Decoders. Each decodes the block of exactly len bytes at in into out[0..n).
  * The three 64-bit integer decoders are one function: RAW64, FOR, DELTA,
- * DOD and DICT blocks are all 64-bit words, whichever encoder wrote them.
+ * DOD, DICT and DICTREF blocks are all 64-bit words, whichever encoder
+ * wrote them.
  * tsagg__dec_u32 additionally checks that every code is < dict_size, so
  * that the caller may index its dictionary with the codes unchecked.
  * tsagg__dec_f64 reads RAW64, F64DEC and F64XOR blocks.

@@ -10,6 +10,10 @@
  *                  v[-1] = d[-1] = 0
  *   0x13   DICT    varint ndict; ndict x u64 LE (first-occurrence order);
  *                  n codes bit-packed at width bits(ndict - 1)
+ *   0x14   DICTREF varint ndict; ndict x u64 LE (first-occurrence order);
+ *                  PFOR section of r[i]: 0 at a value's first occurrence
+ *                  (the next dictionary value), else the distance i - j
+ *                  back to the previous row j holding the same value
  *   0x02   RAW32   n x u32 LE
  *   0x20   U32FOR  varint base; u8 width (0..32); n x (code - base) packed
  *
@@ -54,31 +58,38 @@ static void fill_dod(const void *ctx, size_t i0, size_t cnt, uint64_t *dst)
 
 /* ---- local dictionary ------------------------------------------------- */
 
-/* The DICT analysis: distinct values in first-occurrence order and one code
- * per value, through an open-addressing hash table. All in one malloc. */
+/* The DICT / DICTREF analysis: distinct values in first-occurrence order,
+ * one code per value (through an open-addressing hash table) and, for
+ * DICTREF, one back-reference per value. All in one malloc. */
 typedef struct dict_build {
     void *mem;
     uint64_t *vals;  /* distinct values, ndict of them */
+    uint64_t *refs;  /* n back-references (DICTREF) */
+    uint64_t *last;  /* room for n: the latest row of each code (DICTREF) */
     uint32_t *codes; /* n codes */
     size_t ndict;
-    size_t size; /* block bytes, tag included */
+    size_t head; /* bytes of tag, ndict and the values */
 } dict_build;
 
-/* Build the dictionary of v; give up (return 1) as soon as the block could
- * not be smaller than `beat` bytes. 0 done, 1 gave up, -ENOMEM. */
+/* Build the dictionary of v; give up (return 1) as soon as the dictionary
+ * alone could not be smaller than `beat` bytes. 0 done, 1 gave up,
+ * -ENOMEM. */
 static int dict_analyse(const uint64_t *v, size_t n, size_t beat, dict_build *d)
 {
     unsigned lg = 4;
     while (((size_t)1 << lg) < 2 * n)
         lg++;
     size_t slots = (size_t)1 << lg;
-    /* keys and values first (8-aligned), then the u32 arrays */
-    d->mem = malloc(slots * 8 + n * 8 + slots * 4 + n * 4);
+    /* keys, values, refs and last rows first (8-aligned), then the u32
+     * arrays */
+    d->mem = malloc(slots * 8 + n * 24 + slots * 4 + n * 4);
     if (!d->mem)
         return -ENOMEM;
     uint64_t *keys = d->mem;
     d->vals = keys + slots;
-    uint32_t *idx = (uint32_t *)(d->vals + n); /* 0 empty, else code + 1 */
+    d->refs = d->vals + n;
+    d->last = d->refs + n;
+    uint32_t *idx = (uint32_t *)(d->last + n); /* 0 empty, else code + 1 */
     d->codes = idx + slots;
     memset(idx, 0, slots * 4);
 
@@ -99,8 +110,26 @@ static int dict_analyse(const uint64_t *v, size_t n, size_t beat, dict_build *d)
         d->codes[i] = idx[h] - 1;
     }
     d->ndict = nd;
-    d->size = 1 + enc_varint_len(nd) + 8 * nd + tsagg__bitpack_size(n, enc_bits(nd ? nd - 1 : 0));
-    return d->size < beat ? 0 : 1;
+    d->head = 1 + enc_varint_len(nd) + 8 * nd;
+    return 0;
+}
+
+/* DICTREF's back-references from the codes: 0 at a first occurrence, else
+ * the distance to the value's previous row. */
+static void dict_refs(dict_build *d, size_t n)
+{
+    uint64_t *last = d->last;
+    size_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = d->codes[i];
+        if (c == seen) {
+            d->refs[i] = 0;
+            seen++;
+        } else {
+            d->refs[i] = i - last[c];
+        }
+        last[c] = i;
+    }
 }
 
 /* ---- the word encoder -------------------------------------------------- */
@@ -113,7 +142,7 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
                            size_t cap, size_t *written)
 {
     const unsigned all = TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA |
-                         TSAGG_ENC_M_DOD | TSAGG_ENC_M_DICT;
+                         TSAGG_ENC_M_DOD | TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF;
     if (!written || (n && !v) || (cap && !out) || n > TSAGG_ENC_MAX_N || !methods ||
         (methods & ~all))
         return TSAGG_EARG;
@@ -126,7 +155,7 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
     }
 
     /* Size every allowed method; keep the first smallest. */
-    int best = -1; /* 0..2 PFOR kinds, 3 RAW, 4 DICT */
+    int best = -1; /* 0..2 PFOR kinds, 3 RAW, 4 DICT, 5 DICTREF */
     size_t best_size = SIZE_MAX;
     pfor_plan plan, best_plan = {0};
     if (methods & TSAGG_ENC_M_RAW) {
@@ -144,13 +173,23 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
         }
     }
     dict_build dict = {0};
-    if (methods & TSAGG_ENC_M_DICT) {
+    pfor_plan ref_plan = {0};
+    if (methods & (TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF)) {
         int rc = dict_analyse(v, n, best_size, &dict);
         if (rc < 0)
             return rc;
-        if (rc == 0) {
+        size_t code_bytes = tsagg__bitpack_size(n, enc_bits(dict.ndict ? dict.ndict - 1 : 0));
+        if (rc == 0 && (methods & TSAGG_ENC_M_DICT) && dict.head + code_bytes < best_size) {
             best = 4;
-            best_size = dict.size;
+            best_size = dict.head + code_bytes;
+        }
+        if (rc == 0 && (methods & TSAGG_ENC_M_DICTREF)) {
+            dict_refs(&dict, n);
+            tsagg__pfor_plan(fill_words, dict.refs, n, &ref_plan);
+            if (dict.head + ref_plan.size < best_size) {
+                best = 5;
+                best_size = dict.head + ref_plan.size;
+            }
         }
     }
 
@@ -163,13 +202,16 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
         out[0] = TSAGG_ENC_TAG_RAW64;
         for (size_t i = 0; i < n; i++)
             enc_st64(out + 1 + 8 * i, v[i]);
-    } else if (best == 4) {
+    } else if (best == 4 || best == 5) {
         uint8_t *p = out;
-        *p++ = TSAGG_ENC_TAG_DICT;
+        *p++ = best == 4 ? TSAGG_ENC_TAG_DICT : TSAGG_ENC_TAG_DICTREF;
         p += tsagg__put_varint(p, dict.ndict);
         for (size_t i = 0; i < dict.ndict; i++, p += 8)
             enc_st64(p, dict.vals[i]);
-        tsagg__bitpack32(dict.codes, n, enc_bits(dict.ndict - 1), p);
+        if (best == 4)
+            tsagg__bitpack32(dict.codes, n, enc_bits(dict.ndict - 1), p);
+        else
+            tsagg__pfor_write(fill_words, dict.refs, n, &ref_plan, p);
     } else {
         out[0] = pfor_tag[best];
         tsagg__pfor_write(pfor_fill[best], v, n, &best_plan, out + 1);
@@ -228,6 +270,37 @@ static int dec_dict(const uint8_t *p, const uint8_t *end, uint64_t *out, size_t 
     return 0;
 }
 
+/* DICTREF payload at p..end: dictionary, then the back-references decoded
+ * into out and resolved in place (a reference points to a row already
+ * resolved). Every dictionary value must be used, in order. */
+static int dec_dictref(const uint8_t *p, const uint8_t *end, uint64_t *out, size_t n)
+{
+    uint64_t nd;
+    if (tsagg__get_varint(&p, end, &nd) < 0 || nd > n || (n > 0 && nd == 0) ||
+        (size_t)(end - p) < (size_t)nd * 8)
+        return TSAGG_ECORRUPT;
+    const uint8_t *dict = p;
+    p += (size_t)nd * 8;
+    pfor_view view;
+    if (tsagg__pfor_parse(&p, end, n, &view) < 0 || p != end)
+        return TSAGG_ECORRUPT;
+    tsagg__pfor_decode(&view, out);
+    uint64_t next = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = out[i];
+        if (r == 0) {
+            if (next == nd)
+                return TSAGG_ECORRUPT;
+            out[i] = enc_ld64(dict + 8 * next++);
+        } else {
+            if (r > i)
+                return TSAGG_ECORRUPT;
+            out[i] = out[i - r];
+        }
+    }
+    return next == nd ? 0 : TSAGG_ECORRUPT;
+}
+
 int tsagg__dec_words(const uint8_t *in, size_t len, uint64_t *out, size_t n)
 {
     if (n > TSAGG_ENC_MAX_N || (n && !out) || (len && !in))
@@ -246,6 +319,8 @@ int tsagg__dec_words(const uint8_t *in, size_t len, uint64_t *out, size_t n)
         return 0;
     case TSAGG_ENC_TAG_DICT:
         return dec_dict(p, end, out, n);
+    case TSAGG_ENC_TAG_DICTREF:
+        return dec_dictref(p, end, out, n);
     case TSAGG_ENC_TAG_FOR:
     case TSAGG_ENC_TAG_DELTA:
     case TSAGG_ENC_TAG_DOD:

@@ -20,10 +20,10 @@ static uint64_t block_checksum(const uint8_t *hdr, const uint8_t *stored, size_t
     return XXH3_64bits_digest(&st);
 }
 
-int tsagg__pf_block_append(tsagg__buf *out, void *cctx, uint8_t kind, uint16_t column, uint32_t ordinal,
-                           const uint8_t *raw, size_t raw_len)
+int tsagg__pf_block_append(tsagg__buf *out, void *cctx, unsigned pay_shift, uint8_t kind,
+                           uint16_t column, uint32_t ordinal, const uint8_t *raw, size_t raw_len)
 {
-    if (raw_len > PF_RAW_MAX)
+    if (raw_len > PF_RAW_MAX || pay_shift > 31)
         return TSAGG_EARG;
     int try_zstd = cctx && raw_len >= PF_ZSTD_MIN;
     size_t room = try_zstd ? ZSTD_compressBound(raw_len) : raw_len;
@@ -37,7 +37,7 @@ int tsagg__pf_block_append(tsagg__buf *out, void *cctx, uint8_t kind, uint16_t c
     size_t stored = raw_len;
     if (try_zstd) {
         size_t z = ZSTD_compressCCtx(cctx, body, room, raw, raw_len, PF_ZSTD_LEVEL);
-        if (!ZSTD_isError(z) && z <= raw_len - raw_len / 8) {
+        if (!ZSTD_isError(z) && z <= raw_len - (raw_len >> pay_shift)) {
             codec = PF_CODEC_ZSTD;
             stored = z;
         }

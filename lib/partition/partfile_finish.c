@@ -120,7 +120,8 @@ static int build_footer(tsagg__part_writer *w, const pf_blockref *drefs, tsagg__
     return 0;
 }
 
-/* Footer (zstd when it pays) and trailer, written after the output. */
+/* Footer (zstd when it pays, as for blocks) and trailer, written after the
+ * output. */
 static int write_footer(tsagg__part_writer *w, const tsagg__buf *raw)
 {
     size_t bound = ZSTD_compressBound(raw->len);
@@ -132,7 +133,7 @@ static int write_footer(tsagg__part_writer *w, const tsagg__buf *raw)
     size_t zn = raw->len >= PF_ZSTD_MIN
                     ? ZSTD_compressCCtx(w->cctx, z, bound, raw->p, raw->len, PF_ZSTD_LEVEL)
                     : 0;
-    if (raw->len >= PF_ZSTD_MIN && !ZSTD_isError(zn) && zn <= raw->len - raw->len / 8) {
+    if (raw->len >= PF_ZSTD_MIN && !ZSTD_isError(zn) && zn <= raw->len - (raw->len >> w->zstd_pay_shift)) {
         codec = PF_CODEC_ZSTD;
         stored = zn;
     } else {

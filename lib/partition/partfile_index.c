@@ -131,8 +131,8 @@ static int close_page(tsagg__part_writer *w)
 {
     pf_pageref *pg = &w->ptab[w->npages - 1];
     uint64_t pos = w->pages.len;
-    int rc = tsagg__pf_block_append(&w->pages, w->cctx, PF_KIND_PAGE, 0, (uint32_t)(w->npages - 1),
-                                    w->page.p, w->page.len);
+    int rc = tsagg__pf_block_append(&w->pages, w->cctx, w->zstd_pay_shift, PF_KIND_PAGE, 0,
+                                    (uint32_t)(w->npages - 1), w->page.p, w->page.len);
     if (rc != 0)
         return tsagg__pfw_fail(w, rc == TSAGG_EARG ? -EFBIG : rc, "%s: index page %" PRIu64 ": %s",
                                w->tmp, w->npages - 1, tsagg_strerror(rc));

@@ -69,7 +69,8 @@ int tsagg__pfw_block(tsagg__part_writer *w, uint8_t kind, uint16_t col, uint32_t
                      const uint8_t *raw, size_t len, pf_blockref *ref)
 {
     uint64_t pos = pf_out_pos(w);
-    int rc = tsagg__pf_block_append(&w->out, w->cctx, kind, col, ordinal, raw, len);
+    int rc = tsagg__pf_block_append(&w->out, w->cctx, w->zstd_pay_shift, kind, col, ordinal,
+                                    raw, len);
     if (rc != 0)
         return tsagg__pfw_fail(w, rc == TSAGG_EARG ? -EFBIG : rc, "%s: block of %zu bytes: %s",
                                w->tmp, len, tsagg_strerror(rc));
@@ -163,6 +164,7 @@ int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t start,
     w->fd = -1;
     w->start = start;
     w->hours = hours;
+    w->zstd_pay_shift = pf_zstd_pay_shift(hours);
     w->file_id = file_id;
     w->ndims = (uint32_t)tsagg_schema_dimension_count(schema);
     w->nmeasures = (uint32_t)tsagg_schema_measure_count(schema);

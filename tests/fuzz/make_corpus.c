@@ -217,6 +217,9 @@ static void corpus_encoding(void)
     if (tsagg__enc_id(ids, n, blk, sizeof blk, &w) != 0)
         die("enc_id");
     put_block("id_dict", selector(SEL_ID, 0), n, blk, w);
+    if (tsagg__enc_words_using(ids, n, TSAGG_ENC_M_DICTREF, blk, sizeof blk, &w) != 0)
+        die("enc dictref");
+    put_block("id_dictref", selector(SEL_ID, 0), n, blk, w);
     if (tsagg__enc_u32(codes, n, 1024, blk, sizeof blk, &w) != 0)
         die("enc_u32");
     put_block("u32_codes", selector(SEL_U32, 10), n, blk, w);
