@@ -14,7 +14,8 @@
  * segments with a rollup summary per segment, and up to SLICE_COLS column
  * slices. Beside them, decoded columns of whole row groups, for busy
  * merchants (whose rows fill row groups) and scans of every merchant: one
- * slot per (group, column), allocated on first use. A direct-mapped table of hints (merchant id -> slot; up to
+ * slot per (group, column), allocated on first use; dictionary codes kept
+ * in 1 or 2 bytes when the file's dictionary allows. A direct-mapped table of hints (merchant id -> slot; up to
  * MAX_HINT_BITS bits, allocated on first use) finds a merchant looked up
  * before without the reader, whose lookups take its lock. Every pointer is filled once with an atomic compare-and-swap (two
  * threads may decode the same thing; one copy is kept) and read without a
@@ -393,6 +394,38 @@ static size_t col_width(const tsagg__pcent *e, uint32_t col)
     return sizeof(uint64_t); /* ts, merchant, user, session, id; double measures */
 }
 
+/* Whether column col of the entry's file holds dictionary codes. */
+static int is_code_col(const tsagg__pcent *e, uint32_t col)
+{
+    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(tsagg__part_schema(e->p));
+    return col == TSAGG__COL_EVENT || (col >= TSAGG__COL_DIM0 && col < TSAGG__COL_DIM0 + ndims);
+}
+
+unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col)
+{
+    uint32_t n = tsagg__part_dict_size(e->p, col); /* codes are < n */
+    return n <= (1u << 8) ? 1 : n <= (1u << 16) ? 2 : 4;
+}
+
+/* Copy n decoded values of width bytes into out at kept bytes each (kept <
+ * width only for codes, which the reader checked are below the dictionary's
+ * size, so they fit). */
+static void keep_values(const void *in, size_t n, size_t width, size_t kept, void *out)
+{
+    const uint32_t *c = in;
+    if (kept == width) {
+        memcpy(out, in, n * width);
+    } else if (kept == 1) {
+        uint8_t *o = out;
+        for (size_t i = 0; i < n; i++)
+            o[i] = (uint8_t)c[i];
+    } else {
+        uint16_t *o = out;
+        for (size_t i = 0; i < n; i++)
+            o[i] = (uint16_t)c[i];
+    }
+}
+
 /* Decode column col of rows [r0, r0 + n) into out. */
 static int decode_rows(tsagg__part *p, uint32_t col, size_t width, uint64_t r0, uint64_t n,
                        unsigned char *out)
@@ -448,25 +481,28 @@ int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_
         *data = sl->data;
         return 0;
     }
-    /* The reader wants room for a full group; a short one (the file's last,
-     * or a small hour file's only one) is decoded aside and kept at its
-     * size. */
+    /* The reader wants room for a full group of the column's type; a
+     * short group (the file's last, or a small hour file's only one) and
+     * narrowed codes are decoded aside and kept at their size. */
     const tsagg__group_info *gi = tsagg__part_group(e->p, g);
     size_t width = col_width(e, col), rows = gi ? gi->rows : 0;
-    int full = rows >= TSAGG__PART_GROUP_ROWS;
-    size_t bytes = (full ? TSAGG__PART_GROUP_ROWS : rows) * width;
+    size_t kept = is_code_col(e, col) ? tsagg__pcent_group_code_bytes(e, col) : width;
+    if (rows > TSAGG__PART_GROUP_ROWS)
+        rows = TSAGG__PART_GROUP_ROWS;
+    int direct = rows == TSAGG__PART_GROUP_ROWS && kept == width;
+    size_t bytes = rows * kept;
     sl = malloc(sizeof *sl + bytes + 1);
-    void *buf = full ? NULL : malloc(TSAGG__PART_GROUP_ROWS * width);
-    if (!sl || (!full && !buf)) {
+    void *buf = direct ? NULL : malloc(TSAGG__PART_GROUP_ROWS * width);
+    if (!sl || (!direct && !buf)) {
         free(sl);
         free(buf);
         return -ENOMEM;
     }
     sl->col = col;
     sl->bytes = sizeof *sl + bytes;
-    int rc = tsagg__part_read_column(e->p, col, g, full ? (void *)sl->data : buf);
-    if (rc == 0 && !full)
-        memcpy(sl->data, buf, bytes);
+    int rc = tsagg__part_read_column(e->p, col, g, direct ? (void *)sl->data : buf);
+    if (rc == 0 && !direct)
+        keep_values(buf, rows, width, kept, sl->data);
     free(buf);
     if (rc != 0) {
         free(sl);

@@ -92,11 +92,19 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
 
 /*
  * Column col of row group g of the entry's file, decoded (the group's rows
- * of the column's type), cached and valid while the entry is referenced:
- * the rows of busy merchants and of scans of every merchant.
+ * of the column's type, but see group_code_bytes), cached and valid while
+ * the entry is referenced: the rows of busy merchants and of scans of
+ * every merchant.
  */
 int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_t col,
                            const void **data);
+
+/* Bytes per value group_col gives of a dictionary column (the event name,
+ * a dimension): 1 when every code of the file's dictionary fits a uint8_t,
+ * 2 when it fits a uint16_t, else 4. A first query decodes megabytes of
+ * codes of a busy merchant; narrow ones cost a quarter of the fresh memory
+ * (and its page faults) and of the scans' reads. */
+unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col);
 
 /* Set the handle's budget for decoded data (tsagg_options.query_cache_bytes;
  * 0 keeps nothing once a query is done). For tests. */
