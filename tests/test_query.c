@@ -2049,6 +2049,75 @@ Test(query, code_widths)
     cr_assert_eq(tsagg_store_close(st), 0);
 }
 
+/* ---- rollup summaries with and without sketches ------------------------------------------ */
+
+/* Counts and sums cache rollup summaries without sketches; a later
+ * question of unique users on the same handle must get the sketches (the
+ * same answer as a handle that never asked for counts). */
+Test(query, rollup_sketches_after_counts)
+{
+    enum { N = 6000, HOURS = 3 };
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    const int64_t t0 = W0;
+    for (unsigned i = 0; i < N; i++) {
+        tsagg_event ev = {.ts = t0 + (int64_t)i * (HOURS * HOUR / N), .merchant = 3,
+                          .event = i % 3 ? "page_view" : "click", .event_len = i % 3 ? 9 : 5,
+                          .user = i % 701 + 1, .session = i % 1301 + 1};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    }
+    cr_assert_eq(tsagg_flush(st), 0);
+    compact(st, 0);
+    tsagg_result *counts, *fresh, *after;
+    cr_assert_eq(tsagg_result_create(&counts), 0);
+    cr_assert_eq(tsagg_result_create(&fresh), 0);
+    cr_assert_eq(tsagg_result_create(&after), 0);
+    tsagg_metric cnt = {TSAGG_METRIC_COUNT, NULL};
+    tsagg_metric users[] = {{TSAGG_METRIC_USERS, NULL}, {TSAGG_METRIC_SESSIONS, NULL}};
+    for (int grouped = 0; grouped < 2; grouped++) {
+        tsagg_query q;
+        tsagg_query_init(&q);
+        q.merchant = 3;
+        q.flags = TSAGG_QUERY_NO_TAIL;
+        q.from = t0;
+        q.to = t0 + HOURS * HOUR;
+        q.bucket = TSAGG_BUCKET_HOUR;
+        q.group_by = grouped ? "event" : NULL;
+        /* A new handle: users first. */
+        tsagg_store *ro = open_store(0, TSAGG_SYNC_BATCH);
+        q.metrics = users;
+        q.nmetrics = 2;
+        cr_assert_eq(tsagg_query_run(ro, &q, fresh), 0, "%s", errmsg(ro));
+        cr_assert_eq(tsagg_store_close(ro), 0);
+        /* Another: counts, then users. */
+        ro = open_store(0, TSAGG_SYNC_BATCH);
+        q.metrics = &cnt;
+        q.nmetrics = 1;
+        cr_assert_eq(tsagg_query_run(ro, &q, counts), 0, "%s", errmsg(ro));
+        q.metrics = users;
+        q.nmetrics = 2;
+        cr_assert_eq(tsagg_query_run(ro, &q, after), 0, "%s", errmsg(ro));
+        cr_assert_eq(tsagg_store_close(ro), 0);
+        size_t rows = tsagg_result_rows(fresh);
+        cr_assert_eq(rows, (size_t)HOURS * (grouped ? 2 : 1));
+        cr_assert_eq(tsagg_result_rows(after), rows);
+        double total = 0;
+        for (size_t r = 0; r < rows; r++) {
+            total += tsagg_result_values(counts, 0)[r];
+            for (size_t m = 0; m < 2; m++) {
+                double v = tsagg_result_values(fresh, m)[r];
+                cr_assert_gt(v, 0, "row %zu metric %zu", r, m);
+                cr_assert_eq(tsagg_result_values(after, m)[r], v, "row %zu metric %zu: %g, want %g",
+                             r, m, tsagg_result_values(after, m)[r], v);
+            }
+        }
+        cr_assert_eq(total, N);
+    }
+    tsagg_result_free(counts);
+    tsagg_result_free(fresh);
+    tsagg_result_free(after);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
 /* ---- a merge removes files under a reader of another handle ------------------------------- */
 
 /* The read-only handle's I/O table: before opening a partition file, let the

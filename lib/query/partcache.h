@@ -26,12 +26,13 @@
 
 /* The summary of a merchant-hour's rollup: per event name, the hour's
  * count and measure sums (what a bucket holding the whole hour needs), and
- * the sketches, checked (tsagg__hll_merge_view is then a plain register
- * max). One block; immutable once published. */
+ * (when asked for) the sketches, checked (tsagg__hll_merge_view is then a
+ * plain register max). One block; immutable once published. */
 typedef struct tsagg__qrollup {
     uint32_t nev;        /* event codes with rows */
     uint32_t nmeasures;  /* of the file */
-    uint32_t nnamed;     /* event codes with their own sketches */
+    uint32_t nnamed;     /* event codes with their own sketches; 0 without */
+    int sketches;        /* users, sessions and named_* are set */
     uint32_t *ev_code;   /* nev, ascending */
     uint64_t *ev_count;  /* nev */
     double *ev_sums;     /* nev x nmeasures, event-major */
@@ -77,9 +78,11 @@ int tsagg__pcent_segments(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
                           const tsagg__hour_segment **out);
 
 /* The rollup summary of the merchant's segment k (which has a rollup),
- * cached. Segments must have been read. */
+ * cached, with its sketches when `sketches` (most questions need counts and
+ * sums alone: copying and checking every hour's sketches was a sixth of a
+ * first query's time). Segments must have been read. */
 int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint32_t k,
-                        const tsagg__qrollup **out);
+                        int sketches, const tsagg__qrollup **out);
 
 /*
  * Column col of the merchant's rows in the entry's file, decoded: its rows

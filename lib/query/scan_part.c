@@ -704,7 +704,8 @@ static int scan_segments(pscan *s)
             break;
         if (rollup_ok && seg[k].rollup_len > 0) {
             const tsagg__qrollup *qr;
-            if ((rc = tsagg__pcent_rollup(p->st, s->ent, s->merch, k, &qr)) != 0)
+            if ((rc = tsagg__pcent_rollup(p->st, s->ent, s->merch, k,
+                                          p->need_users || p->need_sessions, &qr)) != 0)
                 break;
             if (rollup_usable(s, qr, lo)) {
                 rc = scan_rollup(s, qr, &seg[k]);
