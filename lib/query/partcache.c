@@ -16,8 +16,9 @@
  * slices. Beside them, decoded columns of whole row groups, for busy
  * merchants (whose rows fill row groups) and scans of every merchant: one
  * slot per (group, column), allocated on first use; dictionary codes kept
- * in 1 or 2 bytes when the file's dictionary allows. A direct-mapped table of hints (merchant id -> slot; up to
- * MAX_HINT_BITS bits, allocated on first use) finds a merchant looked up
+ * in 1 or 2 bytes when the file's dictionary allows. A direct-mapped table
+ * of hints (merchant id -> slot; up to MAX_HINT_BITS bits, allocated on
+ * first use) finds a merchant looked up
  * before without the reader, whose lookups take its lock. Every pointer is filled once with an atomic compare-and-swap (two
  * threads may decode the same thing; one copy is kept) and read without a
  * lock; a hint may be overwritten by another merchant's slot, and is
