@@ -2277,6 +2277,51 @@ static void rechecksum_block(uint8_t *f, uint64_t off, uint32_t s)
     XXH3_freeState(st);
 }
 
+/* A dictionary holding a string twice (behind a good checksum): turning
+ * codes into strings works, finding a string fails, each time, naming the
+ * block (the hash index that finds strings is built on the first find). */
+Test(partfile, dictionary_duplicates_fail_find)
+{
+    tsagg_schema *schema = default_schema();
+    ds d = many_rows(3 * GR, schema);
+    char dir[256], path[512], bad[600], err[512];
+    tmp_path(dir, sizeof dir, path, sizeof path, "good.tpart");
+    snprintf(bad, sizeof bad, "%s/bad.tpart", dir);
+    write_ds(tsagg_io_default(), path, &d, 5000, NULL);
+    size_t len;
+    uint8_t *b = slurp(path, &len);
+    layout l = parse_layout(b, len);
+    uint64_t off = l.dict_off[3]; /* country: "", "DE", "US" (too short for zstd) */
+    cr_assert_eq(b[off + 1], 0, "the country dictionary should be stored plain");
+    uint32_t stored = tsagg__get_u32(b + off + 8);
+    uint8_t *hit = memmem(b + off + 24, stored, "DE", 2);
+    cr_assert_not_null(hit);
+    memcpy(hit, "US", 2); /* "US" twice */
+    rechecksum_block(b, off, stored);
+    tsagg__part *p;
+    cr_assert_eq(try_open(bad, b, len, &p, err), 0, "%s", err);
+    const char *str;
+    size_t sl;
+    cr_assert_eq(tsagg__part_dict_size(p, TSAGG__COL_DIM0 + 2), 3);
+    for (uint32_t c = 0; c < 3; c++)
+        cr_assert_eq(tsagg__part_dict_get(p, TSAGG__COL_DIM0 + 2, c, &str, &sl), 0);
+    for (int k = 0; k < 2; k++) {
+        int rc = tsagg__part_dict_find(p, TSAGG__COL_DIM0 + 2, "FR", 2, NULL);
+        cr_assert_eq(rc, TSAGG_ECORRUPT);
+        expect_read_error(p, rc, bad, off);
+        char msg[512];
+        tsagg__part_errmsg(p, msg, sizeof msg);
+        cr_assert(strstr(msg, "twice"), "%s", msg);
+    }
+    /* Other dictionaries are not affected. */
+    cr_assert_eq(tsagg__part_dict_find(p, TSAGG__COL_EVENT, "click", 5, NULL), 1);
+    tsagg__part_close(p);
+    free(b);
+    ds_free(&d);
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
 /* The raw footer of a file (malloc'ed); *foff, *fr its offset and length. */
 static uint8_t *footer_raw(const uint8_t *orig, size_t len, uint64_t *foff, uint64_t *fr)
 {

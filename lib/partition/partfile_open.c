@@ -350,7 +350,7 @@ void tsagg__part_close(tsagg__part *p)
             pf_pdict *d = atomic_load_explicit(&p->dicts[i], memory_order_acquire);
             if (d) {
                 free(d->mem);
-                free(d->idx);
+                free(atomic_load_explicit(&d->idx, memory_order_acquire));
                 free(d);
             }
         }
