@@ -1350,6 +1350,7 @@ typedef struct fault {
     tsagg_io io;
     const tsagg_io *base;
     int pwrites, fail_pwrite; /* fail the fail_pwrite-th pwrite (1-based), 0 never */
+    int preads;
     int fail_fsync, fail_rename, short_writes;
 } fault;
 
@@ -1366,6 +1367,7 @@ static int f_close(void *c, int fd)
 static ssize_t f_pread(void *c, int fd, void *b, size_t l, uint64_t o)
 {
     fault *f = c;
+    f->preads++;
     return f->base->pread(f->base->ctx, fd, b, l, o);
 }
 static ssize_t f_pwrite(void *c, int fd, const void *b, size_t l, uint64_t o)
@@ -1440,6 +1442,51 @@ static int write_faulty(fault *f, const char *path, const ds *d)
     if (first)
         cr_assert_eq(rc, first);
     return rc;
+}
+
+/* n rows alike but for their time: the columns take a few bytes per row
+ * group, the footer some 50. */
+static ds alike_rows(size_t n, tsagg_schema *schema)
+{
+    builder b = {0};
+    const char *dims[6] = {"", "", "", "", "", ""};
+    double v = NAN;
+    for (size_t i = 0; i < n; i++) {
+        b_add(&b, HOUR0 + (int64_t)i, 1, 1, 1, "page_view", dims, 6, &v, 1);
+        b.t[b.n - 1].id = 0; /* no ids */
+        b.t[b.n - 1].flags = 0;
+    }
+    return finalize(&b, schema, HOUR0, 1);
+}
+
+/* Opening reads the header, then the trailer and the footer in one read of
+ * the file's tail; a footer longer than that read (here: many row groups
+ * of next to nothing) is read on its own. */
+Test(partfile, open_reads_the_tail_once)
+{
+    tsagg_schema *schema = default_schema();
+    char dir[256], path[512];
+    tu_tmpdir(dir, sizeof dir);
+    for (int k = 0; k < 2; k++) {
+        ds d = k == 0 ? many_rows(20000, schema) : alike_rows(500000, schema);
+        snprintf(path, sizeof path, "%s/%d.tpart", dir, k);
+        tsagg__part_info info;
+        write_ds(tsagg_io_default(), path, &d, 100000, &info);
+        fault f;
+        fault_init(&f);
+        tsagg__part *p;
+        char err[256];
+        cr_assert_eq(tsagg__part_open(&f.io, path, &p, err, sizeof err), 0, "%s", err);
+        tsagg__part_space_info sp;
+        tsagg__part_space(p, &sp);
+        cr_assert_eq(f.preads, k == 0 ? 2 : 3, "%d reads: footer and trailer of %" PRIu64
+                     " bytes in a file of %" PRIu64, f.preads, sp.footer, info.bytes);
+        tsagg__part_close(p);
+        verify(&f.io, path, &d, &(sketch_stats){0});
+        ds_free(&d);
+    }
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
 }
 
 Test(partfile, io_faults_remove_the_temporary_file)
@@ -2273,6 +2320,51 @@ static void rechecksum_block(uint8_t *f, uint64_t off, uint32_t s)
     XXH3_64bits_update(st, f + off + 24, s);
     tsagg__put_u64(f + off + 16, XXH3_64bits_digest(st));
     XXH3_freeState(st);
+}
+
+/* A dictionary holding a string twice (behind a good checksum): turning
+ * codes into strings works, finding a string fails, each time, naming the
+ * block (the hash index that finds strings is built on the first find). */
+Test(partfile, dictionary_duplicates_fail_find)
+{
+    tsagg_schema *schema = default_schema();
+    ds d = many_rows(3 * GR, schema);
+    char dir[256], path[512], bad[600], err[512];
+    tmp_path(dir, sizeof dir, path, sizeof path, "good.tpart");
+    snprintf(bad, sizeof bad, "%s/bad.tpart", dir);
+    write_ds(tsagg_io_default(), path, &d, 5000, NULL);
+    size_t len;
+    uint8_t *b = slurp(path, &len);
+    layout l = parse_layout(b, len);
+    uint64_t off = l.dict_off[3]; /* country: "", "DE", "US" (too short for zstd) */
+    cr_assert_eq(b[off + 1], 0, "the country dictionary should be stored plain");
+    uint32_t stored = tsagg__get_u32(b + off + 8);
+    uint8_t *hit = memmem(b + off + 24, stored, "DE", 2);
+    cr_assert_not_null(hit);
+    memcpy(hit, "US", 2); /* "US" twice */
+    rechecksum_block(b, off, stored);
+    tsagg__part *p;
+    cr_assert_eq(try_open(bad, b, len, &p, err), 0, "%s", err);
+    const char *str;
+    size_t sl;
+    cr_assert_eq(tsagg__part_dict_size(p, TSAGG__COL_DIM0 + 2), 3);
+    for (uint32_t c = 0; c < 3; c++)
+        cr_assert_eq(tsagg__part_dict_get(p, TSAGG__COL_DIM0 + 2, c, &str, &sl), 0);
+    for (int k = 0; k < 2; k++) {
+        int rc = tsagg__part_dict_find(p, TSAGG__COL_DIM0 + 2, "FR", 2, NULL);
+        cr_assert_eq(rc, TSAGG_ECORRUPT);
+        expect_read_error(p, rc, bad, off);
+        char msg[512];
+        tsagg__part_errmsg(p, msg, sizeof msg);
+        cr_assert(strstr(msg, "twice"), "%s", msg);
+    }
+    /* Other dictionaries are not affected. */
+    cr_assert_eq(tsagg__part_dict_find(p, TSAGG__COL_EVENT, "click", 5, NULL), 1);
+    tsagg__part_close(p);
+    free(b);
+    ds_free(&d);
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
 }
 
 /* The raw footer of a file (malloc'ed); *foff, *fr its offset and length. */

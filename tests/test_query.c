@@ -1935,6 +1935,189 @@ Test(query, many_groups)
     cr_assert_eq(tsagg_store_close(st), 0);
 }
 
+/* ---- dictionary codes of every width ------------------------------------------------------ */
+
+/* A busy merchant's rows are read from decoded row groups, which keep
+ * dictionary codes in 1, 2 or 4 bytes as the file's dictionary allows:
+ * country has 255 values and "" (codes up to 255, 1 byte), page 300 (2
+ * bytes), referrer 65,536 (4 bytes). Filters and groups on each width, for
+ * one merchant and for all, against counts computed here. */
+#define WN 70000
+#define WCOUNTRY(i) ((i) % 255)
+#define WPAGE(i) ((i) % 300)
+#define WREF(i) ((i) % 65536)
+
+/* Run q (count per group, bucket total) and compare with want[key] for
+ * the keys printed with fmt; every group of the result is one of them. */
+static void check_groups(tsagg_store *st, tsagg_query *q, tsagg_result *res, const char *fmt,
+                         const unsigned *want, unsigned nkeys)
+{
+    cr_assert_eq(tsagg_query_run(st, q, res), 0, "%s", errmsg(st));
+    size_t groups = 0;
+    for (unsigned k = 0; k < nkeys; k++)
+        groups += want[k] > 0;
+    cr_assert_eq(tsagg_result_groups(res), groups, "%zu groups, want %zu",
+                 tsagg_result_groups(res), groups);
+    for (size_t row = 0; row < groups; row++) {
+        const char *g = tsagg_result_group(res, row);
+        unsigned k = 0;
+        char key[32];
+        for (; k < nkeys; k++) {
+            snprintf(key, sizeof key, fmt, k);
+            if (strcmp(key, g) == 0)
+                break;
+        }
+        cr_assert_lt(k, nkeys, "unexpected group '%s'", g);
+        cr_assert_eq(tsagg_result_values(res, 0)[row], want[k], "group %s: %g, want %u", g,
+                     tsagg_result_values(res, 0)[row], want[k]);
+    }
+}
+
+Test(query, code_widths)
+{
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    const int64_t t0 = W0;
+    char country[16], page[16], ref[16];
+    tsagg_attr attrs[3];
+    for (unsigned i = 0; i < WN; i++) {
+        snprintf(country, sizeof country, "c%03u", WCOUNTRY(i));
+        snprintf(page, sizeof page, "/p%03u", WPAGE(i));
+        snprintf(ref, sizeof ref, "r%05u", WREF(i));
+        attrs[0] = (tsagg_attr){.key = "country", .key_len = 7, .type = TSAGG_STR,
+                                .v.s = {country, (uint32_t)strlen(country)}};
+        attrs[1] = (tsagg_attr){.key = "page", .key_len = 4, .type = TSAGG_STR,
+                                .v.s = {page, (uint32_t)strlen(page)}};
+        attrs[2] = (tsagg_attr){.key = "referrer", .key_len = 8, .type = TSAGG_STR,
+                                .v.s = {ref, (uint32_t)strlen(ref)}};
+        /* Ten hours of 7,000 rows (each with a rollup and hour segments);
+         * every 100th event of another merchant. */
+        tsagg_event ev = {.ts = t0 + (int64_t)i * (10 * HOUR / WN),
+                          .merchant = i % 100 == 0 ? 8 : 7, .event = "page_view",
+                          .event_len = 9, .user = i % 977 + 1, .attrs = attrs, .nattrs = 3};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    }
+    cr_assert_eq(tsagg_flush(st), 0);
+    tsagg_compact_stats cs = compact(st, 0);
+    cr_assert_eq(cs.events_read, WN);
+    static unsigned want[65536];
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    const char *c3[] = {"c003"}, *p7[] = {"/p007"}, *refs[] = {"r00005", "r65535", "r00300"};
+    const char *c255[] = {"c254", "c000"};
+    tsagg_filter f;
+    tsagg_query q;
+    for (int all = 0; all < 2; all++) {
+        tsagg_query_init(&q);
+        q.merchant = 7;
+        q.flags = TSAGG_QUERY_NO_TAIL | (all ? TSAGG_QUERY_ALL_MERCHANTS : 0);
+        q.from = t0;
+        q.to = t0 + 10 * HOUR;
+        q.bucket = TSAGG_BUCKET_TOTAL;
+        q.filters = &f;
+        q.nfilters = 1;
+        /* A 1-byte filter, 2-byte groups. */
+        f = (tsagg_filter){"country", c3, 1};
+        q.group_by = "page";
+        memset(want, 0, sizeof want);
+        for (unsigned i = 0; i < WN; i++)
+            want[WPAGE(i)] += WCOUNTRY(i) == 3 && (all || i % 100 != 0);
+        check_groups(st, &q, res, "/p%03u", want, 300);
+        /* A 2-byte filter, 4-byte groups. */
+        f = (tsagg_filter){"page", p7, 1};
+        q.group_by = "referrer";
+        memset(want, 0, sizeof want);
+        for (unsigned i = 0; i < WN; i++)
+            want[WREF(i)] += WPAGE(i) == 7 && (all || i % 100 != 0);
+        check_groups(st, &q, res, "r%05u", want, 65536);
+        /* A 4-byte filter, 1-byte groups. */
+        f = (tsagg_filter){"referrer", refs, 3};
+        q.group_by = "country";
+        memset(want, 0, sizeof want);
+        for (unsigned i = 0; i < WN; i++)
+            want[WCOUNTRY(i)] += (WREF(i) == 5 || WREF(i) == 65535 || WREF(i) == 300) &&
+                                 (all || i % 100 != 0);
+        check_groups(st, &q, res, "c%03u", want, 255);
+        /* The highest 1-byte code and the lowest, 1-byte groups. */
+        f = (tsagg_filter){"country", c255, 2};
+        memset(want, 0, sizeof want);
+        for (unsigned i = 0; i < WN; i++)
+            want[WCOUNTRY(i)] +=
+                (WCOUNTRY(i) == 254 || WCOUNTRY(i) == 0) && (all || i % 100 != 0);
+        check_groups(st, &q, res, "c%03u", want, 255);
+    }
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- rollup summaries with and without sketches ------------------------------------------ */
+
+/* Counts and sums cache rollup summaries without sketches; a later
+ * question of unique users on the same handle must get the sketches (the
+ * same answer as a handle that never asked for counts). */
+Test(query, rollup_sketches_after_counts)
+{
+    enum { N = 6000, HOURS = 3 };
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    const int64_t t0 = W0;
+    for (unsigned i = 0; i < N; i++) {
+        tsagg_event ev = {.ts = t0 + (int64_t)i * (HOURS * HOUR / N), .merchant = 3,
+                          .event = i % 3 ? "page_view" : "click", .event_len = i % 3 ? 9 : 5,
+                          .user = i % 701 + 1, .session = i % 1301 + 1};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    }
+    cr_assert_eq(tsagg_flush(st), 0);
+    compact(st, 0);
+    tsagg_result *counts, *fresh, *after;
+    cr_assert_eq(tsagg_result_create(&counts), 0);
+    cr_assert_eq(tsagg_result_create(&fresh), 0);
+    cr_assert_eq(tsagg_result_create(&after), 0);
+    tsagg_metric cnt = {TSAGG_METRIC_COUNT, NULL};
+    tsagg_metric users[] = {{TSAGG_METRIC_USERS, NULL}, {TSAGG_METRIC_SESSIONS, NULL}};
+    for (int grouped = 0; grouped < 2; grouped++) {
+        tsagg_query q;
+        tsagg_query_init(&q);
+        q.merchant = 3;
+        q.flags = TSAGG_QUERY_NO_TAIL;
+        q.from = t0;
+        q.to = t0 + HOURS * HOUR;
+        q.bucket = TSAGG_BUCKET_HOUR;
+        q.group_by = grouped ? "event" : NULL;
+        /* A new handle: users first. */
+        tsagg_store *ro = open_store(0, TSAGG_SYNC_BATCH);
+        q.metrics = users;
+        q.nmetrics = 2;
+        cr_assert_eq(tsagg_query_run(ro, &q, fresh), 0, "%s", errmsg(ro));
+        cr_assert_eq(tsagg_store_close(ro), 0);
+        /* Another: counts, then users. */
+        ro = open_store(0, TSAGG_SYNC_BATCH);
+        q.metrics = &cnt;
+        q.nmetrics = 1;
+        cr_assert_eq(tsagg_query_run(ro, &q, counts), 0, "%s", errmsg(ro));
+        q.metrics = users;
+        q.nmetrics = 2;
+        cr_assert_eq(tsagg_query_run(ro, &q, after), 0, "%s", errmsg(ro));
+        cr_assert_eq(tsagg_store_close(ro), 0);
+        size_t rows = tsagg_result_rows(fresh);
+        cr_assert_eq(rows, (size_t)HOURS * (grouped ? 2 : 1));
+        cr_assert_eq(tsagg_result_rows(after), rows);
+        double total = 0;
+        for (size_t r = 0; r < rows; r++) {
+            total += tsagg_result_values(counts, 0)[r];
+            for (size_t m = 0; m < 2; m++) {
+                double v = tsagg_result_values(fresh, m)[r];
+                cr_assert_gt(v, 0, "row %zu metric %zu", r, m);
+                cr_assert_eq(tsagg_result_values(after, m)[r], v, "row %zu metric %zu: %g, want %g",
+                             r, m, tsagg_result_values(after, m)[r], v);
+            }
+        }
+        cr_assert_eq(total, N);
+    }
+    tsagg_result_free(counts);
+    tsagg_result_free(fresh);
+    tsagg_result_free(after);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
 /* ---- a merge removes files under a reader of another handle ------------------------------- */
 
 /* The read-only handle's I/O table: before opening a partition file, let the

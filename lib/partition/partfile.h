@@ -212,7 +212,9 @@ int tsagg__part_read_column(tsagg__part *p, uint32_t col, uint32_t g, void *out)
  * (Addition: codes are in first-seen order of the file's rows, not sorted;
  * code 0 of every dimension is the empty string, i.e. "absent". The first
  * call loads and checks the dictionary block (TSAGG_ECHECKSUM /
- * TSAGG_ECORRUPT); find is a hash lookup. dict_get: TSAGG_EARG for a code
+ * TSAGG_ECORRUPT); the first find indexes its strings, checking that none
+ * appears twice (TSAGG_ECORRUPT, on every find), and find is then a hash
+ * lookup. dict_get: TSAGG_EARG for a code
  * >= dict_size or a column without dictionary. dict_size takes no I/O: the
  * count is in the footer; 0 for a column without dictionary.)
  */

@@ -500,12 +500,15 @@ void tsagg__pfw_free(tsagg__part_writer *w);
 
 /* ---- the reader (partfile_open.c, partfile_read.c) -------------------------- */
 
-/* A loaded dictionary: the string table and a hash index for find. */
+/* A loaded dictionary: the string table, and a hash index for find built
+ * on the first find (a query grouping by a dimension only turns codes into
+ * strings, and hashing a large dictionary's every string cost more than
+ * its reading). */
 typedef struct pf_pdict {
     uint8_t *mem; /* owns the table's bytes */
     tsagg__strtab t;
-    uint32_t *idx; /* code + 1, 0 empty */
-    uint32_t mask;
+    _Atomic(uint32_t *) idx; /* code + 1, 0 empty; NULL until the first find */
+    uint32_t mask;           /* set before idx is published */
 } pf_pdict;
 
 /* A decoded index page: its entries, and where each entry's hour-segment

@@ -261,35 +261,14 @@ static int dict_load(tsagg__part *p, uint32_t col, pf_pdict **out)
         if (tsagg__strtab_get(&pd->t, 0, &s, &sl) != 0 || sl != 0)
             why = "code 0 of a dimension is not the empty string";
     }
-    if (rc == 0 && !why) {
-        uint32_t slots = 16;
-        while (slots < 2 * (uint64_t)pd->t.count && slots < (1u << 31))
-            slots *= 2;
-        pd->idx = calloc(slots, sizeof *pd->idx);
-        pd->mask = slots - 1;
-        if (!pd->idx)
-            rc = -ENOMEM;
-        for (uint32_t c = 0; rc == 0 && !why && c < pd->t.count; c++) {
-            const char *s, *s2;
-            size_t sl, sl2;
-            tsagg__strtab_get(&pd->t, c, &s, &sl);
-            uint32_t i = (uint32_t)XXH3_64bits(s, sl) & pd->mask;
-            for (; pd->idx[i]; i = (i + 1) & pd->mask) {
-                tsagg__strtab_get(&pd->t, pd->idx[i] - 1, &s2, &sl2);
-                if (sl == sl2 && (sl == 0 || memcmp(s, s2, sl) == 0))
-                    why = "a string appears twice";
-            }
-            pd->idx[i] = c + 1;
-        }
-    }
+    if (pd)
+        atomic_init(&pd->idx, NULL);
     if (rc == 0 && why)
         rc = tsagg__pf_perr(p, TSAGG_ECORRUPT, "%s: %s at offset %" PRIu64 ": %s", p->path, what,
                             ref.off, why);
     else if (rc == -ENOMEM)
         tsagg__pf_perr(p, rc, "%s: %s: out of memory", p->path, what);
     if (rc != 0) {
-        if (pd)
-            free(pd->idx);
         free(pd);
         free(mem);
         pthread_mutex_unlock(&p->load_mu);
@@ -299,6 +278,63 @@ static int dict_load(tsagg__part *p, uint32_t col, pf_pdict **out)
     atomic_store_explicit(&p->dicts[d], pd, memory_order_release);
     pthread_mutex_unlock(&p->load_mu);
     *out = pd;
+    return 0;
+}
+
+/*
+ * The hash index of dictionary d (column col), built on the first find
+ * under the load lock: every string's code, checked to appear once (a
+ * string twice would make find miss the rows of its other code). The
+ * failure repeats on every find.
+ */
+static int dict_index(tsagg__part *p, uint32_t col, pf_pdict *pd, const uint32_t **out)
+{
+    const uint32_t *have = atomic_load_explicit(&pd->idx, memory_order_acquire);
+    if (have) {
+        *out = have;
+        return 0;
+    }
+    pthread_mutex_lock(&p->load_mu);
+    uint32_t *idx = atomic_load_explicit(&pd->idx, memory_order_relaxed);
+    if (idx) {
+        pthread_mutex_unlock(&p->load_mu);
+        *out = idx;
+        return 0;
+    }
+    uint32_t slots = 16;
+    while (slots < 2 * (uint64_t)pd->t.count && slots < (1u << 31))
+        slots *= 2;
+    idx = calloc(slots, sizeof *idx);
+    if (!idx) {
+        pthread_mutex_unlock(&p->load_mu);
+        return tsagg__pf_perr(p, -ENOMEM, "%s: dictionary block of column %u: out of memory",
+                              p->path, col);
+    }
+    uint32_t mask = slots - 1;
+    const char *why = NULL;
+    for (uint32_t c = 0; !why && c < pd->t.count; c++) {
+        const char *s, *s2;
+        size_t sl, sl2;
+        tsagg__strtab_get(&pd->t, c, &s, &sl);
+        uint32_t i = (uint32_t)XXH3_64bits(s, sl) & mask;
+        for (; idx[i]; i = (i + 1) & mask) {
+            tsagg__strtab_get(&pd->t, idx[i] - 1, &s2, &sl2);
+            if (sl == sl2 && (sl == 0 || memcmp(s, s2, sl) == 0))
+                why = "a string appears twice";
+        }
+        idx[i] = c + 1;
+    }
+    if (why) {
+        free(idx);
+        pthread_mutex_unlock(&p->load_mu);
+        return tsagg__pf_perr(p, TSAGG_ECORRUPT,
+                              "%s: dictionary block of column %u at offset %" PRIu64 ": %s",
+                              p->path, col, p->drefs[pf_dict_index(col, p->ndims)].off, why);
+    }
+    pd->mask = mask;
+    atomic_store_explicit(&pd->idx, idx, memory_order_release);
+    pthread_mutex_unlock(&p->load_mu);
+    *out = idx;
     return 0;
 }
 
@@ -318,17 +354,20 @@ int tsagg__part_dict_find(tsagg__part *p, uint32_t col, const char *s, size_t le
     if (!p || (len && !s))
         return TSAGG_EARG;
     pf_pdict *d;
+    const uint32_t *idx = NULL;
     int rc = dict_load(p, col, &d);
+    if (rc == 0)
+        rc = dict_index(p, col, d, &idx);
     if (rc != 0)
         return rc;
     uint32_t i = (uint32_t)XXH3_64bits(s, len) & d->mask;
-    for (; d->idx[i]; i = (i + 1) & d->mask) {
+    for (; idx[i]; i = (i + 1) & d->mask) {
         const char *s2;
         size_t l2;
-        tsagg__strtab_get(&d->t, d->idx[i] - 1, &s2, &l2);
+        tsagg__strtab_get(&d->t, idx[i] - 1, &s2, &l2);
         if (l2 == len && (len == 0 || memcmp(s, s2, len) == 0)) {
             if (code)
-                *code = d->idx[i] - 1;
+                *code = idx[i] - 1;
             return 1;
         }
     }

@@ -11,11 +11,14 @@
  * Decoded data: each entry has a directory of merchant slots, one per
  * merchant of the file (by its number in the merchant index), in chunks
  * allocated on first use. A slot holds the merchant's index entry, its hour
- * segments with a rollup summary per segment, and up to SLICE_COLS column
+ * segments with up to two rollup summaries per segment (without and with
+ * sketches; a summary with sketches serves both), and up to SLICE_COLS column
  * slices. Beside them, decoded columns of whole row groups, for busy
  * merchants (whose rows fill row groups) and scans of every merchant: one
- * slot per (group, column), allocated on first use. A direct-mapped table of hints (merchant id -> slot; up to
- * MAX_HINT_BITS bits, allocated on first use) finds a merchant looked up
+ * slot per (group, column), allocated on first use; dictionary codes kept
+ * in 1 or 2 bytes when the file's dictionary allows. A direct-mapped table
+ * of hints (merchant id -> slot; up to MAX_HINT_BITS bits, allocated on
+ * first use) finds a merchant looked up
  * before without the reader, whose lookups take its lock. Every pointer is filled once with an atomic compare-and-swap (two
  * threads may decode the same thing; one copy is kept) and read without a
  * lock; a hint may be overwritten by another merchant's slot, and is
@@ -52,7 +55,8 @@ typedef struct slice {
 typedef struct segs {
     uint32_t n;
     tsagg__hour_segment *seg;          /* n */
-    _Atomic(tsagg__qrollup *) *rollup; /* n, NULL until decoded */
+    _Atomic(tsagg__qrollup *) *rollup; /* n, with sketches; NULL until decoded */
+    _Atomic(tsagg__qrollup *) *counts; /* n, without; NULL until decoded */
 } segs;
 
 struct tsagg__pcmerch {
@@ -123,12 +127,13 @@ static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /*
  * Decode a merchant-hour's rollup and keep its summary: per event code the
- * hour's count and measure sums, and copies of the sketches, checked once
- * (queries merge them as views, a plain register max). The per-minute
- * entries are not kept: buckets that cut an hour decode the rollup again.
+ * hour's count and measure sums, and when `sketches` copies of the
+ * sketches, checked once (queries merge them as views, a plain register
+ * max). The per-minute entries are not kept: buckets that cut an hour
+ * decode the rollup again.
  */
 static int qrollup_build(tsagg__part *p, const tsagg__merchant_entry *me,
-                         const tsagg__hour_segment *seg, tsagg__qrollup **out)
+                         const tsagg__hour_segment *seg, int sketches, tsagg__qrollup **out)
 {
     tsagg__rollup r;
     int rc = tsagg__part_rollup(p, me, seg, &r);
@@ -149,7 +154,9 @@ static int qrollup_build(tsagg__part *p, const tsagg__merchant_entry *me,
     for (uint32_t c = 0; c <= maxcode; c++)
         if (idx[c])
             idx[c] = ++nev; /* ascending codes */
-    size_t sketch = r.users_len + r.sessions_len;
+    if (!sketches)
+        r.nnamed = 0; /* nothing of them is kept (tsagg__rollup_free frees by pointer) */
+    size_t sketch = sketches ? r.users_len + r.sessions_len : 0;
     for (uint32_t k = 0; k < r.nnamed; k++)
         sketch += r.named_users_len[k] + r.named_sessions_len[k];
     size_t o_sums = align8(sizeof(tsagg__qrollup));
@@ -169,6 +176,7 @@ static int qrollup_build(tsagg__part *p, const tsagg__merchant_entry *me,
     q->nev = nev;
     q->nmeasures = nm;
     q->nnamed = r.nnamed;
+    q->sketches = sketches;
     q->ev_sums = (double *)(void *)(mem + o_sums);
     q->ev_count = (uint64_t *)(void *)(mem + o_count);
     q->named_users = (tsagg__hll_view *)(void *)(mem + o_views);
@@ -196,8 +204,10 @@ static int qrollup_build(tsagg__part *p, const tsagg__merchant_entry *me,
             rc = tsagg__hll_view_init((view), sk, (len));                                      \
         sk += (len);                                                                           \
     } while (0)
-    KEEP(&q->users, r.users, r.users_len);
-    KEEP(&q->sessions, r.sessions, r.sessions_len);
+    if (sketches) {
+        KEEP(&q->users, r.users, r.users_len);
+        KEEP(&q->sessions, r.sessions, r.sessions_len);
+    }
     for (uint32_t k = 0; k < r.nnamed; k++) {
         KEEP(&q->named_users[k], r.named_users[k], r.named_users_len[k]);
         KEEP(&q->named_sessions[k], r.named_sessions[k], r.named_sessions_len[k]);
@@ -330,7 +340,7 @@ int tsagg__pcent_segments(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
     uint32_t n = m->me.nsegments;
     size_t o_seg = align8(sizeof *sg);
     size_t o_roll = o_seg + (size_t)n * sizeof(tsagg__hour_segment);
-    size_t total = o_roll + (size_t)n * sizeof(_Atomic(tsagg__qrollup *));
+    size_t total = o_roll + 2 * (size_t)n * sizeof(_Atomic(tsagg__qrollup *));
     char *mem = malloc(total);
     if (!mem)
         return -ENOMEM;
@@ -338,8 +348,11 @@ int tsagg__pcent_segments(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
     sg->n = n;
     sg->seg = (tsagg__hour_segment *)(void *)(mem + o_seg);
     sg->rollup = (_Atomic(tsagg__qrollup *) *)(void *)(mem + o_roll);
-    for (uint32_t k = 0; k < n; k++)
+    sg->counts = sg->rollup + n;
+    for (uint32_t k = 0; k < n; k++) {
         atomic_init(&sg->rollup[k], NULL);
+        atomic_init(&sg->counts[k], NULL);
+    }
     int rc = n ? tsagg__part_segments(e->p, &m->me, sg->seg) : 0;
     if (rc != 0) {
         free(mem);
@@ -358,21 +371,24 @@ int tsagg__pcent_segments(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
 }
 
 int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint32_t k,
-                        const tsagg__qrollup **out)
+                        int sketches, const tsagg__qrollup **out)
 {
     segs *sg = atomic_load_explicit(&m->segs, memory_order_acquire);
     if (!sg || k >= sg->n)
         return TSAGG_EARG;
     tsagg__qrollup *q = atomic_load_explicit(&sg->rollup[k], memory_order_acquire);
+    if (!q && !sketches)
+        q = atomic_load_explicit(&sg->counts[k], memory_order_acquire);
     if (q) {
         *out = q;
         return 0;
     }
-    int rc = qrollup_build(e->p, &m->me, &sg->seg[k], &q);
+    int rc = qrollup_build(e->p, &m->me, &sg->seg[k], sketches, &q);
     if (rc != 0)
         return rc;
+    _Atomic(tsagg__qrollup *) *slot = sketches ? &sg->rollup[k] : &sg->counts[k];
     tsagg__qrollup *expected = NULL;
-    if (atomic_compare_exchange_strong_explicit(&sg->rollup[k], &expected, q,
+    if (atomic_compare_exchange_strong_explicit(slot, &expected, q,
                                                 memory_order_acq_rel, memory_order_acquire)) {
         account(st, e, q->bytes);
     } else {
@@ -391,6 +407,38 @@ static size_t col_width(const tsagg__pcent *e, uint32_t col)
         (col >= TSAGG__COL_DIM0 && col < TSAGG__COL_DIM0 + ndims))
         return sizeof(uint32_t);
     return sizeof(uint64_t); /* ts, merchant, user, session, id; double measures */
+}
+
+/* Whether column col of the entry's file holds dictionary codes. */
+static int is_code_col(const tsagg__pcent *e, uint32_t col)
+{
+    uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(tsagg__part_schema(e->p));
+    return col == TSAGG__COL_EVENT || (col >= TSAGG__COL_DIM0 && col < TSAGG__COL_DIM0 + ndims);
+}
+
+unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col)
+{
+    uint32_t n = tsagg__part_dict_size(e->p, col); /* codes are < n */
+    return n <= (1u << 8) ? 1 : n <= (1u << 16) ? 2 : 4;
+}
+
+/* Copy n decoded values of width bytes into out at kept bytes each (kept <
+ * width only for codes, which the reader checked are below the dictionary's
+ * size, so they fit). */
+static void keep_values(const void *in, size_t n, size_t width, size_t kept, void *out)
+{
+    const uint32_t *c = in;
+    if (kept == width) {
+        memcpy(out, in, n * width);
+    } else if (kept == 1) {
+        uint8_t *o = out;
+        for (size_t i = 0; i < n; i++)
+            o[i] = (uint8_t)c[i];
+    } else {
+        uint16_t *o = out;
+        for (size_t i = 0; i < n; i++)
+            o[i] = (uint16_t)c[i];
+    }
 }
 
 /* Decode column col of rows [r0, r0 + n) into out. */
@@ -448,25 +496,28 @@ int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_
         *data = sl->data;
         return 0;
     }
-    /* The reader wants room for a full group; a short one (the file's last,
-     * or a small hour file's only one) is decoded aside and kept at its
-     * size. */
+    /* The reader wants room for a full group of the column's type; a
+     * short group (the file's last, or a small hour file's only one) and
+     * narrowed codes are decoded aside and kept at their size. */
     const tsagg__group_info *gi = tsagg__part_group(e->p, g);
     size_t width = col_width(e, col), rows = gi ? gi->rows : 0;
-    int full = rows >= TSAGG__PART_GROUP_ROWS;
-    size_t bytes = (full ? TSAGG__PART_GROUP_ROWS : rows) * width;
+    size_t kept = is_code_col(e, col) ? tsagg__pcent_group_code_bytes(e, col) : width;
+    if (rows > TSAGG__PART_GROUP_ROWS)
+        rows = TSAGG__PART_GROUP_ROWS;
+    int direct = rows == TSAGG__PART_GROUP_ROWS && kept == width;
+    size_t bytes = rows * kept;
     sl = malloc(sizeof *sl + bytes + 1);
-    void *buf = full ? NULL : malloc(TSAGG__PART_GROUP_ROWS * width);
-    if (!sl || (!full && !buf)) {
+    void *buf = direct ? NULL : malloc(TSAGG__PART_GROUP_ROWS * width);
+    if (!sl || (!direct && !buf)) {
         free(sl);
         free(buf);
         return -ENOMEM;
     }
     sl->col = col;
     sl->bytes = sizeof *sl + bytes;
-    int rc = tsagg__part_read_column(e->p, col, g, full ? (void *)sl->data : buf);
-    if (rc == 0 && !full)
-        memcpy(sl->data, buf, bytes);
+    int rc = tsagg__part_read_column(e->p, col, g, direct ? (void *)sl->data : buf);
+    if (rc == 0 && !direct)
+        keep_values(buf, rows, width, kept, sl->data);
     free(buf);
     if (rc != 0) {
         free(sl);
@@ -543,8 +594,10 @@ static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
             if (!m)
                 continue;
             segs *sg = atomic_load_explicit(&m->segs, memory_order_relaxed);
-            for (uint32_t k = 0; sg && k < sg->n; k++)
+            for (uint32_t k = 0; sg && k < sg->n; k++) {
                 qrollup_free(atomic_load_explicit(&sg->rollup[k], memory_order_relaxed));
+                qrollup_free(atomic_load_explicit(&sg->counts[k], memory_order_relaxed));
+            }
             free(sg);
             for (size_t k = 0; k < SLICE_COLS; k++)
                 free(atomic_load_explicit(&m->cols[k], memory_order_relaxed));

@@ -26,12 +26,13 @@
 
 /* The summary of a merchant-hour's rollup: per event name, the hour's
  * count and measure sums (what a bucket holding the whole hour needs), and
- * the sketches, checked (tsagg__hll_merge_view is then a plain register
- * max). One block; immutable once published. */
+ * (when asked for) the sketches, checked (tsagg__hll_merge_view is then a
+ * plain register max). One block; immutable once published. */
 typedef struct tsagg__qrollup {
     uint32_t nev;        /* event codes with rows */
     uint32_t nmeasures;  /* of the file */
-    uint32_t nnamed;     /* event codes with their own sketches */
+    uint32_t nnamed;     /* event codes with their own sketches; 0 without */
+    int sketches;        /* users, sessions and named_* are set */
     uint32_t *ev_code;   /* nev, ascending */
     uint64_t *ev_count;  /* nev */
     double *ev_sums;     /* nev x nmeasures, event-major */
@@ -77,9 +78,11 @@ int tsagg__pcent_segments(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
                           const tsagg__hour_segment **out);
 
 /* The rollup summary of the merchant's segment k (which has a rollup),
- * cached. Segments must have been read. */
+ * cached, with its sketches when `sketches` (most questions need counts and
+ * sums alone: copying and checking every hour's sketches was a sixth of a
+ * first query's time). Segments must have been read. */
 int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint32_t k,
-                        const tsagg__qrollup **out);
+                        int sketches, const tsagg__qrollup **out);
 
 /*
  * Column col of the merchant's rows in the entry's file, decoded: its rows
@@ -92,11 +95,19 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
 
 /*
  * Column col of row group g of the entry's file, decoded (the group's rows
- * of the column's type), cached and valid while the entry is referenced:
- * the rows of busy merchants and of scans of every merchant.
+ * of the column's type, but see group_code_bytes), cached and valid while
+ * the entry is referenced: the rows of busy merchants and of scans of
+ * every merchant.
  */
 int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_t col,
                            const void **data);
+
+/* Bytes per value group_col gives of a dictionary column (the event name,
+ * a dimension): 1 when every code of the file's dictionary fits a uint8_t,
+ * 2 when it fits a uint16_t, else 4. A first query decodes megabytes of
+ * codes of a busy merchant; narrow ones cost a quarter of the fresh memory
+ * (and its page faults) and of the scans' reads. */
+unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col);
 
 /* Set the handle's budget for decoded data (tsagg_options.query_cache_bytes;
  * 0 keeps nothing once a query is done). For tests. */

@@ -293,12 +293,32 @@ static colbufs *scratch_of(qplan *p)
     return p->scratch;
 }
 
+/* Dictionary codes of up to G rows, 1, 2 or 4 bytes each (cached row
+ * groups keep them narrow, tsagg__pcent_group_code_bytes). */
+typedef struct codev {
+    const void *v; /* at the first row */
+    unsigned bytes;
+} codev;
+
+static inline uint32_t code_at(codev c, uint32_t i)
+{
+    return c.bytes == 1   ? ((const uint8_t *)c.v)[i]
+           : c.bytes == 2 ? ((const uint16_t *)c.v)[i]
+                          : ((const uint32_t *)c.v)[i];
+}
+
+/* Codes from row off on; bytes per code. */
+static codev codes_from(const void *v, unsigned bytes, uint64_t off)
+{
+    return (codev){(const char *)v + off * bytes, bytes};
+}
+
 /* The columns of up to G rows, each pointer at the first row. */
 typedef struct chunk {
     const int64_t *ts; /* NULL: every row is in range, in bucket `bucket` */
     size_t bucket;
-    const uint32_t *codes[TSAGG_QUERY_MAX_FILTERS]; /* NULL: the filter passes all */
-    const uint32_t *group;
+    codev codes[TSAGG_QUERY_MAX_FILTERS]; /* v NULL: the filter passes all */
+    codev group;
     const uint64_t *user, *session;
     const double *meas[TSAGG_SCHEMA_MAX_FIELDS]; /* NULL: absent in the file */
 } chunk;
@@ -351,15 +371,25 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         }
     }
     for (uint32_t f = 0; m && f < p->nfilters; f++) {
-        if (!k->codes[f])
+        if (!k->codes[f].v)
             continue;
         const uint8_t *ok = s->allowed[f];
-        const uint32_t *codes = k->codes[f];
         uint32_t kept = 0;
-        for (uint32_t j = 0; j < m; j++) {
-            c->sel[kept] = c->sel[j];
-            kept += ok[codes[c->sel[j]]];
-        }
+#define NARROW(T)                                                                              \
+    do {                                                                                       \
+        const T *cv = k->codes[f].v;                                                           \
+        for (uint32_t j = 0; j < m; j++) {                                                     \
+            c->sel[kept] = c->sel[j];                                                          \
+            kept += ok[cv[c->sel[j]]];                                                         \
+        }                                                                                      \
+    } while (0)
+        if (k->codes[f].bytes == 1)
+            NARROW(uint8_t);
+        else if (k->codes[f].bytes == 2)
+            NARROW(uint16_t);
+        else
+            NARROW(uint32_t);
+#undef NARROW
         m = kept;
     }
     int rc = 0;
@@ -372,7 +402,7 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         for (uint32_t j = 0; j < m; j++) {
             uint32_t i = c->sel[j];
             size_t grp = 0;
-            if (grouped && (rc = row_group(s, k->group[i], &grp)) != 0)
+            if (grouped && (rc = row_group(s, code_at(k->group, i), &grp)) != 0)
                 break;
             if (grp == QGROUP_SKIP)
                 continue;
@@ -389,7 +419,7 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
     for (uint32_t j = 0; rc == 0 && j < m; j++) {
         uint32_t i = c->sel[j];
         size_t grp = 0;
-        if (grouped && (rc = row_group(s, k->group[i], &grp)) != 0)
+        if (grouped && (rc = row_group(s, code_at(k->group, i), &grp)) != 0)
             break;
         if (grp == QGROUP_SKIP)
             continue;
@@ -435,17 +465,17 @@ static int group_chunk(pscan *s, colbufs *c, uint32_t g, uint32_t off, int need_
     if (need_ts && (rc = tsagg__pcent_group_col(st, s->ent, g, TSAGG__COL_TS, &v)) == 0)
         k->ts = (const int64_t *)v + off;
     for (uint32_t f = 0; rc == 0 && f < p->nfilters; f++) {
-        k->codes[f] = NULL;
+        k->codes[f] = (codev){NULL, 4};
         if (s->fcol[f] != NOCOL && (rc = tsagg__pcent_group_col(st, s->ent, g, s->fcol[f], &v)) == 0)
-            k->codes[f] = (const uint32_t *)v + off;
+            k->codes[f] = codes_from(v, tsagg__pcent_group_code_bytes(s->ent, s->fcol[f]), off);
     }
-    k->group = NULL;
+    k->group = (codev){NULL, 4};
     if (rc == 0 && p->group_col != QCOL_NONE && s->group_dict == NOCOL) {
         memset(c->group, 0, sizeof c->group);
-        k->group = c->group;
+        k->group = (codev){c->group, 4};
     } else if (rc == 0 && p->group_col != QCOL_NONE &&
                (rc = tsagg__pcent_group_col(st, s->ent, g, s->group_dict, &v)) == 0) {
-        k->group = (const uint32_t *)v + off;
+        k->group = codes_from(v, tsagg__pcent_group_code_bytes(s->ent, s->group_dict), off);
     }
     k->user = k->session = NULL;
     if (rc == 0 && p->need_users && (rc = tsagg__pcent_group_col(st, s->ent, g, TSAGG__COL_USER, &v)) == 0)
@@ -599,8 +629,8 @@ static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, in
         uint32_t m = r0 + n - i < G ? (uint32_t)(r0 + n - i) : G;
         k.ts = whole ? NULL : r->ts + i;
         for (uint32_t f = 0; f < p->nfilters; f++)
-            k.codes[f] = s->fcol[f] != NOCOL ? r->codes[f] + i : NULL;
-        k.group = zero_groups ? c->group : r->group ? r->group + i : NULL;
+            k.codes[f] = (codev){s->fcol[f] != NOCOL ? r->codes[f] + i : NULL, 4};
+        k.group = (codev){zero_groups ? c->group : r->group ? r->group + i : NULL, 4};
         k.user = r->user ? r->user + i : NULL;
         k.session = r->session ? r->session + i : NULL;
         for (uint32_t x = 0; p->need_measures && x < p->nmeasures; x++)
@@ -674,7 +704,8 @@ static int scan_segments(pscan *s)
             break;
         if (rollup_ok && seg[k].rollup_len > 0) {
             const tsagg__qrollup *qr;
-            if ((rc = tsagg__pcent_rollup(p->st, s->ent, s->merch, k, &qr)) != 0)
+            if ((rc = tsagg__pcent_rollup(p->st, s->ent, s->merch, k,
+                                          p->need_users || p->need_sessions, &qr)) != 0)
                 break;
             if (rollup_usable(s, qr, lo)) {
                 rc = scan_rollup(s, qr, &seg[k]);

@@ -218,6 +218,10 @@ static int read_partition(tsagg__part *p, void *scratch)
         size_t len;
         if (tsagg__part_dict_size(p, col) > 0)
             rc = tsagg__part_dict_get(p, col, 0, &s, &len);
+        /* A find indexes every string, which checks that each is there once. */
+        if (rc == 0 && tsagg__part_dict_size(p, col) > 0 &&
+            (rc = tsagg__part_dict_find(p, col, s, len, NULL)) == 1)
+            rc = 0;
     }
     return rc ? rc : read_merchants(p);
 }
