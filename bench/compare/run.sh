@@ -10,9 +10,8 @@
 # over 30 days from 2026-10-01, 1,000 merchants; --quick: 1,000,000; --long:
 # the long history, 2,000,000 events over 365 days from 2025-10-01, 200,000
 # merchants; options after --quick or --long override theirs), loads it into
-# a libtsagg store
-# (tsagg-ingest --compact, from NDJSON), a DuckDB database and a ClickHouse
-# MergeTree table (from CSV: the same events), runs the
+# a libtsagg store (tsagg-ingest --compact, from NDJSON), a DuckDB database
+# and a ClickHouse MergeTree table (from CSV: the same events), runs the
 # query set of queries.* on each, checks that all systems return the same
 # rows, and prints one table. See docs/benchmarks.md, "Side by side with
 # DuckDB and ClickHouse".
@@ -86,9 +85,11 @@ done
 [ "$MERCHANTS" -ge 50 ] || { echo "run.sh: --merchants must be at least 50" >&2; exit 2; }
 # A fixed first day (not one relative to today) keeps every run's data, and
 # so its bytes and answers, the same.
-[[ "$START_DAY" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] &&
-    START_S=$(date -u -d "${START_DAY}T00:00:00Z" +%s 2>/dev/null) ||
-    { echo "run.sh: --start '$START_DAY' is not a day (YYYY-MM-DD)" >&2; exit 2; }
+if ! [[ "$START_DAY" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] ||
+    ! START_S=$(date -u -d "${START_DAY}T00:00:00Z" +%s 2>/dev/null); then
+    echo "run.sh: --start '$START_DAY' is not a day (YYYY-MM-DD)" >&2
+    exit 2
+fi
 if [ $((START_S + DAYS * 86400)) -gt "$(date +%s)" ]; then
     echo "run.sh: warning: the data reaches past today; its newest spans stay hour files" >&2
 fi
