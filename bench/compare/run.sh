@@ -2,19 +2,25 @@
 # bench/compare/run.sh - libtsagg side by side with DuckDB and ClickHouse.
 #
 #   bench/compare/run.sh [--events N] [--quick] [--long] [--days D]
-#                        [--merchants M] [--seed S] [--reps R] [--draws K]
-#                        [--build DIR] [--workdir DIR] [--keep] [--no-install]
+#                        [--merchants M] [--seed S] [--start DAY] [--reps R]
+#                        [--draws K] [--build DIR] [--workdir DIR] [--keep]
+#                        [--no-install]
 #
 # Generates one GA-like data set with tsagg-gen (default 10,000,000 events
-# over 30 days, 1,000 merchants; --quick: 1,000,000; --long: the long
-# history, 2,000,000 events over 365 days, 200,000 merchants; options after
-# --quick or --long override theirs), loads it into a libtsagg store
-# (tsagg-ingest --compact, from NDJSON), a DuckDB database and a ClickHouse
-# MergeTree table (from CSV: the same events), runs the
+# over 30 days from 2026-10-01, 1,000 merchants; --quick: 1,000,000; --long:
+# the long history, 2,000,000 events over 365 days from 2025-10-01, 200,000
+# merchants; options after --quick or --long override theirs), loads it into
+# a libtsagg store (tsagg-ingest --compact, from NDJSON), a DuckDB database
+# and a ClickHouse MergeTree table (from CSV: the same events), runs the
 # query set of queries.* on each, checks that all systems return the same
 # rows, and prints one table. See docs/benchmarks.md, "Side by side with
 # DuckDB and ClickHouse".
 #
+#   --start DAY    first day of the data, YYYY-MM-DD (UTC midnight); keep
+#                  the data in the past: compaction seals (and writes as
+#                  day and month files) only spans before the newest event,
+#                  and events more than a day ahead of the clock do not
+#                  count as newest
 #   --reps R       warm runs per query after the first (default 10)
 #   --draws K      merchants drawn by traffic for the Q8 dashboard (1000)
 #   --build DIR    the meson build to use, set up as a release build if
@@ -41,6 +47,7 @@ EVENTS=10000000
 DAYS=30
 MERCHANTS=1000
 SEED=1
+START_DAY=2026-10-01
 REPS=10
 DRAWS=1000
 BUILD="$ROOT/build-bench"
@@ -57,10 +64,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --events) EVENTS=$2; shift 2 ;;
     --quick) EVENTS=1000000; shift ;;
-    --long) EVENTS=2000000 DAYS=365 MERCHANTS=200000; shift ;;
+    --long) EVENTS=2000000 DAYS=365 MERCHANTS=200000 START_DAY=2025-10-01; shift ;;
     --days) DAYS=$2; shift 2 ;;
     --merchants) MERCHANTS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
+    --start) START_DAY=$2; shift 2 ;;
     --reps) REPS=$2; shift 2 ;;
     --draws) DRAWS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
@@ -75,6 +83,16 @@ for v in "$EVENTS" "$DAYS" "$MERCHANTS" "$SEED" "$REPS" "$DRAWS"; do
     [[ "$v" =~ ^[0-9]+$ ]] || { echo "run.sh: '$v' is not a number" >&2; exit 2; }
 done
 [ "$MERCHANTS" -ge 50 ] || { echo "run.sh: --merchants must be at least 50" >&2; exit 2; }
+# A fixed first day (not one relative to today) keeps every run's data, and
+# so its bytes and answers, the same.
+if ! [[ "$START_DAY" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] ||
+    ! START_S=$(date -u -d "${START_DAY}T00:00:00Z" +%s 2>/dev/null); then
+    echo "run.sh: --start '$START_DAY' is not a day (YYYY-MM-DD)" >&2
+    exit 2
+fi
+if [ $((START_S + DAYS * 86400)) -gt "$(date +%s)" ]; then
+    echo "run.sh: warning: the data reaches past today; its newest spans stay hour files" >&2
+fi
 
 T_START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
@@ -183,8 +201,8 @@ if ! command -v clickhouse-server >/dev/null || ! command -v clickhouse-client >
 fi
 
 # ----------------------------------------------------------------- data ----
-step "data: $EVENTS events, $DAYS days, $MERCHANTS merchants, seed $SEED (work directory $WORKDIR)"
-GENARGS=(-n "$EVENTS" -d "$DAYS" -m "$MERCHANTS" -s "$SEED")
+step "data: $EVENTS events, $DAYS days from $START_DAY, $MERCHANTS merchants, seed $SEED (work directory $WORKDIR)"
+GENARGS=(-n "$EVENTS" -d "$DAYS" -m "$MERCHANTS" -s "$SEED" --start "${START_DAY}T00:00:00Z")
 t0=$(now)
 if [ -z "${MISSING[tsagg]}" ]; then
     "$GEN" "${GENARGS[@]}" -f ndjson >"$WORKDIR/events.ndjson"
@@ -193,8 +211,7 @@ fi
 "$GEN" "${GENARGS[@]}" -f csv >"$WORKDIR/events.csv"
 note "CSV for DuckDB and ClickHouse: $(du -m "$WORKDIR/events.csv" | cut -f1) MB; generated in $(elapsed "$t0" "$(now)") s"
 
-# The generator's default start; the range is whole days from it.
-START_S=1790812800
+# The range is whole days from the start.
 END_S=$((START_S + DAYS * 86400))
 MIDDAY_S=$((START_S + (DAYS / 2) * 86400))
 # The year and quarter questions end with the data; on a shorter history
@@ -650,7 +667,7 @@ R[duckdb.load_eps]=$(awk -v n="$EVENTS" -v s="${R[duckdb.load]:-}" 'BEGIN { if (
 R[clickhouse.load_eps]=$(awk -v n="$EVENTS" -v s="${R[clickhouse.load]:-}" 'BEGIN { if (s + 0 > 0) printf "%.0f", n / s }')
 
 {
-    echo "$EVENTS events, $DAYS days, $MERCHANTS merchants (seed $SEED); DuckDB ${R[duckdb.version]:-?}, ClickHouse ${R[clickhouse.version]:-?}"
+    echo "$EVENTS events, $DAYS days from $START_DAY, $MERCHANTS merchants (seed $SEED); DuckDB ${R[duckdb.version]:-?}, ClickHouse ${R[clickhouse.version]:-?}"
     echo "times in ms (first run / median of $REPS warm runs); ratios > 1: libtsagg is faster or smaller"
     echo "$(nproc) CPUs; load average (1 min) $LOAD_START at the start, $(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?") at the end"
     echo
