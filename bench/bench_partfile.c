@@ -28,7 +28,7 @@
 
 #include "benchutil.h"
 #include "gagen.h"
-#include "hourbuf.h"
+#include "spanbuf.h"
 #include "partfile.h"
 #include "tsagg.h"
 
@@ -58,7 +58,7 @@ static int key_column(const tsagg_schema *schema, const tsagg_attr *a)
  * them: declared string attributes become dimensions, declared numbers
  * measures. */
 static void generate(const gagen_config *cfg, const tsagg_schema *schema, int64_t start,
-                     uint32_t hours, tsagg__hourbuf *h)
+                     uint32_t hours, tsagg__spanbuf *h)
 {
     gagen *g = gagen_create(cfg);
     if (!g)
@@ -66,7 +66,7 @@ static void generate(const gagen_config *cfg, const tsagg_schema *schema, int64_
     uint32_t ndims = h->ndims, nm = h->nmeasures, empty;
     uint32_t dims[TSAGG_SCHEMA_MAX_FIELDS];
     double meas[TSAGG_SCHEMA_MAX_FIELDS];
-    int rc = tsagg__hourbuf_intern(h, "", 0, &empty);
+    int rc = tsagg__spanbuf_intern(h, "", 0, &empty);
     if (rc != 0)
         die("intern", rc);
     int64_t end = start + (int64_t)hours * TSAGG__HOUR_US;
@@ -77,13 +77,13 @@ static void generate(const gagen_config *cfg, const tsagg_schema *schema, int64_
             const tsagg_event *e = &batch[i];
             if (e->ts < start || e->ts >= end)
                 continue;
-            tsagg__hrow row = {.ts = e->ts,
+            tsagg__spanrow row = {.ts = e->ts,
                                .merchant = e->merchant,
                                .user = e->user,
                                .session = e->session,
                                .flags = e->flags & TSAGG_EVENT_HAS_ID,
                                .id = e->flags & TSAGG_EVENT_HAS_ID ? e->id : 0};
-            rc = tsagg__hourbuf_intern(h, e->event, e->event_len, &row.event);
+            rc = tsagg__spanbuf_intern(h, e->event, e->event_len, &row.event);
             for (uint32_t d = 0; d < ndims; d++)
                 dims[d] = empty;
             for (uint32_t m = 0; m < nm; m++)
@@ -92,14 +92,14 @@ static void generate(const gagen_config *cfg, const tsagg_schema *schema, int64_
                 const tsagg_attr *at = &e->attrs[a];
                 int col = key_column(schema, at);
                 if (col >= 0 && at->type == TSAGG_STR)
-                    rc = tsagg__hourbuf_intern(h, at->v.s.ptr, at->v.s.len, &dims[col]);
+                    rc = tsagg__spanbuf_intern(h, at->v.s.ptr, at->v.s.len, &dims[col]);
                 else if (col <= -2 && at->type != TSAGG_STR)
                     meas[-2 - col] = at->type == TSAGG_F64 ? at->v.f : (double)at->v.i;
             }
             if (rc == 0)
-                rc = tsagg__hourbuf_add(h, &row, dims, meas);
+                rc = tsagg__spanbuf_add(h, &row, dims, meas);
             if (rc != 0)
-                die("hourbuf", rc);
+                die("spanbuf", rc);
         }
     }
     free(batch);
@@ -107,7 +107,7 @@ static void generate(const gagen_config *cfg, const tsagg_schema *schema, int64_
 }
 
 /* Write h's rows, sorted, into path; the write time in *secs. */
-static void write_file(const tsagg__hourbuf *h, const tsagg_schema *schema, const char *path,
+static void write_file(const tsagg__spanbuf *h, const tsagg_schema *schema, const char *path,
                        int64_t start, uint32_t hours, tsagg__part_info *info, double *secs,
                        double *cpu)
 {
@@ -123,16 +123,16 @@ static void write_file(const tsagg__hourbuf *h, const tsagg_schema *schema, cons
         size_t k = h->n - i < BATCH ? h->n - i : BATCH;
         for (size_t j = 0; j < k; j++) {
             size_t r = h->order[i + j];
-            const tsagg__hrow *hr = &h->rows[r];
+            const tsagg__spanrow *hr = &h->rows[r];
             for (uint32_t d = 0; d < ndims; d++)
-                dims[j * ndims + d] = tsagg__hourbuf_str(h, h->dims[r * ndims + d]);
+                dims[j * ndims + d] = tsagg__spanbuf_str(h, h->dims[r * ndims + d]);
             rows[j] = (tsagg__row){.ts = hr->ts,
                                    .merchant = hr->merchant,
                                    .user = hr->user,
                                    .session = hr->session,
                                    .id = hr->id,
                                    .flags = hr->flags,
-                                   .event = tsagg__hourbuf_str(h, hr->event),
+                                   .event = tsagg__spanbuf_str(h, hr->event),
                                    .dims = dims + j * ndims,
                                    .measures = h->meas + r * nm};
         }
@@ -313,15 +313,15 @@ int main(int argc, char **argv)
     int rc = tsagg_schema_create_default(&schema);
     if (rc != 0)
         die("schema", rc);
-    tsagg__hourbuf h;
+    tsagg__spanbuf h;
     int64_t start = cfg.start_us - cfg.start_us % TSAGG__HOUR_US;
-    rc = tsagg__hourbuf_init(&h, start, (uint32_t)tsagg_schema_dimension_count(schema),
+    rc = tsagg__spanbuf_init(&h, start, (uint32_t)tsagg_schema_dimension_count(schema),
                              (uint32_t)tsagg_schema_measure_count(schema));
     if (rc != 0)
-        die("hourbuf_init", rc);
+        die("spanbuf_init", rc);
     double t0 = mono_s();
     generate(&cfg, schema, start, hours, &h);
-    if ((rc = tsagg__hourbuf_sort(&h)) != 0)
+    if ((rc = tsagg__spanbuf_sort(&h)) != 0)
         die("sort", rc);
     printf("events %" PRIu64 " in the span of %u h (of %" PRIu64 " over %u days, %u merchants); "
            "generated and sorted in %.1f s\n",
@@ -342,7 +342,7 @@ int main(int argc, char **argv)
            " B, %.2f B/event\n",
            (double)info.rows / secs, secs, (double)info.rows / cpu, info.bytes,
            (double)info.bytes / (double)info.rows);
-    tsagg__hourbuf_free(&h);
+    tsagg__spanbuf_free(&h);
 
     tsagg__part *p;
     char err[512];

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hourbuf.h"
+#include "spanbuf.h"
 #include "tiers.h"
 #include "manifest.h"
 #include "merge.h"
@@ -44,7 +44,7 @@ static inline int64_t hour_of(int64_t ts)
 /* One span being compacted (tiers.h): its rows in memory and its spilled
  * runs. */
 typedef struct span_slot {
-    tsagg__hourbuf buf; /* buf.start: the span's start */
+    tsagg__spanbuf buf; /* buf.start: the span's start */
     uint32_t hours;
     uint64_t seq;       /* slots in the order they were made */
     uint64_t hour_bits[SPAN_HOUR_WORDS]; /* the span's hours with events */

@@ -66,7 +66,7 @@ static void slot_free(span_slot *s)
 {
     if (!s)
         return;
-    tsagg__hourbuf_free(&s->buf);
+    tsagg__spanbuf_free(&s->buf);
     for (size_t i = 0; i < s->nruns; i++)
         free(s->runs[i]);
     free(s->runs);
@@ -98,14 +98,14 @@ static int slot_get(compactor *c, int64_t start, uint32_t hours, span_slot **out
     span_slot *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
-    int rc = tsagg__hourbuf_init(&s->buf, start, c->ndims, c->nmeas);
+    int rc = tsagg__spanbuf_init(&s->buf, start, c->ndims, c->nmeas);
     if (rc != 0) {
         free(s);
         return rc;
     }
     s->hours = hours;
     s->seq = c->next_seq++;
-    c->bytes += tsagg__hourbuf_bytes(&s->buf);
+    c->bytes += tsagg__spanbuf_bytes(&s->buf);
     c->last = c->nslots;
     c->slots[c->nslots++] = s;
     *out = s;
@@ -146,15 +146,15 @@ static int add_event(compactor *c, const tsagg_event *ev)
         return rc;
     uint32_t bit = (uint32_t)((hour_of(ev->ts) - start) / TSAGG__HOUR_US);
     s->hour_bits[bit / 64] |= UINT64_C(1) << (bit % 64);
-    tsagg__hourbuf *h = &s->buf;
-    size_t before = tsagg__hourbuf_bytes(h);
-    tsagg__hrow row = {.ts = ev->ts, .merchant = ev->merchant, .user = ev->user,
+    tsagg__spanbuf *h = &s->buf;
+    size_t before = tsagg__spanbuf_bytes(h);
+    tsagg__spanrow row = {.ts = ev->ts, .merchant = ev->merchant, .user = ev->user,
                        .session = ev->session, .flags = ev->flags & TSAGG_EVENT_HAS_ID,
                        .id = ev->flags & TSAGG_EVENT_HAS_ID ? ev->id : 0};
-    rc = tsagg__hourbuf_intern(h, ev->event, ev->event_len, &row.event);
+    rc = tsagg__spanbuf_intern(h, ev->event, ev->event_len, &row.event);
     uint32_t empty = 0;
     if (rc == 0 && c->ndims)
-        rc = tsagg__hourbuf_intern(h, "", 0, &empty);
+        rc = tsagg__spanbuf_intern(h, "", 0, &empty);
     for (uint32_t d = 0; d < c->ndims; d++)
         c->dims[d] = empty;
     for (uint32_t m = 0; m < c->nmeas; m++)
@@ -173,7 +173,7 @@ static int add_event(compactor *c, const tsagg_event *ev)
                 len = (size_t)tsagg__num_format(num, sizeof num, "%.17g", a->v.f);
                 p = num;
             }
-            rc = tsagg__hourbuf_intern(h, p, len, &c->dims[col]);
+            rc = tsagg__spanbuf_intern(h, p, len, &c->dims[col]);
         } else if (col <= -2) {
             double v = a->type == TSAGG_F64   ? a->v.f
                        : a->type == TSAGG_INT ? (double)a->v.i
@@ -182,8 +182,8 @@ static int add_event(compactor *c, const tsagg_event *ev)
         }
     }
     if (rc == 0)
-        rc = tsagg__hourbuf_add(h, &row, c->dims, c->meas);
-    c->bytes += tsagg__hourbuf_bytes(h) - before;
+        rc = tsagg__spanbuf_add(h, &row, c->dims, c->meas);
+    c->bytes += tsagg__spanbuf_bytes(h) - before;
     return rc;
 }
 
@@ -191,7 +191,7 @@ static int add_event(compactor *c, const tsagg_event *ev)
 static int spill_slot(compactor *c, span_slot *s, const char *path)
 {
     tsagg_store *st = c->st;
-    int rc = tsagg__hourbuf_sort(&s->buf);
+    int rc = tsagg__spanbuf_sort(&s->buf);
     tsagg__merge_src *src = NULL;
     if (rc == 0)
         rc = tsagg__merge_src_mem(&s->buf, st->schema, &src);
@@ -226,15 +226,15 @@ static int spill(compactor *c)
         if (!big->runs[big->nruns])
             return -ENOMEM;
         big->nruns++;
-        size_t before = tsagg__hourbuf_bytes(&big->buf);
+        size_t before = tsagg__spanbuf_bytes(&big->buf);
         int rc = spill_slot(c, big, path);
         if (rc != 0)
             return rc;
         /* Give the memory back, not just the rows. */
         int64_t start = big->buf.start;
-        tsagg__hourbuf_free(&big->buf);
-        rc = tsagg__hourbuf_init(&big->buf, start, c->ndims, c->nmeas);
-        c->bytes = c->bytes - before + tsagg__hourbuf_bytes(&big->buf);
+        tsagg__spanbuf_free(&big->buf);
+        rc = tsagg__spanbuf_init(&big->buf, start, c->ndims, c->nmeas);
+        c->bytes = c->bytes - before + tsagg__spanbuf_bytes(&big->buf);
         c->stats->runs_spilled++;
         if (rc != 0)
             return rc;

@@ -17,7 +17,7 @@ struct tsagg__merge_src {
     uint32_t ndims, nmeas;
 
     /* Memory source. */
-    const tsagg__hourbuf *h;
+    const tsagg__spanbuf *h;
     size_t pos;
 
     /* Partition source: one decoded row group at a time. */
@@ -55,28 +55,28 @@ static tsagg__merge_src *src_alloc(const tsagg_schema *schema)
 
 static int mem_next(tsagg__merge_src *s)
 {
-    const tsagg__hourbuf *h = s->h;
+    const tsagg__spanbuf *h = s->h;
     if (s->pos >= h->n) {
         s->done = 1;
         return 0;
     }
     uint32_t i = h->order[s->pos++];
-    const tsagg__hrow *r = &h->rows[i];
+    const tsagg__spanrow *r = &h->rows[i];
     s->row.ts = r->ts;
     s->row.merchant = r->merchant;
     s->row.user = r->user;
     s->row.session = r->session;
     s->row.id = r->id;
     s->row.flags = r->flags;
-    s->row.event = tsagg__hourbuf_str(h, r->event);
+    s->row.event = tsagg__spanbuf_str(h, r->event);
     for (uint32_t d = 0; d < s->ndims; d++)
-        s->dims[d] = tsagg__hourbuf_str(h, h->dims[(size_t)i * h->ndims + d]);
+        s->dims[d] = tsagg__spanbuf_str(h, h->dims[(size_t)i * h->ndims + d]);
     for (uint32_t m = 0; m < s->nmeas; m++)
         s->meas[m] = h->meas[(size_t)i * h->nmeasures + m];
     return 0;
 }
 
-int tsagg__merge_src_mem(const tsagg__hourbuf *h, const tsagg_schema *schema,
+int tsagg__merge_src_mem(const tsagg__spanbuf *h, const tsagg_schema *schema,
                          tsagg__merge_src **out)
 {
     tsagg__merge_src *s = src_alloc(schema);
@@ -249,7 +249,7 @@ static int src_next(tsagg__merge_src *s)
 /* Row order of the partition: (merchant, ts), then rows without an id,
  * then by id, so that retries, which share all three, meet (a row without
  * an id between two retries with id 0 would keep them apart). The same
- * order as tsagg__hourbuf_sort. */
+ * order as tsagg__spanbuf_sort. */
 static int row_less(const tsagg__row *a, const tsagg__row *b)
 {
     if (a->merchant != b->merchant)

@@ -6,13 +6,13 @@
 #ifndef TSAGG_MERGE_H
 #define TSAGG_MERGE_H
 
-#include "hourbuf.h"
+#include "spanbuf.h"
 #include "partfile.h"
 
 typedef struct tsagg__merge_src tsagg__merge_src;
 
-/* A source over a sorted span buffer (tsagg__hourbuf_sort done). */
-int tsagg__merge_src_mem(const tsagg__hourbuf *h, const tsagg_schema *schema,
+/* A source over a sorted span buffer (tsagg__spanbuf_sort done). */
+int tsagg__merge_src_mem(const tsagg__spanbuf *h, const tsagg_schema *schema,
                          tsagg__merge_src **out);
 /* A source over a partition file; columns are mapped to `schema` by name
  * (a dimension the file lacks is empty, a measure NaN). The source owns p,

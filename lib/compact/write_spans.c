@@ -110,7 +110,7 @@ static int write_span(compactor *c, span_job *job, uint64_t *dups)
     for (size_t i = 0; rc == 0 && i < job->n; i++) {
         if (slots[i]->buf.n == 0)
             continue;
-        rc = tsagg__hourbuf_sort(&slots[i]->buf);
+        rc = tsagg__spanbuf_sort(&slots[i]->buf);
         if (rc == 0)
             rc = tsagg__merge_src_mem(&slots[i]->buf, st->schema, &srcs[nsrc]);
         if (rc == 0)
@@ -137,8 +137,8 @@ static int write_span(compactor *c, span_job *job, uint64_t *dups)
     /* The rows are on disk: give their memory back for the spans left. */
     for (size_t i = 0; i < job->n; i++) {
         int64_t s = slots[i]->buf.start;
-        tsagg__hourbuf_free(&slots[i]->buf);
-        tsagg__hourbuf_init(&slots[i]->buf, s, c->ndims, c->nmeas);
+        tsagg__spanbuf_free(&slots[i]->buf);
+        tsagg__spanbuf_init(&slots[i]->buf, s, c->ndims, c->nmeas);
     }
     if (rc != 0)
         return tsagg__fail(st, rc, "%s", detail[0] ? detail : tsagg_strerror(rc));

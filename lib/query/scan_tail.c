@@ -36,7 +36,7 @@ static const tsagg_attr *find_attr(const tsagg_event *ev, const char *name, size
 
 /* Room for a number written as a dimension string. */
 #define NUM_MAX TSAGG__NUM_TEXT_MAX
-/* The compactor cuts strings here (hourbuf.c). */
+/* The compactor cuts strings here (spanbuf.c). */
 #define PART_STR_MAX 0xfffffu
 
 /*

@@ -1,13 +1,13 @@
-/* hourbuf.c - the events of one span in memory, interned and sortable. */
+/* spanbuf.c - the events of one span in memory, interned and sortable. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
-#include "hourbuf.h"
+#include "spanbuf.h"
 
-int tsagg__hourbuf_init(tsagg__hourbuf *h, int64_t start, uint32_t ndims, uint32_t nmeasures)
+int tsagg__spanbuf_init(tsagg__spanbuf *h, int64_t start, uint32_t ndims, uint32_t nmeasures)
 {
     memset(h, 0, sizeof *h);
     h->start = start;
@@ -20,7 +20,7 @@ int tsagg__hourbuf_init(tsagg__hourbuf *h, int64_t start, uint32_t ndims, uint32
     return 0;
 }
 
-void tsagg__hourbuf_free(tsagg__hourbuf *h)
+void tsagg__spanbuf_free(tsagg__spanbuf *h)
 {
     free(h->rows);
     free(h->dims);
@@ -32,7 +32,7 @@ void tsagg__hourbuf_free(tsagg__hourbuf *h)
     memset(h, 0, sizeof *h);
 }
 
-void tsagg__hourbuf_clear(tsagg__hourbuf *h)
+void tsagg__spanbuf_clear(tsagg__spanbuf *h)
 {
     h->n = 0;
     h->arena_len = 0;
@@ -41,20 +41,20 @@ void tsagg__hourbuf_clear(tsagg__hourbuf *h)
         memset(h->table, 0, h->table_cap * sizeof *h->table);
 }
 
-size_t tsagg__hourbuf_bytes(const tsagg__hourbuf *h)
+size_t tsagg__spanbuf_bytes(const tsagg__spanbuf *h)
 {
-    size_t per_row = sizeof(tsagg__hrow) + h->ndims * 4 + h->nmeasures * 8 + 4;
+    size_t per_row = sizeof(tsagg__spanrow) + h->ndims * 4 + h->nmeasures * 8 + 4;
     return h->cap * per_row + h->arena_cap + h->strs_cap * 8 + h->table_cap * 4;
 }
 
-static int grow_table(tsagg__hourbuf *h)
+static int grow_table(tsagg__spanbuf *h)
 {
     uint32_t cap = h->table_cap ? h->table_cap * 2 : 64;
     uint32_t *t = calloc(cap, sizeof *t);
     if (!t)
         return -ENOMEM;
     for (uint32_t code = 0; code < h->nstrs; code++) {
-        tsagg__str s = tsagg__hourbuf_str(h, code);
+        tsagg__str s = tsagg__spanbuf_str(h, code);
         uint32_t i = (uint32_t)XXH3_64bits(s.ptr, s.len) & (cap - 1);
         while (t[i])
             i = (i + 1) & (cap - 1);
@@ -66,7 +66,7 @@ static int grow_table(tsagg__hourbuf *h)
     return 0;
 }
 
-int tsagg__hourbuf_intern(tsagg__hourbuf *h, const char *s, size_t len, uint32_t *code)
+int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t *code)
 {
     if (len > 0xfffff)
         len = 0xfffff; /* partition strings are cut at 1 MiB - 1 */
@@ -78,7 +78,7 @@ int tsagg__hourbuf_intern(tsagg__hourbuf *h, const char *s, size_t len, uint32_t
     uint32_t mask = h->table_cap - 1;
     uint32_t i = (uint32_t)XXH3_64bits(s, len) & mask;
     for (; h->table[i]; i = (i + 1) & mask) {
-        tsagg__str have = tsagg__hourbuf_str(h, h->table[i] - 1);
+        tsagg__str have = tsagg__spanbuf_str(h, h->table[i] - 1);
         if (have.len == len && (len == 0 || !memcmp(have.ptr, s, len))) {
             *code = h->table[i] - 1;
             return 0;
@@ -114,12 +114,12 @@ int tsagg__hourbuf_intern(tsagg__hourbuf *h, const char *s, size_t len, uint32_t
     return 0;
 }
 
-int tsagg__hourbuf_add(tsagg__hourbuf *h, const tsagg__hrow *row, const uint32_t *dims,
+int tsagg__spanbuf_add(tsagg__spanbuf *h, const tsagg__spanrow *row, const uint32_t *dims,
                        const double *meas)
 {
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
-        tsagg__hrow *r = realloc(h->rows, cap * sizeof *r);
+        tsagg__spanrow *r = realloc(h->rows, cap * sizeof *r);
         if (!r)
             return -ENOMEM;
         h->rows = r;
@@ -170,7 +170,7 @@ static int key_cmp(const void *pa, const void *pb)
     return a->row < b->row ? -1 : a->row > b->row;
 }
 
-int tsagg__hourbuf_sort(tsagg__hourbuf *h)
+int tsagg__spanbuf_sort(tsagg__spanbuf *h)
 {
     free(h->order);
     h->order = malloc((h->n ? h->n : 1) * sizeof *h->order);
@@ -180,7 +180,7 @@ int tsagg__hourbuf_sort(tsagg__hourbuf *h)
         return -ENOMEM;
     }
     for (size_t i = 0; i < h->n; i++) {
-        const tsagg__hrow *r = &h->rows[i];
+        const tsagg__spanrow *r = &h->rows[i];
         uint32_t has_id = r->flags & TSAGG_EVENT_HAS_ID;
         keys[i] = (sort_key){r->merchant, r->ts, has_id, has_id ? r->id : 0, (uint32_t)i};
     }

@@ -1,10 +1,10 @@
 /*
- * hourbuf.h - the events of one span (an hour, a day or a month: tiers.h)
+ * spanbuf.h - the events of one span (an hour, a day or a month: tiers.h)
  * held in memory by the compactor, columnar, with every string interned
  * once, sortable by (merchant, ts, id).
  */
-#ifndef TSAGG_HOURBUF_H
-#define TSAGG_HOURBUF_H
+#ifndef TSAGG_SPANBUF_H
+#define TSAGG_SPANBUF_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -12,17 +12,17 @@
 #include "partfile.h"
 
 /* The fixed-size part of a row. */
-typedef struct tsagg__hrow {
+typedef struct tsagg__spanrow {
     int64_t ts;
     uint64_t merchant, user, session, id;
     uint32_t flags;
     uint32_t event; /* interned string */
-} tsagg__hrow;
+} tsagg__spanrow;
 
-typedef struct tsagg__hourbuf {
+typedef struct tsagg__spanbuf {
     int64_t start; /* the span's start */
     uint32_t ndims, nmeasures;
-    tsagg__hrow *rows;
+    tsagg__spanrow *rows;
     uint32_t *dims;  /* n x ndims interned strings */
     double *meas;    /* n x nmeasures, NaN when absent */
     size_t n, cap;
@@ -34,29 +34,29 @@ typedef struct tsagg__hourbuf {
     uint32_t *table; /* open addressing: code + 1, 0 empty */
     uint32_t table_cap;
     uint32_t *order; /* after sort: row indexes in (merchant, ts, id) order */
-} tsagg__hourbuf;
+} tsagg__spanbuf;
 
-int tsagg__hourbuf_init(tsagg__hourbuf *h, int64_t start, uint32_t ndims, uint32_t nmeasures);
-void tsagg__hourbuf_free(tsagg__hourbuf *h);
+int tsagg__spanbuf_init(tsagg__spanbuf *h, int64_t start, uint32_t ndims, uint32_t nmeasures);
+void tsagg__spanbuf_free(tsagg__spanbuf *h);
 /* Forget the rows and strings, keep the buffers. */
-void tsagg__hourbuf_clear(tsagg__hourbuf *h);
+void tsagg__spanbuf_clear(tsagg__spanbuf *h);
 
 /* Intern a string: its code. */
-int tsagg__hourbuf_intern(tsagg__hourbuf *h, const char *s, size_t len, uint32_t *code);
-static inline tsagg__str tsagg__hourbuf_str(const tsagg__hourbuf *h, uint32_t code)
+int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t *code);
+static inline tsagg__str tsagg__spanbuf_str(const tsagg__spanbuf *h, uint32_t code)
 {
     uint64_t v = h->strs[code];
     return (tsagg__str){h->arena + (v >> 20), (uint32_t)(v & 0xfffff)};
 }
 
 /* Append a row; dims (ndims codes) and meas (nmeasures) are copied. */
-int tsagg__hourbuf_add(tsagg__hourbuf *h, const tsagg__hrow *row, const uint32_t *dims,
+int tsagg__spanbuf_add(tsagg__spanbuf *h, const tsagg__spanrow *row, const uint32_t *dims,
                        const double *meas);
 
 /* Bytes of memory held. */
-size_t tsagg__hourbuf_bytes(const tsagg__hourbuf *h);
+size_t tsagg__spanbuf_bytes(const tsagg__spanbuf *h);
 
 /* Fill h->order: rows sorted by (merchant, ts, id). */
-int tsagg__hourbuf_sort(tsagg__hourbuf *h);
+int tsagg__spanbuf_sort(tsagg__spanbuf *h);
 
 #endif
