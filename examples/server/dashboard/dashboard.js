@@ -299,8 +299,12 @@ async function load() {
 
 async function refreshLive() {
   const now = Date.now();
-  const res = await query({ metrics: ['count'], date_range: [new Date(now - 300000).toISOString().replace(/\.\d+Z$/, 'Z'), new Date(now + 1000).toISOString().replace(/\.\d+Z$/, 'Z')] });
-  const n = res.results[0] ? res.results[0].metrics[0] : 0;
+  const range = [new Date(now - 300000).toISOString().replace(/\.\d+Z$/, 'Z'), new Date(now + 1000).toISOString().replace(/\.\d+Z$/, 'Z')];
+  // Events as the Events total counts them: engagement left out.
+  const [res, eng] = await Promise.all([query({ metrics: ['count'], date_range: range }),
+    query({ metrics: ['count'], date_range: range, filters: [['is', 'event', [ENGAGEMENT]]] })]);
+  const count = (r) => (r.results[0] ? r.results[0].metrics[0] : 0);
+  const n = count(res) - count(eng);
   const span = document.getElementById('live-count');
   span.textContent = formatCount(n);
   span.dataset.value = String(n);
