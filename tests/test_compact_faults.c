@@ -19,7 +19,6 @@
  * compaction with TSAGG_ECHECKSUM and removes nothing.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -62,32 +61,6 @@ static void spit(const char *path, const uint8_t *p, size_t len)
     cr_assert_eq(fclose(f), 0);
 }
 
-/* Copy a directory tree (regular files and directories). */
-static void copy_tree(const char *from, const char *to)
-{
-    cr_assert(mkdir(to, 0755) == 0 || errno == EEXIST, "%s: %s", to, strerror(errno));
-    DIR *d = opendir(from);
-    cr_assert_not_null(d, "%s: %s", from, strerror(errno));
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char a[4400], b[4400];
-        snprintf(a, sizeof a, "%s/%s", from, de->d_name);
-        snprintf(b, sizeof b, "%s/%s", to, de->d_name);
-        struct stat sb;
-        cr_assert_eq(stat(a, &sb), 0);
-        if (S_ISDIR(sb.st_mode)) {
-            copy_tree(a, b);
-        } else {
-            size_t len;
-            uint8_t *p = slurp(a, &len);
-            spit(b, p, len);
-            free(p);
-        }
-    }
-    closedir(d);
-}
 
 /* ---- manifests -------------------------------------------------------------- */
 
@@ -205,7 +178,7 @@ static int run(tsagg_store *st, int what, uint64_t budget, tsagg_compact_stats *
 static void fresh_copy(sweep_env *e)
 {
     tu_rmtree(e->work);
-    copy_tree(e->base, e->work);
+    tu_copy_tree(e->base, e->work);
 }
 
 static void env_init(sweep_env *e, int what, uint64_t dense, uint64_t budget)
@@ -240,7 +213,7 @@ static void env_init(sweep_env *e, int what, uint64_t dense, uint64_t budget)
     cr_assert_eq(tsagg_store_close(st), 0);
     e->new_ = disk_manifest(e->work);
     cr_assert_geq(e->new_->version, e->old->version + 1);
-    copy_tree(e->work, e->ref);
+    tu_copy_tree(e->work, e->ref);
 }
 
 /* The files a run left are those of the clean run, byte for byte. */
@@ -439,7 +412,7 @@ Test(compact_faults, failed_publish_that_landed)
      * directory fsync after the manifest's rename. */
     char probe[4300];
     snprintf(probe, sizeof probe, "%s.probe", dir);
-    copy_tree(dir, probe);
+    tu_copy_tree(dir, probe);
     static faultio fio;
     faultio_init(&fio, NULL);
     tsagg_store *st = cc_open(probe, TSAGG_OPEN_WRITE, faultio_table(&fio));

@@ -35,7 +35,6 @@
  * where unsynced sectors land in no order (see powercut.h).
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -241,8 +240,6 @@ static void base_two_files(run *r)
     close_store(r, st);
 }
 
-static void copy_tree(const char *from, const char *to);
-
 static void base_none(run *r)
 {
     (void)r;
@@ -273,7 +270,7 @@ static void base_crashed(run *r)
     powercut_image(pc, PC_TORN, image);
     powercut_free(pc);
     snprintf(store, sizeof store, "%s/store", image);
-    copy_tree(store, r->dir);
+    tu_copy_tree(store, r->dir);
     /* What was not acknowledged may or may not be there: its sequence
      * number is not known. */
     r->nevents = w->nevents;
@@ -404,38 +401,6 @@ static void op_archive(run *r)
         expect_ok(r, rc, "archive", st);
     }
     close_store(r, st);
-}
-
-/* ---- files ----------------------------------------------------------------- */
-
-static void copy_tree(const char *from, const char *to)
-{
-    cr_assert_eq(mkdir(to, 0755), 0, "%s: %s", to, strerror(errno));
-    DIR *d = opendir(from);
-    cr_assert_not_null(d, "%s: %s", from, strerror(errno));
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char a[1024], b[1024];
-        snprintf(a, sizeof a, "%s/%s", from, de->d_name);
-        snprintf(b, sizeof b, "%s/%s", to, de->d_name);
-        struct stat sb;
-        cr_assert_eq(lstat(a, &sb), 0);
-        if (S_ISDIR(sb.st_mode)) {
-            copy_tree(a, b);
-            continue;
-        }
-        FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
-        cr_assert(in && out, "copy %s: %s", a, strerror(errno));
-        char buf[65536];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-            cr_assert_eq(fwrite(buf, 1, n, out), n);
-        fclose(in);
-        cr_assert_eq(fclose(out), 0);
-    }
-    closedir(d);
 }
 
 /* ---- the invariant ------------------------------------------------------------ */
@@ -718,7 +683,7 @@ static void run_op(const char *base, const char *work, const char *store, void (
                    run *r, powercut **pc, uint64_t cut, uint64_t seed)
 {
     tu_rmtree(work);
-    copy_tree(base, work);
+    tu_copy_tree(base, work);
     *pc = powercut_init(work);
     powercut_arm(*pc, cut, seed);
     r->dir = store;

@@ -1,8 +1,11 @@
 /* testutil.c - helpers shared by the test programs. */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +31,37 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 void tu_rmtree(const char *path)
 {
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void tu_copy_tree(const char *from, const char *to)
+{
+    cr_assert(mkdir(to, 0755) == 0 || errno == EEXIST, "%s: %s", to, strerror(errno));
+    DIR *d = opendir(from);
+    cr_assert_not_null(d, "%s: %s", from, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char a[4400], b[4400];
+        snprintf(a, sizeof a, "%s/%s", from, de->d_name);
+        snprintf(b, sizeof b, "%s/%s", to, de->d_name);
+        struct stat sb;
+        cr_assert_eq(lstat(a, &sb), 0, "%s: %s", a, strerror(errno));
+        if (S_ISDIR(sb.st_mode)) {
+            tu_copy_tree(a, b);
+            continue;
+        }
+        FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
+        cr_assert(in && out, "copy %s to %s: %s", a, b, strerror(errno));
+        char buf[65536];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+            cr_assert_eq(fwrite(buf, 1, n, out), n, "%s: %s", b, strerror(errno));
+        cr_assert_eq(ferror(in), 0, "%s: read error", a);
+        fclose(in);
+        cr_assert_eq(fclose(out), 0, "%s: %s", b, strerror(errno));
+    }
+    closedir(d);
 }
 
 char tu_dir[512];

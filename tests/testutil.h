@@ -12,6 +12,10 @@ void tu_tmpdir(char *buf, size_t len);
 /* Remove a directory tree (best effort). */
 void tu_rmtree(const char *path);
 
+/* Copy the directory tree `from` (directories and regular files) to `to`,
+ * which may exist already. Fails the test on any error. */
+void tu_copy_tree(const char *from, const char *to);
+
 /* The temporary-store fixture most suites use as .init/.fini: tu_store_setup
  * makes a fresh tu_dir and points tu_store at "<tu_dir>/store" (not created);
  * tu_store_teardown removes tu_dir. Criterion runs each test in its own
