@@ -7,6 +7,7 @@
  *   tsagg_store.h    schemas, events, opening and closing a store
  *   tsagg_log.h      the raw event log: append, durability, read, archive
  *   tsagg_compact.h  compaction into partitions of months, days and hours, merges
+ *   tsagg_maintain.h maintenance: compaction when due, merges, retention, archiving
  *   tsagg_query.h    time-series queries
  *   tsagg_rules.h    processing rules kept in the store
  *   tsagg_version.h  compile-time version (tsagg_version() at run time)
@@ -18,6 +19,7 @@
 #include "tsagg_errors.h"
 #include "tsagg_io.h"
 #include "tsagg_log.h"
+#include "tsagg_maintain.h"
 #include "tsagg_query.h"
 #include "tsagg_rules.h"
 #include "tsagg_store.h"

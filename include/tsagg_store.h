@@ -246,6 +246,10 @@ typedef struct tsagg_options {
                                    handle keep for the next ones; least
                                    recently used files are dropped beyond
                                    it (0: keep nothing); default 256 MiB */
+    /* With TSAGG_OPEN_WRITE: start a background thread running
+       tsagg_maintain() steps with these settings (tsagg_maintain.h; copied
+       at open), stopped by tsagg_store_close(). NULL (default): none. */
+    const struct tsagg_maintain_options *maintenance;
 } tsagg_options;
 
 TSAGG_API void tsagg_options_init(tsagg_options *opts);

@@ -20,6 +20,14 @@
  *                  +40 4 span hours         +44 4 reserved, 0
  *   48+48N 8     XXH64 (seed 0) of everything before
  *
+ * Version 3 (written once retention has removed log segments; version 2,
+ * whose log starts at segment 1 and sequence 1, is read and written while
+ * it has not) has a header of 80 bytes, entries from offset 80:
+ *   48     8     number of the log's first segment
+ *   56     8     sequence number of that segment's first event
+ *   64     8     largest event ts of the segments removed (int64 µs)
+ *   72     8     reserved, 0
+ *
  * A version-1 manifest (hourly files of an older format) is refused with
  * TSAGG_EVERSION; tsagg_rebuild() regenerates such a store from its log.
  *
@@ -51,6 +59,11 @@ typedef struct tsagg__manifest {
     uint64_t consumed_seq;
     uint64_t next_file_id;
     int64_t newest_ts;      /* TSAGG__NEWEST_NONE before the first event */
+    /* Where the log starts: segments below log_start_segment were removed
+     * by retention (1, 1, INT64_MIN while none was). */
+    uint64_t log_start_segment;
+    uint64_t log_start_seq;
+    int64_t log_removed_max_ts; /* largest event ts they held */
     size_t nparts;
     tsagg__part_ref *parts; /* sorted by (start, file_id) */
 } tsagg__manifest;

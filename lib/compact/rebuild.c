@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "abi_internal.h"
 #include "compact_internal.h"
@@ -119,6 +120,25 @@ static void take_counts(tsagg_rebuild_stats *rs, const tsagg_compact_stats *cs)
     rs->bytes_written = cs->bytes_written;
 }
 
+/* A range retention removed log events of cannot be regenerated: the
+ * files would lose them. */
+static int refuse_removed(tsagg_store *st, const tsagg__manifest *m, int64_t from)
+{
+    char a[32], b[32];
+    struct tm tm;
+    time_t t = (time_t)(from / 1000000 - (from % 1000000 < 0));
+    gmtime_r(&t, &tm);
+    strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    t = (time_t)(m->log_removed_max_ts / 1000000 - (m->log_removed_max_ts % 1000000 < 0));
+    gmtime_r(&t, &tm);
+    strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return tsagg__fail(st, TSAGG_EARG,
+                       "cannot rebuild from %s: retention removed the log's segments before "
+                       "segment %" PRIu64 " (sequence %" PRIu64 "), which held events up to "
+                       "%s; only the hours after that can be rebuilt from the log",
+                       a, m->log_start_segment, m->log_start_seq, b);
+}
+
 static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
                           const tsagg_compact_options *o, tsagg_rebuild_stats *rs)
 {
@@ -135,6 +155,8 @@ static int rebuild_locked(tsagg_store *st, const tsagg_rebuild_options *ro,
     c.ts_lo = hour_of(ro->from);
     c.ts_hi = hour_of(ro->to - 1) + TSAGG__HOUR_US;
     widen(cur, &c.ts_lo, &c.ts_hi);
+    if (rc == 0 && cur->log_removed_max_ts != INT64_MIN && c.ts_lo <= cur->log_removed_max_ts)
+        rc = refuse_removed(st, cur, c.ts_lo);
     uint64_t last = 0;
     rs->consumed_seq = cur->consumed_seq;
     if (rc == 0 && cur->consumed_seq > 0)

@@ -201,6 +201,27 @@ int tsagg__writer_close(tsagg_store *store);
  * it ends below; *end gets where it ends (lib/log/logend.c). */
 int tsagg__log_check_consumed(tsagg_store *store, uint64_t consumed, uint64_t *end);
 
+/* Where the log starts (lib/log/logstart.c). 0 when segment start_segment
+ * is there and begins at start_seq, and no segment above it is missing
+ * below the first one listed (segments below it are retention's leftovers);
+ * TSAGG_ECORRUPT naming what is missing otherwise. */
+int tsagg__log_check_start(tsagg_store *store, uint64_t start_segment, uint64_t start_seq);
+/* Remove the segments below start_segment, oldest first, then fsync log/;
+ * *removed counts them. For retention, once MANIFEST records the start. */
+int tsagg__log_remove_below(tsagg_store *store, uint64_t start_segment, unsigned *removed);
+/* The log prefix retention may remove: from segment from_segment on, the
+ * sealed segments below the open one (and below the last one listed) whose
+ * events are all compacted (<= consumed) and older than cutoff, up to the
+ * first that is not. When there are any, *start_segment and *start_seq get
+ * the segment after them and its first sequence number, and *max_ts is
+ * raised to their newest event ts; else they are left as they were. */
+int tsagg__log_removable(tsagg_store *store, uint64_t from_segment, uint64_t consumed,
+                         int64_t cutoff, uint64_t *start_segment, uint64_t *start_seq,
+                         int64_t *max_ts);
+/* Bytes of the log holding the events after after_seq (the segments past
+ * it whole, the one holding after_seq + 1 in proportion to its events). */
+int tsagg__log_tail_bytes(tsagg_store *store, uint64_t after_seq, uint64_t *bytes);
+
 /* After the log reader failed on damage (TSAGG_ECHECKSUM, TSAGG_ECORRUPT:
  * a bad frame, header or segment), 1 with "<segment path>: <what> at offset
  * <n>" in buf; 0 after any other failure (I/O, memory) or none

@@ -27,6 +27,7 @@ struct tsagg_log_reader {
     size_t nsegs, segi;
 
     int fd;             /* current segment, -1 before the first */
+    int entered;        /* a segment was read for its events */
     char path[TSAGG_PATH_MAX + 32];
     uint64_t size, off;
     uint64_t expect_seq;
@@ -59,12 +60,21 @@ static inline int before_end(const tsagg_log_reader *rd, int64_t ts)
 
 static int relist(tsagg_log_reader *rd)
 {
+    /* Retention may have removed segments before the current one since
+     * the last listing: find the current one's place in the new list. */
+    uint64_t current = rd->nums && rd->segi < rd->nsegs ? rd->nums[rd->segi] : 0;
     free(rd->nums);
     rd->nums = NULL;
     rd->nsegs = 0;
     int rc = tsagg__list_segments(rd->st->io, rd->st->log_dir, &rd->nums, &rd->nsegs);
     if (rc != 0)
         return tsagg__fail(rd->st, rc, "%s: %s", rd->st->log_dir, tsagg_strerror(rc));
+    if (current) {
+        size_t i = 0;
+        while (i < rd->nsegs && rd->nums[i] < current)
+            i++;
+        rd->segi = i;
+    }
     return 0;
 }
 
@@ -137,6 +147,13 @@ static int open_segment(tsagg_log_reader *rd)
     tsagg__segment_path(rd->st, number, rd->path, sizeof rd->path);
     rd->final = 0;
     int fd = io->open(io->ctx, rd->path, O_RDONLY | O_NONBLOCK, 0); /* a FIFO cannot hang it */
+    if (fd == -ENOENT && !rd->entered && !last) {
+        /* Removed by retention since the listing, before any segment this
+         * reader wanted events of: the log starts later now. */
+        rd->expect_seq = 0;
+        rd->segi++;
+        return 1;
+    }
     if (fd < 0)
         return fail(rd, fd, tsagg_strerror(fd), 0);
     rd->fd = fd;
@@ -175,6 +192,7 @@ static int open_segment(tsagg_log_reader *rd)
         rd->expect_seq = seal.last_seq + 1;
         return 1; /* nothing wanted here */
     }
+    rd->entered = 1;
     return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "bytes.h"
 #include "fileio.h"
 #include "log_internal.h"
+#include "maintain_internal.h"
 #include "manifest.h"
 #include "partcache.h"
 #include "store_internal.h"
@@ -251,7 +252,11 @@ static int check_consumed(tsagg_store *st, int salvage)
         return rc;
     const tsagg__manifest *m = tsagg__snapshot_manifest(snap);
     uint64_t end;
-    rc = tsagg__log_check_consumed(st, m->consumed_seq, &end);
+    /* A writer would build on a log missing its first segments. */
+    if (st->writer)
+        rc = tsagg__log_check_start(st, m->log_start_segment, m->log_start_seq);
+    if (rc == 0)
+        rc = tsagg__log_check_consumed(st, m->consumed_seq, &end);
     if (rc == TSAGG_ECORRUPT && salvage) {
         tsagg__manifest *lowered;
         rc = tsagg__manifest_clone(m, &lowered);
@@ -278,6 +283,8 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
         return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_CREATE needs TSAGG_OPEN_WRITE");
     if ((opts->flags & TSAGG_OPEN_SALVAGE) && !writer)
         return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_SALVAGE needs TSAGG_OPEN_WRITE");
+    if (opts->maintenance && !writer)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_options.maintenance needs TSAGG_OPEN_WRITE");
     if ((opts->flags & TSAGG_OPEN_SCHEMA) && (!writer || !opts->schema))
         return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_SCHEMA needs TSAGG_OPEN_WRITE and a schema");
     if (opts->frame_bytes < 4096 || opts->frame_bytes > (16u << 20) ||
@@ -318,6 +325,8 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
         rc = tsagg__writer_open(st);
     if (rc == 0)
         rc = check_consumed(st, (opts->flags & TSAGG_OPEN_SALVAGE) != 0);
+    if (rc == 0 && writer)
+        rc = tsagg__maint_open(st, opts->maintenance);
     return rc;
 }
 
@@ -362,12 +371,14 @@ int tsagg_store_open(const char *path, const tsagg_options *opts, tsagg_store **
     st->io = opts->io ? opts->io : tsagg_io_default();
     st->opts.io = st->io;
     st->opts.schema = NULL;
+    st->opts.maintenance = NULL;
     st->lock_fd = -1;
     st->dir_lock_fd = -1;
     int rc = open_store(st, opts);
     if (rc != 0) {
         if (errmsg && errmsg_len)
             snprintf(errmsg, errmsg_len, "%s", st->errmsg[0] ? st->errmsg : tsagg_strerror(rc));
+        tsagg__maint_close(st);
         tsagg__catalog_free(st);
         if (st->writer)
             tsagg__writer_close(st);
@@ -394,6 +405,7 @@ int tsagg_store_close(tsagg_store *store)
     if (!store)
         return 0;
     int rc = 0;
+    tsagg__maint_close(store); /* its step may be using everything below */
     tsagg__partcache_free(store);
     tsagg__catalog_free(store);
     if (store->writer)

@@ -226,14 +226,23 @@ static int read_partition(tsagg__part *p, void *scratch)
     return rc ? rc : read_merchants(p);
 }
 
-/* The log must reach the position the manifest records as compacted. */
+/* The log must start where the manifest records (segment 1 until
+ * retention removed segments) and reach the position it records as
+ * compacted. */
 static void check_consumed(verifier *v, const tsagg__manifest *m)
 {
     tsagg_store *st = v->st;
     uint64_t end;
+    char detail[TSAGG_PATH_MAX + TSAGG_ERRMSG_MAX];
+    int rc = tsagg__log_check_start(st, m->log_start_segment, m->log_start_seq);
+    if (rc != 0) {
+        tsagg_store_errmsg(st, detail, sizeof detail);
+        v->log_damaged = 1;
+        report(v, "log", rc, detail, INT64_MIN, 0, 0);
+        return;
+    }
     if (v->log_damaged || tsagg__log_check_consumed(st, m->consumed_seq, &end) != TSAGG_ECORRUPT)
         return;
-    char detail[TSAGG_PATH_MAX + TSAGG_ERRMSG_MAX];
     tsagg_store_errmsg(st, detail, sizeof detail);
     v->log_damaged = 1;
     report(v, "log", TSAGG_ECORRUPT, detail, INT64_MIN, 0, 0);
