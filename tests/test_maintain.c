@@ -1,0 +1,426 @@
+/*
+ * test_maintain.c - maintenance (tsagg_maintain.h): the background thread
+ * online beside appends and queries, retention of partitions and of the
+ * log (and where the log then starts: open, verify, rebuild), and failures
+ * the host sees and maintenance recovers from.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "faultio.h"
+#include "testutil.h"
+#include "tsagg.h"
+
+#define HOUR_US INT64_C(3600000000)
+#define DAY_US (24 * HOUR_US)
+
+TestSuite(maintain, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 300);
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static tsagg_store *open_store(const tsagg_maintain_options *mo, const tsagg_io *io,
+                               uint64_t segment_bytes)
+{
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
+    o.maintenance = mo;
+    if (io)
+        o.io = io;
+    if (segment_bytes)
+        o.segment_bytes = segment_bytes;
+    tsagg_store *st;
+    char err[512];
+    int rc = tsagg_store_open(tu_store, &o, &st, err, sizeof err);
+    cr_assert_eq(rc, 0, "open: %s", err);
+    return st;
+}
+
+/* Append n events from ts on, step apart, merchants 1..nm, ids from id0. */
+static void append_span(tsagg_store *st, size_t n, int64_t ts, int64_t step, uint64_t nm,
+                        uint64_t id0)
+{
+    tsagg_attr attr = {.key = "page", .key_len = 4, .type = TSAGG_STR,
+                       .v.s = {.ptr = "/pricing", .len = 8}};
+    tsagg_event evs[256];
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < 256 ? n - done : 256;
+        for (size_t i = 0; i < k; i++) {
+            uint64_t id = id0 + done + i;
+            evs[i] = (tsagg_event){.ts = ts + (int64_t)(done + i) * step, .merchant = 1 + id % nm,
+                                   .event = "page_view", .event_len = 9,
+                                   .flags = TSAGG_EVENT_HAS_ID, .id = id, .user = 1 + id % 97,
+                                   .attrs = &attr, .nattrs = 1};
+        }
+        cr_assert_eq(tsagg_append(st, evs, k, NULL), 0);
+        done += k;
+    }
+}
+
+/* Events of every merchant in [from, to). */
+static uint64_t count_all(tsagg_store *st, int64_t from, int64_t to)
+{
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.flags = TSAGG_QUERY_ALL_MERCHANTS;
+    q.from = from;
+    q.to = to;
+    q.bucket = TSAGG_BUCKET_TOTAL;
+    tsagg_result *r;
+    cr_assert_eq(tsagg_result_create(&r), 0);
+    int rc = tsagg_query_run(st, &q, r);
+    cr_assert_eq(rc, 0, "query: %s", tsagg_result_errmsg(r));
+    uint64_t n = (uint64_t)tsagg_result_values(r, 0)[0];
+    tsagg_result_free(r);
+    return n;
+}
+
+static int count_files(const char *dir, const char *suffix)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "ls %s 2>/dev/null | grep -c '%s$'", dir, suffix);
+    FILE *p = popen(cmd, "r");
+    int n = 0;
+    cr_assert(p);
+    cr_assert_eq(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* ---- online -------------------------------------------------------------- */
+
+typedef struct online {
+    tsagg_store *st;
+    int64_t base;
+    _Atomic uint64_t acked; /* events acknowledged durable */
+    _Atomic int done;
+    uint64_t total, queries, regressions, out_of_range;
+} online;
+
+static void *appender(void *arg)
+{
+    online *o = arg;
+    for (uint64_t sent = 0; sent < o->total;) {
+        size_t k = 200;
+        append_span(o->st, k, o->base + (int64_t)sent * 1000000, 1000000, 50, sent);
+        sent += k;
+        atomic_store(&o->acked, sent);
+    }
+    atomic_store(&o->done, 1);
+    return NULL;
+}
+
+static void *querier(void *arg)
+{
+    online *o = arg;
+    uint64_t last = 0;
+    while (!atomic_load(&o->done)) {
+        uint64_t before = atomic_load(&o->acked);
+        uint64_t n = count_all(o->st, o->base - DAY_US, o->base + 30 * DAY_US);
+        uint64_t after = atomic_load(&o->acked);
+        /* Every acknowledged event counts once: never fewer than were
+         * acknowledged before the query, never more than after (a batch
+         * may be durable before its append returns), never going down. */
+        o->out_of_range += n < before || n > after + 200;
+        o->regressions += n < last;
+        last = n;
+        o->queries++;
+    }
+    return NULL;
+}
+
+Test(maintain, online_with_appends_and_queries)
+{
+    tsagg_maintain_options mo;
+    tsagg_maintain_options_init(&mo);
+    mo.interval_ms = 10;
+    mo.compact_tail_events = 3000;
+    mo.archive = 1;
+    online o = {.total = 40000, .base = wall_us() / HOUR_US * HOUR_US - 20 * DAY_US};
+    o.st = open_store(&mo, NULL, 64 << 10);
+    pthread_t a, q;
+    cr_assert_eq(pthread_create(&a, NULL, appender, &o), 0);
+    cr_assert_eq(pthread_create(&q, NULL, querier, &o), 0);
+    pthread_join(a, NULL);
+    pthread_join(q, NULL);
+    cr_expect_eq(o.out_of_range, 0, "%" PRIu64 " of %" PRIu64 " queries out of range",
+                 o.out_of_range, o.queries);
+    cr_expect_eq(o.regressions, 0, "%" PRIu64 " queries counted fewer than the one before",
+                 o.regressions);
+    /* The rest compacted by one step on demand. */
+    tsagg_maintain_options now;
+    tsagg_maintain_options_init(&now);
+    now.flags = TSAGG_MAINTAIN_NOW;
+    tsagg_maintain_stats s = {.struct_size = sizeof s};
+    cr_assert_eq(tsagg_maintain(o.st, &now, &s), 0);
+    cr_expect_eq(s.tail_events, 0);
+    tsagg_maintain_stats t = {.struct_size = sizeof t};
+    cr_assert_eq(tsagg_maintenance_status(o.st, &t), 0);
+    cr_expect_eq(t.running, 1);
+    cr_expect_gt(t.compactions, 1, "the thread compacted %" PRIu64 " times", t.compactions);
+    cr_expect_gt(t.segments_archived, 0);
+    cr_expect_eq(t.failures, 0, "%s", t.last_error_msg);
+    cr_expect_eq(t.events_compacted, o.total);
+    cr_expect_eq(count_all(o.st, o.base - DAY_US, o.base + 30 * DAY_US), o.total);
+    cr_log_info("online: %" PRIu64 " queries beside %" PRIu64 " appends; %" PRIu64
+                " steps, %" PRIu64 " compactions, %" PRIu64 " segments archived, %" PRIu64
+                " us CPU",
+                o.queries, o.total, t.steps, t.compactions, t.segments_archived, t.cpu_us);
+    cr_assert_eq(tsagg_store_close(o.st), 0);
+    /* What a new handle sees. */
+    o.st = open_store(NULL, NULL, 0);
+    cr_expect_eq(count_all(o.st, o.base - DAY_US, o.base + 30 * DAY_US), o.total);
+    cr_expect_eq(tsagg_verify(o.st, NULL, NULL, NULL), 0);
+    cr_assert_eq(tsagg_store_close(o.st), 0);
+}
+
+Test(maintain, step_compacts_when_due_only)
+{
+    tsagg_store *st = open_store(NULL, NULL, 0);
+    int64_t base = wall_us() / HOUR_US * HOUR_US - DAY_US;
+    append_span(st, 500, base, 1000000, 5, 0);
+    tsagg_maintain_options mo;
+    tsagg_maintain_options_init(&mo);
+    mo.compact_tail_events = 1000;
+    mo.compact_tail_bytes = 0;
+    mo.compact_tail_age_ms = 0;
+    tsagg_maintain_stats s = {.struct_size = sizeof s};
+    cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
+    cr_expect_eq(s.compactions, 0);
+    cr_expect_eq(s.tail_events, 500);
+    cr_expect_gt(s.tail_bytes, 500, "tail bytes %" PRIu64, s.tail_bytes);
+    append_span(st, 500, base + 500 * 1000000, 1000000, 5, 500);
+    cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
+    cr_expect_eq(s.compactions, 1);
+    cr_expect_eq(s.events_compacted, 1000);
+    cr_expect_eq(s.tail_events, 0);
+    /* By age. */
+    append_span(st, 10, base + 2000 * INT64_C(1000000), 1000000, 5, 1000);
+    mo.compact_tail_age_ms = 50;
+    cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
+    cr_expect_eq(s.compactions, 0, "the tail was first seen now");
+    usleep(80 * 1000);
+    cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
+    cr_expect_eq(s.compactions, 1);
+    cr_expect_eq(count_all(st, base - DAY_US, base + 2 * DAY_US), 1010);
+    /* Bad options are refused, saying which. */
+    mo.interval_ms = 0;
+    cr_expect_eq(tsagg_maintain(st, &mo, &s), TSAGG_EARG);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    /* A read-only handle has no maintenance. */
+    tsagg_options ro;
+    tsagg_options_init(&ro);
+    cr_assert_eq(tsagg_store_open(tu_store, &ro, &st, NULL, 0), 0);
+    cr_expect_eq(tsagg_maintain(st, NULL, NULL), TSAGG_EREADONLY);
+    tsagg_maintain_options_init(&mo);
+    ro.maintenance = &mo;
+    tsagg_store *st2;
+    cr_expect_eq(tsagg_store_open(tu_store, &ro, &st2, NULL, 0), TSAGG_EARG);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- retention ------------------------------------------------------------- */
+
+static uint16_t manifest_version(void)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/MANIFEST", tu_store);
+    FILE *f = fopen(path, "rb");
+    cr_assert(f);
+    uint8_t b[10];
+    cr_assert_eq(fread(b, 1, 10, f), 10);
+    fclose(f);
+    return (uint16_t)(b[8] | b[9] << 8);
+}
+
+static uint64_t log_events(tsagg_store *st, uint64_t *first)
+{
+    tsagg_log_reader *rd;
+    cr_assert_eq(tsagg_log_reader_open(st, NULL, &rd), 0);
+    const tsagg_event *ev;
+    uint64_t seq, n = 0;
+    *first = 0;
+    int rc;
+    while ((rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1) {
+        if (!n)
+            *first = seq;
+        n++;
+    }
+    cr_assert_eq(rc, 0);
+    tsagg_log_reader_close(rd);
+    return n;
+}
+
+Test(maintain, retention_of_partitions_and_log)
+{
+    tsagg_store *st = open_store(NULL, NULL, 64 << 10);
+    int64_t now = wall_us();
+    int64_t old_from = now / HOUR_US * HOUR_US - 130 * DAY_US;
+    int64_t new_from = now / HOUR_US * HOUR_US - 5 * DAY_US;
+    /* Old events in segments of their own, then the new ones. */
+    for (int i = 0; i < 4; i++) {
+        append_span(st, 1500, old_from + i * 5 * DAY_US, 5 * DAY_US / 1500, 20, 1500 * (uint64_t)i);
+        cr_assert_eq(tsagg_log_roll(st), 0);
+    }
+    append_span(st, 4000, new_from, 4 * DAY_US / 4000, 20, 6000);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    cr_assert_eq(count_all(st, old_from - DAY_US, now + DAY_US), 10000);
+    char parts[700], logdir[700];
+    snprintf(parts, sizeof parts, "%s/parts", tu_store);
+    snprintf(logdir, sizeof logdir, "%s/log", tu_store);
+    int files_before = count_files(parts, ".tpart"), segs_before = count_files(logdir, ".tlog");
+    cr_assert_gt(segs_before, 3);
+    cr_assert_eq(manifest_version(), 2);
+
+    tsagg_maintain_options mo;
+    tsagg_maintain_options_init(&mo);
+    mo.retention_days_parts = 30;
+    mo.retention_days_log = 30;
+    tsagg_maintain_stats s = {.struct_size = sizeof s};
+    cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
+    cr_expect_gt(s.partitions_dropped, 0);
+    cr_expect_eq(s.rows_dropped, 6000);
+    cr_expect_gt(s.segments_dropped, 0);
+    cr_expect_eq(s.log_start_seq, 6001, "the log starts at %" PRIu64, s.log_start_seq);
+    /* Gone from queries and disk; nothing newer is. */
+    cr_expect_eq(count_all(st, old_from - DAY_US, now + DAY_US), 4000);
+    cr_expect_eq(count_all(st, new_from, now + DAY_US), 4000);
+    cr_expect_eq(count_files(parts, ".tpart"), files_before - (int)s.partitions_dropped);
+    cr_expect_eq(count_files(logdir, ".tlog"), segs_before - (int)s.segments_dropped);
+    uint64_t first;
+    cr_expect_eq(log_events(st, &first), 4000);
+    cr_expect_eq(first, 6001);
+    cr_expect_eq(manifest_version(), 3);
+    /* A second pass finds nothing more. */
+    cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
+    cr_expect_eq(s.partitions_dropped + s.segments_dropped, 0);
+
+    /* Rebuilding what the log no longer holds is refused, saying why. */
+    tsagg_rebuild_options ro;
+    tsagg_rebuild_options_init(&ro);
+    ro.from = old_from;
+    ro.to = old_from + DAY_US;
+    cr_expect_eq(tsagg_rebuild(st, &ro, NULL), TSAGG_EARG);
+    char msg[512];
+    tsagg_store_errmsg(st, msg, sizeof msg);
+    cr_expect(strstr(msg, "retention removed") && strstr(msg, "sequence 6001"), "%s", msg);
+    ro.from = new_from;
+    ro.to = now + HOUR_US;
+    cr_expect_eq(tsagg_rebuild(st, &ro, NULL), 0);
+    cr_expect_eq(count_all(st, old_from - DAY_US, now + DAY_US), 4000);
+    cr_assert_eq(tsagg_store_close(st), 0);
+
+    /* A log that starts after 1 as recorded: open, verify and append. */
+    st = open_store(NULL, NULL, 64 << 10);
+    tsagg_verify_stats vs = {.struct_size = sizeof vs};
+    cr_expect_eq(tsagg_verify(st, NULL, NULL, &vs), 0);
+    cr_expect_eq(vs.problems, 0);
+    append_span(st, 10, new_from, 1000000, 3, 20000);
+    cr_expect_eq(count_all(st, old_from - DAY_US, now + DAY_US), 4010);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* Called by tsagg_verify for each problem: keep the first detail. */
+static void first_problem(void *ctx, const tsagg_verify_problem *p)
+{
+    char *buf = ctx;
+    if (!buf[0])
+        snprintf(buf, 512, "%s", p->detail);
+}
+
+Test(maintain, missing_first_segment_is_damage)
+{
+    tsagg_store *st = open_store(NULL, NULL, 64 << 10);
+    int64_t base = wall_us() / HOUR_US * HOUR_US - 2 * DAY_US;
+    append_span(st, 3000, base, 1000000, 10, 0);
+    cr_assert_eq(tsagg_log_roll(st), 0);
+    append_span(st, 3000, base + 3000 * INT64_C(1000000), 1000000, 10, 3000);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    char seg[700];
+    snprintf(seg, sizeof seg, "%s/log/0000000000000001.tlog", tu_store);
+    cr_assert_eq(unlink(seg), 0);
+    /* Read-only: queries still answer, verify says what is missing. */
+    tsagg_options o;
+    tsagg_options_init(&o);
+    char err[512];
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &st, err, sizeof err), 0, "%s", err);
+    char detail[512] = "";
+    tsagg_verify_stats vs = {.struct_size = sizeof vs};
+    cr_expect_eq(tsagg_verify(st, first_problem, detail, &vs), TSAGG_ECORRUPT);
+    cr_expect_eq(vs.problems, 1);
+    cr_expect(strstr(detail, "should start at segment 1") && strstr(detail, "is 2"), "%s",
+              detail);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    /* A writer does not build on it. */
+    o.flags = TSAGG_OPEN_WRITE;
+    cr_expect_eq(tsagg_store_open(tu_store, &o, &st, err, sizeof err), TSAGG_ECORRUPT);
+    cr_expect(strstr(err, "should start at segment 1"), "%s", err);
+}
+
+/* ---- failures -------------------------------------------------------------- */
+
+Test(maintain, sticky_failure_seen_by_host_then_recovered)
+{
+    faultio fio;
+    faultio_init(&fio, NULL);
+    tsagg_maintain_options mo;
+    tsagg_maintain_options_init(&mo);
+    mo.interval_ms = 10;
+    mo.compact_tail_events = 1;
+    /* Every publish of a manifest fails. */
+    faultio_arm_filtered(&fio, FIO_RENAME, FIO_FAIL, 1, 0, -EIO, 0, "MANIFEST", 0);
+    tsagg_store *st = open_store(&mo, faultio_table(&fio), 0);
+    int64_t base = wall_us() / HOUR_US * HOUR_US - DAY_US;
+    append_span(st, 1000, base, 1000000, 5, 0);
+    tsagg_maintain_stats s = {.struct_size = sizeof s};
+    for (int i = 0; i < 500; i++) {
+        cr_assert_eq(tsagg_maintenance_status(st, &s), 0);
+        if (s.consecutive_failures >= 2)
+            break;
+        usleep(10 * 1000);
+    }
+    cr_assert_geq(s.consecutive_failures, 2, "failures: %u", s.consecutive_failures);
+    cr_expect_eq(s.last_error, -EIO);
+    cr_expect(strstr(s.last_error_msg, "MANIFEST"), "message: %s", s.last_error_msg);
+    cr_expect_neq(s.last_error_us, 0);
+    cr_expect_eq(s.tail_events, 1000);
+    /* Nothing lost meanwhile; the step called by the host fails too. */
+    cr_expect_eq(count_all(st, base - DAY_US, base + 2 * DAY_US), 1000);
+    tsagg_maintain_stats one = {.struct_size = sizeof one};
+    tsagg_maintain_options now;
+    tsagg_maintain_options_init(&now);
+    now.flags = TSAGG_MAINTAIN_NOW;
+    cr_expect_eq(tsagg_maintain(st, &now, &one), -EIO);
+    cr_expect_eq(one.last_error, -EIO);
+    /* The disk is back: the thread's next try (after its backoff) works. */
+    faultio_disarm(&fio, FIO_RENAME);
+    for (int i = 0; i < 1000; i++) {
+        cr_assert_eq(tsagg_maintenance_status(st, &s), 0);
+        if (s.consecutive_failures == 0 && s.tail_events == 0)
+            break;
+        usleep(10 * 1000);
+    }
+    cr_expect_eq(s.consecutive_failures, 0);
+    cr_expect_eq(s.tail_events, 0);
+    cr_expect_eq(s.last_error, -EIO, "the last failure stays visible");
+    cr_expect_geq(s.last_success_us, s.last_error_us);
+    cr_expect_eq(count_all(st, base - DAY_US, base + 2 * DAY_US), 1000);
+    uint64_t compacted = 0;
+    cr_assert_eq(tsagg_compacted_seq(st, &compacted), 0);
+    cr_expect_eq(compacted, 1000);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
