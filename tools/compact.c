@@ -1,7 +1,8 @@
 /*
  * tsagg-compact - one compaction and merge pass over a store.
  *
- *   tsagg-compact [--budget MIB] [--threads N] [--no-merge] [--archive] STORE
+ *   tsagg-compact [--budget MIB] [--threads N] [--no-merge] [--archive]
+ *                 [--retention-days N] [--log-retention-days N] STORE
  *
  * Exit codes (tools/common/cli.h): 0 done, 2 usage, 3 store failure.
  * docs/tools.md.
@@ -32,6 +33,11 @@ static const char usage_text[] =
     "      --archive            then seal the log's current segment and rewrite\n"
     "                           every sealed segment in the archive form\n"
     "                           (columnar, zstd: about 2/3 of the bytes)\n"
+    "      --retention-days N   then drop the partition files whose span ended\n"
+    "                           N days ago or earlier, and the log segments\n"
+    "                           whose events are all that old and compacted\n"
+    "      --log-retention-days N  for the log segments: N days instead (0:\n"
+    "                           keep the whole log, so every hour can be rebuilt)\n"
     "  -q, --quiet              print nothing on success\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
@@ -55,6 +61,28 @@ static int log_bytes(tsagg_store *st, uint64_t *bytes, int *tail_events)
         *tail_events = !segs[m - 1].sealed && segs[m - 1].last_seq >= segs[m - 1].first_seq;
     free(segs);
     return m < 0 ? m : 0;
+}
+
+/* Drop what lies past the retention periods (tsagg_maintain's retention;
+ * the compaction and merges ran already). */
+static int apply_retention(tsagg_store *st, uint32_t parts_days, uint32_t log_days, int quiet)
+{
+    tsagg_maintain_options mo;
+    tsagg_maintain_options_init(&mo);
+    mo.compact_tail_events = mo.compact_tail_bytes = 0;
+    mo.compact_tail_age_ms = 0;
+    mo.retention_days_parts = parts_days;
+    mo.retention_days_log = log_days;
+    tsagg_maintain_stats s = {.struct_size = sizeof s};
+    int rc = tsagg_maintain(st, &mo, &s);
+    if (rc != 0)
+        cli_report(prog, st, "retention", rc);
+    else if (!quiet)
+        printf("retention: dropped %" PRIu64 " partition files (%" PRIu64 " rows) and %" PRIu64
+               " log segments; the log starts at sequence %" PRIu64 "\n",
+               s.partitions_dropped, s.rows_dropped, s.segments_dropped,
+               s.log_start_seq ? s.log_start_seq : 1);
+    return rc;
 }
 
 /* Seal the current segment (when it holds events) and archive the sealed
@@ -87,6 +115,8 @@ int main(int argc, char **argv)
         {"threads", required_argument, NULL, 'T'},
         {"archive", no_argument, NULL, 'A'},
         {"drop-where", required_argument, NULL, 'D'},
+        {"retention-days", required_argument, NULL, 'R'},
+        {"log-retention-days", required_argument, NULL, 'L'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -96,6 +126,8 @@ int main(int argc, char **argv)
     tsagg_compact_options_init(&co);
     co.threads = cli_compact_threads();
     int merge = 1, archive = 0, quiet = 0, c;
+    uint64_t parts_days = 0, log_days = 0;
+    int log_days_set = 0;
     while ((c = getopt_long(argc, argv, ":qhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
@@ -111,6 +143,16 @@ int main(int argc, char **argv)
             break;
         case 'A':
             archive = 1;
+            break;
+        case 'R':
+        case 'L':
+            if (!cli_parse_u64(optarg, c == 'R' ? &parts_days : &log_days) ||
+                (c == 'R' ? parts_days : log_days) > 3660000 || (c == 'R' && !parts_days))
+                return cli_usage_error(prog, "%s: expected a number of days, %s to 3660000, "
+                                       "not '%s'",
+                                       c == 'R' ? "--retention-days" : "--log-retention-days",
+                                       c == 'R' ? "1" : "0", optarg);
+            log_days_set |= c == 'L';
             break;
         case 'D':
             /* A rule given here alone would be lost to every later rebuild. */
@@ -172,6 +214,10 @@ int main(int argc, char **argv)
                cs.spans_merged + ms.spans_merged, ms.duplicates,
                cs.bytes_written + ms.bytes_written);
     }
+    if (!log_days_set)
+        log_days = parts_days;
+    if (rc == 0 && (parts_days || log_days))
+        rc = apply_retention(st, (uint32_t)parts_days, (uint32_t)log_days, quiet);
     if (rc == 0 && archive)
         rc = archive_log(st, quiet);
     int crc = tsagg_store_close(st);
