@@ -205,15 +205,19 @@ void handle_sites(request *r)
     req_take(r, 200, "application/json", buf, len);
 }
 
-static void put_stats(FILE *f, const char *name, const tsagg_compact_stats *s)
+/* What a maintenance step did, as JSON (docs/server.md). */
+static void put_stats(FILE *f, const tsagg_maintain_stats *s)
 {
-    fprintf(f, "\"%s\": {\"events_read\": %llu, \"duplicates\": %llu, \"rows_written\": %llu, "
-               "\"files_written\": %llu, \"files_removed\": %llu, \"hours\": %llu, "
-               "\"bytes_written\": %llu, \"consumed_seq\": %llu}",
-            name, (unsigned long long)s->events_read, (unsigned long long)s->duplicates,
-            (unsigned long long)s->rows_written, (unsigned long long)s->files_written,
-            (unsigned long long)s->files_removed, (unsigned long long)s->hours,
-            (unsigned long long)s->bytes_written, (unsigned long long)s->consumed_seq);
+    fprintf(f, "{\"compactions\": %llu, \"events_compacted\": %llu, \"files_written\": %llu, "
+               "\"files_merged\": %llu, \"partitions_dropped\": %llu, \"rows_dropped\": %llu, "
+               "\"segments_archived\": %llu, \"segments_dropped\": %llu, "
+               "\"tail_events\": %llu, \"seconds\": %.6f, \"cpu_seconds\": %.6f}\n",
+            (unsigned long long)s->compactions, (unsigned long long)s->events_compacted,
+            (unsigned long long)s->files_written, (unsigned long long)s->files_merged,
+            (unsigned long long)s->partitions_dropped, (unsigned long long)s->rows_dropped,
+            (unsigned long long)s->segments_archived, (unsigned long long)s->segments_dropped,
+            (unsigned long long)s->tail_events, (double)s->wall_us / 1e6,
+            (double)s->cpu_us / 1e6);
 }
 
 void handle_maintenance(request *r)
@@ -223,18 +227,15 @@ void handle_maintenance(request *r)
     maintenance_stats st;
     maintenance_run(r->srv->maint, &st);
     if (st.rc != 0) {
-        req_error(r, 500, "maintenance failed: %s: %s", tsagg_strerror(st.rc), st.errmsg);
+        req_error(r, 500, "maintenance failed: %s: %s", tsagg_strerror(st.rc),
+                  st.step.last_error_msg);
         return;
     }
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (f) {
-        fputc('{', f);
-        put_stats(f, "compact", &st.compact);
-        fputs(", ", f);
-        put_stats(f, "merge", &st.merge);
-        fprintf(f, ", \"seconds\": %.6f}\n", st.seconds);
+        put_stats(f, &st.step);
         fclose(f);
     }
     req_take(r, 200, "application/json", buf, len);

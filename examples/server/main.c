@@ -51,7 +51,10 @@ static const char usage_text[] =
     "      --access-log         one line per request on stderr\n"
     "      --compact-events N   compact when N events wait in the log (default 100000)\n"
     "      --compact-age S      ... or when the oldest waited S seconds (default 60)\n"
-    "      --no-maintenance     no background compaction (POST /api/v1/maintenance only)\n"
+    "      --retention-days N   drop partitions (and log segments) of events older\n"
+    "                           than N days (default: keep everything)\n"
+    "      --log-retention-days N  log segments: N days instead (0: keep the log)\n"
+    "      --no-maintenance     no background maintenance (POST /api/v1/maintenance only)\n"
     "      --dashboard DIR      the dashboard's files (default " TSAGG_DASHBOARD_DIR ")\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
@@ -61,13 +64,13 @@ static const char usage_text[] =
 enum {
     OPT_ADMIN_KEY_FILE = 256, OPT_THREADS, OPT_MAX_CONN, OPT_MAX_PER_IP, OPT_TIMEOUT,
     OPT_MAX_BODY, OPT_TRUST_PROXY, OPT_ACCESS_LOG, OPT_COMPACT_EVENTS, OPT_COMPACT_AGE,
-    OPT_NO_MAINT, OPT_DASHBOARD,
+    OPT_NO_MAINT, OPT_DASHBOARD, OPT_RETENTION, OPT_LOG_RETENTION,
 };
 
 typedef struct args {
     server_config cfg;
     const char *admin_key_file;
-    int maintenance;
+    int log_retention_set;
     char admin_key[256];
 } args;
 
@@ -125,6 +128,8 @@ static int parse_args(int argc, char **argv, args *a)
         {"compact-events", required_argument, NULL, OPT_COMPACT_EVENTS},
         {"compact-age", required_argument, NULL, OPT_COMPACT_AGE},
         {"no-maintenance", no_argument, NULL, OPT_NO_MAINT},
+        {"retention-days", required_argument, NULL, OPT_RETENTION},
+        {"log-retention-days", required_argument, NULL, OPT_LOG_RETENTION},
         {"dashboard", required_argument, NULL, OPT_DASHBOARD},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -143,7 +148,7 @@ static int parse_args(int argc, char **argv, args *a)
     c->compact_events = 100000;
     c->compact_age_s = 60;
     c->dashboard_dir = TSAGG_DASHBOARD_DIR;
-    a->maintenance = 1;
+    c->maintenance = 1;
     uint64_t v;
     int opt;
     while ((opt = getopt_long(argc, argv, "l:hV", longopts, NULL)) != -1) {
@@ -189,7 +194,18 @@ static int parse_args(int argc, char **argv, args *a)
                 return CLI_EXIT_USAGE;
             c->compact_age_s = (unsigned)v;
             break;
-        case OPT_NO_MAINT: a->maintenance = 0; break;
+        case OPT_NO_MAINT: c->maintenance = 0; break;
+        case OPT_RETENTION:
+            if (!number_arg("--retention-days", optarg, 1, 3660000, &v))
+                return CLI_EXIT_USAGE;
+            c->retention_days = (unsigned)v;
+            break;
+        case OPT_LOG_RETENTION:
+            if (!number_arg("--log-retention-days", optarg, 0, 3660000, &v))
+                return CLI_EXIT_USAGE;
+            c->log_retention_days = (unsigned)v;
+            a->log_retention_set = 1;
+            break;
         case OPT_DASHBOARD: c->dashboard_dir = optarg; break;
         case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
         case 'V': return cli_print_version(prog);
@@ -199,6 +215,8 @@ static int parse_args(int argc, char **argv, args *a)
     if (optind != argc - 1)
         return cli_usage_error(prog, optind == argc ? "missing STORE" : "more than one STORE");
     c->store_path = argv[optind];
+    if (!a->log_retention_set)
+        c->log_retention_days = c->retention_days;
     if (read_admin_key(a) != 0)
         return CLI_EXIT_USAGE;
     return -1;
@@ -237,6 +255,11 @@ int main(int argc, char **argv)
     tsagg_options_init(&opts);
     opts.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
     opts.sync_mode = TSAGG_SYNC_NONE;
+    /* Compaction, merges, archiving and retention: the library's thread. */
+    tsagg_maintain_options mo;
+    maintenance_options(&srv.cfg, &mo);
+    if (srv.cfg.maintenance)
+        opts.maintenance = &mo;
     if (cli_open_store(prog, srv.cfg.store_path, &opts, &srv.store) != 0)
         return CLI_EXIT_FAILURE;
 
@@ -250,7 +273,7 @@ int main(int argc, char **argv)
         tsagg_store_close(srv.store);
         return CLI_EXIT_FAILURE;
     }
-    srv.maint = maintenance_start(&srv, a.maintenance);
+    srv.maint = maintenance_start(&srv);
     srv.commit = committer_start(&srv);
     srv.offload = offload_start(&srv, srv.cfg.threads, http_run_offloaded);
     struct MHD_Daemon *daemon = NULL;

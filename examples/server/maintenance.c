@@ -14,61 +14,71 @@
 #define HOUR_US INT64_C(3600000000)
 #define COMPACT_BUDGET (64u << 20) /* bytes; the server shares the machine */
 
+
 struct maintenance {
     server *srv;
     pthread_t thread;
-    int background, stop;
-    pthread_mutex_t lock;      /* stop, cond */
+    int stop;
+    pthread_mutex_t lock;      /* stop, cond, repairs */
     pthread_cond_t cond;
-    pthread_mutex_t pass_lock; /* one pass at a time */
-    int64_t tail_since_ns;     /* when the tail was last seen empty */
+    pthread_mutex_t pass_lock; /* one rebuild at a time */
+    tsagg_maintain_stats seen; /* the library's status, as last logged */
     int64_t repairs[REPAIRS_MAX]; /* hours to rebuild, under lock */
     size_t nrepairs;
 };
+
+void maintenance_options(const server_config *cfg, tsagg_maintain_options *mo)
+{
+    tsagg_maintain_options_init(mo);
+    mo->interval_ms = CHECK_EVERY_MS;
+    mo->compact_tail_events = cfg->compact_events;
+    mo->compact_tail_age_ms = cfg->compact_age_s * 1000u;
+    mo->memory_budget = COMPACT_BUDGET;
+    mo->archive = 1;
+    mo->retention_days_parts = cfg->retention_days;
+    mo->retention_days_log = cfg->log_retention_days;
+}
 
 void maintenance_run(maintenance *m, maintenance_stats *st)
 {
     server *srv = m->srv;
     memset(st, 0, sizeof *st);
-    pthread_mutex_lock(&m->pass_lock);
-    int64_t t0 = mono_ns();
-    tsagg_compact_options co;
-    tsagg_compact_options_init(&co);
-    co.memory_budget = COMPACT_BUDGET;
-    st->rc = tsagg_compact(srv->store, &co, &st->compact);
-    if (st->rc == 0)
-        st->rc = tsagg_merge(srv->store, &co, &st->merge);
-    st->seconds = (double)(mono_ns() - t0) / 1e9;
-    if (st->rc != 0) {
-        tsagg_store_errmsg(srv->store, st->errmsg, sizeof st->errmsg);
-        server_log("maintenance failed: %s: %s", tsagg_strerror(st->rc), st->errmsg);
-    } else if (st->compact.events_read || st->merge.files_removed) {
-        server_log("maintenance: compacted %llu events into %llu files, merged %llu files "
-                   "(%.3f s), log compacted up to %llu",
-                   (unsigned long long)st->compact.events_read,
-                   (unsigned long long)st->compact.files_written,
-                   (unsigned long long)st->merge.files_removed, st->seconds,
-                   (unsigned long long)st->compact.consumed_seq);
-    }
-    metrics_compaction(srv->metrics, st->seconds, st->rc != 0);
-    pthread_mutex_unlock(&m->pass_lock);
+    tsagg_maintain_options mo;
+    maintenance_options(&srv->cfg, &mo);
+    mo.flags = TSAGG_MAINTAIN_NOW;
+    st->step.struct_size = sizeof st->step;
+    st->rc = tsagg_maintain(srv->store, &mo, &st->step);
+    if (st->rc != 0)
+        server_log("maintenance on demand failed: %s: %s", tsagg_strerror(st->rc),
+                   st->step.last_error_msg);
 }
 
-/* Whether the tail is due: large enough, or waiting long enough. */
-static int due(maintenance *m)
+/* Say in the log what the library's maintenance did since the last look:
+ * work done, a failure (once per new one), a recovery. */
+static void log_status(maintenance *m)
 {
-    server *srv = m->srv;
-    uint64_t durable = tsagg_durable_seq(srv->store), compacted = 0;
-    if (tsagg_compacted_seq(srv->store, &compacted) != 0)
-        return 0;
-    uint64_t tail = durable > compacted ? durable - compacted : 0;
-    int64_t now = mono_ns();
-    if (tail == 0) {
-        m->tail_since_ns = now;
-        return 0;
-    }
-    return tail >= srv->cfg.compact_events ||
-           now - m->tail_since_ns >= (int64_t)srv->cfg.compact_age_s * 1000000000;
+    tsagg_maintain_stats s = {.struct_size = sizeof s};
+    if (tsagg_maintenance_status(m->srv->store, &s) != 0)
+        return;
+    tsagg_maintain_stats *o = &m->seen;
+    if (s.failures > o->failures)
+        server_log("maintenance failed (%u in a row, retried with backoff): %s: %s",
+                   s.consecutive_failures, tsagg_strerror(s.last_error), s.last_error_msg);
+    else if (o->consecutive_failures && !s.consecutive_failures)
+        server_log("maintenance works again after %u failures", o->consecutive_failures);
+    if (s.events_compacted > o->events_compacted || s.files_merged > o->files_merged ||
+        s.partitions_dropped > o->partitions_dropped || s.segments_dropped > o->segments_dropped ||
+        s.segments_archived > o->segments_archived)
+        server_log("maintenance: compacted %llu events, merged %llu files, archived %llu log "
+                   "segments, dropped %llu partition files and %llu log segments past "
+                   "retention; tail %llu events",
+                   (unsigned long long)(s.events_compacted - o->events_compacted),
+                   (unsigned long long)(s.files_merged - o->files_merged),
+                   (unsigned long long)(s.segments_archived - o->segments_archived),
+                   (unsigned long long)(s.partitions_dropped - o->partitions_dropped),
+                   (unsigned long long)(s.segments_dropped - o->segments_dropped),
+                   (unsigned long long)s.tail_events);
+    *o = s;
 }
 
 int64_t maintenance_repair(maintenance *m, const char *msg)
@@ -132,7 +142,6 @@ static void run_repairs(maintenance *m)
 static void *loop(void *arg)
 {
     maintenance *m = arg;
-    m->tail_since_ns = mono_ns();
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
         struct timespec ts;
@@ -148,24 +157,19 @@ static void *loop(void *arg)
             break;
         run_repairs(m);
         pthread_mutex_unlock(&m->lock);
-        if (m->background && due(m)) {
-            maintenance_stats st;
-            maintenance_run(m, &st);
-            m->tail_since_ns = mono_ns();
-        }
+        log_status(m);
         pthread_mutex_lock(&m->lock);
     }
     pthread_mutex_unlock(&m->lock);
     return NULL;
 }
 
-maintenance *maintenance_start(server *srv, int background)
+maintenance *maintenance_start(server *srv)
 {
     maintenance *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
     m->srv = srv;
-    m->background = background;
     pthread_mutex_init(&m->lock, NULL);
     pthread_mutex_init(&m->pass_lock, NULL);
     pthread_cond_init(&m->cond, NULL);

@@ -1,10 +1,10 @@
 /*
- * maintenance.h - the host-side stand-in for the library's maintenance,
- * which does not exist yet: a thread that compacts the log tail when it
- * holds --compact-events events or its oldest waited --compact-age
- * seconds, then merges hours that got late files. POST
- * /api/v1/maintenance runs one pass at once. The same thread rebuilds the
- * hours whose partition files queries found damaged (self-repair).
+ * maintenance.h - the server's use of the library's maintenance
+ * (tsagg_maintain.h): its options from the command line, one step on
+ * demand (POST /api/v1/maintenance), and a thread of the server's own that
+ * logs what the library's maintenance thread did and failed to do, and
+ * rebuilds the hours whose partition files queries found damaged
+ * (self-repair).
  */
 #ifndef SERVER_MAINTENANCE_H
 #define SERVER_MAINTENANCE_H
@@ -14,18 +14,22 @@
 typedef struct maintenance maintenance;
 
 typedef struct maintenance_stats {
-    tsagg_compact_stats compact, merge;
-    double seconds;
-    int rc;                  /* 0 or the first error */
-    char errmsg[256];
+    tsagg_maintain_stats step;
+    int rc;                  /* 0 or the step's error */
 } maintenance_stats;
 
-/* Start the thread (background = 0: compaction only on demand; rebuilds
- * still run). NULL on ENOMEM or when the thread could not start. */
-maintenance *maintenance_start(server *srv, int background);
-/* Stop the thread, waiting for a pass in progress. Accepts NULL. */
+/* The library's maintenance settings for the server's configuration: the
+ * thread's (opened with the store) and, with TSAGG_MAINTAIN_NOW, a step's
+ * on demand. */
+void maintenance_options(const server_config *cfg, tsagg_maintain_options *mo);
+
+/* Start the server's thread (repairs, and the log of the library's
+ * maintenance). NULL on ENOMEM or when the thread could not start. */
+maintenance *maintenance_start(server *srv);
+/* Stop the thread, waiting for a repair in progress. Accepts NULL. */
 void maintenance_stop(maintenance *m);
-/* One pass now, in the caller's thread (passes never overlap). */
+/* One maintenance step now, in the caller's thread (steps never overlap:
+ * the library's thread and this wait for each other). */
 void maintenance_run(maintenance *m, maintenance_stats *st);
 
 /*

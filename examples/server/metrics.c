@@ -34,7 +34,6 @@ struct metrics {
     atomic_uint_fast64_t events[EP_COUNT][EV_RESULT_COUNT];
     atomic_uint_fast64_t latency[NBOUNDS + 1];
     atomic_uint_fast64_t latency_sum_ns;
-    atomic_uint_fast64_t compactions, compaction_errors, compaction_ns;
     atomic_uint_fast64_t rebuilds, rebuild_errors;
 };
 
@@ -74,14 +73,6 @@ void metrics_query_latency(metrics *m, double seconds)
     atomic_fetch_add_explicit(&m->latency[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->latency_sum_ns, (uint64_t)(seconds * 1e9),
                               memory_order_relaxed);
-}
-
-void metrics_compaction(metrics *m, double seconds, int failed)
-{
-    atomic_fetch_add_explicit(&m->compactions, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->compaction_ns, (uint64_t)(seconds * 1e9), memory_order_relaxed);
-    if (failed)
-        atomic_fetch_add_explicit(&m->compaction_errors, 1, memory_order_relaxed);
 }
 
 void metrics_rebuild(metrics *m, int failed)
@@ -173,18 +164,31 @@ char *metrics_render(metrics *m, server *srv, size_t *len)
                "# TYPE tsagg_server_tail_events gauge\n"
                "tsagg_server_tail_events %llu\n",
             (unsigned long long)(durable > compacted ? durable - compacted : 0));
-    fprintf(f, "# HELP tsagg_server_compactions_total Compaction passes run.\n"
+    /* The library's maintenance: its thread's steps and those on demand. */
+    tsagg_maintain_stats ms = {.struct_size = sizeof ms};
+    tsagg_maintenance_status(srv->store, &ms);
+    fprintf(f, "# HELP tsagg_server_compactions_total Compactions run by maintenance.\n"
                "# TYPE tsagg_server_compactions_total counter\n"
                "tsagg_server_compactions_total %llu\n"
-               "# HELP tsagg_server_compaction_errors_total Compaction passes that failed.\n"
+               "# HELP tsagg_server_compaction_errors_total Maintenance steps that failed.\n"
                "# TYPE tsagg_server_compaction_errors_total counter\n"
                "tsagg_server_compaction_errors_total %llu\n"
-               "# HELP tsagg_server_compaction_seconds_total Time spent compacting.\n"
+               "# HELP tsagg_server_maintenance_failing Maintenance steps failed in a row (0: healthy).\n"
+               "# TYPE tsagg_server_maintenance_failing gauge\n"
+               "tsagg_server_maintenance_failing %u\n"
+               "# HELP tsagg_server_compaction_seconds_total Time spent in maintenance steps.\n"
                "# TYPE tsagg_server_compaction_seconds_total counter\n"
-               "tsagg_server_compaction_seconds_total %.6f\n",
-            (unsigned long long)get(&m->compactions),
-            (unsigned long long)get(&m->compaction_errors),
-            (double)get(&m->compaction_ns) / 1e9);
+               "tsagg_server_compaction_seconds_total %.6f\n"
+               "# HELP tsagg_server_maintenance_cpu_seconds_total CPU time of maintenance steps.\n"
+               "# TYPE tsagg_server_maintenance_cpu_seconds_total counter\n"
+               "tsagg_server_maintenance_cpu_seconds_total %.6f\n"
+               "# HELP tsagg_server_retention_dropped_total Files dropped past the retention period.\n"
+               "# TYPE tsagg_server_retention_dropped_total counter\n"
+               "tsagg_server_retention_dropped_total{kind=\"partition\"} %llu\n"
+               "tsagg_server_retention_dropped_total{kind=\"log_segment\"} %llu\n",
+            (unsigned long long)ms.compactions, (unsigned long long)ms.failures,
+            ms.consecutive_failures, (double)ms.wall_us / 1e6, (double)ms.cpu_us / 1e6,
+            (unsigned long long)ms.partitions_dropped, (unsigned long long)ms.segments_dropped);
     fprintf(f, "# HELP tsagg_server_rebuilds_total Rebuilds of damaged hours scheduled by queries.\n"
                "# TYPE tsagg_server_rebuilds_total counter\n"
                "tsagg_server_rebuilds_total %llu\n"

@@ -36,7 +36,6 @@ const char *endpoint_name(int ep);
 void metrics_request(metrics *m, int ep, unsigned status);
 void metrics_events(metrics *m, int ep, enum event_result res, uint64_t n);
 void metrics_query_latency(metrics *m, double seconds);
-void metrics_compaction(metrics *m, double seconds, int failed);
 void metrics_rebuild(metrics *m, int failed);
 
 /* The whole text of /metrics into a malloc'd string; NULL on ENOMEM. */

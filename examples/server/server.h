@@ -42,6 +42,9 @@ typedef struct server_config {
     int access_log;
     uint64_t compact_events;      /* compact when the tail holds this many */
     unsigned compact_age_s;       /* ... or its oldest event waited this long */
+    unsigned retention_days;      /* drop partitions this old; 0 keep all */
+    unsigned log_retention_days;  /* ... and log segments; 0 keep all */
+    int maintenance;              /* the library's maintenance thread runs */
     const char *dashboard_dir;    /* the dashboard's static files */
 } server_config;
 

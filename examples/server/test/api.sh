@@ -104,8 +104,29 @@ check "compaction counted" 1 "$(awk '/^tsagg_server_compactions_total/ {print ($
 check "partition files counted" 1 "$(awk '/^tsagg_server_partition_files/ {print ($2 >= 1)}' "$T/body")"
 check_status "maintenance needs the admin key" 403 POST /api/v1/maintenance -H "Authorization: Bearer $QK42"
 check_status "maintenance on demand" 200 POST /api/v1/maintenance -H "$ADMIN"
-check "nothing left to compact" 0 "$(jq .compact.events_read "$T/body")"
+check "nothing left to compact" 0 "$(jq .events_compacted "$T/body")"
+check "metrics: maintenance healthy" "tsagg_server_maintenance_failing 0" \
+    "$(req GET /metrics >/dev/null; grep '^tsagg_server_maintenance_failing' "$T/body")"
 stop_server TERM
+
+# --- retention: events older than --retention-days go, newer ones stay
+start_server "$T/store2" --retention-days 30
+new_site 42 shop.example
+old_ts=$(date -u -d '-100 days' +%Y-%m-%dT%H:00:00Z)
+new_ts=$(date -u -d '-1 days' +%Y-%m-%dT%H:00:00Z)
+for i in 1 2 3; do printf '{"ts":"%s","merchant":42,"event":"page_view","id":%s}\n' "$old_ts" $i; done >"$T/old.ndjson"
+for i in 4 5; do printf '{"ts":"%s","merchant":42,"event":"page_view","id":%s}\n' "$new_ts" $i; done >>"$T/old.ndjson"
+check_status "old and new events" 200 POST /api/v1/events -H "$ADMIN" --data-binary @"$T/old.ndjson"
+check_status "maintenance with retention" 200 POST /api/v1/maintenance -H "$ADMIN"
+check "old rows dropped" 3 "$(jq .rows_dropped "$T/body")"
+check "files dropped" 1 "$(jq '.partitions_dropped >= 1 | if . then 1 else 0 end' "$T/body")"
+check_status "count after retention" 200 POST /api/v1/query -H "$ADMIN" \
+    -d "{\"site_id\": 42, \"metrics\": [\"count\"], \"interval\": \"total\", \"date_range\": [\"$(date -u -d '-200 days' +%F)\", \"$(date -u -d '+1 days' +%F)\"]}"
+check "only the newer events are left" 2 "$(jq '.results[0].metrics[0]' "$T/body")"
+req GET /metrics >/dev/null
+check "retention counted" 1 "$(awk '/^tsagg_server_retention_dropped_total\{kind="partition"\}/ {print ($2 >= 1)}' "$T/body")"
+stop_server TERM
+check "bad --retention-days" 2 "$("$TSAGG_SERVER" "$S" --retention-days 0 2>/dev/null; echo $?)"
 
 # --- bad command lines
 check "no store" 2 "$("$TSAGG_SERVER" 2>/dev/null; echo $?)"
