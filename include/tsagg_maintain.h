@@ -104,7 +104,9 @@ typedef struct tsagg_maintain_stats {
     uint64_t rows_dropped;        /* rows they held */
     uint64_t segments_archived;
     uint64_t segments_dropped;    /* log segments removed by retention */
-    uint64_t cpu_us;              /* CPU time of the steps' thread(s) */
+    uint64_t cpu_us;              /* CPU time of the thread running each
+                                     step (with threads > 1, compaction's
+                                     other threads are not in it) */
     uint64_t wall_us;             /* time the steps took */
     /* The tail after the last step: */
     uint64_t tail_events;         /* durable, not yet compacted */

@@ -271,7 +271,10 @@ TSAGG_API void tsagg_options_init(tsagg_options *opts);
  * later, unsynced ones kept) was never reported durable and is cut off, the
  * bytes kept aside when valid frames were among them (docs/format.md,
  * "Recovery and damage"); damage to a frame that was durable is an error
- * (TSAGG_ECORRUPT, see TSAGG_OPEN_SALVAGE).
+ * (TSAGG_ECORRUPT, see TSAGG_OPEN_SALVAGE). It also checks that the log
+ * starts where MANIFEST records (segment 1, or where retention left it,
+ * tsagg_maintain.h): a log missing its first segments is TSAGG_ECORRUPT,
+ * salvage or not.
  *
  * Every open, read-only or not, checks that the log reaches the position
  * MANIFEST records as compacted. A log that ends below it (log/ copied

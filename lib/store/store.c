@@ -252,11 +252,16 @@ static int check_consumed(tsagg_store *st, int salvage)
         return rc;
     const tsagg__manifest *m = tsagg__snapshot_manifest(snap);
     uint64_t end;
-    /* A writer would build on a log missing its first segments. */
-    if (st->writer)
+    /* A writer would build on a log missing its first segments: no
+     * salvage for that, the segments must come back. */
+    if (st->writer) {
         rc = tsagg__log_check_start(st, m->log_start_segment, m->log_start_seq);
-    if (rc == 0)
-        rc = tsagg__log_check_consumed(st, m->consumed_seq, &end);
+        if (rc != 0) {
+            tsagg__snapshot_release(st, snap);
+            return rc;
+        }
+    }
+    rc = tsagg__log_check_consumed(st, m->consumed_seq, &end);
     if (rc == TSAGG_ECORRUPT && salvage) {
         tsagg__manifest *lowered;
         rc = tsagg__manifest_clone(m, &lowered);
