@@ -20,7 +20,11 @@
  *      log, or has waited compact_tail_age_ms since it was first seen non
  *      empty (TSAGG_MAINTAIN_NOW: whenever it is not empty). tsagg_compact()
  *      also merges the days and months it seals into one file each;
- *   2. merges of spans that hold several files (late events: tsagg_merge());
+ *   2. merges (tsagg_merge()) once a span with several files ended an hour
+ *      ago or more (late events), or a span holds merge_span_files files
+ *      (the hour being written gets one per compaction: merged every
+ *      merge_span_files compactions, not at each, which would rewrite it
+ *      every time);
  *   3. partition retention: with retention_days_parts, every partition file
  *      whose span ends at or before now - retention_days_parts days is
  *      dropped from MANIFEST by one publish, like a compaction's (whole
@@ -79,9 +83,12 @@ typedef struct tsagg_maintain_options {
                                      256 MiB, at least 1 MiB */
     uint32_t threads;             /* compaction threads (tsagg_compact_options);
                                      default 1 */
-    uint32_t reserved;            /* 0 */
+    uint32_t merge_span_files;    /* merge a span at this many files; default
+                                     16 (0: only an hour after its end) */
     tsagg_process_fn process;     /* the processing hook of compactions */
     void *process_ctx;
+    uint32_t reserved;            /* 0 */
+    uint32_t reserved2;           /* 0 */
 } tsagg_maintain_options;
 
 TSAGG_API void tsagg_maintain_options_init(tsagg_maintain_options *opts);

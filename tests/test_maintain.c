@@ -424,3 +424,31 @@ Test(maintain, sticky_failure_seen_by_host_then_recovered)
     cr_expect_eq(compacted, 1000);
     cr_assert_eq(tsagg_store_close(st), 0);
 }
+
+/* The hour being written gets a file per compaction: merged every
+ * merge_span_files of them, not at every step. */
+Test(maintain, live_hour_merged_at_file_count)
+{
+    tsagg_store *st = open_store(NULL, NULL, 0);
+    char parts[700];
+    snprintf(parts, sizeof parts, "%s/parts", tu_store);
+    int64_t now = wall_us(), hour = now / HOUR_US * HOUR_US; /* all in this hour */
+    tsagg_maintain_options mo;
+    tsagg_maintain_options_init(&mo);
+    mo.flags = TSAGG_MAINTAIN_NOW;
+    mo.merge_span_files = 4;
+    tsagg_maintain_stats s = {.struct_size = sizeof s};
+    for (uint64_t i = 0; i < 3; i++) {
+        append_span(st, 10, hour + 1000000 * (int64_t)i, 1, 3, 100 * i);
+        cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
+        cr_expect_eq(s.files_merged, 0, "step %" PRIu64 " merged", i);
+    }
+    int hour_files = count_files(parts, ".tpart");
+    cr_expect_geq(hour_files, 3, "%d files", hour_files);
+    append_span(st, 10, hour + 4000000, 1, 3, 300);
+    cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
+    cr_expect_geq(s.files_merged, 4);
+    cr_expect_eq(count_files(parts, ".tpart"), hour_files + 1 - (int)s.files_merged + 1);
+    cr_expect_eq(count_all(st, now - DAY_US, now + DAY_US), 40);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}

@@ -18,6 +18,7 @@
 #include "log_internal.h"
 #include "maintain_internal.h"
 #include "manifest.h"
+#include "partfile.h" /* TSAGG__HOUR_US */
 #include "retention.h"
 #include "tsagg_maintain.h"
 
@@ -46,6 +47,7 @@ void tsagg_maintain_options_init(tsagg_maintain_options *o)
     o->interval_ms = 1000;
     o->memory_budget = 256u << 20;
     o->threads = 1;
+    o->merge_span_files = 16;
 }
 
 static int64_t clock_us(clockid_t id)
@@ -60,7 +62,7 @@ static int check_options(tsagg_store *st, const tsagg_maintain_options *o)
     if (o->struct_size != sizeof *o)
         return tsagg__fail(st, TSAGG_EARG, "tsagg_maintain_options.struct_size %u: not set by "
                            "tsagg_maintain_options_init", (unsigned)o->struct_size);
-    if ((o->flags & ~TSAGG_MAINTAIN_NOW) || o->reserved)
+    if ((o->flags & ~TSAGG_MAINTAIN_NOW) || o->reserved || o->reserved2)
         return tsagg__fail(st, TSAGG_EARG,
                            "tsagg_maintain_options: unknown flags, or reserved not 0");
     if (o->interval_ms < INTERVAL_MIN_MS || o->memory_budget < (1u << 20) ||
@@ -86,18 +88,29 @@ static int measure_tail(tsagg_store *st, tsagg_maintain_stats *s)
     return rc;
 }
 
-/* Whether any span has several files: late events for tsagg_merge(). */
-static int has_late_files(tsagg_store *st, int *late)
+/*
+ * Whether tsagg_merge() is due: a span with several files that ended an
+ * hour ago or more (late events: merged once, for good), or a span with
+ * merge_span_files files or more (the hour still being written gets a file
+ * per compaction; merging it at every step would rewrite it each time).
+ */
+static int merge_due(tsagg_store *st, uint32_t max_files, int64_t now_us, int *due)
 {
     tsagg__snapshot *snap;
     int rc = tsagg__snapshot_acquire(st, &snap);
     if (rc != 0)
         return rc;
     const tsagg__manifest *m = tsagg__snapshot_manifest(snap);
-    *late = 0;
-    for (size_t i = 1; i < m->nparts && !*late; i++)
-        *late = m->parts[i].start == m->parts[i - 1].start &&
-                m->parts[i].hours == m->parts[i - 1].hours;
+    *due = 0;
+    for (size_t i = 0, n = 1; i < m->nparts && !*due; i++, n++) {
+        const tsagg__part_ref *r = &m->parts[i];
+        if (i + 1 < m->nparts && m->parts[i + 1].start == r->start &&
+            m->parts[i + 1].hours == r->hours)
+            continue; /* n counts the span's files up to its last */
+        int64_t end = r->start + (int64_t)r->hours * TSAGG__HOUR_US;
+        *due = n > 1 && ((max_files && n >= max_files) || end + TSAGG__HOUR_US <= now_us);
+        n = 0;
+    }
     tsagg__snapshot_release(st, snap);
     return 0;
 }
@@ -146,14 +159,14 @@ static int step_locked(tsagg_store *st, struct tsagg__maint *m, const tsagg_main
         m->tail_since_ns = 0; /* what is left (appended meanwhile) is new */
         pthread_mutex_unlock(&m->mu);
     }
+    int64_t now_us = clock_us(CLOCK_REALTIME);
     int late = 0;
-    rc = has_late_files(st, &late);
+    rc = merge_due(st, o->merge_span_files, now_us, &late);
     if (rc == 0 && late) {
         tsagg_compact_stats ms = {.struct_size = sizeof ms};
         rc = tsagg_merge(st, &co, &ms);
         add_compaction(s, &ms);
     }
-    int64_t now_us = clock_us(CLOCK_REALTIME);
     if (rc == 0 && o->retention_days_parts)
         rc = tsagg__retention_parts(st, now_us - (int64_t)o->retention_days_parts * DAY_US,
                                     &s->partitions_dropped, &s->rows_dropped);
