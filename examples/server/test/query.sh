@@ -66,7 +66,7 @@ questions() {
 }
 questions "tail:"
 check_status "maintenance" 200 POST /api/v1/maintenance -H "$ADMIN"
-check "compacted all" 20000 "$(jq .compact.events_read "$T/body")"
+check "compacted all" 20000 "$(jq .events_compacted "$T/body")"
 questions "compacted:"
 
 check_status "relative range" 200 POST /api/v1/query -H "Authorization: Bearer $QK9" \
