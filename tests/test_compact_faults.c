@@ -639,9 +639,10 @@ Test(compact_faults, flipped_bytes_in_the_manifest)
     ro = cc_open(dir, 0, NULL);
     cr_assert_eq(tsagg_compacted_seq(ro, &seq), TSAGG_ECORRUPT);
     cr_assert_eq(tsagg_store_close(ro), 0);
-    /* A newer format version (checksum fixed up): a version error. */
+    /* A newer format version (checksum fixed up): a version error. (3 is
+     * the version that records where the log starts.) */
     memcpy(bad, orig, len);
-    bad[8] = 3;
+    bad[8] = 4;
     uint64_t h = XXH64(bad, len - 8, 0);
     for (int i = 0; i < 8; i++)
         bad[len - 8 + (size_t)i] = (uint8_t)(h >> (8 * i));

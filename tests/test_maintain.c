@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "faultio.h"
 #include "testutil.h"
 #include "tsagg.h"
@@ -330,6 +332,33 @@ Test(maintain, retention_of_partitions_and_log)
     cr_expect_eq(vs.problems, 0);
     append_span(st, 10, new_from, 1000000, 3, 20000);
     cr_expect_eq(count_all(st, old_from - DAY_US, now + DAY_US), 4010);
+    cr_assert_eq(tsagg_store_close(st), 0);
+
+    /* A version-3 manifest whose log start is not one retention writes
+     * (segment 1), checksum fixed up: damage, named. */
+    char mpath[700];
+    snprintf(mpath, sizeof mpath, "%s/MANIFEST", tu_store);
+    FILE *f = fopen(mpath, "r+b");
+    cr_assert(f);
+    uint8_t buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    cr_assert_gt(len, 88);
+    memset(buf + 48, 0, 8);
+    buf[48] = 1;
+    uint64_t h = XXH64(buf, len - 8, 0);
+    for (int i = 0; i < 8; i++)
+        buf[len - 8 + (size_t)i] = (uint8_t)(h >> (8 * i));
+    cr_assert_eq(fseek(f, 0, SEEK_SET), 0);
+    cr_assert_eq(fwrite(buf, 1, len, f), len);
+    fclose(f);
+    tsagg_options ro_opts;
+    tsagg_options_init(&ro_opts);
+    cr_assert_eq(tsagg_store_open(tu_store, &ro_opts, &st, NULL, 0), 0);
+    uint64_t seq;
+    cr_expect_eq(tsagg_compacted_seq(st, &seq), TSAGG_ECORRUPT);
+    char msg2[512];
+    tsagg_store_errmsg(st, msg2, sizeof msg2);
+    cr_expect(strstr(msg2, "bad log start at offset 48"), "%s", msg2);
     cr_assert_eq(tsagg_store_close(st), 0);
 }
 
