@@ -481,3 +481,71 @@ Test(maintain, live_hour_merged_at_file_count)
     cr_expect_eq(count_all(st, now - DAY_US, now + DAY_US), 40);
     cr_assert_eq(tsagg_store_close(st), 0);
 }
+
+/* Queries reading the log tail while retention removes the segments
+ * before it: none fails, none miscounts. */
+typedef struct tail_reader {
+    tsagg_store *st;
+    int64_t from, to;
+    uint64_t want;
+    _Atomic int stop;
+    uint64_t queries, wrong;
+    int rc;
+} tail_reader;
+
+static void *read_tail(void *arg)
+{
+    tail_reader *t = arg;
+    tsagg_result *r;
+    cr_assert_eq(tsagg_result_create(&r), 0);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.flags = TSAGG_QUERY_ALL_MERCHANTS;
+    q.from = t->from;
+    q.to = t->to;
+    q.bucket = TSAGG_BUCKET_TOTAL;
+    while (!atomic_load(&t->stop)) {
+        int rc = tsagg_query_run(t->st, &q, r);
+        if (rc != 0) {
+            t->rc = rc;
+            break;
+        }
+        t->wrong += (uint64_t)tsagg_result_values(r, 0)[0] != t->want;
+        t->queries++;
+    }
+    tsagg_result_free(r);
+    return NULL;
+}
+
+Test(maintain, queries_beside_log_retention)
+{
+    tsagg_store *st = open_store(NULL, NULL, 64 << 10);
+    int64_t now = wall_us();
+    int64_t old_from = now / HOUR_US * HOUR_US - 200 * DAY_US;
+    for (int i = 0; i < 60; i++) {
+        append_span(st, 200, old_from + i * HOUR_US, 1000000, 5, 200 * (uint64_t)i);
+        cr_assert_eq(tsagg_log_roll(st), 0);
+    }
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    /* A tail of recent events, which every query reads from the log. */
+    append_span(st, 500, now - HOUR_US, 1000000, 5, 100000);
+    tail_reader t = {.st = st, .from = now - DAY_US, .to = now + DAY_US, .want = 500};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, read_tail, &t), 0);
+    usleep(20 * 1000);
+    tsagg_maintain_options mo;
+    tsagg_maintain_options_init(&mo);
+    mo.retention_days_log = 30;
+    mo.compact_tail_events = mo.compact_tail_bytes = 0;
+    mo.compact_tail_age_ms = 0;
+    tsagg_maintain_stats s = {.struct_size = sizeof s};
+    cr_assert_eq(tsagg_maintain(st, &mo, &s), 0, "%s", s.last_error_msg);
+    usleep(20 * 1000);
+    atomic_store(&t.stop, 1);
+    pthread_join(th, NULL);
+    cr_expect_eq(s.segments_dropped, 60);
+    cr_expect_eq(t.rc, 0, "a query failed: %s", tsagg_strerror(t.rc));
+    cr_expect_eq(t.wrong, 0, "%" PRIu64 " of %" PRIu64 " queries miscounted", t.wrong, t.queries);
+    cr_expect_gt(t.queries, 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
