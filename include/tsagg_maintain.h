@@ -29,7 +29,11 @@
  *      whose span ends at or before now - retention_days_parts days is
  *      dropped from MANIFEST by one publish, like a compaction's (whole
  *      files only: a day or month that straddles the cutoff stays until its
- *      end passes it); the files go once no query uses them;
+ *      end passes it); the files go once no query uses them. Events older
+ *      than the cutoff still in the uncompacted tail count until they are
+ *      compacted and the next step drops their file; so does a late event,
+ *      and a tsagg_rebuild() of dropped hours whose events the log still
+ *      holds brings them back until the next step;
  *   4. log retention: with retention_days_log, the oldest log segments whose
  *      every event is older than now - retention_days_log days, is compacted
  *      and sealed, are removed: MANIFEST first records where the log now
