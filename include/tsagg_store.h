@@ -248,7 +248,8 @@ typedef struct tsagg_options {
                                    it (0: keep nothing); default 256 MiB */
     /* With TSAGG_OPEN_WRITE: start a background thread running
        tsagg_maintain() steps with these settings (tsagg_maintain.h; copied
-       at open), stopped by tsagg_store_close(). NULL (default): none. */
+       at open), stopped by tsagg_store_close(), which waits for a step
+       in progress. NULL (default): none. */
     const struct tsagg_maintain_options *maintenance;
 } tsagg_options;
 
