@@ -129,14 +129,14 @@ static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
  * Decode a merchant-hour's rollup and keep its summary: per event code the
  * hour's count and measure sums, and when `sketches` copies of the
  * sketches, checked once (queries merge them as views, a plain register
- * max). The per-minute entries are not kept: buckets that cut an hour
- * decode the rollup again.
+ * max); without, only the rollup's counts block is read. The per-minute
+ * entries are not kept: buckets that cut an hour decode the counts again.
  */
 static int qrollup_build(tsagg__part *p, const tsagg__merchant_entry *me,
                          const tsagg__hour_segment *seg, int sketches, tsagg__qrollup **out)
 {
     tsagg__rollup r;
-    int rc = tsagg__part_rollup(p, me, seg, &r);
+    int rc = sketches ? tsagg__part_rollup(p, me, seg, &r) : tsagg__part_rollup_counts(p, me, seg, &r);
     if (rc != 0)
         return rc;
     uint32_t nm = r.nmeasures;
@@ -154,8 +154,6 @@ static int qrollup_build(tsagg__part *p, const tsagg__merchant_entry *me,
     for (uint32_t c = 0; c <= maxcode; c++)
         if (idx[c])
             idx[c] = ++nev; /* ascending codes */
-    if (!sketches)
-        r.nnamed = 0; /* nothing of them is kept (tsagg__rollup_free frees by pointer) */
     size_t sketch = sketches ? r.users_len + r.sessions_len : 0;
     for (uint32_t k = 0; k < r.nnamed; k++)
         sketch += r.named_users_len[k] + r.named_sessions_len[k];

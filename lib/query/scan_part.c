@@ -227,7 +227,7 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, const tsagg__hour_seg
     }
     if (!whole) {
         tsagg__rollup r;
-        if ((rc = tsagg__part_rollup(s->part, tsagg__pcmerch_entry(s->merch), seg, &r)) != 0)
+        if ((rc = tsagg__part_rollup_counts(s->part, tsagg__pcmerch_entry(s->merch), seg, &r)) != 0)
             return rc;
         for (uint32_t e = 0; rc == 0 && e < r.n; e++) {
             int64_t ts = lo + (int64_t)r.minute[e] * MINUTE_US;
@@ -284,6 +284,8 @@ typedef struct colbufs {
     uint32_t group[G];
     uint16_t sel[G];
     double row_meas[TSAGG_SCHEMA_MAX_FIELDS];
+    size_t cell[G];     /* per selected row: its cell, SIZE_MAX skipped */
+    uint64_t mixed[G];  /* the mixed ids of a run of one cell */
 } colbufs;
 
 static colbufs *scratch_of(qplan *p)
@@ -352,6 +354,59 @@ static inline size_t bucket_of(const qplan *p, bcache *bc, int64_t ts)
     return bc->b;
 }
 
+/* Insert into *slot the mixed ids of the run's rows, an id equal to the
+ * row before's (a visitor's events follow each other) and 0 (absent) left
+ * out. */
+static int insert_run(tsagg__hll **slot, uint64_t *mixed, const uint64_t *ids,
+                      const uint16_t *sel, uint32_t a, uint32_t b)
+{
+    uint32_t n = 0;
+    uint64_t last = 0;
+    for (uint32_t j = a; j < b; j++) {
+        uint64_t id = ids[sel[j]];
+        mixed[n] = tsagg__hll_mix(id);
+        n += id != last && id != 0;
+        last = id;
+    }
+    if (n == 0)
+        return 0;
+    tsagg__hll *h = tsagg__qplan_hll(slot);
+    return h ? tsagg__hll_insert_many(h, mixed, n) : -ENOMEM;
+}
+
+/* Counts and distinct counts of the m selected rows, no measures, not
+ * exact: the cells first, then per run of rows of one cell (a merchant's
+ * rows are in time order, so runs are long) one count and one pass over
+ * the ids, instead of an accumulator call per row. */
+static int scan_chunk_ids(pscan *s, colbufs *c, const chunk *k, uint32_t m, bcache *bc)
+{
+    qplan *p = s->p;
+    int grouped = p->group_col != QCOL_NONE;
+    int rc = 0;
+    for (uint32_t j = 0; j < m; j++) {
+        uint32_t i = c->sel[j];
+        size_t grp = 0;
+        if (grouped && (rc = row_group(s, code_at(k->group, i), &grp)) != 0)
+            return rc;
+        c->cell[j] = grp == QGROUP_SKIP
+                         ? SIZE_MAX
+                         : tsagg__qplan_cell(p, grp, k->ts ? bucket_of(p, bc, k->ts[i]) : k->bucket);
+    }
+    for (uint32_t a = 0, b; rc == 0 && a < m; a = b) {
+        size_t cell = c->cell[a];
+        for (b = a + 1; b < m && c->cell[b] == cell; b++)
+            ;
+        if (cell == SIZE_MAX)
+            continue;
+        p->count[cell] += b - a;
+        if (p->need_users)
+            rc = insert_run(&p->users[cell], c->mixed, k->user, c->sel, a, b);
+        if (rc == 0 && p->need_sessions)
+            rc = insert_run(&p->sessions[cell], c->mixed, k->session, c->sel, a, b);
+    }
+    return rc;
+}
+
 /* Filter and accumulate n <= G rows. */
 static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 {
@@ -411,6 +466,8 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         }
         return rc;
     }
+    if (!p->need_measures && !p->exact)
+        return scan_chunk_ids(s, c, k, m, &bc);
     /* A row of the same cell, user and session as the one before (a
      * visitor's events follow each other in a merchant's rows) only counts:
      * its ids are in the cell's sets already. */

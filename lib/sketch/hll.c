@@ -198,6 +198,20 @@ int tsagg__hll_add_many(tsagg__hll *h, const uint64_t *inputs, size_t n)
     return 0;
 }
 
+int tsagg__hll_insert_many(tsagg__hll *h, const uint64_t *mixed, size_t n)
+{
+    size_t i = 0;
+    for (; i < n && !h->dense; i++) {
+        int rc = exact_insert(h, mixed[i]);
+        if (rc)
+            return rc;
+    }
+    uint8_t *reg = h->reg;
+    for (; i < n; i++)
+        reg_update(reg, mixed[i]);
+    return 0;
+}
+
 static void reg_max(uint8_t *restrict dst, const uint8_t *restrict src)
 {
     for (uint32_t i = 0; i < TSAGG__HLL_M; i++)

@@ -92,6 +92,10 @@ int tsagg__hll_add(tsagg__hll *h, uint64_t input);
  * sketch stays valid, re-adding all is harmless). */
 int tsagg__hll_add_many(tsagg__hll *h, const uint64_t *inputs, size_t n);
 
+/* Add n hashes already mixed (tsagg__hll_mix): the query's row scans mix a
+ * run of ids in one loop, then insert them. Errors as tsagg__hll_add_many. */
+int tsagg__hll_insert_many(tsagg__hll *h, const uint64_t *mixed, size_t n);
+
 /* dst becomes the sketch of the union; src is unchanged (dst == src is fine).
  * 0 or -ENOMEM (dst stays valid, holding a subset of the union). */
 int tsagg__hll_merge(tsagg__hll *dst, const tsagg__hll *src);
