@@ -43,14 +43,16 @@
  *                (tsagg__strtab_encode), a rollup (rollup.c), hour segments
  *                or an index page (below), or the zstd frame of one
  *
- * Rollup blocks: one per merchant-hour with at least
- * TSAGG__PART_ROLLUP_MIN_ROWS rows; minutes 0..59 from that hour's start.
+ * Rollups: a counts block and a sketch block back to back per merchant-hour
+ * with at least TSAGG__PART_ROLLUP_MIN_ROWS rows; minutes 0..59 from that
+ * hour's start.
  *
  * Hour-segment block (raw), one per merchant with at least one rollup:
  *   varint n (>= 1)
  *   n x { varint hour offset from the span start, in hours (strictly
- *         increasing, < H); varint rows (>= 1); varint rollup block length
- *         L (0: none); when L > 0: varint rollup block offset, as a delta
+ *         increasing, < H); varint rows (>= 1); varint length L of the
+ *         rollup's two blocks (0: none); when L > 0: varint offset of its
+ *         counts block, as a delta
  *         from the previous rollup offset of this block (the first:
  *         absolute) }
  *   The rows add up to the merchant's rows; segment i starts at the
