@@ -64,6 +64,8 @@ typedef struct tsagg__hll {
     bool dense; /* registers, not exact */
     bool has_zero; /* exact: the mixed hash 0 is in the set */
     bool reserved; /* tsagg__hll_reserve ran: keep every buffer */
+    bool hist_ok; /* registers: hist counts them (kept by inserts, not merges) */
+    uint32_t *hist; /* registers per value 0..63, or NULL */
 } tsagg__hll;
 
 /* An empty exact sketch. Never fails, never allocates. */
