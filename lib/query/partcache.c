@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "partcache.h"
 
 #define CHUNK 256     /* merchant slots per directory chunk */
@@ -84,6 +86,9 @@ struct tsagg__pcent {
     _Atomic(_Atomic(slice *) *) gcols; /* ngroups x ncols, NULL until first used */
     _Atomic size_t bytes; /* decoded data cached here */
     int fm[TSAGG_SCHEMA_MAX_FIELDS], fd[TSAGG_SCHEMA_MAX_FIELDS];
+    /* Per string column (the event name, then dimensions): the XXH3 of
+     * every dictionary string, NULL until a group-by needs them. */
+    _Atomic(uint64_t *) dict_hash[1 + TSAGG_SCHEMA_MAX_FIELDS];
 };
 
 struct tsagg__part_cache {
@@ -414,6 +419,40 @@ static int is_code_col(const tsagg__pcent *e, uint32_t col)
     return col == TSAGG__COL_EVENT || (col >= TSAGG__COL_DIM0 && col < TSAGG__COL_DIM0 + ndims);
 }
 
+int tsagg__pcent_dict_hashes(tsagg__pcent *e, uint32_t col, const uint64_t **out)
+{
+    uint32_t i = col == TSAGG__COL_EVENT ? 0 : col - TSAGG__COL_DIM0 + 1;
+    if (col != TSAGG__COL_EVENT && (col < TSAGG__COL_DIM0 || i > TSAGG_SCHEMA_MAX_FIELDS))
+        return TSAGG_EARG;
+    uint64_t *h = atomic_load_explicit(&e->dict_hash[i], memory_order_acquire);
+    if (h) {
+        *out = h;
+        return 0;
+    }
+    uint32_t n = tsagg__part_dict_size(e->p, col);
+    h = malloc((n ? n : 1) * sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    for (uint32_t code = 0; code < n; code++) {
+        const char *str;
+        size_t len;
+        int rc = tsagg__part_dict_get(e->p, col, code, &str, &len);
+        if (rc != 0) {
+            free(h);
+            return rc;
+        }
+        h[code] = XXH3_64bits(str, len);
+    }
+    uint64_t *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&e->dict_hash[i], &expected, h,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        free(h); /* another thread published it first */
+        h = expected;
+    }
+    *out = h;
+    return 0;
+}
+
 unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col)
 {
     uint32_t n = tsagg__part_dict_size(e->p, col); /* codes are < n */
@@ -645,6 +684,8 @@ static void evict(struct tsagg__part_cache *c)
 static void entry_free(struct tsagg__part_cache *c, tsagg__pcent *e)
 {
     drop_rollups(c, e);
+    for (size_t i = 0; i < sizeof e->dict_hash / sizeof e->dict_hash[0]; i++)
+        free(atomic_load_explicit(&e->dict_hash[i], memory_order_relaxed));
     free(e->dir);
     tsagg__part_close(e->p);
     free(e);

@@ -109,6 +109,12 @@ int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_
  * (and its page faults) and of the scans' reads. */
 unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col);
 
+/* The XXH3 of every string of the dictionary of column col (the event
+ * name or a dimension), computed on first use and kept with the file: a
+ * group-by finds a code's group without hashing its string again in every
+ * query. 0, or an error of the dictionary's read, -ENOMEM. */
+int tsagg__pcent_dict_hashes(tsagg__pcent *e, uint32_t col, const uint64_t **out);
+
 /* Set the handle's budget for decoded data (tsagg_options.query_cache_bytes;
  * 0 keeps nothing once a query is done). For tests. */
 int tsagg__partcache_set_budget(tsagg_store *st, size_t bytes);

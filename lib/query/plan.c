@@ -165,8 +165,14 @@ static int grow_cells(qplan *p, size_t groups)
 
 int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group)
 {
+    return tsagg__qplan_group_hashed(p, key, len, XXH3_64bits(key, len), group);
+}
+
+int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t hash,
+                              size_t *group)
+{
     uint32_t mask = p->group_table_cap - 1;
-    uint32_t i = (uint32_t)XXH3_64bits(key, len) & mask;
+    uint32_t i = (uint32_t)hash & mask;
     for (; p->group_table[i]; i = (i + 1) & mask) {
         size_t g = p->group_table[i] - 1;
         /* Lengths, not strlen: a value may hold a NUL byte. */

@@ -43,6 +43,7 @@ typedef struct pscan {
     uint8_t *allowed[TSAGG_QUERY_MAX_FILTERS];  /* per filter: code -> passes */
     uint32_t *group_of;                         /* code -> group + 1, 0 unknown */
     uint32_t group_dict;                        /* column of group_of, or NOCOL */
+    const uint64_t *group_hash;                 /* code -> XXH3 of its string */
     int fm[TSAGG_QUERY_MAX_METRICS];            /* plan measure -> file measure or -1 */
     const int *fd;                              /* store dimension -> file dimension or -1 */
 } pscan;
@@ -116,6 +117,11 @@ static int pscan_init(pscan *s, qplan *p, tsagg__pcent *ent)
         s->group_of = calloc(n + 1, sizeof *s->group_of);
         if (!s->group_of)
             return -ENOMEM;
+        if (s->group_dict != NOCOL) {
+            int rc = tsagg__pcent_dict_hashes(ent, s->group_dict, &s->group_hash);
+            if (rc != 0)
+                return rc;
+        }
     }
     return 0;
 }
@@ -141,7 +147,9 @@ static int group_of_code(pscan *s, uint32_t code, size_t *group)
     int rc = 0;
     if (s->group_dict != NOCOL)
         rc = tsagg__part_dict_get(s->part, s->group_dict, code, &str, &len);
-    if (rc == 0)
+    if (rc == 0 && s->group_hash)
+        rc = tsagg__qplan_group_hashed(s->p, str, len, s->group_hash[code], group);
+    else if (rc == 0)
         rc = tsagg__qplan_group(s->p, str, len, group);
     if (rc == 0)
         s->group_of[code] = *group == QGROUP_SKIP ? SKIP_CODE : (uint32_t)*group + 1;
