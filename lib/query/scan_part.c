@@ -421,6 +421,16 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
     qplan *p = s->p;
     int grouped = p->group_col != QCOL_NONE;
     bcache bc = {INT64_MAX, INT64_MIN, 0}; /* empty */
+    /* Counts of rows all in one bucket, nothing to filter or group: no
+     * selection vector (a busy merchant's quiet hours, one chunk each). */
+    int filtered = 0;
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        filtered |= k->codes[f].v != NULL;
+    if (!k->ts && !filtered && !grouped && !p->need_measures && !p->need_users &&
+        !p->need_sessions) {
+        p->count[tsagg__qplan_cell(p, 0, k->bucket)] += n;
+        return 0;
+    }
     /* Selection vector: rows in range, then narrowed by each filter. */
     uint32_t m = 0;
     if (!k->ts) {
@@ -462,6 +472,10 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
             p->count[tsagg__qplan_cell(p, 0, k->bucket)] += m;
             return 0;
         }
+        /* Rows of one cell follow each other (a merchant's rows are in
+         * time order): counted in a register, added once per run. */
+        size_t run_cell = SIZE_MAX;
+        uint64_t run = 0;
         for (uint32_t j = 0; j < m; j++) {
             uint32_t i = c->sel[j];
             size_t grp = 0;
@@ -469,9 +483,18 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
                 break;
             if (grp == QGROUP_SKIP)
                 continue;
-            p->count[tsagg__qplan_cell(
-                p, grp, k->ts ? bucket_of(p, &bc, k->ts[i]) : k->bucket)]++;
+            size_t cell =
+                tsagg__qplan_cell(p, grp, k->ts ? bucket_of(p, &bc, k->ts[i]) : k->bucket);
+            if (cell != run_cell) {
+                if (run)
+                    p->count[run_cell] += run;
+                run_cell = cell;
+                run = 0;
+            }
+            run++;
         }
+        if (run)
+            p->count[run_cell] += run;
         return rc;
     }
     if (!p->need_measures && !p->exact)
@@ -673,6 +696,33 @@ static int mrows_ts(pscan *s, mrows *r)
     return rc;
 }
 
+/* The first of n sorted timestamps that is >= t. */
+static uint64_t first_at_or_after(const int64_t *ts, uint64_t n, int64_t t)
+{
+    uint64_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Counts alone of rows sorted by time, in range, nothing to filter or
+ * group: per bucket one binary search for where it ends, not a look at
+ * every row. */
+static void count_sorted(qplan *p, const int64_t *ts, uint64_t n)
+{
+    for (uint64_t i = 0; i < n;) {
+        size_t b = tsagg__qplan_bucket(p, ts[i]);
+        uint64_t j = i + first_at_or_after(ts + i, n - i, p->starts[b + 1]);
+        p->count[tsagg__qplan_cell(p, 0, b)] += j - i;
+        i = j;
+    }
+}
+
 /* The merchant's rows [r0, r0 + n) (numbered from its first row), all with
  * timestamps in [lo, hi). */
 static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, int64_t hi)
@@ -687,6 +737,14 @@ static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, in
     int whole = whole_range(p, lo, hi, &k.bucket);
     if (rc == 0 && !whole)
         rc = mrows_ts(s, r);
+    int filtered = 0;
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        filtered |= s->fcol[f] != NOCOL;
+    if (rc == 0 && !whole && !filtered && p->group_col == QCOL_NONE && !p->need_measures &&
+        !p->need_users && !p->need_sessions) {
+        count_sorted(p, r->ts + r0, n);
+        return 0;
+    }
     int zero_groups = p->group_col != QCOL_NONE && s->group_dict == NOCOL;
     if (zero_groups)
         memset(c->group, 0, sizeof c->group);
@@ -703,20 +761,6 @@ static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, in
         rc = scan_chunk(s, c, &k, m);
     }
     return rc;
-}
-
-/* The first of n sorted timestamps that is >= t. */
-static uint64_t first_at_or_after(const int64_t *ts, uint64_t n, int64_t t)
-{
-    uint64_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (ts[mid] < t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 /* A merchant without hour segments: its rows (sorted by time) in the
