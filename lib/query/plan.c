@@ -277,6 +277,21 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot)
     return *slot;
 }
 
+/* A few ungrouped buckets (a month of days): their sketches get the full
+ * exact table and registers up front, so the many ids of a row scan probe a
+ * half-full table and never wait for it to grow. */
+#define RESERVE_MAX_BUCKETS 256
+
+tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot)
+{
+    if (*slot)
+        return *slot;
+    tsagg__hll *h = tsagg__qplan_hll(slot);
+    if (h && p->group_col == QCOL_NONE && p->nbuckets <= RESERVE_MAX_BUCKETS)
+        (void)tsagg__hll_reserve(h); /* without the memory, it grows as it goes */
+    return h;
+}
+
 /* The plan measure of schema measure mi, added when new. */
 static int plan_measure(qplan *p, int mi)
 {

@@ -118,6 +118,9 @@ int tsagg__qplan_add(qplan *p, size_t cell, uint64_t user, uint64_t session, con
 
 /* The sketch of a cell, created empty on first use (NULL: no memory). */
 tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot);
+/* The same for ids a row scan adds: reserved up front when the plan has
+ * few cells. */
+tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot);
 
 /* Scans (scan_part.c, scan_tail.c). */
 typedef struct tsagg__pcent tsagg__pcent; /* partcache.h */

@@ -365,7 +365,7 @@ static inline size_t bucket_of(const qplan *p, bcache *bc, int64_t ts)
 /* Insert into *slot the mixed ids of the run's rows, an id equal to the
  * row before's (a visitor's events follow each other) and 0 (absent) left
  * out. */
-static int insert_run(tsagg__hll **slot, uint64_t *mixed, const uint64_t *ids,
+static int insert_run(qplan *p, tsagg__hll **slot, uint64_t *mixed, const uint64_t *ids,
                       const uint16_t *sel, uint32_t a, uint32_t b)
 {
     uint32_t n = 0;
@@ -378,7 +378,7 @@ static int insert_run(tsagg__hll **slot, uint64_t *mixed, const uint64_t *ids,
     }
     if (n == 0)
         return 0;
-    tsagg__hll *h = tsagg__qplan_hll(slot);
+    tsagg__hll *h = tsagg__qplan_row_hll(p, slot);
     return h ? tsagg__hll_insert_many(h, mixed, n) : -ENOMEM;
 }
 
@@ -408,9 +408,9 @@ static int scan_chunk_ids(pscan *s, colbufs *c, const chunk *k, uint32_t m, bcac
             continue;
         p->count[cell] += b - a;
         if (p->need_users)
-            rc = insert_run(&p->users[cell], c->mixed, k->user, c->sel, a, b);
+            rc = insert_run(p, &p->users[cell], c->mixed, k->user, c->sel, a, b);
         if (rc == 0 && p->need_sessions)
-            rc = insert_run(&p->sessions[cell], c->mixed, k->session, c->sel, a, b);
+            rc = insert_run(p, &p->sessions[cell], c->mixed, k->session, c->sel, a, b);
     }
     return rc;
 }
