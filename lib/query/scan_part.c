@@ -44,6 +44,10 @@ typedef struct pscan {
     uint32_t *group_of;                         /* code -> group + 1, 0 unknown */
     uint32_t group_dict;                        /* column of group_of, or NOCOL */
     const uint64_t *group_hash;                 /* code -> XXH3 of its string */
+    uint64_t *code_count; /* one-bucket counts by group-by code, added to the
+                             groups when the file is done; NULL: not used */
+    uint32_t ncodes;      /* of the group-by dictionary */
+    int by_code;          /* the rows scanned outnumber the codes enough */
     int fm[TSAGG_QUERY_MAX_METRICS];            /* plan measure -> file measure or -1 */
     const int *fd;                              /* store dimension -> file dimension or -1 */
 } pscan;
@@ -59,6 +63,7 @@ static uint32_t col_of(const pscan *s, int qcol)
 
 static void pscan_free(pscan *s)
 {
+    free(s->code_count);
     for (uint32_t i = 0; i < TSAGG_QUERY_MAX_FILTERS; i++)
         free(s->allowed[i]);
     free(s->group_of);
@@ -293,6 +298,7 @@ typedef struct colbufs {
     uint16_t sel[G];
     double row_meas[TSAGG_SCHEMA_MAX_FIELDS];
     size_t cell[G];     /* per selected row: its cell, SIZE_MAX skipped */
+    uint8_t pass[G];    /* per row: 1 when it passes every filter */
     uint64_t mixed[G];  /* the mixed ids of a run of one cell */
 } colbufs;
 
@@ -415,11 +421,89 @@ static int scan_chunk_ids(pscan *s, colbufs *c, const chunk *k, uint32_t m, bcac
     return rc;
 }
 
+/* Counts of n rows in one bucket of a one-bucket question (a top N of
+ * pages over a week), grouped: per row, whether it passes the filters,
+ * then its group-by code's counter; no selection vector, no group lookup
+ * per row. The counters are the file's (code_count). */
+static void count_by_code(pscan *s, colbufs *c, const chunk *k, uint32_t n)
+{
+    qplan *p = s->p;
+    uint8_t *pass = c->pass;
+    int first = 1;
+    for (uint32_t f = 0; f < p->nfilters; f++) {
+        if (!k->codes[f].v)
+            continue;
+        const uint8_t *ok = s->allowed[f];
+#define PASS(T)                                                                                \
+    do {                                                                                       \
+        const T *cv = k->codes[f].v;                                                           \
+        if (first)                                                                             \
+            for (uint32_t i = 0; i < n; i++)                                                   \
+                pass[i] = ok[cv[i]];                                                           \
+        else                                                                                   \
+            for (uint32_t i = 0; i < n; i++)                                                   \
+                pass[i] &= ok[cv[i]];                                                          \
+    } while (0)
+        if (k->codes[f].bytes == 1)
+            PASS(uint8_t);
+        else if (k->codes[f].bytes == 2)
+            PASS(uint16_t);
+        else
+            PASS(uint32_t);
+#undef PASS
+        first = 0;
+    }
+    if (first)
+        memset(pass, 1, n);
+    uint64_t *cnt = s->code_count;
+#define COUNT(T)                                                                               \
+    do {                                                                                       \
+        const T *gv = k->group.v;                                                              \
+        for (uint32_t i = 0; i < n; i++)                                                       \
+            cnt[gv[i]] += pass[i];                                                             \
+    } while (0)
+    if (k->group.bytes == 1)
+        COUNT(uint8_t);
+    else if (k->group.bytes == 2)
+        COUNT(uint16_t);
+    else
+        COUNT(uint32_t);
+#undef COUNT
+}
+
+/* Rows per group-by code from which counting by code pays. */
+#define BY_CODE_ROWS_PER_CODE 4
+
+/* Add the file's code_count to the groups. */
+static int flush_code_counts(pscan *s)
+{
+    qplan *p = s->p;
+    int rc = 0;
+    for (uint32_t code = 0; rc == 0 && code < s->ncodes; code++) {
+        if (!s->code_count[code])
+            continue;
+        size_t g;
+        if ((rc = group_of_code(s, code, &g)) == 0 && g != QGROUP_SKIP)
+            p->count[tsagg__qplan_cell(p, g, 0)] += s->code_count[code];
+    }
+    return rc;
+}
+
 /* Filter and accumulate n <= G rows. */
 static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 {
     qplan *p = s->p;
     int grouped = p->group_col != QCOL_NONE;
+    if (s->by_code && grouped && !k->ts && p->nbuckets == 1 && !p->need_measures &&
+        !p->need_users && !p->need_sessions) {
+        if (!s->code_count) {
+            s->code_count = calloc(s->ncodes ? s->ncodes : 1, sizeof *s->code_count);
+            if (!s->code_count)
+                return -ENOMEM;
+        }
+        count_by_code(s, c, k, n);
+        return 0;
+    }
     bcache bc = {INT64_MAX, INT64_MIN, 0}; /* empty */
     /* Counts of rows all in one bucket, nothing to filter or group: no
      * selection vector (a busy merchant's quiet hours, one chunk each). */
@@ -853,6 +937,13 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
     pscan s;
     int rc = pscan_init(&s, p, ent);
     s.merch = merch;
+    if (rc == 0 && p->group_col != QCOL_NONE) {
+        /* Counters per code pay when the rows are many times the codes
+         * (every code's counter is allocated and read once per file). */
+        s.ncodes = s.group_dict == NOCOL ? 1 : tsagg__part_dict_size(s.part, s.group_dict);
+        uint64_t rows = merch ? tsagg__pcmerch_entry(merch)->rows : info->rows;
+        s.by_code = rows / BY_CODE_ROWS_PER_CODE >= s.ncodes;
+    }
     if (rc == 0 && !merch)
         rc = scan_groups(&s);
     else if (rc == 0 && tsagg__pcmerch_entry(merch)->nsegments)
@@ -863,6 +954,8 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
         rc = scan_merchant_rows(&s, &r);
         mrows_free(&r);
     }
+    if (rc == 0 && s.code_count)
+        rc = flush_code_counts(&s);
     pscan_free(&s);
     return rc == 1 ? 0 : rc;
 }
