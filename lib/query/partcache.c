@@ -87,8 +87,9 @@ struct tsagg__pcent {
     _Atomic size_t bytes; /* decoded data cached here */
     int fm[TSAGG_SCHEMA_MAX_FIELDS], fd[TSAGG_SCHEMA_MAX_FIELDS];
     /* Per string column (the event name, then dimensions): the XXH3 of
-     * every dictionary string, NULL until a group-by needs them. */
-    _Atomic(uint64_t *) dict_hash[1 + TSAGG_SCHEMA_MAX_FIELDS];
+     * each dictionary string, 0 until a group-by meets its code; NULL until
+     * a group-by reads the column. */
+    _Atomic(_Atomic uint64_t *) dict_hash[1 + TSAGG_SCHEMA_MAX_FIELDS];
 };
 
 struct tsagg__part_cache {
@@ -419,38 +420,38 @@ static int is_code_col(const tsagg__pcent *e, uint32_t col)
     return col == TSAGG__COL_EVENT || (col >= TSAGG__COL_DIM0 && col < TSAGG__COL_DIM0 + ndims);
 }
 
-int tsagg__pcent_dict_hashes(tsagg__pcent *e, uint32_t col, const uint64_t **out)
+int tsagg__pcent_dict_hashes(tsagg__pcent *e, uint32_t col, _Atomic uint64_t **out)
 {
     uint32_t i = col == TSAGG__COL_EVENT ? 0 : col - TSAGG__COL_DIM0 + 1;
     if (col != TSAGG__COL_EVENT && (col < TSAGG__COL_DIM0 || i > TSAGG_SCHEMA_MAX_FIELDS))
         return TSAGG_EARG;
-    uint64_t *h = atomic_load_explicit(&e->dict_hash[i], memory_order_acquire);
-    if (h) {
-        *out = h;
-        return 0;
-    }
-    uint32_t n = tsagg__part_dict_size(e->p, col);
-    h = malloc((n ? n : 1) * sizeof *h);
-    if (!h)
-        return -ENOMEM;
-    for (uint32_t code = 0; code < n; code++) {
-        const char *str;
-        size_t len;
-        int rc = tsagg__part_dict_get(e->p, col, code, &str, &len);
-        if (rc != 0) {
-            free(h);
-            return rc;
+    _Atomic uint64_t *h = atomic_load_explicit(&e->dict_hash[i], memory_order_acquire);
+    if (!h) {
+        uint32_t n = tsagg__part_dict_size(e->p, col);
+        h = calloc(n ? n : 1, sizeof *h); /* all 0: not hashed yet */
+        if (!h)
+            return -ENOMEM;
+        _Atomic uint64_t *expected = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&e->dict_hash[i], &expected, h,
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire)) {
+            free((void *)h); /* another thread published it first */
+            h = expected;
         }
-        h[code] = XXH3_64bits(str, len);
-    }
-    uint64_t *expected = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&e->dict_hash[i], &expected, h,
-                                                 memory_order_acq_rel, memory_order_acquire)) {
-        free(h); /* another thread published it first */
-        h = expected;
     }
     *out = h;
     return 0;
+}
+
+uint64_t tsagg__pcent_key_hash(_Atomic uint64_t *hashes, uint32_t code, const char *key,
+                               size_t len)
+{
+    uint64_t h = atomic_load_explicit(&hashes[code], memory_order_relaxed);
+    if (h == 0) { /* not hashed yet (or a key whose hash is 0: hashed each time) */
+        h = XXH3_64bits(key, len);
+        atomic_store_explicit(&hashes[code], h, memory_order_relaxed);
+    }
+    return h;
 }
 
 unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col)
@@ -685,7 +686,7 @@ static void entry_free(struct tsagg__part_cache *c, tsagg__pcent *e)
 {
     drop_rollups(c, e);
     for (size_t i = 0; i < sizeof e->dict_hash / sizeof e->dict_hash[0]; i++)
-        free(atomic_load_explicit(&e->dict_hash[i], memory_order_relaxed));
+        free((void *)atomic_load_explicit(&e->dict_hash[i], memory_order_relaxed));
     free(e->dir);
     tsagg__part_close(e->p);
     free(e);

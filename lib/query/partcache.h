@@ -16,6 +16,8 @@
 #ifndef TSAGG_PARTCACHE_H
 #define TSAGG_PARTCACHE_H
 
+#include <stdatomic.h>
+
 #include "hll.h"
 #include "manifest.h"
 #include "partfile.h"
@@ -109,11 +111,15 @@ int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_
  * (and its page faults) and of the scans' reads. */
 unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col);
 
-/* The XXH3 of every string of the dictionary of column col (the event
- * name or a dimension), computed on first use and kept with the file: a
- * group-by finds a code's group without hashing its string again in every
- * query. 0, or an error of the dictionary's read, -ENOMEM. */
-int tsagg__pcent_dict_hashes(tsagg__pcent *e, uint32_t col, const uint64_t **out);
+/* The XXH3 of the strings of the dictionary of column col (the event name
+ * or a dimension), kept with the file and filled as group-bys meet their
+ * codes (tsagg__pcent_key_hash): a group-by finds a code's group without
+ * hashing its string again in every query. 0, TSAGG_EARG, -ENOMEM. */
+int tsagg__pcent_dict_hashes(tsagg__pcent *e, uint32_t col, _Atomic uint64_t **out);
+/* The hash of code's string key (len bytes), from hashes or computed and
+ * kept there. */
+uint64_t tsagg__pcent_key_hash(_Atomic uint64_t *hashes, uint32_t code, const char *key,
+                               size_t len);
 
 /* Set the handle's budget for decoded data (tsagg_options.query_cache_bytes;
  * 0 keeps nothing once a query is done). For tests. */

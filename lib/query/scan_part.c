@@ -43,7 +43,7 @@ typedef struct pscan {
     uint8_t *allowed[TSAGG_QUERY_MAX_FILTERS];  /* per filter: code -> passes */
     uint32_t *group_of;                         /* code -> group + 1, 0 unknown */
     uint32_t group_dict;                        /* column of group_of, or NOCOL */
-    const uint64_t *group_hash;                 /* code -> XXH3 of its string */
+    _Atomic uint64_t *group_hash;               /* code -> XXH3 of its string */
     uint64_t *code_count; /* one-bucket counts by group-by code, added to the
                              groups when the file is done; NULL: not used */
     uint32_t ncodes;      /* of the group-by dictionary */
@@ -153,7 +153,9 @@ static int group_of_code(pscan *s, uint32_t code, size_t *group)
     if (s->group_dict != NOCOL)
         rc = tsagg__part_dict_get(s->part, s->group_dict, code, &str, &len);
     if (rc == 0 && s->group_hash)
-        rc = tsagg__qplan_group_hashed(s->p, str, len, s->group_hash[code], group);
+        rc = tsagg__qplan_group_hashed(s->p, str, len,
+                                       tsagg__pcent_key_hash(s->group_hash, code, str, len),
+                                       group);
     else if (rc == 0)
         rc = tsagg__qplan_group(s->p, str, len, group);
     if (rc == 0)
