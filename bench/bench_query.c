@@ -22,7 +22,8 @@
  *   b and c again for the other merchant (largest / mid-size), for scale;
  *   queries/s of T threads (default 2) running a dashboard mix of a, b, c
  *   for S seconds (default 5) each, for merchants drawn by traffic and for
- *   merchants drawn uniformly;
+ *   merchants drawn uniformly, and the process CPU time per query of each
+ *   (on a shared machine queries/s follow the load, CPU time much less);
  *   then, with --tail N (default 100,000) events of the last day appended
  *   and not compacted, a, d and the mid-size merchant's c again: every
  *   query also reads the log tail.
@@ -323,7 +324,7 @@ static void throughput(const bench *b, int threads, double seconds, int uniform)
         w[i] = (worker){b, uniform, (uint64_t)i + 1, seconds, &go, 0, 0};
         pthread_create(&t[i], NULL, run_worker, &w[i]);
     }
-    double t0 = mono_s();
+    double t0 = mono_s(), c0 = cpu_s();
     atomic_store(&go, 1);
     unsigned long total = 0;
     for (int i = 0; i < threads; i++) {
@@ -332,9 +333,12 @@ static void throughput(const bench *b, int threads, double seconds, int uniform)
             bench_die("bench_query", "dashboard query", w[i].rc, b->st);
         total += w[i].done;
     }
-    double el = mono_s() - t0;
+    double el = mono_s() - t0, cpu = cpu_s() - c0;
     printf("dashboard_threads %d count\ndashboard_%s_qps %.0f queries/s\n", threads,
            uniform ? "uniform" : "by_traffic", (double)total / el);
+    /* CPU time per query: what the mix costs whatever else the CPUs run. */
+    printf("dashboard_%s_cpu_per_query %.1f us\n", uniform ? "uniform" : "by_traffic",
+           cpu * 1e6 / (double)total);
     fflush(stdout);
     free(w);
     free(t);

@@ -479,9 +479,10 @@ static void keep_values(const void *in, size_t n, size_t width, size_t kept, voi
     }
 }
 
-/* Decode column col of rows [r0, r0 + n) into out. */
-static int decode_rows(tsagg__part *p, uint32_t col, size_t width, uint64_t r0, uint64_t n,
-                       unsigned char *out)
+/* Decode column col of rows [r0, r0 + n) into out, kept bytes a value
+ * (keep_values). */
+static int decode_rows(tsagg__part *p, uint32_t col, size_t width, size_t kept, uint64_t r0,
+                       uint64_t n, unsigned char *out)
 {
     if (n == 0)
         return 0;
@@ -498,7 +499,7 @@ static int decode_rows(tsagg__part *p, uint32_t col, size_t width, uint64_t r0, 
             k = n - done;
         rc = tsagg__part_read_column(p, col, g, buf);
         if (rc == 0)
-            memcpy(out + done * width, buf + off * width, k * width);
+            keep_values(buf + off * width, k, width, kept, out + done * kept);
         done += k;
     }
     free(buf);
@@ -589,13 +590,16 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
             return 0;
         }
     }
+    /* Codes narrow, as in row groups: the slices of every merchant of a
+     * month are most of what the cache holds. */
     size_t width = col_width(e, col);
-    slice *sl = malloc(sizeof *sl + me->rows * width + 1);
+    size_t kept = is_code_col(e, col) ? tsagg__pcent_group_code_bytes(e, col) : width;
+    slice *sl = malloc(sizeof *sl + me->rows * kept + 1);
     if (!sl)
         return -ENOMEM;
     sl->col = col;
-    sl->bytes = sizeof *sl + me->rows * width;
-    if ((rc = decode_rows(e->p, col, width, me->row_start, me->rows, sl->data)) != 0) {
+    sl->bytes = sizeof *sl + me->rows * kept;
+    if ((rc = decode_rows(e->p, col, width, kept, me->row_start, me->rows, sl->data)) != 0) {
         free(sl);
         return rc;
     }

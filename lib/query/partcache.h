@@ -88,7 +88,8 @@ int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uin
 
 /*
  * Column col of the merchant's rows in the entry's file, decoded: its rows
- * in file order (entry->rows values of the column's type). Cached when
+ * in file order (entry->rows values of the column's type, dictionary codes
+ * as narrow as group_code_bytes says). Cached when
  * there is room, with *owned NULL; otherwise *owned is the buffer to free()
  * after use.
  */

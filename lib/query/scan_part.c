@@ -725,8 +725,8 @@ static int scan_file_rows(pscan *s, uint64_t r0, uint64_t n, int64_t lo, int64_t
 typedef struct mrows {
     int ready;
     const int64_t *ts; /* NULL until rows need timestamps */
-    const uint32_t *codes[TSAGG_QUERY_MAX_FILTERS];
-    const uint32_t *group;
+    const void *codes[TSAGG_QUERY_MAX_FILTERS]; /* group_code_bytes each */
+    const void *group;
     const uint64_t *user, *session;
     const double *meas[TSAGG_SCHEMA_MAX_FIELDS];
     void *owned[MAX_SLICES]; /* copies the cache had no room for */
@@ -838,8 +838,14 @@ static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, in
         uint32_t m = r0 + n - i < G ? (uint32_t)(r0 + n - i) : G;
         k.ts = whole ? NULL : r->ts + i;
         for (uint32_t f = 0; f < p->nfilters; f++)
-            k.codes[f] = (codev){s->fcol[f] != NOCOL ? r->codes[f] + i : NULL, 4};
-        k.group = (codev){zero_groups ? c->group : r->group ? r->group + i : NULL, 4};
+            k.codes[f] = s->fcol[f] != NOCOL
+                             ? codes_from(r->codes[f],
+                                          tsagg__pcent_group_code_bytes(s->ent, s->fcol[f]), i)
+                             : (codev){NULL, 4};
+        k.group = zero_groups ? (codev){c->group, 4}
+                  : r->group  ? codes_from(r->group,
+                                           tsagg__pcent_group_code_bytes(s->ent, s->group_dict), i)
+                              : (codev){NULL, 4};
         k.user = r->user ? r->user + i : NULL;
         k.session = r->session ? r->session + i : NULL;
         for (uint32_t x = 0; p->need_measures && x < p->nmeasures; x++)
