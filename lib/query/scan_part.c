@@ -14,7 +14,11 @@
  * hold them (for all merchants, every group whose time range meets the
  * query's). Rows are filtered through a selection vector on dictionary
  * codes, never on strings, in chunks of a row group; rows known to lie in
- * one bucket need no timestamps.
+ * one bucket need no timestamps. Cheaper forms of the same work where the
+ * question allows: counts alone of a merchant's time-sorted rows by a
+ * binary search per bucket; a one-bucket group-by over many rows by a
+ * counter per dictionary code of the file; distinct ids by runs of rows of
+ * one cell, mixed in one loop and inserted together.
  */
 #include <errno.h>
 #include <math.h>
