@@ -47,7 +47,8 @@ Test(abi, public_struct_sizes)
      * binaries built against an older header: a soname bump. */
     cr_assert_eq(sizeof(tsagg_attr), 32);
     cr_assert_eq(sizeof(tsagg_event), 72);
-    cr_assert_eq(sizeof(tsagg_options), 56);
+    cr_assert_eq(sizeof(tsagg_options), 80);
+    cr_assert_eq(offsetof(tsagg_options, head_max_bytes), 56);
     cr_assert_eq(offsetof(tsagg_options, query_cache_bytes), 48); /* the first release's size */
     cr_assert_eq(sizeof(tsagg_io), 14 * sizeof(void *));
     cr_assert_eq(offsetof(tsagg_io, version), 0);

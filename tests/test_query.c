@@ -18,8 +18,8 @@
  *     library's own time-zone code (TZ + mktime), independent of lib/query/tz.c;
  *   - compacted events with an id that share (merchant, ts, id) within one
  *     partition file are one event (a merge makes a span one file, and so
- *     does a compaction for sealed days and months); events still in the
- *     log tail count as they come;
+ *     does a compaction for sealed days and months), and so do those in the
+ *     head (the events not compacted yet);
  *   - absent or non-numeric measures are ignored by sum/avg/min/max, min and
  *     max of nothing are NaN, avg = sum / number of values;
  *   - groups ranked by the first metric over the whole range (descending),
@@ -371,7 +371,7 @@ static void model_recount(model *m)
     for (size_t i = 0; i < m->n; i++) {
         rev *r = &m->e[i];
         r->counted = 1;
-        if (r->seq <= m->consumed && r->has_id)
+        if (r->has_id)
             idx[k++] = i;
     }
     g_sort_model = m;

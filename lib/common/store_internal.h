@@ -18,6 +18,7 @@
 struct tsagg_log_writer;
 struct tsagg__catalog;
 struct tsagg__part_cache;
+struct tsagg__head;
 
 struct tsagg_store {
     char path[TSAGG_PATH_MAX];
@@ -37,6 +38,7 @@ struct tsagg_store {
     struct tsagg__catalog *catalog; /* published manifests and snapshots */
     pthread_mutex_t compact_mu;     /* one compaction or merge at a time */
     struct tsagg__part_cache *part_cache; /* open partitions of queries */
+    struct tsagg__head *head; /* uncompacted events, indexed (lib/query/head.h) */
 };
 
 /* Record a failure's detail on the handle (printf-style) and return code. */

@@ -541,16 +541,10 @@ static int append_events(tsagg_store *st, const tsagg_event *evs, size_t n, uint
     return rc;
 }
 
-int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq)
+int tsagg__log_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq,
+                      int check_ts)
 {
-    return append_events(st, evs, n, first_seq, 1);
-}
-
-/* Used only by tests: a log written before appends checked ts. */
-int tsagg__append_unchecked_ts(tsagg_store *st, const tsagg_event *evs, size_t n,
-                               uint64_t *first_seq)
-{
-    return append_events(st, evs, n, first_seq, 0);
+    return append_events(st, evs, n, first_seq, check_ts);
 }
 
 int tsagg_flush(tsagg_store *st)
