@@ -6,7 +6,9 @@
  * result whose columns the host reads directly: bucket start times, one
  * array of values per metric, and group keys. Every bucket of the range is
  * present, zeros included. Queries run on a snapshot of the published
- * partitions plus the log not yet compacted; compaction and merges running
+ * partitions plus the events not compacted yet, which every handle keeps
+ * indexed by merchant in memory (the head, docs/head.md; a read-only handle
+ * reads what was appended since before each query); compaction and merges running
  * at the same time never block a query, never show it half a state and
  * never make it fail.
  *
@@ -71,7 +73,8 @@ typedef struct tsagg_filter {
 /* tsagg_query.flags */
 #define TSAGG_QUERY_ALL_MERCHANTS 0x1u /* ignore `merchant`: every merchant */
 #define TSAGG_QUERY_EXACT 0x2u         /* exact distinct counts from the rows */
-#define TSAGG_QUERY_NO_TAIL 0x4u       /* partitions only, not the log tail */
+#define TSAGG_QUERY_NO_TAIL 0x4u       /* partitions only, not the head of
+                                          events not compacted yet */
 
 #define TSAGG_QUERY_MAX_METRICS 16
 #define TSAGG_QUERY_MAX_FILTERS 16
@@ -145,12 +148,18 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  *     per distinct value; per-bucket series are kept for the top groups
  *     only once buckets x values passes TSAGG_QUERY_MAX_ROWS (the query
  *     then reads its data twice).
- *   - Client retries (same merchant, ts and event id) count once within a
- *     partition file; retries split between two compaction runs count once
- *     per file until tsagg_merge() runs, and the log tail counts every copy.
- *   - The store's rules (tsagg_rules.h) apply to the log tail as to
- *     compacted events. The processing hook of tsagg_compact() applies to
- *     compacted events only: the log tail is counted as received.
+ *   - The events not compacted yet are read from the store's head
+ *     (docs/head.md), where they went through compaction's processing:
+ *     the store's rules and the store's processing hook
+ *     (tsagg_options.process) apply to them as to compacted events, and a
+ *     retry (same merchant, ts and event id) is kept once.
+ *   - A client retry (same merchant, ts and event id) counts once wherever
+ *     its copies are: in one partition file, in files of different
+ *     compaction runs (compaction drops an event a published file holds
+ *     already), in the head, or in the head and a file (the query leaves
+ *     out the head's copy). The first copy counts. Distinct-count
+ *     estimates are the same before and after compaction and merges: a
+ *     sketch depends only on the set of ids it saw.
  */
 TSAGG_API int tsagg_query_run(tsagg_store *store, const tsagg_query *q, tsagg_result *r);
 

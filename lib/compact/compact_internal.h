@@ -74,6 +74,9 @@ typedef struct compactor {
     int64_t now_us;
     int fixed_newest; /* a rebuild places events by the manifest's mark */
     tsagg__rowconv conv; /* events to rows */
+    /* A compaction's published files, whose events its rows must not
+     * repeat (retries.h); NULL for a rebuild, which replaces them. */
+    const tsagg__manifest *published;
     /* The store's processing rules, read at the start of the run. */
     tsagg_rules *rules;
     /* A rebuild: the hours [ts_lo, ts_hi) only, and its progress. */

@@ -34,6 +34,7 @@
 #include "abi_internal.h"
 #include "compact_internal.h"
 #include "fileio.h"
+#include "retries.h"
 #include "tsagg_compact.h"
 #include "tsagg_log.h"
 #include "tsagg_rules.h"
@@ -136,7 +137,11 @@ static int add_event(compactor *c, const tsagg_event *ev)
 static int spill_slot(compactor *c, span_slot *s, const char *path)
 {
     tsagg_store *st = c->st;
-    int rc = tsagg__spanbuf_sort(&s->buf);
+    int rc = c->published ? tsagg__drop_published_retries(st, c->published, &s->buf,
+                                                          &c->stats->duplicates)
+                          : 0;
+    if (rc == 0)
+        rc = tsagg__spanbuf_sort(&s->buf);
     tsagg__merge_src *src = NULL;
     if (rc == 0)
         rc = tsagg__merge_src_mem(&s->buf, st->schema, &src);
@@ -374,6 +379,7 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
 
     compactor c = {0};
     rc = tsagg__compactor_init(&c, st, o, stats, next->newest_ts);
+    c.published = next; /* as published: the new files join it only as they are written */
     uint64_t target = tsagg_durable_seq(st), last = next->consumed_seq;
     uint64_t upto = o->max_events && target - next->consumed_seq > o->max_events
                         ? next->consumed_seq + o->max_events

@@ -406,7 +406,7 @@ static int scan_all(qplan *p, const tsagg__manifest *m, uint64_t visible)
 {
     int rc = scan_snapshot(p, m);
     if (rc == 0 && !(p->flags & TSAGG_QUERY_NO_TAIL))
-        rc = tsagg__scan_head(p, m->consumed_seq, visible);
+        rc = tsagg__scan_head(p, m, visible);
     return rc;
 }
 

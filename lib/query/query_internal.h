@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "hll.h"
+#include "manifest.h"
 #include "partfile.h"
 #include "store_internal.h"
 #include "tsagg_query.h"
@@ -119,9 +120,10 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot);
 /* Scans (scan_part.c, scan_tail.c). */
 typedef struct tsagg__pcent tsagg__pcent; /* partcache.h */
 int tsagg__scan_partition(qplan *p, tsagg__pcent *ent);
-/* The head's events numbered in (after_seq, visible] (scan_head.c); the
- * caller holds the head (tsagg__head_acquire). */
-int tsagg__scan_head(qplan *p, uint64_t after_seq, uint64_t visible);
+/* The head's events numbered after the snapshot's consumed position and
+ * up to visible, but for those whose retry key a file of the snapshot
+ * holds (scan_head.c); the caller holds the head (tsagg__head_acquire). */
+int tsagg__scan_head(qplan *p, const tsagg__manifest *snap, uint64_t visible);
 
 /* Exact id sets. */
 int tsagg__idset_add(idset *s, uint64_t id);
