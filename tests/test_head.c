@@ -353,7 +353,7 @@ Test(head, estimates_identical_before_and_after_compaction)
     distinct_series(st, 21, TSAGG_QUERY_NO_TAIL, merged, ROWS);
     tsagg_store_close(st);
     /* The same events, never compacted. */
-    char other[700];
+    char other[sizeof tu_store];
     snprintf(other, sizeof other, "%s", tu_store);
     snprintf(tu_store, sizeof tu_store, "%s/second", tu_dir);
     st = open_store(TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE, 0, NULL);

@@ -31,17 +31,17 @@ static uint32_t hash64(uint64_t x)
     return (uint32_t)x;
 }
 
-static uint32_t id_hash(uint64_t merchant, int64_t ts, uint64_t id)
+static uint64_t id_hash(uint64_t merchant, int64_t ts, uint64_t id)
 {
     uint64_t k[3] = {merchant, (uint64_t)ts, id};
-    return (uint32_t)XXH3_64bits(k, sizeof k);
+    return XXH3_64bits(k, sizeof k);
 }
 
 static void recount(tsagg__head *h)
 {
     size_t b = tsagg__spanbuf_bytes(&h->d.buf) + h->d.seqs_cap * sizeof *h->d.seqs +
                (size_t)h->d.ms_cap * sizeof *h->d.ms + (size_t)h->d.mtable_cap * 4 +
-               (size_t)h->d.idtable_cap * 4 + h->d.mrows_bytes;
+               (size_t)h->d.idtable_cap * sizeof *h->d.idtable + h->d.mrows_bytes;
     atomic_store(&h->bytes, b);
 }
 
@@ -121,20 +121,28 @@ static int merchant_slot(tsagg__head *h, uint64_t merchant, tsagg__head_merchant
     return 0;
 }
 
+/* An id table slot: the key's hash in the high half (compared before the
+ * row is read, which is a cache miss), row + 1 in the low half; 0 empty. */
+static uint64_t id_slot(uint64_t hash, uint32_t row)
+{
+    return (hash & UINT64_C(0xffffffff00000000)) | (uint64_t)(row + 1);
+}
+
 static int grow_idtable(tsagg__head *h)
 {
     uint32_t cap = h->d.idtable_cap ? h->d.idtable_cap * 2 : 1024;
-    uint32_t *t = calloc(cap, sizeof *t);
+    uint64_t *t = calloc(cap, sizeof *t);
     if (!t)
         return -ENOMEM;
     for (uint32_t k = 0; k < h->d.idtable_cap; k++) {
-        if (!h->d.idtable[k])
+        uint64_t v = h->d.idtable[k];
+        if (!v)
             continue;
-        const tsagg__spanrow *r = &h->d.buf.rows[h->d.idtable[k] - 1];
-        uint32_t i = id_hash(r->merchant, r->ts, r->id) & (cap - 1);
+        const tsagg__spanrow *r = &h->d.buf.rows[(uint32_t)v - 1];
+        uint32_t i = (uint32_t)id_hash(r->merchant, r->ts, r->id) & (cap - 1);
         while (t[i])
             i = (i + 1) & (cap - 1);
-        t[i] = h->d.idtable[k];
+        t[i] = v;
     }
     free(h->d.idtable);
     h->d.idtable = t;
@@ -147,9 +155,13 @@ static int has_retry(const tsagg__head *h, uint64_t merchant, int64_t ts, uint64
 {
     if (!h->d.idtable)
         return 0;
+    uint64_t hash = id_hash(merchant, ts, id);
     uint32_t mask = h->d.idtable_cap - 1;
-    for (uint32_t i = id_hash(merchant, ts, id) & mask; h->d.idtable[i]; i = (i + 1) & mask) {
-        const tsagg__spanrow *r = &h->d.buf.rows[h->d.idtable[i] - 1];
+    for (uint32_t i = (uint32_t)hash & mask; h->d.idtable[i]; i = (i + 1) & mask) {
+        uint64_t v = h->d.idtable[i];
+        if ((v ^ hash) >> 32)
+            continue;
+        const tsagg__spanrow *r = &h->d.buf.rows[(uint32_t)v - 1];
         if (r->merchant == merchant && r->ts == ts && r->id == id)
             return 1;
     }
@@ -188,10 +200,11 @@ static int index_row(tsagg__head *h, uint64_t seq)
     if (row->flags & TSAGG_EVENT_HAS_ID) {
         if ((h->d.nids + 1) * 2 > h->d.idtable_cap && (rc = grow_idtable(h)) != 0)
             return rc;
-        uint32_t mask = h->d.idtable_cap - 1, i = id_hash(row->merchant, row->ts, row->id) & mask;
+        uint64_t hash = id_hash(row->merchant, row->ts, row->id);
+        uint32_t mask = h->d.idtable_cap - 1, i = (uint32_t)hash & mask;
         while (h->d.idtable[i])
             i = (i + 1) & mask;
-        h->d.idtable[i] = r + 1;
+        h->d.idtable[i] = id_slot(hash, r);
         h->d.nids++;
     }
     return 0;

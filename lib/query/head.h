@@ -48,7 +48,7 @@ typedef struct tsagg__head_rows {
     uint32_t nms, ms_cap;
     uint32_t *mtable; /* merchant -> index + 1, open addressing */
     uint32_t mtable_cap;
-    uint32_t *idtable; /* (merchant, ts, id) -> row + 1, for retries */
+    uint64_t *idtable; /* (merchant, ts, id) -> hash | row + 1, for retries */
     uint32_t idtable_cap, nids;
     size_t mrows_bytes; /* of the merchants' row lists */
 } tsagg__head_rows;
