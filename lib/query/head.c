@@ -341,7 +341,9 @@ static int rebuild(tsagg_store *st, tsagg__head *h, uint64_t consumed)
         return rc;
     clear_rows(h);
     h->npending = 0;
-    h->base_seq = consumed;
+    /* Atomic: the appends' check of tsagg__head_prune_published reads it
+     * without the lock. */
+    __atomic_store_n(&h->base_seq, consumed, __ATOMIC_RELAXED);
     h->next_seq = consumed + 1;
     h->hook_failure[0] = 0;
     h->stale = 0;
@@ -349,6 +351,7 @@ static int rebuild(tsagg_store *st, tsagg__head *h, uint64_t consumed)
     /* Damage in the writer's log: appends go on after it. */
     if (rc == 0 && st->writer && tsagg_durable_seq(st) + 1 > h->next_seq)
         h->next_seq = tsagg_durable_seq(st) + 1;
+    h->stale = rc != 0; /* the next query tries again */
     return rc;
 }
 
@@ -386,7 +389,7 @@ static int prune(tsagg__head *h, uint64_t consumed)
         h->d = old;
     } else {
         rows_free(&old);
-        h->base_seq = consumed;
+        __atomic_store_n(&h->base_seq, consumed, __ATOMIC_RELAXED);
     }
     recount(h);
     return rc;
@@ -399,7 +402,7 @@ int tsagg__head_prune_published(tsagg_store *st)
         return 0;
     int rc;
     uint64_t consumed = published_consumed(st, &rc);
-    if (rc != 0 || consumed <= h->base_seq)
+    if (rc != 0 || consumed <= __atomic_load_n(&h->base_seq, __ATOMIC_RELAXED))
         return rc;
     pthread_rwlock_wrlock(&h->lock);
     rc = prune(h, consumed);
@@ -485,22 +488,31 @@ int tsagg__head_acquire(tsagg_store *st, uint64_t consumed, uint64_t *visible, c
     int rc = tsagg_store_rules(st, &rules);
     if (rc != 0)
         return rc;
-    pthread_rwlock_wrlock(&h->lock);
-    if (h->stale || !rules_equal(rules, h->rules)) {
-        tsagg_rules *old = h->rules;
-        h->rules = rules;
-        rules = old;
-        rc = rebuild(st, h, consumed > h->base_seq ? consumed : h->base_seq);
-    } else if (!st->writer) {
-        rc = read_log(st, h); /* what the writer appended since */
+    /* Most queries of the writer's handle find nothing to do: they take
+     * the head for reading at once, beside the others. */
+    pthread_rwlock_rdlock(&h->lock);
+    int update = !st->writer || h->stale || consumed > h->base_seq ||
+                 !rules_equal(rules, h->rules);
+    if (update) {
+        pthread_rwlock_unlock(&h->lock);
+        pthread_rwlock_wrlock(&h->lock);
+        if (h->stale || !rules_equal(rules, h->rules)) {
+            tsagg_rules *old = h->rules;
+            h->rules = rules;
+            rules = old;
+            rc = rebuild(st, h, consumed > h->base_seq ? consumed : h->base_seq);
+        } else if (!st->writer) {
+            rc = read_log(st, h); /* what the writer appended since */
+        }
+        if (rc == 0 && consumed > h->base_seq)
+            rc = prune(h, consumed);
+        pthread_rwlock_unlock(&h->lock);
     }
-    if (rc == 0 && consumed > h->base_seq)
-        rc = prune(h, consumed);
-    pthread_rwlock_unlock(&h->lock);
     tsagg_rules_free(rules);
     if (rc != 0)
         return rc;
-    pthread_rwlock_rdlock(&h->lock);
+    if (update)
+        pthread_rwlock_rdlock(&h->lock);
     if (consumed < h->base_seq) {
         /* Another query pruned past this snapshot: its files lack events
          * the head no longer holds. */
