@@ -232,10 +232,22 @@ static int add_one(tsagg_store *st, tsagg__head *h, const tsagg_event *ev, uint6
         h->dropped++;
         return 0;
     }
-    if ((copy.flags & TSAGG_EVENT_HAS_ID) && has_retry(h, copy.merchant, copy.ts, copy.id))
-        return 0;
+    /* The tables' slots are cache misses in a large head: ask for them
+     * first, and intern the strings meanwhile. */
+    int has_id = (copy.flags & TSAGG_EVENT_HAS_ID) != 0;
+    if (has_id && h->d.idtable)
+        __builtin_prefetch(&h->d.idtable[id_hash(copy.merchant, copy.ts, copy.id) &
+                                         (h->d.idtable_cap - 1)]);
+    if (h->d.mtable)
+        __builtin_prefetch(&h->d.mtable[hash64(copy.merchant) & (h->d.mtable_cap - 1)]);
     int rc = tsagg__rowconv_add(&h->conv, &h->d.buf, &copy);
-    return rc ? rc : index_row(h, seq);
+    if (rc != 0)
+        return rc;
+    if (has_id && has_retry(h, copy.merchant, copy.ts, copy.id)) {
+        h->d.buf.n--; /* a retry: its row goes (its strings stay interned) */
+        return 0;
+    }
+    return index_row(h, seq);
 }
 
 /* Every number below next_seq is in: take in the ranges that now follow. */
