@@ -257,10 +257,10 @@ typedef struct tsagg_options {
      * applied to every event as it enters the head, so that queries count
      * uncompacted events as compaction will store them, and by
      * tsagg_compact() and tsagg_rebuild() when their options name no hook
-     * of their own. NULL: none. Called from the appending thread (or the
-     * open and the queries of a read-only handle, for the log they read),
-     * so it must be thread-safe and give an event the same answer each
-     * time. */
+     * of their own. NULL: none. Called from the appending thread under the
+     * log writer's lock (or by the open and the queries of a read-only
+     * handle, for the log they read): it must be quick, thread-safe, give
+     * an event the same answer each time, and not call the store. */
     int (*process)(void *ctx, tsagg_event *ev, uint64_t seq);
     void *process_ctx;
 } tsagg_options;

@@ -39,6 +39,10 @@ struct tsagg_store {
     pthread_mutex_t compact_mu;     /* one compaction or merge at a time */
     struct tsagg__part_cache *part_cache; /* open partitions of queries */
     struct tsagg__head *head; /* uncompacted events, indexed (lib/query/head.h) */
+    /* Called by the log writer under its lock once an append's events have
+     * their sequence numbers (seq0..), before they can become durable: the
+     * head's feed, set by lib/store once the head is built. */
+    void (*on_append)(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t seq0);
 };
 
 /* Record a failure's detail on the handle (printf-style) and return code. */

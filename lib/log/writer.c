@@ -527,6 +527,11 @@ static int append_events(tsagg_store *st, const tsagg_event *evs, size_t n, uint
         if (rc != 0 && i > 0)
             w->failed = rc; /* part of the call has sequence numbers: fail whole */
     }
+    /* The store's head takes the events here, in sequence order and before
+     * any of them can be made durable, so that it holds every durable
+     * event at all times (store_internal.h). */
+    if (rc == 0 && st->on_append)
+        st->on_append(st, evs, n, seq0);
     if (rc == 0) {
         if (st->opts.sync_mode == TSAGG_SYNC_BATCH)
             rc = flush_locked(w, w->next_seq - 1, 1);

@@ -280,11 +280,11 @@ static void advance(tsagg__head *h, uint64_t from, uint64_t end)
     }
 }
 
-int tsagg__head_add(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t seq0)
+void tsagg__head_add(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t seq0)
 {
     tsagg__head *h = st->head;
     if (!h || n == 0)
-        return 0;
+        return;
     pthread_rwlock_wrlock(&h->lock);
     int rc = 0;
     uint64_t end = seq0 + n;
@@ -296,16 +296,20 @@ int tsagg__head_add(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t 
     advance(h, seq0, end);
     recount(h);
     pthread_rwlock_unlock(&h->lock);
-    return rc;
 }
 
-/* Read the log from h->next_seq to its end into the head. Damage ends the
- * read: what came before it stays, and h->damage says where. */
-static int read_log(tsagg_store *st, tsagg__head *h)
+/* Read the log's events numbered [from, to) into the head (to 0: to its
+ * end, moving next_seq along). Damage ends the read: what came before it
+ * stays, and h->damage says where. */
+static int read_log_range(tsagg_store *st, tsagg__head *h, uint64_t from, uint64_t to)
 {
     tsagg_log_range r;
     tsagg_log_range_init(&r);
-    r.from_seq = h->next_seq;
+    r.from_seq = from;
+    if (to)
+        r.to_seq = to;
+    if (to && to <= from)
+        return 0;
     tsagg_log_reader *rd;
     int rc = tsagg_log_reader_open(st, &r, &rd);
     if (rc != 0)
@@ -314,11 +318,12 @@ static int read_log(tsagg_store *st, tsagg__head *h)
     uint64_t seq;
     h->damage[0] = 0;
     while ((rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1) {
-        if (seq < h->next_seq)
+        if (seq < from || (to && seq >= to))
             continue;
         if ((rc = add_one(st, h, ev, seq)) != 0)
             break;
-        advance(h, seq, seq + 1);
+        if (!to)
+            advance(h, seq, seq + 1);
     }
     if (rc < 0 && tsagg__log_reader_damage(rd, h->damage, sizeof h->damage)) {
         size_t len = strlen(h->damage);
@@ -329,6 +334,12 @@ static int read_log(tsagg_store *st, tsagg__head *h)
     tsagg_log_reader_close(rd);
     recount(h);
     return rc < 0 ? rc : 0;
+}
+
+/* What the log holds after the head's last event. */
+static int read_log(tsagg_store *st, tsagg__head *h)
+{
+    return read_log_range(st, h, h->next_seq, 0);
 }
 
 static uint64_t published_consumed(tsagg_store *st, int *rc)
@@ -342,15 +353,10 @@ static uint64_t published_consumed(tsagg_store *st, int *rc)
     return c;
 }
 
-/* Empty the head and read it again from the log after `consumed` (the
- * rules changed, or the open). The writer's pending frames are written
- * first, so that every event an append put in the head is read back; the
- * appends that follow skip what the read took (tsagg__head_add). */
+/* Empty the head and read it from the log after `consumed`: at open, and
+ * for a read-only handle whose rules changed. */
 static int rebuild(tsagg_store *st, tsagg__head *h, uint64_t consumed)
 {
-    int rc = 0;
-    if (st->writer && (rc = tsagg_flush(st)) != 0)
-        return rc;
     clear_rows(h);
     h->npending = 0;
     /* Atomic: the appends' check of tsagg__head_prune_published reads it
@@ -358,8 +364,7 @@ static int rebuild(tsagg_store *st, tsagg__head *h, uint64_t consumed)
     __atomic_store_n(&h->base_seq, consumed, __ATOMIC_RELAXED);
     h->next_seq = consumed + 1;
     h->hook_failure[0] = 0;
-    h->stale = 0;
-    rc = read_log(st, h);
+    int rc = read_log(st, h);
     /* Damage in the writer's log: appends go on after it. */
     if (rc == 0 && st->writer && tsagg_durable_seq(st) + 1 > h->next_seq)
         h->next_seq = tsagg_durable_seq(st) + 1;
@@ -367,35 +372,42 @@ static int rebuild(tsagg_store *st, tsagg__head *h, uint64_t consumed)
     return rc;
 }
 
-/* Keep the rows numbered above consumed, in a new buffer (strings no row
- * uses any more go too). */
+/* Copy the rows of old numbered above `after` into the head (re-interned:
+ * strings no row uses any more go). */
+static int copy_rows_above(tsagg__head *h, const tsagg__head_rows *old, uint64_t after)
+{
+    uint32_t nd = old->buf.ndims, nm = old->buf.nmeasures;
+    uint32_t *dims = calloc(nd + 1, sizeof *dims);
+    int rc = dims ? 0 : -ENOMEM;
+    for (size_t r = 0; rc == 0 && r < old->buf.n; r++) {
+        if (old->seqs[r] <= after)
+            continue;
+        tsagg__spanrow row = old->buf.rows[r];
+        tsagg__str s = tsagg__spanbuf_str(&old->buf, row.event);
+        rc = tsagg__spanbuf_intern(&h->d.buf, s.ptr, s.len, &row.event);
+        for (uint32_t d = 0; rc == 0 && d < nd; d++) {
+            s = tsagg__spanbuf_str(&old->buf, old->buf.dims[r * nd + d]);
+            rc = tsagg__spanbuf_intern(&h->d.buf, s.ptr, s.len, &dims[d]);
+        }
+        if (rc == 0)
+            rc = tsagg__spanbuf_add(&h->d.buf, &row, dims, nm ? old->buf.meas + r * nm : NULL);
+        if (rc == 0)
+            rc = index_row(h, old->seqs[r]);
+    }
+    free(dims);
+    return rc;
+}
+
+/* Keep the rows numbered above consumed, in a new buffer. */
 static int prune(tsagg__head *h, uint64_t consumed)
 {
     if (consumed <= h->base_seq)
         return 0;
     tsagg__head_rows old = h->d;
     memset(&h->d, 0, sizeof h->d);
-    uint32_t nd = old.buf.ndims, nm = old.buf.nmeasures;
-    int rc = tsagg__spanbuf_init(&h->d.buf, 0, nd, nm);
-    uint32_t *dims = calloc(nd + 1, sizeof *dims);
-    if (!dims)
-        rc = -ENOMEM;
-    for (size_t r = 0; rc == 0 && r < old.buf.n; r++) {
-        if (old.seqs[r] <= consumed)
-            continue;
-        tsagg__spanrow row = old.buf.rows[r];
-        tsagg__str s = tsagg__spanbuf_str(&old.buf, row.event);
-        rc = tsagg__spanbuf_intern(&h->d.buf, s.ptr, s.len, &row.event);
-        for (uint32_t d = 0; rc == 0 && d < nd; d++) {
-            s = tsagg__spanbuf_str(&old.buf, old.buf.dims[r * nd + d]);
-            rc = tsagg__spanbuf_intern(&h->d.buf, s.ptr, s.len, &dims[d]);
-        }
-        if (rc == 0)
-            rc = tsagg__spanbuf_add(&h->d.buf, &row, dims, nm ? old.buf.meas + r * nm : NULL);
-        if (rc == 0)
-            rc = index_row(h, old.seqs[r]);
-    }
-    free(dims);
+    int rc = tsagg__spanbuf_init(&h->d.buf, 0, old.buf.ndims, old.buf.nmeasures);
+    if (rc == 0)
+        rc = copy_rows_above(h, &old, consumed);
     if (rc != 0) { /* keep the old rows: queries skip them by number */
         rows_free(&h->d);
         h->d = old;
@@ -403,6 +415,34 @@ static int prune(tsagg__head *h, uint64_t consumed)
         rows_free(&old);
         __atomic_store_n(&h->base_seq, consumed, __ATOMIC_RELAXED);
     }
+    recount(h);
+    return rc;
+}
+
+/*
+ * The writer's head after its rules changed (or an add failed): the events
+ * numbered below `upto` went in under the old rules (or are missing), those
+ * from `upto` on under the new ones (the log writer adds them in order).
+ * The first are read again from the log, which the caller flushed past
+ * upto; the others are kept. Under the head's write lock.
+ */
+static int redo_prefix(tsagg_store *st, tsagg__head *h, uint64_t upto)
+{
+    tsagg__head_rows old = h->d;
+    memset(&h->d, 0, sizeof h->d);
+    int rc = tsagg__spanbuf_init(&h->d.buf, 0, old.buf.ndims, old.buf.nmeasures);
+    h->hook_failure[0] = 0;
+    if (rc == 0)
+        rc = read_log_range(st, h, h->base_seq + 1, upto);
+    if (rc == 0)
+        rc = copy_rows_above(h, &old, upto - 1);
+    if (rc != 0) {
+        rows_free(&h->d);
+        h->d = old;
+    } else {
+        rows_free(&old);
+    }
+    h->stale = rc != 0;
     recount(h);
     return rc;
 }
@@ -443,6 +483,7 @@ int tsagg__head_open(tsagg_store *st)
     if (!h)
         return -ENOMEM;
     pthread_rwlock_init(&h->lock, NULL);
+    pthread_mutex_init(&h->update_mu, NULL);
     int rc = tsagg__rowconv_init(&h->conv, st->schema);
     if (rc == 0)
         rc = tsagg__spanbuf_init(&h->d.buf, 0, h->conv.ndims, h->conv.nmeas);
@@ -473,6 +514,7 @@ void tsagg__head_close(tsagg_store *st)
     tsagg_rules_free(h->rules);
     free(h->pending);
     pthread_rwlock_destroy(&h->lock);
+    pthread_mutex_destroy(&h->update_mu);
     free(h);
     st->head = NULL;
 }
@@ -492,6 +534,53 @@ int tsagg__head_must_compact(tsagg_store *st)
     return st->head && atomic_load(&st->head->bytes) / 2 >= st->opts.head_max_bytes;
 }
 
+/*
+ * Bring the head up to date for a query on a snapshot consumed up to
+ * `consumed`, with the store's rules *rules (taken when they are new; the
+ * old set comes back in *rules). One update at a time (update_mu): a query
+ * arriving during a writer's redo waits for it rather than read a head half
+ * under old rules.
+ */
+static int update_head(tsagg_store *st, tsagg__head *h, uint64_t consumed, tsagg_rules **rules)
+{
+    int rc = 0;
+    pthread_mutex_lock(&h->update_mu);
+    pthread_rwlock_wrlock(&h->lock);
+    if (!st->writer) {
+        if (h->stale || !rules_equal(*rules, h->rules)) {
+            tsagg_rules *old = h->rules;
+            h->rules = *rules;
+            *rules = old;
+            rc = rebuild(st, h, consumed > h->base_seq ? consumed : h->base_seq);
+        } else {
+            rc = read_log(st, h); /* what the writer appended since */
+        }
+    } else if (h->stale || !rules_equal(*rules, h->rules)) {
+        /* New events take the new rules from now on; the ones before are
+         * read again once the log holds them all. The log writer adds
+         * events under its own lock and then the head's: the head's is not
+         * held while the log is flushed. */
+        tsagg_rules *old = h->rules;
+        h->rules = *rules;
+        *rules = old;
+        uint64_t upto = h->next_seq;
+        h->redoing = 1;
+        pthread_rwlock_unlock(&h->lock);
+        rc = tsagg_flush(st);
+        pthread_rwlock_wrlock(&h->lock);
+        if (rc == 0)
+            rc = redo_prefix(st, h, upto);
+        else
+            h->stale = 1;
+        h->redoing = 0;
+    }
+    if (rc == 0 && consumed > h->base_seq)
+        rc = prune(h, consumed);
+    pthread_rwlock_unlock(&h->lock);
+    pthread_mutex_unlock(&h->update_mu);
+    return rc;
+}
+
 int tsagg__head_acquire(tsagg_store *st, uint64_t consumed, uint64_t *visible, char *warning)
 {
     tsagg__head *h = st->head;
@@ -500,25 +589,14 @@ int tsagg__head_acquire(tsagg_store *st, uint64_t consumed, uint64_t *visible, c
     int rc = tsagg_store_rules(st, &rules);
     if (rc != 0)
         return rc;
-    /* Most queries of the writer's handle find nothing to do: they take
-     * the head for reading at once, beside the others. */
+    /* Most queries find nothing to do: they take the head for reading at
+     * once, beside the others. */
     pthread_rwlock_rdlock(&h->lock);
-    int update = !st->writer || h->stale || consumed > h->base_seq ||
+    int update = !st->writer || h->stale || h->redoing || consumed > h->base_seq ||
                  !rules_equal(rules, h->rules);
     if (update) {
         pthread_rwlock_unlock(&h->lock);
-        pthread_rwlock_wrlock(&h->lock);
-        if (h->stale || !rules_equal(rules, h->rules)) {
-            tsagg_rules *old = h->rules;
-            h->rules = rules;
-            rules = old;
-            rc = rebuild(st, h, consumed > h->base_seq ? consumed : h->base_seq);
-        } else if (!st->writer) {
-            rc = read_log(st, h); /* what the writer appended since */
-        }
-        if (rc == 0 && consumed > h->base_seq)
-            rc = prune(h, consumed);
-        pthread_rwlock_unlock(&h->lock);
+        rc = update_head(st, h, consumed, &rules);
     }
     tsagg_rules_free(rules);
     if (rc != 0)
@@ -531,6 +609,9 @@ int tsagg__head_acquire(tsagg_store *st, uint64_t consumed, uint64_t *visible, c
         pthread_rwlock_unlock(&h->lock);
         return -ENOENT;
     }
+    /* The log writer adds events in order before they can be durable:
+     * the writer's head holds every durable event. A read-only handle's
+     * head is the prefix of the log it has read. */
     *visible = h->next_seq - 1;
     if (st->writer && tsagg_durable_seq(st) < *visible)
         *visible = tsagg_durable_seq(st);

@@ -7,8 +7,9 @@
  * rules, the store's processing hook, strings interned and cut, numbers
  * as the compactor's strings) and with their sequence numbers. Retries
  * (same merchant, ts and event id) are kept once, the first copy. The
- * writer's head is fed by tsagg_append after the log write and rebuilt
- * from the log tail at open; a read-only handle builds its own from the log
+ * writer's head is fed by the log writer as an append takes its sequence
+ * numbers, under the writer's lock (so in sequence order, and before the
+ * events can become durable), and built from the log tail at open; a read-only handle builds its own from the log
  * at open and reads the events appended since before each query. Once a
  * compaction has published a position, the events up to it leave the head
  * at its next use (tsagg__head_acquire, tsagg__head_add).
@@ -55,11 +56,15 @@ typedef struct tsagg__head_rows {
 
 typedef struct tsagg__head {
     pthread_rwlock_t lock; /* queries read; adds, catch-up and prune write */
+    pthread_mutex_t update_mu; /* one update of the head for queries at a time */
+    int redoing; /* the writer's head is being read again under new rules */
     tsagg__head_rows d;
     tsagg__rowconv conv;
     tsagg_rules *rules; /* what the rows went through */
     uint64_t base_seq;  /* rows hold sequence numbers above it */
-    uint64_t next_seq;  /* every number below is in the head, or was left out */
+    uint64_t next_seq;  /* every number below is in the head, or was left
+                           out: what a rebuild from the log has read, so
+                           that appends do not add it again */
     tsagg__head_range *pending; /* ranges added above next_seq (appends of
                                    other threads finish in any order) */
     size_t npending, pending_cap;
@@ -78,8 +83,10 @@ tsagg__head_merchant *tsagg__head_find(const tsagg__head *h, uint64_t merchant);
 int tsagg__head_open(tsagg_store *st);
 void tsagg__head_close(tsagg_store *st);
 
-/* Add the events of one append, numbered seq0.., after their log write. */
-int tsagg__head_add(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t seq0);
+/* Add the events of one append, numbered seq0.. (the log writer calls it
+ * under its lock: st->on_append). A failure (memory) marks the head for a
+ * rebuild by the next query. */
+void tsagg__head_add(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t seq0);
 
 /* Bytes of memory the head holds. */
 size_t tsagg__head_bytes(tsagg_store *st);

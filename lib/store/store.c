@@ -322,6 +322,8 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
         rc = check_consumed(st, (opts->flags & TSAGG_OPEN_SALVAGE) != 0);
     if (rc == 0)
         rc = tsagg__head_open(st);
+    if (rc == 0)
+        st->on_append = tsagg__head_add;
     return rc;
 }
 
@@ -399,6 +401,7 @@ int tsagg_store_close(tsagg_store *store)
     if (!store)
         return 0;
     int rc = 0;
+    store->on_append = NULL;
     tsagg__head_close(store);
     tsagg__partcache_free(store);
     tsagg__catalog_free(store);
@@ -434,9 +437,11 @@ static void compact_inline(tsagg_store *st)
     atomic_store(&st->head->compacting, 0);
 }
 
-/* Into the log, then into the head. The events are durable (or on their
- * way, by the sync mode) once the log took them: the head cannot fail the
- * append, a head that could not take them is rebuilt by the next query. */
+/* Into the log, which hands them to the head (st->on_append). The events
+ * are durable (or on their way, by the sync mode) once the log took them:
+ * the head cannot fail the append, a head that could not take them is
+ * rebuilt by the next query. Then what compaction consumed leaves the head,
+ * and past its bound the append compacts. */
 static int append_indexed(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq,
                           int check_ts)
 {
@@ -446,7 +451,6 @@ static int append_indexed(tsagg_store *st, const tsagg_event *evs, size_t n, uin
         return rc;
     if (first_seq)
         *first_seq = seq0;
-    tsagg__head_add(st, evs, n, seq0);
     tsagg__head_prune_published(st);
     if (tsagg__head_must_compact(st))
         compact_inline(st);
