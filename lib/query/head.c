@@ -497,8 +497,18 @@ int tsagg__head_open(tsagg_store *st)
         st->errmsg[0] = 0;
         rc = 0;
     }
-    if (rc == 0)
+    if (rc == 0) {
         rc = rebuild(st, h, consumed);
+        /* A log the head cannot read (a segment of a newer format, damage
+         * the reader cannot step over) is the queries' to report, as it was
+         * before there was a head: they try again and fail with it. The
+         * open goes on. I/O errors fail the open. */
+        if (rc == TSAGG_EVERSION || rc == TSAGG_ECORRUPT || rc == TSAGG_ECHECKSUM) {
+            h->stale = 1;
+            st->errmsg[0] = 0;
+            rc = 0;
+        }
+    }
     if (rc != 0)
         tsagg__head_close(st);
     return rc;
