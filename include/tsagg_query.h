@@ -132,12 +132,16 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  * so it never shows an earlier failure's message (the store's errmsg holds
  * the latest failure of any query). On error the result is empty.
  *
- * Damage in the log tail that the query reads (a bad frame or segment, as
- * tsagg_verify reports it; frames whose headers place them outside the
- * range are not read) does not fail the query: the tail is read up to the
- * damage, the events before it are counted, and the result carries a
- * warning (tsagg_result_warning) naming the file and offset.
- * TSAGG_QUERY_NO_TAIL reads no log and so never warns.
+ * Damage in the log not yet compacted (a bad frame or segment, as
+ * tsagg_verify reports it), met where the head reads the log (at open; on a
+ * read-only handle, before each query, what was appended since), does not
+ * fail the query: the head holds the events before it, they are counted,
+ * and every result of that handle carries a warning (tsagg_result_warning)
+ * naming the file and offset while the damage is in the uncompacted log.
+ * The writer's head takes appended events as they are appended: damage
+ * done to the log files after that is found by tsagg_verify, compaction and
+ * read-only handles, not by the writer's queries. TSAGG_QUERY_NO_TAIL reads
+ * no head and so never warns.
  *
  * Semantics worth knowing:
  *   - The first bucket's time is the start of the bucket holding `from`,
