@@ -12,6 +12,7 @@
  * refused.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,6 +365,7 @@ static int rebuild(tsagg_store *st, tsagg__head *h, uint64_t consumed)
     __atomic_store_n(&h->base_seq, consumed, __ATOMIC_RELAXED);
     h->next_seq = consumed + 1;
     h->hook_failure[0] = 0;
+    h->tail_segment = 0;
     int rc = read_log(st, h);
     /* Damage in the writer's log: appends go on after it. */
     if (rc == 0 && st->writer && tsagg_durable_seq(st) + 1 > h->next_seq)
@@ -544,6 +546,49 @@ int tsagg__head_must_compact(tsagg_store *st)
     return st->head && atomic_load(&st->head->bytes) / 2 >= st->opts.head_max_bytes;
 }
 
+/* Size of log segment `number`, or -1 when it does not exist (or cannot be
+ * read: the log read then says why). */
+static int64_t segment_size(tsagg_store *st, uint64_t number)
+{
+    char path[TSAGG_PATH_MAX + 64];
+    tsagg__segment_path(st, number, path, sizeof path);
+    int fd = st->io->open(st->io->ctx, path, O_RDONLY | O_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    uint64_t size = 0;
+    int rc = st->io->fsize(st->io->ctx, fd, &size);
+    st->io->close(st->io->ctx, fd);
+    return rc == 0 ? (int64_t)size : -1;
+}
+
+/*
+ * A read-only handle's catch-up: what the log holds after the head. The
+ * newest segment's size is taken before the read, so that a later query
+ * that finds it (and no newer segment) unchanged knows there is nothing to
+ * read, for two opens instead of a log read; a size taken before the read
+ * can only be too small, which makes the next query read again.
+ */
+static int catch_up(tsagg_store *st, tsagg__head *h)
+{
+    if (h->tail_segment && !h->damage[0] &&
+        segment_size(st, h->tail_segment) == h->tail_size &&
+        segment_size(st, h->tail_segment + 1) < 0)
+        return 0;
+    uint64_t *nums = NULL;
+    size_t count = 0;
+    uint64_t seg = 0;
+    int64_t size = -1;
+    if (tsagg__list_segments(st->io, st->log_dir, &nums, &count) == 0 && count > 0) {
+        seg = nums[count - 1];
+        size = segment_size(st, seg);
+    }
+    free(nums);
+    int rc = read_log(st, h);
+    h->tail_segment = rc == 0 && size >= 0 ? seg : 0;
+    h->tail_size = size;
+    return rc;
+}
+
 /*
  * Bring the head up to date for a query on a snapshot consumed up to
  * `consumed`, with the store's rules *rules (taken when they are new; the
@@ -563,7 +608,7 @@ static int update_head(tsagg_store *st, tsagg__head *h, uint64_t consumed, tsagg
             *rules = old;
             rc = rebuild(st, h, consumed > h->base_seq ? consumed : h->base_seq);
         } else {
-            rc = read_log(st, h); /* what the writer appended since */
+            rc = catch_up(st, h); /* what the writer appended since */
         }
     } else if (h->stale || !rules_equal(*rules, h->rules)) {
         /* New events take the new rules from now on; the ones before are

@@ -69,6 +69,9 @@ typedef struct tsagg__head {
                                    other threads finish in any order) */
     size_t npending, pending_cap;
     char damage[TSAGG_ERRMSG_MAX]; /* where the log could not be read */
+    uint64_t tail_segment; /* a read-only handle's newest segment at its last
+                              read (0: none known), and its size then */
+    int64_t tail_size;
     char hook_failure[TSAGG_ERRMSG_MAX];
     atomic_size_t bytes;
     atomic_int compacting; /* an append is compacting inline */
