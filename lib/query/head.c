@@ -3,7 +3,7 @@
  * building it from the log, pruning what compaction consumed, and its
  * memory bound.
  *
- * Memory: rows in a span buffer (spanbuf.h; about 90 bytes an event with
+ * Memory: rows in a span buffer (spanbuf.h; about 130 bytes an event with
  * the default schema, plus its new strings), a sequence number per row,
  * per merchant a list of row numbers, and a table of event ids for
  * retries. Past tsagg_options.head_max_bytes the store wants a compaction
