@@ -3,10 +3,10 @@
  * building it from the log, pruning what compaction consumed, and its
  * memory bound.
  *
- * Memory: rows in a span buffer (spanbuf.h; about 130 bytes an event with
- * the default schema, plus its new strings), a sequence number per row,
- * per merchant a list of row numbers, and a table of event ids for
- * retries. Past tsagg_options.head_max_bytes the store wants a compaction
+ * Memory, about 130 bytes an event with the default schema plus the
+ * strings not seen before: rows in a span buffer (spanbuf.h), a sequence
+ * number per row, per merchant a list of row numbers, and a table of event
+ * ids for retries. Past tsagg_options.head_max_bytes the store wants a compaction
  * (tsagg__head_wants_compaction, which maintenance honours); past twice
  * that, the append crossing it compacts inline (store.c). Events are never
  * refused.
