@@ -62,7 +62,9 @@ typedef struct tsagg_compact_options {
                                   default 256 MiB, at least 1 MiB */
     uint64_t max_events;       /* stop after this many log events (0: all
                                   durable ones); what was read is published */
-    tsagg_process_fn process;  /* NULL: keep every event as it is */
+    tsagg_process_fn process;  /* NULL: the store's (tsagg_options.process),
+                                  which the head applies too; none: keep
+                                  every event as it is */
     void *process_ctx;
     uint32_t threads;          /* threads writing files at once, the caller's
                                   included: 0 or 1 (default) the caller's
@@ -89,7 +91,8 @@ typedef struct tsagg_compact_stats {
     uint64_t events_read;      /* log events read */
     uint64_t events_dropped;   /* by the stored rules or the hook */
     uint64_t duplicates;       /* duplicates dropped: client retries (same
-                                  merchant, ts, id) kept once */
+                                  merchant, ts, id) kept once, those a
+                                  published file holds already included */
     uint64_t rows_written;     /* rows in the files written */
     uint64_t files_written;    /* from the log and by merges */
     uint64_t files_removed;    /* replaced by a merge */
@@ -168,7 +171,8 @@ typedef struct tsagg_rebuild_options {
                                   microseconds; from < to (widened to the
                                   spans of the files they touch) */
     uint64_t memory_budget;    /* as for compaction; default 256 MiB */
-    tsagg_process_fn process;  /* the processing logic to apply; NULL: none */
+    tsagg_process_fn process;  /* the processing logic to apply; NULL: the
+                                  store's (tsagg_options.process), if any */
     void *process_ctx;
     /* Called after every 1 Mi events read and every file written, with the
        figures so far (a struct of this header's size, struct_size saying

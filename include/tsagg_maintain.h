@@ -18,7 +18,9 @@
  *   1. compaction (tsagg_compact()) when the durable, uncompacted tail
  *      holds compact_tail_events events or compact_tail_bytes bytes of
  *      log, or has waited compact_tail_age_ms since it was first seen non
- *      empty (TSAGG_MAINTAIN_NOW: whenever it is not empty). tsagg_compact()
+ *      empty, or the head of uncompacted events holds
+ *      tsagg_options.head_max_bytes (TSAGG_MAINTAIN_NOW: whenever it is not
+ *      empty). tsagg_compact()
  *      also merges the days and months it seals into one file each;
  *   2. merges (tsagg_merge()) once a span with several files ended an hour
  *      ago or more (late events), or a span holds merge_span_files files

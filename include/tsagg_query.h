@@ -6,7 +6,9 @@
  * result whose columns the host reads directly: bucket start times, one
  * array of values per metric, and group keys. Every bucket of the range is
  * present, zeros included. Queries run on a snapshot of the published
- * partitions plus the log not yet compacted; compaction and merges running
+ * partitions plus the events not compacted yet, which every handle keeps
+ * indexed by merchant in memory (the head, docs/head.md; a read-only handle
+ * reads what was appended since before each query); compaction and merges running
  * at the same time never block a query, never show it half a state and
  * never make it fail.
  *
@@ -71,7 +73,8 @@ typedef struct tsagg_filter {
 /* tsagg_query.flags */
 #define TSAGG_QUERY_ALL_MERCHANTS 0x1u /* ignore `merchant`: every merchant */
 #define TSAGG_QUERY_EXACT 0x2u         /* exact distinct counts from the rows */
-#define TSAGG_QUERY_NO_TAIL 0x4u       /* partitions only, not the log tail */
+#define TSAGG_QUERY_NO_TAIL 0x4u       /* partitions only, not the head of
+                                          events not compacted yet */
 
 #define TSAGG_QUERY_MAX_METRICS 16
 #define TSAGG_QUERY_MAX_FILTERS 16
@@ -129,12 +132,16 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  * so it never shows an earlier failure's message (the store's errmsg holds
  * the latest failure of any query). On error the result is empty.
  *
- * Damage in the log tail that the query reads (a bad frame or segment, as
- * tsagg_verify reports it; frames whose headers place them outside the
- * range are not read) does not fail the query: the tail is read up to the
- * damage, the events before it are counted, and the result carries a
- * warning (tsagg_result_warning) naming the file and offset.
- * TSAGG_QUERY_NO_TAIL reads no log and so never warns.
+ * Damage in the log not yet compacted (a bad frame or segment, as
+ * tsagg_verify reports it), met where the head reads the log (at open; on a
+ * read-only handle, before each query, what was appended since), does not
+ * fail the query: the head holds the events before it, they are counted,
+ * and every result of that handle carries a warning (tsagg_result_warning)
+ * naming the file and offset while the damage is in the uncompacted log.
+ * The writer's head takes appended events as they are appended: damage
+ * done to the log files after that is found by tsagg_verify, compaction and
+ * read-only handles, not by the writer's queries. TSAGG_QUERY_NO_TAIL reads
+ * no head and so never warns.
  *
  * Semantics worth knowing:
  *   - The first bucket's time is the start of the bucket holding `from`,
@@ -145,12 +152,18 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  *     per distinct value; per-bucket series are kept for the top groups
  *     only once buckets x values passes TSAGG_QUERY_MAX_ROWS (the query
  *     then reads its data twice).
- *   - Client retries (same merchant, ts and event id) count once within a
- *     partition file; retries split between two compaction runs count once
- *     per file until tsagg_merge() runs, and the log tail counts every copy.
- *   - The store's rules (tsagg_rules.h) apply to the log tail as to
- *     compacted events. The processing hook of tsagg_compact() applies to
- *     compacted events only: the log tail is counted as received.
+ *   - The events not compacted yet are read from the store's head
+ *     (docs/head.md), where they went through compaction's processing:
+ *     the store's rules and the store's processing hook
+ *     (tsagg_options.process) apply to them as to compacted events, and a
+ *     retry (same merchant, ts and event id) is kept once.
+ *   - A client retry (same merchant, ts and event id) counts once wherever
+ *     its copies are: in one partition file, in files of different
+ *     compaction runs (compaction drops an event a published file holds
+ *     already), in the head, or in the head and a file (the query leaves
+ *     out the head's copy). The first copy counts. Distinct-count
+ *     estimates are the same before and after compaction and merges: a
+ *     sketch depends only on the set of ids it saw.
  */
 TSAGG_API int tsagg_query_run(tsagg_store *store, const tsagg_query *q, tsagg_result *r);
 

@@ -251,6 +251,24 @@ typedef struct tsagg_options {
        at open), stopped by tsagg_store_close(), which waits for a step
        in progress. NULL (default): none. */
     const struct tsagg_maintain_options *maintenance;
+
+    /* --- the head of uncompacted events --- */
+    /* Memory of the head (the in-memory index of the events not compacted
+     * yet, docs/head.md) past which the store wants a compaction
+     * (maintenance runs one); past twice this, the append that crosses it
+     * compacts inline. Events are never refused for it. Default 256 MiB;
+     * at least 1 MiB. */
+    uint64_t head_max_bytes;
+    /* The store's processing hook (tsagg_compact.h, tsagg_process_fn):
+     * applied to every event as it enters the head, so that queries count
+     * uncompacted events as compaction will store them, and by
+     * tsagg_compact() and tsagg_rebuild() when their options name no hook
+     * of their own. NULL: none. Called from the appending thread under the
+     * log writer's lock (or by the open and the queries of a read-only
+     * handle, for the log they read): it must be quick, thread-safe, give
+     * an event the same answer each time, and not call the store. */
+    int (*process)(void *ctx, tsagg_event *ev, uint64_t seq);
+    void *process_ctx;
 } tsagg_options;
 
 TSAGG_API void tsagg_options_init(tsagg_options *opts);

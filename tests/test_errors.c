@@ -47,7 +47,8 @@ Test(abi, public_struct_sizes)
      * binaries built against an older header: a soname bump. */
     cr_assert_eq(sizeof(tsagg_attr), 32);
     cr_assert_eq(sizeof(tsagg_event), 72);
-    cr_assert_eq(sizeof(tsagg_options), 64);
+    cr_assert_eq(sizeof(tsagg_options), 88);
+    cr_assert_eq(offsetof(tsagg_options, head_max_bytes), 64);
     cr_assert_eq(offsetof(tsagg_options, query_cache_bytes), 48); /* the first release's size */
     cr_assert_eq(offsetof(tsagg_options, maintenance), 56);
     cr_assert_eq(sizeof(tsagg_maintain_options), 88);

@@ -19,6 +19,7 @@ void tsagg_options_init(tsagg_options *opts)
     opts->frame_bytes = 1u << 20;
     opts->segment_bytes = 256ull << 20;
     opts->query_cache_bytes = 256ull << 20;
+    opts->head_max_bytes = 256ull << 20;
 }
 
 int tsagg__fail(tsagg_store *store, int code, const char *fmt, ...)

@@ -19,6 +19,7 @@ struct tsagg_log_writer;
 struct tsagg__catalog;
 struct tsagg__part_cache;
 struct tsagg__maint;
+struct tsagg__head;
 
 struct tsagg_store {
     char path[TSAGG_PATH_MAX];
@@ -39,6 +40,11 @@ struct tsagg_store {
     pthread_mutex_t compact_mu;     /* one compaction or merge at a time */
     struct tsagg__part_cache *part_cache; /* open partitions of queries */
     struct tsagg__maint *maint;     /* writers: maintenance state and thread */
+    struct tsagg__head *head; /* uncompacted events, indexed (lib/query/head.h) */
+    /* Called by the log writer under its lock once an append's events have
+     * their sequence numbers (seq0..), before they can become durable: the
+     * head's feed, set by lib/store once the head is built. */
+    void (*on_append)(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t seq0);
 };
 
 /* Record a failure's detail on the handle (printf-style) and return code. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event_row.h"
 #include "spanbuf.h"
 #include "tiers.h"
 #include "manifest.h"
@@ -72,16 +73,10 @@ typedef struct compactor {
     int64_t newest;
     int64_t now_us;
     int fixed_newest; /* a rebuild places events by the manifest's mark */
-    /* Per-event scratch. */
-    uint32_t *dims;
-    double *meas;
-    /* Attribute key -> column, remembered per attribute position (events
-     * of one source mostly list the same keys in the same order). By the
-     * key's bytes: the reader's key pointers point into frame buffers it
-     * reuses, so one address may hold different keys over time. */
-    char key_name[TSAGG_ATTRS_MAX][TSAGG_NAME_MAX];
-    uint8_t key_len[TSAGG_ATTRS_MAX]; /* 0: nothing remembered */
-    int key_col[TSAGG_ATTRS_MAX];
+    tsagg__rowconv conv; /* events to rows */
+    /* A compaction's published files, whose events its rows must not
+     * repeat (retries.h); NULL for a rebuild, which replaces them. */
+    const tsagg__manifest *published;
     /* The store's processing rules, read at the start of the run. */
     tsagg_rules *rules;
     /* A rebuild: the hours [ts_lo, ts_hi) only, and its progress. */

@@ -34,6 +34,7 @@
 #include "abi_internal.h"
 #include "compact_internal.h"
 #include "fileio.h"
+#include "retries.h"
 #include "tsagg_compact.h"
 #include "tsagg_log.h"
 #include "tsagg_rules.h"
@@ -112,27 +113,6 @@ static int slot_get(compactor *c, int64_t start, uint32_t hours, span_slot **out
     return 0;
 }
 
-/* Which column an attribute feeds: dimension d (d >= 0), measure m
- * (-2 - m), or none (-1). */
-static int attr_column(compactor *c, uint32_t pos, const tsagg_attr *a)
-{
-    if (c->key_len[pos] == a->key_len && !memcmp(c->key_name[pos], a->key, a->key_len))
-        return c->key_col[pos];
-    char name[TSAGG_NAME_MAX + 1];
-    memcpy(name, a->key, a->key_len);
-    name[a->key_len] = 0;
-    const tsagg_schema *schema = c->st->schema;
-    int col = tsagg_schema_dimension_index(schema, name);
-    if (col < 0) {
-        int m = tsagg_schema_measure_index(schema, name);
-        col = m >= 0 ? -2 - m : -1;
-    }
-    memcpy(c->key_name[pos], a->key, a->key_len);
-    c->key_len[pos] = (uint8_t)a->key_len;
-    c->key_col[pos] = col;
-    return col;
-}
-
 static int add_event(compactor *c, const tsagg_event *ev)
 {
     if (ev->ts > c->newest && !c->fixed_newest && tsagg__span_may_advance(ev->ts, c->now_us))
@@ -148,41 +128,7 @@ static int add_event(compactor *c, const tsagg_event *ev)
     s->hour_bits[bit / 64] |= UINT64_C(1) << (bit % 64);
     tsagg__spanbuf *h = &s->buf;
     size_t before = tsagg__spanbuf_bytes(h);
-    tsagg__spanrow row = {.ts = ev->ts, .merchant = ev->merchant, .user = ev->user,
-                       .session = ev->session, .flags = ev->flags & TSAGG_EVENT_HAS_ID,
-                       .id = ev->flags & TSAGG_EVENT_HAS_ID ? ev->id : 0};
-    rc = tsagg__spanbuf_intern(h, ev->event, ev->event_len, &row.event);
-    uint32_t empty = 0;
-    if (rc == 0 && c->ndims)
-        rc = tsagg__spanbuf_intern(h, "", 0, &empty);
-    for (uint32_t d = 0; d < c->ndims; d++)
-        c->dims[d] = empty;
-    for (uint32_t m = 0; m < c->nmeas; m++)
-        c->meas[m] = NAN;
-    for (uint32_t i = 0; rc == 0 && i < ev->nattrs; i++) {
-        const tsagg_attr *a = &ev->attrs[i];
-        int col = attr_column(c, i, a);
-        if (col >= 0) {
-            char num[32];
-            const char *p = a->v.s.ptr;
-            size_t len = a->v.s.len;
-            if (a->type == TSAGG_INT) {
-                len = (size_t)snprintf(num, sizeof num, "%" PRId64, a->v.i);
-                p = num;
-            } else if (a->type == TSAGG_F64) {
-                len = (size_t)tsagg__num_format(num, sizeof num, "%.17g", a->v.f);
-                p = num;
-            }
-            rc = tsagg__spanbuf_intern(h, p, len, &c->dims[col]);
-        } else if (col <= -2) {
-            double v = a->type == TSAGG_F64   ? a->v.f
-                       : a->type == TSAGG_INT ? (double)a->v.i
-                                              : strtod_prefix(a->v.s.ptr, a->v.s.len);
-            c->meas[-2 - col] = v;
-        }
-    }
-    if (rc == 0)
-        rc = tsagg__spanbuf_add(h, &row, c->dims, c->meas);
+    rc = tsagg__rowconv_add(&c->conv, h, ev);
     c->bytes += tsagg__spanbuf_bytes(h) - before;
     return rc;
 }
@@ -191,7 +137,11 @@ static int add_event(compactor *c, const tsagg_event *ev)
 static int spill_slot(compactor *c, span_slot *s, const char *path)
 {
     tsagg_store *st = c->st;
-    int rc = tsagg__spanbuf_sort(&s->buf);
+    int rc = c->published ? tsagg__drop_published_retries(st, c->published, &s->buf,
+                                                          &c->stats->duplicates)
+                          : 0;
+    if (rc == 0)
+        rc = tsagg__spanbuf_sort(&s->buf);
     tsagg__merge_src *src = NULL;
     if (rc == 0)
         rc = tsagg__merge_src_mem(&s->buf, st->schema, &src);
@@ -255,11 +205,10 @@ int tsagg__compactor_init(compactor *c, tsagg_store *st, const tsagg_compact_opt
     c->now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
     c->ndims = (uint32_t)tsagg_schema_dimension_count(st->schema);
     c->nmeas = (uint32_t)tsagg_schema_measure_count(st->schema);
-    c->dims = calloc(c->ndims + 1, sizeof *c->dims);
-    c->meas = calloc(c->nmeas + 1, sizeof *c->meas);
     c->next_run = 1;
-    if (!c->dims || !c->meas)
-        return -ENOMEM;
+    int rc = tsagg__rowconv_init(&c->conv, st->schema);
+    if (rc != 0)
+        return rc;
     return tsagg_store_rules(st, &c->rules);
 }
 
@@ -271,8 +220,7 @@ void tsagg__compactor_free(compactor *c)
         slot_free(c->slots[i]);
     }
     free(c->slots);
-    free(c->dims);
-    free(c->meas);
+    tsagg__rowconv_free(&c->conv);
     tsagg_rules_free(c->rules);
     memset(c, 0, sizeof *c);
 }
@@ -298,35 +246,19 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
         c->stats->events_read++;
         *last = seq;
         tsagg_event copy = *ev;
-        int keep = 1;
-        /* The stored rules see the event as received, before the hook. */
-        if (tsagg_rules_drops(c->rules, &copy)) {
-            c->stats->events_dropped++;
-            keep = 0;
-            rc = 0; /* still 1 from the reader */
-        } else if (c->o->process) {
-            keep = c->o->process(c->o->process_ctx, &copy, seq);
-            if (keep < 0) {
-                rc = tsagg__fail(st, keep, "processing hook failed at sequence %" PRIu64, seq);
-                break;
-            }
-            if (keep == 0) {
-                c->stats->events_dropped++;
-                rc = 0; /* still 1 from the reader: not a reason to stop */
-            } else if ((rc = tsagg_event_validate(&copy)) != 0 &&
-                       (copy.ts >= TS_MIN && copy.ts < TS_END)) {
-                rc = tsagg__fail(st, rc, "processing hook made event %" PRIu64 " invalid", seq);
-                break;
-            }
+        int what = c->o->process
+                       ? tsagg__event_process(st, c->rules, c->o->process, c->o->process_ctx,
+                                              &copy, seq)
+                       : tsagg__event_process(st, c->rules, st->opts.process,
+                                              st->opts.process_ctx, &copy, seq);
+        if (what < 0) {
+            rc = what;
+            break;
         }
         rc = 0;
-        /* An event no span can hold (a log written before appends checked
-         * ts, or a hook's doing) stays in the log, skipped and counted: one
-         * such event must not stop compaction for everyone. */
-        if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
-            c->stats->events_unplaced++;
-            keep = 0;
-        }
+        c->stats->events_dropped += what == TSAGG__EVENT_DROPPED;
+        c->stats->events_unplaced += what == TSAGG__EVENT_UNPLACED;
+        int keep = what == TSAGG__EVENT_KEEP;
         if (keep && c->ro && (copy.ts < c->ts_lo || copy.ts >= c->ts_hi)) {
             c->rs->events_moved++;
             keep = 0;
@@ -447,6 +379,7 @@ static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
 
     compactor c = {0};
     rc = tsagg__compactor_init(&c, st, o, stats, next->newest_ts);
+    c.published = next; /* as published: the new files join it only as they are written */
     uint64_t target = tsagg_durable_seq(st), last = next->consumed_seq;
     uint64_t upto = o->max_events && target - next->consumed_seq > o->max_events
                         ? next->consumed_seq + o->max_events

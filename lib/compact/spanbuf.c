@@ -114,6 +114,23 @@ int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t
     return 0;
 }
 
+int tsagg__spanbuf_find(const tsagg__spanbuf *h, const char *s, size_t len, uint32_t *code)
+{
+    if (len > 0xfffff)
+        len = 0xfffff;
+    if (!h->table)
+        return 0;
+    uint32_t mask = h->table_cap - 1;
+    for (uint32_t i = (uint32_t)XXH3_64bits(s, len) & mask; h->table[i]; i = (i + 1) & mask) {
+        tsagg__str have = tsagg__spanbuf_str(h, h->table[i] - 1);
+        if (have.len == len && (len == 0 || !memcmp(have.ptr, s, len))) {
+            *code = h->table[i] - 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int tsagg__spanbuf_add(tsagg__spanbuf *h, const tsagg__spanrow *row, const uint32_t *dims,
                        const double *meas)
 {

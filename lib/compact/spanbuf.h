@@ -43,6 +43,8 @@ void tsagg__spanbuf_clear(tsagg__spanbuf *h);
 
 /* Intern a string: its code. */
 int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t *code);
+/* The code of a string already interned: 1 (*code set) or 0. */
+int tsagg__spanbuf_find(const tsagg__spanbuf *h, const char *s, size_t len, uint32_t *code);
 static inline tsagg__str tsagg__spanbuf_str(const tsagg__spanbuf *h, uint32_t code)
 {
     uint64_t v = h->strs[code];

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "compact_internal.h"
+#include "retries.h"
 
 void tsagg__count_file(tsagg_compact_stats *stats, uint32_t hours, int from_log)
 {
@@ -203,6 +204,13 @@ int tsagg__compactor_write_spans(compactor *c, tsagg__manifest *next, uint32_t g
     for (size_t i = 0; i < c->nslots; i++) {
         span_slot *s = c->slots[i];
         tsagg__span_target(s->buf.start, s->hours, c->newest, &s->tstart, &s->thours);
+    }
+    /* Events a file of an earlier run holds already (retries.h). */
+    for (size_t i = 0; c->published && i < c->nslots; i++) {
+        int rc = tsagg__drop_published_retries(c->st, c->published, &c->slots[i]->buf,
+                                               &c->stats->duplicates);
+        if (rc != 0)
+            return rc;
     }
     qsort(c->slots, c->nslots, sizeof *c->slots, slot_cmp);
     c->last = 0;

@@ -185,8 +185,12 @@ int tsagg__list_segments(const tsagg_io *io, const char *log_dir, uint64_t **num
  * and valid, 1 when the segment is not sealed, <0 on I/O error. */
 int tsagg__read_seal(const tsagg_io *io, int fd, uint64_t size, seal_info *s);
 
-/* tsagg_append() without the ts range check (writer.c). Used only by tests,
- * to write a log as a library before that check did. */
+/* tsagg_append() into the log only (writer.c); the store's tsagg_append
+ * then adds the events to its head. check_ts 0: without the ts range
+ * check, for tests writing a log as a library before that check did. */
+int tsagg__log_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq,
+                      int check_ts);
+/* tsagg_append() without the ts range check (store.c). Used only by tests. */
 int tsagg__append_unchecked_ts(tsagg_store *st, const tsagg_event *evs, size_t n,
                                uint64_t *first_seq);
 

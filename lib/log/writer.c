@@ -527,6 +527,11 @@ static int append_events(tsagg_store *st, const tsagg_event *evs, size_t n, uint
         if (rc != 0 && i > 0)
             w->failed = rc; /* part of the call has sequence numbers: fail whole */
     }
+    /* The store's head takes the events here, in sequence order and before
+     * any of them can be made durable, so that it holds every durable
+     * event at all times (store_internal.h). */
+    if (rc == 0 && st->on_append)
+        st->on_append(st, evs, n, seq0);
     if (rc == 0) {
         if (st->opts.sync_mode == TSAGG_SYNC_BATCH)
             rc = flush_locked(w, w->next_seq - 1, 1);
@@ -541,16 +546,10 @@ static int append_events(tsagg_store *st, const tsagg_event *evs, size_t n, uint
     return rc;
 }
 
-int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq)
+int tsagg__log_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq,
+                      int check_ts)
 {
-    return append_events(st, evs, n, first_seq, 1);
-}
-
-/* Used only by tests: a log written before appends checked ts. */
-int tsagg__append_unchecked_ts(tsagg_store *st, const tsagg_event *evs, size_t n,
-                               uint64_t *first_seq)
-{
-    return append_events(st, evs, n, first_seq, 0);
+    return append_events(st, evs, n, first_seq, check_ts);
 }
 
 int tsagg_flush(tsagg_store *st)

@@ -1,13 +1,14 @@
 /*
  * query.c - run a query: plan it, take a snapshot of the published
- * partitions, scan those of the range and the durable log tail after the
- * snapshot's consumed position (up to any damage in it, which the result's
- * warning names), then lay the accumulators out as result columns (top-N
- * groups first by the first metric, ties by key).
+ * partitions, scan those of the range and the head's events after the
+ * snapshot's consumed position (head.h: the log's uncompacted tail, indexed
+ * by merchant; up to any damage in the log, which the result's warning
+ * names), then lay the accumulators out as result columns (top-N groups
+ * first by the first metric, ties by key).
  *
  * A group-by whose series would pass TSAGG_QUERY_MAX_ROWS cells (many
  * distinct values, fine buckets) is answered in two passes over the same
- * snapshot and tail: the groups' totals rank them, then only the kept
+ * snapshot and head: the groups' totals rank them, then only the kept
  * groups' series are counted. Memory then follows the answer, not the
  * number of buckets times the number of distinct values.
  */
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "head.h"
 #include "manifest.h"
 #include "partcache.h"
 #include "query_internal.h"
@@ -423,34 +425,33 @@ static int scan_snapshot(qplan *p, const tsagg__manifest *m)
     return rc;
 }
 
-/* The snapshot's partitions of the range, then the log tail after them and
- * before *tail_end; damage in the tail ends it with a warning in
- * warning[TSAGG_ERRMSG_MAX] (see tsagg__scan_tail). */
-static int scan_all(qplan *p, const tsagg__manifest *m, uint64_t *tail_end, char *warning)
+/* The snapshot's partitions of the range, then the head's events after
+ * them, up to `visible`. */
+static int scan_all(qplan *p, const tsagg__manifest *m, uint64_t visible)
 {
     int rc = scan_snapshot(p, m);
     if (rc == 0 && !(p->flags & TSAGG_QUERY_NO_TAIL))
-        rc = tsagg__scan_tail(p, m->consumed_seq, tail_end, warning, TSAGG_ERRMSG_MAX);
+        rc = tsagg__scan_head(p, m, visible);
     return rc;
 }
 
 /*
  * The series of p's groups passed TSAGG_QUERY_MAX_ROWS cells: rank the
  * groups on their totals (one cell each), then count the series of the
- * kept ones only, on the same snapshot and tail. An answer that still
+ * kept ones only, on the same snapshot and head. An answer that still
  * passes the limit (no top N, or too large a one) is the caller's to
  * narrow: TSAGG_EARG with the numbers. On return *p is the plan that
  * answers (or one that can be freed).
  */
 static int rank_then_series(qplan *p, const tsagg_query *q, const tsagg__manifest *m,
-                            uint64_t *tail_end, char *warning)
+                            uint64_t visible)
 {
     tsagg_store *st = p->st;
     tsagg__qplan_free(p);
     qplan tot;
     int rc = tsagg__qplan_init(&tot, st, q, 1);
     if (rc == 0)
-        rc = scan_all(&tot, m, tail_end, warning);
+        rc = scan_all(&tot, m, visible);
     ranked *order = NULL;
     size_t keep = kept_groups(&tot, tot.ngroups);
     if (rc == 0)
@@ -473,7 +474,7 @@ static int rank_then_series(qplan *p, const tsagg_query *q, const tsagg__manifes
     if (rc == 0)
         rc = tsagg__qplan_fix_groups(p, keys, lens, keep);
     if (rc == 0)
-        rc = scan_all(p, m, tail_end, warning);
+        rc = scan_all(p, m, visible);
     free(keys);
     free(lens);
     free(order);
@@ -508,12 +509,21 @@ int tsagg_query_run(tsagg_store *st, const tsagg_query *q, tsagg_result *r)
         const tsagg__manifest *m = tsagg__snapshot_manifest(snap);
         /* Durable events only (tsagg_query.h): what a crash could take
          * back is never shown. A read-only handle cannot know what another
-         * process's writer has made durable: it reads what the files hold. */
-        uint64_t tail_end = st->writer ? tsagg_durable_seq(st) + 1 : UINT64_MAX;
+         * process's writer has made durable: it reads what the files hold.
+         * The head stays as it is until the query is done, so that both
+         * passes of a ranking count the same events. */
+        uint64_t visible = 0;
         warning[0] = '\0';
-        rc = scan_all(&p, m, &tail_end, warning);
-        if (rc == -E2BIG && p.overflowed)
-            rc = rank_then_series(&p, q, m, &tail_end, warning);
+        int head = !(p.flags & TSAGG_QUERY_NO_TAIL);
+        if (head)
+            rc = tsagg__head_acquire(st, m->consumed_seq, &visible, warning);
+        if (rc == 0) {
+            rc = scan_all(&p, m, visible);
+            if (rc == -E2BIG && p.overflowed)
+                rc = rank_then_series(&p, q, m, visible);
+            if (head)
+                tsagg__head_release(st);
+        }
         tsagg__partcache_trim(st, m);
         tsagg__snapshot_release(st, snap);
         if (rc != -ENOENT || attempt == MAX_ATTEMPTS)

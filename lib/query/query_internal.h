@@ -1,6 +1,6 @@
 /*
  * query_internal.h - a resolved query and its accumulators, shared by the
- * planner, the partition scans (rollups and rows) and the log-tail scan.
+ * planner, the partition scans (rollups and rows) and the head scan.
  *
  * Accumulators are "cells", one per (group, bucket): cell = group *
  * stride + bucket (tsagg__qplan_cell). Groups are created as keys are met;
@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "hll.h"
+#include "manifest.h"
 #include "partfile.h"
 #include "store_internal.h"
 #include "tsagg_query.h"
@@ -125,13 +126,10 @@ tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot);
 /* Scans (scan_part.c, scan_tail.c). */
 typedef struct tsagg__pcent tsagg__pcent; /* partcache.h */
 int tsagg__scan_partition(qplan *p, tsagg__pcent *ent);
-/* The log events after after_seq and before *end_seq. *end_seq UINT64_MAX:
- * up to the end of the log, and then set to one past the last event read,
- * so that a second pass reads the same events. Damage in the log ends the
- * scan without failing it: the events before it are counted and, unless
- * warning already holds one, warning (warning_len bytes) says where it is. */
-int tsagg__scan_tail(qplan *p, uint64_t after_seq, uint64_t *end_seq, char *warning,
-                     size_t warning_len);
+/* The head's events numbered after the snapshot's consumed position and
+ * up to visible, but for those whose retry key a file of the snapshot
+ * holds (scan_head.c); the caller holds the head (tsagg__head_acquire). */
+int tsagg__scan_head(qplan *p, const tsagg__manifest *snap, uint64_t visible);
 
 /* Exact id sets. */
 int tsagg__idset_add(idset *s, uint64_t id);

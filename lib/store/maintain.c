@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "abi_internal.h"
+#include "head.h"
 #include "log_internal.h"
 #include "maintain_internal.h"
 #include "manifest.h"
@@ -141,7 +142,8 @@ static int step_locked(tsagg_store *st, struct tsagg__maint *m, const tsagg_main
               ((o->flags & TSAGG_MAINTAIN_NOW) ||
                (o->compact_tail_events && s->tail_events >= o->compact_tail_events) ||
                (o->compact_tail_bytes && s->tail_bytes >= o->compact_tail_bytes) ||
-               (o->compact_tail_age_ms && waited_ms >= (int64_t)o->compact_tail_age_ms));
+               (o->compact_tail_age_ms && waited_ms >= (int64_t)o->compact_tail_age_ms) ||
+               tsagg__head_wants_compaction(st));
     tsagg_compact_options co;
     tsagg_compact_options_init(&co);
     co.memory_budget = o->memory_budget;

@@ -24,11 +24,13 @@
 #include "abi_internal.h"
 #include "bytes.h"
 #include "fileio.h"
+#include "head.h"
 #include "log_internal.h"
 #include "maintain_internal.h"
 #include "manifest.h"
 #include "partcache.h"
 #include "store_internal.h"
+#include "tsagg_compact.h"
 
 #define STORE_MAGIC "TSAGGSTO"
 #define STORE_VERSION 1
@@ -294,7 +296,7 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
         return tsagg__fail(st, TSAGG_EARG, "TSAGG_OPEN_SCHEMA needs TSAGG_OPEN_WRITE and a schema");
     if (opts->frame_bytes < 4096 || opts->frame_bytes > (16u << 20) ||
         opts->segment_bytes < (64u << 10) || opts->sync_mode > TSAGG_SYNC_NONE ||
-        opts->io_backend > TSAGG_IO_PWRITE ||
+        opts->io_backend > TSAGG_IO_PWRITE || opts->head_max_bytes < (1u << 20) ||
         (opts->sync_mode == TSAGG_SYNC_INTERVAL && opts->sync_interval_ms == 0))
         return tsagg__fail(st, TSAGG_EARG, "options out of range");
     if (create) {
@@ -330,6 +332,10 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
         rc = tsagg__writer_open(st);
     if (rc == 0)
         rc = check_consumed(st, (opts->flags & TSAGG_OPEN_SALVAGE) != 0);
+    if (rc == 0)
+        rc = tsagg__head_open(st);
+    if (rc == 0)
+        st->on_append = tsagg__head_add;
     if (rc == 0 && writer)
         rc = tsagg__maint_open(st, opts->maintenance);
     return rc;
@@ -384,6 +390,7 @@ int tsagg_store_open(const char *path, const tsagg_options *opts, tsagg_store **
         if (errmsg && errmsg_len)
             snprintf(errmsg, errmsg_len, "%s", st->errmsg[0] ? st->errmsg : tsagg_strerror(rc));
         tsagg__maint_close(st);
+        tsagg__head_close(st);
         tsagg__catalog_free(st);
         if (st->writer)
             tsagg__writer_close(st);
@@ -411,6 +418,8 @@ int tsagg_store_close(tsagg_store *store)
         return 0;
     int rc = 0;
     tsagg__maint_close(store); /* its step may be using everything below */
+    store->on_append = NULL;
+    tsagg__head_close(store);
     tsagg__partcache_free(store);
     tsagg__catalog_free(store);
     if (store->writer)
@@ -425,4 +434,54 @@ int tsagg_store_close(tsagg_store *store)
     pthread_mutex_destroy(&store->compact_mu);
     free(store);
     return rc;
+}
+
+/*
+ * The head past twice head_max_bytes: maintenance did not keep up, or there
+ * is none. The appending thread compacts (one at a time; the others go on
+ * appending), so that memory stays bounded without refusing events. The
+ * append succeeded whatever happens here: a failed compaction leaves its
+ * message in the handle's errmsg, and the next append past the bound tries
+ * again.
+ */
+static void compact_inline(tsagg_store *st)
+{
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&st->head->compacting, &idle, 1))
+        return;
+    if (tsagg_flush(st) == 0 && tsagg_compact(st, NULL, NULL) == 0)
+        tsagg__head_prune_published(st);
+    atomic_store(&st->head->compacting, 0);
+}
+
+/* Into the log, which hands them to the head (st->on_append). The events
+ * are durable (or on their way, by the sync mode) once the log took them:
+ * the head cannot fail the append, a head that could not take them is
+ * rebuilt by the next query. Then what compaction consumed leaves the head,
+ * and past its bound the append compacts. */
+static int append_indexed(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq,
+                          int check_ts)
+{
+    uint64_t seq0;
+    int rc = tsagg__log_append(st, evs, n, &seq0, check_ts);
+    if (rc != 0)
+        return rc;
+    if (first_seq)
+        *first_seq = seq0;
+    tsagg__head_prune_published(st);
+    if (tsagg__head_must_compact(st))
+        compact_inline(st);
+    return 0;
+}
+
+int tsagg_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq)
+{
+    return append_indexed(st, evs, n, first_seq, 1);
+}
+
+/* Used only by tests: a log written before appends checked ts. */
+int tsagg__append_unchecked_ts(tsagg_store *st, const tsagg_event *evs, size_t n,
+                               uint64_t *first_seq)
+{
+    return append_indexed(st, evs, n, first_seq, 0);
 }

@@ -153,7 +153,7 @@ for mode in none interval batch; do
     RC=$?
     ERR=$(cat "$TMP/err")
     expect_eq "full disk, --sync $mode: exit" 3 "$RC"
-    stored=$("$CHECK" count "$TMP/full")
+    stored=$(log_events "$TMP/full")
     said=$(sed -n 's/.*tsagg-ingest: \([0-9]*\) events accepted.*/\1/p' "$TMP/err")
     expect_eq "full disk, --sync $mode: events said accepted vs stored ($ERR)" "$stored" "$said"
     if [ "$mode" != batch ]; then

@@ -40,7 +40,7 @@ check_stop() {
     fi
     LINE=$(sed -n "s/.*stopped by $sig: resume from line \([0-9]*\) of .*/\1/p" "$TMP/err")
     [ -n "$LINE" ] || fail "$what: no resume line: $(cat "$TMP/err")"
-    expect_eq "$what: events in the store" "$N" "$("$CHECK" count "$store")"
+    expect_eq "$what: events in the store" "$N" "$(log_events "$store")"
     local want="mismatch after $N events: the log ends early"
     [ "$N" = "$lines" ] && want="$N events match"
     expect_eq "$what: the store holds the first $N lines" "$want" \
@@ -56,7 +56,7 @@ exec 3>"$TMP/fifo"
 cat "$TMP/ev.ndjson" >&3
 printf '{"ts":"2026-' >&3
 for _ in $(seq 1 100); do
-    [ "$("$CHECK" count "$TMP/s1" 2>/dev/null)" = "$lines" ] && break
+    [ "$(log_events "$TMP/s1" 2>/dev/null)" = "$lines" ] && break
     sleep 0.1
 done
 kill -INT "$pid"
@@ -95,7 +95,7 @@ mkfifo "$TMP/second.ndjson"
 "$INGEST" "$TMP/s3" "$TMP/first.ndjson" "$TMP/second.ndjson" "$TMP/ev.ndjson" 2>"$TMP/err" &
 pid=$!
 for _ in $(seq 1 100); do
-    [ "$("$CHECK" count "$TMP/s3" 2>/dev/null)" = 100 ] && break
+    [ "$(log_events "$TMP/s3" 2>/dev/null)" = 100 ] && break
     sleep 0.1
 done
 kill -TERM "$pid"

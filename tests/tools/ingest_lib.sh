@@ -32,6 +32,12 @@ expect_eq() {
     fi
 }
 
+# log_events STORE: the events in the store's raw log, retries included (a
+# query counts a retry once).
+log_events() {
+    "$CHECK" dump "$1" | wc -l
+}
+
 # run_ingest ARGS...: runs tsagg-ingest; sets RC, OUT (stdout) and ERR (stderr).
 run_ingest() {
     "$INGEST" "$@" >"$TMP/out" 2>"$TMP/err"

@@ -69,11 +69,12 @@ check_status "GA4 unknown measurement id" 404 POST "/mp/collect?measurement_id=G
 head -c 140000 /dev/zero | tr '\0' ' ' > "$T/big"
 check_status "GA4 body of 130 kB or more" 413 POST "$GA" --data-binary @"$T/big"
 
-check "GA4 events by name" "page_view=2 purchase=2 sign_up=1" "$(q 5 "$QK" ', "dimensions": ["event"]')"
-check "GA4 page, from page_location" "/pricing=2" "$(q 5 "$QK" ', "dimensions": ["page"], "filters": [["is", "event", ["page_view"]]]')"
-check "GA4 referrer host" "news.example=2" "$(q 5 "$QK" ', "dimensions": ["referrer"], "filters": [["is", "event", ["page_view"]]]')"
-check "GA4 country from CF-IPCountry" "DE=2" "$(q 5 "$QK" ', "dimensions": ["country"], "filters": [["is", "event", ["page_view"]]]')"
-check "GA4 device, browser, os" "mobile=4" "$(q 5 "$QK" ', "dimensions": ["device"], "filters": [["is", "browser", ["Chrome"]], ["is", "os", ["Android"]]]')"
+# The retry counts once, before compaction as after.
+check "GA4 events by name" "page_view=1 purchase=1 sign_up=1" "$(q 5 "$QK" ', "dimensions": ["event"]')"
+check "GA4 page, from page_location" "/pricing=1" "$(q 5 "$QK" ', "dimensions": ["page"], "filters": [["is", "event", ["page_view"]]]')"
+check "GA4 referrer host" "news.example=1" "$(q 5 "$QK" ', "dimensions": ["referrer"], "filters": [["is", "event", ["page_view"]]]')"
+check "GA4 country from CF-IPCountry" "DE=1" "$(q 5 "$QK" ', "dimensions": ["country"], "filters": [["is", "event", ["page_view"]]]')"
+check "GA4 device, browser, os" "mobile=2" "$(q 5 "$QK" ', "dimensions": ["device"], "filters": [["is", "browser", ["Chrome"]], ["is", "os", ["Android"]]]')"
 check_status "compact" 200 POST /api/v1/maintenance -H "$ADMIN"
 check "GA4 retry counted once" "page_view=1 purchase=1 sign_up=1" "$(q 5 "$QK" ', "dimensions": ["event"]')"
 req POST /api/v1/query -H "Authorization: Bearer $QK" -d '{"site_id": 5, "metrics": ["sum:value"], "date_range": "day", "filters": [["is", "event", ["purchase"]]]}' >/dev/null

@@ -2,8 +2,9 @@
 # POST /api/v1/query against tsagg-query on the same store: the same
 # questions (hourly and daily series in a time zone, filters, group-by with
 # top-N, every metric kind, dates and RFC 3339 ranges, before and after a
-# compaction) give the same rows; a damaged frame in the log tail gives the
-# answer before it with meta.warning; and every bad field is a 400 naming it.
+# compaction) give the same rows; a damaged frame in the log tail: the
+# server answers from its head, a read-only handle the answer before it with
+# a warning; and every bad field is a 400 naming it.
 . "$(dirname "$0")/lib.sh"
 : "${TSAGG_QUERY:?}" "${TSAGG_GEN:?}"
 
@@ -108,8 +109,12 @@ check "rebuilt: the same answer" "$(cat "$T/before.json")" "$(jq -c .results "$T
 req GET /metrics >/dev/null
 check "rebuild counted" "tsagg_server_rebuilds_total 1" "$(grep '^tsagg_server_rebuilds_total' "$T/body")"
 
-# --- a damaged frame in the log not yet compacted: the answer counts what
-# comes before it and says so in meta.warning, naming the file.
+# --- a damaged frame in the log not yet compacted. The server's handle
+# answers from its head, in memory since the events came in: all of them. A
+# read-only handle (tsagg-query) reads the log: it counts what comes before
+# the damage and says so, naming the file; so does the server at its next
+# start (not tried here: a damaged durable frame in the last segment stops
+# a writer's open until tsagg-verify --salvage).
 batch() { # N ID0: N events of merchant 9 on 2026-11-05, one request
     local i
     for i in $(seq "$2" $(($2 + $1 - 1))); do
@@ -125,11 +130,14 @@ batch 20 900011
 batch 30 900031
 printf '\x55' | dd of="$SEG" bs=1 seek=$((at + 56 + 3)) conv=notrunc status=none
 check_status "a damaged tail" 200 POST /api/v1/query -H "Authorization: Bearer $QK9" -d "$NOV5"
-check "counted up to the damage" 10 "$(jq '.results[0].metrics[0]' "$T/body")"
-check "meta.warning names the segment" 1 \
-    "$(jq -r --arg f "${SEG##*/}: " --arg o "at offset $at;" \
-        '.meta.warning | contains($f) and contains($o) and contains("not counted") | if . then 1 else 0 end' \
-        "$T/body")"
+check "the server's head counts every event" 60 "$(jq '.results[0].metrics[0]' "$T/body")"
+rc=0
+"$TSAGG_QUERY" "$S" -m 9 --from 2026-11-05 --to 2026-11-06 -b total -f csv >"$T/ro.csv" 2>"$T/ro.err" ||
+    rc=$?
+check "tsagg-query: a partial answer" 1 "$rc"
+check "tsagg-query: counted up to the damage" 10 "$(tail -1 "$T/ro.csv" | cut -d, -f2)"
+check "tsagg-query: the warning names the segment" 1 \
+    "$(grep -c -- "${SEG##*/}: .*at offset $at;.*not counted" "$T/ro.err")"
 # A range the damaged frame's header places it outside of is answered whole.
 check_status "another day" 200 POST /api/v1/query -H "Authorization: Bearer $QK9" -d "$HOURLY"
 check "another day has no warning" null "$(jq .meta.warning "$T/body")"

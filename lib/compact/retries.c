@@ -1,0 +1,196 @@
+/* retries.c - retries across compaction runs and between the head and the
+ * files (retries.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "retries.h"
+#include "store_internal.h"
+
+static int key_cmp(const void *pa, const void *pb)
+{
+    const tsagg__retry_key *a = pa, *b = pb;
+    if (a->merchant != b->merchant)
+        return a->merchant < b->merchant ? -1 : 1;
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    if (a->id != b->id)
+        return a->id < b->id ? -1 : 1;
+    return a->row < b->row ? -1 : a->row > b->row;
+}
+
+void tsagg__retry_keys_sort(tsagg__retry_key *keys, size_t n)
+{
+    qsort(keys, n, sizeof *keys, key_cmp);
+}
+
+/* Mark the keys [k, k + n) of one merchant equal to (ts, id). */
+static void mark(const tsagg__retry_key *keys, size_t n, int64_t ts, uint64_t id, uint8_t *found)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (keys[mid].ts < ts || (keys[mid].ts == ts && keys[mid].id < id))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < n && keys[lo].ts == ts && keys[lo].id == id; lo++)
+        found[lo] = 1;
+}
+
+/* The decoded columns of one row group, kept while the next merchants
+ * fall in the same group. */
+typedef struct group_cols {
+    int64_t *ts;
+    uint64_t *id;
+    uint32_t *flags;
+    uint32_t g; /* UINT32_MAX: none */
+} group_cols;
+
+static int merchant_retries(tsagg__part *p, group_cols *gc, const tsagg__retry_key *keys,
+                            size_t n, uint8_t *found)
+{
+    tsagg__merchant_entry e;
+    int rc = tsagg__part_find_merchant(p, keys[0].merchant, &e);
+    if (rc <= 0)
+        return rc;
+    int64_t lo = keys[0].ts, hi = keys[n - 1].ts;
+    if (e.max_ts < lo || e.min_ts > hi)
+        return 0;
+    uint64_t end = e.row_start + e.rows;
+    for (uint32_t g = (uint32_t)(e.row_start / TSAGG__PART_GROUP_ROWS);
+         (uint64_t)g * TSAGG__PART_GROUP_ROWS < end; g++) {
+        const tsagg__group_info *gi = tsagg__part_group(p, g);
+        if (!gi)
+            break;
+        if (gi->max_ts < lo || gi->min_ts > hi)
+            continue;
+        if (gc->g != g) {
+            gc->g = UINT32_MAX;
+            if ((rc = tsagg__part_read_column(p, TSAGG__COL_TS, g, gc->ts)) != 0 ||
+                (rc = tsagg__part_read_column(p, TSAGG__COL_ID, g, gc->id)) != 0 ||
+                (rc = tsagg__part_read_column(p, TSAGG__COL_FLAGS, g, gc->flags)) != 0)
+                return rc;
+            gc->g = g;
+        }
+        uint64_t from = e.row_start > gi->row_start ? e.row_start : gi->row_start;
+        uint64_t to = end < gi->row_start + gi->rows ? end : gi->row_start + gi->rows;
+        for (uint64_t r = from; r < to; r++) {
+            size_t i = (size_t)(r - gi->row_start);
+            if ((gc->flags[i] & TSAGG_EVENT_HAS_ID) && gc->ts[i] >= lo && gc->ts[i] <= hi)
+                mark(keys, n, gc->ts[i], gc->id[i], found);
+        }
+    }
+    return 0;
+}
+
+int tsagg__part_find_retries(tsagg__part *p, const tsagg__retry_key *keys, size_t n,
+                             uint8_t *found)
+{
+    group_cols gc = {malloc(TSAGG__PART_GROUP_ROWS * sizeof *gc.ts),
+                     malloc(TSAGG__PART_GROUP_ROWS * sizeof *gc.id),
+                     malloc(TSAGG__PART_GROUP_ROWS * sizeof *gc.flags), UINT32_MAX};
+    int rc = gc.ts && gc.id && gc.flags ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n;) {
+        size_t j = i + 1;
+        while (j < n && keys[j].merchant == keys[i].merchant)
+            j++;
+        rc = merchant_retries(p, &gc, keys + i, j - i, found + i);
+        i = j;
+    }
+    free(gc.ts);
+    free(gc.id);
+    free(gc.flags);
+    return rc;
+}
+
+/* The keys of keys[0, n) in the file's span, into out[0, *count) with
+ * row set to their index in keys, and found[0, *count) cleared. */
+static void keys_in_span(const tsagg__retry_key *keys, size_t n, const tsagg__part_ref *r,
+                         tsagg__retry_key *out, uint8_t *found, size_t *count)
+{
+    int64_t start = r->start, stop = r->start + (int64_t)r->hours * TSAGG__HOUR_US;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].ts >= start && keys[i].ts < stop) {
+            out[k] = keys[i];
+            out[k].row = (uint32_t)i; /* back to keys[] */
+            found[k++] = 0;
+        }
+    *count = k;
+}
+
+int tsagg__drop_published_retries(tsagg_store *st, const tsagg__manifest *m, tsagg__spanbuf *b,
+                                  uint64_t *dropped)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++)
+        n += (b->rows[i].flags & TSAGG_EVENT_HAS_ID) != 0;
+    if (n == 0 || m->nparts == 0)
+        return 0;
+    tsagg__retry_key *keys = malloc(n * sizeof *keys), *sub = malloc(n * sizeof *sub);
+    uint8_t *found = malloc(n), *drop = calloc(b->n, 1);
+    int rc = keys && sub && found && drop ? 0 : -ENOMEM;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0, k = 0; rc == 0 && i < b->n; i++) {
+        const tsagg__spanrow *r = &b->rows[i];
+        if (!(r->flags & TSAGG_EVENT_HAS_ID))
+            continue;
+        keys[k++] = (tsagg__retry_key){r->merchant, r->ts, r->id, (uint32_t)i};
+        lo = r->ts < lo ? r->ts : lo;
+        hi = r->ts > hi ? r->ts : hi;
+    }
+    if (rc == 0)
+        tsagg__retry_keys_sort(keys, n);
+    for (size_t f = 0; rc == 0 && f < m->nparts; f++) {
+        const tsagg__part_ref *ref = &m->parts[f];
+        if (ref->start > hi || ref->start + (int64_t)ref->hours * TSAGG__HOUR_US <= lo)
+            continue;
+        size_t k;
+        keys_in_span(keys, n, ref, sub, found, &k);
+        if (k == 0)
+            continue;
+        char path[TSAGG_PATH_MAX + 64], detail[TSAGG_ERRMSG_MAX] = "";
+        tsagg__part_file_path(st, ref, path, sizeof path);
+        tsagg__part *p;
+        rc = tsagg__part_open(st->io, path, &p, detail, sizeof detail);
+        if (rc == 0) {
+            rc = tsagg__part_find_retries(p, sub, k, found);
+            if (rc != 0)
+                tsagg__part_errmsg(p, detail, sizeof detail);
+            tsagg__part_close(p);
+        }
+        if (rc != 0) {
+            rc = tsagg__fail(st, rc, "%s", detail[0] ? detail : tsagg_strerror(rc));
+            break;
+        }
+        for (size_t i = 0; i < k; i++)
+            if (found[i])
+                drop[keys[sub[i].row].row] = 1;
+    }
+    /* Close the gaps the dropped rows leave. */
+    size_t w = 0;
+    uint32_t nd = b->ndims, nm = b->nmeasures;
+    for (size_t i = 0; rc == 0 && i < b->n; i++) {
+        if (drop[i]) {
+            (*dropped)++;
+            continue;
+        }
+        if (w != i) {
+            b->rows[w] = b->rows[i];
+            if (nd)
+                memmove(b->dims + w * nd, b->dims + i * nd, nd * sizeof *b->dims);
+            if (nm)
+                memmove(b->meas + w * nm, b->meas + i * nm, nm * sizeof *b->meas);
+        }
+        w++;
+    }
+    if (rc == 0)
+        b->n = w;
+    free(keys);
+    free(sub);
+    free(found);
+    free(drop);
+    return rc;
+}

@@ -1,0 +1,115 @@
+/*
+ * head.h - the head: the events appended but not compacted yet, in memory,
+ * indexed by merchant, so that a query reads only its merchant's part of
+ * them instead of the whole log tail.
+ *
+ * Events enter it as compaction will store them (event_row.h: the store's
+ * rules, the store's processing hook, strings interned and cut, numbers
+ * as the compactor's strings) and with their sequence numbers. Retries
+ * (same merchant, ts and event id) are kept once, the first copy. The
+ * writer's head is fed by the log writer as an append takes its sequence
+ * numbers, under the writer's lock (so in sequence order, and before the
+ * events can become durable), and built from the log tail at open; a read-only handle builds its own from the log
+ * at open and reads the events appended since before each query. Once a
+ * compaction has published a position, the events up to it leave the head
+ * at its next use (tsagg__head_acquire, tsagg__head_add).
+ *
+ * It sits above lib/compact, whose processing and span buffer it reuses,
+ * and below the queries that read it: lib/query.
+ */
+#ifndef TSAGG_HEAD_H
+#define TSAGG_HEAD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event_row.h"
+#include "spanbuf.h"
+#include "store_internal.h"
+
+typedef struct tsagg__head_merchant {
+    uint64_t merchant;
+    uint32_t *rows; /* into the head's buffer, in the order they came */
+    uint32_t n, cap;
+    int64_t min_ts, max_ts;
+} tsagg__head_merchant;
+
+typedef struct tsagg__head_range {
+    uint64_t from, end; /* [from, end) */
+} tsagg__head_range;
+
+/* The rows and their indexes. */
+typedef struct tsagg__head_rows {
+    tsagg__spanbuf buf; /* the events, as rows */
+    uint64_t *seqs;     /* per row */
+    size_t seqs_cap;
+    tsagg__head_merchant *ms;
+    uint32_t nms, ms_cap;
+    uint32_t *mtable; /* merchant -> index + 1, open addressing */
+    uint32_t mtable_cap;
+    uint64_t *idtable; /* (merchant, ts, id) -> hash | row + 1, for retries */
+    uint32_t idtable_cap, nids;
+    size_t mrows_bytes; /* of the merchants' row lists */
+} tsagg__head_rows;
+
+typedef struct tsagg__head {
+    pthread_rwlock_t lock; /* queries read; adds, catch-up and prune write */
+    pthread_mutex_t update_mu; /* one update of the head for queries at a time */
+    int redoing; /* the writer's head is being read again under new rules */
+    tsagg__head_rows d;
+    tsagg__rowconv conv;
+    tsagg_rules *rules; /* what the rows went through */
+    uint64_t base_seq;  /* rows hold sequence numbers above it */
+    uint64_t next_seq;  /* every number below is in the head, or was left
+                           out: what a rebuild from the log has read, so
+                           that appends do not add it again */
+    tsagg__head_range *pending; /* ranges added above next_seq (appends of
+                                   other threads finish in any order) */
+    size_t npending, pending_cap;
+    char damage[TSAGG_ERRMSG_MAX]; /* where the log could not be read */
+    uint64_t tail_segment; /* a read-only handle's newest segment at its last
+                              read (0: none known), and its size then */
+    int64_t tail_size;
+    char hook_failure[TSAGG_ERRMSG_MAX];
+    atomic_size_t bytes;
+    atomic_int compacting; /* an append is compacting inline */
+    int stale;             /* an add failed (memory): rebuild at the next query */
+    uint64_t dropped;
+} tsagg__head;
+
+/* A merchant's part of the head, or NULL. */
+tsagg__head_merchant *tsagg__head_find(const tsagg__head *h, uint64_t merchant);
+
+/* Build st->head from the log after the published position. */
+int tsagg__head_open(tsagg_store *st);
+void tsagg__head_close(tsagg_store *st);
+
+/* Add the events of one append, numbered seq0.. (the log writer calls it
+ * under its lock: st->on_append). A failure (memory) marks the head for a
+ * rebuild by the next query. */
+void tsagg__head_add(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t seq0);
+
+/* Bytes of memory the head holds. */
+size_t tsagg__head_bytes(tsagg_store *st);
+/* 1 once the head holds tsagg_options.head_max_bytes or more. */
+int tsagg__head_wants_compaction(tsagg_store *st);
+/* 1 once it holds twice that: the append compacts inline. */
+int tsagg__head_must_compact(tsagg_store *st);
+/* Drop the events the published manifest says were compacted. */
+int tsagg__head_prune_published(tsagg_store *st);
+
+/*
+ * For a query on a snapshot whose consumed position is `consumed`: bring
+ * the head up to date (the rules, a read-only handle's new log events, the
+ * pruning of what is compacted), then hold it for reading until
+ * tsagg__head_release. *visible: the last sequence number the query may
+ * count (the writer's durable ones only). warning (TSAGG_ERRMSG_MAX) gets
+ * why the head is not whole, when it is not. -ENOENT when the head was
+ * pruned past `consumed`: the query takes a newer snapshot.
+ */
+int tsagg__head_acquire(tsagg_store *st, uint64_t consumed, uint64_t *visible, char *warning);
+void tsagg__head_release(tsagg_store *st);
+
+#endif
