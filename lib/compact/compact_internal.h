@@ -72,6 +72,8 @@ typedef struct compactor {
     int64_t newest;
     int64_t now_us;
     int fixed_newest; /* a rebuild places events by the manifest's mark */
+    int bulk;         /* a bulk load (bulk.c): rows of an hour not yet
+                         sealed wait in their day's slot */
     /* Per-event scratch. */
     uint32_t *dims;
     double *meas;
@@ -96,6 +98,9 @@ int tsagg__compactor_init(compactor *c, tsagg_store *st, const tsagg_compact_opt
                           tsagg_compact_stats *stats, int64_t newest);
 /* Free what the compactor holds, removing sorted runs left behind. */
 void tsagg__compactor_free(compactor *c);
+/* Take one event of sequence seq into the span buffers, as the log read
+ * does: the stored rules, the processing hook, placement, spilling. */
+int tsagg__compactor_take(compactor *c, const tsagg_event *ev, uint64_t seq);
 /* Read the log into span buffers. *last gets the last sequence read. */
 int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last);
 /*
@@ -108,6 +113,14 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
  */
 int tsagg__compactor_write_spans(compactor *c, tsagg__manifest *next, uint32_t gen,
                                  uint32_t level);
+
+/* Move the rows of slot i, a day with no runs, into slots of its hours. */
+int tsagg__compactor_split_day(compactor *c, size_t i);
+/* The checks of tsagg_compact_options: 0, or TSAGG_EARG with the detail. */
+int tsagg__compact_check_options(tsagg_store *st, const tsagg_compact_options *o);
+/* tsagg_compact's work under the store's compact_mu (compactor.c). */
+int tsagg__compact_locked(tsagg_store *st, const tsagg_compact_options *o,
+                          tsagg_compact_stats *stats);
 
 /* A rebuild's figures so far to its progress callback (caller's thread). */
 void tsagg__rebuild_progress(compactor *c);

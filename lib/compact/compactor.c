@@ -140,6 +140,8 @@ static int add_event(compactor *c, const tsagg_event *ev)
     int64_t start;
     uint32_t hours;
     tsagg__span_place(ev->ts, c->newest, &start, &hours);
+    if (c->bulk && hours == 1) /* bulk.c: an hour's rows wait in its day */
+        tsagg__tier_span(ev->ts, TSAGG__TIER_DAY, &start, &hours);
     span_slot *s;
     int rc = slot_get(c, start, hours, &s);
     if (rc != 0)
@@ -187,6 +189,39 @@ static int add_event(compactor *c, const tsagg_event *ev)
     return rc;
 }
 
+/* Move the rows of slot i, a day, into slots of their hours, in the order
+ * they came (bulk.c, for the days a bulk load leaves unsealed). */
+int tsagg__compactor_split_day(compactor *c, size_t i)
+{
+    span_slot *s = c->slots[i];
+    memmove(c->slots + i, c->slots + i + 1, (c->nslots - i - 1) * sizeof *c->slots);
+    c->nslots--;
+    c->last = 0;
+    c->bytes -= tsagg__spanbuf_bytes(&s->buf);
+    const tsagg__spanbuf *from = &s->buf;
+    int rc = s->nruns ? -EINVAL : 0; /* bulk loads spill sealed spans only */
+    for (size_t r = 0; rc == 0 && r < from->n; r++) {
+        tsagg__spanrow row = from->rows[r];
+        span_slot *t;
+        if ((rc = slot_get(c, hour_of(row.ts), 1, &t)) != 0)
+            break;
+        t->hour_bits[0] |= 1;
+        tsagg__spanbuf *h = &t->buf;
+        size_t before = tsagg__spanbuf_bytes(h);
+        tsagg__str e = tsagg__spanbuf_str(from, row.event);
+        rc = tsagg__spanbuf_intern(h, e.ptr, e.len, &row.event);
+        for (uint32_t d = 0; rc == 0 && d < c->ndims; d++) {
+            tsagg__str v = tsagg__spanbuf_str(from, from->dims[r * c->ndims + d]);
+            rc = tsagg__spanbuf_intern(h, v.ptr, v.len, &c->dims[d]);
+        }
+        if (rc == 0)
+            rc = tsagg__spanbuf_add(h, &row, c->dims, from->meas + r * c->nmeas);
+        c->bytes += tsagg__spanbuf_bytes(h) - before;
+    }
+    slot_free(s);
+    return rc;
+}
+
 /* Sort a span's rows in memory and write them as a sorted run. */
 static int spill_slot(compactor *c, span_slot *s, const char *path)
 {
@@ -210,9 +245,15 @@ static int spill(compactor *c)
 {
     while (c->bytes > c->o->memory_budget / 2) {
         span_slot *big = NULL;
-        for (size_t i = 0; i < c->nslots; i++)
-            if (!big || c->slots[i]->buf.n > big->buf.n)
-                big = c->slots[i];
+        for (size_t i = 0; i < c->nslots; i++) {
+            span_slot *s = c->slots[i];
+            /* A bulk load splits the rows of a day still open into hours
+             * at its end (bulk.c): they stay in memory. */
+            if (c->bulk && !tsagg__span_sealed(s->buf.start, s->hours, c->newest))
+                continue;
+            if (!big || s->buf.n > big->buf.n)
+                big = s;
+        }
         if (!big || big->buf.n == 0)
             return 0;
         char path[TSAGG_PATH_MAX + 64];
@@ -277,6 +318,47 @@ void tsagg__compactor_free(compactor *c)
     memset(c, 0, sizeof *c);
 }
 
+int tsagg__compactor_take(compactor *c, const tsagg_event *ev, uint64_t seq)
+{
+    tsagg_store *st = c->st;
+    int rc = 0;
+    c->stats->events_read++;
+    tsagg_event copy = *ev;
+    int keep = 1;
+    /* The stored rules see the event as received, before the hook. */
+    if (tsagg_rules_drops(c->rules, &copy)) {
+        c->stats->events_dropped++;
+        keep = 0;
+    } else if (c->o->process) {
+        keep = c->o->process(c->o->process_ctx, &copy, seq);
+        if (keep < 0)
+            return tsagg__fail(st, keep, "processing hook failed at sequence %" PRIu64, seq);
+        if (keep == 0) {
+            c->stats->events_dropped++;
+        } else if ((rc = tsagg_event_validate(&copy)) != 0 &&
+                   (copy.ts >= TS_MIN && copy.ts < TS_END)) {
+            return tsagg__fail(st, rc, "processing hook made event %" PRIu64 " invalid", seq);
+        }
+    }
+    rc = 0;
+    /* An event no span can hold (a log written before appends checked
+     * ts, or a hook's doing) stays in the log, skipped and counted: one
+     * such event must not stop compaction for everyone. */
+    if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
+        c->stats->events_unplaced++;
+        keep = 0;
+    }
+    if (keep && c->ro && (copy.ts < c->ts_lo || copy.ts >= c->ts_hi)) {
+        c->rs->events_moved++;
+        keep = 0;
+    }
+    if (keep)
+        rc = add_event(c, &copy);
+    if (rc == 0 && c->bytes > c->o->memory_budget)
+        rc = spill(c);
+    return rc;
+}
+
 int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
 {
     tsagg_store *st = c->st;
@@ -295,47 +377,8 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
     const tsagg_event *ev;
     uint64_t seq;
     while ((rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1) {
-        c->stats->events_read++;
         *last = seq;
-        tsagg_event copy = *ev;
-        int keep = 1;
-        /* The stored rules see the event as received, before the hook. */
-        if (tsagg_rules_drops(c->rules, &copy)) {
-            c->stats->events_dropped++;
-            keep = 0;
-            rc = 0; /* still 1 from the reader */
-        } else if (c->o->process) {
-            keep = c->o->process(c->o->process_ctx, &copy, seq);
-            if (keep < 0) {
-                rc = tsagg__fail(st, keep, "processing hook failed at sequence %" PRIu64, seq);
-                break;
-            }
-            if (keep == 0) {
-                c->stats->events_dropped++;
-                rc = 0; /* still 1 from the reader: not a reason to stop */
-            } else if ((rc = tsagg_event_validate(&copy)) != 0 &&
-                       (copy.ts >= TS_MIN && copy.ts < TS_END)) {
-                rc = tsagg__fail(st, rc, "processing hook made event %" PRIu64 " invalid", seq);
-                break;
-            }
-        }
-        rc = 0;
-        /* An event no span can hold (a log written before appends checked
-         * ts, or a hook's doing) stays in the log, skipped and counted: one
-         * such event must not stop compaction for everyone. */
-        if (keep && (copy.ts < TS_MIN || copy.ts >= TS_END)) {
-            c->stats->events_unplaced++;
-            keep = 0;
-        }
-        if (keep && c->ro && (copy.ts < c->ts_lo || copy.ts >= c->ts_hi)) {
-            c->rs->events_moved++;
-            keep = 0;
-        }
-        if (keep)
-            rc = add_event(c, &copy);
-        if (rc == 0 && c->bytes > c->o->memory_budget)
-            rc = spill(c);
-        if (rc != 0)
+        if ((rc = tsagg__compactor_take(c, ev, seq)) != 0)
             break;
         if ((c->stats->events_read & ((1u << 20) - 1)) == 0)
             tsagg__rebuild_progress(c);
@@ -348,7 +391,7 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
     return rc < 0 ? rc : 0;
 }
 
-static int check_options(tsagg_store *st, const tsagg_compact_options *o)
+int tsagg__compact_check_options(tsagg_store *st, const tsagg_compact_options *o)
 {
     if (!st)
         return TSAGG_EARG;
@@ -435,7 +478,7 @@ static int64_t newest_hint(compactor *c, uint64_t from, uint64_t to)
     return hint;
 }
 
-static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
+int tsagg__compact_locked(tsagg_store *st, const tsagg_compact_options *o,
                           tsagg_compact_stats *stats)
 {
     tsagg__snapshot *snap;
@@ -510,11 +553,11 @@ static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
         return tsagg__fail(st, TSAGG_EARG, "tsagg_compact_stats.struct_size %u out of range",
                            (unsigned)stats->struct_size);
     tsagg_compact_stats full = {0};
-    int rc = check_options(st, opts);
+    int rc = tsagg__compact_check_options(st, opts);
     if (rc == 0) {
         pthread_mutex_lock(&st->compact_mu);
         rc = merge ? tsagg__merge_spans_locked(st, opts->memory_budget, 1, &full)
-                   : compact_locked(st, opts, &full);
+                   : tsagg__compact_locked(st, opts, &full);
         if (rc != 0)
             rc = tsagg__remove_leftovers(st, rc);
         pthread_mutex_unlock(&st->compact_mu);
