@@ -9,6 +9,7 @@
  */
 #include <simdjson.h>
 
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -392,9 +393,33 @@ inline bool is_ws(char c)
 
 /* A string at *p (past its opening quote) of printable ASCII without
  * escapes: its bytes, *p past the closing quote. */
+/* Bytes of w (eight, little-endian) a fast string stops at: a quote, a
+ * backslash, a control byte, DEL or any byte above. The lowest flag is
+ * exact (a borrow only flags bytes above a true one), which is all the
+ * caller uses. */
+inline uint64_t stop_bytes(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    auto zero = [&](uint64_t v) { return (v - ones) & ~v & highs; };
+    return zero(w ^ (ones * '"')) | zero(w ^ (ones * '\\')) | zero(w ^ (ones * 0x7f)) |
+           ((w - ones * 0x20) & ~w & highs) | (w & highs);
+}
+
 inline bool fast_string(const char **p, const char *end, const char **s, size_t *len)
 {
     const char *q = *p;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - q >= 8) { /* eight bytes at a time to the first stop */
+        uint64_t w;
+        std::memcpy(&w, q, 8);
+        uint64_t m = stop_bytes(w);
+        if (m) {
+            q += __builtin_ctzll(m) >> 3;
+            break;
+        }
+        q += 8;
+    }
+#endif
     while (q < end && (unsigned char)(*q - 0x20) < 0x5f && *q != '"' && *q != '\\')
         q++;
     if (q == end || *q != '"')
