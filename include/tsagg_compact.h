@@ -217,11 +217,14 @@ TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
 
 /*
  * A bulk load appends events and compacts them in one pass: each batch
- * goes to the log (tsagg_append) and, from the caller's memory, straight
- * into the compaction's span buffers, so the log is never read back. A
- * month whose end lies two days behind the newest event (later events for
- * it are rare by then) is written as its file while the load goes on, by
- * a helper thread when opts->threads is 2 or more. tsagg_bulk_finish()
+ * goes to the log (tsagg_append) and, from memory, straight into the
+ * compaction's span buffers, so the log is never read back. A month whose
+ * end lies two days behind the newest event (later events for it are rare
+ * by then) is written as its file while the load goes on. With
+ * opts->threads of 2 or more a helper thread does that work: the batch is
+ * copied and tsagg_bulk_append returns once the log has it (the events
+ * need not outlive the call), and the helper takes it into the buffers and
+ * writes the months while the caller prepares the next. tsagg_bulk_finish()
  * makes the log durable (tsagg_flush), and only then writes the rest,
  * publishes every file with the consumed position in one manifest, and
  * merges sealed spans as tsagg_compact() does. The files and their tiers

@@ -11,10 +11,13 @@
  * at finish the days still open are split into their hours, so the files
  * are those one tsagg_compact() of the whole log writes.
  *
- * Overlap: once the newest event lies EARLY_WINDOW past a month's end, the
- * month's buffers are handed to a helper thread that writes its file while
- * the caller goes on parsing and appending. A later event for that month
- * goes to a buffer of its own, an extra file the merge at finish folds in.
+ * Overlap: with two threads or more, a helper thread does all of that: each
+ * appended batch is copied (events, attributes and bytes, a few percent of
+ * the work) and queued, and the helper takes the batches in order while
+ * the caller parses and appends the next. Once the newest event lies
+ * EARLY_WINDOW past a month's end, the month's file is written (by the
+ * helper, or the caller without one). A later event for that month goes to
+ * a buffer of its own, an extra file the merge at finish folds in.
  *
  * Order of durability: files are written and renamed as they are ready,
  * but only finish publishes them, after tsagg_flush() made every appended
@@ -41,25 +44,42 @@
  * count from 1 at the same time. */
 #define HELPER_RUN_BASE (UINT64_C(1) << 48)
 
+/* A batch copied for the helper: the events, their attributes and the
+ * bytes they point to, in blocks kept for reuse. */
+typedef struct bulk_batch {
+    struct bulk_batch *next;
+    size_t n;
+    uint64_t first_seq;
+    tsagg_event *evs;
+    tsagg_attr *attrs;
+    char *bytes;
+    size_t evs_cap, attrs_cap, bytes_cap;
+} bulk_batch;
+
+/* Batches copied and not yet taken at most: bounds the memory the helper
+ * lags behind by. */
+#define QUEUE_MAX 4
+
 struct tsagg_bulk {
     tsagg_store *st;
     tsagg_compact_options o;
-    tsagg_compact_stats stats;        /* the caller's side */
-    tsagg_compact_stats helper_stats; /* files the helper wrote */
-    compactor c;
+    tsagg_compact_stats stats;        /* events taken (by the helper, if any) */
+    tsagg_compact_stats helper_stats; /* files written during the load */
+    compactor c;        /* the helper's while it runs, else the caller's */
     tsagg__manifest *next;            /* the manifest finish publishes */
     uint64_t next_seq;  /* the sequence the next batch gets if nobody else appends */
     int from_log;       /* somebody else appended: finish compacts from the log */
     int failed;         /* sticky: only cancel is left */
-    /* The helper thread and the months handed to it. */
+    /* The helper thread and the batches handed to it, in order. */
     pthread_t thread;
     int started;
     pthread_mutex_t mu;
-    pthread_cond_t cond;
-    span_slot **queue;
-    size_t nqueue, qcap;
-    int64_t queue_newest; /* the newest mark the queued slots are placed by */
+    pthread_cond_t cond;  /* a batch was queued, or closing */
+    pthread_cond_t space; /* a batch was taken */
+    bulk_batch *head, *tail, *spare;
+    size_t queued;
     int closing;
+    int discard;          /* cancel: take nothing more */
     int helper_rc;
     uint64_t helper_run;
 };
@@ -85,37 +105,6 @@ static int write_months(tsagg_bulk *b, span_slot **slots, size_t n, int64_t newe
     return rc;
 }
 
-static void *helper_main(void *arg)
-{
-    tsagg_bulk *b = arg;
-    pthread_mutex_lock(&b->mu);
-    for (;;) {
-        while (!b->nqueue && !b->closing)
-            pthread_cond_wait(&b->cond, &b->mu);
-        if (!b->nqueue)
-            break;
-        span_slot **slots = b->queue;
-        size_t n = b->nqueue;
-        int64_t newest = b->queue_newest;
-        b->queue = NULL;
-        b->nqueue = b->qcap = 0;
-        int failed = b->helper_rc != 0;
-        pthread_mutex_unlock(&b->mu);
-        int rc = 0;
-        if (failed) {
-            compactor w = {.st = b->st, .slots = slots, .nslots = n};
-            tsagg__compactor_free(&w);
-        } else {
-            rc = write_months(b, slots, n, newest);
-        }
-        pthread_mutex_lock(&b->mu);
-        if (rc != 0 && b->helper_rc == 0)
-            b->helper_rc = rc;
-    }
-    pthread_mutex_unlock(&b->mu);
-    return NULL;
-}
-
 /* The month holding a slot's span: its end. */
 static int64_t month_end(const span_slot *s)
 {
@@ -125,9 +114,8 @@ static int64_t month_end(const span_slot *s)
     return start + (int64_t)hours * TSAGG__SPAN_HOUR_US;
 }
 
-/* Hand the buffers of every month EARLY_WINDOW behind the newest event to
- * the helper (or write them here without one). */
-static int hand_over(tsagg_bulk *b)
+/* Write the buffers of every month EARLY_WINDOW behind the newest event. */
+static int write_sealed_months(tsagg_bulk *b)
 {
     compactor *c = &b->c;
     if (c->newest == TSAGG__NEWEST_NONE)
@@ -151,37 +139,134 @@ static int hand_over(tsagg_bulk *b)
     }
     c->nslots = k;
     c->last = 0;
-    if (!n)
-        return 0;
-    if (!b->started)
-        return write_months(b, out, n, c->newest);
-    pthread_mutex_lock(&b->mu);
+    return n ? write_months(b, out, n, c->newest) : 0;
+}
+
+/* Take a batch into the span buffers, then write the months it sealed. */
+static int take_batch(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t first)
+{
     int rc = 0;
-    if (b->nqueue + n > b->qcap) {
-        size_t cap = (b->nqueue + n) * 2;
-        span_slot **q = realloc(b->queue, cap * sizeof *q);
-        if (q) {
-            b->queue = q;
-            b->qcap = cap;
-        } else {
-            rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = tsagg__compactor_take(&b->c, &evs[i], first + i);
+    return rc ? rc : write_sealed_months(b);
+}
+
+static void *helper_main(void *arg)
+{
+    tsagg_bulk *b = arg;
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        while (!b->head && !b->closing)
+            pthread_cond_wait(&b->cond, &b->mu);
+        bulk_batch *t = b->head;
+        if (!t)
+            break;
+        b->head = t->next;
+        if (!b->head)
+            b->tail = NULL;
+        int skip = b->helper_rc != 0 || b->discard;
+        pthread_mutex_unlock(&b->mu);
+        int rc = skip ? 0 : take_batch(b, t->evs, t->n, t->first_seq);
+        pthread_mutex_lock(&b->mu);
+        if (rc != 0 && b->helper_rc == 0)
+            b->helper_rc = rc;
+        t->next = b->spare;
+        b->spare = t;
+        b->queued--;
+        pthread_cond_signal(&b->space);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* Grow *p to hold n items of size sz. */
+static int reserve(void **p, size_t *cap, size_t n, size_t sz)
+{
+    if (n <= *cap)
+        return 0;
+    size_t c = n + n / 2 + 16;
+    void *q = realloc(*p, c * sz);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+/* Copy evs[0, n) into t, pointers and all. */
+static int copy_batch(bulk_batch *t, const tsagg_event *evs, size_t n)
+{
+    size_t na = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        nb += evs[i].event_len;
+        na += evs[i].nattrs;
+        for (uint32_t k = 0; k < evs[i].nattrs; k++) {
+            const tsagg_attr *a = &evs[i].attrs[k];
+            nb += a->key_len + (a->type == TSAGG_STR ? a->v.s.len : 0);
         }
     }
-    if (rc == 0) {
-        memcpy(b->queue + b->nqueue, out, n * sizeof *out);
-        b->nqueue += n;
-        b->queue_newest = c->newest;
-        pthread_cond_signal(&b->cond);
+    if (reserve((void **)&t->evs, &t->evs_cap, n, sizeof *t->evs) ||
+        reserve((void **)&t->attrs, &t->attrs_cap, na, sizeof *t->attrs) ||
+        reserve((void **)&t->bytes, &t->bytes_cap, nb + 1, 1))
+        return -ENOMEM;
+    char *w = t->bytes;
+    tsagg_attr *a = t->attrs;
+    for (size_t i = 0; i < n; i++) {
+        tsagg_event *e = &t->evs[i];
+        *e = evs[i];
+        memcpy(w, e->event, e->event_len);
+        e->event = w;
+        w += e->event_len;
+        e->attrs = a;
+        for (uint32_t k = 0; k < e->nattrs; k++, a++) {
+            *a = evs[i].attrs[k];
+            memcpy(w, a->key, a->key_len);
+            a->key = w;
+            w += a->key_len;
+            if (a->type == TSAGG_STR) {
+                if (a->v.s.len)
+                    memcpy(w, a->v.s.ptr, a->v.s.len);
+                a->v.s.ptr = w;
+                w += a->v.s.len;
+            }
+        }
     }
-    if (rc == 0)
-        rc = b->helper_rc;
+    t->n = n;
+    return 0;
+}
+
+/* Hand a copy of the batch to the helper, once fewer than QUEUE_MAX wait. */
+static int queue_batch(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t first)
+{
+    pthread_mutex_lock(&b->mu);
+    while (b->queued >= QUEUE_MAX && !b->helper_rc)
+        pthread_cond_wait(&b->space, &b->mu);
+    int rc = b->helper_rc;
+    bulk_batch *t = b->spare;
+    if (t)
+        b->spare = t->next;
     pthread_mutex_unlock(&b->mu);
-    if (rc == -ENOMEM) {
-        compactor w = {.st = b->st, .slots = out, .nslots = n};
-        tsagg__compactor_free(&w);
+    if (rc != 0)
+        return rc;
+    if (!t && !(t = calloc(1, sizeof *t)))
+        return -ENOMEM;
+    rc = copy_batch(t, evs, n);
+    t->first_seq = first;
+    t->next = NULL;
+    pthread_mutex_lock(&b->mu);
+    if (rc == 0) {
+        if (b->tail)
+            b->tail->next = t;
+        else
+            b->head = t;
+        b->tail = t;
+        b->queued++;
+        pthread_cond_signal(&b->cond);
     } else {
-        free(out);
+        t->next = b->spare;
+        b->spare = t;
     }
+    pthread_mutex_unlock(&b->mu);
     return rc;
 }
 
@@ -199,11 +284,26 @@ static int stop_helper(tsagg_bulk *b)
     return b->helper_rc;
 }
 
+static void batches_free(bulk_batch *t)
+{
+    while (t) {
+        bulk_batch *next = t->next;
+        free(t->evs);
+        free(t->attrs);
+        free(t->bytes);
+        free(t);
+        t = next;
+    }
+}
+
 static void bulk_free(tsagg_bulk *b)
 {
     stop_helper(b);
     tsagg__compactor_free(&b->c);
     tsagg__manifest_free(b->next);
+    batches_free(b->head);
+    batches_free(b->spare);
+    pthread_cond_destroy(&b->space);
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->mu);
     pthread_mutex_unlock(&b->st->compact_mu);
@@ -232,6 +332,7 @@ int tsagg_bulk_begin(tsagg_store *st, const tsagg_compact_options *opts, tsagg_b
     b->helper_run = HELPER_RUN_BASE;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cond, NULL);
+    pthread_cond_init(&b->space, NULL);
     pthread_mutex_lock(&st->compact_mu);
 
     tsagg__snapshot *snap;
@@ -278,10 +379,7 @@ int tsagg_bulk_append(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t 
     if (b->from_log)
         return 0;
     b->next_seq = first + n;
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = tsagg__compactor_take(&b->c, &evs[i], first + i);
-    if (rc == 0)
-        rc = hand_over(b);
+    rc = b->started ? queue_batch(b, evs, n, first) : take_batch(b, evs, n, first);
     return rc ? (b->failed = rc) : 0;
 }
 
@@ -377,6 +475,9 @@ int tsagg_bulk_cancel(tsagg_bulk *b)
 {
     if (!b)
         return TSAGG_EARG;
+    pthread_mutex_lock(&b->mu);
+    b->discard = 1;
+    pthread_mutex_unlock(&b->mu);
     stop_helper(b);
     tsagg__compactor_free(&b->c);
     tsagg__manifest_free(b->next);
