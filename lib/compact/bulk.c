@@ -8,8 +8,12 @@
  * taken into the compactor's span buffers as the log read would take it
  * (tsagg__compactor_take: rules, hook, placement). Rows of hours not yet
  * sealed wait in their day's buffer (one buffer per day, not per hour);
- * at finish the days still open are split into their hours, so the files
- * are those one tsagg_compact() of the whole log writes.
+ * once the load has sealed a month it is a load of history, and rows wait
+ * in their month's buffer, so that a month file is one sort rather than a
+ * merge of thirty days. Spans still open at finish are split by the tier
+ * rule, so the files are those one tsagg_compact() of the whole log
+ * writes. Open spans are never spilled (a run could not be split): memory
+ * may pass the budget by the newest month of a history load.
  *
  * Overlap: with two threads or more, a helper thread does all of that: each
  * appended batch is copied (events, attributes and bytes, a few percent of
@@ -82,6 +86,7 @@ struct tsagg_bulk {
     int discard;          /* cancel: take nothing more */
     int helper_rc;
     uint64_t helper_run;
+    int64_t first_newest; /* the newest-event mark after the first batch */
 };
 
 /* Write slots[0, n) (the buffers of whole months) into their files, adding
@@ -103,6 +108,22 @@ static int write_months(tsagg_bulk *b, span_slot **slots, size_t n, int64_t newe
     b->helper_run = w.next_run;
     tsagg__compactor_free(&w); /* frees slots and the array */
     return rc;
+}
+
+static int64_t month_start(int64_t ts)
+{
+    int64_t start;
+    uint32_t hours;
+    tsagg__tier_span(ts, TSAGG__TIER_MONTH, &start, &hours);
+    return start;
+}
+
+static uint32_t month_hours(int64_t ts)
+{
+    int64_t start;
+    uint32_t hours;
+    tsagg__tier_span(ts, TSAGG__TIER_MONTH, &start, &hours);
+    return hours;
 }
 
 /* The month holding a slot's span: its end. */
@@ -145,9 +166,19 @@ static int write_sealed_months(tsagg_bulk *b)
 /* Take a batch into the span buffers, then write the months it sealed. */
 static int take_batch(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t first)
 {
+    compactor *c = &b->c;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = tsagg__compactor_take(&b->c, &evs[i], first + i);
+        rc = tsagg__compactor_take(c, &evs[i], first + i);
+    /* Once the load has sealed a month it is one of history: later rows
+     * go to their month's slot, one sorted buffer per month file instead
+     * of a merge of its days. */
+    if (rc == 0 && c->bulk == 1 && c->newest != TSAGG__NEWEST_NONE &&
+        b->first_newest != TSAGG__NEWEST_NONE &&
+        tsagg__span_sealed(month_start(b->first_newest), month_hours(b->first_newest), c->newest))
+        c->bulk = 2;
+    if (rc == 0 && b->first_newest == TSAGG__NEWEST_NONE)
+        b->first_newest = c->newest;
     return rc ? rc : write_sealed_months(b);
 }
 
@@ -330,6 +361,7 @@ int tsagg_bulk_begin(tsagg_store *st, const tsagg_compact_options *opts, tsagg_b
     memcpy(&b->o, opts, opts->struct_size < sizeof b->o ? opts->struct_size : sizeof b->o);
     b->o.struct_size = sizeof b->o;
     b->helper_run = HELPER_RUN_BASE;
+    b->first_newest = TSAGG__NEWEST_NONE;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cond, NULL);
     pthread_cond_init(&b->space, NULL);
@@ -409,8 +441,8 @@ static int finish_locked(tsagg_bulk *b)
         rc = tsagg__compactor_read_log(c, last + 1, durable, &last);
     for (size_t i = 0; rc == 0 && i < c->nslots;) {
         const span_slot *s = c->slots[i];
-        if (s->hours == 24 && !tsagg__span_sealed(s->buf.start, 24, c->newest))
-            rc = tsagg__compactor_split_day(c, i); /* slots after i move down */
+        if (s->hours > 1 && !tsagg__span_sealed(s->buf.start, s->hours, c->newest))
+            rc = tsagg__compactor_split(c, i); /* slots after i move down */
         else
             i++;
     }

@@ -72,8 +72,9 @@ typedef struct compactor {
     int64_t newest;
     int64_t now_us;
     int fixed_newest; /* a rebuild places events by the manifest's mark */
-    int bulk;         /* a bulk load (bulk.c): rows of an hour not yet
-                         sealed wait in their day's slot */
+    int bulk;         /* a bulk load (bulk.c): 1, rows of an hour not
+                         yet sealed wait in their day's slot; 2, every row
+                         in its month's */
     /* Per-event scratch. */
     uint32_t *dims;
     double *meas;
@@ -114,8 +115,9 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
 int tsagg__compactor_write_spans(compactor *c, tsagg__manifest *next, uint32_t gen,
                                  uint32_t level);
 
-/* Move the rows of slot i, a day with no runs, into slots of its hours. */
-int tsagg__compactor_split_day(compactor *c, size_t i);
+/* Move the rows of slot i (no runs) into the slots the tier rule gives
+ * them under c->newest. */
+int tsagg__compactor_split(compactor *c, size_t i);
 /* The checks of tsagg_compact_options: 0, or TSAGG_EARG with the detail. */
 int tsagg__compact_check_options(tsagg_store *st, const tsagg_compact_options *o);
 /* tsagg_compact's work under the store's compact_mu (compactor.c). */

@@ -140,7 +140,11 @@ static int add_event(compactor *c, const tsagg_event *ev)
     int64_t start;
     uint32_t hours;
     tsagg__span_place(ev->ts, c->newest, &start, &hours);
-    if (c->bulk && hours == 1) /* bulk.c: an hour's rows wait in its day */
+    /* bulk.c: rows wait in their month's slot once the load is known to be
+     * one of history, else an hour's in its day's */
+    if (c->bulk > 1)
+        tsagg__tier_span(ev->ts, TSAGG__TIER_MONTH, &start, &hours);
+    else if (c->bulk && hours == 1)
         tsagg__tier_span(ev->ts, TSAGG__TIER_DAY, &start, &hours);
     span_slot *s;
     int rc = slot_get(c, start, hours, &s);
@@ -189,9 +193,9 @@ static int add_event(compactor *c, const tsagg_event *ev)
     return rc;
 }
 
-/* Move the rows of slot i, a day, into slots of their hours, in the order
- * they came (bulk.c, for the days a bulk load leaves unsealed). */
-int tsagg__compactor_split_day(compactor *c, size_t i)
+/* Move the rows of slot i into the slots the tier rule gives them, in the
+ * order they came (bulk.c, for the spans a bulk load leaves unsealed). */
+int tsagg__compactor_split(compactor *c, size_t i)
 {
     span_slot *s = c->slots[i];
     memmove(c->slots + i, c->slots + i + 1, (c->nslots - i - 1) * sizeof *c->slots);
@@ -203,9 +207,13 @@ int tsagg__compactor_split_day(compactor *c, size_t i)
     for (size_t r = 0; rc == 0 && r < from->n; r++) {
         tsagg__spanrow row = from->rows[r];
         span_slot *t;
-        if ((rc = slot_get(c, hour_of(row.ts), 1, &t)) != 0)
+        int64_t start;
+        uint32_t hours;
+        tsagg__span_place(row.ts, c->newest, &start, &hours);
+        if ((rc = slot_get(c, start, hours, &t)) != 0)
             break;
-        t->hour_bits[0] |= 1;
+        uint32_t bit = (uint32_t)((hour_of(row.ts) - start) / TSAGG__HOUR_US);
+        t->hour_bits[bit / 64] |= UINT64_C(1) << (bit % 64);
         tsagg__spanbuf *h = &t->buf;
         size_t before = tsagg__spanbuf_bytes(h);
         tsagg__str e = tsagg__spanbuf_str(from, row.event);
