@@ -230,6 +230,10 @@ TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
  * merges sealed spans as tsagg_compact() does. The files and their tiers
  * are those tsagg_compact() writes for the same log.
  *
+ * Memory: opts->memory_budget as for tsagg_compact(), except that the
+ * spans not yet sealed (the newest day or month of the load) stay in
+ * memory whole: they are split by the tier rule at finish.
+ *
  * Crashes: nothing is published before finish has made the log durable.
  * A crash before that leaves the events in the log (as far as they were
  * written) and files no manifest lists, which the next compaction removes
