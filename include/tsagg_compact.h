@@ -224,7 +224,9 @@ TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
  * opts->threads of 2 or more a helper thread does that work: the batch is
  * copied and tsagg_bulk_append returns once the log has it (the events
  * need not outlive the call), and the helper takes it into the buffers and
- * writes the months while the caller prepares the next. tsagg_bulk_finish()
+ * writes the months while the caller prepares the next (the stored rules
+ * and opts->process then run in that thread, in sequence order, one event
+ * at a time as always). tsagg_bulk_finish()
  * makes the log durable (tsagg_flush), and only then writes the rest,
  * publishes every file with the consumed position in one manifest, and
  * merges sealed spans as tsagg_compact() does. The files and their tiers
