@@ -230,7 +230,8 @@ TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
  * makes the log durable (tsagg_flush), and only then writes the rest,
  * publishes every file with the consumed position in one manifest, and
  * merges sealed spans as tsagg_compact() does. The files and their tiers
- * are those tsagg_compact() writes for the same log.
+ * are those tsagg_compact() writes for the same log, byte for byte, unless
+ * an event comes after its month was written (an extra file, merged).
  *
  * Memory: opts->memory_budget as for tsagg_compact(), except that the
  * spans not yet sealed (the newest day or month of the load) stay in
