@@ -217,6 +217,60 @@ TSAGG_API int tsagg_rebuild(tsagg_store *store, const tsagg_rebuild_options *opt
 /* The log position compaction has consumed (0: nothing yet), as published. */
 TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
 
+/* ---- bulk loads ---------------------------------------------------------- */
+
+/*
+ * A bulk load appends events and compacts them in one pass: each batch
+ * goes to the log (tsagg_append) and, from memory, straight into the
+ * compaction's span buffers, so the log is never read back. A month whose
+ * end lies two days behind the newest event (later events for it are rare
+ * by then) is written as its file while the load goes on. With
+ * opts->threads of 2 or more a helper thread does that work: the batch is
+ * copied and tsagg_bulk_append returns once the log has it (the events
+ * need not outlive the call), and the helper takes it into the buffers and
+ * writes the months while the caller prepares the next (the stored rules
+ * and opts->process then run in that thread, in sequence order, one event
+ * at a time as always). tsagg_bulk_finish()
+ * makes the log durable (tsagg_flush), and only then writes the rest,
+ * publishes every file with the consumed position in one manifest, and
+ * merges sealed spans as tsagg_compact() does. The files and their tiers
+ * are those tsagg_compact() writes for the same log, byte for byte, unless
+ * an event comes after its month was written (an extra file, merged).
+ *
+ * Memory: opts->memory_budget as for tsagg_compact(), except that the
+ * spans not yet sealed (the newest day or month of the load) stay in
+ * memory whole: they are split by the tier rule at finish.
+ *
+ * Crashes: nothing is published before finish has made the log durable.
+ * A crash before that leaves the events in the log (as far as they were
+ * written) and files no manifest lists, which the next compaction removes
+ * before compacting the log as usual.
+ *
+ * The load holds the store's compaction lock from begin to finish or
+ * cancel: compactions, merges and rebuilds of other threads wait. Events
+ * other threads append meanwhile are not lost: the first such append makes
+ * finish compact from the log instead. Events in the log but not compacted
+ * before begin are read into the load first.
+ *
+ * tsagg_bulk_begin: opts as for tsagg_compact() (NULL: defaults). Errors:
+ * those of tsagg_compact(). tsagg_bulk_append: as tsagg_append() (the
+ * events are validated and get consecutive sequence numbers), plus the
+ * errors of compaction (the processing hook's, -errno writing a file);
+ * after an error only tsagg_bulk_cancel() is left. tsagg_bulk_finish and
+ * tsagg_bulk_cancel free the load, whatever they return; cancel publishes
+ * nothing and keeps the log. Finish or cancel a load before closing its
+ * store. Call all four functions of a load from one thread (the one that
+ * began it holds the compaction lock).
+ */
+typedef struct tsagg_bulk tsagg_bulk;
+
+TSAGG_API int tsagg_bulk_begin(tsagg_store *store, const tsagg_compact_options *opts,
+                               tsagg_bulk **out);
+TSAGG_API int tsagg_bulk_append(tsagg_bulk *bulk, const tsagg_event *events, size_t n,
+                                uint64_t *first_seq);
+TSAGG_API int tsagg_bulk_finish(tsagg_bulk *bulk, tsagg_compact_stats *stats);
+TSAGG_API int tsagg_bulk_cancel(tsagg_bulk *bulk);
+
 #ifdef __cplusplus
 }
 #endif

@@ -45,6 +45,10 @@ struct tsagg_store {
      * their sequence numbers (seq0..), before they can become durable: the
      * head's feed, set by lib/store once the head is built. */
     void (*on_append)(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t seq0);
+    /* Bulk loads in progress (lib/compact/bulk.c; __atomic). Their events
+     * go straight into partitions: the head skips indexing them and reads
+     * them from the log only if a query asks before they are published. */
+    unsigned bulk_loads;
 };
 
 /* Record a failure's detail on the handle (printf-style) and return code. */

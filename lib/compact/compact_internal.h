@@ -77,6 +77,9 @@ typedef struct compactor {
     /* A compaction's published files, whose events its rows must not
      * repeat (retries.h); NULL for a rebuild, which replaces them. */
     const tsagg__manifest *published;
+    int bulk;         /* a bulk load (bulk.c): 1, rows of an hour not
+                         yet sealed wait in their day's slot; 2, every row
+                         in its month's */
     /* The store's processing rules, read at the start of the run. */
     tsagg_rules *rules;
     /* A rebuild: the hours [ts_lo, ts_hi) only, and its progress. */
@@ -91,6 +94,9 @@ int tsagg__compactor_init(compactor *c, tsagg_store *st, const tsagg_compact_opt
                           tsagg_compact_stats *stats, int64_t newest);
 /* Free what the compactor holds, removing sorted runs left behind. */
 void tsagg__compactor_free(compactor *c);
+/* Take one event of sequence seq into the span buffers, as the log read
+ * does: the stored rules, the processing hook, placement, spilling. */
+int tsagg__compactor_take(compactor *c, const tsagg_event *ev, uint64_t seq);
 /* Read the log into span buffers. *last gets the last sequence read. */
 int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last);
 /*
@@ -103,6 +109,15 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
  */
 int tsagg__compactor_write_spans(compactor *c, tsagg__manifest *next, uint32_t gen,
                                  uint32_t level);
+
+/* Move the rows of slot i (no runs) into the slots the tier rule gives
+ * them under c->newest. */
+int tsagg__compactor_split(compactor *c, size_t i);
+/* The checks of tsagg_compact_options: 0, or TSAGG_EARG with the detail. */
+int tsagg__compact_check_options(tsagg_store *st, const tsagg_compact_options *o);
+/* tsagg_compact's work under the store's compact_mu (compactor.c). */
+int tsagg__compact_locked(tsagg_store *st, const tsagg_compact_options *o,
+                          tsagg_compact_stats *stats);
 
 /* A rebuild's figures so far to its progress callback (caller's thread). */
 void tsagg__rebuild_progress(compactor *c);

@@ -120,6 +120,12 @@ static int add_event(compactor *c, const tsagg_event *ev)
     int64_t start;
     uint32_t hours;
     tsagg__span_place(ev->ts, c->newest, &start, &hours);
+    /* bulk.c: rows wait in their month's slot once the load is known to be
+     * one of history, else an hour's in its day's */
+    if (c->bulk > 1)
+        tsagg__tier_span(ev->ts, TSAGG__TIER_MONTH, &start, &hours);
+    else if (c->bulk && hours == 1)
+        tsagg__tier_span(ev->ts, TSAGG__TIER_DAY, &start, &hours);
     span_slot *s;
     int rc = slot_get(c, start, hours, &s);
     if (rc != 0)
@@ -130,6 +136,43 @@ static int add_event(compactor *c, const tsagg_event *ev)
     size_t before = tsagg__spanbuf_bytes(h);
     rc = tsagg__rowconv_add(&c->conv, h, ev);
     c->bytes += tsagg__spanbuf_bytes(h) - before;
+    return rc;
+}
+
+/* Move the rows of slot i into the slots the tier rule gives them, in the
+ * order they came (bulk.c, for the spans a bulk load leaves unsealed). */
+int tsagg__compactor_split(compactor *c, size_t i)
+{
+    span_slot *s = c->slots[i];
+    memmove(c->slots + i, c->slots + i + 1, (c->nslots - i - 1) * sizeof *c->slots);
+    c->nslots--;
+    c->last = 0;
+    c->bytes -= tsagg__spanbuf_bytes(&s->buf);
+    const tsagg__spanbuf *from = &s->buf;
+    int rc = s->nruns ? -EINVAL : 0; /* bulk loads spill sealed spans only */
+    for (size_t r = 0; rc == 0 && r < from->n; r++) {
+        tsagg__spanrow row = from->rows[r];
+        span_slot *t;
+        int64_t start;
+        uint32_t hours;
+        tsagg__span_place(row.ts, c->newest, &start, &hours);
+        if ((rc = slot_get(c, start, hours, &t)) != 0)
+            break;
+        uint32_t bit = (uint32_t)((hour_of(row.ts) - start) / TSAGG__HOUR_US);
+        t->hour_bits[bit / 64] |= UINT64_C(1) << (bit % 64);
+        tsagg__spanbuf *h = &t->buf;
+        size_t before = tsagg__spanbuf_bytes(h);
+        tsagg__str e = tsagg__spanbuf_str(from, row.event);
+        rc = tsagg__spanbuf_intern(h, e.ptr, e.len, &row.event);
+        for (uint32_t d = 0; rc == 0 && d < c->ndims; d++) {
+            tsagg__str v = tsagg__spanbuf_str(from, from->dims[r * c->ndims + d]);
+            rc = tsagg__spanbuf_intern(h, v.ptr, v.len, &c->conv.dims[d]);
+        }
+        if (rc == 0)
+            rc = tsagg__spanbuf_add(h, &row, c->conv.dims, from->meas + r * c->nmeas);
+        c->bytes += tsagg__spanbuf_bytes(h) - before;
+    }
+    slot_free(s);
     return rc;
 }
 
@@ -160,9 +203,15 @@ static int spill(compactor *c)
 {
     while (c->bytes > c->o->memory_budget / 2) {
         span_slot *big = NULL;
-        for (size_t i = 0; i < c->nslots; i++)
-            if (!big || c->slots[i]->buf.n > big->buf.n)
-                big = c->slots[i];
+        for (size_t i = 0; i < c->nslots; i++) {
+            span_slot *s = c->slots[i];
+            /* A bulk load splits the rows of a day still open into hours
+             * at its end (bulk.c): they stay in memory. */
+            if (c->bulk && !tsagg__span_sealed(s->buf.start, s->hours, c->newest))
+                continue;
+            if (!big || s->buf.n > big->buf.n)
+                big = s;
+        }
         if (!big || big->buf.n == 0)
             return 0;
         char path[TSAGG_PATH_MAX + 64];
@@ -225,6 +274,31 @@ void tsagg__compactor_free(compactor *c)
     memset(c, 0, sizeof *c);
 }
 
+int tsagg__compactor_take(compactor *c, const tsagg_event *ev, uint64_t seq)
+{
+    tsagg_store *st = c->st;
+    c->stats->events_read++;
+    tsagg_event copy = *ev;
+    int what = c->o->process
+                   ? tsagg__event_process(st, c->rules, c->o->process, c->o->process_ctx, &copy,
+                                          seq)
+                   : tsagg__event_process(st, c->rules, st->opts.process, st->opts.process_ctx,
+                                          &copy, seq);
+    if (what < 0)
+        return what;
+    c->stats->events_dropped += what == TSAGG__EVENT_DROPPED;
+    c->stats->events_unplaced += what == TSAGG__EVENT_UNPLACED;
+    int keep = what == TSAGG__EVENT_KEEP;
+    if (keep && c->ro && (copy.ts < c->ts_lo || copy.ts >= c->ts_hi)) {
+        c->rs->events_moved++;
+        keep = 0;
+    }
+    int rc = keep ? add_event(c, &copy) : 0;
+    if (rc == 0 && c->bytes > c->o->memory_budget)
+        rc = spill(c);
+    return rc;
+}
+
 int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t *last)
 {
     tsagg_store *st = c->st;
@@ -243,31 +317,8 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
     const tsagg_event *ev;
     uint64_t seq;
     while ((rc = tsagg_log_reader_next(rd, &ev, &seq)) == 1) {
-        c->stats->events_read++;
         *last = seq;
-        tsagg_event copy = *ev;
-        int what = c->o->process
-                       ? tsagg__event_process(st, c->rules, c->o->process, c->o->process_ctx,
-                                              &copy, seq)
-                       : tsagg__event_process(st, c->rules, st->opts.process,
-                                              st->opts.process_ctx, &copy, seq);
-        if (what < 0) {
-            rc = what;
-            break;
-        }
-        rc = 0;
-        c->stats->events_dropped += what == TSAGG__EVENT_DROPPED;
-        c->stats->events_unplaced += what == TSAGG__EVENT_UNPLACED;
-        int keep = what == TSAGG__EVENT_KEEP;
-        if (keep && c->ro && (copy.ts < c->ts_lo || copy.ts >= c->ts_hi)) {
-            c->rs->events_moved++;
-            keep = 0;
-        }
-        if (keep)
-            rc = add_event(c, &copy);
-        if (rc == 0 && c->bytes > c->o->memory_budget)
-            rc = spill(c);
-        if (rc != 0)
+        if ((rc = tsagg__compactor_take(c, ev, seq)) != 0)
             break;
         if ((c->stats->events_read & ((1u << 20) - 1)) == 0)
             tsagg__rebuild_progress(c);
@@ -280,7 +331,7 @@ int tsagg__compactor_read_log(compactor *c, uint64_t from, uint64_t to, uint64_t
     return rc < 0 ? rc : 0;
 }
 
-static int check_options(tsagg_store *st, const tsagg_compact_options *o)
+int tsagg__compact_check_options(tsagg_store *st, const tsagg_compact_options *o)
 {
     if (!st)
         return TSAGG_EARG;
@@ -367,7 +418,7 @@ static int64_t newest_hint(compactor *c, uint64_t from, uint64_t to)
     return hint;
 }
 
-static int compact_locked(tsagg_store *st, const tsagg_compact_options *o,
+int tsagg__compact_locked(tsagg_store *st, const tsagg_compact_options *o,
                           tsagg_compact_stats *stats)
 {
     tsagg__snapshot *snap;
@@ -443,11 +494,11 @@ static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
         return tsagg__fail(st, TSAGG_EARG, "tsagg_compact_stats.struct_size %u out of range",
                            (unsigned)stats->struct_size);
     tsagg_compact_stats full = {0};
-    int rc = check_options(st, opts);
+    int rc = tsagg__compact_check_options(st, opts);
     if (rc == 0) {
         pthread_mutex_lock(&st->compact_mu);
         rc = merge ? tsagg__merge_spans_locked(st, opts->memory_budget, 1, &full)
-                   : compact_locked(st, opts, &full);
+                   : tsagg__compact_locked(st, opts, &full);
         if (rc != 0)
             rc = tsagg__remove_leftovers(st, rc);
         pthread_mutex_unlock(&st->compact_mu);

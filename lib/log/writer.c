@@ -282,8 +282,9 @@ static int flush_locked(struct tsagg_log_writer *w, uint64_t target, int sync)
     }
 }
 
-/* The writer thread of the INTERVAL and NONE modes: write and fsync what is
- * pending every period. */
+/* The writer thread of the INTERVAL and NONE modes: write every frame an
+ * appender completes (compressing it here, not in the appender's thread),
+ * and fsync what is pending every period. */
 static void *interval_main(void *arg)
 {
     struct tsagg_log_writer *w = arg;
@@ -299,8 +300,14 @@ static void *interval_main(void *arg)
             dl.tv_sec++;
             dl.tv_nsec -= 1000000000L;
         }
-        while (!w->closing && pthread_cond_timedwait(&w->cond, &w->mu, &dl) != ETIMEDOUT)
-            ;
+        while (!w->closing) {
+            if (w->nframes > 1 && !w->flushing && !w->failed) {
+                flush_locked(w, 0, 0); /* a failure is sticky */
+                continue;
+            }
+            if (pthread_cond_timedwait(&w->cond, &w->mu, &dl) == ETIMEDOUT)
+                break;
+        }
         if (!w->closing && !w->failed)
             flush_locked(w, w->next_seq - 1, 1); /* a failure is sticky */
     }
@@ -535,6 +542,9 @@ static int append_events(tsagg_store *st, const tsagg_event *evs, size_t n, uint
     if (rc == 0) {
         if (st->opts.sync_mode == TSAGG_SYNC_BATCH)
             rc = flush_locked(w, w->next_seq - 1, 1);
+        else if (w->nframes > 1 && !w->flushing && w->thread_started &&
+                 w->pending_bytes <= backlog)
+            pthread_cond_broadcast(&w->cond); /* the writer thread writes it */
         else if (w->nframes > 1 && !w->flushing)
             rc = flush_locked(w, 0, 0);
     }

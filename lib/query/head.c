@@ -289,6 +289,16 @@ void tsagg__head_add(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t
     pthread_rwlock_wrlock(&h->lock);
     int rc = 0;
     uint64_t end = seq0 + n;
+    if (__atomic_load_n(&st->bulk_loads, __ATOMIC_SEQ_CST)) {
+        /* A bulk load compacts these itself and publishes them at its
+         * finish: indexing them would double its work and memory. A query
+         * before then (stale) reads them from the log; after, they are
+         * pruned as compacted; after a cancel, the log still has them. */
+        h->stale = 1;
+        advance(h, seq0, end);
+        pthread_rwlock_unlock(&h->lock);
+        return;
+    }
     /* A rebuild from the log may have read these already. */
     size_t i = seq0 < h->next_seq ? (size_t)(h->next_seq - seq0) : 0;
     for (; rc == 0 && i < n; i++)

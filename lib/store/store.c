@@ -469,7 +469,9 @@ static int append_indexed(tsagg_store *st, const tsagg_event *evs, size_t n, uin
     if (first_seq)
         *first_seq = seq0;
     tsagg__head_prune_published(st);
-    if (tsagg__head_must_compact(st))
+    /* Not during a bulk load: its thread holds the compaction lock, and
+     * its events do not grow the head. */
+    if (!__atomic_load_n(&st->bulk_loads, __ATOMIC_SEQ_CST) && tsagg__head_must_compact(st))
         compact_inline(st);
     return 0;
 }

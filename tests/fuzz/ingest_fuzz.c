@@ -10,7 +10,9 @@
  *
  * An NDJSON line the parser accepts must be valid JSON (RFC 8259, UTF-8):
  * json_valid() below is a plain recursive-descent checker, independent of
- * simdjson, used as the reference.
+ * simdjson, used as the reference. And every line must give the same
+ * event, or the same refusal and message, through simdjson alone
+ * (ndjson_parse_general) as through the fast path that goes first.
  */
 #include "ingest_fuzz.h"
 
@@ -26,6 +28,7 @@ typedef struct fuzz_state {
     tsagg_schema *schema;
     fieldmap *fields;
     evbuild b;
+    evbuild general; /* NDJSON lines again, through simdjson alone */
 } fuzz_state;
 
 static fuzz_state *state(void)
@@ -35,7 +38,8 @@ static fuzz_state *state(void)
     if (!ready) {
         if (tsagg_schema_create_default(&st.schema) != 0 ||
             !(st.fields = fieldmap_create(st.schema)) ||
-            evb_init(&st.b, st.fields, TS_UNIT_MS) != 0)
+            evb_init(&st.b, st.fields, TS_UNIT_MS) != 0 ||
+            evb_init(&st.general, st.fields, TS_UNIT_MS) != 0)
             abort();
         ready = 1;
     }
@@ -211,6 +215,49 @@ static int json_valid(const char *s, size_t len)
     return in.p == in.end;
 }
 
+/* ---- the NDJSON fast path against simdjson ------------------------------------ */
+
+static int same_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+static int same_event(const tsagg_event *x, const tsagg_event *y)
+{
+    if (x->ts != y->ts || x->merchant != y->merchant || x->user != y->user ||
+        x->session != y->session || x->id != y->id || x->flags != y->flags ||
+        x->nattrs != y->nattrs || !same_bytes(x->event, x->event_len, y->event, y->event_len))
+        return 0;
+    for (uint32_t k = 0; k < x->nattrs; k++) {
+        const tsagg_attr *a = &x->attrs[k], *b = &y->attrs[k];
+        if (a->type != b->type || !same_bytes(a->key, a->key_len, b->key, b->key_len))
+            return 0;
+        if (a->type == TSAGG_STR ? !same_bytes(a->v.s.ptr, a->v.s.len, b->v.s.ptr, b->v.s.len)
+            : a->type == TSAGG_INT ? a->v.i != b->v.i
+                                   : memcmp(&a->v.f, &b->v.f, sizeof a->v.f) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* ndjson_parse (the fast path first) gave rc and, when 0, the last event
+ * of b: simdjson alone must give the same verdict, message and event. */
+static void check_general(fuzz_state *st, ndjson_parser *p, const char *rec, size_t len, int rc)
+{
+    if (len && rec[len - 1] == '\r')
+        len--; /* as ingest_parse_record hands it over */
+    evbuild *g = &st->general;
+    g->ts_unit = st->b.ts_unit;
+    evb_reset(g);
+    int grc = ndjson_parse_general(p, rec, len, g);
+    if ((grc == 0) != (rc == 0))
+        abort(); /* one path took a line the other refused */
+    if (rc != 0 && strcmp(g->err, st->b.err) != 0)
+        abort(); /* a refused line is explained by simdjson's path */
+    if (rc == 0 && !same_event(&st->b.evs[st->b.n - 1], &g->evs[0]))
+        abort();
+}
+
 /* ---- the run ---------------------------------------------------------------- */
 
 static volatile uint64_t sink;
@@ -304,6 +351,8 @@ int ingest_fuzz_run(enum ingest_format format, const uint8_t *data, size_t size)
             abort(); /* one event per accepted record, none otherwise */
         if (rc == 0 && format == FORMAT_NDJSON && !json_valid(rec, len))
             abort(); /* an accepted line is valid JSON */
+        if (format == FORMAT_NDJSON && rc != RECORD_BLANK)
+            check_general(st, ps.ndjson, rec, len, rc);
         if (format == FORMAT_COMBINED)
             classify(rec, len);
         if (rc == CSV_BAD_HEADER)

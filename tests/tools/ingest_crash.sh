@@ -2,8 +2,10 @@
 # tsagg-ingest killed (SIGKILL) in the middle of a load: the store opens,
 # verifies clean, and holds exactly a prefix of the input, at least every
 # batch an append returned for under --sync batch; loading can go on.
+# Killed during --compact, the next compaction gives the answers of a
+# clean load of that prefix.
 #
-# Environment: TSAGG_GEN TSAGG_INGEST TSAGG_QUERY TSAGG_VERIFY.
+# Environment: TSAGG_GEN TSAGG_INGEST TSAGG_QUERY TSAGG_VERIFY TSAGG_COMPACT.
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -88,6 +90,48 @@ for mode in batch interval none; do
             fail "--sync $mode: loading the rest after the kill"
         [ "$(total "$tmp/s2")" = "$lines" ] || fail "--sync $mode: not every line after resuming"
     done
+done
+
+# 3. tsagg-ingest --compact (a bulk load: months written while it loads,
+#    published at the end) killed at moments of the load and of its end:
+#    the store holds a prefix of the input, the next compaction removes
+#    what the load wrote and gives the answers of a clean load of that
+#    prefix, and verify finds every file sound.
+"$TSAGG_GEN" --events 60000 --days 150 --merchants 30 --start 2025-01-01T00:00:00Z >"$tmp/year.ndjson"
+ylines=$(wc -l <"$tmp/year.ndjson")
+ycounts() {
+    "$TSAGG_QUERY" "$1" --all-merchants --from 2024-12-01 --to 2025-07-01 --bucket day \
+        --metric count --metric users --exact --format csv
+}
+yfeed() {
+    for i in $(seq 0 11); do
+        sed -n "$((i * 5000 + 1)),$((i * 5000 + 5000))p" "$tmp/year.ndjson"
+        sleep 0.03
+    done
+}
+for delay in 0.1 0.25 0.4 0.55 0.8; do
+    rm -rf "$tmp/s3" "$tmp/ref3"
+    yfeed | "$TSAGG_INGEST" --quiet --compact --sync none "$tmp/s3" - &
+    pid=$!
+    sleep "$delay"
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    [ -e "$tmp/s3/tsagg.store" ] || continue
+    what="--compact, killed after ${delay}s"
+    # The lines kept: the log's last sequence number (the store is new).
+    n=$(: | "$TSAGG_INGEST" "$tmp/s3" - 2>&1 | sed -n 's/.*durable up to seq \([0-9]*\).*/\1/p')
+    [ -n "$n" ] && [ "$n" -le "$ylines" ] || { fail "$what: '$n' events from $ylines lines"; continue; }
+    "$TSAGG_COMPACT" --quiet "$tmp/s3" >"$tmp/compact.out" 2>&1 ||
+        { fail "$what: tsagg-compact: $(cat "$tmp/compact.out")"; continue; }
+    "$TSAGG_VERIFY" -q "$tmp/s3" >"$tmp/verify.out" 2>&1 ||
+        fail "$what: verify: $(cat "$tmp/verify.out")"
+    [ "$(find "$tmp/s3/parts" -name '*.tprun' -o -name '*.tmp' | wc -l)" = 0 ] ||
+        fail "$what: runs or temporary files left in parts/"
+    head -n "$n" "$tmp/year.ndjson" | "$TSAGG_INGEST" --quiet --compact "$tmp/ref3" - ||
+        { fail "$what: reference load"; continue; }
+    cmp -s <(ycounts "$tmp/s3") <(ycounts "$tmp/ref3") ||
+        fail "$what: the store's $n events, compacted, are not the first $n lines"
+    echo "$what: $n of $ylines events kept" >&2
 done
 
 finish "ingest crash"

@@ -101,7 +101,8 @@ static int append_batch(loader *L)
 {
     if (L->b.n == 0 || L->store_rc)
         return L->store_rc;
-    int rc = tsagg_append(L->st, L->b.evs, L->b.n, NULL);
+    int rc = L->o->bulk ? tsagg_bulk_append(L->o->bulk, L->b.evs, L->b.n, NULL)
+                        : tsagg_append(L->st, L->b.evs, L->b.n, NULL);
     if (rc != 0) {
         progress_clear(L);
         cli_report(PROG, L->st, "append", rc);

@@ -25,6 +25,9 @@ typedef struct loader_options {
     double every_s;
     int (*periodic)(void *ctx);
     void *periodic_ctx;
+    /* Batches go to this bulk load (tsagg_bulk_append) instead of
+     * tsagg_append; NULL: tsagg_append. */
+    tsagg_bulk *bulk;
 } loader_options;
 
 typedef struct loader_input {

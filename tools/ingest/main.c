@@ -126,26 +126,28 @@ typedef struct compaction {
     int quiet;
 } compaction;
 
-/* Compact (which merges sealed days and months), then merge every span's
- * files: what --compact does at the end and --compact-every while loading. */
-static int compact_store(void *arg)
+static void compaction_options(const compaction *c, tsagg_compact_options *o)
 {
-    const compaction *c = arg;
-    tsagg_store *st = c->st;
-    tsagg_compact_options o;
-    tsagg_compact_options_init(&o);
-    o.threads = cli_compact_threads();
+    tsagg_compact_options_init(o);
+    o->threads = cli_compact_threads();
     if (c->budget)
-        o.memory_budget = c->budget;
-    tsagg_compact_stats s = {.struct_size = sizeof s};
-    double t = now_s();
-    int rc = tsagg_compact(st, &o, &s);
+        o->memory_budget = c->budget;
+}
+
+/* After a compaction (or a bulk load's finish) that returned rc: report,
+ * then merge every span's files. */
+static int merge_after(const compaction *c, int rc, const tsagg_compact_stats *done, double t)
+{
+    tsagg_store *st = c->st;
     if (rc != 0) {
         cli_report(PROG, st, "compact", rc);
         return rc;
     }
     if (!c->quiet)
-        print_compact_stats("compact", &s, now_s() - t);
+        print_compact_stats("compact", done, now_s() - t);
+    tsagg_compact_options o;
+    compaction_options(c, &o);
+    tsagg_compact_stats s = {.struct_size = sizeof s};
     t = now_s();
     if ((rc = tsagg_merge(st, &o, &s)) != 0) {
         cli_report(PROG, st, "merge", rc);
@@ -154,6 +156,18 @@ static int compact_store(void *arg)
     if (!c->quiet)
         print_compact_stats("merge", &s, now_s() - t);
     return 0;
+}
+
+/* Compact (which merges sealed days and months), then merge every span's
+ * files: what --compact-every does while loading. */
+static int compact_store(void *arg)
+{
+    const compaction *c = arg;
+    tsagg_compact_options o;
+    compaction_options(c, &o);
+    tsagg_compact_stats s = {.struct_size = sizeof s};
+    double t = now_s();
+    return merge_after(c, tsagg_compact(c->st, &o, &s), &s, t);
 }
 
 enum {
@@ -360,6 +374,21 @@ int main(int argc, char **argv)
     tsagg_schema_free(schema);
 
     compaction cs = {st, budget, quiet};
+    /* --compact of an input that ends: compacted as it loads, from memory
+     * (tsagg_bulk_begin), the log never read back. */
+    tsagg_bulk *bulk = NULL;
+    if (compact && every_us == 0) {
+        tsagg_compact_options o;
+        compaction_options(&cs, &o);
+        int brc = tsagg_bulk_begin(st, &o, &bulk);
+        if (brc != 0) {
+            cli_report(PROG, st, "compact", brc);
+            tsagg_store_close(st);
+            free(inputs);
+            return CLI_EXIT_FAILURE;
+        }
+        lo.bulk = bulk;
+    }
     lo.progress = cli_stderr_is_tty() && !quiet;
     lo.every_s = (double)every_us / 1e6;
     lo.periodic = compact_store;
@@ -395,8 +424,15 @@ int main(int argc, char **argv)
         print_resume(inputs, ninputs, &ls);
     free(inputs);
     /* An interrupted load is not compacted: the signal asked to stop. */
-    if (rc == 0 && compact && !ls.interrupted)
+    if (bulk && (rc != 0 || ls.interrupted)) {
+        tsagg_bulk_cancel(bulk);
+    } else if (bulk) {
+        tsagg_compact_stats s = {.struct_size = sizeof s};
+        double t = now_s();
+        rc = merge_after(&cs, tsagg_bulk_finish(bulk, &s), &s, t);
+    } else if (rc == 0 && compact && !ls.interrupted) {
         rc = compact_store(&cs);
+    }
     int crc = tsagg_store_close(st);
     if (crc != 0 && rc == 0) {
         cli_report(PROG, NULL, "close", crc);

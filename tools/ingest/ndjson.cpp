@@ -4,10 +4,12 @@
  * simdjson's on-demand API parses only what is asked for, in input order,
  * so each field is classified once (fieldmap_find) and converted straight
  * into the event. Strings without escapes are taken from the line itself:
- * the common case copies nothing.
+ * the common case copies nothing. Lines of the most common shape take a
+ * faster path first (fast_line, below), which gives up on anything else.
  */
 #include <simdjson.h>
 
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -17,9 +19,15 @@ using namespace simdjson;
 
 static_assert(NDJSON_PADDING >= SIMDJSON_PADDING, "NDJSON_PADDING below what simdjson reads");
 
+/* Keys a line's fields are remembered under, by position (fast_line). */
+#define FAST_KEYS 32
+
 struct ndjson_parser {
     ondemand::parser parser;
     dom::parser dom; /* checks the objects and arrays kept as text */
+    /* The declared field the key at each position of the last line was:
+     * lines of one source list the same keys in the same order. */
+    const field_info *field_at[FAST_KEYS];
 };
 
 extern "C" ndjson_parser *ndjson_parser_create(void)
@@ -364,9 +372,243 @@ int parse_line(ndjson_parser *p, const char *line, size_t len, evbuild *b)
     return evb_finish(b);
 }
 
+/* ---- the common line, without simdjson ----------------------------------- */
+
+/*
+ * Most lines are one flat object of ASCII strings without escapes and of
+ * integers: the fast path below takes those with one pass over the bytes
+ * and the same field handling (fieldmap_find, evb_*). Anything else (an
+ * escape, a byte outside printable ASCII in a string, a fraction or an
+ * exponent, true, false, an object or array value, a wrong type, a field
+ * given twice, an event evb_finish refuses, any syntax error) makes it
+ * give the line up, untouched in meaning: simdjson then parses it from
+ * the start (evb_begin forgets what the fast path built), and its checks
+ * and messages are the ones reported.
+ */
+
+inline bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* A string at *p (past its opening quote) of printable ASCII without
+ * escapes: its bytes, *p past the closing quote. */
+/* Bytes of w (eight, little-endian) a fast string stops at: a quote, a
+ * backslash, a control byte, DEL or any byte above. The lowest flag is
+ * exact (a borrow only flags bytes above a true one), which is all the
+ * caller uses. */
+inline uint64_t stop_bytes(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    auto zero = [&](uint64_t v) { return (v - ones) & ~v & highs; };
+    return zero(w ^ (ones * '"')) | zero(w ^ (ones * '\\')) | zero(w ^ (ones * 0x7f)) |
+           ((w - ones * 0x20) & ~w & highs) | (w & highs);
+}
+
+inline bool fast_string(const char **p, const char *end, const char **s, size_t *len)
+{
+    const char *q = *p;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - q >= 8) { /* eight bytes at a time to the first stop */
+        uint64_t w;
+        std::memcpy(&w, q, 8);
+        uint64_t m = stop_bytes(w);
+        if (m) {
+            q += __builtin_ctzll(m) >> 3;
+            break;
+        }
+        q += 8;
+    }
+#endif
+    while (q < end && (unsigned char)(*q - 0x20) < 0x5f && *q != '"' && *q != '\\')
+        q++;
+    if (q == end || *q != '"')
+        return false;
+    *s = *p;
+    *len = (size_t)(q - *p);
+    *p = q + 1;
+    return true;
+}
+
+/* An integer by the JSON grammar (no fraction or exponent follows): its
+ * text. Not -0, which simdjson reads as a double. */
+inline bool fast_integer(const char **p, const char *end, const char **s, size_t *len)
+{
+    const char *q = *p;
+    if (q < end && *q == '-')
+        q++;
+    const char *digits = q;
+    while (q < end && *q >= '0' && *q <= '9')
+        q++;
+    if (q == digits || (*digits == '0' && (q - digits > 1 || digits > *p)))
+        return false;
+    if (q < end && (*q == '.' || *q == 'e' || *q == 'E'))
+        return false;
+    *s = *p;
+    *len = (size_t)(q - *p);
+    *p = q;
+    return true;
+}
+
+/* The declared field of a key (NULL: undeclared), tried first against
+ * the one at the same position of the last line. */
+inline const field_info *fast_field(ndjson_parser *np, unsigned pos, evbuild *b, const char *key,
+                                    size_t klen)
+{
+    const field_info *f = pos < FAST_KEYS ? np->field_at[pos] : nullptr;
+    if (f && f->len == klen) {
+        size_t i = 0;
+        while (i < klen && f->name[i] == key[i])
+            i++;
+        if (i == klen)
+            return f;
+    }
+    f = fieldmap_find(b->fields, key, klen);
+    if (pos < FAST_KEYS)
+        np->field_at[pos] = f;
+    return f;
+}
+
+/* One field's value, as set_known / add_other take it. */
+bool fast_value(const field_info *f, evbuild *b, const char *key, size_t klen, const char **p,
+                const char *end)
+{
+    const char *s;
+    size_t len;
+    if (**p == 'n') { /* null means absent */
+        if (end - *p < 4 || std::memcmp(*p, "null", 4) != 0)
+            return false;
+        *p += 4;
+        return true;
+    }
+    if (**p == '"') {
+        ++*p;
+        if (!fast_string(p, end, &s, &len))
+            return false;
+        if (!f) {
+            b->others++;
+            return evb_add_str(b, key, klen, s, len) == 0;
+        }
+        if (evb_mark(b, f))
+            return false;
+        tsagg_event *ev = b->cur;
+        switch (f->kind) {
+        case FIELD_TS:
+            return evb_set_ts_text(b, f, s, len) == 0;
+        case FIELD_EVENT:
+            return evb_set_event(b, f, s, len) == 0;
+        case FIELD_USER:
+            ev->user = tsagg_hash_id(s, len);
+            return true;
+        case FIELD_SESSION:
+            ev->session = tsagg_hash_id(s, len);
+            return true;
+        case FIELD_DIMENSION:
+            return evb_add_str(b, f->name, f->len, s, len) == 0;
+        case FIELD_MERCHANT:
+        case FIELD_ID:
+        case FIELD_MEASURE:
+            return false; /* a wrong type: the general path says so */
+        default:
+            return true;
+        }
+    }
+    if (!fast_integer(p, end, &s, &len))
+        return false;
+    int64_t i;
+    uint64_t u;
+    bool neg = *s == '-';
+    if (!f) {
+        b->others++;
+        return parse_i64_text(s, len, &i) && evb_add_int(b, key, klen, i) == 0;
+    }
+    if (evb_mark(b, f))
+        return false;
+    tsagg_event *ev = b->cur;
+    switch (f->kind) {
+    case FIELD_TS:
+        return parse_i64_text(s, len, &i) && evb_set_ts_int(b, f, i) == 0;
+    case FIELD_MERCHANT:
+        return !neg && parse_u64_text(s, len, &ev->merchant);
+    case FIELD_USER:
+    case FIELD_SESSION:
+        if (neg || !parse_u64_text(s, len, &u))
+            return false;
+        (f->kind == FIELD_USER ? ev->user : ev->session) = u;
+        return true;
+    case FIELD_ID:
+        if (neg || !parse_u64_text(s, len, &ev->id))
+            return false;
+        ev->flags |= TSAGG_EVENT_HAS_ID;
+        return true;
+    case FIELD_MEASURE:
+        return parse_i64_text(s, len, &i) && evb_add_int(b, f->name, f->len, i) == 0;
+    case FIELD_EVENT:
+    case FIELD_DIMENSION:
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* The line as one flat object of the common kind, into a new event of b:
+ * true when taken whole (evb_finish accepted it), false to give it up. */
+bool fast_line(ndjson_parser *np, const char *line, size_t len, evbuild *b)
+{
+    const char *p = line, *end = line + len;
+    unsigned pos = 0;
+    evb_begin(b);
+    while (p < end && is_ws(*p))
+        p++;
+    if (p == end || *p++ != '{')
+        return false;
+    while (p < end && is_ws(*p))
+        p++;
+    if (p < end && *p == '}') {
+        p++;
+    } else {
+        for (;;) {
+            const char *key;
+            size_t klen;
+            if (p == end || *p++ != '"' || !fast_string(&p, end, &key, &klen))
+                return false;
+            while (p < end && is_ws(*p))
+                p++;
+            if (p == end || *p++ != ':')
+                return false;
+            while (p < end && is_ws(*p))
+                p++;
+            if (p == end || !fast_value(fast_field(np, pos++, b, key, klen), b, key, klen, &p,
+                                        end))
+                return false;
+            while (p < end && is_ws(*p))
+                p++;
+            if (p == end)
+                return false;
+            char c = *p++;
+            if (c == '}')
+                break;
+            if (c != ',')
+                return false;
+            while (p < end && is_ws(*p))
+                p++;
+        }
+    }
+    while (p < end && is_ws(*p))
+        p++;
+    return p == end && evb_finish(b) == 0;
+}
+
 } // namespace
 
 extern "C" int ndjson_parse(ndjson_parser *p, const char *line, size_t len, evbuild *b)
+{
+    if (fast_line(p, line, len, b))
+        return 0;
+    return ndjson_parse_general(p, line, len, b);
+}
+
+extern "C" int ndjson_parse_general(ndjson_parser *p, const char *line, size_t len, evbuild *b)
 {
     int rc = parse_line(p, line, len, b);
     if (rc != 0)
