@@ -333,6 +333,24 @@ Test(words, known_answers)
                  22);
     free(b);
 
+    /* DELTAHUF: deltas 5 1 1 1 1 1 1 1, zigzag 10 2 2 2 2 2 2 2: class 4
+     * once, class 2 seven times, both codes 1 bit long (class 2 is 0,
+     * class 4 is 1); nsym 5, lengths 00 01 01; stream: 1 then 010 (the 3
+     * bits of 10 below its top bit), then seven times 0 then 0: 05 00 00 */
+    b = enc_words(W_I64, TSAGG_ENC_M_DELTAHUF, (const uint64_t *)d, 8, &len);
+    assert_bytes(b, len, (const uint8_t[]){0x15, 0x05, 0x00, 0x01, 0x01, 0x05, 0x00, 0x00}, 8);
+    free(b);
+
+    /* DELTAHUF with codes of two lengths: deltas 0 0 -1 0 0 3 -1 -3
+     * (zigzag 0 0 1 0 0 6 1 5): class 0 four times (code 0), class 1
+     * twice (code 10), class 3 twice (code 11); nsym 4, lengths 21 20;
+     * stream 0 0 10 0 0 11+01 10 11+10 (6 = 110: low bits 10, written
+     * low first) = c4 76 */
+    const int64_t h[] = {0, 0, -1, -1, -1, 2, 1, -2};
+    b = enc_words(W_I64, TSAGG_ENC_M_DELTAHUF, (const uint64_t *)h, 8, &len);
+    assert_bytes(b, len, (const uint8_t[]){0x15, 0x04, 0x21, 0x20, 0xc4, 0x76}, 6);
+    free(b);
+
     /* RAW64 */
     const uint64_t r[] = {0x8000000000000000ull};
     b = enc_words(W_U64, 0, r, 1, &len);
@@ -403,13 +421,92 @@ Test(words, random_timestamps)
         size_t n = 1 + tu_splitmix64(&seed) % N;
         size_t best;
         rt_words(W_I64, 0, (uint64_t *)v, n, &best);
-        const unsigned ms[] = {TSAGG_ENC_M_RAW, TSAGG_ENC_M_FOR, TSAGG_ENC_M_DELTA, TSAGG_ENC_M_DOD};
-        for (int m = 0; m < 4; m++) {
+        const unsigned ms[] = {TSAGG_ENC_M_RAW, TSAGG_ENC_M_FOR, TSAGG_ENC_M_DELTA,
+                               TSAGG_ENC_M_DOD, TSAGG_ENC_M_DELTAHUF};
+        for (int m = 0; m < 5; m++) {
             size_t len;
             rt_words(W_I64, ms[m], (uint64_t *)v, n, &len);
             cr_assert_leq(best, len, "chooser lost to method %u", ms[m]);
         }
     }
+}
+
+/* DELTAHUF over what its decoder has to get right: every class 0..64
+ * (values of every bit length, both signs, the extremes), classes so
+ * skewed that the code must be flattened to SC_MAX_LEN bits, one class
+ * only, and counts that end on every bit position of a byte. */
+Test(words, deltahuf_round_trips)
+{
+    enum { N = 4096 };
+    static uint64_t v[N];
+    uint64_t seed = 11;
+    /* every class: deltas of each bit length, alternating signs */
+    size_t n = 0;
+    uint64_t acc = 0;
+    for (unsigned b = 0; b <= 64; b++)
+        for (int k = 0; k < 3; k++) {
+            uint64_t z = b == 0 ? 0 : (UINT64_C(1) << (b - 1)) | (tu_splitmix64(&seed) & ((UINT64_C(1) << (b - 1)) - 1));
+            uint64_t d = (z >> 1) ^ (0 - (z & 1)); /* unzigzag */
+            v[n++] = acc += d;
+        }
+    cr_assert_eq(rt_words(W_I64, TSAGG_ENC_M_DELTAHUF, v, n, NULL), TSAGG_ENC_TAG_DELTAHUF);
+    /* Fibonacci-like counts per class: the unlimited code would be about
+     * 20 bits deep */
+    n = 0;
+    acc = 0;
+    uint64_t f0 = 1, f1 = 1;
+    for (unsigned b = 1; b <= 21 && n < N; b++) {
+        for (uint64_t k = 0; k < f0 && n < N; k++)
+            v[n++] = acc += (UINT64_C(1) << (b - 1)) >> 1 | 1;
+        uint64_t f2 = f0 + f1;
+        f0 = f1;
+        f1 = f2;
+    }
+    cr_assert_eq(rt_words(W_I64, TSAGG_ENC_M_DELTAHUF, v, n, NULL), TSAGG_ENC_TAG_DELTAHUF);
+    /* one class only (a constant step), at every length 1..80 */
+    for (size_t m = 1; m <= 80; m++) {
+        for (size_t i = 0; i < m; i++)
+            v[i] = 1000 * i;
+        v[0] = 0;
+        rt_words(W_I64, TSAGG_ENC_M_DELTAHUF, v, m, NULL);
+    }
+    /* random timestamps of merchants of very different rates, every n */
+    for (int round = 0; round < 60; round++) {
+        int64_t t = 0;
+        for (size_t i = 0; i < N; i++) {
+            if (i % 97 == 0)
+                t = 1700000000000000 + (int64_t)(tu_splitmix64(&seed) % 3600000000000ull);
+            t += (int64_t)(tu_splitmix64(&seed) % (1u << (i / 97 % 30)));
+            v[i] = (uint64_t)t;
+        }
+        size_t m = 1 + tu_splitmix64(&seed) % N;
+        rt_words(W_I64, TSAGG_ENC_M_DELTAHUF, v, m, NULL);
+        rt_words(W_I64, 0, v, m, NULL);
+    }
+}
+
+/* Where bit widths vary within a block (the time column of a month file:
+ * merchants of an event a second next to merchants of one a week), the
+ * time encoder picks DELTAHUF, and it is smaller than any other format. */
+Test(words, deltahuf_wins_on_mixed_rates)
+{
+    enum { N = 4096 };
+    static int64_t v[N];
+    uint64_t seed = 5;
+    int64_t t = 0;
+    size_t i = 0;
+    for (unsigned m = 0; i < N; m++) {
+        /* a merchant: 1 to 200 rows, mean gap 1 s to 2 days */
+        size_t rows = 1 + tu_splitmix64(&seed) % 200;
+        uint64_t gap = 1000000ull << (tu_splitmix64(&seed) % 18);
+        t = 1700000000000000 + (int64_t)(tu_splitmix64(&seed) % 2678400000000ull);
+        for (size_t r = 0; r < rows && i < N; r++, i++)
+            v[i] = t += (int64_t)(tu_splitmix64(&seed) % gap);
+    }
+    size_t best, delta;
+    cr_assert_eq(rt_words(W_I64, 0, (uint64_t *)v, N, &best), TSAGG_ENC_TAG_DELTAHUF);
+    rt_words(W_I64, TSAGG_ENC_M_DELTA, (uint64_t *)v, N, &delta);
+    cr_assert_lt(best, delta - delta / 10, "DELTAHUF %zu, DELTA %zu", best, delta);
 }
 
 Test(words, dict_ids)
@@ -723,6 +820,9 @@ static size_t make_samples(struct sample *s)
         s[k].n = N;
         s[k].fam = 0;
     }
+    s[k].blk = enc_words(W_U64, TSAGG_ENC_M_DELTAHUF, w, N, &s[k].len);
+    s[k].n = N;
+    s[k++].fam = 0;
     for (size_t i = 0; i < N; i++)
         w[i] = tu_splitmix64(&seed) % 7 * 0x0123456789abcdefull;
     s[k].blk = enc_words(W_ID, TSAGG_ENC_M_DICT, w, N, &s[k].len);
@@ -751,11 +851,12 @@ static size_t make_samples(struct sample *s)
 
 Test(corrupt, truncated_and_trailing)
 {
-    struct sample s[9];
+    struct sample s[10];
     size_t ns = make_samples(s);
-    cr_assert_eq(s[5].blk[0], TSAGG_ENC_TAG_DICTREF);
-    cr_assert_eq(s[6].blk[0], TSAGG_ENC_TAG_U32FOR);
-    cr_assert_eq(s[7].blk[0], TSAGG_ENC_TAG_F64DEC);
+    cr_assert_eq(s[4].blk[0], TSAGG_ENC_TAG_DELTAHUF);
+    cr_assert_eq(s[6].blk[0], TSAGG_ENC_TAG_DICTREF);
+    cr_assert_eq(s[7].blk[0], TSAGG_ENC_TAG_U32FOR);
+    cr_assert_eq(s[8].blk[0], TSAGG_ENC_TAG_F64DEC);
     for (size_t k = 0; k < ns; k++) {
         cr_assert_eq(dec_any(s[k].blk, s[k].len, s[k].n, s[k].fam), 0);
         for (size_t l = 0; l < s[k].len; l++) {
@@ -781,7 +882,7 @@ Test(corrupt, truncated_and_trailing)
 
 Test(corrupt, wrong_tags)
 {
-    struct sample s[9];
+    struct sample s[10];
     size_t ns = make_samples(s);
     for (size_t k = 0; k < ns; k++) {
         uint8_t *c = dup_exact(s[k].blk, s[k].len);
@@ -874,6 +975,46 @@ Test(corrupt, bad_fields)
     const uint8_t dref0[] = {0x14, 0x00, 0x00, 0x00, 0x00};
     cr_assert_eq(tsagg__dec_u64(dref0, sizeof dref0, o, 1), TSAGG_ECORRUPT);
     cr_assert_eq(tsagg__dec_u64(dref0, sizeof dref0, o, 0), 0);
+    /* DELTAHUF: the block of two length-1 codes (classes 2 and 4) above
+     * decodes; then each field wrong */
+    uint8_t hf[] = {0x15, 0x05, 0x00, 0x01, 0x01, 0x05, 0x00, 0x00};
+    cr_assert_eq(tsagg__dec_i64(hf, sizeof hf, (int64_t *)o, 8), 0);
+    cr_assert(o[0] == 5 && o[7] == 12);
+    hf[1] = 0; /* no class */
+    cr_assert_eq(tsagg__dec_i64(hf, sizeof hf, (int64_t *)o, 8), TSAGG_ECORRUPT);
+    hf[1] = 66; /* more classes than 0..64 */
+    cr_assert_eq(tsagg__dec_i64(hf, sizeof hf, (int64_t *)o, 8), TSAGG_ECORRUPT);
+    hf[1] = 5;
+    hf[4] = 0x11; /* the unused high nibble of an odd nsym */
+    cr_assert_eq(tsagg__dec_i64(hf, sizeof hf, (int64_t *)o, 8), TSAGG_ECORRUPT);
+    hf[4] = 0x01;
+    hf[3] = 0x0c; /* a 12-bit code */
+    cr_assert_eq(tsagg__dec_i64(hf, sizeof hf, (int64_t *)o, 8), TSAGG_ECORRUPT);
+    hf[3] = 0x02; /* lengths 2 and 1: an incomplete code */
+    cr_assert_eq(tsagg__dec_i64(hf, sizeof hf, (int64_t *)o, 8), TSAGG_ECORRUPT);
+    hf[3] = 0x11; /* lengths 1, 1 and 1: more codes than fit */
+    cr_assert_eq(tsagg__dec_i64(hf, sizeof hf, (int64_t *)o, 8), TSAGG_ECORRUPT);
+    hf[3] = 0x01;
+    hf[7] = 0x04; /* a padding bit set */
+    cr_assert_eq(tsagg__dec_i64(hf, sizeof hf, (int64_t *)o, 8), TSAGG_ECORRUPT);
+    hf[7] = 0x00;
+    /* the padding holds two more values of code 0 (as a width-0 PFOR
+     * block fits any count, the count is the reader's); a third is past
+     * the bytes */
+    int64_t o12[12];
+    cr_assert_eq(tsagg__dec_i64(hf, sizeof hf, o12, 10), 0);
+    cr_assert_eq(tsagg__dec_i64(hf, sizeof hf, o12, 12), TSAGG_ECORRUPT);
+    cr_assert_eq(tsagg__dec_i64(hf, sizeof hf, (int64_t *)o, 7), TSAGG_ECORRUPT); /* bits left */
+    /* one class: its code is the bit 0, of length 1 only; a 1 bit starts
+     * no code */
+    uint8_t h1[] = {0x15, 0x01, 0x01, 0x00};
+    cr_assert_eq(tsagg__dec_i64(h1, sizeof h1, (int64_t *)o, 8), 0);
+    cr_assert_eq(o[7], 0);
+    h1[3] = 0x10;
+    cr_assert_eq(tsagg__dec_i64(h1, sizeof h1, (int64_t *)o, 8), TSAGG_ECORRUPT);
+    h1[3] = 0x00;
+    h1[2] = 0x02;
+    cr_assert_eq(tsagg__dec_i64(h1, sizeof h1, (int64_t *)o, 8), TSAGG_ECORRUPT);
     /* F64DEC k = 5, F64XOR shift 64, shift + width > 64 */
     const uint8_t k5[] = {0x30, 0x05, 0x00, 0x00, 0x00};
     cr_assert_eq(tsagg__dec_f64(k5, sizeof k5, od, 1), TSAGG_ECORRUPT);
@@ -890,7 +1031,7 @@ Test(corrupt, bad_fields)
     cr_assert_eq(tsagg__dec_u64(x, sizeof x, o, (size_t)TSAGG_ENC_MAX_N + 1), TSAGG_EARG);
     size_t w;
     cr_assert_eq(tsagg__enc_words_using(o, 1, 0, NULL, 0, &w), TSAGG_EARG);
-    cr_assert_eq(tsagg__enc_words_using(o, 1, 0x100, NULL, 0, &w), TSAGG_EARG);
+    cr_assert_eq(tsagg__enc_words_using(o, 1, 0x200, NULL, 0, &w), TSAGG_EARG);
     cr_assert_eq(tsagg__enc_f64_using(od, 1, TSAGG_ENC_M_DICT, NULL, 0, &w), TSAGG_EARG);
     cr_assert_eq(tsagg__enc_i64(NULL, 1, NULL, 0, &w), TSAGG_EARG);
     cr_assert_eq(tsagg__enc_bound(TSAGG_ENC_U32, 10), 41);
@@ -899,7 +1040,7 @@ Test(corrupt, bad_fields)
 
 Test(corrupt, random_damage)
 {
-    struct sample s[9];
+    struct sample s[10];
     size_t ns = make_samples(s);
     uint64_t seed = 1234;
     for (size_t k = 0; k < ns; k++) {

@@ -139,4 +139,40 @@ int tsagg__pfor_exc_next(pfor_exc_iter *it, size_t *pos, uint64_t *value);
 /* Decode a whole section into out[0..count): unpack, then patch. */
 void tsagg__pfor_decode(const pfor_view *view, uint64_t *out);
 
+/*
+ * The size-class section (sizeclass.c), the integer stream of DELTAHUF
+ * blocks: values coded by the bit length of their zigzag form (the class,
+ * 0..64) with a per-section Huffman code, each followed by its bits below
+ * the top one. Layout (docs/encodings.md, "Size-class section"):
+ *
+ *   u8      nsym                1..65: classes 0..nsym-1 have a length
+ *   bytes   lengths             ceil(nsym / 2) bytes, class c's code length
+ *                               (0 unused, 1..SC_MAX_LEN) in the low nibble
+ *                               of byte c / 2 for even c, the high for odd
+ *   bits    stream              per value: the class's canonical code, first
+ *                               bit first, then its class - 1 low bits (class
+ *                               >= 2), LSB-first; zero padding to a byte
+ */
+#define SC_CLASSES 65
+#define SC_MAX_LEN 11
+
+typedef struct sc_plan {
+    uint8_t len[SC_CLASSES]; /* code length of each class, 0: unused */
+    unsigned nsym;           /* highest used class + 1 */
+    size_t size;             /* exact bytes of the section */
+} sc_plan;
+
+/* Count the classes of n values and choose their code. Never fails. */
+void tsagg__sc_plan(enc_fill_fn fill, const void *ctx, size_t n, sc_plan *plan);
+
+/* Write the section planned above: exactly plan->size bytes at out. */
+void tsagg__sc_write(enc_fill_fn fill, const void *ctx, size_t n, const sc_plan *plan,
+                     uint8_t *out);
+
+/* Decode a section of n >= 1 values that is exactly the bytes [p, end)
+ * into out[0..n). 0 or TSAGG_ECORRUPT (a length above SC_MAX_LEN, a code
+ * that is not complete, a bit pattern no code starts, bits missing, or
+ * trailing or nonzero padding bits). */
+int tsagg__sc_decode(const uint8_t *p, const uint8_t *end, size_t n, uint64_t *out);
+
 #endif

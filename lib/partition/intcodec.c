@@ -1,6 +1,6 @@
 /*
  * intcodec.c - integer column blocks: 64-bit words (RAW64, FOR, DELTA, DOD,
- * DICT) and 32-bit dictionary codes (RAW32, U32FOR).
+ * DICT, DICTREF, DELTAHUF) and 32-bit dictionary codes (RAW32, U32FOR).
  *
  *   tag    layout after the tag byte (docs/encodings.md)
  *   0x01   RAW64   n x u64 LE
@@ -14,6 +14,8 @@
  *                  PFOR section of r[i]: 0 at a value's first occurrence
  *                  (the next dictionary value), else the distance i - j
  *                  back to the previous row j holding the same value
+ *   0x15   DELTAHUF size-class section (sizeclass.c) of v[i] - v[i-1],
+ *                  v[-1] = 0
  *   0x02   RAW32   n x u32 LE
  *   0x20   U32FOR  varint base; u8 width (0..32); n x (code - base) packed
  *
@@ -142,7 +144,8 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
                            size_t cap, size_t *written)
 {
     const unsigned all = TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA |
-                         TSAGG_ENC_M_DOD | TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF;
+                         TSAGG_ENC_M_DOD | TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF |
+                         TSAGG_ENC_M_DELTAHUF;
     if (!written || (n && !v) || (cap && !out) || n > TSAGG_ENC_MAX_N || !methods ||
         (methods & ~all))
         return TSAGG_EARG;
@@ -155,7 +158,7 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
     }
 
     /* Size every allowed method; keep the first smallest. */
-    int best = -1; /* 0..2 PFOR kinds, 3 RAW, 4 DICT, 5 DICTREF */
+    int best = -1; /* 0..2 PFOR kinds, 3 RAW, 4 DICT, 5 DICTREF, 6 DELTAHUF */
     size_t best_size = SIZE_MAX;
     pfor_plan plan, best_plan = {0};
     if (methods & TSAGG_ENC_M_RAW) {
@@ -170,6 +173,14 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
             best = k;
             best_size = 1 + plan.size;
             best_plan = plan;
+        }
+    }
+    sc_plan huf = {0};
+    if (methods & TSAGG_ENC_M_DELTAHUF) {
+        tsagg__sc_plan(fill_delta, v, n, &huf);
+        if (1 + huf.size < best_size) {
+            best = 6;
+            best_size = 1 + huf.size;
         }
     }
     dict_build dict = {0};
@@ -212,6 +223,9 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
             tsagg__bitpack32(dict.codes, n, enc_bits(dict.ndict - 1), p);
         else
             tsagg__pfor_write(fill_words, dict.refs, n, &ref_plan, p);
+    } else if (best == 6) {
+        out[0] = TSAGG_ENC_TAG_DELTAHUF;
+        tsagg__sc_write(fill_delta, v, n, &huf, out + 1);
     } else {
         out[0] = pfor_tag[best];
         tsagg__pfor_write(pfor_fill[best], v, n, &best_plan, out + 1);
@@ -321,6 +335,10 @@ int tsagg__dec_words(const uint8_t *in, size_t len, uint64_t *out, size_t n)
         return dec_dict(p, end, out, n);
     case TSAGG_ENC_TAG_DICTREF:
         return dec_dictref(p, end, out, n);
+    case TSAGG_ENC_TAG_DELTAHUF:
+        if ((rc = tsagg__sc_decode(p, end, n, out)) < 0)
+            return rc;
+        break;
     case TSAGG_ENC_TAG_FOR:
     case TSAGG_ENC_TAG_DELTA:
     case TSAGG_ENC_TAG_DOD:
@@ -334,7 +352,7 @@ int tsagg__dec_words(const uint8_t *in, size_t len, uint64_t *out, size_t n)
         return TSAGG_ECORRUPT;
     }
     /* Undo the transforms: running sums mod 2^64. */
-    if (in[0] == TSAGG_ENC_TAG_DELTA) {
+    if (in[0] == TSAGG_ENC_TAG_DELTA || in[0] == TSAGG_ENC_TAG_DELTAHUF) {
         uint64_t acc = 0;
         for (size_t i = 0; i < n; i++)
             out[i] = acc += out[i];

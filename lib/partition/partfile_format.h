@@ -117,7 +117,7 @@
 #include "partfile.h"
 
 #define PF_MAGIC "TSAGGPRT"
-#define PF_VERSION 2
+#define PF_VERSION 3
 #define PF_HEADER_SIZE 64
 #define PF_TRAILER_SIZE 48
 #define PF_TRAILER_MAGIC "TSPRTEND"
