@@ -18,9 +18,11 @@
 #include "enc_internal.h"
 #include "tsagg_errors.h"
 
-static inline unsigned sc_class(uint64_t x)
+/* The coded form of a value: its zigzag form in a signed section, the
+ * value itself in an unsigned one. */
+static inline uint64_t sc_coded(uint64_t x, int zz)
 {
-    return enc_bits(tsagg__zigzag((int64_t)x));
+    return zz ? tsagg__zigzag((int64_t)x) : x;
 }
 
 /* Huffman code lengths of the classes with a nonzero count, none longer
@@ -109,16 +111,9 @@ static void sc_codes(const uint8_t len[SC_CLASSES], uint16_t code[SC_CLASSES])
     }
 }
 
-void tsagg__sc_plan(enc_fill_fn fill, const void *ctx, size_t n, sc_plan *plan)
+/* The code and exact size of one form (signed or unsigned). */
+static void sc_plan_form(const uint32_t cnt[SC_CLASSES], int zz, sc_plan *plan)
 {
-    uint64_t tmp[ENC_CHUNK];
-    uint32_t cnt[SC_CLASSES] = {0};
-    for (size_t i0 = 0; i0 < n; i0 += ENC_CHUNK) {
-        size_t k = n - i0 < ENC_CHUNK ? n - i0 : ENC_CHUNK;
-        fill(ctx, i0, k, tmp);
-        for (size_t i = 0; i < k; i++)
-            cnt[sc_class(tmp[i])]++;
-    }
     sc_lengths(cnt, plan->len);
     unsigned nsym = 0;
     uint64_t bits = 0;
@@ -128,7 +123,29 @@ void tsagg__sc_plan(enc_fill_fn fill, const void *ctx, size_t n, sc_plan *plan)
         bits += (uint64_t)cnt[c] * (plan->len[c] + (c > 1 ? c - 1 : 0));
     }
     plan->nsym = nsym;
+    plan->zigzag = zz;
     plan->size = 1 + (nsym + 1) / 2 + (size_t)((bits + 7) / 8);
+}
+
+void tsagg__sc_plan(enc_fill_fn fill, const void *ctx, size_t n, sc_plan *plan)
+{
+    uint64_t tmp[ENC_CHUNK];
+    uint32_t cnt_u[SC_CLASSES] = {0}, cnt_z[SC_CLASSES] = {0};
+    for (size_t i0 = 0; i0 < n; i0 += ENC_CHUNK) {
+        size_t k = n - i0 < ENC_CHUNK ? n - i0 : ENC_CHUNK;
+        fill(ctx, i0, k, tmp);
+        for (size_t i = 0; i < k; i++) {
+            cnt_u[enc_bits(tmp[i])]++;
+            cnt_z[enc_bits(tsagg__zigzag((int64_t)tmp[i]))]++;
+        }
+    }
+    /* Unsigned saves the zigzag bit of every value; signed keeps the few
+     * negative ones (a time column's merchant starts) from taking 64. */
+    sc_plan zz;
+    sc_plan_form(cnt_u, 0, plan);
+    sc_plan_form(cnt_z, 1, &zz);
+    if (zz.size < plan->size)
+        *plan = zz;
 }
 
 /* LSB-first bit writer. */
@@ -155,7 +172,7 @@ void tsagg__sc_write(enc_fill_fn fill, const void *ctx, size_t n, const sc_plan 
     uint16_t code[SC_CLASSES] = {0};
     sc_codes(plan->len, code);
     uint8_t *p = out;
-    *p++ = (uint8_t)plan->nsym;
+    *p++ = (uint8_t)(plan->nsym | (plan->zigzag ? SC_ZIGZAG : 0));
     for (unsigned c = 0; c < plan->nsym; c += 2)
         *p++ = (uint8_t)(plan->len[c] | (c + 1 < plan->nsym ? plan->len[c + 1] << 4 : 0));
     sc_bitw w = {p, 0, 0};
@@ -164,7 +181,7 @@ void tsagg__sc_write(enc_fill_fn fill, const void *ctx, size_t n, const sc_plan 
         size_t k = n - i0 < ENC_CHUNK ? n - i0 : ENC_CHUNK;
         fill(ctx, i0, k, tmp);
         for (size_t i = 0; i < k; i++) {
-            uint64_t z = tsagg__zigzag((int64_t)tmp[i]);
+            uint64_t z = sc_coded(tmp[i], plan->zigzag);
             unsigned c = enc_bits(z);
             sc_put(&w, code[c], plan->len[c]);
             if (c > 1) {
@@ -183,9 +200,15 @@ void tsagg__sc_write(enc_fill_fn fill, const void *ctx, size_t n, const sc_plan 
         *w.p++ = (uint8_t)w.acc;
 }
 
-/* The decoding table: entry = class | length << 8; 0 where no code of the
- * section starts with those bits (a length is never 0). */
-static int sc_table(const uint8_t len[SC_CLASSES], unsigned nsym, uint16_t table[1 << SC_MAX_LEN])
+/* The decoding table, indexed by the next SC_MAX_LEN stream bits. Where a
+ * code and its value's bits fit in them (small classes: dictionary codes,
+ * back-references), the entry is the whole value: SC_WHOLE | bits << 16 |
+ * coded value (< 2^11). Otherwise it is class | code length << 8, and the
+ * value's bits follow. 0 where no code of the section starts with those
+ * bits (a length is never 0). */
+#define SC_WHOLE 0x80000000u
+
+static int sc_table(const uint8_t len[SC_CLASSES], unsigned nsym, uint32_t table[1 << SC_MAX_LEN])
 {
     /* Kraft sum in units of 2^-SC_MAX_LEN: a complete code fills the table
      * exactly; the one exception is a single class, coded as the bit 0. */
@@ -199,21 +222,60 @@ static int sc_table(const uint8_t len[SC_CLASSES], unsigned nsym, uint16_t table
         return TSAGG_ECORRUPT;
     uint16_t code[SC_CLASSES] = {0};
     sc_codes(len, code);
-    memset(table, 0, sizeof(uint16_t) << SC_MAX_LEN);
+    memset(table, 0, sizeof(uint32_t) << SC_MAX_LEN);
     for (unsigned c = 0; c < nsym; c++) {
         if (!len[c])
             continue;
-        for (unsigned k = code[c]; k < (1u << SC_MAX_LEN); k += 1u << len[c])
-            table[k] = (uint16_t)(c | (unsigned)len[c] << 8);
+        unsigned rest = c > 1 ? c - 1 : 0, whole = len[c] + rest <= SC_MAX_LEN;
+        for (unsigned k = code[c]; k < (1u << SC_MAX_LEN); k += 1u << len[c]) {
+            if (whole) {
+                unsigned z = c ? 1u << rest | ((k >> len[c]) & ((1u << rest) - 1)) : 0;
+                table[k] = SC_WHOLE | (len[c] + rest) << 16 | z;
+            } else {
+                table[k] = c | (unsigned)len[c] << 8;
+            }
+        }
     }
     return 0;
 }
 
-int tsagg__sc_decode(const uint8_t *p, const uint8_t *end, size_t n, uint64_t *out)
+/* LSB-first bit reader: buf holds nbits bits of the stream; past its end
+ * it reads zeros (the decoder's count of bits used catches an overrun). */
+typedef struct sc_bitr {
+    const uint8_t *q, *end;
+    uint64_t buf;
+    unsigned nbits;
+} sc_bitr;
+
+/* At least 56 bits in buf: eight bytes at a time while they last (the
+ * bits past the whole bytes taken are loaded again next time). */
+static inline void sc_refill(sc_bitr *r)
+{
+    if (r->nbits >= 56)
+        return;
+    if (r->end - r->q >= 8) {
+        r->buf |= enc_ld64(r->q) << r->nbits;
+        r->q += (63 - r->nbits) >> 3;
+        r->nbits |= 56;
+        return;
+    }
+    while (r->nbits <= 56 && r->q < r->end) {
+        r->buf |= (uint64_t)*r->q++ << r->nbits;
+        r->nbits += 8;
+    }
+    if (r->nbits < 56)
+        r->nbits = 56;
+}
+
+/* The decoder, for 64-bit (out64) or 32-bit (out32) values; inlined into
+ * both entry points so that the store is not a branch per value. */
+static inline __attribute__((always_inline)) int
+sc_decode(const uint8_t *p, const uint8_t *end, size_t n, uint64_t *out64, uint32_t *out32)
 {
     if (p >= end)
         return TSAGG_ECORRUPT;
-    unsigned nsym = *p++;
+    int zz = (*p & SC_ZIGZAG) != 0;
+    unsigned nsym = *p++ & (SC_ZIGZAG - 1u);
     if (nsym < 1 || nsym > SC_CLASSES || (size_t)(end - p) < (nsym + 1) / 2)
         return TSAGG_ECORRUPT;
     uint8_t len[SC_CLASSES] = {0};
@@ -225,67 +287,54 @@ int tsagg__sc_decode(const uint8_t *p, const uint8_t *end, size_t n, uint64_t *o
     if ((nsym & 1) && (p[nsym / 2] >> 4)) /* the unused high nibble */
         return TSAGG_ECORRUPT;
     p += (nsym + 1) / 2;
-    uint16_t table[1 << SC_MAX_LEN];
+    uint32_t table[1 << SC_MAX_LEN];
     if (sc_table(len, nsym, table) < 0)
         return TSAGG_ECORRUPT;
 
     /* buf holds nbits stream bits (more past the end read as 0); used
      * counts the bits consumed, checked against the bytes at the end. */
-    const uint8_t *q = p;
-    uint64_t buf = 0, used = 0, avail = (uint64_t)(end - p) * 8;
-    unsigned nbits = 0;
+    sc_bitr r = {p, end, 0, 0};
+    uint64_t used = 0, avail = (uint64_t)(end - p) * 8;
     for (size_t i = 0; i < n; i++) {
-        if (nbits < 56) {
-            if (end - q >= 8) {
-                buf |= enc_ld64(q) << nbits;
-                q += (63 - nbits) >> 3;
-                nbits |= 56;
-            } else {
-                while (nbits <= 56 && q < end) {
-                    buf |= (uint64_t)*q++ << nbits;
-                    nbits += 8;
-                }
-                if (nbits < 56)
-                    nbits = 56; /* zeros past the end; `used` catches overruns */
-            }
-        }
-        unsigned e = table[buf & ((1u << SC_MAX_LEN) - 1)];
-        if (!e)
-            return TSAGG_ECORRUPT;
-        unsigned l = e >> 8, c = e & 0xffu;
-        buf >>= l;
-        nbits -= l;
-        used += l;
-        uint64_t z = c ? 1 : 0;
-        if (c > 1) {
-            unsigned rest = c - 1;
-            if (rest > nbits) { /* only classes above 46 get here */
-                uint64_t lo = buf & 0xffffffffu;
-                buf >>= 32;
-                nbits -= 32;
-                used += 32;
+        sc_refill(&r);
+        uint32_t e = table[r.buf & ((1u << SC_MAX_LEN) - 1)];
+        uint64_t z;
+        if (e & SC_WHOLE) {
+            unsigned l = (e >> 16) & 0xffu;
+            z = e & 0xffffu;
+            r.buf >>= l;
+            r.nbits -= l;
+            used += l;
+        } else {
+            if (!e)
+                return TSAGG_ECORRUPT;
+            unsigned l = e >> 8, rest = (e & 0xffu) - 1; /* classes 0, 1 are whole */
+            r.buf >>= l;
+            r.nbits -= l;
+            used += l + rest;
+            z = 1;
+            if (rest > r.nbits) { /* classes above 46 only: two steps */
+                uint64_t lo = r.buf & 0xffffffffu;
+                r.buf >>= 32;
+                r.nbits -= 32;
                 rest -= 32;
-                if (end - q >= 8) {
-                    buf |= enc_ld64(q) << nbits;
-                    q += (63 - nbits) >> 3;
-                    nbits |= 56;
-                } else {
-                    while (nbits <= 56 && q < end) {
-                        buf |= (uint64_t)*q++ << nbits;
-                        nbits += 8;
-                    }
-                    if (nbits < 56)
-                        nbits = 56;
-                }
-                z = (z << rest | (buf & enc_mask(rest))) << 32 | lo;
+                sc_refill(&r);
+                z = (z << rest | (r.buf & enc_mask(rest))) << 32 | lo;
             } else {
-                z = z << rest | (buf & enc_mask(rest));
+                z = z << rest | (r.buf & enc_mask(rest));
             }
-            buf >>= rest; /* rest <= 46 < 64 */
-            nbits -= rest;
-            used += rest;
+            r.buf >>= rest; /* rest <= 46 < 64 */
+            r.nbits -= rest;
         }
-        out[i] = (uint64_t)tsagg__unzigzag(z);
+        if (zz)
+            z = (uint64_t)tsagg__unzigzag(z);
+        if (out32) {
+            if (z > UINT32_MAX)
+                return TSAGG_ECORRUPT;
+            out32[i] = (uint32_t)z;
+        } else {
+            out64[i] = z;
+        }
     }
     /* Exactly the section's bytes: no bit read past them, fewer than 8
      * left over, and those 0. */
@@ -294,4 +343,14 @@ int tsagg__sc_decode(const uint8_t *p, const uint8_t *end, size_t n, uint64_t *o
     if (avail > used && (end[-1] >> (8 - (avail - used))) != 0)
         return TSAGG_ECORRUPT;
     return 0;
+}
+
+int tsagg__sc_decode(const uint8_t *p, const uint8_t *end, size_t n, uint64_t *out)
+{
+    return sc_decode(p, end, n, out, NULL);
+}
+
+int tsagg__sc_decode32(const uint8_t *p, const uint8_t *end, size_t n, uint32_t *out)
+{
+    return sc_decode(p, end, n, NULL, out);
 }
