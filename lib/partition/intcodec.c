@@ -202,19 +202,23 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
         if (rc == 0 && (methods & TSAGG_ENC_M_DICTREFHUF))
             tsagg__sc_plan(fill_words, dict.refs, n, &ref_huf);
     }
-    /* The size-class formats decode at a few ns a value where the others
-     * take well under one: they must save an eighth of the best other
-     * format (all of it when they are the only ones allowed). */
+    /* The size-class sections decode at a few ns a value where the others
+     * take well under one: they must be an eighth smaller than what they
+     * replace, the best other format (anything, when they are the only
+     * ones allowed) or, for DICTREFHUF against DICTREF, whose dictionary
+     * is the same, DICTREF's section. */
     size_t huf_beat = best < 0 ? SIZE_MAX : best_size - best_size / 8;
+    size_t ref_beat = best == 5 ? best_size - ref_plan.size / 8 : huf_beat;
     sc_plan huf = {0};
     if (methods & TSAGG_ENC_M_DELTAHUF) {
         tsagg__sc_plan(fill_delta, v, n, &huf);
         if (1 + huf.size < huf_beat) {
             best = 6;
-            best_size = huf_beat = 1 + huf.size;
+            best_size = 1 + huf.size;
         }
     }
-    if (ref_huf.size && dict.head + ref_huf.size < huf_beat) {
+    if (ref_huf.size && dict.head + ref_huf.size < ref_beat &&
+        dict.head + ref_huf.size < best_size) {
         best = 7;
         best_size = dict.head + ref_huf.size;
     }
