@@ -295,45 +295,63 @@ sc_decode(const uint8_t *p, const uint8_t *end, size_t n, uint64_t *out64, uint3
      * counts the bits consumed, checked against the bytes at the end. */
     sc_bitr r = {p, end, 0, 0};
     uint64_t used = 0, avail = (uint64_t)(end - p) * 8;
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    while (i < n) {
         sc_refill(&r);
-        uint32_t e = table[r.buf & ((1u << SC_MAX_LEN) - 1)];
-        uint64_t z;
-        if (e & SC_WHOLE) {
+        /* Whole values need no more bits than their entry's: up to four
+         * of them (4 x 11 <= 56 bits) on one refill. */
+        unsigned k = 0;
+        for (; k < 4 && i < n; k++) {
+            uint32_t e = table[r.buf & ((1u << SC_MAX_LEN) - 1)];
+            if (!(e & SC_WHOLE))
+                break;
             unsigned l = (e >> 16) & 0xffu;
-            z = e & 0xffffu;
+            uint64_t z = e & 0xffffu;
             r.buf >>= l;
             r.nbits -= l;
             used += l;
-        } else {
-            if (!e)
-                return TSAGG_ECORRUPT;
-            unsigned l = e >> 8, rest = (e & 0xffu) - 1; /* classes 0, 1 are whole */
-            r.buf >>= l;
-            r.nbits -= l;
-            used += l + rest;
-            z = 1;
-            if (rest > r.nbits) { /* classes above 46 only: two steps */
-                uint64_t lo = r.buf & 0xffffffffu;
-                r.buf >>= 32;
-                r.nbits -= 32;
-                rest -= 32;
-                sc_refill(&r);
-                z = (z << rest | (r.buf & enc_mask(rest))) << 32 | lo;
+            if (zz)
+                z = (uint64_t)tsagg__unzigzag(z);
+            if (out32) {
+                if (zz && z > UINT32_MAX) /* negative */
+                    return TSAGG_ECORRUPT;
+                out32[i++] = (uint32_t)z;
             } else {
-                z = z << rest | (r.buf & enc_mask(rest));
+                out64[i++] = z;
             }
-            r.buf >>= rest; /* rest <= 46 < 64 */
-            r.nbits -= rest;
         }
+        if (k == 4 || i == n)
+            continue;
+        /* A value whose bits follow its code. */
+        sc_refill(&r);
+        uint32_t e = table[r.buf & ((1u << SC_MAX_LEN) - 1)];
+        if (!e)
+            return TSAGG_ECORRUPT;
+        unsigned l = e >> 8, rest = (e & 0xffu) - 1; /* classes 0, 1 are whole */
+        r.buf >>= l;
+        r.nbits -= l;
+        used += l + rest;
+        uint64_t z = 1;
+        if (rest > r.nbits) { /* classes above 46 only: two steps */
+            uint64_t lo = r.buf & 0xffffffffu;
+            r.buf >>= 32;
+            r.nbits -= 32;
+            rest -= 32;
+            sc_refill(&r);
+            z = (z << rest | (r.buf & enc_mask(rest))) << 32 | lo;
+        } else {
+            z = z << rest | (r.buf & enc_mask(rest));
+        }
+        r.buf >>= rest; /* rest <= 46 < 64 */
+        r.nbits -= rest;
         if (zz)
             z = (uint64_t)tsagg__unzigzag(z);
         if (out32) {
             if (z > UINT32_MAX)
                 return TSAGG_ECORRUPT;
-            out32[i] = (uint32_t)z;
+            out32[i++] = (uint32_t)z;
         } else {
-            out64[i] = z;
+            out64[i++] = z;
         }
     }
     /* Exactly the section's bytes: no bit read past them, fewer than 8
