@@ -5,7 +5,7 @@
  *
  *   offset size  field
  *   0      8     magic "TSAGGMAN"
- *   8      2     format version (3)
+ *   8      2     format version (2)
  *   10     2     reserved, 0
  *   12     4     N, number of entries
  *   16     8     manifest version: 1 for the first publish, +1 each time
@@ -20,9 +20,8 @@
  *                  +40 4 span hours         +44 4 reserved, 0
  *   48+48N 8     XXH64 (seed 0) of everything before
  *
- * A version-1 manifest (hourly files of an older format) or version-2 one
- * (partition files of format version 2) is refused with TSAGG_EVERSION;
- * tsagg_rebuild() regenerates such a store from its log.
+ * A version-1 manifest (hourly files of an older format) is refused with
+ * TSAGG_EVERSION; tsagg_rebuild() regenerates such a store from its log.
  *
  * It is replaced atomically: MANIFEST.tmp written, fsynced, renamed, and the
  * directory fsynced.
@@ -83,8 +82,8 @@ int tsagg__manifest_load(tsagg_store *st, tsagg__manifest **out);
 
 /*
  * Whether STORE/MANIFEST is an intact manifest of an older format version
- * (1: hourly files; 2: partition files of format version 2): then 1, and
- * *out gets an empty current-format manifest with its version, consumed position and next file id, and
+ * (1: hourly files): then 1, and *out gets an empty current-format
+ * manifest with its version, consumed position and next file id, and
  * *old_files the number of files it lists. 0 when it is not one (nothing
  * loaded), < 0 on a read error.
  */
