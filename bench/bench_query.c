@@ -22,7 +22,8 @@
  *   b and c again for the other merchant (largest / mid-size), for scale;
  *   queries/s of T threads (default 2) running a dashboard mix of a, b, c
  *   for S seconds (default 5) each, for merchants drawn by traffic and for
- *   merchants drawn uniformly;
+ *   merchants drawn uniformly, and the process CPU time per query of each
+ *   (on a shared machine queries/s follow the load, CPU time much less);
  *   then, with --tail N (default 100,000) events of the last day appended
  *   and not compacted, a, d and the mid-size merchant's c again: every
  *   query also reads the log tail.
@@ -30,7 +31,9 @@
  * The store is created under DIR (default /tmp) and removed unless --keep.
  * --store PATH queries a store kept by an earlier run with the same
  * --events/--days/--merchants, skipping ingest and compaction; --only NAME
- * runs only the measurements whose name starts with NAME; --cache-bytes
+ * runs only the measurements whose name starts with NAME (`--only ranks`:
+ * instead, the warm cost of a, b and c by bands of merchant rank and each
+ * band's part of the traffic-weighted cost of the mix); --cache-bytes
  * sets the handle's budget for decoded rollups and column slices (default
  * TSAGG__QUERY_CACHE_BYTES; 0: nothing kept between queries).
  */
@@ -194,6 +197,60 @@ static void latency(const bench *b, char k, uint64_t m, const char *name, int re
     tsagg_result_free(res);
 }
 
+/* ---- cost by merchant rank ------------------------------------------------------ */
+
+/* Warm median cost of query kind k for merchant m, in us (7 runs after 2). */
+static double warm_cost(const bench *b, char k, uint64_t m, tsagg_result *res)
+{
+    tsagg_query q;
+    make_query(b, k, m, &q);
+    double t[7];
+    for (int i = -2; i < 7; i++) {
+        double t0 = mono_s();
+        int rc = tsagg_query_run(b->st, &q, res);
+        if (rc != 0)
+            bench_die("bench_query", "ranks", rc, b->st);
+        if (i >= 0)
+            t[i] = (mono_s() - t0) * 1e6;
+    }
+    qsort(t, 7, sizeof *t, cmp_double);
+    return t[3];
+}
+
+/* Where the dashboard mix by traffic spends its time: for bands of merchant
+ * ranks, the traffic share, the mean warm cost of a, b and c, and what the
+ * band adds to the traffic-weighted cost of one query of the mix. */
+static void rank_costs(const bench *b)
+{
+    static const size_t bands[] = {0, 1, 2, 5, 10, 30, 100, 300, SIZE_MAX};
+    tsagg_result *res;
+    if (tsagg_result_create(&res) != 0)
+        bench_die("bench_query", "result", -1, NULL);
+    double total = 0;
+    for (size_t i = 0; bands[i] < b->merchants; i++) {
+        size_t lo = bands[i], hi = bands[i + 1] < b->merchants ? bands[i + 1] : b->merchants;
+        double share = 0, cost[3] = {0, 0, 0}, weighted = 0;
+        for (size_t r = lo; r < hi; r++) {
+            double s = b->cum[r] - (r ? b->cum[r - 1] : 0), c = 0;
+            uint64_t m = gagen_merchant_by_rank(b->g, r);
+            for (int k = 0; k < 3; k++) {
+                double us = warm_cost(b, "abc"[k], m, res);
+                cost[k] += us / (double)(hi - lo);
+                c += us / 3;
+            }
+            share += s;
+            weighted += s * c;
+        }
+        weighted /= b->cum[b->merchants - 1];
+        total += weighted;
+        printf("ranks_%zu_%zu share %.4f a %.1f b %.1f c %.1f weighted %.1f us\n", lo, hi - 1,
+               share / b->cum[b->merchants - 1], cost[0], cost[1], cost[2], weighted);
+    }
+    printf("ranks_weighted_cost %.1f us\n", total);
+    fflush(stdout);
+    tsagg_result_free(res);
+}
+
 /* ---- concurrent dashboards ------------------------------------------------------- */
 
 typedef struct worker {
@@ -267,7 +324,7 @@ static void throughput(const bench *b, int threads, double seconds, int uniform)
         w[i] = (worker){b, uniform, (uint64_t)i + 1, seconds, &go, 0, 0};
         pthread_create(&t[i], NULL, run_worker, &w[i]);
     }
-    double t0 = mono_s();
+    double t0 = mono_s(), c0 = cpu_s();
     atomic_store(&go, 1);
     unsigned long total = 0;
     for (int i = 0; i < threads; i++) {
@@ -276,9 +333,12 @@ static void throughput(const bench *b, int threads, double seconds, int uniform)
             bench_die("bench_query", "dashboard query", w[i].rc, b->st);
         total += w[i].done;
     }
-    double el = mono_s() - t0;
+    double el = mono_s() - t0, cpu = cpu_s() - c0;
     printf("dashboard_threads %d count\ndashboard_%s_qps %.0f queries/s\n", threads,
            uniform ? "uniform" : "by_traffic", (double)total / el);
+    /* CPU time per query: what the mix costs whatever else the CPUs run. */
+    printf("dashboard_%s_cpu_per_query %.1f us\n", uniform ? "uniform" : "by_traffic",
+           cpu * 1e6 / (double)total);
     fflush(stdout);
     free(w);
     free(t);
@@ -437,6 +497,8 @@ int main(int argc, char **argv)
     /* The same questions for the other merchant, for scale. */
     latency(&b, 'b', b.big, "b_big_daily_users_30d_tz", reps);
     latency(&b, 'c', b.mid, "c_mid_top10_pages_7d_country", reps);
+    if (g_only && !strncmp("ranks", g_only, strlen(g_only)))
+        rank_costs(&b);
     if (!g_only || !strncmp("dashboard", g_only, strlen(g_only))) {
         throughput(&b, threads, seconds, 0);
         throughput(&b, threads, seconds, 1);

@@ -1,6 +1,7 @@
 /* test_hll.c - the unique-count sketch: exactness, accuracy, merge == union,
  * serialization round trips, corrupt input, and the frozen format. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,49 @@ Test(hll, add_many_equals_add)
     assert_same(&a, &b);
     tsagg__hll_fini(&a);
     tsagg__hll_fini(&b);
+}
+
+/* A sketch filled by inserts keeps the histogram of its registers as it
+ * goes; its estimate must be the one counted from the registers (a copy
+ * through its bytes), at every size, also after a merge and after inserts
+ * that follow a merge. */
+Test(hll, insert_histogram_matches_the_registers)
+{
+    static const uint64_t sizes[] = {257, 300, 1000, 5000, 6500, 20000, 100000, 1000000};
+    static uint8_t buf[TSAGG__HLL_SERIALIZED_MAX];
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        tsagg__hll a, copy, other;
+        tsagg__hll_init(&a);
+        tsagg__hll_init(&copy);
+        tsagg__hll_init(&other);
+        static uint64_t mixed[4096];
+        uint64_t seed = 1000 + k, n = 0;
+        /* Half by single adds, half by runs of mixed hashes. */
+        add_range(&a, seed, 0, sizes[k] / 2);
+        for (n = sizes[k] / 2; n < sizes[k];) {
+            size_t m = 0;
+            for (; m < 4096 && n < sizes[k]; m++, n++) {
+                uint64_t s = seed * 0x100000001b3ull + n;
+                mixed[m] = tsagg__hll_mix(tu_splitmix64(&s));
+            }
+            cr_assert_eq(tsagg__hll_insert_many(&a, mixed, m), 0);
+        }
+        cr_assert(a.hist_ok, "size %" PRIu64 ": dense by inserts", sizes[k]);
+        size_t len = ser(&a, buf);
+        cr_assert_eq(tsagg__hll_deserialize(&copy, buf, len), 0);
+        cr_assert(!copy.hist_ok);
+        assert_same(&a, &copy);
+        /* A merge leaves the histogram to be counted; later inserts too. */
+        add_range(&other, seed + 77, 0, 3000);
+        cr_assert_eq(tsagg__hll_merge(&a, &other), 0);
+        cr_assert_eq(tsagg__hll_merge(&copy, &other), 0);
+        add_range(&a, seed + 99, 0, 500);
+        add_range(&copy, seed + 99, 0, 500);
+        assert_same(&a, &copy);
+        tsagg__hll_fini(&a);
+        tsagg__hll_fini(&copy);
+        tsagg__hll_fini(&other);
+    }
 }
 
 /* Sizes of the two inputs, covering every pair of forms (exact, sparse,

@@ -1829,7 +1829,12 @@ static layout parse_layout(const uint8_t *f, size_t len)
                     cr_assert_eq(f[off], 3);
                     cr_assert_eq(tsagg__get_u16(f + off + 2), hour);
                     cr_assert_eq(tsagg__get_u32(f + off + 4), l.seg_merchant);
-                    cr_assert_eq(rl, 24 + tsagg__get_u32(f + off + 8));
+                    /* The counts block, then the sketch block: rl covers both. */
+                    uint64_t sk = off + 24 + tsagg__get_u32(f + off + 8);
+                    cr_assert_eq(f[sk], 6);
+                    cr_assert_eq(tsagg__get_u16(f + sk + 2), hour);
+                    cr_assert_eq(tsagg__get_u32(f + sk + 4), l.seg_merchant);
+                    cr_assert_eq(rl, sk - off + 24 + tsagg__get_u32(f + sk + 8));
                 }
             }
         }
@@ -1940,6 +1945,23 @@ Test(partfile, damage_is_detected_and_named)
     cr_assert_eq(tsagg__part_rollup(p, &m0, &seg0[0], &r), 0);
     tsagg__rollup_free(&r);
     tsagg__part_close(p);
+    /* (c1) the sketch block behind it: the counts still read, the sketches
+     * fail, naming the sketch block. */
+    uint64_t sk_off = l.rollup_off + 24 + tsagg__get_u32(orig + l.rollup_off + 8);
+    cr_assert_eq(orig[sk_off], 6); /* kind: rollup sketches */
+    memcpy(b, orig, len);
+    b[mid(orig, sk_off)] ^= 0x80;
+    cr_assert_eq(try_open(bad, b, len, &p, err), 0, "%s", err);
+    cr_assert_eq(tsagg__part_merchant_at(p, l.seg_merchant, &me), 0);
+    cr_assert_eq(tsagg__part_segments(p, &me, seg), 0);
+    cr_assert_eq(tsagg__part_rollup_counts(p, &me, &seg[l.rollup_seg], &r), 0);
+    cr_assert_gt(r.n, 0);
+    cr_assert_null(r.users);
+    cr_assert_eq(r.nnamed, 0);
+    tsagg__rollup_free(&r);
+    expect_read_error(p, tsagg__part_rollup(p, &me, &seg[l.rollup_seg], &r), bad, sk_off);
+    cr_assert_null(r.mem);
+    tsagg__part_close(p);
     /* (c2) an hour-segment block: that merchant's segments fail. */
     memcpy(b, orig, len);
     b[mid(orig, l.seg_off)] ^= 0x02;
@@ -1980,8 +2002,9 @@ Test(partfile, damage_is_detected_and_named)
         if (off < 8)
             cr_assert_eq(rc, TSAGG_ECORRUPT);
     }
-    /* Versions 1 (hour files without the index), 2 (before DELTAHUF
-     * column blocks) and 4, with good checksums. */
+    /* Versions 1 (hour files without the index), 2 (one rollup block per
+     * merchant-hour, no size-class column blocks) and 4, with good
+     * checksums. */
     for (uint16_t v = 1; v <= 4; v += v == 2 ? 2 : 1) {
         memcpy(b, orig, len);
         tsagg__put_u16(b + 8, v);

@@ -301,6 +301,11 @@ typedef struct tsagg__rollup {
 /* The rollup of a segment with rollup_len > 0: TSAGG_EARG otherwise. */
 int tsagg__part_rollup(tsagg__part *p, const tsagg__merchant_entry *e,
                        const tsagg__hour_segment *seg, tsagg__rollup *out);
+/* The same without the sketches (users and sessions NULL, nnamed 0): the
+ * sketch block, most of a busy hour's rollup bytes, is neither
+ * decompressed nor checked. */
+int tsagg__part_rollup_counts(tsagg__part *p, const tsagg__merchant_entry *e,
+                              const tsagg__hour_segment *seg, tsagg__rollup *out);
 void tsagg__rollup_free(tsagg__rollup *r);
 
 #endif

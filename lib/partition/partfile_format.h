@@ -27,8 +27,8 @@
  *   56     8     XXH64 (seed 0) of bytes [0, 56)
  *
  * Block, 24-byte header then S bytes:
- *   0      1     kind: 1 column, 2 dictionary, 3 rollup, 4 hour segments,
- *                5 merchant index page
+ *   0      1     kind: 1 column, 2 dictionary, 3 rollup counts, 4 hour
+ *                segments, 5 merchant index page, 6 rollup sketches
  *   1      1     codec: 0 none (S == R), 2 zstd frame (1, LZ4, is unused)
  *   2      2     column number (column, dictionary); the hour's offset from
  *                the span start in hours (rollup); 0 (hour segments, index
@@ -43,14 +43,16 @@
  *                (tsagg__strtab_encode), a rollup (rollup.c), hour segments
  *                or an index page (below), or the zstd frame of one
  *
- * Rollup blocks: one per merchant-hour with at least
- * TSAGG__PART_ROLLUP_MIN_ROWS rows; minutes 0..59 from that hour's start.
+ * Rollups: a counts block and a sketch block back to back per merchant-hour
+ * with at least TSAGG__PART_ROLLUP_MIN_ROWS rows; minutes 0..59 from that
+ * hour's start.
  *
  * Hour-segment block (raw), one per merchant with at least one rollup:
  *   varint n (>= 1)
  *   n x { varint hour offset from the span start, in hours (strictly
- *         increasing, < H); varint rows (>= 1); varint rollup block length
- *         L (0: none); when L > 0: varint rollup block offset, as a delta
+ *         increasing, < H); varint rows (>= 1); varint length L of the
+ *         rollup's two blocks (0: none); when L > 0: varint offset of its
+ *         counts block, as a delta
  *         from the previous rollup offset of this block (the first:
  *         absolute) }
  *   The rows add up to the merchant's rows; segment i starts at the
@@ -128,6 +130,7 @@
 #define PF_KIND_ROLLUP 3
 #define PF_KIND_SEGMENTS 4
 #define PF_KIND_PAGE 5
+#define PF_KIND_SKETCH 6
 #define PF_CODEC_NONE 0
 #define PF_CODEC_ZSTD 2 /* same number as in log frames */
 /* Largest raw length of a block or of the footer: bounds allocations. */
@@ -274,12 +277,17 @@ int tsagg__pf_block_raw(const uint8_t *blk, const pf_block_header *h, void *dctx
 /* ---- rollups (rollup.c) ---------------------------------------------------- */
 
 /*
- * Raw rollup bytes (before the block's codec):
- *   varint n entries, varint nmeasures, varint nnamed
+ * A merchant-hour's rollup is two blocks, back to back: the counts block
+ * (kind 3) and the sketch block (kind 6), both with the hour as column and
+ * the merchant's number as ordinal; a hour segment's rollup length covers
+ * both. Raw counts bytes (before the block's codec):
+ *   varint n entries, varint nmeasures
  *   n x { u8 minute (0..59); varint event code; varint count (>= 1);
  *         when nmeasures > 0: varint mask (bit j: sum j is stored, i.e. its
  *         bits are not those of +0.0); one f64 per set bit, ascending j }
  *       (minute, event) strictly increasing
+ * Raw sketch bytes:
+ *   varint nnamed
  *   varint len, users sketch; varint len, sessions sketch
  *   nnamed x { varint event code (strictly increasing); varint len, users
  *              sketch; varint len, sessions sketch }
@@ -326,18 +334,21 @@ void tsagg__pf_rollup_reset(pf_rollup_acc *a);
 /* Add one row. minute 0..59 non-decreasing within a merchant. 0, -ENOMEM. */
 int tsagg__pf_rollup_add(pf_rollup_acc *a, int minute, uint32_t event, uint64_t user,
                          uint64_t session, const double *measures);
-/* Write the raw rollup bytes of the current merchant into out (replacing
- * its contents). 0, -ENOMEM. */
-int tsagg__pf_rollup_encode(pf_rollup_acc *a, tsagg__buf *out);
+/* Write the raw counts and sketch bytes of the current merchant-hour into
+ * counts and sketches (replacing their contents). 0, -ENOMEM. */
+int tsagg__pf_rollup_encode(pf_rollup_acc *a, tsagg__buf *counts, tsagg__buf *sketches);
 
 /*
- * Parse raw rollup bytes into *out. Takes ownership of raw (malloc'ed)
- * whatever the result. Checks the structure, that nmeasures matches, event
- * codes < ndict_events and that the counts sum to rows: TSAGG_ECORRUPT
- * (with a reason in *why), -ENOMEM.
+ * Parse raw counts bytes (raw, len) and, unless sk is NULL, raw sketch
+ * bytes (sk, sk_len) into *out; without sketches out has none (users NULL,
+ * nnamed 0). Takes ownership of raw and sk (malloc'ed) whatever the
+ * result. Checks the structure, that nmeasures matches, event codes <
+ * ndict_events and that the counts sum to rows: TSAGG_ECORRUPT (with a
+ * reason in *why), -ENOMEM.
  */
-int tsagg__pf_rollup_decode(uint8_t *raw, size_t len, uint32_t nmeasures, uint32_t nevents,
-                            uint64_t rows, tsagg__rollup *out, const char **why);
+int tsagg__pf_rollup_decode(uint8_t *raw, size_t len, uint8_t *sk, size_t sk_len,
+                            uint32_t nmeasures, uint32_t nevents, uint64_t rows,
+                            tsagg__rollup *out, const char **why);
 
 /* ---- the writer (partfile_write.c, partfile_finish.c, partfile_dict.c) ----- */
 
@@ -426,7 +437,8 @@ struct tsagg__part_writer {
     pf_rollup_acc roll;       /* of the current merchant-hour, once busy */
     pf_held *held;            /* its first TSAGG__PART_ROLLUP_MIN_ROWS - 1 rows */
     double *held_meas;        /* and their measures, nmeasures each */
-    tsagg__buf rbuf;          /* raw rollup or segment bytes */
+    tsagg__buf rbuf;          /* raw rollup counts or segment bytes */
+    tsagg__buf sbuf;          /* raw rollup sketch bytes */
     uint64_t rollup_bytes, segment_bytes;
 
     /* the merchant index */
@@ -554,6 +566,15 @@ int tsagg__pf_perr(tsagg__part *p, int rc, const char *fmt, ...)
 int tsagg__pf_read_block(tsagg__part *p, pf_blockref ref, uint8_t kind, uint16_t col,
                          uint32_t ordinal, uint32_t raw_max, const char *what, uint8_t **mem,
                          const uint8_t **raw, size_t *raw_len);
+/* Read the bytes of ref into *buf (malloc'ed): 0, or an error as
+ * tsagg__pf_read_block's, *buf NULL. */
+int tsagg__pf_read_range(tsagg__part *p, pf_blockref ref, const char *what, uint8_t **buf);
+/* Check and decode the block of len bytes at buf, read from offset off:
+ * *raw points into buf (codec none) or into *owned (malloc'ed, else NULL).
+ * Errors as tsagg__pf_read_block's. */
+int tsagg__pf_block_at(tsagg__part *p, const uint8_t *buf, size_t len, uint64_t off,
+                       uint8_t kind, uint16_t col, uint32_t ordinal, uint32_t raw_max,
+                       const char *what, const uint8_t **raw, uint8_t **owned, size_t *raw_len);
 
 /* Whether a block reference lies inside the body (and is at most max_len). */
 static inline int pf_ref_ok(const tsagg__part *p, uint64_t off, uint64_t len, uint64_t max_len)

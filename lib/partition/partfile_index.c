@@ -65,14 +65,20 @@ static int end_hour(tsagg__part_writer *w)
     seg->rows = w->rows - w->hour_row_start;
     seg->rollup = (pf_blockref){0, 0};
     if (seg->rows >= TSAGG__PART_ROLLUP_MIN_ROWS) {
-        int rc = tsagg__pf_rollup_encode(&w->roll, &w->rbuf);
+        int rc = tsagg__pf_rollup_encode(&w->roll, &w->rbuf, &w->sbuf);
         if (rc != 0)
             return tsagg__pfw_fail(w, rc, "%s: rollup of merchant %" PRIu64 ", hour %u: %s", w->tmp,
                                    w->m_merchant, w->cur_hour, tsagg_strerror(rc));
+        /* Counts, then sketches right behind them: one reference. */
+        pf_blockref sk;
         rc = tsagg__pfw_block(w, PF_KIND_ROLLUP, (uint16_t)w->cur_hour,
                               (uint32_t)(w->nmerchants - 1), w->rbuf.p, w->rbuf.len, &seg->rollup);
+        if (rc == 0)
+            rc = tsagg__pfw_block(w, PF_KIND_SKETCH, (uint16_t)w->cur_hour,
+                                  (uint32_t)(w->nmerchants - 1), w->sbuf.p, w->sbuf.len, &sk);
         if (rc != 0)
             return rc;
+        seg->rollup.len += sk.len;
         w->rollup_bytes += seg->rollup.len;
         w->nrollups++;
         tsagg__pf_rollup_reset(&w->roll);

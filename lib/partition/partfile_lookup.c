@@ -346,8 +346,33 @@ int tsagg__part_segments(tsagg__part *p, const tsagg__merchant_entry *e, tsagg__
     return 0;
 }
 
-int tsagg__part_rollup(tsagg__part *p, const tsagg__merchant_entry *e,
-                       const tsagg__hour_segment *seg, tsagg__rollup *out)
+/* The raw bytes of the block that starts at buf and lies at offset off, as
+ * a malloc'ed copy (the decoder owns what it parses). */
+static int rollup_block(tsagg__part *p, const uint8_t *buf, size_t len, uint64_t off,
+                        uint8_t kind, uint16_t hour, uint32_t ordinal, const char *what,
+                        uint8_t **out, size_t *out_len)
+{
+    const uint8_t *raw;
+    uint8_t *owned;
+    int rc = tsagg__pf_block_at(p, buf, len, off, kind, hour, ordinal, PF_RAW_MAX, what, &raw,
+                                &owned, out_len);
+    if (rc != 0)
+        return rc;
+    if (owned) {
+        *out = owned;
+        return 0;
+    }
+    *out = malloc(*out_len ? *out_len : 1);
+    if (!*out)
+        return tsagg__pf_perr(p, -ENOMEM, "%s: %s: out of memory", p->path, what);
+    memcpy(*out, raw, *out_len);
+    return 0;
+}
+
+/* The rollup of a segment: its counts block and, when sketches, the sketch
+ * block that follows it (one read of both). */
+static int read_rollup(tsagg__part *p, const tsagg__merchant_entry *e,
+                       const tsagg__hour_segment *seg, int sketches, tsagg__rollup *out)
 {
     if (!out)
         return TSAGG_EARG;
@@ -362,21 +387,55 @@ int tsagg__part_rollup(tsagg__part *p, const tsagg__merchant_entry *e,
     snprintf(what, sizeof what, "rollup block of merchant %" PRIu64 ", hour %u of the span",
              e->merchant, hour);
     pf_blockref ref = {seg->rollup_off, seg->rollup_len};
-    uint8_t *mem;
-    const uint8_t *raw;
-    size_t len;
-    int rc = tsagg__pf_read_block(p, ref, PF_KIND_ROLLUP, (uint16_t)hour, (uint32_t)e->index,
-                                  PF_RAW_MAX, what, &mem, &raw, &len);
+    uint8_t *buf;
+    int rc = tsagg__pf_read_range(p, ref, what, &buf);
     if (rc != 0)
         return rc;
-    if (raw != mem) /* uncompressed: move the bytes to the buffer's start */
-        memmove(mem, raw, len);
+    /* The counts block's stored length says where the sketch block starts
+     * (the counts block's checksum covers it). */
+    uint64_t n1 = ref.len >= PF_BLOCK_HEADER
+                      ? PF_BLOCK_HEADER + (uint64_t)tsagg__get_u32(buf + 8)
+                      : UINT64_MAX;
+    if (n1 > ref.len || ref.len - n1 < PF_BLOCK_HEADER) {
+        free(buf);
+        return tsagg__pf_perr(p, TSAGG_ECORRUPT,
+                              "%s: %s at offset %" PRIu64 ": no sketch block behind the counts",
+                              p->path, what, ref.off);
+    }
+    uint8_t *counts = NULL, *sk = NULL;
+    size_t counts_len = 0, sk_len = 0;
+    rc = rollup_block(p, buf, (size_t)n1, ref.off, PF_KIND_ROLLUP, (uint16_t)hour,
+                      (uint32_t)e->index, what, &counts, &counts_len);
+    if (rc == 0 && sketches) {
+        snprintf(what, sizeof what, "sketch block of merchant %" PRIu64 ", hour %u of the span",
+                 e->merchant, hour);
+        rc = rollup_block(p, buf + n1, ref.len - (size_t)n1, ref.off + n1, PF_KIND_SKETCH,
+                          (uint16_t)hour, (uint32_t)e->index, what, &sk, &sk_len);
+    }
+    free(buf);
+    if (rc != 0) {
+        free(counts);
+        return rc;
+    }
     const char *why = NULL;
-    rc = tsagg__pf_rollup_decode(mem, len, p->nmeasures, p->dcount[0], seg->rows, out, &why);
+    rc = tsagg__pf_rollup_decode(counts, counts_len, sk, sk_len, p->nmeasures, p->dcount[0],
+                                 seg->rows, out, &why);
     if (rc == TSAGG_ECORRUPT)
         return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
                               why);
     if (rc != 0)
         return tsagg__pf_perr(p, rc, "%s: %s: %s", p->path, what, tsagg_strerror(rc));
     return 0;
+}
+
+int tsagg__part_rollup(tsagg__part *p, const tsagg__merchant_entry *e,
+                       const tsagg__hour_segment *seg, tsagg__rollup *out)
+{
+    return read_rollup(p, e, seg, 1, out);
+}
+
+int tsagg__part_rollup_counts(tsagg__part *p, const tsagg__merchant_entry *e,
+                              const tsagg__hour_segment *seg, tsagg__rollup *out)
+{
+    return read_rollup(p, e, seg, 0, out);
 }

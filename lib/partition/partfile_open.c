@@ -55,6 +55,11 @@ static int parse_header(opener *o, const uint8_t *h)
     if (XXH64(h, 56, 0) != tsagg__get_u64(h + 56))
         return ofail(o, TSAGG_ECHECKSUM, "header at offset 0: checksum mismatch");
     uint16_t version = tsagg__get_u16(h + 8);
+    if (version < PF_VERSION)
+        return ofail(o, TSAGG_EVERSION,
+                     "format version %u (of an older libtsagg), this library reads %u: "
+                     "regenerate the partitions from the raw log with tsagg-rebuild STORE --all",
+                     version, PF_VERSION);
     if (version != PF_VERSION)
         return ofail(o, TSAGG_EVERSION, "format version %u, this library reads %u", version,
                      PF_VERSION);

@@ -42,45 +42,66 @@ void tsagg__part_errmsg(tsagg__part *p, char *buf, size_t len)
     pthread_mutex_unlock(&p->err_mu);
 }
 
-int tsagg__pf_read_block(tsagg__part *p, pf_blockref ref, uint8_t kind, uint16_t col,
-                         uint32_t ordinal, uint32_t raw_max, const char *what, uint8_t **mem,
-                         const uint8_t **raw, size_t *raw_len)
+int tsagg__pf_block_at(tsagg__part *p, const uint8_t *buf, size_t len, uint64_t off,
+                       uint8_t kind, uint16_t col, uint32_t ordinal, uint32_t raw_max,
+                       const char *what, const uint8_t **raw, uint8_t **owned, size_t *raw_len)
 {
-    uint8_t *buf = malloc(ref.len);
-    if (!buf)
-        return tsagg__pf_perr(p, -ENOMEM, "%s: %s: out of memory", p->path, what);
     const char *why = NULL;
-    int rc = tsagg__read_all(p->io, p->fd, buf, ref.len, ref.off, NULL);
-    if (rc < 0) {
-        free(buf);
-        return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": read: %s", p->path, what,
-                              ref.off, tsagg_strerror(rc));
-    }
-    if (rc == 1) {
-        rc = TSAGG_ECORRUPT;
-        why = "file ends inside the block";
-    }
     pf_block_header h;
-    if (rc == 0)
-        rc = tsagg__pf_block_check(buf, ref.len, kind, col, ordinal, raw_max, &h, &why);
-    uint8_t *owned = NULL;
+    *owned = NULL;
+    int rc = tsagg__pf_block_check(buf, len, kind, col, ordinal, raw_max, &h, &why);
     if (rc == 0) {
         ZSTD_DCtx *d = h.codec == PF_CODEC_ZSTD ? tsagg__dctx_get(p->dctx) : NULL;
         if (h.codec == PF_CODEC_ZSTD && !d)
             rc = -ENOMEM;
         else
-            rc = tsagg__pf_block_raw(buf, &h, d, raw, &owned);
+            rc = tsagg__pf_block_raw(buf, &h, d, raw, owned);
         tsagg__dctx_put(p->dctx, d);
         if (rc == TSAGG_ECORRUPT)
             why = "bad zstd frame";
     }
     if (rc != 0) {
-        free(buf);
         if (why)
-            return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
+            return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, off,
                                   why);
-        return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, ref.off,
+        return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": %s", p->path, what, off,
                               tsagg_strerror(rc));
+    }
+    *raw_len = h.raw;
+    return 0;
+}
+
+int tsagg__pf_read_range(tsagg__part *p, pf_blockref ref, const char *what, uint8_t **buf)
+{
+    *buf = malloc(ref.len ? ref.len : 1);
+    if (!*buf)
+        return tsagg__pf_perr(p, -ENOMEM, "%s: %s: out of memory", p->path, what);
+    int rc = tsagg__read_all(p->io, p->fd, *buf, ref.len, ref.off, NULL);
+    if (rc == 0)
+        return 0;
+    free(*buf);
+    *buf = NULL;
+    if (rc == 1)
+        return tsagg__pf_perr(p, TSAGG_ECORRUPT, "%s: %s at offset %" PRIu64
+                              ": file ends inside the block", p->path, what, ref.off);
+    return tsagg__pf_perr(p, rc, "%s: %s at offset %" PRIu64 ": read: %s", p->path, what,
+                          ref.off, tsagg_strerror(rc));
+}
+
+int tsagg__pf_read_block(tsagg__part *p, pf_blockref ref, uint8_t kind, uint16_t col,
+                         uint32_t ordinal, uint32_t raw_max, const char *what, uint8_t **mem,
+                         const uint8_t **raw, size_t *raw_len)
+{
+    uint8_t *buf;
+    int rc = tsagg__pf_read_range(p, ref, what, &buf);
+    if (rc != 0)
+        return rc;
+    uint8_t *owned;
+    rc = tsagg__pf_block_at(p, buf, ref.len, ref.off, kind, col, ordinal, raw_max, what, raw,
+                            &owned, raw_len);
+    if (rc != 0) {
+        free(buf);
+        return rc;
     }
     if (owned) {
         free(buf);
@@ -88,7 +109,6 @@ int tsagg__pf_read_block(tsagg__part *p, pf_blockref ref, uint8_t kind, uint16_t
     } else {
         *mem = buf;
     }
-    *raw_len = h.raw;
     return 0;
 }
 

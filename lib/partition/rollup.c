@@ -5,6 +5,10 @@
  * of a rollup block, and decoded back into a tsagg__rollup for readers.
  * Byte layout: partfile_format.h and docs/format.md.
  *
+ * The rollup is two blocks written back to back: the counts (per minute
+ * and event name) and the sketches, so that a query counting events or
+ * summing measures decompresses a few hundred bytes, not the sketches.
+ *
  * Rows of a merchant arrive sorted by time, so minutes only move forward:
  * the accumulator keeps the current minute's counters per event slot and
  * appends the minute's entries (sorted by event code) when the minute ends.
@@ -252,24 +256,28 @@ static int cmp_slot_event(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-int tsagg__pf_rollup_encode(pf_rollup_acc *a, tsagg__buf *out)
+int tsagg__pf_rollup_encode(pf_rollup_acc *a, tsagg__buf *counts, tsagg__buf *out)
 {
     int rc = flush_minute(a);
     if (rc != 0)
         return rc;
-    out->len = 0;
-    if ((rc = tsagg__buf_reserve(out, 30 + a->entries.len)) != 0)
+    counts->len = 0;
+    if ((rc = tsagg__buf_reserve(counts, 20 + a->entries.len)) != 0)
         return rc;
-    uint8_t *p = out->p;
+    uint8_t *p = counts->p;
+    p += tsagg__put_varint(p, a->nentries);
+    p += tsagg__put_varint(p, a->nmeasures);
+    if (a->entries.len)
+        memcpy(p, a->entries.p, a->entries.len);
+    counts->len = (size_t)(p - counts->p) + a->entries.len;
+    /* The sketch block. */
+    out->len = 0;
+    if ((rc = tsagg__buf_reserve(out, 10)) != 0)
+        return rc;
     uint32_t nnamed = 0;
     for (uint32_t i = 0; i < a->nslots; i++)
         nnamed += a->slots[i].rows >= PF_NAMED_SKETCH_MIN_ROWS;
-    p += tsagg__put_varint(p, a->nentries);
-    p += tsagg__put_varint(p, a->nmeasures);
-    p += tsagg__put_varint(p, nnamed);
-    if (a->entries.len)
-        memcpy(p, a->entries.p, a->entries.len);
-    out->len = (size_t)(p - out->p) + a->entries.len;
+    out->len = tsagg__put_varint(out->p, nnamed);
     size_t u_off = 0, s_off = 0;
     size_t u_len = tsagg__hll_serialized_size(&a->users);
     size_t s_len = tsagg__hll_serialized_size(&a->sessions);
@@ -343,34 +351,40 @@ void tsagg__rollup_free(tsagg__rollup *r)
     if (!r)
         return;
     if (r->mem) {
-        void *raw;
-        memcpy(&raw, r->mem, sizeof raw);
-        free(raw);
+        void *raw[2];
+        memcpy(raw, r->mem, sizeof raw);
+        free(raw[0]);
+        free(raw[1]);
         free(r->mem);
     }
     memset(r, 0, sizeof *r);
 }
 
-int tsagg__pf_rollup_decode(uint8_t *raw, size_t len, uint32_t nmeasures, uint32_t nevents,
-                            uint64_t rows, tsagg__rollup *out, const char **why)
+int tsagg__pf_rollup_decode(uint8_t *raw, size_t len, uint8_t *sk, size_t sk_len,
+                            uint32_t nmeasures, uint32_t nevents, uint64_t rows,
+                            tsagg__rollup *out, const char **why)
 {
     memset(out, 0, sizeof *out);
     rd r = {raw, raw + len, NULL};
-    uint64_t n, nm, nnamed;
+    rd k = {sk, sk ? sk + sk_len : NULL, NULL};
+    uint64_t n, nm, nnamed = 0;
     if (rd_varint(&r, &n, len / 3, "bad entry count") != 0 ||
-        rd_varint(&r, &nm, 64, "bad measure count") != 0 ||
-        rd_varint(&r, &nnamed, nevents, "bad named sketch count") != 0)
+        rd_varint(&r, &nm, 64, "bad measure count") != 0)
         goto corrupt;
+    if (sk && rd_varint(&k, &nnamed, nevents, "bad named sketch count") != 0) {
+        r.why = k.why;
+        goto corrupt;
+    }
     if (nm != nmeasures) {
         r.why = "measure count disagrees with the schema";
         goto corrupt;
     }
-    if (n > (uint64_t)nevents * 60 || nnamed > len / 3) {
-        r.why = "bad entry count";
+    if (n > (uint64_t)nevents * 60 || nnamed > sk_len / 3) {
+        r.why = n > (uint64_t)nevents * 60 ? "bad entry count" : "bad named sketch count";
         goto corrupt;
     }
-    /* One block: the raw pointer, then the arrays, 8-aligned. */
-    size_t o_count = ALIGN8(sizeof(void *));
+    /* One block: the two raw pointers, then the arrays, 8-aligned. */
+    size_t o_count = ALIGN8(2 * sizeof(void *));
     size_t o_sums = o_count + (size_t)n * 8;
     size_t o_event = o_sums + (size_t)n * nm * 8;
     size_t o_named = ALIGN8(o_event + (size_t)n * 4);
@@ -383,10 +397,11 @@ int tsagg__pf_rollup_decode(uint8_t *raw, size_t len, uint32_t nmeasures, uint32
     uint8_t *mem = malloc(total);
     if (!mem) {
         free(raw);
+        free(sk);
         return -ENOMEM;
     }
-    void *rawp = raw;
-    memcpy(mem, &rawp, sizeof rawp);
+    void *rawp[2] = {raw, sk};
+    memcpy(mem, rawp, sizeof rawp);
     out->mem = mem;
     out->n = (uint32_t)n;
     out->nmeasures = nmeasures;
@@ -448,35 +463,45 @@ int tsagg__pf_rollup_decode(uint8_t *raw, size_t len, uint32_t nmeasures, uint32
         r.why = "counts disagree with the merchant-hour's rows";
         goto corrupt;
     }
-    if (rd_sketch(&r, &out->users, &out->users_len, NULL, 0) != 0 ||
-        rd_sketch(&r, &out->sessions, &out->sessions_len, NULL, 0) != 0)
-        goto corrupt;
-    for (uint64_t i = 0; i < nnamed; i++) {
-        uint64_t ev;
-        if (rd_varint(&r, &ev, nevents - 1, "bad named event code") != 0)
-            goto corrupt;
-        if (i > 0 && ev <= out->named_event[i - 1]) {
-            r.why = "named sketches out of order";
-            goto corrupt;
-        }
-        out->named_event[i] = (uint32_t)ev;
-        if (rd_sketch(&r, &out->named_users[i], &out->named_users_len[i], out->users,
-                      out->users_len) != 0 ||
-            rd_sketch(&r, &out->named_sessions[i], &out->named_sessions_len[i], out->sessions,
-                      out->sessions_len) != 0)
-            goto corrupt;
-    }
     if (r.p != r.end) {
         r.why = "trailing bytes";
         goto corrupt;
     }
+    if (!sk)
+        return 0;
+    if (rd_sketch(&k, &out->users, &out->users_len, NULL, 0) != 0 ||
+        rd_sketch(&k, &out->sessions, &out->sessions_len, NULL, 0) != 0)
+        goto sketch_corrupt;
+    for (uint64_t i = 0; i < nnamed; i++) {
+        uint64_t ev;
+        if (rd_varint(&k, &ev, nevents - 1, "bad named event code") != 0)
+            goto sketch_corrupt;
+        if (i > 0 && ev <= out->named_event[i - 1]) {
+            k.why = "named sketches out of order";
+            goto sketch_corrupt;
+        }
+        out->named_event[i] = (uint32_t)ev;
+        if (rd_sketch(&k, &out->named_users[i], &out->named_users_len[i], out->users,
+                      out->users_len) != 0 ||
+            rd_sketch(&k, &out->named_sessions[i], &out->named_sessions_len[i], out->sessions,
+                      out->sessions_len) != 0)
+            goto sketch_corrupt;
+    }
+    if (k.p != k.end) {
+        k.why = "trailing bytes";
+        goto sketch_corrupt;
+    }
     return 0;
+sketch_corrupt:
+    r.why = k.why;
 corrupt:
     *why = r.why ? r.why : "bad rollup";
-    if (out->mem)
+    if (out->mem) {
         tsagg__rollup_free(out);
-    else
+    } else {
         free(raw);
+        free(sk);
+    }
     memset(out, 0, sizeof *out);
     return TSAGG_ECORRUPT;
 }

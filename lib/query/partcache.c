@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "partcache.h"
 
 #define CHUNK 256     /* merchant slots per directory chunk */
@@ -84,6 +86,10 @@ struct tsagg__pcent {
     _Atomic(_Atomic(slice *) *) gcols; /* ngroups x ncols, NULL until first used */
     _Atomic size_t bytes; /* decoded data cached here */
     int fm[TSAGG_SCHEMA_MAX_FIELDS], fd[TSAGG_SCHEMA_MAX_FIELDS];
+    /* Per string column (the event name, then dimensions): the XXH3 of
+     * each dictionary string, 0 until a group-by meets its code; NULL until
+     * a group-by reads the column. */
+    _Atomic(_Atomic uint64_t *) dict_hash[1 + TSAGG_SCHEMA_MAX_FIELDS];
 };
 
 struct tsagg__part_cache {
@@ -129,14 +135,14 @@ static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
  * Decode a merchant-hour's rollup and keep its summary: per event code the
  * hour's count and measure sums, and when `sketches` copies of the
  * sketches, checked once (queries merge them as views, a plain register
- * max). The per-minute entries are not kept: buckets that cut an hour
- * decode the rollup again.
+ * max); without, only the rollup's counts block is read. The per-minute
+ * entries are not kept: buckets that cut an hour decode the counts again.
  */
 static int qrollup_build(tsagg__part *p, const tsagg__merchant_entry *me,
                          const tsagg__hour_segment *seg, int sketches, tsagg__qrollup **out)
 {
     tsagg__rollup r;
-    int rc = tsagg__part_rollup(p, me, seg, &r);
+    int rc = sketches ? tsagg__part_rollup(p, me, seg, &r) : tsagg__part_rollup_counts(p, me, seg, &r);
     if (rc != 0)
         return rc;
     uint32_t nm = r.nmeasures;
@@ -154,8 +160,6 @@ static int qrollup_build(tsagg__part *p, const tsagg__merchant_entry *me,
     for (uint32_t c = 0; c <= maxcode; c++)
         if (idx[c])
             idx[c] = ++nev; /* ascending codes */
-    if (!sketches)
-        r.nnamed = 0; /* nothing of them is kept (tsagg__rollup_free frees by pointer) */
     size_t sketch = sketches ? r.users_len + r.sessions_len : 0;
     for (uint32_t k = 0; k < r.nnamed; k++)
         sketch += r.named_users_len[k] + r.named_sessions_len[k];
@@ -416,6 +420,40 @@ static int is_code_col(const tsagg__pcent *e, uint32_t col)
     return col == TSAGG__COL_EVENT || (col >= TSAGG__COL_DIM0 && col < TSAGG__COL_DIM0 + ndims);
 }
 
+int tsagg__pcent_dict_hashes(tsagg__pcent *e, uint32_t col, _Atomic uint64_t **out)
+{
+    uint32_t i = col == TSAGG__COL_EVENT ? 0 : col - TSAGG__COL_DIM0 + 1;
+    if (col != TSAGG__COL_EVENT && (col < TSAGG__COL_DIM0 || i > TSAGG_SCHEMA_MAX_FIELDS))
+        return TSAGG_EARG;
+    _Atomic uint64_t *h = atomic_load_explicit(&e->dict_hash[i], memory_order_acquire);
+    if (!h) {
+        uint32_t n = tsagg__part_dict_size(e->p, col);
+        h = calloc(n ? n : 1, sizeof *h); /* all 0: not hashed yet */
+        if (!h)
+            return -ENOMEM;
+        _Atomic uint64_t *expected = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&e->dict_hash[i], &expected, h,
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire)) {
+            free((void *)h); /* another thread published it first */
+            h = expected;
+        }
+    }
+    *out = h;
+    return 0;
+}
+
+uint64_t tsagg__pcent_key_hash(_Atomic uint64_t *hashes, uint32_t code, const char *key,
+                               size_t len)
+{
+    uint64_t h = atomic_load_explicit(&hashes[code], memory_order_relaxed);
+    if (h == 0) { /* not hashed yet (or a key whose hash is 0: hashed each time) */
+        h = XXH3_64bits(key, len);
+        atomic_store_explicit(&hashes[code], h, memory_order_relaxed);
+    }
+    return h;
+}
+
 unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col)
 {
     uint32_t n = tsagg__part_dict_size(e->p, col); /* codes are < n */
@@ -441,9 +479,10 @@ static void keep_values(const void *in, size_t n, size_t width, size_t kept, voi
     }
 }
 
-/* Decode column col of rows [r0, r0 + n) into out. */
-static int decode_rows(tsagg__part *p, uint32_t col, size_t width, uint64_t r0, uint64_t n,
-                       unsigned char *out)
+/* Decode column col of rows [r0, r0 + n) into out, kept bytes a value
+ * (keep_values). */
+static int decode_rows(tsagg__part *p, uint32_t col, size_t width, size_t kept, uint64_t r0,
+                       uint64_t n, unsigned char *out)
 {
     if (n == 0)
         return 0;
@@ -460,7 +499,7 @@ static int decode_rows(tsagg__part *p, uint32_t col, size_t width, uint64_t r0, 
             k = n - done;
         rc = tsagg__part_read_column(p, col, g, buf);
         if (rc == 0)
-            memcpy(out + done * width, buf + off * width, k * width);
+            keep_values(buf + off * width, k, width, kept, out + done * kept);
         done += k;
     }
     free(buf);
@@ -551,13 +590,16 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
             return 0;
         }
     }
+    /* Codes narrow, as in row groups: the slices of every merchant of a
+     * month are most of what the cache holds. */
     size_t width = col_width(e, col);
-    slice *sl = malloc(sizeof *sl + me->rows * width + 1);
+    size_t kept = is_code_col(e, col) ? tsagg__pcent_group_code_bytes(e, col) : width;
+    slice *sl = malloc(sizeof *sl + me->rows * kept + 1);
     if (!sl)
         return -ENOMEM;
     sl->col = col;
-    sl->bytes = sizeof *sl + me->rows * width;
-    if ((rc = decode_rows(e->p, col, width, me->row_start, me->rows, sl->data)) != 0) {
+    sl->bytes = sizeof *sl + me->rows * kept;
+    if ((rc = decode_rows(e->p, col, width, kept, me->row_start, me->rows, sl->data)) != 0) {
         free(sl);
         return rc;
     }
@@ -647,6 +689,8 @@ static void evict(struct tsagg__part_cache *c)
 static void entry_free(struct tsagg__part_cache *c, tsagg__pcent *e)
 {
     drop_rollups(c, e);
+    for (size_t i = 0; i < sizeof e->dict_hash / sizeof e->dict_hash[0]; i++)
+        free((void *)atomic_load_explicit(&e->dict_hash[i], memory_order_relaxed));
     free(e->dir);
     tsagg__part_close(e->p);
     free(e);

@@ -16,6 +16,8 @@
 #ifndef TSAGG_PARTCACHE_H
 #define TSAGG_PARTCACHE_H
 
+#include <stdatomic.h>
+
 #include "hll.h"
 #include "manifest.h"
 #include "partfile.h"
@@ -86,7 +88,8 @@ int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uin
 
 /*
  * Column col of the merchant's rows in the entry's file, decoded: its rows
- * in file order (entry->rows values of the column's type). Cached when
+ * in file order (entry->rows values of the column's type, dictionary codes
+ * as narrow as group_code_bytes says). Cached when
  * there is room, with *owned NULL; otherwise *owned is the buffer to free()
  * after use.
  */
@@ -108,6 +111,16 @@ int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_
  * codes of a busy merchant; narrow ones cost a quarter of the fresh memory
  * (and its page faults) and of the scans' reads. */
 unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col);
+
+/* The XXH3 of the strings of the dictionary of column col (the event name
+ * or a dimension), kept with the file and filled as group-bys meet their
+ * codes (tsagg__pcent_key_hash): a group-by finds a code's group without
+ * hashing its string again in every query. 0, TSAGG_EARG, -ENOMEM. */
+int tsagg__pcent_dict_hashes(tsagg__pcent *e, uint32_t col, _Atomic uint64_t **out);
+/* The hash of code's string key (len bytes), from hashes or computed and
+ * kept there. */
+uint64_t tsagg__pcent_key_hash(_Atomic uint64_t *hashes, uint32_t code, const char *key,
+                               size_t len);
 
 /* Set the handle's budget for decoded data (tsagg_options.query_cache_bytes;
  * 0 keeps nothing once a query is done). For tests. */

@@ -165,8 +165,14 @@ static int grow_cells(qplan *p, size_t groups)
 
 int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group)
 {
+    return tsagg__qplan_group_hashed(p, key, len, XXH3_64bits(key, len), group);
+}
+
+int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t hash,
+                              size_t *group)
+{
     uint32_t mask = p->group_table_cap - 1;
-    uint32_t i = (uint32_t)XXH3_64bits(key, len) & mask;
+    uint32_t i = (uint32_t)hash & mask;
     for (; p->group_table[i]; i = (i + 1) & mask) {
         size_t g = p->group_table[i] - 1;
         /* Lengths, not strlen: a value may hold a NUL byte. */
@@ -269,6 +275,21 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot)
     if (!*slot && (*slot = malloc(sizeof **slot)) != NULL)
         tsagg__hll_init(*slot);
     return *slot;
+}
+
+/* A few ungrouped buckets (a month of days): their sketches get the full
+ * exact table and registers up front, so the many ids of a row scan probe a
+ * half-full table and never wait for it to grow. */
+#define RESERVE_MAX_BUCKETS 256
+
+tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot)
+{
+    if (*slot)
+        return *slot;
+    tsagg__hll *h = tsagg__qplan_hll(slot);
+    if (h && p->group_col == QCOL_NONE && p->nbuckets <= RESERVE_MAX_BUCKETS)
+        (void)tsagg__hll_reserve(h); /* without the memory, it grows as it goes */
+    return h;
 }
 
 /* The plan measure of schema measure mi, added when new. */

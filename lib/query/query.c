@@ -202,9 +202,34 @@ static int rank_score(const qplan *p, size_t g, double *out)
     return 0;
 }
 
-/* The plan's groups in rank order, in *out (ngroups entries; free it). A
- * fixed plan's groups are in rank order already. */
-static int rank_groups(const qplan *p, ranked **out)
+/* Put the keep best of order[0..n) first, in rank order (the rest in no
+ * order): a top-10 of thousands of pages is one comparison per group
+ * against the tenth, not a sort of them all. */
+static void select_top(ranked *order, size_t n, size_t keep)
+{
+    if (keep == 0)
+        return;
+    if (keep >= n / 4) {
+        qsort(order, n, sizeof *order, rank_cmp);
+        return;
+    }
+    qsort(order, keep, sizeof *order, rank_cmp);
+    for (size_t i = keep; i < n; i++) {
+        if (rank_cmp(&order[i], &order[keep - 1]) >= 0)
+            continue;
+        ranked c = order[i];
+        order[i] = order[keep - 1];
+        size_t j = keep - 1;
+        for (; j > 0 && rank_cmp(&c, &order[j - 1]) < 0; j--)
+            order[j] = order[j - 1];
+        order[j] = c;
+    }
+}
+
+/* The plan's groups with the keep first ones in rank order, in *out
+ * (ngroups entries; free it). A fixed plan's groups are in rank order
+ * already. */
+static int rank_groups(const qplan *p, size_t keep, ranked **out)
 {
     size_t ng = p->ngroups;
     ranked *order = malloc((ng ? ng : 1) * sizeof *order);
@@ -221,7 +246,7 @@ static int rank_groups(const qplan *p, ranked **out)
         order[g] = (ranked){score, p->group_keys[g], g};
     }
     if (ranks)
-        qsort(order, ng, sizeof *order, rank_cmp);
+        select_top(order, ng, keep);
     *out = order;
     return 0;
 }
@@ -253,7 +278,7 @@ static int fill_result(const qplan *p, tsagg_result *r)
     if (rc != 0)
         return rc;
     ranked *order;
-    if ((rc = rank_groups(p, &order)) != 0)
+    if ((rc = rank_groups(p, keep, &order)) != 0)
         return rc;
     size_t keybytes = 0;
     for (size_t j = 0; j < keep; j++)
@@ -427,9 +452,9 @@ static int rank_then_series(qplan *p, const tsagg_query *q, const tsagg__manifes
     if (rc == 0)
         rc = scan_all(&tot, m, tail_end, warning);
     ranked *order = NULL;
-    if (rc == 0)
-        rc = rank_groups(&tot, &order);
     size_t keep = kept_groups(&tot, tot.ngroups);
+    if (rc == 0)
+        rc = rank_groups(&tot, keep, &order);
     if (rc == 0)
         rc = check_answer_size(st, tot.nbuckets, keep);
     const char **keys = NULL;

@@ -100,6 +100,9 @@ int tsagg__qplan_fix_groups(qplan *p, const char *const *keys, const size_t *len
  * and does not hold it. -E2BIG (and p->overflowed) when a new group would
  * take a series past TSAGG_QUERY_MAX_ROWS cells. */
 int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group);
+/* The same with the key's XXH3 given (tsagg__pcent_dict_hashes). */
+int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t hash,
+                              size_t *group);
 /* The bucket of an instant inside [from, to). */
 size_t tsagg__qplan_bucket(const qplan *p, int64_t ts);
 
@@ -115,6 +118,9 @@ int tsagg__qplan_add(qplan *p, size_t cell, uint64_t user, uint64_t session, con
 
 /* The sketch of a cell, created empty on first use (NULL: no memory). */
 tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot);
+/* The same for ids a row scan adds: reserved up front when the plan has
+ * few cells. */
+tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot);
 
 /* Scans (scan_part.c, scan_tail.c). */
 typedef struct tsagg__pcent tsagg__pcent; /* partcache.h */

@@ -14,7 +14,11 @@
  * hold them (for all merchants, every group whose time range meets the
  * query's). Rows are filtered through a selection vector on dictionary
  * codes, never on strings, in chunks of a row group; rows known to lie in
- * one bucket need no timestamps.
+ * one bucket need no timestamps. Cheaper forms of the same work where the
+ * question allows: counts alone of a merchant's time-sorted rows by a
+ * binary search per bucket; a one-bucket group-by over many rows by a
+ * counter per dictionary code of the file; distinct ids by runs of rows of
+ * one cell, mixed in one loop and inserted together.
  */
 #include <errno.h>
 #include <math.h>
@@ -43,6 +47,11 @@ typedef struct pscan {
     uint8_t *allowed[TSAGG_QUERY_MAX_FILTERS];  /* per filter: code -> passes */
     uint32_t *group_of;                         /* code -> group + 1, 0 unknown */
     uint32_t group_dict;                        /* column of group_of, or NOCOL */
+    _Atomic uint64_t *group_hash;               /* code -> XXH3 of its string */
+    uint64_t *code_count; /* one-bucket counts by group-by code, added to the
+                             groups when the file is done; NULL: not used */
+    uint32_t ncodes;      /* of the group-by dictionary */
+    int by_code;          /* the rows scanned outnumber the codes enough */
     int fm[TSAGG_QUERY_MAX_METRICS];            /* plan measure -> file measure or -1 */
     const int *fd;                              /* store dimension -> file dimension or -1 */
 } pscan;
@@ -58,6 +67,7 @@ static uint32_t col_of(const pscan *s, int qcol)
 
 static void pscan_free(pscan *s)
 {
+    free(s->code_count);
     for (uint32_t i = 0; i < TSAGG_QUERY_MAX_FILTERS; i++)
         free(s->allowed[i]);
     free(s->group_of);
@@ -116,6 +126,11 @@ static int pscan_init(pscan *s, qplan *p, tsagg__pcent *ent)
         s->group_of = calloc(n + 1, sizeof *s->group_of);
         if (!s->group_of)
             return -ENOMEM;
+        if (s->group_dict != NOCOL) {
+            int rc = tsagg__pcent_dict_hashes(ent, s->group_dict, &s->group_hash);
+            if (rc != 0)
+                return rc;
+        }
     }
     return 0;
 }
@@ -141,7 +156,11 @@ static int group_of_code(pscan *s, uint32_t code, size_t *group)
     int rc = 0;
     if (s->group_dict != NOCOL)
         rc = tsagg__part_dict_get(s->part, s->group_dict, code, &str, &len);
-    if (rc == 0)
+    if (rc == 0 && s->group_hash)
+        rc = tsagg__qplan_group_hashed(s->p, str, len,
+                                       tsagg__pcent_key_hash(s->group_hash, code, str, len),
+                                       group);
+    else if (rc == 0)
         rc = tsagg__qplan_group(s->p, str, len, group);
     if (rc == 0)
         s->group_of[code] = *group == QGROUP_SKIP ? SKIP_CODE : (uint32_t)*group + 1;
@@ -227,7 +246,7 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, const tsagg__hour_seg
     }
     if (!whole) {
         tsagg__rollup r;
-        if ((rc = tsagg__part_rollup(s->part, tsagg__pcmerch_entry(s->merch), seg, &r)) != 0)
+        if ((rc = tsagg__part_rollup_counts(s->part, tsagg__pcmerch_entry(s->merch), seg, &r)) != 0)
             return rc;
         for (uint32_t e = 0; rc == 0 && e < r.n; e++) {
             int64_t ts = lo + (int64_t)r.minute[e] * MINUTE_US;
@@ -284,6 +303,9 @@ typedef struct colbufs {
     uint32_t group[G];
     uint16_t sel[G];
     double row_meas[TSAGG_SCHEMA_MAX_FIELDS];
+    size_t cell[G];     /* per selected row: its cell, SIZE_MAX skipped */
+    uint8_t pass[G];    /* per row: 1 when it passes every filter */
+    uint64_t mixed[G];  /* the mixed ids of a run of one cell */
 } colbufs;
 
 static colbufs *scratch_of(qplan *p)
@@ -352,12 +374,153 @@ static inline size_t bucket_of(const qplan *p, bcache *bc, int64_t ts)
     return bc->b;
 }
 
+/* Insert into *slot the mixed ids of the run's rows, an id equal to the
+ * row before's (a visitor's events follow each other) and 0 (absent) left
+ * out. */
+static int insert_run(qplan *p, tsagg__hll **slot, uint64_t *mixed, const uint64_t *ids,
+                      const uint16_t *sel, uint32_t a, uint32_t b)
+{
+    uint32_t n = 0;
+    uint64_t last = 0;
+    for (uint32_t j = a; j < b; j++) {
+        uint64_t id = ids[sel[j]];
+        mixed[n] = tsagg__hll_mix(id);
+        n += id != last && id != 0;
+        last = id;
+    }
+    if (n == 0)
+        return 0;
+    tsagg__hll *h = tsagg__qplan_row_hll(p, slot);
+    return h ? tsagg__hll_insert_many(h, mixed, n) : -ENOMEM;
+}
+
+/* Counts and distinct counts of the m selected rows, no measures, not
+ * exact: the cells first, then per run of rows of one cell (a merchant's
+ * rows are in time order, so runs are long) one count and one pass over
+ * the ids, instead of an accumulator call per row. */
+static int scan_chunk_ids(pscan *s, colbufs *c, const chunk *k, uint32_t m, bcache *bc)
+{
+    qplan *p = s->p;
+    int grouped = p->group_col != QCOL_NONE;
+    int rc = 0;
+    for (uint32_t j = 0; j < m; j++) {
+        uint32_t i = c->sel[j];
+        size_t grp = 0;
+        if (grouped && (rc = row_group(s, code_at(k->group, i), &grp)) != 0)
+            return rc;
+        c->cell[j] = grp == QGROUP_SKIP
+                         ? SIZE_MAX
+                         : tsagg__qplan_cell(p, grp, k->ts ? bucket_of(p, bc, k->ts[i]) : k->bucket);
+    }
+    for (uint32_t a = 0, b; rc == 0 && a < m; a = b) {
+        size_t cell = c->cell[a];
+        for (b = a + 1; b < m && c->cell[b] == cell; b++)
+            ;
+        if (cell == SIZE_MAX)
+            continue;
+        p->count[cell] += b - a;
+        if (p->need_users)
+            rc = insert_run(p, &p->users[cell], c->mixed, k->user, c->sel, a, b);
+        if (rc == 0 && p->need_sessions)
+            rc = insert_run(p, &p->sessions[cell], c->mixed, k->session, c->sel, a, b);
+    }
+    return rc;
+}
+
+/* Counts of n rows in one bucket of a one-bucket question (a top N of
+ * pages over a week), grouped: per row, whether it passes the filters,
+ * then its group-by code's counter; no selection vector, no group lookup
+ * per row. The counters are the file's (code_count). */
+static void count_by_code(pscan *s, colbufs *c, const chunk *k, uint32_t n)
+{
+    qplan *p = s->p;
+    uint8_t *pass = c->pass;
+    int first = 1;
+    for (uint32_t f = 0; f < p->nfilters; f++) {
+        if (!k->codes[f].v)
+            continue;
+        const uint8_t *ok = s->allowed[f];
+#define PASS(T)                                                                                \
+    do {                                                                                       \
+        const T *cv = k->codes[f].v;                                                           \
+        if (first)                                                                             \
+            for (uint32_t i = 0; i < n; i++)                                                   \
+                pass[i] = ok[cv[i]];                                                           \
+        else                                                                                   \
+            for (uint32_t i = 0; i < n; i++)                                                   \
+                pass[i] &= ok[cv[i]];                                                          \
+    } while (0)
+        if (k->codes[f].bytes == 1)
+            PASS(uint8_t);
+        else if (k->codes[f].bytes == 2)
+            PASS(uint16_t);
+        else
+            PASS(uint32_t);
+#undef PASS
+        first = 0;
+    }
+    if (first)
+        memset(pass, 1, n);
+    uint64_t *cnt = s->code_count;
+#define COUNT(T)                                                                               \
+    do {                                                                                       \
+        const T *gv = k->group.v;                                                              \
+        for (uint32_t i = 0; i < n; i++)                                                       \
+            cnt[gv[i]] += pass[i];                                                             \
+    } while (0)
+    if (k->group.bytes == 1)
+        COUNT(uint8_t);
+    else if (k->group.bytes == 2)
+        COUNT(uint16_t);
+    else
+        COUNT(uint32_t);
+#undef COUNT
+}
+
+/* Rows per group-by code from which counting by code pays. */
+#define BY_CODE_ROWS_PER_CODE 4
+
+/* Add the file's code_count to the groups. */
+static int flush_code_counts(pscan *s)
+{
+    qplan *p = s->p;
+    int rc = 0;
+    for (uint32_t code = 0; rc == 0 && code < s->ncodes; code++) {
+        if (!s->code_count[code])
+            continue;
+        size_t g;
+        if ((rc = group_of_code(s, code, &g)) == 0 && g != QGROUP_SKIP)
+            p->count[tsagg__qplan_cell(p, g, 0)] += s->code_count[code];
+    }
+    return rc;
+}
+
 /* Filter and accumulate n <= G rows. */
 static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 {
     qplan *p = s->p;
     int grouped = p->group_col != QCOL_NONE;
+    if (s->by_code && grouped && !k->ts && p->nbuckets == 1 && !p->need_measures &&
+        !p->need_users && !p->need_sessions) {
+        if (!s->code_count) {
+            s->code_count = calloc(s->ncodes ? s->ncodes : 1, sizeof *s->code_count);
+            if (!s->code_count)
+                return -ENOMEM;
+        }
+        count_by_code(s, c, k, n);
+        return 0;
+    }
     bcache bc = {INT64_MAX, INT64_MIN, 0}; /* empty */
+    /* Counts of rows all in one bucket, nothing to filter or group: no
+     * selection vector (a busy merchant's quiet hours, one chunk each). */
+    int filtered = 0;
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        filtered |= k->codes[f].v != NULL;
+    if (!k->ts && !filtered && !grouped && !p->need_measures && !p->need_users &&
+        !p->need_sessions) {
+        p->count[tsagg__qplan_cell(p, 0, k->bucket)] += n;
+        return 0;
+    }
     /* Selection vector: rows in range, then narrowed by each filter. */
     uint32_t m = 0;
     if (!k->ts) {
@@ -399,6 +562,10 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
             p->count[tsagg__qplan_cell(p, 0, k->bucket)] += m;
             return 0;
         }
+        /* Rows of one cell follow each other (a merchant's rows are in
+         * time order): counted in a register, added once per run. */
+        size_t run_cell = SIZE_MAX;
+        uint64_t run = 0;
         for (uint32_t j = 0; j < m; j++) {
             uint32_t i = c->sel[j];
             size_t grp = 0;
@@ -406,11 +573,22 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
                 break;
             if (grp == QGROUP_SKIP)
                 continue;
-            p->count[tsagg__qplan_cell(
-                p, grp, k->ts ? bucket_of(p, &bc, k->ts[i]) : k->bucket)]++;
+            size_t cell =
+                tsagg__qplan_cell(p, grp, k->ts ? bucket_of(p, &bc, k->ts[i]) : k->bucket);
+            if (cell != run_cell) {
+                if (run)
+                    p->count[run_cell] += run;
+                run_cell = cell;
+                run = 0;
+            }
+            run++;
         }
+        if (run)
+            p->count[run_cell] += run;
         return rc;
     }
+    if (!p->need_measures && !p->exact)
+        return scan_chunk_ids(s, c, k, m, &bc);
     /* A row of the same cell, user and session as the one before (a
      * visitor's events follow each other in a merchant's rows) only counts:
      * its ids are in the cell's sets already. */
@@ -551,8 +729,8 @@ static int scan_file_rows(pscan *s, uint64_t r0, uint64_t n, int64_t lo, int64_t
 typedef struct mrows {
     int ready;
     const int64_t *ts; /* NULL until rows need timestamps */
-    const uint32_t *codes[TSAGG_QUERY_MAX_FILTERS];
-    const uint32_t *group;
+    const void *codes[TSAGG_QUERY_MAX_FILTERS]; /* group_code_bytes each */
+    const void *group;
     const uint64_t *user, *session;
     const double *meas[TSAGG_SCHEMA_MAX_FIELDS];
     void *owned[MAX_SLICES]; /* copies the cache had no room for */
@@ -608,6 +786,33 @@ static int mrows_ts(pscan *s, mrows *r)
     return rc;
 }
 
+/* The first of n sorted timestamps that is >= t. */
+static uint64_t first_at_or_after(const int64_t *ts, uint64_t n, int64_t t)
+{
+    uint64_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Counts alone of rows sorted by time, in range, nothing to filter or
+ * group: per bucket one binary search for where it ends, not a look at
+ * every row. */
+static void count_sorted(qplan *p, const int64_t *ts, uint64_t n)
+{
+    for (uint64_t i = 0; i < n;) {
+        size_t b = tsagg__qplan_bucket(p, ts[i]);
+        uint64_t j = i + first_at_or_after(ts + i, n - i, p->starts[b + 1]);
+        p->count[tsagg__qplan_cell(p, 0, b)] += j - i;
+        i = j;
+    }
+}
+
 /* The merchant's rows [r0, r0 + n) (numbered from its first row), all with
  * timestamps in [lo, hi). */
 static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, int64_t hi)
@@ -622,6 +827,14 @@ static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, in
     int whole = whole_range(p, lo, hi, &k.bucket);
     if (rc == 0 && !whole)
         rc = mrows_ts(s, r);
+    int filtered = 0;
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        filtered |= s->fcol[f] != NOCOL;
+    if (rc == 0 && !whole && !filtered && p->group_col == QCOL_NONE && !p->need_measures &&
+        !p->need_users && !p->need_sessions) {
+        count_sorted(p, r->ts + r0, n);
+        return 0;
+    }
     int zero_groups = p->group_col != QCOL_NONE && s->group_dict == NOCOL;
     if (zero_groups)
         memset(c->group, 0, sizeof c->group);
@@ -629,8 +842,14 @@ static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, in
         uint32_t m = r0 + n - i < G ? (uint32_t)(r0 + n - i) : G;
         k.ts = whole ? NULL : r->ts + i;
         for (uint32_t f = 0; f < p->nfilters; f++)
-            k.codes[f] = (codev){s->fcol[f] != NOCOL ? r->codes[f] + i : NULL, 4};
-        k.group = (codev){zero_groups ? c->group : r->group ? r->group + i : NULL, 4};
+            k.codes[f] = s->fcol[f] != NOCOL
+                             ? codes_from(r->codes[f],
+                                          tsagg__pcent_group_code_bytes(s->ent, s->fcol[f]), i)
+                             : (codev){NULL, 4};
+        k.group = zero_groups ? (codev){c->group, 4}
+                  : r->group  ? codes_from(r->group,
+                                           tsagg__pcent_group_code_bytes(s->ent, s->group_dict), i)
+                              : (codev){NULL, 4};
         k.user = r->user ? r->user + i : NULL;
         k.session = r->session ? r->session + i : NULL;
         for (uint32_t x = 0; p->need_measures && x < p->nmeasures; x++)
@@ -638,20 +857,6 @@ static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, in
         rc = scan_chunk(s, c, &k, m);
     }
     return rc;
-}
-
-/* The first of n sorted timestamps that is >= t. */
-static uint64_t first_at_or_after(const int64_t *ts, uint64_t n, int64_t t)
-{
-    uint64_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (ts[mid] < t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 /* A merchant without hour segments: its rows (sorted by time) in the
@@ -744,6 +949,13 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
     pscan s;
     int rc = pscan_init(&s, p, ent);
     s.merch = merch;
+    if (rc == 0 && p->group_col != QCOL_NONE) {
+        /* Counters per code pay when the rows are many times the codes
+         * (every code's counter is allocated and read once per file). */
+        s.ncodes = s.group_dict == NOCOL ? 1 : tsagg__part_dict_size(s.part, s.group_dict);
+        uint64_t rows = merch ? tsagg__pcmerch_entry(merch)->rows : info->rows;
+        s.by_code = rows / BY_CODE_ROWS_PER_CODE >= s.ncodes;
+    }
     if (rc == 0 && !merch)
         rc = scan_groups(&s);
     else if (rc == 0 && tsagg__pcmerch_entry(merch)->nsegments)
@@ -754,6 +966,8 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
         rc = scan_merchant_rows(&s, &r);
         mrows_free(&r);
     }
+    if (rc == 0 && s.code_count)
+        rc = flush_code_counts(&s);
     pscan_free(&s);
     return rc == 1 ? 0 : rc;
 }

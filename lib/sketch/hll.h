@@ -64,6 +64,8 @@ typedef struct tsagg__hll {
     bool dense; /* registers, not exact */
     bool has_zero; /* exact: the mixed hash 0 is in the set */
     bool reserved; /* tsagg__hll_reserve ran: keep every buffer */
+    bool hist_ok; /* registers: hist counts them (kept by inserts, not merges) */
+    uint32_t *hist; /* registers per value 0..63, or NULL */
 } tsagg__hll;
 
 /* An empty exact sketch. Never fails, never allocates. */
@@ -91,6 +93,10 @@ int tsagg__hll_add(tsagg__hll *h, uint64_t input);
 /* Add n inputs. 0 or -ENOMEM (then some of them may have been added: the
  * sketch stays valid, re-adding all is harmless). */
 int tsagg__hll_add_many(tsagg__hll *h, const uint64_t *inputs, size_t n);
+
+/* Add n hashes already mixed (tsagg__hll_mix): the query's row scans mix a
+ * run of ids in one loop, then insert them. Errors as tsagg__hll_add_many. */
+int tsagg__hll_insert_many(tsagg__hll *h, const uint64_t *mixed, size_t n);
 
 /* dst becomes the sketch of the union; src is unchanged (dst == src is fine).
  * 0 or -ENOMEM (dst stays valid, holding a subset of the union). */

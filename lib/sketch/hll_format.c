@@ -351,6 +351,7 @@ int tsagg__hll_merge_view(tsagg__hll *dst, const tsagg__hll_view *v)
     int rc = tsagg__hll_densify(dst);
     if (rc)
         return rc;
+    dst->hist_ok = false; /* registers written wholesale */
     if (v->form == TSAGG__HLL_FORM_SPARSE)
         return sparse_walk(v->body, v->n, dst->reg, NULL);
     planes_max_into(dst->reg, v->body);
@@ -365,6 +366,7 @@ int tsagg__hll_merge_serialized(tsagg__hll *dst, const uint8_t *buf, size_t len)
         rc = exact_walk(v.body, v.n, dst); /* checks all before inserting */
     } else if (rc == 0) {
         rc = tsagg__hll_densify(dst);
+        dst->hist_ok = false; /* registers written wholesale */
         if (rc == 0 && v.form == TSAGG__HLL_FORM_SPARSE) {
             rc = sparse_walk(v.body, v.n, dst->reg, NULL);
         } else if (rc == 0) {
