@@ -224,9 +224,12 @@ static void report_scan(tsagg__part *p, uint64_t rows)
             best = pass == 0 || t < best ? t : best;
         }
         all += best;
-        if (c < TSAGG__COL_DIM0 && c != TSAGG__COL_MERCHANT && c != TSAGG__COL_FLAGS &&
-            c != TSAGG__COL_EVENT)
-            printf("scan_%s %.2f ns/row\n", core[c], best * 1e9 / n);
+        uint32_t ndims = (uint32_t)tsagg_schema_dimension_count(schema);
+        const char *name = c < TSAGG__COL_DIM0 ? core[c]
+                           : c < TSAGG__COL_DIM0 + ndims
+                               ? tsagg_schema_dimension_name(schema, c - TSAGG__COL_DIM0)
+                               : tsagg_schema_measure_name(schema, c - TSAGG__COL_DIM0 - ndims);
+        printf("scan_%s %.2f ns/row\n", name, best * 1e9 / n);
     }
     printf("scan_all_columns %.2f ns/row\n", all * 1e9 / n);
     free(buf);

@@ -944,6 +944,37 @@ static ds span_rows(tsagg_schema *schema, int64_t start, uint32_t hours, uint32_
     return finalize_span(&b, schema, start, hours, 1);
 }
 
+/*
+ * A day of two merchants whose columns take the size-class blocks
+ * (docs/encodings.md): sessions that either go on from the previous row
+ * or come back from far (DICTREFHUF), pages from 700 of which three are
+ * most rows (U32HUF), and events a second to a minute apart (DELTAHUF).
+ */
+static ds size_class_rows(tsagg_schema *schema, int64_t start)
+{
+    builder b = {0};
+    uint64_t x = 0x51ce;
+    uint64_t pool[300];
+    for (int i = 0; i < 300; i++)
+        pool[i] = next_rand(&x) << 20 ^ next_rand(&x);
+    char page[16];
+    uint64_t session = pool[0];
+    for (uint64_t m = 1; m <= 2; m++) {
+        int64_t ts = start;
+        for (size_t i = 0; i < GR + 500; i++) {
+            uint64_t r = next_rand(&x);
+            if (r % 2)
+                session = pool[r / 2 % 300];
+            snprintf(page, sizeof page, "/p/%u", (unsigned)(r % 4 ? r / 4 % 3 : r / 4 % 700));
+            const char *dims[6] = {page, "", r % 3 ? "US" : "DE", "", "", ""};
+            double v = NAN;
+            ts += (int64_t)(r % (r % 5 ? 2000000u : 60000000u));
+            b_add(&b, ts, m, session ^ 1, session, "page_view", dims, 6, &v, 1);
+        }
+    }
+    return finalize_span(&b, schema, start, 24, 1);
+}
+
 Test(partfile, spans_of_an_hour_a_day_and_a_month)
 {
     tsagg_schema *schema = default_schema();
@@ -1646,6 +1677,8 @@ typedef struct layout {
     uint64_t dict_off[1 + MAXD];
     uint64_t col_off;  /* column 0 of group 0 */
     uint64_t zcol_off; /* a zstd-compressed column block, 0 if none */
+    uint64_t huf_off;  /* a DELTAHUF column block (docs/encodings.md), 0 if none */
+    uint8_t tags[256]; /* the block tags (encoding.h) of the column blocks */
     uint64_t page_off, page_first; /* index page 0, its first merchant */
     uint64_t seg_off;  /* hour-segment block of the last merchant of page 0 with one */
     uint64_t seg_merchant; /* that merchant's index */
@@ -1726,6 +1759,20 @@ static layout parse_layout(const uint8_t *f, size_t len)
                 l.col_off = off;
             if (b[1] == 2 && !l.zcol_off)
                 l.zcol_off = off;
+            if (!l.huf_off) {
+                size_t blen;
+                uint8_t *blk = block_raw(f, off, 1, &blen);
+                if (blen && blk[0] == TSAGG_ENC_TAG_DELTAHUF)
+                    l.huf_off = off;
+                free(blk);
+            }
+            {
+                size_t blen;
+                uint8_t *blk = block_raw(f, off, 1, &blen);
+                if (blen)
+                    l.tags[blk[0]] = 1;
+                free(blk);
+            }
         }
     }
     uint64_t npages = (nm + 255) / 256;
@@ -1956,7 +2003,8 @@ Test(partfile, damage_is_detected_and_named)
             cr_assert_eq(rc, TSAGG_ECORRUPT);
     }
     /* Versions 1 (hour files without the index), 2 (one rollup block per
-     * merchant-hour) and 4, with good checksums. */
+     * merchant-hour, no size-class column blocks) and 4, with good
+     * checksums. */
     for (uint16_t v = 1; v <= 4; v += v == 2 ? 2 : 1) {
         memcpy(b, orig, len);
         tsagg__put_u16(b + 8, v);
@@ -2230,6 +2278,34 @@ Test(partfile, every_flipped_byte_is_caught)
     sweep(orig, len, 61, 5);
     free(orig);
     ds_free(&big);
+    /* A day of merchants whose rows are minutes to hours apart: the time
+     * column's blocks are DELTAHUF (docs/encodings.md). A strided sweep. */
+    ds day = span_rows(schema, HOUR0 - 13 * TSAGG__HOUR_US, 24, 60);
+    write_ds(tsagg_io_default(), path, &day, 7, NULL);
+    orig = slurp(path, &len);
+    cr_assert(parse_layout(orig, len).huf_off, "no DELTAHUF column block to damage");
+    t0 = now_s();
+    sweep(orig, len, 3, 3);
+    fprintf(stderr, "partfile: flipped bits of every 3rd of %zu bytes in %.1f s\n", len,
+            now_s() - t0);
+    free(orig);
+    ds_free(&day);
+    /* Every size-class block: a coarser sweep of a larger file. */
+    ds sc = size_class_rows(schema, HOUR0 - 13 * TSAGG__HOUR_US);
+    write_ds(tsagg_io_default(), path, &sc, 8, NULL);
+    orig = slurp(path, &len);
+    layout sl = parse_layout(orig, len);
+    cr_assert(sl.tags[TSAGG_ENC_TAG_DELTAHUF] && sl.tags[TSAGG_ENC_TAG_DICTREFHUF] &&
+                  sl.tags[TSAGG_ENC_TAG_U32HUF],
+              "size-class blocks missing: DELTAHUF %d DICTREFHUF %d U32HUF %d",
+              sl.tags[TSAGG_ENC_TAG_DELTAHUF], sl.tags[TSAGG_ENC_TAG_DICTREFHUF],
+              sl.tags[TSAGG_ENC_TAG_U32HUF]);
+    t0 = now_s();
+    sweep(orig, len, 97, 3);
+    fprintf(stderr, "partfile: flipped bits of every 97th of %zu bytes in %.1f s\n", len,
+            now_s() - t0);
+    free(orig);
+    ds_free(&sc);
     tsagg_schema_free(schema);
     tu_rmtree(dir);
 }

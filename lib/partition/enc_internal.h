@@ -139,4 +139,49 @@ int tsagg__pfor_exc_next(pfor_exc_iter *it, size_t *pos, uint64_t *value);
 /* Decode a whole section into out[0..count): unpack, then patch. */
 void tsagg__pfor_decode(const pfor_view *view, uint64_t *out);
 
+/*
+ * The size-class section (sizeclass.c), the integer stream of DELTAHUF,
+ * DICTREFHUF and U32HUF blocks: values coded by their bit length (the
+ * class, 0..64, of the value or of its zigzag form) with a per-section
+ * Huffman code, each followed by its bits below the top one. Layout (docs/encodings.md, "Size-class section"):
+ *
+ *   u8      form | nsym         bit 7 (SC_ZIGZAG): values are coded by their
+ *                               zigzag form (signed), else as they are;
+ *                               bits 0-6, nsym: 1..65, classes 0..nsym-1
+ *                               have a length
+ *   bytes   lengths             ceil(nsym / 2) bytes, class c's code length
+ *                               (0 unused, 1..SC_MAX_LEN) in the low nibble
+ *                               of byte c / 2 for even c, the high for odd
+ *   bits    stream              per value: the class's canonical code, first
+ *                               bit first, then its class - 1 low bits (class
+ *                               >= 2), LSB-first; zero padding to a byte
+ */
+#define SC_CLASSES 65
+#define SC_MAX_LEN 11
+#define SC_ZIGZAG 0x80u
+
+typedef struct sc_plan {
+    uint8_t len[SC_CLASSES]; /* code length of each class, 0: unused */
+    unsigned nsym;           /* highest used class + 1 */
+    int zigzag;              /* signed form */
+    size_t size;             /* exact bytes of the section */
+} sc_plan;
+
+/* Count the classes of n values, in both forms, and choose the smaller
+ * form and its code. Never fails. */
+void tsagg__sc_plan(enc_fill_fn fill, const void *ctx, size_t n, sc_plan *plan);
+
+/* Write the section planned above: exactly plan->size bytes at out. */
+void tsagg__sc_write(enc_fill_fn fill, const void *ctx, size_t n, const sc_plan *plan,
+                     uint8_t *out);
+
+/* Decode a section of n values that is exactly the bytes [p, end)
+ * into out[0..n). 0 or TSAGG_ECORRUPT (a length above SC_MAX_LEN, a code
+ * that is not complete, a bit pattern no code starts, bits missing, or
+ * trailing or nonzero padding bits). */
+int tsagg__sc_decode(const uint8_t *p, const uint8_t *end, size_t n, uint64_t *out);
+
+/* The same into 32-bit values: a value above 2^32 - 1 is TSAGG_ECORRUPT. */
+int tsagg__sc_decode32(const uint8_t *p, const uint8_t *end, size_t n, uint32_t *out);
+
 #endif

@@ -33,6 +33,9 @@ const char *tsagg__enc_tag_name(int tag)
     case TSAGG_ENC_TAG_DOD: return "DOD";
     case TSAGG_ENC_TAG_DICT: return "DICT";
     case TSAGG_ENC_TAG_DICTREF: return "DICTREF";
+    case TSAGG_ENC_TAG_DELTAHUF: return "DELTAHUF";
+    case TSAGG_ENC_TAG_DICTREFHUF: return "DICTREFHUF";
+    case TSAGG_ENC_TAG_U32HUF: return "U32HUF";
     case TSAGG_ENC_TAG_U32FOR: return "U32FOR";
     case TSAGG_ENC_TAG_F64DEC: return "F64DEC";
     case TSAGG_ENC_TAG_F64XOR: return "F64XOR";

@@ -54,7 +54,10 @@ enum tsagg_enc_tag {
     TSAGG_ENC_TAG_DOD = 0x12,    /* PFOR section of delta-of-delta */
     TSAGG_ENC_TAG_DICT = 0x13,   /* local dictionary + bit-packed codes */
     TSAGG_ENC_TAG_DICTREF = 0x14, /* local dictionary + PFOR back-references */
+    TSAGG_ENC_TAG_DELTAHUF = 0x15, /* size-class section of v[i] - v[i-1] */
+    TSAGG_ENC_TAG_DICTREFHUF = 0x16, /* local dictionary + size-class back-references */
     TSAGG_ENC_TAG_U32FOR = 0x20, /* u32 frame of reference + bit packing */
+    TSAGG_ENC_TAG_U32HUF = 0x21, /* u32 frame of reference + size-class section */
     TSAGG_ENC_TAG_F64DEC = 0x30, /* doubles as decimal-scaled integers */
     TSAGG_ENC_TAG_F64XOR = 0x31, /* doubles XOR previous, bit packed */
     TSAGG_ENC_TAG_STRTAB = 0x40, /* a string table (not a column block) */
@@ -78,12 +81,17 @@ enum tsagg_enc_kind {
 #define TSAGG_ENC_M_DEC 0x20u   /* F64DEC (doubles only) */
 #define TSAGG_ENC_M_XOR 0x40u   /* F64XOR (doubles only) */
 #define TSAGG_ENC_M_DICTREF 0x80u /* DICTREF */
+#define TSAGG_ENC_M_DELTAHUF 0x100u /* DELTAHUF */
+#define TSAGG_ENC_M_DICTREFHUF 0x200u /* DICTREFHUF */
 
 /* The method sets of the kind encoders. */
-#define TSAGG_ENC_METHODS_I64 (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA | TSAGG_ENC_M_DOD)
-#define TSAGG_ENC_METHODS_U64 (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA)
+#define TSAGG_ENC_METHODS_I64                                                                 \
+    (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA | TSAGG_ENC_M_DOD | TSAGG_ENC_M_DELTAHUF)
+#define TSAGG_ENC_METHODS_U64                                                                 \
+    (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA | TSAGG_ENC_M_DELTAHUF)
 #define TSAGG_ENC_METHODS_ID                                                                  \
-    (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA | TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF)
+    (TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA | TSAGG_ENC_M_DICT |                \
+     TSAGG_ENC_M_DICTREF | TSAGG_ENC_M_DELTAHUF | TSAGG_ENC_M_DICTREFHUF)
 #define TSAGG_ENC_METHODS_F64 (TSAGG_ENC_M_RAW | TSAGG_ENC_M_DEC | TSAGG_ENC_M_XOR)
 
 /* ------------------------------------------------------------------------

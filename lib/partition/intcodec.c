@@ -1,6 +1,6 @@
 /*
  * intcodec.c - integer column blocks: 64-bit words (RAW64, FOR, DELTA, DOD,
- * DICT) and 32-bit dictionary codes (RAW32, U32FOR).
+ * DICT, DICTREF, DELTAHUF) and 32-bit dictionary codes (RAW32, U32FOR).
  *
  *   tag    layout after the tag byte (docs/encodings.md)
  *   0x01   RAW64   n x u64 LE
@@ -14,8 +14,13 @@
  *                  PFOR section of r[i]: 0 at a value's first occurrence
  *                  (the next dictionary value), else the distance i - j
  *                  back to the previous row j holding the same value
+ *   0x15   DELTAHUF size-class section (sizeclass.c) of v[i] - v[i-1],
+ *                  v[-1] = 0
  *   0x02   RAW32   n x u32 LE
  *   0x20   U32FOR  varint base; u8 width (0..32); n x (code - base) packed
+ *   0x21   U32HUF  varint base; size-class section of code - base
+ *   0x16   DICTREFHUF as DICTREF, the back-references in a size-class
+ *                  section
  *
  * All differences are taken mod 2^64, which is what makes any int64
  * sequence round-trip, INT64_MIN/MAX jumps included.
@@ -142,7 +147,8 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
                            size_t cap, size_t *written)
 {
     const unsigned all = TSAGG_ENC_M_RAW | TSAGG_ENC_M_FOR | TSAGG_ENC_M_DELTA |
-                         TSAGG_ENC_M_DOD | TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF;
+                         TSAGG_ENC_M_DOD | TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF |
+                         TSAGG_ENC_M_DELTAHUF | TSAGG_ENC_M_DICTREFHUF;
     if (!written || (n && !v) || (cap && !out) || n > TSAGG_ENC_MAX_N || !methods ||
         (methods & ~all))
         return TSAGG_EARG;
@@ -155,7 +161,7 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
     }
 
     /* Size every allowed method; keep the first smallest. */
-    int best = -1; /* 0..2 PFOR kinds, 3 RAW, 4 DICT, 5 DICTREF */
+    int best = -1; /* 0..2 PFOR kinds, 3 RAW, 4 DICT, 5 DICTREF, 6 DELTAHUF, 7 DICTREFHUF */
     size_t best_size = SIZE_MAX;
     pfor_plan plan, best_plan = {0};
     if (methods & TSAGG_ENC_M_RAW) {
@@ -174,7 +180,8 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
     }
     dict_build dict = {0};
     pfor_plan ref_plan = {0};
-    if (methods & (TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF)) {
+    sc_plan ref_huf = {0};
+    if (methods & (TSAGG_ENC_M_DICT | TSAGG_ENC_M_DICTREF | TSAGG_ENC_M_DICTREFHUF)) {
         int rc = dict_analyse(v, n, best_size, &dict);
         if (rc < 0)
             return rc;
@@ -183,14 +190,37 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
             best = 4;
             best_size = dict.head + code_bytes;
         }
-        if (rc == 0 && (methods & TSAGG_ENC_M_DICTREF)) {
+        if (rc == 0 && (methods & (TSAGG_ENC_M_DICTREF | TSAGG_ENC_M_DICTREFHUF)))
             dict_refs(&dict, n);
+        if (rc == 0 && (methods & TSAGG_ENC_M_DICTREF)) {
             tsagg__pfor_plan(fill_words, dict.refs, n, &ref_plan);
             if (dict.head + ref_plan.size < best_size) {
                 best = 5;
                 best_size = dict.head + ref_plan.size;
             }
         }
+        if (rc == 0 && (methods & TSAGG_ENC_M_DICTREFHUF))
+            tsagg__sc_plan(fill_words, dict.refs, n, &ref_huf);
+    }
+    /* The size-class sections decode at a few ns a value where the others
+     * take well under one: they must be an eighth smaller than what they
+     * replace, the best other format (anything, when they are the only
+     * ones allowed) or, for DICTREFHUF against DICTREF, whose dictionary
+     * is the same, DICTREF's section. */
+    size_t huf_beat = best < 0 ? SIZE_MAX : best_size - best_size / 8;
+    size_t ref_beat = best == 5 ? best_size - ref_plan.size / 8 : huf_beat;
+    sc_plan huf = {0};
+    if (methods & TSAGG_ENC_M_DELTAHUF) {
+        tsagg__sc_plan(fill_delta, v, n, &huf);
+        if (1 + huf.size < huf_beat) {
+            best = 6;
+            best_size = 1 + huf.size;
+        }
+    }
+    if (ref_huf.size && dict.head + ref_huf.size < ref_beat &&
+        dict.head + ref_huf.size < best_size) {
+        best = 7;
+        best_size = dict.head + ref_huf.size;
     }
 
     *written = best_size;
@@ -202,16 +232,23 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
         out[0] = TSAGG_ENC_TAG_RAW64;
         for (size_t i = 0; i < n; i++)
             enc_st64(out + 1 + 8 * i, v[i]);
-    } else if (best == 4 || best == 5) {
+    } else if (best == 4 || best == 5 || best == 7) {
         uint8_t *p = out;
-        *p++ = best == 4 ? TSAGG_ENC_TAG_DICT : TSAGG_ENC_TAG_DICTREF;
+        *p++ = best == 4   ? TSAGG_ENC_TAG_DICT
+               : best == 5 ? TSAGG_ENC_TAG_DICTREF
+                           : TSAGG_ENC_TAG_DICTREFHUF;
         p += tsagg__put_varint(p, dict.ndict);
         for (size_t i = 0; i < dict.ndict; i++, p += 8)
             enc_st64(p, dict.vals[i]);
         if (best == 4)
             tsagg__bitpack32(dict.codes, n, enc_bits(dict.ndict - 1), p);
-        else
+        else if (best == 5)
             tsagg__pfor_write(fill_words, dict.refs, n, &ref_plan, p);
+        else
+            tsagg__sc_write(fill_words, dict.refs, n, &ref_huf, p);
+    } else if (best == 6) {
+        out[0] = TSAGG_ENC_TAG_DELTAHUF;
+        tsagg__sc_write(fill_delta, v, n, &huf, out + 1);
     } else {
         out[0] = pfor_tag[best];
         tsagg__pfor_write(pfor_fill[best], v, n, &best_plan, out + 1);
@@ -270,10 +307,11 @@ static int dec_dict(const uint8_t *p, const uint8_t *end, uint64_t *out, size_t 
     return 0;
 }
 
-/* DICTREF payload at p..end: dictionary, then the back-references decoded
- * into out and resolved in place (a reference points to a row already
+/* DICTREF (huf 0) or DICTREFHUF (huf 1) payload at p..end: dictionary,
+ * then the back-references (a PFOR or a size-class section) decoded into
+ * out and resolved in place (a reference points to a row already
  * resolved). Every dictionary value must be used, in order. */
-static int dec_dictref(const uint8_t *p, const uint8_t *end, uint64_t *out, size_t n)
+static int dec_dictref(const uint8_t *p, const uint8_t *end, uint64_t *out, size_t n, int huf)
 {
     uint64_t nd;
     if (tsagg__get_varint(&p, end, &nd) < 0 || nd > n || (n > 0 && nd == 0) ||
@@ -281,10 +319,15 @@ static int dec_dictref(const uint8_t *p, const uint8_t *end, uint64_t *out, size
         return TSAGG_ECORRUPT;
     const uint8_t *dict = p;
     p += (size_t)nd * 8;
-    pfor_view view;
-    if (tsagg__pfor_parse(&p, end, n, &view) < 0 || p != end)
-        return TSAGG_ECORRUPT;
-    tsagg__pfor_decode(&view, out);
+    if (huf) {
+        if (tsagg__sc_decode(p, end, n, out) < 0)
+            return TSAGG_ECORRUPT;
+    } else {
+        pfor_view view;
+        if (tsagg__pfor_parse(&p, end, n, &view) < 0 || p != end)
+            return TSAGG_ECORRUPT;
+        tsagg__pfor_decode(&view, out);
+    }
     uint64_t next = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t r = out[i];
@@ -320,7 +363,13 @@ int tsagg__dec_words(const uint8_t *in, size_t len, uint64_t *out, size_t n)
     case TSAGG_ENC_TAG_DICT:
         return dec_dict(p, end, out, n);
     case TSAGG_ENC_TAG_DICTREF:
-        return dec_dictref(p, end, out, n);
+        return dec_dictref(p, end, out, n, 0);
+    case TSAGG_ENC_TAG_DICTREFHUF:
+        return dec_dictref(p, end, out, n, 1);
+    case TSAGG_ENC_TAG_DELTAHUF:
+        if ((rc = tsagg__sc_decode(p, end, n, out)) < 0)
+            return rc;
+        break;
     case TSAGG_ENC_TAG_FOR:
     case TSAGG_ENC_TAG_DELTA:
     case TSAGG_ENC_TAG_DOD:
@@ -334,7 +383,7 @@ int tsagg__dec_words(const uint8_t *in, size_t len, uint64_t *out, size_t n)
         return TSAGG_ECORRUPT;
     }
     /* Undo the transforms: running sums mod 2^64. */
-    if (in[0] == TSAGG_ENC_TAG_DELTA) {
+    if (in[0] == TSAGG_ENC_TAG_DELTA || in[0] == TSAGG_ENC_TAG_DELTAHUF) {
         uint64_t acc = 0;
         for (size_t i = 0; i < n; i++)
             out[i] = acc += out[i];
@@ -365,6 +414,22 @@ int tsagg__dec_id(const uint8_t *in, size_t len, uint64_t *out, size_t n)
 
 /* ---- 32-bit dictionary codes ------------------------------------------ */
 
+/* U32FOR width from which U32HUF is tried. */
+#define U32HUF_MIN_WIDTH 8
+
+/* code - lo, for the size-class section of U32HUF. */
+typedef struct codes_from {
+    const uint32_t *codes;
+    uint32_t lo;
+} codes_from;
+
+static void fill_codes(const void *ctx, size_t i0, size_t cnt, uint64_t *dst)
+{
+    const codes_from *c = ctx;
+    for (size_t i = 0; i < cnt; i++)
+        dst[i] = c->codes[i0 + i] - c->lo;
+}
+
 int tsagg__enc_u32(const uint32_t *codes, size_t n, uint32_t dict_size, uint8_t *out, size_t cap,
                    size_t *written)
 {
@@ -388,8 +453,29 @@ int tsagg__enc_u32(const uint32_t *codes, size_t n, uint32_t dict_size, uint8_t 
     size_t for_size = 1 + enc_varint_len(lo) + 1 + tsagg__bitpack_size(n, w);
     size_t raw_size = 1 + 4 * n;
     *written = for_size <= raw_size ? for_size : raw_size;
+    /* Size classes for wide codes only (a page column's thousands of
+     * strings): narrower ones are a few values that zstd, on top of
+     * U32FOR, shrinks as well. As for the words, they must save an
+     * eighth. */
+    codes_from from = {codes, lo};
+    sc_plan huf = {0};
+    size_t huf_size = SIZE_MAX;
+    if (w >= U32HUF_MIN_WIDTH) {
+        tsagg__sc_plan(fill_codes, &from, n, &huf);
+        huf_size = 1 + enc_varint_len(lo) + huf.size;
+    }
+    int use_huf = huf_size < *written - *written / 8;
+    if (use_huf)
+        *written = huf_size;
     if (cap < *written)
         return -ENOBUFS;
+    if (use_huf) {
+        uint8_t *p = out;
+        *p++ = TSAGG_ENC_TAG_U32HUF;
+        p += tsagg__put_varint(p, lo);
+        tsagg__sc_write(fill_codes, &from, n, &huf, p);
+        return 0;
+    }
     if (for_size > raw_size) {
         out[0] = TSAGG_ENC_TAG_RAW32;
         for (size_t i = 0; i < n; i++)
@@ -467,6 +553,19 @@ int tsagg__dec_u32(const uint8_t *in, size_t len, uint32_t *out, size_t n, uint3
             if (dict_size <= base || !all_leq(out, n, (uint32_t)base, lim))
                 return n ? TSAGG_ECORRUPT : 0;
         }
+        return 0;
+    }
+    case TSAGG_ENC_TAG_U32HUF: {
+        uint64_t base;
+        if (tsagg__get_varint(&p, end, &base) < 0 || base > UINT32_MAX ||
+            tsagg__sc_decode32(p, end, n, out) < 0)
+            return TSAGG_ECORRUPT;
+        /* base + offset must be a code, and not wrap past 2^32 */
+        uint32_t lim = dict_size > base ? (uint32_t)(dict_size - 1 - base) : 0;
+        if (n && (dict_size <= base || !all_leq(out, n, 0, lim)))
+            return TSAGG_ECORRUPT;
+        for (size_t i = 0; i < n; i++)
+            out[i] += (uint32_t)base;
         return 0;
     }
     default:

@@ -14,7 +14,7 @@
  * Header, 64 bytes:
  *   offset size  field
  *   0      8     magic "TSAGGPRT"
- *   8      2     format version (2)
+ *   8      2     format version (3)
  *   10     2     reserved, 0
  *   12     4     header size (64)
  *   16     8     span start, µs since the epoch (a multiple of 3600e6)

@@ -220,6 +220,20 @@ static void corpus_encoding(void)
     if (tsagg__enc_words_using(ids, n, TSAGG_ENC_M_DICTREF, blk, sizeof blk, &w) != 0)
         die("enc dictref");
     put_block("id_dictref", selector(SEL_ID, 0), n, blk, w);
+    if (tsagg__enc_words_using((const uint64_t *)ts, n, TSAGG_ENC_M_DELTAHUF, blk, sizeof blk,
+                               &w) != 0)
+        die("enc deltahuf");
+    put_block("i64_deltahuf", selector(SEL_I64, 0), n, blk, w);
+    if (tsagg__enc_words_using(ids, n, TSAGG_ENC_M_DICTREFHUF, blk, sizeof blk, &w) != 0)
+        die("enc dictrefhuf");
+    put_block("id_dictrefhuf", selector(SEL_ID, 0), n, blk, w);
+    for (size_t i = 0; i < n; i++)
+        codes[i] = (uint32_t)(rnd() % 4 ? rnd() % 3 : rnd() % 700);
+    if (tsagg__enc_u32(codes, n, 1024, blk, sizeof blk, &w) != 0 || blk[0] != TSAGG_ENC_TAG_U32HUF)
+        die("enc_u32 huf");
+    put_block("u32_huf", selector(SEL_U32, 10), n, blk, w);
+    for (size_t i = 0; i < n; i++)
+        codes[i] = (uint32_t)(rnd() % 700);
     if (tsagg__enc_u32(codes, n, 1024, blk, sizeof blk, &w) != 0)
         die("enc_u32");
     put_block("u32_codes", selector(SEL_U32, 10), n, blk, w);
@@ -300,9 +314,19 @@ static void copy_file(const char *src, const char *target, const char *name, siz
 
 /* nrows rows of `merchants` merchants in a span of `hours` hours, each
  * merchant's rows step_s seconds apart from the span start. */
+/* step_s 0: rows of each merchant seconds to minutes apart, users and
+ * sessions back from one row to hundreds, pages of a wide dictionary, so
+ * that the file holds size-class blocks (DELTAHUF, DICTREFHUF, U32HUF). */
 static void write_part(const char *name, size_t nrows, uint32_t merchants, uint32_t hours,
                        int64_t step_s)
 {
+    static char pages[16][8];
+    for (int k = 0; k < 16; k++)
+        snprintf(pages[k], sizeof pages[k], "/p%d", k);
+    uint64_t pool[200], prev = 0;
+    for (int k = 0; k < 200; k++)
+        pool[k] = rnd();
+    int64_t t = 0;
     tsagg_schema *schema;
     if (tsagg_schema_create_default(&schema) != 0)
         die("schema");
@@ -321,6 +345,14 @@ static void write_part(const char *name, size_t nrows, uint32_t merchants, uint3
         r->ts = hour + (int64_t)(i % (nrows / merchants)) * step_s * INT64_C(1000000);
         r->user = 100 + rnd() % 40;
         r->session = 500 + rnd() % 60;
+        if (step_s == 0) {
+            if (i == 0 || r->merchant != rows[i - 1].merchant)
+                t = hour;
+            t += (int64_t)(rnd() % (UINT64_C(1000000) << (r->merchant % 8)));
+            r->ts = t;
+            prev = rnd() % 2 ? prev : pool[rnd() % 200];
+            r->user = r->session = prev;
+        }
         r->flags = i % 3 == 0 ? TSAGG_EVENT_HAS_ID : 0;
         r->id = r->flags ? rnd() : 0;
         const char *ev = names[rnd() % 3];
@@ -330,6 +362,16 @@ static void write_part(const char *name, size_t nrows, uint32_t merchants, uint3
         for (size_t k = 0; k < ndims; k++) {
             const char *v = dimvals[(i + k) % 6];
             dims[i * ndims + k] = (tsagg__str){v, (uint32_t)strlen(v)};
+        }
+        if (step_s == 0) { /* 3 common pages, then hundreds of rare ones */
+            static char rare[1 << 16][8];
+            uint64_t x = rnd();
+            if (x % 4)
+                dims[i * ndims] = (tsagg__str){pages[x / 4 % 3], (uint32_t)strlen(pages[x / 4 % 3])};
+            else {
+                snprintf(rare[i % (1 << 16)], 8, "/r%u", (unsigned)(x / 4 % 600));
+                dims[i * ndims] = (tsagg__str){rare[i % (1 << 16)], (uint32_t)strlen(rare[i % (1 << 16)])};
+            }
         }
         for (size_t k = 0; k < nm; k++)
             meas[i * nm + k] = (i + k) % 4 == 0 ? NAN : (double)(i % 50) * 1.25;
@@ -374,6 +416,7 @@ static void corpus_partfile(void)
     write_part("one_event", 1, 1, 1, 15);
     /* A day: each merchant has a busy hour (a rollup) and a quiet one. */
     write_part("day_rollups", 1400, 2, 24, 6);
+    write_part("day_size_classes", 5000, 20, 24, 0);
 }
 
 /* ---- zoneinfo ------------------------------------------------------------- */
