@@ -250,7 +250,9 @@ TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
  * cancel: compactions, merges and rebuilds of other threads wait. Events
  * other threads append meanwhile are not lost: the first such append makes
  * finish compact from the log instead. Events in the log but not compacted
- * before begin are read into the load first.
+ * before begin are read into the load first. The handle's head of
+ * uncompacted events (docs/head.md) does not index the load's events: a
+ * query before finish reads them from the log, after a cancel too.
  *
  * tsagg_bulk_begin: opts as for tsagg_compact() (NULL: defaults). Errors:
  * those of tsagg_compact(). tsagg_bulk_append: as tsagg_append() (the

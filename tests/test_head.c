@@ -14,7 +14,10 @@
  *     past twice that the append compacts, and nothing is lost;
  *   - distinct-count estimates are the same, to the last digit, from the
  *     head, from a file and the head, and from files compacted in two runs,
- *     merged or not.
+ *     merged or not;
+ *   - a bulk load's events are counted by a query in the middle of the load,
+ *     after its finish and after a cancel, and the load never compacts
+ *     inline (its thread holds the compaction lock) however the head grows.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -397,5 +400,49 @@ Test(head, new_rules_apply_to_events_already_in_the_head)
     cr_assert_eq(total(st, 4, 0, TSAGG_METRIC_COUNT, NULL), 480);
     cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
     cr_assert_eq(total(st, 4, TSAGG_QUERY_NO_TAIL, TSAGG_METRIC_COUNT, NULL), 480);
+    tsagg_store_close(st);
+}
+
+static void bulk_range(tsagg_bulk *b, uint64_t m, uint64_t from, uint64_t to)
+{
+    tsagg_event e[256];
+    tsagg_attr a[256];
+    while (from < to) {
+        size_t n = 0;
+        for (; n < 256 && from < to; n++, from++)
+            fill(&e[n], &a[n], m, from);
+        int rc = tsagg_bulk_append(b, e, n, NULL);
+        cr_assert_eq(rc, 0, "bulk append: %s", tsagg_strerror(rc));
+    }
+}
+
+Test(head, bulk_loads_beside_the_head, .timeout = 60)
+{
+    const uint64_t bound = 1u << 20;
+    tsagg_store *st = open_store(TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE, bound, NULL);
+    append_range(st, 5, 0, 1000);
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.threads = 2;
+    tsagg_bulk *b;
+    cr_assert_eq(tsagg_bulk_begin(st, &o, &b), 0);
+    /* Far past twice the bound if the head indexed them. */
+    bulk_range(b, 7, 1000, 30000);
+    cr_assert_eq(total(st, 0, TSAGG_QUERY_ALL_MERCHANTS, TSAGG_METRIC_COUNT, NULL), 30000);
+    bulk_range(b, 7, 30000, 60000);
+    tsagg_compact_stats s = {.struct_size = sizeof s};
+    cr_assert_eq(tsagg_bulk_finish(b, &s), 0);
+    cr_assert_eq(s.consumed_seq, 60000);
+    cr_assert_eq(total(st, 0, TSAGG_QUERY_ALL_MERCHANTS, TSAGG_METRIC_COUNT, NULL), 60000);
+    cr_assert_lt(tsagg__head_bytes(st), bound, "the head kept %zu bytes of a published load",
+                 tsagg__head_bytes(st));
+
+    /* Cancelled: the log keeps the events, and the head reads them from it. */
+    cr_assert_eq(tsagg_bulk_begin(st, &o, &b), 0);
+    bulk_range(b, 9, 60000, 70000);
+    cr_assert_eq(tsagg_bulk_cancel(b), 0);
+    cr_assert_eq(total(st, 0, TSAGG_QUERY_ALL_MERCHANTS, TSAGG_METRIC_COUNT, NULL), 70000);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    cr_assert_eq(total(st, 0, TSAGG_QUERY_ALL_MERCHANTS, TSAGG_METRIC_COUNT, NULL), 70000);
     tsagg_store_close(st);
 }
