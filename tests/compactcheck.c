@@ -281,8 +281,10 @@ int cc_same_group(const cc_row *a, const cc_row *b)
 
 void cc_sort(cc_rows *rs)
 {
-    /* Unused dimension and measure slots are zero in every row. */
-    qsort(rs->r, rs->n, sizeof *rs->r, cc_cmp_full);
+    /* Unused dimension and measure slots are zero in every row. No rows
+     * may mean no array: qsort's pointer must not be NULL. */
+    if (rs->n > 1)
+        qsort(rs->r, rs->n, sizeof *rs->r, cc_cmp_full);
 }
 
 void cc_row_text(const cc_ctx *c, const cc_row *r, char *buf, size_t len)

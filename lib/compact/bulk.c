@@ -273,7 +273,7 @@ static int queue_batch(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t
     while (b->queued >= QUEUE_MAX && !b->helper_rc)
         pthread_cond_wait(&b->space, &b->mu);
     int rc = b->helper_rc;
-    bulk_batch *t = b->spare;
+    bulk_batch *t = rc == 0 ? b->spare : NULL; /* none taken to return with */
     if (t)
         b->spare = t->next;
     pthread_mutex_unlock(&b->mu);
