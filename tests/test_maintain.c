@@ -72,24 +72,6 @@ static void append_span(tsagg_store *st, size_t n, int64_t ts, int64_t step, uin
     }
 }
 
-/* Events of every merchant in [from, to). */
-static uint64_t count_all(tsagg_store *st, int64_t from, int64_t to)
-{
-    tsagg_query q;
-    tsagg_query_init(&q);
-    q.flags = TSAGG_QUERY_ALL_MERCHANTS;
-    q.from = from;
-    q.to = to;
-    q.bucket = TSAGG_BUCKET_TOTAL;
-    tsagg_result *r;
-    cr_assert_eq(tsagg_result_create(&r), 0);
-    int rc = tsagg_query_run(st, &q, r);
-    cr_assert_eq(rc, 0, "query: %s", tsagg_result_errmsg(r));
-    uint64_t n = (uint64_t)tsagg_result_values(r, 0)[0];
-    tsagg_result_free(r);
-    return n;
-}
-
 static int count_files(const char *dir, const char *suffix)
 {
     char cmd[1024];
@@ -131,7 +113,7 @@ static void *querier(void *arg)
     uint64_t last = 0;
     while (!atomic_load(&o->done)) {
         uint64_t before = atomic_load(&o->acked);
-        uint64_t n = count_all(o->st, o->base - DAY_US, o->base + 30 * DAY_US);
+        uint64_t n = tu_count_events(o->st, o->base - DAY_US, o->base + 30 * DAY_US);
         uint64_t after = atomic_load(&o->acked);
         /* Every acknowledged event counts once: never fewer than were
          * acknowledged before the query, never more than after (a batch
@@ -176,7 +158,7 @@ Test(maintain, online_with_appends_and_queries)
     cr_expect_gt(t.segments_archived, 0);
     cr_expect_eq(t.failures, 0, "%s", t.last_error_msg);
     cr_expect_eq(t.events_compacted, o.total);
-    cr_expect_eq(count_all(o.st, o.base - DAY_US, o.base + 30 * DAY_US), o.total);
+    cr_expect_eq(tu_count_events(o.st, o.base - DAY_US, o.base + 30 * DAY_US), o.total);
     cr_log_info("online: %" PRIu64 " queries beside %" PRIu64 " appends; %" PRIu64
                 " steps, %" PRIu64 " compactions, %" PRIu64 " segments archived, %" PRIu64
                 " us CPU",
@@ -184,7 +166,7 @@ Test(maintain, online_with_appends_and_queries)
     cr_assert_eq(tsagg_store_close(o.st), 0);
     /* What a new handle sees. */
     o.st = open_store(NULL, NULL, 0);
-    cr_expect_eq(count_all(o.st, o.base - DAY_US, o.base + 30 * DAY_US), o.total);
+    cr_expect_eq(tu_count_events(o.st, o.base - DAY_US, o.base + 30 * DAY_US), o.total);
     cr_expect_eq(tsagg_verify(o.st, NULL, NULL, NULL), 0);
     cr_assert_eq(tsagg_store_close(o.st), 0);
 }
@@ -217,7 +199,7 @@ Test(maintain, step_compacts_when_due_only)
     usleep(80 * 1000);
     cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
     cr_expect_eq(s.compactions, 1);
-    cr_expect_eq(count_all(st, base - DAY_US, base + 2 * DAY_US), 1010);
+    cr_expect_eq(tu_count_events(st, base - DAY_US, base + 2 * DAY_US), 1010);
     /* Bad options are refused, saying which. */
     mo.interval_ms = 0;
     cr_expect_eq(tsagg_maintain(st, &mo, &s), TSAGG_EARG);
@@ -279,7 +261,7 @@ Test(maintain, retention_of_partitions_and_log)
     }
     append_span(st, 4000, new_from, 4 * DAY_US / 4000, 20, 6000);
     cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
-    cr_assert_eq(count_all(st, old_from - DAY_US, now + DAY_US), 10000);
+    cr_assert_eq(tu_count_events(st, old_from - DAY_US, now + DAY_US), 10000);
     char parts[700], logdir[700];
     snprintf(parts, sizeof parts, "%s/parts", tu_store);
     snprintf(logdir, sizeof logdir, "%s/log", tu_store);
@@ -298,8 +280,8 @@ Test(maintain, retention_of_partitions_and_log)
     cr_expect_gt(s.segments_dropped, 0);
     cr_expect_eq(s.log_start_seq, 6001, "the log starts at %" PRIu64, s.log_start_seq);
     /* Gone from queries and disk; nothing newer is. */
-    cr_expect_eq(count_all(st, old_from - DAY_US, now + DAY_US), 4000);
-    cr_expect_eq(count_all(st, new_from, now + DAY_US), 4000);
+    cr_expect_eq(tu_count_events(st, old_from - DAY_US, now + DAY_US), 4000);
+    cr_expect_eq(tu_count_events(st, new_from, now + DAY_US), 4000);
     cr_expect_eq(count_files(parts, ".tpart"), files_before - (int)s.partitions_dropped);
     cr_expect_eq(count_files(logdir, ".tlog"), segs_before - (int)s.segments_dropped);
     uint64_t first;
@@ -322,7 +304,7 @@ Test(maintain, retention_of_partitions_and_log)
     ro.from = new_from;
     ro.to = now + HOUR_US;
     cr_expect_eq(tsagg_rebuild(st, &ro, NULL), 0);
-    cr_expect_eq(count_all(st, old_from - DAY_US, now + DAY_US), 4000);
+    cr_expect_eq(tu_count_events(st, old_from - DAY_US, now + DAY_US), 4000);
     cr_assert_eq(tsagg_store_close(st), 0);
 
     /* A log that starts after 1 as recorded: open, verify and append. */
@@ -331,7 +313,7 @@ Test(maintain, retention_of_partitions_and_log)
     cr_expect_eq(tsagg_verify(st, NULL, NULL, &vs), 0);
     cr_expect_eq(vs.problems, 0);
     append_span(st, 10, new_from, 1000000, 3, 20000);
-    cr_expect_eq(count_all(st, old_from - DAY_US, now + DAY_US), 4010);
+    cr_expect_eq(tu_count_events(st, old_from - DAY_US, now + DAY_US), 4010);
     cr_assert_eq(tsagg_store_close(st), 0);
 
     /* A version-3 manifest whose log start is not one retention writes
@@ -428,7 +410,7 @@ Test(maintain, sticky_failure_seen_by_host_then_recovered)
     cr_expect_neq(s.last_error_us, 0);
     cr_expect_eq(s.tail_events, 1000);
     /* Nothing lost meanwhile; the step called by the host fails too. */
-    cr_expect_eq(count_all(st, base - DAY_US, base + 2 * DAY_US), 1000);
+    cr_expect_eq(tu_count_events(st, base - DAY_US, base + 2 * DAY_US), 1000);
     tsagg_maintain_stats one = {.struct_size = sizeof one};
     tsagg_maintain_options now;
     tsagg_maintain_options_init(&now);
@@ -447,7 +429,7 @@ Test(maintain, sticky_failure_seen_by_host_then_recovered)
     cr_expect_eq(s.tail_events, 0);
     cr_expect_eq(s.last_error, -EIO, "the last failure stays visible");
     cr_expect_geq(s.last_success_us, s.last_error_us);
-    cr_expect_eq(count_all(st, base - DAY_US, base + 2 * DAY_US), 1000);
+    cr_expect_eq(tu_count_events(st, base - DAY_US, base + 2 * DAY_US), 1000);
     uint64_t compacted = 0;
     cr_assert_eq(tsagg_compacted_seq(st, &compacted), 0);
     cr_expect_eq(compacted, 1000);
@@ -478,7 +460,7 @@ Test(maintain, live_hour_merged_at_file_count)
     cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
     cr_expect_geq(s.files_merged, 4);
     cr_expect_eq(count_files(parts, ".tpart"), hour_files + 1 - (int)s.files_merged + 1);
-    cr_expect_eq(count_all(st, now - DAY_US, now + DAY_US), 40);
+    cr_expect_eq(tu_count_events(st, now - DAY_US, now + DAY_US), 40);
     cr_assert_eq(tsagg_store_close(st), 0);
 }
 

@@ -136,23 +136,6 @@ static uint64_t drain(int fd, uint64_t acked, uint64_t deadline_ns)
     }
 }
 
-static uint64_t count_window(tsagg_store *st, int64_t from, int64_t to)
-{
-    tsagg_query q;
-    tsagg_query_init(&q);
-    q.flags = TSAGG_QUERY_ALL_MERCHANTS;
-    q.from = from;
-    q.to = to;
-    q.bucket = TSAGG_BUCKET_TOTAL;
-    tsagg_result *r;
-    cr_assert_eq(tsagg_result_create(&r), 0);
-    int rc = tsagg_query_run(st, &q, r);
-    cr_assert_eq(rc, 0, "query: %s", tsagg_result_errmsg(r));
-    uint64_t n = (uint64_t)tsagg_result_values(r, 0)[0];
-    tsagg_result_free(r);
-    return n;
-}
-
 typedef struct log_view {
     uint64_t recent;       /* events in [from, to) */
     uint8_t *seen;         /* by id: rounds * ROUND_IDS */
@@ -226,7 +209,7 @@ Test(maintain_crash, kill_during_maintenance)
         /* (The first round's old events are retention's to remove.) */
         for (uint64_t id = round ? first : 20 * BATCH; id < acked; id++)
             cr_assert(v.seen[id], "round %d: acknowledged event %" PRIu64 " lost", round, id);
-        uint64_t counted = count_window(st, recent_from, recent_to);
+        uint64_t counted = tu_count_events(st, recent_from, recent_to);
         cr_assert_eq(counted, v.recent, "round %d: the query counts %" PRIu64 " of the log's %"
                      PRIu64 " recent events", round, counted, v.recent);
         uint64_t compacted = 0;
@@ -245,8 +228,8 @@ Test(maintain_crash, kill_during_maintenance)
     mo.flags = TSAGG_MAINTAIN_NOW;
     tsagg_maintain_stats s = {.struct_size = sizeof s};
     cr_assert_eq(tsagg_maintain(st, &mo, &s), 0, "%s", s.last_error_msg);
-    cr_expect_eq(count_window(st, now - 500 * DAY_US, now - 300 * DAY_US), 0);
-    cr_expect_eq(count_window(st, recent_from, recent_to), v.recent);
+    cr_expect_eq(tu_count_events(st, now - 500 * DAY_US, now - 300 * DAY_US), 0);
+    cr_expect_eq(tu_count_events(st, recent_from, recent_to), v.recent);
     cr_expect_eq(tsagg_verify(st, NULL, NULL, NULL), 0);
     cr_assert_eq(tsagg_store_close(st), 0);
     cr_log_info("maintenance crash test: %d rounds, %" PRIu64 " events acknowledged, %" PRIu64

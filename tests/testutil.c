@@ -116,3 +116,20 @@ const char *tu_shared_data(void)
     snprintf(probe, sizeof probe, "%s/apache_logs.log", dir);
     return access(probe, R_OK) == 0 ? dir : NULL;
 }
+
+uint64_t tu_count_events(tsagg_store *st, int64_t from, int64_t to)
+{
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.flags = TSAGG_QUERY_ALL_MERCHANTS;
+    q.from = from;
+    q.to = to;
+    q.bucket = TSAGG_BUCKET_TOTAL;
+    tsagg_result *r;
+    cr_assert_eq(tsagg_result_create(&r), 0);
+    int rc = tsagg_query_run(st, &q, r);
+    cr_assert_eq(rc, 0, "query: %s", tsagg_result_errmsg(r));
+    uint64_t n = (uint64_t)tsagg_result_values(r, 0)[0];
+    tsagg_result_free(r);
+    return n;
+}

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tsagg.h"
+
 /* Create a fresh empty directory under $TMPDIR (or /tmp); returns its path
  * in a static buffer owned by the caller's copy. Aborts the test on failure. */
 void tu_tmpdir(char *buf, size_t len);
@@ -39,5 +41,8 @@ uint64_t tu_now_ns(void);
 
 /* The shared real-data folder, or NULL when it is absent (tests skip). */
 const char *tu_shared_data(void);
+
+/* Events of every merchant in [from, to), by a query (asserts it answers). */
+uint64_t tu_count_events(tsagg_store *st, int64_t from, int64_t to);
 
 #endif
