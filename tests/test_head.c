@@ -64,7 +64,9 @@ static void fill(tsagg_event *e, tsagg_attr *a, uint64_t m, uint64_t i)
                        .id = i, .attrs = a, .nattrs = 1};
 }
 
-static void append_range(tsagg_store *st, uint64_t m, uint64_t from, uint64_t to)
+/* Events [from, to) of merchant m, in batches of 256, through tsagg_append
+ * (bulk NULL) or a bulk load. */
+static void add_range(tsagg_store *st, tsagg_bulk *bulk, uint64_t m, uint64_t from, uint64_t to)
 {
     tsagg_event e[256];
     tsagg_attr a[256];
@@ -72,9 +74,14 @@ static void append_range(tsagg_store *st, uint64_t m, uint64_t from, uint64_t to
         size_t n = 0;
         for (; n < 256 && from < to; n++, from++)
             fill(&e[n], &a[n], m, from);
-        int rc = tsagg_append(st, e, n, NULL);
+        int rc = bulk ? tsagg_bulk_append(bulk, e, n, NULL) : tsagg_append(st, e, n, NULL);
         cr_assert_eq(rc, 0, "append: %s", tsagg_strerror(rc));
     }
+}
+
+static void append_range(tsagg_store *st, uint64_t m, uint64_t from, uint64_t to)
+{
+    add_range(st, NULL, m, from, to);
 }
 
 /* Total of a metric over 3 days (flags: TSAGG_QUERY_*), optionally where
@@ -403,19 +410,6 @@ Test(head, new_rules_apply_to_events_already_in_the_head)
     tsagg_store_close(st);
 }
 
-static void bulk_range(tsagg_bulk *b, uint64_t m, uint64_t from, uint64_t to)
-{
-    tsagg_event e[256];
-    tsagg_attr a[256];
-    while (from < to) {
-        size_t n = 0;
-        for (; n < 256 && from < to; n++, from++)
-            fill(&e[n], &a[n], m, from);
-        int rc = tsagg_bulk_append(b, e, n, NULL);
-        cr_assert_eq(rc, 0, "bulk append: %s", tsagg_strerror(rc));
-    }
-}
-
 Test(head, bulk_loads_beside_the_head, .timeout = 60)
 {
     const uint64_t bound = 1u << 20;
@@ -427,9 +421,9 @@ Test(head, bulk_loads_beside_the_head, .timeout = 60)
     tsagg_bulk *b;
     cr_assert_eq(tsagg_bulk_begin(st, &o, &b), 0);
     /* Far past twice the bound if the head indexed them. */
-    bulk_range(b, 7, 1000, 30000);
+    add_range(st, b, 7, 1000, 30000);
     cr_assert_eq(total(st, 0, TSAGG_QUERY_ALL_MERCHANTS, TSAGG_METRIC_COUNT, NULL), 30000);
-    bulk_range(b, 7, 30000, 60000);
+    add_range(st, b, 7, 30000, 60000);
     tsagg_compact_stats s = {.struct_size = sizeof s};
     cr_assert_eq(tsagg_bulk_finish(b, &s), 0);
     cr_assert_eq(s.consumed_seq, 60000);
@@ -439,7 +433,7 @@ Test(head, bulk_loads_beside_the_head, .timeout = 60)
 
     /* Cancelled: the log keeps the events, and the head reads them from it. */
     cr_assert_eq(tsagg_bulk_begin(st, &o, &b), 0);
-    bulk_range(b, 9, 60000, 70000);
+    add_range(st, b, 9, 60000, 70000);
     cr_assert_eq(tsagg_bulk_cancel(b), 0);
     cr_assert_eq(total(st, 0, TSAGG_QUERY_ALL_MERCHANTS, TSAGG_METRIC_COUNT, NULL), 70000);
     cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
