@@ -155,7 +155,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     (cd "$ROOT" && meson setup "$BUILD" --buildtype=release -Dtests=false) >&2
 fi
 if command -v node >/dev/null &&
-    ! node -e 'const o = require(process.argv[1]);
+    ! node -e 'const o = require(require("path").resolve(process.argv[1]));
                process.exit(o.find(x => x.name === "buildtype").value === "release" ? 0 : 1)' \
         "$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null; then
     loud "$BUILD is not a release build: libtsagg's figures will be worse than they should"
