@@ -22,11 +22,15 @@
  *      tsagg_options.head_max_bytes (TSAGG_MAINTAIN_NOW: whenever it is not
  *      empty). tsagg_compact()
  *      also merges the days and months it seals into one file each;
- *   2. merges (tsagg_merge()) once a span with several files ended an hour
- *      ago or more (late events), or a span holds merge_span_files files
- *      (the hour being written gets one per compaction: merged every
- *      merge_span_files compactions, not at each, which would rewrite it
- *      every time);
+ *   2. merges once a span with several files ended an hour ago or more
+ *      (late events: the whole span, as tsagg_merge() does), or a span
+ *      holds merge_span_files files. The hour being written gets a file per
+ *      compaction; merging all of it each time would rewrite its rows at
+ *      every merge, so only its newest files are merged: walking from the
+ *      newest, an older file joins while it holds no more rows than the
+ *      newer ones together, and merge_span_files such files make a merge.
+ *      Merged files about double, and a row is rewritten about
+ *      log2(compactions / merge_span_files) times in its hour;
  *   3. partition retention: with retention_days_parts, every partition file
  *      whose span ends at or before now - retention_days_parts days is
  *      dropped from MANIFEST by one publish, like a compaction's (whole
@@ -89,8 +93,9 @@ typedef struct tsagg_maintain_options {
                                      256 MiB, at least 1 MiB */
     uint32_t threads;             /* compaction threads (tsagg_compact_options);
                                      default 1 */
-    uint32_t merge_span_files;    /* merge a span at this many files; default
-                                     16 (0: only an hour after its end) */
+    uint32_t merge_span_files;    /* merge a span's newest files at this many;
+                                     default 16 (0: a span only an hour after
+                                     its end) */
     tsagg_process_fn process;     /* the processing hook of compactions */
     void *process_ctx;
     uint32_t reserved;            /* 0 */

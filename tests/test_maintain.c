@@ -464,6 +464,32 @@ Test(maintain, live_hour_merged_at_file_count)
     cr_assert_eq(tsagg_store_close(st), 0);
 }
 
+/* The hour being written is merged by its newest files: a big file of
+ * earlier merges is not rewritten with every few small ones. */
+Test(maintain, live_hour_merges_leave_its_big_file)
+{
+    tsagg_store *st = open_store(NULL, NULL, 0);
+    int64_t now = wall_us(), hour = now / HOUR_US * HOUR_US;
+    tsagg_maintain_options mo;
+    tsagg_maintain_options_init(&mo);
+    mo.flags = TSAGG_MAINTAIN_NOW;
+    mo.merge_span_files = 4;
+    tsagg_maintain_stats s = {.struct_size = sizeof s};
+    append_span(st, 1000, hour, 1000, 3, 0);
+    cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
+    uint64_t merged = 0;
+    for (uint64_t i = 0; i < 4; i++) {
+        append_span(st, 10, hour + 2000000 + 1000 * (int64_t)i, 1, 3, 1000 + 10 * i);
+        cr_assert_eq(tsagg_maintain(st, &mo, &s), 0);
+        merged += s.files_merged;
+        if (i < 3)
+            cr_expect_eq(s.files_merged, 0, "small file %" PRIu64 " merged the big one", i + 1);
+    }
+    cr_expect_eq(merged, 4, "%" PRIu64 " files merged: the four small ones only", merged);
+    cr_expect_eq(tu_count_events(st, now - DAY_US, now + DAY_US), 1040);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
 /* Queries reading the log tail while retention removes the segments
  * before it: none fails, none miscounts. */
 typedef struct tail_reader {

@@ -465,7 +465,7 @@ static int finish_locked(tsagg_bulk *b)
     tsagg__manifest_free(b->next);
     b->next = NULL;
     if (rc == 0)
-        rc = tsagg__merge_spans_locked(st, b->o.memory_budget, 0, &b->stats);
+        rc = tsagg__merge_spans_locked(st, b->o.memory_budget, TSAGG__MERGE_SEALED, &b->stats);
     return rc;
 }
 

@@ -168,16 +168,36 @@ int tsagg__reduce_files(tsagg_store *st, int64_t start, uint32_t hours, tsagg__f
 
 /* ---- merges of spans (merge_spans.c) --------------------------------------- */
 
+/* What a merge of spans takes (tsagg__merge_spans_locked). */
+#define TSAGG__MERGE_SEALED 0 /* sealed days and months (tier merges) */
+#define TSAGG__MERGE_ALL 1    /* and every other span with several files */
+#define TSAGG__MERGE_RECENT 2 /* as ALL, but see tsagg__merge_recent_locked */
+
 /*
  * Merge files into the spans the tier rule gives them now: every sealed
  * day or month not held by exactly one file of its span becomes one file
- * (tier merges), and with `all` every other span with several files too
- * (extra files of late events). Each merge writes its file and then
- * publishes a manifest that drops its inputs and lists it, so a crash
+ * (tier merges), and with TSAGG__MERGE_ALL every other span with several
+ * files too (extra files of late events). Each merge writes its file and
+ * then publishes a manifest that drops its inputs and lists it, so a crash
  * leaves the state before or after each merge, and running again finishes.
  * Under the store's compact_mu.
  */
-int tsagg__merge_spans_locked(tsagg_store *st, uint64_t budget, int all,
+int tsagg__merge_spans_locked(tsagg_store *st, uint64_t budget, int mode,
                               tsagg_compact_stats *stats);
+
+/*
+ * Maintenance's merges: as TSAGG__MERGE_ALL, except for an hour that ended
+ * less than an hour before now_us (the one being written gets a file per
+ * compaction): only its newest files, once `fanin` of them are no larger
+ * than the newer ones together, so that a row is rewritten about
+ * log2(compactions / fanin) times in its hour rather than at every merge.
+ * Under the store's compact_mu.
+ */
+int tsagg__merge_recent_locked(tsagg_store *st, uint64_t budget, uint32_t fanin, int64_t now_us,
+                               tsagg_compact_stats *stats);
+/* The same as tsagg_merge() runs it: options checked, under the lock,
+ * leftovers of a failure removed. */
+int tsagg__merge_recent(tsagg_store *st, const tsagg_compact_options *opts, uint32_t fanin,
+                        int64_t now_us, tsagg_compact_stats *stats);
 
 #endif

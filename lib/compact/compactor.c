@@ -457,7 +457,7 @@ int tsagg__compact_locked(tsagg_store *st, const tsagg_compact_options *o,
     /* Days and months sealed now (or by a run a crash stopped) become one
      * file each. */
     if (rc == 0)
-        rc = tsagg__merge_spans_locked(st, o->memory_budget, 0, stats);
+        rc = tsagg__merge_spans_locked(st, o->memory_budget, TSAGG__MERGE_SEALED, stats);
     return rc;
 }
 
@@ -479,8 +479,15 @@ int tsagg__remove_leftovers(tsagg_store *st, int rc)
 
 /* What tsagg_compact and tsagg_merge share: defaults for NULL arguments,
  * checks, and one compaction or merge at a time. */
+/* What run_exclusive runs. */
+typedef struct exclusive_job {
+    int merge;      /* 0: compaction; else a merge of spans, TSAGG__MERGE_* + 1 */
+    uint32_t fanin; /* TSAGG__MERGE_RECENT */
+    int64_t now_us;
+} exclusive_job;
+
 static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
-                         tsagg_compact_stats *stats, int merge)
+                         tsagg_compact_stats *stats, const exclusive_job *job)
 {
     tsagg_compact_options defaults;
     if (!opts) {
@@ -497,8 +504,13 @@ static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
     int rc = tsagg__compact_check_options(st, opts);
     if (rc == 0) {
         pthread_mutex_lock(&st->compact_mu);
-        rc = merge ? tsagg__merge_spans_locked(st, opts->memory_budget, 1, &full)
-                   : tsagg__compact_locked(st, opts, &full);
+        if (!job->merge)
+            rc = tsagg__compact_locked(st, opts, &full);
+        else if (job->merge - 1 == TSAGG__MERGE_RECENT)
+            rc = tsagg__merge_recent_locked(st, opts->memory_budget, job->fanin, job->now_us,
+                                            &full);
+        else
+            rc = tsagg__merge_spans_locked(st, opts->memory_budget, job->merge - 1, &full);
         if (rc != 0)
             rc = tsagg__remove_leftovers(st, rc);
         pthread_mutex_unlock(&st->compact_mu);
@@ -510,12 +522,19 @@ static int run_exclusive(tsagg_store *st, const tsagg_compact_options *opts,
 
 int tsagg_compact(tsagg_store *st, const tsagg_compact_options *opts, tsagg_compact_stats *stats)
 {
-    return run_exclusive(st, opts, stats, 0);
+    return run_exclusive(st, opts, stats, &(exclusive_job){0, 0, 0});
 }
 
 int tsagg_merge(tsagg_store *st, const tsagg_compact_options *opts, tsagg_compact_stats *stats)
 {
-    return run_exclusive(st, opts, stats, 1);
+    return run_exclusive(st, opts, stats, &(exclusive_job){TSAGG__MERGE_ALL + 1, 0, 0});
+}
+
+int tsagg__merge_recent(tsagg_store *st, const tsagg_compact_options *opts, uint32_t fanin,
+                        int64_t now_us, tsagg_compact_stats *stats)
+{
+    return run_exclusive(st, opts, stats,
+                         &(exclusive_job){TSAGG__MERGE_RECENT + 1, fanin, now_us});
 }
 
 int tsagg_compacted_seq(tsagg_store *st, uint64_t *seq)

@@ -1,7 +1,8 @@
 /*
  * merge_spans.c - files merged into the span the tier rule gives them:
  * sealed days and months into one file each after every compaction (tier
- * merges), and by tsagg_merge every span with several files.
+ * merges), by tsagg_merge every span with several files, and by
+ * maintenance the newest files of an hour still being written.
  *
  * Each merge writes its file (temporary name, fsync, rename, directory
  * fsync) and then publishes a manifest that drops its inputs and lists it:
@@ -70,20 +71,41 @@ static int merge_files(tsagg_store *st, const tsagg__manifest *m, size_t from, s
     return 0;
 }
 
-/* Whether the files [i, j) of m, whose target span is (start, hours),
- * are merged: a sealed day or month not held by exactly one file of its
- * span; with `all`, any span with several files too. */
-static int wants_merge(const tsagg__manifest *m, size_t i, size_t j, int64_t start,
-                       uint32_t hours, int all)
+/* Which files of one target span (start, hours), [i, j) of m, a merge
+ * takes: [*from, j), or none (*from == j). */
+typedef struct merge_rule {
+    int mode;       /* TSAGG__MERGE_* */
+    uint32_t fanin; /* TSAGG__MERGE_RECENT: files that make a merge */
+    int64_t now_us;
+} merge_rule;
+
+static size_t merge_from(const tsagg__manifest *m, size_t i, size_t j, int64_t start,
+                         uint32_t hours, const merge_rule *r)
 {
     int one = j - i == 1 && m->parts[i].start == start && m->parts[i].hours == hours;
     if (one)
-        return 0;
-    return all || hours > 1;
+        return j;
+    if (r->mode == TSAGG__MERGE_SEALED)
+        return hours > 1 ? i : j;
+    int64_t end = start + (int64_t)hours * TSAGG__HOUR_US;
+    if (r->mode == TSAGG__MERGE_ALL || hours > 1 || end + TSAGG__HOUR_US <= r->now_us)
+        return i;
+    /* An hour still being written gets a file per compaction. Walking from
+     * the newest, an older file joins while its rows are at most those of
+     * the newer ones it joins; `fanin` such files make a merge. Merged files
+     * thus about double at each merge that takes them, so a row is rewritten
+     * about log2(compactions / fanin) times in its hour, not at every merge. */
+    if (!r->fanin)
+        return j; /* merged only once it ended an hour ago */
+    uint64_t rows = m->parts[j - 1].rows;
+    size_t from = j - 1;
+    while (from > i && m->parts[from - 1].rows <= rows)
+        rows += m->parts[--from].rows;
+    return j - from >= (r->fanin < 2 ? 2 : r->fanin) ? from : j;
 }
 
-int tsagg__merge_spans_locked(tsagg_store *st, uint64_t budget, int all,
-                              tsagg_compact_stats *stats)
+static int merge_spans(tsagg_store *st, uint64_t budget, const merge_rule *rule,
+                       tsagg_compact_stats *stats)
 {
     tsagg__snapshot *snap;
     tsagg__manifest *next;
@@ -93,7 +115,8 @@ int tsagg__merge_spans_locked(tsagg_store *st, uint64_t budget, int all,
     const tsagg__manifest *cur = tsagg__snapshot_manifest(snap);
     char dir[TSAGG_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/parts", st->path);
-    /* Files sorted by start: those of one target span are adjacent. */
+    /* Files sorted by start: those of one target span are adjacent, oldest
+     * first. */
     for (size_t i = 0; rc == 0 && i < cur->nparts;) {
         int64_t start, s2;
         uint32_t hours, h2;
@@ -106,11 +129,12 @@ int tsagg__merge_spans_locked(tsagg_store *st, uint64_t budget, int all,
             if (s2 != start || h2 != hours)
                 break;
         }
-        if (wants_merge(cur, i, j, start, hours, all)) {
+        size_t from = merge_from(cur, i, j, start, hours, rule);
+        if (from < j) {
             tsagg__part_ref ref;
-            rc = merge_files(st, cur, i, j, start, hours, next->next_file_id++, budget, &ref,
+            rc = merge_files(st, cur, from, j, start, hours, next->next_file_id++, budget, &ref,
                              stats);
-            for (size_t k = i; rc == 0 && k < j; k++)
+            for (size_t k = from; rc == 0 && k < j; k++)
                 tsagg__manifest_remove(next, cur->parts[k].file_id);
             if (rc == 0)
                 rc = tsagg__manifest_add(next, &ref);
@@ -125,4 +149,18 @@ int tsagg__merge_spans_locked(tsagg_store *st, uint64_t budget, int all,
     tsagg__snapshot_release(st, snap);
     tsagg__manifest_free(next);
     return rc;
+}
+
+int tsagg__merge_spans_locked(tsagg_store *st, uint64_t budget, int mode,
+                              tsagg_compact_stats *stats)
+{
+    merge_rule r = {mode, 0, 0};
+    return merge_spans(st, budget, &r, stats);
+}
+
+int tsagg__merge_recent_locked(tsagg_store *st, uint64_t budget, uint32_t fanin, int64_t now_us,
+                               tsagg_compact_stats *stats)
+{
+    merge_rule r = {TSAGG__MERGE_RECENT, fanin, now_us};
+    return merge_spans(st, budget, &r, stats);
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "abi_internal.h"
+#include "compact_internal.h" /* tsagg__merge_recent */
 #include "head.h"
 #include "log_internal.h"
 #include "maintain_internal.h"
@@ -166,7 +167,7 @@ static int step_locked(tsagg_store *st, struct tsagg__maint *m, const tsagg_main
     rc = merge_due(st, o->merge_span_files, now_us, &late);
     if (rc == 0 && late) {
         tsagg_compact_stats ms = {.struct_size = sizeof ms};
-        rc = tsagg_merge(st, &co, &ms);
+        rc = tsagg__merge_recent(st, &co, o->merge_span_files, now_us, &ms);
         add_compaction(s, &ms);
     }
     if (rc == 0 && o->retention_days_parts)
