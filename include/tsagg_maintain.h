@@ -29,7 +29,8 @@
  *      every merge, so only its newest files are merged: walking from the
  *      newest, an older file joins while it holds no more rows than the
  *      newer ones together, and merge_span_files such files make a merge.
- *      Merged files about double, and a row is rewritten about
+ *      Merged files about double, up to 2,097,152 rows (a merge holds
+ *      compaction up while it runs), and a row is rewritten about
  *      log2(compactions / merge_span_files) times in its hour;
  *   3. partition retention: with retention_days_parts, every partition file
  *      whose span ends at or before now - retention_days_parts days is

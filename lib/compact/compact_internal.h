@@ -189,8 +189,9 @@ int tsagg__merge_spans_locked(tsagg_store *st, uint64_t budget, int mode,
  * Maintenance's merges: as TSAGG__MERGE_ALL, except for an hour that ended
  * less than an hour before now_us (the one being written gets a file per
  * compaction): only its newest files, once `fanin` of them are no larger
- * than the newer ones together, so that a row is rewritten about
- * log2(compactions / fanin) times in its hour rather than at every merge.
+ * than the newer ones together and the merge stays under 2 M rows, so that a
+ * row is rewritten about log2(compactions / fanin) times in its hour rather
+ * than at every merge.
  * Under the store's compact_mu.
  */
 int tsagg__merge_recent_locked(tsagg_store *st, uint64_t budget, uint32_t fanin, int64_t now_us,

@@ -79,6 +79,12 @@ typedef struct merge_rule {
     int64_t now_us;
 } merge_rule;
 
+/* The largest file a merge of an hour still being written makes (unless
+ * its newest files alone are larger): a merge holds the compaction lock,
+ * and one of a busy hour's millions of rows would hold compaction up for
+ * seconds. Its files are merged whole an hour after it ended. */
+#define RECENT_MERGE_MAX_ROWS (UINT64_C(1) << 21)
+
 static size_t merge_from(const tsagg__manifest *m, size_t i, size_t j, int64_t start,
                          uint32_t hours, const merge_rule *r)
 {
@@ -99,7 +105,8 @@ static size_t merge_from(const tsagg__manifest *m, size_t i, size_t j, int64_t s
         return j; /* merged only once it ended an hour ago */
     uint64_t rows = m->parts[j - 1].rows;
     size_t from = j - 1;
-    while (from > i && m->parts[from - 1].rows <= rows)
+    while (from > i && m->parts[from - 1].rows <= rows &&
+           rows + m->parts[from - 1].rows <= RECENT_MERGE_MAX_ROWS)
         rows += m->parts[--from].rows;
     return j - from >= (r->fanin < 2 ? 2 : r->fanin) ? from : j;
 }

@@ -234,10 +234,12 @@ static int run_step(tsagg_store *st, const tsagg_maintain_options *o, tsagg_main
     int rc = step_locked(st, m, o, s);
     s->cpu_us = (uint64_t)(clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0);
     s->wall_us = (uint64_t)(clock_us(CLOCK_MONOTONIC) - wall0);
-    pthread_mutex_unlock(&m->step_mu);
     rc = tsagg__errsink_end(st, &sink, rc, "maintenance");
     s->steps = 1;
+    /* Still under step_mu: a status read after a later step includes
+     * this one's figures. */
     record(m, s, rc, msg);
+    pthread_mutex_unlock(&m->step_mu);
     if (rc != 0) {
         s->failures = 1;
         s->consecutive_failures = 1;
