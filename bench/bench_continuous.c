@@ -88,14 +88,6 @@ typedef struct run {
     int qrc;
 } run;
 
-static uint64_t rng_next(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static void *appender(void *arg)
 {
     run *r = arg;
@@ -143,16 +135,7 @@ static void *appender(void *arg)
 /* A merchant drawn by traffic. */
 static uint64_t draw_merchant(const run *r, uint64_t *rng)
 {
-    double u = (double)(rng_next(rng) >> 11) / 9007199254740992.0 * r->cum[r->merchants - 1];
-    size_t lo = 0, hi = r->merchants - 1;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (r->cum[mid] < u)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return gagen_merchant_by_rank(r->hist, lo);
+    return gagen_merchant_by_rank(r->hist, draw_rank(r->cum, r->merchants, rng));
 }
 
 /* A zone without daylight saving for gagen's fixed offsets. */

@@ -263,27 +263,10 @@ typedef struct worker {
     int rc;
 } worker;
 
-static uint64_t rng_next(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* A merchant drawn by traffic. */
 static uint64_t draw_merchant(const bench *b, uint64_t *rng)
 {
-    double u = (double)(rng_next(rng) >> 11) / 9007199254740992.0 * b->cum[b->merchants - 1];
-    size_t lo = 0, hi = b->merchants - 1;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (b->cum[mid] < u)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return gagen_merchant_by_rank(b->g, lo);
+    return gagen_merchant_by_rank(b->g, draw_rank(b->cum, b->merchants, rng));
 }
 
 static void *run_worker(void *arg)
