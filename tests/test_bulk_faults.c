@@ -24,7 +24,7 @@
 TestSuite(bulk_faults, .init = tu_store_setup, .fini = tu_store_teardown, .timeout = 600);
 
 #define DAY (24 * CC_HOUR)
-#define EVENTS 30000
+#define EVENTS 8000
 
 static gagen *make_gen(void)
 {
