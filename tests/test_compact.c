@@ -20,7 +20,9 @@
  *   - the processing hook: dropping bots, failing, moving rows;
  *   - read-only handles, bad arguments, max_events;
  *   - compactions and merges while other threads append and read
- *     snapshots (whose files must stay readable while held).
+ *     snapshots (whose files must stay readable while held);
+ *   - the row order of a span buffer, by radix or by comparison, against
+ *     a plain reference sort.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -37,6 +39,7 @@
 
 #include "compactcheck.h"
 #include "log_internal.h" /* tsagg__append_unchecked_ts */
+#include "spanbuf.h"
 #include "testutil.h"
 
 /* ---- fixture -------------------------------------------------------------- */
@@ -1359,4 +1362,95 @@ Test(compact, concurrent_appends_snapshots_and_merges)
                 c.snapshots, c.files_read);
     cr_assert_gt(c.files_read, 0);
     cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* ---- the row order of a span buffer ---------------------------------------- */
+
+typedef struct ref_key {
+    const tsagg__spanrow *r;
+    uint32_t row;
+} ref_key;
+
+/* The order merge.c's row_less and the files promise, arrival last. */
+static int ref_cmp(const void *pa, const void *pb)
+{
+    const ref_key *a = pa, *b = pb;
+    const tsagg__spanrow *x = a->r, *y = b->r;
+    if (x->merchant != y->merchant)
+        return x->merchant < y->merchant ? -1 : 1;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    uint32_t hx = x->flags & TSAGG_EVENT_HAS_ID, hy = y->flags & TSAGG_EVENT_HAS_ID;
+    if (hx != hy)
+        return hx < hy ? -1 : 1;
+    if (hx && x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return a->row < b->row ? -1 : a->row > b->row;
+}
+
+static uint64_t sort_rng(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/*
+ * Buffers of every shape the sort meets: merchants and times in narrow
+ * ranges (the packed key fits: radix) and in wide ones (it does not:
+ * comparison), all one merchant across a time range of 64 bits, many rows
+ * sharing a merchant and microsecond with and without ids (ids repeated:
+ * retries), a few rows, none.
+ */
+Test(spanbuf, sort_matches_reference)
+{
+    static const struct {
+        size_t n;
+        uint64_t merchant_lo, merchants; /* merchants drawn from [lo, lo + merchants) */
+        int64_t ts_lo;
+        uint64_t ts_range;               /* 0: the whole int64 range */
+        unsigned ids;                    /* ids drawn from [0, ids); 0: no row has one */
+    } shapes[] = {
+        {5000, 1, 200000, 1759276800000000, 31ull * 86400000000, 1u << 30},
+        {5000, 1000, 3, 1759276800000000, 20, 4},           /* many ties */
+        {5000, 7, 1, 0, 0, 3},                               /* one merchant, any ts */
+        {5000, 0, 0, INT64_MIN, 0, 1u << 20},                /* any merchant, any ts */
+        {5000, UINT64_MAX - 9, 10, -5000, 10000, 0},         /* no ids, negative ts */
+        {300, 1ull << 40, 1ull << 20, 1ull << 40, 1ull << 30, 2},
+        {3000, 1, 1ull << 24, 0, 1ull << 44, 5},             /* 68 bits: just too wide */
+        {100, 5, 50, 0, 1000, 7},                            /* below the radix threshold */
+        {0, 0, 1, 0, 1, 0},
+    };
+    uint64_t seed = 12;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        tsagg__spanbuf h;
+        cr_assert_eq(tsagg__spanbuf_init(&h, 0, 0, 0), 0);
+        for (size_t i = 0; i < shapes[k].n; i++) {
+            uint64_t m = shapes[k].merchants ? sort_rng(&seed) % shapes[k].merchants
+                                             : sort_rng(&seed);
+            uint64_t t = shapes[k].ts_range ? sort_rng(&seed) % shapes[k].ts_range
+                                            : sort_rng(&seed);
+            tsagg__spanrow r = {.ts = (int64_t)((uint64_t)shapes[k].ts_lo + t),
+                                .merchant = shapes[k].merchant_lo + m};
+            if (shapes[k].ids && sort_rng(&seed) % 4) {
+                r.flags = TSAGG_EVENT_HAS_ID;
+                r.id = sort_rng(&seed) % shapes[k].ids;
+            } else {
+                r.id = sort_rng(&seed); /* not part of the order without the flag */
+            }
+            cr_assert_eq(tsagg__spanbuf_add(&h, &r, NULL, NULL), 0);
+        }
+        cr_assert_eq(tsagg__spanbuf_sort(&h), 0);
+        ref_key *ref = malloc((h.n + 1) * sizeof *ref);
+        cr_assert_not_null(ref);
+        for (size_t i = 0; i < h.n; i++)
+            ref[i] = (ref_key){&h.rows[i], (uint32_t)i};
+        qsort(ref, h.n, sizeof *ref, ref_cmp);
+        for (size_t i = 0; i < h.n; i++)
+            cr_assert_eq(h.order[i], ref[i].row, "shape %zu, position %zu: row %u, expected %u",
+                         k, i, h.order[i], ref[i].row);
+        free(ref);
+        tsagg__spanbuf_free(&h);
+    }
 }
