@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_INLINE_ALL /* short strings: an inlined XXH3 is much faster */
 #include <xxhash.h>
 
 #include "spanbuf.h"
@@ -44,26 +45,45 @@ void tsagg__spanbuf_clear(tsagg__spanbuf *h)
 size_t tsagg__spanbuf_bytes(const tsagg__spanbuf *h)
 {
     size_t per_row = sizeof(tsagg__spanrow) + h->ndims * 4 + h->nmeasures * 8 + 4;
-    return h->cap * per_row + h->arena_cap + h->strs_cap * 8 + h->table_cap * 4;
+    return h->cap * per_row + h->arena_cap + h->strs_cap * 8 + h->table_cap * 8;
 }
 
 static int grow_table(tsagg__spanbuf *h)
 {
     uint32_t cap = h->table_cap ? h->table_cap * 2 : 64;
-    uint32_t *t = calloc(cap, sizeof *t);
+    uint64_t *t = calloc(cap, sizeof *t);
     if (!t)
         return -ENOMEM;
-    for (uint32_t code = 0; code < h->nstrs; code++) {
-        tsagg__str s = tsagg__spanbuf_str(h, code);
-        uint32_t i = (uint32_t)XXH3_64bits(s.ptr, s.len) & (cap - 1);
+    for (uint32_t j = 0; j < h->table_cap; j++) {
+        if (!h->table[j])
+            continue;
+        uint32_t i = (uint32_t)(h->table[j] >> 32) & (cap - 1);
         while (t[i])
             i = (i + 1) & (cap - 1);
-        t[i] = code + 1;
+        t[i] = h->table[j];
     }
     free(h->table);
     h->table = t;
     h->table_cap = cap;
     return 0;
+}
+
+/* The slot of s: where it is (*found 1) or where it would go. */
+static uint32_t probe(const tsagg__spanbuf *h, const char *s, size_t len, uint32_t hash,
+                      int *found)
+{
+    uint32_t mask = h->table_cap - 1, i = hash & mask;
+    for (uint64_t e; (e = h->table[i]) != 0; i = (i + 1) & mask) {
+        if ((uint32_t)(e >> 32) != hash)
+            continue;
+        tsagg__str have = tsagg__spanbuf_str(h, (uint32_t)e - 1);
+        if (have.len == len && (len == 0 || !memcmp(have.ptr, s, len))) {
+            *found = 1;
+            return i;
+        }
+    }
+    *found = 0;
+    return i;
 }
 
 int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t *code)
@@ -75,14 +95,12 @@ int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t
         if (rc != 0)
             return rc;
     }
-    uint32_t mask = h->table_cap - 1;
-    uint32_t i = (uint32_t)XXH3_64bits(s, len) & mask;
-    for (; h->table[i]; i = (i + 1) & mask) {
-        tsagg__str have = tsagg__spanbuf_str(h, h->table[i] - 1);
-        if (have.len == len && (len == 0 || !memcmp(have.ptr, s, len))) {
-            *code = h->table[i] - 1;
-            return 0;
-        }
+    uint32_t hash = (uint32_t)XXH3_64bits(s, len);
+    int found;
+    uint32_t i = probe(h, s, len, hash, &found);
+    if (found) {
+        *code = (uint32_t)h->table[i] - 1;
+        return 0;
     }
     if (h->nstrs == h->strs_cap) {
         uint32_t cap = h->strs_cap ? h->strs_cap * 2 : 32;
@@ -106,7 +124,7 @@ int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t
         memcpy(h->arena + h->arena_len, s, len);
     h->strs[h->nstrs] = (uint64_t)h->arena_len << 20 | len;
     h->arena_len += len;
-    h->table[i] = h->nstrs + 1;
+    h->table[i] = (uint64_t)hash << 32 | (h->nstrs + 1);
     *code = h->nstrs++;
     /* Keep the table at most half full. */
     if (h->nstrs * 2 > h->table_cap)
@@ -120,15 +138,11 @@ int tsagg__spanbuf_find(const tsagg__spanbuf *h, const char *s, size_t len, uint
         len = 0xfffff;
     if (!h->table)
         return 0;
-    uint32_t mask = h->table_cap - 1;
-    for (uint32_t i = (uint32_t)XXH3_64bits(s, len) & mask; h->table[i]; i = (i + 1) & mask) {
-        tsagg__str have = tsagg__spanbuf_str(h, h->table[i] - 1);
-        if (have.len == len && (len == 0 || !memcmp(have.ptr, s, len))) {
-            *code = h->table[i] - 1;
-            return 1;
-        }
-    }
-    return 0;
+    int found;
+    uint32_t i = probe(h, s, len, (uint32_t)XXH3_64bits(s, len), &found);
+    if (found)
+        *code = (uint32_t)h->table[i] - 1;
+    return found;
 }
 
 int tsagg__spanbuf_add(tsagg__spanbuf *h, const tsagg__spanrow *row, const uint32_t *dims,

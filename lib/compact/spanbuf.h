@@ -31,7 +31,9 @@ typedef struct tsagg__spanbuf {
     size_t arena_len, arena_cap;
     uint64_t *strs; /* offset << 20 | length (length <= 1 MiB) */
     uint32_t nstrs, strs_cap;
-    uint32_t *table; /* open addressing: code + 1, 0 empty */
+    /* open addressing: the string's hash << 32 | code + 1, 0 empty (the
+     * hash spares comparing strings that only share a slot) */
+    uint64_t *table;
     uint32_t table_cap;
     uint32_t *order; /* after sort: row indexes in (merchant, ts, id) order */
 } tsagg__spanbuf;
