@@ -80,6 +80,11 @@ typedef struct compactor {
     int bulk;         /* a bulk load (bulk.c): 1, rows of an hour not
                          yet sealed wait in their day's slot; 2, every row
                          in its month's */
+    /* The month the last row of a bulk load went to (month_hours 0: none
+     * yet): the next rows mostly share it, and finding a month from a
+     * time takes calendar arithmetic. */
+    int64_t month_start;
+    uint32_t month_hours;
     /* The store's processing rules, read at the start of the run. */
     tsagg_rules *rules;
     /* A rebuild: the hours [ts_lo, ts_hi) only, and its progress. */

@@ -113,19 +113,32 @@ static int slot_get(compactor *c, int64_t start, uint32_t hours, span_slot **out
     return 0;
 }
 
+/* The month of ts, remembered for the next row. */
+static void month_of(compactor *c, int64_t ts, int64_t *start, uint32_t *hours)
+{
+    if (!c->month_hours || ts < c->month_start ||
+        (uint64_t)ts - (uint64_t)c->month_start >=
+            (uint64_t)c->month_hours * TSAGG__SPAN_HOUR_US)
+        tsagg__tier_span(ts, TSAGG__TIER_MONTH, &c->month_start, &c->month_hours);
+    *start = c->month_start;
+    *hours = c->month_hours;
+}
+
 static int add_event(compactor *c, const tsagg_event *ev)
 {
     if (ev->ts > c->newest && !c->fixed_newest && tsagg__span_may_advance(ev->ts, c->now_us))
         c->newest = ev->ts;
     int64_t start;
     uint32_t hours;
-    tsagg__span_place(ev->ts, c->newest, &start, &hours);
     /* bulk.c: rows wait in their month's slot once the load is known to be
      * one of history, else an hour's in its day's */
-    if (c->bulk > 1)
-        tsagg__tier_span(ev->ts, TSAGG__TIER_MONTH, &start, &hours);
-    else if (c->bulk && hours == 1)
-        tsagg__tier_span(ev->ts, TSAGG__TIER_DAY, &start, &hours);
+    if (c->bulk > 1) {
+        month_of(c, ev->ts, &start, &hours);
+    } else {
+        tsagg__span_place(ev->ts, c->newest, &start, &hours);
+        if (c->bulk && hours == 1)
+            tsagg__tier_span(ev->ts, TSAGG__TIER_DAY, &start, &hours);
+    }
     span_slot *s;
     int rc = slot_get(c, start, hours, &s);
     if (rc != 0)
