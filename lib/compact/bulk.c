@@ -224,7 +224,9 @@ static int reserve(void **p, size_t *cap, size_t n, size_t sz)
     return 0;
 }
 
-/* Copy evs[0, n) into t, pointers and all. */
+/* Copy evs[0, n) into t, pointers and all. An attribute's key is copied
+ * once a batch when the events give the same pointer at the same position
+ * (a loader's field names): most of the small copies otherwise. */
 static int copy_batch(bulk_batch *t, const tsagg_event *evs, size_t n)
 {
     size_t na = 0, nb = 0;
@@ -240,6 +242,10 @@ static int copy_batch(bulk_batch *t, const tsagg_event *evs, size_t n)
         reserve((void **)&t->attrs, &t->attrs_cap, na, sizeof *t->attrs) ||
         reserve((void **)&t->bytes, &t->bytes_cap, nb + 1, 1))
         return -ENOMEM;
+    struct {
+        const char *from, *to;
+        uint32_t len;
+    } keys[TSAGG_ATTRS_MAX] = {{0}};
     char *w = t->bytes;
     tsagg_attr *a = t->attrs;
     for (size_t i = 0; i < n; i++) {
@@ -251,9 +257,17 @@ static int copy_batch(bulk_batch *t, const tsagg_event *evs, size_t n)
         e->attrs = a;
         for (uint32_t k = 0; k < e->nattrs; k++, a++) {
             *a = evs[i].attrs[k];
-            memcpy(w, a->key, a->key_len);
-            a->key = w;
-            w += a->key_len;
+            /* nattrs <= TSAGG_ATTRS_MAX: tsagg_append checked it */
+            if (a->key && keys[k].from == a->key && keys[k].len == a->key_len) {
+                a->key = keys[k].to;
+            } else {
+                memcpy(w, a->key, a->key_len);
+                keys[k].from = a->key;
+                keys[k].to = w;
+                keys[k].len = a->key_len;
+                a->key = w;
+                w += a->key_len;
+            }
             if (a->type == TSAGG_STR) {
                 if (a->v.s.len)
                     memcpy(w, a->v.s.ptr, a->v.s.len);
