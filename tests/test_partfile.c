@@ -1065,6 +1065,93 @@ Test(partfile, zstd_pay_rule_by_span)
     ZSTD_freeDCtx(dctx);
 }
 
+/* The codec of column col's block in every row group of the file at
+ * f (len bytes): codecs[g], for g < *ngroups. */
+static void column_codecs(const uint8_t *f, size_t len, uint32_t col, uint8_t *codecs,
+                          uint32_t cap, uint32_t *ngroups)
+{
+    const uint8_t *t = f + len - 48;
+    uint64_t off = tsagg__get_u64(t), stored = tsagg__get_u64(t + 8), raw_len = tsagg__get_u64(t + 16);
+    uint8_t *raw = malloc(raw_len);
+    cr_assert_not_null(raw);
+    if (t[24] == 2)
+        cr_assert_eq(ZSTD_decompress(raw, raw_len, f + off, stored), raw_len);
+    else
+        memcpy(raw, f + off, raw_len);
+    uint32_t ng = tsagg__get_u32(raw + 32), ncols = tsagg__get_u16(raw + 36);
+    uint32_t nd = tsagg__get_u16(raw + 38), slen = tsagg__get_u32(raw + 44);
+    cr_assert_leq(ng, cap);
+    const uint8_t *q = raw + 64 + slen + (size_t)nd * 16; /* past the dictionaries' refs */
+    for (uint32_t g = 0; g < ng; g++) {
+        q += 48;
+        const uint8_t *b = f + tsagg__get_u64(q + (size_t)col * 12);
+        cr_assert_eq(b[0], PF_KIND_COLUMN);
+        cr_assert_eq(tsagg__get_u16(b + 2), col);
+        cr_assert_eq(tsagg__get_u32(b + 4), g);
+        codecs[g] = b[1];
+        q += (size_t)ncols * 12;
+    }
+    *ngroups = ng;
+    free(raw);
+}
+
+/*
+ * zstd on the blocks of a column it does not pay for is tried on every
+ * 16th row group only, after the first eight; a column it pays for keeps
+ * it on every block. Here the user column is random ids for the first
+ * twelve row groups of a month (zstd cannot shrink them) and then cycles
+ * through 97 ids (it can): the writer must find that out within 16 row
+ * groups and keep zstd from then on, while the session column, random
+ * throughout, stays raw, and the file reads back as written.
+ */
+Test(partfile, zstd_retried_on_columns_it_did_not_pay_for)
+{
+    enum { RANDOM_GROUPS = 12, GROUPS = 40 };
+    tsagg_schema *schema = default_schema();
+    builder b = {0};
+    uint64_t x = 99;
+    const int64_t start = 1759276800000000; /* 2025-10-01 */
+    size_t n = (size_t)GROUPS * TSAGG__PART_GROUP_ROWS;
+    for (size_t i = 0; i < n; i++) {
+        size_t g = i / TSAGG__PART_GROUP_ROWS;
+        uint64_t user = g < RANDOM_GROUPS ? tu_splitmix64(&x) | 1
+                                          : (i % 97 + 1) * 0x9e3779b97f4a7c15ull;
+        b_add(&b, start + (int64_t)i * 1000, 5, user, tu_splitmix64(&x) | 1, "page_view", NULL,
+              6, NULL, 1);
+    }
+    ds d = finalize_span(&b, schema, start, 744, 0);
+    char dir[256], path[512];
+    tmp_path(dir, sizeof dir, path, sizeof path, "zstd-retry.tpart");
+    write_ds(tsagg_io_default(), path, &d, 1000, NULL);
+    size_t len;
+    uint8_t *f = slurp(path, &len);
+    uint8_t users[GROUPS], sessions[GROUPS];
+    uint32_t ng, ng2;
+    column_codecs(f, len, TSAGG__COL_USER, users, GROUPS, &ng);
+    column_codecs(f, len, TSAGG__COL_SESSION, sessions, GROUPS, &ng2);
+    cr_assert_eq(ng, GROUPS);
+    uint32_t first_zstd = GROUPS;
+    for (uint32_t g = 0; g < ng; g++) {
+        cr_assert_eq(sessions[g], PF_CODEC_NONE, "session block %u: codec %u", g, sessions[g]);
+        if (g < RANDOM_GROUPS)
+            cr_assert_eq(users[g], PF_CODEC_NONE, "user block %u: codec %u", g, users[g]);
+        else if (users[g] == PF_CODEC_ZSTD && first_zstd == GROUPS)
+            first_zstd = g;
+        else if (first_zstd < g)
+            cr_assert_eq(users[g], PF_CODEC_ZSTD, "user block %u after zstd paid at %u", g,
+                         first_zstd);
+    }
+    cr_assert_lt(first_zstd, RANDOM_GROUPS + 16, "zstd first kept on user block %u", first_zstd);
+    cr_assert_gt(first_zstd, RANDOM_GROUPS, "zstd tried on every block after %u misses",
+                 RANDOM_GROUPS);
+    sketch_stats st = {0};
+    verify(tsagg_io_default(), path, &d, &st);
+    free(f);
+    ds_free(&d);
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}
+
 Test(partfile, rollups_start_at_the_threshold)
 {
     tsagg_schema *schema = default_schema();

@@ -424,6 +424,10 @@ struct tsagg__part_writer {
     uint32_t ngroups, groups_cap;
 
     pf_wdict *dicts; /* 1 + ndims */
+    /* Per column: the blocks in a row zstd did not pay for, and the row
+     * group it was last tried on (partfile_write.c, column_block). */
+    uint8_t *zstd_misses;
+    uint32_t *zstd_tried;
 
     /* the current merchant and its current hour */
     int in_merchant;

@@ -108,6 +108,8 @@ void tsagg__pfw_free(tsagg__part_writer *w)
         for (uint32_t i = 0; i <= w->ndims; i++)
             tsagg__pf_dict_free(&w->dicts[i]);
     free(w->dicts);
+    free(w->zstd_misses);
+    free(w->zstd_tried);
     free(w->segs);
     free(w->held);
     free(w->held_meas);
@@ -198,6 +200,8 @@ int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t start,
     w->enc_cap = tsagg__enc_bound(TSAGG_ENC_I64, TSAGG__PART_GROUP_ROWS);
     w->enc = malloc(w->enc_cap);
     w->dicts = calloc(1 + w->ndims, sizeof *w->dicts);
+    w->zstd_misses = calloc(w->ncols, sizeof *w->zstd_misses);
+    w->zstd_tried = calloc(w->ncols, sizeof *w->zstd_tried);
     w->held = malloc((TSAGG__PART_ROLLUP_MIN_ROWS - 1) * sizeof *w->held);
     w->held_meas = malloc((size_t)(TSAGG__PART_ROLLUP_MIN_ROWS - 1) *
                           (w->nmeasures ? w->nmeasures : 1) * sizeof *w->held_meas);
@@ -205,7 +209,7 @@ int tsagg__part_writer_open(const tsagg_io *io, const char *path, int64_t start,
     rc = 0;
     if (!w->path || !w->tmp || !w->ts || !w->merchant || !w->user || !w->session || !w->id ||
         !w->event || !w->flags || !w->dims || !w->meas || !w->enc || !w->dicts || !w->held ||
-        !w->held_meas || !w->cctx)
+        !w->held_meas || !w->cctx || !w->zstd_misses || !w->zstd_tried)
         rc = -ENOMEM;
     for (uint32_t i = 0; rc == 0 && i <= w->ndims; i++) {
         rc = tsagg__pf_dict_init(&w->dicts[i]);
@@ -264,6 +268,44 @@ static int encode_column(tsagg__part_writer *w, uint32_t col, size_t *written)
     }
 }
 
+/*
+ * A column block of the current row group. zstd is tried on every block
+ * of a column until ZSTD_MISSES_MAX of its blocks have been written, and
+ * on every block after that too once it paid for one (the rule of
+ * tsagg__pf_block_append: it saves an eighth, or a thirty-second); on a
+ * column it never paid for, only every ZSTD_RETRY_GROUPS-th row group.
+ * Timestamps and hashed ids, encoded columns zstd does not shrink on
+ * GA-like data, cost 3% of a bulk load in attempts thrown away.
+ */
+#define ZSTD_MISSES_MAX 8
+#define ZSTD_PAID UINT8_MAX /* zstd_misses of a column it paid for */
+#define ZSTD_RETRY_GROUPS 16
+
+static int column_block(tsagg__part_writer *w, uint32_t c, size_t len, pf_blockref *ref)
+{
+    uint32_t g = w->ngroups;
+    uint8_t misses = w->zstd_misses[c];
+    int try_zstd = misses < ZSTD_MISSES_MAX || misses == ZSTD_PAID ||
+                   g - w->zstd_tried[c] >= ZSTD_RETRY_GROUPS;
+    uint64_t pos = pf_out_pos(w);
+    size_t at = w->out.len;
+    int rc = tsagg__pf_block_append(&w->out, try_zstd ? w->cctx : NULL, w->zstd_pay_shift,
+                                    PF_KIND_COLUMN, (uint16_t)c, g, w->enc, len);
+    if (rc != 0)
+        return tsagg__pfw_fail(w, rc == TSAGG_EARG ? -EFBIG : rc, "%s: block of %zu bytes: %s",
+                               w->tmp, len, tsagg_strerror(rc));
+    if (try_zstd && len >= PF_ZSTD_MIN && misses != ZSTD_PAID) {
+        w->zstd_tried[c] = g;
+        if (w->out.p[at + 1] == PF_CODEC_ZSTD)
+            w->zstd_misses[c] = ZSTD_PAID;
+        else if (misses < ZSTD_MISSES_MAX)
+            w->zstd_misses[c]++;
+    }
+    ref->off = pos;
+    ref->len = (uint32_t)(pf_out_pos(w) - pos);
+    return 0;
+}
+
 int tsagg__pfw_flush_group(tsagg__part_writer *w)
 {
     uint32_t n = w->grows;
@@ -297,9 +339,7 @@ int tsagg__pfw_flush_group(tsagg__part_writer *w)
         if (rc != 0)
             return tsagg__pfw_fail(w, rc, "%s: encoding column %u of row group %u: %s", w->tmp, c,
                                    w->ngroups, tsagg_strerror(rc));
-        rc = tsagg__pfw_block(w, PF_KIND_COLUMN, (uint16_t)c, w->ngroups, w->enc, written,
-                              &refs[c]);
-        if (rc != 0)
+        if ((rc = column_block(w, c, written, &refs[c])) != 0)
             return rc;
     }
     w->ngroups++;
