@@ -315,8 +315,10 @@ static int read_head(reader *rd, const tsagg__manifest *snap, uint64_t visible, 
     uint32_t *rows;
     size_t n;
     int rc = tsagg__head_rows_of(p, snap, visible, lo, hi, &rows, &n);
-    if (rc != 0 || n == 0)
+    if (rc != 0 || n == 0) {
+        free(rows);
         return rc;
+    }
     const tsagg__spanbuf *buf = &h->d.buf;
     const vcols *vc = rd->cols;
     int64_t *ts = malloc(n * sizeof *ts);
@@ -688,7 +690,8 @@ static int visits_pass(qplan *p, const tsagg__manifest *snap, uint64_t visible)
     if (rc == 0)
         rc = read_rows(&rd, snap, visible, lo, hi, visit_sink, &v);
     if (rc == 0) {
-        qsort(v.rows, v.n, sizeof *v.rows, cmp_vrow);
+        if (v.n)
+            qsort(v.rows, v.n, sizeof *v.rows, cmp_vrow);
         sort_ties(&v);
         rc = walk_visits(&v);
     }
@@ -843,7 +846,8 @@ static int new_users_pass(qplan *p, const tsagg__manifest *snap, uint64_t visibl
         rc = read_rows(&hr, snap, visible, INT64_MIN, p->to, history_sink, &u);
     vacc *va = &p->va;
     if (rc == 0) {
-        qsort(u.t, u.n, sizeof *u.t, cmp_triple);
+        if (u.n)
+            qsort(u.t, u.n, sizeof *u.t, cmp_triple);
         for (size_t i = 0; i < u.n; i++) {
             const utriple *t = &u.t[i];
             int new_user = i == 0 || t->group != u.t[i - 1].group || t->user != u.t[i - 1].user;
