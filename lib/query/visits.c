@@ -12,8 +12,9 @@
  * and merges, rebuilds and retention need nothing new.
  *
  * Visits (tsagg_query.h): the rows of [from - 24 h, to + 24 h) with a
- * session, sorted by (session, ts, event id, event name, then the values
- * of the dimensions the query reads, in schema order); an event starts a
+ * session, put together by session, each session's in order of (ts, event
+ * id, event name, then the values of the dimensions the query reads, in
+ * schema order); an event starts a
  * visit when the one before it in its session is 24 hours or more older
  * (or there is none), and the visit takes the events of its session in
  * [start, start + 24 h). Those of a session running on past that without
@@ -600,6 +601,74 @@ static void sort_ties(visit_rows *v)
     }
 }
 
+/* Whether rows [a, b) are in (session, ts, id) order already. */
+static int in_order(const vrow *r, size_t a, size_t b)
+{
+    for (size_t i = a + 1; i < b; i++)
+        if (cmp_vrow(&r[i - 1], &r[i]) > 0)
+            return 0;
+    return 1;
+}
+
+/*
+ * Put each session's rows together, in (ts, id) order. A merchant's rows
+ * come file by file, each file's in time order: a stable counting sort by
+ * session (numbered in order of appearance through a hash table sized
+ * from the row count) leaves most sessions in order, and only those whose
+ * rows came from several overlapping files or the head need a sort. A
+ * comparison sort of all the rows was most of a year's visit query.
+ */
+static int group_sessions(visit_rows *v)
+{
+    size_t n = v->n, cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    uint32_t *table = calloc(cap, sizeof *table); /* session number + 1 */
+    uint32_t *num = malloc((n + 1) * sizeof *num);
+    uint32_t *first = malloc((n + 2) * sizeof *first); /* per session: first place */
+    vrow *out = malloc((n + 1) * sizeof *out);
+    uint64_t *sid = malloc((n + 1) * sizeof *sid);
+    int rc = table && num && first && out && sid ? 0 : -ENOMEM;
+    uint32_t ns = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint64_t s = v->rows[i].session;
+        size_t j = (size_t)(s * 0x9E3779B97F4A7C15ull >> 17) & (cap - 1);
+        while (table[j] && sid[table[j] - 1] != s)
+            j = (j + 1) & (cap - 1);
+        if (!table[j]) {
+            sid[ns] = s;
+            first[ns] = 0;
+            table[j] = ++ns;
+        }
+        num[i] = table[j] - 1;
+        first[num[i]]++;
+    }
+    if (rc == 0) {
+        uint32_t at = 0;
+        for (uint32_t k = 0; k < ns; k++) {
+            uint32_t c = first[k];
+            first[k] = at;
+            at += c;
+        }
+        first[ns] = at;
+        for (size_t i = 0; i < n; i++)
+            out[first[num[i]]++] = v->rows[i];
+        /* first[k] is now where session k + 1 begins. */
+        for (uint32_t k = 0, a = 0; k < ns; a = first[k++])
+            if (!in_order(out, a, first[k]))
+                qsort(out + a, first[k] - a, sizeof *out, cmp_vrow);
+        free(v->rows);
+        v->rows = out;
+        out = NULL;
+    }
+    free(table);
+    free(num);
+    free(first);
+    free(out);
+    free(sid);
+    return rc;
+}
+
 /* One visit: rows [a, b) of the sorted rows. */
 static int add_visit(visit_rows *v, size_t a, size_t b)
 {
@@ -689,9 +758,9 @@ static int visits_pass(qplan *p, const tsagg__manifest *snap, uint64_t visible)
     int64_t hi = p->to < INT64_MAX - DAY_US ? p->to + DAY_US : INT64_MAX;
     if (rc == 0)
         rc = read_rows(&rd, snap, visible, lo, hi, visit_sink, &v);
+    if (rc == 0)
+        rc = group_sessions(&v);
     if (rc == 0) {
-        if (v.n)
-            qsort(v.rows, v.n, sizeof *v.rows, cmp_vrow);
         sort_ties(&v);
         rc = walk_visits(&v);
     }
