@@ -336,3 +336,32 @@ Test(visits, entry_page_needs_page)
     tsagg_result_free(r);
     cr_assert_eq(tsagg_store_close(st), 0);
 }
+
+/* Two page views of one session at the same microsecond and without ids
+ * are ordered by their fields, not by arrival: the entry page is "/a" and
+ * the exit page "/b" whichever came first, in the head and in a file. */
+Test(visits, same_time_events_in_field_order)
+{
+    tsagg_store *st = open_writer();
+    const char *pages[] = {"/b", "/a"};
+    for (int i = 0; i < 2; i++) {
+        tsagg_attr page = {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {pages[i], 2}};
+        tsagg_event ev = {.ts = D0 + HOUR, .merchant = M, .event = "page_view", .event_len = 9,
+                          .user = 1, .session = 5, .attrs = &page, .nattrs = 1};
+        cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+    }
+    cr_assert_eq(tsagg_flush(st), 0);
+    for (int compacted = 0; compacted < 2; compacted++) {
+        if (compacted)
+            compact(st, 0);
+        const char *side[] = {"entry_page", "exit_page"}, *want[] = {"/a", "/b"};
+        for (int k = 0; k < 2; k++) {
+            tsagg_result *r = run(st, D0, D1, TSAGG_BUCKET_TOTAL, VISIT_KINDS, 4, NULL, 0, side[k]);
+            cr_assert_eq(tsagg_result_rows(r), 1);
+            cr_assert_str_eq(tsagg_result_group(r, 0), want[k], "%s (compacted %d)", side[k],
+                             compacted);
+            expect_visits(r, 0, 1, 0, 0, 2, side[k]);
+        }
+    }
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
