@@ -151,6 +151,7 @@ typedef struct reader {
     uint32_t empty; /* the id of "" */
     uint32_t *ids[1 + MAX_VDIMS]; /* per string column: n rows of ids */
     size_t ids_cap;
+    size_t rows_hint; /* at most this many rows come (set by read_rows) */
 } reader;
 
 static int reader_room(reader *rd, size_t n)
@@ -379,6 +380,19 @@ static int read_rows(reader *rd, const tsagg__manifest *snap, uint64_t visible, 
         tsagg__pcent **ents = malloc(n * sizeof *ents);
         rc = ents ? tsagg__partcache_get_many(st, refs, n, ents) : -ENOMEM;
         int held = rc == 0;
+        /* The merchant's rows of the files and the head bound what comes:
+         * a pass sizes its arrays once instead of doubling them. */
+        const tsagg__head *h = st->head;
+        const tsagg__head_merchant *hm =
+            h && !(rd->p->flags & TSAGG_QUERY_NO_TAIL) ? tsagg__head_find(h, rd->p->q->merchant)
+                                                       : NULL;
+        rd->rows_hint = hm ? hm->n : 0;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            tsagg__pcmerch *m;
+            int found = tsagg__pcent_merchant(st, ents[i], rd->p->q->merchant, &m);
+            if (found == 1)
+                rd->rows_hint += tsagg__pcmerch_entry(m)->rows;
+        }
         for (size_t i = 0; rc == 0 && i < n; i++)
             rc = read_file(rd, ents[i], lo, hi, sink, ctx);
         if (held)
@@ -523,6 +537,7 @@ typedef struct vrow {
 
 typedef struct visit_rows {
     vctx *c;
+    const size_t *hint; /* the reader's rows_hint */
     vrow *rows;
     uint32_t *event, *dims; /* per row; dims nd per row */
     size_t n, cap;
@@ -534,6 +549,8 @@ static int visit_sink(void *ctx, const vbatch *b)
     uint32_t nd = v->c->cols.nd;
     if (v->n + b->n > v->cap) {
         size_t cap = v->cap * 2 > v->n + b->n ? v->cap * 2 : v->n + b->n + 1024;
+        if (*v->hint >= v->n + b->n && (v->cap == 0 || *v->hint < cap))
+            cap = *v->hint;
         if (cap > UINT32_MAX)
             return -E2BIG;
         vrow *r = realloc(v->rows, cap * sizeof *r);
@@ -750,8 +767,8 @@ static int visits_pass(qplan *p, const tsagg__manifest *snap, uint64_t visible)
     int entry_exit = p->group_col == QCOL_ENTRY || p->group_col == QCOL_EXIT;
     int rc = vctx_init(&c, p, entry_exit);
     c.cols.session = c.cols.id = c.cols.event = 1;
-    visit_rows v = {.c = &c};
     reader rd = {.p = p, .strs = &c.strs, .cols = &c.cols, .empty = c.empty};
+    visit_rows v = {.c = &c, .hint = &rd.rows_hint};
     /* An event of [from, to) starts a visit by what lies 24 h before it;
      * a visit of the range takes events up to 24 h after it. */
     int64_t lo = p->from > INT64_MIN + DAY_US ? p->from - DAY_US : INT64_MIN;
