@@ -365,3 +365,66 @@ Test(visits, same_time_events_in_field_order)
     }
     cr_assert_eq(tsagg_store_close(st), 0);
 }
+
+/* A group-by whose series would pass TSAGG_QUERY_MAX_ROWS (120 pages x
+ * 43,200 minutes) ranks the groups on their totals first: new and
+ * returning users rank alike both ways. Page k has k % 5 + 1 users, new on
+ * D0 for odd k, seen a year before for even k. */
+Test(visits, new_users_ranked_on_totals)
+{
+    tsagg_store *st = open_writer();
+    uint64_t user = 1000;
+    for (int k = 0; k < 120; k++) {
+        char page[16];
+        snprintf(page, sizeof page, "/p%d", k);
+        for (int j = 0; j <= k % 5; j++, user++) {
+            tsagg_attr a = {.key = "page", .key_len = 4, .type = TSAGG_STR,
+                            .v.s = {page, (uint32_t)strlen(page)}};
+            tsagg_event ev = {.ts = D0 + k * MIN + j, .merchant = M, .event = "page_view",
+                              .event_len = 9, .user = user, .session = user,
+                              .attrs = &a, .nattrs = 1};
+            cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+            if (k % 2 == 0) {
+                ev.ts = YEAR_AGO + k * MIN;
+                cr_assert_eq(tsagg_append(st, &ev, 1, NULL), 0);
+            }
+        }
+    }
+    cr_assert_eq(tsagg_flush(st), 0);
+    static const uint32_t kinds[2][2] = {{TSAGG_METRIC_NEW_USERS, TSAGG_METRIC_RETURNING_USERS},
+                                         {TSAGG_METRIC_RETURNING_USERS, TSAGG_METRIC_NEW_USERS}};
+    static const char *const top[2][3] = {{"/p109", "/p119", "/p19"}, {"/p104", "/p114", "/p14"}};
+    tsagg_metric mets[2];
+    tsagg_result *r;
+    cr_assert_eq(tsagg_result_create(&r), 0);
+    for (int w = 0; w < 2; w++) {
+        mets[0] = (tsagg_metric){kinds[w][0], NULL};
+        mets[1] = (tsagg_metric){kinds[w][1], NULL};
+        tsagg_query q;
+        tsagg_query_init(&q);
+        q.merchant = M;
+        q.from = D0;
+        q.to = D0 + 30 * DAY;
+        q.bucket = TSAGG_BUCKET_MINUTE;
+        q.metrics = mets;
+        q.nmetrics = 2;
+        q.group_by = "page";
+        q.top = 3;
+        cr_assert_eq(tsagg_query_run(st, &q, r), 0, "%s", tsagg_result_errmsg(r));
+        cr_assert_eq(tsagg_result_groups(r), 3);
+        size_t nb = tsagg_result_buckets(r);
+        cr_assert_eq(nb, 30 * 24 * 60);
+        for (size_t j = 0; j < 3; j++) {
+            double first = 0, second = 0;
+            for (size_t b = 0; b < nb; b++) {
+                first += tsagg_result_values(r, 0)[b * 3 + j];
+                second += tsagg_result_values(r, 1)[b * 3 + j];
+            }
+            cr_assert_str_eq(tsagg_result_group(r, j), top[w][j], "ranking %d, group %zu", w, j);
+            cr_assert_eq(first, 5, "ranking %d, %s", w, top[w][j]);
+            cr_assert_eq(second, 0, "ranking %d, %s", w, top[w][j]);
+        }
+    }
+    tsagg_result_free(r);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
