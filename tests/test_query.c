@@ -1757,6 +1757,90 @@ Test(query, one_merchant_year_reads_few_blocks)
     cr_assert_eq(tsagg_store_close(ro), 0);
 }
 
+/*
+ * Small merchants share row groups: a merchant's rows inside one group are
+ * read from the group's decoded column, which the handle keeps, so the
+ * first query of its neighbour in the group reads no block of those
+ * columns again (each merchant decoded the whole group for its own few
+ * rows before). The answers are the rows' own.
+ */
+Test(query, small_merchants_of_a_row_group_share_its_decoded_columns)
+{
+    enum { NM = 60, PER = 25 };
+    const int64_t t0 = INT64_C(1759276800) * SEC; /* 2025-10-01T00:00Z */
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    tsagg_event evs[NM * PER];
+    size_t n = 0;
+    for (uint64_t m = 1; m <= NM; m++)
+        for (int i = 0; i < PER; i++)
+            evs[n++] = (tsagg_event){.ts = t0 + (int64_t)(m * 7 + (uint64_t)i * 13) % 20 * HOUR +
+                                           i * SEC,
+                                     .merchant = m, .event = "page_view", .event_len = 9,
+                                     .user = m * 1000 + (uint64_t)i % 4};
+    cr_assert_eq(tsagg_append(st, evs, n, NULL), 0, "%s", errmsg(st));
+    /* One event the next day, so that the first is sealed. */
+    tsagg_event late = {.ts = t0 + DAY + HOUR, .merchant = 1, .event = "x", .event_len = 1};
+    cr_assert_eq(tsagg_append(st, &late, 1, NULL), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_flush(st), 0);
+    compact(st, 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+
+    count_io c;
+    memset(&c, 0, sizeof c);
+    c.io = *tsagg_io_default();
+    c.io.ctx = &c;
+    c.io.open = count_open;
+    c.io.pread = count_pread;
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.io = &c.io;
+    tsagg_store *ro = NULL;
+    char err[512];
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &ro, err, sizeof err), 0, "%s", err);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.from = t0;
+    q.to = t0 + DAY;
+    q.bucket = TSAGG_BUCKET_HOUR;
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_USERS, NULL}};
+    q.metrics = mets;
+    q.nmetrics = 2;
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    for (uint64_t m = NM / 2; m < NM / 2 + 3; m++) {
+        atomic_store(&c.reads, 0);
+        q.merchant = m;
+        cr_assert_eq(tsagg_query_run(ro, &q, res), 0, "%s", errmsg(ro));
+        uint64_t reads = atomic_load(&c.reads);
+        /* The answer, hour by hour, against the events. */
+        cr_assert_eq(tsagg_result_rows(res), 24);
+        double count = 0, users = 0;
+        for (size_t h = 0; h < 24; h++) {
+            uint64_t want = 0, seen = 0; /* users: bit per user of the hour */
+            for (size_t i = 0; i < n; i++)
+                if (evs[i].merchant == m && (evs[i].ts - t0) / HOUR == (int64_t)h) {
+                    want++;
+                    seen |= UINT64_C(1) << (evs[i].user % 1000);
+                }
+            cr_assert_eq(tsagg_result_values(res, 0)[h], (double)want, "merchant %" PRIu64
+                         " hour %zu", m, h);
+            cr_assert_eq(tsagg_result_values(res, 1)[h], (double)__builtin_popcountll(seen),
+                         "merchant %" PRIu64 " hour %zu", m, h);
+            count += tsagg_result_values(res, 0)[h];
+            users += tsagg_result_values(res, 1)[h];
+        }
+        cr_assert_eq(count, PER);
+        cr_log_info("merchant %" PRIu64 ": %" PRIu64 " reads", m, reads);
+        if (m > NM / 2)
+            cr_assert_eq(reads, 0, "merchant %" PRIu64 ": %" PRIu64 " reads after its neighbour's "
+                         "query", m, reads);
+        else
+            cr_assert_gt(reads, 0);
+    }
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(ro), 0);
+}
+
 /* ---- freshness -------------------------------------------------------------------------- */
 
 static double count_of(tsagg_store *st, uint64_t merchant, int64_t from, int64_t to, uint32_t flags)

@@ -13,7 +13,8 @@
  * allocated on first use. A slot holds the merchant's index entry, its hour
  * segments with up to two rollup summaries per segment (without and with
  * sketches; a summary with sketches serves both), and up to SLICE_COLS column
- * slices. Beside them, decoded columns of whole row groups, for busy
+ * slices of merchants whose rows span row groups (rows inside one group are
+ * read from the group's decoded column). Beside them, decoded columns of whole row groups, for busy
  * merchants (whose rows fill row groups) and scans of every merchant: one
  * slot per (group, column), allocated on first use; dictionary codes kept
  * in 1 or 2 bytes when the file's dictionary allows. A direct-mapped table
@@ -594,6 +595,18 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
      * month are most of what the cache holds. */
     size_t width = col_width(e, col);
     size_t kept = is_code_col(e, col) ? tsagg__pcent_group_code_bytes(e, col) : width;
+    /* Rows inside one row group (a small merchant's, many to a group): a
+     * view into the group's decoded column, which the cache keeps once for
+     * every merchant of the group, rather than a copy each merchant
+     * decodes the whole group for. */
+    uint64_t g0 = me->row_start / TSAGG__PART_GROUP_ROWS;
+    if (me->rows > 0 && (me->row_start + me->rows - 1) / TSAGG__PART_GROUP_ROWS == g0) {
+        const void *gd;
+        if ((rc = tsagg__pcent_group_col(st, e, (uint32_t)g0, col, &gd)) != 0)
+            return rc;
+        *data = (const unsigned char *)gd + (me->row_start % TSAGG__PART_GROUP_ROWS) * kept;
+        return 0;
+    }
     slice *sl = malloc(sizeof *sl + me->rows * kept + 1);
     if (!sl)
         return -ENOMEM;

@@ -89,9 +89,10 @@ int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uin
 /*
  * Column col of the merchant's rows in the entry's file, decoded: its rows
  * in file order (entry->rows values of the column's type, dictionary codes
- * as narrow as group_code_bytes says). Cached when
- * there is room, with *owned NULL; otherwise *owned is the buffer to free()
- * after use.
+ * as narrow as group_code_bytes says). Rows inside one row group are a
+ * view into the group's cached column (group_col), shared by the merchants
+ * of the group; others are a copy, cached when there is room, with *owned
+ * NULL; otherwise *owned is the buffer to free() after use.
  */
 int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint32_t col,
                        const void **data, void **owned);
