@@ -1289,6 +1289,10 @@ Test(query, rollup_and_rows_paths_agree)
         {TSAGG_BUCKET_MONTH, "Europe/Berlin", "event", 1, W0, W1},
         {TSAGG_BUCKET_TOTAL, NULL, NULL, 2, W0, W1},
         {TSAGG_BUCKET_DAY, "Asia/Kolkata", "event", 2, W0, W1},
+        /* Days that start inside an hour, no filter: distinct ids by
+         * spans of time, the cut hours from their rows. */
+        {TSAGG_BUCKET_DAY, "Asia/Kolkata", NULL, 0, W0, W1},
+        {TSAGG_BUCKET_DAY, "Asia/Kathmandu", NULL, 0, W0 + 7 * MINUTE, W1 - 13 * MINUTE},
     };
     for (size_t c = 0; c < NELEM(cases); c++) {
         tsagg_query q;
@@ -1321,6 +1325,18 @@ Test(query, rollup_and_rows_paths_agree)
         check_query(st, b, &m, &r);
         cr_assert_eq(tsagg_query_run(st, &r, b), 0, "%s: %s", what, errmsg(st));
         assert_same(a, b, 4, what);
+        /* Again, warm: what the handle kept gives the same answer. */
+        cr_assert_eq(tsagg_query_run(st, &q, b), 0, "%s: %s", what, errmsg(st));
+        assert_same(a, b, 4, what);
+        /* Without measures, hours without a rollup are counted by their
+         * timestamps alone. */
+        tsagg_metric no_sums[] = {mets[0], mets[2], mets[3]};
+        tsagg_query u = q, v = r;
+        u.metrics = v.metrics = no_sums;
+        u.nmetrics = v.nmetrics = 3;
+        cr_assert_eq(tsagg_query_run(st, &u, a), 0, "%s: %s", what, errmsg(st));
+        cr_assert_eq(tsagg_query_run(st, &v, b), 0, "%s: %s", what, errmsg(st));
+        assert_same(a, b, 3, what);
         /* Counts and sums with EXACT come from the rows as well. */
         tsagg_query x = q;
         x.nmetrics = 2;
@@ -1335,6 +1351,75 @@ Test(query, rollup_and_rows_paths_agree)
     tsagg_result_free(b);
     cr_assert_eq(tsagg_store_close(st), 0);
     free(m.e);
+}
+
+/*
+ * A busy merchant's days in a time zone half an hour off UTC: each day
+ * starts inside an hour that has a rollup. Its distinct users and sessions
+ * come from sketches of spans of time (cached by the handle), its counts
+ * from the rollups' minutes; both must be those of the events, cold and
+ * warm. Every half hour has its own 4 users, so a cut hour counted whole
+ * into either day shows.
+ */
+Test(query, days_that_start_inside_an_hour)
+{
+    enum { HOURS = 72, PER = 600, QUIET = 100 };
+    const int64_t t0 = INT64_C(1759276800) * SEC; /* 2025-10-01T00:00Z */
+    const int64_t off = 330 * MINUTE;             /* Asia/Kolkata */
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    tsagg_event *evs = malloc((size_t)HOURS * PER * sizeof *evs);
+    cr_assert_not_null(evs);
+    size_t n = 0;
+    for (int h = 0; h < HOURS; h++) {
+        int per = h % 24 == 3 ? QUIET : PER; /* an hour too quiet for a rollup */
+        for (int i = 0; i < per; i++) {
+            int64_t ts = t0 + h * HOUR + (int64_t)i * HOUR / per;
+            uint64_t half = (uint64_t)((ts - t0) / (30 * MINUTE));
+            evs[n++] = (tsagg_event){.ts = ts, .merchant = 7, .event = "page_view",
+                                     .event_len = 9, .user = half * 10 + 1 + (uint64_t)i % 4,
+                                     .session = half * 100 + 1 + (uint64_t)i % 4};
+        }
+    }
+    cr_assert_eq(tsagg_append(st, evs, n, NULL), 0, "%s", errmsg(st));
+    tsagg_event late = {.ts = t0 + (HOURS + 30) * HOUR, .merchant = 1, .event = "x",
+                        .event_len = 1};
+    cr_assert_eq(tsagg_append(st, &late, 1, NULL), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_flush(st), 0);
+    compact(st, 0);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 7;
+    q.from = t0 - off + DAY; /* local midnights: the first whole local day */
+    q.to = q.from + 2 * DAY;
+    q.bucket = TSAGG_BUCKET_DAY;
+    q.tz = "Asia/Kolkata";
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_USERS, NULL},
+                           {TSAGG_METRIC_SESSIONS, NULL}};
+    q.metrics = mets;
+    q.nmetrics = 3;
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    for (int run = 0; run < 2; run++) {
+        cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+        cr_assert_eq(tsagg_result_rows(res), 2);
+        for (int d = 0; d < 2; d++) {
+            int64_t lo = q.from + d * DAY, hi = lo + DAY;
+            double count = 0;
+            int halves = 0;
+            for (size_t i = 0; i < n; i++)
+                count += evs[i].ts >= lo && evs[i].ts < hi;
+            for (int64_t t = lo; t < hi; t += 30 * MINUTE)
+                halves++;
+            cr_assert_eq(tsagg_result_values(res, 0)[d], count, "run %d day %d", run, d);
+            cr_assert_eq(tsagg_result_values(res, 1)[d], 4.0 * halves, "run %d day %d users",
+                         run, d);
+            cr_assert_eq(tsagg_result_values(res, 2)[d], 4.0 * halves,
+                         "run %d day %d sessions", run, d);
+        }
+    }
+    tsagg_result_free(res);
+    free(evs);
+    cr_assert_eq(tsagg_store_close(st), 0);
 }
 
 /* ---- errors ------------------------------------------------------------------------------ */

@@ -14,7 +14,8 @@
  * segments with up to two rollup summaries per segment (without and with
  * sketches; a summary with sketches serves both), and up to SLICE_COLS column
  * slices of merchants whose rows span row groups (rows inside one group are
- * read from the group's decoded column). Beside them, decoded columns of whole row groups, for busy
+ * read from the group's decoded column), and up to SPAN_SLOTS sketches of
+ * the distinct ids of spans of its time (serialized). Beside them, decoded columns of whole row groups, for busy
  * merchants (whose rows fill row groups) and scans of every merchant: one
  * slot per (group, column), allocated on first use; dictionary codes kept
  * in 1 or 2 bytes when the file's dictionary allows. A direct-mapped table
@@ -45,6 +46,7 @@
 #define CHUNK 256     /* merchant slots per directory chunk */
 #define SLICE_COLS 16 /* column slices cached per merchant and file */
 #define MAX_HINT_BITS 10 /* at most 1024 merchant id -> slot hints per file */
+#define SPAN_SLOTS 8  /* span sketches cached per merchant and file */
 
 /* A decoded column of one merchant's rows. */
 typedef struct slice {
@@ -62,10 +64,21 @@ typedef struct segs {
     _Atomic(tsagg__qrollup *) *counts; /* n, without; NULL until decoded */
 } segs;
 
+/* The distinct ids of a kind of a merchant's rows in a time span, as
+ * serialized sketch bytes and their checked view; one block. */
+typedef struct spansk {
+    int64_t lo, hi;
+    int kind;
+    size_t bytes;
+    tsagg__hll_view view;
+    _Alignas(8) uint8_t data[];
+} spansk;
+
 struct tsagg__pcmerch {
     tsagg__merchant_entry me; /* set before the slot is published */
     _Atomic(segs *) segs;
     _Atomic(slice *) cols[SLICE_COLS];
+    _Atomic(spansk *) spans[SPAN_SLOTS];
 };
 
 typedef struct tsagg__pcmerch mslot;
@@ -268,6 +281,8 @@ static int slot_of(tsagg_store *st, tsagg__pcent *e, const tsagg__merchant_entry
         atomic_init(&fresh->segs, NULL);
         for (size_t i = 0; i < SLICE_COLS; i++)
             atomic_init(&fresh->cols[i], NULL);
+        for (size_t i = 0; i < SPAN_SLOTS; i++)
+            atomic_init(&fresh->spans[i], NULL);
         mslot *expected = NULL;
         if (atomic_compare_exchange_strong_explicit(sp, &expected, fresh, memory_order_acq_rel,
                                                     memory_order_acquire)) {
@@ -637,6 +652,62 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
     return 0;
 }
 
+int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, int kind,
+                             int64_t lo, int64_t hi, tsagg__span_build build, void *ctx,
+                             const tsagg__hll_view **out, void **owned)
+{
+    *owned = NULL;
+    size_t i = 0;
+    for (; i < SPAN_SLOTS; i++) {
+        spansk *sp = atomic_load_explicit(&m->spans[i], memory_order_acquire);
+        if (!sp)
+            break;
+        if (sp->lo == lo && sp->hi == hi && sp->kind == kind) {
+            *out = &sp->view;
+            return 0;
+        }
+    }
+    tsagg__hll h;
+    tsagg__hll_init(&h);
+    int rc = build(ctx, kind, lo, hi, &h);
+    size_t len = rc == 0 ? tsagg__hll_serialized_size(&h) : 0;
+    spansk *sp = rc == 0 ? malloc(sizeof *sp + len) : NULL;
+    if (rc == 0 && !sp)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        sp->lo = lo;
+        sp->hi = hi;
+        sp->kind = kind;
+        sp->bytes = sizeof *sp + len;
+        int n = tsagg__hll_serialize(&h, sp->data, len);
+        rc = n < 0 ? n : tsagg__hll_view_init(&sp->view, sp->data, len);
+    }
+    tsagg__hll_fini(&h);
+    if (rc != 0) {
+        free(sp);
+        return rc;
+    }
+    /* Publish in the first free place; a thread that published the same
+     * span first wins. No room: the caller owns this copy. */
+    for (; i < SPAN_SLOTS; i++) {
+        spansk *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(&m->spans[i], &expected, sp,
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            account(st, e, sp->bytes);
+            *out = &sp->view;
+            return 0;
+        }
+        if (expected->lo == lo && expected->hi == hi && expected->kind == kind) {
+            free(sp);
+            *out = &expected->view;
+            return 0;
+        }
+    }
+    *out = &sp->view;
+    *owned = sp;
+    return 0;
+}
+
 /* Drop an entry's decoded data. Under the lock, with refs == 0. */
 static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
 {
@@ -656,6 +727,8 @@ static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
             free(sg);
             for (size_t k = 0; k < SLICE_COLS; k++)
                 free(atomic_load_explicit(&m->cols[k], memory_order_relaxed));
+            for (size_t k = 0; k < SPAN_SLOTS; k++)
+                free(atomic_load_explicit(&m->spans[k], memory_order_relaxed));
             free(m);
         }
         free(chunk);

@@ -98,6 +98,20 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
                        const void **data, void **owned);
 
 /*
+ * The distinct ids of kind `kind` (0 users, 1 sessions) of the merchant's
+ * rows with ts in [lo, hi) in the entry's file, as a checked sketch view:
+ * build(ctx, kind, lo, hi, into) fills an empty sketch on first use, and
+ * its serialized bytes are cached (a few spans a merchant and file), so
+ * that a day of a busy merchant in its time zone is one merge per file,
+ * not a merge per hour and a row scan of the hour the day starts in.
+ * *owned: as for tsagg__pcent_slice (the view lives in it).
+ */
+typedef int (*tsagg__span_build)(void *ctx, int kind, int64_t lo, int64_t hi, tsagg__hll *into);
+int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, int kind,
+                             int64_t lo, int64_t hi, tsagg__span_build build, void *ctx,
+                             const tsagg__hll_view **out, void **owned);
+
+/*
  * Column col of row group g of the entry's file, decoded (the group's rows
  * of the column's type, but see group_code_bytes), cached and valid while
  * the entry is referenced: the rows of busy merchants and of scans of
