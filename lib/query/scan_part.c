@@ -1022,10 +1022,10 @@ static int count_file_rows(pscan *s, uint64_t r0, uint64_t n)
 }
 
 /* A busy merchant's hours when spans_answer: counts and sums from each
- * hour's rollup (its minutes where a bucket cuts the hour), or, for an
- * hour without one, counts from its timestamps (its rows when measures are
- * asked for too); distinct ids from one cached sketch per run of time in
- * one bucket. */
+ * hour's rollup, or, for an hour without one or cut by a bucket, counts
+ * from its timestamps (with measures, the rows of an hour without a
+ * rollup and the minutes of a cut one's); distinct ids from one cached
+ * sketch per run of time in one bucket. */
 static int scan_segments_by_span(pscan *s, const tsagg__hour_segment *seg)
 {
     qplan *p = s->p;
@@ -1047,7 +1047,13 @@ static int scan_segments_by_span(pscan *s, const tsagg__hour_segment *seg)
             rc = scan_file_rows(s, seg[k].row_start, seg[k].rows, lo, hi);
             continue;
         }
-        if (seg[k].rollup_len == 0) {
+        /* An hour without a rollup, or cut by the range or a bucket: its
+         * counts from its timestamps, whose decoded group the handle keeps
+         * (the rollup's minutes would be read and decoded again). */
+        int cut = lo < p->from || hi > p->to ||
+                  tsagg__qplan_bucket(p, lo > p->from ? lo : p->from) !=
+                      tsagg__qplan_bucket(p, (hi < p->to ? hi : p->to) - 1);
+        if (seg[k].rollup_len == 0 || (cut && !p->need_measures)) {
             if ((rc = count_file_rows(s, seg[k].row_start, seg[k].rows)) != 0)
                 break;
         } else {
