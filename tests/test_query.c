@@ -1357,9 +1357,10 @@ Test(query, rollup_and_rows_paths_agree)
  * A busy merchant's days in a time zone half an hour off UTC: each day
  * starts inside an hour that has a rollup. Its distinct users and sessions
  * come from sketches of spans of time (cached by the handle), its counts
- * from the rollups' minutes; both must be those of the events, cold and
- * warm. Every half hour has its own 4 users, so a cut hour counted whole
- * into either day shows.
+ * from the rollups or its timestamps; both must be those of the events,
+ * cold and warm. So for a merchant without rollups (no hour busy enough)
+ * but thousands of rows a day. Every half hour has its own 4 users, so a
+ * cut hour counted whole into either day shows.
  */
 Test(query, days_that_start_inside_an_hour)
 {
@@ -1367,19 +1368,21 @@ Test(query, days_that_start_inside_an_hour)
     const int64_t t0 = INT64_C(1759276800) * SEC; /* 2025-10-01T00:00Z */
     const int64_t off = 330 * MINUTE;             /* Asia/Kolkata */
     tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
-    tsagg_event *evs = malloc((size_t)HOURS * PER * sizeof *evs);
+    tsagg_event *evs = malloc((size_t)HOURS * (PER + QUIET) * sizeof *evs);
     cr_assert_not_null(evs);
     size_t n = 0;
-    for (int h = 0; h < HOURS; h++) {
-        int per = h % 24 == 3 ? QUIET : PER; /* an hour too quiet for a rollup */
-        for (int i = 0; i < per; i++) {
-            int64_t ts = t0 + h * HOUR + (int64_t)i * HOUR / per;
-            uint64_t half = (uint64_t)((ts - t0) / (30 * MINUTE));
-            evs[n++] = (tsagg_event){.ts = ts, .merchant = 7, .event = "page_view",
-                                     .event_len = 9, .user = half * 10 + 1 + (uint64_t)i % 4,
-                                     .session = half * 100 + 1 + (uint64_t)i % 4};
+    for (uint64_t m = 7; m <= 8; m++)
+        for (int h = 0; h < HOURS; h++) {
+            /* Merchant 7: an hour a day too quiet for a rollup; 8: every hour. */
+            int per = m == 8 || h % 24 == 3 ? QUIET : PER;
+            for (int i = 0; i < per; i++) {
+                int64_t ts = t0 + h * HOUR + (int64_t)i * HOUR / per;
+                uint64_t half = (uint64_t)((ts - t0) / (30 * MINUTE));
+                evs[n++] = (tsagg_event){.ts = ts, .merchant = m, .event = "page_view",
+                                         .event_len = 9, .user = half * 10 + 1 + (uint64_t)i % 4,
+                                         .session = half * 100 + 1 + (uint64_t)i % 4};
+            }
         }
-    }
     cr_assert_eq(tsagg_append(st, evs, n, NULL), 0, "%s", errmsg(st));
     tsagg_event late = {.ts = t0 + (HOURS + 30) * HOUR, .merchant = 1, .event = "x",
                         .event_len = 1};
@@ -1399,7 +1402,8 @@ Test(query, days_that_start_inside_an_hour)
     q.nmetrics = 3;
     tsagg_result *res;
     cr_assert_eq(tsagg_result_create(&res), 0);
-    for (int run = 0; run < 2; run++) {
+    for (int run = 0; run < 4; run++) {
+        q.merchant = 7 + (uint64_t)run % 2;
         cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
         cr_assert_eq(tsagg_result_rows(res), 2);
         for (int d = 0; d < 2; d++) {
@@ -1407,7 +1411,7 @@ Test(query, days_that_start_inside_an_hour)
             double count = 0;
             int halves = 0;
             for (size_t i = 0; i < n; i++)
-                count += evs[i].ts >= lo && evs[i].ts < hi;
+                count += evs[i].merchant == q.merchant && evs[i].ts >= lo && evs[i].ts < hi;
             for (int64_t t = lo; t < hi; t += 30 * MINUTE)
                 halves++;
             cr_assert_eq(tsagg_result_values(res, 0)[d], count, "run %d day %d", run, d);

@@ -380,6 +380,9 @@ static inline size_t bucket_of(const qplan *p, bcache *bc, int64_t ts)
     return bc->b;
 }
 
+/* Ids of a cell's first run below which its sketch grows as it goes. */
+#define RESERVE_MIN_IDS 64
+
 /* Insert into *slot the mixed ids of the run's rows, an id equal to the
  * row before's (a visitor's events follow each other) and 0 (absent) left
  * out. */
@@ -396,7 +399,11 @@ static int insert_run(qplan *p, tsagg__hll **slot, uint64_t *mixed, const uint64
     }
     if (n == 0)
         return 0;
-    tsagg__hll *h = tsagg__qplan_row_hll(p, slot);
+    /* A cell's first run of a few ids (a small merchant's day) does not
+     * reserve a sketch's full memory: a month of days did that 31 times
+     * for a few dozen ids, most of such a query's time. */
+    tsagg__hll *h = !*slot && n < RESERVE_MIN_IDS ? tsagg__qplan_hll(slot)
+                                                   : tsagg__qplan_row_hll(p, slot);
     return h ? tsagg__hll_insert_many(h, mixed, n) : -ENOMEM;
 }
 
@@ -917,14 +924,42 @@ typedef struct span_src {
     uint32_t nseg;
 } span_src;
 
+/* Add to `into` the ids in column idcol of the file's rows [r0, r0 + n)
+ * with ts in [lo, hi), 0 (absent) left out. */
+static int add_row_ids(pscan *s, uint64_t r0, uint64_t n, int64_t lo, int64_t hi, uint32_t idcol,
+                       tsagg__hll *into)
+{
+    int rc = 0;
+    for (uint64_t r = r0; rc == 0 && r < r0 + n;) {
+        uint32_t g = (uint32_t)(r / G), off = (uint32_t)(r % G);
+        uint64_t m = G - off < r0 + n - r ? G - off : r0 + n - r;
+        const void *tsv, *idv;
+        if ((rc = tsagg__pcent_group_col(s->p->st, s->ent, g, TSAGG__COL_TS, &tsv)) != 0 ||
+            (rc = tsagg__pcent_group_col(s->p->st, s->ent, g, idcol, &idv)) != 0)
+            break;
+        const int64_t *ts = (const int64_t *)tsv + off;
+        const uint64_t *id = (const uint64_t *)idv + off;
+        for (uint64_t i = 0; rc == 0 && i < m; i++)
+            if (ts[i] >= lo && ts[i] < hi && id[i] != 0)
+                rc = tsagg__hll_insert(into, tsagg__hll_mix(id[i]));
+        r += m;
+    }
+    return rc;
+}
+
 /* Fill `into` with the distinct ids (kind 0 users, 1 sessions) of the
  * merchant's rows in [lo, hi): an hour inside the span from its rollup's
- * sketch, the hours it cuts from their rows. */
+ * sketch, the hours it cuts from their rows; a merchant without segments
+ * from its rows. */
 static int build_span(void *ctx, int kind, int64_t lo, int64_t hi, tsagg__hll *into)
 {
     const span_src *src = ctx;
     pscan *s = src->s;
     uint32_t idcol = kind ? TSAGG__COL_SESSION : TSAGG__COL_USER;
+    if (src->nseg == 0) {
+        const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
+        return add_row_ids(s, me->row_start, me->rows, lo, hi, idcol, into);
+    }
     int rc = 0;
     for (uint32_t k = 0; rc == 0 && k < src->nseg; k++) {
         const tsagg__hour_segment *sg = &src->seg[k];
@@ -939,21 +974,7 @@ static int build_span(void *ctx, int kind, int64_t lo, int64_t hi, tsagg__hll *i
                 rc = tsagg__hll_merge_view(into, kind ? &qr->sessions : &qr->users);
             continue;
         }
-        for (uint64_t r = sg->row_start; rc == 0 && r < sg->row_start + sg->rows;) {
-            uint32_t g = (uint32_t)(r / G), off = (uint32_t)(r % G);
-            uint64_t m = G - off < sg->row_start + sg->rows - r ? G - off
-                                                                 : sg->row_start + sg->rows - r;
-            const void *tsv, *idv;
-            if ((rc = tsagg__pcent_group_col(s->p->st, s->ent, g, TSAGG__COL_TS, &tsv)) != 0 ||
-                (rc = tsagg__pcent_group_col(s->p->st, s->ent, g, idcol, &idv)) != 0)
-                break;
-            const int64_t *ts = (const int64_t *)tsv + off;
-            const uint64_t *id = (const uint64_t *)idv + off;
-            for (uint64_t i = 0; rc == 0 && i < m; i++)
-                if (ts[i] >= lo && ts[i] < hi && id[i] != 0) /* 0: absent */
-                    rc = tsagg__hll_insert(into, tsagg__hll_mix(id[i]));
-            r += m;
-        }
+        rc = add_row_ids(s, sg->row_start, sg->rows, lo, hi, idcol, into);
     }
     return rc;
 }
@@ -1076,6 +1097,27 @@ static int scan_segments_by_span(pscan *s, const tsagg__hour_segment *seg)
     return rc;
 }
 
+/* A merchant without segments but with rows enough to be worth it, when
+ * spans_answer and no measures are asked for: counts from its timestamps,
+ * distinct ids from one cached sketch per bucket its rows meet. */
+static int scan_merchant_by_span(pscan *s)
+{
+    qplan *p = s->p;
+    const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
+    int rc = count_file_rows(s, me->row_start, me->rows);
+    span_src src = {s, NULL, 0};
+    int64_t a = me->min_ts > p->from ? me->min_ts : p->from;
+    int64_t end = me->max_ts + 1 < p->to ? me->max_ts + 1 : p->to;
+    while (rc == 0 && a < end) {
+        size_t b = tsagg__qplan_bucket(p, a);
+        int64_t z = p->starts[b + 1] < end ? p->starts[b + 1] : end;
+        span_run run = {a, z, b, 1};
+        rc = flush_span(&src, &run);
+        a = z;
+    }
+    return rc;
+}
+
 /* A merchant with hour segments (a busy one): per hour in the range, its
  * rollup when usable, else its rows, read by row group (a busy merchant's
  * rows fill row groups, and an hour needs only the groups holding it). */
@@ -1147,6 +1189,9 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
         rc = scan_groups(&s);
     else if (rc == 0 && tsagg__pcmerch_entry(merch)->nsegments)
         rc = scan_segments(&s);
+    else if (rc == 0 && tsagg__pcmerch_entry(merch)->rows >= TSAGG__PART_ROLLUP_MIN_ROWS &&
+             !p->need_measures && rollups_may_answer(p) && spans_answer(p))
+        rc = scan_merchant_by_span(&s);
     else if (rc == 0) {
         mrows r;
         memset(&r, 0, sizeof r);
