@@ -48,11 +48,13 @@
 #define MAX_HINT_BITS 10 /* at most 1024 merchant id -> slot hints per file */
 #define SPAN_SLOTS 8  /* span sketches cached per merchant and file */
 
-/* A decoded column of one merchant's rows. */
+/* A decoded column of one merchant's rows, or of a row group. */
 typedef struct slice {
     uint32_t col;
     uint32_t pad;
     size_t bytes;
+    const unsigned char *at; /* a merchant's: its rows, in data or in a
+                                group's slice of the same entry */
     _Alignas(8) unsigned char data[];
 } slice;
 
@@ -602,7 +604,7 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
         if (!sl)
             break;
         if (sl->col == col) {
-            *data = sl->data;
+            *data = sl->at;
             return 0;
         }
     }
@@ -615,19 +617,20 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
      * every merchant of the group, rather than a copy each merchant
      * decodes the whole group for. */
     uint64_t g0 = me->row_start / TSAGG__PART_GROUP_ROWS;
-    if (me->rows > 0 && (me->row_start + me->rows - 1) / TSAGG__PART_GROUP_ROWS == g0) {
-        const void *gd;
-        if ((rc = tsagg__pcent_group_col(st, e, (uint32_t)g0, col, &gd)) != 0)
-            return rc;
-        *data = (const unsigned char *)gd + (me->row_start % TSAGG__PART_GROUP_ROWS) * kept;
-        return 0;
-    }
-    slice *sl = malloc(sizeof *sl + me->rows * kept + 1);
+    int in_group = me->rows > 0 && (me->row_start + me->rows - 1) / TSAGG__PART_GROUP_ROWS == g0;
+    const void *gd = NULL;
+    if (in_group && (rc = tsagg__pcent_group_col(st, e, (uint32_t)g0, col, &gd)) != 0)
+        return rc;
+    size_t own = in_group ? 0 : me->rows * kept;
+    slice *sl = malloc(sizeof *sl + own + 1);
     if (!sl)
         return -ENOMEM;
     sl->col = col;
-    sl->bytes = sizeof *sl + me->rows * kept;
-    if ((rc = decode_rows(e->p, col, width, kept, me->row_start, me->rows, sl->data)) != 0) {
+    sl->bytes = sizeof *sl + own;
+    sl->at = in_group ? (const unsigned char *)gd + (me->row_start % TSAGG__PART_GROUP_ROWS) * kept
+                      : sl->data;
+    if (!in_group &&
+        (rc = decode_rows(e->p, col, width, kept, me->row_start, me->rows, sl->data)) != 0) {
         free(sl);
         return rc;
     }
@@ -638,16 +641,16 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
         if (atomic_compare_exchange_strong_explicit(&m->cols[i], &expected, sl,
                                                     memory_order_acq_rel, memory_order_acquire)) {
             account(st, e, sl->bytes);
-            *data = sl->data;
+            *data = sl->at;
             return 0;
         }
         if (expected->col == col) {
             free(sl);
-            *data = expected->data;
+            *data = expected->at;
             return 0;
         }
     }
-    *data = sl->data;
+    *data = sl->at;
     *owned = sl;
     return 0;
 }
