@@ -12,11 +12,12 @@
  * merchant of the file (by its number in the merchant index), in chunks
  * allocated on first use. A slot holds the merchant's index entry, its hour
  * segments with up to two rollup summaries per segment (without and with
- * sketches; a summary with sketches serves both), and up to SLICE_COLS column
- * slices of merchants whose rows span row groups (rows inside one group are
- * read from the group's decoded column), and up to SPAN_SLOTS sketches of
- * the distinct ids of spans of its time (serialized). Beside them, decoded columns of whole row groups, for busy
- * merchants (whose rows fill row groups) and scans of every merchant: one
+ * sketches; a summary with sketches serves both), up to SLICE_COLS column
+ * slices (a copy of its rows when they span row groups, else a view into
+ * the group's decoded column), and up to SPAN_SLOTS sketches of the
+ * distinct ids of spans of its time (serialized). Beside them, decoded
+ * columns of whole row groups, for busy merchants (whose rows fill row
+ * groups), small merchants' views and scans of every merchant: one
  * slot per (group, column), allocated on first use; dictionary codes kept
  * in 1 or 2 bytes when the file's dictionary allows. A direct-mapped table
  * of hints (merchant id -> slot; up to MAX_HINT_BITS bits, allocated on

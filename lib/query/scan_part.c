@@ -9,12 +9,14 @@
  * segment's rows otherwise; a merchant without segments (no hour busy
  * enough for a rollup) is answered from its rows, cut to the range by
  * their timestamps. Plain distinct counts by hour or longer buckets of a
- * busy merchant take, per run of its time in one bucket, one sketch the
- * partcache keeps (built from the hours' sketches and the rows of the hours
- * the run cuts), and counts from the rollups' minutes: a day in a time zone
- * half an hour off UTC is not a row scan of the hour it starts in. Rows come from decoded columns the partcache keeps
- * (partcache.h): a small merchant's slices of the columns the query needs;
- * for a busy merchant's hours, and for all merchants, the row groups that
+ * merchant with rollups (or with rows enough in the file) take, per run of
+ * its time in one bucket, one sketch the partcache keeps (built from the
+ * hours' sketches and the rows of the hours the run cuts), and counts from
+ * the rollups or the timestamps: a day in a time zone half an hour off UTC
+ * is not a row scan of the hour it starts in. Rows come from decoded
+ * columns the partcache keeps (partcache.h): a small merchant's slices of
+ * the columns the query needs; for a busy merchant's hours, and for all
+ * merchants, the row groups that
  * hold them (for all merchants, every group whose time range meets the
  * query's). Rows are filtered through a selection vector on dictionary
  * codes, never on strings, in chunks of a row group; rows known to lie in
@@ -904,12 +906,12 @@ static int rollups_may_answer(const qplan *p)
     return ok;
 }
 
-/* ---- distinct ids of a busy merchant by spans ------------------------------ */
+/* ---- distinct ids by spans of time ---------------------------------------- */
 
-/* Whether a busy merchant's distinct ids are taken from span sketches:
- * plain distinct counts by bucket (no filter, no group-by, buckets of an
- * hour or more) over a range of whole minutes, whose counts the rollups'
- * minutes give (rollups_may_answer holds too). */
+/* Whether a merchant's distinct ids may be taken from span sketches: plain
+ * distinct counts by bucket (no filter, no group-by, buckets of an hour or
+ * more) over a range of whole minutes, which the rollups' minutes can count
+ * (the callers check rollups_may_answer too). */
 static int spans_answer(const qplan *p)
 {
     return (p->need_users || p->need_sessions) && p->nfilters == 0 &&
@@ -917,7 +919,8 @@ static int spans_answer(const qplan *p)
            p->from % MINUTE_US == 0 && p->to % MINUTE_US == 0;
 }
 
-/* What a span sketch is built from: the merchant's segments. */
+/* What a span sketch is built from: the merchant's segments (none: its
+ * rows). */
 typedef struct span_src {
     pscan *s;
     const tsagg__hour_segment *seg;
