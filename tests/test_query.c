@@ -1578,6 +1578,10 @@ Test(query, rollup_and_rows_paths_agree)
         {TSAGG_BUCKET_MONTH, "Europe/Berlin", "event", 1, W0, W1},
         {TSAGG_BUCKET_TOTAL, NULL, NULL, 2, W0, W1},
         {TSAGG_BUCKET_DAY, "Asia/Kolkata", "event", 2, W0, W1},
+        /* Days that start inside an hour, no filter: distinct ids by
+         * spans of time, the cut hours from their rows. */
+        {TSAGG_BUCKET_DAY, "Asia/Kolkata", NULL, 0, W0, W1},
+        {TSAGG_BUCKET_DAY, "Asia/Kathmandu", NULL, 0, W0 + 7 * MINUTE, W1 - 13 * MINUTE},
     };
     for (size_t c = 0; c < NELEM(cases); c++) {
         tsagg_query q;
@@ -1610,6 +1614,18 @@ Test(query, rollup_and_rows_paths_agree)
         check_query(st, b, &m, &r);
         cr_assert_eq(tsagg_query_run(st, &r, b), 0, "%s: %s", what, errmsg(st));
         assert_same(a, b, 4, what);
+        /* Again, warm: what the handle kept gives the same answer. */
+        cr_assert_eq(tsagg_query_run(st, &q, b), 0, "%s: %s", what, errmsg(st));
+        assert_same(a, b, 4, what);
+        /* Without measures, hours without a rollup are counted by their
+         * timestamps alone. */
+        tsagg_metric no_sums[] = {mets[0], mets[2], mets[3]};
+        tsagg_query u = q, v = r;
+        u.metrics = v.metrics = no_sums;
+        u.nmetrics = v.nmetrics = 3;
+        cr_assert_eq(tsagg_query_run(st, &u, a), 0, "%s: %s", what, errmsg(st));
+        cr_assert_eq(tsagg_query_run(st, &v, b), 0, "%s: %s", what, errmsg(st));
+        assert_same(a, b, 3, what);
         /* Counts and sums with EXACT come from the rows as well. */
         tsagg_query x = q;
         x.nmetrics = 2;
@@ -1624,6 +1640,79 @@ Test(query, rollup_and_rows_paths_agree)
     tsagg_result_free(b);
     cr_assert_eq(tsagg_store_close(st), 0);
     free(m.e);
+}
+
+/*
+ * A busy merchant's days in a time zone half an hour off UTC: each day
+ * starts inside an hour that has a rollup. Its distinct users and sessions
+ * come from sketches of spans of time (cached by the handle), its counts
+ * from the rollups or its timestamps; both must be those of the events,
+ * cold and warm. So for a merchant without rollups (no hour busy enough)
+ * but thousands of rows a day. Every half hour has its own 4 users, so a
+ * cut hour counted whole into either day shows.
+ */
+Test(query, days_that_start_inside_an_hour)
+{
+    enum { HOURS = 72, PER = 600, QUIET = 100 };
+    const int64_t t0 = INT64_C(1759276800) * SEC; /* 2025-10-01T00:00Z */
+    const int64_t off = 330 * MINUTE;             /* Asia/Kolkata */
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    tsagg_event *evs = malloc((size_t)HOURS * (PER + QUIET) * sizeof *evs);
+    cr_assert_not_null(evs);
+    size_t n = 0;
+    for (uint64_t m = 7; m <= 8; m++)
+        for (int h = 0; h < HOURS; h++) {
+            /* Merchant 7: an hour a day too quiet for a rollup; 8: every hour. */
+            int per = m == 8 || h % 24 == 3 ? QUIET : PER;
+            for (int i = 0; i < per; i++) {
+                int64_t ts = t0 + h * HOUR + (int64_t)i * HOUR / per;
+                uint64_t half = (uint64_t)((ts - t0) / (30 * MINUTE));
+                evs[n++] = (tsagg_event){.ts = ts, .merchant = m, .event = "page_view",
+                                         .event_len = 9, .user = half * 10 + 1 + (uint64_t)i % 4,
+                                         .session = half * 100 + 1 + (uint64_t)i % 4};
+            }
+        }
+    cr_assert_eq(tsagg_append(st, evs, n, NULL), 0, "%s", errmsg(st));
+    tsagg_event late = {.ts = t0 + (HOURS + 30) * HOUR, .merchant = 1, .event = "x",
+                        .event_len = 1};
+    cr_assert_eq(tsagg_append(st, &late, 1, NULL), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_flush(st), 0);
+    compact(st, 0);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 7;
+    q.from = t0 - off + DAY; /* local midnights: the first whole local day */
+    q.to = q.from + 2 * DAY;
+    q.bucket = TSAGG_BUCKET_DAY;
+    q.tz = "Asia/Kolkata";
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_USERS, NULL},
+                           {TSAGG_METRIC_SESSIONS, NULL}};
+    q.metrics = mets;
+    q.nmetrics = 3;
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    for (int run = 0; run < 4; run++) {
+        q.merchant = 7 + (uint64_t)run % 2;
+        cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+        cr_assert_eq(tsagg_result_rows(res), 2);
+        for (int d = 0; d < 2; d++) {
+            int64_t lo = q.from + d * DAY, hi = lo + DAY;
+            double count = 0;
+            int halves = 0;
+            for (size_t i = 0; i < n; i++)
+                count += evs[i].merchant == q.merchant && evs[i].ts >= lo && evs[i].ts < hi;
+            for (int64_t t = lo; t < hi; t += 30 * MINUTE)
+                halves++;
+            cr_assert_eq(tsagg_result_values(res, 0)[d], count, "run %d day %d", run, d);
+            cr_assert_eq(tsagg_result_values(res, 1)[d], 4.0 * halves, "run %d day %d users",
+                         run, d);
+            cr_assert_eq(tsagg_result_values(res, 2)[d], 4.0 * halves,
+                         "run %d day %d sessions", run, d);
+        }
+    }
+    tsagg_result_free(res);
+    free(evs);
+    cr_assert_eq(tsagg_store_close(st), 0);
 }
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -2042,6 +2131,90 @@ Test(query, one_merchant_year_reads_few_blocks)
     cr_assert_eq(tsagg_query_run(ro, &q, res), 0, "%s", errmsg(ro));
     cr_assert_eq(tsagg_result_values(res, 0)[BUSY_MONTH], PER_MONTH + BUSY);
     cr_assert_eq(atomic_load(&c.reads), 0);
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(ro), 0);
+}
+
+/*
+ * Small merchants share row groups: a merchant's rows inside one group are
+ * read from the group's decoded column, which the handle keeps, so the
+ * first query of its neighbour in the group reads no block of those
+ * columns again (each merchant decoded the whole group for its own few
+ * rows before). The answers are the rows' own.
+ */
+Test(query, small_merchants_of_a_row_group_share_its_decoded_columns)
+{
+    enum { NM = 60, PER = 25 };
+    const int64_t t0 = INT64_C(1759276800) * SEC; /* 2025-10-01T00:00Z */
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    tsagg_event evs[NM * PER];
+    size_t n = 0;
+    for (uint64_t m = 1; m <= NM; m++)
+        for (int i = 0; i < PER; i++)
+            evs[n++] = (tsagg_event){.ts = t0 + (int64_t)(m * 7 + (uint64_t)i * 13) % 20 * HOUR +
+                                           i * SEC,
+                                     .merchant = m, .event = "page_view", .event_len = 9,
+                                     .user = m * 1000 + (uint64_t)i % 4};
+    cr_assert_eq(tsagg_append(st, evs, n, NULL), 0, "%s", errmsg(st));
+    /* One event the next day, so that the first is sealed. */
+    tsagg_event late = {.ts = t0 + DAY + HOUR, .merchant = 1, .event = "x", .event_len = 1};
+    cr_assert_eq(tsagg_append(st, &late, 1, NULL), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_flush(st), 0);
+    compact(st, 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+
+    count_io c;
+    memset(&c, 0, sizeof c);
+    c.io = *tsagg_io_default();
+    c.io.ctx = &c;
+    c.io.open = count_open;
+    c.io.pread = count_pread;
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.io = &c.io;
+    tsagg_store *ro = NULL;
+    char err[512];
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &ro, err, sizeof err), 0, "%s", err);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.from = t0;
+    q.to = t0 + DAY;
+    q.bucket = TSAGG_BUCKET_HOUR;
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_USERS, NULL}};
+    q.metrics = mets;
+    q.nmetrics = 2;
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    for (uint64_t m = NM / 2; m < NM / 2 + 3; m++) {
+        atomic_store(&c.reads, 0);
+        q.merchant = m;
+        cr_assert_eq(tsagg_query_run(ro, &q, res), 0, "%s", errmsg(ro));
+        uint64_t reads = atomic_load(&c.reads);
+        /* The answer, hour by hour, against the events. */
+        cr_assert_eq(tsagg_result_rows(res), 24);
+        double count = 0, users = 0;
+        for (size_t h = 0; h < 24; h++) {
+            uint64_t want = 0, seen = 0; /* users: bit per user of the hour */
+            for (size_t i = 0; i < n; i++)
+                if (evs[i].merchant == m && (evs[i].ts - t0) / HOUR == (int64_t)h) {
+                    want++;
+                    seen |= UINT64_C(1) << (evs[i].user % 1000);
+                }
+            cr_assert_eq(tsagg_result_values(res, 0)[h], (double)want, "merchant %" PRIu64
+                         " hour %zu", m, h);
+            cr_assert_eq(tsagg_result_values(res, 1)[h], (double)__builtin_popcountll(seen),
+                         "merchant %" PRIu64 " hour %zu", m, h);
+            count += tsagg_result_values(res, 0)[h];
+            users += tsagg_result_values(res, 1)[h];
+        }
+        cr_assert_eq(count, PER);
+        cr_log_info("merchant %" PRIu64 ": %" PRIu64 " reads", m, reads);
+        if (m > NM / 2)
+            cr_assert_eq(reads, 0, "merchant %" PRIu64 ": %" PRIu64 " reads after its neighbour's "
+                         "query", m, reads);
+        else
+            cr_assert_gt(reads, 0);
+    }
     tsagg_result_free(res);
     cr_assert_eq(tsagg_store_close(ro), 0);
 }

@@ -12,9 +12,12 @@
  * merchant of the file (by its number in the merchant index), in chunks
  * allocated on first use. A slot holds the merchant's index entry, its hour
  * segments with up to two rollup summaries per segment (without and with
- * sketches; a summary with sketches serves both), and up to SLICE_COLS column
- * slices. Beside them, decoded columns of whole row groups, for busy
- * merchants (whose rows fill row groups) and scans of every merchant: one
+ * sketches; a summary with sketches serves both), up to SLICE_COLS column
+ * slices (a copy of its rows when they span row groups, else a view into
+ * the group's decoded column), and up to SPAN_SLOTS sketches of the
+ * distinct ids of spans of its time (serialized). Beside them, decoded
+ * columns of whole row groups, for busy merchants (whose rows fill row
+ * groups), small merchants' views and scans of every merchant: one
  * slot per (group, column), allocated on first use; dictionary codes kept
  * in 1 or 2 bytes when the file's dictionary allows. A direct-mapped table
  * of hints (merchant id -> slot; up to MAX_HINT_BITS bits, allocated on
@@ -44,12 +47,15 @@
 #define CHUNK 256     /* merchant slots per directory chunk */
 #define SLICE_COLS 16 /* column slices cached per merchant and file */
 #define MAX_HINT_BITS 10 /* at most 1024 merchant id -> slot hints per file */
+#define SPAN_SLOTS 8  /* span sketches cached per merchant and file */
 
-/* A decoded column of one merchant's rows. */
+/* A decoded column of one merchant's rows, or of a row group. */
 typedef struct slice {
     uint32_t col;
     uint32_t pad;
     size_t bytes;
+    const unsigned char *at; /* a merchant's: its rows, in data or in a
+                                group's slice of the same entry */
     _Alignas(8) unsigned char data[];
 } slice;
 
@@ -61,10 +67,21 @@ typedef struct segs {
     _Atomic(tsagg__qrollup *) *counts; /* n, without; NULL until decoded */
 } segs;
 
+/* The distinct ids of a kind of a merchant's rows in a time span, as
+ * serialized sketch bytes and their checked view; one block. */
+typedef struct spansk {
+    int64_t lo, hi;
+    int kind;
+    size_t bytes;
+    tsagg__hll_view view;
+    _Alignas(8) uint8_t data[];
+} spansk;
+
 struct tsagg__pcmerch {
     tsagg__merchant_entry me; /* set before the slot is published */
     _Atomic(segs *) segs;
     _Atomic(slice *) cols[SLICE_COLS];
+    _Atomic(spansk *) spans[SPAN_SLOTS];
 };
 
 typedef struct tsagg__pcmerch mslot;
@@ -267,6 +284,8 @@ static int slot_of(tsagg_store *st, tsagg__pcent *e, const tsagg__merchant_entry
         atomic_init(&fresh->segs, NULL);
         for (size_t i = 0; i < SLICE_COLS; i++)
             atomic_init(&fresh->cols[i], NULL);
+        for (size_t i = 0; i < SPAN_SLOTS; i++)
+            atomic_init(&fresh->spans[i], NULL);
         mslot *expected = NULL;
         if (atomic_compare_exchange_strong_explicit(sp, &expected, fresh, memory_order_acq_rel,
                                                     memory_order_acquire)) {
@@ -586,7 +605,7 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
         if (!sl)
             break;
         if (sl->col == col) {
-            *data = sl->data;
+            *data = sl->at;
             return 0;
         }
     }
@@ -594,12 +613,25 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
      * month are most of what the cache holds. */
     size_t width = col_width(e, col);
     size_t kept = is_code_col(e, col) ? tsagg__pcent_group_code_bytes(e, col) : width;
-    slice *sl = malloc(sizeof *sl + me->rows * kept + 1);
+    /* Rows inside one row group (a small merchant's, many to a group): a
+     * view into the group's decoded column, which the cache keeps once for
+     * every merchant of the group, rather than a copy each merchant
+     * decodes the whole group for. */
+    uint64_t g0 = me->row_start / TSAGG__PART_GROUP_ROWS;
+    int in_group = me->rows > 0 && (me->row_start + me->rows - 1) / TSAGG__PART_GROUP_ROWS == g0;
+    const void *gd = NULL;
+    if (in_group && (rc = tsagg__pcent_group_col(st, e, (uint32_t)g0, col, &gd)) != 0)
+        return rc;
+    size_t own = in_group ? 0 : me->rows * kept;
+    slice *sl = malloc(sizeof *sl + own + 1);
     if (!sl)
         return -ENOMEM;
     sl->col = col;
-    sl->bytes = sizeof *sl + me->rows * kept;
-    if ((rc = decode_rows(e->p, col, width, kept, me->row_start, me->rows, sl->data)) != 0) {
+    sl->bytes = sizeof *sl + own;
+    sl->at = in_group ? (const unsigned char *)gd + (me->row_start % TSAGG__PART_GROUP_ROWS) * kept
+                      : sl->data;
+    if (!in_group &&
+        (rc = decode_rows(e->p, col, width, kept, me->row_start, me->rows, sl->data)) != 0) {
         free(sl);
         return rc;
     }
@@ -610,17 +642,73 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
         if (atomic_compare_exchange_strong_explicit(&m->cols[i], &expected, sl,
                                                     memory_order_acq_rel, memory_order_acquire)) {
             account(st, e, sl->bytes);
-            *data = sl->data;
+            *data = sl->at;
             return 0;
         }
         if (expected->col == col) {
             free(sl);
-            *data = expected->data;
+            *data = expected->at;
             return 0;
         }
     }
-    *data = sl->data;
+    *data = sl->at;
     *owned = sl;
+    return 0;
+}
+
+int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, int kind,
+                             int64_t lo, int64_t hi, tsagg__span_build build, void *ctx,
+                             const tsagg__hll_view **out, void **owned)
+{
+    *owned = NULL;
+    size_t i = 0;
+    for (; i < SPAN_SLOTS; i++) {
+        spansk *sp = atomic_load_explicit(&m->spans[i], memory_order_acquire);
+        if (!sp)
+            break;
+        if (sp->lo == lo && sp->hi == hi && sp->kind == kind) {
+            *out = &sp->view;
+            return 0;
+        }
+    }
+    tsagg__hll h;
+    tsagg__hll_init(&h);
+    int rc = build(ctx, kind, lo, hi, &h);
+    size_t len = rc == 0 ? tsagg__hll_serialized_size(&h) : 0;
+    spansk *sp = rc == 0 ? malloc(sizeof *sp + len) : NULL;
+    if (rc == 0 && !sp)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        sp->lo = lo;
+        sp->hi = hi;
+        sp->kind = kind;
+        sp->bytes = sizeof *sp + len;
+        int n = tsagg__hll_serialize(&h, sp->data, len);
+        rc = n < 0 ? n : tsagg__hll_view_init(&sp->view, sp->data, len);
+    }
+    tsagg__hll_fini(&h);
+    if (rc != 0) {
+        free(sp);
+        return rc;
+    }
+    /* Publish in the first free place; a thread that published the same
+     * span first wins. No room: the caller owns this copy. */
+    for (; i < SPAN_SLOTS; i++) {
+        spansk *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(&m->spans[i], &expected, sp,
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            account(st, e, sp->bytes);
+            *out = &sp->view;
+            return 0;
+        }
+        if (expected->lo == lo && expected->hi == hi && expected->kind == kind) {
+            free(sp);
+            *out = &expected->view;
+            return 0;
+        }
+    }
+    *out = &sp->view;
+    *owned = sp;
     return 0;
 }
 
@@ -643,6 +731,8 @@ static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
             free(sg);
             for (size_t k = 0; k < SLICE_COLS; k++)
                 free(atomic_load_explicit(&m->cols[k], memory_order_relaxed));
+            for (size_t k = 0; k < SPAN_SLOTS; k++)
+                free(atomic_load_explicit(&m->spans[k], memory_order_relaxed));
             free(m);
         }
         free(chunk);

@@ -89,12 +89,27 @@ int tsagg__pcent_rollup(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uin
 /*
  * Column col of the merchant's rows in the entry's file, decoded: its rows
  * in file order (entry->rows values of the column's type, dictionary codes
- * as narrow as group_code_bytes says). Cached when
- * there is room, with *owned NULL; otherwise *owned is the buffer to free()
- * after use.
+ * as narrow as group_code_bytes says). Rows inside one row group are a
+ * view into the group's cached column (group_col), shared by the merchants
+ * of the group; others are a copy, cached when there is room, with *owned
+ * NULL; otherwise *owned is the buffer to free() after use.
  */
 int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint32_t col,
                        const void **data, void **owned);
+
+/*
+ * The distinct ids of kind `kind` (0 users, 1 sessions) of the merchant's
+ * rows with ts in [lo, hi) in the entry's file, as a checked sketch view:
+ * build(ctx, kind, lo, hi, into) fills an empty sketch on first use, and
+ * its serialized bytes are cached (a few spans a merchant and file), so
+ * that a day of a busy merchant in its time zone is one merge per file,
+ * not a merge per hour and a row scan of the hour the day starts in.
+ * *owned: as for tsagg__pcent_slice (the view lives in it).
+ */
+typedef int (*tsagg__span_build)(void *ctx, int kind, int64_t lo, int64_t hi, tsagg__hll *into);
+int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, int kind,
+                             int64_t lo, int64_t hi, tsagg__span_build build, void *ctx,
+                             const tsagg__hll_view **out, void **owned);
 
 /*
  * Column col of row group g of the entry's file, decoded (the group's rows

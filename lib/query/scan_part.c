@@ -8,9 +8,15 @@
  * hour's sketches when the hour lies whole inside one bucket), the
  * segment's rows otherwise; a merchant without segments (no hour busy
  * enough for a rollup) is answered from its rows, cut to the range by
- * their timestamps. Rows come from decoded columns the partcache keeps
- * (partcache.h): a small merchant's slices of the columns the query needs;
- * for a busy merchant's hours, and for all merchants, the row groups that
+ * their timestamps. Plain distinct counts by hour or longer buckets of a
+ * merchant with rollups (or with rows enough in the file) take, per run of
+ * its time in one bucket, one sketch the partcache keeps (built from the
+ * hours' sketches and the rows of the hours the run cuts), and counts from
+ * the rollups or the timestamps: a day in a time zone half an hour off UTC
+ * is not a row scan of the hour it starts in. Rows come from decoded
+ * columns the partcache keeps (partcache.h): a small merchant's slices of
+ * the columns the query needs; for a busy merchant's hours, and for all
+ * merchants, the row groups that
  * hold them (for all merchants, every group whose time range meets the
  * query's). Rows are filtered through a selection vector on dictionary
  * codes, never on strings, in chunks of a row group; rows known to lie in
@@ -220,8 +226,10 @@ static void add_sums(pscan *s, size_t cell, const double *sums, uint32_t nm)
             p->sum[m * p->cells_cap + cell] += sums[s->fm[m]];
 }
 
-/* The merchant-hour of segment seg, from its rollup summary qr. */
-static int scan_rollup(pscan *s, const tsagg__qrollup *qr, const tsagg__hour_segment *seg)
+/* The merchant-hour of segment seg, from its rollup summary qr; its
+ * distinct ids too when `sketches`. */
+static int scan_rollup(pscan *s, const tsagg__qrollup *qr, const tsagg__hour_segment *seg,
+                       int sketches)
 {
     qplan *p = s->p;
     int64_t lo = seg->hour, hi = seg->hour + TSAGG__HOUR_US;
@@ -267,7 +275,7 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, const tsagg__hour_seg
         }
         tsagg__rollup_free(&r);
     }
-    if (rc != 0 || (!p->need_users && !p->need_sessions))
+    if (rc != 0 || !sketches || (!p->need_users && !p->need_sessions))
         return rc;
     /* Sketches: rollup_usable saw to it that the hour is whole, in bucket b. */
     if (p->nfilters == 0 && p->group_col == QCOL_NONE) {
@@ -374,6 +382,9 @@ static inline size_t bucket_of(const qplan *p, bcache *bc, int64_t ts)
     return bc->b;
 }
 
+/* Ids of a cell's first run below which its sketch grows as it goes. */
+#define RESERVE_MIN_IDS 64
+
 /* Insert into *slot the mixed ids of the run's rows, an id equal to the
  * row before's (a visitor's events follow each other) and 0 (absent) left
  * out. */
@@ -390,7 +401,11 @@ static int insert_run(qplan *p, tsagg__hll **slot, uint64_t *mixed, const uint64
     }
     if (n == 0)
         return 0;
-    tsagg__hll *h = tsagg__qplan_row_hll(p, slot);
+    /* A cell's first run of a few ids (a small merchant's day) does not
+     * reserve a sketch's full memory: a month of days did that 31 times
+     * for a few dozen ids, most of such a query's time. */
+    tsagg__hll *h = !*slot && n < RESERVE_MIN_IDS ? tsagg__qplan_hll(slot)
+                                                   : tsagg__qplan_row_hll(p, slot);
     return h ? tsagg__hll_insert_many(h, mixed, n) : -ENOMEM;
 }
 
@@ -891,6 +906,221 @@ static int rollups_may_answer(const qplan *p)
     return ok;
 }
 
+/* ---- distinct ids by spans of time ---------------------------------------- */
+
+/* Whether a merchant's distinct ids may be taken from span sketches: plain
+ * distinct counts by bucket (no filter, no group-by, buckets of an hour or
+ * more) over a range of whole minutes, which the rollups' minutes can count
+ * (the callers check rollups_may_answer too). */
+static int spans_answer(const qplan *p)
+{
+    return (p->need_users || p->need_sessions) && p->nfilters == 0 &&
+           p->group_col == QCOL_NONE && p->bucket != TSAGG_BUCKET_MINUTE &&
+           p->from % MINUTE_US == 0 && p->to % MINUTE_US == 0;
+}
+
+/* What a span sketch is built from: the merchant's segments (none: its
+ * rows). */
+typedef struct span_src {
+    pscan *s;
+    const tsagg__hour_segment *seg;
+    uint32_t nseg;
+} span_src;
+
+/* Add to `into` the ids in column idcol of the file's rows [r0, r0 + n)
+ * with ts in [lo, hi), 0 (absent) left out. */
+static int add_row_ids(pscan *s, uint64_t r0, uint64_t n, int64_t lo, int64_t hi, uint32_t idcol,
+                       tsagg__hll *into)
+{
+    int rc = 0;
+    for (uint64_t r = r0; rc == 0 && r < r0 + n;) {
+        uint32_t g = (uint32_t)(r / G), off = (uint32_t)(r % G);
+        uint64_t m = G - off < r0 + n - r ? G - off : r0 + n - r;
+        const void *tsv, *idv;
+        if ((rc = tsagg__pcent_group_col(s->p->st, s->ent, g, TSAGG__COL_TS, &tsv)) != 0 ||
+            (rc = tsagg__pcent_group_col(s->p->st, s->ent, g, idcol, &idv)) != 0)
+            break;
+        const int64_t *ts = (const int64_t *)tsv + off;
+        const uint64_t *id = (const uint64_t *)idv + off;
+        for (uint64_t i = 0; rc == 0 && i < m; i++)
+            if (ts[i] >= lo && ts[i] < hi && id[i] != 0)
+                rc = tsagg__hll_insert(into, tsagg__hll_mix(id[i]));
+        r += m;
+    }
+    return rc;
+}
+
+/* Fill `into` with the distinct ids (kind 0 users, 1 sessions) of the
+ * merchant's rows in [lo, hi): an hour inside the span from its rollup's
+ * sketch, the hours it cuts from their rows; a merchant without segments
+ * from its rows. */
+static int build_span(void *ctx, int kind, int64_t lo, int64_t hi, tsagg__hll *into)
+{
+    const span_src *src = ctx;
+    pscan *s = src->s;
+    uint32_t idcol = kind ? TSAGG__COL_SESSION : TSAGG__COL_USER;
+    if (src->nseg == 0) {
+        const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
+        return add_row_ids(s, me->row_start, me->rows, lo, hi, idcol, into);
+    }
+    int rc = 0;
+    for (uint32_t k = 0; rc == 0 && k < src->nseg; k++) {
+        const tsagg__hour_segment *sg = &src->seg[k];
+        int64_t a = sg->hour, b = a + TSAGG__HOUR_US;
+        if (b <= lo)
+            continue;
+        if (a >= hi)
+            break;
+        if (a >= lo && b <= hi && sg->rollup_len > 0) {
+            const tsagg__qrollup *qr;
+            if ((rc = tsagg__pcent_rollup(s->p->st, s->ent, s->merch, k, 1, &qr)) == 0)
+                rc = tsagg__hll_merge_view(into, kind ? &qr->sessions : &qr->users);
+            continue;
+        }
+        rc = add_row_ids(s, sg->row_start, sg->rows, lo, hi, idcol, into);
+    }
+    return rc;
+}
+
+/* A run of the merchant's time in one bucket, merged from one span sketch. */
+typedef struct span_run {
+    int64_t lo, hi;
+    size_t bucket;
+    int open;
+} span_run;
+
+static int flush_span(span_src *src, span_run *run)
+{
+    if (!run->open)
+        return 0;
+    run->open = 0;
+    pscan *s = src->s;
+    qplan *p = s->p;
+    size_t cell = tsagg__qplan_cell(p, 0, run->bucket);
+    int rc = 0;
+    for (int kind = 0; rc == 0 && kind < 2; kind++) {
+        if (!(kind ? p->need_sessions : p->need_users))
+            continue;
+        const tsagg__hll_view *v;
+        void *owned;
+        rc = tsagg__pcent_span_sketch(p->st, s->ent, s->merch, kind, run->lo, run->hi, build_span,
+                                      src, &v, &owned);
+        if (rc == 0)
+            rc = merge_sketch(kind ? &p->sessions[cell] : &p->users[cell], v);
+        free(owned);
+    }
+    return rc;
+}
+
+/* Extend the run by [lo, hi) of bucket b, or flush it and start anew. */
+static int add_span(span_src *src, span_run *run, int64_t lo, int64_t hi, size_t b)
+{
+    if (run->open && run->bucket == b && run->hi == lo) {
+        run->hi = hi;
+        return 0;
+    }
+    int rc = flush_span(src, run);
+    *run = (span_run){lo, hi, b, 1};
+    return rc;
+}
+
+/* Counts by bucket of the file's rows [r0, r0 + n), sorted by time (one
+ * merchant's), those in the range: a binary search per bucket. */
+static int count_file_rows(pscan *s, uint64_t r0, uint64_t n)
+{
+    qplan *p = s->p;
+    int rc = 0;
+    for (uint64_t r = r0; rc == 0 && r < r0 + n;) {
+        uint32_t g = (uint32_t)(r / G), off = (uint32_t)(r % G);
+        uint64_t m = G - off < r0 + n - r ? G - off : r0 + n - r;
+        const void *v;
+        if ((rc = tsagg__pcent_group_col(p->st, s->ent, g, TSAGG__COL_TS, &v)) != 0)
+            break;
+        const int64_t *ts = (const int64_t *)v + off;
+        uint64_t a = first_at_or_after(ts, m, p->from), b = first_at_or_after(ts, m, p->to);
+        if (a < b)
+            count_sorted(p, ts + a, b - a);
+        r += m;
+    }
+    return rc;
+}
+
+/* A busy merchant's hours when spans_answer: counts and sums from each
+ * hour's rollup, or, for an hour without one or cut by a bucket, counts
+ * from its timestamps (with measures, the rows of an hour without a
+ * rollup and the minutes of a cut one's); distinct ids from one cached
+ * sketch per run of time in one bucket. */
+static int scan_segments_by_span(pscan *s, const tsagg__hour_segment *seg)
+{
+    qplan *p = s->p;
+    const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
+    span_src src = {s, seg, me->nsegments};
+    span_run run = {0, 0, 0, 0};
+    int rc = 0;
+    for (uint32_t k = 0; rc == 0 && k < me->nsegments; k++) {
+        int64_t lo = seg[k].hour, hi = lo + TSAGG__HOUR_US;
+        if (hi <= p->from)
+            continue;
+        if (lo >= p->to)
+            break;
+        if (seg[k].rollup_len == 0 && p->need_measures) {
+            if ((rc = flush_span(&src, &run)) != 0)
+                break;
+            lo = lo > me->min_ts ? lo : me->min_ts;
+            hi = hi < me->max_ts + 1 ? hi : me->max_ts + 1;
+            rc = scan_file_rows(s, seg[k].row_start, seg[k].rows, lo, hi);
+            continue;
+        }
+        /* An hour without a rollup, or cut by the range or a bucket: its
+         * counts from its timestamps, whose decoded group the handle keeps
+         * (the rollup's minutes would be read and decoded again). */
+        int cut = lo < p->from || hi > p->to ||
+                  tsagg__qplan_bucket(p, lo > p->from ? lo : p->from) !=
+                      tsagg__qplan_bucket(p, (hi < p->to ? hi : p->to) - 1);
+        if (seg[k].rollup_len == 0 || (cut && !p->need_measures)) {
+            if ((rc = count_file_rows(s, seg[k].row_start, seg[k].rows)) != 0)
+                break;
+        } else {
+            const tsagg__qrollup *qr;
+            if ((rc = tsagg__pcent_rollup(p->st, s->ent, s->merch, k, 0, &qr)) != 0 ||
+                (rc = scan_rollup(s, qr, &seg[k], 0)) != 0)
+                break;
+        }
+        /* The hour's part of the range, cut where buckets start. */
+        int64_t a = lo > p->from ? lo : p->from, end = hi < p->to ? hi : p->to;
+        while (rc == 0 && a < end) {
+            size_t b = tsagg__qplan_bucket(p, a);
+            int64_t z = p->starts[b + 1] < end ? p->starts[b + 1] : end;
+            rc = add_span(&src, &run, a, z, b);
+            a = z;
+        }
+    }
+    if (rc == 0)
+        rc = flush_span(&src, &run);
+    return rc;
+}
+
+/* A merchant without segments but with rows enough to be worth it, when
+ * spans_answer and no measures are asked for: counts from its timestamps,
+ * distinct ids from one cached sketch per bucket its rows meet. */
+static int scan_merchant_by_span(pscan *s)
+{
+    qplan *p = s->p;
+    const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
+    int rc = count_file_rows(s, me->row_start, me->rows);
+    span_src src = {s, NULL, 0};
+    int64_t a = me->min_ts > p->from ? me->min_ts : p->from;
+    int64_t end = me->max_ts + 1 < p->to ? me->max_ts + 1 : p->to;
+    while (rc == 0 && a < end) {
+        size_t b = tsagg__qplan_bucket(p, a);
+        int64_t z = p->starts[b + 1] < end ? p->starts[b + 1] : end;
+        span_run run = {a, z, b, 1};
+        rc = flush_span(&src, &run);
+        a = z;
+    }
+    return rc;
+}
+
 /* A merchant with hour segments (a busy one): per hour in the range, its
  * rollup when usable, else its rows, read by row group (a busy merchant's
  * rows fill row groups, and an hour needs only the groups holding it). */
@@ -901,6 +1131,8 @@ static int scan_segments(pscan *s)
     const tsagg__hour_segment *seg;
     int rc = tsagg__pcent_segments(p->st, s->ent, s->merch, &seg);
     int rollup_ok = rollups_may_answer(p);
+    if (rc == 0 && rollup_ok && spans_answer(p))
+        return scan_segments_by_span(s, seg);
     for (uint32_t k = 0; rc == 0 && k < me->nsegments; k++) {
         int64_t lo = seg[k].hour, hi = lo + TSAGG__HOUR_US;
         if (hi <= p->from)
@@ -913,7 +1145,7 @@ static int scan_segments(pscan *s)
                                           p->need_users || p->need_sessions, &qr)) != 0)
                 break;
             if (rollup_usable(s, qr, lo)) {
-                rc = scan_rollup(s, qr, &seg[k]);
+                rc = scan_rollup(s, qr, &seg[k], 1);
                 continue;
             }
         }
@@ -960,6 +1192,9 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
         rc = scan_groups(&s);
     else if (rc == 0 && tsagg__pcmerch_entry(merch)->nsegments)
         rc = scan_segments(&s);
+    else if (rc == 0 && tsagg__pcmerch_entry(merch)->rows >= TSAGG__PART_ROLLUP_MIN_ROWS &&
+             !p->need_measures && rollups_may_answer(p) && spans_answer(p))
+        rc = scan_merchant_by_span(&s);
     else if (rc == 0) {
         mrows r;
         memset(&r, 0, sizeof r);
