@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -56,9 +55,6 @@ static const char usage_text[] =
     "                           than N days (default: keep everything)\n"
     "      --log-retention-days N  log segments: N days instead (0: keep the log)\n"
     "      --no-maintenance     no background maintenance (POST /api/v1/maintenance only)\n"
-    "      --ingest-nice N      run every thread but the query threads N nice levels\n"
-    "                           lower (0..19, default 10): queries go first when the\n"
-    "                           CPUs are short\n"
     "      --dashboard DIR      the dashboard's files (default " TSAGG_DASHBOARD_DIR ")\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
@@ -68,7 +64,7 @@ static const char usage_text[] =
 enum {
     OPT_ADMIN_KEY_FILE = 256, OPT_THREADS, OPT_MAX_CONN, OPT_MAX_PER_IP, OPT_TIMEOUT,
     OPT_MAX_BODY, OPT_TRUST_PROXY, OPT_ACCESS_LOG, OPT_COMPACT_EVENTS, OPT_COMPACT_AGE,
-    OPT_NO_MAINT, OPT_DASHBOARD, OPT_RETENTION, OPT_LOG_RETENTION, OPT_INGEST_NICE,
+    OPT_NO_MAINT, OPT_DASHBOARD, OPT_RETENTION, OPT_LOG_RETENTION,
 };
 
 typedef struct args {
@@ -135,7 +131,6 @@ static int parse_args(int argc, char **argv, args *a)
         {"retention-days", required_argument, NULL, OPT_RETENTION},
         {"log-retention-days", required_argument, NULL, OPT_LOG_RETENTION},
         {"dashboard", required_argument, NULL, OPT_DASHBOARD},
-        {"ingest-nice", required_argument, NULL, OPT_INGEST_NICE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -154,7 +149,6 @@ static int parse_args(int argc, char **argv, args *a)
     c->compact_age_s = 60;
     c->dashboard_dir = TSAGG_DASHBOARD_DIR;
     c->maintenance = 1;
-    c->ingest_nice = 10;
     uint64_t v;
     int opt;
     while ((opt = getopt_long(argc, argv, "l:hV", longopts, NULL)) != -1) {
@@ -213,11 +207,6 @@ static int parse_args(int argc, char **argv, args *a)
             a->log_retention_set = 1;
             break;
         case OPT_DASHBOARD: c->dashboard_dir = optarg; break;
-        case OPT_INGEST_NICE:
-            if (!number_arg("--ingest-nice", optarg, 0, 19, &v))
-                return CLI_EXIT_USAGE;
-            c->ingest_nice = (int)v;
-            break;
         case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
         case 'V': return cli_print_version(prog);
         default: fprintf(stderr, "Try '%s --help'.\n", prog); return CLI_EXIT_USAGE;
@@ -231,22 +220,6 @@ static int parse_args(int argc, char **argv, args *a)
     if (read_admin_key(a) != 0)
         return CLI_EXIT_USAGE;
     return -1;
-}
-
-/* Lower the calling thread's priority by steps nice levels (at most 19).
- * On Linux the nice value is a thread's own and the threads it starts
- * inherit it; raising it back would need a privilege. */
-static void lower_priority(int steps)
-{
-    if (steps <= 0)
-        return;
-    errno = 0;
-    int now = getpriority(PRIO_PROCESS, (id_t)gettid());
-    int want = (errno ? 0 : now) + steps;
-    if (want > 19)
-        want = 19;
-    if (setpriority(PRIO_PROCESS, (id_t)gettid(), want) != 0)
-        server_log("cannot lower the priority of the ingest threads: %s", strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -274,19 +247,6 @@ int main(int argc, char **argv)
     pthread_mutex_init(&srv.salt_lock, NULL);
     srv.visitor_salt_day = -1;
 
-    /* Queries are few and someone waits for each; events are many, and a
-     * tracker neither waits nor sees a few milliseconds more. So the query
-     * threads start first, at the server's own priority, and every thread
-     * started after (the library's log writer and maintenance, the
-     * committer, the HTTP threads, those of NDJSON batches) inherits the
-     * lower one set here: when the CPUs are short, queries go first. */
-    srv.offload = offload_start(&srv, srv.cfg.threads, "offload-query", http_run_offloaded);
-    if (!srv.offload) {
-        cli_error(prog, "cannot start the query threads");
-        return CLI_EXIT_FAILURE;
-    }
-    lower_priority(srv.cfg.ingest_nice);
-
     /* Accepted means durable, but no HTTP thread waits for the disk:
      * appends return at once (sync none: the writer thread itself makes
      * them durable only every 500 ms), and the committer flushes whenever
@@ -300,11 +260,8 @@ int main(int argc, char **argv)
     maintenance_options(&srv.cfg, &mo);
     if (srv.cfg.maintenance)
         opts.maintenance = &mo;
-    if (cli_open_store(prog, srv.cfg.store_path, &opts, &srv.store) != 0) {
-        offload_stop(srv.offload);
-        offload_free(srv.offload);
+    if (cli_open_store(prog, srv.cfg.store_path, &opts, &srv.store) != 0)
         return CLI_EXIT_FAILURE;
-    }
 
     char err[512];
     srv.sites = sites_open(srv.cfg.store_path, err, sizeof err);
@@ -313,17 +270,18 @@ int main(int argc, char **argv)
     srv.fields = fieldmap_create(tsagg_store_schema(srv.store));
     if (!srv.sites || !srv.metrics || !srv.sessions || !srv.fields) {
         cli_error(prog, "%s", srv.sites ? "out of memory" : err);
-        offload_stop(srv.offload);
-        offload_free(srv.offload);
         tsagg_store_close(srv.store);
         return CLI_EXIT_FAILURE;
     }
     srv.maint = maintenance_start(&srv);
     srv.commit = committer_start(&srv);
+    /* Queries have threads of their own, so that they never queue behind
+     * NDJSON batches (each up to --max-body). */
+    srv.offload = offload_start(&srv, srv.cfg.threads, "offload-query", http_run_offloaded);
     srv.offload_bulk = offload_start(&srv, srv.cfg.threads, "offload-bulk", http_run_offloaded);
     struct MHD_Daemon *daemon = NULL;
     char bound[128];
-    if (!srv.maint || !srv.commit || !srv.offload_bulk ||
+    if (!srv.maint || !srv.commit || !srv.offload || !srv.offload_bulk ||
         http_start(&srv, &daemon, bound, sizeof bound) != 0) {
         offload_stop(srv.offload);
         offload_free(srv.offload);

@@ -17,8 +17,8 @@
 typedef struct offload offload;
 
 /* Start n threads named name (at most 15 bytes: top -H, perf) that call
- * run(r) for each queued request; they run at the priority of the calling
- * thread. NULL on ENOMEM or when a thread could not start. */
+ * run(r) for each queued request. NULL on ENOMEM or when a thread could
+ * not start. */
 offload *offload_start(server *srv, unsigned n, const char *name, void (*run)(request *r));
 /* Queue r (already suspended). */
 void offload_submit(offload *o, request *r);

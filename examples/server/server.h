@@ -45,8 +45,6 @@ typedef struct server_config {
     unsigned retention_days;      /* drop partitions this old; 0 keep all */
     unsigned log_retention_days;  /* ... and log segments; 0 keep all */
     int maintenance;              /* the library's maintenance thread runs */
-    int ingest_nice;              /* added to the nice value of every thread
-                                     but the query threads (main.c) */
     const char *dashboard_dir;    /* the dashboard's static files */
 } server_config;
 
@@ -72,7 +70,7 @@ typedef struct server {
     struct maintenance *maint;
     struct committer *commit;     /* answers once appends are durable */
     struct offload *offload;      /* runs the slow endpoints (offload.h)... */
-    struct offload *offload_bulk; /* ... but NDJSON batches, at ingest's priority */
+    struct offload *offload_bulk; /* ... but NDJSON batches, on threads of their own */
     struct sessions *sessions;    /* visitors' sessions (collection) */
     pthread_mutex_t sessions_lock;
     uint8_t visitor_salt[32];     /* Plausible-style visitor ids; rotated daily */
@@ -98,7 +96,7 @@ typedef struct request request;
 
 /* request.offload: which threads run a slow endpoint's handler. */
 #define OFFLOAD_QUERY 1 /* queries, sites, maintenance, metrics */
-#define OFFLOAD_BULK 2  /* NDJSON batches: ingest, at its priority */
+#define OFFLOAD_BULK 2  /* NDJSON batches, so queries never wait behind them */
 
 /* Bodies up to this size are kept in the request itself (a tracker's hit
  * is a few hundred bytes); larger ones in a buffer that grows. */

@@ -1,40 +1,30 @@
 #!/bin/bash
-# The query threads keep the server's priority, the others run lower. Slow
-# requests do not hold up the others: with one HTTP thread, a
+# Slow requests do not hold up the others: with one HTTP thread, a
 # maintenance pass that compacts 300,000 events runs while a tracker's hit
 # on another connection is answered; the hit's answer comes first. (Run on
 # the HTTP thread, the pass would hold every connection of that thread
-# until it ended.) Then SIGTERM while a pass runs: it finishes and is
-# answered before the server stops.
+# until it ended.) Queries and NDJSON batches have threads of their own.
+# Then SIGTERM while a pass runs: it finishes and is answered
+# before the server stops.
 . "$(dirname "$0")/lib.sh"
 : "${TSAGG_GEN:?}"
 
-# nice_of PATTERN: the nice values of the server's threads whose names
-# match, sorted and unique (field 19 of /proc/PID/task/TID/stat).
-nice_of() {
-    local t
+# threads_named NAME: how many of the server's threads carry that name.
+threads_named() {
+    local t n=0
     for t in /proc/"$SERVER_PID"/task/*; do
-        # shellcheck disable=SC2053 # a pattern
-        [[ "$(cat "$t/comm")" == $1 ]] && sed 's/.*) //' "$t/stat" | awk '{ print $17 }'
-    done | sort -u | tr '\n' ' '
+        [ "$(cat "$t/comm")" = "$1" ] && n=$((n + 1))
+    done
+    echo "$n"
 }
 
-# Queries go first when the CPUs are short: the query threads keep the
-# server's priority, every other thread runs --ingest-nice levels lower
-# (default 10).
-base=$(nice)
-lower=$((base + 10 > 19 ? 19 : base + 10))
-start_server "$T/store" --threads 1 --no-maintenance
-check "query threads at the server's priority" "$base " "$(nice_of offload-query)"
-check "HTTP threads lower" "$lower " "$(nice_of "MHD-*")"
-check "NDJSON threads lower" "$lower " "$(nice_of offload-bulk)"
-check "the committer lower" "$lower " "$(nice_of commit)"
-check "the library's threads lower" "$lower " "$(nice_of tsagg-server)"
+# Queries never queue behind NDJSON batches: each has threads of its own,
+# as many as the HTTP threads, named for top -H and perf.
+start_server "$T/store" --threads 2 --no-maintenance
+check "query threads" 2 "$(threads_named offload-query)"
+check "NDJSON batch threads" 2 "$(threads_named offload-bulk)"
+check "the committer" 1 "$(threads_named commit)"
 stop_server TERM
-start_server "$T/store" --threads 1 --no-maintenance --ingest-nice 0
-check "--ingest-nice 0: HTTP threads equal" "$base " "$(nice_of "MHD-*")"
-stop_server TERM
-check "bad --ingest-nice" 2 "$("$TSAGG_SERVER" "$T/store" --ingest-nice 20 2>/dev/null; echo $?)"
 
 start_server "$T/store" --threads 1 --no-maintenance
 new_site 1 slow.example
@@ -48,6 +38,7 @@ check "events loaded" 300000 "$(curl -s --max-time 10 "$URL/metrics" |
     awk '/^tsagg_server_events_total.endpoint="events",result="accepted"/ { print $2 }')"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
 
 # maintenance_in_background: POST /api/v1/maintenance; its status and the
 # time it was answered in $T/maint.
