@@ -35,18 +35,17 @@ typedef struct route {
     const char *methods;     /* "GET POST" */
     int endpoint;
     size_t body_cap;         /* 0: cfg.max_body */
-    int offload;             /* may take long: handled off the HTTP threads
-                                (OFFLOAD_QUERY, OFFLOAD_BULK), else 0 */
+    int offload;             /* may take long: handled off the HTTP threads */
 } route;
 
 static const route routes[] = {
     {"/healthz", 0, "GET", EP_HEALTHZ, 1, 0},
-    {"/metrics", 0, "GET", EP_METRICS, 1, OFFLOAD_QUERY},
-    {"/api/v1/sites", 0, "GET POST", EP_SITES, BODY_CAP_ADMIN, OFFLOAD_QUERY},
-    {"/api/v1/sites/", 1, "GET DELETE", EP_SITES, 1, OFFLOAD_QUERY},
-    {"/api/v1/events", 0, "POST", EP_EVENTS, 0, OFFLOAD_BULK},
-    {"/api/v1/query", 0, "POST", EP_QUERY, BODY_CAP_ADMIN, OFFLOAD_QUERY},
-    {"/api/v1/maintenance", 0, "POST", EP_MAINTENANCE, 1, OFFLOAD_QUERY},
+    {"/metrics", 0, "GET", EP_METRICS, 1, 1},
+    {"/api/v1/sites", 0, "GET POST", EP_SITES, BODY_CAP_ADMIN, 1},
+    {"/api/v1/sites/", 1, "GET DELETE", EP_SITES, 1, 1},
+    {"/api/v1/events", 0, "POST", EP_EVENTS, 0, 1},
+    {"/api/v1/query", 0, "POST", EP_QUERY, BODY_CAP_ADMIN, 1},
+    {"/api/v1/maintenance", 0, "POST", EP_MAINTENANCE, 1, 1},
     {"/mp/collect", 0, "POST", EP_GA4, BODY_CAP_GA4, 0},
     {"/debug/mp/collect", 0, "POST", EP_GA4_DEBUG, BODY_CAP_GA4, 0},
     {"/collect", 0, "GET POST", EP_UA_COLLECT, BODY_CAP_UA_HIT, 0},
@@ -441,7 +440,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             /* Answered once resumed; the thread serves others meanwhile. */
             r->parked = 1;
             MHD_suspend_connection(conn);
-            offload_submit(r->offload == OFFLOAD_BULK ? srv->offload_bulk : srv->offload, r);
+            offload_submit(srv->offload, r);
             return MHD_YES;
         } else {
             dispatch(r);

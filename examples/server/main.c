@@ -275,18 +275,13 @@ int main(int argc, char **argv)
     }
     srv.maint = maintenance_start(&srv);
     srv.commit = committer_start(&srv);
-    /* Queries have threads of their own, so that they never queue behind
-     * NDJSON batches (each up to --max-body). */
-    srv.offload = offload_start(&srv, srv.cfg.threads, "offload-query", http_run_offloaded);
-    srv.offload_bulk = offload_start(&srv, srv.cfg.threads, "offload-bulk", http_run_offloaded);
+    srv.offload = offload_start(&srv, srv.cfg.threads, "offload", http_run_offloaded);
     struct MHD_Daemon *daemon = NULL;
     char bound[128];
-    if (!srv.maint || !srv.commit || !srv.offload || !srv.offload_bulk ||
+    if (!srv.maint || !srv.commit || !srv.offload ||
         http_start(&srv, &daemon, bound, sizeof bound) != 0) {
         offload_stop(srv.offload);
         offload_free(srv.offload);
-        offload_stop(srv.offload_bulk);
-        offload_free(srv.offload_bulk);
         committer_free(srv.commit);
         maintenance_stop(srv.maint);
         tsagg_store_close(srv.store);
@@ -305,11 +300,9 @@ int main(int argc, char **argv)
      * then does the daemon stop, with no connection left suspended. */
     http_quiesce(&srv, daemon, 10000);
     offload_stop(srv.offload);
-    offload_stop(srv.offload_bulk);
     committer_stop(srv.commit);
     http_close(&srv, daemon);
     offload_free(srv.offload);
-    offload_free(srv.offload_bulk);
     committer_free(srv.commit);
     maintenance_stop(srv.maint);
     rc = tsagg_flush(srv.store);

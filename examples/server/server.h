@@ -69,8 +69,7 @@ typedef struct server {
     struct metrics *metrics;
     struct maintenance *maint;
     struct committer *commit;     /* answers once appends are durable */
-    struct offload *offload;      /* runs the slow endpoints (offload.h)... */
-    struct offload *offload_bulk; /* ... but NDJSON batches, on threads of their own */
+    struct offload *offload;      /* runs the slow endpoints (offload.h) */
     struct sessions *sessions;    /* visitors' sessions (collection) */
     pthread_mutex_t sessions_lock;
     uint8_t visitor_salt[32];     /* Plausible-style visitor ids; rotated daily */
@@ -94,10 +93,6 @@ struct MHD_Connection;
 
 typedef struct request request;
 
-/* request.offload: which threads run a slow endpoint's handler. */
-#define OFFLOAD_QUERY 1 /* queries, sites, maintenance, metrics */
-#define OFFLOAD_BULK 2  /* NDJSON batches, so queries never wait behind them */
-
 /* Bodies up to this size are kept in the request itself (a tracker's hit
  * is a few hundred bytes); larger ones in a buffer that grows. */
 #define REQUEST_INLINE_BODY 1024
@@ -114,8 +109,7 @@ struct request {
     /* Appends made for this request: answered once wait_seq is durable. */
     uint64_t wait_seq;
     uint64_t pending_events;
-    int offload;               /* its handler runs off the HTTP threads:
-                                  OFFLOAD_QUERY or OFFLOAD_BULK, else 0 */
+    int offload;               /* its handler runs off the HTTP threads */
     int parked;                /* suspended: waiting for the committer or an
                                   offload thread */
     struct request *next_parked;

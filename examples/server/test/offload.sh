@@ -3,9 +3,8 @@
 # maintenance pass that compacts 300,000 events runs while a tracker's hit
 # on another connection is answered; the hit's answer comes first. (Run on
 # the HTTP thread, the pass would hold every connection of that thread
-# until it ended.) Queries and NDJSON batches have threads of their own.
-# Then SIGTERM while a pass runs: it finishes and is answered
-# before the server stops.
+# until it ended.) Then SIGTERM while a pass runs: it finishes and is
+# answered before the server stops. The threads are named.
 . "$(dirname "$0")/lib.sh"
 : "${TSAGG_GEN:?}"
 
@@ -18,11 +17,10 @@ threads_named() {
     echo "$n"
 }
 
-# Queries never queue behind NDJSON batches: each has threads of its own,
-# as many as the HTTP threads, named for top -H and perf.
+# The threads are named for top -H and perf: as many offload threads as
+# HTTP threads, one committer.
 start_server "$T/store" --threads 2 --no-maintenance
-check "query threads" 2 "$(threads_named offload-query)"
-check "NDJSON batch threads" 2 "$(threads_named offload-bulk)"
+check "offload threads" 2 "$(threads_named offload)"
 check "the committer" 1 "$(threads_named commit)"
 stop_server TERM
 
