@@ -158,12 +158,11 @@ Test(hll, add_many_equals_add)
 
 /* A sketch filled by inserts keeps the histogram of its registers as it
  * goes; its estimate must be the one counted from the registers (a copy
- * through its bytes), at every size, also after a merge and after inserts
+ * by a merge of them), at every size, also after a merge and after inserts
  * that follow a merge. */
 Test(hll, insert_histogram_matches_the_registers)
 {
     static const uint64_t sizes[] = {257, 300, 1000, 5000, 6500, 20000, 100000, 1000000};
-    static uint8_t buf[TSAGG__HLL_SERIALIZED_MAX];
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         tsagg__hll a, copy, other;
         tsagg__hll_init(&a);
@@ -182,8 +181,8 @@ Test(hll, insert_histogram_matches_the_registers)
             cr_assert_eq(tsagg__hll_insert_many(&a, mixed, m), 0);
         }
         cr_assert(a.hist_ok, "size %" PRIu64 ": dense by inserts", sizes[k]);
-        size_t len = ser(&a, buf);
-        cr_assert_eq(tsagg__hll_deserialize(&copy, buf, len), 0);
+        /* A copy by a merge of its registers counts them in the estimate. */
+        cr_assert_eq(tsagg__hll_merge(&copy, &a), 0);
         cr_assert(!copy.hist_ok);
         assert_same(&a, &copy);
         /* A merge leaves the histogram to be counted; later inserts too. */
@@ -196,6 +195,59 @@ Test(hll, insert_histogram_matches_the_registers)
         tsagg__hll_fini(&a);
         tsagg__hll_fini(&copy);
         tsagg__hll_fini(&other);
+    }
+}
+
+/* Merging sparse serialized sketches (a query's hourly rollups) keeps the
+ * register histogram, through a view or the one-pass merge, into an empty
+ * sketch or one made dense by inserts; the estimate must still be the one
+ * counted from the registers (a copy by a merge of them). A dense one
+ * drops the histogram. */
+Test(hll, sparse_merge_keeps_the_histogram)
+{
+    static uint8_t buf[TSAGG__HLL_SERIALIZED_MAX];
+    static const uint64_t sizes[] = {257, 1000, 3000, 5000};
+    for (int by_view = 0; by_view < 2; by_view++) {
+        tsagg__hll acc, copy;
+        tsagg__hll_init(&acc);
+        tsagg__hll_init(&copy);
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            tsagg__hll part;
+            tsagg__hll_init(&part);
+            add_range(&part, 40 + k, 0, sizes[k]);
+            size_t len = ser(&part, buf);
+            cr_assert_eq(buf[1], TSAGG__HLL_FORM_SPARSE, "size %" PRIu64, sizes[k]);
+            if (by_view) {
+                tsagg__hll_view v;
+                cr_assert_eq(tsagg__hll_view_init(&v, buf, len), 0);
+                cr_assert_eq(tsagg__hll_merge_view(&acc, &v), 0);
+            } else {
+                cr_assert_eq(tsagg__hll_merge_serialized(&acc, buf, len), 0);
+            }
+            cr_assert(acc.hist_ok, "after %zu sparse merges (%s)", k + 1,
+                      by_view ? "view" : "serialized");
+            tsagg__hll_reset(&copy);
+            cr_assert_eq(tsagg__hll_merge(&copy, &acc), 0);
+            cr_assert(!copy.hist_ok);
+            assert_same(&acc, &copy);
+            /* Inserts after the merges keep it too. */
+            add_range(&acc, 90 + k, 0, 100);
+            add_range(&copy, 90 + k, 0, 100);
+            assert_same(&acc, &copy);
+            tsagg__hll_fini(&part);
+        }
+        tsagg__hll dense;
+        tsagg__hll_init(&dense);
+        add_range(&dense, 7, 0, 50000);
+        size_t len = ser(&dense, buf);
+        cr_assert_eq(buf[1], TSAGG__HLL_FORM_DENSE);
+        cr_assert_eq(tsagg__hll_merge_serialized(&acc, buf, len), 0);
+        cr_assert(!acc.hist_ok);
+        cr_assert_eq(tsagg__hll_merge_serialized(&copy, buf, len), 0);
+        assert_same(&acc, &copy);
+        tsagg__hll_fini(&dense);
+        tsagg__hll_fini(&acc);
+        tsagg__hll_fini(&copy);
     }
 }
 

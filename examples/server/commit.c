@@ -2,6 +2,7 @@
 #include "commit.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 struct committer {
@@ -43,6 +44,7 @@ static void commit_list(committer *c, request *list)
 static void *loop(void *arg)
 {
     committer *c = arg;
+    pthread_setname_np(pthread_self(), "commit");
     pthread_mutex_lock(&c->lock);
     for (;;) {
         while (!c->parked && !c->stop)

@@ -275,7 +275,7 @@ int main(int argc, char **argv)
     }
     srv.maint = maintenance_start(&srv);
     srv.commit = committer_start(&srv);
-    srv.offload = offload_start(&srv, srv.cfg.threads, http_run_offloaded);
+    srv.offload = offload_start(&srv, srv.cfg.threads, "offload", http_run_offloaded);
     struct MHD_Daemon *daemon = NULL;
     char bound[128];
     if (!srv.maint || !srv.commit || !srv.offload ||

@@ -142,6 +142,7 @@ static void run_repairs(maintenance *m)
 static void *loop(void *arg)
 {
     maintenance *m = arg;
+    pthread_setname_np(pthread_self(), "repair");
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
         struct timespec ts;

@@ -2,11 +2,13 @@
 #include "offload.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 struct offload {
     server *srv;
     void (*run)(request *r);
+    const char *name;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     request *head, *tail; /* queued, through request.next_parked */
@@ -18,6 +20,7 @@ struct offload {
 static void *loop(void *arg)
 {
     offload *o = arg;
+    pthread_setname_np(pthread_self(), o->name);
     pthread_mutex_lock(&o->lock);
     for (;;) {
         while (!o->head && !o->stopping)
@@ -36,13 +39,14 @@ static void *loop(void *arg)
     return NULL;
 }
 
-offload *offload_start(server *srv, unsigned n, void (*run)(request *r))
+offload *offload_start(server *srv, unsigned n, const char *name, void (*run)(request *r))
 {
     offload *o = calloc(1, sizeof *o + n * sizeof(pthread_t));
     if (!o)
         return NULL;
     o->srv = srv;
     o->run = run;
+    o->name = name;
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->cond, NULL);
     for (; o->nthreads < n; o->nthreads++) {

@@ -16,9 +16,10 @@
 
 typedef struct offload offload;
 
-/* Start n threads that call run(r) for each queued request. NULL on ENOMEM
- * or when a thread could not start. */
-offload *offload_start(server *srv, unsigned n, void (*run)(request *r));
+/* Start n threads named name (at most 15 bytes: top -H, perf) that call
+ * run(r) for each queued request. NULL on ENOMEM or when a thread could
+ * not start. */
+offload *offload_start(server *srv, unsigned n, const char *name, void (*run)(request *r));
 /* Queue r (already suspended). */
 void offload_submit(offload *o, request *r);
 /* Answer what is still queued with 503, wait for the requests being run,

@@ -410,9 +410,14 @@ static int copy_rows_above(tsagg__head *h, const tsagg__head_rows *old, uint64_t
     return rc;
 }
 
-/* Keep the rows numbered above consumed, in a new buffer. */
-static int prune(tsagg__head *h, uint64_t consumed)
+/* Keep the rows numbered above consumed, in a new buffer; the old rows go
+ * to *dropped, for the caller to free once it let go of the write lock:
+ * after a compaction that is most of the head, hundreds of MiB whose
+ * freeing takes far longer than copying the few rows left, and every
+ * query waits for the lock meanwhile. *dropped stays empty on failure. */
+static int prune(tsagg__head *h, uint64_t consumed, tsagg__head_rows *dropped)
 {
+    memset(dropped, 0, sizeof *dropped);
     if (consumed <= h->base_seq)
         return 0;
     tsagg__head_rows old = h->d;
@@ -424,7 +429,7 @@ static int prune(tsagg__head *h, uint64_t consumed)
         rows_free(&h->d);
         h->d = old;
     } else {
-        rows_free(&old);
+        *dropped = old;
         __atomic_store_n(&h->base_seq, consumed, __ATOMIC_RELAXED);
     }
     recount(h);
@@ -468,9 +473,11 @@ int tsagg__head_prune_published(tsagg_store *st)
     uint64_t consumed = published_consumed(st, &rc);
     if (rc != 0 || consumed <= __atomic_load_n(&h->base_seq, __ATOMIC_RELAXED))
         return rc;
+    tsagg__head_rows dropped;
     pthread_rwlock_wrlock(&h->lock);
-    rc = prune(h, consumed);
+    rc = prune(h, consumed, &dropped);
     pthread_rwlock_unlock(&h->lock);
+    rows_free(&dropped);
     return rc;
 }
 
@@ -639,10 +646,12 @@ static int update_head(tsagg_store *st, tsagg__head *h, uint64_t consumed, tsagg
             h->stale = 1;
         h->redoing = 0;
     }
+    tsagg__head_rows dropped = {0};
     if (rc == 0 && consumed > h->base_seq)
-        rc = prune(h, consumed);
+        rc = prune(h, consumed, &dropped);
     pthread_rwlock_unlock(&h->lock);
     pthread_mutex_unlock(&h->update_mu);
+    rows_free(&dropped);
     return rc;
 }
 

@@ -12,8 +12,10 @@
  * sketch that went dense by inserts keeps the histogram of its registers
  * as it goes (an insert that raises a register moves one count), so the
  * estimate of a query's row-built sketch reads 52 counters instead of
- * 16384 registers; a merge writes registers wholesale and leaves the
- * histogram to be counted by the estimate.
+ * 16384 registers; so does a merge of a sparse serialized sketch
+ * (hll_format.c), which raises registers one at a time. A merge of dense
+ * registers writes them wholesale and leaves the histogram to be counted
+ * by the estimate.
  */
 #include <errno.h>
 #include <math.h>

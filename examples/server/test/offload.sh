@@ -4,9 +4,25 @@
 # on another connection is answered; the hit's answer comes first. (Run on
 # the HTTP thread, the pass would hold every connection of that thread
 # until it ended.) Then SIGTERM while a pass runs: it finishes and is
-# answered before the server stops.
+# answered before the server stops. The threads are named.
 . "$(dirname "$0")/lib.sh"
 : "${TSAGG_GEN:?}"
+
+# threads_named NAME: how many of the server's threads carry that name.
+threads_named() {
+    local t n=0
+    for t in /proc/"$SERVER_PID"/task/*; do
+        [ "$(cat "$t/comm")" = "$1" ] && n=$((n + 1))
+    done
+    echo "$n"
+}
+
+# The threads are named for top -H and perf: as many offload threads as
+# HTTP threads, one committer.
+start_server "$T/store" --threads 2 --no-maintenance
+check "offload threads" 2 "$(threads_named offload)"
+check "the committer" 1 "$(threads_named commit)"
+stop_server TERM
 
 start_server "$T/store" --threads 1 --no-maintenance
 new_site 1 slow.example
@@ -20,6 +36,7 @@ check "events loaded" 300000 "$(curl -s --max-time 10 "$URL/metrics" |
     awk '/^tsagg_server_events_total.endpoint="events",result="accepted"/ { print $2 }')"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
 
 # maintenance_in_background: POST /api/v1/maintenance; its status and the
 # time it was answered in $T/maint.
