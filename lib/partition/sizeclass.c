@@ -200,14 +200,13 @@ void tsagg__sc_write(enc_fill_fn fill, const void *ctx, size_t n, const sc_plan 
         *w.p++ = (uint8_t)w.acc;
 }
 
-/* The decoding table, indexed by the next SC_MAX_LEN stream bits. Where a
- * code and its value's bits fit in them (small classes: dictionary codes,
- * back-references), the entry is the whole value: SC_WHOLE | bits << 16 |
- * coded value (< 2^11). Otherwise it is class | code length << 8, and the
- * value's bits follow. 0 where no code of the section starts with those
- * bits (a length is never 0). */
-#define SC_WHOLE 0x80000000u
-
+/* The decoding table, indexed by the next SC_MAX_LEN stream bits: for the
+ * code they start with, its length | the class's bits after it << 8 | 1 <<
+ * 16 when the value has a leading 1 bit (every class but 0). One formula
+ * for every class keeps the decoder free of a branch per value on it,
+ * which dictionary codes, whose classes change value by value, would
+ * mispredict. 0 where no code of the section starts with those bits (a
+ * length is never 0). */
 static int sc_table(const uint8_t len[SC_CLASSES], unsigned nsym, uint32_t table[1 << SC_MAX_LEN])
 {
     /* Kraft sum in units of 2^-SC_MAX_LEN: a complete code fills the table
@@ -226,15 +225,10 @@ static int sc_table(const uint8_t len[SC_CLASSES], unsigned nsym, uint32_t table
     for (unsigned c = 0; c < nsym; c++) {
         if (!len[c])
             continue;
-        unsigned rest = c > 1 ? c - 1 : 0, whole = len[c] + rest <= SC_MAX_LEN;
-        for (unsigned k = code[c]; k < (1u << SC_MAX_LEN); k += 1u << len[c]) {
-            if (whole) {
-                unsigned z = c ? 1u << rest | ((k >> len[c]) & ((1u << rest) - 1)) : 0;
-                table[k] = SC_WHOLE | (len[c] + rest) << 16 | z;
-            } else {
-                table[k] = c | (unsigned)len[c] << 8;
-            }
-        }
+        unsigned rest = c > 1 ? c - 1 : 0;
+        uint32_t e = len[c] | rest << 8 | (c ? 1u << 16 : 0);
+        for (unsigned k = code[c]; k < (1u << SC_MAX_LEN); k += 1u << len[c])
+            table[k] = e;
     }
     return 0;
 }
@@ -298,51 +292,51 @@ sc_decode(const uint8_t *p, const uint8_t *end, size_t n, uint64_t *out64, uint3
     size_t i = 0;
     while (i < n) {
         sc_refill(&r);
-        /* Whole values need no more bits than their entry's: up to four
-         * of them (4 x 11 <= 56 bits) on one refill. */
-        unsigned k = 0;
-        for (; k < 4 && i < n; k++) {
+        /* Every value whose code and bits are in buf: three or four
+         * dictionary codes of 10 to 14 bits a refill. */
+        for (;;) {
             uint32_t e = table[r.buf & ((1u << SC_MAX_LEN) - 1)];
-            if (!(e & SC_WHOLE))
+            unsigned l = e & 0xffu, rest = (e >> 8) & 0xffu, t = l + rest;
+            if (t - 1 >= r.nbits) /* no code (t == 0), or past the bits in buf */
                 break;
-            unsigned l = (e >> 16) & 0xffu;
-            uint64_t z = e & 0xffffu;
-            r.buf >>= l;
-            r.nbits -= l;
-            used += l;
+            /* t <= nbits < 64: every shift here is below 64 */
+            uint64_t z = (uint64_t)(e >> 16) << rest | ((r.buf >> l) & ((UINT64_C(1) << rest) - 1));
+            r.buf >>= t;
+            r.nbits -= t;
+            used += t;
             if (zz)
                 z = (uint64_t)tsagg__unzigzag(z);
             if (out32) {
-                if (zz && z > UINT32_MAX) /* negative */
+                if (z > UINT32_MAX) /* negative, or too wide */
                     return TSAGG_ECORRUPT;
-                out32[i++] = (uint32_t)z;
+                out32[i] = (uint32_t)z;
             } else {
-                out64[i++] = z;
+                out64[i] = z;
             }
+            if (++i == n)
+                break;
         }
-        if (k == 4 || i == n)
-            continue;
-        /* A value whose bits follow its code. */
+        if (i == n)
+            break;
+        /* After a refill the next value fits, except a 64-bit one of a
+         * class above 46: its bits are taken in two steps. */
         sc_refill(&r);
         uint32_t e = table[r.buf & ((1u << SC_MAX_LEN) - 1)];
         if (!e)
             return TSAGG_ECORRUPT;
-        unsigned l = e >> 8, rest = (e & 0xffu) - 1; /* classes 0, 1 are whole */
+        unsigned l = e & 0xffu, rest = (e >> 8) & 0xffu;
+        if (l + rest <= r.nbits)
+            continue;
         r.buf >>= l;
         r.nbits -= l;
         used += l + rest;
-        uint64_t z = 1;
-        if (rest > r.nbits) { /* classes above 46 only: two steps */
-            uint64_t lo = r.buf & 0xffffffffu;
-            r.buf >>= 32;
-            r.nbits -= 32;
-            rest -= 32;
-            sc_refill(&r);
-            z = (z << rest | (r.buf & enc_mask(rest))) << 32 | lo;
-        } else {
-            z = z << rest | (r.buf & enc_mask(rest));
-        }
-        r.buf >>= rest; /* rest <= 46 < 64 */
+        uint64_t lo = r.buf & 0xffffffffu;
+        r.buf >>= 32;
+        r.nbits -= 32;
+        rest -= 32;
+        sc_refill(&r);
+        uint64_t z = ((UINT64_C(1) << rest | (r.buf & enc_mask(rest))) << 32) | lo;
+        r.buf >>= rest; /* rest < 32 here */
         r.nbits -= rest;
         if (zz)
             z = (uint64_t)tsagg__unzigzag(z);
