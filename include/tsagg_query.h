@@ -55,7 +55,17 @@ enum tsagg_metric_kind {
     TSAGG_METRIC_USERS = 5,    /* distinct users; events without one (user
                                   0) count in none, as NULL in SQL's
                                   count(DISTINCT); same for sessions */
-    TSAGG_METRIC_SESSIONS = 6  /* distinct sessions */
+    TSAGG_METRIC_SESSIONS = 6, /* distinct sessions */
+    /* Visit metrics (see "Visits" at tsagg_query_run): always exact. */
+    TSAGG_METRIC_VISITS = 7,           /* visits starting in the bucket */
+    TSAGG_METRIC_BOUNCE_RATE = 8,      /* percent (0-100) of those visits that
+                                          bounced; NaN with no visit */
+    TSAGG_METRIC_VISIT_DURATION = 9,   /* mean seconds from first to last
+                                          event; NaN with no visit */
+    TSAGG_METRIC_PAGES_PER_VISIT = 10, /* page_view events of those visits /
+                                          visits; NaN with no visit */
+    TSAGG_METRIC_NEW_USERS = 11,       /* users first seen in the bucket */
+    TSAGG_METRIC_RETURNING_USERS = 12  /* distinct users - new users */
 };
 
 typedef struct tsagg_metric {
@@ -96,7 +106,10 @@ typedef struct tsagg_query {
     uint32_t nmetrics;     /* 1..TSAGG_QUERY_MAX_METRICS; 0 means count */
     const tsagg_filter *filters;
     uint32_t nfilters;     /* ANDed */
-    const char *group_by;  /* NULL, "event" or a dimension */
+    const char *group_by;  /* NULL, "event", a dimension, or (with visit
+                              metrics only) "entry_page" / "exit_page": the
+                              page of a visit's first / last page_view
+                              ("" when it has none) */
     uint32_t top;          /* with group_by: keep the N groups first by the
                               first metric (descending), ties by key; 0 all */
 } tsagg_query;

@@ -337,8 +337,10 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q, int total
         p->metrics[i] = q->nmetrics ? q->metrics[i] : (tsagg_metric){TSAGG_METRIC_COUNT, NULL};
         p->metric_measure[i] = -1;
         uint32_t k = p->metrics[i].kind;
-        if (k > TSAGG_METRIC_SESSIONS)
+        if (k > TSAGG_METRIC_RETURNING_USERS)
             return tsagg__fail(st, TSAGG_EARG, "unknown metric kind %u", k);
+        if (k > TSAGG_METRIC_SESSIONS)
+            return tsagg__fail(st, TSAGG_EARG, "metric kind %u not supported yet", k);
         if (k >= TSAGG_METRIC_SUM && k <= TSAGG_METRIC_MAX) {
             const char *m = p->metrics[i].measure;
             int mi = m ? tsagg_schema_measure_index(st->schema, m) : -1;
