@@ -172,5 +172,9 @@ bad "two dimensions" 400 dimensions "{\"site_id\": 9, \"metrics\": [\"count\"], 
 bad "unknown dimension" 400 "dimensions[0]" "{\"site_id\": 9, \"metrics\": [\"count\"], $R, \"dimensions\": [\"colour\"]}"
 bad "bad limit" 400 limit "{\"site_id\": 9, \"metrics\": [\"count\"], $R, \"limit\": 0}"
 bad "bad exact" 400 exact "{\"site_id\": 9, \"metrics\": [\"count\"], $R, \"exact\": \"yes\"}"
+bad "an event metric by entry page" 400 "metrics[0]" "{\"site_id\": 9, \"metrics\": [\"count\"], $R, \"dimensions\": [\"entry_page\"]}"
+bad "users by exit page" 400 "'metrics[1]': only visits" "{\"site_id\": 9, \"metrics\": [\"bounce_rate\", \"users\"], $R, \"dimensions\": [\"visit:exit_page\"]}"
+bad "visits by event" 400 "dimensions[0]" "{\"site_id\": 9, \"metrics\": [\"count\", \"bounce_rate\"], $R, \"dimensions\": [\"event\"]}"
+bad "an unknown visit dimension" 400 "dimensions[0]" "{\"site_id\": 9, \"metrics\": [\"visits\"], $R, \"dimensions\": [\"visit:landing\"]}"
 bad "too many buckets" 400 "bucket" '{"site_id": 9, "metrics": ["count"], "date_range": ["2000-01-01", "2026-01-01"], "interval": "minute"}'
 finish
