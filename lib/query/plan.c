@@ -35,6 +35,36 @@ static int resolve_col(qplan *p, const char *field, int *col)
     return 0;
 }
 
+static const char *const METRIC_NAMES[] = {
+    "count", "sum", "avg", "min", "max", "users", "sessions", "visits", "bounce_rate",
+    "visit_duration", "pages_per_visit", "new_users", "returning_users"};
+
+/* The group-by column. entry_page and exit_page are properties of visits:
+ * only visit metrics have them; a visit has events of many names, so it
+ * has no event to group by. */
+static int resolve_group_by(qplan *p, const char *field)
+{
+    int entry = !strcmp(field, "entry_page"), exit_ = !strcmp(field, "exit_page");
+    if (!entry && !exit_) {
+        int rc = resolve_col(p, field, &p->group_col);
+        if (rc == 0 && p->group_col == QCOL_EVENT && p->need_visits)
+            return tsagg__fail(p->st, TSAGG_EARG,
+                               "group-by event with visit metrics: a visit holds events of "
+                               "several names (filter on event instead)");
+        return rc;
+    }
+    for (uint32_t i = 0; i < p->nmetrics; i++)
+        if (!tsagg__is_visit_metric(p->metrics[i].kind))
+            return tsagg__fail(p->st, TSAGG_EARG,
+                               "group-by %s takes visit metrics only, not \"%s\"", field,
+                               METRIC_NAMES[p->metrics[i].kind]);
+    if (tsagg_schema_dimension_index(p->st->schema, "page") < 0)
+        return tsagg__fail(p->st, TSAGG_ESCHEMA, "group-by %s needs the dimension \"page\"",
+                           field);
+    p->group_col = entry ? QCOL_ENTRY : QCOL_EXIT;
+    return 0;
+}
+
 static int layout_buckets(qplan *p)
 {
     int64_t first = p->bucket == TSAGG_BUCKET_TOTAL
@@ -159,6 +189,8 @@ static int grow_cells(qplan *p, size_t groups)
             memset(s + old, 0, (cells - old) * sizeof *s);
         }
     }
+    if ((p->need_visits || p->need_new_users) && tsagg__vacc_grow(&p->va, old, cells) != 0)
+        return -ENOMEM;
     p->cells_cap = cells;
     return 0;
 }
@@ -339,8 +371,6 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q, int total
         uint32_t k = p->metrics[i].kind;
         if (k > TSAGG_METRIC_RETURNING_USERS)
             return tsagg__fail(st, TSAGG_EARG, "unknown metric kind %u", k);
-        if (k > TSAGG_METRIC_SESSIONS)
-            return tsagg__fail(st, TSAGG_EARG, "metric kind %u not supported yet", k);
         if (k >= TSAGG_METRIC_SUM && k <= TSAGG_METRIC_MAX) {
             const char *m = p->metrics[i].measure;
             int mi = m ? tsagg_schema_measure_index(st->schema, m) : -1;
@@ -352,7 +382,13 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q, int total
         }
         p->need_users |= k == TSAGG_METRIC_USERS;
         p->need_sessions |= k == TSAGG_METRIC_SESSIONS;
+        p->need_events |= k <= TSAGG_METRIC_SESSIONS;
+        p->need_visits |= tsagg__is_visit_metric(k);
+        p->need_new_users |= k == TSAGG_METRIC_NEW_USERS || k == TSAGG_METRIC_RETURNING_USERS;
     }
+    if ((p->need_visits || p->need_new_users) && (q->flags & TSAGG_QUERY_ALL_MERCHANTS))
+        return tsagg__fail(st, TSAGG_EARG,
+                           "visit and new-user metrics are per merchant: not with all merchants");
     for (uint32_t i = 0; i < q->nfilters; i++) {
         const tsagg_filter *f = &q->filters[i];
         qfilter *qf = &p->filters[p->nfilters++];
@@ -372,7 +408,7 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q, int total
         }
         p->has_dim_filter |= qf->col >= 0;
     }
-    if (q->group_by && (rc = resolve_col(p, q->group_by, &p->group_col)) != 0)
+    if (q->group_by && (rc = resolve_group_by(p, q->group_by)) != 0)
         return rc;
     if ((rc = layout_buckets(p)) != 0)
         return rc;
@@ -420,6 +456,7 @@ void tsagg__qplan_free(qplan *p)
         free(p->group_keys[i]);
     for (uint32_t i = 0; i < p->nfilters; i++)
         free(p->filters[i].lens);
+    tsagg__vacc_free(&p->va);
     free(p->group_keys);
     free(p->group_lens);
     free(p->group_table);

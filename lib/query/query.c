@@ -106,8 +106,10 @@ static double metric_value(const qplan *p, uint32_t k, size_t cell)
         return p->nval[i] > 0 ? p->vmax[i] : NAN;
     case TSAGG_METRIC_USERS:
         return distinct(p, cell, 0);
-    default:
+    case TSAGG_METRIC_SESSIONS:
         return distinct(p, cell, 1);
+    default:
+        return tsagg__visit_value(p, m->kind, cell);
     }
 }
 
@@ -170,7 +172,8 @@ static int rank_score(const qplan *p, size_t g, double *out)
                 acc = v;
         }
         break;
-    default: {
+    case TSAGG_METRIC_USERS:
+    case TSAGG_METRIC_SESSIONS: {
         int sessions = m->kind == TSAGG_METRIC_SESSIONS;
         int rc = 0;
         if (p->exact) {
@@ -198,7 +201,10 @@ static int rank_score(const qplan *p, size_t g, double *out)
         }
         if (rc != 0)
             return rc;
+        break;
     }
+    default:
+        acc = tsagg__visit_rank(p, m->kind, g);
     }
     *out = acc;
     return 0;
@@ -357,10 +363,8 @@ static int fill_result(const qplan *p, tsagg_result *r)
     return 0;
 }
 
-/* The snapshot's files whose span meets [from, to), into *out (*n of
- * them; free it). */
-static int files_of_range(const qplan *p, const tsagg__manifest *m, tsagg__part_ref **out,
-                          size_t *n)
+int tsagg__files_of_range(const tsagg__manifest *m, int64_t from, int64_t to,
+                          tsagg__part_ref **out, size_t *n)
 {
     /* Entries are sorted by span start and no span is longer than
      * TSAGG__PART_MAX_HOURS: start at the first that starts after from
@@ -370,17 +374,17 @@ static int files_of_range(const qplan *p, const tsagg__manifest *m, tsagg__part_
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         int64_t s = m->parts[mid].start;
-        if (s < p->from && (uint64_t)p->from - (uint64_t)s >= longest)
+        if (s < from && (uint64_t)from - (uint64_t)s >= longest)
             lo = mid + 1;
         else
             hi = mid;
     }
     size_t k = 0;
     tsagg__part_ref *refs = NULL;
-    for (size_t i = lo; i < m->nparts && m->parts[i].start < p->to; i++) {
+    for (size_t i = lo; i < m->nparts && m->parts[i].start < to; i++) {
         const tsagg__part_ref *r = &m->parts[i];
-        if (r->start < p->from &&
-            (uint64_t)p->from - (uint64_t)r->start >= (uint64_t)r->hours * TSAGG__HOUR_US)
+        if (r->start < from &&
+            (uint64_t)from - (uint64_t)r->start >= (uint64_t)r->hours * TSAGG__HOUR_US)
             continue; /* ends by from */
         if (!refs && !(refs = malloc((m->nparts - i) * sizeof *refs)))
             return -ENOMEM;
@@ -396,7 +400,7 @@ static int scan_snapshot(qplan *p, const tsagg__manifest *m)
     tsagg_store *st = p->st;
     tsagg__part_ref *refs;
     size_t n;
-    int rc = files_of_range(p, m, &refs, &n);
+    int rc = tsagg__files_of_range(m, p->from, p->to, &refs, &n);
     if (rc != 0 || n == 0)
         return rc;
     tsagg__pcent **ents = malloc(n * sizeof *ents);
@@ -429,9 +433,14 @@ static int scan_snapshot(qplan *p, const tsagg__manifest *m)
  * them, up to `visible`. */
 static int scan_all(qplan *p, const tsagg__manifest *m, uint64_t visible)
 {
-    int rc = scan_snapshot(p, m);
-    if (rc == 0 && !(p->flags & TSAGG_QUERY_NO_TAIL))
-        rc = tsagg__scan_head(p, m, visible);
+    int rc = 0;
+    if (p->need_events) {
+        rc = scan_snapshot(p, m);
+        if (rc == 0 && !(p->flags & TSAGG_QUERY_NO_TAIL))
+            rc = tsagg__scan_head(p, m, visible);
+    }
+    if (rc == 0 && (p->need_visits || p->need_new_users))
+        rc = tsagg__scan_visits(p, m, visible);
     return rc;
 }
 

@@ -27,6 +27,9 @@
 /* Where a filter or the group-by looks: the event name or a dimension. */
 #define QCOL_EVENT (-1)
 #define QCOL_NONE (-2)
+/* Group-bys of visits only: the page of a visit's first / last page_view. */
+#define QCOL_ENTRY (-3)
+#define QCOL_EXIT (-4)
 
 typedef struct qfilter {
     int col; /* QCOL_EVENT or a dimension index */
@@ -44,6 +47,13 @@ typedef struct idset {
     uint32_t cap, n;
     uint8_t has_zero;
 } idset;
+
+/* Visit and new-user accumulators (visits.c): per cell, but group_users,
+ * per group (the distinct users of a group over the whole range, which
+ * rank it by returning users). */
+typedef struct vacc {
+    uint64_t *visits, *bounces, *pages, *dur_us, *users, *new_users, *group_users;
+} vacc;
 
 typedef struct qplan {
     const tsagg_query *q;
@@ -72,6 +82,9 @@ typedef struct qplan {
     /* Plan measures: the schema measures the metrics name, each once. */
     int measure_of[TSAGG_QUERY_MAX_METRICS];     /* plan measure -> schema measure */
     int need_users, need_sessions, need_minmax, need_measures;
+    int need_events;    /* a metric over events (count ... sessions) */
+    int need_visits;    /* visits, bounce rate, visit duration, pages per visit */
+    int need_new_users; /* new or returning users */
     int exact;
 
     /* Accumulators: cells_cap cells each (a multiple of nbuckets), of which
@@ -88,6 +101,7 @@ typedef struct qplan {
     uint32_t nmeasures;               /* plan measures */
     tsagg__hll **users, **sessions;   /* per cell, NULL until used */
     idset *xusers, *xsessions;        /* exact mode */
+    vacc va;                          /* need_visits or need_new_users */
     void *scratch;                    /* the row scan's column buffers */
 } qplan;
 
@@ -130,6 +144,34 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent);
  * up to visible, but for those whose retry key a file of the snapshot
  * holds (scan_head.c); the caller holds the head (tsagg__head_acquire). */
 int tsagg__scan_head(qplan *p, const tsagg__manifest *snap, uint64_t visible);
+
+/* The head rows of the query's merchant numbered after the snapshot's
+ * consumed position and up to visible, with ts in [lo, hi), but for those
+ * a file of the snapshot holds already: indexes into the head's rows, in
+ * *rows (*n of them; free it). The caller holds the head. */
+int tsagg__head_rows_of(qplan *p, const tsagg__manifest *snap, uint64_t visible, int64_t lo,
+                     int64_t hi, uint32_t **rows, size_t *n);
+
+/* Visit metrics and new/returning users (visits.c): computed from the
+ * merchant's rows of the snapshot and the head, into p->va. */
+int tsagg__scan_visits(qplan *p, const tsagg__manifest *snap, uint64_t visible);
+/* Room in p->va for cells cells (old of them kept). */
+int tsagg__vacc_grow(vacc *va, size_t old, size_t cells);
+void tsagg__vacc_free(vacc *va);
+/* A visit or new-user metric of a cell; the same over all of group g's
+ * buckets (what ranks the groups). */
+double tsagg__visit_value(const qplan *p, uint32_t kind, size_t cell);
+double tsagg__visit_rank(const qplan *p, uint32_t kind, size_t group);
+/* 1 for the metrics that visits.c answers. */
+static inline int tsagg__is_visit_metric(uint32_t kind)
+{
+    return kind >= TSAGG_METRIC_VISITS && kind <= TSAGG_METRIC_PAGES_PER_VISIT;
+}
+
+/* The snapshot's files whose span meets [lo, hi), into *out (*n of them;
+ * free it). */
+int tsagg__files_of_range(const tsagg__manifest *m, int64_t lo, int64_t hi,
+                          tsagg__part_ref **out, size_t *n);
 
 /* Exact id sets. */
 int tsagg__idset_add(idset *s, uint64_t id);

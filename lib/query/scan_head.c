@@ -66,12 +66,12 @@ static int skipped(const skip_set *sk, uint32_t r)
     return lo < sk->n && sk->rows[lo] == r;
 }
 
-static int visible_row(const qplan *p, const tsagg__head *h, uint32_t r, uint64_t after_seq,
-                       uint64_t visible)
+static int visible_row(int64_t lo, int64_t hi, const tsagg__head *h, uint32_t r,
+                       uint64_t after_seq, uint64_t visible)
 {
     uint64_t seq = h->d.seqs[r];
     int64_t ts = h->d.buf.rows[r].ts;
-    return seq > after_seq && seq <= visible && ts >= p->from && ts < p->to;
+    return seq > after_seq && seq <= visible && ts >= lo && ts < hi;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -81,12 +81,13 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 /*
- * The rows of the merchants ms[0, nms) that the query counts and a file of
- * the snapshot m holds already, into sk.
+ * The rows of the merchants ms[0, nms) with ts in [lo, hi) that the query
+ * counts and a file of the snapshot m holds already, into sk.
  */
 static int published_retries(qplan *p, const tsagg__manifest *m, const tsagg__head *h,
                              const tsagg__head_merchant *const *ms, size_t nms,
-                             uint64_t after_seq, uint64_t visible, skip_set *sk)
+                             uint64_t after_seq, uint64_t visible, int64_t tlo, int64_t thi,
+                             skip_set *sk)
 {
     const tsagg__spanbuf *b = &h->d.buf;
     size_t n = 0;
@@ -94,7 +95,7 @@ static int published_retries(qplan *p, const tsagg__manifest *m, const tsagg__he
     for (size_t k = 0; k < nms; k++)
         for (uint32_t i = 0; i < ms[k]->n; i++) {
             uint32_t r = ms[k]->rows[i];
-            if ((b->rows[r].flags & TSAGG_EVENT_HAS_ID) && visible_row(p, h, r, after_seq, visible)) {
+            if ((b->rows[r].flags & TSAGG_EVENT_HAS_ID) && visible_row(tlo, thi, h, r, after_seq, visible)) {
                 n++;
                 lo = b->rows[r].ts < lo ? b->rows[r].ts : lo;
                 hi = b->rows[r].ts > hi ? b->rows[r].ts : hi;
@@ -122,7 +123,7 @@ static int published_retries(qplan *p, const tsagg__manifest *m, const tsagg__he
         for (uint32_t i = 0; i < ms[j]->n; i++) {
             uint32_t r = ms[j]->rows[i];
             const tsagg__spanrow *row = &b->rows[r];
-            if ((row->flags & TSAGG_EVENT_HAS_ID) && visible_row(p, h, r, after_seq, visible))
+            if ((row->flags & TSAGG_EVENT_HAS_ID) && visible_row(tlo, thi, h, r, after_seq, visible))
                 keys[k++] = (tsagg__retry_key){row->merchant, row->ts, row->id, r};
         }
     if (rc == 0) {
@@ -234,7 +235,7 @@ int tsagg__scan_head(qplan *p, const tsagg__manifest *snap, uint64_t visible)
     }
     skip_set sk = {NULL, 0};
     if (!none)
-        rc = published_retries(p, snap, h, ms, nms, after_seq, visible, &sk);
+        rc = published_retries(p, snap, h, ms, nms, after_seq, visible, p->from, p->to, &sk);
     for (size_t i = 0; !none && rc == 0 && i < nms; i++)
         rc = scan_rows(p, h, ms[i], after_seq, visible, fs, meas, &sk);
     free(sk.rows);
@@ -242,4 +243,36 @@ int tsagg__scan_head(qplan *p, const tsagg__manifest *snap, uint64_t visible)
     free(meas);
     free(codes);
     return rc;
+}
+
+int tsagg__head_rows_of(qplan *p, const tsagg__manifest *snap, uint64_t visible, int64_t lo,
+                     int64_t hi, uint32_t **rows, size_t *n)
+{
+    const tsagg__head *h = p->st->head;
+    uint64_t after_seq = snap->consumed_seq;
+    *rows = NULL;
+    *n = 0;
+    const tsagg__head_merchant *m = h && visible > after_seq ? tsagg__head_find(h, p->q->merchant)
+                                                             : NULL;
+    if (!m || m->max_ts < lo || m->min_ts >= hi)
+        return 0;
+    skip_set sk = {NULL, 0};
+    int rc = published_retries(p, snap, h, &m, 1, after_seq, visible, lo, hi, &sk);
+    uint32_t *out = rc == 0 ? malloc((m->n + 1) * sizeof *out) : NULL;
+    if (rc == 0 && !out)
+        rc = -ENOMEM;
+    size_t k = 0;
+    for (uint32_t i = 0; rc == 0 && i < m->n; i++) {
+        uint32_t r = m->rows[i];
+        if (visible_row(lo, hi, h, r, after_seq, visible) && !(sk.n && skipped(&sk, r)))
+            out[k++] = r;
+    }
+    free(sk.rows);
+    if (rc != 0) {
+        free(out);
+        return rc;
+    }
+    *rows = out;
+    *n = k;
+    return 0;
 }

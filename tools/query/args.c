@@ -33,7 +33,8 @@ const char *qt_bucket_name(uint32_t bucket)
 int qt_metric_is_count(uint32_t kind)
 {
     return kind == TSAGG_METRIC_COUNT || kind == TSAGG_METRIC_USERS ||
-           kind == TSAGG_METRIC_SESSIONS;
+           kind == TSAGG_METRIC_SESSIONS || kind == TSAGG_METRIC_VISITS ||
+           kind == TSAGG_METRIC_NEW_USERS || kind == TSAGG_METRIC_RETURNING_USERS;
 }
 
 static const struct {
@@ -45,6 +46,11 @@ static const struct {
     {"sessions", TSAGG_METRIC_SESSIONS, 0}, {"sum", TSAGG_METRIC_SUM, 1},
     {"avg", TSAGG_METRIC_AVG, 1},       {"min", TSAGG_METRIC_MIN, 1},
     {"max", TSAGG_METRIC_MAX, 1},
+    {"visits", TSAGG_METRIC_VISITS, 0}, {"bounce_rate", TSAGG_METRIC_BOUNCE_RATE, 0},
+    {"visit_duration", TSAGG_METRIC_VISIT_DURATION, 0},
+    {"pages_per_visit", TSAGG_METRIC_PAGES_PER_VISIT, 0},
+    {"new_users", TSAGG_METRIC_NEW_USERS, 0},
+    {"returning_users", TSAGG_METRIC_RETURNING_USERS, 0},
 };
 
 int qt_add_metric(qt_args *a, const char *s, char *err, size_t errlen)
@@ -87,7 +93,8 @@ int qt_add_metric(qt_args *a, const char *s, char *err, size_t errlen)
     }
     snprintf(err, errlen,
              "unknown metric '%s' (count, users, sessions, sum:FIELD, avg:FIELD, "
-             "min:FIELD, max:FIELD)",
+             "min:FIELD, max:FIELD, visits, bounce_rate, visit_duration, pages_per_visit, "
+             "new_users, returning_users)",
              s);
     return -1;
 }
@@ -224,7 +231,11 @@ int qt_check_schema(const qt_args *a, const tsagg_schema *schema, char *err, siz
             return -1;
         }
     }
-    if (a->group_by && !is_dimension(schema, a->group_by)) {
+    /* entry_page and exit_page are the library's to check (they need the
+     * page dimension and visit metrics). */
+    int visit_group = a->group_by && (strcmp(a->group_by, "entry_page") == 0 ||
+                                      strcmp(a->group_by, "exit_page") == 0);
+    if (a->group_by && !visit_group && !is_dimension(schema, a->group_by)) {
         known_list(schema, 1, known, sizeof known);
         snprintf(err, errlen, "unknown dimension '%s' in --group-by; the store knows: %s",
                  a->group_by, known);
