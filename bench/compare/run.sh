@@ -725,7 +725,7 @@ declare -A LABEL=(
     [Q9]="Q9 months, count+users, $YEAR_DAYS d, rank 20"
     [Q10]="Q10 daily revenue, $YEAR_DAYS d, rank 20"
     [Q11]="Q11 top-10 pages, $QUARTER_DAYS d, rank 20"
-    [Q12]="Q12 daily visits+bounce+duration, $YEAR_DAYS d, largest"
+    [Q12]="Q12 daily visit figures, $YEAR_DAYS d, largest"
     [Q13]="Q13 top-10 entry pages, $MONTH_DAYS d, largest"
     [Q14]="Q14 months, users+new+returning, $YEAR_DAYS d"
 )
