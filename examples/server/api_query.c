@@ -97,18 +97,14 @@ static const char *visit_dimension(const char *name)
 
 /* The combinations the library refuses, refused first with the field
  * named: a visit dimension takes visit metrics only, and a visit (many
- * events) has no one event name to be grouped by. 0 or -1 after
+ * events) has no one event name to be grouped by. (A schema without page
+ * is the library's TSAGG_ESCHEMA, a 400 naming page.) 0 or -1 after
  * answering 400. */
-static int check_visit_combination(request *r, const tsagg_schema *schema, const tsagg_query *q)
+static int check_visit_combination(request *r, const tsagg_query *q)
 {
     if (!q->group_by)
         return 0;
     int visit_dim = visit_dimension(q->group_by) != NULL;
-    if (visit_dim && tsagg_schema_dimension_index(schema, "page") < 0) {
-        req_error(r, 400, "field 'dimensions[0]': %s needs the schema's page dimension, which "
-                          "this store does not have", q->group_by);
-        return -1;
-    }
     for (uint32_t i = 0; i < q->nmetrics; i++) {
         int visit = is_visit_metric(q->metrics[i].kind);
         if (visit_dim && !visit) {
@@ -352,7 +348,7 @@ static int parse_query(request *r, json_t *o, const site *keysite, qparse *p)
             }
         }
     }
-    if (check_visit_combination(r, schema, &p->q) != 0)
+    if (check_visit_combination(r, &p->q) != 0)
         return -1;
     v = json_object_get(o, "limit");
     if (v) {
