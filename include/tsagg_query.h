@@ -132,7 +132,8 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
 
 /*
  * Run q on the store (read-only or writable handle; any thread). Errors:
- * TSAGG_EARG (bad range, bucket, metric kind, unknown flag, more than
+ * TSAGG_EARG (bad range, bucket, metric kind, unknown flag, a combination
+ * of visit metrics refused below, more than
  * TSAGG_QUERY_MAX_BUCKETS buckets, an answer of more than
  * TSAGG_QUERY_MAX_ROWS rows: the message gives buckets x groups),
  * TSAGG_ESCHEMA (unknown dimension or measure; the message names it),
@@ -177,6 +178,47 @@ TSAGG_API void tsagg_result_free(tsagg_result *r); /* accepts NULL */
  *     out the head's copy). The first copy counts. Distinct-count
  *     estimates are the same before and after compaction and merges: a
  *     sketch depends only on the set of ids it saw.
+ */
+/*
+ * Visits (TSAGG_METRIC_VISITS ... PAGES_PER_VISIT, group-by "entry_page" /
+ * "exit_page"), for one merchant; events with session 0 are in no visit:
+ *   - An event of session s at time t starts a visit when no other event
+ *     of s lies in [t - 24 h, t) and none at t comes before it; the visit
+ *     is the events of s in [t, t + 24 h). Events of a session that goes
+ *     on past 24 hours without a 24-hour gap belong to no visit and start
+ *     none (a visit lasts 30 minutes of quiet in practice; session ids come
+ *     from the client, and 24 hours bounds what a query reads). Events of
+ *     one session at the same ts are ordered by event id, then event name,
+ *     then the values of the dimensions the query reads (its filters',
+ *     its group-by's, page for entry/exit pages) in schema order.
+ *   - A visit belongs to the bucket (and range) holding its start, and its
+ *     figures count all its events, those after `to` included: a query
+ *     reads the merchant's rows of [from - 24 h, to + 24 h).
+ *   - visits: visits starting in the bucket; visit_duration: mean of last
+ *     ts - first ts, in seconds; pages_per_visit: their page_view events /
+ *     visits; bounce_rate: visits with exactly one event, a page_view, /
+ *     visits x 100. The last three are NaN for a bucket without visits.
+ *   - Filters on a dimension look at the visit's first event; a filter on
+ *     "event" keeps the visits holding an event of one of its names. A
+ *     group-by dimension groups visits by their first event's value;
+ *     "entry_page" / "exit_page" by the page of the first / last page_view
+ *     ("" for a visit without one): TSAGG_ESCHEMA without a "page"
+ *     dimension, TSAGG_EARG with a metric other than the four visit ones.
+ *     Group-by "event" with visit metrics: TSAGG_EARG (a visit holds events
+ *     of several names; filter on event instead).
+ *   - Mixed with event metrics (count ... sessions) without a visit
+ *     group-by, each metric keeps its own meaning.
+ * New users (TSAGG_METRIC_NEW_USERS): of the distinct users (user != 0)
+ * with an event matching the filters in the bucket (and group), those whose
+ * first event for the merchant in the whole store, any event, lies in that
+ * bucket of the range; RETURNING_USERS: those distinct users minus the new
+ * ones. Ranked over the range: new users add up, returning ones are the
+ * group's distinct users over the range minus its new ones.
+ * These metrics are exact (tsagg_result_approximate() is not set by them),
+ * computed from the rows of the snapshot's files and the head (a retry
+ * counts once), and per merchant: TSAGG_QUERY_ALL_MERCHANTS with them is
+ * TSAGG_EARG. New users read the ts and user of the merchant's rows from
+ * the store's first file on.
  */
 TSAGG_API int tsagg_query_run(tsagg_store *store, const tsagg_query *q, tsagg_result *r);
 

@@ -215,7 +215,16 @@ static void fill_event(rev *r, uint64_t merchant, int64_t ts, uint64_t user_pool
     r->ev = (uint8_t)pick_event();
     uint64_t u = skewed(user_pool);
     r->user = mix64(merchant * 1000003u + u);
-    r->session = mix64(r->user ^ (uint64_t)(ts / (6 * HOUR)));
+    /* Sessions of six hours from 21:00 UTC on (they cross midnight, so day
+     * files, and compaction runs); one user in 16 keeps one session for
+     * good (visits cut at 24 h, new visits after 24 h gaps); one event in
+     * 40 has no session (in no visit). */
+    uint64_t h = mix64(r->user ^ (uint64_t)ts);
+    r->session = mix64(r->user ^ (uint64_t)((ts + 3 * HOUR) / (6 * HOUR)));
+    if (mix64(r->user) % 16 == 0)
+        r->session = mix64(r->user ^ 0x5e55);
+    if (h % 40 == 0)
+        r->session = 0;
     r->has_id = !chance(0.1);
     r->id = r->has_id ? ++*next_id : 0;
     for (unsigned d = 0; d < NDIM; d++)
@@ -583,6 +592,8 @@ static uint64_t count_distinct(pair *ps, size_t n, double *out, size_t ncells)
     qsort(ps, n, sizeof *ps, cmp_pair);
     uint64_t mx = 0;
     for (size_t i = 0; i < n; i++) {
+        if (ps[i].id == 0)
+            continue; /* no user or session: counted by no distinct count */
         if (i == 0 || ps[i].cell != ps[i - 1].cell || ps[i].id != ps[i - 1].id) {
             out[ps[i].cell] += 1;
             if (out[ps[i].cell] > (double)mx)
@@ -609,6 +620,196 @@ static int cmp_rank(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
+/* ---- the reference of visits and new users ----------------------------------- */
+
+/* Per cell (group * nb + bucket): visits, bounces, page views, duration
+ * in microseconds, of the visits starting there. */
+typedef struct ref_visit_cells {
+    double v[4][MAXG * 2048];
+} ref_visit_cells;
+
+static double visit_value(uint32_t kind, const double *sv)
+{
+    double visits = sv[0];
+    switch (kind) {
+    case TSAGG_METRIC_VISITS: return visits;
+    case TSAGG_METRIC_BOUNCE_RATE: return visits ? sv[1] * 100.0 / visits : NAN;
+    case TSAGG_METRIC_PAGES_PER_VISIT: return visits ? sv[2] / visits : NAN;
+    default: return visits ? sv[3] / 1e6 / visits : NAN;
+    }
+}
+
+static const model *g_visit_model;
+static int g_read_dims[NDIM]; /* the dimensions the query reads */
+
+static int ref_visible(const model *m, const tsagg_query *q, const rev *r)
+{
+    return r->counted && r->merchant == q->merchant &&
+           !((q->flags & TSAGG_QUERY_NO_TAIL) && r->seq > m->consumed);
+}
+
+/* A session's events in order: ts, event id, event name, then the values
+ * of the dimensions the query reads, in schema order. */
+static int cmp_visit_order(const void *a, const void *b)
+{
+    const rev *x = &g_visit_model->e[*(const size_t *)a];
+    const rev *y = &g_visit_model->e[*(const size_t *)b];
+    if (x->session != y->session)
+        return x->session < y->session ? -1 : 1;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    int c = strcmp(EVENTS[x->ev], EVENTS[y->ev]);
+    for (int d = 0; !c && d < NDIM; d++)
+        if (g_read_dims[d])
+            c = strcmp(DIM_VALUES[d][x->dim[d]], DIM_VALUES[d][y->dim[d]]);
+    return c;
+}
+
+static size_t ref_group(const char *key, char (*gkeys)[64], size_t *ng)
+{
+    size_t g = 0;
+    while (g < *ng && strcmp(gkeys[g], key))
+        g++;
+    if (g == *ng) {
+        cr_assert_lt(*ng, MAXG);
+        snprintf(gkeys[(*ng)++], 64, "%s", key);
+    }
+    return g;
+}
+
+/*
+ * Visits from their definition: an event of session s at t starts one
+ * when no event of s lies in [t - 24 h, t) and none at t comes before it;
+ * the visit is its events of s in [t, t + 24 h). Filters on dimensions
+ * look at the first event, filters on the event name at all of them.
+ */
+static void ref_visits(const model *m, const tsagg_query *q, const int64_t *starts, size_t nb,
+                       char (*gkeys)[64], size_t *ng, ref_visit_cells *out)
+{
+    const char *gb = q->group_by;
+    int entry = gb && !strcmp(gb, "entry_page"), exit_ = gb && !strcmp(gb, "exit_page");
+    int gcol = gb && !entry && !exit_ ? col_of(gb) : -3;
+    memset(g_read_dims, 0, sizeof g_read_dims);
+    for (uint32_t f = 0; f < q->nfilters; f++)
+        if (col_of(q->filters[f].field) >= 0)
+            g_read_dims[col_of(q->filters[f].field)] = 1;
+    if (gcol >= 0)
+        g_read_dims[gcol] = 1;
+    if (entry || exit_)
+        g_read_dims[0] = 1; /* page */
+    size_t *idx = malloc((m->n + 1) * sizeof *idx), n = 0;
+    cr_assert_not_null(idx);
+    for (size_t i = 0; i < m->n; i++)
+        if (ref_visible(m, q, &m->e[i]) && m->e[i].session)
+            idx[n++] = i;
+    g_visit_model = m;
+    qsort(idx, n, sizeof *idx, cmp_visit_order);
+    for (size_t i = 0; i < n; i++) {
+        const rev *first = &m->e[idx[i]];
+        if (first->ts < q->from || first->ts >= q->to)
+            continue;
+        if (i > 0 && m->e[idx[i - 1]].session == first->session &&
+            m->e[idx[i - 1]].ts >= first->ts - DAY)
+            continue; /* an event of the session in [t - 24 h, t], or one at t before it */
+        size_t end = i;
+        while (end < n && m->e[idx[end]].session == first->session &&
+               m->e[idx[end]].ts < first->ts + DAY)
+            end++;
+        /* Dimension filters: the first event; event filters: any event. */
+        int ok = 1;
+        for (uint32_t f = 0; ok && f < q->nfilters; f++) {
+            int col = col_of(q->filters[f].field);
+            if (col >= 0) {
+                ok = 0;
+                for (uint32_t v = 0; v < q->filters[f].nvalues && !ok; v++)
+                    ok = !strcmp(q->filters[f].values[v], DIM_VALUES[col][first->dim[col]]);
+                continue;
+            }
+            ok = 0;
+            for (size_t j = i; j < end && !ok; j++)
+                for (uint32_t v = 0; v < q->filters[f].nvalues && !ok; v++)
+                    ok = !strcmp(q->filters[f].values[v], EVENTS[m->e[idx[j]].ev]);
+        }
+        if (!ok)
+            continue;
+        double pages = 0;
+        const char *entry_page = "", *exit_page = "";
+        for (size_t j = i; j < end; j++) {
+            const rev *r = &m->e[idx[j]];
+            if (strcmp(EVENTS[r->ev], "page_view"))
+                continue;
+            if (pages++ == 0)
+                entry_page = PAGES[r->dim[0]];
+            exit_page = PAGES[r->dim[0]];
+        }
+        const char *key = entry   ? entry_page
+                          : exit_ ? exit_page
+                          : gcol >= 0 ? DIM_VALUES[gcol][first->dim[gcol]]
+                                      : "";
+        size_t g = ref_group(key, gkeys, ng);
+        size_t b = 0;
+        while (b + 1 < nb && starts[b + 1] <= first->ts)
+            b++;
+        size_t cell = g * nb + b;
+        out->v[0][cell] += 1;
+        out->v[1][cell] += end - i == 1 && pages == 1;
+        out->v[2][cell] += pages;
+        out->v[3][cell] += (double)(m->e[idx[end - 1]].ts - first->ts);
+    }
+    free(idx);
+}
+
+typedef struct first_seen {
+    uint64_t user;
+    int64_t ts;
+} first_seen;
+
+static int cmp_first_seen(const void *a, const void *b)
+{
+    const first_seen *x = a, *y = b;
+    if (x->user != y->user)
+        return x->user < y->user ? -1 : 1;
+    return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+/* New users per cell into nw[ncells]: of the distinct users of a cell (the
+ * pairs users[0..np) of (cell, user), sorted), those whose first event for
+ * the merchant in the store lies in the cell's bucket of the range. */
+static void ref_new_users(const model *m, const tsagg_query *q, const int64_t *starts, size_t nb,
+                          const pair *users, size_t np, double *nw, size_t ncells)
+{
+    first_seen *fs = malloc((m->n + 1) * sizeof *fs);
+    cr_assert_not_null(fs);
+    size_t nf = 0;
+    for (size_t e = 0; e < m->n; e++)
+        if (ref_visible(m, q, &m->e[e]) && m->e[e].user)
+            fs[nf++] = (first_seen){m->e[e].user, m->e[e].ts};
+    qsort(fs, nf, sizeof *fs, cmp_first_seen); /* a user's first event first */
+    for (size_t c = 0; c < ncells; c++)
+        nw[c] = 0;
+    for (size_t i = 0; i < np; i++) {
+        if (users[i].id == 0 || (i > 0 && users[i - 1].cell == users[i].cell &&
+                                 users[i - 1].id == users[i].id))
+            continue;
+        size_t lo = 0, hi = nf;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (fs[mid].user < users[i].id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        cr_assert_lt(lo, nf);
+        size_t b = users[i].cell % nb;
+        int64_t from = starts[b] > q->from ? starts[b] : q->from;
+        int64_t to = starts[b + 1] < q->to ? starts[b + 1] : q->to;
+        nw[users[i].cell] += fs[lo].ts >= from && fs[lo].ts < to;
+    }
+    free(fs);
+}
+
 static void ref_run(const model *m, const tsagg_query *q, refq *out)
 {
     memset(out, 0, sizeof *out);
@@ -627,10 +828,12 @@ static void ref_run(const model *m, const tsagg_query *q, refq *out)
     out->starts[nb] = s;
     out->nb = nb;
 
-    int gcol = q->group_by ? col_of(q->group_by) : -3;
+    int visit_group = q->group_by && (!strcmp(q->group_by, "entry_page") ||
+                                      !strcmp(q->group_by, "exit_page"));
+    int gcol = q->group_by && !visit_group ? col_of(q->group_by) : -3;
     char gkeys[MAXG][64];
     size_t ng = 0;
-    if (gcol == -3) {
+    if (gcol == -3 && !visit_group) {
         gkeys[0][0] = 0;
         ng = 1;
     }
@@ -646,7 +849,14 @@ static void ref_run(const model *m, const tsagg_query *q, refq *out)
     cr_assert(cnt && sum && nval && mn && mx && users && sess && gusers && gsess);
     size_t np = 0;
     int all = (q->flags & TSAGG_QUERY_ALL_MERCHANTS) != 0;
-    for (size_t i = 0; i < m->n; i++) {
+    int event_metrics = 0, visit_metrics = 0, user_metrics = 0;
+    for (uint32_t k = 0; k < nmet; k++) {
+        event_metrics |= mets[k].kind <= TSAGG_METRIC_SESSIONS;
+        visit_metrics |= mets[k].kind >= TSAGG_METRIC_VISITS &&
+                         mets[k].kind <= TSAGG_METRIC_PAGES_PER_VISIT;
+        user_metrics |= mets[k].kind >= TSAGG_METRIC_NEW_USERS;
+    }
+    for (size_t i = 0; i < m->n && (event_metrics || user_metrics); i++) {
         const rev *r = &m->e[i];
         if (!r->counted || (!all && r->merchant != q->merchant) || r->ts < q->from ||
             r->ts >= q->to)
@@ -654,6 +864,9 @@ static void ref_run(const model *m, const tsagg_query *q, refq *out)
         if ((q->flags & TSAGG_QUERY_NO_TAIL) && r->seq > m->consumed)
             continue;
         if (!passes(r, q))
+            continue;
+        /* New and returning users only know the events of a user. */
+        if (!event_metrics && r->user == 0)
             continue;
         size_t g = 0;
         if (gcol != -3) {
@@ -690,6 +903,10 @@ static void ref_run(const model *m, const tsagg_query *q, refq *out)
         gsess[np] = (pair){g, r->session};
         np++;
     }
+    static ref_visit_cells vc;
+    memset(&vc, 0, sizeof vc);
+    if (visit_metrics)
+        ref_visits(m, q, out->starts, nb, gkeys, &ng, &vc);
     ncells = ng * nb;
     double *du = calloc(MAXG * nb + 1, sizeof *du), *ds = calloc(MAXG * nb + 1, sizeof *ds);
     double gdu[MAXG], gds[MAXG];
@@ -698,6 +915,10 @@ static void ref_run(const model *m, const tsagg_query *q, refq *out)
     uint64_t ms = count_distinct(sess, np, ds, ncells);
     uint64_t gmu = count_distinct(gusers, np, gdu, ng);
     uint64_t gms = count_distinct(gsess, np, gds, ng);
+    double *nwc = calloc(ncells + 1, sizeof *nwc);
+    cr_assert_not_null(nwc);
+    if (user_metrics)
+        ref_new_users(m, q, out->starts, nb, users, np, nwc, ncells);
     int need_u = 0, need_s = 0;
     for (uint32_t k = 0; k < nmet; k++) {
         need_u |= mets[k].kind == TSAGG_METRIC_USERS;
@@ -732,11 +953,26 @@ static void ref_run(const model *m, const tsagg_query *q, refq *out)
         case TSAGG_METRIC_MIN: sc = lo; break;
         case TSAGG_METRIC_MAX: sc = hi; break;
         case TSAGG_METRIC_USERS: sc = gdu[g]; break;
-        default: sc = gds[g];
+        case TSAGG_METRIC_SESSIONS: sc = gds[g]; break;
+        case TSAGG_METRIC_NEW_USERS:
+        case TSAGG_METRIC_RETURNING_USERS: {
+            double nw = 0;
+            for (size_t b = 0; b < nb; b++)
+                nw += nwc[g * nb + b];
+            sc = mets[0].kind == TSAGG_METRIC_NEW_USERS ? nw : gdu[g] - nw;
+            break;
+        }
+        default: {
+            double sv[4] = {0};
+            for (size_t b = 0; b < nb; b++)
+                for (int x = 0; x < 4; x++)
+                    sv[x] += vc.v[x][g * nb + b];
+            sc = visit_value(mets[0].kind, sv);
+        }
         }
         order[g] = (rank_ent){sc, (int)g, gkeys[g]};
     }
-    if (gcol != -3)
+    if (q->group_by)
         qsort(order, ng, sizeof *order, cmp_rank);
     size_t keep = q->top && q->top < ng ? q->top : ng;
     out->ng = ng;
@@ -756,7 +992,19 @@ static void ref_run(const model *m, const tsagg_query *q, refq *out)
                 case TSAGG_METRIC_MIN: v = nval[cell] > 0 ? mn[cell] : NAN; break;
                 case TSAGG_METRIC_MAX: v = nval[cell] > 0 ? mx[cell] : NAN; break;
                 case TSAGG_METRIC_USERS: v = du[cell]; break;
-                default: v = ds[cell];
+                case TSAGG_METRIC_SESSIONS: v = ds[cell]; break;
+                case TSAGG_METRIC_NEW_USERS:
+                case TSAGG_METRIC_RETURNING_USERS: {
+                    v = mets[k].kind == TSAGG_METRIC_NEW_USERS ? nwc[cell]
+                                                                : du[cell] - nwc[cell];
+                    break;
+                }
+                default: {
+                    double sv[4];
+                    for (int x = 0; x < 4; x++)
+                        sv[x] = vc.v[x][cell];
+                    v = visit_value(mets[k].kind, sv);
+                }
                 }
                 out->vals[k][b * keep + j] = v;
             }
@@ -773,6 +1021,7 @@ static void ref_run(const model *m, const tsagg_query *q, refq *out)
     free(gsess);
     free(du);
     free(ds);
+    free(nwc);
 }
 
 static void ref_free(refq *r)
@@ -784,8 +1033,10 @@ static void ref_free(refq *r)
 /* ---- describing and comparing ---------------------------------------------------- */
 
 static const char *const BUCKET_NAMES[] = {"minute", "hour", "day", "week", "month", "total"};
-static const char *const METRIC_NAMES[] = {"count", "sum", "avg", "min", "max", "users",
-                                           "sessions"};
+static const char *const METRIC_NAMES[] = {
+    "count",  "sum",         "avg",            "min",             "max",
+    "users",  "sessions",    "visits",         "bounce_rate",     "visit_duration",
+    "pages_per_visit", "new_users", "returning_users"};
 
 static void describe(const tsagg_query *q, char *buf, size_t len)
 {
@@ -817,6 +1068,7 @@ static int close_enough(double got, double want)
 
 typedef struct stats {
     unsigned queries, approx, rows, nonzero;
+    unsigned visits, bounces, new_users, returning; /* non-zero values of these */
 } stats;
 
 static stats g_stats;
@@ -885,6 +1137,10 @@ static void check_query(tsagg_store *st, tsagg_result *res, const model *m, cons
                 double want = ref.vals[k][b * keep + rj];
                 uint32_t kind = mets[k].kind;
                 g_stats.nonzero += kind == TSAGG_METRIC_COUNT && want > 0;
+                g_stats.visits += kind == TSAGG_METRIC_VISITS && want > 0;
+                g_stats.bounces += kind == TSAGG_METRIC_BOUNCE_RATE && want > 0;
+                g_stats.new_users += kind == TSAGG_METRIC_NEW_USERS && want > 0;
+                g_stats.returning += kind == TSAGG_METRIC_RETURNING_USERS && want > 0;
                 if ((kind == TSAGG_METRIC_USERS || kind == TSAGG_METRIC_SESSIONS) && approx) {
                     cr_assert(fabs(got - want) <= 0.03 * want + 1,
                               "%s: bucket %zu group '%s' %s: %.0f, want %.0f (within 3%%)", what,
@@ -1015,6 +1271,34 @@ static void random_query(qbuf *b)
         q->flags |= TSAGG_QUERY_EXACT;
     if (chance(0.1))
         q->flags |= TSAGG_QUERY_NO_TAIL;
+    /* A third are questions about visits and new users: per merchant, with
+     * event metrics mixed in, grouped by a dimension or the entry or exit
+     * page (visit metrics only), never by event with visit metrics. */
+    if (chance(0.35)) {
+        if (q->flags & TSAGG_QUERY_ALL_MERCHANTS) {
+            q->flags &= ~TSAGG_QUERY_ALL_MERCHANTS;
+            q->merchant = BIG;
+        }
+        int visit_group = chance(0.3);
+        if (visit_group)
+            q->group_by = chance(0.5) ? "entry_page" : "exit_page";
+        uint32_t nv = 1 + (uint32_t)rnd_below(3);
+        for (uint32_t k = 0; k < nv; k++)
+            b->metrics[k] = (tsagg_metric){
+                visit_group ? TSAGG_METRIC_VISITS + (uint32_t)rnd_below(4)
+                            : TSAGG_METRIC_VISITS + (uint32_t)rnd_below(6),
+                NULL};
+        if (!visit_group && chance(0.3))
+            b->metrics[nv++] = (tsagg_metric){(uint32_t)rnd_below(7), NULL};
+        if (b->metrics[nv - 1].kind >= TSAGG_METRIC_SUM && b->metrics[nv - 1].kind <= TSAGG_METRIC_MAX)
+            b->metrics[nv - 1].measure = "value";
+        q->metrics = b->metrics;
+        q->nmetrics = nv;
+        if (q->group_by && !strcmp(q->group_by, "event"))
+            q->group_by = chance(0.5) ? NULL : "country";
+        if (q->group_by && !q->top && chance(0.3))
+            q->top = 1 + (uint32_t)rnd_below(6);
+    }
     /* Keep the reference's buckets bounded. */
     if (q->bucket == TSAGG_BUCKET_MINUTE && to - from > 6 * HOUR)
         q->bucket = TSAGG_BUCKET_HOUR;
@@ -1187,6 +1471,11 @@ static void differential(size_t base, unsigned queries)
     cr_log_info("differential: %u queries, %u rows, %u non-zero counts, %u approximate results",
                 g_stats.queries, g_stats.rows, g_stats.nonzero, g_stats.approx);
     cr_assert_gt(g_stats.approx, 0, "no query exercised the sketches' estimates");
+    cr_log_info("differential: non-zero values: %u visits, %u bounce rates, %u new and %u "
+                "returning users",
+                g_stats.visits, g_stats.bounces, g_stats.new_users, g_stats.returning);
+    cr_assert(g_stats.visits && g_stats.bounces && g_stats.new_users && g_stats.returning,
+              "visits, bounces, new and returning users should all be seen");
     cr_assert_eq(tsagg_store_close(st), 0);
     free(m.e);
 }

@@ -4,7 +4,9 @@
  * snapshot's consumed position (head.h: the log's uncompacted tail, indexed
  * by merchant; up to any damage in the log, which the result's warning
  * names), then lay the accumulators out as result columns (top-N groups
- * first by the first metric, ties by key).
+ * first by the first metric, ties by key). Visit and new-user metrics are
+ * computed from the merchant's rows of the same snapshot and head
+ * (visits.c); a question of those alone scans nothing else.
  *
  * A group-by whose series would pass TSAGG_QUERY_MAX_ROWS cells (many
  * distinct values, fine buckets) is answered in two passes over the same

@@ -48,11 +48,13 @@ typedef struct idset {
     uint8_t has_zero;
 } idset;
 
-/* Visit and new-user accumulators (visits.c): per cell, but group_users,
- * per group (the distinct users of a group over the whole range, which
- * rank it by returning users). */
+/* Visit and new-user accumulators (visits.c), per cell: the visits'
+ * sums, and the users with a matching event (uset) and those of them
+ * seen first in the cell's bucket (nset). */
 typedef struct vacc {
-    uint64_t *visits, *bounces, *pages, *dur_us, *users, *new_users, *group_users;
+    uint64_t *visits, *bounces, *pages, *dur_us;
+    idset *uset, *nset;
+    size_t cells;
 } vacc;
 
 typedef struct qplan {

@@ -12,8 +12,9 @@
  * and merges, rebuilds and retention need nothing new.
  *
  * Visits (tsagg_query.h): the rows of [from - 24 h, to + 24 h) with a
- * session, sorted by (session, ts, event id, event name, then the values
- * of the dimensions the query reads, in schema order); an event starts a
+ * session, put together by session, each session's in order of (ts, event
+ * id, event name, then the values of the dimensions the query reads, in
+ * schema order); an event starts a
  * visit when the one before it in its session is 24 hours or more older
  * (or there is none), and the visit takes the events of its session in
  * [start, start + 24 h). Those of a session running on past that without
@@ -150,6 +151,7 @@ typedef struct reader {
     uint32_t empty; /* the id of "" */
     uint32_t *ids[1 + MAX_VDIMS]; /* per string column: n rows of ids */
     size_t ids_cap;
+    size_t rows_hint; /* at most this many rows come (set by read_rows) */
 } reader;
 
 static int reader_room(reader *rd, size_t n)
@@ -315,8 +317,10 @@ static int read_head(reader *rd, const tsagg__manifest *snap, uint64_t visible, 
     uint32_t *rows;
     size_t n;
     int rc = tsagg__head_rows_of(p, snap, visible, lo, hi, &rows, &n);
-    if (rc != 0 || n == 0)
+    if (rc != 0 || n == 0) {
+        free(rows);
         return rc;
+    }
     const tsagg__spanbuf *buf = &h->d.buf;
     const vcols *vc = rd->cols;
     int64_t *ts = malloc(n * sizeof *ts);
@@ -376,6 +380,19 @@ static int read_rows(reader *rd, const tsagg__manifest *snap, uint64_t visible, 
         tsagg__pcent **ents = malloc(n * sizeof *ents);
         rc = ents ? tsagg__partcache_get_many(st, refs, n, ents) : -ENOMEM;
         int held = rc == 0;
+        /* The merchant's rows of the files and the head bound what comes:
+         * a pass sizes its arrays once instead of doubling them. */
+        const tsagg__head *h = st->head;
+        const tsagg__head_merchant *hm =
+            h && !(rd->p->flags & TSAGG_QUERY_NO_TAIL) ? tsagg__head_find(h, rd->p->q->merchant)
+                                                       : NULL;
+        rd->rows_hint = hm ? hm->n : 0;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            tsagg__pcmerch *m;
+            int found = tsagg__pcent_merchant(st, ents[i], rd->p->q->merchant, &m);
+            if (found == 1)
+                rd->rows_hint += tsagg__pcmerch_entry(m)->rows;
+        }
         for (size_t i = 0; rc == 0 && i < n; i++)
             rc = read_file(rd, ents[i], lo, hi, sink, ctx);
         if (held)
@@ -520,6 +537,7 @@ typedef struct vrow {
 
 typedef struct visit_rows {
     vctx *c;
+    const size_t *hint; /* the reader's rows_hint */
     vrow *rows;
     uint32_t *event, *dims; /* per row; dims nd per row */
     size_t n, cap;
@@ -531,6 +549,8 @@ static int visit_sink(void *ctx, const vbatch *b)
     uint32_t nd = v->c->cols.nd;
     if (v->n + b->n > v->cap) {
         size_t cap = v->cap * 2 > v->n + b->n ? v->cap * 2 : v->n + b->n + 1024;
+        if (*v->hint >= v->n + b->n && (v->cap == 0 || *v->hint < cap))
+            cap = *v->hint;
         if (cap > UINT32_MAX)
             return -E2BIG;
         vrow *r = realloc(v->rows, cap * sizeof *r);
@@ -596,6 +616,74 @@ static void sort_ties(visit_rows *v)
             v->rows[j] = x;
         }
     }
+}
+
+/* Whether rows [a, b) are in (session, ts, id) order already. */
+static int in_order(const vrow *r, size_t a, size_t b)
+{
+    for (size_t i = a + 1; i < b; i++)
+        if (cmp_vrow(&r[i - 1], &r[i]) > 0)
+            return 0;
+    return 1;
+}
+
+/*
+ * Put each session's rows together, in (ts, id) order. A merchant's rows
+ * come file by file, each file's in time order: a stable counting sort by
+ * session (numbered in order of appearance through a hash table sized
+ * from the row count) leaves most sessions in order, and only those whose
+ * rows came from several overlapping files or the head need a sort. A
+ * comparison sort of all the rows was most of a year's visit query.
+ */
+static int group_sessions(visit_rows *v)
+{
+    size_t n = v->n, cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    uint32_t *table = calloc(cap, sizeof *table); /* session number + 1 */
+    uint32_t *num = malloc((n + 1) * sizeof *num);
+    uint32_t *first = malloc((n + 2) * sizeof *first); /* per session: first place */
+    vrow *out = malloc((n + 1) * sizeof *out);
+    uint64_t *sid = malloc((n + 1) * sizeof *sid);
+    int rc = table && num && first && out && sid ? 0 : -ENOMEM;
+    uint32_t ns = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint64_t s = v->rows[i].session;
+        size_t j = (size_t)(s * 0x9E3779B97F4A7C15ull >> 17) & (cap - 1);
+        while (table[j] && sid[table[j] - 1] != s)
+            j = (j + 1) & (cap - 1);
+        if (!table[j]) {
+            sid[ns] = s;
+            first[ns] = 0;
+            table[j] = ++ns;
+        }
+        num[i] = table[j] - 1;
+        first[num[i]]++;
+    }
+    if (rc == 0) {
+        uint32_t at = 0;
+        for (uint32_t k = 0; k < ns; k++) {
+            uint32_t c = first[k];
+            first[k] = at;
+            at += c;
+        }
+        first[ns] = at;
+        for (size_t i = 0; i < n; i++)
+            out[first[num[i]]++] = v->rows[i];
+        /* first[k] is now where session k + 1 begins. */
+        for (uint32_t k = 0, a = 0; k < ns; a = first[k++])
+            if (!in_order(out, a, first[k]))
+                qsort(out + a, first[k] - a, sizeof *out, cmp_vrow);
+        free(v->rows);
+        v->rows = out;
+        out = NULL;
+    }
+    free(table);
+    free(num);
+    free(first);
+    free(out);
+    free(sid);
+    return rc;
 }
 
 /* One visit: rows [a, b) of the sorted rows. */
@@ -679,16 +767,17 @@ static int visits_pass(qplan *p, const tsagg__manifest *snap, uint64_t visible)
     int entry_exit = p->group_col == QCOL_ENTRY || p->group_col == QCOL_EXIT;
     int rc = vctx_init(&c, p, entry_exit);
     c.cols.session = c.cols.id = c.cols.event = 1;
-    visit_rows v = {.c = &c};
     reader rd = {.p = p, .strs = &c.strs, .cols = &c.cols, .empty = c.empty};
+    visit_rows v = {.c = &c, .hint = &rd.rows_hint};
     /* An event of [from, to) starts a visit by what lies 24 h before it;
      * a visit of the range takes events up to 24 h after it. */
     int64_t lo = p->from > INT64_MIN + DAY_US ? p->from - DAY_US : INT64_MIN;
     int64_t hi = p->to < INT64_MAX - DAY_US ? p->to + DAY_US : INT64_MAX;
     if (rc == 0)
         rc = read_rows(&rd, snap, visible, lo, hi, visit_sink, &v);
+    if (rc == 0)
+        rc = group_sessions(&v);
     if (rc == 0) {
-        qsort(v.rows, v.n, sizeof *v.rows, cmp_vrow);
         sort_ties(&v);
         rc = walk_visits(&v);
     }
@@ -749,29 +838,44 @@ static int fs_add(firstseen *f, uint64_t user)
     return 0;
 }
 
-typedef struct utriple {
-    size_t group;
-    size_t bucket;
-    uint64_t user;
-} utriple;
-
 typedef struct user_rows {
     vctx *c;
     firstseen seen;
-    utriple *t;
-    size_t n, cap;
+    size_t last_cell;
+    uint64_t last_user;
 } user_rows;
 
-/* Rows of [from, to): the users with an event passing the filters, with
- * its group and bucket. */
+/* Every row before `to`: each user's first event. */
+static int history_sink(void *ctx, const vbatch *b)
+{
+    user_rows *u = ctx;
+    firstseen *f = &u->seen;
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->user[i])
+            continue;
+        int rc = fs_add(f, b->user[i]);
+        if (rc != 0)
+            return rc;
+        size_t j = fs_slot(f, b->user[i]);
+        if (b->ts[i] < f->first[j])
+            f->first[j] = b->ts[i];
+    }
+    return 0;
+}
+
+/* Rows of [from, to): the users with an event passing the filters, into
+ * the sets of their cell; those whose first event lies in the row's bucket
+ * of the range into the cell's new users too. */
 static int user_sink(void *ctx, const vbatch *b)
 {
     user_rows *u = ctx;
     vctx *c = u->c;
     qplan *p = c->p;
+    vacc *va = &p->va;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < b->n; i++) {
-        if (!b->user[i])
+        uint64_t user = b->user[i];
+        if (!user)
             continue;
         int ok = 1;
         for (uint32_t f = 0; ok && f < p->nfilters; f++) {
@@ -787,43 +891,24 @@ static int user_sink(void *ctx, const vbatch *b)
             rc = group_of_id(c, b->dims[c->group_slot][i], &g);
         if (rc != 0 || g == QGROUP_SKIP)
             continue;
-        if (u->n == u->cap) {
-            size_t cap = u->cap ? u->cap * 2 : 4096;
-            utriple *t = realloc(u->t, cap * sizeof *t);
-            if (!t)
-                return -ENOMEM;
-            u->t = t;
-            u->cap = cap;
-        }
-        u->t[u->n++] = (utriple){g, tsagg__qplan_bucket(p, b->ts[i]), b->user[i]};
-        rc = fs_add(&u->seen, b->user[i]);
+        size_t bucket = tsagg__qplan_bucket(p, b->ts[i]);
+        size_t cell = tsagg__qplan_cell(p, g, bucket);
+        if (cell == u->last_cell && user == u->last_user)
+            continue; /* a visitor's events often follow each other */
+        u->last_cell = cell;
+        u->last_user = user;
+        uint32_t before = va->uset[cell].n;
+        if ((rc = tsagg__idset_add(&va->uset[cell], user)) != 0)
+            break;
+        /* A total (one cell a group) asks whether any of the user's rows
+         * lies in the bucket of its first event; a series, once a cell. */
+        if (va->uset[cell].n == before && !p->totals)
+            continue;
+        int64_t first = u->seen.first[fs_slot(&u->seen, user)];
+        if (first >= p->from && first >= p->starts[bucket] && first < p->starts[bucket + 1])
+            rc = tsagg__idset_add(&va->nset[cell], user);
     }
     return rc;
-}
-
-/* Every row before `to`: the first event of the users met in the range. */
-static int history_sink(void *ctx, const vbatch *b)
-{
-    user_rows *u = ctx;
-    firstseen *f = &u->seen;
-    for (size_t i = 0; i < b->n; i++) {
-        if (!b->user[i])
-            continue;
-        size_t j = fs_slot(f, b->user[i]);
-        if (f->users[j] && b->ts[i] < f->first[j])
-            f->first[j] = b->ts[i];
-    }
-    return 0;
-}
-
-static int cmp_triple(const void *a, const void *b)
-{
-    const utriple *x = a, *y = b;
-    if (x->group != y->group)
-        return x->group < y->group ? -1 : 1;
-    if (x->user != y->user)
-        return x->user < y->user ? -1 : 1;
-    return (x->bucket > y->bucket) - (x->bucket < y->bucket);
 }
 
 static int new_users_pass(qplan *p, const tsagg__manifest *snap, uint64_t visible)
@@ -832,36 +917,19 @@ static int new_users_pass(qplan *p, const tsagg__manifest *snap, uint64_t visibl
     int rc = vctx_init(&c, p, 0);
     c.cols.user = 1;
     c.cols.event = 1;
-    user_rows u = {.c = &c};
-    reader rd = {.p = p, .strs = &c.strs, .cols = &c.cols, .empty = c.empty};
-    if (rc == 0)
-        rc = read_rows(&rd, snap, visible, p->from, p->to, user_sink, &u);
-    /* The whole history, ts and user only. */
+    user_rows u = {.c = &c, .last_cell = SIZE_MAX};
+    /* First the whole history up to `to`, ts and user only: who was seen
+     * when; then the range's rows with the fields the filters and the
+     * group-by need. */
     vcols hist = {.user = 1};
     reader hr = {.p = p, .strs = &c.strs, .cols = &hist, .empty = c.empty};
-    if (rc == 0 && u.n)
+    reader rd = {.p = p, .strs = &c.strs, .cols = &c.cols, .empty = c.empty};
+    if (rc == 0)
         rc = read_rows(&hr, snap, visible, INT64_MIN, p->to, history_sink, &u);
-    vacc *va = &p->va;
-    if (rc == 0) {
-        qsort(u.t, u.n, sizeof *u.t, cmp_triple);
-        for (size_t i = 0; i < u.n; i++) {
-            const utriple *t = &u.t[i];
-            int new_user = i == 0 || t->group != u.t[i - 1].group || t->user != u.t[i - 1].user;
-            if (new_user)
-                va->group_users[t->group]++;
-            if (!new_user && t->bucket == u.t[i - 1].bucket)
-                continue;
-            size_t cell = tsagg__qplan_cell(p, t->group, t->bucket);
-            /* Totals (one cell a group): a user counts once over the range. */
-            va->users[cell] += !p->totals || new_user;
-            int64_t first = u.seen.first[fs_slot(&u.seen, t->user)];
-            va->new_users[cell] += first >= p->from && first < p->to &&
-                                   tsagg__qplan_bucket(p, first) == t->bucket;
-        }
-    }
+    if (rc == 0 && u.seen.n)
+        rc = read_rows(&rd, snap, visible, p->from, p->to, user_sink, &u);
     reader_free(&rd);
     reader_free(&hr);
-    free(u.t);
     free(u.seen.users);
     free(u.seen.first);
     vctx_free(&c);
@@ -880,8 +948,7 @@ int tsagg__scan_visits(qplan *p, const tsagg__manifest *snap, uint64_t visible)
 
 int tsagg__vacc_grow(vacc *va, size_t old, size_t cells)
 {
-    uint64_t **arrs[] = {&va->visits, &va->bounces, &va->pages,      &va->dur_us,
-                         &va->users,  &va->new_users, &va->group_users};
+    uint64_t **arrs[] = {&va->visits, &va->bounces, &va->pages, &va->dur_us};
     for (size_t a = 0; a < sizeof arrs / sizeof arrs[0]; a++) {
         uint64_t *n = realloc(*arrs[a], cells * sizeof *n);
         if (!n)
@@ -889,18 +956,30 @@ int tsagg__vacc_grow(vacc *va, size_t old, size_t cells)
         memset(n + old, 0, (cells - old) * sizeof *n);
         *arrs[a] = n;
     }
+    idset **sets[] = {&va->uset, &va->nset};
+    for (size_t a = 0; a < 2; a++) {
+        idset *n = realloc(*sets[a], cells * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        memset(n + old, 0, (cells - old) * sizeof *n);
+        *sets[a] = n;
+    }
+    va->cells = cells;
     return 0;
 }
 
 void tsagg__vacc_free(vacc *va)
 {
+    for (size_t i = 0; i < va->cells; i++) {
+        tsagg__idset_free(&va->uset[i]);
+        tsagg__idset_free(&va->nset[i]);
+    }
     free(va->visits);
     free(va->bounces);
     free(va->pages);
     free(va->dur_us);
-    free(va->users);
-    free(va->new_users);
-    free(va->group_users);
+    free(va->uset);
+    free(va->nset);
     memset(va, 0, sizeof *va);
 }
 
@@ -924,9 +1003,9 @@ double tsagg__visit_value(const qplan *p, uint32_t kind, size_t cell)
 {
     const vacc *va = &p->va;
     if (kind == TSAGG_METRIC_NEW_USERS)
-        return (double)va->new_users[cell];
+        return (double)va->nset[cell].n;
     if (kind == TSAGG_METRIC_RETURNING_USERS)
-        return (double)(va->users[cell] - va->new_users[cell]);
+        return (double)(va->uset[cell].n - va->nset[cell].n);
     return from_sums(kind, va->visits[cell], va->bounces[cell], va->dur_us[cell],
                      va->pages[cell]);
 }
@@ -937,15 +1016,30 @@ double tsagg__visit_rank(const qplan *p, uint32_t kind, size_t group)
     uint64_t s[5] = {0};
     for (size_t b = 0; b < p->stride; b++) {
         size_t cell = group * p->stride + b;
-        s[0] += va->visits[cell];
-        s[1] += va->bounces[cell];
-        s[2] += va->dur_us[cell];
-        s[3] += va->pages[cell];
-        s[4] += va->new_users[cell];
+        if (tsagg__is_visit_metric(kind)) {
+            s[0] += va->visits[cell];
+            s[1] += va->bounces[cell];
+            s[2] += va->dur_us[cell];
+            s[3] += va->pages[cell];
+        } else {
+            s[4] += va->nset[cell].n; /* a user is new in one bucket only */
+        }
     }
     if (kind == TSAGG_METRIC_NEW_USERS)
         return (double)s[4];
-    if (kind == TSAGG_METRIC_RETURNING_USERS)
-        return (double)(va->group_users[group] - s[4]);
+    if (kind == TSAGG_METRIC_RETURNING_USERS) {
+        /* The group's distinct users over the range, each once. */
+        idset all = {0};
+        int rc = 0;
+        for (size_t b = 0; rc == 0 && b < p->stride; b++) {
+            const idset *x = &va->uset[group * p->stride + b];
+            for (uint32_t i = 0; rc == 0 && i < x->cap; i++)
+                if (x->slots[i])
+                    rc = tsagg__idset_add(&all, x->slots[i]);
+        }
+        double v = rc == 0 ? (double)(all.n - s[4]) : NAN;
+        tsagg__idset_free(&all);
+        return v;
+    }
     return from_sums(kind, s[0], s[1], s[2], s[3]);
 }
