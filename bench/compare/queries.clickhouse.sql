@@ -86,3 +86,76 @@ SELECT toString(page) AS k, count() AS v
 FROM events
 WHERE merchant = {r20} AND ts >= {quarter_us} AND ts < {end_us}
 GROUP BY k ORDER BY v DESC, k LIMIT 10;
+
+-- The visit questions. A visit: an event of a session with no event of that
+-- session in the 24 hours before it starts one, and the visit is the
+-- session's events from that start to 24 hours later (later events with no
+-- 24-hour gap belong to no visit); events in a session are ordered by
+-- (ts, id). A visit counts in the bucket of its start, so the rows read are
+-- those of [from - 24 h, to + 24 h). This version has no window functions:
+-- each session's events become one array sorted by (ts, id); an event
+-- starts a visit when it is the first or follows the previous one by 24 h
+-- or more, and arrayCumSum over those marks gives each event the start of
+-- its visit (vstart).
+
+-- @Q12 a year of daily visits, bounce rate (%), visit duration (s) and pages per visit, largest merchant
+SELECT formatDateTime(toDateTime(intDiv(start, 86400000000) * 86400, 'UTC'), '%Y-%m-%dT%H:%M:%SZ', 'UTC') AS k,
+       count() AS v, 100 * countIf(n = 1 AND pvs = 1) / count() AS b, avg(dur) / 1e6 AS d,
+       sum(pvs) / count() AS p
+FROM (
+    SELECT session, start, count() AS n, sum(pv) AS pvs, max(t) - start AS dur
+    FROM (
+        SELECT session, arrayMap(x -> x.1, evs) AS ts, arrayMap(x -> x.3, evs) AS pvflags,
+               arrayMap((x, j) -> j = 1 OR x - ts[j - 1] >= 86400000000, ts, arrayEnumerate(ts)) AS starts,
+               arrayFilter((x, s) -> s, ts, starts) AS startts,
+               arrayMap(c -> startts[c], arrayCumSum(starts)) AS vstart
+        FROM (
+            SELECT session, arraySort(groupArray((ts, id, event = 'page_view'))) AS evs
+            FROM events
+            WHERE merchant = {big} AND ts >= {year_us} - 86400000000 AND ts < {end_us} + 86400000000
+            GROUP BY session
+        )
+    )
+    ARRAY JOIN ts AS t, vstart AS start, pvflags AS pv
+    WHERE t < start + 86400000000 AND start >= {year_us} AND start < {end_us}
+    GROUP BY session, start
+)
+GROUP BY k ORDER BY k;
+
+-- @Q13 top-10 entry pages (page of a visit's first page_view) over the last 30 days, largest merchant
+SELECT entry AS k, count() AS v
+FROM (
+    SELECT session, start, argMinIf(pg, j, pv) AS entry
+    FROM (
+        SELECT session, arrayMap(x -> x.1, evs) AS ts, arrayMap(x -> x.3, evs) AS pvflags,
+               arrayMap(x -> x.4, evs) AS pages,
+               arrayMap((x, j) -> j = 1 OR x - ts[j - 1] >= 86400000000, ts, arrayEnumerate(ts)) AS starts,
+               arrayFilter((x, s) -> s, ts, starts) AS startts,
+               arrayMap(c -> startts[c], arrayCumSum(starts)) AS vstart
+        FROM (
+            SELECT session, arraySort(groupArray((ts, id, event = 'page_view', toString(page)))) AS evs
+            FROM events
+            WHERE merchant = {big} AND ts >= {month_us} - 86400000000 AND ts < {end_us} + 86400000000
+            GROUP BY session
+        )
+    )
+    ARRAY JOIN ts AS t, vstart AS start, pvflags AS pv, pages AS pg, arrayEnumerate(ts) AS j
+    WHERE t < start + 86400000000 AND start >= {month_us} AND start < {end_us}
+    GROUP BY session, start
+)
+GROUP BY k ORDER BY v DESC, k LIMIT 10;
+
+-- @Q14 a year by month, unique users, new (first event of the merchant in that month) and returning, largest merchant
+SELECT concat(toString(m), 'T00:00:00Z') AS k, count() AS v, countIf(fm = m) AS nw, countIf(fm < m) AS r
+FROM (
+    SELECT DISTINCT toStartOfMonth(toDateTime(intDiv(ts, 1000000), 'UTC')) AS m, user
+    FROM events
+    WHERE merchant = {big} AND ts >= {year_us} AND ts < {end_us}
+)
+ANY INNER JOIN (
+    SELECT user, toStartOfMonth(toDateTime(intDiv(min(ts), 1000000), 'UTC')) AS fm
+    FROM events
+    WHERE merchant = {big} AND ts < {end_us}
+    GROUP BY user
+) USING user
+GROUP BY m ORDER BY k;

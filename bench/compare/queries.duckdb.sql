@@ -84,3 +84,74 @@ SELECT page AS k, count(*) AS v
 FROM events
 WHERE merchant = {r20} AND ts >= make_timestamp({quarter_us}) AND ts < make_timestamp({end_us})
 GROUP BY k ORDER BY v DESC, k LIMIT 10;
+
+-- The visit questions. A visit: an event of a session with no event of that
+-- session in the 24 hours before it starts one, and the visit is the
+-- session's events from that start to 24 hours later (later events with no
+-- 24-hour gap belong to no visit); events in a session are ordered by
+-- (ts, id). A visit counts in the bucket of its start, so the rows read are
+-- those of [from - 24 h, to + 24 h): the lookback decides which events
+-- start a visit, the lookahead holds the ends of the last visits. t is ts
+-- in microseconds; start is the latest start at or before each event.
+
+-- @Q12 a year of daily visits, bounce rate (%), visit duration (s) and pages per visit, largest merchant
+WITH ev AS (
+    SELECT session, epoch_us(ts) AS t, event = 'page_view' AS pv,
+           lag(epoch_us(ts)) OVER (PARTITION BY session ORDER BY ts, id) AS prev,
+           row_number() OVER (PARTITION BY session ORDER BY ts, id) AS i
+    FROM events
+    WHERE merchant = {big} AND ts >= make_timestamp({year_us} - 86400000000)
+      AND ts < make_timestamp({end_us} + 86400000000)
+), marked AS (
+    SELECT *, max(CASE WHEN prev IS NULL OR t - prev >= 86400000000 THEN t END)
+                  OVER (PARTITION BY session ORDER BY i ROWS UNBOUNDED PRECEDING) AS start
+    FROM ev
+), visits AS (
+    SELECT start, count(*) AS n, count(*) FILTER (WHERE pv) AS pvs, max(t) - start AS dur
+    FROM marked
+    WHERE t < start + 86400000000 AND start >= {year_us} AND start < {end_us}
+    GROUP BY session, start
+)
+SELECT strftime(date_trunc('day', make_timestamp(start)), '%Y-%m-%dT%H:%M:%SZ') AS k, count(*) AS v,
+       100.0 * count(*) FILTER (WHERE n = 1 AND pvs = 1) / count(*) AS b,
+       avg(dur) / 1e6 AS d, sum(pvs) / count(*) AS p
+FROM visits
+GROUP BY k ORDER BY k;
+
+-- @Q13 top-10 entry pages (page of a visit's first page_view) over the last 30 days, largest merchant
+WITH ev AS (
+    SELECT session, epoch_us(ts) AS t, event = 'page_view' AS pv, page,
+           lag(epoch_us(ts)) OVER (PARTITION BY session ORDER BY ts, id) AS prev,
+           row_number() OVER (PARTITION BY session ORDER BY ts, id) AS i
+    FROM events
+    WHERE merchant = {big} AND ts >= make_timestamp({month_us} - 86400000000)
+      AND ts < make_timestamp({end_us} + 86400000000)
+), marked AS (
+    SELECT *, max(CASE WHEN prev IS NULL OR t - prev >= 86400000000 THEN t END)
+                  OVER (PARTITION BY session ORDER BY i ROWS UNBOUNDED PRECEDING) AS start
+    FROM ev
+), visits AS (
+    SELECT coalesce(arg_min(page, i) FILTER (WHERE pv), '') AS entry
+    FROM marked
+    WHERE t < start + 86400000000 AND start >= {month_us} AND start < {end_us}
+    GROUP BY session, start
+)
+SELECT entry AS k, count(*) AS v
+FROM visits
+GROUP BY k ORDER BY v DESC, k LIMIT 10;
+
+-- @Q14 a year by month, unique users, new (first event of the merchant in that month) and returning, largest merchant
+WITH firsts AS (
+    SELECT "user", date_trunc('month', min(ts)) AS fm
+    FROM events
+    WHERE merchant = {big} AND ts < make_timestamp({end_us})
+    GROUP BY "user"
+), active AS (
+    SELECT DISTINCT date_trunc('month', ts) AS m, "user"
+    FROM events
+    WHERE merchant = {big} AND ts >= make_timestamp({year_us}) AND ts < make_timestamp({end_us})
+)
+SELECT strftime(m, '%Y-%m-%dT%H:%M:%SZ') AS k, count(*) AS v,
+       count(*) FILTER (WHERE fm = m) AS nw, count(*) FILTER (WHERE fm < m) AS r
+FROM active JOIN firsts USING ("user")
+GROUP BY k ORDER BY k;

@@ -7,6 +7,9 @@
  *    "filters": [["is", "event", ["page_view"]]], "dimensions": ["page"],
  *    "limit": 10, "exact": false}
  *
+ * and the visit metrics (visits, bounce_rate, ...; by "entry_page" /
+ * "exit_page"), as tsagg-query names them.
+ *
  * Every mistake is a 400 whose message names the field.
  */
 #include <jansson.h>
@@ -35,15 +38,19 @@ typedef struct qparse {
 
 static const char *const bucket_names[] = {"minute", "hour", "day", "week", "month", "total"};
 
-/* "count", "users", "sessions", "sum:M", ... (and Plausible's "events",
- * "visitors", "visits"). 0 or -1 after answering 400. */
+/* "count", "users", "sessions", "sum:M", the visit metrics, "new_users",
+ * ... (and Plausible's "events" and "visitors"). 0 or -1 after answering
+ * 400. */
 static int parse_metric(request *r, const tsagg_schema *schema, size_t i, const char *s,
                         tsagg_metric *m)
 {
     static const struct { const char *name; uint32_t kind; } plain[] = {
         {"count", TSAGG_METRIC_COUNT}, {"events", TSAGG_METRIC_COUNT},
         {"users", TSAGG_METRIC_USERS}, {"visitors", TSAGG_METRIC_USERS},
-        {"sessions", TSAGG_METRIC_SESSIONS}, {"visits", TSAGG_METRIC_SESSIONS},
+        {"sessions", TSAGG_METRIC_SESSIONS}, {"visits", TSAGG_METRIC_VISITS},
+        {"bounce_rate", TSAGG_METRIC_BOUNCE_RATE}, {"visit_duration", TSAGG_METRIC_VISIT_DURATION},
+        {"pages_per_visit", TSAGG_METRIC_PAGES_PER_VISIT}, {"new_users", TSAGG_METRIC_NEW_USERS},
+        {"returning_users", TSAGG_METRIC_RETURNING_USERS},
     };
     static const struct { const char *prefix; uint32_t kind; } of[] = {
         {"sum:", TSAGG_METRIC_SUM}, {"avg:", TSAGG_METRIC_AVG},
@@ -67,8 +74,52 @@ static int parse_metric(request *r, const tsagg_schema *schema, size_t i, const 
             return 0;
         }
     req_error(r, 400, "field 'metrics[%zu]': expected count, users, sessions, sum:M, avg:M, "
-                      "min:M or max:M, got '%s'", i, s);
+                      "min:M, max:M, visits, bounce_rate, visit_duration, pages_per_visit, "
+                      "new_users or returning_users, got '%s'", i, s);
     return -1;
+}
+
+static int is_visit_metric(uint32_t kind)
+{
+    return kind == TSAGG_METRIC_VISITS || kind == TSAGG_METRIC_BOUNCE_RATE ||
+           kind == TSAGG_METRIC_VISIT_DURATION || kind == TSAGG_METRIC_PAGES_PER_VISIT;
+}
+
+/* The library's name of a visit dimension ("entry_page", "exit_page", or
+ * Plausible's "visit:entry_page" ...), or NULL for any other name. */
+static const char *visit_dimension(const char *name)
+{
+    if (!strncmp(name, "visit:", 6))
+        name += 6;
+    return !strcmp(name, "entry_page") ? "entry_page" : !strcmp(name, "exit_page") ? "exit_page"
+                                                                                    : NULL;
+}
+
+/* The combinations the library refuses, refused first with the field
+ * named: a visit dimension takes visit metrics only, and a visit (many
+ * events) has no one event name to be grouped by. (A schema without page
+ * is the library's TSAGG_ESCHEMA, a 400 naming page.) 0 or -1 after
+ * answering 400. */
+static int check_visit_combination(request *r, const tsagg_query *q)
+{
+    if (!q->group_by)
+        return 0;
+    int visit_dim = visit_dimension(q->group_by) != NULL;
+    for (uint32_t i = 0; i < q->nmetrics; i++) {
+        int visit = is_visit_metric(q->metrics[i].kind);
+        if (visit_dim && !visit) {
+            req_error(r, 400, "field 'metrics[%u]': only visits, bounce_rate, visit_duration and "
+                              "pages_per_visit can be grouped by %s (a visit's page)", i,
+                      q->group_by);
+            return -1;
+        }
+        if (visit && !strcmp(q->group_by, "event")) {
+            req_error(r, 400, "field 'dimensions[0]': metrics[%u] counts visits, which hold "
+                              "events of several names: they cannot be grouped by event", i);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int known_field(const tsagg_schema *schema, const char *name)
@@ -288,14 +339,17 @@ static int parse_query(request *r, json_t *o, const site *keysite, qparse *p)
             return -1;
         }
         if (json_array_size(v) == 1) {
-            p->q.group_by = json_string_value(json_array_get(v, 0));
-            if (!known_field(schema, p->q.group_by)) {
-                req_error(r, 400, "field 'dimensions[0]': '%s' is neither event nor a dimension "
-                                  "of the schema", p->q.group_by);
+            const char *name = json_string_value(json_array_get(v, 0));
+            p->q.group_by = visit_dimension(name) ? visit_dimension(name) : name;
+            if (!known_field(schema, p->q.group_by) && !visit_dimension(name)) {
+                req_error(r, 400, "field 'dimensions[0]': '%s' is neither event, entry_page, "
+                                  "exit_page nor a dimension of the schema", name);
                 return -1;
             }
         }
     }
+    if (check_visit_combination(r, &p->q) != 0)
+        return -1;
     v = json_object_get(o, "limit");
     if (v) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 ||

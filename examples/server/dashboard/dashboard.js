@@ -14,6 +14,7 @@ let key = linkKey || Keys.site(merchant) || Keys.admin();
 let zone = 'UTC';
 let today = null;          // the site's date, YYYY-MM-DD
 let chart = null;
+let visitsChart = null;
 let loadSeq = 0;           // a newer view supersedes answers still arriving
 
 const FILTER_FIELDS = ['event', 'page', 'referrer', 'country', 'device', 'browser', 'os'];
@@ -106,7 +107,15 @@ const ENGAGEMENT = 'engagement';
 
 // ---- rendering ---------------------------------------------------------------
 
-function change(now, before) {
+// points: the difference itself, in percentage points, for the bounce rate,
+// where a rise is the bad news (coloured as a fall of the other figures).
+function change(now, before, points) {
+  if (points) {
+    if (now == null || before == null) return el('span', { class: 'change flat', title: 'against the previous period' }, now != null ? 'no earlier data' : '');
+    const d = Math.round(now - before);
+    return el('span', { class: 'change ' + (d > 0 ? 'down' : d < 0 ? 'up' : 'flat'), title: 'against the previous period, in percentage points' },
+      (d > 0 ? '+' : d < 0 ? '−' : '±') + Math.abs(d) + ' pp');
+  }
   if (!before) return el('span', { class: 'change flat', title: 'against the previous period' }, now ? 'no earlier data' : '');
   const pct = Math.round((now - before) / before * 100);
   const cls = pct > 0 ? 'up' : pct < 0 ? 'down' : 'flat';
@@ -114,22 +123,39 @@ function change(now, before) {
     (pct > 0 ? '+' : pct < 0 ? '−' : '±') + Math.abs(pct) + '%');
 }
 
+// The totals' metrics, in the order renderTotals reads them. Bounce rate
+// and visit duration are null when the period has no visit.
+const TOTALS = ['count', 'users', 'visits', 'sum:value', 'bounce_rate', 'visit_duration'];
+
 function renderTotals(cur, prev, pvNow, pvBefore, engNow, engBefore) {
   const box = document.getElementById('totals');
-  const m = cur.results[0] ? cur.results[0].metrics : [0, 0, 0, 0];
-  const p = prev.results[0] ? prev.results[0].metrics : [0, 0, 0, 0];
+  const m = cur.results[0] ? cur.results[0].metrics : [0, 0, 0, 0, null, null];
+  const p = prev.results[0] ? prev.results[0].metrics : [0, 0, 0, 0, null, null];
   const tiles = [
     ['visitors', 'Visitors', m[1], p[1], formatTotal],
     ['visits', 'Visits', m[2], p[2], formatTotal],
     ['pageviews', 'Page views', pvNow, pvBefore, formatTotal],
+    ['bounce', 'Bounce rate', m[4], p[4], formatPercent, true],
+    ['duration', 'Visit duration', m[5], p[5], formatDuration],
     ['events', 'Events', m[0] - engNow, p[0] - engBefore, formatTotal],
   ];
   if ((m[3] || 0) !== 0 || (p[3] || 0) !== 0) tiles.push(['revenue', 'Revenue', m[3] || 0, p[3] || 0, (v) => fmtMoney.format(v)]);
-  box.replaceChildren(...tiles.map(([id, label, now, before, fmt]) =>
+  box.replaceChildren(...tiles.map(([id, label, now, before, fmt, points]) =>
     el('div', { class: 'tile', id: 'total-' + id },
       el('div', { class: 'label' }, label),
-      el('div', { class: 'value', 'data-value': String(now), title: fmtInt.format(now) }, fmt(now)),
-      change(now, before))));
+      el('div', { class: 'value', 'data-value': now == null ? '' : String(now), title: now == null ? 'no visit' : fmtInt.format(now) }, fmt(now)),
+      change(now, before, points))));
+}
+
+// 41%; "–" for no visit.
+function formatPercent(v) { return v == null ? '–' : fmtInt.format(v) + '%'; }
+// 45s, 3m 05s, 1h 02m; "–" for no visit.
+function formatDuration(v) {
+  if (v == null) return '–';
+  const s = Math.round(v);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor(s % 3600 / 60)).padStart(2, '0')}m`;
 }
 
 function renderTable(id, title, fieldLabel, field, rows, cols, opts = {}) {
@@ -181,49 +207,76 @@ function axisValues(splits) {
   return splits.map((v) => (big ? fmtCompact.format(v) : fmtInt.format(v)));
 }
 
-// totals: what the legend shows while the pointer is elsewhere.
-function renderChart(res, interval, totals) {
-  const box = document.getElementById('chart');
-  const xs = [], pv = [], users = [];
+// The series of an answer by interval with n metrics: bucket starts in
+// seconds, and one array per metric, buckets still to come left blank (not
+// drawn as zeros).
+function seriesOf(res, n) {
+  const xs = [], ys = Array.from({ length: n }, () => []);
   const now = Date.now() / 1000;
   for (const r of res.results) {
     const t = Date.parse(r.time) / 1000;
     xs.push(t);
-    // Buckets still to come are left blank, not drawn as zeros.
-    pv.push(t > now ? null : r.metrics[0]);
-    users.push(t > now ? null : r.metrics[1]);
+    r.metrics.forEach((v, i) => ys[i].push(t > now ? null : v));
   }
-  if (chart) { chart.destroy(); chart = null; }
+  return [xs, ...ys];
+}
+
+// A uPlot chart in box (replacing old), with the time axis of interval
+// and the legend's first cell showing rangeText while the pointer is
+// elsewhere. null when uPlot is not installed (the box says so).
+function drawChart(box, old, interval, rangeText, data, series, axes, scales) {
+  if (old) old.destroy();
   box.replaceChildren();
-  box.dataset.points = String(xs.length);
-  if (typeof uPlot === 'undefined') { box.append(el('p', { class: 'error' }, 'The chart library is not installed (npm ci in examples/server/dashboard).')); return; }
+  box.dataset.points = String(data[0].length);
+  if (typeof uPlot === 'undefined') { box.append(el('p', { class: 'error' }, 'The chart library is not installed (npm ci in examples/server/dashboard).')); return null; }
   const width = Math.max(box.clientWidth, 280);
   const timeFmt = interval === 'minute' || interval === 'hour' ? '{HH}:{mm}' : interval === 'month' ? '{MMM} {YYYY}' : '{MMM} {D}';
   // Hours over several days: midnights are labelled with their date.
   const xLabel = (s) => {
     const d = uPlot.tzDate(new Date(s * 1000), zone);
     const t = uPlot.fmtDate(timeFmt)(d);
-    return t === '00:00' && xs.length > 25 ? uPlot.fmtDate('{MMM} {D}')(d) : t;
+    return t === '00:00' && data[0].length > 25 ? uPlot.fmtDate('{MMM} {D}')(d) : t;
   };
-  chart = new uPlot({
+  return new uPlot({
     width, height: width < 500 ? 200 : 260,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), zone),
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] }, ...scales },
     series: [
-      { label: '', value: (u, ts) => ts == null ? totals.range : uPlot.fmtDate(interval === 'minute' || interval === 'hour' ? '{MMM} {D}, {HH}:{mm}' : interval === 'month' ? '{MMMM} {YYYY}' : '{WWW} {MMM} {D}')(uPlot.tzDate(new Date(ts * 1000), zone)) },
-      { label: 'Page views', stroke: '#4f46e5', width: 2, fill: 'rgba(79,70,229,0.08)', value: (u, v, si, idx) => (idx == null ? fmtInt.format(totals.pageviews) : v == null ? '–' : fmtInt.format(v)) },
-      { label: 'Visitors', stroke: '#0d9488', width: 2, value: (u, v, si, idx) => (idx == null ? fmtInt.format(totals.visitors) : v == null ? '–' : fmtInt.format(v)) },
+      { label: '', value: (u, ts) => ts == null ? rangeText : uPlot.fmtDate(interval === 'minute' || interval === 'hour' ? '{MMM} {D}, {HH}:{mm}' : interval === 'month' ? '{MMMM} {YYYY}' : '{WWW} {MMM} {D}')(uPlot.tzDate(new Date(ts * 1000), zone)) },
+      ...series,
     ],
     axes: [
       { stroke: '#555', grid: { stroke: '#eee' }, ticks: { stroke: '#ddd' },
         values: (u, splits) => splits.map(xLabel) },
-      { stroke: '#555', grid: { stroke: '#eee' }, ticks: { stroke: '#ddd' }, size: 56,
-        values: (u, splits) => axisValues(splits) },
+      ...axes,
     ],
-  }, [xs, pv, users], box);
+  }, data, box);
 }
+
+const COUNT_AXIS = { stroke: '#555', grid: { stroke: '#eee' }, ticks: { stroke: '#ddd' }, size: 56,
+  values: (u, splits) => axisValues(splits) };
+// A series' legend value: the period's total while the pointer is elsewhere.
+const legendValue = (total, fmt) => (u, v, si, idx) => (idx == null ? fmt(total) : v == null ? '–' : fmt(v));
+
+// totals: what the legends show while the pointer is elsewhere.
+function renderChart(res, interval, totals) {
+  chart = drawChart(document.getElementById('chart'), chart, interval, totals.range, seriesOf(res, 2), [
+    { label: 'Page views', stroke: '#4f46e5', width: 2, fill: 'rgba(79,70,229,0.08)', value: legendValue(totals.pageviews, (v) => fmtInt.format(v)) },
+    { label: 'Visitors', stroke: '#0d9488', width: 2, value: legendValue(totals.visitors, (v) => fmtInt.format(v)) },
+  ], [COUNT_AXIS]);
+}
+
+// Visits by interval, and their bounce rate on a percent axis at the right.
+function renderVisitsChart(res, interval, totals) {
+  visitsChart = drawChart(visitsChartBox(), visitsChart, interval, totals.range, seriesOf(res, 2), [
+    { label: 'Visits', stroke: '#ea580c', width: 2, fill: 'rgba(234,88,12,0.08)', value: legendValue(totals.visits, (v) => fmtInt.format(v)) },
+    { label: 'Bounce rate', scale: 'pct', stroke: '#6b7280', width: 1.5, dash: [4, 4], value: legendValue(totals.bounce, formatPercent) },
+  ], [COUNT_AXIS, { scale: 'pct', side: 1, stroke: '#555', grid: { show: false }, ticks: { stroke: '#ddd' }, size: 48,
+    values: (u, splits) => splits.map((v) => `${fmtInt.format(v)}%`) }], { pct: { range: [0, 100] } });
+}
+function visitsChartBox() { return document.getElementById('visits-chart'); }
 
 // ---- loading -----------------------------------------------------------------
 
@@ -241,6 +294,8 @@ async function loadTech(view, r, seq) {
 }
 
 const VISITOR_COLS = [{ label: 'Visitors', fmt: formatCount }, { label: 'Views', fmt: formatCount }];
+const ENTRY_COLS = [{ label: 'Visits', fmt: formatCount }, { label: 'Bounce', fmt: formatPercent }];
+const EXIT_COLS = [{ label: 'Visits', fmt: formatCount }, { label: 'Duration', fmt: formatDuration }];
 
 async function load() {
   const seq = ++loadSeq;
@@ -262,9 +317,9 @@ async function load() {
   const cur = [r.from, r.to];
   const fs = withFilters(view);
   const pvf = withFilters(view, PAGE_VIEWS);
-  const totals = ['count', 'users', 'sessions', 'sum:value'];
+  const totals = TOTALS;
   const engf = withFilters(view, ['is', 'event', [ENGAGEMENT]]);
-  const [tNow, tPrev, pvNow, pvPrev, series, pages, refs, countries, events, engNow, engPrev] = await Promise.all([
+  const [tNow, tPrev, pvNow, pvPrev, series, pages, refs, countries, events, engNow, engPrev, visits, entries, exits] = await Promise.all([
     query({ metrics: totals, date_range: cur, filters: fs }),
     query({ metrics: totals, date_range: r.prev, filters: fs }),
     query({ metrics: ['count'], date_range: cur, filters: pvf }),
@@ -276,6 +331,11 @@ async function load() {
     query({ metrics: ['count', 'users', 'sum:value'], date_range: cur, dimensions: ['event'], filters: fs, limit: 21 }),
     query({ metrics: ['count'], date_range: cur, filters: engf }),
     query({ metrics: ['count'], date_range: r.prev, filters: engf }),
+    // Visits: a filter applies to a visit's first event (event: visits
+    // holding one); entry and exit pages are a visit's first and last page.
+    query({ metrics: ['visits', 'bounce_rate'], date_range: cur, interval: view.interval, filters: fs }),
+    query({ metrics: ['visits', 'bounce_rate'], date_range: cur, dimensions: ['entry_page'], filters: fs, limit: 10 }),
+    query({ metrics: ['visits', 'visit_duration'], date_range: cur, dimensions: ['exit_page'], filters: fs, limit: 10 }),
   ]);
   if (seq !== loadSeq) return;
   const pvCount = (res) => (res.results[0] ? res.results[0].metrics[0] : 0);
@@ -283,7 +343,11 @@ async function load() {
   const eventRows = events.results.filter((x) => x.dimensions[0] !== ENGAGEMENT).slice(0, 20);
   renderChart(series, view.interval, { range: rangeLabel(r), pageviews: pvCount(pvNow),
     visitors: tNow.results[0] ? tNow.results[0].metrics[1] : 0 });
+  const tm = tNow.results[0] ? tNow.results[0].metrics : [0, 0, 0, 0, null, null];
+  renderVisitsChart(visits, view.interval, { range: rangeLabel(r), visits: tm[2], bounce: tm[4] });
   renderTable('pages', 'Top pages', 'Page', 'page', pages.results, VISITOR_COLS);
+  renderTable('entries', 'Entry pages', 'Page', 'page', entries.results, ENTRY_COLS, { empty: 'no page view' });
+  renderTable('exits', 'Exit pages', 'Page', 'page', exits.results, EXIT_COLS, { empty: 'no page view' });
   renderTable('referrers', 'Referrers', 'Source', 'referrer', refs.results, VISITOR_COLS, { empty: 'Direct / none' });
   const regions = new Intl.DisplayNames(['en'], { type: 'region' });
   renderTable('countries', 'Countries', 'Country', 'country', countries.results, VISITOR_COLS,
@@ -373,10 +437,10 @@ async function start() {
   window.addEventListener('popstate', () => load().catch(showError));
   let width = window.innerWidth;
   window.addEventListener('resize', () => {
-    if (Math.abs(window.innerWidth - width) < 40 || !chart) return;
+    if (Math.abs(window.innerWidth - width) < 40) return;
     width = window.innerWidth;
-    const box = document.getElementById('chart');
-    chart.setSize({ width: Math.max(box.clientWidth, 280), height: box.clientWidth < 500 ? 200 : 260 });
+    for (const [c, box] of [[chart, document.getElementById('chart')], [visitsChart, visitsChartBox()]])
+      if (c) c.setSize({ width: Math.max(box.clientWidth, 280), height: box.clientWidth < 500 ? 200 : 260 });
   });
   setInterval(() => { if (!document.hidden) refreshLive().catch(() => {}); }, LIVE_MS);
   await load();

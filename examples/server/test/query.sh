@@ -1,8 +1,8 @@
 #!/bin/bash
 # POST /api/v1/query against tsagg-query on the same store: the same
 # questions (hourly and daily series in a time zone, filters, group-by with
-# top-N, every metric kind, dates and RFC 3339 ranges, before and after a
-# compaction) give the same rows; a damaged frame in the log tail: the
+# top-N, every metric kind, visits by entry and exit page, dates and RFC 3339
+# ranges, before and after a compaction) give the same rows; a damaged frame in the log tail: the
 # server answers from its head, a read-only handle the answer before it with
 # a warning; and every bad field is a 400 naming it.
 . "$(dirname "$0")/lib.sh"
@@ -64,6 +64,19 @@ questions() {
         '{"site_id": 9, "metrics": ["visitors", "sum:value", "max:value"], "date_range": ["2026-11-01T00:00:00Z", "2026-11-04T00:00:00Z"], "interval": "day", "timezone": "UTC", "dimensions": ["device"], "exact": true}' \
         --from 2026-11-01T00:00:00Z --to 2026-11-04T00:00:00Z --bucket day --group-by device \
         --exact --metric users --metric sum:value --metric max:value
+    ask "$1 visits, new and returning users by day in the site's zone" \
+        '{"site_id": 9, "metrics": ["visits", "bounce_rate", "visit_duration", "pages_per_visit", "new_users", "returning_users"], "date_range": ["2026-11-01", "2026-11-03"], "interval": "day"}' \
+        --from 2026-10-31T23:00:00Z --to 2026-11-03T23:00:00Z --bucket day --tz Europe/Berlin \
+        --metric visits --metric bounce_rate --metric visit_duration --metric pages_per_visit \
+        --metric new_users --metric returning_users
+    ask "$1 entry pages of visits from US and DE" \
+        '{"site_id": 9, "metrics": ["visits", "bounce_rate"], "date_range": ["2026-11-01T00:00:00Z", "2026-11-04T00:00:00Z"], "timezone": "UTC", "filters": [["is", "country", ["US", "DE"]]], "dimensions": ["entry_page"], "limit": 10}' \
+        --from 2026-11-01T00:00:00Z --to 2026-11-04T00:00:00Z --bucket total --where country=US,DE \
+        --group-by entry_page --top 10 --metric visits --metric bounce_rate
+    ask "$1 exit pages (Plausible's name) of visits with a purchase, by day" \
+        '{"site_id": 9, "metrics": ["visits", "visit_duration", "pages_per_visit"], "date_range": ["2026-11-01T00:00:00Z", "2026-11-04T00:00:00Z"], "interval": "day", "timezone": "UTC", "filters": [["is", "event", ["purchase"]]], "dimensions": ["visit:exit_page"]}' \
+        --from 2026-11-01T00:00:00Z --to 2026-11-04T00:00:00Z --bucket day --event purchase \
+        --group-by exit_page --metric visits --metric visit_duration --metric pages_per_visit
 }
 questions "tail:"
 check_status "maintenance" 200 POST /api/v1/maintenance -H "$ADMIN"
@@ -172,5 +185,9 @@ bad "two dimensions" 400 dimensions "{\"site_id\": 9, \"metrics\": [\"count\"], 
 bad "unknown dimension" 400 "dimensions[0]" "{\"site_id\": 9, \"metrics\": [\"count\"], $R, \"dimensions\": [\"colour\"]}"
 bad "bad limit" 400 limit "{\"site_id\": 9, \"metrics\": [\"count\"], $R, \"limit\": 0}"
 bad "bad exact" 400 exact "{\"site_id\": 9, \"metrics\": [\"count\"], $R, \"exact\": \"yes\"}"
+bad "an event metric by entry page" 400 "metrics[0]" "{\"site_id\": 9, \"metrics\": [\"count\"], $R, \"dimensions\": [\"entry_page\"]}"
+bad "users by exit page" 400 "'metrics[1]': only visits" "{\"site_id\": 9, \"metrics\": [\"bounce_rate\", \"users\"], $R, \"dimensions\": [\"visit:exit_page\"]}"
+bad "visits by event" 400 "dimensions[0]" "{\"site_id\": 9, \"metrics\": [\"count\", \"bounce_rate\"], $R, \"dimensions\": [\"event\"]}"
+bad "an unknown visit dimension" 400 "dimensions[0]" "{\"site_id\": 9, \"metrics\": [\"visits\"], $R, \"dimensions\": [\"visit:landing\"]}"
 bad "too many buckets" 400 "bucket" '{"site_id": 9, "metrics": ["count"], "date_range": ["2000-01-01", "2026-01-01"], "interval": "minute"}'
 finish

@@ -68,7 +68,7 @@ try {
 
   // The API's own "30d" (30 days ending today, in the site's zone) is what
   // the dashboard must have asked.
-  const totals = (await query({ metrics: ['count', 'users', 'sessions', 'sum:value'], date_range: '30d' })).results[0].metrics;
+  const totals = (await query({ metrics: ['count', 'users', 'visits', 'sum:value'], date_range: '30d' })).results[0].metrics;
   const pv = (await query({ metrics: ['count'], date_range: '30d', filters: [['is', 'event', ['page_view']]] })).results[0].metrics[0];
   check('totals equal /api/v1/query (events, visitors, visits, revenue, page views)',
     [totals[0], totals[1], totals[2], totals[3], pv],
@@ -79,6 +79,22 @@ try {
   check('the chart is drawn by uPlot', 1, await page.locator('#chart .uplot canvas').count());
   check('a 30-day range is drawn by day', 'day', await page.inputValue('#interval'));
   check('the chart has one point per day', '30', await page.getAttribute('#chart', 'data-points'));
+
+  // Visits: totals, their chart, entry and exit pages.
+  const vt = (await query({ metrics: ['visits', 'bounce_rate', 'visit_duration'], date_range: '30d' })).results[0].metrics;
+  check('visit totals equal /api/v1/query (visits, bounce rate, visit duration)', vt,
+    [await tile(page, 'visits'), await tile(page, 'bounce'), await tile(page, 'duration')]);
+  check('the visits are real numbers (visits > 100, 0 < bounce rate < 100, duration > 0)', true,
+    vt[0] > 100 && vt[1] > 0 && vt[1] < 100 && vt[2] > 0);
+  const byDay = await query({ metrics: ['visits', 'bounce_rate'], date_range: '30d', interval: 'day' });
+  check('the days\' visits add up to the total', vt[0], byDay.results.reduce((a, r) => a + r.metrics[0], 0));
+  check('the visits chart is drawn by uPlot', 1, await page.locator('#visits-chart .uplot canvas').count());
+  check('the visits chart has one point per day', '30', await page.getAttribute('#visits-chart', 'data-points'));
+  const entries = await query({ metrics: ['visits', 'bounce_rate'], date_range: '30d', dimensions: ['entry_page'], limit: 10 });
+  check('entry pages equal /api/v1/query', apiRows(entries), await cellValues(page, 'entries'));
+  check('ten entry pages', 10, entries.results.length);
+  const exits = await query({ metrics: ['visits', 'visit_duration'], date_range: '30d', dimensions: ['visit:exit_page'], limit: 10 });
+  check('exit pages equal /api/v1/query', apiRows(exits), await cellValues(page, 'exits'));
 
   // Clicking a page filters every panel, and the URL keeps it.
   const top = pages.results[0].dimensions[0];
@@ -127,7 +143,7 @@ try {
 
   if (process.env.SCREENSHOT_DIR) {
     await page.goto(`${base}/dashboard/${site.merchant}?key=${site.query_key}&range=30d`);
-    await loaded(page);
+    seq = await loaded(page);   // a new page counts its loads from 1 again
     await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, 'dashboard-desktop.png'), fullPage: true });
     const phone = await newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     const pp = await phone.newPage();
