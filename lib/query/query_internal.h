@@ -63,7 +63,7 @@ typedef struct qplan {
     uint32_t flags;
     int64_t from, to;
     uint32_t bucket;
-    tsagg__tz *tz;
+    const tsagg__tz *tz; /* the handle's (tzcache.h), not freed with the plan */
     int64_t *starts;  /* nbuckets + 1 entries: bucket b is [starts[b], starts[b+1]) */
     size_t nbuckets;
     int64_t width;    /* MINUTE and HOUR: the fixed bucket width; else 0 */
