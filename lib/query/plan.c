@@ -381,6 +381,7 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q, int total
             p->need_measures = 1;
             p->need_minmax |= k == TSAGG_METRIC_MIN || k == TSAGG_METRIC_MAX;
         }
+        p->need_count |= k == TSAGG_METRIC_COUNT;
         p->need_users |= k == TSAGG_METRIC_USERS;
         p->need_sessions |= k == TSAGG_METRIC_SESSIONS;
         p->need_events |= k <= TSAGG_METRIC_SESSIONS;

@@ -85,6 +85,7 @@ typedef struct qplan {
     int measure_of[TSAGG_QUERY_MAX_METRICS];     /* plan measure -> schema measure */
     int need_users, need_sessions, need_minmax, need_measures;
     int need_events;    /* a metric over events (count ... sessions) */
+    int need_count;     /* a count metric: scans that can may skip counting without */
     int need_visits;    /* visits, bounce rate, visit duration, pages per visit */
     int need_new_users; /* new or returning users */
     int exact;
