@@ -83,6 +83,19 @@ static int tab_grow(tsagg__hll *h)
     return 0;
 }
 
+int tsagg__hll_room(tsagg__hll *h, uint32_t n)
+{
+    if (h->dense)
+        return 0;
+    uint64_t want = (uint64_t)h->n + n; /* at most this many in the set */
+    while (h->cap < TAB_MAX && want * 4 > (uint64_t)h->cap * 3) {
+        int rc = tab_grow(h);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int tsagg__hll_reserve(tsagg__hll *h)
 {
     if (!h->hist && !(h->hist = malloc(64 * sizeof *h->hist)))
