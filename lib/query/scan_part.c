@@ -451,6 +451,22 @@ static void count_by_code(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 {
     qplan *p = s->p;
     uint8_t *pass = c->pass;
+    uint64_t *cnt = s->code_count;
+    /* One filter on 1-byte codes (a country) and 2-byte group codes: one
+     * pass, no pass[] written and read back. */
+    uint32_t active = 0, only = 0;
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        if (k->codes[f].v) {
+            active++;
+            only = f;
+        }
+    if (active == 1 && k->codes[only].bytes == 1 && k->group.bytes == 2) {
+        const uint8_t *ok = s->allowed[only], *cv = k->codes[only].v;
+        const uint16_t *gv = k->group.v;
+        for (uint32_t i = 0; i < n; i++)
+            cnt[gv[i]] += ok[cv[i]];
+        return;
+    }
     int first = 1;
     for (uint32_t f = 0; f < p->nfilters; f++) {
         if (!k->codes[f].v)
@@ -477,7 +493,6 @@ static void count_by_code(pscan *s, colbufs *c, const chunk *k, uint32_t n)
     }
     if (first)
         memset(pass, 1, n);
-    uint64_t *cnt = s->code_count;
 #define COUNT(T)                                                                               \
     do {                                                                                       \
         const T *gv = k->group.v;                                                              \
