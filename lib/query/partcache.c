@@ -23,7 +23,8 @@
  * of hints (merchant id -> slot; up to MAX_HINT_BITS bits, allocated on
  * first use) finds a merchant looked up
  * before without the reader, whose lookups take its lock, and remembers a
- * merchant the file does not hold. Every pointer is filled once with an atomic compare-and-swap (two
+ * merchant the file does not hold. Every pointer is filled once with an
+ * atomic compare-and-swap (two
  * threads may decode the same thing; one copy is kept) and read without a
  * lock; a hint may be overwritten by another merchant's slot, and is
  * checked against the id. Slots and hints are emptied only under the lock

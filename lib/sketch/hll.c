@@ -401,8 +401,10 @@ reg_walk_avx2(const uint8_t *reg, uint32_t *c0, uint32_t *cq1)
     uint32_t zeros = 0, sat = 0;
     for (uint32_t i = 0; i < TSAGG__HLL_M; i += 32) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(reg + i));
-        zeros += (uint32_t)__builtin_popcount((unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, zero)));
-        sat += (uint32_t)__builtin_popcount((unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, full)));
+        unsigned empty = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, zero));
+        unsigned saturated = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, full));
+        zeros += (uint32_t)__builtin_popcount(empty);
+        sat += (uint32_t)__builtin_popcount(saturated);
         for (uint32_t j = 0; j < 32; j += 4) {
             uint32_t four;
             memcpy(&four, reg + i + j, 4);
