@@ -251,6 +251,80 @@ Test(hll, sparse_merge_keeps_the_histogram)
     }
 }
 
+/* Ertl's loop as docs/hll.md writes it, from a histogram counted here. */
+static double reference_estimate(const tsagg__hll *h)
+{
+    uint32_t c[64] = {0};
+    for (uint32_t i = 0; i < TSAGG__HLL_M; i++)
+        c[h->reg[i]]++;
+    const double m = TSAGG__HLL_M;
+    const int q = 64 - TSAGG__HLL_P;
+    if (c[0] == TSAGG__HLL_M)
+        return 0;
+    double x = 1.0 - c[q + 1] / m, tau = 0;
+    if (x != 0.0 && x != 1.0) {
+        double y = 1.0, prev;
+        tau = 1.0 - x;
+        do {
+            x = sqrt(x);
+            prev = tau;
+            y *= 0.5;
+            tau -= (1.0 - x) * (1.0 - x) * y;
+        } while (tau != prev);
+        tau /= 3.0;
+    }
+    double z = m * tau;
+    for (int k = q; k >= 1; k--)
+        z = 0.5 * (z + c[k]);
+    x = c[0] / m;
+    double sigma = 1.0, y = 1.0, prev;
+    if (x == 1.0)
+        sigma = INFINITY;
+    else {
+        sigma = x;
+        do {
+            x *= x;
+            prev = sigma;
+            sigma += x * y;
+            y += y;
+        } while (sigma != prev);
+    }
+    z += m * sigma;
+    return 0.72134752044448170368 * m * m / z;
+}
+
+/* The estimate of merged registers (counted by a walk over them) equals the
+ * one kept by inserts (from the histogram) bit for bit, and Ertl's loop, at
+ * the edges too: every rank, all registers 1 (the largest sum of 2^(q - r)),
+ * all saturated. */
+Test(hll, register_walk_estimate_matches_the_histogram)
+{
+    const int q = 64 - TSAGG__HLL_P;
+    for (int shape = 0; shape < 4; shape++) {
+        tsagg__hll byins, merged;
+        tsagg__hll_init(&byins);
+        tsagg__hll_init(&merged);
+        for (uint32_t i = 0; i < TSAGG__HLL_M; i++) {
+            uint32_t r = shape == 0 ? i % 52 : shape == 1 ? 1 : shape == 2 ? 51 : (i * 7u) % 23;
+            if (r == 0)
+                continue;
+            /* Index i, rank r: 1 + the leading zeros of the low q bits. */
+            uint64_t mixed = ((uint64_t)i << q) | (r <= (uint32_t)q ? UINT64_C(1) << (q - r) : 0);
+            if (mixed == 0)
+                continue;
+            cr_assert_eq(tsagg__hll_insert(&byins, mixed), 0);
+        }
+        cr_assert(byins.dense && byins.hist_ok, "shape %d: dense by inserts", shape);
+        cr_assert_eq(tsagg__hll_merge(&merged, &byins), 0);
+        cr_assert(merged.dense && !merged.hist_ok);
+        double want = reference_estimate(&byins);
+        double got = tsagg__hll_estimate(&merged);
+        cr_assert_eq(got, tsagg__hll_estimate(&byins), "shape %d: %.17g", shape, got);
+        cr_assert(fabs(got - want) <= 1e-12 * want, "shape %d: %.17g, Ertl %.17g", shape, got,
+                  want);
+    }
+}
+
 /* Sizes of the two inputs, covering every pair of forms (exact, sparse,
  * dense) and unions that cross the exact and sparse limits. The second range
  * starts halfway into the first. */

@@ -2135,6 +2135,90 @@ Test(query, one_merchant_year_reads_few_blocks)
     cr_assert_eq(tsagg_store_close(ro), 0);
 }
 
+/* ---- a zone is read once per handle ---------------------------------------------------- */
+
+typedef struct zone_io {
+    tsagg_io io;
+    _Atomic unsigned kolkata, berlin; /* opens of these zoneinfo files */
+} zone_io;
+
+static int zone_open(void *ctx, const char *path, int flags, unsigned mode)
+{
+    zone_io *z = ctx;
+    size_t len = strlen(path);
+    if (len >= 13 && !strcmp(path + len - 13, "/Asia/Kolkata"))
+        atomic_fetch_add(&z->kolkata, 1);
+    if (len >= 14 && !strcmp(path + len - 14, "/Europe/Berlin"))
+        atomic_fetch_add(&z->berlin, 1);
+    const tsagg_io *d = tsagg_io_default();
+    return d->open(d->ctx, path, flags, mode);
+}
+
+/* Queries in a time zone read its zoneinfo file once per handle, however
+ * many of them ask in it (a dashboard asks in the same few zones all the
+ * time), and give the same answers each time. */
+Test(query, a_zone_is_read_once_per_handle)
+{
+    const int64_t d0 = INT64_C(1759276800) * SEC; /* 2025-10-01T00:00Z */
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    tsagg_event evs[96];
+    for (int i = 0; i < 96; i++)
+        evs[i] = (tsagg_event){.ts = d0 + i * (HOUR / 2), .merchant = 3, .event = "page_view",
+                               .event_len = 9, .user = (uint64_t)i % 11};
+    cr_assert_eq(tsagg_append(st, evs, 96, NULL), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_flush(st), 0);
+    compact(st, 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+
+    zone_io z;
+    memset(&z, 0, sizeof z);
+    z.io = *tsagg_io_default();
+    z.io.ctx = &z;
+    z.io.open = zone_open;
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.io = &z.io;
+    tsagg_store *ro = NULL;
+    char err[512];
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &ro, err, sizeof err), 0, "%s", err);
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    static const char *const zones[] = {"Asia/Kolkata", "Europe/Berlin", "Asia/Kolkata",
+                                        "Asia/Kolkata", "Europe/Berlin"};
+    double first[2][8];
+    size_t rows[2] = {0, 0};
+    for (size_t k = 0; k < sizeof zones / sizeof zones[0]; k++) {
+        tsagg_query q;
+        tsagg_query_init(&q);
+        q.merchant = 3;
+        q.from = d0 - DAY;
+        q.to = d0 + 3 * DAY;
+        q.bucket = TSAGG_BUCKET_DAY;
+        q.tz = zones[k];
+        cr_assert_eq(tsagg_query_run(ro, &q, res), 0, "%s", errmsg(ro));
+        int berlin = zones[k][0] == 'E';
+        size_t n = tsagg_result_rows(res);
+        cr_assert(n >= 3 && n <= 8, "%s: %zu rows", zones[k], n);
+        if (k < 2)
+            rows[berlin] = n;
+        cr_assert_eq(n, rows[berlin], "%s", zones[k]);
+        double total = 0;
+        for (size_t b = 0; b < n; b++) {
+            double v = tsagg_result_values(res, 0)[b];
+            total += v;
+            if (k < 2)
+                first[berlin][b] = v;
+            else
+                cr_assert_eq(v, first[berlin][b], "%s, day %zu", zones[k], b);
+        }
+        cr_assert_eq(total, 96);
+    }
+    cr_assert_eq(atomic_load(&z.kolkata), 1);
+    cr_assert_eq(atomic_load(&z.berlin), 1);
+    tsagg_result_free(res);
+    cr_assert_eq(tsagg_store_close(ro), 0);
+}
+
 /*
  * Small merchants share row groups: a merchant's rows inside one group are
  * read from the group's decoded column, which the handle keeps, so the

@@ -18,6 +18,7 @@
 struct tsagg_log_writer;
 struct tsagg__catalog;
 struct tsagg__part_cache;
+struct tsagg__tz_cache;
 struct tsagg__maint;
 struct tsagg__head;
 
@@ -39,6 +40,7 @@ struct tsagg_store {
     struct tsagg__catalog *catalog; /* published manifests and snapshots */
     pthread_mutex_t compact_mu;     /* one compaction or merge at a time */
     struct tsagg__part_cache *part_cache; /* open partitions of queries */
+    struct tsagg__tz_cache *tz_cache;     /* zones queries loaded (lib/query/tzcache.h) */
     struct tsagg__maint *maint;     /* writers: maintenance state and thread */
     struct tsagg__head *head; /* uncompacted events, indexed (lib/query/head.h) */
     /* Called by the log writer under its lock once an append's events have

@@ -22,7 +22,9 @@
  * in 1 or 2 bytes when the file's dictionary allows. A direct-mapped table
  * of hints (merchant id -> slot; up to MAX_HINT_BITS bits, allocated on
  * first use) finds a merchant looked up
- * before without the reader, whose lookups take its lock. Every pointer is filled once with an atomic compare-and-swap (two
+ * before without the reader, whose lookups take its lock, and remembers a
+ * merchant the file does not hold. Every pointer is filled once with an
+ * atomic compare-and-swap (two
  * threads may decode the same thing; one copy is kept) and read without a
  * lock; a hint may be overwritten by another merchant's slot, and is
  * checked against the id. Slots and hints are emptied only under the lock
@@ -87,6 +89,12 @@ struct tsagg__pcmerch {
 typedef struct tsagg__pcmerch mslot;
 typedef _Atomic(mslot *) qslot;
 typedef _Atomic(qslot *) qchunk;
+/* A hint: an mslot pointer (malloc'd, so even), or a merchant the file does
+ * not hold, as ABSENT(id) (odd): a dashboard over the last day asks every
+ * hour file for small merchants most of them lack. */
+typedef _Atomic uintptr_t hslot;
+#define ABSENT(id) (((uintptr_t)(id) << 1) | 1u)
+#define ABSENT_MAX (UINTPTR_MAX >> 1) /* the largest id a hint can mark */
 
 struct tsagg__pcent {
     uint64_t file_id;
@@ -96,8 +104,9 @@ struct tsagg__pcent {
     uint64_t nmerchants;
     qchunk *dir; /* ceil(nmerchants / CHUNK) chunks */
     size_t ndir;
-    _Atomic(qslot *) hints; /* 1 << hint_bits, by merchant id hash: a slot,
-                               whose id to check; NULL until first used */
+    _Atomic(hslot *) hints; /* 1 << hint_bits, by merchant id hash: a slot,
+                               whose id to check, or an absent merchant's
+                               mark (ABSENT); NULL until first used */
     unsigned hint_bits;
     uint32_t ngroups, ncols;
     _Atomic(_Atomic(slice *) *) gcols; /* ngroups x ncols, NULL until first used */
@@ -301,18 +310,18 @@ static int slot_of(tsagg_store *st, tsagg__pcent *e, const tsagg__merchant_entry
 }
 
 /* The entry's hint table, allocated on first use. */
-static qslot *hints_of(tsagg_store *st, tsagg__pcent *e)
+static hslot *hints_of(tsagg_store *st, tsagg__pcent *e)
 {
-    qslot *h = atomic_load_explicit(&e->hints, memory_order_acquire);
+    hslot *h = atomic_load_explicit(&e->hints, memory_order_acquire);
     if (h)
         return h;
     size_t n = (size_t)1 << e->hint_bits;
-    qslot *fresh = malloc(n * sizeof *fresh);
+    hslot *fresh = malloc(n * sizeof *fresh);
     if (!fresh)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        atomic_init(&fresh[i], NULL);
-    qslot *expected = NULL;
+        atomic_init(&fresh[i], 0);
+    hslot *expected = NULL;
     if (atomic_compare_exchange_strong_explicit(&e->hints, &expected, fresh, memory_order_acq_rel,
                                                 memory_order_acquire)) {
         account(st, e, n * sizeof *fresh);
@@ -330,22 +339,27 @@ static size_t hint_of(const tsagg__pcent *e, uint64_t merchant)
 int tsagg__pcent_merchant(tsagg_store *st, tsagg__pcent *e, uint64_t merchant,
                           tsagg__pcmerch **out)
 {
-    qslot *hints = hints_of(st, e);
+    hslot *hints = hints_of(st, e);
     if (!hints)
         return -ENOMEM;
-    qslot *hp = &hints[hint_of(e, merchant)];
-    mslot *m = atomic_load_explicit(hp, memory_order_acquire);
-    if (m && m->me.merchant == merchant) {
+    hslot *hp = &hints[hint_of(e, merchant)];
+    uintptr_t hint = atomic_load_explicit(hp, memory_order_acquire);
+    mslot *m = NULL;
+    if (merchant <= ABSENT_MAX && hint == ABSENT(merchant))
+        return 0;
+    if (hint && !(hint & 1u) && (m = (mslot *)hint)->me.merchant == merchant) {
         *out = m;
         return 1;
     }
     tsagg__merchant_entry me;
     int rc = tsagg__part_find_merchant(e->p, merchant, &me);
+    if (rc == 0 && merchant <= ABSENT_MAX)
+        atomic_store_explicit(hp, ABSENT(merchant), memory_order_release);
     if (rc <= 0)
         return rc;
     if ((rc = slot_of(st, e, &me, &m)) != 0)
         return rc;
-    atomic_store_explicit(hp, m, memory_order_release);
+    atomic_store_explicit(hp, (uintptr_t)m, memory_order_release);
     *out = m;
     return 1;
 }

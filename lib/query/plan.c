@@ -10,6 +10,7 @@
 
 #include "abi_internal.h"
 #include "query_internal.h"
+#include "tzcache.h"
 
 #define MINUTE_US INT64_C(60000000)
 
@@ -361,7 +362,7 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q, int total
     p->exact = (q->flags & TSAGG_QUERY_EXACT) != 0;
     p->group_col = QCOL_NONE;
     char err[TSAGG_ERRMSG_MAX];
-    int rc = tsagg__tz_load(st->io, NULL, q->tz, &p->tz, err, sizeof err);
+    int rc = tsagg__tzcache_get(st, q->tz, &p->tz, err, sizeof err);
     if (rc != 0)
         return tsagg__fail(st, rc, "%s", err);
     p->nmetrics = q->nmetrics ? q->nmetrics : 1;
@@ -380,6 +381,7 @@ int tsagg__qplan_init(qplan *p, tsagg_store *st, const tsagg_query *q, int total
             p->need_measures = 1;
             p->need_minmax |= k == TSAGG_METRIC_MIN || k == TSAGG_METRIC_MAX;
         }
+        p->need_count |= k == TSAGG_METRIC_COUNT;
         p->need_users |= k == TSAGG_METRIC_USERS;
         p->need_sessions |= k == TSAGG_METRIC_SESSIONS;
         p->need_events |= k <= TSAGG_METRIC_SESSIONS;
@@ -471,7 +473,6 @@ void tsagg__qplan_free(qplan *p)
     free(p->xsessions);
     free(p->starts);
     free(p->scratch);
-    tsagg__tz_free(p->tz);
     memset(p, 0, sizeof *p);
 }
 

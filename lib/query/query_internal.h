@@ -63,7 +63,7 @@ typedef struct qplan {
     uint32_t flags;
     int64_t from, to;
     uint32_t bucket;
-    tsagg__tz *tz;
+    const tsagg__tz *tz; /* the handle's (tzcache.h), not freed with the plan */
     int64_t *starts;  /* nbuckets + 1 entries: bucket b is [starts[b], starts[b+1]) */
     size_t nbuckets;
     int64_t width;    /* MINUTE and HOUR: the fixed bucket width; else 0 */
@@ -85,6 +85,7 @@ typedef struct qplan {
     int measure_of[TSAGG_QUERY_MAX_METRICS];     /* plan measure -> schema measure */
     int need_users, need_sessions, need_minmax, need_measures;
     int need_events;    /* a metric over events (count ... sessions) */
+    int need_count;     /* a count metric: scans that can may skip counting without */
     int need_visits;    /* visits, bounce rate, visit duration, pages per visit */
     int need_new_users; /* new or returning users */
     int exact;

@@ -12,8 +12,9 @@
  * merchant with rollups (or with rows enough in the file) take, per run of
  * its time in one bucket, one sketch the partcache keeps (built from the
  * hours' sketches and the rows of the hours the run cuts), and counts from
- * the rollups or the timestamps: a day in a time zone half an hour off UTC
- * is not a row scan of the hour it starts in. Rows come from decoded
+ * the rollups or the timestamps, when a metric asks for counts or measures
+ * (daily users alone read no hour's rollup): a day in a time zone half an
+ * hour off UTC is not a row scan of the hour it starts in. Rows come from decoded
  * columns the partcache keeps (partcache.h): a small merchant's slices of
  * the columns the query needs; for a busy merchant's hours, and for all
  * merchants, the row groups that
@@ -494,9 +495,25 @@ static void pass_filters(pscan *s, colbufs *c, const chunk *k, uint32_t n)
  * per row. The counters are the file's (code_count). */
 static void count_by_code(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 {
+    qplan *p = s->p;
+    uint64_t *cnt = s->code_count;
+    /* One filter on 1-byte codes (a country) and 2-byte group codes: one
+     * pass, no pass[] written and read back. */
+    uint32_t active = 0, only = 0;
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        if (k->codes[f].v) {
+            active++;
+            only = f;
+        }
+    if (active == 1 && k->codes[only].bytes == 1 && k->group.bytes == 2) {
+        const uint8_t *ok = s->allowed[only], *cv = k->codes[only].v;
+        const uint16_t *gv = k->group.v;
+        for (uint32_t i = 0; i < n; i++)
+            cnt[gv[i]] += ok[cv[i]];
+        return;
+    }
     pass_filters(s, c, k, n);
     const uint8_t *pass = c->pass;
-    uint64_t *cnt = s->code_count;
 #define COUNT(T)                                                                               \
     do {                                                                                       \
         const T *gv = k->group.v;                                                              \
@@ -1105,11 +1122,15 @@ static int scan_segments_by_span(pscan *s, const tsagg__hour_segment *seg)
         }
         /* An hour without a rollup, or cut by the range or a bucket: its
          * counts from its timestamps, whose decoded group the handle keeps
-         * (the rollup's minutes would be read and decoded again). */
-        int cut = lo < p->from || hi > p->to ||
-                  tsagg__qplan_bucket(p, lo > p->from ? lo : p->from) !=
-                      tsagg__qplan_bucket(p, (hi < p->to ? hi : p->to) - 1);
-        if (seg[k].rollup_len == 0 || (cut && !p->need_measures)) {
+         * (the rollup's minutes would be read and decoded again). Distinct
+         * ids alone (a month of daily users) need neither. */
+        int counted = p->need_count || p->need_measures;
+        int cut = counted && (lo < p->from || hi > p->to ||
+                              tsagg__qplan_bucket(p, lo > p->from ? lo : p->from) !=
+                                  tsagg__qplan_bucket(p, (hi < p->to ? hi : p->to) - 1));
+        if (!counted) {
+            /* nothing to count */
+        } else if (seg[k].rollup_len == 0 || (cut && !p->need_measures)) {
             if ((rc = count_file_rows(s, seg[k].row_start, seg[k].rows)) != 0)
                 break;
         } else {
@@ -1139,7 +1160,7 @@ static int scan_merchant_by_span(pscan *s)
 {
     qplan *p = s->p;
     const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
-    int rc = count_file_rows(s, me->row_start, me->rows);
+    int rc = p->need_count ? count_file_rows(s, me->row_start, me->rows) : 0;
     span_src src = {s, NULL, 0};
     int64_t a = me->min_ts > p->from ? me->min_ts : p->from;
     int64_t end = me->max_ts + 1 < p->to ? me->max_ts + 1 : p->to;

@@ -171,6 +171,11 @@ int tsagg__hll_merge_serialized(tsagg__hll *dst, const uint8_t *buf, size_t len)
 /* Insert an already-mixed hash. */
 int tsagg__hll_insert(tsagg__hll *h, uint64_t mixed);
 
+/* Grow an exact sketch's table at once for n more values (at most its
+ * largest), so that a merge of n values does not grow it step by step.
+ * 0 or -ENOMEM (the sketch unchanged but valid). */
+int tsagg__hll_room(tsagg__hll *h, uint32_t n);
+
 /* Switch an exact sketch to registers (those of its set). 0 or -ENOMEM. */
 int tsagg__hll_densify(tsagg__hll *h);
 

@@ -176,6 +176,11 @@ static inline int exact_walk(const uint8_t *p, uint32_t n, tsagg__hll *dst)
             return TSAGG_ECORRUPT;
         prev = v;
     }
+    if (dst && n) {
+        int rc = tsagg__hll_room(dst, n);
+        if (rc)
+            return rc;
+    }
     for (uint32_t e = 0; dst && e < n; e++) {
         int rc = tsagg__hll_insert(dst, tsagg__get_u64(p + 8 * (size_t)e));
         if (rc)

@@ -29,6 +29,7 @@
 #include "maintain_internal.h"
 #include "manifest.h"
 #include "partcache.h"
+#include "tzcache.h"
 #include "store_internal.h"
 #include "tsagg_compact.h"
 
@@ -421,6 +422,7 @@ int tsagg_store_close(tsagg_store *store)
     store->on_append = NULL;
     tsagg__head_close(store);
     tsagg__partcache_free(store);
+    tsagg__tzcache_free(store);
     tsagg__catalog_free(store);
     if (store->writer)
         rc = tsagg__writer_close(store);
