@@ -322,6 +322,8 @@ Test(hll, register_walk_estimate_matches_the_histogram)
         cr_assert_eq(got, tsagg__hll_estimate(&byins), "shape %d: %.17g", shape, got);
         cr_assert(fabs(got - want) <= 1e-12 * want, "shape %d: %.17g, Ertl %.17g", shape, got,
                   want);
+        tsagg__hll_fini(&byins);
+        tsagg__hll_fini(&merged);
     }
 }
 

@@ -299,9 +299,11 @@ sc_decode(const uint8_t *p, const uint8_t *end, size_t n, uint64_t *out64, uint3
             unsigned l = e & 0xffu, rest = (e >> 8) & 0xffu, t = l + rest;
             if (t - 1 >= r.nbits) /* no code (t == 0), or past the bits in buf */
                 break;
-            /* t <= nbits < 64: every shift here is below 64 */
+            /* 1 <= t <= nbits <= 64 and rest < 64: t can be 64 after the
+             * bytewise refill at the stream's end, so buf is shifted in two
+             * steps (a shift by 64 is undefined, and x86 makes it none) */
             uint64_t z = (uint64_t)(e >> 16) << rest | ((r.buf >> l) & ((UINT64_C(1) << rest) - 1));
-            r.buf >>= t;
+            r.buf = (r.buf >> (t - 1)) >> 1;
             r.nbits -= t;
             used += t;
             if (zz)
