@@ -420,6 +420,37 @@ static int copy_rows_above(tsagg__head_rows *to, const tsagg__head_rows *from, u
     return rc;
 }
 
+/* Room in the empty d for `rows` rows, `ids` of them with an id, of at
+ * most `merchants` merchants: a prune's slices then never grow a buffer
+ * or table of the whole head's size (a copy or rehash of all the rows
+ * copied so far) while holding the read lock. */
+static int reserve_rows(tsagg__head_rows *d, size_t rows, size_t ids, uint32_t merchants)
+{
+    if (rows == 0)
+        return 0;
+    int rc = tsagg__spanbuf_reserve(&d->buf, rows);
+    if (rc != 0)
+        return rc;
+    if (!(d->seqs = malloc(d->buf.cap * sizeof *d->seqs)))
+        return -ENOMEM;
+    d->seqs_cap = d->buf.cap;
+    uint32_t cap = 1024;
+    while ((ids + 1) * 2 > cap)
+        cap *= 2;
+    if (!(d->idtable = calloc(cap, sizeof *d->idtable)))
+        return -ENOMEM;
+    d->idtable_cap = cap;
+    for (cap = 1024; ((size_t)merchants + 1) * 2 > cap;)
+        cap *= 2;
+    if (!(d->mtable = calloc(cap, sizeof *d->mtable)))
+        return -ENOMEM;
+    d->mtable_cap = cap;
+    if (!(d->ms = malloc(((size_t)merchants + 1) * sizeof *d->ms)))
+        return -ENOMEM;
+    d->ms_cap = merchants + 1;
+    return 0;
+}
+
 /* Rows a prune copies per hold of the head's read lock (the default of
  * prune_slice_rows): an append waits for at most one slice, tens of
  * milliseconds. */
@@ -446,9 +477,21 @@ static int prune(tsagg__head *h, uint64_t consumed, tsagg__head_rows *dropped)
         pthread_rwlock_unlock(&h->lock);
         return 0;
     }
+    size_t keep = 0, ids = 0;
+    for (size_t r = 0; r < h->d.buf.n; r++) {
+        if (h->d.seqs[r] > consumed) {
+            keep++;
+            ids += (h->d.buf.rows[r].flags & TSAGG_EVENT_HAS_ID) != 0;
+        }
+    }
     tsagg__head_rows fresh;
     memset(&fresh, 0, sizeof fresh);
     int rc = tsagg__spanbuf_init(&fresh.buf, 0, h->d.buf.ndims, h->d.buf.nmeasures);
+    /* With room for the appends that come meanwhile. */
+    size_t slack = keep / 8 + 1024;
+    uint32_t merchants = keep < h->d.nms ? (uint32_t)keep : h->d.nms;
+    if (rc == 0 && keep > 0)
+        rc = reserve_rows(&fresh, keep + slack, ids + slack, merchants + 256);
     size_t done = 0;
     while (rc == 0 && h->d.buf.n > done) {
         size_t slice = h->prune_slice_rows;
