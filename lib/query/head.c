@@ -709,9 +709,9 @@ static int catch_up(tsagg_store *st, tsagg__head *h)
 /*
  * Bring the head up to date for a query on a snapshot consumed up to
  * `consumed`, with the store's rules *rules (taken when they are new; the
- * old set comes back in *rules). One update at a time (update_mu): a query
- * arriving during a writer's redo waits for it rather than read a head half
- * under old rules.
+ * old set comes back in *rules), then prune what the snapshot says is
+ * compacted. One update at a time (update_mu): a query arriving during a
+ * writer's redo waits for it rather than read a head half under old rules.
  */
 static int update_head(tsagg_store *st, tsagg__head *h, uint64_t consumed, tsagg_rules **rules)
 {

@@ -112,8 +112,8 @@ int tsagg__head_prune_published(tsagg_store *st, int wait);
 /*
  * For a query on a snapshot whose consumed position is `consumed`: bring
  * the head up to date (the rules, a read-only handle's new log events, the
- * pruning of what is compacted), then hold it for reading until
- * tsagg__head_release. *visible: the last sequence number the query may
+ * pruning of what is compacted, unless another thread is at it), then hold
+ * it for reading until tsagg__head_release. *visible: the last sequence number the query may
  * count (the writer's durable ones only). warning (TSAGG_ERRMSG_MAX) gets
  * why the head is not whole, when it is not. -ENOENT when the head was
  * pruned past `consumed`: the query takes a newer snapshot.
