@@ -472,26 +472,37 @@ static int reserve_rows(tsagg__head_rows *d, size_t rows, size_t ids, uint32_t m
 static int prune(tsagg__head *h, uint64_t consumed, tsagg__head_rows *dropped)
 {
     memset(dropped, 0, sizeof *dropped);
-    pthread_rwlock_rdlock(&h->lock);
-    if (consumed <= h->base_seq) {
-        pthread_rwlock_unlock(&h->lock);
+    /* Only a prune or a rebuild, both under update_mu, move base_seq. */
+    if (consumed <= __atomic_load_n(&h->base_seq, __ATOMIC_RELAXED))
         return 0;
-    }
-    size_t keep = 0, ids = 0;
-    for (size_t r = 0; r < h->d.buf.n; r++) {
-        if (h->d.seqs[r] > consumed) {
-            keep++;
-            ids += (h->d.buf.rows[r].flags & TSAGG_EVENT_HAS_ID) != 0;
+    size_t keep = 0, ids = 0, counted = 0;
+    uint32_t nms = 0;
+    pthread_rwlock_rdlock(&h->lock);
+    uint32_t nd = h->d.buf.ndims, nm = h->d.buf.nmeasures;
+    while (counted < h->d.buf.n) {
+        size_t end = h->d.buf.n - counted > h->prune_slice_rows ? counted + h->prune_slice_rows
+                                                                 : h->d.buf.n;
+        for (size_t r = counted; r < end; r++) {
+            if (h->d.seqs[r] > consumed) {
+                keep++;
+                ids += (h->d.buf.rows[r].flags & TSAGG_EVENT_HAS_ID) != 0;
+            }
         }
+        counted = end;
+        nms = h->d.nms;
+        pthread_rwlock_unlock(&h->lock);
+        pthread_rwlock_rdlock(&h->lock);
     }
+    pthread_rwlock_unlock(&h->lock);
     tsagg__head_rows fresh;
     memset(&fresh, 0, sizeof fresh);
-    int rc = tsagg__spanbuf_init(&fresh.buf, 0, h->d.buf.ndims, h->d.buf.nmeasures);
+    int rc = tsagg__spanbuf_init(&fresh.buf, 0, nd, nm);
     /* With room for the appends that come meanwhile. */
     size_t slack = keep / 8 + 1024;
-    uint32_t merchants = keep < h->d.nms ? (uint32_t)keep : h->d.nms;
+    uint32_t merchants = keep < nms ? (uint32_t)keep : nms;
     if (rc == 0 && keep > 0)
         rc = reserve_rows(&fresh, keep + slack, ids + slack, merchants + 256);
+    pthread_rwlock_rdlock(&h->lock);
     size_t done = 0;
     while (rc == 0 && h->d.buf.n > done) {
         size_t slice = h->prune_slice_rows;
