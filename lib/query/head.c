@@ -47,7 +47,7 @@ static size_t rows_bytes(const tsagg__head_rows *d)
 
 static void recount(tsagg__head *h)
 {
-    atomic_store(&h->bytes, rows_bytes(&h->d) + h->copy_bytes);
+    atomic_store(&h->bytes, rows_bytes(&h->d));
 }
 
 static void rows_free(tsagg__head_rows *d)
@@ -509,10 +509,6 @@ static int prune(tsagg__head *h, uint64_t consumed, tsagg__head_rows *dropped)
         size_t end = h->d.buf.n - done > slice ? done + slice : h->d.buf.n;
         rc = copy_rows_above(&fresh, &h->d, consumed, done, end);
         done = end;
-        /* The copy is memory the head holds, for the bound. Only the
-         * pruner writes copy_bytes; appends read it under the write lock. */
-        h->copy_bytes = rows_bytes(&fresh);
-        recount(h);
         pthread_rwlock_unlock(&h->lock);
         pthread_rwlock_rdlock(&h->lock);
     }
@@ -530,7 +526,6 @@ static int prune(tsagg__head *h, uint64_t consumed, tsagg__head_rows *dropped)
     } else {
         *dropped = fresh;
     }
-    h->copy_bytes = 0;
     recount(h);
     pthread_rwlock_unlock(&h->lock);
     return rc;

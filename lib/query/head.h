@@ -75,7 +75,6 @@ typedef struct tsagg__head {
     int64_t tail_size;
     char hook_failure[TSAGG_ERRMSG_MAX];
     atomic_size_t bytes;
-    size_t copy_bytes; /* of a prune's new rows, not swapped in yet */
     size_t prune_slice_rows;  /* rows a prune copies per hold of the read lock */
     size_t prune_locked_rows; /* the most rows a prune copied holding the
                                  write lock: those appended during its last
