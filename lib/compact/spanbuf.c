@@ -145,28 +145,37 @@ int tsagg__spanbuf_find(const tsagg__spanbuf *h, const char *s, size_t len, uint
     return found;
 }
 
+int tsagg__spanbuf_reserve(tsagg__spanbuf *h, size_t cap)
+{
+    if (cap <= h->cap)
+        return 0;
+    tsagg__spanrow *r = realloc(h->rows, cap * sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    h->rows = r;
+    if (h->ndims) {
+        uint32_t *d = realloc(h->dims, cap * h->ndims * sizeof *d);
+        if (!d)
+            return -ENOMEM;
+        h->dims = d;
+    }
+    if (h->nmeasures) {
+        double *m = realloc(h->meas, cap * h->nmeasures * sizeof *m);
+        if (!m)
+            return -ENOMEM;
+        h->meas = m;
+    }
+    h->cap = cap;
+    return 0;
+}
+
 int tsagg__spanbuf_add(tsagg__spanbuf *h, const tsagg__spanrow *row, const uint32_t *dims,
                        const double *meas)
 {
     if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        tsagg__spanrow *r = realloc(h->rows, cap * sizeof *r);
-        if (!r)
-            return -ENOMEM;
-        h->rows = r;
-        if (h->ndims) {
-            uint32_t *d = realloc(h->dims, cap * h->ndims * sizeof *d);
-            if (!d)
-                return -ENOMEM;
-            h->dims = d;
-        }
-        if (h->nmeasures) {
-            double *m = realloc(h->meas, cap * h->nmeasures * sizeof *m);
-            if (!m)
-                return -ENOMEM;
-            h->meas = m;
-        }
-        h->cap = cap;
+        int rc = tsagg__spanbuf_reserve(h, h->cap ? h->cap * 2 : 64);
+        if (rc != 0)
+            return rc;
     }
     h->rows[h->n] = *row;
     if (h->ndims)

@@ -53,6 +53,9 @@ static inline tsagg__str tsagg__spanbuf_str(const tsagg__spanbuf *h, uint32_t co
     return (tsagg__str){h->arena + (v >> 20), (uint32_t)(v & 0xfffff)};
 }
 
+/* Room for `rows` rows in all, so that adding them does not grow (copy)
+ * the buffers. */
+int tsagg__spanbuf_reserve(tsagg__spanbuf *h, size_t rows);
 /* Append a row; dims (ndims codes) and meas (nmeasures) are copied. */
 int tsagg__spanbuf_add(tsagg__spanbuf *h, const tsagg__spanrow *row, const uint32_t *dims,
                        const double *meas);

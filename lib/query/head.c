@@ -38,12 +38,16 @@ static uint64_t id_hash(uint64_t merchant, int64_t ts, uint64_t id)
     return XXH3_64bits(k, sizeof k);
 }
 
+static size_t rows_bytes(const tsagg__head_rows *d)
+{
+    return tsagg__spanbuf_bytes(&d->buf) + d->seqs_cap * sizeof *d->seqs +
+           (size_t)d->ms_cap * sizeof *d->ms + (size_t)d->mtable_cap * 4 +
+           (size_t)d->idtable_cap * sizeof *d->idtable + d->mrows_bytes;
+}
+
 static void recount(tsagg__head *h)
 {
-    size_t b = tsagg__spanbuf_bytes(&h->d.buf) + h->d.seqs_cap * sizeof *h->d.seqs +
-               (size_t)h->d.ms_cap * sizeof *h->d.ms + (size_t)h->d.mtable_cap * 4 +
-               (size_t)h->d.idtable_cap * sizeof *h->d.idtable + h->d.mrows_bytes;
-    atomic_store(&h->bytes, b);
+    atomic_store(&h->bytes, rows_bytes(&h->d));
 }
 
 static void rows_free(tsagg__head_rows *d)
@@ -66,58 +70,63 @@ static void clear_rows(tsagg__head *h)
     recount(h);
 }
 
-static int grow_mtable(tsagg__head *h)
+static int grow_mtable(tsagg__head_rows *d)
 {
-    uint32_t cap = h->d.mtable_cap ? h->d.mtable_cap * 2 : 1024;
+    uint32_t cap = d->mtable_cap ? d->mtable_cap * 2 : 1024;
     uint32_t *t = calloc(cap, sizeof *t);
     if (!t)
         return -ENOMEM;
-    for (uint32_t m = 0; m < h->d.nms; m++) {
-        uint32_t i = hash64(h->d.ms[m].merchant) & (cap - 1);
+    for (uint32_t m = 0; m < d->nms; m++) {
+        uint32_t i = hash64(d->ms[m].merchant) & (cap - 1);
         while (t[i])
             i = (i + 1) & (cap - 1);
         t[i] = m + 1;
     }
-    free(h->d.mtable);
-    h->d.mtable = t;
-    h->d.mtable_cap = cap;
+    free(d->mtable);
+    d->mtable = t;
+    d->mtable_cap = cap;
     return 0;
+}
+
+static tsagg__head_merchant *find_merchant(const tsagg__head_rows *d, uint64_t merchant)
+{
+    if (!d->mtable)
+        return NULL;
+    uint32_t mask = d->mtable_cap - 1;
+    for (uint32_t i = hash64(merchant) & mask; d->mtable[i]; i = (i + 1) & mask)
+        if (d->ms[d->mtable[i] - 1].merchant == merchant)
+            return &d->ms[d->mtable[i] - 1];
+    return NULL;
 }
 
 tsagg__head_merchant *tsagg__head_find(const tsagg__head *h, uint64_t merchant)
 {
-    if (!h->d.mtable)
-        return NULL;
-    uint32_t mask = h->d.mtable_cap - 1;
-    for (uint32_t i = hash64(merchant) & mask; h->d.mtable[i]; i = (i + 1) & mask)
-        if (h->d.ms[h->d.mtable[i] - 1].merchant == merchant)
-            return &h->d.ms[h->d.mtable[i] - 1];
-    return NULL;
+    return find_merchant(&h->d, merchant);
 }
 
-static int merchant_slot(tsagg__head *h, uint64_t merchant, tsagg__head_merchant **out)
+static int merchant_slot(tsagg__head_rows *d, uint64_t merchant, tsagg__head_merchant **out)
 {
-    if ((*out = tsagg__head_find(h, merchant)))
+    if ((*out = find_merchant(d, merchant)))
         return 0;
-    if ((h->d.nms + 1) * 2 > h->d.mtable_cap) {
-        int rc = grow_mtable(h);
+    if ((d->nms + 1) * 2 > d->mtable_cap) {
+        int rc = grow_mtable(d);
         if (rc != 0)
             return rc;
     }
-    if (h->d.nms == h->d.ms_cap) {
-        uint32_t cap = h->d.ms_cap ? h->d.ms_cap * 2 : 256;
-        tsagg__head_merchant *p = realloc(h->d.ms, cap * sizeof *p);
+    if (d->nms == d->ms_cap) {
+        uint32_t cap = d->ms_cap ? d->ms_cap * 2 : 256;
+        tsagg__head_merchant *p = realloc(d->ms, cap * sizeof *p);
         if (!p)
             return -ENOMEM;
-        h->d.ms = p;
-        h->d.ms_cap = cap;
+        d->ms = p;
+        d->ms_cap = cap;
     }
-    tsagg__head_merchant *m = &h->d.ms[h->d.nms];
+    tsagg__head_merchant *m = &d->ms[d->nms];
     *m = (tsagg__head_merchant){.merchant = merchant, .min_ts = INT64_MAX, .max_ts = INT64_MIN};
-    uint32_t mask = h->d.mtable_cap - 1, i = hash64(merchant) & mask;
-    while (h->d.mtable[i])
+    uint32_t mask = d->mtable_cap - 1, i = hash64(merchant) & mask;
+    while (d->mtable[i])
         i = (i + 1) & mask;
-    h->d.mtable[i] = ++h->d.nms;
+    d->mtable[i] = ++d->nms;
     *out = m;
     return 0;
 }
@@ -129,40 +138,40 @@ static uint64_t id_slot(uint64_t hash, uint32_t row)
     return (hash & UINT64_C(0xffffffff00000000)) | (uint64_t)(row + 1);
 }
 
-static int grow_idtable(tsagg__head *h)
+static int grow_idtable(tsagg__head_rows *d)
 {
-    uint32_t cap = h->d.idtable_cap ? h->d.idtable_cap * 2 : 1024;
+    uint32_t cap = d->idtable_cap ? d->idtable_cap * 2 : 1024;
     uint64_t *t = calloc(cap, sizeof *t);
     if (!t)
         return -ENOMEM;
-    for (uint32_t k = 0; k < h->d.idtable_cap; k++) {
-        uint64_t v = h->d.idtable[k];
+    for (uint32_t k = 0; k < d->idtable_cap; k++) {
+        uint64_t v = d->idtable[k];
         if (!v)
             continue;
-        const tsagg__spanrow *r = &h->d.buf.rows[(uint32_t)v - 1];
+        const tsagg__spanrow *r = &d->buf.rows[(uint32_t)v - 1];
         uint32_t i = (uint32_t)id_hash(r->merchant, r->ts, r->id) & (cap - 1);
         while (t[i])
             i = (i + 1) & (cap - 1);
         t[i] = v;
     }
-    free(h->d.idtable);
-    h->d.idtable = t;
-    h->d.idtable_cap = cap;
+    free(d->idtable);
+    d->idtable = t;
+    d->idtable_cap = cap;
     return 0;
 }
 
 /* 1 when the head holds an event of this merchant, ts and id. */
-static int has_retry(const tsagg__head *h, uint64_t merchant, int64_t ts, uint64_t id)
+static int has_retry(const tsagg__head_rows *d, uint64_t merchant, int64_t ts, uint64_t id)
 {
-    if (!h->d.idtable)
+    if (!d->idtable)
         return 0;
     uint64_t hash = id_hash(merchant, ts, id);
-    uint32_t mask = h->d.idtable_cap - 1;
-    for (uint32_t i = (uint32_t)hash & mask; h->d.idtable[i]; i = (i + 1) & mask) {
-        uint64_t v = h->d.idtable[i];
+    uint32_t mask = d->idtable_cap - 1;
+    for (uint32_t i = (uint32_t)hash & mask; d->idtable[i]; i = (i + 1) & mask) {
+        uint64_t v = d->idtable[i];
         if ((v ^ hash) >> 32)
             continue;
-        const tsagg__spanrow *r = &h->d.buf.rows[(uint32_t)v - 1];
+        const tsagg__spanrow *r = &d->buf.rows[(uint32_t)v - 1];
         if (r->merchant == merchant && r->ts == ts && r->id == id)
             return 1;
     }
@@ -170,20 +179,20 @@ static int has_retry(const tsagg__head *h, uint64_t merchant, int64_t ts, uint64
 }
 
 /* Index the buffer's last row, numbered seq. */
-static int index_row(tsagg__head *h, uint64_t seq)
+static int index_row(tsagg__head_rows *d, uint64_t seq)
 {
-    uint32_t r = (uint32_t)(h->d.buf.n - 1);
-    const tsagg__spanrow *row = &h->d.buf.rows[r];
-    if (h->d.seqs_cap < h->d.buf.cap) {
-        uint64_t *s = realloc(h->d.seqs, h->d.buf.cap * sizeof *s);
+    uint32_t r = (uint32_t)(d->buf.n - 1);
+    const tsagg__spanrow *row = &d->buf.rows[r];
+    if (d->seqs_cap < d->buf.cap) {
+        uint64_t *s = realloc(d->seqs, d->buf.cap * sizeof *s);
         if (!s)
             return -ENOMEM;
-        h->d.seqs = s;
-        h->d.seqs_cap = h->d.buf.cap;
+        d->seqs = s;
+        d->seqs_cap = d->buf.cap;
     }
-    h->d.seqs[r] = seq;
+    d->seqs[r] = seq;
     tsagg__head_merchant *m;
-    int rc = merchant_slot(h, row->merchant, &m);
+    int rc = merchant_slot(d, row->merchant, &m);
     if (rc != 0)
         return rc;
     if (m->n == m->cap) {
@@ -191,7 +200,7 @@ static int index_row(tsagg__head *h, uint64_t seq)
         uint32_t *p = realloc(m->rows, cap * sizeof *p);
         if (!p)
             return -ENOMEM;
-        h->d.mrows_bytes += (size_t)(cap - m->cap) * sizeof *p;
+        d->mrows_bytes += (size_t)(cap - m->cap) * sizeof *p;
         m->rows = p;
         m->cap = cap;
     }
@@ -199,14 +208,14 @@ static int index_row(tsagg__head *h, uint64_t seq)
     m->min_ts = row->ts < m->min_ts ? row->ts : m->min_ts;
     m->max_ts = row->ts > m->max_ts ? row->ts : m->max_ts;
     if (row->flags & TSAGG_EVENT_HAS_ID) {
-        if ((h->d.nids + 1) * 2 > h->d.idtable_cap && (rc = grow_idtable(h)) != 0)
+        if ((d->nids + 1) * 2 > d->idtable_cap && (rc = grow_idtable(d)) != 0)
             return rc;
         uint64_t hash = id_hash(row->merchant, row->ts, row->id);
-        uint32_t mask = h->d.idtable_cap - 1, i = (uint32_t)hash & mask;
-        while (h->d.idtable[i])
+        uint32_t mask = d->idtable_cap - 1, i = (uint32_t)hash & mask;
+        while (d->idtable[i])
             i = (i + 1) & mask;
-        h->d.idtable[i] = id_slot(hash, r);
-        h->d.nids++;
+        d->idtable[i] = id_slot(hash, r);
+        d->nids++;
     }
     return 0;
 }
@@ -244,11 +253,11 @@ static int add_one(tsagg_store *st, tsagg__head *h, const tsagg_event *ev, uint6
     int rc = tsagg__rowconv_add(&h->conv, &h->d.buf, &copy);
     if (rc != 0)
         return rc;
-    if (has_id && has_retry(h, copy.merchant, copy.ts, copy.id)) {
+    if (has_id && has_retry(&h->d, copy.merchant, copy.ts, copy.id)) {
         h->d.buf.n--; /* a retry: its row goes (its strings stay interned) */
         return 0;
     }
-    return index_row(h, seq);
+    return index_row(&h->d, seq);
 }
 
 /* Every number below next_seq is in: take in the ranges that now follow. */
@@ -384,55 +393,156 @@ static int rebuild(tsagg_store *st, tsagg__head *h, uint64_t consumed)
     return rc;
 }
 
-/* Copy the rows of old numbered above `after` into the head (re-interned:
- * strings no row uses any more go). */
-static int copy_rows_above(tsagg__head *h, const tsagg__head_rows *old, uint64_t after)
+/* Copy the rows r0..r1 of `from` numbered above `after` into `to`
+ * (re-interned: strings no row uses any more go). */
+static int copy_rows_above(tsagg__head_rows *to, const tsagg__head_rows *from, uint64_t after,
+                           size_t r0, size_t r1)
 {
-    uint32_t nd = old->buf.ndims, nm = old->buf.nmeasures;
+    uint32_t nd = from->buf.ndims, nm = from->buf.nmeasures;
     uint32_t *dims = calloc(nd + 1, sizeof *dims);
     int rc = dims ? 0 : -ENOMEM;
-    for (size_t r = 0; rc == 0 && r < old->buf.n; r++) {
-        if (old->seqs[r] <= after)
+    for (size_t r = r0; rc == 0 && r < r1; r++) {
+        if (from->seqs[r] <= after)
             continue;
-        tsagg__spanrow row = old->buf.rows[r];
-        tsagg__str s = tsagg__spanbuf_str(&old->buf, row.event);
-        rc = tsagg__spanbuf_intern(&h->d.buf, s.ptr, s.len, &row.event);
+        tsagg__spanrow row = from->buf.rows[r];
+        tsagg__str s = tsagg__spanbuf_str(&from->buf, row.event);
+        rc = tsagg__spanbuf_intern(&to->buf, s.ptr, s.len, &row.event);
         for (uint32_t d = 0; rc == 0 && d < nd; d++) {
-            s = tsagg__spanbuf_str(&old->buf, old->buf.dims[r * nd + d]);
-            rc = tsagg__spanbuf_intern(&h->d.buf, s.ptr, s.len, &dims[d]);
+            s = tsagg__spanbuf_str(&from->buf, from->buf.dims[r * nd + d]);
+            rc = tsagg__spanbuf_intern(&to->buf, s.ptr, s.len, &dims[d]);
         }
         if (rc == 0)
-            rc = tsagg__spanbuf_add(&h->d.buf, &row, dims, nm ? old->buf.meas + r * nm : NULL);
+            rc = tsagg__spanbuf_add(&to->buf, &row, dims, nm ? from->buf.meas + r * nm : NULL);
         if (rc == 0)
-            rc = index_row(h, old->seqs[r]);
+            rc = index_row(to, from->seqs[r]);
     }
     free(dims);
     return rc;
 }
 
-/* Keep the rows numbered above consumed, in a new buffer; the old rows go
- * to *dropped, for the caller to free once it let go of the write lock:
- * after a compaction that is most of the head, hundreds of MiB whose
- * freeing takes far longer than copying the few rows left, and every
- * query waits for the lock meanwhile. *dropped stays empty on failure. */
+/* Room in the empty d for `rows` rows, `ids` of them with an id, of at
+ * most `merchants` merchants: a prune's slices then never grow a buffer
+ * or table of the whole head's size (a copy or rehash of all the rows
+ * copied so far) while holding the read lock. */
+static int reserve_rows(tsagg__head_rows *d, size_t rows, size_t ids, uint32_t merchants)
+{
+    if (rows == 0)
+        return 0;
+    int rc = tsagg__spanbuf_reserve(&d->buf, rows);
+    if (rc != 0)
+        return rc;
+    if (!(d->seqs = malloc(d->buf.cap * sizeof *d->seqs)))
+        return -ENOMEM;
+    d->seqs_cap = d->buf.cap;
+    uint32_t cap = 1024;
+    while ((ids + 1) * 2 > cap)
+        cap *= 2;
+    if (!(d->idtable = calloc(cap, sizeof *d->idtable)))
+        return -ENOMEM;
+    d->idtable_cap = cap;
+    for (cap = 1024; ((size_t)merchants + 1) * 2 > cap;)
+        cap *= 2;
+    if (!(d->mtable = calloc(cap, sizeof *d->mtable)))
+        return -ENOMEM;
+    d->mtable_cap = cap;
+    if (!(d->ms = malloc(((size_t)merchants + 1) * sizeof *d->ms)))
+        return -ENOMEM;
+    d->ms_cap = merchants + 1;
+    return 0;
+}
+
+/* Rows a prune copies per hold of the head's read lock (the default of
+ * prune_slice_rows): an append waits for at most one slice, tens of
+ * milliseconds. */
+#define PRUNE_SLICE_ROWS 65536
+
+/*
+ * Keep the rows numbered above consumed, in a new buffer. The caller holds
+ * update_mu, so no rebuild, redo or other prune replaces h->d meanwhile,
+ * and not the head's lock. After a compaction with a backlog the rows left
+ * are millions, a copy of a second: it is made in slices under the read
+ * lock, so queries read beside it and appends (which only add rows at the
+ * end of h->d) take the write lock between slices. The write lock is taken
+ * once, to copy the rows appended since the last slice and swap the
+ * buffers. The old rows go to *dropped, for the caller to free outside any
+ * lock (freeing hundreds of MiB takes longer still). On failure h->d stays
+ * as it was (queries skip the compacted rows by number) and *dropped holds
+ * the partial copy.
+ */
 static int prune(tsagg__head *h, uint64_t consumed, tsagg__head_rows *dropped)
 {
     memset(dropped, 0, sizeof *dropped);
-    if (consumed <= h->base_seq)
+    /* Only a prune or a rebuild, both under update_mu, move base_seq. */
+    if (consumed <= __atomic_load_n(&h->base_seq, __ATOMIC_RELAXED))
         return 0;
-    tsagg__head_rows old = h->d;
-    memset(&h->d, 0, sizeof h->d);
-    int rc = tsagg__spanbuf_init(&h->d.buf, 0, old.buf.ndims, old.buf.nmeasures);
+    size_t keep = 0, ids = 0, counted = 0;
+    uint32_t nms = 0;
+    pthread_rwlock_rdlock(&h->lock);
+    uint32_t nd = h->d.buf.ndims, nm = h->d.buf.nmeasures;
+    while (counted < h->d.buf.n) {
+        size_t end = h->d.buf.n - counted > h->prune_slice_rows ? counted + h->prune_slice_rows
+                                                                 : h->d.buf.n;
+        for (size_t r = counted; r < end; r++) {
+            if (h->d.seqs[r] > consumed) {
+                keep++;
+                ids += (h->d.buf.rows[r].flags & TSAGG_EVENT_HAS_ID) != 0;
+            }
+        }
+        counted = end;
+        nms = h->d.nms;
+        pthread_rwlock_unlock(&h->lock);
+        pthread_rwlock_rdlock(&h->lock);
+    }
+    pthread_rwlock_unlock(&h->lock);
+    tsagg__head_rows fresh;
+    memset(&fresh, 0, sizeof fresh);
+    int rc = tsagg__spanbuf_init(&fresh.buf, 0, nd, nm);
+    /* With room for the appends that come meanwhile. */
+    size_t slack = keep / 8 + 1024;
+    uint32_t merchants = keep < nms ? (uint32_t)keep : nms;
+    if (rc == 0 && keep > 0)
+        rc = reserve_rows(&fresh, keep + slack, ids + slack, merchants + 256);
+    pthread_rwlock_rdlock(&h->lock);
+    size_t done = 0;
+    while (rc == 0 && h->d.buf.n > done) {
+        size_t slice = h->prune_slice_rows;
+        size_t end = h->d.buf.n - done > slice ? done + slice : h->d.buf.n;
+        rc = copy_rows_above(&fresh, &h->d, consumed, done, end);
+        done = end;
+        pthread_rwlock_unlock(&h->lock);
+        pthread_rwlock_rdlock(&h->lock);
+    }
+    pthread_rwlock_unlock(&h->lock);
+    pthread_rwlock_wrlock(&h->lock);
+    size_t tail = h->d.buf.n - done;
+    if (tail > h->prune_locked_rows)
+        h->prune_locked_rows = tail;
     if (rc == 0)
-        rc = copy_rows_above(h, &old, consumed);
-    if (rc != 0) { /* keep the old rows: queries skip them by number */
-        rows_free(&h->d);
-        h->d = old;
-    } else {
-        *dropped = old;
+        rc = copy_rows_above(&fresh, &h->d, consumed, done, h->d.buf.n);
+    if (rc == 0) {
+        *dropped = h->d;
+        h->d = fresh;
         __atomic_store_n(&h->base_seq, consumed, __ATOMIC_RELAXED);
+    } else {
+        *dropped = fresh;
     }
     recount(h);
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
+/* Prune up to consumed, unless another update of the head is under way
+ * and !wait: that one prunes, or the next append or query does. */
+static int prune_serialised(tsagg__head *h, uint64_t consumed, int wait)
+{
+    if (wait)
+        pthread_mutex_lock(&h->update_mu);
+    else if (pthread_mutex_trylock(&h->update_mu) != 0)
+        return 0;
+    tsagg__head_rows dropped;
+    int rc = prune(h, consumed, &dropped);
+    pthread_mutex_unlock(&h->update_mu);
+    rows_free(&dropped);
     return rc;
 }
 
@@ -452,7 +562,7 @@ static int redo_prefix(tsagg_store *st, tsagg__head *h, uint64_t upto)
     if (rc == 0)
         rc = read_log_range(st, h, h->base_seq + 1, upto);
     if (rc == 0)
-        rc = copy_rows_above(h, &old, upto - 1);
+        rc = copy_rows_above(&h->d, &old, upto - 1, 0, old.buf.n);
     if (rc != 0) {
         rows_free(&h->d);
         h->d = old;
@@ -464,7 +574,7 @@ static int redo_prefix(tsagg_store *st, tsagg__head *h, uint64_t upto)
     return rc;
 }
 
-int tsagg__head_prune_published(tsagg_store *st)
+int tsagg__head_prune_published(tsagg_store *st, int wait)
 {
     tsagg__head *h = st->head;
     if (!h)
@@ -473,12 +583,7 @@ int tsagg__head_prune_published(tsagg_store *st)
     uint64_t consumed = published_consumed(st, &rc);
     if (rc != 0 || consumed <= __atomic_load_n(&h->base_seq, __ATOMIC_RELAXED))
         return rc;
-    tsagg__head_rows dropped;
-    pthread_rwlock_wrlock(&h->lock);
-    rc = prune(h, consumed, &dropped);
-    pthread_rwlock_unlock(&h->lock);
-    rows_free(&dropped);
-    return rc;
+    return prune_serialised(h, consumed, wait);
 }
 
 /* 1 when a and b drop the same events (the same rules in the same order). */
@@ -503,6 +608,7 @@ int tsagg__head_open(tsagg_store *st)
         return -ENOMEM;
     pthread_rwlock_init(&h->lock, NULL);
     pthread_mutex_init(&h->update_mu, NULL);
+    h->prune_slice_rows = PRUNE_SLICE_ROWS;
     int rc = tsagg__rowconv_init(&h->conv, st->schema);
     if (rc == 0)
         rc = tsagg__spanbuf_init(&h->d.buf, 0, h->conv.ndims, h->conv.nmeas);
@@ -609,9 +715,9 @@ static int catch_up(tsagg_store *st, tsagg__head *h)
 /*
  * Bring the head up to date for a query on a snapshot consumed up to
  * `consumed`, with the store's rules *rules (taken when they are new; the
- * old set comes back in *rules). One update at a time (update_mu): a query
- * arriving during a writer's redo waits for it rather than read a head half
- * under old rules.
+ * old set comes back in *rules), then prune what the snapshot says is
+ * compacted. One update at a time (update_mu): a query arriving during a
+ * writer's redo waits for it rather than read a head half under old rules.
  */
 static int update_head(tsagg_store *st, tsagg__head *h, uint64_t consumed, tsagg_rules **rules)
 {
@@ -646,10 +752,10 @@ static int update_head(tsagg_store *st, tsagg__head *h, uint64_t consumed, tsagg
             h->stale = 1;
         h->redoing = 0;
     }
-    tsagg__head_rows dropped = {0};
-    if (rc == 0 && consumed > h->base_seq)
-        rc = prune(h, consumed, &dropped);
     pthread_rwlock_unlock(&h->lock);
+    tsagg__head_rows dropped = {0};
+    if (rc == 0)
+        rc = prune(h, consumed, &dropped);
     pthread_mutex_unlock(&h->update_mu);
     rows_free(&dropped);
     return rc;
@@ -666,16 +772,19 @@ int tsagg__head_acquire(tsagg_store *st, uint64_t consumed, uint64_t *visible, c
     /* Most queries find nothing to do: they take the head for reading at
      * once, beside the others. */
     pthread_rwlock_rdlock(&h->lock);
-    int update = !st->writer || h->stale || h->redoing || consumed > h->base_seq ||
-                 !rules_equal(rules, h->rules);
-    if (update) {
+    int update = !st->writer || h->stale || h->redoing || !rules_equal(rules, h->rules);
+    /* A snapshot past the head's base reads the head unpruned just as well
+     * (rows are counted by number): it prunes only when no other update of
+     * the head runs, rather than wait for one. */
+    int prune_due = !update && consumed > h->base_seq;
+    if (update || prune_due) {
         pthread_rwlock_unlock(&h->lock);
-        rc = update_head(st, h, consumed, &rules);
+        rc = update ? update_head(st, h, consumed, &rules) : prune_serialised(h, consumed, 0);
     }
     tsagg_rules_free(rules);
     if (rc != 0)
         return rc;
-    if (update)
+    if (update || prune_due)
         pthread_rwlock_rdlock(&h->lock);
     if (consumed < h->base_seq) {
         /* Another query pruned past this snapshot: its files lack events

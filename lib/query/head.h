@@ -11,8 +11,9 @@
  * numbers, under the writer's lock (so in sequence order, and before the
  * events can become durable), and built from the log tail at open; a read-only handle builds its own from the log
  * at open and reads the events appended since before each query. Once a
- * compaction has published a position, the events up to it leave the head
- * at its next use (tsagg__head_acquire, tsagg__head_add).
+ * compaction has published a position, the events up to it leave the head:
+ * maintenance prunes right after its compaction, and the next append or
+ * query does when it finds the head behind.
  *
  * It sits above lib/compact, whose processing and span buffer it reuses,
  * and below the queries that read it: lib/query.
@@ -74,6 +75,10 @@ typedef struct tsagg__head {
     int64_t tail_size;
     char hook_failure[TSAGG_ERRMSG_MAX];
     atomic_size_t bytes;
+    size_t prune_slice_rows;  /* rows a prune copies per hold of the read lock */
+    size_t prune_locked_rows; /* the most rows a prune copied holding the
+                                 write lock: those appended during its last
+                                 slice (tests check it stays bounded) */
     atomic_int compacting; /* an append is compacting inline */
     int stale;             /* an add failed (memory): rebuild at the next query */
     uint64_t dropped;
@@ -97,14 +102,17 @@ size_t tsagg__head_bytes(tsagg_store *st);
 int tsagg__head_wants_compaction(tsagg_store *st);
 /* 1 once it holds twice that: the append compacts inline. */
 int tsagg__head_must_compact(tsagg_store *st);
-/* Drop the events the published manifest says were compacted. */
-int tsagg__head_prune_published(tsagg_store *st);
+/* Drop the events the published manifest says were compacted: the rows
+ * left are copied to a new buffer in slices under the read lock, the write
+ * lock held only to swap (head.c, prune). wait 0: skip it while another
+ * update of the head runs (an append does not wait for one). */
+int tsagg__head_prune_published(tsagg_store *st, int wait);
 
 /*
  * For a query on a snapshot whose consumed position is `consumed`: bring
  * the head up to date (the rules, a read-only handle's new log events, the
- * pruning of what is compacted), then hold it for reading until
- * tsagg__head_release. *visible: the last sequence number the query may
+ * pruning of what is compacted, unless another thread is at it), then hold
+ * it for reading until tsagg__head_release. *visible: the last sequence number the query may
  * count (the writer's durable ones only). warning (TSAGG_ERRMSG_MAX) gets
  * why the head is not whole, when it is not. -ENOENT when the head was
  * pruned past `consumed`: the query takes a newer snapshot.

@@ -158,6 +158,10 @@ static int step_locked(tsagg_store *st, struct tsagg__maint *m, const tsagg_main
         if (rc != 0)
             return rc;
         s->compactions++;
+        /* Here rather than in the next append or query: the copy of the
+         * rows left is long with a backlog. A failure (memory) leaves the
+         * pruning to them. */
+        tsagg__head_prune_published(st, 1);
         pthread_mutex_lock(&m->mu);
         m->tail_since_ns = 0; /* what is left (appended meanwhile) is new */
         pthread_mutex_unlock(&m->mu);

@@ -452,7 +452,7 @@ static void compact_inline(tsagg_store *st)
     if (!atomic_compare_exchange_strong(&st->head->compacting, &idle, 1))
         return;
     if (tsagg_flush(st) == 0 && tsagg_compact(st, NULL, NULL) == 0)
-        tsagg__head_prune_published(st);
+        tsagg__head_prune_published(st, 1);
     atomic_store(&st->head->compacting, 0);
 }
 
@@ -470,7 +470,7 @@ static int append_indexed(tsagg_store *st, const tsagg_event *evs, size_t n, uin
         return rc;
     if (first_seq)
         *first_seq = seq0;
-    tsagg__head_prune_published(st);
+    tsagg__head_prune_published(st, 0);
     /* Not during a bulk load: its thread holds the compaction lock, and
      * its events do not grow the head. */
     if (!__atomic_load_n(&st->bulk_loads, __ATOMIC_SEQ_CST) && tsagg__head_must_compact(st))
