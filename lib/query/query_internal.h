@@ -140,9 +140,11 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot);
  * few cells. */
 tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot);
 
-/* Scans (scan_part.c, scan_tail.c). */
+/* Scans (scan_part.c, scan_head.c). */
 typedef struct tsagg__pcent tsagg__pcent; /* partcache.h */
 int tsagg__scan_partition(qplan *p, tsagg__pcent *ent);
+/* The first of n sorted timestamps that is >= t (scan_part.c). */
+uint64_t tsagg__first_at_or_after(const int64_t *ts, uint64_t n, int64_t t);
 /* The head's events numbered after the snapshot's consumed position and
  * up to visible, but for those whose retry key a file of the snapshot
  * holds (scan_head.c); the caller holds the head (tsagg__head_acquire). */

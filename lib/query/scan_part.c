@@ -850,8 +850,7 @@ static int mrows_ts(pscan *s, mrows *r)
     return rc;
 }
 
-/* The first of n sorted timestamps that is >= t. */
-static uint64_t first_at_or_after(const int64_t *ts, uint64_t n, int64_t t)
+uint64_t tsagg__first_at_or_after(const int64_t *ts, uint64_t n, int64_t t)
 {
     uint64_t lo = 0, hi = n;
     while (lo < hi) {
@@ -871,7 +870,7 @@ static void count_sorted(qplan *p, const int64_t *ts, uint64_t n)
 {
     for (uint64_t i = 0; i < n;) {
         size_t b = tsagg__qplan_bucket(p, ts[i]);
-        uint64_t j = i + first_at_or_after(ts + i, n - i, p->starts[b + 1]);
+        uint64_t j = i + tsagg__first_at_or_after(ts + i, n - i, p->starts[b + 1]);
         p->count[tsagg__qplan_cell(p, 0, b)] += j - i;
         i = j;
     }
@@ -936,8 +935,8 @@ static int scan_merchant_rows(pscan *s, mrows *r)
     int rc = mrows_ts(s, r);
     if (rc != 0)
         return rc;
-    uint64_t a = first_at_or_after(r->ts, me->rows, p->from);
-    uint64_t b = first_at_or_after(r->ts, me->rows, p->to);
+    uint64_t a = tsagg__first_at_or_after(r->ts, me->rows, p->from);
+    uint64_t b = tsagg__first_at_or_after(r->ts, me->rows, p->to);
     if (a == b)
         return 0;
     return scan_rows(s, r, a, b - a, r->ts[a], r->ts[b - 1] + 1);
@@ -1086,7 +1085,7 @@ static int count_file_rows(pscan *s, uint64_t r0, uint64_t n)
         if ((rc = tsagg__pcent_group_col(p->st, s->ent, g, TSAGG__COL_TS, &v)) != 0)
             break;
         const int64_t *ts = (const int64_t *)v + off;
-        uint64_t a = first_at_or_after(ts, m, p->from), b = first_at_or_after(ts, m, p->to);
+        uint64_t a = tsagg__first_at_or_after(ts, m, p->from), b = tsagg__first_at_or_after(ts, m, p->to);
         if (a < b)
             count_sorted(p, ts + a, b - a);
         r += m;

@@ -202,20 +202,6 @@ static int map_codes(reader *rd, tsagg__part *part, uint32_t col, const void *co
     return 0;
 }
 
-static int first_at_or_after(const int64_t *ts, uint64_t n, int64_t t, uint64_t *out)
-{
-    uint64_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (ts[mid] < t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *out = lo;
-    return 0;
-}
-
 /* The merchant's rows of one file with ts in [lo, hi). */
 static int read_file(reader *rd, tsagg__pcent *ent, int64_t lo, int64_t hi, vsink sink,
                      void *ctx)
@@ -251,8 +237,8 @@ static int read_file(reader *rd, tsagg__pcent *ent, int64_t lo, int64_t hi, vsin
     SLICE(TSAGG__COL_TS, ts);
     uint64_t a = 0, e = me->rows;
     if (rc == 0) {
-        first_at_or_after(ts, me->rows, lo, &a);
-        first_at_or_after(ts, me->rows, hi, &e);
+        a = tsagg__first_at_or_after(ts, me->rows, lo);
+        e = tsagg__first_at_or_after(ts, me->rows, hi);
     }
     size_t n = (size_t)(e - a);
     if (rc == 0 && n > 0) {
