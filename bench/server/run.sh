@@ -74,7 +74,17 @@ run "single event (plausible)" 1 -t2 -c256 -s "$HERE/plausible.lua" "$URL/api/ev
 run "UA /batch, 20 per request" 20 -t2 -c256 -s "$HERE/batch.lua" "$URL/batch"
 TSAGG_BENCH_KEY=$IK run "/api/v1/events, 1000 per" 1000 -t2 -c16 -s "$HERE/events.lua" "$URL/api/v1/events"
 # Both at once: single events in the background (compaction keeps up in
-# the background), queries measured.
+# the background), queries measured. The batched parts above append faster
+# than compaction and leave millions of events uncompacted, whose catch-up
+# (an append's inline compaction on an offload thread, maintenance's, and
+# the prunes after them) would otherwise set this part's tail: maintenance
+# compacts them first, and the time that takes is printed.
+t0=$(date +%s.%N)
+for _ in $(seq 200); do
+    curl -s -o /dev/null -X POST -H "Authorization: Bearer $TSAGG_ADMIN_KEY" "$URL/api/v1/maintenance"
+    [ "$(curl -s "$URL/metrics" | awk '$1 == "tsagg_server_tail_events" { print $2 }')" = 0 ] && break
+done
+awk -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%-28s %10.1f s\n", "compacting what is left", t1 - t0 }'
 wrk -d "${SECS}s" -t1 -c32 -s "$HERE/plausible.lua" "$URL/api/event" > "$T/ingest.out" &
 WRK=$!
 TSAGG_BENCH_KEY=$QK run "query while ingesting" 0 -t1 -c4 -s "$HERE/query.lua" "$URL/api/v1/query"
