@@ -60,4 +60,25 @@ expect_eq "--rejects after a rejected line" "not json" "$(cat "$TMP/r-old")"
 expect_eq "--rejects /dev/stdout on a pipe" "not json" \
     "$("$INGEST" --quiet --rejects /dev/stdout "$TMP/st3" - < "$TMP/in.ndjson" 2>/dev/null | cat)"
 
+# Many batches over several read blocks (9 MB): rejected lines keep their
+# line numbers and their order on stderr and in the rejects file, and
+# every good line loads, appended or bulk loaded.
+GEN_ARGS=(-n 40000 -d 2 -s 3)
+"$GEN" "${GEN_ARGS[@]}" > "$TMP/ev.ndjson" || fail "tsagg-gen"
+awk '{ print } NR % 997 == 0 { print "{\"ts\":\"bad " NR "\",\"merchant\":1,\"event\":\"e\"}" }' \
+    "$TMP/ev.ndjson" > "$TMP/mixed.ndjson"
+grep -n '"bad ' "$TMP/mixed.ndjson" | cut -d: -f1 | sed "s|^|$TMP/mixed.ndjson:|; s|\$|:|" \
+    > "$TMP/want-lines"
+grep '"bad ' "$TMP/mixed.ndjson" > "$TMP/want-rejects"
+for mode in "" --compact; do
+    rm -f "$TMP/r-many"
+    expect_run 1 "" --verbose $mode --rejects "$TMP/r-many" "$TMP/many$mode" "$TMP/mixed.ndjson"
+    grep -o "^$TMP/mixed.ndjson:[0-9]*:" "$TMP/err" > "$TMP/got-lines"
+    cmp -s "$TMP/want-lines" "$TMP/got-lines" ||
+        fail "rejected lines reported ($mode): $(diff "$TMP/want-lines" "$TMP/got-lines" | head -5)"
+    cmp -s "$TMP/want-rejects" "$TMP/r-many" || fail "the rejects file ($mode) differs"
+    expect_eq "the good lines ($mode)" "40000 events match" \
+        "$("$CHECK" compare "$TMP/many$mode" "${GEN_ARGS[@]}")"
+done
+
 finish

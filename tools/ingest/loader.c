@@ -1,9 +1,11 @@
 /*
  * loader.c - see loader.h.
  *
- * Input is read in large blocks into one buffer; events point into it, so
- * the batch is appended before the buffer moves (at every refill). The
- * buffer keeps NDJSON_PADDING readable bytes after its data for simdjson.
+ * Input is read in large blocks into a buffer; events point into it. At
+ * every refill the incomplete record at its end moves to a fresh buffer
+ * (appender_buffer) and the old one goes to the appending thread with the
+ * batch, which appends it while the next block is parsed (appender.h).
+ * Buffers keep NDJSON_PADDING readable bytes after their data for simdjson.
  * Before each read the loader waits for input in interrupt_wait(): the one
  * place where SIGINT and SIGTERM are taken and the periodic task
  * (--compact-every) runs, also while a pipe is idle.
@@ -21,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "appender.h"
 #include "cli.h"
 #include "interrupt.h"
 #include "records.h"
@@ -39,7 +42,8 @@ typedef struct loader {
     size_t ninputs;
     loader_stats *stats;
     fieldmap *fields;
-    evbuild b;
+    appender *app;          /* appends the batches in a thread of its own */
+    evbuild *b;             /* the batch being filled: the appender's */
     ingest_parsers parsers;
     FILE *rejects;          /* created at the first rejected line */
     int rejects_failed;     /* could not be created or written: not tried again */
@@ -97,23 +101,39 @@ static void progress_draw(loader *L)
 
 /* ---- batches and rejects -------------------------------------------------- */
 
-static int append_batch(loader *L)
+/* Note the appender's answer: the first failed append stops the load. */
+static int note_appended(loader *L, int rc)
 {
-    if (L->b.n == 0 || L->store_rc)
-        return L->store_rc;
-    int rc = L->o->bulk ? tsagg_bulk_append(L->o->bulk, L->b.evs, L->b.n, NULL)
-                        : tsagg_append(L->st, L->b.evs, L->b.n, NULL);
-    if (rc != 0) {
+    L->stats->accepted = appender_accepted(L->app);
+    if (rc != 0 && !L->store_rc) {
         progress_clear(L);
         cli_report(PROG, L->st, "append", rc);
         L->store_rc = rc;
         L->stop = 1;
-        return rc;
     }
-    L->stats->accepted += L->b.n;
-    evb_reset(&L->b);
+    return L->store_rc;
+}
+
+/*
+ * Hand the batch to the appending thread; with buf, also the read buffer
+ * (of cap bytes) that it and the batches before it point into. Returns
+ * the store's error once an append failed.
+ */
+static int append_batch(loader *L, char *buf, size_t cap)
+{
+    if (L->b->n == 0 && !buf)
+        return L->store_rc;
+    int rc = appender_hand(L->app, buf, cap);
+    L->b = appender_batch(L->app);
+    note_appended(L, rc);
     progress_draw(L);
-    return 0;
+    return L->store_rc;
+}
+
+/* Wait until every batch handed over is appended. */
+static int append_wait(loader *L)
+{
+    return note_appended(L, appender_drain(L->app));
 }
 
 static void reject(loader *L, uint64_t line, const char *rec, size_t len)
@@ -121,7 +141,7 @@ static void reject(loader *L, uint64_t line, const char *rec, size_t len)
     L->stats->rejected++;
     if (L->o->verbose || L->shown < ERRORS_SHOWN) {
         progress_clear(L);
-        fprintf(stderr, "%s:%" PRIu64 ": %s\n", L->name, line, L->b.err);
+        fprintf(stderr, "%s:%" PRIu64 ": %s\n", L->name, line, L->b->err);
     } else if (L->shown == ERRORS_SHOWN) {
         progress_clear(L);
         if (L->rejects)
@@ -178,15 +198,15 @@ static void hint_bare_cr(evbuild *b, const char *rec, size_t len)
 static int take_record(loader *L, enum ingest_format format, uint64_t line, const char *rec,
                        size_t len)
 {
-    if (evb_full(&L->b) && append_batch(L) != 0)
+    if (evb_full(L->b) && append_batch(L, NULL, 0) != 0)
         return 1;
-    int rc = ingest_parse_record(&L->parsers, format, rec, len, &L->b);
+    int rc = ingest_parse_record(&L->parsers, format, rec, len, L->b);
     if (rc == 0 || rc == RECORD_BLANK || rc == CSV_HEADER)
         return 0;
-    hint_bare_cr(&L->b, rec, len);
+    hint_bare_cr(L->b, rec, len);
     if (rc == CSV_BAD_HEADER) {
-        size_t msg = strlen(L->b.err);
-        snprintf(L->b.err + msg, sizeof L->b.err - msg, "; file skipped");
+        size_t msg = strlen(L->b->err);
+        snprintf(L->b->err + msg, sizeof L->b->err - msg, "; file skipped");
     }
     reject(L, line, rec, len);
     return rc == CSV_BAD_HEADER;
@@ -261,6 +281,8 @@ static int wait_input(loader *L, int fd)
         if (L->o->every_s > 0) {
             double left = L->next_periodic - now_s();
             if (left <= 0) {
+                if (append_wait(L) != 0) /* the task sees every line read so far */
+                    return 0;
                 progress_clear(L);
                 int rc = L->o->periodic(L->o->periodic_ctx);
                 L->next_periodic = now_s() + L->o->every_s;
@@ -292,9 +314,9 @@ static void load_fd(loader *L, int fd, enum ingest_format format)
     while (!L->stop && !skip_file) {
         if (pos == 0 && len == L->cap) { /* one record fills the buffer */
             if (L->cap >= RECORD_MAX || grow_buffer(L) != 0) {
-                evb_begin(&L->b);
-                evb_failf(&L->b, "line longer than %u MiB: not read", RECORD_MAX >> 20);
-                hint_bare_cr(&L->b, L->buf, len);
+                evb_begin(L->b);
+                evb_failf(L->b, "line longer than %u MiB: not read", RECORD_MAX >> 20);
+                hint_bare_cr(L->b, L->buf, len);
                 reject(L, line, "", 0);
                 overlong = 1;
                 len = 0;
@@ -343,10 +365,21 @@ static void load_fd(loader *L, int fd, enum ingest_format format)
             line += 1 + breaks;
             pos += (size_t)n + (pos + (size_t)n < len); /* and its newline */
         }
-        /* The batch points into the buffer: append it before the data moves. */
-        if (append_batch(L) != 0 || eof)
+        /* The batch points into the buffer: the rest moves to a fresh one,
+         * and the buffer goes with the batch. */
+        char *next = appender_buffer(L->app, L->cap);
+        if (!next) {
+            progress_clear(L);
+            cli_error(PROG, "out of memory");
+            L->store_rc = -ENOMEM;
+            L->stop = 1;
             break;
-        memmove(L->buf, L->buf + pos, len - pos);
+        }
+        memcpy(next, L->buf + pos, len - pos);
+        char *full = L->buf;
+        L->buf = next;
+        if (append_batch(L, full, L->cap) != 0 || eof)
+            break;
         len -= pos;
         pos = 0;
         progress_draw(L);
@@ -405,8 +438,10 @@ static int loader_open(loader *L, tsagg_store *st, const loader_options *o,
     L->cap = READ_BLOCK;
     L->buf = malloc(L->cap + NDJSON_PADDING);
     L->fields = fieldmap_create(tsagg_store_schema(st));
-    if (!L->buf || !L->fields || evb_init(&L->b, L->fields, o->ts_unit) != 0)
+    if (!L->buf || !L->fields ||
+        !(L->app = appender_start(st, o->bulk, L->fields, o->ts_unit)))
         return -ENOMEM;
+    L->b = appender_batch(L->app);
     memset(L->buf + L->cap, 0, NDJSON_PADDING);
     for (size_t i = 0; i < n; i++) {
         ingest_parsers *ps = &L->parsers;
@@ -432,7 +467,7 @@ static void loader_close(loader *L)
         cli_error(PROG, "%s: %s", L->o->rejects, strerror(errno));
         L->stats->files_failed++;
     }
-    evb_destroy(&L->b);
+    appender_stop(L->app);
     ndjson_parser_free(L->parsers.ndjson);
     csv_parser_free(L->parsers.csv);
     accesslog_parser_free(L->parsers.alog);
@@ -452,8 +487,10 @@ int loader_run(tsagg_store *st, const loader_options *opts, const loader_input *
         stats->input = i;
         load_input(&L, &inputs[i]);
     }
+    if (rc == 0 && append_batch(&L, NULL, 0) == 0)
+        append_wait(&L);
     if (rc == 0)
-        rc = append_batch(&L);
+        rc = L.store_rc;
     progress_clear(&L);
     loader_close(&L);
     return rc;
