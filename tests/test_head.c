@@ -23,6 +23,8 @@
  *     lost.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
@@ -482,6 +484,9 @@ Test(head, prune_lets_appends_in_while_it_copies, .timeout = 120)
     tsagg_store *st = open_store(TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE, 0, NULL);
     append_range(st, 1, 0, 1000);
     cr_assert_eq(tsagg_flush(st), 0);
+    /* Without the prune the compaction does as it publishes: the one timed
+     * here is that prune, run later over a larger head. */
+    st->on_publish = NULL;
     cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
     /* Into the log and the head, without the append's own prune. */
     enum { BACKLOG = 400000 };
@@ -533,5 +538,186 @@ Test(head, prune_lets_appends_in_while_it_copies, .timeout = 120)
     cr_assert_eq(tsagg_flush(st), 0);
     cr_assert_eq(total(st, 2, 0, TSAGG_METRIC_COUNT, NULL), (double)next);
     cr_assert_eq(total(st, 1, 0, TSAGG_METRIC_COUNT, NULL), 1000);
+    tsagg_store_close(st);
+}
+
+/* ---- compaction for the head's bound, and the prune after a publish ---- */
+
+/* An I/O table over the default one that sees which thread creates
+ * partition files, how large the head is then, and whether a compaction
+ * published (the manifest renamed in place). */
+struct spy {
+    tsagg_io io;
+    const tsagg_io *base;
+    tsagg_store *st;        /* set once open */
+    pthread_t appender;
+    atomic_int published;   /* the manifest was renamed in place */
+    atomic_int by_appender; /* partition files the appending thread created */
+    atomic_size_t head_at_first_inline;
+    atomic_int after_publish;         /* partition files created after a publish */
+    atomic_size_t rows_after_publish; /* the most head rows seen then */
+    atomic_int fail_others;           /* other threads' creations fail */
+};
+
+static int spy_open(void *ctx, const char *path, int flags, unsigned mode)
+{
+    struct spy *s = ctx;
+    if ((flags & O_CREAT) && strstr(path, "/parts/") && s->st) {
+        int mine = pthread_equal(pthread_self(), s->appender);
+        if (mine && atomic_fetch_add(&s->by_appender, 1) == 0)
+            atomic_store(&s->head_at_first_inline, tsagg__head_bytes(s->st));
+        if (!mine && atomic_load(&s->fail_others))
+            return -EIO;
+        if (atomic_load(&s->published)) {
+            atomic_fetch_add(&s->after_publish, 1);
+            size_t rows = s->st->head->d.buf.n;
+            if (rows > atomic_load(&s->rows_after_publish))
+                atomic_store(&s->rows_after_publish, rows);
+        }
+    }
+    return s->base->open(s->base->ctx, path, flags, mode);
+}
+
+static int spy_rename(void *ctx, const char *from, const char *to)
+{
+    struct spy *s = ctx;
+    int rc = s->base->rename(s->base->ctx, from, to);
+    size_t n = strlen(to);
+    if (rc == 0 && n >= 9 && strcmp(to + n - 9, "/MANIFEST") == 0)
+        atomic_store(&s->published, 1);
+    return rc;
+}
+
+static void spy_init(struct spy *s)
+{
+    memset(s, 0, sizeof *s);
+    s->base = tsagg_io_default();
+    s->io = *s->base;
+    s->io.ctx = s;
+    s->io.open = spy_open;
+    s->io.rename = spy_rename;
+    s->appender = pthread_self();
+}
+
+/* A maintenance thread that compacts only when woken: every other trigger
+ * is off, and its interval is ten minutes. */
+static tsagg_store *open_maintained(struct spy *s, uint64_t bound, tsagg_maintain_options *mo)
+{
+    tsagg_maintain_options_init(mo);
+    mo->interval_ms = 600000;
+    mo->compact_tail_events = 0;
+    mo->compact_tail_bytes = 0;
+    mo->compact_tail_age_ms = 0;
+    mo->memory_budget = 16u << 20;
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
+    o.head_max_bytes = bound;
+    o.maintenance = mo;
+    o.io = &s->io;
+    tsagg_store *st;
+    char err[512];
+    int rc = tsagg_store_open(tu_store, &o, &st, err, sizeof err);
+    cr_assert_eq(rc, 0, "open: %s", err);
+    s->st = st;
+    return st;
+}
+
+static tsagg_maintain_stats maintenance_status(tsagg_store *st)
+{
+    tsagg_maintain_stats ms = {.struct_size = sizeof ms};
+    cr_assert_eq(tsagg_maintenance_status(st, &ms), 0);
+    return ms;
+}
+
+/* With a maintenance thread, the append that passes the bound wakes it and
+ * goes on: appends up to two and a half times the bound never compact on
+ * the appending thread, and maintenance (whose interval is far off)
+ * compacts the head. */
+Test(head, maintenance_compacts_past_the_bound_not_the_append, .timeout = 120)
+{
+    const uint64_t bound = 1u << 20;
+    struct spy s;
+    spy_init(&s);
+    tsagg_maintain_options mo;
+    tsagg_store *st = open_maintained(&s, bound, &mo);
+    uint64_t n = 0;
+    while (n < 60000 && tsagg__head_bytes(st) < 5 * bound / 2) {
+        append_range(st, 11 + n % 7, n, n + 200);
+        n += 200;
+    }
+    cr_assert_eq(atomic_load(&s.by_appender), 0,
+                 "the appending thread compacted (%d partition files) with maintenance on",
+                 atomic_load(&s.by_appender));
+    uint64_t compacted = 0;
+    for (int i = 0; i < 3000 && !compacted; i++) {
+        cr_assert_eq(tsagg_compacted_seq(st, &compacted), 0);
+        if (!compacted)
+            usleep(10000);
+    }
+    /* The appending thread did not, and maintenance's interval is ten
+     * minutes away: the wake made it compact. */
+    cr_assert_gt(compacted, 0, "maintenance did not compact the head past its bound");
+    cr_assert_eq(total(st, 0, TSAGG_QUERY_ALL_MERCHANTS, TSAGG_METRIC_COUNT, NULL), n);
+    tsagg_store_close(st);
+}
+
+/* Maintenance that cannot keep up (its compactions fail): memory stays
+ * bounded, the appending thread compacting once the head is past four
+ * times the bound, not before, and nothing is lost. */
+Test(head, appends_compact_past_the_hard_cap_when_maintenance_fails, .timeout = 120)
+{
+    const uint64_t bound = 1u << 20;
+    struct spy s;
+    spy_init(&s);
+    atomic_store(&s.fail_others, 1);
+    tsagg_maintain_options mo;
+    tsagg_store *st = open_maintained(&s, bound, &mo);
+    size_t most = 0;
+    for (uint64_t n = 0; n < 100000; n += 200) {
+        append_range(st, 11 + n % 7, n, n + 200);
+        size_t b = tsagg__head_bytes(st);
+        most = b > most ? b : most;
+    }
+    cr_assert_gt(atomic_load(&s.by_appender), 0, "the head grew unbounded (%zu bytes)", most);
+    size_t at = atomic_load(&s.head_at_first_inline);
+    cr_assert_geq(at, 4 * bound, "the append compacted at %zu bytes, before the hard cap", at);
+    /* Four times the bound, and what one append and a doubling add. */
+    cr_assert_leq(most, 6 * bound, "the head reached %zu bytes", most);
+    cr_assert_geq(maintenance_status(st).failures, 1, "maintenance never tried");
+    cr_assert_eq(total(st, 0, TSAGG_QUERY_ALL_MERCHANTS, TSAGG_METRIC_COUNT, NULL), 100000);
+    tsagg_store_close(st);
+}
+
+/* A compaction prunes the head as soon as it published, before the merges
+ * of the days it sealed: their files are created with no compacted row
+ * left in the head. */
+Test(head, pruned_before_the_merges_after_a_publish)
+{
+    struct spy s;
+    spy_init(&s);
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
+    o.io = &s.io;
+    tsagg_store *st;
+    char err[512];
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &st, err, sizeof err), 0, "open: %s", err);
+    s.st = st;
+    append_range(st, 3, 0, 2000);
+    cr_assert_eq(tsagg_flush(st), 0);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    /* Late events for the same days: a second file each, merged once the
+     * compaction published. */
+    append_range(st, 3, 2000, 4000);
+    cr_assert_eq(tsagg_flush(st), 0);
+    cr_assert_gt(st->head->d.buf.n, 0);
+    atomic_store(&s.published, 0);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    cr_assert_gt(atomic_load(&s.after_publish), 0, "no merge ran after the publish");
+    cr_assert_eq(atomic_load(&s.rows_after_publish), 0,
+                 "a merge ran with %zu compacted rows still in the head",
+                 atomic_load(&s.rows_after_publish));
+    cr_assert_eq(total(st, 3, 0, TSAGG_METRIC_COUNT, NULL), 4000);
     tsagg_store_close(st);
 }

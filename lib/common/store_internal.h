@@ -47,6 +47,10 @@ struct tsagg_store {
      * their sequence numbers (seq0..), before they can become durable: the
      * head's feed, set by lib/store once the head is built. */
     void (*on_append)(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t seq0);
+    /* Called by a compaction (under compact_mu) right after it published
+     * a new consumed position, before its merges: the head drops what was
+     * compacted there, not in the next append or query. Set by lib/store. */
+    void (*on_publish)(tsagg_store *st);
     /* Bulk loads in progress (lib/compact/bulk.c; __atomic). Their events
      * go straight into partitions: the head skips indexing them and reads
      * them from the log only if a query asks before they are published. */

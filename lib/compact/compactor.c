@@ -17,6 +17,9 @@
  *    consumed position and the newest event is published. Until then
  *    nothing is visible; a crash leaves files no manifest lists, which the
  *    next run removes, and the next run reads the same log range again.
+ *    Right after it, the head drops the events published (st->on_publish):
+ *    the merges below take seconds with a backlog, and whoever touched the
+ *    head first would otherwise pay for the prune.
  * 5. Days and months that are now sealed are merged into one file each
  *    (merge_spans.c), each merge published on its own.
  *
@@ -463,6 +466,8 @@ int tsagg__compact_locked(tsagg_store *st, const tsagg_compact_options *o,
         next->consumed_seq = last;
         next->newest_ts = c.newest;
         rc = tsagg__catalog_publish(st, next);
+        if (rc == 0 && st->on_publish)
+            st->on_publish(st);
     }
     stats->consumed_seq = rc == 0 ? last : stats->consumed_seq;
     tsagg__compactor_free(&c);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +32,13 @@
 struct tsagg__maint {
     pthread_mutex_t step_mu; /* one step at a time */
     pthread_mutex_t mu;      /* what follows */
-    pthread_cond_t cond;     /* stop */
+    pthread_cond_t cond;     /* stop, wake */
     tsagg_maintain_stats totals;
     int64_t tail_since_ns;   /* monotonic; when the tail was first seen non-empty, 0 */
     tsagg_maintain_options opts; /* the thread's */
     pthread_t thread;
     int started, stop;
+    atomic_int wake;         /* a step is wanted now (tsagg__maint_wake) */
 };
 
 void tsagg_maintain_options_init(tsagg_maintain_options *o)
@@ -124,6 +126,15 @@ static void add_compaction(tsagg_maintain_stats *s, const tsagg_compact_stats *c
     s->files_merged += cs->files_removed;
 }
 
+static void compact_options_of(const tsagg_maintain_options *o, tsagg_compact_options *co)
+{
+    tsagg_compact_options_init(co);
+    co->memory_budget = o->memory_budget;
+    co->threads = o->threads;
+    co->process = o->process;
+    co->process_ctx = o->process_ctx;
+}
+
 /* The work of one step, under step_mu. */
 static int step_locked(tsagg_store *st, struct tsagg__maint *m, const tsagg_maintain_options *o,
                        tsagg_maintain_stats *s)
@@ -146,11 +157,7 @@ static int step_locked(tsagg_store *st, struct tsagg__maint *m, const tsagg_main
                (o->compact_tail_age_ms && waited_ms >= (int64_t)o->compact_tail_age_ms) ||
                tsagg__head_wants_compaction(st));
     tsagg_compact_options co;
-    tsagg_compact_options_init(&co);
-    co.memory_budget = o->memory_budget;
-    co.threads = o->threads;
-    co.process = o->process;
-    co.process_ctx = o->process_ctx;
+    compact_options_of(o, &co);
     if (due) {
         tsagg_compact_stats cs = {.struct_size = sizeof cs};
         rc = tsagg_compact(st, &co, &cs);
@@ -158,10 +165,7 @@ static int step_locked(tsagg_store *st, struct tsagg__maint *m, const tsagg_main
         if (rc != 0)
             return rc;
         s->compactions++;
-        /* Here rather than in the next append or query: the copy of the
-         * rows left is long with a backlog. A failure (memory) leaves the
-         * pruning to them. */
-        tsagg__head_prune_published(st, 1);
+        /* The compaction pruned the head as it published (st->on_publish). */
         pthread_mutex_lock(&m->mu);
         m->tail_since_ns = 0; /* what is left (appended meanwhile) is new */
         pthread_mutex_unlock(&m->mu);
@@ -314,8 +318,9 @@ int tsagg_maintenance_status(tsagg_store *st, tsagg_maintain_stats *stats)
 
 /* ---- the background thread ------------------------------------------------- */
 
-/* Wait ms or until stopped; 1 when stopped. Under m->mu. */
-static int wait_or_stop(struct tsagg__maint *m, uint64_t ms)
+/* Wait ms or until stopped, or woken when wakeable; 1 when stopped.
+ * Under m->mu. */
+static int wait_or_stop(struct tsagg__maint *m, uint64_t ms, int wakeable)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -325,7 +330,8 @@ static int wait_or_stop(struct tsagg__maint *m, uint64_t ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
-    while (!m->stop && pthread_cond_timedwait(&m->cond, &m->mu, &ts) != ETIMEDOUT)
+    while (!m->stop && !(wakeable && atomic_load(&m->wake)) &&
+           pthread_cond_timedwait(&m->cond, &m->mu, &ts) != ETIMEDOUT)
         ;
     return m->stop;
 }
@@ -335,14 +341,20 @@ static void *maintenance_thread(void *arg)
     tsagg_store *st = arg;
     struct tsagg__maint *m = st->maint;
     uint64_t wait = m->opts.interval_ms;
+    int failed = 0;
     pthread_mutex_lock(&m->mu);
-    while (!wait_or_stop(m, wait)) {
+    /* A wake does not cut a backoff short: appends past the head's bound
+     * would otherwise retry a failing step at their own pace. */
+    while (!wait_or_stop(m, wait, !failed)) {
+        /* Cleared before the step: appends during it wake the next one. */
+        atomic_store(&m->wake, 0);
         pthread_mutex_unlock(&m->mu);
         tsagg_maintain_stats s;
         int rc = run_step(st, &m->opts, &s);
         pthread_mutex_lock(&m->mu);
         /* Retried with backoff: the interval doubled per failure in a row. */
         wait = m->opts.interval_ms;
+        failed = rc != 0;
         for (uint32_t i = 0; rc != 0 && i < m->totals.consecutive_failures && wait < BACKOFF_MAX_MS;
              i++)
             wait *= 2;
@@ -380,6 +392,28 @@ int tsagg__maint_open(tsagg_store *st, const tsagg_maintain_options *opts)
         return tsagg__fail(st, rc, "cannot start the maintenance thread: %s", tsagg_strerror(rc));
     m->started = 1;
     return 0;
+}
+
+int tsagg__maint_running(tsagg_store *st)
+{
+    return st->maint && st->maint->started;
+}
+
+void tsagg__maint_wake(tsagg_store *st)
+{
+    struct tsagg__maint *m = st->maint;
+    if (!m || !m->started || atomic_exchange(&m->wake, 1))
+        return;
+    /* The flag is set before the lock is taken: the thread, which reads it
+     * under the lock before waiting, either sees it or gets the signal. */
+    pthread_mutex_lock(&m->mu);
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void tsagg__maint_compact_options(tsagg_store *st, tsagg_compact_options *co)
+{
+    compact_options_of(&st->maint->opts, co);
 }
 
 void tsagg__maint_close(tsagg_store *st)

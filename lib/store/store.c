@@ -278,6 +278,13 @@ static int check_consumed(tsagg_store *st, int salvage)
     return rc;
 }
 
+/* st->on_publish. A failure (memory) leaves the prune to the next append
+ * or query, as before the hook. */
+static void prune_head(tsagg_store *st)
+{
+    tsagg__head_prune_published(st, 1);
+}
+
 static int open_store(tsagg_store *st, const tsagg_options *opts)
 {
     const uint32_t known =
@@ -335,8 +342,10 @@ static int open_store(tsagg_store *st, const tsagg_options *opts)
         rc = check_consumed(st, (opts->flags & TSAGG_OPEN_SALVAGE) != 0);
     if (rc == 0)
         rc = tsagg__head_open(st);
-    if (rc == 0)
+    if (rc == 0) {
         st->on_append = tsagg__head_add;
+        st->on_publish = prune_head;
+    }
     if (rc == 0 && writer)
         rc = tsagg__maint_open(st, opts->maintenance);
     return rc;
@@ -438,29 +447,61 @@ int tsagg_store_close(tsagg_store *store)
     return rc;
 }
 
+/* With a maintenance thread, the head may hold this many times
+ * head_max_bytes before the appending thread compacts itself. */
+#define HEAD_HARD_CAP 4
+
 /*
- * The head past twice head_max_bytes: maintenance did not keep up, or there
- * is none. The appending thread compacts (one at a time; the others go on
- * appending), so that memory stays bounded without refusing events. The
- * append succeeded whatever happens here: a failed compaction leaves its
- * message in the handle's errmsg, and the next append past the bound tries
- * again.
+ * The head past its bound and no maintenance thread compacting it in time.
+ * The appending thread compacts (one at a time; the others go on
+ * appending), so that memory stays bounded without refusing events: with
+ * the maintenance thread's compaction options when there is one (it waits
+ * for that thread's compaction in progress, then compacts what is left),
+ * else with the defaults. The append succeeded whatever happens here: a
+ * failed compaction leaves its message in the handle's errmsg, and the next
+ * append past the bound tries again. The compaction prunes the head itself
+ * (st->on_publish).
  */
-static void compact_inline(tsagg_store *st)
+static void compact_inline(tsagg_store *st, const tsagg_compact_options *co)
 {
     int idle = 0;
     if (!atomic_compare_exchange_strong(&st->head->compacting, &idle, 1))
         return;
-    if (tsagg_flush(st) == 0 && tsagg_compact(st, NULL, NULL) == 0)
-        tsagg__head_prune_published(st, 1);
+    if (tsagg_flush(st) == 0)
+        tsagg_compact(st, co, NULL);
     atomic_store(&st->head->compacting, 0);
+}
+
+/*
+ * Compaction for the head's bound. With a maintenance thread, the append
+ * that finds the head past head_max_bytes wakes it and returns: compacting
+ * here would hold the appending thread (a server's request thread) for
+ * seconds. Only past HEAD_HARD_CAP times the bound, when maintenance does
+ * not keep up (appends outrun compaction, or it fails), does the append
+ * compact. Without one, past twice the bound, as the append always did.
+ */
+static void keep_head_bounded(tsagg_store *st)
+{
+    if (!tsagg__maint_running(st)) {
+        if (tsagg__head_must_compact(st))
+            compact_inline(st, NULL);
+        return;
+    }
+    if (!tsagg__head_wants_compaction(st))
+        return;
+    tsagg__maint_wake(st);
+    if (tsagg__head_bytes(st) / HEAD_HARD_CAP >= st->opts.head_max_bytes) {
+        tsagg_compact_options co;
+        tsagg__maint_compact_options(st, &co);
+        compact_inline(st, &co);
+    }
 }
 
 /* Into the log, which hands them to the head (st->on_append). The events
  * are durable (or on their way, by the sync mode) once the log took them:
  * the head cannot fail the append, a head that could not take them is
  * rebuilt by the next query. Then what compaction consumed leaves the head,
- * and past its bound the append compacts. */
+ * and past its bound the head is compacted (keep_head_bounded). */
 static int append_indexed(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq,
                           int check_ts)
 {
@@ -473,8 +514,8 @@ static int append_indexed(tsagg_store *st, const tsagg_event *evs, size_t n, uin
     tsagg__head_prune_published(st, 0);
     /* Not during a bulk load: its thread holds the compaction lock, and
      * its events do not grow the head. */
-    if (!__atomic_load_n(&st->bulk_loads, __ATOMIC_SEQ_CST) && tsagg__head_must_compact(st))
-        compact_inline(st);
+    if (!__atomic_load_n(&st->bulk_loads, __ATOMIC_SEQ_CST))
+        keep_head_bounded(st);
     return 0;
 }
 
