@@ -22,6 +22,10 @@
  *      tsagg_options.head_max_bytes (TSAGG_MAINTAIN_NOW: whenever it is not
  *      empty). tsagg_compact()
  *      also merges the days and months it seals into one file each;
+ *      the background thread is woken for a step by the append that finds
+ *      the head past its bound, rather than wait for interval_ms (unless it
+ *      is backing off after a failure), and such appends do not compact
+ *      themselves below four times the bound (tsagg_options.head_max_bytes);
  *   2. merges once a span with several files ended an hour ago or more
  *      (late events: the whole span, as tsagg_merge() does), or a span
  *      holds merge_span_files files. The hour being written gets a file per

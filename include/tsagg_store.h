@@ -254,10 +254,15 @@ typedef struct tsagg_options {
 
     /* --- the head of uncompacted events --- */
     /* Memory of the head (the in-memory index of the events not compacted
-     * yet, docs/head.md) past which the store wants a compaction
-     * (maintenance runs one); past twice this, the append that crosses it
-     * compacts inline. Events are never refused for it. Default 256 MiB;
-     * at least 1 MiB. */
+     * yet, docs/head.md) past which the store wants a compaction. With a
+     * maintenance thread (maintenance below), the append that finds the
+     * head past it wakes the thread, which compacts at once, and returns;
+     * only past four times this (maintenance failing, or appends outrunning
+     * it) does the append compact inline, with the maintenance options'
+     * budget, threads and hook, after any compaction of the thread's in
+     * progress. Without one, past twice this, the append that crosses it
+     * compacts inline with the defaults. Events are never refused for it.
+     * Default 256 MiB; at least 1 MiB. */
     uint64_t head_max_bytes;
     /* The store's processing hook (tsagg_compact.h, tsagg_process_fn):
      * applied to every event as it enters the head, so that queries count

@@ -11,7 +11,11 @@
  *     open rebuilds counts exactly the log's events, every acknowledged one
  *     among them, and compaction then gives the same answer;
  *   - the memory bound: past head_max_bytes the store wants a compaction,
- *     past twice that the append compacts, and nothing is lost;
+ *     past twice that the append compacts, and nothing is lost; with a
+ *     maintenance thread, the append wakes it and never compacts itself
+ *     below four times the bound, and past it does (maintenance failing);
+ *   - a compaction prunes the head as soon as it publishes, before the
+ *     merges of the days it sealed;
  *   - distinct-count estimates are the same, to the last digit, from the
  *     head, from a file and the head, and from files compacted in two runs,
  *     merged or not;

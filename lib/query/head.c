@@ -7,9 +7,9 @@
  * strings not seen before: rows in a span buffer (spanbuf.h), a sequence
  * number per row, per merchant a list of row numbers, and a table of event
  * ids for retries. Past tsagg_options.head_max_bytes the store wants a compaction
- * (tsagg__head_wants_compaction, which maintenance honours); past twice
- * that, the append crossing it compacts inline (store.c). Events are never
- * refused.
+ * (tsagg__head_wants_compaction, which maintenance honours); further past
+ * it, the append compacts inline (store.c, keep_head_bounded). Events are
+ * never refused.
  */
 #include <errno.h>
 #include <fcntl.h>

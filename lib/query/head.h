@@ -100,7 +100,8 @@ void tsagg__head_add(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t
 size_t tsagg__head_bytes(tsagg_store *st);
 /* 1 once the head holds tsagg_options.head_max_bytes or more. */
 int tsagg__head_wants_compaction(tsagg_store *st);
-/* 1 once it holds twice that: the append compacts inline. */
+/* 1 once it holds twice that: without a maintenance thread, the append
+ * compacts inline (store.c). */
 int tsagg__head_must_compact(tsagg_store *st);
 /* Drop the events the published manifest says were compacted: the rows
  * left are copied to a new buffer in slices under the read lock, the write
