@@ -638,7 +638,7 @@ static tsagg_maintain_stats maintenance_status(tsagg_store *st)
  * goes on: appends up to two and a half times the bound never compact on
  * the appending thread, and maintenance (whose interval is far off)
  * compacts the head. */
-Test(head, maintenance_compacts_past_the_bound_not_the_append, .timeout = 120)
+Test(head, maintenance_compacts_past_the_bound_not_the_append)
 {
     const uint64_t bound = 1u << 20;
     struct spy s;
@@ -669,7 +669,7 @@ Test(head, maintenance_compacts_past_the_bound_not_the_append, .timeout = 120)
 /* Maintenance that cannot keep up (its compactions fail): memory stays
  * bounded, the appending thread compacting once the head is past four
  * times the bound, not before, and nothing is lost. */
-Test(head, appends_compact_past_the_hard_cap_when_maintenance_fails, .timeout = 120)
+Test(head, appends_compact_past_the_hard_cap_when_maintenance_fails)
 {
     const uint64_t bound = 1u << 20;
     struct spy s;

@@ -2,7 +2,8 @@
 # Load benchmark of tsagg-server on loopback with wrk (Debian's): single
 # events per request over keep-alive (Plausible), events through /batch
 # (UA, 20 per request) and /api/v1/events (1000 per request), queries, and
-# queries while events arrive. Prints wrk's requests/s and latency
+# queries while single events arrive, during the compaction of the backlog
+# the batched parts leave and after it. Prints wrk's requests/s and latency
 # percentiles for each, and the CPU time per request of the server and of
 # wrk; docs/benchmarks.md keeps a run.
 #
@@ -73,21 +74,30 @@ TSAGG_BENCH_KEY=$QK run "query" 0 -t2 -c4 -s "$HERE/query.lua" "$URL/api/v1/quer
 run "single event (plausible)" 1 -t2 -c256 -s "$HERE/plausible.lua" "$URL/api/event"
 run "UA /batch, 20 per request" 20 -t2 -c256 -s "$HERE/batch.lua" "$URL/batch"
 TSAGG_BENCH_KEY=$IK run "/api/v1/events, 1000 per" 1000 -t2 -c16 -s "$HERE/events.lua" "$URL/api/v1/events"
-# Both at once: single events in the background (compaction keeps up in
-# the background), queries measured. The batched parts above append faster
-# than compaction and leave millions of events uncompacted, whose catch-up
-# (an append's inline compaction on an offload thread, maintenance's, and
-# the prunes after them) would otherwise set this part's tail: maintenance
-# compacts them first, and the time that takes is printed.
+# Both at once: single events in the background at the highest rate one
+# wrk thread reaches, queries measured. Twice: first during the catch-up of
+# the backlog the batched parts above leave (millions of events appended
+# faster than compaction goes, which maintenance compacts meanwhile), then
+# once maintenance has compacted what is left (the time that takes is
+# printed).
+tail_events() { curl -s "$URL/metrics" | awk '$1 == "tsagg_server_tail_events" { print $2 }'; }
+mixed() { # NAME
+    wrk -d "${SECS}s" -t1 -c32 -s "$HERE/plausible.lua" "$URL/api/event" > "$T/ingest.out" &
+    local wrk_pid=$!
+    # A query held for seconds counts in the percentiles (wrk's default
+    # timeout, 2 s, would leave it out as a socket error).
+    TSAGG_BENCH_KEY=$QK run "$1" 0 -t1 -c4 --timeout 30s -s "$HERE/query.lua" "$URL/api/v1/query"
+    wait $wrk_pid
+    awk '/Requests\/sec/ { printf "%-28s %10.0f req/s (alongside)\n", "  single events meanwhile", $2 }' "$T/ingest.out"
+}
+printf "%-28s %10s events\n" "backlog left to compact" "$(tail_events)"
+mixed "query while catching up"
+printf "%-28s %10s events\n" "  backlog left after it" "$(tail_events)"
 t0=$(date +%s.%N)
 for _ in $(seq 200); do
     curl -s -o /dev/null -X POST -H "Authorization: Bearer $TSAGG_ADMIN_KEY" "$URL/api/v1/maintenance"
-    [ "$(curl -s "$URL/metrics" | awk '$1 == "tsagg_server_tail_events" { print $2 }')" = 0 ] && break
+    [ "$(tail_events)" = 0 ] && break
 done
 awk -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%-28s %10.1f s\n", "compacting what is left", t1 - t0 }'
-wrk -d "${SECS}s" -t1 -c32 -s "$HERE/plausible.lua" "$URL/api/event" > "$T/ingest.out" &
-WRK=$!
-TSAGG_BENCH_KEY=$QK run "query while ingesting" 0 -t1 -c4 -s "$HERE/query.lua" "$URL/api/v1/query"
-wait $WRK
-awk '/Requests\/sec/ { printf "%-28s %10.0f req/s (alongside)\n", "  single events meanwhile", $2 }' "$T/ingest.out"
+mixed "query while ingesting"
 kill -TERM $PID; wait $PID || true; PID=
