@@ -208,8 +208,11 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
     uint32_t i = (uint32_t)hash & mask;
     for (; p->group_table[i]; i = (i + 1) & mask) {
         size_t g = p->group_table[i] - 1;
-        /* Lengths, not strlen: a value may hold a NUL byte. */
-        if (p->group_lens[g] == len && !memcmp(p->group_keys[g], key, len)) {
+        /* The hash first: keys of one length (a site's page paths) would
+         * otherwise be compared byte by byte at every probe. Lengths, not
+         * strlen: a value may hold a NUL byte. */
+        if (p->group_hashes[g] == hash && p->group_lens[g] == len &&
+            !memcmp(p->group_keys[g], key, len)) {
             *group = p->group_table[i] - 1;
             return 0;
         }
@@ -234,6 +237,10 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
         if (!l)
             return -ENOMEM;
         p->group_lens = l;
+        uint64_t *h = realloc(p->group_hashes, cap * sizeof *h);
+        if (!h)
+            return -ENOMEM;
+        p->group_hashes = h;
         p->groups_cap = cap;
     }
     char *copy = malloc(len + 1);
@@ -248,6 +255,7 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
     }
     p->group_keys[p->ngroups] = copy;
     p->group_lens[p->ngroups] = len;
+    p->group_hashes[p->ngroups] = hash;
     p->group_table[i] = (uint32_t)p->ngroups + 1;
     *group = p->ngroups++;
     if (p->ngroups * 2 > p->group_table_cap) {
@@ -256,7 +264,7 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
         if (!t)
             return -ENOMEM;
         for (size_t g = 0; g < p->ngroups; g++) {
-            uint32_t j = (uint32_t)XXH3_64bits(p->group_keys[g], p->group_lens[g]) & (cap - 1);
+            uint32_t j = (uint32_t)p->group_hashes[g] & (cap - 1);
             while (t[j])
                 j = (j + 1) & (cap - 1);
             t[j] = (uint32_t)g + 1;
@@ -461,6 +469,7 @@ void tsagg__qplan_free(qplan *p)
     tsagg__vacc_free(&p->va);
     free(p->group_keys);
     free(p->group_lens);
+    free(p->group_hashes);
     free(p->group_table);
     free(p->count);
     free(p->sum);

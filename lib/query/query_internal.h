@@ -95,6 +95,7 @@ typedef struct qplan {
      * cells_cap. */
     char **group_keys;
     size_t *group_lens;
+    uint64_t *group_hashes; /* XXH3 of each key */
     size_t ngroups, groups_cap;
     uint32_t *group_table; /* open addressing over keys: group + 1 */
     uint32_t group_table_cap;
