@@ -112,10 +112,11 @@ struct tsagg__pcent {
     _Atomic(_Atomic(slice *) *) gcols; /* ngroups x ncols, NULL until first used */
     _Atomic size_t bytes; /* decoded data cached here */
     int fm[TSAGG_SCHEMA_MAX_FIELDS], fd[TSAGG_SCHEMA_MAX_FIELDS];
-    /* Per string column (the event name, then dimensions): the XXH3 of
-     * each dictionary string, 0 until a group-by meets its code; NULL until
-     * a group-by reads the column. */
-    _Atomic(_Atomic uint64_t *) dict_hash[1 + TSAGG_SCHEMA_MAX_FIELDS];
+    /* Per string column (the event name, then dimensions): the handle-wide
+     * id of each dictionary string (intern.h) + 1, 0 until a group-by meets
+     * its code, NO_ID when the handle's table is full; NULL until a
+     * group-by reads the column. */
+    _Atomic(_Atomic uint32_t *) dict_id[1 + TSAGG_SCHEMA_MAX_FIELDS];
 };
 
 struct tsagg__part_cache {
@@ -128,6 +129,7 @@ struct tsagg__part_cache {
     uint64_t trimmed_version; /* manifest version of the last complete trim */
     int trimmed;              /* trimmed_version is meaningful */
     tsagg__dctx_pool dctx;    /* shared by every file of the cache */
+    tsagg__intern *intern;    /* ids of the files' dictionary strings */
 };
 
 static struct tsagg__part_cache *cache_of(tsagg_store *st)
@@ -135,6 +137,10 @@ static struct tsagg__part_cache *cache_of(tsagg_store *st)
     pthread_mutex_lock(&st->catalog_mu);
     if (!st->part_cache) {
         struct tsagg__part_cache *c = calloc(1, sizeof *c);
+        if (c && !(c->intern = tsagg__intern_new())) {
+            free(c);
+            c = NULL;
+        }
         if (c) {
             pthread_mutex_init(&c->mu, NULL);
             tsagg__dctx_pool_init(&c->dctx);
@@ -453,38 +459,57 @@ static int is_code_col(const tsagg__pcent *e, uint32_t col)
     return col == TSAGG__COL_EVENT || (col >= TSAGG__COL_DIM0 && col < TSAGG__COL_DIM0 + ndims);
 }
 
-int tsagg__pcent_dict_hashes(tsagg__pcent *e, uint32_t col, _Atomic uint64_t **out)
+/* dict_id's mark of a code whose string has no id (the table is full). */
+#define NO_ID UINT32_MAX
+
+int tsagg__pcent_dict_ids(tsagg__pcent *e, uint32_t col, _Atomic uint32_t **out)
 {
     uint32_t i = col == TSAGG__COL_EVENT ? 0 : col - TSAGG__COL_DIM0 + 1;
     if (col != TSAGG__COL_EVENT && (col < TSAGG__COL_DIM0 || i > TSAGG_SCHEMA_MAX_FIELDS))
         return TSAGG_EARG;
-    _Atomic uint64_t *h = atomic_load_explicit(&e->dict_hash[i], memory_order_acquire);
-    if (!h) {
+    _Atomic uint32_t *ids = atomic_load_explicit(&e->dict_id[i], memory_order_acquire);
+    if (!ids) {
         uint32_t n = tsagg__part_dict_size(e->p, col);
-        h = calloc(n ? n : 1, sizeof *h); /* all 0: not hashed yet */
-        if (!h)
+        ids = calloc(n ? n : 1, sizeof *ids); /* all 0: not known yet */
+        if (!ids)
             return -ENOMEM;
-        _Atomic uint64_t *expected = NULL;
-        if (!atomic_compare_exchange_strong_explicit(&e->dict_hash[i], &expected, h,
+        _Atomic uint32_t *expected = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&e->dict_id[i], &expected, ids,
                                                      memory_order_acq_rel,
                                                      memory_order_acquire)) {
-            free((void *)h); /* another thread published it first */
-            h = expected;
+            free((void *)ids); /* another thread published it first */
+            ids = expected;
         }
     }
-    *out = h;
+    *out = ids;
     return 0;
 }
 
-uint64_t tsagg__pcent_key_hash(_Atomic uint64_t *hashes, uint32_t code, const char *key,
-                               size_t len)
+int tsagg__pcent_code_id(tsagg_store *st, tsagg__pcent *e, uint32_t col, _Atomic uint32_t *ids,
+                         uint32_t code, uint32_t *id)
 {
-    uint64_t h = atomic_load_explicit(&hashes[code], memory_order_relaxed);
-    if (h == 0) { /* not hashed yet (or a key whose hash is 0: hashed each time) */
-        h = XXH3_64bits(key, len);
-        atomic_store_explicit(&hashes[code], h, memory_order_relaxed);
+    /* Acquire: the id's key, written by the thread that gave it, is read
+     * without the table's lock. */
+    uint32_t v = atomic_load_explicit(&ids[code], memory_order_acquire);
+    if (v == NO_ID)
+        return 1;
+    if (v) {
+        *id = v - 1;
+        return 0;
     }
-    return h;
+    const char *key;
+    size_t len;
+    int rc = tsagg__part_dict_get(e->p, col, code, &key, &len);
+    if (rc == 0)
+        rc = tsagg__intern_id(st->part_cache->intern, key, len, XXH3_64bits(key, len), id);
+    if (rc >= 0)
+        atomic_store_explicit(&ids[code], rc ? NO_ID : *id + 1, memory_order_release);
+    return rc;
+}
+
+const tsagg__intern_str *tsagg__partcache_key(tsagg_store *st, uint32_t id)
+{
+    return tsagg__intern_key(st->part_cache->intern, id);
 }
 
 unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col)
@@ -793,8 +818,8 @@ static void evict(struct tsagg__part_cache *c)
 static void entry_free(struct tsagg__part_cache *c, tsagg__pcent *e)
 {
     drop_rollups(c, e);
-    for (size_t i = 0; i < sizeof e->dict_hash / sizeof e->dict_hash[0]; i++)
-        free((void *)atomic_load_explicit(&e->dict_hash[i], memory_order_relaxed));
+    for (size_t i = 0; i < sizeof e->dict_id / sizeof e->dict_id[0]; i++)
+        free((void *)atomic_load_explicit(&e->dict_id[i], memory_order_relaxed));
     free(e->dir);
     tsagg__part_close(e->p);
     free(e);
@@ -969,6 +994,15 @@ int tsagg__partcache_set_budget(tsagg_store *st, size_t bytes)
     return 0;
 }
 
+int tsagg__partcache_set_intern_limit(tsagg_store *st, uint32_t max_ids)
+{
+    struct tsagg__part_cache *c = cache_of(st);
+    if (!c)
+        return -ENOMEM;
+    tsagg__intern_set_limit(c->intern, max_ids);
+    return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -1025,6 +1059,7 @@ void tsagg__partcache_free(tsagg_store *st)
         entry_free(c, c->e[i]);
     free(c->e);
     tsagg__dctx_pool_destroy(&c->dctx);
+    tsagg__intern_free(c->intern);
     pthread_mutex_destroy(&c->mu);
     free(c);
     st->part_cache = NULL;

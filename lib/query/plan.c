@@ -276,6 +276,54 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
     return 0;
 }
 
+/* The id table's slot of an id. */
+static uint32_t id_slot(uint32_t id, uint32_t cap)
+{
+    return (uint32_t)(((uint64_t)id * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & (cap - 1);
+}
+
+int tsagg__qplan_id_group(const qplan *p, uint32_t id, size_t *group)
+{
+    if (!p->id_table)
+        return 1;
+    uint32_t mask = p->id_table_cap - 1;
+    uint64_t want = (uint64_t)id + 1;
+    for (uint32_t i = id_slot(id, p->id_table_cap); p->id_table[i]; i = (i + 1) & mask)
+        if (p->id_table[i] >> 32 == want) {
+            uint32_t g = (uint32_t)p->id_table[i];
+            *group = g == UINT32_MAX ? QGROUP_SKIP : g;
+            return 0;
+        }
+    return 1;
+}
+
+int tsagg__qplan_map_id(qplan *p, uint32_t id, size_t group)
+{
+    if ((p->nids + 1) * 2 > p->id_table_cap) {
+        uint32_t cap = p->id_table_cap ? p->id_table_cap * 2 : 256;
+        uint64_t *t = calloc(cap, sizeof *t);
+        if (!t)
+            return -ENOMEM;
+        for (uint32_t j = 0; j < p->id_table_cap; j++) {
+            if (!p->id_table[j])
+                continue;
+            uint32_t i = id_slot((uint32_t)(p->id_table[j] >> 32) - 1, cap);
+            while (t[i])
+                i = (i + 1) & (cap - 1);
+            t[i] = p->id_table[j];
+        }
+        free(p->id_table);
+        p->id_table = t;
+        p->id_table_cap = cap;
+    }
+    uint32_t mask = p->id_table_cap - 1, i = id_slot(id, p->id_table_cap);
+    while (p->id_table[i])
+        i = (i + 1) & mask;
+    p->id_table[i] = ((uint64_t)id + 1) << 32 | (group == QGROUP_SKIP ? UINT32_MAX : (uint32_t)group);
+    p->nids++;
+    return 0;
+}
+
 int tsagg__qplan_add(qplan *p, size_t cell, uint64_t user, uint64_t session, const double *meas)
 {
     p->count[cell]++;
@@ -470,6 +518,7 @@ void tsagg__qplan_free(qplan *p)
     free(p->group_keys);
     free(p->group_lens);
     free(p->group_hashes);
+    free(p->id_table);
     free(p->group_table);
     free(p->count);
     free(p->sum);
@@ -482,6 +531,8 @@ void tsagg__qplan_free(qplan *p)
     free(p->xsessions);
     free(p->starts);
     free(p->scratch);
+    free(p->code_count);
+    free(p->code_touched);
     memset(p, 0, sizeof *p);
 }
 

@@ -99,6 +99,11 @@ typedef struct qplan {
     size_t ngroups, groups_cap;
     uint32_t *group_table; /* open addressing over keys: group + 1 */
     uint32_t group_table_cap;
+    /* The groups of the handle-wide ids of keys (intern.h) met so far:
+     * open addressing, (id + 1) << 32 | group (UINT32_MAX: skipped), 0
+     * empty; NULL until the first. */
+    uint64_t *id_table;
+    uint32_t id_table_cap, nids;
     size_t cells_cap;
     uint64_t *count;
     double *sum, *nval, *vmin, *vmax; /* per measure x cell */
@@ -107,6 +112,10 @@ typedef struct qplan {
     idset *xusers, *xsessions;        /* exact mode */
     vacc va;                          /* need_visits or need_new_users */
     void *scratch;                    /* the row scan's column buffers */
+    /* Counts by dictionary code of the file being scanned (scan_part.c),
+     * all 0 between files, and a bit per code whose count may not be. */
+    uint64_t *code_count, *code_touched;
+    uint32_t code_count_cap;
 } qplan;
 
 /* planner (plan.c). totals: one cell per group (the ranking pass). */
@@ -122,6 +131,11 @@ int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group);
 /* The same with the key's XXH3 given (tsagg__pcent_dict_hashes). */
 int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t hash,
                               size_t *group);
+/* The group a handle-wide key id (tsagg__pcent_code_id) was mapped to by
+ * map_id: 0 and *group (maybe QGROUP_SKIP), 1 when it was not. */
+int tsagg__qplan_id_group(const qplan *p, uint32_t id, size_t *group);
+/* Remember that key id's group is group (< UINT32_MAX, or QGROUP_SKIP). */
+int tsagg__qplan_map_id(qplan *p, uint32_t id, size_t group);
 /* The bucket of an instant inside [from, to). */
 size_t tsagg__qplan_bucket(const qplan *p, int64_t ts);
 

@@ -60,9 +60,12 @@ typedef struct pscan {
                                                    passes, NOCOL: several */
     uint32_t *group_of;                         /* code -> group + 1, 0 unknown */
     uint32_t group_dict;                        /* column of group_of, or NOCOL */
-    _Atomic uint64_t *group_hash;               /* code -> XXH3 of its string */
+    _Atomic uint32_t *group_ids;                /* code -> handle-wide id (partcache.h) */
     uint64_t *code_count; /* one-bucket counts by group-by code, added to the
-                             groups when the file is done; NULL: not used */
+                             groups when the file is done; NULL: not used
+                             (the plan's, all 0 between files) */
+    uint64_t *touched;    /* bit per code whose counter may be non-zero */
+    int all_touched;      /* or any counter may be */
     uint32_t ncodes;      /* of the group-by dictionary */
     int by_code;          /* the rows scanned outnumber the codes enough */
     int fm[TSAGG_QUERY_MAX_METRICS];            /* plan measure -> file measure or -1 */
@@ -80,7 +83,6 @@ static uint32_t col_of(const pscan *s, int qcol)
 
 static void pscan_free(pscan *s)
 {
-    free(s->code_count);
     for (uint32_t i = 0; i < TSAGG_QUERY_MAX_FILTERS; i++)
         free(s->allowed[i]);
     free(s->group_of);
@@ -136,12 +138,8 @@ static int pscan_init(pscan *s, qplan *p, tsagg__pcent *ent)
     }
     if (p->group_col != QCOL_NONE) {
         s->group_dict = col_of(s, p->group_col);
-        uint32_t n = s->group_dict == NOCOL ? 0 : tsagg__part_dict_size(part, s->group_dict);
-        s->group_of = calloc(n + 1, sizeof *s->group_of);
-        if (!s->group_of)
-            return -ENOMEM;
         if (s->group_dict != NOCOL) {
-            int rc = tsagg__pcent_dict_hashes(ent, s->group_dict, &s->group_hash);
+            int rc = tsagg__pcent_dict_ids(ent, s->group_dict, &s->group_ids);
             if (rc != 0)
                 return rc;
         }
@@ -153,29 +151,50 @@ static int pscan_init(pscan *s, qplan *p, tsagg__pcent *ent)
 #define SKIP_CODE UINT32_MAX
 
 /* The query group of a dictionary code of the group-by column (QGROUP_SKIP:
- * not one the plan keeps). */
+ * not one the plan keeps), found by the code's handle-wide id. */
+static int lookup_group(pscan *s, uint32_t code, size_t *group)
+{
+    int rc = 1;
+    uint32_t id;
+    if (s->group_ids &&
+        (rc = tsagg__pcent_code_id(s->p->st, s->ent, s->group_dict, s->group_ids, code, &id)) == 0 &&
+        (rc = tsagg__qplan_id_group(s->p, id, group)) == 1) {
+        /* The plan meets this key for the first time: by its string once. */
+        const tsagg__intern_str *k = tsagg__partcache_key(s->p->st, id);
+        if ((rc = tsagg__qplan_group_hashed(s->p, k->s, k->len, k->hash, group)) == 0)
+            rc = tsagg__qplan_map_id(s->p, id, *group);
+    }
+    if (rc == 1) { /* no id: by string */
+        const char *str = "";
+        size_t len = 0;
+        rc = 0;
+        if (s->group_dict != NOCOL)
+            rc = tsagg__part_dict_get(s->part, s->group_dict, code, &str, &len);
+        if (rc == 0)
+            rc = tsagg__qplan_group(s->p, str, len, group);
+    }
+    return rc;
+}
+
+/* The same, remembered in group_of for the rows that follow (allocated on
+ * first use: counts by code look each code up once and need none). */
 static int group_of_code(pscan *s, uint32_t code, size_t *group)
 {
     if (s->p->group_col == QCOL_NONE) {
         *group = 0;
         return 0;
     }
+    if (!s->group_of) {
+        uint32_t n = s->group_dict == NOCOL ? 0 : tsagg__part_dict_size(s->part, s->group_dict);
+        if (!(s->group_of = calloc(n + 1, sizeof *s->group_of)))
+            return -ENOMEM;
+    }
     uint32_t known = s->group_of[code];
     if (known) {
         *group = known == SKIP_CODE ? QGROUP_SKIP : known - 1;
         return 0;
     }
-    const char *str = "";
-    size_t len = 0;
-    int rc = 0;
-    if (s->group_dict != NOCOL)
-        rc = tsagg__part_dict_get(s->part, s->group_dict, code, &str, &len);
-    if (rc == 0 && s->group_hash)
-        rc = tsagg__qplan_group_hashed(s->p, str, len,
-                                       tsagg__pcent_key_hash(s->group_hash, code, str, len),
-                                       group);
-    else if (rc == 0)
-        rc = tsagg__qplan_group(s->p, str, len, group);
+    int rc = lookup_group(s, code, group);
     if (rc == 0)
         s->group_of[code] = *group == QGROUP_SKIP ? SKIP_CODE : (uint32_t)*group + 1;
     return rc;
@@ -364,7 +383,7 @@ typedef struct chunk {
 /* The group of a row's code: the partition's memo, else the plan's table. */
 static inline int row_group(pscan *s, uint32_t code, size_t *grp)
 {
-    uint32_t known = s->group_of[code];
+    uint32_t known = s->group_of ? s->group_of[code] : 0;
     if (known && known != SKIP_CODE) {
         *grp = known - 1;
         return 0;
@@ -516,23 +535,31 @@ static inline uint64_t eq_mask64(const uint8_t *c, uint8_t eq)
  * is eq (--where country=US): the rows are compared 64 at a time into a
  * bit mask (which vectorises), and only the matching rows, a fraction of a
  * busy merchant's, touch the counters. */
-static void count_one_code(uint64_t *cnt, const uint8_t *cv, uint8_t eq, codev group, uint32_t n)
+static void count_one_code(uint64_t *cnt, uint64_t *touched, const uint8_t *cv, uint8_t eq,
+                           codev group, uint32_t n)
 {
+#define TOUCH(code)                                                                            \
+    do {                                                                                       \
+        uint32_t c_ = (code);                                                                  \
+        cnt[c_]++;                                                                             \
+        touched[c_ >> 6] |= UINT64_C(1) << (c_ & 63);                                          \
+    } while (0)
     uint32_t i = 0;
     for (; i + 64 <= n; i += 64) {
         uint64_t mask = eq_mask64(cv + i, eq);
         if (group.bytes == 2) {
             const uint16_t *gv = (const uint16_t *)group.v + i;
             for (; mask; mask &= mask - 1)
-                cnt[gv[__builtin_ctzll(mask)]]++;
+                TOUCH(gv[__builtin_ctzll(mask)]);
         } else {
             for (; mask; mask &= mask - 1)
-                cnt[code_at(group, i + (uint32_t)__builtin_ctzll(mask))]++;
+                TOUCH(code_at(group, i + (uint32_t)__builtin_ctzll(mask)));
         }
     }
     for (; i < n; i++)
         if (cv[i] == eq)
-            cnt[code_at(group, i)]++;
+            TOUCH(code_at(group, i));
+#undef TOUCH
 }
 
 /* Counts of n rows in one bucket of a one-bucket question (a top N of
@@ -552,9 +579,11 @@ static void count_by_code(pscan *s, colbufs *c, const chunk *k, uint32_t n)
             only = f;
         }
     if (active == 1 && k->codes[only].bytes == 1 && s->only[only] != NOCOL) {
-        count_one_code(cnt, k->codes[only].v, (uint8_t)s->only[only], k->group, n);
+        count_one_code(cnt, s->touched, k->codes[only].v, (uint8_t)s->only[only], k->group, n);
         return;
     }
+    /* Every row adds to its code's counter (maybe 0): all are looked at. */
+    s->all_touched = 1;
     if (active == 1 && k->codes[only].bytes == 1 && k->group.bytes == 2) {
         const uint8_t *ok = s->allowed[only], *cv = k->codes[only].v;
         const uint16_t *gv = k->group.v;
@@ -582,17 +611,45 @@ static void count_by_code(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 /* Rows per group-by code from which counting by code pays. */
 #define BY_CODE_ROWS_PER_CODE 4
 
-/* Add the file's code_count to the groups. */
+/* Point code_count and touched at the plan's counters, grown to the
+ * file's codes (they stay all 0 between files: a busy merchant's day file
+ * has tens of thousands of page codes, of which a query meets a few). */
+static int code_counters(pscan *s)
+{
+    qplan *p = s->p;
+    /* Whole words of touched bits: the codes past the file's are 0. */
+    uint32_t n = (s->ncodes + 63) / 64 * 64;
+    if (p->code_count_cap < n) {
+        free(p->code_count);
+        free(p->code_touched);
+        p->code_count = calloc(n, sizeof *p->code_count);
+        p->code_touched = calloc((n + 63) / 64, sizeof *p->code_touched);
+        p->code_count_cap = p->code_count && p->code_touched ? n : 0;
+        if (!p->code_count_cap)
+            return -ENOMEM;
+    }
+    s->code_count = p->code_count;
+    s->touched = p->code_touched;
+    return 0;
+}
+
+/* Add the file's code_count to the groups, the touched codes only, and
+ * leave the counters all 0. */
 static int flush_code_counts(pscan *s)
 {
     qplan *p = s->p;
     int rc = 0;
-    for (uint32_t code = 0; rc == 0 && code < s->ncodes; code++) {
-        if (!s->code_count[code])
-            continue;
-        size_t g;
-        if ((rc = group_of_code(s, code, &g)) == 0 && g != QGROUP_SKIP)
-            p->count[tsagg__qplan_cell(p, g, 0)] += s->code_count[code];
+    for (uint32_t w = 0; w < (s->ncodes + 63) / 64; w++) {
+        uint64_t bits = s->all_touched ? UINT64_MAX : s->touched[w];
+        s->touched[w] = 0;
+        for (; bits; bits &= bits - 1) {
+            uint32_t code = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            uint64_t n = s->code_count[code];
+            s->code_count[code] = 0;
+            size_t g;
+            if (n && rc == 0 && (rc = lookup_group(s, code, &g)) == 0 && g != QGROUP_SKIP)
+                p->count[tsagg__qplan_cell(p, g, 0)] += n;
+        }
     }
     return rc;
 }
@@ -604,11 +661,9 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
     int grouped = p->group_col != QCOL_NONE;
     if (s->by_code && grouped && !k->ts && p->nbuckets == 1 && !p->need_measures &&
         !p->need_users && !p->need_sessions) {
-        if (!s->code_count) {
-            s->code_count = calloc(s->ncodes ? s->ncodes : 1, sizeof *s->code_count);
-            if (!s->code_count)
-                return -ENOMEM;
-        }
+        int rc = s->code_count ? 0 : code_counters(s);
+        if (rc != 0)
+            return rc;
         count_by_code(s, c, k, n);
         return 0;
     }
