@@ -562,6 +562,20 @@ static void count_one_code(uint64_t *cnt, uint64_t *touched, const uint8_t *cv, 
 #undef TOUCH
 }
 
+/* The rows of n (up to G) whose 1-byte code is eq, into sel; how many. */
+static uint32_t select_one_code(uint16_t *sel, const uint8_t *cv, uint8_t eq, uint32_t n)
+{
+    uint32_t m = 0, i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (uint64_t mask = eq_mask64(cv + i, eq); mask; mask &= mask - 1)
+            sel[m++] = (uint16_t)(i + (uint32_t)__builtin_ctzll(mask));
+    for (; i < n; i++) {
+        sel[m] = (uint16_t)i;
+        m += cv[i] == eq;
+    }
+    return m;
+}
+
 /* Counts of n rows in one bucket of a one-bucket question (a top N of
  * pages over a week), grouped: per row, whether it passes the filters,
  * then its group-by code's counter; no selection vector, no group lookup
@@ -690,9 +704,15 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         p->count[tsagg__qplan_cell(p, 0, k->bucket)] += kept;
         return 0;
     }
-    /* Selection vector: rows in range, then narrowed by each filter. */
-    uint32_t m = 0;
-    if (!k->ts) {
+    /* Selection vector: rows in range, then narrowed by each filter (a
+     * first filter of one value on 1-byte codes selects by bit masks). */
+    uint32_t m = 0, selected = NOCOL;
+    for (uint32_t f = 0; !k->ts && selected == NOCOL && f < p->nfilters; f++)
+        if (k->codes[f].v)
+            selected = k->codes[f].bytes == 1 && s->only[f] != NOCOL ? f : TSAGG_QUERY_MAX_FILTERS;
+    if (selected < TSAGG_QUERY_MAX_FILTERS) {
+        m = select_one_code(c->sel, k->codes[selected].v, (uint8_t)s->only[selected], n);
+    } else if (!k->ts) {
         for (uint32_t i = 0; i < n; i++)
             c->sel[i] = (uint16_t)i;
         m = n;
@@ -703,7 +723,7 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         }
     }
     for (uint32_t f = 0; m && f < p->nfilters; f++) {
-        if (!k->codes[f].v)
+        if (!k->codes[f].v || f == selected)
             continue;
         const uint8_t *ok = s->allowed[f];
         uint32_t kept = 0;
