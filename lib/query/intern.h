@@ -20,8 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TSAGG__INTERN_MAX_IDS (1u << 20)
-#define TSAGG__INTERN_MAX_BYTES ((size_t)64 << 20)
+/* About 20 MiB a handle at the most: 24-byte entries, a table of 4-byte
+ * slots at most half full, and the strings with their allocations. */
+#define TSAGG__INTERN_MAX_IDS (1u << 18)
+#define TSAGG__INTERN_MAX_BYTES ((size_t)8 << 20)
 
 /* The string of an id, its length and its XXH3. */
 typedef struct tsagg__intern_str {

@@ -33,6 +33,11 @@
  * the handle passes tsagg_options.query_cache_bytes, that of the least
  * recently used unreferenced files is dropped down to three quarters.
  *
+ * Per file and string column, the handle-wide id (intern.h) of each
+ * dictionary code a group-by met, so that queries map a file's codes to
+ * their groups by number; the ids themselves are the cache's, kept until
+ * close (bounded, not part of the budget).
+ *
  * Trimming compares the cache with a manifest, which only matters when the
  * manifest changed: it is skipped while the version is the one last trimmed
  * against and nothing was left behind in use.

@@ -25,7 +25,10 @@
  * question allows: counts alone of a merchant's time-sorted rows by a
  * binary search per bucket; a one-bucket group-by over many rows by a
  * counter per dictionary code of the file; distinct ids by runs of rows of
- * one cell, mixed in one loop and inserted together.
+ * one cell, mixed in one loop and inserted together; the rows of a filter
+ * of one value on 1-byte codes (a country) by compare masks of 64 rows.
+ * A group-by's codes find their groups by the handle-wide ids of their
+ * strings (intern.h), not by the strings.
  */
 #include <errno.h>
 #include <math.h>
