@@ -231,6 +231,7 @@ static int qrollup_build(tsagg__part *p, const tsagg__merchant_entry *me,
     for (uint32_t i = 0; i < r.n; i++) {
         uint32_t k = idx[r.event[i]] - 1;
         q->ev_count[k] += r.count[i];
+        q->total += r.count[i];
         for (uint32_t m = 0; m < nm; m++)
             q->ev_sums[(size_t)k * nm + m] += r.sums[(size_t)i * nm + m];
     }

@@ -38,6 +38,7 @@ typedef struct tsagg__qrollup {
     int sketches;        /* users, sessions and named_* are set */
     uint32_t *ev_code;   /* nev, ascending */
     uint64_t *ev_count;  /* nev */
+    uint64_t total;      /* the sum of ev_count: the hour's events */
     double *ev_sums;     /* nev x nmeasures, event-major */
     uint32_t *named_event; /* nnamed, ascending */
     tsagg__hll_view users, sessions;

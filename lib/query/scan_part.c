@@ -268,7 +268,12 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, const tsagg__hour_seg
      * per-event totals. Otherwise the per-minute entries. */
     int whole = p->from <= lo && p->to >= hi && b == tsagg__qplan_bucket(p, hi - 1);
     int rc = 0;
-    for (uint32_t k = 0; whole && rc == 0 && k < qr->nev; k++) {
+    /* Counts alone, nothing to filter or group (an hourly series): the
+     * hour's total. */
+    int total = whole && p->nfilters == 0 && p->group_col == QCOL_NONE && !p->need_measures;
+    if (total)
+        p->count[tsagg__qplan_cell(p, 0, b)] += qr->total;
+    for (uint32_t k = 0; whole && !total && rc == 0 && k < qr->nev; k++) {
         uint32_t code = qr->ev_code[k];
         if (!event_passes(s, code))
             continue;
