@@ -549,8 +549,8 @@ static void count_one_code(uint64_t *cnt, uint64_t *touched, const uint8_t *cv, 
 #define TOUCH(code)                                                                            \
     do {                                                                                       \
         uint32_t c_ = (code);                                                                  \
-        cnt[c_]++;                                                                             \
-        touched[c_ >> 6] |= UINT64_C(1) << (c_ & 63);                                          \
+        if (__builtin_expect(cnt[c_]++ == 0, 0))                                               \
+            touched[c_ >> 6] |= UINT64_C(1) << (c_ & 63);                                      \
     } while (0)
     uint32_t i = 0;
     for (; i + 64 <= n; i += 64) {
