@@ -533,6 +533,8 @@ void tsagg__qplan_free(qplan *p)
     free(p->scratch);
     free(p->code_count);
     free(p->code_touched);
+    free(p->memo);
+    free(p->memo_set);
     memset(p, 0, sizeof *p);
 }
 

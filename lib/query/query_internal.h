@@ -116,6 +116,10 @@ typedef struct qplan {
      * all 0 between files, and a bit per code whose count may not be. */
     uint64_t *code_count, *code_touched;
     uint32_t code_count_cap;
+    /* The groups of the dictionary codes of the file being scanned + 1, 0
+     * unknown, all 0 between files (scan_part.c), and the codes set. */
+    uint32_t *memo, *memo_set;
+    uint32_t memo_cap, nmemo_set;
 } qplan;
 
 /* planner (plan.c). totals: one cell per group (the ranking pass). */

@@ -61,7 +61,8 @@ typedef struct pscan {
     uint8_t *allowed[TSAGG_QUERY_MAX_FILTERS];  /* per filter: code -> passes */
     uint32_t only[TSAGG_QUERY_MAX_FILTERS];     /* per filter: the one code that
                                                    passes, NOCOL: several */
-    uint32_t *group_of;                         /* code -> group + 1, 0 unknown */
+    uint32_t *group_of; /* code -> group + 1, 0 unknown: the plan's memo
+                           (query_internal.h), NULL until first used */
     uint32_t group_dict;                        /* column of group_of, or NOCOL */
     _Atomic uint32_t *group_ids;                /* code -> handle-wide id (partcache.h) */
     uint64_t *code_count; /* one-bucket counts by group-by code, added to the
@@ -88,7 +89,11 @@ static void pscan_free(pscan *s)
 {
     for (uint32_t i = 0; i < TSAGG_QUERY_MAX_FILTERS; i++)
         free(s->allowed[i]);
-    free(s->group_of);
+    /* The memo back to all 0 for the next file. */
+    qplan *p = s->p;
+    for (uint32_t i = 0; s->group_of && i < p->nmemo_set; i++)
+        p->memo[p->memo_set[i]] = 0;
+    p->nmemo_set = 0;
 }
 
 /* Whether a filter accepts "", the value of a column the file lacks. */
@@ -179,18 +184,29 @@ static int lookup_group(pscan *s, uint32_t code, size_t *group)
     return rc;
 }
 
-/* The same, remembered in group_of for the rows that follow (allocated on
- * first use: counts by code look each code up once and need none). */
+/* The same, remembered in group_of for the rows that follow (on first use:
+ * counts by code look each code up once and need none). The memo is the
+ * plan's, grown to the file's codes and all 0 between files: a file's page
+ * dictionary has tens of thousands of codes, a merchant's rows a few. */
 static int group_of_code(pscan *s, uint32_t code, size_t *group)
 {
     if (s->p->group_col == QCOL_NONE) {
         *group = 0;
         return 0;
     }
+    qplan *p = s->p;
     if (!s->group_of) {
-        uint32_t n = s->group_dict == NOCOL ? 0 : tsagg__part_dict_size(s->part, s->group_dict);
-        if (!(s->group_of = calloc(n + 1, sizeof *s->group_of)))
-            return -ENOMEM;
+        uint32_t n = 1 + (s->group_dict == NOCOL ? 0 : tsagg__part_dict_size(s->part, s->group_dict));
+        if (p->memo_cap < n) {
+            free(p->memo);
+            free(p->memo_set);
+            p->memo = calloc(n, sizeof *p->memo);
+            p->memo_set = malloc(n * sizeof *p->memo_set);
+            p->memo_cap = p->memo && p->memo_set ? n : 0;
+            if (!p->memo_cap)
+                return -ENOMEM;
+        }
+        s->group_of = p->memo;
     }
     uint32_t known = s->group_of[code];
     if (known) {
@@ -198,8 +214,10 @@ static int group_of_code(pscan *s, uint32_t code, size_t *group)
         return 0;
     }
     int rc = lookup_group(s, code, group);
-    if (rc == 0)
+    if (rc == 0) {
         s->group_of[code] = *group == QGROUP_SKIP ? SKIP_CODE : (uint32_t)*group + 1;
+        p->memo_set[p->nmemo_set++] = code;
+    }
     return rc;
 }
 
