@@ -19,11 +19,12 @@
  * columns of whole row groups, for busy merchants (whose rows fill row
  * groups), small merchants' views and scans of every merchant: one
  * slot per (group, column), allocated on first use; dictionary codes kept
- * in 1 or 2 bytes when the file's dictionary allows. A direct-mapped table
- * of hints (merchant id -> slot; up to MAX_HINT_BITS bits, allocated on
- * first use) finds a merchant looked up
- * before without the reader, whose lookups take its lock, and remembers a
- * merchant the file does not hold. Every pointer is filled once with an
+ * in 1 or 2 bytes when the file's dictionary allows. A two-way table of
+ * hints (merchant id -> slot; MIN_HINT_BITS to MAX_HINT_BITS bits, about
+ * four slots a merchant of the file, allocated on first use) finds a
+ * merchant looked up before without the reader, whose lookups take its
+ * lock, and remembers a merchant the file does not hold (an hour file is
+ * asked for every merchant a dashboard shows, most of them absent). Every pointer is filled once with an
  * atomic compare-and-swap (two
  * threads may decode the same thing; one copy is kept) and read without a
  * lock; a hint may be overwritten by another merchant's slot, and is
@@ -53,7 +54,8 @@
 
 #define CHUNK 256     /* merchant slots per directory chunk */
 #define SLICE_COLS 16 /* column slices cached per merchant and file */
-#define MAX_HINT_BITS 10 /* at most 1024 merchant id -> slot hints per file */
+#define MIN_HINT_BITS 11 /* 2048 to 8192 merchant id -> slot hints per file */
+#define MAX_HINT_BITS 13
 #define SPAN_SLOTS 8  /* span sketches cached per merchant and file */
 
 /* A decoded column of one merchant's rows, or of a row group. */
@@ -343,10 +345,10 @@ static hslot *hints_of(tsagg_store *st, tsagg__pcent *e)
     return expected;
 }
 
-static size_t hint_of(const tsagg__pcent *e, uint64_t merchant)
-{
-    return (size_t)((merchant * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - e->hint_bits));
-}
+/* The merchant's hash: its first hint slot in the top hint_bits bits (the
+ * second is the first's neighbour), the slot a new hint replaces when both
+ * are taken in the next bit. */
+static uint64_t hint_hash(uint64_t merchant) { return merchant * UINT64_C(0x9e3779b97f4a7c15); }
 
 int tsagg__pcent_merchant(tsagg_store *st, tsagg__pcent *e, uint64_t merchant,
                           tsagg__pcmerch **out)
@@ -354,15 +356,27 @@ int tsagg__pcent_merchant(tsagg_store *st, tsagg__pcent *e, uint64_t merchant,
     hslot *hints = hints_of(st, e);
     if (!hints)
         return -ENOMEM;
-    hslot *hp = &hints[hint_of(e, merchant)];
-    uintptr_t hint = atomic_load_explicit(hp, memory_order_acquire);
+    /* Two slots: busy merchants that share one (1,000 merchants in a few
+     * thousand slots) kept taking it from each other, and a quarter of a
+     * dashboard mix's lookups went to the reader. */
+    uint64_t h = hint_hash(merchant);
+    size_t first = (size_t)(h >> (64 - e->hint_bits));
+    hslot *hp = NULL;
     mslot *m = NULL;
-    if (merchant <= ABSENT_MAX && hint == ABSENT(merchant))
-        return 0;
-    if (hint && !(hint & 1u) && (m = (mslot *)hint)->me.merchant == merchant) {
-        *out = m;
-        return 1;
+    for (size_t w = 0; w < 2; w++) {
+        hslot *p = &hints[first ^ w];
+        uintptr_t hint = atomic_load_explicit(p, memory_order_acquire);
+        if (merchant <= ABSENT_MAX && hint == ABSENT(merchant))
+            return 0;
+        if (hint && !(hint & 1u) && (m = (mslot *)hint)->me.merchant == merchant) {
+            *out = m;
+            return 1;
+        }
+        if (!hint && !hp)
+            hp = p;
     }
+    if (!hp)
+        hp = &hints[first ^ (size_t)((h >> (63 - e->hint_bits)) & 1)];
     tsagg__merchant_entry me;
     int rc = tsagg__part_find_merchant(e->p, merchant, &me);
     if (rc == 0 && merchant <= ABSENT_MAX)
@@ -860,9 +874,10 @@ static int entry_open(tsagg_store *st, const tsagg__part_ref *ref, tsagg__pcent 
     }
     for (size_t d = 0; d < e->ndir; d++)
         atomic_init(&e->dir[d], NULL);
-    /* About one hint per merchant, 16 to 1 << MAX_HINT_BITS. */
-    e->hint_bits = 4;
-    while (e->hint_bits < MAX_HINT_BITS && ((uint64_t)1 << e->hint_bits) < e->nmerchants)
+    /* About four hints per merchant of the file, and room for the absent
+     * merchants of an hour file. */
+    e->hint_bits = MIN_HINT_BITS;
+    while (e->hint_bits < MAX_HINT_BITS && ((uint64_t)1 << e->hint_bits) < 4 * e->nmerchants)
         e->hint_bits++;
     atomic_init(&e->hints, NULL);
     atomic_init(&e->bytes, 0);
