@@ -201,8 +201,10 @@ int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group)
     return tsagg__qplan_group_hashed(p, key, len, XXH3_64bits(key, len), group);
 }
 
-int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t hash,
-                              size_t *group)
+/* The group of a key; a new one keeps a copy of it, or the key itself when
+ * `borrow` (a string that outlives the plan). */
+static int find_group(qplan *p, const char *key, size_t len, uint64_t hash, int borrow,
+                      size_t *group)
 {
     uint32_t mask = p->group_table_cap - 1;
     uint32_t i = (uint32_t)hash & mask;
@@ -229,7 +231,7 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
     }
     if (p->ngroups == p->groups_cap) {
         size_t cap = p->groups_cap ? p->groups_cap * 2 : 16;
-        char **k = realloc(p->group_keys, cap * sizeof *k);
+        const char **k = realloc(p->group_keys, cap * sizeof *k);
         if (!k)
             return -ENOMEM;
         p->group_keys = k;
@@ -241,19 +243,26 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
         if (!h)
             return -ENOMEM;
         p->group_hashes = h;
+        uint8_t *o = realloc(p->group_owned, cap * sizeof *o);
+        if (!o)
+            return -ENOMEM;
+        p->group_owned = o;
         p->groups_cap = cap;
     }
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return -ENOMEM;
-    memcpy(copy, key, len);
-    copy[len] = 0;
+    char *copy = NULL;
+    if (!borrow) {
+        if (!(copy = malloc(len + 1)))
+            return -ENOMEM;
+        memcpy(copy, key, len);
+        copy[len] = 0;
+    }
     int rc = grow_cells(p, p->ngroups + 1);
     if (rc != 0) {
         free(copy);
         return rc;
     }
-    p->group_keys[p->ngroups] = copy;
+    p->group_keys[p->ngroups] = copy ? copy : key;
+    p->group_owned[p->ngroups] = !borrow;
     p->group_lens[p->ngroups] = len;
     p->group_hashes[p->ngroups] = hash;
     p->group_table[i] = (uint32_t)p->ngroups + 1;
@@ -274,6 +283,18 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
         p->group_table_cap = cap;
     }
     return 0;
+}
+
+int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t hash,
+                              size_t *group)
+{
+    return find_group(p, key, len, hash, 0, group);
+}
+
+int tsagg__qplan_group_interned(qplan *p, const char *key, size_t len, uint64_t hash,
+                                size_t *group)
+{
+    return find_group(p, key, len, hash, 1, group);
 }
 
 /* The id table's slot of an id. */
@@ -511,13 +532,15 @@ void tsagg__qplan_free(qplan *p)
             tsagg__idset_free(&p->xsessions[i]);
     }
     for (size_t i = 0; i < p->ngroups; i++)
-        free(p->group_keys[i]);
+        if (p->group_owned[i])
+            free((void *)p->group_keys[i]);
     for (uint32_t i = 0; i < p->nfilters; i++)
         free(p->filters[i].lens);
     tsagg__vacc_free(&p->va);
     free(p->group_keys);
     free(p->group_lens);
     free(p->group_hashes);
+    free(p->group_owned);
     free(p->id_table);
     free(p->group_table);
     free(p->count);

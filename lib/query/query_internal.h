@@ -93,9 +93,10 @@ typedef struct qplan {
     /* Accumulators: cells_cap cells each (a multiple of nbuckets), of which
      * ngroups * nbuckets are in use; measure arrays hold nmeasures blocks of
      * cells_cap. */
-    char **group_keys;
+    const char **group_keys; /* copies, or strings of the handle's (intern.h) */
     size_t *group_lens;
     uint64_t *group_hashes; /* XXH3 of each key */
+    uint8_t *group_owned;   /* 1: the key is the plan's copy */
     size_t ngroups, groups_cap;
     uint32_t *group_table; /* open addressing over keys: group + 1 */
     uint32_t group_table_cap;
@@ -135,6 +136,10 @@ int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group);
 /* The same with the key's XXH3 given (tsagg__pcent_dict_hashes). */
 int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t hash,
                               size_t *group);
+/* The same for a key that outlives the plan (a string of the handle's
+ * ids, intern.h): a new group keeps it without a copy. */
+int tsagg__qplan_group_interned(qplan *p, const char *key, size_t len, uint64_t hash,
+                                size_t *group);
 /* The group a handle-wide key id (tsagg__pcent_code_id) was mapped to by
  * map_id: 0 and *group (maybe QGROUP_SKIP), 1 when it was not. */
 int tsagg__qplan_id_group(const qplan *p, uint32_t id, size_t *group);

@@ -169,7 +169,7 @@ static int lookup_group(pscan *s, uint32_t code, size_t *group)
         (rc = tsagg__qplan_id_group(s->p, id, group)) == 1) {
         /* The plan meets this key for the first time: by its string once. */
         const tsagg__intern_str *k = tsagg__partcache_key(s->p->st, id);
-        if ((rc = tsagg__qplan_group_hashed(s->p, k->s, k->len, k->hash, group)) == 0)
+        if ((rc = tsagg__qplan_group_interned(s->p, k->s, k->len, k->hash, group)) == 0)
             rc = tsagg__qplan_map_id(s->p, id, *group);
     }
     if (rc == 1) { /* no id: by string */
