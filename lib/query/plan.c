@@ -297,51 +297,39 @@ int tsagg__qplan_group_interned(qplan *p, const char *key, size_t len, uint64_t 
     return find_group(p, key, len, hash, 1, group);
 }
 
-/* The id table's slot of an id. */
-static uint32_t id_slot(uint32_t id, uint32_t cap)
-{
-    return (uint32_t)(((uint64_t)id * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & (cap - 1);
-}
+/* id_chunks: ids in chunks of 1 << ID_CHUNK_BITS, each group + 1
+ * (ID_SKIP: skipped), 0 unknown. A query meets the ids of one merchant's
+ * pages, numbered together when the handle first met them: a few chunks. */
+#define ID_CHUNK_BITS 10
+#define ID_CHUNK (1u << ID_CHUNK_BITS)
+#define ID_SKIP UINT32_MAX
 
 int tsagg__qplan_id_group(const qplan *p, uint32_t id, size_t *group)
 {
-    if (!p->id_table)
+    uint32_t c = id >> ID_CHUNK_BITS;
+    uint32_t v = c < p->nid_chunks && p->id_chunks[c] ? p->id_chunks[c][id & (ID_CHUNK - 1)] : 0;
+    if (!v)
         return 1;
-    uint32_t mask = p->id_table_cap - 1;
-    uint64_t want = (uint64_t)id + 1;
-    for (uint32_t i = id_slot(id, p->id_table_cap); p->id_table[i]; i = (i + 1) & mask)
-        if (p->id_table[i] >> 32 == want) {
-            uint32_t g = (uint32_t)p->id_table[i];
-            *group = g == UINT32_MAX ? QGROUP_SKIP : g;
-            return 0;
-        }
-    return 1;
+    *group = v == ID_SKIP ? QGROUP_SKIP : v - 1;
+    return 0;
 }
 
 int tsagg__qplan_map_id(qplan *p, uint32_t id, size_t group)
 {
-    if ((p->nids + 1) * 2 > p->id_table_cap) {
-        uint32_t cap = p->id_table_cap ? p->id_table_cap * 2 : 256;
-        uint64_t *t = calloc(cap, sizeof *t);
+    uint32_t c = id >> ID_CHUNK_BITS;
+    if (c >= p->nid_chunks) {
+        uint32_t n = c + 1 > 2 * p->nid_chunks ? c + 1 : 2 * p->nid_chunks;
+        uint32_t **t = realloc(p->id_chunks, n * sizeof *t);
         if (!t)
             return -ENOMEM;
-        for (uint32_t j = 0; j < p->id_table_cap; j++) {
-            if (!p->id_table[j])
-                continue;
-            uint32_t i = id_slot((uint32_t)(p->id_table[j] >> 32) - 1, cap);
-            while (t[i])
-                i = (i + 1) & (cap - 1);
-            t[i] = p->id_table[j];
-        }
-        free(p->id_table);
-        p->id_table = t;
-        p->id_table_cap = cap;
+        memset(t + p->nid_chunks, 0, (n - p->nid_chunks) * sizeof *t);
+        p->id_chunks = t;
+        p->nid_chunks = n;
     }
-    uint32_t mask = p->id_table_cap - 1, i = id_slot(id, p->id_table_cap);
-    while (p->id_table[i])
-        i = (i + 1) & mask;
-    p->id_table[i] = ((uint64_t)id + 1) << 32 | (group == QGROUP_SKIP ? UINT32_MAX : (uint32_t)group);
-    p->nids++;
+    if (!p->id_chunks[c] && !(p->id_chunks[c] = calloc(ID_CHUNK, sizeof **p->id_chunks)))
+        return -ENOMEM;
+    p->id_chunks[c][id & (ID_CHUNK - 1)] =
+        group == QGROUP_SKIP ? ID_SKIP : (uint32_t)group + 1;
     return 0;
 }
 
@@ -541,7 +529,9 @@ void tsagg__qplan_free(qplan *p)
     free(p->group_lens);
     free(p->group_hashes);
     free(p->group_owned);
-    free(p->id_table);
+    for (uint32_t c = 0; c < p->nid_chunks; c++)
+        free(p->id_chunks[c]);
+    free(p->id_chunks);
     free(p->group_table);
     free(p->count);
     free(p->sum);

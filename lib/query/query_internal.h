@@ -100,11 +100,10 @@ typedef struct qplan {
     size_t ngroups, groups_cap;
     uint32_t *group_table; /* open addressing over keys: group + 1 */
     uint32_t group_table_cap;
-    /* The groups of the handle-wide ids of keys (intern.h) met so far:
-     * open addressing, (id + 1) << 32 | group (UINT32_MAX: skipped), 0
-     * empty; NULL until the first. */
-    uint64_t *id_table;
-    uint32_t id_table_cap, nids;
+    /* The groups of the handle-wide ids of keys (intern.h) met so far, by
+     * id in chunks allocated on first use (plan.c). */
+    uint32_t **id_chunks;
+    uint32_t nid_chunks;
     size_t cells_cap;
     uint64_t *count;
     double *sum, *nval, *vmin, *vmax; /* per measure x cell */
@@ -143,7 +142,7 @@ int tsagg__qplan_group_interned(qplan *p, const char *key, size_t len, uint64_t 
 /* The group a handle-wide key id (tsagg__pcent_code_id) was mapped to by
  * map_id: 0 and *group (maybe QGROUP_SKIP), 1 when it was not. */
 int tsagg__qplan_id_group(const qplan *p, uint32_t id, size_t *group);
-/* Remember that key id's group is group (< UINT32_MAX, or QGROUP_SKIP). */
+/* Remember that key id's group is group (< UINT32_MAX - 1, or QGROUP_SKIP). */
 int tsagg__qplan_map_id(qplan *p, uint32_t id, size_t group);
 /* The bucket of an instant inside [from, to). */
 size_t tsagg__qplan_bucket(const qplan *p, int64_t ts);
