@@ -2,12 +2,13 @@
  * intern.h - handle-wide numbers for the strings of files' dictionaries.
  *
  * Each partition file numbers the strings of a column by codes of its own
- * dictionary, so a group-by over many files (top pages over a week: 31
+ * dictionary, so a group-by over many files (top pages over a week: 30
  * files) found each code's group by its string, file after file and query
  * after query. A store handle gives each distinct string its queries meet
  * one id for as long as it is open (kept with the partition cache); a
  * file's codes are mapped to ids once (tsagg__pcent_code_id) and a query
- * maps ids to its groups by an integer table.
+ * maps ids to its groups by a table indexed by id (plan.c), and keeps the
+ * id's string as its group's key.
  *
  * Bounded: past TSAGG__INTERN_MAX_IDS ids or TSAGG__INTERN_MAX_BYTES bytes
  * of strings, a new string gets no id and the query compares strings as

@@ -24,11 +24,11 @@
  * four slots a merchant of the file, allocated on first use) finds a
  * merchant looked up before without the reader, whose lookups take its
  * lock, and remembers a merchant the file does not hold (an hour file is
- * asked for every merchant a dashboard shows, most of them absent). Every pointer is filled once with an
- * atomic compare-and-swap (two
- * threads may decode the same thing; one copy is kept) and read without a
- * lock; a hint may be overwritten by another merchant's slot, and is
- * checked against the id. Slots and hints are emptied only under the lock
+ * asked for every merchant a dashboard shows, most of them absent). Every
+ * pointer is filled once with an atomic compare-and-swap (two threads may
+ * decode the same thing; one copy is kept) and read without a lock; a
+ * hint may be overwritten by another merchant's slot, and is checked
+ * against the id. Slots and hints are emptied only under the lock
  * and only for entries nobody references, so what a query was handed stays
  * valid for as long as it references the entry. When the decoded data of
  * the handle passes tsagg_options.query_cache_bytes, that of the least
