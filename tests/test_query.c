@@ -1409,6 +1409,34 @@ static void count_tiers(unsigned *hours, unsigned *days, unsigned *months)
     closedir(d);
 }
 
+/* Top pages of the busy merchant with a filter of one country (each in
+ * turn) and of two, over the whole window and over days: the dashboard's
+ * question, counted by page code per file, the matching rows only, and
+ * mapped to groups by the handle's string ids. */
+static void run_top_pages(tsagg_store *st, const model *m)
+{
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    for (uint32_t c = 0; c < NELEM(COUNTRIES); c++) {
+        const char *vals[2] = {COUNTRIES[c], COUNTRIES[(c + 1) % NELEM(COUNTRIES)]};
+        for (uint32_t nv = 1; nv <= 2; nv++) {
+            tsagg_filter f = {"country", vals, nv};
+            tsagg_query q;
+            tsagg_query_init(&q);
+            q.merchant = BIG;
+            q.from = c % 2 ? g_w0 - DAY : floordiv(g_w0, DAY) * DAY + (int64_t)c * DAY;
+            q.to = c % 2 ? g_w1 + DAY : q.from + 2 * DAY;
+            q.bucket = TSAGG_BUCKET_TOTAL;
+            q.filters = &f;
+            q.nfilters = 1;
+            q.group_by = "page";
+            q.top = c % 3 ? 10 : 0;
+            check_query(st, res, m, &q);
+        }
+    }
+    tsagg_result_free(res);
+}
+
 /* Append, compact in slices (spans get extra files, sealed days and months
  * are merged into one file, the rest stays in the log tail), merge, and
  * check random queries at every stage. The store must end up holding hour,
@@ -1455,6 +1483,14 @@ static void differential(size_t base, unsigned queries)
      * writer's cache is small enough to evict all the time. */
     tsagg_store *ro = open_store(0, TSAGG_SYNC_BATCH);
     cr_assert_eq(tsagg__partcache_set_budget(ro, 0), 0);
+    run_random(ro, &m, queries / 10);
+    cr_assert_eq(tsagg_store_close(ro), 0);
+    run_top_pages(st, &m);
+    /* A handle whose string ids ran out after a few: groups of keys with
+     * an id and of keys without meet in one query. */
+    ro = open_store(0, TSAGG_SYNC_BATCH);
+    cr_assert_eq(tsagg__partcache_set_intern_limit(ro, 5), 0);
+    run_top_pages(ro, &m);
     run_random(ro, &m, queries / 10);
     cr_assert_eq(tsagg_store_close(ro), 0);
     cr_assert_eq(tsagg__partcache_set_budget(st, 256 << 10), 0);

@@ -19,19 +19,25 @@
  * columns of whole row groups, for busy merchants (whose rows fill row
  * groups), small merchants' views and scans of every merchant: one
  * slot per (group, column), allocated on first use; dictionary codes kept
- * in 1 or 2 bytes when the file's dictionary allows. A direct-mapped table
- * of hints (merchant id -> slot; up to MAX_HINT_BITS bits, allocated on
- * first use) finds a merchant looked up
- * before without the reader, whose lookups take its lock, and remembers a
- * merchant the file does not hold. Every pointer is filled once with an
- * atomic compare-and-swap (two
- * threads may decode the same thing; one copy is kept) and read without a
- * lock; a hint may be overwritten by another merchant's slot, and is
- * checked against the id. Slots and hints are emptied only under the lock
+ * in 1 or 2 bytes when the file's dictionary allows. A two-way table of
+ * hints (merchant id -> slot; MIN_HINT_BITS to MAX_HINT_BITS bits, about
+ * four slots a merchant of the file, allocated on first use) finds a
+ * merchant looked up before without the reader, whose lookups take its
+ * lock, and remembers a merchant the file does not hold (an hour file is
+ * asked for every merchant a dashboard shows, most of them absent). Every
+ * pointer is filled once with an atomic compare-and-swap (two threads may
+ * decode the same thing; one copy is kept) and read without a lock; a
+ * hint may be overwritten by another merchant's slot, and is checked
+ * against the id. Slots and hints are emptied only under the lock
  * and only for entries nobody references, so what a query was handed stays
  * valid for as long as it references the entry. When the decoded data of
  * the handle passes tsagg_options.query_cache_bytes, that of the least
  * recently used unreferenced files is dropped down to three quarters.
+ *
+ * Per file and string column, the handle-wide id (intern.h) of each
+ * dictionary code a group-by met, so that queries map a file's codes to
+ * their groups by number; the ids themselves are the cache's, kept until
+ * close (bounded, not part of the budget).
  *
  * Trimming compares the cache with a manifest, which only matters when the
  * manifest changed: it is skipped while the version is the one last trimmed
@@ -48,7 +54,8 @@
 
 #define CHUNK 256     /* merchant slots per directory chunk */
 #define SLICE_COLS 16 /* column slices cached per merchant and file */
-#define MAX_HINT_BITS 10 /* at most 1024 merchant id -> slot hints per file */
+#define MIN_HINT_BITS 11 /* 2048 to 8192 merchant id -> slot hints per file */
+#define MAX_HINT_BITS 13
 #define SPAN_SLOTS 8  /* span sketches cached per merchant and file */
 
 /* A decoded column of one merchant's rows, or of a row group. */
@@ -112,10 +119,11 @@ struct tsagg__pcent {
     _Atomic(_Atomic(slice *) *) gcols; /* ngroups x ncols, NULL until first used */
     _Atomic size_t bytes; /* decoded data cached here */
     int fm[TSAGG_SCHEMA_MAX_FIELDS], fd[TSAGG_SCHEMA_MAX_FIELDS];
-    /* Per string column (the event name, then dimensions): the XXH3 of
-     * each dictionary string, 0 until a group-by meets its code; NULL until
-     * a group-by reads the column. */
-    _Atomic(_Atomic uint64_t *) dict_hash[1 + TSAGG_SCHEMA_MAX_FIELDS];
+    /* Per string column (the event name, then dimensions): the handle-wide
+     * id of each dictionary string (intern.h) + 1, 0 until a group-by meets
+     * its code, NO_ID when the handle's table is full; NULL until a
+     * group-by reads the column. */
+    _Atomic(_Atomic uint32_t *) dict_id[1 + TSAGG_SCHEMA_MAX_FIELDS];
 };
 
 struct tsagg__part_cache {
@@ -128,6 +136,7 @@ struct tsagg__part_cache {
     uint64_t trimmed_version; /* manifest version of the last complete trim */
     int trimmed;              /* trimmed_version is meaningful */
     tsagg__dctx_pool dctx;    /* shared by every file of the cache */
+    tsagg__intern *intern;    /* ids of the files' dictionary strings */
 };
 
 static struct tsagg__part_cache *cache_of(tsagg_store *st)
@@ -135,6 +144,10 @@ static struct tsagg__part_cache *cache_of(tsagg_store *st)
     pthread_mutex_lock(&st->catalog_mu);
     if (!st->part_cache) {
         struct tsagg__part_cache *c = calloc(1, sizeof *c);
+        if (c && !(c->intern = tsagg__intern_new())) {
+            free(c);
+            c = NULL;
+        }
         if (c) {
             pthread_mutex_init(&c->mu, NULL);
             tsagg__dctx_pool_init(&c->dctx);
@@ -220,6 +233,7 @@ static int qrollup_build(tsagg__part *p, const tsagg__merchant_entry *me,
     for (uint32_t i = 0; i < r.n; i++) {
         uint32_t k = idx[r.event[i]] - 1;
         q->ev_count[k] += r.count[i];
+        q->total += r.count[i];
         for (uint32_t m = 0; m < nm; m++)
             q->ev_sums[(size_t)k * nm + m] += r.sums[(size_t)i * nm + m];
     }
@@ -331,10 +345,10 @@ static hslot *hints_of(tsagg_store *st, tsagg__pcent *e)
     return expected;
 }
 
-static size_t hint_of(const tsagg__pcent *e, uint64_t merchant)
-{
-    return (size_t)((merchant * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - e->hint_bits));
-}
+/* The merchant's hash: its first hint slot in the top hint_bits bits (the
+ * second is the first's neighbour), the slot a new hint replaces when both
+ * are taken in the next bit. */
+static uint64_t hint_hash(uint64_t merchant) { return merchant * UINT64_C(0x9e3779b97f4a7c15); }
 
 int tsagg__pcent_merchant(tsagg_store *st, tsagg__pcent *e, uint64_t merchant,
                           tsagg__pcmerch **out)
@@ -342,15 +356,27 @@ int tsagg__pcent_merchant(tsagg_store *st, tsagg__pcent *e, uint64_t merchant,
     hslot *hints = hints_of(st, e);
     if (!hints)
         return -ENOMEM;
-    hslot *hp = &hints[hint_of(e, merchant)];
-    uintptr_t hint = atomic_load_explicit(hp, memory_order_acquire);
+    /* Two slots: busy merchants that share one (1,000 merchants in a few
+     * thousand slots) kept taking it from each other, and a quarter of a
+     * dashboard mix's lookups went to the reader. */
+    uint64_t h = hint_hash(merchant);
+    size_t first = (size_t)(h >> (64 - e->hint_bits));
+    hslot *hp = NULL;
     mslot *m = NULL;
-    if (merchant <= ABSENT_MAX && hint == ABSENT(merchant))
-        return 0;
-    if (hint && !(hint & 1u) && (m = (mslot *)hint)->me.merchant == merchant) {
-        *out = m;
-        return 1;
+    for (size_t w = 0; w < 2; w++) {
+        hslot *p = &hints[first ^ w];
+        uintptr_t hint = atomic_load_explicit(p, memory_order_acquire);
+        if (merchant <= ABSENT_MAX && hint == ABSENT(merchant))
+            return 0;
+        if (hint && !(hint & 1u) && (m = (mslot *)hint)->me.merchant == merchant) {
+            *out = m;
+            return 1;
+        }
+        if (!hint && !hp)
+            hp = p;
     }
+    if (!hp)
+        hp = &hints[first ^ (size_t)((h >> (63 - e->hint_bits)) & 1)];
     tsagg__merchant_entry me;
     int rc = tsagg__part_find_merchant(e->p, merchant, &me);
     if (rc == 0 && merchant <= ABSENT_MAX)
@@ -453,38 +479,57 @@ static int is_code_col(const tsagg__pcent *e, uint32_t col)
     return col == TSAGG__COL_EVENT || (col >= TSAGG__COL_DIM0 && col < TSAGG__COL_DIM0 + ndims);
 }
 
-int tsagg__pcent_dict_hashes(tsagg__pcent *e, uint32_t col, _Atomic uint64_t **out)
+/* dict_id's mark of a code whose string has no id (the table is full). */
+#define NO_ID UINT32_MAX
+
+int tsagg__pcent_dict_ids(tsagg__pcent *e, uint32_t col, _Atomic uint32_t **out)
 {
     uint32_t i = col == TSAGG__COL_EVENT ? 0 : col - TSAGG__COL_DIM0 + 1;
     if (col != TSAGG__COL_EVENT && (col < TSAGG__COL_DIM0 || i > TSAGG_SCHEMA_MAX_FIELDS))
         return TSAGG_EARG;
-    _Atomic uint64_t *h = atomic_load_explicit(&e->dict_hash[i], memory_order_acquire);
-    if (!h) {
+    _Atomic uint32_t *ids = atomic_load_explicit(&e->dict_id[i], memory_order_acquire);
+    if (!ids) {
         uint32_t n = tsagg__part_dict_size(e->p, col);
-        h = calloc(n ? n : 1, sizeof *h); /* all 0: not hashed yet */
-        if (!h)
+        ids = calloc(n ? n : 1, sizeof *ids); /* all 0: not known yet */
+        if (!ids)
             return -ENOMEM;
-        _Atomic uint64_t *expected = NULL;
-        if (!atomic_compare_exchange_strong_explicit(&e->dict_hash[i], &expected, h,
+        _Atomic uint32_t *expected = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&e->dict_id[i], &expected, ids,
                                                      memory_order_acq_rel,
                                                      memory_order_acquire)) {
-            free((void *)h); /* another thread published it first */
-            h = expected;
+            free((void *)ids); /* another thread published it first */
+            ids = expected;
         }
     }
-    *out = h;
+    *out = ids;
     return 0;
 }
 
-uint64_t tsagg__pcent_key_hash(_Atomic uint64_t *hashes, uint32_t code, const char *key,
-                               size_t len)
+int tsagg__pcent_code_id(tsagg_store *st, tsagg__pcent *e, uint32_t col, _Atomic uint32_t *ids,
+                         uint32_t code, uint32_t *id)
 {
-    uint64_t h = atomic_load_explicit(&hashes[code], memory_order_relaxed);
-    if (h == 0) { /* not hashed yet (or a key whose hash is 0: hashed each time) */
-        h = XXH3_64bits(key, len);
-        atomic_store_explicit(&hashes[code], h, memory_order_relaxed);
+    /* Acquire: the id's key, written by the thread that gave it, is read
+     * without the table's lock. */
+    uint32_t v = atomic_load_explicit(&ids[code], memory_order_acquire);
+    if (v == NO_ID)
+        return 1;
+    if (v) {
+        *id = v - 1;
+        return 0;
     }
-    return h;
+    const char *key;
+    size_t len;
+    int rc = tsagg__part_dict_get(e->p, col, code, &key, &len);
+    if (rc == 0)
+        rc = tsagg__intern_id(st->part_cache->intern, key, len, XXH3_64bits(key, len), id);
+    if (rc >= 0)
+        atomic_store_explicit(&ids[code], rc ? NO_ID : *id + 1, memory_order_release);
+    return rc;
+}
+
+const tsagg__intern_str *tsagg__partcache_key(tsagg_store *st, uint32_t id)
+{
+    return tsagg__intern_key(st->part_cache->intern, id);
 }
 
 unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col)
@@ -793,8 +838,8 @@ static void evict(struct tsagg__part_cache *c)
 static void entry_free(struct tsagg__part_cache *c, tsagg__pcent *e)
 {
     drop_rollups(c, e);
-    for (size_t i = 0; i < sizeof e->dict_hash / sizeof e->dict_hash[0]; i++)
-        free((void *)atomic_load_explicit(&e->dict_hash[i], memory_order_relaxed));
+    for (size_t i = 0; i < sizeof e->dict_id / sizeof e->dict_id[0]; i++)
+        free((void *)atomic_load_explicit(&e->dict_id[i], memory_order_relaxed));
     free(e->dir);
     tsagg__part_close(e->p);
     free(e);
@@ -829,9 +874,10 @@ static int entry_open(tsagg_store *st, const tsagg__part_ref *ref, tsagg__pcent 
     }
     for (size_t d = 0; d < e->ndir; d++)
         atomic_init(&e->dir[d], NULL);
-    /* About one hint per merchant, 16 to 1 << MAX_HINT_BITS. */
-    e->hint_bits = 4;
-    while (e->hint_bits < MAX_HINT_BITS && ((uint64_t)1 << e->hint_bits) < e->nmerchants)
+    /* About four hints per merchant of the file, and room for the absent
+     * merchants of an hour file. */
+    e->hint_bits = MIN_HINT_BITS;
+    while (e->hint_bits < MAX_HINT_BITS && ((uint64_t)1 << e->hint_bits) < 4 * e->nmerchants)
         e->hint_bits++;
     atomic_init(&e->hints, NULL);
     atomic_init(&e->bytes, 0);
@@ -969,6 +1015,15 @@ int tsagg__partcache_set_budget(tsagg_store *st, size_t bytes)
     return 0;
 }
 
+int tsagg__partcache_set_intern_limit(tsagg_store *st, uint32_t max_ids)
+{
+    struct tsagg__part_cache *c = cache_of(st);
+    if (!c)
+        return -ENOMEM;
+    tsagg__intern_set_limit(c->intern, max_ids);
+    return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -1025,6 +1080,7 @@ void tsagg__partcache_free(tsagg_store *st)
         entry_free(c, c->e[i]);
     free(c->e);
     tsagg__dctx_pool_destroy(&c->dctx);
+    tsagg__intern_free(c->intern);
     pthread_mutex_destroy(&c->mu);
     free(c);
     st->part_cache = NULL;

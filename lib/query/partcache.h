@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 
 #include "hll.h"
+#include "intern.h"
 #include "manifest.h"
 #include "partfile.h"
 
@@ -37,6 +38,7 @@ typedef struct tsagg__qrollup {
     int sketches;        /* users, sessions and named_* are set */
     uint32_t *ev_code;   /* nev, ascending */
     uint64_t *ev_count;  /* nev */
+    uint64_t total;      /* the sum of ev_count: the hour's events */
     double *ev_sums;     /* nev x nmeasures, event-major */
     uint32_t *named_event; /* nnamed, ascending */
     tsagg__hll_view users, sessions;
@@ -127,19 +129,27 @@ int tsagg__pcent_group_col(tsagg_store *st, tsagg__pcent *e, uint32_t g, uint32_
  * (and its page faults) and of the scans' reads. */
 unsigned tsagg__pcent_group_code_bytes(const tsagg__pcent *e, uint32_t col);
 
-/* The XXH3 of the strings of the dictionary of column col (the event name
- * or a dimension), kept with the file and filled as group-bys meet their
- * codes (tsagg__pcent_key_hash): a group-by finds a code's group without
- * hashing its string again in every query. 0, TSAGG_EARG, -ENOMEM. */
-int tsagg__pcent_dict_hashes(tsagg__pcent *e, uint32_t col, _Atomic uint64_t **out);
-/* The hash of code's string key (len bytes), from hashes or computed and
- * kept there. */
-uint64_t tsagg__pcent_key_hash(_Atomic uint64_t *hashes, uint32_t code, const char *key,
-                               size_t len);
+/* The handle-wide ids (intern.h) of the strings of the dictionary of
+ * column col (the event name or a dimension), kept with the file and
+ * filled as group-bys meet their codes (tsagg__pcent_code_id): a group-by
+ * finds a code's group by an integer, not by its string in every file of
+ * every query. 0, TSAGG_EARG, -ENOMEM. */
+int tsagg__pcent_dict_ids(tsagg__pcent *e, uint32_t col, _Atomic uint32_t **out);
+/* The id of the string of code in column col, from ids (of dict_ids) or
+ * given by the handle's table and kept there: 0 and *id; 1 when the string
+ * has none (the table is full: compare strings); < 0 on error. */
+int tsagg__pcent_code_id(tsagg_store *st, tsagg__pcent *e, uint32_t col, _Atomic uint32_t *ids,
+                         uint32_t code, uint32_t *id);
+/* The string of an id that code_id gave. */
+const tsagg__intern_str *tsagg__partcache_key(tsagg_store *st, uint32_t id);
 
 /* Set the handle's budget for decoded data (tsagg_options.query_cache_bytes;
  * 0 keeps nothing once a query is done). For tests. */
 int tsagg__partcache_set_budget(tsagg_store *st, size_t bytes);
+
+/* Give no more handle-wide string ids past max_ids (intern.h): group-bys
+ * of strings without one compare strings. For tests. */
+int tsagg__partcache_set_intern_limit(tsagg_store *st, uint32_t max_ids);
 
 /* Close unused entries whose file m does not list. */
 void tsagg__partcache_trim(tsagg_store *st, const tsagg__manifest *m);

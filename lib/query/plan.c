@@ -201,15 +201,20 @@ int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group)
     return tsagg__qplan_group_hashed(p, key, len, XXH3_64bits(key, len), group);
 }
 
-int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t hash,
-                              size_t *group)
+/* The group of a key; a new one keeps a copy of it, or the key itself when
+ * `borrow` (a string that outlives the plan). */
+static int find_group(qplan *p, const char *key, size_t len, uint64_t hash, int borrow,
+                      size_t *group)
 {
     uint32_t mask = p->group_table_cap - 1;
     uint32_t i = (uint32_t)hash & mask;
     for (; p->group_table[i]; i = (i + 1) & mask) {
         size_t g = p->group_table[i] - 1;
-        /* Lengths, not strlen: a value may hold a NUL byte. */
-        if (p->group_lens[g] == len && !memcmp(p->group_keys[g], key, len)) {
+        /* The hash first: keys of one length (a site's page paths) would
+         * otherwise be compared byte by byte at every probe. Lengths, not
+         * strlen: a value may hold a NUL byte. */
+        if (p->group_hashes[g] == hash && p->group_lens[g] == len &&
+            !memcmp(p->group_keys[g], key, len)) {
             *group = p->group_table[i] - 1;
             return 0;
         }
@@ -226,7 +231,7 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
     }
     if (p->ngroups == p->groups_cap) {
         size_t cap = p->groups_cap ? p->groups_cap * 2 : 16;
-        char **k = realloc(p->group_keys, cap * sizeof *k);
+        const char **k = realloc(p->group_keys, cap * sizeof *k);
         if (!k)
             return -ENOMEM;
         p->group_keys = k;
@@ -234,20 +239,32 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
         if (!l)
             return -ENOMEM;
         p->group_lens = l;
+        uint64_t *h = realloc(p->group_hashes, cap * sizeof *h);
+        if (!h)
+            return -ENOMEM;
+        p->group_hashes = h;
+        uint8_t *o = realloc(p->group_owned, cap * sizeof *o);
+        if (!o)
+            return -ENOMEM;
+        p->group_owned = o;
         p->groups_cap = cap;
     }
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return -ENOMEM;
-    memcpy(copy, key, len);
-    copy[len] = 0;
+    char *copy = NULL;
+    if (!borrow) {
+        if (!(copy = malloc(len + 1)))
+            return -ENOMEM;
+        memcpy(copy, key, len);
+        copy[len] = 0;
+    }
     int rc = grow_cells(p, p->ngroups + 1);
     if (rc != 0) {
         free(copy);
         return rc;
     }
-    p->group_keys[p->ngroups] = copy;
+    p->group_keys[p->ngroups] = copy ? copy : key;
+    p->group_owned[p->ngroups] = !borrow;
     p->group_lens[p->ngroups] = len;
+    p->group_hashes[p->ngroups] = hash;
     p->group_table[i] = (uint32_t)p->ngroups + 1;
     *group = p->ngroups++;
     if (p->ngroups * 2 > p->group_table_cap) {
@@ -256,7 +273,7 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
         if (!t)
             return -ENOMEM;
         for (size_t g = 0; g < p->ngroups; g++) {
-            uint32_t j = (uint32_t)XXH3_64bits(p->group_keys[g], p->group_lens[g]) & (cap - 1);
+            uint32_t j = (uint32_t)p->group_hashes[g] & (cap - 1);
             while (t[j])
                 j = (j + 1) & (cap - 1);
             t[j] = (uint32_t)g + 1;
@@ -265,6 +282,54 @@ int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t ha
         p->group_table = t;
         p->group_table_cap = cap;
     }
+    return 0;
+}
+
+int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t hash,
+                              size_t *group)
+{
+    return find_group(p, key, len, hash, 0, group);
+}
+
+int tsagg__qplan_group_interned(qplan *p, const char *key, size_t len, uint64_t hash,
+                                size_t *group)
+{
+    return find_group(p, key, len, hash, 1, group);
+}
+
+/* id_chunks: ids in chunks of 1 << ID_CHUNK_BITS, each group + 1
+ * (ID_SKIP: skipped), 0 unknown. A query meets the ids of one merchant's
+ * pages, numbered together when the handle first met them: a few chunks. */
+#define ID_CHUNK_BITS 10
+#define ID_CHUNK (1u << ID_CHUNK_BITS)
+#define ID_SKIP UINT32_MAX
+
+int tsagg__qplan_id_group(const qplan *p, uint32_t id, size_t *group)
+{
+    uint32_t c = id >> ID_CHUNK_BITS;
+    uint32_t v = c < p->nid_chunks && p->id_chunks[c] ? p->id_chunks[c][id & (ID_CHUNK - 1)] : 0;
+    if (!v)
+        return 1;
+    *group = v == ID_SKIP ? QGROUP_SKIP : v - 1;
+    return 0;
+}
+
+int tsagg__qplan_map_id(qplan *p, uint32_t id, size_t group)
+{
+    uint32_t c = id >> ID_CHUNK_BITS;
+    if (c >= p->nid_chunks) {
+        uint32_t n = c + 1 > 2 * p->nid_chunks ? c + 1 : 2 * p->nid_chunks;
+        uint32_t **t = realloc(p->id_chunks, n * sizeof *t);
+        if (!t)
+            return -ENOMEM;
+        memset(t + p->nid_chunks, 0, (n - p->nid_chunks) * sizeof *t);
+        p->id_chunks = t;
+        p->nid_chunks = n;
+    }
+    if (!p->id_chunks[c] && !(p->id_chunks[c] = calloc(ID_CHUNK, sizeof **p->id_chunks)))
+        return -ENOMEM;
+    p->id_chunks[c][id & (ID_CHUNK - 1)] =
+        group == QGROUP_SKIP ? ID_SKIP : (uint32_t)group + 1;
     return 0;
 }
 
@@ -455,12 +520,18 @@ void tsagg__qplan_free(qplan *p)
             tsagg__idset_free(&p->xsessions[i]);
     }
     for (size_t i = 0; i < p->ngroups; i++)
-        free(p->group_keys[i]);
+        if (p->group_owned[i])
+            free((void *)p->group_keys[i]);
     for (uint32_t i = 0; i < p->nfilters; i++)
         free(p->filters[i].lens);
     tsagg__vacc_free(&p->va);
     free(p->group_keys);
     free(p->group_lens);
+    free(p->group_hashes);
+    free(p->group_owned);
+    for (uint32_t c = 0; c < p->nid_chunks; c++)
+        free(p->id_chunks[c]);
+    free(p->id_chunks);
     free(p->group_table);
     free(p->count);
     free(p->sum);
@@ -473,6 +544,10 @@ void tsagg__qplan_free(qplan *p)
     free(p->xsessions);
     free(p->starts);
     free(p->scratch);
+    free(p->code_count);
+    free(p->code_touched);
+    free(p->memo);
+    free(p->memo_set);
     memset(p, 0, sizeof *p);
 }
 

@@ -93,11 +93,17 @@ typedef struct qplan {
     /* Accumulators: cells_cap cells each (a multiple of nbuckets), of which
      * ngroups * nbuckets are in use; measure arrays hold nmeasures blocks of
      * cells_cap. */
-    char **group_keys;
+    const char **group_keys; /* copies, or strings of the handle's (intern.h) */
     size_t *group_lens;
+    uint64_t *group_hashes; /* XXH3 of each key */
+    uint8_t *group_owned;   /* 1: the key is the plan's copy */
     size_t ngroups, groups_cap;
     uint32_t *group_table; /* open addressing over keys: group + 1 */
     uint32_t group_table_cap;
+    /* The groups of the handle-wide ids of keys (intern.h) met so far, by
+     * id in chunks allocated on first use (plan.c). */
+    uint32_t **id_chunks;
+    uint32_t nid_chunks;
     size_t cells_cap;
     uint64_t *count;
     double *sum, *nval, *vmin, *vmax; /* per measure x cell */
@@ -106,6 +112,14 @@ typedef struct qplan {
     idset *xusers, *xsessions;        /* exact mode */
     vacc va;                          /* need_visits or need_new_users */
     void *scratch;                    /* the row scan's column buffers */
+    /* Counts by dictionary code of the file being scanned (scan_part.c),
+     * all 0 between files, and a bit per code whose count may not be. */
+    uint64_t *code_count, *code_touched;
+    uint32_t code_count_cap;
+    /* The groups of the dictionary codes of the file being scanned + 1, 0
+     * unknown, all 0 between files (scan_part.c), and the codes set. */
+    uint32_t *memo, *memo_set;
+    uint32_t memo_cap, nmemo_set;
 } qplan;
 
 /* planner (plan.c). totals: one cell per group (the ranking pass). */
@@ -121,6 +135,15 @@ int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group);
 /* The same with the key's XXH3 given (tsagg__pcent_dict_hashes). */
 int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t hash,
                               size_t *group);
+/* The same for a key that outlives the plan (a string of the handle's
+ * ids, intern.h): a new group keeps it without a copy. */
+int tsagg__qplan_group_interned(qplan *p, const char *key, size_t len, uint64_t hash,
+                                size_t *group);
+/* The group a handle-wide key id (tsagg__pcent_code_id) was mapped to by
+ * map_id: 0 and *group (maybe QGROUP_SKIP), 1 when it was not. */
+int tsagg__qplan_id_group(const qplan *p, uint32_t id, size_t *group);
+/* Remember that key id's group is group (< UINT32_MAX - 1, or QGROUP_SKIP). */
+int tsagg__qplan_map_id(qplan *p, uint32_t id, size_t group);
 /* The bucket of an instant inside [from, to). */
 size_t tsagg__qplan_bucket(const qplan *p, int64_t ts);
 

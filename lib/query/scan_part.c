@@ -25,12 +25,19 @@
  * question allows: counts alone of a merchant's time-sorted rows by a
  * binary search per bucket; a one-bucket group-by over many rows by a
  * counter per dictionary code of the file; distinct ids by runs of rows of
- * one cell, mixed in one loop and inserted together.
+ * one cell, mixed in one loop and inserted together; the rows of a filter
+ * of one value on 1-byte codes (a country) by compare masks of 64 rows.
+ * A group-by's codes find their groups by the handle-wide ids of their
+ * strings (intern.h), not by the strings.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "partcache.h"
 #include "query_internal.h"
@@ -54,11 +61,15 @@ typedef struct pscan {
     uint8_t *allowed[TSAGG_QUERY_MAX_FILTERS];  /* per filter: code -> passes */
     uint32_t only[TSAGG_QUERY_MAX_FILTERS];     /* per filter: the one code that
                                                    passes, NOCOL: several */
-    uint32_t *group_of;                         /* code -> group + 1, 0 unknown */
+    uint32_t *group_of; /* code -> group + 1, 0 unknown: the plan's memo
+                           (query_internal.h), NULL until first used */
     uint32_t group_dict;                        /* column of group_of, or NOCOL */
-    _Atomic uint64_t *group_hash;               /* code -> XXH3 of its string */
+    _Atomic uint32_t *group_ids;                /* code -> handle-wide id (partcache.h) */
     uint64_t *code_count; /* one-bucket counts by group-by code, added to the
-                             groups when the file is done; NULL: not used */
+                             groups when the file is done; NULL: not used
+                             (the plan's, all 0 between files) */
+    uint64_t *touched;    /* bit per code whose counter may be non-zero */
+    int all_touched;      /* or any counter may be */
     uint32_t ncodes;      /* of the group-by dictionary */
     int by_code;          /* the rows scanned outnumber the codes enough */
     int fm[TSAGG_QUERY_MAX_METRICS];            /* plan measure -> file measure or -1 */
@@ -76,10 +87,13 @@ static uint32_t col_of(const pscan *s, int qcol)
 
 static void pscan_free(pscan *s)
 {
-    free(s->code_count);
     for (uint32_t i = 0; i < TSAGG_QUERY_MAX_FILTERS; i++)
         free(s->allowed[i]);
-    free(s->group_of);
+    /* The memo back to all 0 for the next file. */
+    qplan *p = s->p;
+    for (uint32_t i = 0; s->group_of && i < p->nmemo_set; i++)
+        p->memo[p->memo_set[i]] = 0;
+    p->nmemo_set = 0;
 }
 
 /* Whether a filter accepts "", the value of a column the file lacks. */
@@ -132,12 +146,8 @@ static int pscan_init(pscan *s, qplan *p, tsagg__pcent *ent)
     }
     if (p->group_col != QCOL_NONE) {
         s->group_dict = col_of(s, p->group_col);
-        uint32_t n = s->group_dict == NOCOL ? 0 : tsagg__part_dict_size(part, s->group_dict);
-        s->group_of = calloc(n + 1, sizeof *s->group_of);
-        if (!s->group_of)
-            return -ENOMEM;
         if (s->group_dict != NOCOL) {
-            int rc = tsagg__pcent_dict_hashes(ent, s->group_dict, &s->group_hash);
+            int rc = tsagg__pcent_dict_ids(ent, s->group_dict, &s->group_ids);
             if (rc != 0)
                 return rc;
         }
@@ -149,31 +159,65 @@ static int pscan_init(pscan *s, qplan *p, tsagg__pcent *ent)
 #define SKIP_CODE UINT32_MAX
 
 /* The query group of a dictionary code of the group-by column (QGROUP_SKIP:
- * not one the plan keeps). */
+ * not one the plan keeps), found by the code's handle-wide id. */
+static int lookup_group(pscan *s, uint32_t code, size_t *group)
+{
+    int rc = 1;
+    uint32_t id;
+    if (s->group_ids &&
+        (rc = tsagg__pcent_code_id(s->p->st, s->ent, s->group_dict, s->group_ids, code, &id)) == 0 &&
+        (rc = tsagg__qplan_id_group(s->p, id, group)) == 1) {
+        /* The plan meets this key for the first time: by its string once. */
+        const tsagg__intern_str *k = tsagg__partcache_key(s->p->st, id);
+        if ((rc = tsagg__qplan_group_interned(s->p, k->s, k->len, k->hash, group)) == 0)
+            rc = tsagg__qplan_map_id(s->p, id, *group);
+    }
+    if (rc == 1) { /* no id: by string */
+        const char *str = "";
+        size_t len = 0;
+        rc = 0;
+        if (s->group_dict != NOCOL)
+            rc = tsagg__part_dict_get(s->part, s->group_dict, code, &str, &len);
+        if (rc == 0)
+            rc = tsagg__qplan_group(s->p, str, len, group);
+    }
+    return rc;
+}
+
+/* The same, remembered in group_of for the rows that follow (on first use:
+ * counts by code look each code up once and need none). The memo is the
+ * plan's, grown to the file's codes and all 0 between files: a file's page
+ * dictionary has tens of thousands of codes, a merchant's rows a few. */
 static int group_of_code(pscan *s, uint32_t code, size_t *group)
 {
     if (s->p->group_col == QCOL_NONE) {
         *group = 0;
         return 0;
     }
+    qplan *p = s->p;
+    if (!s->group_of) {
+        uint32_t n = 1 + (s->group_dict == NOCOL ? 0 : tsagg__part_dict_size(s->part, s->group_dict));
+        if (p->memo_cap < n) {
+            free(p->memo);
+            free(p->memo_set);
+            p->memo = calloc(n, sizeof *p->memo);
+            p->memo_set = malloc(n * sizeof *p->memo_set);
+            p->memo_cap = p->memo && p->memo_set ? n : 0;
+            if (!p->memo_cap)
+                return -ENOMEM;
+        }
+        s->group_of = p->memo;
+    }
     uint32_t known = s->group_of[code];
     if (known) {
         *group = known == SKIP_CODE ? QGROUP_SKIP : known - 1;
         return 0;
     }
-    const char *str = "";
-    size_t len = 0;
-    int rc = 0;
-    if (s->group_dict != NOCOL)
-        rc = tsagg__part_dict_get(s->part, s->group_dict, code, &str, &len);
-    if (rc == 0 && s->group_hash)
-        rc = tsagg__qplan_group_hashed(s->p, str, len,
-                                       tsagg__pcent_key_hash(s->group_hash, code, str, len),
-                                       group);
-    else if (rc == 0)
-        rc = tsagg__qplan_group(s->p, str, len, group);
-    if (rc == 0)
+    int rc = lookup_group(s, code, group);
+    if (rc == 0) {
         s->group_of[code] = *group == QGROUP_SKIP ? SKIP_CODE : (uint32_t)*group + 1;
+        p->memo_set[p->nmemo_set++] = code;
+    }
     return rc;
 }
 
@@ -242,7 +286,12 @@ static int scan_rollup(pscan *s, const tsagg__qrollup *qr, const tsagg__hour_seg
      * per-event totals. Otherwise the per-minute entries. */
     int whole = p->from <= lo && p->to >= hi && b == tsagg__qplan_bucket(p, hi - 1);
     int rc = 0;
-    for (uint32_t k = 0; whole && rc == 0 && k < qr->nev; k++) {
+    /* Counts alone, nothing to filter or group (an hourly series): the
+     * hour's total. */
+    int total = whole && p->nfilters == 0 && p->group_col == QCOL_NONE && !p->need_measures;
+    if (total)
+        p->count[tsagg__qplan_cell(p, 0, b)] += qr->total;
+    for (uint32_t k = 0; whole && !total && rc == 0 && k < qr->nev; k++) {
         uint32_t code = qr->ev_code[k];
         if (!event_passes(s, code))
             continue;
@@ -360,7 +409,7 @@ typedef struct chunk {
 /* The group of a row's code: the partition's memo, else the plan's table. */
 static inline int row_group(pscan *s, uint32_t code, size_t *grp)
 {
-    uint32_t known = s->group_of[code];
+    uint32_t known = s->group_of ? s->group_of[code] : 0;
     if (known && known != SKIP_CODE) {
         *grp = known - 1;
         return 0;
@@ -489,6 +538,70 @@ static void pass_filters(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         memset(pass, 1, n);
 }
 
+/* Bit j set when c[j] == eq, for j < 64. */
+static inline uint64_t eq_mask64(const uint8_t *c, uint8_t eq)
+{
+#ifdef __SSE2__
+    __m128i e = _mm_set1_epi8((char)eq);
+    uint64_t m = 0;
+    for (int q = 0; q < 4; q++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(c + 16 * q));
+        m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, e)) << (16 * q);
+    }
+    return m;
+#else
+    uint64_t m = 0;
+    for (int j = 0; j < 64; j++)
+        m |= (uint64_t)(c[j] == eq) << j;
+    return m;
+#endif
+}
+
+/* Add 1 to cnt[group code] of each of the n rows whose 1-byte filter code
+ * is eq (--where country=US): the rows are compared 64 at a time into a
+ * bit mask (which vectorises), and only the matching rows, a fraction of a
+ * busy merchant's, touch the counters. */
+static void count_one_code(uint64_t *cnt, uint64_t *touched, const uint8_t *cv, uint8_t eq,
+                           codev group, uint32_t n)
+{
+#define TOUCH(code)                                                                            \
+    do {                                                                                       \
+        uint32_t c_ = (code);                                                                  \
+        if (__builtin_expect(cnt[c_]++ == 0, 0))                                               \
+            touched[c_ >> 6] |= UINT64_C(1) << (c_ & 63);                                      \
+    } while (0)
+    uint32_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint64_t mask = eq_mask64(cv + i, eq);
+        if (group.bytes == 2) {
+            const uint16_t *gv = (const uint16_t *)group.v + i;
+            for (; mask; mask &= mask - 1)
+                TOUCH(gv[__builtin_ctzll(mask)]);
+        } else {
+            for (; mask; mask &= mask - 1)
+                TOUCH(code_at(group, i + (uint32_t)__builtin_ctzll(mask)));
+        }
+    }
+    for (; i < n; i++)
+        if (cv[i] == eq)
+            TOUCH(code_at(group, i));
+#undef TOUCH
+}
+
+/* The rows of n (up to G) whose 1-byte code is eq, into sel; how many. */
+static uint32_t select_one_code(uint16_t *sel, const uint8_t *cv, uint8_t eq, uint32_t n)
+{
+    uint32_t m = 0, i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (uint64_t mask = eq_mask64(cv + i, eq); mask; mask &= mask - 1)
+            sel[m++] = (uint16_t)(i + (uint32_t)__builtin_ctzll(mask));
+    for (; i < n; i++) {
+        sel[m] = (uint16_t)i;
+        m += cv[i] == eq;
+    }
+    return m;
+}
+
 /* Counts of n rows in one bucket of a one-bucket question (a top N of
  * pages over a week), grouped: per row, whether it passes the filters,
  * then its group-by code's counter; no selection vector, no group lookup
@@ -505,6 +618,12 @@ static void count_by_code(pscan *s, colbufs *c, const chunk *k, uint32_t n)
             active++;
             only = f;
         }
+    if (active == 1 && k->codes[only].bytes == 1 && s->only[only] != NOCOL) {
+        count_one_code(cnt, s->touched, k->codes[only].v, (uint8_t)s->only[only], k->group, n);
+        return;
+    }
+    /* Every row adds to its code's counter (maybe 0): all are looked at. */
+    s->all_touched = 1;
     if (active == 1 && k->codes[only].bytes == 1 && k->group.bytes == 2) {
         const uint8_t *ok = s->allowed[only], *cv = k->codes[only].v;
         const uint16_t *gv = k->group.v;
@@ -532,17 +651,45 @@ static void count_by_code(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 /* Rows per group-by code from which counting by code pays. */
 #define BY_CODE_ROWS_PER_CODE 4
 
-/* Add the file's code_count to the groups. */
+/* Point code_count and touched at the plan's counters, grown to the
+ * file's codes (they stay all 0 between files: a busy merchant's day file
+ * has tens of thousands of page codes, of which a query meets a few). */
+static int code_counters(pscan *s)
+{
+    qplan *p = s->p;
+    /* Whole words of touched bits: the codes past the file's are 0. */
+    uint32_t n = (s->ncodes + 63) / 64 * 64;
+    if (p->code_count_cap < n) {
+        free(p->code_count);
+        free(p->code_touched);
+        p->code_count = calloc(n, sizeof *p->code_count);
+        p->code_touched = calloc((n + 63) / 64, sizeof *p->code_touched);
+        p->code_count_cap = p->code_count && p->code_touched ? n : 0;
+        if (!p->code_count_cap)
+            return -ENOMEM;
+    }
+    s->code_count = p->code_count;
+    s->touched = p->code_touched;
+    return 0;
+}
+
+/* Add the file's code_count to the groups, the touched codes only, and
+ * leave the counters all 0. */
 static int flush_code_counts(pscan *s)
 {
     qplan *p = s->p;
     int rc = 0;
-    for (uint32_t code = 0; rc == 0 && code < s->ncodes; code++) {
-        if (!s->code_count[code])
-            continue;
-        size_t g;
-        if ((rc = group_of_code(s, code, &g)) == 0 && g != QGROUP_SKIP)
-            p->count[tsagg__qplan_cell(p, g, 0)] += s->code_count[code];
+    for (uint32_t w = 0; w < (s->ncodes + 63) / 64; w++) {
+        uint64_t bits = s->all_touched ? UINT64_MAX : s->touched[w];
+        s->touched[w] = 0;
+        for (; bits; bits &= bits - 1) {
+            uint32_t code = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            uint64_t n = s->code_count[code];
+            s->code_count[code] = 0;
+            size_t g;
+            if (n && rc == 0 && (rc = lookup_group(s, code, &g)) == 0 && g != QGROUP_SKIP)
+                p->count[tsagg__qplan_cell(p, g, 0)] += n;
+        }
     }
     return rc;
 }
@@ -554,11 +701,9 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
     int grouped = p->group_col != QCOL_NONE;
     if (s->by_code && grouped && !k->ts && p->nbuckets == 1 && !p->need_measures &&
         !p->need_users && !p->need_sessions) {
-        if (!s->code_count) {
-            s->code_count = calloc(s->ncodes ? s->ncodes : 1, sizeof *s->code_count);
-            if (!s->code_count)
-                return -ENOMEM;
-        }
+        int rc = s->code_count ? 0 : code_counters(s);
+        if (rc != 0)
+            return rc;
         count_by_code(s, c, k, n);
         return 0;
     }
@@ -585,9 +730,15 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         p->count[tsagg__qplan_cell(p, 0, k->bucket)] += kept;
         return 0;
     }
-    /* Selection vector: rows in range, then narrowed by each filter. */
-    uint32_t m = 0;
-    if (!k->ts) {
+    /* Selection vector: rows in range, then narrowed by each filter (a
+     * first filter of one value on 1-byte codes selects by bit masks). */
+    uint32_t m = 0, selected = NOCOL;
+    for (uint32_t f = 0; !k->ts && selected == NOCOL && f < p->nfilters; f++)
+        if (k->codes[f].v)
+            selected = k->codes[f].bytes == 1 && s->only[f] != NOCOL ? f : TSAGG_QUERY_MAX_FILTERS;
+    if (selected < TSAGG_QUERY_MAX_FILTERS) {
+        m = select_one_code(c->sel, k->codes[selected].v, (uint8_t)s->only[selected], n);
+    } else if (!k->ts) {
         for (uint32_t i = 0; i < n; i++)
             c->sel[i] = (uint16_t)i;
         m = n;
@@ -598,7 +749,7 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         }
     }
     for (uint32_t f = 0; m && f < p->nfilters; f++) {
-        if (!k->codes[f].v)
+        if (!k->codes[f].v || f == selected)
             continue;
         const uint8_t *ok = s->allowed[f];
         uint32_t kept = 0;
