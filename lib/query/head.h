@@ -92,8 +92,9 @@ int tsagg__head_open(tsagg_store *st);
 void tsagg__head_close(tsagg_store *st);
 
 /* Add the events of one append, numbered seq0.. (the log writer calls it
- * under its lock: st->on_append). A failure (memory) marks the head for a
- * rebuild by the next query. */
+ * under its lock: st->on_append). A failure (memory) leaves out the event
+ * it failed on and those after it, every row held still whole, and marks
+ * the head for a rebuild by the next query. */
 void tsagg__head_add(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t seq0);
 
 /* Bytes of memory the head holds. */
