@@ -622,12 +622,34 @@ static int rules_equal(const tsagg_rules *a, const tsagg_rules *b)
     return 1;
 }
 
+/*
+ * The head's lock prefers writers: with the default (readers first), queries
+ * that overlap, each holding the read lock for its whole scan, keep an
+ * append (which takes the write lock to add its rows) out for as long as
+ * they keep coming: tens of seconds were seen. A waiting writer now holds
+ * off new readers, so an append waits for the queries already reading, no
+ * more. This needs that no thread takes the read lock twice (it would wait
+ * behind a waiting writer that waits for it): a query takes it once, in
+ * tsagg__head_acquire, and holds it until tsagg__head_release without
+ * taking it again; a prune takes it in slices, never nested.
+ */
+static void init_head_lock(pthread_rwlock_t *lock)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+#ifdef __GLIBC__
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+}
+
 int tsagg__head_open(tsagg_store *st)
 {
     tsagg__head *h = calloc(1, sizeof *h);
     if (!h)
         return -ENOMEM;
-    pthread_rwlock_init(&h->lock, NULL);
+    init_head_lock(&h->lock);
     pthread_mutex_init(&h->update_mu, NULL);
     h->prune_slice_rows = PRUNE_SLICE_ROWS;
     int rc = tsagg__rowconv_init(&h->conv, st->schema);

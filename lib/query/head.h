@@ -56,7 +56,8 @@ typedef struct tsagg__head_rows {
 } tsagg__head_rows;
 
 typedef struct tsagg__head {
-    pthread_rwlock_t lock; /* queries read; adds, catch-up and prune write */
+    pthread_rwlock_t lock; /* queries read; adds, catch-up and prune write;
+                              writers first: never take it twice to read */
     pthread_mutex_t update_mu; /* one update of the head for queries at a time */
     int redoing; /* the writer's head is being read again under new rules */
     tsagg__head_rows d;
