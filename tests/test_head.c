@@ -569,7 +569,7 @@ static void *query_loop(void *arg)
     return NULL;
 }
 
-Test(head, appends_go_on_while_queries_read_the_head, .timeout = 120)
+Test(head, appends_go_on_while_queries_read_the_head)
 {
     tsagg_store *st = open_store(TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE, 0, NULL);
     enum { ROWS = 100000, QUERIERS = 4, APPENDS = 50, LIMIT_US = 10 * 1000000 };
