@@ -163,13 +163,45 @@ static int file_retries(tsagg_store *st, const tsagg__part_ref *ref, const tsagg
     return rc ? tsagg__fail(st, rc, "%s", detail[0] ? detail : tsagg_strerror(rc)) : 0;
 }
 
+/* Take the rows drop[] marks out of b, closing the gaps, and keep b->order
+ * (b is sorted) with the rows that stay: the caller's sort has nothing
+ * left to do. */
+static int close_gaps(tsagg__spanbuf *b, const uint8_t *drop)
+{
+    uint32_t *moved_to = malloc(b->n * sizeof *moved_to);
+    if (!moved_to)
+        return -ENOMEM;
+    size_t w = 0;
+    uint32_t nd = b->ndims, nm = b->nmeasures;
+    for (size_t i = 0; i < b->n; i++) {
+        moved_to[i] = (uint32_t)w;
+        if (drop[i])
+            continue;
+        if (w != i) {
+            b->rows[w] = b->rows[i];
+            if (nd)
+                memmove(b->dims + w * nd, b->dims + i * nd, nd * sizeof *b->dims);
+            if (nm)
+                memmove(b->meas + w * nm, b->meas + i * nm, nm * sizeof *b->meas);
+        }
+        w++;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (!drop[b->order[i]])
+            b->order[k++] = moved_to[b->order[i]];
+    b->n = w;
+    free(moved_to);
+    return 0;
+}
+
 /*
- * The keys come from the buffer's own sort (spanbuf_sort.c: a radix sort
- * where the keys fit, which the buffer is written in anyway) rather than a
- * sort of their own, which was most of a compaction's time once the hour
- * being written had many files: a comparison sort of every new row, then
- * every key copied and every merchant looked up again in each file of the
- * hour, all of which hold only earlier times.
+ * The keys come in the buffer's own order (tsagg__spanbuf_sort), which the
+ * span is written in anyway, rather than from a sort of their own, and
+ * only the files whose times meet the new rows are read. Before, each
+ * compaction sorted its new rows twice (the keys, then the buffer) and,
+ * in every file of the hour being written (all of earlier times), copied
+ * every key and looked every merchant up.
  */
 int tsagg__drop_published_retries(tsagg_store *st, const tsagg__manifest *m, tsagg__spanbuf *b,
                                   uint64_t *dropped)
@@ -202,25 +234,11 @@ int tsagg__drop_published_retries(tsagg_store *st, const tsagg__manifest *m, tsa
     for (size_t f = 0; rc == 0 && f < m->nparts; f++)
         if (span_meets(&m->parts[f], lo, hi))
             rc = file_retries(st, &m->parts[f], keys, n, lo, hi, sub, found, drop);
-    /* Close the gaps the dropped rows leave. */
-    size_t w = 0;
-    uint32_t nd = b->ndims, nm = b->nmeasures;
-    for (size_t i = 0; rc == 0 && i < b->n; i++) {
-        if (drop[i]) {
-            (*dropped)++;
-            continue;
-        }
-        if (w != i) {
-            b->rows[w] = b->rows[i];
-            if (nd)
-                memmove(b->dims + w * nd, b->dims + i * nd, nd * sizeof *b->dims);
-            if (nm)
-                memmove(b->meas + w * nm, b->meas + i * nm, nm * sizeof *b->meas);
-        }
-        w++;
-    }
-    if (rc == 0)
-        b->n = w;
+    size_t gone = 0;
+    for (size_t i = 0; rc == 0 && i < b->n; i++)
+        gone += drop[i];
+    if (rc == 0 && gone > 0 && (rc = close_gaps(b, drop)) == 0)
+        *dropped += gone;
     free(keys);
     free(sub);
     free(found);

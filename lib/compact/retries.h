@@ -42,8 +42,8 @@ int tsagg__part_find_retries(tsagg__part *p, const tsagg__retry_key *keys, size_
 /*
  * Remove from b the rows with an id whose key a file that m lists holds;
  * *dropped counts them. b is sorted here (tsagg__spanbuf_sort) for the
- * keys' order: sort it again after, b->order does not follow the rows
- * dropped. Each file whose span meets the rows' times is opened, and read
+ * keys' order, and stays sorted: the caller's sort finds nothing to do.
+ * Each file whose span meets the rows' times is opened, and read
  * only where its own least to greatest ts meets them; a failure names the
  * file on st.
  */
