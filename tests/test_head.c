@@ -24,7 +24,9 @@
  *     inline (its thread holds the compaction lock) however the head grows;
  *   - a prune copying a large backlog lets appends in between its slices:
  *     none waits a quarter of the copy's time, and none of their events is
- *     lost.
+ *     lost;
+ *   - appends go on while threads query the head without a pause: an
+ *     append waits for the queries reading, not for those that follow.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -723,5 +725,88 @@ Test(head, pruned_before_the_merges_after_a_publish)
                  "a merge ran with %zu compacted rows still in the head",
                  atomic_load(&s.rows_after_publish));
     cr_assert_eq(total(st, 3, 0, TSAGG_METRIC_COUNT, NULL), 4000);
+    tsagg_store_close(st);
+}
+
+struct querier {
+    tsagg_store *st;
+    atomic_int *stop;
+    _Atomic int64_t *deadline; /* now_us(): the test's bound in time */
+    atomic_long *queries;
+    int rc;
+};
+
+/* Counts every merchant's events in the head, again and again, until told
+ * to stop or the deadline: each query holds the head's read lock while it
+ * scans the rows. */
+static void *query_loop(void *arg)
+{
+    struct querier *q = arg;
+    tsagg_result *r;
+    if ((q->rc = tsagg_result_create(&r)) != 0)
+        return NULL;
+    tsagg_query qr;
+    tsagg_query_init(&qr);
+    qr.flags = TSAGG_QUERY_ALL_MERCHANTS;
+    qr.from = T0;
+    qr.to = T0 + 72 * HOUR;
+    qr.bucket = TSAGG_BUCKET_TOTAL;
+    while (!atomic_load(q->stop) && now_us() < atomic_load(q->deadline) && q->rc == 0) {
+        q->rc = tsagg_query_run(q->st, &qr, r);
+        atomic_fetch_add(q->queries, 1);
+    }
+    tsagg_result_free(r);
+    return NULL;
+}
+
+Test(head, appends_go_on_while_queries_read_the_head)
+{
+    tsagg_store *st = open_store(TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE, 0, NULL);
+    enum { ROWS = 100000, QUERIERS = 4, APPENDS = 50, LIMIT_US = 10 * 1000000 };
+    append_range(st, 1, 0, ROWS);
+    atomic_int stop = 0;
+    atomic_long queries = 0;
+    _Atomic int64_t deadline = INT64_MAX;
+    struct querier q[QUERIERS];
+    pthread_t t[QUERIERS];
+    for (int i = 0; i < QUERIERS; i++) {
+        q[i] = (struct querier){.st = st, .stop = &stop, .deadline = &deadline,
+                                .queries = &queries};
+        cr_assert_eq(pthread_create(&t[i], NULL, query_loop, &q[i]), 0);
+    }
+    while (atomic_load(&queries) < 2 * QUERIERS)
+        sched_yield();
+    /* Each append takes the head's write lock to add its rows. Past the
+     * deadline the queries stop, so that a starved append ends too. */
+    int64_t start = now_us(), longest = 0;
+    atomic_store(&deadline, start + LIMIT_US);
+    long queries_before = atomic_load(&queries);
+    int done = 0;
+    tsagg_event e[16];
+    tsagg_attr a[16];
+    for (; done < APPENDS && now_us() - start < LIMIT_US; done++) {
+        for (int n = 0; n < 16; n++)
+            fill(&e[n], &a[n], 2, (uint64_t)done * 16 + (uint64_t)n);
+        int64_t t0 = now_us();
+        cr_assert_eq(tsagg_append(st, e, 16, NULL), 0);
+        int64_t waited = now_us() - t0;
+        if (now_us() - start >= LIMIT_US)
+            break; /* it got in only once the queries had stopped */
+        longest = waited > longest ? waited : longest;
+    }
+    int64_t took = now_us() - start;
+    long beside = atomic_load(&queries) - queries_before;
+    atomic_store(&stop, 1);
+    for (int i = 0; i < QUERIERS; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(q[i].rc, 0, "query: %s", tsagg_strerror(q[i].rc));
+    }
+    cr_log_info("%d appends in %" PRId64 " us (the longest %" PRId64 " us) beside %ld queries",
+                done, took, longest, beside);
+    cr_assert_eq(done, APPENDS, "only %d appends in %d s beside %d threads of queries", done,
+                 LIMIT_US / 1000000, QUERIERS);
+    cr_assert_gt(beside, QUERIERS, "the queries did not run beside the appends");
+    cr_assert_eq(tsagg_flush(st), 0);
+    cr_assert_eq(total(st, 2, 0, TSAGG_METRIC_COUNT, NULL), APPENDS * 16);
     tsagg_store_close(st);
 }

@@ -110,8 +110,9 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 /* Check one hit; its site into *s. 0, or the status after answering. */
 static unsigned check_hit(request *r, const params *p, size_t index, int batch, site *s)
 {
-    /* "hit 2: " in a batch, nothing before a single hit's messages. */
-    char where[24] = "";
+    /* "hit 2: " in a batch, nothing before a single hit's messages; room
+     * for any size_t, not only the UA_MAX_HITS a batch holds. */
+    char where[sizeof "hit 18446744073709551615: "] = "";
     if (batch)
         snprintf(where, sizeof where, "hit %zu: ", index + 1);
     const char *v = get(p, "v"), *tid = get(p, "tid"), *t = get(p, "t");

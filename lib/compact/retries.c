@@ -105,15 +105,14 @@ int tsagg__part_find_retries(tsagg__part *p, const tsagg__retry_key *keys, size_
     return rc;
 }
 
-/* The keys of keys[0, n) in the file's span, into out[0, *count) with
+/* The keys of keys[0, n) with ts in [from, to], into out[0, *count) with
  * row set to their index in keys, and found[0, *count) cleared. */
-static void keys_in_span(const tsagg__retry_key *keys, size_t n, const tsagg__part_ref *r,
-                         tsagg__retry_key *out, uint8_t *found, size_t *count)
+static void keys_in_range(const tsagg__retry_key *keys, size_t n, int64_t from, int64_t to,
+                          tsagg__retry_key *out, uint8_t *found, size_t *count)
 {
-    int64_t start = r->start, stop = r->start + (int64_t)r->hours * TSAGG__HOUR_US;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (keys[i].ts >= start && keys[i].ts < stop) {
+        if (keys[i].ts >= from && keys[i].ts <= to) {
             out[k] = keys[i];
             out[k].row = (uint32_t)i; /* back to keys[] */
             found[k++] = 0;
@@ -121,62 +120,63 @@ static void keys_in_span(const tsagg__retry_key *keys, size_t n, const tsagg__pa
     *count = k;
 }
 
-int tsagg__drop_published_retries(tsagg_store *st, const tsagg__manifest *m, tsagg__spanbuf *b,
-                                  uint64_t *dropped)
+/* 1 when the span of the file ref meets [lo, hi]. */
+static int span_meets(const tsagg__part_ref *ref, int64_t lo, int64_t hi)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < b->n; i++)
-        n += (b->rows[i].flags & TSAGG_EVENT_HAS_ID) != 0;
-    if (n == 0 || m->nparts == 0)
-        return 0;
-    tsagg__retry_key *keys = malloc(n * sizeof *keys), *sub = malloc(n * sizeof *sub);
-    uint8_t *found = malloc(n), *drop = calloc(b->n, 1);
-    int rc = keys && sub && found && drop ? 0 : -ENOMEM;
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (size_t i = 0, k = 0; rc == 0 && i < b->n; i++) {
-        const tsagg__spanrow *r = &b->rows[i];
-        if (!(r->flags & TSAGG_EVENT_HAS_ID))
-            continue;
-        keys[k++] = (tsagg__retry_key){r->merchant, r->ts, r->id, (uint32_t)i};
-        lo = r->ts < lo ? r->ts : lo;
-        hi = r->ts > hi ? r->ts : hi;
-    }
-    if (rc == 0)
-        tsagg__retry_keys_sort(keys, n);
-    for (size_t f = 0; rc == 0 && f < m->nparts; f++) {
-        const tsagg__part_ref *ref = &m->parts[f];
-        if (ref->start > hi || ref->start + (int64_t)ref->hours * TSAGG__HOUR_US <= lo)
-            continue;
-        size_t k;
-        keys_in_span(keys, n, ref, sub, found, &k);
-        if (k == 0)
-            continue;
-        char path[TSAGG_PATH_MAX + 64], detail[TSAGG_ERRMSG_MAX] = "";
-        tsagg__part_file_path(st, ref, path, sizeof path);
-        tsagg__part *p;
-        rc = tsagg__part_open(st->io, path, &p, detail, sizeof detail);
-        if (rc == 0) {
-            rc = tsagg__part_find_retries(p, sub, k, found);
-            if (rc != 0)
-                tsagg__part_errmsg(p, detail, sizeof detail);
-            tsagg__part_close(p);
-        }
-        if (rc != 0) {
-            rc = tsagg__fail(st, rc, "%s", detail[0] ? detail : tsagg_strerror(rc));
-            break;
-        }
-        for (size_t i = 0; i < k; i++)
+    return ref->start <= hi && ref->start + (int64_t)ref->hours * TSAGG__HOUR_US > lo;
+}
+
+static int any_span_meets(const tsagg__manifest *m, int64_t lo, int64_t hi)
+{
+    for (size_t f = 0; f < m->nparts; f++)
+        if (span_meets(&m->parts[f], lo, hi))
+            return 1;
+    return 0;
+}
+
+/* Mark in drop[] the rows of keys[0, n) that the file of ref holds. A file
+ * is read only where its own times (its footer's least and greatest ts,
+ * not its span's) meet the keys': the files of the hour being written
+ * hold the times before the new rows, and are closed again unread. */
+static int file_retries(tsagg_store *st, const tsagg__part_ref *ref, const tsagg__retry_key *keys,
+                        size_t n, int64_t lo, int64_t hi, tsagg__retry_key *sub, uint8_t *found,
+                        uint8_t *drop)
+{
+    char path[TSAGG_PATH_MAX + 64], detail[TSAGG_ERRMSG_MAX] = "";
+    tsagg__part_file_path(st, ref, path, sizeof path);
+    tsagg__part *p;
+    int rc = tsagg__part_open(st->io, path, &p, detail, sizeof detail);
+    if (rc == 0) {
+        const tsagg__part_info *info = tsagg__part_get_info(p);
+        int64_t from = info->min_ts > lo ? info->min_ts : lo;
+        int64_t to = info->max_ts < hi ? info->max_ts : hi;
+        size_t k = 0;
+        if (info->rows > 0 && from <= to)
+            keys_in_range(keys, n, from, to, sub, found, &k);
+        if (k > 0 && (rc = tsagg__part_find_retries(p, sub, k, found)) != 0)
+            tsagg__part_errmsg(p, detail, sizeof detail);
+        tsagg__part_close(p);
+        for (size_t i = 0; rc == 0 && i < k; i++)
             if (found[i])
                 drop[keys[sub[i].row].row] = 1;
     }
-    /* Close the gaps the dropped rows leave. */
+    return rc ? tsagg__fail(st, rc, "%s", detail[0] ? detail : tsagg_strerror(rc)) : 0;
+}
+
+/* Take the rows drop[] marks out of b, closing the gaps, and keep b->order
+ * (b is sorted) with the rows that stay: the caller's sort has nothing
+ * left to do. */
+static int close_gaps(tsagg__spanbuf *b, const uint8_t *drop)
+{
+    uint32_t *moved_to = malloc(b->n * sizeof *moved_to);
+    if (!moved_to)
+        return -ENOMEM;
     size_t w = 0;
     uint32_t nd = b->ndims, nm = b->nmeasures;
-    for (size_t i = 0; rc == 0 && i < b->n; i++) {
-        if (drop[i]) {
-            (*dropped)++;
+    for (size_t i = 0; i < b->n; i++) {
+        moved_to[i] = (uint32_t)w;
+        if (drop[i])
             continue;
-        }
         if (w != i) {
             b->rows[w] = b->rows[i];
             if (nd)
@@ -186,8 +186,59 @@ int tsagg__drop_published_retries(tsagg_store *st, const tsagg__manifest *m, tsa
         }
         w++;
     }
-    if (rc == 0)
-        b->n = w;
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (!drop[b->order[i]])
+            b->order[k++] = moved_to[b->order[i]];
+    b->n = w;
+    free(moved_to);
+    return 0;
+}
+
+/*
+ * The keys come in the buffer's own order (tsagg__spanbuf_sort), which the
+ * span is written in anyway, rather than from a sort of their own, and
+ * only the files whose times meet the new rows are read. Before, each
+ * compaction sorted its new rows twice (the keys, then the buffer) and,
+ * in every file of the hour being written (all of earlier times), copied
+ * every key and looked every merchant up.
+ */
+int tsagg__drop_published_retries(tsagg_store *st, const tsagg__manifest *m, tsagg__spanbuf *b,
+                                  uint64_t *dropped)
+{
+    size_t n = 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < b->n; i++) {
+        const tsagg__spanrow *r = &b->rows[i];
+        if (!(r->flags & TSAGG_EVENT_HAS_ID))
+            continue;
+        n++;
+        lo = r->ts < lo ? r->ts : lo;
+        hi = r->ts > hi ? r->ts : hi;
+    }
+    if (n == 0 || !any_span_meets(m, lo, hi))
+        return 0;
+    int rc = tsagg__spanbuf_sort(b);
+    if (rc != 0)
+        return rc;
+    tsagg__retry_key *keys = malloc(n * sizeof *keys), *sub = malloc(n * sizeof *sub);
+    uint8_t *found = malloc(n), *drop = calloc(b->n, 1);
+    rc = keys && sub && found && drop ? 0 : -ENOMEM;
+    /* In (merchant, ts, id) order: the buffer's order puts the rows with
+     * an id of one merchant and ts after those without, by id. */
+    for (size_t i = 0, k = 0; rc == 0 && i < b->n; i++) {
+        const tsagg__spanrow *r = &b->rows[b->order[i]];
+        if (r->flags & TSAGG_EVENT_HAS_ID)
+            keys[k++] = (tsagg__retry_key){r->merchant, r->ts, r->id, b->order[i]};
+    }
+    for (size_t f = 0; rc == 0 && f < m->nparts; f++)
+        if (span_meets(&m->parts[f], lo, hi))
+            rc = file_retries(st, &m->parts[f], keys, n, lo, hi, sub, found, drop);
+    size_t gone = 0;
+    for (size_t i = 0; rc == 0 && i < b->n; i++)
+        gone += drop[i];
+    if (rc == 0 && gone > 0 && (rc = close_gaps(b, drop)) == 0)
+        *dropped += gone;
     free(keys);
     free(sub);
     free(found);

@@ -40,9 +40,12 @@ int tsagg__part_find_retries(tsagg__part *p, const tsagg__retry_key *keys, size_
                              uint8_t *found);
 
 /*
- * Remove from b (not sorted yet) the rows with an id whose key a file that
- * m lists holds; *dropped counts them. The files are opened and closed
- * here; a failure names the file on st.
+ * Remove from b the rows with an id whose key a file that m lists holds;
+ * *dropped counts them. b is sorted here (tsagg__spanbuf_sort) for the
+ * keys' order, and stays sorted: the caller's sort finds nothing to do.
+ * Each file whose span meets the rows' times is opened, and read
+ * only where its own least to greatest ts meets them; a failure names the
+ * file on st.
  */
 int tsagg__drop_published_retries(tsagg_store *st, const tsagg__manifest *m, tsagg__spanbuf *b,
                                   uint64_t *dropped);

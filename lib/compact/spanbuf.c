@@ -36,6 +36,7 @@ void tsagg__spanbuf_free(tsagg__spanbuf *h)
 void tsagg__spanbuf_clear(tsagg__spanbuf *h)
 {
     h->n = 0;
+    h->sorted = 0;
     h->arena_len = 0;
     h->nstrs = 0;
     if (h->table)
@@ -183,5 +184,6 @@ int tsagg__spanbuf_add(tsagg__spanbuf *h, const tsagg__spanrow *row, const uint3
     if (h->nmeasures)
         memcpy(h->meas + h->n * h->nmeasures, meas, h->nmeasures * sizeof *meas);
     h->n++;
+    h->sorted = 0;
     return 0;
 }

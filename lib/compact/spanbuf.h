@@ -36,6 +36,9 @@ typedef struct tsagg__spanbuf {
     uint64_t *table;
     uint32_t table_cap;
     uint32_t *order; /* after sort: row indexes in (merchant, ts, id) order */
+    int sorted;      /* order is that of the rows: a row added or the rows
+                        cleared unset it; code that moves rows itself must
+                        unset it or keep order with them (retries.c) */
 } tsagg__spanbuf;
 
 int tsagg__spanbuf_init(tsagg__spanbuf *h, int64_t start, uint32_t ndims, uint32_t nmeasures);
@@ -63,7 +66,8 @@ int tsagg__spanbuf_add(tsagg__spanbuf *h, const tsagg__spanrow *row, const uint3
 /* Bytes of memory held. */
 size_t tsagg__spanbuf_bytes(const tsagg__spanbuf *h);
 
-/* Fill h->order: rows sorted by (merchant, ts, id). */
+/* Fill h->order: rows sorted by (merchant, ts, id); nothing to do while
+ * h->sorted. */
 int tsagg__spanbuf_sort(tsagg__spanbuf *h);
 
 #endif

@@ -174,10 +174,15 @@ static int sort_by_radix(tsagg__spanbuf *h)
 
 int tsagg__spanbuf_sort(tsagg__spanbuf *h)
 {
+    if (h->sorted)
+        return 0;
     free(h->order);
     h->order = malloc((h->n ? h->n : 1) * sizeof *h->order);
     if (!h->order)
         return -ENOMEM;
     int rc = sort_by_radix(h);
-    return rc < 0 ? rc : rc == 1 ? 0 : sort_by_comparison(h);
+    if (rc >= 0 && rc != 1)
+        rc = sort_by_comparison(h);
+    h->sorted = rc >= 0;
+    return rc < 0 ? rc : 0;
 }

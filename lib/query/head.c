@@ -104,10 +104,9 @@ tsagg__head_merchant *tsagg__head_find(const tsagg__head *h, uint64_t merchant)
     return find_merchant(&h->d, merchant);
 }
 
-static int merchant_slot(tsagg__head_rows *d, uint64_t merchant, tsagg__head_merchant **out)
+/* Room for one more merchant in the table and the array. */
+static int reserve_merchant(tsagg__head_rows *d)
 {
-    if ((*out = find_merchant(d, merchant)))
-        return 0;
     if ((d->nms + 1) * 2 > d->mtable_cap) {
         int rc = grow_mtable(d);
         if (rc != 0)
@@ -121,14 +120,22 @@ static int merchant_slot(tsagg__head_rows *d, uint64_t merchant, tsagg__head_mer
         d->ms = p;
         d->ms_cap = cap;
     }
+    return 0;
+}
+
+/* Enter a merchant the head does not hold, with its row list, into the
+ * room reserve_merchant made. */
+static tsagg__head_merchant *insert_merchant(tsagg__head_rows *d, uint64_t merchant,
+                                             uint32_t *rows, uint32_t cap)
+{
     tsagg__head_merchant *m = &d->ms[d->nms];
-    *m = (tsagg__head_merchant){.merchant = merchant, .min_ts = INT64_MAX, .max_ts = INT64_MIN};
+    *m = (tsagg__head_merchant){.merchant = merchant, .rows = rows, .cap = cap,
+                                .min_ts = INT64_MAX, .max_ts = INT64_MIN};
     uint32_t mask = d->mtable_cap - 1, i = hash64(merchant) & mask;
     while (d->mtable[i])
         i = (i + 1) & mask;
     d->mtable[i] = ++d->nms;
-    *out = m;
-    return 0;
+    return m;
 }
 
 /* An id table slot: the key's hash in the high half (compared before the
@@ -178,7 +185,12 @@ static int has_retry(const tsagg__head_rows *d, uint64_t merchant, int64_t ts, u
     return 0;
 }
 
-/* Index the buffer's last row, numbered seq. */
+/*
+ * Index the buffer's last row, numbered seq. Every allocation comes before
+ * the first change: on failure (memory) the indexes are as they were, some
+ * with more room, and the caller takes the row out of the buffer, so that
+ * no row is ever left without its number, its merchant or its id.
+ */
 static int index_row(tsagg__head_rows *d, uint64_t seq)
 {
     uint32_t r = (uint32_t)(d->buf.n - 1);
@@ -190,26 +202,32 @@ static int index_row(tsagg__head_rows *d, uint64_t seq)
         d->seqs = s;
         d->seqs_cap = d->buf.cap;
     }
-    d->seqs[r] = seq;
-    tsagg__head_merchant *m;
-    int rc = merchant_slot(d, row->merchant, &m);
-    if (rc != 0)
+    int has_id = (row->flags & TSAGG_EVENT_HAS_ID) != 0, rc;
+    if (has_id && (d->nids + 1) * 2 > d->idtable_cap && (rc = grow_idtable(d)) != 0)
         return rc;
-    if (m->n == m->cap) {
-        uint32_t cap = m->cap ? m->cap * 2 : 4;
-        uint32_t *p = realloc(m->rows, cap * sizeof *p);
-        if (!p)
+    tsagg__head_merchant *m = find_merchant(d, row->merchant);
+    uint32_t *rows = NULL, cap = 0;
+    if (!m && (rc = reserve_merchant(d)) != 0)
+        return rc;
+    if (!m || m->n == m->cap) {
+        cap = m && m->cap ? m->cap * 2 : 4;
+        if (!(rows = realloc(m ? m->rows : NULL, cap * sizeof *rows)))
             return -ENOMEM;
-        d->mrows_bytes += (size_t)(cap - m->cap) * sizeof *p;
-        m->rows = p;
+    }
+    /* Nothing fails from here on. */
+    if (!m) {
+        m = insert_merchant(d, row->merchant, rows, cap);
+        d->mrows_bytes += (size_t)cap * sizeof *rows;
+    } else if (rows) {
+        d->mrows_bytes += (size_t)(cap - m->cap) * sizeof *rows;
+        m->rows = rows;
         m->cap = cap;
     }
+    d->seqs[r] = seq;
     m->rows[m->n++] = r;
     m->min_ts = row->ts < m->min_ts ? row->ts : m->min_ts;
     m->max_ts = row->ts > m->max_ts ? row->ts : m->max_ts;
-    if (row->flags & TSAGG_EVENT_HAS_ID) {
-        if ((d->nids + 1) * 2 > d->idtable_cap && (rc = grow_idtable(d)) != 0)
-            return rc;
+    if (has_id) {
         uint64_t hash = id_hash(row->merchant, row->ts, row->id);
         uint32_t mask = d->idtable_cap - 1, i = (uint32_t)hash & mask;
         while (d->idtable[i])
@@ -257,7 +275,10 @@ static int add_one(tsagg_store *st, tsagg__head *h, const tsagg_event *ev, uint6
         h->d.buf.n--; /* a retry: its row goes (its strings stay interned) */
         return 0;
     }
-    return index_row(&h->d, seq);
+    rc = index_row(&h->d, seq);
+    if (rc != 0)
+        h->d.buf.n--; /* not indexed: the row goes; the caller marks the head stale */
+    return rc;
 }
 
 /* Every number below next_seq is in: take in the ranges that now follow. */
@@ -601,12 +622,34 @@ static int rules_equal(const tsagg_rules *a, const tsagg_rules *b)
     return 1;
 }
 
+/*
+ * The head's lock prefers writers: with the default (readers first), queries
+ * that overlap, each holding the read lock for its whole scan, keep an
+ * append (which takes the write lock to add its rows) out for as long as
+ * they keep coming: tens of seconds were seen. A waiting writer now holds
+ * off new readers, so an append waits for the queries already reading, no
+ * more. This needs that no thread takes the read lock twice (it would wait
+ * behind a waiting writer that waits for it): a query takes it once, in
+ * tsagg__head_acquire, and holds it until tsagg__head_release without
+ * taking it again; a prune takes it in slices, never nested.
+ */
+static void init_head_lock(pthread_rwlock_t *lock)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+#ifdef __GLIBC__
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+}
+
 int tsagg__head_open(tsagg_store *st)
 {
     tsagg__head *h = calloc(1, sizeof *h);
     if (!h)
         return -ENOMEM;
-    pthread_rwlock_init(&h->lock, NULL);
+    init_head_lock(&h->lock);
     pthread_mutex_init(&h->update_mu, NULL);
     h->prune_slice_rows = PRUNE_SLICE_ROWS;
     int rc = tsagg__rowconv_init(&h->conv, st->schema);

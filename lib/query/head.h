@@ -56,7 +56,8 @@ typedef struct tsagg__head_rows {
 } tsagg__head_rows;
 
 typedef struct tsagg__head {
-    pthread_rwlock_t lock; /* queries read; adds, catch-up and prune write */
+    pthread_rwlock_t lock; /* queries read; adds, catch-up and prune write;
+                              writers first: never take it twice to read */
     pthread_mutex_t update_mu; /* one update of the head for queries at a time */
     int redoing; /* the writer's head is being read again under new rules */
     tsagg__head_rows d;
@@ -92,8 +93,9 @@ int tsagg__head_open(tsagg_store *st);
 void tsagg__head_close(tsagg_store *st);
 
 /* Add the events of one append, numbered seq0.. (the log writer calls it
- * under its lock: st->on_append). A failure (memory) marks the head for a
- * rebuild by the next query. */
+ * under its lock: st->on_append). A failure (memory) leaves out the event
+ * it failed on and those after it, every row held still whole, and marks
+ * the head for a rebuild by the next query. */
 void tsagg__head_add(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t seq0);
 
 /* Bytes of memory the head holds. */
