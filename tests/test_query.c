@@ -3031,6 +3031,15 @@ Test(query, sync_batch_counts_no_event_before_it_is_durable)
 /* ---- many distinct values: memory follows the answer ------------------------------------- */
 
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+#ifndef UNDER_ASAN
 /* Address space the process maps now (/proc/self/statm), in bytes. */
 static uint64_t mapped_bytes(void)
 {
@@ -3043,13 +3052,6 @@ static uint64_t mapped_bytes(void)
     }
     return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
 }
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
 #endif
 
 /*
