@@ -3030,7 +3030,6 @@ Test(query, sync_batch_counts_no_event_before_it_is_durable)
 
 /* ---- many distinct values: memory follows the answer ------------------------------------- */
 
-
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
 #elif defined(__has_feature)
