@@ -89,7 +89,7 @@ struct tsagg_bulk {
     int closing;
     int discard;          /* cancel: take nothing more */
     int helper_rc;
-    uint64_t helper_run;  /* the month writer's sorted runs */
+    uint64_t helper_run;  /* numbers the sorted runs of month files */
     int64_t first_newest; /* the newest-event mark after the first batch */
     /* The month writer and the one job it is given at a time (under mu;
      * its failure goes to helper_rc). */
