@@ -227,10 +227,11 @@ TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
  * by then) is written as its file while the load goes on. With
  * opts->threads of 2 or more a helper thread does that work: the batch is
  * copied and tsagg_bulk_append returns once the log has it (the events
- * need not outlive the call), and the helper takes it into the buffers and
- * writes the months while the caller prepares the next (the stored rules
- * and opts->process then run in that thread, in sequence order, one event
- * at a time as always). tsagg_bulk_finish()
+ * need not outlive the call), and the helper takes it into the buffers
+ * while the caller prepares the next (the stored rules and opts->process
+ * then run in that thread, in sequence order, one event at a time as
+ * always); a second thread writes the month files meanwhile, one month at
+ * a time. tsagg_bulk_finish()
  * makes the log durable (tsagg_flush), and only then writes the rest,
  * publishes every file with the consumed position in one manifest, and
  * merges sealed spans as tsagg_compact() does. The files and their tiers
@@ -239,7 +240,9 @@ TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
  *
  * Memory: opts->memory_budget as for tsagg_compact(), except that the
  * spans not yet sealed (the newest day or month of the load) stay in
- * memory whole: they are split by the tier rule at finish.
+ * memory whole: they are split by the tier rule at finish. With the
+ * threads, a month being written is held too: the helper waits for the
+ * month writer rather than hand it a second month.
  *
  * Crashes: nothing is published before finish has made the log durable.
  * A crash before that leaves the events in the log (as far as they were

@@ -5,17 +5,20 @@
  * The reference is a store loaded with tsagg_append and compacted once with
  * tsagg_compact: a bulk load of the same events must publish the same
  * files byte for byte (same spans, ids and bytes), through the io_uring
- * and the pwrite back ends, with months written early by the helper
+ * and the pwrite back ends, with months written early by the month writer
  * thread or by the caller, with sorted runs spilled; and the partitions
- * must hold every log event once (compactcheck.h). Then what must not lose
- * or double events: another thread's appends in the middle, events in the
+ * must hold every log event once (compactcheck.h). A month file being
+ * written must not stop the batches after it from being taken. Then what
+ * must not lose or double events: another thread's appends in the middle, events in the
  * log before the load, a cancel, a failed append, and a process killed in
  * the middle of a load (the next compaction sweeps what it wrote and
  * compacts the log).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +189,94 @@ Test(bulk, same_files_as_a_compaction_uring_one_thread)
 Test(bulk, same_files_as_a_compaction_with_spilled_runs)
 {
     same_as_compaction(TSAGG_IO_PWRITE, 3, 2 << 20, "2 MiB budget");
+}
+
+/*
+ * A month file being written does not hold up the batches after it: the
+ * creation of the first month file waits (HOLD_S at most) until the
+ * processing hook, which runs where batches are taken, has seen two more
+ * batches. A helper that wrote the months itself would see none of them
+ * until the file was made.
+ */
+#define HOLD_S 5
+#define HOLD_BATCH 4096
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int held, holding;
+    uint64_t seen, at_hold, while_held;
+} hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0};
+
+static int hold_open(void *ctx, const char *path, int flags, unsigned mode)
+{
+    const char *name = strrchr(path, '/');
+    unsigned hours;
+    if ((flags & O_CREAT) && name && sscanf(name + 1, "%*8dT%*2d-%uh-", &hours) == 1 &&
+        hours >= 28 * 24) {
+        pthread_mutex_lock(&hold.mu);
+        if (!hold.held) {
+            hold.held = hold.holding = 1;
+            hold.at_hold = hold.seen;
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += HOLD_S;
+            while (hold.seen < hold.at_hold + 2 * HOLD_BATCH &&
+                   pthread_cond_timedwait(&hold.cond, &hold.mu, &until) == 0)
+                ;
+            hold.while_held = hold.seen - hold.at_hold;
+            hold.holding = 0;
+        }
+        pthread_mutex_unlock(&hold.mu);
+    }
+    return tsagg_io_default()->open(ctx, path, flags, mode);
+}
+
+static int hold_hook(void *ctx, tsagg_event *ev, uint64_t seq)
+{
+    (void)ctx;
+    (void)ev;
+    pthread_mutex_lock(&hold.mu);
+    if (seq > hold.seen)
+        hold.seen = seq;
+    if (hold.holding)
+        pthread_cond_broadcast(&hold.cond);
+    pthread_mutex_unlock(&hold.mu);
+    return 1;
+}
+
+Test(bulk, batches_taken_while_a_month_is_written)
+{
+    static tsagg_io io;
+    io = *tsagg_io_default();
+    io.open = hold_open;
+    tsagg_options so;
+    tsagg_options_init(&so);
+    so.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
+    so.io_backend = TSAGG_IO_PWRITE;
+    so.sync_mode = TSAGG_SYNC_NONE;
+    so.io = &io;
+    tsagg_store *st = NULL;
+    char err[512] = "";
+    cr_assert_eq(tsagg_store_open(tu_store, &so, &st, err, sizeof err), 0, "%s", err);
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.threads = 2;
+    o.process = hold_hook;
+    tsagg_bulk *b;
+    cr_assert_eq(tsagg_bulk_begin(st, &o, &b), 0);
+    gagen *g = make_gen(11, 120000);
+    bulk_load(b, g, HOLD_BATCH);
+    gagen_free(g);
+    tsagg_compact_stats s = {.struct_size = sizeof s};
+    cr_assert_eq(tsagg_bulk_finish(b, &s), 0);
+    cr_assert(hold.held, "no month file was written");
+    cr_assert_geq(hold.while_held, 2 * HOLD_BATCH,
+                  "%" PRIu64 " events taken while the first month file waited for %d s",
+                  hold.while_held, HOLD_S);
+    cr_assert_gt(s.month_files, 2);
+    cc_check_store(st, 1, 1, "a month file held");
+    cr_assert_eq(tsagg_store_close(st), 0);
 }
 
 /* Another thread's events between two batches: finish compacts the log. */

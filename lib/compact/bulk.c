@@ -19,9 +19,13 @@
  * appended batch is copied (events, attributes and bytes, a few percent of
  * the work) and queued, and the helper takes the batches in order while
  * the caller parses and appends the next. Once the newest event lies
- * EARLY_WINDOW past a month's end, the month's file is written (by the
- * helper, or the caller without one). A later event for that month goes to
- * a buffer of its own, an extra file the merge at finish folds in.
+ * EARLY_WINDOW past a month's end, the month's file is written: by a month
+ * writer thread while the helper takes the next batches (writing a month
+ * is about half of the helper's work, and the caller would otherwise wait
+ * for it with the queue full), or by the caller without threads. One month
+ * at a time is handed over, in order, so file ids are those of a load
+ * without threads. A later event for that month goes to a buffer of its
+ * own, an extra file the merge at finish folds in.
  *
  * Order of durability: files are written and renamed as they are ready,
  * but only finish publishes them, after tsagg_flush() made every appended
@@ -85,13 +89,24 @@ struct tsagg_bulk {
     int closing;
     int discard;          /* cancel: take nothing more */
     int helper_rc;
-    uint64_t helper_run;
+    uint64_t helper_run;  /* numbers the sorted runs of month files */
     int64_t first_newest; /* the newest-event mark after the first batch */
+    /* The month writer and the one job it is given at a time (under mu;
+     * its failure goes to helper_rc). */
+    pthread_t writer;
+    int writer_started;
+    pthread_cond_t month_cond; /* a job was handed over or is done, or closing */
+    span_slot **month_slots;   /* the job waiting to be taken, or NULL */
+    size_t month_n;
+    int64_t month_newest;
+    int month_busy;            /* a job is waiting or being written */
+    int writer_closing;
 };
 
 /* Write slots[0, n) (the buffers of whole months) into their files, adding
- * them to b->next; frees the slots. */
-static int write_months(tsagg_bulk *b, span_slot **slots, size_t n, int64_t newest)
+ * them to b->next (or, with write 0, only drop them and their runs); frees
+ * the slots. */
+static int write_months(tsagg_bulk *b, span_slot **slots, size_t n, int64_t newest, int write)
 {
     compactor w = {0};
     w.st = b->st;
@@ -104,7 +119,7 @@ static int write_months(tsagg_bulk *b, span_slot **slots, size_t n, int64_t newe
     w.slots = slots;
     w.nslots = w.slots_cap = n;
     w.next_run = b->helper_run;
-    int rc = tsagg__compactor_write_spans(&w, b->next, 0, 0);
+    int rc = write ? tsagg__compactor_write_spans(&w, b->next, 0, 0) : 0;
     b->helper_run = w.next_run;
     tsagg__compactor_free(&w); /* frees slots and the array */
     return rc;
@@ -135,6 +150,60 @@ static int64_t month_end(const span_slot *s)
     return start + (int64_t)hours * TSAGG__SPAN_HOUR_US;
 }
 
+/* The month writer: each job handed over, in order, into its files; after
+ * a failure or a cancel the rows are only dropped. */
+static void *writer_main(void *arg)
+{
+    tsagg_bulk *b = arg;
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        while (!b->month_slots && !b->writer_closing)
+            pthread_cond_wait(&b->month_cond, &b->mu);
+        span_slot **slots = b->month_slots;
+        if (!slots)
+            break;
+        size_t n = b->month_n;
+        int64_t newest = b->month_newest;
+        b->month_slots = NULL;
+        int write = b->helper_rc == 0 && !b->discard;
+        pthread_mutex_unlock(&b->mu);
+        int rc = write_months(b, slots, n, newest, write);
+        pthread_mutex_lock(&b->mu);
+        if (rc != 0 && b->helper_rc == 0) {
+            b->helper_rc = rc;
+            pthread_cond_broadcast(&b->space); /* a caller waiting to queue */
+        }
+        b->month_busy = 0;
+        pthread_cond_broadcast(&b->month_cond);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* Write the months' buffers slots[0, n), or hand them to the month writer
+ * once it is done with the previous ones (so at most two months' rows are
+ * held: the one being written and the one filling). */
+static int hand_months(tsagg_bulk *b, span_slot **slots, size_t n, int64_t newest)
+{
+    if (!b->writer_started)
+        return write_months(b, slots, n, newest, 1);
+    pthread_mutex_lock(&b->mu);
+    while (b->month_busy)
+        pthread_cond_wait(&b->month_cond, &b->mu);
+    int rc = b->helper_rc;
+    if (rc == 0) {
+        b->month_slots = slots;
+        b->month_n = n;
+        b->month_newest = newest;
+        b->month_busy = 1;
+        pthread_cond_broadcast(&b->month_cond);
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (rc != 0)
+        write_months(b, slots, n, newest, 0);
+    return rc;
+}
+
 /* Write the buffers of every month EARLY_WINDOW behind the newest event. */
 static int write_sealed_months(tsagg_bulk *b)
 {
@@ -160,7 +229,7 @@ static int write_sealed_months(tsagg_bulk *b)
     }
     c->nslots = k;
     c->last = 0;
-    return n ? write_months(b, out, n, c->newest) : 0;
+    return n ? hand_months(b, out, n, c->newest) : 0;
 }
 
 /* Take a batch into the span buffers, then write the months it sealed. */
@@ -315,17 +384,26 @@ static int queue_batch(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t
     return rc;
 }
 
-/* Stop the helper once it has written what it was handed: its failure. */
+/* Stop the helper once it has taken what it was handed, then the month
+ * writer once it has written what the helper gave it: their failure. */
 static int stop_helper(tsagg_bulk *b)
 {
-    if (!b->started)
-        return 0;
-    pthread_mutex_lock(&b->mu);
-    b->closing = 1;
-    pthread_cond_signal(&b->cond);
-    pthread_mutex_unlock(&b->mu);
-    pthread_join(b->thread, NULL);
-    b->started = 0;
+    if (b->started) {
+        pthread_mutex_lock(&b->mu);
+        b->closing = 1;
+        pthread_cond_signal(&b->cond);
+        pthread_mutex_unlock(&b->mu);
+        pthread_join(b->thread, NULL);
+        b->started = 0;
+    }
+    if (b->writer_started) {
+        pthread_mutex_lock(&b->mu);
+        b->writer_closing = 1;
+        pthread_cond_broadcast(&b->month_cond);
+        pthread_mutex_unlock(&b->mu);
+        pthread_join(b->writer, NULL);
+        b->writer_started = 0;
+    }
     return b->helper_rc;
 }
 
@@ -348,6 +426,7 @@ static void bulk_free(tsagg_bulk *b)
     tsagg__manifest_free(b->next);
     batches_free(b->head);
     batches_free(b->spare);
+    pthread_cond_destroy(&b->month_cond);
     pthread_cond_destroy(&b->space);
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->mu);
@@ -380,6 +459,7 @@ int tsagg_bulk_begin(tsagg_store *st, const tsagg_compact_options *opts, tsagg_b
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cond, NULL);
     pthread_cond_init(&b->space, NULL);
+    pthread_cond_init(&b->month_cond, NULL);
     pthread_mutex_lock(&st->compact_mu);
     __atomic_add_fetch(&st->bulk_loads, 1, __ATOMIC_SEQ_CST);
 
@@ -399,8 +479,12 @@ int tsagg_bulk_begin(tsagg_store *st, const tsagg_compact_options *opts, tsagg_b
             rc = tsagg__compactor_read_log(&b->c, last + 1, durable, &last);
     }
     b->next_seq = last + 1;
-    if (rc == 0 && b->o.threads >= 2)
+    if (rc == 0 && b->o.threads >= 2) {
+        /* Without a month writer the helper writes the months itself;
+         * without a helper the caller takes the batches. */
+        b->writer_started = pthread_create(&b->writer, NULL, writer_main, b) == 0;
         b->started = pthread_create(&b->thread, NULL, helper_main, b) == 0;
+    }
     if (rc != 0) {
         rc = tsagg__remove_leftovers(st, rc);
         bulk_free(b);
