@@ -103,7 +103,13 @@ typedef struct tsagg_maintain_options {
                                      its end) */
     tsagg_process_fn process;     /* the processing hook of compactions */
     void *process_ctx;
-    uint32_t reserved;            /* 0 */
+    int32_t nice;                 /* the background thread's nice value
+                                     above the process's, 0..19 (Linux; 0
+                                     elsewhere): its compactions, and the
+                                     threads they start, yield the CPUs to
+                                     queries and appends when they are
+                                     short. tsagg_maintain() runs at its
+                                     caller's. Default 0 */
     uint32_t reserved2;           /* 0 */
 } tsagg_maintain_options;
 

@@ -5,6 +5,7 @@
  * the host sees and maintenance recovers from.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -214,6 +216,84 @@ Test(maintain, step_compacts_when_due_only)
     tsagg_store *st2;
     cr_expect_eq(tsagg_store_open(tu_store, &ro, &st2, NULL, 0), TSAGG_EARG);
     cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* Threads of this process whose nice value is `nice` (/proc/self/task/N/stat,
+ * its 19th field, counted after the name's closing parenthesis). */
+static int threads_at_nice(int nice)
+{
+    DIR *d = opendir("/proc/self/task");
+    cr_assert(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], line[1024];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* gone meanwhile */
+        size_t len = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        line[len] = 0;
+        char *p = strrchr(line, ')');
+        cr_assert(p, "%s: %s", path, line);
+        int field = 2, value = 0;
+        for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+            if (++field == 19) {
+                value = atoi(tok);
+                break;
+            }
+        cr_assert_eq(field, 19, "%s: no nice field", path);
+        n += value == nice;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The background thread runs at the nice value asked, the caller's stays,
+ * and it still does its work; values out of range are refused. */
+Test(maintain, background_thread_at_its_nice_value)
+{
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, 0);
+    cr_assert(errno == 0 && base <= 12, "the test runs at nice %d", base);
+    tsagg_maintain_options mo;
+    tsagg_maintain_options_init(&mo);
+    mo.interval_ms = 10;
+    mo.compact_tail_events = 100;
+    mo.nice = 7;
+    int before = threads_at_nice(base + 7);
+    tsagg_store *st = open_store(&mo, NULL, 0);
+    cr_expect_eq(threads_at_nice(base + 7), before + 1, "one more thread at nice %d", base + 7);
+    cr_expect_eq(getpriority(PRIO_PROCESS, 0), base, "the opener's nice value changed");
+    int64_t t0 = wall_us() / HOUR_US * HOUR_US - DAY_US;
+    append_span(st, 500, t0, 1000000, 5, 0);
+    tsagg_maintain_stats s = {.struct_size = sizeof s};
+    for (int i = 0; i < 500; i++) {
+        cr_assert_eq(tsagg_maintenance_status(st, &s), 0);
+        if (s.events_compacted == 500)
+            break;
+        usleep(10 * 1000);
+    }
+    cr_expect_eq(s.events_compacted, 500, "the thread compacted %" PRIu64 " of 500 events",
+                 s.events_compacted);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    cr_expect_eq(threads_at_nice(base + 7), before, "the thread stopped with the store");
+
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = TSAGG_OPEN_WRITE;
+    o.maintenance = &mo;
+    char err[512];
+    static const int32_t bad[] = {-1, 20};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        mo.nice = bad[i];
+        cr_expect_eq(tsagg_store_open(tu_store, &o, &st, err, sizeof err), TSAGG_EARG,
+                     "nice %d accepted", (int)bad[i]);
+        cr_expect(strstr(err, "nice"), "the message names nice: %s", err);
+    }
 }
 
 /* ---- retention ------------------------------------------------------------- */

@@ -54,6 +54,8 @@ static const char usage_text[] =
     "      --retention-days N   drop partitions (and log segments) of events older\n"
     "                           than N days (default: keep everything)\n"
     "      --log-retention-days N  log segments: N days instead (0: keep the log)\n"
+    "      --maintenance-nice N maintenance's thread N nice levels below the requests'\n"
+    "                           (0-19, default 10), so compactions yield the CPUs\n"
     "      --no-maintenance     no background maintenance (POST /api/v1/maintenance only)\n"
     "      --dashboard DIR      the dashboard's files (default " TSAGG_DASHBOARD_DIR ")\n"
     "  -h, --help               show this help\n"
@@ -64,7 +66,7 @@ static const char usage_text[] =
 enum {
     OPT_ADMIN_KEY_FILE = 256, OPT_THREADS, OPT_MAX_CONN, OPT_MAX_PER_IP, OPT_TIMEOUT,
     OPT_MAX_BODY, OPT_TRUST_PROXY, OPT_ACCESS_LOG, OPT_COMPACT_EVENTS, OPT_COMPACT_AGE,
-    OPT_NO_MAINT, OPT_DASHBOARD, OPT_RETENTION, OPT_LOG_RETENTION,
+    OPT_NO_MAINT, OPT_DASHBOARD, OPT_RETENTION, OPT_LOG_RETENTION, OPT_MAINT_NICE,
 };
 
 typedef struct args {
@@ -127,6 +129,7 @@ static int parse_args(int argc, char **argv, args *a)
         {"access-log", no_argument, NULL, OPT_ACCESS_LOG},
         {"compact-events", required_argument, NULL, OPT_COMPACT_EVENTS},
         {"compact-age", required_argument, NULL, OPT_COMPACT_AGE},
+        {"maintenance-nice", required_argument, NULL, OPT_MAINT_NICE},
         {"no-maintenance", no_argument, NULL, OPT_NO_MAINT},
         {"retention-days", required_argument, NULL, OPT_RETENTION},
         {"log-retention-days", required_argument, NULL, OPT_LOG_RETENTION},
@@ -149,6 +152,7 @@ static int parse_args(int argc, char **argv, args *a)
     c->compact_age_s = 60;
     c->dashboard_dir = TSAGG_DASHBOARD_DIR;
     c->maintenance = 1;
+    c->maintenance_nice = 10;
     uint64_t v;
     int opt;
     while ((opt = getopt_long(argc, argv, "l:hV", longopts, NULL)) != -1) {
@@ -193,6 +197,11 @@ static int parse_args(int argc, char **argv, args *a)
             if (!number_arg("--compact-age", optarg, 1, 86400, &v))
                 return CLI_EXIT_USAGE;
             c->compact_age_s = (unsigned)v;
+            break;
+        case OPT_MAINT_NICE:
+            if (!number_arg("--maintenance-nice", optarg, 0, 19, &v))
+                return CLI_EXIT_USAGE;
+            c->maintenance_nice = (int)v;
             break;
         case OPT_NO_MAINT: c->maintenance = 0; break;
         case OPT_RETENTION:

@@ -37,6 +37,7 @@ void maintenance_options(const server_config *cfg, tsagg_maintain_options *mo)
     mo->archive = 1;
     mo->retention_days_parts = cfg->retention_days;
     mo->retention_days_log = cfg->log_retention_days;
+    mo->nice = cfg->maintenance_nice;
 }
 
 void maintenance_run(maintenance *m, maintenance_stats *st)

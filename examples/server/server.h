@@ -45,6 +45,7 @@ typedef struct server_config {
     unsigned retention_days;      /* drop partitions this old; 0 keep all */
     unsigned log_retention_days;  /* ... and log segments; 0 keep all */
     int maintenance;              /* the library's maintenance thread runs */
+    int maintenance_nice;         /* ... this many nice levels down */
     const char *dashboard_dir;    /* the dashboard's static files */
 } server_config;
 

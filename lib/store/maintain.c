@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <unistd.h>
+#endif
 
 #include "abi_internal.h"
 #include "compact_internal.h" /* tsagg__merge_recent */
@@ -38,6 +42,7 @@ struct tsagg__maint {
     tsagg_maintain_options opts; /* the thread's */
     pthread_t thread;
     int started, stop;
+    int ready, start_rc;     /* the thread's start: set up, or why not */
     atomic_int wake;         /* a step is wanted now (tsagg__maint_wake) */
 };
 
@@ -66,9 +71,18 @@ static int check_options(tsagg_store *st, const tsagg_maintain_options *o)
     if (o->struct_size != sizeof *o)
         return tsagg__fail(st, TSAGG_EARG, "tsagg_maintain_options.struct_size %u: not set by "
                            "tsagg_maintain_options_init", (unsigned)o->struct_size);
-    if ((o->flags & ~TSAGG_MAINTAIN_NOW) || o->reserved || o->reserved2)
+    if ((o->flags & ~TSAGG_MAINTAIN_NOW) || o->reserved2)
         return tsagg__fail(st, TSAGG_EARG,
-                           "tsagg_maintain_options: unknown flags, or reserved not 0");
+                           "tsagg_maintain_options: unknown flags, or reserved2 not 0");
+#ifdef __linux__
+    if (o->nice < 0 || o->nice > 19)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_maintain_options.nice %d: 0 to 19",
+                           (int)o->nice);
+#else
+    if (o->nice != 0)
+        return tsagg__fail(st, TSAGG_EARG, "tsagg_maintain_options.nice %d: only 0 here "
+                           "(a thread's own nice value is Linux's)", (int)o->nice);
+#endif
     if (o->interval_ms < INTERVAL_MIN_MS || o->memory_budget < (1u << 20) ||
         o->threads > TSAGG_COMPACT_THREADS_MAX || o->archive > 1 || o->archive_level < 0 ||
         o->retention_days_parts > 3660000 || o->retention_days_log > 3660000)
@@ -336,13 +350,41 @@ static int wait_or_stop(struct tsagg__maint *m, uint64_t ms, int wakeable)
     return m->stop;
 }
 
+/* The calling thread's nice value raised by `by`: on Linux a thread has
+ * its own, and the threads it starts inherit it. */
+static int lower_priority(int32_t by)
+{
+#ifdef __linux__
+    if (by == 0)
+        return 0;
+    id_t self = (id_t)gettid();
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, self);
+    if (now == -1 && errno != 0)
+        return -errno;
+    if (setpriority(PRIO_PROCESS, self, now + by > 19 ? 19 : now + by) != 0)
+        return -errno;
+#else
+    (void)by;
+#endif
+    return 0;
+}
+
 static void *maintenance_thread(void *arg)
 {
     tsagg_store *st = arg;
     struct tsagg__maint *m = st->maint;
     uint64_t wait = m->opts.interval_ms;
     int failed = 0;
+    int start_rc = lower_priority(m->opts.nice);
     pthread_mutex_lock(&m->mu);
+    m->ready = 1;
+    m->start_rc = start_rc;
+    pthread_cond_broadcast(&m->cond);
+    if (start_rc != 0) {
+        pthread_mutex_unlock(&m->mu);
+        return NULL;
+    }
     /* A wake does not cut a backoff short: appends past the head's bound
      * would otherwise retry a failing step at their own pace. */
     while (!wait_or_stop(m, wait, !failed)) {
@@ -390,6 +432,16 @@ int tsagg__maint_open(tsagg_store *st, const tsagg_maintain_options *opts)
     rc = -pthread_create(&m->thread, NULL, maintenance_thread, st);
     if (rc != 0)
         return tsagg__fail(st, rc, "cannot start the maintenance thread: %s", tsagg_strerror(rc));
+    pthread_mutex_lock(&m->mu);
+    while (!m->ready)
+        pthread_cond_wait(&m->cond, &m->mu);
+    rc = m->start_rc;
+    pthread_mutex_unlock(&m->mu);
+    if (rc != 0) {
+        pthread_join(m->thread, NULL);
+        return tsagg__fail(st, rc, "cannot lower the maintenance thread's priority by %d: %s",
+                           (int)opts->nice, tsagg_strerror(rc));
+    }
     m->started = 1;
     return 0;
 }
