@@ -8,6 +8,9 @@
 # wrk; docs/benchmarks.md keeps a run.
 #
 #   bench/server/run.sh [BUILD_DIR] [SECONDS]    (default build, 10)
+#
+# SERVER_ARGS, if set, adds options to tsagg-server's command line (for
+# example SERVER_ARGS="--maintenance-nice 0").
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-$HERE/../../build}
@@ -21,7 +24,8 @@ T=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill -KILL $PID 2>/dev/null; rm -rf "$T"' EXIT
 export TSAGG_ADMIN_KEY=bench-admin-key-0123456789
-"$SERVER" "$T/store" --listen 127.0.0.1:0 --max-per-ip 1024 >"$T/out" 2>"$T/err" &
+# shellcheck disable=SC2086 # SERVER_ARGS: words
+"$SERVER" "$T/store" --listen 127.0.0.1:0 --max-per-ip 1024 ${SERVER_ARGS:-} >"$T/out" 2>"$T/err" &
 PID=$!
 for _ in $(seq 100); do grep -q '^listening on' "$T/out" && break; sleep 0.05; done
 URL="http://$(sed -n 's/^listening on //p' "$T/out")"
