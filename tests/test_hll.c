@@ -327,6 +327,66 @@ Test(hll, register_walk_estimate_matches_the_histogram)
     }
 }
 
+/* Rank of register i in dense sketch k of shape `shape` (0: absent). */
+static uint32_t shaped_rank(int shape, uint32_t k, uint32_t i)
+{
+    uint64_t x = (uint64_t)shape << 40 | (uint64_t)k << 20 | i;
+    switch (shape) {
+    case 0: /* every rank, shifted per sketch */
+        return (i * 7u + k * 13u) % 52;
+    case 1: /* one sketch saturated everywhere */
+        return k == 1 ? 51 : (i + k) % 9 + 1;
+    case 2: /* all 1: the largest sum */
+        return 1;
+    default: /* random ranks, a few empty registers */
+        return (uint32_t)(tu_splitmix64(&x) % 23);
+    }
+}
+
+/* The estimate of n dense views taken in one pass equals, bit for bit, the
+ * estimate of a sketch they were merged into and the histogram estimate of
+ * its registers, with 1 to QMAX views of every rank, saturated ones and
+ * the largest sum. */
+Test(hll, dense_views_estimate_matches_the_merged_sketch)
+{
+    enum { QMAX = 4 };
+    const int q = 64 - TSAGG__HLL_P;
+    static uint8_t buf[QMAX][TSAGG__HLL_SERIALIZED_MAX];
+    for (int shape = 0; shape < 4; shape++) {
+        for (uint32_t n = 1; n <= QMAX; n++) {
+            tsagg__hll_view views[QMAX];
+            const tsagg__hll_view *vp[QMAX];
+            tsagg__hll merged;
+            tsagg__hll_init(&merged);
+            for (uint32_t k = 0; k < n; k++) {
+                tsagg__hll h;
+                tsagg__hll_init(&h);
+                for (uint32_t i = 0; i < TSAGG__HLL_M; i++) {
+                    uint32_t r = shaped_rank(shape, k, i);
+                    uint64_t mixed = ((uint64_t)i << q) | (r <= (uint32_t)q ? UINT64_C(1) << (q - r) : 0);
+                    if (r == 0 || mixed == 0)
+                        continue;
+                    cr_assert_eq(tsagg__hll_insert(&h, mixed), 0);
+                }
+                size_t len = ser(&h, buf[k]);
+                cr_assert_eq(buf[k][1], TSAGG__HLL_FORM_DENSE, "shape %d sketch %u", shape, k);
+                cr_assert_eq(tsagg__hll_view_init(&views[k], buf[k], len), 0);
+                vp[k] = &views[k];
+                cr_assert_eq(tsagg__hll_merge_view(&merged, &views[k]), 0);
+                tsagg__hll_fini(&h);
+            }
+            uint32_t c[64] = {0};
+            for (uint32_t i = 0; i < TSAGG__HLL_M; i++)
+                c[merged.reg[i]]++;
+            double got = tsagg__hll_dense_views_estimate(vp, n);
+            cr_assert_eq(got, tsagg__hll_estimate(&merged), "shape %d, %u views: %.17g", shape, n,
+                         got);
+            cr_assert_eq(got, tsagg__hll_estimate_hist(c), "shape %d, %u views", shape, n);
+            tsagg__hll_fini(&merged);
+        }
+    }
+}
+
 /* Sizes of the two inputs, covering every pair of forms (exact, sparse,
  * dense) and unions that cross the exact and sparse limits. The second range
  * starts halfway into the first. */

@@ -166,7 +166,33 @@ int tsagg__hll_merge_view(tsagg__hll *dst, const tsagg__hll_view *v);
  */
 int tsagg__hll_merge_serialized(tsagg__hll *dst, const uint8_t *buf, size_t len);
 
+/*
+ * The estimate of the union of n >= 1 dense views (form
+ * TSAGG__HLL_FORM_DENSE), bit for bit what tsagg__hll_estimate gives for a
+ * sketch the n views were merged into, in one pass over their planes: the
+ * maximum of each register and the estimator's sums taken together, a
+ * kilobyte of registers at a time, with no sketch allocated or written (a
+ * day of a busy merchant in its zone is two dense span sketches). Does not
+ * allocate or fail.
+ */
+double tsagg__hll_dense_views_estimate(const tsagg__hll_view *const *v, size_t n);
+
 /* ---- internals shared by hll.c and hll_format.c ---- */
+
+/* What the estimator needs from the registers: the sum of 2^(q - r)
+ * (q = 64 - p; 2^q for an empty register, modulo 2^64) and the counts of
+ * empty and saturated ones. Start from all zero. */
+typedef struct tsagg__hll_walk {
+    uint64_t s;
+    uint32_t c0, cq1;
+} tsagg__hll_walk;
+
+/* Add the n registers at reg (n a multiple of 32) to w: AVX2 where the CPU
+ * has it (checked at run time), a plain loop elsewhere; the same sums. */
+void tsagg__hll_walk_regs(const uint8_t *reg, uint32_t n, tsagg__hll_walk *w);
+
+/* The estimate from a walk of all TSAGG__HLL_M registers. */
+double tsagg__hll_walk_estimate(const tsagg__hll_walk *w);
 
 /* Insert an already-mixed hash. */
 int tsagg__hll_insert(tsagg__hll *h, uint64_t mixed);
