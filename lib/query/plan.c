@@ -375,6 +375,51 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot)
     return *slot;
 }
 
+int tsagg__qplan_merge_dense(qplan *p, int kind, size_t cell, const tsagg__hll_view *v)
+{
+    /* Only ungrouped plans: a ranking merges the cells of a group. */
+    if (!p->pending && p->group_col == QCOL_NONE) {
+        p->pending = calloc(p->cells_cap, sizeof *p->pending);
+        p->npending = p->pending ? p->cells_cap : 0;
+    }
+    if (v->form == TSAGG__HLL_FORM_DENSE && cell < p->npending && !p->settled &&
+        p->pending[cell].n[kind] < QPENDING_MAX) {
+        qpending *q = &p->pending[cell];
+        q->v[kind][q->n[kind]++] = v;
+        return 0;
+    }
+    tsagg__hll *h = tsagg__qplan_hll(kind ? &p->sessions[cell] : &p->users[cell]);
+    return h ? tsagg__hll_merge_view(h, v) : -ENOMEM;
+}
+
+int tsagg__qplan_settle(qplan *p)
+{
+    if (p->settled)
+        return 0;
+    p->settled = 1;
+    for (size_t c = 0; c < p->npending; c++) {
+        qpending *q = &p->pending[c];
+        for (int k = 0; k < 2; k++) {
+            if (q->n[k] == 0)
+                continue;
+            tsagg__hll *h = k ? p->sessions[c] : p->users[c];
+            if (!h) {
+                q->est[k] = tsagg__hll_dense_views_estimate(q->v[k], q->n[k]);
+                continue;
+            }
+            for (uint8_t i = 0; i < q->n[k]; i++) {
+                int rc = tsagg__hll_merge_view(h, q->v[k][i]);
+                if (rc != 0)
+                    return rc;
+            }
+            q->n[k] = 0;
+        }
+        /* The views' bytes are about to go. */
+        memset(q->v, 0, sizeof q->v);
+    }
+    return 0;
+}
+
 /* A few ungrouped buckets (a month of days): their sketches get the full
  * exact table and registers up front, so the many ids of a row scan probe a
  * half-full table and never wait for it to grow. */
@@ -540,6 +585,7 @@ void tsagg__qplan_free(qplan *p)
     free(p->vmax);
     free(p->users);
     free(p->sessions);
+    free(p->pending);
     free(p->xusers);
     free(p->xsessions);
     free(p->starts);
