@@ -375,15 +375,14 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot)
     return *slot;
 }
 
-int tsagg__qplan_merge_dense(qplan *p, int kind, size_t cell, const tsagg__hll_view *v)
+int tsagg__qplan_merge_pending(qplan *p, int kind, size_t cell, const tsagg__hll_view *v)
 {
     /* Only ungrouped plans: a ranking merges the cells of a group. */
     if (!p->pending && p->group_col == QCOL_NONE) {
         p->pending = calloc(p->cells_cap, sizeof *p->pending);
         p->npending = p->pending ? p->cells_cap : 0;
     }
-    if (v->form == TSAGG__HLL_FORM_DENSE && cell < p->npending && !p->settled &&
-        p->pending[cell].n[kind] < QPENDING_MAX) {
+    if (cell < p->npending && !p->settled && p->pending[cell].n[kind] < QPENDING_MAX) {
         qpending *q = &p->pending[cell];
         q->v[kind][q->n[kind]++] = v;
         return 0;
@@ -403,10 +402,16 @@ int tsagg__qplan_settle(qplan *p)
             if (q->n[k] == 0)
                 continue;
             tsagg__hll *h = k ? p->sessions[c] : p->users[c];
-            if (!h) {
-                q->est[k] = tsagg__hll_dense_views_estimate(q->v[k], q->n[k]);
+            int registers = 0;
+            for (uint8_t i = 0; i < q->n[k]; i++)
+                registers |= q->v[k][i]->form != TSAGG__HLL_FORM_EXACT;
+            if (!h && registers) {
+                q->est[k] = tsagg__hll_views_estimate(q->v[k], q->n[k]);
                 continue;
             }
+            /* Exact sets alone may stay exact: merged as before. */
+            if (!h && !(h = tsagg__qplan_hll(k ? &p->sessions[c] : &p->users[c])))
+                return -ENOMEM;
             for (uint8_t i = 0; i < q->n[k]; i++) {
                 int rc = tsagg__hll_merge_view(h, q->v[k][i]);
                 if (rc != 0)

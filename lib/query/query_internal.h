@@ -57,9 +57,9 @@ typedef struct vacc {
     size_t cells;
 } vacc;
 
-/* A cell's dense views of distinct ids not merged yet (index 0 users, 1
+/* A cell's views of distinct ids not merged yet (index 0 users, 1
  * sessions), or after the settle their estimate. */
-#define QPENDING_MAX 4
+#define QPENDING_MAX 4 /* <= TSAGG__HLL_VIEWS_MAX */
 typedef struct qpending {
     const tsagg__hll_view *v[2][QPENDING_MAX];
     uint8_t n[2];
@@ -118,7 +118,7 @@ typedef struct qplan {
     double *sum, *nval, *vmin, *vmax; /* per measure x cell */
     uint32_t nmeasures;               /* plan measures */
     tsagg__hll **users, **sessions;   /* per cell, NULL until used */
-    /* Dense span sketches not merged into their cell's sketch yet, per
+    /* Span sketches not merged into their cell's sketch yet, per
      * cell (npending of them; users then sessions), valid while the
      * snapshot's files are referenced; tsagg__qplan_settle turns them into
      * an estimate. */
@@ -176,15 +176,15 @@ int tsagg__qplan_add(qplan *p, size_t cell, uint64_t user, uint64_t session, con
 /* The sketch of a cell, created empty on first use (NULL: no memory). */
 tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot);
 
-/* A dense view of distinct ids (kind 0 users, 1 sessions) for a cell of an
+/* A view of distinct ids (kind 0 users, 1 sessions) for a cell of an
  * ungrouped plan, kept by reference until tsagg__qplan_settle when there is
- * room, merged into the cell's sketch otherwise: a cell made only of dense
- * views is estimated from them in one pass, no sketch written. The bytes
- * must live until the settle. 0 or -ENOMEM. */
-int tsagg__qplan_merge_dense(qplan *p, int kind, size_t cell, const tsagg__hll_view *v);
+ * room, merged into the cell's sketch otherwise: a cell made only of views
+ * is estimated from them in one pass, no sketch written. The bytes must
+ * live until the settle. 0 or -ENOMEM. */
+int tsagg__qplan_merge_pending(qplan *p, int kind, size_t cell, const tsagg__hll_view *v);
 /* Settle the pending views before their bytes go: into the cell's sketch
- * when it has one (rows or other sketches added to it), else into the
- * cell's estimate. 0 or -ENOMEM. */
+ * when it has one (rows or other sketches added to it) or when they are
+ * all exact sets, else into the cell's estimate. 0 or -ENOMEM. */
 int tsagg__qplan_settle(qplan *p);
 /* Whether a cell's distinct ids of kind k are the pending views' estimate
  * (after the settle: the cell has no sketch). */

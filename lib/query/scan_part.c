@@ -1205,9 +1205,9 @@ static int flush_span(span_src *src, span_run *run)
         rc = tsagg__pcent_span_sketch(p->st, s->ent, s->merch, kind, run->lo, run->hi, build_span,
                                       src, &v, &owned);
         /* A cached span's bytes live while the file is referenced: kept
-         * pending when dense (tsagg__qplan_merge_dense). */
+         * pending (tsagg__qplan_merge_pending). */
         if (rc == 0 && !owned)
-            rc = tsagg__qplan_merge_dense(p, kind, cell, v);
+            rc = tsagg__qplan_merge_pending(p, kind, cell, v);
         else if (rc == 0)
             rc = merge_sketch(kind ? &p->sessions[cell] : &p->users[cell], v);
         free(owned);

@@ -167,15 +167,17 @@ int tsagg__hll_merge_view(tsagg__hll *dst, const tsagg__hll_view *v);
 int tsagg__hll_merge_serialized(tsagg__hll *dst, const uint8_t *buf, size_t len);
 
 /*
- * The estimate of the union of n >= 1 dense views (form
- * TSAGG__HLL_FORM_DENSE), bit for bit what tsagg__hll_estimate gives for a
- * sketch the n views were merged into, in one pass over their planes: the
- * maximum of each register and the estimator's sums taken together, a
- * kilobyte of registers at a time, with no sketch allocated or written (a
- * day of a busy merchant in its zone is two dense span sketches). Does not
+ * The estimate of the union of n views (1..TSAGG__HLL_VIEWS_MAX), at least
+ * one of them sparse or dense, so that the union holds registers: bit for
+ * bit what tsagg__hll_estimate gives for a sketch the n views were merged
+ * into, in one pass over them by register index (the maximum of each
+ * register and the estimator's sums taken together, a kilobyte of
+ * registers at a time), with no sketch allocated or written: a day of a
+ * busy merchant in its zone is a dense and a sparse span sketch. Does not
  * allocate or fail.
  */
-double tsagg__hll_dense_views_estimate(const tsagg__hll_view *const *v, size_t n);
+#define TSAGG__HLL_VIEWS_MAX 8
+double tsagg__hll_views_estimate(const tsagg__hll_view *const *v, size_t n);
 
 /* ---- internals shared by hll.c and hll_format.c ---- */
 

@@ -258,44 +258,83 @@ static void planes_max_into(uint8_t *restrict dst, const uint8_t *restrict p)
     }
 }
 
-/* Registers of planes bytes [j0, j0 + VIEW_STEP) of the dense views v[0..n),
- * each the maximum over the views, into reg[t * VIEW_STEP + j - j0] for
- * register t * PLANE + j: the order differs from a sketch's, which no sum
- * of the estimator sees. */
-#define VIEW_STEP 256u
-static void views_max_step(uint8_t *restrict reg, const tsagg__hll_view *const *v, size_t n,
-                           uint32_t j0)
+/* Registers [c * VIEW_STEP, (c + 1) * VIEW_STEP) of dense planes p, maxed
+ * into reg: plane t holds registers t * PLANE + j in its low 6 bits, the
+ * last quarter is split over the high 2 bits of all three. */
+#define VIEW_STEP 1024u
+static void planes_step_max(uint8_t *restrict reg, const uint8_t *restrict p, uint32_t c)
 {
-    const uint8_t *p = v[0]->body + j0;
-    for (uint32_t j = 0; j < VIEW_STEP; j++) {
-        PLANE_REGS(p, j, r0, r1, r2, r3);
-        reg[j] = r0;
-        reg[VIEW_STEP + j] = r1;
-        reg[2 * VIEW_STEP + j] = r2;
-        reg[3 * VIEW_STEP + j] = r3;
+    uint32_t j0 = c * VIEW_STEP % PLANE, t = c * VIEW_STEP / PLANE;
+    if (t < 3) {
+        const uint8_t *q = p + t * PLANE + j0;
+        for (uint32_t j = 0; j < VIEW_STEP; j++)
+            reg[j] = max8(reg[j], q[j] & 63);
+        return;
     }
-    for (size_t k = 1; k < n; k++) {
-        p = v[k]->body + j0;
-        for (uint32_t j = 0; j < VIEW_STEP; j++) {
-            PLANE_REGS(p, j, r0, r1, r2, r3);
-            reg[j] = max8(reg[j], r0);
-            reg[VIEW_STEP + j] = max8(reg[VIEW_STEP + j], r1);
-            reg[2 * VIEW_STEP + j] = max8(reg[2 * VIEW_STEP + j], r2);
-            reg[3 * VIEW_STEP + j] = max8(reg[3 * VIEW_STEP + j], r3);
-        }
-    }
+    const uint8_t *a = p + j0, *b = p + PLANE + j0, *d = p + 2 * PLANE + j0;
+    for (uint32_t j = 0; j < VIEW_STEP; j++)
+        reg[j] = max8(reg[j], (uint8_t)((a[j] >> 6) | (b[j] >> 6) << 2 | (d[j] >> 6) << 4));
 }
 
-double tsagg__hll_dense_views_estimate(const tsagg__hll_view *const *v, size_t n)
+/* Where a sparse or exact view has got to in a walk by register index. */
+typedef struct view_cursor {
+    uint32_t e;    /* next entry or hash */
+    uint32_t next; /* sparse: the index the next entry's gap counts from */
+} view_cursor;
+
+/* Max the entries of a checked sparse view below register `end` into reg
+ * (register `base` at reg[0]). */
+static void sparse_step_max(uint8_t *reg, const tsagg__hll_view *v, view_cursor *cur, uint32_t base,
+                            uint32_t end)
+{
+    uint32_t e = cur->e, next = cur->next;
+    for (; e < v->n; e++) {
+        uint32_t w = tsagg__get_u16(v->body + 2 * (size_t)e);
+        uint32_t i = next + (w >> 6);
+        if (i >= end)
+            break;
+        reg[i - base] = max8(reg[i - base], (uint8_t)(w & 63)); /* a skip's rank is 0 */
+        next = i + 1;
+    }
+    cur->e = e;
+    cur->next = next;
+}
+
+/* The same for the hashes of an exact view, in increasing order. */
+static void exact_step_max(uint8_t *reg, const tsagg__hll_view *v, view_cursor *cur, uint32_t base,
+                           uint32_t end)
+{
+    uint32_t e = cur->e;
+    for (; e < v->n; e++) {
+        uint64_t h = tsagg__get_u64(v->body + 8 * (size_t)e);
+        uint32_t i = tsagg__hll_index(h);
+        if (i >= end)
+            break;
+        reg[i - base] = max8(reg[i - base], tsagg__hll_rank(h));
+    }
+    cur->e = e;
+}
+
+double tsagg__hll_views_estimate(const tsagg__hll_view *const *v, size_t n)
 {
     /* A kilobyte of registers stays in the first-level cache between the
-     * maxima and the walk; a sketch's 16 KiB would be written and read
-     * back. */
-    uint8_t reg[4 * VIEW_STEP];
+     * maxima and the walk; a sketch's 16 KiB would be cleared, written and
+     * read back. */
+    uint8_t reg[VIEW_STEP];
+    view_cursor cur[TSAGG__HLL_VIEWS_MAX] = {{0, 0}};
     tsagg__hll_walk w = {0, 0, 0};
-    for (uint32_t j0 = 0; j0 < PLANE; j0 += VIEW_STEP) {
-        views_max_step(reg, v, n, j0);
-        tsagg__hll_walk_regs(reg, 4 * VIEW_STEP, &w);
+    for (uint32_t c = 0; c < TSAGG__HLL_M / VIEW_STEP; c++) {
+        uint32_t base = c * VIEW_STEP, end = base + VIEW_STEP;
+        memset(reg, 0, sizeof reg);
+        for (size_t k = 0; k < n; k++) {
+            if (v[k]->form == TSAGG__HLL_FORM_DENSE)
+                planes_step_max(reg, v[k]->body, c);
+            else if (v[k]->form == TSAGG__HLL_FORM_SPARSE)
+                sparse_step_max(reg, v[k], &cur[k], base, end);
+            else
+                exact_step_max(reg, v[k], &cur[k], base, end);
+        }
+        tsagg__hll_walk_regs(reg, VIEW_STEP, &w);
     }
     return tsagg__hll_walk_estimate(&w);
 }
