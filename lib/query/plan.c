@@ -375,6 +375,23 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot)
     return *slot;
 }
 
+/* Room in the pool of pending views for one more. */
+static int pool_room(qplan *p)
+{
+    if (p->npool < p->pool_cap)
+        return 0;
+    uint32_t cap = p->pool_cap ? 2 * p->pool_cap : 64;
+    const tsagg__hll_view **pool = realloc(p->pool, cap * sizeof *pool);
+    if (pool)
+        p->pool = pool;
+    uint32_t *next = pool ? realloc(p->pool_next, cap * sizeof *next) : NULL;
+    if (!next)
+        return -ENOMEM;
+    p->pool_next = next;
+    p->pool_cap = cap;
+    return 0;
+}
+
 int tsagg__qplan_merge_pending(qplan *p, int kind, size_t cell, const tsagg__hll_view *v)
 {
     /* Only ungrouped plans: a ranking merges the cells of a group. */
@@ -382,9 +399,14 @@ int tsagg__qplan_merge_pending(qplan *p, int kind, size_t cell, const tsagg__hll
         p->pending = calloc(p->cells_cap, sizeof *p->pending);
         p->npending = p->pending ? p->cells_cap : 0;
     }
-    if (cell < p->npending && !p->settled && p->pending[cell].n[kind] < QPENDING_MAX) {
+    /* Without room (or memory), merged at once: the same union. */
+    if (cell < p->npending && !p->settled && p->pending[cell].n[kind] < QPENDING_MAX &&
+        pool_room(p) == 0) {
         qpending *q = &p->pending[cell];
-        q->v[kind][q->n[kind]++] = v;
+        p->pool[p->npool] = v;
+        p->pool_next[p->npool] = q->head[kind];
+        q->head[kind] = ++p->npool;
+        q->n[kind]++;
         return 0;
     }
     tsagg__hll *h = tsagg__qplan_hll(kind ? &p->sessions[cell] : &p->users[cell]);
@@ -401,27 +423,35 @@ int tsagg__qplan_settle(qplan *p)
         for (int k = 0; k < 2; k++) {
             if (q->n[k] == 0)
                 continue;
-            tsagg__hll *h = k ? p->sessions[c] : p->users[c];
+            const tsagg__hll_view *v[QPENDING_MAX];
             int registers = 0;
-            for (uint8_t i = 0; i < q->n[k]; i++)
-                registers |= q->v[k][i]->form != TSAGG__HLL_FORM_EXACT;
+            uint32_t n = 0;
+            for (uint32_t i = q->head[k]; i; i = p->pool_next[i - 1]) {
+                v[n] = p->pool[i - 1];
+                registers |= v[n++]->form != TSAGG__HLL_FORM_EXACT;
+            }
+            tsagg__hll *h = k ? p->sessions[c] : p->users[c];
             if (!h && registers) {
-                q->est[k] = tsagg__hll_views_estimate(q->v[k], q->n[k]);
+                q->est[k] = tsagg__hll_views_estimate(v, n);
                 continue;
             }
             /* Exact sets alone may stay exact: merged as before. */
             if (!h && !(h = tsagg__qplan_hll(k ? &p->sessions[c] : &p->users[c])))
                 return -ENOMEM;
-            for (uint8_t i = 0; i < q->n[k]; i++) {
-                int rc = tsagg__hll_merge_view(h, q->v[k][i]);
+            for (uint32_t i = 0; i < n; i++) {
+                int rc = tsagg__hll_merge_view(h, v[i]);
                 if (rc != 0)
                     return rc;
             }
             q->n[k] = 0;
         }
-        /* The views' bytes are about to go. */
-        memset(q->v, 0, sizeof q->v);
     }
+    /* The views' bytes are about to go. */
+    free(p->pool);
+    free(p->pool_next);
+    p->pool = NULL;
+    p->pool_next = NULL;
+    p->npool = p->pool_cap = 0;
     return 0;
 }
 
@@ -591,6 +621,8 @@ void tsagg__qplan_free(qplan *p)
     free(p->users);
     free(p->sessions);
     free(p->pending);
+    free(p->pool);
+    free(p->pool_next);
     free(p->xusers);
     free(p->xsessions);
     free(p->starts);

@@ -58,11 +58,12 @@ typedef struct vacc {
 } vacc;
 
 /* A cell's views of distinct ids not merged yet (index 0 users, 1
- * sessions), or after the settle their estimate. */
-#define QPENDING_MAX 4 /* <= TSAGG__HLL_VIEWS_MAX */
+ * sessions): n of them, listed from head (1 + an index into the plan's
+ * pool), or after the settle their estimate. */
+#define QPENDING_MAX TSAGG__HLL_VIEWS_MAX /* a day of hour files is 24 */
 typedef struct qpending {
-    const tsagg__hll_view *v[2][QPENDING_MAX];
-    uint8_t n[2];
+    uint32_t head[2];
+    uint16_t n[2];
     double est[2];
 } qpending;
 
@@ -124,6 +125,9 @@ typedef struct qplan {
      * an estimate. */
     qpending *pending;
     size_t npending;
+    const tsagg__hll_view **pool; /* the pending views, npool of pool_cap */
+    uint32_t *pool_next;          /* 1 + the next view of the same list, 0 */
+    uint32_t npool, pool_cap;
     int settled; /* tsagg__qplan_settle ran: nothing is pending */
     idset *xusers, *xsessions;        /* exact mode */
     vacc va;                          /* need_visits or need_new_users */

@@ -176,7 +176,7 @@ int tsagg__hll_merge_serialized(tsagg__hll *dst, const uint8_t *buf, size_t len)
  * busy merchant in its zone is a dense and a sparse span sketch. Does not
  * allocate or fail.
  */
-#define TSAGG__HLL_VIEWS_MAX 8
+#define TSAGG__HLL_VIEWS_MAX 64
 double tsagg__hll_views_estimate(const tsagg__hll_view *const *v, size_t n);
 
 /* ---- internals shared by hll.c and hll_format.c ---- */
