@@ -456,8 +456,9 @@ int tsagg__qplan_settle(qplan *p)
 }
 
 /* A few ungrouped buckets (a month of days): their sketches get the full
- * exact table and registers up front, so the many ids of a row scan probe a
- * half-full table and never wait for it to grow. */
+ * exact table up front, so the many ids of a row scan probe a half-full
+ * table and never wait for it to grow (registers come when a bucket passes
+ * the exact set: most days of most merchants never do). */
 #define RESERVE_MAX_BUCKETS 256
 
 tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot)
@@ -466,7 +467,7 @@ tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot)
         return *slot;
     tsagg__hll *h = tsagg__qplan_hll(slot);
     if (h && p->group_col == QCOL_NONE && p->nbuckets <= RESERVE_MAX_BUCKETS)
-        (void)tsagg__hll_reserve(h); /* without the memory, it grows as it goes */
+        (void)tsagg__hll_room(h, TSAGG__HLL_EXACT_MAX); /* without the memory, it grows as it goes */
     return h;
 }
 

@@ -70,9 +70,9 @@ static void tab_place(uint64_t *tab, uint32_t cap, uint64_t v)
     tab[i] = v;
 }
 
-static int tab_grow(tsagg__hll *h)
+/* Move the set into a table of cap slots (a power of two, larger). */
+static int tab_resize(tsagg__hll *h, uint32_t cap)
 {
-    uint32_t cap = h->cap ? h->cap * 2 : TAB_MIN;
     uint64_t *tab = calloc(cap, sizeof *tab);
     if (!tab)
         return -ENOMEM;
@@ -85,17 +85,21 @@ static int tab_grow(tsagg__hll *h)
     return 0;
 }
 
+static int tab_grow(tsagg__hll *h)
+{
+    return tab_resize(h, h->cap ? h->cap * 2 : TAB_MIN);
+}
+
 int tsagg__hll_room(tsagg__hll *h, uint32_t n)
 {
     if (h->dense)
         return 0;
     uint64_t want = (uint64_t)h->n + n; /* at most this many in the set */
-    while (h->cap < TAB_MAX && want * 4 > (uint64_t)h->cap * 3) {
-        int rc = tab_grow(h);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    uint32_t cap = h->cap ? h->cap : TAB_MIN;
+    while (cap < TAB_MAX && want * 4 > (uint64_t)cap * 3)
+        cap *= 2;
+    /* One allocation, not one per doubling. */
+    return cap > h->cap ? tab_resize(h, cap) : 0;
 }
 
 int tsagg__hll_reserve(tsagg__hll *h)

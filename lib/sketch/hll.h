@@ -81,8 +81,10 @@ void tsagg__hll_reset(tsagg__hll *h);
 
 /*
  * Allocate up front everything the sketch can ever need (about 20 KiB), so
- * that no later add/merge/deserialize on it allocates or fails with -ENOMEM
- * (query accumulators). Kept across reset. 0 or -ENOMEM.
+ * that no later add/merge/deserialize on it allocates or fails with -ENOMEM.
+ * Kept across reset. 0 or -ENOMEM. Used by tests only: the query's
+ * accumulators take the exact table alone (tsagg__hll_room), since most
+ * never need registers.
  */
 int tsagg__hll_reserve(tsagg__hll *h);
 
@@ -199,9 +201,9 @@ double tsagg__hll_walk_estimate(const tsagg__hll_walk *w);
 /* Insert an already-mixed hash. */
 int tsagg__hll_insert(tsagg__hll *h, uint64_t mixed);
 
-/* Grow an exact sketch's table at once for n more values (at most its
- * largest), so that a merge of n values does not grow it step by step.
- * 0 or -ENOMEM (the sketch unchanged but valid). */
+/* Grow an exact sketch's table at once (one allocation) for n more values
+ * (at most its largest), so that a merge of n values does not grow it step
+ * by step. 0 or -ENOMEM (the sketch unchanged but valid). */
 int tsagg__hll_room(tsagg__hll *h, uint32_t n);
 
 /* Switch an exact sketch to registers (those of its set). 0 or -ENOMEM. */
