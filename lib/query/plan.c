@@ -413,46 +413,76 @@ int tsagg__qplan_merge_pending(qplan *p, int kind, size_t cell, const tsagg__hll
     return h ? tsagg__hll_merge_view(h, v) : -ENOMEM;
 }
 
+/* Sparse entries from which a walk of all registers (about a microsecond)
+ * costs less than keeping the register histogram entry by entry. */
+#define SETTLE_WALK_ENTRIES 3072
+
+/* The estimate of a cell's pending views v[0..n) when the cell has no
+ * sketch, and whether it is an exact count. */
+static int settle_views(const tsagg__hll_view *const *v, uint32_t n, tsagg__hll *scratch,
+                        double *est, uint8_t *exact)
+{
+    int dense = 0;
+    uint64_t entries = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        dense |= v[i]->form == TSAGG__HLL_FORM_DENSE;
+        entries += v[i]->form == TSAGG__HLL_FORM_SPARSE ? v[i]->n : 0;
+    }
+    if (dense || entries >= SETTLE_WALK_ENTRIES) {
+        /* One pass over the views, no sketch written. */
+        *est = tsagg__hll_views_estimate(v, n);
+        *exact = 0;
+        return 0;
+    }
+    /* Few sparse entries or exact sets alone: merged into one sketch
+     * reused by the cells, whose register histogram follows them (no walk
+     * of the registers), and which stays exact while the union is small. */
+    tsagg__hll_reset(scratch);
+    for (uint32_t i = 0; i < n; i++) {
+        int rc = tsagg__hll_merge_view(scratch, v[i]);
+        if (rc != 0)
+            return rc;
+    }
+    *est = tsagg__hll_estimate(scratch);
+    *exact = tsagg__hll_is_exact(scratch);
+    return 0;
+}
+
 int tsagg__qplan_settle(qplan *p)
 {
     if (p->settled)
         return 0;
     p->settled = 1;
-    for (size_t c = 0; c < p->npending; c++) {
+    tsagg__hll scratch;
+    tsagg__hll_init(&scratch);
+    int rc = 0;
+    for (size_t c = 0; rc == 0 && c < p->npending; c++) {
         qpending *q = &p->pending[c];
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; rc == 0 && k < 2; k++) {
             if (q->n[k] == 0)
                 continue;
             const tsagg__hll_view *v[QPENDING_MAX];
-            int registers = 0;
             uint32_t n = 0;
-            for (uint32_t i = q->head[k]; i; i = p->pool_next[i - 1]) {
-                v[n] = p->pool[i - 1];
-                registers |= v[n++]->form != TSAGG__HLL_FORM_EXACT;
-            }
+            for (uint32_t i = q->head[k]; i; i = p->pool_next[i - 1])
+                v[n++] = p->pool[i - 1];
             tsagg__hll *h = k ? p->sessions[c] : p->users[c];
-            if (!h && registers) {
-                q->est[k] = tsagg__hll_views_estimate(v, n);
+            if (!h) {
+                rc = settle_views(v, n, &scratch, &q->est[k], &q->exact[k]);
                 continue;
             }
-            /* Exact sets alone may stay exact: merged as before. */
-            if (!h && !(h = tsagg__qplan_hll(k ? &p->sessions[c] : &p->users[c])))
-                return -ENOMEM;
-            for (uint32_t i = 0; i < n; i++) {
-                int rc = tsagg__hll_merge_view(h, v[i]);
-                if (rc != 0)
-                    return rc;
-            }
+            for (uint32_t i = 0; rc == 0 && i < n; i++)
+                rc = tsagg__hll_merge_view(h, v[i]);
             q->n[k] = 0;
         }
     }
+    tsagg__hll_fini(&scratch);
     /* The views' bytes are about to go. */
     free(p->pool);
     free(p->pool_next);
     p->pool = NULL;
     p->pool_next = NULL;
     p->npool = p->pool_cap = 0;
-    return 0;
+    return rc;
 }
 
 /* A few ungrouped buckets (a month of days): their sketches get the full

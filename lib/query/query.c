@@ -360,8 +360,9 @@ static int fill_result(const qplan *p, tsagg_result *r)
                 r->approximate = 1;
             if (p->sessions && p->sessions[c] && !tsagg__hll_is_exact(p->sessions[c]))
                 r->approximate = 1;
-            if (tsagg__qplan_settled(p, 0, c) || tsagg__qplan_settled(p, 1, c))
-                r->approximate = 1; /* dense views: registers */
+            for (int k = 0; k < 2; k++)
+                if (tsagg__qplan_settled(p, k, c) && !p->pending[c].exact[k])
+                    r->approximate = 1;
         }
     }
     free(gkey);

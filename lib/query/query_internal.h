@@ -59,11 +59,12 @@ typedef struct vacc {
 
 /* A cell's views of distinct ids not merged yet (index 0 users, 1
  * sessions): n of them, listed from head (1 + an index into the plan's
- * pool), or after the settle their estimate. */
+ * pool), or after the settle their estimate (an exact count or not). */
 #define QPENDING_MAX TSAGG__HLL_VIEWS_MAX /* a day of hour files is 24 */
 typedef struct qpending {
     uint32_t head[2];
     uint16_t n[2];
+    uint8_t exact[2];
     double est[2];
 } qpending;
 
@@ -187,8 +188,8 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot);
  * live until the settle. 0 or -ENOMEM. */
 int tsagg__qplan_merge_pending(qplan *p, int kind, size_t cell, const tsagg__hll_view *v);
 /* Settle the pending views before their bytes go: into the cell's sketch
- * when it has one (rows or other sketches added to it) or when they are
- * all exact sets, else into the cell's estimate. 0 or -ENOMEM. */
+ * when it has one (rows or other sketches added to it), else into the
+ * cell's estimate. 0 or -ENOMEM. */
 int tsagg__qplan_settle(qplan *p);
 /* Whether a cell's distinct ids of kind k are the pending views' estimate
  * (after the settle: the cell has no sketch). */
