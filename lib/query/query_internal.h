@@ -129,7 +129,7 @@ typedef struct qplan {
     const tsagg__hll_view **pool; /* the pending views, npool of pool_cap */
     uint32_t *pool_next;          /* 1 + the next view of the same list, 0 */
     uint32_t npool, pool_cap;
-    int settled; /* tsagg__qplan_settle ran: nothing is pending */
+    int settled;                      /* tsagg__qplan_settle ran */
     idset *xusers, *xsessions;        /* exact mode */
     vacc va;                          /* need_visits or need_new_users */
     void *scratch;                    /* the row scan's column buffers */
@@ -184,8 +184,8 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot);
 /* A view of distinct ids (kind 0 users, 1 sessions) for a cell of an
  * ungrouped plan, kept by reference until tsagg__qplan_settle when there is
  * room, merged into the cell's sketch otherwise: a cell made only of views
- * is estimated from them in one pass, no sketch written. The bytes must
- * live until the settle. 0 or -ENOMEM. */
+ * is estimated from them without a sketch of its own. The bytes must live
+ * until the settle. 0 or -ENOMEM. */
 int tsagg__qplan_merge_pending(qplan *p, int kind, size_t cell, const tsagg__hll_view *v);
 /* Settle the pending views before their bytes go: into the cell's sketch
  * when it has one (rows or other sketches added to it), else into the
@@ -197,8 +197,8 @@ static inline int tsagg__qplan_settled(const qplan *p, int k, size_t cell)
 {
     return cell < p->npending && p->pending[cell].n[k] > 0;
 }
-/* The same for ids a row scan adds: reserved up front when the plan has
- * few cells. */
+/* The same for ids a row scan adds: the full exact table taken up front
+ * when the plan has few cells. */
 tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot);
 
 /* Scans (scan_part.c, scan_head.c). */
