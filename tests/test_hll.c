@@ -327,6 +327,87 @@ Test(hll, register_walk_estimate_matches_the_histogram)
     }
 }
 
+/* Rank of register i in hand-made sketch k (0: absent). */
+static uint32_t shaped_rank(uint32_t k, uint32_t i)
+{
+    uint64_t x = (uint64_t)k << 20 | i;
+    switch (k) {
+    case 0: /* every rank */
+        return i * 7u % 52;
+    case 1: /* saturated everywhere */
+        return 51;
+    case 2: /* all 1: the largest sum */
+        return 1;
+    case 3: /* 51 and 1 in a few registers: sparse */
+        return i % 5 == 0 ? (i % 2 ? 51 : 1) : 0;
+    default: /* random ranks, a few empty registers */
+        return (uint32_t)(tu_splitmix64(&x) % 23);
+    }
+}
+
+/* The estimate of views of every form taken in one pass equals, bit for
+ * bit, the estimate of a sketch they were merged into and the histogram
+ * estimate of its registers: 1 to 30 views drawn from exact, sparse and
+ * dense sketches of ids and hand-made registers (every rank, saturated,
+ * the largest sum), at least one of them with registers. */
+Test(hll, views_estimate_matches_the_merged_sketch)
+{
+    enum { POOL = 10 };
+    const int q = 64 - TSAGG__HLL_P;
+    static uint8_t buf[POOL][TSAGG__HLL_SERIALIZED_MAX];
+    static const uint64_t ids[] = {0, 0, 0, 0, 0, 200, 3000, 30000, 256, 5500};
+    tsagg__hll_view pool[POOL];
+    for (uint32_t k = 0; k < POOL; k++) {
+        tsagg__hll h;
+        tsagg__hll_init(&h);
+        if (ids[k] > 0) {
+            add_range(&h, 31 + k, 0, ids[k]);
+        } else {
+            for (uint32_t i = 0; i < TSAGG__HLL_M; i++) {
+                uint32_t r = shaped_rank(k, i);
+                uint64_t mixed = ((uint64_t)i << q) | (r <= (uint32_t)q ? UINT64_C(1) << (q - r) : 0);
+                if (r != 0 && mixed != 0)
+                    cr_assert_eq(tsagg__hll_insert(&h, mixed), 0);
+            }
+        }
+        size_t len = ser(&h, buf[k]);
+        cr_assert_eq(tsagg__hll_view_init(&pool[k], buf[k], len), 0);
+        tsagg__hll_fini(&h);
+    }
+    cr_assert_eq(pool[3].form, TSAGG__HLL_FORM_SPARSE);
+    cr_assert_eq(pool[5].form, TSAGG__HLL_FORM_EXACT);
+    cr_assert_eq(pool[6].form, TSAGG__HLL_FORM_SPARSE);
+    cr_assert_eq(pool[7].form, TSAGG__HLL_FORM_DENSE);
+    uint64_t rng = 5;
+    for (int round = 0; round < 300; round++) {
+        /* Up to 4 views, and a day of hour files' spans in the last rounds. */
+        uint32_t n = round < POOL ? 1 : 1 + (uint32_t)(tu_splitmix64(&rng) % (round < 280 ? 4 : 30));
+        const tsagg__hll_view *vp[30];
+        int registers = 0;
+        tsagg__hll merged;
+        tsagg__hll_init(&merged);
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t pick = round < POOL ? (uint32_t)round : (uint32_t)(tu_splitmix64(&rng) % POOL);
+            vp[k] = &pool[pick];
+            registers |= pool[pick].form != TSAGG__HLL_FORM_EXACT;
+            cr_assert_eq(tsagg__hll_merge_view(&merged, vp[k]), 0);
+        }
+        if (!registers) {
+            tsagg__hll_fini(&merged);
+            continue;
+        }
+        cr_assert(merged.dense);
+        uint32_t c[64] = {0};
+        for (uint32_t i = 0; i < TSAGG__HLL_M; i++)
+            c[merged.reg[i]]++;
+        double got = tsagg__hll_views_estimate(vp, n);
+        cr_assert_eq(got, tsagg__hll_estimate(&merged), "round %d, %u views: %.17g", round, n,
+                     got);
+        cr_assert_eq(got, tsagg__hll_estimate_hist(c), "round %d, %u views", round, n);
+        tsagg__hll_fini(&merged);
+    }
+}
+
 /* Sizes of the two inputs, covering every pair of forms (exact, sparse,
  * dense) and unions that cross the exact and sparse limits. The second range
  * starts halfway into the first. */

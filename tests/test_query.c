@@ -1731,6 +1731,8 @@ Test(query, days_that_start_inside_an_hour)
         q.merchant = 7 + (uint64_t)run % 2;
         cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
         cr_assert_eq(tsagg_result_rows(res), 2);
+        /* A few hundred ids a day: exact sets, exact answers. */
+        cr_assert(!tsagg_result_approximate(res), "run %d", run);
         for (int d = 0; d < 2; d++) {
             int64_t lo = q.from + d * DAY, hi = lo + DAY;
             double count = 0;
@@ -1747,6 +1749,90 @@ Test(query, days_that_start_inside_an_hour)
         }
     }
     tsagg_result_free(res);
+    free(evs);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/*
+ * A busy merchant's days in its time zone, the first made of two spans of
+ * time with thousands of users (dense span sketches, estimated together in
+ * one pass) and fewer sessions (sparse ones), the second of a span of a
+ * day file and one of each hour file of the last day: the same answers as
+ * the same days asked with an event filter (hour rollups' sketches by
+ * event and rows), cold and warm, and again with late events of the
+ * second day in the head, which add to a cell that also has span
+ * sketches.
+ */
+Test(query, days_of_dense_span_sketches)
+{
+    enum { HOURS = 72, PER = 1000, LATE = 3000 };
+    const int64_t t0 = INT64_C(1759276800) * SEC; /* 2025-10-01T00:00Z */
+    const int64_t off = 9 * HOUR;                 /* Asia/Tokyo: 9 h and 15 h of each day */
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    tsagg_event *evs = malloc((size_t)HOURS * PER * sizeof *evs);
+    cr_assert_not_null(evs);
+    size_t n = 0;
+    for (int h = 0; h < HOURS; h++)
+        for (int i = 0; i < PER; i++) {
+            uint64_t k = (uint64_t)h * PER + (uint64_t)i;
+            evs[n++] = (tsagg_event){.ts = t0 + h * HOUR + (int64_t)i * HOUR / PER, .merchant = 9,
+                                     .event = "page_view", .event_len = 9, .user = k + 1,
+                                     .session = k / 2 + 1};
+        }
+    cr_assert_eq(tsagg_append(st, evs, n, NULL), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_flush(st), 0);
+    compact(st, 0); /* the last day in hour files: a span sketch for each hour */
+    merge(st);
+    tsagg_query q;
+    tsagg_query_init(&q);
+    q.merchant = 9;
+    q.from = t0 - off + DAY; /* local midnights: the first whole local day */
+    q.to = q.from + 2 * DAY;
+    q.bucket = TSAGG_BUCKET_DAY;
+    q.tz = "Asia/Tokyo";
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_USERS, NULL},
+                           {TSAGG_METRIC_SESSIONS, NULL}};
+    q.metrics = mets;
+    q.nmetrics = 3;
+    const char *pv[] = {"page_view"};
+    tsagg_filter by_event = {"event", pv, 1};
+    tsagg_query r = q;
+    r.filters = &by_event;
+    r.nfilters = 1;
+    tsagg_result *a, *b;
+    cr_assert_eq(tsagg_result_create(&a), 0);
+    cr_assert_eq(tsagg_result_create(&b), 0);
+    double day2_users = 0;
+    for (int run = 0; run < 4; run++) {
+        if (run == 2) { /* late events of the second day, in the head */
+            for (int i = 0; i < LATE; i++)
+                evs[i] = (tsagg_event){.ts = q.from + DAY + 20 * HOUR + i * SEC, .merchant = 9,
+                                       .event = "page_view", .event_len = 9,
+                                       .user = UINT64_C(1000000) + (uint64_t)i,
+                                       .session = UINT64_C(1000000) + (uint64_t)i};
+            cr_assert_eq(tsagg_append(st, evs, LATE, NULL), 0, "%s", errmsg(st));
+            cr_assert_eq(tsagg_flush(st), 0);
+        }
+        char what[32];
+        snprintf(what, sizeof what, "run %d", run);
+        cr_assert_eq(tsagg_query_run(st, &q, a), 0, "%s: %s", what, errmsg(st));
+        cr_assert_eq(tsagg_query_run(st, &r, b), 0, "%s: %s", what, errmsg(st));
+        cr_assert_eq(tsagg_result_rows(a), 2, "%s", what);
+        assert_same(a, b, 3, what);
+        cr_assert(tsagg_result_approximate(a), "%s: registers, not exact", what);
+        /* Each day has 24,000 users: the estimate is within a few percent. */
+        for (int d = 0; d < 2; d++) {
+            double u = tsagg_result_values(a, 1)[d], want = 24000 + (run >= 2 && d == 1) * LATE;
+            cr_assert(fabs(u - want) < 0.05 * want, "%s day %d: %.0f users, want ~%.0f", what,
+                      d, u, want);
+        }
+        if (run == 1)
+            day2_users = tsagg_result_values(a, 1)[1];
+        if (run >= 2)
+            cr_assert_gt(tsagg_result_values(a, 1)[1], day2_users, "%s: the head counted", what);
+    }
+    tsagg_result_free(a);
+    tsagg_result_free(b);
     free(evs);
     cr_assert_eq(tsagg_store_close(st), 0);
 }

@@ -375,9 +375,120 @@ tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot)
     return *slot;
 }
 
+/* Room in the pool of pending views for one more. */
+static int pool_room(qplan *p)
+{
+    if (p->npool < p->pool_cap)
+        return 0;
+    uint32_t cap = p->pool_cap ? 2 * p->pool_cap : 64;
+    const tsagg__hll_view **pool = realloc(p->pool, cap * sizeof *pool);
+    if (pool)
+        p->pool = pool;
+    uint32_t *next = pool ? realloc(p->pool_next, cap * sizeof *next) : NULL;
+    if (!next)
+        return -ENOMEM;
+    p->pool_next = next;
+    p->pool_cap = cap;
+    return 0;
+}
+
+int tsagg__qplan_merge_pending(qplan *p, int kind, size_t cell, const tsagg__hll_view *v)
+{
+    /* Only ungrouped plans: a ranking merges the cells of a group. */
+    if (!p->pending && p->group_col == QCOL_NONE) {
+        p->pending = calloc(p->cells_cap, sizeof *p->pending);
+        p->npending = p->pending ? p->cells_cap : 0;
+    }
+    /* Without room (or memory), merged at once: the same union. */
+    if (cell < p->npending && !p->settled && p->pending[cell].n[kind] < QPENDING_MAX &&
+        pool_room(p) == 0) {
+        qpending *q = &p->pending[cell];
+        p->pool[p->npool] = v;
+        p->pool_next[p->npool] = q->head[kind];
+        q->head[kind] = ++p->npool;
+        q->n[kind]++;
+        return 0;
+    }
+    tsagg__hll *h = tsagg__qplan_hll(kind ? &p->sessions[cell] : &p->users[cell]);
+    return h ? tsagg__hll_merge_view(h, v) : -ENOMEM;
+}
+
+/* Sparse entries from which a walk of all registers (about a microsecond)
+ * costs less than keeping the register histogram entry by entry. */
+#define SETTLE_WALK_ENTRIES 3072
+
+/* The estimate of a cell's pending views v[0..n) when the cell has no
+ * sketch, and whether it is an exact count. */
+static int settle_views(const tsagg__hll_view *const *v, uint32_t n, tsagg__hll *scratch,
+                        double *est, uint8_t *exact)
+{
+    int dense = 0;
+    uint64_t entries = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        dense |= v[i]->form == TSAGG__HLL_FORM_DENSE;
+        entries += v[i]->form == TSAGG__HLL_FORM_SPARSE ? v[i]->n : 0;
+    }
+    if (dense || entries >= SETTLE_WALK_ENTRIES) {
+        /* One pass over the views, no sketch written. */
+        *est = tsagg__hll_views_estimate(v, n);
+        *exact = 0;
+        return 0;
+    }
+    /* Few sparse entries or exact sets alone: merged into one sketch
+     * reused by the cells, whose register histogram follows them (no walk
+     * of the registers), and which stays exact while the union is small. */
+    tsagg__hll_reset(scratch);
+    for (uint32_t i = 0; i < n; i++) {
+        int rc = tsagg__hll_merge_view(scratch, v[i]);
+        if (rc != 0)
+            return rc;
+    }
+    *est = tsagg__hll_estimate(scratch);
+    *exact = tsagg__hll_is_exact(scratch);
+    return 0;
+}
+
+int tsagg__qplan_settle(qplan *p)
+{
+    if (p->settled)
+        return 0;
+    p->settled = 1;
+    tsagg__hll scratch;
+    tsagg__hll_init(&scratch);
+    int rc = 0;
+    for (size_t c = 0; rc == 0 && c < p->npending; c++) {
+        qpending *q = &p->pending[c];
+        for (int k = 0; rc == 0 && k < 2; k++) {
+            if (q->n[k] == 0)
+                continue;
+            const tsagg__hll_view *v[QPENDING_MAX];
+            uint32_t n = 0;
+            for (uint32_t i = q->head[k]; i; i = p->pool_next[i - 1])
+                v[n++] = p->pool[i - 1];
+            tsagg__hll *h = k ? p->sessions[c] : p->users[c];
+            if (!h) {
+                rc = settle_views(v, n, &scratch, &q->est[k], &q->exact[k]);
+                continue;
+            }
+            for (uint32_t i = 0; rc == 0 && i < n; i++)
+                rc = tsagg__hll_merge_view(h, v[i]);
+            q->n[k] = 0;
+        }
+    }
+    tsagg__hll_fini(&scratch);
+    /* The views' bytes are about to go. */
+    free(p->pool);
+    free(p->pool_next);
+    p->pool = NULL;
+    p->pool_next = NULL;
+    p->npool = p->pool_cap = 0;
+    return rc;
+}
+
 /* A few ungrouped buckets (a month of days): their sketches get the full
- * exact table and registers up front, so the many ids of a row scan probe a
- * half-full table and never wait for it to grow. */
+ * exact table up front, so the many ids of a row scan probe a half-full
+ * table and never wait for it to grow (registers come when a bucket passes
+ * the exact set: most days of most merchants never do). */
 #define RESERVE_MAX_BUCKETS 256
 
 tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot)
@@ -386,7 +497,7 @@ tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot)
         return *slot;
     tsagg__hll *h = tsagg__qplan_hll(slot);
     if (h && p->group_col == QCOL_NONE && p->nbuckets <= RESERVE_MAX_BUCKETS)
-        (void)tsagg__hll_reserve(h); /* without the memory, it grows as it goes */
+        (void)tsagg__hll_room(h, TSAGG__HLL_EXACT_MAX); /* without the memory, it grows as it goes */
     return h;
 }
 
@@ -540,6 +651,9 @@ void tsagg__qplan_free(qplan *p)
     free(p->vmax);
     free(p->users);
     free(p->sessions);
+    free(p->pending);
+    free(p->pool);
+    free(p->pool_next);
     free(p->xusers);
     free(p->xsessions);
     free(p->starts);

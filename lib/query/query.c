@@ -86,6 +86,8 @@ static double distinct(const qplan *p, size_t cell, int sessions)
         const idset *s = sessions ? &p->xsessions[cell] : &p->xusers[cell];
         return (double)s->n + s->has_zero;
     }
+    if (tsagg__qplan_settled(p, sessions, cell))
+        return round(p->pending[cell].est[sessions]);
     const tsagg__hll *h = sessions ? p->sessions[cell] : p->users[cell];
     return h ? round(tsagg__hll_estimate(h)) : 0;
 }
@@ -358,6 +360,9 @@ static int fill_result(const qplan *p, tsagg_result *r)
                 r->approximate = 1;
             if (p->sessions && p->sessions[c] && !tsagg__hll_is_exact(p->sessions[c]))
                 r->approximate = 1;
+            for (int k = 0; k < 2; k++)
+                if (tsagg__qplan_settled(p, k, c) && !p->pending[c].exact[k])
+                    r->approximate = 1;
         }
     }
     free(gkey);
@@ -397,11 +402,17 @@ int tsagg__files_of_range(const tsagg__manifest *m, int64_t from, int64_t to,
     return 0;
 }
 
-static int scan_snapshot(qplan *p, const tsagg__manifest *m)
+/* Scan the snapshot's partitions of the range, leaving them referenced in
+ * *ents (*n of them; the caller puts and frees them): sketches pending in
+ * the plan point into their caches. */
+static int scan_snapshot(qplan *p, const tsagg__manifest *m, tsagg__pcent ***ents_out,
+                         size_t *n_out)
 {
     tsagg_store *st = p->st;
     tsagg__part_ref *refs;
     size_t n;
+    *ents_out = NULL;
+    *n_out = 0;
     int rc = tsagg__files_of_range(m, p->from, p->to, &refs, &n);
     if (rc != 0 || n == 0)
         return rc;
@@ -416,6 +427,8 @@ static int scan_snapshot(qplan *p, const tsagg__manifest *m)
         free(ents);
         return rc;
     }
+    *ents_out = ents;
+    *n_out = n;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = tsagg__scan_partition(p, ents[i]);
         if (rc != 0 && p->overflowed)
@@ -426,8 +439,6 @@ static int scan_snapshot(qplan *p, const tsagg__manifest *m)
             rc = tsagg__fail(st, rc, "%s", msg[0] ? msg : tsagg_strerror(rc));
         }
     }
-    tsagg__partcache_put_many(st, ents, n);
-    free(ents);
     return rc;
 }
 
@@ -437,9 +448,18 @@ static int scan_all(qplan *p, const tsagg__manifest *m, uint64_t visible)
 {
     int rc = 0;
     if (p->need_events) {
-        rc = scan_snapshot(p, m);
+        tsagg__pcent **ents;
+        size_t n;
+        rc = scan_snapshot(p, m, &ents, &n);
         if (rc == 0 && !(p->flags & TSAGG_QUERY_NO_TAIL))
             rc = tsagg__scan_head(p, m, visible);
+        /* The head may add to a cell too: settle after it, while the
+         * files are still referenced. */
+        if (rc == 0)
+            rc = tsagg__qplan_settle(p);
+        if (ents)
+            tsagg__partcache_put_many(p->st, ents, n);
+        free(ents);
     }
     if (rc == 0 && (p->need_visits || p->need_new_users))
         rc = tsagg__scan_visits(p, m, visible);

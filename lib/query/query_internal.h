@@ -57,6 +57,17 @@ typedef struct vacc {
     size_t cells;
 } vacc;
 
+/* A cell's views of distinct ids not merged yet (index 0 users, 1
+ * sessions): n of them, listed from head (1 + an index into the plan's
+ * pool), or after the settle their estimate (an exact count or not). */
+#define QPENDING_MAX TSAGG__HLL_VIEWS_MAX /* a day of hour files is 24 */
+typedef struct qpending {
+    uint32_t head[2];
+    uint16_t n[2];
+    uint8_t exact[2];
+    double est[2];
+} qpending;
+
 typedef struct qplan {
     const tsagg_query *q;
     tsagg_store *st;
@@ -109,6 +120,16 @@ typedef struct qplan {
     double *sum, *nval, *vmin, *vmax; /* per measure x cell */
     uint32_t nmeasures;               /* plan measures */
     tsagg__hll **users, **sessions;   /* per cell, NULL until used */
+    /* Span sketches not merged into their cell's sketch yet, per
+     * cell (npending of them; users then sessions), valid while the
+     * snapshot's files are referenced; tsagg__qplan_settle turns them into
+     * an estimate. */
+    qpending *pending;
+    size_t npending;
+    const tsagg__hll_view **pool; /* the pending views, npool of pool_cap */
+    uint32_t *pool_next;          /* 1 + the next view of the same list, 0 */
+    uint32_t npool, pool_cap;
+    int settled;                      /* tsagg__qplan_settle ran */
     idset *xusers, *xsessions;        /* exact mode */
     vacc va;                          /* need_visits or need_new_users */
     void *scratch;                    /* the row scan's column buffers */
@@ -159,8 +180,25 @@ int tsagg__qplan_add(qplan *p, size_t cell, uint64_t user, uint64_t session, con
 
 /* The sketch of a cell, created empty on first use (NULL: no memory). */
 tsagg__hll *tsagg__qplan_hll(tsagg__hll **slot);
-/* The same for ids a row scan adds: reserved up front when the plan has
- * few cells. */
+
+/* A view of distinct ids (kind 0 users, 1 sessions) for a cell of an
+ * ungrouped plan, kept by reference until tsagg__qplan_settle when there is
+ * room, merged into the cell's sketch otherwise: a cell made only of views
+ * is estimated from them without a sketch of its own. The bytes must live
+ * until the settle. 0 or -ENOMEM. */
+int tsagg__qplan_merge_pending(qplan *p, int kind, size_t cell, const tsagg__hll_view *v);
+/* Settle the pending views before their bytes go: into the cell's sketch
+ * when it has one (rows or other sketches added to it), else into the
+ * cell's estimate. 0 or -ENOMEM. */
+int tsagg__qplan_settle(qplan *p);
+/* Whether a cell's distinct ids of kind k are the pending views' estimate
+ * (after the settle: the cell has no sketch). */
+static inline int tsagg__qplan_settled(const qplan *p, int k, size_t cell)
+{
+    return cell < p->npending && p->pending[cell].n[k] > 0;
+}
+/* The same for ids a row scan adds: the full exact table taken up front
+ * when the plan has few cells. */
 tsagg__hll *tsagg__qplan_row_hll(qplan *p, tsagg__hll **slot);
 
 /* Scans (scan_part.c, scan_head.c). */

@@ -11,7 +11,9 @@
  * their timestamps. Plain distinct counts by hour or longer buckets of a
  * merchant with rollups (or with rows enough in the file) take, per run of
  * its time in one bucket, one sketch the partcache keeps (built from the
- * hours' sketches and the rows of the hours the run cuts), and counts from
+ * hours' sketches and the rows of the hours the run cuts; the plan keeps
+ * it by reference until the files are released, and a bucket made only of
+ * such sketches is estimated from them in one pass), and counts from
  * the rollups or the timestamps, when a metric asks for counts or measures
  * (daily users alone read no hour's rollup): a day in a time zone half an
  * hour off UTC is not a row scan of the hour it starts in. Rows come from decoded
@@ -1204,7 +1206,11 @@ static int flush_span(span_src *src, span_run *run)
         void *owned;
         rc = tsagg__pcent_span_sketch(p->st, s->ent, s->merch, kind, run->lo, run->hi, build_span,
                                       src, &v, &owned);
-        if (rc == 0)
+        /* A cached span's bytes live while the file is referenced: kept
+         * pending (tsagg__qplan_merge_pending). */
+        if (rc == 0 && !owned)
+            rc = tsagg__qplan_merge_pending(p, kind, cell, v);
+        else if (rc == 0)
             rc = merge_sketch(kind ? &p->sessions[cell] : &p->users[cell], v);
         free(owned);
     }

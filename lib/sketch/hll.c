@@ -70,9 +70,9 @@ static void tab_place(uint64_t *tab, uint32_t cap, uint64_t v)
     tab[i] = v;
 }
 
-static int tab_grow(tsagg__hll *h)
+/* Move the set into a table of cap slots (a power of two, larger). */
+static int tab_resize(tsagg__hll *h, uint32_t cap)
 {
-    uint32_t cap = h->cap ? h->cap * 2 : TAB_MIN;
     uint64_t *tab = calloc(cap, sizeof *tab);
     if (!tab)
         return -ENOMEM;
@@ -85,17 +85,21 @@ static int tab_grow(tsagg__hll *h)
     return 0;
 }
 
+static int tab_grow(tsagg__hll *h)
+{
+    return tab_resize(h, h->cap ? h->cap * 2 : TAB_MIN);
+}
+
 int tsagg__hll_room(tsagg__hll *h, uint32_t n)
 {
     if (h->dense)
         return 0;
     uint64_t want = (uint64_t)h->n + n; /* at most this many in the set */
-    while (h->cap < TAB_MAX && want * 4 > (uint64_t)h->cap * 3) {
-        int rc = tab_grow(h);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    uint32_t cap = h->cap ? h->cap : TAB_MIN;
+    while (cap < TAB_MAX && want * 4 > (uint64_t)cap * 3)
+        cap *= 2;
+    /* One allocation, not one per doubling. */
+    return cap > h->cap ? tab_resize(h, cap) : 0;
 }
 
 int tsagg__hll_reserve(tsagg__hll *h)
@@ -366,24 +370,24 @@ double tsagg__hll_estimate_hist(const uint32_t c[TSAGG__HLL_RANK_MAX + 1])
     return estimate_parts(c[0], c[q + 1], s);
 }
 
-/* The sum of 2^(q - r) over all registers, 2^q counted for each empty one
- * and 0 for a saturated one (r = q + 1), modulo 2^64, with the counts of
- * empty and saturated registers: a shift and an add a register, no
- * histogram. */
-static uint64_t reg_walk(const uint8_t *reg, uint32_t *c0, uint32_t *cq1)
+/* Add to w the sum of 2^(q - r) over the n registers at reg (n a multiple
+ * of 32), 2^q counted for each empty one and 0 for a saturated one
+ * (r = q + 1), modulo 2^64, and the counts of empty and saturated
+ * registers: a shift and an add a register, no histogram. */
+static void reg_walk(const uint8_t *reg, uint32_t n, tsagg__hll_walk *w)
 {
     const int q = 64 - TSAGG__HLL_P;
     uint64_t s = 0;
     uint32_t zeros = 0, sat = 0;
-    for (uint32_t i = 0; i < TSAGG__HLL_M; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         uint32_t r = reg[i];
         s += (UINT64_C(1) << q) >> r;
         zeros += r == 0;
         sat += r == (uint32_t)q + 1;
     }
-    *c0 = zeros;
-    *cq1 = sat;
-    return s;
+    w->s += s;
+    w->c0 += zeros;
+    w->cq1 += sat;
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -393,15 +397,15 @@ static uint64_t reg_walk(const uint8_t *reg, uint32_t *c0, uint32_t *cq1)
  * byte compares, the sum by four shifts of 4 lanes (about 5x faster than
  * counting a histogram, which was most of a query's time for a month of a
  * busy merchant's daily users). */
-__attribute__((target("avx2,popcnt"))) static uint64_t
-reg_walk_avx2(const uint8_t *reg, uint32_t *c0, uint32_t *cq1)
+__attribute__((target("avx2,popcnt"))) static void reg_walk_avx2(const uint8_t *reg, uint32_t n,
+                                                                 tsagg__hll_walk *w)
 {
     const int q = 64 - TSAGG__HLL_P;
     const __m256i top = _mm256_set1_epi64x((long long)(UINT64_C(1) << q));
     const __m256i zero = _mm256_setzero_si256(), full = _mm256_set1_epi8((char)(q + 1));
     __m256i s = zero;
     uint32_t zeros = 0, sat = 0;
-    for (uint32_t i = 0; i < TSAGG__HLL_M; i += 32) {
+    for (uint32_t i = 0; i < n; i += 32) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(reg + i));
         unsigned empty = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, zero));
         unsigned saturated = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, full));
@@ -416,11 +420,30 @@ reg_walk_avx2(const uint8_t *reg, uint32_t *c0, uint32_t *cq1)
     }
     uint64_t lane[4];
     _mm256_storeu_si256((__m256i *)lane, s);
-    *c0 = zeros;
-    *cq1 = sat;
-    return lane[0] + lane[1] + lane[2] + lane[3];
+    w->s += lane[0] + lane[1] + lane[2] + lane[3];
+    w->c0 += zeros;
+    w->cq1 += sat;
 }
 #endif
+
+void tsagg__hll_walk_regs(const uint8_t *reg, uint32_t n, tsagg__hll_walk *w)
+{
+#ifdef HAVE_REG_WALK_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        reg_walk_avx2(reg, n, w);
+        return;
+    }
+#endif
+    reg_walk(reg, n, w);
+}
+
+double tsagg__hll_walk_estimate(const tsagg__hll_walk *w)
+{
+    /* Take out the 2^q each empty register added: the true sum is at
+     * most 2^63, so the wrap-around arithmetic lands on it exactly. */
+    uint64_t s = w->s - ((uint64_t)w->c0 << (64 - TSAGG__HLL_P));
+    return estimate_parts(w->c0, w->cq1, s);
+}
 
 double tsagg__hll_estimate(const tsagg__hll *h)
 {
@@ -428,17 +451,9 @@ double tsagg__hll_estimate(const tsagg__hll *h)
         return (double)h->n;
     if (h->hist_ok)
         return tsagg__hll_estimate_hist(h->hist);
-    uint32_t c0, cq1;
-#ifdef HAVE_REG_WALK_AVX2
-    uint64_t s = __builtin_cpu_supports("avx2") ? reg_walk_avx2(h->reg, &c0, &cq1)
-                                                 : reg_walk(h->reg, &c0, &cq1);
-#else
-    uint64_t s = reg_walk(h->reg, &c0, &cq1);
-#endif
-    /* Take out the 2^q each empty register added: the true sum is at
-     * most 2^63, so the wrap-around arithmetic lands on it exactly. */
-    s -= (uint64_t)c0 << (64 - TSAGG__HLL_P);
-    return estimate_parts(c0, cq1, s);
+    tsagg__hll_walk w = {0, 0, 0};
+    tsagg__hll_walk_regs(h->reg, TSAGG__HLL_M, &w);
+    return tsagg__hll_walk_estimate(&w);
 }
 
 uint32_t tsagg__hll_sorted(const tsagg__hll *h, uint64_t *out)

@@ -81,8 +81,10 @@ void tsagg__hll_reset(tsagg__hll *h);
 
 /*
  * Allocate up front everything the sketch can ever need (about 20 KiB), so
- * that no later add/merge/deserialize on it allocates or fails with -ENOMEM
- * (query accumulators). Kept across reset. 0 or -ENOMEM.
+ * that no later add/merge/deserialize on it allocates or fails with -ENOMEM.
+ * Kept across reset. 0 or -ENOMEM. Used by tests only: the query's
+ * accumulators take the exact table alone (tsagg__hll_room), since most
+ * never need registers.
  */
 int tsagg__hll_reserve(tsagg__hll *h);
 
@@ -166,14 +168,42 @@ int tsagg__hll_merge_view(tsagg__hll *dst, const tsagg__hll_view *v);
  */
 int tsagg__hll_merge_serialized(tsagg__hll *dst, const uint8_t *buf, size_t len);
 
+/*
+ * The estimate of the union of n views (1..TSAGG__HLL_VIEWS_MAX), at least
+ * one of them sparse or dense, so that the union holds registers: bit for
+ * bit what tsagg__hll_estimate gives for a sketch the n views were merged
+ * into, in one pass over them by register index (the maximum of each
+ * register and the estimator's sums taken together, a kilobyte of
+ * registers at a time), with no sketch allocated or written: a day of a
+ * busy merchant in its zone is a dense and a sparse span sketch. Does not
+ * allocate or fail.
+ */
+#define TSAGG__HLL_VIEWS_MAX 64
+double tsagg__hll_views_estimate(const tsagg__hll_view *const *v, size_t n);
+
 /* ---- internals shared by hll.c and hll_format.c ---- */
+
+/* What the estimator needs from the registers: the sum of 2^(q - r)
+ * (q = 64 - p; 2^q for an empty register, modulo 2^64) and the counts of
+ * empty and saturated ones. Start from all zero. */
+typedef struct tsagg__hll_walk {
+    uint64_t s;
+    uint32_t c0, cq1;
+} tsagg__hll_walk;
+
+/* Add the n registers at reg (n a multiple of 32) to w: AVX2 where the CPU
+ * has it (checked at run time), a plain loop elsewhere; the same sums. */
+void tsagg__hll_walk_regs(const uint8_t *reg, uint32_t n, tsagg__hll_walk *w);
+
+/* The estimate from a walk of all TSAGG__HLL_M registers. */
+double tsagg__hll_walk_estimate(const tsagg__hll_walk *w);
 
 /* Insert an already-mixed hash. */
 int tsagg__hll_insert(tsagg__hll *h, uint64_t mixed);
 
-/* Grow an exact sketch's table at once for n more values (at most its
- * largest), so that a merge of n values does not grow it step by step.
- * 0 or -ENOMEM (the sketch unchanged but valid). */
+/* Grow an exact sketch's table at once (one allocation) for n more values
+ * (at most its largest), so that a merge of n values does not grow it step
+ * by step. 0 or -ENOMEM (the sketch unchanged but valid). */
 int tsagg__hll_room(tsagg__hll *h, uint32_t n);
 
 /* Switch an exact sketch to registers (those of its set). 0 or -ENOMEM. */

@@ -258,6 +258,99 @@ static void planes_max_into(uint8_t *restrict dst, const uint8_t *restrict p)
     }
 }
 
+/* Registers [c * VIEW_STEP, (c + 1) * VIEW_STEP) of dense planes p, maxed
+ * into reg, or copied (the first view: no clearing before): plane t holds
+ * registers t * PLANE + j in its low 6 bits, the last quarter is split
+ * over the high 2 bits of all three. */
+#define VIEW_STEP 1024u
+static inline void planes_step(uint8_t *restrict reg, const uint8_t *restrict p, uint32_t c,
+                               int copy)
+{
+    uint32_t j0 = c * VIEW_STEP % PLANE, t = c * VIEW_STEP / PLANE;
+    if (t < 3) {
+        const uint8_t *q = p + t * PLANE + j0;
+        for (uint32_t j = 0; j < VIEW_STEP; j++)
+            reg[j] = copy ? q[j] & 63 : max8(reg[j], q[j] & 63);
+        return;
+    }
+    const uint8_t *a = p + j0, *b = p + PLANE + j0, *d = p + 2 * PLANE + j0;
+    for (uint32_t j = 0; j < VIEW_STEP; j++) {
+        uint8_t r = (uint8_t)((a[j] >> 6) | (b[j] >> 6) << 2 | (d[j] >> 6) << 4);
+        reg[j] = copy ? r : max8(reg[j], r);
+    }
+}
+
+/* Where a sparse or exact view has got to in a walk by register index. */
+typedef struct view_cursor {
+    uint32_t e;    /* next entry or hash */
+    uint32_t next; /* sparse: the index the next entry's gap counts from */
+} view_cursor;
+
+/* Max the entries of a checked sparse view below register `end` into reg
+ * (register `base` at reg[0]). */
+static void sparse_step_max(uint8_t *reg, const tsagg__hll_view *v, view_cursor *cur, uint32_t base,
+                            uint32_t end)
+{
+    uint32_t e = cur->e, next = cur->next;
+    for (; e < v->n; e++) {
+        uint32_t w = tsagg__get_u16(v->body + 2 * (size_t)e);
+        uint32_t i = next + (w >> 6);
+        if (i >= end)
+            break;
+        reg[i - base] = max8(reg[i - base], (uint8_t)(w & 63)); /* a skip's rank is 0 */
+        next = i + 1;
+    }
+    cur->e = e;
+    cur->next = next;
+}
+
+/* The same for the hashes of an exact view, in increasing order. */
+static void exact_step_max(uint8_t *reg, const tsagg__hll_view *v, view_cursor *cur, uint32_t base,
+                           uint32_t end)
+{
+    uint32_t e = cur->e;
+    for (; e < v->n; e++) {
+        uint64_t h = tsagg__get_u64(v->body + 8 * (size_t)e);
+        uint32_t i = tsagg__hll_index(h);
+        if (i >= end)
+            break;
+        reg[i - base] = max8(reg[i - base], tsagg__hll_rank(h));
+    }
+    cur->e = e;
+}
+
+double tsagg__hll_views_estimate(const tsagg__hll_view *const *v, size_t n)
+{
+    /* A kilobyte of registers stays in the first-level cache between the
+     * maxima and the walk; a sketch's 16 KiB would be cleared, written and
+     * read back. */
+    uint8_t reg[VIEW_STEP];
+    view_cursor cur[TSAGG__HLL_VIEWS_MAX] = {{0, 0}};
+    tsagg__hll_walk w = {0, 0, 0};
+    size_t first = 0; /* the first dense view, copied rather than maxed */
+    while (first < n && v[first]->form != TSAGG__HLL_FORM_DENSE)
+        first++;
+    for (uint32_t c = 0; c < TSAGG__HLL_M / VIEW_STEP; c++) {
+        uint32_t base = c * VIEW_STEP, end = base + VIEW_STEP;
+        if (first < n)
+            planes_step(reg, v[first]->body, c, 1);
+        else
+            memset(reg, 0, sizeof reg);
+        for (size_t k = 0; k < n; k++) {
+            if (k == first)
+                continue;
+            if (v[k]->form == TSAGG__HLL_FORM_DENSE)
+                planes_step(reg, v[k]->body, c, 0);
+            else if (v[k]->form == TSAGG__HLL_FORM_SPARSE)
+                sparse_step_max(reg, v[k], &cur[k], base, end);
+            else
+                exact_step_max(reg, v[k], &cur[k], base, end);
+        }
+        tsagg__hll_walk_regs(reg, VIEW_STEP, &w);
+    }
+    return tsagg__hll_walk_estimate(&w);
+}
+
 /* Both at once, for merges of unchecked bytes. */
 static uint8_t planes_check_max_into(uint8_t *restrict dst, const uint8_t *restrict p,
                                      uint32_t *nonzero)
