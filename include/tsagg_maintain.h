@@ -108,8 +108,10 @@ typedef struct tsagg_maintain_options {
                                      elsewhere): its compactions, and the
                                      threads they start, yield the CPUs to
                                      queries and appends when they are
-                                     short. tsagg_maintain() runs at its
-                                     caller's. Default 0 */
+                                     short, and the head grows meanwhile
+                                     (up to its hard cap, where appends
+                                     compact). tsagg_maintain() runs at
+                                     its caller's. Default 0 */
     uint32_t reserved2;           /* 0 */
 } tsagg_maintain_options;
 

@@ -55,7 +55,7 @@ static const char usage_text[] =
     "                           than N days (default: keep everything)\n"
     "      --log-retention-days N  log segments: N days instead (0: keep the log)\n"
     "      --maintenance-nice N maintenance's thread N nice levels below the requests'\n"
-    "                           (0-19, default 10), so compactions yield the CPUs\n"
+    "                           (0-19, default 0)\n"
     "      --no-maintenance     no background maintenance (POST /api/v1/maintenance only)\n"
     "      --dashboard DIR      the dashboard's files (default " TSAGG_DASHBOARD_DIR ")\n"
     "  -h, --help               show this help\n"
@@ -152,7 +152,6 @@ static int parse_args(int argc, char **argv, args *a)
     c->compact_age_s = 60;
     c->dashboard_dir = TSAGG_DASHBOARD_DIR;
     c->maintenance = 1;
-    c->maintenance_nice = 10;
     uint64_t v;
     int opt;
     while ((opt = getopt_long(argc, argv, "l:hV", longopts, NULL)) != -1) {
