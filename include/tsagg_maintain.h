@@ -151,6 +151,13 @@ typedef struct tsagg_maintain_stats {
     int64_t last_error_us;        /* when (UTC µs since the epoch) */
     int64_t last_success_us;      /* when the last step succeeded, 0: never */
     char last_error_msg[256];     /* its message, naming the file */
+    /* Status, now: the head's memory (the index of the events not compacted
+     * yet) and its bound, tsagg_options.head_max_bytes. Past the bound a
+     * maintenance thread compacts at once, and a host taking bulk batches
+     * can hold them off meanwhile rather than let the head reach the
+     * appends' own compaction (four times the bound). */
+    uint64_t head_bytes;
+    uint64_t head_max_bytes;
 } tsagg_maintain_stats;
 
 /*

@@ -52,7 +52,8 @@ Test(abi, public_struct_sizes)
     cr_assert_eq(offsetof(tsagg_options, query_cache_bytes), 48); /* the first release's size */
     cr_assert_eq(offsetof(tsagg_options, maintenance), 56);
     cr_assert_eq(sizeof(tsagg_maintain_options), 88);
-    cr_assert_eq(sizeof(tsagg_maintain_stats), 408);
+    cr_assert_eq(sizeof(tsagg_maintain_stats), 424);
+    cr_assert_eq(offsetof(tsagg_maintain_stats, head_bytes), 408); /* the first release's size */
     cr_assert_eq(sizeof(tsagg_io), 14 * sizeof(void *));
     cr_assert_eq(offsetof(tsagg_io, version), 0);
     cr_assert_eq(TSAGG_IO_VERSION, 1);

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,41 @@ Test(maintain, step_compacts_when_due_only)
     ro.maintenance = &mo;
     tsagg_store *st2;
     cr_expect_eq(tsagg_store_open(tu_store, &ro, &st2, NULL, 0), TSAGG_EARG);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
+/* The status says how large the head is now and its bound: what a host
+ * holding off bulk batches looks at. */
+Test(maintain, status_gives_the_head_and_its_bound)
+{
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
+    o.head_max_bytes = 3u << 20;
+    tsagg_store *st;
+    char err[512];
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &st, err, sizeof err), 0, "open: %s", err);
+    tsagg_maintain_stats s = {.struct_size = sizeof s};
+    cr_assert_eq(tsagg_maintenance_status(st, &s), 0);
+    cr_expect_eq(s.head_max_bytes, 3u << 20);
+    uint64_t empty = s.head_bytes;
+    int64_t base = wall_us() / HOUR_US * HOUR_US - DAY_US;
+    append_span(st, 5000, base, 1000, 5, 0);
+    cr_assert_eq(tsagg_maintenance_status(st, &s), 0);
+    cr_expect_gt(s.head_bytes, empty + 5000 * 50, "head %" PRIu64 " bytes after 5,000 events, %"
+                 PRIu64 " before", s.head_bytes, empty);
+    uint64_t full = s.head_bytes;
+    cr_assert_eq(tsagg_flush(st), 0);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    cr_assert_eq(tsagg_maintenance_status(st, &s), 0);
+    cr_expect_lt(s.head_bytes, full, "the compacted events left the head");
+    /* A caller built against the first release's struct gets its fields only. */
+    tsagg_maintain_stats old;
+    memset(&old, 0xab, sizeof old);
+    old.struct_size = offsetof(tsagg_maintain_stats, head_bytes);
+    cr_assert_eq(tsagg_maintenance_status(st, &old), 0);
+    cr_expect_eq(old.struct_size, offsetof(tsagg_maintain_stats, head_bytes));
+    cr_expect_eq(old.head_bytes, 0xababababababababull, "written past the caller's struct");
     cr_assert_eq(tsagg_store_close(st), 0);
 }
 

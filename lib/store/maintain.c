@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,7 +277,10 @@ static int run_step(tsagg_store *st, const tsagg_maintain_options *o, tsagg_main
 
 static int out_size(tsagg_store *st, const tsagg_maintain_stats *stats, size_t *out)
 {
-    *out = stats ? tsagg__out_size(stats->struct_size, sizeof *stats, sizeof *stats) : 0;
+    /* The first release's struct ended before head_bytes. */
+    *out = stats ? tsagg__out_size(stats->struct_size,
+                                   offsetof(tsagg_maintain_stats, head_bytes), sizeof *stats)
+                 : 0;
     if (stats && !*out)
         return tsagg__fail(st, TSAGG_EARG, "tsagg_maintain_stats.struct_size %u out of range",
                            (unsigned)stats->struct_size);
@@ -305,6 +309,8 @@ int tsagg_maintain(tsagg_store *st, const tsagg_maintain_options *opts,
     tsagg_maintain_stats s;
     rc = run_step(st, opts, &s);
     s.running = st->maint->started;
+    s.head_bytes = tsagg__head_bytes(st);
+    s.head_max_bytes = st->opts.head_max_bytes;
     if (stats)
         TSAGG__OUT_COPY(stats, &s, out);
     return rc;
@@ -326,6 +332,8 @@ int tsagg_maintenance_status(tsagg_store *st, tsagg_maintain_stats *stats)
         s.running = m->started;
         pthread_mutex_unlock(&m->mu);
     }
+    s.head_bytes = tsagg__head_bytes(st);
+    s.head_max_bytes = st->opts.head_max_bytes;
     TSAGG__OUT_COPY(stats, &s, out);
     return 0;
 }
