@@ -7,6 +7,7 @@
  * batches; the answer comes once every accepted event is durable (http.c
  * holds it until the committer has flushed them):
  *   {"accepted": N, "rejected": [{"line": L, "error": "..."}]}
+ * or 503 with Retry-After while a backlog waits for compaction.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,31 @@ static int add_rejection(rejection **v, size_t *n, size_t *cap, size_t line, con
     return 0;
 }
 
+/*
+ * Batches come no faster than maintenance compacts them: while the head of
+ * uncompacted events is past its bound (maintenance compacts at once
+ * then), a batch is refused with 503 and Retry-After, and the client sends
+ * it again. Taken anyway, a backlog of millions would pass the head's hard
+ * cap, where appends compact on their own thread, a request's, and every
+ * query beside it waits. Without maintenance the appends keep the bound
+ * themselves. Trackers' single hits are never held off: they do not retry.
+ */
+static int backlog_past_bound(request *r)
+{
+    server *srv = r->srv;
+    tsagg_maintain_stats ms = {.struct_size = sizeof ms};
+    if (!srv->cfg.maintenance || tsagg_maintenance_status(srv->store, &ms) != 0 ||
+        ms.head_bytes < ms.head_max_bytes)
+        return 0;
+    r->extra_header[0] = "Retry-After";
+    r->extra_header[1] = "1";
+    req_error(r, 503, "%llu MiB of events wait for compaction, past the store's %llu MiB: "
+                      "send this batch again after Retry-After",
+              (unsigned long long)(ms.head_bytes >> 20),
+              (unsigned long long)(ms.head_max_bytes >> 20));
+    return 1;
+}
+
 void handle_events(request *r)
 {
     server *srv = r->srv;
@@ -63,6 +89,8 @@ void handle_events(request *r)
         req_error(r, 400, "empty body: expected NDJSON, one event per line");
         return;
     }
+    if (backlog_past_bound(r))
+        return;
     size_t lines = 1;
     for (const char *p = r->body; (p = memchr(p, '\n', (size_t)(r->body + r->body_len - p)));
          p++)

@@ -54,6 +54,9 @@ static const char usage_text[] =
     "      --retention-days N   drop partitions (and log segments) of events older\n"
     "                           than N days (default: keep everything)\n"
     "      --log-retention-days N  log segments: N days instead (0: keep the log)\n"
+    "      --head-memory MIB    memory for the index of events not compacted yet\n"
+    "                           (default 256); past it batches to /api/v1/events\n"
+    "                           get 503 and Retry-After until maintenance caught up\n"
     "      --maintenance-nice N maintenance's thread N nice levels below the requests'\n"
     "                           (0-19, default 0)\n"
     "      --no-maintenance     no background maintenance (POST /api/v1/maintenance only)\n"
@@ -66,7 +69,7 @@ static const char usage_text[] =
 enum {
     OPT_ADMIN_KEY_FILE = 256, OPT_THREADS, OPT_MAX_CONN, OPT_MAX_PER_IP, OPT_TIMEOUT,
     OPT_MAX_BODY, OPT_TRUST_PROXY, OPT_ACCESS_LOG, OPT_COMPACT_EVENTS, OPT_COMPACT_AGE,
-    OPT_NO_MAINT, OPT_DASHBOARD, OPT_RETENTION, OPT_LOG_RETENTION, OPT_MAINT_NICE,
+    OPT_NO_MAINT, OPT_DASHBOARD, OPT_RETENTION, OPT_LOG_RETENTION, OPT_MAINT_NICE, OPT_HEAD_MEMORY,
 };
 
 typedef struct args {
@@ -130,6 +133,7 @@ static int parse_args(int argc, char **argv, args *a)
         {"compact-events", required_argument, NULL, OPT_COMPACT_EVENTS},
         {"compact-age", required_argument, NULL, OPT_COMPACT_AGE},
         {"maintenance-nice", required_argument, NULL, OPT_MAINT_NICE},
+        {"head-memory", required_argument, NULL, OPT_HEAD_MEMORY},
         {"no-maintenance", no_argument, NULL, OPT_NO_MAINT},
         {"retention-days", required_argument, NULL, OPT_RETENTION},
         {"log-retention-days", required_argument, NULL, OPT_LOG_RETENTION},
@@ -152,6 +156,7 @@ static int parse_args(int argc, char **argv, args *a)
     c->compact_age_s = 60;
     c->dashboard_dir = TSAGG_DASHBOARD_DIR;
     c->maintenance = 1;
+    c->head_memory_mib = 256;
     uint64_t v;
     int opt;
     while ((opt = getopt_long(argc, argv, "l:hV", longopts, NULL)) != -1) {
@@ -201,6 +206,11 @@ static int parse_args(int argc, char **argv, args *a)
             if (!number_arg("--maintenance-nice", optarg, 0, 19, &v))
                 return CLI_EXIT_USAGE;
             c->maintenance_nice = (int)v;
+            break;
+        case OPT_HEAD_MEMORY:
+            if (!number_arg("--head-memory", optarg, 1, 1u << 20, &v))
+                return CLI_EXIT_USAGE;
+            c->head_memory_mib = v;
             break;
         case OPT_NO_MAINT: c->maintenance = 0; break;
         case OPT_RETENTION:
@@ -263,6 +273,7 @@ int main(int argc, char **argv)
     tsagg_options_init(&opts);
     opts.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
     opts.sync_mode = TSAGG_SYNC_NONE;
+    opts.head_max_bytes = srv.cfg.head_memory_mib << 20;
     /* Compaction, merges, archiving and retention: the library's thread. */
     tsagg_maintain_options mo;
     maintenance_options(&srv.cfg, &mo);

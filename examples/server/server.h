@@ -46,6 +46,7 @@ typedef struct server_config {
     unsigned log_retention_days;  /* ... and log segments; 0 keep all */
     int maintenance;              /* the library's maintenance thread runs */
     int maintenance_nice;         /* ... this many nice levels down */
+    uint64_t head_memory_mib;     /* tsagg_options.head_max_bytes, in MiB */
     const char *dashboard_dir;    /* the dashboard's static files */
 } server_config;
 

@@ -120,6 +120,42 @@ rc=0; "$TSAGG_SERVER" "$S" --listen 127.0.0.1:0 --maintenance-nice 20 >/dev/null
 check "--maintenance-nice 20 refused" 2 "$rc"
 check "the refusal names the option" 1 "$(grep -c -- '--maintenance-nice' "$T/nice.err")"
 
+# --- backpressure: past the head's bound, batches wait for maintenance
+# (503 and Retry-After), and are taken again once it caught up. A batch
+# of 30,000 events takes the head far past 1 MiB; the one sent right
+# after it finds maintenance still compacting them.
+: "${TSAGG_GEN:?}" "${TSAGG_INGEST:?}" "${TSAGG_QUERY:?}"
+start_server "$T/store3" --head-memory 1 --compact-events 100000000 --compact-age 86400
+"$TSAGG_GEN" -n 30000 -d 1 -m 3 --start 2026-11-01T00:00:00Z > "$T/big.ndjson"
+ev 1 42 > "$T/one.ndjson"
+held=0
+: > "$T/taken.ndjson" # what was answered 200, in order
+for i in $(seq 10); do
+    code=$(req POST /api/v1/events -H "$ADMIN" --data-binary @"$T/big.ndjson")
+    [ "$code" = 200 ] && cat "$T/big.ndjson" >> "$T/taken.ndjson"
+    code=$(req POST /api/v1/events -H "$ADMIN" --data-binary @"$T/one.ndjson" -D "$T/headers")
+    if [ "$code" = 503 ]; then held=1; break; fi
+    [ "$code" = 200 ] && cat "$T/one.ndjson" >> "$T/taken.ndjson"
+done
+check "a batch held off while the head is past its bound" 1 "$held"
+check "it says when to retry" 1 "$(grep -ci '^Retry-After: 1' "$T/headers")"
+check "it says why" 1 "$(jq -r '.error | test("wait for compaction") | if . then 1 else 0 end' "$T/body")"
+for i in $(seq 300); do
+    code=$(req POST /api/v1/events -H "$ADMIN" --data-binary @"$T/one.ndjson")
+    [ "$code" = 200 ] && break
+    sleep 0.1
+done
+check "taken again once maintenance caught up" 200 "$code"
+cat "$T/one.ndjson" >> "$T/taken.ndjson"
+stop_server TERM
+# The same events through tsagg-ingest: every batch answered 200, once.
+"$TSAGG_INGEST" "$T/store3-ref" "$T/taken.ndjson" >/dev/null 2>&1
+total() {
+    "$TSAGG_QUERY" "$1" --all-merchants --from 2026-10-01T00:00:00Z --to 2026-12-01T00:00:00Z \
+        --bucket total --metric count --format csv | tail -1
+}
+check "every batch answered 200 is in the store" "$(total "$T/store3-ref")" "$(total "$T/store3")"
+
 # --- retention: events older than --retention-days go, newer ones stay
 start_server "$T/store2" --retention-days 30
 new_site 42 shop.example
