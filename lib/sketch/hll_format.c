@@ -226,11 +226,18 @@ static inline int sparse_walk(const uint8_t *p, uint32_t k, uint8_t *reg, uint32
     return k - skips <= TSAGG__HLL_SPARSE_MAX ? 0 : TSAGG_ECORRUPT;
 }
 
+/* A register of the last quarter, split over the high 2 bits of the
+ * three planes' bytes at its index. */
+static inline uint8_t split_register(uint8_t a, uint8_t b, uint8_t c)
+{
+    return (uint8_t)((a >> 6) | (b >> 6) << 2 | (c >> 6) << 4);
+}
+
 /* Register j + t*PLANE of the dense planes, t = 3 being the split one. */
 #define PLANE_REGS(p, j, r0, r1, r2, r3)                                              \
     uint8_t a_ = (p)[j], b_ = (p)[PLANE + (j)], c_ = (p)[2 * PLANE + (j)];             \
     uint8_t r0 = a_ & 63, r1 = b_ & 63, r2 = c_ & 63;                                  \
-    uint8_t r3 = (uint8_t)((a_ >> 6) | (b_ >> 6) << 2 | (c_ >> 6) << 4)
+    uint8_t r3 = split_register(a_, b_, c_)
 
 /* The largest register and the number of non-zero ones. */
 static uint8_t planes_check(const uint8_t *restrict p, uint32_t *nonzero)
@@ -275,7 +282,7 @@ static inline void planes_step(uint8_t *restrict reg, const uint8_t *restrict p,
     }
     const uint8_t *a = p + j0, *b = p + PLANE + j0, *d = p + 2 * PLANE + j0;
     for (uint32_t j = 0; j < VIEW_STEP; j++) {
-        uint8_t r = (uint8_t)((a[j] >> 6) | (b[j] >> 6) << 2 | (d[j] >> 6) << 4);
+        uint8_t r = split_register(a[j], b[j], d[j]);
         reg[j] = copy ? r : max8(reg[j], r);
     }
 }
