@@ -197,11 +197,10 @@ static int close_gaps(tsagg__spanbuf *b, const uint8_t *drop)
 
 /*
  * The keys come in the buffer's own order (tsagg__spanbuf_sort), which the
- * span is written in anyway, rather than from a sort of their own, and
- * only the files whose times meet the new rows are read. Before, each
- * compaction sorted its new rows twice (the keys, then the buffer) and,
- * in every file of the hour being written (all of earlier times), copied
- * every key and looked every merchant up.
+ * span is written in anyway, so the new rows are sorted once; and only
+ * the files whose times meet the new rows are read: the files of the hour
+ * being written hold its earlier times, and a check of every key in each
+ * of them grew with the hour rather than with the new rows.
  */
 int tsagg__drop_published_retries(tsagg_store *st, const tsagg__manifest *m, tsagg__spanbuf *b,
                                   uint64_t *dropped)
