@@ -392,6 +392,26 @@ int tsagg__pcent_merchant(tsagg_store *st, tsagg__pcent *e, uint64_t merchant,
 
 const tsagg__merchant_entry *tsagg__pcmerch_entry(const tsagg__pcmerch *m) { return &m->me; }
 
+void tsagg__pcent_merchant_prefetch(const tsagg__pcent *e, uint64_t merchant, int stage)
+{
+    const hslot *hints = atomic_load_explicit(&e->hints, memory_order_acquire);
+    if (!hints)
+        return;
+    /* The merchant's two slots (first and first ^ 1) share a cache line. */
+    size_t first = (size_t)(hint_hash(merchant) >> (64 - e->hint_bits));
+    if (stage == 0) {
+        __builtin_prefetch(&hints[first]);
+        __builtin_prefetch(tsagg__part_get_info(e->p));
+        return;
+    }
+    for (size_t w = 0; w < 2; w++) {
+        uintptr_t hint = atomic_load_explicit(&hints[first ^ w], memory_order_relaxed);
+        if (hint && !(hint & 1u))
+            __builtin_prefetch((const void *)hint);
+    }
+}
+
+
 int tsagg__pcent_segments(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
                           const tsagg__hour_segment **out)
 {
