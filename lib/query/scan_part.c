@@ -25,7 +25,9 @@
  * codes, never on strings, in chunks of a row group; rows known to lie in
  * one bucket need no timestamps. Cheaper forms of the same work where the
  * question allows: counts alone of a merchant's time-sorted rows by a
- * binary search per bucket; a one-bucket group-by over many rows by a
+ * binary search per bucket, or, by buckets and a range of whole hours,
+ * from its rows' counts by hour (kept by the partcache) without reading
+ * its rows; a one-bucket group-by over many rows by a
  * counter per dictionary code of the file; distinct ids by runs of rows of
  * one cell, mixed in one loop and inserted together; the rows of a filter
  * of one value on 1-byte codes (a country) by compare masks of 64 rows.
@@ -1016,6 +1018,39 @@ uint64_t tsagg__first_at_or_after(const int64_t *ts, uint64_t n, int64_t t)
     return lo;
 }
 
+/* Whether the question is counts alone of the merchant's rows: nothing
+ * to filter (a filter on a column the file lacks passes every row) or
+ * group, no measures or distinct ids. */
+static int counts_alone(const pscan *s)
+{
+    const qplan *p = s->p;
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        if (s->fcol[f] != NOCOL)
+            return 0;
+    return p->group_col == QCOL_NONE && !p->need_measures && !p->need_users &&
+           !p->need_sessions;
+}
+
+/* Counts alone of a merchant without segments by buckets of whole hours
+ * in a range of whole hours: per hour of its time, its rows by the hour
+ * counts the cache keeps. 1 when they cannot be kept. */
+static int count_by_hours(pscan *s)
+{
+    qplan *p = s->p;
+    const tsagg__hour_rows *h;
+    int rc = tsagg__pcent_hour_rows(p->st, s->ent, s->merch, &h);
+    if (rc != 0)
+        return rc;
+    bcache bc = {INT64_MAX, INT64_MIN, 0}; /* empty */
+    for (uint32_t k = 0; k < h->nhours; k++) {
+        uint32_t n = h->row[k + 1] - h->row[k];
+        int64_t t = h->first_hour + (int64_t)k * TSAGG__HOUR_US;
+        if (n && t >= p->from && t < p->to)
+            p->count[tsagg__qplan_cell(p, 0, bucket_of(p, &bc, t))] += n;
+    }
+    return 0;
+}
+
 /* Counts alone of rows sorted by time, in range, nothing to filter or
  * group: per bucket one binary search for where it ends, not a look at
  * every row. */
@@ -1043,11 +1078,7 @@ static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, in
     int whole = whole_range(p, lo, hi, &k.bucket);
     if (rc == 0 && !whole)
         rc = mrows_ts(s, r);
-    int filtered = 0;
-    for (uint32_t f = 0; f < p->nfilters; f++)
-        filtered |= s->fcol[f] != NOCOL;
-    if (rc == 0 && !whole && !filtered && p->group_col == QCOL_NONE && !p->need_measures &&
-        !p->need_users && !p->need_sessions) {
+    if (rc == 0 && !whole && counts_alone(s)) {
         count_sorted(p, r->ts + r0, n);
         return 0;
     }
@@ -1082,6 +1113,15 @@ static int scan_merchant_rows(pscan *s, mrows *r)
     const qplan *p = s->p;
     const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
     int64_t lo = me->min_ts, hi = me->max_ts + 1;
+    size_t one;
+    /* Rows all in one bucket of the range are counted without their
+     * timestamps (scan_rows); other counts by whole hours from the hours'
+     * row counts. */
+    if (p->hour_aligned && counts_alone(s) && !whole_range(p, lo, hi, &one)) {
+        int rc = count_by_hours(s);
+        if (rc != 1)
+            return rc;
+    }
     if (p->from <= lo && hi <= p->to)
         return scan_rows(s, r, 0, me->rows, lo, hi);
     /* Cut to the range: rows of one merchant are in time order. */
