@@ -3398,16 +3398,17 @@ Test(query, errmsg_is_about_the_failure_returned)
 }
 
 /*
- * Counts of a merchant too quiet for hour segments, by buckets of whole
- * hours (hours, days in UTC and in a zone of whole hours across its clock
- * change, weeks, one total) over ranges of whole hours, which its rows'
- * counts by hour answer, and by buckets and ranges that cut hours (a zone
- * half an hour off UTC, minute bounds), which its timestamps answer: each
- * bucket as many events as the events appended in it, cold, warm and with
+ * Counts, alone and with distinct users, of a merchant too quiet for hour
+ * segments, by buckets of whole hours (hours, days in UTC and in a zone of
+ * whole hours across its clock change, weeks, one total) over ranges of
+ * whole hours, which its rows' counts by hour answer (and delimit, for the
+ * users), and by buckets and ranges that cut hours (a zone half an hour
+ * off UTC, minute bounds), which its timestamps answer: each bucket as
+ * many events and users as the events appended in it, cold, warm and with
  * nothing kept between queries. Rows on and just before hour bounds, two
  * month files, a merchant with rows in one hour only.
  */
-Test(query, quiet_merchant_counts_by_whole_hours)
+Test(query, quiet_merchant_by_whole_hours)
 {
     const int64_t t0 = INT64_C(1761264000) * SEC; /* 2025-10-24T00:00Z */
     enum { NQUIET = 1500, HOURS = 9 * 24 };
@@ -3444,13 +3445,17 @@ Test(query, quiet_merchant_counts_by_whole_hours)
     };
     tsagg_result *res;
     cr_assert_eq(tsagg_result_create(&res), 0);
-    for (int run = 0; run < 3; run++) {
-        if (run == 2)
+    /* Counts alone, then with distinct users (at most 50: exact). */
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_USERS, NULL}};
+    for (int run = 0; run < 6; run++) {
+        if (run == 4)
             cr_assert_eq(tsagg__partcache_set_budget(st, 0), 0);
         for (size_t a = 0; a < NELEM(asks); a++)
             for (uint64_t m = 7; m <= 9; m++) {
                 tsagg_query q;
                 tsagg_query_init(&q);
+                q.metrics = mets;
+                q.nmetrics = run % 2 ? 2 : 1;
                 q.merchant = m;
                 q.bucket = asks[a].bucket;
                 q.tz = asks[a].tz;
@@ -3466,11 +3471,21 @@ Test(query, quiet_merchant_counts_by_whole_hours)
                     int64_t lo = times[b] > q.from ? times[b] : q.from;
                     int64_t hi = b + 1 < nb ? times[b + 1] : q.to;
                     double want = 0;
+                    uint64_t seen = 0; /* users are 1..50 */
                     for (size_t i = 0; i < n; i++)
-                        want += evs[i].merchant == m && evs[i].ts >= lo && evs[i].ts < hi;
+                        if (evs[i].merchant == m && evs[i].ts >= lo && evs[i].ts < hi) {
+                            want++;
+                            seen |= UINT64_C(1) << evs[i].user;
+                        }
                     cr_assert_eq(count[b], want, "run %d ask %zu merchant %" PRIu64 " bucket %zu",
                                  run, a, m, b);
+                    if (q.nmetrics == 2)
+                        cr_assert_eq(tsagg_result_values(res, 1)[b],
+                                     (double)__builtin_popcountll(seen),
+                                     "users: run %d ask %zu merchant %" PRIu64 " bucket %zu", run,
+                                     a, m, b);
                 }
+                cr_assert(!tsagg_result_approximate(res));
             }
     }
     tsagg_result_free(res);

@@ -1106,6 +1106,33 @@ static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, in
     return rc;
 }
 
+/* A merchant without hour segments by buckets and a range of whole hours:
+ * per run of its hours in one bucket inside the range, the rows the
+ * hours' row counts say it holds, which need no timestamps (a small
+ * merchant's days in its zone read its ids alone). 1 when the counts
+ * cannot be kept. */
+static int scan_by_hours(pscan *s, mrows *r)
+{
+    qplan *p = s->p;
+    const tsagg__hour_rows *h;
+    int rc = tsagg__pcent_hour_rows(p->st, s->ent, s->merch, &h);
+    bcache bc = {INT64_MAX, INT64_MIN, 0}; /* empty */
+    for (uint32_t k = 0, e; rc == 0 && k < h->nhours; k = e) {
+        int64_t t = h->first_hour + (int64_t)k * TSAGG__HOUR_US;
+        e = k + 1;
+        if (t < p->from || t >= p->to)
+            continue;
+        bucket_of(p, &bc, t);
+        int64_t end = bc.hi < p->to ? bc.hi : p->to; /* whole hours */
+        while (e < h->nhours && h->first_hour + (int64_t)e * TSAGG__HOUR_US < end)
+            e++;
+        uint32_t a = h->row[k], z = h->row[e];
+        if (z > a)
+            rc = scan_rows(s, r, a, z - a, t, h->first_hour + (int64_t)e * TSAGG__HOUR_US);
+    }
+    return rc;
+}
+
 /* A merchant without hour segments: its rows (sorted by time) in the
  * range. */
 static int scan_merchant_rows(pscan *s, mrows *r)
@@ -1114,11 +1141,12 @@ static int scan_merchant_rows(pscan *s, mrows *r)
     const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
     int64_t lo = me->min_ts, hi = me->max_ts + 1;
     size_t one;
-    /* Rows all in one bucket of the range are counted without their
-     * timestamps (scan_rows); other counts by whole hours from the hours'
-     * row counts. */
-    if (p->hour_aligned && counts_alone(s) && !whole_range(p, lo, hi, &one)) {
-        int rc = count_by_hours(s);
+    /* Rows all in one bucket of the range are read without their
+     * timestamps (scan_rows); by buckets of whole hours, runs of hours in
+     * one bucket are too, and counts alone come from the hours' row
+     * counts. */
+    if (p->hour_aligned && !whole_range(p, lo, hi, &one)) {
+        int rc = counts_alone(s) ? count_by_hours(s) : scan_by_hours(s, r);
         if (rc != 1)
             return rc;
     }
