@@ -756,7 +756,9 @@ int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m
     tsagg__hll h;
     tsagg__hll_init(&h);
     int rc = build(ctx, kind, lo, hi, &h);
-    size_t len = rc == 0 ? tsagg__hll_serialized_size(&h) : 0;
+    /* A busy merchant's span of thousands of sparse entries is kept dense:
+     * its buckets are estimated a kilobyte at a time (hll.h). */
+    size_t len = rc == 0 ? tsagg__hll_cache_size(&h) : 0;
     spansk *sp = rc == 0 ? malloc(sizeof *sp + len) : NULL;
     if (rc == 0 && !sp)
         rc = -ENOMEM;
@@ -765,8 +767,7 @@ int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m
         sp->hi = hi;
         sp->kind = kind;
         sp->bytes = sizeof *sp + len;
-        int n = tsagg__hll_serialize(&h, sp->data, len);
-        rc = n < 0 ? n : tsagg__hll_view_init(&sp->view, sp->data, len);
+        rc = tsagg__hll_cache_view(&h, sp->data, len, &sp->view);
     }
     tsagg__hll_fini(&h);
     if (rc != 0) {
