@@ -1377,9 +1377,17 @@ static int scan_segments_by_span(pscan *s, const tsagg__hour_segment *seg)
     return rc;
 }
 
-/* A merchant without segments but with rows enough to be worth it, when
- * spans_answer and no measures are asked for: counts from its timestamps,
- * distinct ids from one cached sketch per bucket its rows meet. */
+/* Rows of a merchant in a file from which its distinct ids are taken
+ * from cached span sketches rather than its rows: a mid-size merchant's
+ * few hundred rows a day, mixed and inserted at every query, were the
+ * most of a uniform dashboard mix's distinct counts; its span sketch is
+ * the set of its distinct ids (an exact set of at most 256, 2 KiB). */
+#define SPAN_MIN_ROWS 64
+
+/* A merchant without segments but with rows enough to be worth it
+ * (SPAN_MIN_ROWS), when spans_answer and no measures are asked for:
+ * counts from its timestamps, distinct ids from one cached sketch per
+ * bucket its rows meet. */
 static int scan_merchant_by_span(pscan *s)
 {
     qplan *p = s->p;
@@ -1469,7 +1477,7 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
         rc = scan_groups(&s);
     else if (rc == 0 && tsagg__pcmerch_entry(merch)->nsegments)
         rc = scan_segments(&s);
-    else if (rc == 0 && tsagg__pcmerch_entry(merch)->rows >= TSAGG__PART_ROLLUP_MIN_ROWS &&
+    else if (rc == 0 && tsagg__pcmerch_entry(merch)->rows >= SPAN_MIN_ROWS &&
              !p->need_measures && rollups_may_answer(p) && spans_answer(p))
         rc = scan_merchant_by_span(&s);
     else if (rc == 0) {
