@@ -3398,8 +3398,9 @@ Test(query, errmsg_is_about_the_failure_returned)
 }
 
 /*
- * Counts, alone and with distinct users, of a merchant too quiet for hour
- * segments, by buckets of whole hours (hours, days in UTC and in a zone of
+ * Counts, alone and with distinct users (from its rows or its span
+ * sketches), of a merchant too quiet for hour segments, by buckets of whole
+ * hours (hours, days in UTC and in a zone of
  * whole hours across its clock change, weeks, one total) over ranges of
  * whole hours, which its rows' counts by hour answer (and delimit, for the
  * users), and by buckets and ranges that cut hours (a zone half an hour
@@ -3445,8 +3446,12 @@ Test(query, quiet_merchant_by_whole_hours)
     };
     tsagg_result *res;
     cr_assert_eq(tsagg_result_create(&res), 0);
-    /* Counts alone, then with distinct users (at most 50: exact). */
+    /* Counts alone, then with distinct users (at most 50: exact), through
+     * an event filter that every event passes (rows, not span sketches,
+     * answer a filtered question) but in run 3. */
     tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_USERS, NULL}};
+    static const char *const PAGE_VIEW[] = {"page_view"};
+    const tsagg_filter every = {"event", PAGE_VIEW, 1};
     for (int run = 0; run < 6; run++) {
         if (run == 4)
             cr_assert_eq(tsagg__partcache_set_budget(st, 0), 0);
@@ -3456,6 +3461,8 @@ Test(query, quiet_merchant_by_whole_hours)
                 tsagg_query_init(&q);
                 q.metrics = mets;
                 q.nmetrics = run % 2 ? 2 : 1;
+                q.filters = run % 2 && run != 3 ? &every : NULL;
+                q.nfilters = q.filters ? 1 : 0;
                 q.merchant = m;
                 q.bucket = asks[a].bucket;
                 q.tz = asks[a].tz;
