@@ -899,3 +899,59 @@ Test(hll, known_answers)
     }
     tsagg__hll_fini(&h);
 }
+
+/* A cache's view of a sketch: its serialized bytes, but for a sparse form
+ * of thousands of entries, which is kept as dense planes; either way the
+ * merges and estimates of the serialized view, alone and with others. */
+Test(hll, cache_view_merges_and_estimates_as_the_serialized_one)
+{
+    static const uint64_t sizes[] = {10, 300, 2000, 4000, 5200, 30000};
+    static uint8_t sbuf[TSAGG__HLL_SERIALIZED_MAX], cbuf[TSAGG__HLL_SERIALIZED_MAX],
+        obuf[TSAGG__HLL_SERIALIZED_MAX];
+    tsagg__hll other;
+    tsagg__hll_init(&other);
+    add_range(&other, 8, 0, 700);
+    tsagg__hll_view ov;
+    cr_assert_eq(tsagg__hll_view_init(&ov, obuf, ser(&other, obuf)), 0);
+    int kept_dense = 0;
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        tsagg__hll h;
+        tsagg__hll_init(&h);
+        add_range(&h, 7, 0, sizes[t]);
+        size_t slen = ser(&h, sbuf), clen = tsagg__hll_cache_size(&h);
+        tsagg__hll_view sv, cv;
+        cr_assert_eq(tsagg__hll_view_init(&sv, sbuf, slen), 0);
+        cr_assert_eq(tsagg__hll_cache_view(&h, cbuf, clen - 1, &cv), TSAGG_EARG);
+        cr_assert_eq(tsagg__hll_cache_view(&h, cbuf, clen, &cv), 0);
+        if (sv.form == TSAGG__HLL_FORM_SPARSE && sv.n >= TSAGG__HLL_CACHE_DENSE_ENTRIES) {
+            kept_dense++;
+            cr_assert_eq(cv.form, TSAGG__HLL_FORM_DENSE, "%" PRIu64 " ids", sizes[t]);
+            cr_assert_eq(clen, TSAGG__HLL_DENSE_BODY);
+        } else {
+            cr_assert_eq(clen, slen, "%" PRIu64 " ids", sizes[t]);
+            cr_assert(memcmp(cbuf, sbuf, slen) == 0);
+            cr_assert_eq(cv.form, sv.form);
+        }
+        cr_assert_eq(tsagg__hll_view_estimate(&cv), tsagg__hll_view_estimate(&sv));
+        const tsagg__hll_view *with_c[] = {&ov, &cv}, *with_s[] = {&ov, &sv};
+        cr_assert_eq(tsagg__hll_views_estimate(with_c, 2), tsagg__hll_views_estimate(with_s, 2),
+                     "%" PRIu64 " ids", sizes[t]);
+        cr_assert_eq(tsagg__hll_views_estimate(with_c + 1, 1), tsagg__hll_views_estimate(with_s + 1, 1));
+        /* Merged into an exact sketch and into a sketch of registers. */
+        for (int into = 0; into < 2; into++) {
+            tsagg__hll a, b;
+            tsagg__hll_init(&a);
+            tsagg__hll_init(&b);
+            add_range(&a, 9, 0, into ? 9000 : 20);
+            add_range(&b, 9, 0, into ? 9000 : 20);
+            cr_assert_eq(tsagg__hll_merge_view(&a, &cv), 0);
+            cr_assert_eq(tsagg__hll_merge_view(&b, &sv), 0);
+            assert_same(&a, &b);
+            tsagg__hll_fini(&a);
+            tsagg__hll_fini(&b);
+        }
+        tsagg__hll_fini(&h);
+    }
+    cr_assert_geq(kept_dense, 2, "sizes that give thousands of sparse entries");
+    tsagg__hll_fini(&other);
+}

@@ -3396,3 +3396,106 @@ Test(query, errmsg_is_about_the_failure_returned)
     tsagg_result_free(res);
     cr_assert_eq(tsagg_store_close(st), 0);
 }
+
+/*
+ * Counts, alone and with distinct users (from its rows or its span
+ * sketches), of a merchant too quiet for hour segments, by buckets of whole
+ * hours (hours, days in UTC and in a zone of
+ * whole hours across its clock change, weeks, one total) over ranges of
+ * whole hours, which its rows' counts by hour answer (and delimit, for the
+ * users), and by buckets and ranges that cut hours (a zone half an hour
+ * off UTC, minute bounds), which its timestamps answer: each bucket as
+ * many events and users as the events appended in it, cold, warm and with
+ * nothing kept between queries. Rows on and just before hour bounds, two
+ * month files, a merchant with rows in one hour only.
+ */
+Test(query, quiet_merchant_by_whole_hours)
+{
+    const int64_t t0 = INT64_C(1761264000) * SEC; /* 2025-10-24T00:00Z */
+    enum { NQUIET = 1500, HOURS = 9 * 24 };
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    tsagg_event *evs = malloc((NQUIET + 4) * sizeof *evs);
+    cr_assert_not_null(evs);
+    g_rng = 1025;
+    size_t n = 0;
+    for (size_t i = 0; i < NQUIET; i++) {
+        int64_t h = (int64_t)rnd_below(HOURS);
+        int64_t at = chance(0.1) ? 0 : chance(0.1) ? HOUR - 1 : (int64_t)rnd_below(HOUR);
+        evs[n++] = (tsagg_event){.ts = t0 + h * HOUR + at, .merchant = chance(0.7) ? 7 : 8,
+                                 .event = "page_view", .event_len = 9, .user = 1 + i % 50};
+    }
+    for (int i = 0; i < 4; i++) /* merchant 9: one hour */
+        evs[n++] = (tsagg_event){.ts = t0 + 30 * HOUR + i * MINUTE, .merchant = 9,
+                                 .event = "page_view", .event_len = 9, .user = 1};
+    cr_assert_eq(tsagg_append(st, evs, n, NULL), 0, "%s", errmsg(st));
+    cr_assert_eq(tsagg_flush(st), 0);
+    compact(st, 0);
+    static const struct {
+        uint32_t bucket;
+        const char *tz;
+        int64_t from, to; /* from t0 */
+    } asks[] = {
+        {TSAGG_BUCKET_HOUR, NULL, 0, HOURS * HOUR},
+        {TSAGG_BUCKET_HOUR, NULL, 5 * HOUR, 50 * HOUR},
+        {TSAGG_BUCKET_DAY, NULL, -DAY, (HOURS + 24) * HOUR},
+        {TSAGG_BUCKET_DAY, "Europe/Paris", 7 * HOUR, 190 * HOUR},
+        {TSAGG_BUCKET_WEEK, "Europe/Paris", 0, HOURS * HOUR},
+        {TSAGG_BUCKET_TOTAL, NULL, 29 * HOUR, 31 * HOUR},
+        {TSAGG_BUCKET_DAY, "Asia/Kolkata", 0, HOURS * HOUR},
+        {TSAGG_BUCKET_HOUR, NULL, 5 * HOUR + MINUTE, 50 * HOUR - MINUTE},
+    };
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    /* Counts alone, then with distinct users (at most 50: exact), through
+     * an event filter that every event passes (rows, not span sketches,
+     * answer a filtered question) but in run 3. */
+    tsagg_metric mets[] = {{TSAGG_METRIC_COUNT, NULL}, {TSAGG_METRIC_USERS, NULL}};
+    static const char *const PAGE_VIEW[] = {"page_view"};
+    const tsagg_filter every = {"event", PAGE_VIEW, 1};
+    for (int run = 0; run < 6; run++) {
+        if (run == 4)
+            cr_assert_eq(tsagg__partcache_set_budget(st, 0), 0);
+        for (size_t a = 0; a < NELEM(asks); a++)
+            for (uint64_t m = 7; m <= 9; m++) {
+                tsagg_query q;
+                tsagg_query_init(&q);
+                q.metrics = mets;
+                q.nmetrics = run % 2 ? 2 : 1;
+                q.filters = run % 2 && run != 3 ? &every : NULL;
+                q.nfilters = q.filters ? 1 : 0;
+                q.merchant = m;
+                q.bucket = asks[a].bucket;
+                q.tz = asks[a].tz;
+                q.from = t0 + asks[a].from;
+                q.to = t0 + asks[a].to;
+                cr_assert_eq(tsagg_query_run(st, &q, res), 0, "%s", errmsg(st));
+                size_t nb = tsagg_result_buckets(res);
+                const int64_t *times = tsagg_result_times(res);
+                const double *count = tsagg_result_values(res, 0);
+                cr_assert_eq(tsagg_result_groups(res), 1);
+                cr_assert_eq(tsagg_result_rows(res), nb);
+                for (size_t b = 0; b < nb; b++) {
+                    int64_t lo = times[b] > q.from ? times[b] : q.from;
+                    int64_t hi = b + 1 < nb ? times[b + 1] : q.to;
+                    double want = 0;
+                    uint64_t seen = 0; /* users are 1..50 */
+                    for (size_t i = 0; i < n; i++)
+                        if (evs[i].merchant == m && evs[i].ts >= lo && evs[i].ts < hi) {
+                            want++;
+                            seen |= UINT64_C(1) << evs[i].user;
+                        }
+                    cr_assert_eq(count[b], want, "run %d ask %zu merchant %" PRIu64 " bucket %zu",
+                                 run, a, m, b);
+                    if (q.nmetrics == 2)
+                        cr_assert_eq(tsagg_result_values(res, 1)[b],
+                                     (double)__builtin_popcountll(seen),
+                                     "users: run %d ask %zu merchant %" PRIu64 " bucket %zu", run,
+                                     a, m, b);
+                }
+                cr_assert(!tsagg_result_approximate(res));
+            }
+    }
+    tsagg_result_free(res);
+    free(evs);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}

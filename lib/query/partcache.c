@@ -14,8 +14,9 @@
  * segments with up to two rollup summaries per segment (without and with
  * sketches; a summary with sketches serves both), up to SLICE_COLS column
  * slices (a copy of its rows when they span row groups, else a view into
- * the group's decoded column), and up to SPAN_SLOTS sketches of the
- * distinct ids of spans of its time (serialized). Beside them, decoded
+ * the group's decoded column), up to SPAN_SLOTS sketches of the
+ * distinct ids of spans of its time (serialized), and, for a merchant
+ * without hour segments, its rows' counts by hour. Beside them, decoded
  * columns of whole row groups, for busy merchants (whose rows fill row
  * groups), small merchants' views and scans of every merchant: one
  * slot per (group, column), allocated on first use; dictionary codes kept
@@ -91,6 +92,7 @@ struct tsagg__pcmerch {
     _Atomic(segs *) segs;
     _Atomic(slice *) cols[SLICE_COLS];
     _Atomic(spansk *) spans[SPAN_SLOTS];
+    _Atomic(tsagg__hour_rows *) hours; /* NULL until counted */
 };
 
 typedef struct tsagg__pcmerch mslot;
@@ -309,6 +311,7 @@ static int slot_of(tsagg_store *st, tsagg__pcent *e, const tsagg__merchant_entry
             atomic_init(&fresh->cols[i], NULL);
         for (size_t i = 0; i < SPAN_SLOTS; i++)
             atomic_init(&fresh->spans[i], NULL);
+        atomic_init(&fresh->hours, NULL);
         mslot *expected = NULL;
         if (atomic_compare_exchange_strong_explicit(sp, &expected, fresh, memory_order_acq_rel,
                                                     memory_order_acquire)) {
@@ -391,6 +394,26 @@ int tsagg__pcent_merchant(tsagg_store *st, tsagg__pcent *e, uint64_t merchant,
 }
 
 const tsagg__merchant_entry *tsagg__pcmerch_entry(const tsagg__pcmerch *m) { return &m->me; }
+
+void tsagg__pcent_merchant_prefetch(const tsagg__pcent *e, uint64_t merchant, int stage)
+{
+    const hslot *hints = atomic_load_explicit(&e->hints, memory_order_acquire);
+    if (!hints)
+        return;
+    /* The merchant's two slots (first and first ^ 1) share a cache line. */
+    size_t first = (size_t)(hint_hash(merchant) >> (64 - e->hint_bits));
+    if (stage == 0) {
+        __builtin_prefetch(&hints[first]);
+        __builtin_prefetch(tsagg__part_get_info(e->p));
+        return;
+    }
+    for (size_t w = 0; w < 2; w++) {
+        uintptr_t hint = atomic_load_explicit(&hints[first ^ w], memory_order_relaxed);
+        if (hint && !(hint & 1u))
+            __builtin_prefetch((const void *)hint);
+    }
+}
+
 
 int tsagg__pcent_segments(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
                           const tsagg__hour_segment **out)
@@ -733,7 +756,9 @@ int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m
     tsagg__hll h;
     tsagg__hll_init(&h);
     int rc = build(ctx, kind, lo, hi, &h);
-    size_t len = rc == 0 ? tsagg__hll_serialized_size(&h) : 0;
+    /* A busy merchant's span of thousands of sparse entries is kept dense:
+     * its buckets are estimated a kilobyte at a time (hll.h). */
+    size_t len = rc == 0 ? tsagg__hll_cache_size(&h) : 0;
     spansk *sp = rc == 0 ? malloc(sizeof *sp + len) : NULL;
     if (rc == 0 && !sp)
         rc = -ENOMEM;
@@ -742,8 +767,7 @@ int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m
         sp->hi = hi;
         sp->kind = kind;
         sp->bytes = sizeof *sp + len;
-        int n = tsagg__hll_serialize(&h, sp->data, len);
-        rc = n < 0 ? n : tsagg__hll_view_init(&sp->view, sp->data, len);
+        rc = tsagg__hll_cache_view(&h, sp->data, len, &sp->view);
     }
     tsagg__hll_fini(&h);
     if (rc != 0) {
@@ -771,6 +795,78 @@ int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m
     return 0;
 }
 
+/* The hour of ts (floored, also before 1970). */
+static int64_t hour_of(int64_t ts)
+{
+    int64_t r = ts % TSAGG__HOUR_US;
+    return ts - r - (r < 0 ? TSAGG__HOUR_US : 0);
+}
+
+/* Count the merchant's n rows of times ts by hour into a fresh block; 1
+ * when they are not in order within [min_ts, max_ts]. */
+static int hour_rows_build(const tsagg__merchant_entry *me, const int64_t *ts,
+                           tsagg__hour_rows **out)
+{
+    /* A file spans at most TSAGG__PART_MAX_HOURS (checked on open), its
+     * merchants' times within it. */
+    if (me->rows > UINT32_MAX || me->max_ts < me->min_ts ||
+        (uint64_t)(hour_of(me->max_ts) - hour_of(me->min_ts)) / TSAGG__HOUR_US >=
+            TSAGG__PART_MAX_HOURS)
+        return 1;
+    int64_t first = hour_of(me->min_ts);
+    uint32_t nh = (uint32_t)((hour_of(me->max_ts) - first) / TSAGG__HOUR_US) + 1;
+    size_t bytes = sizeof(tsagg__hour_rows) + ((size_t)nh + 1) * sizeof(uint32_t);
+    tsagg__hour_rows *h = malloc(bytes);
+    if (!h)
+        return -ENOMEM;
+    h->first_hour = first;
+    h->nhours = nh;
+    h->bytes = bytes;
+    uint32_t k = 0; /* row[0..k] are set */
+    h->row[0] = 0;
+    for (uint64_t i = 0; i < me->rows; i++) {
+        if (ts[i] < me->min_ts || ts[i] > me->max_ts ||
+            (uint32_t)((ts[i] - first) / TSAGG__HOUR_US) < k) {
+            free(h);
+            return 1;
+        }
+        for (uint32_t hk = (uint32_t)((ts[i] - first) / TSAGG__HOUR_US); k < hk;)
+            h->row[++k] = (uint32_t)i;
+    }
+    while (k < nh)
+        h->row[++k] = (uint32_t)me->rows;
+    *out = h;
+    return 0;
+}
+
+int tsagg__pcent_hour_rows(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
+                           const tsagg__hour_rows **out)
+{
+    tsagg__hour_rows *h = atomic_load_explicit(&m->hours, memory_order_acquire);
+    if (h) {
+        *out = h;
+        return 0;
+    }
+    const void *ts;
+    void *owned;
+    int rc = tsagg__pcent_slice(st, e, m, TSAGG__COL_TS, &ts, &owned);
+    if (rc == 0)
+        rc = hour_rows_build(&m->me, ts, &h);
+    free(owned);
+    if (rc != 0)
+        return rc;
+    tsagg__hour_rows *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(&m->hours, &expected, h, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        account(st, e, h->bytes);
+    } else {
+        free(h); /* another thread published them first */
+        h = expected;
+    }
+    *out = h;
+    return 0;
+}
+
 /* Drop an entry's decoded data. Under the lock, with refs == 0. */
 static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
 {
@@ -792,6 +888,7 @@ static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
                 free(atomic_load_explicit(&m->cols[k], memory_order_relaxed));
             for (size_t k = 0; k < SPAN_SLOTS; k++)
                 free(atomic_load_explicit(&m->spans[k], memory_order_relaxed));
+            free(atomic_load_explicit(&m->hours, memory_order_relaxed));
             free(m);
         }
         free(chunk);

@@ -106,6 +106,9 @@ static int layout_buckets(qplan *p)
      * saturated at INT64_MIN. */
     if (w && p->starts[1] - p->starts[0] == w)
         p->width = w;
+    p->hour_aligned = p->from % TSAGG__HOUR_US == 0 && p->to % TSAGG__HOUR_US == 0;
+    for (size_t i = 0; p->hour_aligned && i <= n; i++)
+        p->hour_aligned = p->starts[i] % TSAGG__HOUR_US == 0;
     return 0;
 }
 

@@ -429,6 +429,10 @@ static int scan_snapshot(qplan *p, const tsagg__manifest *m, tsagg__pcent ***ent
     }
     *ents_out = ents;
     *n_out = n;
+    if (!(p->flags & TSAGG_QUERY_ALL_MERCHANTS))
+        for (int stage = 0; stage < 2; stage++)
+            for (size_t i = 0; i < n; i++)
+                tsagg__pcent_merchant_prefetch(ents[i], p->q->merchant, stage);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = tsagg__scan_partition(p, ents[i]);
         if (rc != 0 && p->overflowed)

@@ -78,6 +78,8 @@ typedef struct qplan {
     int64_t *starts;  /* nbuckets + 1 entries: bucket b is [starts[b], starts[b+1]) */
     size_t nbuckets;
     int64_t width;    /* MINUTE and HOUR: the fixed bucket width; else 0 */
+    int hour_aligned; /* from, to and every bucket start are whole hours:
+                         each hour lies in one bucket, inside or outside */
 
     int group_col;    /* QCOL_NONE, QCOL_EVENT or a dimension */
     qfilter filters[TSAGG_QUERY_MAX_FILTERS];

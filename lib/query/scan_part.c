@@ -25,7 +25,9 @@
  * codes, never on strings, in chunks of a row group; rows known to lie in
  * one bucket need no timestamps. Cheaper forms of the same work where the
  * question allows: counts alone of a merchant's time-sorted rows by a
- * binary search per bucket; a one-bucket group-by over many rows by a
+ * binary search per bucket, or, by buckets and a range of whole hours,
+ * from its rows' counts by hour (kept by the partcache) without reading
+ * its rows; a one-bucket group-by over many rows by a
  * counter per dictionary code of the file; distinct ids by runs of rows of
  * one cell, mixed in one loop and inserted together; the rows of a filter
  * of one value on 1-byte codes (a country) by compare masks of 64 rows.
@@ -1016,6 +1018,39 @@ uint64_t tsagg__first_at_or_after(const int64_t *ts, uint64_t n, int64_t t)
     return lo;
 }
 
+/* Whether the question is counts alone of the merchant's rows: nothing
+ * to filter (a filter on a column the file lacks passes every row) or
+ * group, no measures or distinct ids. */
+static int counts_alone(const pscan *s)
+{
+    const qplan *p = s->p;
+    for (uint32_t f = 0; f < p->nfilters; f++)
+        if (s->fcol[f] != NOCOL)
+            return 0;
+    return p->group_col == QCOL_NONE && !p->need_measures && !p->need_users &&
+           !p->need_sessions;
+}
+
+/* Counts alone of a merchant without segments by buckets of whole hours
+ * in a range of whole hours: per hour of its time, its rows by the hour
+ * counts the cache keeps. 1 when they cannot be kept. */
+static int count_by_hours(pscan *s)
+{
+    qplan *p = s->p;
+    const tsagg__hour_rows *h;
+    int rc = tsagg__pcent_hour_rows(p->st, s->ent, s->merch, &h);
+    if (rc != 0)
+        return rc;
+    bcache bc = {INT64_MAX, INT64_MIN, 0}; /* empty */
+    for (uint32_t k = 0; k < h->nhours; k++) {
+        uint32_t n = h->row[k + 1] - h->row[k];
+        int64_t t = h->first_hour + (int64_t)k * TSAGG__HOUR_US;
+        if (n && t >= p->from && t < p->to)
+            p->count[tsagg__qplan_cell(p, 0, bucket_of(p, &bc, t))] += n;
+    }
+    return 0;
+}
+
 /* Counts alone of rows sorted by time, in range, nothing to filter or
  * group: per bucket one binary search for where it ends, not a look at
  * every row. */
@@ -1043,11 +1078,7 @@ static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, in
     int whole = whole_range(p, lo, hi, &k.bucket);
     if (rc == 0 && !whole)
         rc = mrows_ts(s, r);
-    int filtered = 0;
-    for (uint32_t f = 0; f < p->nfilters; f++)
-        filtered |= s->fcol[f] != NOCOL;
-    if (rc == 0 && !whole && !filtered && p->group_col == QCOL_NONE && !p->need_measures &&
-        !p->need_users && !p->need_sessions) {
+    if (rc == 0 && !whole && counts_alone(s)) {
         count_sorted(p, r->ts + r0, n);
         return 0;
     }
@@ -1075,6 +1106,33 @@ static int scan_rows(pscan *s, mrows *r, uint64_t r0, uint64_t n, int64_t lo, in
     return rc;
 }
 
+/* A merchant without hour segments by buckets and a range of whole hours:
+ * per run of its hours in one bucket inside the range, the rows the
+ * hours' row counts say it holds, which need no timestamps (a small
+ * merchant's days in its zone read its ids alone). 1 when the counts
+ * cannot be kept. */
+static int scan_by_hours(pscan *s, mrows *r)
+{
+    qplan *p = s->p;
+    const tsagg__hour_rows *h;
+    int rc = tsagg__pcent_hour_rows(p->st, s->ent, s->merch, &h);
+    bcache bc = {INT64_MAX, INT64_MIN, 0}; /* empty */
+    for (uint32_t k = 0, e; rc == 0 && k < h->nhours; k = e) {
+        int64_t t = h->first_hour + (int64_t)k * TSAGG__HOUR_US;
+        e = k + 1;
+        if (t < p->from || t >= p->to)
+            continue;
+        bucket_of(p, &bc, t);
+        int64_t end = bc.hi < p->to ? bc.hi : p->to; /* whole hours */
+        while (e < h->nhours && h->first_hour + (int64_t)e * TSAGG__HOUR_US < end)
+            e++;
+        uint32_t a = h->row[k], z = h->row[e];
+        if (z > a)
+            rc = scan_rows(s, r, a, z - a, t, h->first_hour + (int64_t)e * TSAGG__HOUR_US);
+    }
+    return rc;
+}
+
 /* A merchant without hour segments: its rows (sorted by time) in the
  * range. */
 static int scan_merchant_rows(pscan *s, mrows *r)
@@ -1082,6 +1140,16 @@ static int scan_merchant_rows(pscan *s, mrows *r)
     const qplan *p = s->p;
     const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
     int64_t lo = me->min_ts, hi = me->max_ts + 1;
+    size_t one;
+    /* Rows all in one bucket of the range are read without their
+     * timestamps (scan_rows); by buckets of whole hours, runs of hours in
+     * one bucket are too, and counts alone come from the hours' row
+     * counts. */
+    if (p->hour_aligned && !whole_range(p, lo, hi, &one)) {
+        int rc = counts_alone(s) ? count_by_hours(s) : scan_by_hours(s, r);
+        if (rc != 1)
+            return rc;
+    }
     if (p->from <= lo && hi <= p->to)
         return scan_rows(s, r, 0, me->rows, lo, hi);
     /* Cut to the range: rows of one merchant are in time order. */
@@ -1309,9 +1377,17 @@ static int scan_segments_by_span(pscan *s, const tsagg__hour_segment *seg)
     return rc;
 }
 
-/* A merchant without segments but with rows enough to be worth it, when
- * spans_answer and no measures are asked for: counts from its timestamps,
- * distinct ids from one cached sketch per bucket its rows meet. */
+/* Rows of a merchant in a file from which its distinct ids are taken
+ * from cached span sketches rather than its rows: a mid-size merchant's
+ * few hundred rows a day, mixed and inserted at every query, were the
+ * most of a uniform dashboard mix's distinct counts; its span sketch is
+ * the set of its distinct ids (an exact set of at most 256, 2 KiB). */
+#define SPAN_MIN_ROWS 64
+
+/* A merchant without segments but with rows enough to be worth it
+ * (SPAN_MIN_ROWS), when spans_answer and no measures are asked for:
+ * counts from its timestamps, distinct ids from one cached sketch per
+ * bucket its rows meet. */
 static int scan_merchant_by_span(pscan *s)
 {
     qplan *p = s->p;
@@ -1401,7 +1477,7 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
         rc = scan_groups(&s);
     else if (rc == 0 && tsagg__pcmerch_entry(merch)->nsegments)
         rc = scan_segments(&s);
-    else if (rc == 0 && tsagg__pcmerch_entry(merch)->rows >= TSAGG__PART_ROLLUP_MIN_ROWS &&
+    else if (rc == 0 && tsagg__pcmerch_entry(merch)->rows >= SPAN_MIN_ROWS &&
              !p->need_measures && rollups_may_answer(p) && spans_answer(p))
         rc = scan_merchant_by_span(&s);
     else if (rc == 0) {

@@ -150,6 +150,26 @@ typedef struct tsagg__hll_view {
  * *v. Does not allocate. */
 int tsagg__hll_view_init(tsagg__hll_view *v, const uint8_t *buf, size_t len);
 
+/*
+ * A view of h for an in-memory cache whose views are merged and estimated
+ * many times (the query's span sketches): h serialized, as
+ * tsagg__hll_serialize and tsagg__hll_view_init would give, but for a
+ * sparse form of TSAGG__HLL_CACHE_DENSE_ENTRIES entries or more, which
+ * becomes the dense planes alone (TSAGG__HLL_DENSE_BODY bytes): a sparse
+ * entry is placed one at a time (about a nanosecond each, thousands a
+ * view), the planes are maxed a kilobyte at a time (a busy merchant's day
+ * in its zone, two sparse spans of 1,500 and 2,700 entries, took 4.6 us
+ * to estimate). 12 KiB against 2-12 KiB. The same registers, so the same
+ * merges and estimates. The dense
+ * bytes are no serialized sketch (no header, fewer registers than the
+ * format allows dense): never store them.
+ * cache_size: the bytes cache_view writes. cache_view: 0, or TSAGG_EARG
+ * when cap is short.
+ */
+#define TSAGG__HLL_CACHE_DENSE_ENTRIES 1024u
+size_t tsagg__hll_cache_size(const tsagg__hll *h);
+int tsagg__hll_cache_view(const tsagg__hll *h, uint8_t *buf, size_t cap, tsagg__hll_view *v);
+
 /* The estimate of the viewed sketch (as tsagg__hll_estimate would give). */
 double tsagg__hll_view_estimate(const tsagg__hll_view *v);
 

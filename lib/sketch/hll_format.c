@@ -164,6 +164,33 @@ int tsagg__hll_serialize(const tsagg__hll *h, uint8_t *buf, size_t cap)
     return (int)size;
 }
 
+/* Whether h's serialized form is sparse with many entries (cache_view
+ * keeps it dense). */
+static int cache_dense(const tsagg__hll *h)
+{
+    return h->dense && reg_nonzero(h->reg) <= TSAGG__HLL_SPARSE_MAX &&
+           sparse_entries(h->reg, NULL) >= TSAGG__HLL_CACHE_DENSE_ENTRIES;
+}
+
+size_t tsagg__hll_cache_size(const tsagg__hll *h)
+{
+    return cache_dense(h) ? TSAGG__HLL_DENSE_BODY : tsagg__hll_serialized_size(h);
+}
+
+int tsagg__hll_cache_view(const tsagg__hll *h, uint8_t *buf, size_t cap, tsagg__hll_view *v)
+{
+    if (!cache_dense(h)) {
+        int n = tsagg__hll_serialize(h, buf, cap);
+        return n < 0 ? n : tsagg__hll_view_init(v, buf, (size_t)n);
+    }
+    if (!buf || cap < TSAGG__HLL_DENSE_BODY)
+        return TSAGG_EARG;
+    pack_dense(h->reg, buf);
+    *v = (tsagg__hll_view){.body = buf, .body_len = TSAGG__HLL_DENSE_BODY, .n = 0,
+                           .form = TSAGG__HLL_FORM_DENSE};
+    return 0;
+}
+
 /* ---- reading ---- */
 
 /* Check an exact body (n u64 at p); with dst, also insert the values. */
