@@ -30,7 +30,8 @@
  *   - an append goes in while a query reads the files: a query holds the
  *     head only while it reads the head's rows; a compaction publishing
  *     meanwhile prunes once the query (of the older snapshot) is done, and
- *     the query counts each event once.
+ *     the query counts each event once; new rules read the head again only
+ *     once the queries running are done.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -996,5 +997,53 @@ Test(head, a_prune_keeps_the_rows_a_running_query_counts, .timeout = 60)
     cr_assert_eq(q.count, 1500);
     cr_assert_eq(st->head->d.buf.n, 0, "the prune did not happen once the query ended");
     cr_assert_eq(total(st, 1, 0, TSAGG_METRIC_COUNT, NULL), 1500);
+    tsagg_store_close(st);
+}
+
+struct counter {
+    tsagg_store *st;
+    uint64_t merchant;
+    double count;
+    atomic_int done;
+};
+
+static void *count_thread(void *arg)
+{
+    struct counter *c = arg;
+    c->count = total(c->st, c->merchant, 0, TSAGG_METRIC_COUNT, NULL);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* New rules while a query runs: the query that reads the head again under
+ * them waits for the running one, which counts the head as it was. */
+Test(head, new_rules_wait_for_a_running_query, .timeout = 60)
+{
+    struct gate g;
+    tsagg_store *st = open_gated(&g);
+    append_range(st, 1, 0, 1000);
+    cr_assert_eq(tsagg_flush(st), 0);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    append_range(st, 1, 1000, 1500);
+    cr_assert_eq(tsagg_flush(st), 0);
+
+    struct held_query q = {.st = st, .g = &g, .merchant = 1};
+    pthread_t qt, ct;
+    start_held_query(&q, &qt);
+    tsagg_rules *rules;
+    cr_assert_eq(tsagg_rules_create(&rules), 0);
+    cr_assert_eq(tsagg_rules_add_drop(rules, "event", "bot_hit", NULL, 0), 0);
+    cr_assert_eq(tsagg_store_set_rules(st, rules), 0);
+    tsagg_rules_free(rules);
+    struct counter c = {.st = st, .merchant = 1};
+    cr_assert_eq(pthread_create(&ct, NULL, count_thread, &c), 0);
+    int counted = within(&c.done, SEC);
+    gate_release(&g);
+    pthread_join(qt, NULL);
+    pthread_join(ct, NULL);
+    cr_assert_not(counted, "the head was read again under a running query");
+    cr_assert_eq(q.count, 1500, "the running query counted %g", q.count);
+    /* The files keep what they were compacted with; the head's bot hits go. */
+    cr_assert_eq(c.count, 1400, "the query under the new rules counted %g", c.count);
     tsagg_store_close(st);
 }
