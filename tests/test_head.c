@@ -26,7 +26,12 @@
  *     none waits a quarter of the copy's time, and none of their events is
  *     lost;
  *   - appends go on while threads query the head without a pause: an
- *     append waits for the queries reading, not for those that follow.
+ *     append waits for the queries reading, not for those that follow;
+ *   - an append goes in while a query reads the files: a query holds the
+ *     head only while it reads the head's rows; a compaction publishing
+ *     meanwhile prunes once the query (of the older snapshot) is done, and
+ *     the query counts each event once; new rules read the head again only
+ *     once the queries running are done.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -813,5 +818,232 @@ Test(head, appends_go_on_while_queries_read_the_head)
     cr_assert_gt(beside, QUERIERS, "the queries did not run beside the appends");
     cr_assert_eq(tsagg_flush(st), 0);
     cr_assert_eq(total(st, 2, 0, TSAGG_METRIC_COUNT, NULL), APPENDS * 16);
+    tsagg_store_close(st);
+}
+
+/* ---- a query's reads of the files do not hold the head ----------------- */
+
+/* An I/O table over the default one that holds one thread in its first
+ * open of a partition file until released. */
+struct gate {
+    tsagg_io io;
+    const tsagg_io *base;
+    pthread_t held; /* the thread to hold */
+    atomic_int armed, holding, released;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static int gate_open(void *ctx, const char *path, int flags, unsigned mode)
+{
+    struct gate *g = ctx;
+    if (atomic_load(&g->armed) && strstr(path, "/parts/") &&
+        pthread_equal(pthread_self(), g->held)) {
+        atomic_store(&g->armed, 0);
+        pthread_mutex_lock(&g->mu);
+        atomic_store(&g->holding, 1);
+        while (!atomic_load(&g->released))
+            pthread_cond_wait(&g->cv, &g->mu);
+        pthread_mutex_unlock(&g->mu);
+    }
+    return g->base->open(g->base->ctx, path, flags, mode);
+}
+
+static void gate_release(struct gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    atomic_store(&g->released, 1);
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static tsagg_store *open_gated(struct gate *g)
+{
+    memset(g, 0, sizeof *g);
+    g->base = tsagg_io_default();
+    g->io = *g->base;
+    g->io.ctx = g;
+    g->io.open = gate_open;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = TSAGG_OPEN_WRITE | TSAGG_OPEN_CREATE;
+    o.io = &g->io;
+    tsagg_store *st;
+    char err[512];
+    cr_assert_eq(tsagg_store_open(tu_store, &o, &st, err, sizeof err), 0, "open: %s", err);
+    return st;
+}
+
+struct held_query {
+    tsagg_store *st;
+    struct gate *g;
+    uint64_t merchant;
+    double count;
+};
+
+/* A count over the merchant's files and head, held by the gate in its first
+ * open of a file (the gate holds this thread). */
+static void *held_query(void *arg)
+{
+    struct held_query *q = arg;
+    q->g->held = pthread_self();
+    atomic_store(&q->g->armed, 1);
+    q->count = total(q->st, q->merchant, 0, TSAGG_METRIC_COUNT, NULL);
+    return NULL;
+}
+
+static void start_held_query(struct held_query *q, pthread_t *t)
+{
+    cr_assert_eq(pthread_create(t, NULL, held_query, q), 0);
+    int64_t t0 = now_us();
+    while (!atomic_load(&q->g->holding)) {
+        cr_assert_lt(now_us() - t0, 10 * SEC, "the query opened no file");
+        usleep(1000);
+    }
+}
+
+struct appender {
+    tsagg_store *st;
+    uint64_t merchant, from, to;
+    atomic_int done;
+};
+
+static void *append_thread(void *arg)
+{
+    struct appender *a = arg;
+    append_range(a->st, a->merchant, a->from, a->to);
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+/* 1 once flag is set, 0 if it is not within the time given. */
+static int within(atomic_int *flag, int64_t us)
+{
+    int64_t t0 = now_us();
+    while (!atomic_load(flag) && now_us() - t0 < us)
+        usleep(1000);
+    return atomic_load(flag);
+}
+
+/* An append goes in while a query reads the files (of any merchant): the
+ * query holds the head only while it reads the head's rows. */
+Test(head, appends_go_on_while_a_query_reads_the_files, .timeout = 60)
+{
+    struct gate g;
+    tsagg_store *st = open_gated(&g);
+    append_range(st, 1, 0, 1000);
+    cr_assert_eq(tsagg_flush(st), 0);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    append_range(st, 1, 1000, 1100); /* in the head */
+    cr_assert_eq(tsagg_flush(st), 0);
+
+    struct held_query q = {.st = st, .g = &g, .merchant = 1};
+    pthread_t qt, at;
+    start_held_query(&q, &qt);
+    struct appender a = {.st = st, .merchant = 2, .from = 0, .to = 10};
+    cr_assert_eq(pthread_create(&at, NULL, append_thread, &a), 0);
+    int appended = within(&a.done, 5 * SEC);
+    gate_release(&g);
+    pthread_join(qt, NULL);
+    pthread_join(at, NULL);
+    cr_assert(appended, "the append waited for a query reading its files");
+    cr_assert_eq(q.count, 1100);
+    cr_assert_eq(tsagg_flush(st), 0);
+    cr_assert_eq(total(st, 2, 0, TSAGG_METRIC_COUNT, NULL), 10);
+    tsagg_store_close(st);
+}
+
+struct compacter {
+    tsagg_store *st;
+    int rc;
+    atomic_int done;
+};
+
+static void *compact_thread(void *arg)
+{
+    struct compacter *c = arg;
+    c->rc = tsagg_compact(c->st, NULL, NULL);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* A compaction publishing while a query of the older snapshot runs: its
+ * prune waits for the query, which counts the head's rows that the new
+ * files hold (its snapshot does not), each once. */
+Test(head, a_prune_keeps_the_rows_a_running_query_counts, .timeout = 60)
+{
+    struct gate g;
+    tsagg_store *st = open_gated(&g);
+    append_range(st, 1, 0, 1000);
+    cr_assert_eq(tsagg_flush(st), 0);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    append_range(st, 1, 1000, 1500);
+    cr_assert_eq(tsagg_flush(st), 0);
+
+    struct held_query q = {.st = st, .g = &g, .merchant = 1};
+    pthread_t qt, ct;
+    start_held_query(&q, &qt);
+    struct compacter c = {.st = st};
+    cr_assert_eq(pthread_create(&ct, NULL, compact_thread, &c), 0);
+    /* The compaction publishes, then its prune waits for the query. */
+    int compacted = within(&c.done, SEC);
+    gate_release(&g);
+    pthread_join(qt, NULL);
+    pthread_join(ct, NULL);
+    cr_assert_not(compacted, "the prune did not wait for the query");
+    cr_assert_eq(c.rc, 0, "compact: %s", tsagg_strerror(c.rc));
+    cr_assert_eq(q.count, 1500);
+    cr_assert_eq(st->head->d.buf.n, 0, "the prune did not happen once the query ended");
+    cr_assert_eq(total(st, 1, 0, TSAGG_METRIC_COUNT, NULL), 1500);
+    tsagg_store_close(st);
+}
+
+struct counter {
+    tsagg_store *st;
+    uint64_t merchant;
+    double count;
+    atomic_int done;
+};
+
+static void *count_thread(void *arg)
+{
+    struct counter *c = arg;
+    c->count = total(c->st, c->merchant, 0, TSAGG_METRIC_COUNT, NULL);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* New rules while a query runs: the query that reads the head again under
+ * them waits for the running one, which counts the head as it was. */
+Test(head, new_rules_wait_for_a_running_query, .timeout = 60)
+{
+    struct gate g;
+    tsagg_store *st = open_gated(&g);
+    append_range(st, 1, 0, 1000);
+    cr_assert_eq(tsagg_flush(st), 0);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    append_range(st, 1, 1000, 1500);
+    cr_assert_eq(tsagg_flush(st), 0);
+
+    struct held_query q = {.st = st, .g = &g, .merchant = 1};
+    pthread_t qt, ct;
+    start_held_query(&q, &qt);
+    tsagg_rules *rules;
+    cr_assert_eq(tsagg_rules_create(&rules), 0);
+    cr_assert_eq(tsagg_rules_add_drop(rules, "event", "bot_hit", NULL, 0), 0);
+    cr_assert_eq(tsagg_store_set_rules(st, rules), 0);
+    tsagg_rules_free(rules);
+    struct counter c = {.st = st, .merchant = 1};
+    cr_assert_eq(pthread_create(&ct, NULL, count_thread, &c), 0);
+    int counted = within(&c.done, SEC);
+    gate_release(&g);
+    pthread_join(qt, NULL);
+    pthread_join(ct, NULL);
+    cr_assert_not(counted, "the head was read again under a running query");
+    cr_assert_eq(q.count, 1500, "the running query counted %g", q.count);
+    /* The files keep what they were compacted with; the head's bot hits go. */
+    cr_assert_eq(c.count, 1400, "the query under the new rules counted %g", c.count);
     tsagg_store_close(st);
 }

@@ -4,8 +4,10 @@
 # (UA, 20 per request) and /api/v1/events (1000 per request), queries, and
 # queries while single events arrive, during the compaction of the backlog
 # the batched parts leave and after it. Prints wrk's requests/s and latency
-# percentiles for each, and the CPU time per request of the server and of
-# wrk; docs/benchmarks.md keeps a run.
+# percentiles for each, and the CPU time per request of the server (all
+# its threads, and the offload threads alone: a query's own work, where
+# the server's total also holds the events arriving beside it) and of wrk;
+# docs/benchmarks.md keeps a run.
 #
 #   bench/server/run.sh [BUILD_DIR] [SECONDS]    (default build, 10)
 #
@@ -48,16 +50,27 @@ curl -s -o /dev/null -X POST -H "Authorization: Bearer $TSAGG_ADMIN_KEY" "$URL/a
 # CPU time the server has used, in µs (all its threads).
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 server_cpu_us() { awk -v t="$TICK_US" '{ print ($14 + $15) * t }' "/proc/$PID/stat"; }
+# The same for the threads named offload (queries, batches, admin).
+offload_cpu_us() {
+    local task total=0
+    for task in /proc/$PID/task/*; do
+        [ "$(cat "$task/comm" 2>/dev/null)" = offload ] || continue
+        total=$((total + $(awk -v t="$TICK_US" '{ print ($14 + $15) * t }' "$task/stat")))
+    done
+    echo $total
+}
 
 # Throughput on a machine that others share moves with their load; the CPU
 # time spent per request by the server and by wrk does much less, and says
 # what two CPUs of their own would carry: 2 s / (server + wrk) per second.
 run() { # NAME EVENTS-PER-REQUEST WRK-ARGS...
-    local name=$1 per=$2 cpu0
+    local name=$1 per=$2 cpu0 off0
     shift 2
     cpu0=$(server_cpu_us)
+    off0=$(offload_cpu_us)
     /usr/bin/time -f "%U %S" -o "$T/wrk.cpu" wrk --latency -d "${SECS}s" "$@" > "$T/wrk.out"
     awk -v name="$name" -v per="$per" -v server_us=$(($(server_cpu_us) - cpu0)) \
+        -v offload_us=$(($(offload_cpu_us) - off0)) \
         -v wrk_us="$(awk '{ print ($1 + $2) * 1e6 }' "$T/wrk.cpu")" '
         /requests in/ { n = $1 }
         /Requests\/sec/ { rps = $2 }
@@ -65,8 +78,9 @@ run() { # NAME EVENTS-PER-REQUEST WRK-ARGS...
         /Non-2xx/ { bad = $NF }
         /Socket errors/ { errs = $0; sub(/^ *Socket errors: */, "", errs) }
         END { printf "%-28s %10.0f req/s %12.0f events/s  p50 %-9s p99 %-9s" \
-                     "CPU/request: server %6.1f us, wrk %5.1f us%s%s\n",
-              name, rps, rps * per * (n - bad) / n, p50, p99, server_us / n, wrk_us / n,
+                     "CPU/request: server %6.1f us (offload %6.1f), wrk %5.1f us%s%s\n",
+              name, rps, rps * per * (n - bad) / n, p50, p99, server_us / n, offload_us / n,
+              wrk_us / n,
               bad ? "  non-2xx " bad : "", errs ? "  socket errors: " errs : "" }' "$T/wrk.out"
 }
 

@@ -477,6 +477,96 @@ static int reserve_rows(tsagg__head_rows *d, size_t rows, size_t ids, uint32_t m
  * milliseconds. */
 #define PRUNE_SLICE_ROWS 65536
 
+/* ---- pins: the rows running queries still count ----------------------- */
+
+/* The lowest position a running query's snapshot consumed (UINT64_MAX
+ * when none runs). Under pin_mu. */
+static uint64_t lowest_pin(const tsagg__head *h)
+{
+    uint64_t low = UINT64_MAX;
+    for (size_t i = 0; i < h->npins; i++)
+        low = h->pins[i].consumed < low ? h->pins[i].consumed : low;
+    return low;
+}
+
+static int pin(tsagg__head *h, uint64_t consumed)
+{
+    int rc = 0;
+    pthread_mutex_lock(&h->pin_mu);
+    while (h->rewriting)
+        pthread_cond_wait(&h->pin_cv, &h->pin_mu);
+    if (consumed < h->pin_floor)
+        rc = -ENOENT; /* a prune drops rows this snapshot counts on */
+    if (rc == 0 && h->npins == h->pins_cap) {
+        size_t cap = h->pins_cap ? 2 * h->pins_cap : 8;
+        tsagg__head_pin *p = realloc(h->pins, cap * sizeof *p);
+        rc = p ? 0 : -ENOMEM;
+        if (p) {
+            h->pins = p;
+            h->pins_cap = cap;
+        }
+    }
+    if (rc == 0)
+        h->pins[h->npins++] = (tsagg__head_pin){pthread_self(), consumed};
+    pthread_mutex_unlock(&h->pin_mu);
+    return rc;
+}
+
+/* The calling thread's newest pin goes (in order: a thread that nests
+ * queries drops the inner one first). */
+static void unpin(tsagg__head *h)
+{
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&h->pin_mu);
+    for (size_t i = h->npins; i-- > 0;) {
+        if (pthread_equal(h->pins[i].thread, self)) {
+            memmove(&h->pins[i], &h->pins[i + 1], (h->npins - i - 1) * sizeof *h->pins);
+            h->npins--;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&h->pin_cv);
+    pthread_mutex_unlock(&h->pin_mu);
+}
+
+/*
+ * Before a prune up to `consumed`: from now on no query pins a snapshot
+ * below it (it takes a newer one), and the running ones that did end first
+ * when wait, else the prune is left to a later call (0). Waiting for them
+ * is what the write lock did when queries held it from start to end; now
+ * only a prune after a publish waits, not every append.
+ */
+static int hold_off_pins_below(tsagg__head *h, uint64_t consumed, int wait)
+{
+    pthread_mutex_lock(&h->pin_mu);
+    int go = wait || lowest_pin(h) >= consumed;
+    if (go && h->pin_floor < consumed)
+        h->pin_floor = consumed;
+    while (go && lowest_pin(h) < consumed)
+        pthread_cond_wait(&h->pin_cv, &h->pin_mu);
+    pthread_mutex_unlock(&h->pin_mu);
+    return go;
+}
+
+/* A rebuild or a redo rewrites rows any query may count: it waits for the
+ * running ones, and holds new ones off until rewrite_end. */
+static void rewrite_begin(tsagg__head *h)
+{
+    pthread_mutex_lock(&h->pin_mu);
+    h->rewriting = 1;
+    while (h->npins)
+        pthread_cond_wait(&h->pin_cv, &h->pin_mu);
+    pthread_mutex_unlock(&h->pin_mu);
+}
+
+static void rewrite_end(tsagg__head *h)
+{
+    pthread_mutex_lock(&h->pin_mu);
+    h->rewriting = 0;
+    pthread_cond_broadcast(&h->pin_cv);
+    pthread_mutex_unlock(&h->pin_mu);
+}
+
 /*
  * Keep the rows numbered above consumed, in a new buffer. The caller holds
  * update_mu, so no rebuild, redo or other prune replaces h->d meanwhile,
@@ -488,13 +578,16 @@ static int reserve_rows(tsagg__head_rows *d, size_t rows, size_t ids, uint32_t m
  * buffers. The old rows go to *dropped, for the caller to free outside any
  * lock (freeing hundreds of MiB takes longer still). On failure h->d stays
  * as it was (queries skip the compacted rows by number) and *dropped holds
- * the partial copy.
+ * the partial copy. Queries pinned below consumed are waited for (wait),
+ * or the prune is left to a later call (hold_off_pins_below).
  */
-static int prune(tsagg__head *h, uint64_t consumed, tsagg__head_rows *dropped)
+static int prune(tsagg__head *h, uint64_t consumed, tsagg__head_rows *dropped, int wait)
 {
     memset(dropped, 0, sizeof *dropped);
     /* Only a prune or a rebuild, both under update_mu, move base_seq. */
     if (consumed <= __atomic_load_n(&h->base_seq, __ATOMIC_RELAXED))
+        return 0;
+    if (!hold_off_pins_below(h, consumed, wait))
         return 0;
     size_t keep = 0, ids = 0, counted = 0;
     uint32_t nms = 0;
@@ -561,7 +654,7 @@ static int prune_serialised(tsagg__head *h, uint64_t consumed, int wait)
     else if (pthread_mutex_trylock(&h->update_mu) != 0)
         return 0;
     tsagg__head_rows dropped;
-    int rc = prune(h, consumed, &dropped);
+    int rc = prune(h, consumed, &dropped, wait);
     pthread_mutex_unlock(&h->update_mu);
     rows_free(&dropped);
     return rc;
@@ -624,14 +717,21 @@ static int rules_equal(const tsagg_rules *a, const tsagg_rules *b)
 
 /*
  * The head's lock prefers writers: with the default (readers first), queries
- * that overlap, each holding the read lock for its whole scan, keep an
- * append (which takes the write lock to add its rows) out for as long as
- * they keep coming: tens of seconds were seen. A waiting writer now holds
- * off new readers, so an append waits for the queries already reading, no
- * more. This needs that no thread takes the read lock twice (it would wait
- * behind a waiting writer that waits for it): a query takes it once, in
- * tsagg__head_acquire, and holds it until tsagg__head_release without
- * taking it again; a prune takes it in slices, never nested.
+ * that overlap, each holding the read lock, keep an append (which takes the
+ * write lock to add its rows) out for as long as they keep coming: tens of
+ * seconds were seen. A waiting writer holds off new readers, so an append
+ * waits for the queries already reading, no more. This needs that no thread
+ * takes the read lock twice (it would wait behind a waiting writer that
+ * waits for it): a query takes it for each read of the rows
+ * (tsagg__head_read_begin), never nested; a prune takes it in slices.
+ *
+ * A query holds the lock only while it reads the head's rows, not for its
+ * whole run (its pin keeps the rows it counts, tsagg__head_acquire): when
+ * it held it from start to end, through the reads of every file, each
+ * append (under the log writer's lock, which every other append and the
+ * group commit then waited for) waited for the queries running, and every
+ * query arriving meanwhile for the append, so that queries beside a stream
+ * of appends ran one batch after another.
  */
 static void init_head_lock(pthread_rwlock_t *lock)
 {
@@ -651,6 +751,8 @@ int tsagg__head_open(tsagg_store *st)
         return -ENOMEM;
     init_head_lock(&h->lock);
     pthread_mutex_init(&h->update_mu, NULL);
+    pthread_mutex_init(&h->pin_mu, NULL);
+    pthread_cond_init(&h->pin_cv, NULL);
     h->prune_slice_rows = PRUNE_SLICE_ROWS;
     int rc = tsagg__rowconv_init(&h->conv, st->schema);
     if (rc == 0)
@@ -693,6 +795,9 @@ void tsagg__head_close(tsagg_store *st)
     free(h->pending);
     pthread_rwlock_destroy(&h->lock);
     pthread_mutex_destroy(&h->update_mu);
+    pthread_mutex_destroy(&h->pin_mu);
+    pthread_cond_destroy(&h->pin_cv);
+    free(h->pins);
     free(h);
     st->head = NULL;
 }
@@ -767,6 +872,14 @@ static int update_head(tsagg_store *st, tsagg__head *h, uint64_t consumed, tsagg
     int rc = 0;
     pthread_mutex_lock(&h->update_mu);
     pthread_rwlock_wrlock(&h->lock);
+    /* Under update_mu only an add failing (stale) changes this, and not
+     * while we hold the lock: once true it stays so until we rewrite. */
+    int rewrite = h->stale || !rules_equal(*rules, h->rules);
+    if (rewrite) {
+        pthread_rwlock_unlock(&h->lock); /* the pinned queries read once more */
+        rewrite_begin(h);
+        pthread_rwlock_wrlock(&h->lock);
+    }
     if (!st->writer) {
         if (h->stale || !rules_equal(*rules, h->rules)) {
             tsagg_rules *old = h->rules;
@@ -796,9 +909,11 @@ static int update_head(tsagg_store *st, tsagg__head *h, uint64_t consumed, tsagg
         h->redoing = 0;
     }
     pthread_rwlock_unlock(&h->lock);
+    if (rewrite)
+        rewrite_end(h);
     tsagg__head_rows dropped = {0};
     if (rc == 0)
-        rc = prune(h, consumed, &dropped);
+        rc = prune(h, consumed, &dropped, 0);
     pthread_mutex_unlock(&h->update_mu);
     rows_free(&dropped);
     return rc;
@@ -812,27 +927,27 @@ int tsagg__head_acquire(tsagg_store *st, uint64_t consumed, uint64_t *visible, c
     int rc = tsagg_store_rules(st, &rules);
     if (rc != 0)
         return rc;
-    /* Most queries find nothing to do: they take the head for reading at
-     * once, beside the others. */
+    /* Most queries find nothing to do. */
     pthread_rwlock_rdlock(&h->lock);
     int update = !st->writer || h->stale || h->redoing || !rules_equal(rules, h->rules);
     /* A snapshot past the head's base reads the head unpruned just as well
      * (rows are counted by number): it prunes only when no other update of
-     * the head runs, rather than wait for one. */
+     * the head runs and no other query reads the rows, rather than wait. */
     int prune_due = !update && consumed > h->base_seq;
-    if (update || prune_due) {
-        pthread_rwlock_unlock(&h->lock);
+    pthread_rwlock_unlock(&h->lock);
+    if (update || prune_due)
         rc = update ? update_head(st, h, consumed, &rules) : prune_serialised(h, consumed, 0);
-    }
     tsagg_rules_free(rules);
+    if (rc == 0)
+        rc = pin(h, consumed);
     if (rc != 0)
         return rc;
-    if (update || prune_due)
-        pthread_rwlock_rdlock(&h->lock);
+    pthread_rwlock_rdlock(&h->lock);
     if (consumed < h->base_seq) {
         /* Another query pruned past this snapshot: its files lack events
          * the head no longer holds. */
         pthread_rwlock_unlock(&h->lock);
+        unpin(h);
         return -ENOENT;
     }
     /* The log writer adds events in order before they can be durable:
@@ -842,10 +957,21 @@ int tsagg__head_acquire(tsagg_store *st, uint64_t consumed, uint64_t *visible, c
     if (st->writer && tsagg_durable_seq(st) < *visible)
         *visible = tsagg_durable_seq(st);
     snprintf(warning, TSAGG_ERRMSG_MAX, "%s", h->damage[0] ? h->damage : h->hook_failure);
+    pthread_rwlock_unlock(&h->lock);
     return 0;
 }
 
 void tsagg__head_release(tsagg_store *st)
+{
+    unpin(st->head);
+}
+
+void tsagg__head_read_begin(tsagg_store *st)
+{
+    pthread_rwlock_rdlock(&st->head->lock);
+}
+
+void tsagg__head_read_end(tsagg_store *st)
 {
     pthread_rwlock_unlock(&st->head->lock);
 }

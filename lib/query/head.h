@@ -55,10 +55,26 @@ typedef struct tsagg__head_rows {
     size_t mrows_bytes; /* of the merchants' row lists */
 } tsagg__head_rows;
 
+/* A running query's hold on the head (tsagg__head_acquire to
+ * tsagg__head_release, one thread): the rows numbered after `consumed`
+ * stay until it ends. */
+typedef struct tsagg__head_pin {
+    pthread_t thread;
+    uint64_t consumed;
+} tsagg__head_pin;
+
 typedef struct tsagg__head {
-    pthread_rwlock_t lock; /* queries read; adds, catch-up and prune write;
-                              writers first: never take it twice to read */
+    pthread_rwlock_t lock; /* a query's reads of the rows, adds, catch-up and
+                              prune write; writers first: never take it
+                              twice to read */
     pthread_mutex_t update_mu; /* one update of the head for queries at a time */
+    pthread_mutex_t pin_mu;    /* the pins and what follows */
+    pthread_cond_t pin_cv;     /* a pin ended, or a rewrite did */
+    tsagg__head_pin *pins;     /* the queries running */
+    size_t npins, pins_cap;
+    uint64_t pin_floor; /* a snapshot consumed below it is not pinned: a
+                           prune drops the rows up to it */
+    int rewriting;      /* a rebuild or redo runs: no new pin until it ends */
     int redoing; /* the writer's head is being read again under new rules */
     tsagg__head_rows d;
     tsagg__rowconv conv;
@@ -114,13 +130,24 @@ int tsagg__head_prune_published(tsagg_store *st, int wait);
 /*
  * For a query on a snapshot whose consumed position is `consumed`: bring
  * the head up to date (the rules, a read-only handle's new log events, the
- * pruning of what is compacted, unless another thread is at it), then hold
- * it for reading until tsagg__head_release. *visible: the last sequence number the query may
- * count (the writer's durable ones only). warning (TSAGG_ERRMSG_MAX) gets
- * why the head is not whole, when it is not. -ENOENT when the head was
- * pruned past `consumed`: the query takes a newer snapshot.
+ * pruning of what is compacted, unless another thread is at it), then pin
+ * it until tsagg__head_release, called by the same thread: no prune drops
+ * and no rebuild rewrites the rows numbered after `consumed` meanwhile, so
+ * that every pass of the query counts the same events. The pin does not
+ * hold appends off: the query takes the head's lock only while it reads
+ * the rows (tsagg__head_read_begin). *visible: the last sequence number the
+ * query may count (the writer's durable ones only). warning
+ * (TSAGG_ERRMSG_MAX) gets why the head is not whole, when it is not.
+ * -ENOENT when the head was pruned past `consumed`: the query takes a newer
+ * snapshot.
  */
 int tsagg__head_acquire(tsagg_store *st, uint64_t consumed, uint64_t *visible, char *warning);
 void tsagg__head_release(tsagg_store *st);
+
+/* Hold the head's rows for reading (a pinned query, between its reads of
+ * the files), and let go: appends wait meanwhile, so hold it for the
+ * head's rows only, and never twice. */
+void tsagg__head_read_begin(tsagg_store *st);
+void tsagg__head_read_end(tsagg_store *st);
 
 #endif

@@ -196,11 +196,11 @@ static int scan_rows(qplan *p, const tsagg__head *h, const tsagg__head_merchant 
     return 0;
 }
 
-int tsagg__scan_head(qplan *p, const tsagg__manifest *snap, uint64_t visible)
+/* The scan, holding the head's rows for reading. */
+static int scan_held(qplan *p, const tsagg__head *h, const tsagg__manifest *snap, uint64_t visible)
 {
-    const tsagg__head *h = p->st->head;
     uint64_t after_seq = snap->consumed_seq;
-    if (!h || visible <= after_seq || h->d.nms == 0)
+    if (h->d.nms == 0)
         return 0;
     head_filter fs[TSAGG_QUERY_MAX_FILTERS];
     uint32_t *codes = NULL;
@@ -245,6 +245,19 @@ int tsagg__scan_head(qplan *p, const tsagg__manifest *snap, uint64_t visible)
     return rc;
 }
 
+int tsagg__scan_head(qplan *p, const tsagg__manifest *snap, uint64_t visible)
+{
+    const tsagg__head *h = p->st->head;
+    if (!h || visible <= snap->consumed_seq)
+        return 0;
+    tsagg__head_read_begin(p->st);
+    int rc = scan_held(p, h, snap, visible);
+    tsagg__head_read_end(p->st);
+    return rc;
+}
+
+/* The caller holds the head's rows for reading (tsagg__head_read_begin)
+ * until it is done with the indexes. */
 int tsagg__head_rows_of(qplan *p, const tsagg__manifest *snap, uint64_t visible, int64_t lo,
                      int64_t hi, uint32_t **rows, size_t *n)
 {

@@ -300,10 +300,14 @@ static int read_head(reader *rd, const tsagg__manifest *snap, uint64_t visible, 
     if (p->flags & TSAGG_QUERY_NO_TAIL)
         return 0;
     const tsagg__head *h = p->st->head;
+    if (!h)
+        return 0;
     uint32_t *rows;
     size_t n;
+    tsagg__head_read_begin(p->st); /* until the rows are copied out */
     int rc = tsagg__head_rows_of(p, snap, visible, lo, hi, &rows, &n);
     if (rc != 0 || n == 0) {
+        tsagg__head_read_end(p->st);
         free(rows);
         return rc;
     }
@@ -333,6 +337,7 @@ static int read_head(reader *rd, const tsagg__manifest *snap, uint64_t visible, 
             rd->ids[c][i] = map[code] - 1;
         }
     }
+    tsagg__head_read_end(p->st);
     if (rc == 0) {
         vbatch b;
         memset(&b, 0, sizeof b);
@@ -369,10 +374,13 @@ static int read_rows(reader *rd, const tsagg__manifest *snap, uint64_t visible, 
         /* The merchant's rows of the files and the head bound what comes:
          * a pass sizes its arrays once instead of doubling them. */
         const tsagg__head *h = st->head;
-        const tsagg__head_merchant *hm =
-            h && !(rd->p->flags & TSAGG_QUERY_NO_TAIL) ? tsagg__head_find(h, rd->p->q->merchant)
-                                                       : NULL;
-        rd->rows_hint = hm ? hm->n : 0;
+        rd->rows_hint = 0;
+        if (h && !(rd->p->flags & TSAGG_QUERY_NO_TAIL)) {
+            tsagg__head_read_begin(st);
+            const tsagg__head_merchant *hm = tsagg__head_find(h, rd->p->q->merchant);
+            rd->rows_hint = hm ? hm->n : 0;
+            tsagg__head_read_end(st);
+        }
         for (size_t i = 0; rc == 0 && i < n; i++) {
             tsagg__pcmerch *m;
             int found = tsagg__pcent_merchant(st, ents[i], rd->p->q->merchant, &m);
