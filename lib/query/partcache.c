@@ -740,9 +740,8 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
 
 int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, int kind,
                              int64_t lo, int64_t hi, tsagg__span_build build, void *ctx,
-                             const tsagg__hll_view **out, void **owned)
+                             const tsagg__hll_view **out)
 {
-    *owned = NULL;
     size_t i = 0;
     for (; i < SPAN_SLOTS; i++) {
         spansk *sp = atomic_load_explicit(&m->spans[i], memory_order_acquire);
@@ -753,6 +752,8 @@ int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m
             return 0;
         }
     }
+    if (i == SPAN_SLOTS)
+        return 1;
     tsagg__hll h;
     tsagg__hll_init(&h);
     int rc = build(ctx, kind, lo, hi, &h);
@@ -775,7 +776,8 @@ int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m
         return rc;
     }
     /* Publish in the first free place; a thread that published the same
-     * span first wins. No room: the caller owns this copy. */
+     * span first wins. Places taken meanwhile: built for nothing, which
+     * only a race between threads costs. */
     for (; i < SPAN_SLOTS; i++) {
         spansk *expected = NULL;
         if (atomic_compare_exchange_strong_explicit(&m->spans[i], &expected, sp,
@@ -790,9 +792,8 @@ int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m
             return 0;
         }
     }
-    *out = &sp->view;
-    *owned = sp;
-    return 0;
+    free(sp);
+    return 1;
 }
 
 /* The hour of ts (floored, also before 1970). */

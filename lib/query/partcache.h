@@ -114,12 +114,15 @@ int tsagg__pcent_slice(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, uint
  * its serialized bytes are cached (a few spans a merchant and file), so
  * that a day of a busy merchant in its time zone is one merge per file,
  * not a merge per hour and a row scan of the hour the day starts in.
- * *owned: as for tsagg__pcent_slice (the view lives in it).
+ * 0 and *out; 1 when the span is not cached and the merchant's places for
+ * spans are taken (an hourly series has more spans than places): nothing
+ * is built, and the caller builds the span into its own sketch, since
+ * serializing a sketch to use it once costs more than building it.
  */
 typedef int (*tsagg__span_build)(void *ctx, int kind, int64_t lo, int64_t hi, tsagg__hll *into);
 int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m, int kind,
                              int64_t lo, int64_t hi, tsagg__span_build build, void *ctx,
-                             const tsagg__hll_view **out, void **owned);
+                             const tsagg__hll_view **out);
 
 /*
  * The rows of a merchant without hour segments by hour of its time: row[k]

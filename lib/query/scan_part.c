@@ -1271,16 +1271,17 @@ static int flush_span(span_src *src, span_run *run)
         if (!(kind ? p->need_sessions : p->need_users))
             continue;
         const tsagg__hll_view *v;
-        void *owned;
         rc = tsagg__pcent_span_sketch(p->st, s->ent, s->merch, kind, run->lo, run->hi, build_span,
-                                      src, &v, &owned);
+                                      src, &v);
         /* A cached span's bytes live while the file is referenced: kept
-         * pending (tsagg__qplan_merge_pending). */
-        if (rc == 0 && !owned)
+         * pending (tsagg__qplan_merge_pending). Not cached: built into the
+         * cell's sketch, the same union. */
+        if (rc == 0) {
             rc = tsagg__qplan_merge_pending(p, kind, cell, v);
-        else if (rc == 0)
-            rc = merge_sketch(kind ? &p->sessions[cell] : &p->users[cell], v);
-        free(owned);
+        } else if (rc == 1) {
+            tsagg__hll *h = tsagg__qplan_hll(kind ? &p->sessions[cell] : &p->users[cell]);
+            rc = h ? build_span(src, kind, run->lo, run->hi, h) : -ENOMEM;
+        }
     }
     return rc;
 }
