@@ -32,7 +32,11 @@
  * one cell, mixed in one loop and inserted together; the rows of a filter
  * of one value on 1-byte codes (a country) by compare masks of 64 rows.
  * A group-by's codes find their groups by the handle-wide ids of their
- * strings (intern.h), not by the strings.
+ * strings (intern.h), not by the strings. A group-by of counts whose range
+ * puts all of a merchant's rows of a file in one bucket takes their counts
+ * by code under its filters from the partcache, which keeps them per
+ * question (the file never changes): a week's top pages is then a few
+ * thousand counts per day file, not a scan of its rows.
  */
 #include <errno.h>
 #include <math.h>
