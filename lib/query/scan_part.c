@@ -1428,7 +1428,8 @@ static int scan_merchant_by_span(pscan *s)
 /* ---- a group-by's counts of a merchant's whole file, cached ---------------- */
 
 /* Rows of a merchant in a file below which its group-by's counts are not
- * cached: a few dozen rows are read about as fast as the counts. */
+ * cached: 16 instead saved under a microsecond of the smallest merchants'
+ * top pages, for a block per merchant, file and question. */
 #define CODE_COUNTS_MIN_ROWS 64
 
 /* The cache key of the question in the file's terms, into key (room for
