@@ -3499,3 +3499,236 @@ Test(query, quiet_merchant_by_whole_hours)
     free(evs);
     cr_assert_eq(tsagg_store_close(st), 0);
 }
+
+/* ---- group-by counts of whole files, cached ------------------------------------------- */
+
+/* Group-bys of counts, every filter variant against every group column,
+ * merchant and range: whole days (the merchant's rows of a day file in one
+ * bucket, answered from the counts the handle keeps per file and question),
+ * the whole window, a range cutting files inside hours, days in a zone half
+ * an hour off UTC and hourly buckets (files cut by buckets: scanned). The
+ * filters include the same set in two orders (one cached question), a
+ * value no file holds, two filters, and more countries than are cached. */
+static void run_group_counts(tsagg_store *st, const model *m)
+{
+    static const char *const US[] = {"US"}, *const DE_US[] = {"DE", "US"},
+                             *const US_DE[] = {"US", "DE"}, *const MOBILE[] = {"mobile"},
+                             *const NONE[] = {"no-such-value"},
+                             *const VIEWS[] = {"page_view", "click"};
+    const tsagg_filter filters[][2] = {
+        {{"country", US, 1}},
+        {{"country", DE_US, 2}},
+        {{"country", US_DE, 2}},
+        {{"country", COUNTRIES, NELEM(COUNTRIES)}},
+        {{"event", VIEWS, 2}},
+        {{"country", US, 1}, {"device", MOBILE, 1}},
+        {{"referrer", NONE, 1}},
+    };
+    static const uint32_t nfilters[] = {1, 1, 1, 1, 1, 2, 1};
+    static const char *const groups[] = {"page", "event", "country", "referrer"};
+    static const uint64_t merchants[] = {BIG, SMALL0, SMALL0 + 5, SMALL0 + 40};
+    int64_t day0 = floordiv(g_w0, DAY) * DAY;
+    const struct {
+        int64_t from, to;
+        uint32_t bucket;
+        const char *tz;
+    } ranges[] = {
+        {day0 + 2 * DAY, day0 + 3 * DAY, TSAGG_BUCKET_TOTAL, NULL},
+        {day0 + 3 * DAY, day0 + 7 * DAY, TSAGG_BUCKET_TOTAL, NULL},
+        {g_w0 - DAY, g_w1 + DAY, TSAGG_BUCKET_TOTAL, NULL},
+        {day0 + DAY + 90 * MINUTE + 7 * SEC, day0 + 4 * DAY + 30 * MINUTE, TSAGG_BUCKET_TOTAL, NULL},
+        {day0, day0 + 9 * DAY, TSAGG_BUCKET_DAY, "Asia/Kolkata"},
+        {day0 + 4 * DAY, day0 + 6 * DAY, TSAGG_BUCKET_DAY, NULL},
+        {day0 + 5 * DAY, day0 + 6 * DAY, TSAGG_BUCKET_HOUR, NULL},
+    };
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    unsigned n = 0;
+    for (size_t f = 0; f <= NELEM(filters); f++)
+        for (size_t g = 0; g < NELEM(groups); g++)
+            for (size_t mi = 0; mi < NELEM(merchants); mi++)
+                for (size_t r = 0; r < NELEM(ranges); r++) {
+                    tsagg_query q;
+                    tsagg_query_init(&q);
+                    q.merchant = merchants[mi];
+                    q.from = ranges[r].from;
+                    q.to = ranges[r].to;
+                    q.bucket = ranges[r].bucket;
+                    q.tz = ranges[r].tz;
+                    q.group_by = groups[g];
+                    q.filters = f < NELEM(filters) ? filters[f] : NULL; /* last: none */
+                    q.nfilters = f < NELEM(filters) ? nfilters[f] : 0;
+                    q.top = n++ % 3 ? 0 : 5;
+                    check_query(st, res, m, &q);
+                }
+    tsagg_result_free(res);
+}
+
+/* The answers of cached group-by counts are the model's: on a new handle
+ * (built as the questions come), asked again (from the cache), on a handle
+ * that keeps nothing between queries, beside the head, and after late
+ * events were compacted and merged into files that replace those the
+ * counts were kept for (a count kept for a replaced file would miss them). */
+Test(query, cached_group_counts_agree_with_the_model)
+{
+    g_rng = 20261103;
+    model m = {0};
+    generate(&m, 20000);
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    size_t first = m.n * 8 / 10;
+    append_range(st, &m, 0, first);
+    cr_assert_eq(tsagg_flush(st), 0);
+    model_recount(&m);
+    tsagg_compact_stats s = compact(st, 0);
+    model_compacted(&m, s.consumed_seq);
+    merge(st);
+    model_merged(&m);
+
+    tsagg_store *ro = open_store(0, TSAGG_SYNC_BATCH);
+    run_group_counts(ro, &m); /* cold */
+    run_group_counts(ro, &m); /* warm */
+    tsagg_store *none = open_store(0, TSAGG_SYNC_BATCH);
+    cr_assert_eq(tsagg__partcache_set_budget(none, 0), 0);
+    run_group_counts(none, &m);
+    cr_assert_eq(tsagg_store_close(none), 0);
+    run_group_counts(st, &m);
+
+    /* The rest arrives, late events among them: in the head, then in
+     * new hour files of compacted days, then merged into new day files. */
+    append_all(st, &m, first);
+    cr_assert_eq(tsagg_flush(st), 0);
+    model_recount(&m);
+    run_group_counts(st, &m);
+    s = compact(st, 0);
+    model_compacted(&m, s.consumed_seq);
+    run_group_counts(st, &m);
+    merge(st);
+    model_merged(&m);
+    run_group_counts(st, &m);
+    run_group_counts(ro, &m);
+    cr_assert_eq(tsagg_store_close(ro), 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    free(m.e);
+}
+
+/* A result as text: each row's group and count. */
+static void result_text(const tsagg_result *res, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t r = 0; r < tsagg_result_rows(res) && at < len; r++)
+        at += (size_t)snprintf(buf + at, len - at, "%s=%.17g;", tsagg_result_group(res, r),
+                               tsagg_result_values(res, 0)[r]);
+}
+
+#define CC_QUERIES 48
+#define CC_THREADS 4
+#define CC_TEXT 4096
+
+typedef struct cc_run {
+    tsagg_store *st;
+    const tsagg_query *qs;
+    char (*want)[CC_TEXT];
+    unsigned first; /* the query this thread starts with */
+    int failed;     /* the first query that failed or differed, + 1 */
+} cc_run;
+
+static void *cc_thread(void *arg)
+{
+    cc_run *a = arg;
+    tsagg_result *res;
+    char *got = malloc(CC_TEXT);
+    if (tsagg_result_create(&res) != 0 || !got) {
+        a->failed = -1;
+        free(got);
+        return NULL;
+    }
+    for (unsigned i = 0; i < 3 * CC_QUERIES && !a->failed; i++) {
+        unsigned k = (a->first + i * 7) % CC_QUERIES;
+        if (tsagg_query_run(a->st, &a->qs[k], res) != 0) {
+            a->failed = (int)k + 1;
+            break;
+        }
+        result_text(res, got, CC_TEXT);
+        if (strcmp(got, a->want[k]) != 0)
+            a->failed = (int)k + 1;
+    }
+    tsagg_result_free(res);
+    free(got);
+    return NULL;
+}
+
+/* Threads of one handle ask the same group-bys of whole days at once, on
+ * new handles (several threads build the same counts and one copy is
+ * kept) and with a budget small enough to evict while others read: every
+ * answer is the one checked against the model. */
+Test(query, cached_group_counts_built_by_threads_at_once)
+{
+    g_rng = 20261104;
+    model m = {0};
+    generate(&m, 20000);
+    tsagg_store *st = open_writer(TSAGG_SYNC_NONE);
+    append_all(st, &m, 0);
+    cr_assert_eq(tsagg_flush(st), 0);
+    model_recount(&m);
+    tsagg_compact_stats s = compact(st, 0);
+    model_compacted(&m, s.consumed_seq);
+    merge(st);
+    model_merged(&m);
+
+    static const char *const US[] = {"US"}, *const DE_US[] = {"DE", "US"},
+                             *const VIEWS[] = {"page_view", "click"};
+    const tsagg_filter filters[] = {{"country", US, 1}, {"country", DE_US, 2}, {"event", VIEWS, 2}};
+    static const char *const groups[] = {"page", "country"};
+    static const uint64_t merchants[] = {BIG, SMALL0};
+    int64_t day0 = floordiv(g_w0, DAY) * DAY;
+    const int64_t ranges[][2] = {{day0 + 2 * DAY, day0 + 3 * DAY},
+                                 {day0 + 3 * DAY, day0 + 8 * DAY},
+                                 {g_w0 - DAY, g_w1 + DAY}};
+    tsagg_query qs[CC_QUERIES];
+    char(*want)[CC_TEXT] = malloc(CC_QUERIES * sizeof *want);
+    cr_assert_not_null(want);
+    tsagg_result *res;
+    cr_assert_eq(tsagg_result_create(&res), 0);
+    unsigned n = 0;
+    for (size_t f = 0; f <= NELEM(filters); f++)
+        for (size_t g = 0; g < NELEM(groups); g++)
+            for (size_t mi = 0; mi < NELEM(merchants); mi++)
+                for (size_t r = 0; r < NELEM(ranges); r++) {
+                    tsagg_query *q = &qs[n];
+                    tsagg_query_init(q);
+                    q->merchant = merchants[mi];
+                    q->from = ranges[r][0];
+                    q->to = ranges[r][1];
+                    q->bucket = TSAGG_BUCKET_TOTAL;
+                    q->group_by = groups[g];
+                    q->filters = f < NELEM(filters) ? &filters[f] : NULL;
+                    q->nfilters = f < NELEM(filters);
+                    check_query(st, res, &m, q); /* the model's answer */
+                    result_text(res, want[n], CC_TEXT);
+                    n++;
+                }
+    cr_assert_eq(n, CC_QUERIES);
+    tsagg_result_free(res);
+
+    for (int round = 0; round < 4; round++) {
+        tsagg_store *ro = open_store(0, TSAGG_SYNC_BATCH);
+        if (round % 2)
+            cr_assert_eq(tsagg__partcache_set_budget(ro, 64 << 10), 0);
+        pthread_t th[CC_THREADS];
+        cc_run runs[CC_THREADS];
+        for (unsigned t = 0; t < CC_THREADS; t++) {
+            runs[t] = (cc_run){ro, qs, want, t * (round + 1), 0};
+            cr_assert_eq(pthread_create(&th[t], NULL, cc_thread, &runs[t]), 0);
+        }
+        for (unsigned t = 0; t < CC_THREADS; t++) {
+            pthread_join(th[t], NULL);
+            cr_assert_eq(runs[t].failed, 0, "round %d thread %u: query %d", round, t,
+                         runs[t].failed - 1);
+        }
+        cr_assert_eq(tsagg_store_close(ro), 0);
+    }
+    free(want);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    free(m.e);
+}

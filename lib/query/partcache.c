@@ -16,7 +16,9 @@
  * slices (a copy of its rows when they span row groups, else a view into
  * the group's decoded column), up to SPAN_SLOTS sketches of the
  * distinct ids of spans of its time (serialized), and, for a merchant
- * without hour segments, its rows' counts by hour. Beside them, decoded
+ * without hour segments, its rows' counts by hour, and up to COUNT_SLOTS
+ * group-bys' counts by dictionary code of all its rows (per group column
+ * and filter). Beside them, decoded
  * columns of whole row groups, for busy merchants (whose rows fill row
  * groups), small merchants' views and scans of every merchant: one
  * slot per (group, column), allocated on first use; dictionary codes kept
@@ -58,6 +60,7 @@
 #define MIN_HINT_BITS 11 /* 2048 to 8192 merchant id -> slot hints per file */
 #define MAX_HINT_BITS 13
 #define SPAN_SLOTS 8  /* span sketches cached per merchant and file */
+#define COUNT_SLOTS 4 /* group-by counts cached per merchant and file */
 
 /* A decoded column of one merchant's rows, or of a row group. */
 typedef struct slice {
@@ -93,6 +96,7 @@ struct tsagg__pcmerch {
     _Atomic(slice *) cols[SLICE_COLS];
     _Atomic(spansk *) spans[SPAN_SLOTS];
     _Atomic(tsagg__hour_rows *) hours; /* NULL until counted */
+    _Atomic(tsagg__code_counts *) counts[COUNT_SLOTS];
 };
 
 typedef struct tsagg__pcmerch mslot;
@@ -312,6 +316,8 @@ static int slot_of(tsagg_store *st, tsagg__pcent *e, const tsagg__merchant_entry
         for (size_t i = 0; i < SPAN_SLOTS; i++)
             atomic_init(&fresh->spans[i], NULL);
         atomic_init(&fresh->hours, NULL);
+        for (size_t i = 0; i < COUNT_SLOTS; i++)
+            atomic_init(&fresh->counts[i], NULL);
         mslot *expected = NULL;
         if (atomic_compare_exchange_strong_explicit(sp, &expected, fresh, memory_order_acq_rel,
                                                     memory_order_acquire)) {
@@ -796,6 +802,69 @@ int tsagg__pcent_span_sketch(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m
     return 1;
 }
 
+tsagg__code_counts *tsagg__code_counts_new(const uint32_t *key, uint32_t keylen, uint32_t n)
+{
+    size_t bytes = sizeof(tsagg__code_counts) + (size_t)n * sizeof(uint64_t) +
+                   ((size_t)keylen + n) * sizeof(uint32_t);
+    tsagg__code_counts *cc = malloc(bytes);
+    if (!cc)
+        return NULL;
+    cc->bytes = bytes;
+    cc->keylen = keylen;
+    cc->n = n;
+    cc->count = (uint64_t *)(void *)cc->data; /* 8-byte aligned first */
+    cc->code = (uint32_t *)(void *)(cc->count + n);
+    cc->key = cc->code + n;
+    memcpy(cc->key, key, keylen * sizeof *key);
+    return cc;
+}
+
+static int same_key(const tsagg__code_counts *cc, const uint32_t *key, uint32_t keylen)
+{
+    return cc->keylen == keylen && memcmp(cc->key, key, keylen * sizeof *key) == 0;
+}
+
+int tsagg__pcent_code_counts(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
+                             const uint32_t *key, uint32_t keylen, tsagg__counts_build build,
+                             void *ctx, const tsagg__code_counts **out, void **owned)
+{
+    *owned = NULL;
+    size_t i = 0;
+    for (; i < COUNT_SLOTS; i++) {
+        tsagg__code_counts *cc = atomic_load_explicit(&m->counts[i], memory_order_acquire);
+        if (!cc)
+            break;
+        if (same_key(cc, key, keylen)) {
+            *out = cc;
+            return 0;
+        }
+    }
+    tsagg__code_counts *cc = NULL;
+    int rc = build(ctx, &cc);
+    if (rc != 0)
+        return rc;
+    /* Publish in the first free place; a thread that published the same
+     * key first wins. No room (other filters took the slots): the caller
+     * owns this copy. */
+    for (; i < COUNT_SLOTS; i++) {
+        tsagg__code_counts *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(&m->counts[i], &expected, cc,
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            account(st, e, cc->bytes);
+            *out = cc;
+            return 0;
+        }
+        if (same_key(expected, key, keylen)) {
+            free(cc);
+            *out = expected;
+            return 0;
+        }
+    }
+    *out = cc;
+    *owned = cc;
+    return 0;
+}
+
 /* The hour of ts (floored, also before 1970). */
 static int64_t hour_of(int64_t ts)
 {
@@ -890,6 +959,8 @@ static void drop_rollups(struct tsagg__part_cache *c, tsagg__pcent *e)
             for (size_t k = 0; k < SPAN_SLOTS; k++)
                 free(atomic_load_explicit(&m->spans[k], memory_order_relaxed));
             free(atomic_load_explicit(&m->hours, memory_order_relaxed));
+            for (size_t k = 0; k < COUNT_SLOTS; k++)
+                free(atomic_load_explicit(&m->counts[k], memory_order_relaxed));
             free(m);
         }
         free(chunk);

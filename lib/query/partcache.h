@@ -8,7 +8,8 @@
  * column slices (the rows of one merchant in one column: a row group holds
  * 4096 rows of many merchants, and decompressing it for a merchant's 30
  * rows is most of a small merchant's query), the counts by hour of the
- * rows of a merchant without hour segments, and decoded columns of whole
+ * rows of a merchant without hour segments, a group-by's counts by code of
+ * all of a merchant's rows under a filter, and decoded columns of whole
  * row groups (busy merchants' rows fill them). Entries are refcounted; files
  * no longer in the manifest are closed once unused; what was decoded is
  * dropped, least recently used file first, when it outgrows
@@ -143,6 +144,33 @@ typedef struct tsagg__hour_rows {
 } tsagg__hour_rows;
 int tsagg__pcent_hour_rows(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
                            const tsagg__hour_rows **out);
+
+/*
+ * A group-by's counts of all the merchant's rows in the entry's file that
+ * pass a filter: per dictionary code of the group column (code[i],
+ * ascending) how many (count[i] > 0). The file is immutable, so these never
+ * change: a top-N over a week of a busy merchant, whose day files lie whole
+ * in its one bucket, adds a few thousand counts per file instead of
+ * scanning hundreds of thousands of rows at every query. key[0..keylen)
+ * names the question in the file's terms (the group column, the filters'
+ * columns and code sets); build(ctx, &cc) makes the block on first use
+ * (tsagg__code_counts_new), which is cached when one of the merchant's
+ * few slots is free. *owned: as for tsagg__pcent_slice.
+ */
+typedef struct tsagg__code_counts {
+    size_t bytes; /* the block's, for the budget */
+    uint32_t keylen, n;
+    uint64_t *count; /* n */
+    uint32_t *code;  /* n, ascending */
+    uint32_t *key;   /* keylen */
+    _Alignas(8) unsigned char data[];
+} tsagg__code_counts;
+/* A block for n codes under key (copied), counts and codes to fill. */
+tsagg__code_counts *tsagg__code_counts_new(const uint32_t *key, uint32_t keylen, uint32_t n);
+typedef int (*tsagg__counts_build)(void *ctx, tsagg__code_counts **out);
+int tsagg__pcent_code_counts(tsagg_store *st, tsagg__pcent *e, tsagg__pcmerch *m,
+                             const uint32_t *key, uint32_t keylen, tsagg__counts_build build,
+                             void *ctx, const tsagg__code_counts **out, void **owned);
 
 /*
  * Column col of row group g of the entry's file, decoded (the group's rows

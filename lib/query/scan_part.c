@@ -32,7 +32,11 @@
  * one cell, mixed in one loop and inserted together; the rows of a filter
  * of one value on 1-byte codes (a country) by compare masks of 64 rows.
  * A group-by's codes find their groups by the handle-wide ids of their
- * strings (intern.h), not by the strings.
+ * strings (intern.h), not by the strings. A group-by of counts whose range
+ * puts all of a merchant's rows of a file in one bucket takes their counts
+ * by code under its filters from the partcache, which keeps them per
+ * question (the file never changes): a week's top pages is then a few
+ * thousand counts per day file, not a scan of its rows.
  */
 #include <errno.h>
 #include <math.h>
@@ -52,6 +56,11 @@
 /* A query column the file does not have (its schema predates the
  * dimension): every row of the file holds "" there. */
 #define NOCOL UINT32_MAX
+
+/* Filter codes past which a group-by's counts are not cached: a filter of
+ * many values is rarely asked twice, and would take the merchant's few
+ * slots (partcache.h). */
+#define KEY_MAX_CODES 8
 
 /* Per-partition view of the query: dictionary codes instead of strings, and
  * the file's own column numbers (its schema may differ from the store's
@@ -78,6 +87,13 @@ typedef struct pscan {
     int by_code;          /* the rows scanned outnumber the codes enough */
     int fm[TSAGG_QUERY_MAX_METRICS];            /* plan measure -> file measure or -1 */
     const int *fd;                              /* store dimension -> file dimension or -1 */
+    /* Per filter the codes that pass, as met (KEY_MAX_CODES + 1: more),
+     * which name a cached group-by's counts (scan_by_code_counts). */
+    uint32_t key_codes[TSAGG_QUERY_MAX_FILTERS][KEY_MAX_CODES];
+    uint32_t nkey_codes[TSAGG_QUERY_MAX_FILTERS];
+    int counting_codes; /* every row to the code counters (build_code_counts) */
+    const uint32_t *cc_key; /* the key of the counts being built */
+    uint32_t cc_keylen;
 } pscan;
 
 /* The file column of a query column, or NOCOL. */
@@ -142,6 +158,9 @@ static int pscan_init(pscan *s, qplan *p, tsagg__pcent *ent)
                 return rc;
             if (rc == 1 && code < n && !s->allowed[f][code]) {
                 s->allowed[f][code] = 1;
+                if (s->nkey_codes[f] < KEY_MAX_CODES)
+                    s->key_codes[f][s->nkey_codes[f]] = code;
+                s->nkey_codes[f] += s->nkey_codes[f] <= KEY_MAX_CODES;
                 s->only[f] = any++ ? NOCOL : code;
             }
         }
@@ -703,8 +722,8 @@ static int scan_chunk(pscan *s, colbufs *c, const chunk *k, uint32_t n)
 {
     qplan *p = s->p;
     int grouped = p->group_col != QCOL_NONE;
-    if (s->by_code && grouped && !k->ts && p->nbuckets == 1 && !p->need_measures &&
-        !p->need_users && !p->need_sessions) {
+    if (grouped && !k->ts && (s->counting_codes || (s->by_code && p->nbuckets == 1)) &&
+        !p->need_measures && !p->need_users && !p->need_sessions) {
         int rc = s->code_count ? 0 : code_counters(s);
         if (rc != 0)
             return rc;
@@ -1407,6 +1426,125 @@ static int scan_merchant_by_span(pscan *s)
     return rc;
 }
 
+/* ---- a group-by's counts of a merchant's whole file, cached ---------------- */
+
+/* Rows of a merchant in a file below which its group-by's counts are not
+ * cached: 16 instead saved under a microsecond of the smallest merchants'
+ * top pages, for a block per merchant, file and question. */
+#define CODE_COUNTS_MIN_ROWS 64
+
+/* The cache key of the question in the file's terms, into key (room for
+ * 2 + nfilters * (2 + KEY_MAX_CODES) words): the group column, then per
+ * filter its column and its codes, ascending. 0 and *len; 1 when a filter
+ * has too many codes to be cached. */
+static int code_counts_key(const pscan *s, uint32_t *key, uint32_t *len)
+{
+    const qplan *p = s->p;
+    uint32_t n = 0;
+    key[n++] = s->group_dict;
+    key[n++] = p->nfilters;
+    for (uint32_t f = 0; f < p->nfilters; f++) {
+        key[n++] = s->fcol[f];
+        if (s->fcol[f] == NOCOL)
+            continue; /* passes every row of the file */
+        uint32_t c = s->nkey_codes[f];
+        if (c > KEY_MAX_CODES)
+            return 1;
+        key[n++] = c;
+        uint32_t *codes = key + n;
+        memcpy(codes, s->key_codes[f], c * sizeof *codes);
+        for (uint32_t i = 1; i < c; i++) /* a few: insertion sort */
+            for (uint32_t j = i; j > 0 && codes[j - 1] > codes[j]; j--) {
+                uint32_t t = codes[j];
+                codes[j] = codes[j - 1];
+                codes[j - 1] = t;
+            }
+        n += c;
+    }
+    *len = n;
+    return 0;
+}
+
+/* Build the counts by code of every row of the merchant in the file that
+ * passes the filters (tsagg__counts_build): the row scan, every chunk into
+ * the code counters, which are then moved into the block and left 0. */
+static int build_code_counts(void *ctx, tsagg__code_counts **out)
+{
+    pscan *s = ctx;
+    const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
+    s->counting_codes = 1;
+    int rc;
+    if (me->nsegments) {
+        /* A busy merchant's rows, by the row groups that hold them. */
+        rc = scan_file_rows(s, me->row_start, me->rows, me->min_ts, me->max_ts + 1);
+    } else {
+        mrows r;
+        memset(&r, 0, sizeof r);
+        rc = scan_rows(s, &r, 0, me->rows, me->min_ts, me->max_ts + 1);
+        mrows_free(&r);
+    }
+    s->counting_codes = 0;
+    if (rc != 0)
+        return rc;
+    /* No counters: no chunk was scanned, no code counted. */
+    uint32_t words = s->code_count ? (s->ncodes + 63) / 64 : 0, n = 0;
+    for (uint32_t w = 0; w < words; w++) {
+        uint64_t bits = s->all_touched ? UINT64_MAX : s->touched[w];
+        for (; bits; bits &= bits - 1)
+            n += s->code_count[w * 64 + (uint32_t)__builtin_ctzll(bits)] != 0;
+    }
+    tsagg__code_counts *cc = tsagg__code_counts_new(s->cc_key, s->cc_keylen, n);
+    n = 0;
+    for (uint32_t w = 0; w < words; w++) {
+        uint64_t bits = s->all_touched ? UINT64_MAX : s->touched[w];
+        s->touched[w] = 0;
+        for (; bits; bits &= bits - 1) {
+            uint32_t code = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            if (cc && s->code_count[code]) {
+                cc->code[n] = code;
+                cc->count[n++] = s->code_count[code];
+            }
+            s->code_count[code] = 0;
+        }
+    }
+    s->all_touched = 0;
+    *out = cc;
+    return cc ? 0 : -ENOMEM;
+}
+
+/* A group-by's counts alone when every row of the merchant in the file
+ * lies in one bucket of the range: from the counts by code the partcache
+ * keeps for the question (built by the row scan on first use), added to
+ * the codes' groups. 1 when the question or the merchant does not allow
+ * it: the caller scans as usual. */
+static int scan_by_code_counts(pscan *s)
+{
+    qplan *p = s->p;
+    const tsagg__merchant_entry *me = tsagg__pcmerch_entry(s->merch);
+    size_t b;
+    if ((p->group_col != QCOL_EVENT && p->group_col < 0) || s->group_dict == NOCOL ||
+        p->need_measures || p->need_users || p->need_sessions || p->need_minmax || p->exact ||
+        me->rows < CODE_COUNTS_MIN_ROWS || !whole_range(p, me->min_ts, me->max_ts + 1, &b) ||
+        (me->nsegments && rollups_may_answer(p))) /* the hours' rollups answer */
+        return 1;
+    uint32_t key[2 + TSAGG_QUERY_MAX_FILTERS * (2 + KEY_MAX_CODES)];
+    if (code_counts_key(s, key, &s->cc_keylen) != 0)
+        return 1;
+    s->cc_key = key;
+    const tsagg__code_counts *cc;
+    void *owned;
+    int rc = tsagg__pcent_code_counts(p->st, s->ent, s->merch, key, s->cc_keylen,
+                                      build_code_counts, s, &cc, &owned);
+    s->cc_key = NULL;
+    for (uint32_t i = 0; rc == 0 && i < cc->n; i++) {
+        size_t g;
+        if ((rc = lookup_group(s, cc->code[i], &g)) == 0 && g != QGROUP_SKIP)
+            p->count[tsagg__qplan_cell(p, g, b)] += cc->count[i];
+    }
+    free(owned);
+    return rc;
+}
+
 /* A merchant with hour segments (a busy one): per hour in the range, its
  * rollup when usable, else its rows, read by row group (a busy merchant's
  * rows fill row groups, and an hour needs only the groups holding it). */
@@ -1474,7 +1612,12 @@ int tsagg__scan_partition(qplan *p, tsagg__pcent *ent)
         uint64_t rows = merch ? tsagg__pcmerch_entry(merch)->rows : info->rows;
         s.by_code = rows / BY_CODE_ROWS_PER_CODE >= s.ncodes;
     }
-    if (rc == 0 && !merch)
+    /* A group-by of a merchant's file whose rows lie in one bucket: its
+     * cached counts by code (1: not this question; the scans below). */
+    int cached = rc == 0 && merch && p->group_col != QCOL_NONE ? scan_by_code_counts(&s) : 1;
+    if (cached != 1)
+        rc = cached;
+    else if (rc == 0 && !merch)
         rc = scan_groups(&s);
     else if (rc == 0 && tsagg__pcmerch_entry(merch)->nsegments)
         rc = scan_segments(&s);
