@@ -927,17 +927,25 @@ static int within(atomic_int *flag, int64_t us)
     return atomic_load(flag);
 }
 
+/* A gated store with merchant 1's rows [0, 1000) in files and
+ * [1000, head_to) in the head. */
+static tsagg_store *open_files_and_head(struct gate *g, uint64_t head_to)
+{
+    tsagg_store *st = open_gated(g);
+    append_range(st, 1, 0, 1000);
+    cr_assert_eq(tsagg_flush(st), 0);
+    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
+    append_range(st, 1, 1000, head_to);
+    cr_assert_eq(tsagg_flush(st), 0);
+    return st;
+}
+
 /* An append goes in while a query reads the files (of any merchant): the
  * query holds the head only while it reads the head's rows. */
 Test(head, appends_go_on_while_a_query_reads_the_files, .timeout = 60)
 {
     struct gate g;
-    tsagg_store *st = open_gated(&g);
-    append_range(st, 1, 0, 1000);
-    cr_assert_eq(tsagg_flush(st), 0);
-    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
-    append_range(st, 1, 1000, 1100); /* in the head */
-    cr_assert_eq(tsagg_flush(st), 0);
+    tsagg_store *st = open_files_and_head(&g, 1100);
 
     struct held_query q = {.st = st, .g = &g, .merchant = 1};
     pthread_t qt, at;
@@ -975,12 +983,7 @@ static void *compact_thread(void *arg)
 Test(head, a_prune_keeps_the_rows_a_running_query_counts, .timeout = 60)
 {
     struct gate g;
-    tsagg_store *st = open_gated(&g);
-    append_range(st, 1, 0, 1000);
-    cr_assert_eq(tsagg_flush(st), 0);
-    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
-    append_range(st, 1, 1000, 1500);
-    cr_assert_eq(tsagg_flush(st), 0);
+    tsagg_store *st = open_files_and_head(&g, 1500);
 
     struct held_query q = {.st = st, .g = &g, .merchant = 1};
     pthread_t qt, ct;
@@ -1020,12 +1023,7 @@ static void *count_thread(void *arg)
 Test(head, new_rules_wait_for_a_running_query, .timeout = 60)
 {
     struct gate g;
-    tsagg_store *st = open_gated(&g);
-    append_range(st, 1, 0, 1000);
-    cr_assert_eq(tsagg_flush(st), 0);
-    cr_assert_eq(tsagg_compact(st, NULL, NULL), 0);
-    append_range(st, 1, 1000, 1500);
-    cr_assert_eq(tsagg_flush(st), 0);
+    tsagg_store *st = open_files_and_head(&g, 1500);
 
     struct held_query q = {.st = st, .g = &g, .merchant = 1};
     pthread_t qt, ct;
