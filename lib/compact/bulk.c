@@ -302,31 +302,6 @@ static int reserve(void **p, size_t *cap, size_t n, size_t sz)
     return 0;
 }
 
-/* memcpy for the short strings of events (names, countries, paths): the
- * copy of a batch makes one per string, and the library call's overhead
- * cost more than the bytes it moved. */
-static inline void copy_short(char *to, const char *from, size_t len)
-{
-    uint64_t x, y;
-    uint32_t x4, y4;
-    if (len >= 8 && len <= 16) {
-        memcpy(&x, from, 8);
-        memcpy(&y, from + len - 8, 8);
-        memcpy(to, &x, 8);
-        memcpy(to + len - 8, &y, 8);
-    } else if (len >= 4 && len < 8) {
-        memcpy(&x4, from, 4);
-        memcpy(&y4, from + len - 4, 4);
-        memcpy(to, &x4, 4);
-        memcpy(to + len - 4, &y4, 4);
-    } else if (len < 4) {
-        for (size_t i = 0; i < len; i++)
-            to[i] = from[i];
-    } else {
-        memcpy(to, from, len);
-    }
-}
-
 /* Copy evs[0, n) into t, pointers and all. An attribute's key is copied
  * once a batch when the events give the same pointer at the same position
  * (a loader's field names): most of the small copies otherwise. */
@@ -354,7 +329,7 @@ static int copy_batch(bulk_batch *t, const tsagg_event *evs, size_t n)
     for (size_t i = 0; i < n; i++) {
         tsagg_event *e = &t->evs[i];
         *e = evs[i];
-        copy_short(w, e->event, e->event_len);
+        memcpy(w, e->event, e->event_len);
         e->event = w;
         w += e->event_len;
         e->attrs = a;
@@ -364,7 +339,7 @@ static int copy_batch(bulk_batch *t, const tsagg_event *evs, size_t n)
             if (a->key && keys[k].from == a->key && keys[k].len == a->key_len) {
                 a->key = keys[k].to;
             } else {
-                copy_short(w, a->key, a->key_len);
+                memcpy(w, a->key, a->key_len);
                 keys[k].from = a->key;
                 keys[k].to = w;
                 keys[k].len = a->key_len;
@@ -372,7 +347,8 @@ static int copy_batch(bulk_batch *t, const tsagg_event *evs, size_t n)
                 w += a->key_len;
             }
             if (a->type == TSAGG_STR) {
-                copy_short(w, a->v.s.ptr, a->v.s.len);
+                if (a->v.s.len)
+                    memcpy(w, a->v.s.ptr, a->v.s.len);
                 a->v.s.ptr = w;
                 w += a->v.s.len;
             }
