@@ -2939,29 +2939,6 @@ Test(partfile, index_pages_and_segments_are_checked)
     tu_rmtree(dir);
 }
 
-/* The inline equality of dictionary strings agrees with memcmp at every
- * length around its word sizes, whatever byte differs and however the two
- * strings are aligned. */
-Test(partfile, bytes_equal_matches_memcmp)
-{
-    char a[64], b[64];
-    for (size_t len = 0; len <= 40; len++) {
-        for (size_t off = 0; off < 8; off++) {
-            for (size_t i = 0; i < len; i++)
-                a[i] = b[off + i] = (char)('a' + (i * 7 + len) % 26);
-            cr_assert(tsagg__bytes_equal(a, b + off, len), "len %zu off %zu", len, off);
-            for (size_t at = 0; at < len; at++) {
-                b[off + at] ^= 0x20;
-                cr_assert_not(tsagg__bytes_equal(a, b + off, len), "len %zu differs at %zu",
-                              len, at);
-                cr_assert_eq(tsagg__bytes_equal(a, b + off, len),
-                             memcmp(a, b + off, len) == 0);
-                b[off + at] ^= 0x20;
-            }
-        }
-    }
-}
-
 /* Rows handed with the writer's codes (tsagg__part_writer_add_coded, as the
  * merge of span buffers does) give the file the strings give, byte for
  * byte; a code the dictionary does not hold is refused. */
