@@ -79,7 +79,7 @@ static uint32_t probe(const tsagg__spanbuf *h, const char *s, size_t len, uint32
         if ((uint32_t)(e >> 32) != hash)
             continue;
         tsagg__str have = tsagg__spanbuf_str(h, (uint32_t)e - 1);
-        if (have.len == len && tsagg__bytes_equal(have.ptr, s, len)) {
+        if (have.len == len && (len == 0 || !memcmp(have.ptr, s, len))) {
             *found = 1;
             return i;
         }

@@ -33,7 +33,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "dctxpool.h"
 #include "tsagg_io.h"
@@ -47,37 +46,6 @@ typedef struct tsagg__str {
     const char *ptr;
     uint32_t len;
 } tsagg__str;
-
-/* a[0, len) == b[0, len). Dictionary strings are short (event names, page
- * paths, country codes): overlapping word loads compare them without a
- * call into the C library's memcmp, which the interning of every row's
- * strings otherwise spends a few percent of a load in. */
-static inline int tsagg__bytes_equal(const char *a, const char *b, size_t len)
-{
-    uint64_t x, y, u, v;
-    uint32_t x4, y4, u4, v4;
-    if (len >= 8 && len <= 16) {
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        memcpy(&u, a + len - 8, 8);
-        memcpy(&v, b + len - 8, 8);
-        return ((x ^ y) | (u ^ v)) == 0;
-    }
-    if (len >= 4 && len < 8) {
-        memcpy(&x4, a, 4);
-        memcpy(&y4, b, 4);
-        memcpy(&u4, a + len - 4, 4);
-        memcpy(&v4, b + len - 4, 4);
-        return ((x4 ^ y4) | (u4 ^ v4)) == 0;
-    }
-    if (len < 4) {
-        for (size_t i = 0; i < len; i++)
-            if (a[i] != b[i])
-                return 0;
-        return 1;
-    }
-    return memcmp(a, b, len) == 0;
-}
 
 /* A row for the writer. Strings are borrowed for the call. An absent
  * dimension is the empty string; an absent measure is NaN (ignored by

@@ -73,7 +73,7 @@ static int intern_bytes(pf_wdict *d, const char *s, uint32_t len, uint32_t *code
             continue;
         uint32_t c = (uint32_t)e - 1;
         q = pf_dict_str(d, c, &l);
-        if (l == len && tsagg__bytes_equal((const char *)q, s, len)) {
+        if (l == len && (len == 0 || memcmp(q, s, len) == 0)) {
             *code = c;
             return 0;
         }
