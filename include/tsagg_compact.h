@@ -266,6 +266,16 @@ TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
  * nothing and keeps the log. Finish or cancel a load before closing its
  * store. Call all four functions of a load from one thread (the one that
  * began it holds the compaction lock).
+ *
+ * tsagg_bulk_append_lent: tsagg_bulk_append without the copy for the
+ * helper: the caller lends the events, their attributes and every byte they
+ * point to, unchanged, until done(ctx) is called. done is called exactly
+ * once whatever the call returns: before it returns (no helper thread, an
+ * error, events taken from the log), or later from the helper thread once
+ * it has taken the batch (at the latest in tsagg_bulk_finish or
+ * tsagg_bulk_cancel). A batch the helper does not read (after an error, or
+ * once events come from the log) may see its done before an earlier
+ * batch's.
  */
 typedef struct tsagg_bulk tsagg_bulk;
 
@@ -273,6 +283,8 @@ TSAGG_API int tsagg_bulk_begin(tsagg_store *store, const tsagg_compact_options *
                                tsagg_bulk **out);
 TSAGG_API int tsagg_bulk_append(tsagg_bulk *bulk, const tsagg_event *events, size_t n,
                                 uint64_t *first_seq);
+TSAGG_API int tsagg_bulk_append_lent(tsagg_bulk *bulk, const tsagg_event *events, size_t n,
+                                     void (*done)(void *ctx), void *ctx, uint64_t *first_seq);
 TSAGG_API int tsagg_bulk_finish(tsagg_bulk *bulk, tsagg_compact_stats *stats);
 TSAGG_API int tsagg_bulk_cancel(tsagg_bulk *bulk);
 

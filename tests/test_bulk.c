@@ -426,3 +426,143 @@ Test(bulk, killed_in_the_middle)
         cr_assert_eq(tsagg_store_close(st), 0);
     }
 }
+
+/* Batches lent to a load (tsagg_bulk_append_lent): deep copies of the
+ * generator's events, each overwritten as soon as the load gives it back,
+ * so that a read after done would change the files. */
+#define LENT_BATCHES 6
+#define LENT_EVENTS 1024
+
+typedef struct lent_batch {
+    tsagg_event evs[LENT_EVENTS];
+    tsagg_attr attrs[LENT_EVENTS * TSAGG_ATTRS_MAX];
+    char bytes[LENT_EVENTS * 512];
+    size_t nbytes;
+    int out; /* lent, done not yet called */
+} lent_batch;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t back;
+    lent_batch batches[LENT_BATCHES];
+    uint64_t lent, returned, twice;
+} lend = {.mu = PTHREAD_MUTEX_INITIALIZER, .back = PTHREAD_COND_INITIALIZER};
+
+static void lent_done(void *ctx)
+{
+    lent_batch *t = ctx;
+    memset(t->bytes, 'X', t->nbytes);
+    for (size_t i = 0; i < LENT_EVENTS; i++)
+        t->evs[i].ts = -1;
+    pthread_mutex_lock(&lend.mu);
+    lend.twice += !t->out;
+    t->out = 0;
+    lend.returned++;
+    pthread_cond_broadcast(&lend.back);
+    pthread_mutex_unlock(&lend.mu);
+}
+
+static const char *lent_copy(lent_batch *t, const char *s, size_t len)
+{
+    cr_assert_leq(t->nbytes + len, sizeof t->bytes);
+    char *w = t->bytes + t->nbytes;
+    memcpy(w, s, len);
+    t->nbytes += len;
+    return w;
+}
+
+static void lent_fill(lent_batch *t, const tsagg_event *evs, size_t n)
+{
+    t->nbytes = 0;
+    tsagg_attr *a = t->attrs;
+    for (size_t i = 0; i < n; i++) {
+        t->evs[i] = evs[i];
+        t->evs[i].event = lent_copy(t, evs[i].event, evs[i].event_len);
+        t->evs[i].attrs = a;
+        for (uint32_t k = 0; k < evs[i].nattrs; k++, a++) {
+            *a = evs[i].attrs[k];
+            a->key = lent_copy(t, a->key, a->key_len);
+            if (a->type == TSAGG_STR)
+                a->v.s.ptr = lent_copy(t, a->v.s.ptr, a->v.s.len);
+        }
+    }
+}
+
+static void lent_load(tsagg_store *st, uint32_t threads)
+{
+    tsagg_compact_options o;
+    tsagg_compact_options_init(&o);
+    o.threads = threads;
+    tsagg_bulk *b = NULL;
+    cr_assert_eq(tsagg_bulk_begin(st, &o, &b), 0);
+    gagen *g = make_gen(7, 120000);
+    static tsagg_event evs[LENT_EVENTS];
+    size_t k, next = 0;
+    while ((k = gagen_next(g, evs, LENT_EVENTS)) > 0) {
+        lent_batch *t = &lend.batches[next];
+        next = (next + 1) % LENT_BATCHES;
+        pthread_mutex_lock(&lend.mu);
+        while (t->out)
+            pthread_cond_wait(&lend.back, &lend.mu);
+        t->out = 1;
+        lend.lent++;
+        pthread_mutex_unlock(&lend.mu);
+        lent_fill(t, evs, k);
+        int rc = tsagg_bulk_append_lent(b, t->evs, k, lent_done, t, NULL);
+        cr_assert_eq(rc, 0, "lent append: %s", tsagg_strerror(rc));
+    }
+    gagen_free(g);
+    tsagg_compact_stats s = {.struct_size = sizeof s};
+    cr_assert_eq(tsagg_bulk_finish(b, &s), 0);
+    cr_assert_eq(s.events_read, 120000);
+    pthread_mutex_lock(&lend.mu);
+    cr_assert_eq(lend.returned, lend.lent, "every lent batch given back once finish returns");
+    cr_assert_eq(lend.twice, 0, "a batch given back twice");
+    pthread_mutex_unlock(&lend.mu);
+}
+
+static void lent_same_as_compaction(uint32_t threads, const char *what)
+{
+    char ref[700];
+    snprintf(ref, sizeof ref, "%s/ref", tu_dir);
+    tsagg_store *r = reference(ref, 7, 120000);
+    tsagg_store *st = open_store(tu_store, TSAGG_IO_PWRITE);
+    lent_load(st, threads);
+    assert_same_files(st, r, what);
+    cc_check_store(st, 1, 1, what);
+    cr_assert_eq(tsagg_store_close(st), 0);
+    cr_assert_eq(tsagg_store_close(r), 0);
+}
+
+Test(bulk, lent_batches_same_files_helper)
+{
+    lent_same_as_compaction(2, "lent, helper thread");
+}
+
+Test(bulk, lent_batches_same_files_one_thread)
+{
+    lent_same_as_compaction(1, "lent, one thread");
+}
+
+/* A failed load gives every lent batch back, the failing one too. */
+Test(bulk, lent_batch_given_back_on_failure)
+{
+    tsagg_store *st = open_store(tu_store, TSAGG_IO_PWRITE);
+    tsagg_bulk *b = NULL;
+    cr_assert_eq(tsagg_bulk_begin(st, NULL, &b), 0);
+    lent_batch *t = &lend.batches[0];
+    tsagg_event bad = {.ts = 1, .event = "", .event_len = 0};
+    t->out = 1;
+    lend.lent++;
+    t->evs[0] = bad;
+    cr_assert_neq(tsagg_bulk_append_lent(b, t->evs, 1, lent_done, t, NULL), 0);
+    cr_assert_eq(lend.returned, 1);
+    t->out = 1;
+    lend.lent++;
+    cr_assert_neq(tsagg_bulk_append_lent(b, t->evs, 1, lent_done, t, NULL), 0,
+                  "sticky failure");
+    cr_assert_eq(lend.returned, 2);
+    cr_assert_eq(lend.twice, 0);
+    cr_assert_eq(tsagg_bulk_cancel(b), 0);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}

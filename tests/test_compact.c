@@ -1559,3 +1559,30 @@ Test(compact, retry_check_skips_files_of_earlier_times)
     cr_assert_eq(s.duplicates, 0);
     cr_assert_eq(tsagg_store_close(st), 0);
 }
+
+/* The empty string keeps one code while the strings last, and gets the
+ * code of its place among them again after a clear. */
+Test(spanbuf, empty_string_code_survives_growth_and_clear)
+{
+    tsagg__spanbuf h;
+    cr_assert_eq(tsagg__spanbuf_init(&h, 0, 0, 0), 0);
+    for (int round = 0; round < 2; round++) {
+        uint32_t a, e, e2, code;
+        cr_assert_eq(tsagg__spanbuf_intern(&h, "a", 1, &a), 0);
+        if (round == 1) /* after the clear, "" comes later than before */
+            cr_assert_eq(tsagg__spanbuf_intern(&h, "b", 1, &code), 0);
+        cr_assert_eq(tsagg__spanbuf_intern(&h, "", 0, &e), 0);
+        char s[16];
+        for (int i = 0; i < 1000; i++) { /* the table grows under it */
+            snprintf(s, sizeof s, "v%d", i);
+            cr_assert_eq(tsagg__spanbuf_intern(&h, s, strlen(s), &code), 0);
+        }
+        cr_assert_eq(tsagg__spanbuf_intern(&h, "", 0, &e2), 0);
+        cr_assert_eq(e, e2);
+        cr_assert_eq(tsagg__spanbuf_str(&h, e2).len, 0);
+        cr_assert(tsagg__spanbuf_find(&h, "", 0, &code) && code == e);
+        cr_assert_eq(e, (uint32_t)(round + 1), "round %d: \"\" is code %u", round, e);
+        tsagg__spanbuf_clear(&h);
+    }
+    tsagg__spanbuf_free(&h);
+}

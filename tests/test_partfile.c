@@ -2938,3 +2938,63 @@ Test(partfile, index_pages_and_segments_are_checked)
     tsagg_schema_free(schema);
     tu_rmtree(dir);
 }
+
+/* Rows handed with the writer's codes (tsagg__part_writer_add_coded, as the
+ * merge of span buffers does) give the file the strings give, byte for
+ * byte; a code the dictionary does not hold is refused. */
+Test(partfile, coded_rows_write_the_same_file)
+{
+    tsagg_schema *schema = default_schema();
+    ds d = gen_hour(20000, 50, schema);
+    char dir[512], path[600], path2[600];
+    tmp_path(dir, sizeof dir, path, sizeof path, "plain.tpart");
+    snprintf(path2, sizeof path2, "%s/coded.tpart", dir);
+    write_ds(tsagg_io_default(), path, &d, 1000, NULL);
+
+    tsagg__part_writer *w;
+    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path2, d.start, d.hours, d.schema,
+                                         77, &w),
+                 0);
+    size_t per = 1 + (size_t)d.ndims;
+    uint32_t *codes = malloc(1000 * per * sizeof *codes);
+    for (size_t i = 0; i < d.n; i += 1000) {
+        size_t k = d.n - i < 1000 ? d.n - i : 1000;
+        for (size_t j = 0; j < k; j++) {
+            const tsagg__row *r = &d.rows[i + j];
+            uint32_t *c = codes + j * per;
+            cr_assert_eq(tsagg__part_writer_intern(w, 0, r->event.ptr, r->event.len, &c[0]), 0);
+            for (uint32_t x = 0; x < d.ndims; x++)
+                cr_assert_eq(tsagg__part_writer_intern(w, 1 + x, r->dims[x].ptr, r->dims[x].len,
+                                                       &c[1 + x]),
+                             0);
+        }
+        cr_assert_eq(tsagg__part_writer_add_coded(w, d.rows + i, codes, k), 0);
+    }
+    tsagg__part_info info;
+    cr_assert_eq(tsagg__part_writer_finish(w, &info), 0);
+    size_t alen, blen;
+    uint8_t *a = slurp(path, &alen), *b = slurp(path2, &blen);
+    cr_assert(alen == blen && memcmp(a, b, alen) == 0, "codes changed the file");
+    free(a);
+    free(b);
+
+    /* A code past the dictionary's end. */
+    snprintf(path2, sizeof path2, "%s/bad.tpart", dir);
+    cr_assert_eq(tsagg__part_writer_open(tsagg_io_default(), path2, d.start, d.hours, d.schema,
+                                         78, &w),
+                 0);
+    memset(codes, 0, per * sizeof *codes);
+    cr_assert_eq(tsagg__part_writer_intern(w, 0, "pageview", 8, &codes[0]), 0);
+    for (uint32_t x = 0; x < d.ndims; x++)
+        cr_assert_eq(tsagg__part_writer_intern(w, 1 + x, "", 0, &codes[1 + x]), 0);
+    codes[0] = 1;
+    cr_assert_eq(tsagg__part_writer_add_coded(w, d.rows, codes, 1), TSAGG_EARG);
+    char msg[256];
+    tsagg__part_writer_errmsg(w, msg, sizeof msg);
+    cr_assert(strstr(msg, "unknown"), "%s", msg);
+    tsagg__part_writer_abort(w);
+    free(codes);
+    ds_free(&d);
+    tsagg_schema_free(schema);
+    tu_rmtree(dir);
+}

@@ -17,7 +17,8 @@
  *
  * Overlap: with two threads or more, a helper thread does all of that: each
  * appended batch is copied (events, attributes and bytes, a few percent of
- * the work) and queued, and the helper takes the batches in order while
+ * the work; none when the caller lends it: tsagg_bulk_append_lent) and
+ * queued, and the helper takes the batches in order while
  * the caller parses and appends the next. Once the newest event lies
  * EARLY_WINDOW past a month's end, the month's file is written: by a month
  * writer thread while the helper takes the next batches (writing a month
@@ -52,12 +53,16 @@
  * count from 1 at the same time. */
 #define HELPER_RUN_BASE (UINT64_C(1) << 48)
 
-/* A batch copied for the helper: the events, their attributes and the
- * bytes they point to, in blocks kept for reuse. */
+/* A batch for the helper: copied (the events, their attributes and the
+ * bytes they point to, in blocks kept for reuse), or lent by the caller
+ * until done(done_ctx). */
 typedef struct bulk_batch {
     struct bulk_batch *next;
     size_t n;
     uint64_t first_seq;
+    const tsagg_event *lent; /* NULL: the copy in evs */
+    void (*done)(void *ctx);
+    void *done_ctx;
     tsagg_event *evs;
     tsagg_attr *attrs;
     char *bytes;
@@ -266,7 +271,11 @@ static void *helper_main(void *arg)
             b->tail = NULL;
         int skip = b->helper_rc != 0 || b->discard;
         pthread_mutex_unlock(&b->mu);
-        int rc = skip ? 0 : take_batch(b, t->evs, t->n, t->first_seq);
+        int rc = skip ? 0 : take_batch(b, t->lent ? t->lent : t->evs, t->n, t->first_seq);
+        if (t->done)
+            t->done(t->done_ctx); /* the caller's memory is no longer read */
+        t->lent = NULL;
+        t->done = NULL;
         pthread_mutex_lock(&b->mu);
         if (rc != 0 && b->helper_rc == 0)
             b->helper_rc = rc;
@@ -349,8 +358,10 @@ static int copy_batch(bulk_batch *t, const tsagg_event *evs, size_t n)
     return 0;
 }
 
-/* Hand a copy of the batch to the helper, once fewer than QUEUE_MAX wait. */
-static int queue_batch(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t first)
+/* Hand the batch to the helper, once fewer than QUEUE_MAX wait: lent
+ * with done, else a copy. */
+static int queue_batch(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t first,
+                       void (*done)(void *), void *done_ctx)
 {
     pthread_mutex_lock(&b->mu);
     while (b->queued >= QUEUE_MAX && !b->helper_rc)
@@ -364,7 +375,14 @@ static int queue_batch(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t
         return rc;
     if (!t && !(t = calloc(1, sizeof *t)))
         return -ENOMEM;
-    rc = copy_batch(t, evs, n);
+    if (done) {
+        t->lent = evs;
+        t->n = n;
+        t->done = done;
+        t->done_ctx = done_ctx;
+    } else {
+        rc = copy_batch(t, evs, n);
+    }
     t->first_seq = first;
     t->next = NULL;
     pthread_mutex_lock(&b->mu);
@@ -494,10 +512,11 @@ int tsagg_bulk_begin(tsagg_store *st, const tsagg_compact_options *opts, tsagg_b
     return 0;
 }
 
-int tsagg_bulk_append(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t *first_seq)
+/* tsagg_bulk_append, and with done tsagg_bulk_append_lent: returns 1 when
+ * the helper got the batch lent (it calls done), else rc <= 0. */
+static int append_batch(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t *first_seq,
+                        void (*done)(void *), void *done_ctx)
 {
-    if (!b)
-        return TSAGG_EARG;
     if (b->failed)
         return tsagg__fail(b->st, b->failed, "tsagg_bulk_append after a failure: cancel");
     uint64_t first;
@@ -511,8 +530,30 @@ int tsagg_bulk_append(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t 
     if (b->from_log)
         return 0;
     b->next_seq = first + n;
-    rc = b->started ? queue_batch(b, evs, n, first) : take_batch(b, evs, n, first);
+    if (!b->started)
+        rc = take_batch(b, evs, n, first);
+    else if ((rc = queue_batch(b, evs, n, first, done, done_ctx)) == 0 && done)
+        return 1;
     return rc ? (b->failed = rc) : 0;
+}
+
+int tsagg_bulk_append(tsagg_bulk *b, const tsagg_event *evs, size_t n, uint64_t *first_seq)
+{
+    if (!b)
+        return TSAGG_EARG;
+    return append_batch(b, evs, n, first_seq, NULL, NULL);
+}
+
+int tsagg_bulk_append_lent(tsagg_bulk *b, const tsagg_event *evs, size_t n,
+                           void (*done)(void *ctx), void *ctx, uint64_t *first_seq)
+{
+    if (!done)
+        return b ? tsagg__fail(b->st, TSAGG_EARG, "tsagg_bulk_append_lent: no done") : TSAGG_EARG;
+    int rc = b ? append_batch(b, evs, n, first_seq, done, ctx) : TSAGG_EARG;
+    if (rc == 1)
+        return 0; /* the helper calls done once it has taken the batch */
+    done(ctx);
+    return rc;
 }
 
 /* The rest of finish, holding the compaction lock: the buffers left into

@@ -21,6 +21,9 @@ struct tsagg__merge_src {
     /* Memory source. */
     const tsagg__spanbuf *h;
     size_t pos;
+    uint32_t cur;   /* the current row's index in h */
+    int coded;      /* the row's strings are left out: merge_into maps codes */
+    uint32_t *fmap; /* (1 + ndims) x h->nstrs: the writer's code + 1, or 0 */
 
     /* Partition source: one decoded row group at a time. */
     tsagg__part *p;
@@ -74,17 +77,42 @@ static int mem_next(tsagg__merge_src *s)
     }
     uint32_t i = h->order[s->pos++];
     const tsagg__spanrow *r = &h->rows[i];
+    s->cur = i;
     s->row.ts = r->ts;
     s->row.merchant = r->merchant;
     s->row.user = r->user;
     s->row.session = r->session;
     s->row.id = r->id;
     s->row.flags = r->flags;
+    for (uint32_t m = 0; m < s->nmeas; m++)
+        s->meas[m] = h->meas[(size_t)i * h->nmeasures + m];
+    if (s->coded)
+        return 0;
     s->row.event = tsagg__spanbuf_str(h, r->event);
     for (uint32_t d = 0; d < s->ndims; d++)
         s->dims[d] = tsagg__spanbuf_str(h, h->dims[(size_t)i * h->ndims + d]);
-    for (uint32_t m = 0; m < s->nmeas; m++)
-        s->meas[m] = h->meas[(size_t)i * h->nmeasures + m];
+    return 0;
+}
+
+/* The writer's codes of the current row of a memory source into out
+ * (event, then dimensions): a span buffer code met before maps straight
+ * to the file's, a new one is interned in the writer now, in the order
+ * tsagg__part_writer_add would meet it. */
+static int mem_codes(tsagg__merge_src *s, tsagg__part_writer *w, uint32_t *out)
+{
+    const tsagg__spanbuf *h = s->h;
+    for (uint32_t c = 0; c <= s->ndims; c++) {
+        uint32_t sc = c == 0 ? h->rows[s->cur].event : h->dims[(size_t)s->cur * h->ndims + c - 1];
+        uint32_t *m = &s->fmap[(size_t)c * h->nstrs + sc];
+        if (!*m) {
+            tsagg__str str = tsagg__spanbuf_str(h, sc);
+            int rc = tsagg__part_writer_intern(w, c, str.ptr, str.len, &out[c]);
+            if (rc != 0)
+                return rc;
+            *m = out[c] + 1;
+        }
+        out[c] = *m - 1;
+    }
     return 0;
 }
 
@@ -230,6 +258,7 @@ void tsagg__merge_src_free(tsagg__merge_src *s)
 {
     if (!s)
         return;
+    free(s->fmap);
     if (s->p) {
         for (uint32_t d = 0; d < s->ndims; d++)
             free(s->dcodes ? s->dcodes[d] : NULL);
@@ -292,6 +321,21 @@ int tsagg__merge_into(tsagg__merge_src **srcs, size_t n, const tsagg_schema *sch
     tsagg__str *dims = malloc((size_t)BATCH * (nd + 1) * sizeof *dims);
     double *meas = malloc((size_t)BATCH * (nm + 1) * sizeof *meas);
     int rc = batch && dims && meas ? 0 : -ENOMEM;
+    /* When every source is a span buffer, its strings go to the writer as
+     * codes (mem_codes): each distinct string is looked up once per file,
+     * not once per row. */
+    int coded = rc == 0;
+    for (size_t i = 0; i < n; i++)
+        if (!srcs[i]->h || srcs[i]->h->ndims != nd)
+            coded = 0;
+    uint32_t *codes = coded ? malloc((size_t)BATCH * (nd + 1) * sizeof *codes) : NULL;
+    for (size_t i = 0; coded && i < n; i++) {
+        size_t nstrs = srcs[i]->h->nstrs ? srcs[i]->h->nstrs : 1;
+        srcs[i]->fmap = calloc((size_t)(nd + 1) * nstrs, sizeof *srcs[i]->fmap);
+        if (!codes || !srcs[i]->fmap)
+            rc = -ENOMEM;
+        srcs[i]->coded = 1;
+    }
     size_t k = 0;
     int have_prev = 0;
     tsagg__row prev = {0};
@@ -310,15 +354,19 @@ int tsagg__merge_into(tsagg__merge_src **srcs, size_t n, const tsagg_schema *sch
              * because sources keep their dictionaries and arenas. */
             tsagg__row *o = &batch[k];
             *o = *r;
-            memcpy(dims + k * nd, r->dims, nd * sizeof *dims);
+            if (coded)
+                rc = mem_codes(best, w, codes + k * (nd + 1));
+            else
+                memcpy(dims + k * nd, r->dims, nd * sizeof *dims);
             memcpy(meas + k * nm, r->measures, nm * sizeof *meas);
             o->dims = dims + k * nd;
             o->measures = meas + k * nm;
             prev = *o;
             have_prev = 1;
             stats->rows++;
-            if (++k == BATCH) {
-                rc = tsagg__part_writer_add(w, batch, k);
+            if (rc == 0 && ++k == BATCH) {
+                rc = coded ? tsagg__part_writer_add_coded(w, batch, codes, k)
+                           : tsagg__part_writer_add(w, batch, k);
                 k = 0;
                 /* prev's arrays point into the batch: keep only its key. */
                 prev.dims = NULL;
@@ -332,7 +380,9 @@ int tsagg__merge_into(tsagg__merge_src **srcs, size_t n, const tsagg_schema *sch
         }
     }
     if (rc == 0 && k)
-        rc = tsagg__part_writer_add(w, batch, k);
+        rc = coded ? tsagg__part_writer_add_coded(w, batch, codes, k)
+                   : tsagg__part_writer_add(w, batch, k);
+    free(codes);
     free(batch);
     free(dims);
     free(meas);

@@ -39,6 +39,7 @@ void tsagg__spanbuf_clear(tsagg__spanbuf *h)
     h->sorted = 0;
     h->arena_len = 0;
     h->nstrs = 0;
+    h->empty = 0;
     if (h->table)
         memset(h->table, 0, h->table_cap * sizeof *h->table);
 }
@@ -91,6 +92,10 @@ int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t
 {
     if (len > 0xfffff)
         len = 0xfffff; /* partition strings are cut at 1 MiB - 1 */
+    if (len == 0 && h->empty) {
+        *code = h->empty - 1;
+        return 0;
+    }
     if (!h->table) {
         int rc = grow_table(h);
         if (rc != 0)
@@ -101,6 +106,8 @@ int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t
     uint32_t i = probe(h, s, len, hash, &found);
     if (found) {
         *code = (uint32_t)h->table[i] - 1;
+        if (len == 0)
+            h->empty = *code + 1;
         return 0;
     }
     if (h->nstrs == h->strs_cap) {
@@ -127,6 +134,8 @@ int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t
     h->arena_len += len;
     h->table[i] = (uint64_t)hash << 32 | (h->nstrs + 1);
     *code = h->nstrs++;
+    if (len == 0)
+        h->empty = *code + 1;
     /* Keep the table at most half full. */
     if (h->nstrs * 2 > h->table_cap)
         return grow_table(h);

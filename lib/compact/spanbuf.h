@@ -35,6 +35,8 @@ typedef struct tsagg__spanbuf {
      * hash spares comparing strings that only share a slot) */
     uint64_t *table;
     uint32_t table_cap;
+    uint32_t empty;  /* code of "" + 1 once interned, else 0: every row
+                        without some dimension asks for it */
     uint32_t *order; /* after sort: row indexes in (merchant, ts, id) order */
     int sorted;      /* order is that of the rows: a row added or the rows
                         cleared unset it; code that moves rows itself must

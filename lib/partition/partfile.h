@@ -110,6 +110,21 @@ void tsagg__part_writer_no_sync(tsagg__part_writer *w);
 int tsagg__part_writer_add(tsagg__part_writer *w, const tsagg__row *rows, size_t n);
 
 /*
+ * Rows whose strings the caller already turned into the writer's codes:
+ * codes[i * (1 + ndims)] is row i's event code, then one per dimension,
+ * each from tsagg__part_writer_intern (dict 0 the event names, 1 + d
+ * dimension d), asked in the order the rows' strings come (event, then
+ * dimensions, row after row), so that the dictionaries are those
+ * tsagg__part_writer_add would build. The rows' event and dims are not
+ * read. Spares looking every string up again when the caller has its own
+ * codes for them (a span buffer's).
+ */
+int tsagg__part_writer_add_coded(tsagg__part_writer *w, const tsagg__row *rows,
+                                 const uint32_t *codes, size_t n);
+int tsagg__part_writer_intern(tsagg__part_writer *w, uint32_t dict, const char *s, uint32_t len,
+                              uint32_t *code);
+
+/*
  * Write the last row group, the rollups, the footer and the trailer, fsync
  * the file and rename it to its final path. The caller fsyncs the directory
  * (once for many files). Frees the writer whatever the result; on failure

@@ -349,7 +349,8 @@ int tsagg__pfw_flush_group(tsagg__part_writer *w)
 
 /* ---- adding rows ------------------------------------------------------------------ */
 
-static int check_rows(tsagg__part_writer *w, const tsagg__row *rows, size_t n)
+static int check_rows(tsagg__part_writer *w, const tsagg__row *rows, const uint32_t *codes,
+                      size_t n)
 {
     int have = w->rows > 0;
     uint64_t pm = w->last_merchant;
@@ -368,10 +369,24 @@ static int check_rows(tsagg__part_writer *w, const tsagg__row *rows, size_t n)
                                    i, r->merchant, r->ts, pm, pt);
         if (r->flags & ~TSAGG_EVENT_HAS_ID)
             return tsagg__pfw_fail(w, TSAGG_EARG, "row %zu: unknown flags 0x%x", i, r->flags);
+        if (w->nmeasures && !r->measures)
+            return tsagg__pfw_fail(w, TSAGG_EARG, "row %zu: measures missing", i);
+        for (uint32_t d = 0; codes && d < 1 + w->ndims; d++) {
+            uint32_t c = codes[i * (1 + (size_t)w->ndims) + d];
+            if (c >= w->dicts[d].n)
+                return tsagg__pfw_fail(w, TSAGG_EARG, "row %zu: code %u of dictionary %u unknown",
+                                       i, c, d);
+        }
+        if (codes) { /* strings checked as they were interned */
+            have = 1;
+            pm = r->merchant;
+            pt = r->ts;
+            continue;
+        }
         if ((r->event.len && !r->event.ptr) || r->event.len > TSAGG_EVENT_NAME_MAX)
             return tsagg__pfw_fail(w, TSAGG_EARG, "row %zu: bad event name", i);
-        if ((w->ndims && !r->dims) || (w->nmeasures && !r->measures))
-            return tsagg__pfw_fail(w, TSAGG_EARG, "row %zu: dims or measures missing", i);
+        if (w->ndims && !r->dims)
+            return tsagg__pfw_fail(w, TSAGG_EARG, "row %zu: dims missing", i);
         for (uint32_t d = 0; d < w->ndims; d++)
             if ((r->dims[d].len && !r->dims[d].ptr) || r->dims[d].len > TSAGG_VALUE_MAX)
                 return tsagg__pfw_fail(w, TSAGG_EARG, "row %zu: bad value of dimension %u", i, d);
@@ -382,7 +397,7 @@ static int check_rows(tsagg__part_writer *w, const tsagg__row *rows, size_t n)
     return 0;
 }
 
-static int add_row(tsagg__part_writer *w, const tsagg__row *r)
+static int add_row(tsagg__part_writer *w, const tsagg__row *r, const uint32_t *codes)
 {
     int rc;
     uint64_t since = (uint64_t)r->ts - (uint64_t)w->start;
@@ -396,13 +411,17 @@ static int add_row(tsagg__part_writer *w, const tsagg__row *r)
         return rc;
     }
     uint32_t i = w->grows, code;
-    if ((rc = tsagg__pf_dict_intern(&w->dicts[0], r->event.ptr, r->event.len, &code)) != 0)
+    if (codes)
+        code = codes[0];
+    else if ((rc = tsagg__pf_dict_intern(&w->dicts[0], r->event.ptr, r->event.len, &code)) != 0)
         return tsagg__pfw_fail(w, rc, "%s: event dictionary: %s", w->tmp, tsagg_strerror(rc));
     w->event[i] = code;
     for (uint32_t d = 0; d < w->ndims; d++) {
         uint32_t dc;
-        rc = tsagg__pf_dict_intern(&w->dicts[1 + d], r->dims[d].ptr, r->dims[d].len, &dc);
-        if (rc != 0)
+        if (codes)
+            dc = codes[1 + d];
+        else if ((rc = tsagg__pf_dict_intern(&w->dicts[1 + d], r->dims[d].ptr, r->dims[d].len,
+                                             &dc)) != 0)
             return tsagg__pfw_fail(w, rc, "%s: dictionary of dimension %u: %s", w->tmp, d,
                                    tsagg_strerror(rc));
         w->dims[(size_t)d * TSAGG__PART_GROUP_ROWS + i] = dc;
@@ -434,10 +453,38 @@ int tsagg__part_writer_add(tsagg__part_writer *w, const tsagg__row *rows, size_t
         return TSAGG_EARG;
     if (w->failed)
         return w->failed;
-    int rc = check_rows(w, rows, n);
+    int rc = check_rows(w, rows, NULL, n);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = add_row(w, &rows[i]);
+        rc = add_row(w, &rows[i], NULL);
     for (uint32_t d = 0; d < 1 + w->ndims; d++)
         tsagg__pf_dict_forget(&w->dicts[d]);
     return rc;
+}
+
+int tsagg__part_writer_add_coded(tsagg__part_writer *w, const tsagg__row *rows,
+                                 const uint32_t *codes, size_t n)
+{
+    if (!w || (n && (!rows || !codes)))
+        return TSAGG_EARG;
+    if (w->failed)
+        return w->failed;
+    int rc = check_rows(w, rows, codes, n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = add_row(w, &rows[i], codes + i * (1 + (size_t)w->ndims));
+    return rc;
+}
+
+int tsagg__part_writer_intern(tsagg__part_writer *w, uint32_t dict, const char *s, uint32_t len,
+                              uint32_t *code)
+{
+    if (!w || dict > w->ndims || (len && !s) ||
+        len > (dict == 0 ? TSAGG_EVENT_NAME_MAX : TSAGG_VALUE_MAX))
+        return w ? tsagg__pfw_fail(w, TSAGG_EARG, "bad string for dictionary %u", dict)
+                 : TSAGG_EARG;
+    if (w->failed)
+        return w->failed;
+    int rc = tsagg__pf_dict_intern(&w->dicts[dict], s, len, code);
+    if (rc != 0)
+        return tsagg__pfw_fail(w, rc, "%s: dictionary %u: %s", w->tmp, dict, tsagg_strerror(rc));
+    return 0;
 }

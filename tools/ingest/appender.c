@@ -2,8 +2,11 @@
  * appender.c - see appender.h.
  *
  * A ring of QUEUE_SLOTS batches: the caller fills slots[head]; the thread
- * appends slots[tail] and only then frees its place, so that the caller
- * never writes into a batch being appended.
+ * appends slots[tail]; a slot's place (and the read buffer handed with it)
+ * is freed at slots[oldest] once it is appended and, for a bulk load, once
+ * the load's helper has taken it too: the batch is lent to the load
+ * (tsagg_bulk_append_lent), not copied, so the caller never writes into a
+ * batch anybody still reads. Slots are freed in the order they were filled.
  */
 #include "appender.h"
 
@@ -14,13 +17,18 @@
 
 #include "ndjson.h"
 
-#define QUEUE_SLOTS 4
+/* The batch being filled, four waiting to be appended and, behind them,
+ * the load's queue of four lent ones and the one its helper takes. */
+#define QUEUE_SLOTS 10
 #define SPARE_BUFFERS (QUEUE_SLOTS + 1)
 
 typedef struct slot {
     evbuild b;
     char *buf; /* released after this batch, or NULL */
     size_t cap;
+    appender *a;
+    int users; /* under a->mu: 2 once handed over (the append, the load's
+                  helper), less one as each is done with it */
 } slot;
 
 typedef struct spare {
@@ -36,6 +44,7 @@ struct appender {
     pthread_cond_t queued, done;
     slot slots[QUEUE_SLOTS];
     size_t head, tail, count; /* count: handed over, not yet appended */
+    size_t oldest, used;      /* used: handed over, not yet freed */
     int quit;
     int rc;                   /* first failed append */
     uint64_t accepted;
@@ -52,6 +61,32 @@ static void keep_spare(appender *a, char *buf, size_t cap)
         free(buf);
 }
 
+/* Free the places of the oldest slots nobody uses any more. Under a->mu. */
+static void free_slots(appender *a)
+{
+    while (a->used > 0 && a->slots[a->oldest].users == 0) {
+        slot *s = &a->slots[a->oldest];
+        evb_reset(&s->b);
+        if (s->buf)
+            keep_spare(a, s->buf, s->cap);
+        s->buf = NULL;
+        a->oldest = (a->oldest + 1) % QUEUE_SLOTS;
+        a->used--;
+    }
+    pthread_cond_broadcast(&a->done);
+}
+
+/* The load no longer reads the slot's batch (any thread). */
+static void slot_returned(void *ctx)
+{
+    slot *s = ctx;
+    appender *a = s->a;
+    pthread_mutex_lock(&a->mu);
+    s->users--;
+    free_slots(a);
+    pthread_mutex_unlock(&a->mu);
+}
+
 static void *append_loop(void *arg)
 {
     appender *a = arg;
@@ -65,23 +100,21 @@ static void *append_loop(void *arg)
         int failed = a->rc;
         pthread_mutex_unlock(&a->mu);
 
-        int rc = 0;
-        if (!failed && s->b.n > 0)
-            rc = a->bulk ? tsagg_bulk_append(a->bulk, s->b.evs, s->b.n, NULL)
-                         : tsagg_append(a->st, s->b.evs, s->b.n, NULL);
+        int rc = 0, lent = !failed && s->b.n > 0 && a->bulk;
+        if (lent)
+            rc = tsagg_bulk_append_lent(a->bulk, s->b.evs, s->b.n, slot_returned, s, NULL);
+        else if (!failed && s->b.n > 0)
+            rc = tsagg_append(a->st, s->b.evs, s->b.n, NULL);
 
         pthread_mutex_lock(&a->mu);
         if (rc != 0)
             a->rc = rc;
         else if (!failed)
             a->accepted += s->b.n;
-        evb_reset(&s->b);
-        if (s->buf)
-            keep_spare(a, s->buf, s->cap);
-        s->buf = NULL;
+        s->users -= lent ? 1 : 2; /* slot_returned counts the load's use */
         a->tail = (a->tail + 1) % QUEUE_SLOTS;
         a->count--;
-        pthread_cond_broadcast(&a->done);
+        free_slots(a);
     }
     pthread_mutex_unlock(&a->mu);
     return NULL;
@@ -97,7 +130,7 @@ appender *appender_start(tsagg_store *st, tsagg_bulk *bulk, const fieldmap *fiel
     a->bulk = bulk;
     size_t ready = 0;
     while (ready < QUEUE_SLOTS && evb_init(&a->slots[ready].b, fields, unit) == 0)
-        ready++;
+        a->slots[ready++].a = a;
     int locks = ready == QUEUE_SLOTS && pthread_mutex_init(&a->mu, NULL) == 0;
     if (locks && pthread_cond_init(&a->queued, NULL) == 0) {
         if (pthread_cond_init(&a->done, NULL) == 0) {
@@ -126,10 +159,12 @@ int appender_hand(appender *a, char *buf, size_t cap)
     slot *s = &a->slots[a->head];
     s->buf = buf;
     s->cap = cap;
+    s->users = 2;
     a->head = (a->head + 1) % QUEUE_SLOTS;
     a->count++;
+    a->used++;
     pthread_cond_signal(&a->queued);
-    while (a->count == QUEUE_SLOTS) /* the next slot is still queued */
+    while (a->used == QUEUE_SLOTS) /* the next slot is still in use */
         pthread_cond_wait(&a->done, &a->mu);
     int rc = a->rc;
     pthread_mutex_unlock(&a->mu);
@@ -156,7 +191,7 @@ char *appender_buffer(appender *a, size_t cap)
 int appender_drain(appender *a)
 {
     pthread_mutex_lock(&a->mu);
-    while (a->count > 0)
+    while (a->used > 0) /* appended, and taken by the load's helper */
         pthread_cond_wait(&a->done, &a->mu);
     int rc = a->rc;
     pthread_mutex_unlock(&a->mu);
@@ -180,6 +215,11 @@ void appender_stop(appender *a)
     pthread_cond_signal(&a->queued);
     pthread_mutex_unlock(&a->mu);
     pthread_join(a->thread, NULL);
+    /* Batches lent to the load come back once its helper took them. */
+    pthread_mutex_lock(&a->mu);
+    while (a->used > 0)
+        pthread_cond_wait(&a->done, &a->mu);
+    pthread_mutex_unlock(&a->mu);
     pthread_cond_destroy(&a->done);
     pthread_cond_destroy(&a->queued);
     pthread_mutex_destroy(&a->mu);

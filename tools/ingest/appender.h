@@ -7,7 +7,8 @@
  * A batch's strings point into the loader's read buffer: the loader hands
  * that buffer over with the last batch pointing into it, and takes fresh
  * buffers from appender_buffer(); a buffer is recycled once every batch
- * before it was appended.
+ * before it was appended and, in a bulk load (which borrows each batch
+ * rather than copying it: tsagg_bulk_append_lent), taken by the load.
  */
 #ifndef INGEST_APPENDER_H
 #define INGEST_APPENDER_H
@@ -40,7 +41,8 @@ int appender_hand(appender *a, char *buf, size_t cap);
  * one or a new one; NULL on ENOMEM. */
 char *appender_buffer(appender *a, size_t cap);
 
-/* Wait until every batch handed over was appended (or dropped); returns
+/* Wait until every batch handed over was appended (or dropped) and a bulk
+ * load has given it back; returns
  * as appender_hand(). The store is then the caller's until the next hand. */
 int appender_drain(appender *a);
 
