@@ -264,7 +264,7 @@ TSAGG_API int tsagg_compacted_seq(tsagg_store *store, uint64_t *seq);
  * after an error only tsagg_bulk_cancel() is left. tsagg_bulk_finish and
  * tsagg_bulk_cancel free the load, whatever they return; cancel publishes
  * nothing and keeps the log. Finish or cancel a load before closing its
- * store. Call all four functions of a load from one thread (the one that
+ * store. Call the functions of a load from one thread (the one that
  * began it holds the compaction lock).
  *
  * tsagg_bulk_append_lent: tsagg_bulk_append without the copy for the
