@@ -43,10 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
+#include "eqmask.h"
 #include "partcache.h"
 #include "query_internal.h"
 
@@ -561,25 +558,6 @@ static void pass_filters(pscan *s, colbufs *c, const chunk *k, uint32_t n)
         memset(pass, 1, n);
 }
 
-/* Bit j set when c[j] == eq, for j < 64. */
-static inline uint64_t eq_mask64(const uint8_t *c, uint8_t eq)
-{
-#ifdef __SSE2__
-    __m128i e = _mm_set1_epi8((char)eq);
-    uint64_t m = 0;
-    for (int q = 0; q < 4; q++) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(c + 16 * q));
-        m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, e)) << (16 * q);
-    }
-    return m;
-#else
-    uint64_t m = 0;
-    for (int j = 0; j < 64; j++)
-        m |= (uint64_t)(c[j] == eq) << j;
-    return m;
-#endif
-}
-
 /* Add 1 to cnt[group code] of each of the n rows whose 1-byte filter code
  * is eq (--where country=US): the rows are compared 64 at a time into a
  * bit mask (which vectorises), and only the matching rows, a fraction of a
@@ -595,7 +573,7 @@ static void count_one_code(uint64_t *cnt, uint64_t *touched, const uint8_t *cv, 
     } while (0)
     uint32_t i = 0;
     for (; i + 64 <= n; i += 64) {
-        uint64_t mask = eq_mask64(cv + i, eq);
+        uint64_t mask = tsagg__eq_mask64(cv + i, eq);
         if (group.bytes == 2) {
             const uint16_t *gv = (const uint16_t *)group.v + i;
             for (; mask; mask &= mask - 1)
@@ -616,7 +594,7 @@ static uint32_t select_one_code(uint16_t *sel, const uint8_t *cv, uint8_t eq, ui
 {
     uint32_t m = 0, i = 0;
     for (; i + 64 <= n; i += 64)
-        for (uint64_t mask = eq_mask64(cv + i, eq); mask; mask &= mask - 1)
+        for (uint64_t mask = tsagg__eq_mask64(cv + i, eq); mask; mask &= mask - 1)
             sel[m++] = (uint16_t)(i + (uint32_t)__builtin_ctzll(mask));
     for (; i < n; i++) {
         sel[m] = (uint16_t)i;
