@@ -194,7 +194,9 @@ static int repeated_other_key(const evbuild *b)
     return -1;
 }
 
-int evb_finish(evbuild *b)
+/* evb_finish(); printable: the parser found every string of the event (the
+ * name, the keys, the values) to be printable ASCII. */
+static int finish(evbuild *b, int printable)
 {
     /* ts, merchant and event hold bits 0..2 (fieldmap_create). */
     if ((b->seen[0] & 7) != 7) {
@@ -214,12 +216,27 @@ int evb_finish(evbuild *b)
             return evb_fail_field(b, b->cur_attrs[i].key, b->cur_attrs[i].key_len,
                                   "given twice");
     }
+    /* The library's check finds NUL bytes, limits the calls above already
+     * enforce, and times outside the years 0000-9999. Printable strings
+     * hold no NUL, so for them only the time is left to check, and only a
+     * time outside those years needs the library's message. */
     char why[160];
-    if (tsagg_event_check(b->cur, why, sizeof why) != 0)
+    if ((!printable || b->cur->ts < TSAGG_TS_MIN || b->cur->ts >= TSAGG_TS_END) &&
+        tsagg_event_check(b->cur, why, sizeof why) != 0)
         return evb_failf(b, "event rejected by the library: %s", why);
     b->nattrs += b->cur->nattrs;
     b->n++;
     return 0;
+}
+
+int evb_finish(evbuild *b)
+{
+    return finish(b, 0);
+}
+
+int evb_finish_printable(evbuild *b)
+{
+    return finish(b, 1);
 }
 
 /* evb_fail() with the value shown as a quoted string. */

@@ -99,6 +99,10 @@ void evb_begin(evbuild *b);
 int evb_mark(evbuild *b, const field_info *f);
 /* Check the required fields and the limits; keep the event in the batch. */
 int evb_finish(evbuild *b);
+/* The same for an event whose strings (name, keys, values) the parser
+ * found to be printable ASCII (0x20..0x7e): the library's check for NUL
+ * bytes is skipped, the rest is made and reported alike. */
+int evb_finish_printable(evbuild *b);
 
 /* Time from text (RFC 3339) or an integer in the configured unit. */
 int evb_set_ts_text(evbuild *b, const field_info *f, const char *s, size_t len);

@@ -596,7 +596,7 @@ bool fast_line(ndjson_parser *np, const char *line, size_t len, evbuild *b)
     }
     while (p < end && is_ws(*p))
         p++;
-    return p == end && evb_finish(b) == 0;
+    return p == end && evb_finish_printable(b) == 0;
 }
 
 } // namespace
