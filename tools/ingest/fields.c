@@ -162,27 +162,6 @@ char *evb_alloc(evbuild *b, size_t n)
     return p;
 }
 
-void evb_begin(evbuild *b)
-{
-    b->cur = &b->evs[b->n];
-    memset(b->cur, 0, sizeof *b->cur);
-    b->cur_attrs = &b->attrs[b->nattrs];
-    b->cur->attrs = b->cur_attrs;
-    memset(b->seen, 0, sizeof b->seen);
-    b->cur_bytes = 0;
-    b->others = 0;
-    b->err[0] = '\0';
-}
-
-int evb_mark(evbuild *b, const field_info *f)
-{
-    uint64_t bit = UINT64_C(1) << (f->bit & 63);
-    if (b->seen[f->bit >> 6] & bit)
-        return evb_fail_field(b, f->name, f->len, "given twice");
-    b->seen[f->bit >> 6] |= bit;
-    return 0;
-}
-
 /* Undeclared keys are not in the table: compare them pairwise (few). */
 static int repeated_other_key(const evbuild *b)
 {
@@ -282,49 +261,18 @@ int evb_set_event(evbuild *b, const field_info *f, const char *s, size_t len)
     return 0;
 }
 
-static tsagg_attr *new_attr(evbuild *b, const char *key, size_t klen)
+tsagg_attr *evb_attr_refused(evbuild *b, size_t klen)
 {
-    if (klen == 0 || klen > TSAGG_NAME_MAX) {
+    if (klen == 0 || klen > TSAGG_NAME_MAX)
         evb_failf(b, "field name of %zu bytes (1..%d allowed)", klen, TSAGG_NAME_MAX);
-        return NULL;
-    }
-    if (b->cur->nattrs >= TSAGG_ATTRS_MAX) {
+    else
         evb_failf(b, "more than %d attributes", TSAGG_ATTRS_MAX);
-        return NULL;
-    }
-    tsagg_attr *a = &b->cur_attrs[b->cur->nattrs++];
-    a->key = key;
-    a->key_len = (uint32_t)klen;
-    return a;
-}
-
-int evb_add_str(evbuild *b, const char *key, size_t klen, const char *s, size_t len)
-{
-    if (len > TSAGG_VALUE_MAX)
-        return evb_fail_field(b, key, klen, "string longer than 1 MiB");
-    tsagg_attr *a = new_attr(b, key, klen);
-    if (!a)
-        return -1;
-    a->type = TSAGG_STR;
-    a->v.s.ptr = s;
-    a->v.s.len = (uint32_t)len;
-    b->cur_bytes += len;
-    return 0;
-}
-
-int evb_add_int(evbuild *b, const char *key, size_t klen, int64_t v)
-{
-    tsagg_attr *a = new_attr(b, key, klen);
-    if (!a)
-        return -1;
-    a->type = TSAGG_INT;
-    a->v.i = v;
-    return 0;
+    return NULL;
 }
 
 int evb_add_f64(evbuild *b, const char *key, size_t klen, double v)
 {
-    tsagg_attr *a = new_attr(b, key, klen);
+    tsagg_attr *a = evb_new_attr(b, key, klen);
     if (!a)
         return -1;
     a->type = TSAGG_F64;
