@@ -235,7 +235,7 @@ static int fail_quoted(evbuild *b, const field_info *f, const char *expected, co
 
 int evb_set_ts_text(evbuild *b, const field_info *f, const char *s, size_t len)
 {
-    if (tstime_rfc3339(s, len, &b->cur->ts) != 0)
+    if (tstime_rfc3339(s, len, &b->ts_day, &b->cur->ts) != 0)
         return fail_quoted(b, f, "RFC 3339 time or integer", s, len);
     return 0;
 }

@@ -62,6 +62,13 @@ const field_info *fieldmap_find(const fieldmap *map, const char *name, size_t le
 
 typedef struct evb_block evb_block;
 
+/* The last date an RFC 3339 time gave (tstime.h): inputs come mostly in
+ * time order, so most times have the date of the time before. */
+typedef struct tstime_day {
+    char text[10]; /* YYYY-MM-DD as given, a valid date; zeros: none yet */
+    int64_t days;  /* since 1970-01-01 */
+} tstime_day;
+
 typedef struct evbuild {
     const fieldmap *fields;
     enum ts_unit ts_unit;
@@ -78,6 +85,7 @@ typedef struct evbuild {
     tsagg_attr *cur_attrs;
     uint64_t seen[EVB_SEEN_WORDS];
     size_t cur_bytes; /* string bytes, against TSAGG_EVENT_BYTES_MAX */
+    tstime_day ts_day;
     uint32_t others;  /* undeclared fields given (the parsers count them) */
 
     char err[EVB_ERR_MAX];
