@@ -395,10 +395,11 @@ int parse_line(ndjson_parser *p, const char *line, size_t len, evbuild *b)
 
 /*
  * Most lines are one flat object of ASCII strings without escapes and of
- * integers: the fast path below takes those with one pass over the bytes
- * and the same field handling (fieldmap_find, evb_*). Anything else (an
- * escape, a byte outside printable ASCII in a string, a fraction or an
- * exponent, true, false, an object or array value, a wrong type, a field
+ * numbers without exponents: the fast path below takes those with one pass
+ * over the bytes and the same field handling (fieldmap_find, evb_*).
+ * Anything else (an escape, a byte outside printable ASCII in a string, an
+ * exponent, a fraction of more than 15 digits, true, false, an object or
+ * array value, a wrong type, a field
  * given twice, an event evb_finish refuses, any syntax error) makes it
  * give the line up, untouched in meaning: simdjson then parses it from
  * the start (evb_begin forgets what the fast path built), and its checks
@@ -475,13 +476,14 @@ inline bool fast_string(const char **p, const char *end, const char **s, size_t 
     return true;
 }
 
-/* An integer by the JSON grammar (no fraction or exponent follows). Not
- * -0, which simdjson reads as a double. */
+/* A number by the JSON grammar without an exponent: an integer, or a
+ * fraction (digits '.' digits). Not -0, which simdjson reads as a double. */
 struct fast_int {
     const char *text; /* with its sign */
     size_t len;
-    uint64_t magnitude; /* when digits <= 19, which cannot overflow */
-    size_t digits;
+    uint64_t magnitude; /* of all its digits, when at most 19 (no overflow) */
+    size_t digits;      /* before and after the point */
+    size_t fraction;    /* digits after the point; 0: an integer */
     bool neg;
 };
 
@@ -494,22 +496,53 @@ inline bool fast_integer(const char **p, const char *end, fast_int *n)
     uint64_t v = 0;
     for (unsigned d; q < end && (d = (unsigned char)*q - '0') <= 9; q++)
         v = v * 10 + d; /* wraps past 19 digits: then not used */
-    if (q == digits || (*digits == '0' && (q - digits > 1 || n->neg)))
+    if (q == digits || (*digits == '0' && q - digits > 1))
         return false;
-    if (q < end && (*q == '.' || *q == 'e' || *q == 'E'))
+    n->digits = (size_t)(q - digits);
+    n->fraction = 0;
+    if (q < end && *q == '.') {
+        const char *point = q++;
+        for (unsigned d; q < end && (d = (unsigned char)*q - '0') <= 9; q++)
+            v = v * 10 + d;
+        n->fraction = (size_t)(q - point - 1);
+        if (n->fraction == 0)
+            return false;
+        n->digits += n->fraction;
+    } else if (n->neg && *digits == '0') {
+        return false;
+    }
+    if (q < end && (*q == 'e' || *q == 'E'))
         return false;
     n->text = *p;
     n->len = (size_t)(q - *p);
-    n->digits = (size_t)(q - digits);
     n->magnitude = v;
     *p = q;
     return true;
 }
 
+/* A fraction's value as simdjson reads it (correctly rounded), where one
+ * division gives that: digits exact in a double, a power of ten exact too. */
+inline bool fraction_f64(const fast_int &n, double *out)
+{
+#if defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ == 0
+    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    if (n.digits > 15)
+        return false;
+    double v = (double)n.magnitude / pow10[n.fraction];
+    *out = n.neg ? -v : v;
+    return true;
+#else
+    (void)n;
+    (void)out;
+    return false; /* excess precision would round twice */
+#endif
+}
+
 /* Its value as an unsigned integer (parse_u64_text's answer). */
 inline bool int_u64(const fast_int &n, uint64_t *out)
 {
-    if (n.neg)
+    if (n.neg || n.fraction)
         return false;
     if (n.digits <= 19) {
         *out = n.magnitude;
@@ -521,6 +554,8 @@ inline bool int_u64(const fast_int &n, uint64_t *out)
 /* Its value as a signed integer (parse_i64_text's answer). */
 inline bool int_i64(const fast_int &n, int64_t *out)
 {
+    if (n.fraction)
+        return false;
     if (n.digits <= 18) { /* below 10^18: fits either way */
         *out = n.neg ? -(int64_t)n.magnitude : (int64_t)n.magnitude;
         return true;
@@ -625,6 +660,16 @@ bool fast_value(const field_info *f, evbuild *b, const char *key, size_t klen, c
         return false;
     int64_t i;
     uint64_t u;
+    double x;
+    if (n.fraction) { /* a double: for a measure or an undeclared field */
+        if (!fraction_f64(n, &x) || (f && f->kind != FIELD_MEASURE))
+            return false;
+        if (!f) {
+            b->others++;
+            return evb_add_f64(b, key, klen, x) == 0;
+        }
+        return evb_mark(b, f) == 0 && evb_add_f64(b, f->name, f->len, x) == 0;
+    }
     if (!f) {
         b->others++;
         return int_i64(n, &i) && evb_add_int(b, key, klen, i) == 0;
