@@ -478,7 +478,7 @@ inline bool fast_string(const char **p, const char *end, const char **s, size_t 
 
 /* A number by the JSON grammar without an exponent: an integer, or a
  * fraction (digits '.' digits). Not -0, which simdjson reads as a double. */
-struct fast_int {
+struct fast_num {
     const char *text; /* with its sign */
     size_t len;
     uint64_t magnitude; /* of all its digits, when at most 19 (no overflow) */
@@ -487,7 +487,7 @@ struct fast_int {
     bool neg;
 };
 
-inline bool fast_integer(const char **p, const char *end, fast_int *n)
+inline bool fast_number(const char **p, const char *end, fast_num *n)
 {
     const char *q = *p;
     n->neg = q < end && *q == '-';
@@ -522,7 +522,7 @@ inline bool fast_integer(const char **p, const char *end, fast_int *n)
 
 /* A fraction's value as simdjson reads it (correctly rounded), where one
  * division gives that: digits exact in a double, a power of ten exact too. */
-inline bool fraction_f64(const fast_int &n, double *out)
+inline bool fraction_f64(const fast_num &n, double *out)
 {
 #if defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ == 0
     static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -540,7 +540,7 @@ inline bool fraction_f64(const fast_int &n, double *out)
 }
 
 /* Its value as an unsigned integer (parse_u64_text's answer). */
-inline bool int_u64(const fast_int &n, uint64_t *out)
+inline bool int_u64(const fast_num &n, uint64_t *out)
 {
     if (n.neg || n.fraction)
         return false;
@@ -552,7 +552,7 @@ inline bool int_u64(const fast_int &n, uint64_t *out)
 }
 
 /* Its value as a signed integer (parse_i64_text's answer). */
-inline bool int_i64(const fast_int &n, int64_t *out)
+inline bool int_i64(const fast_num &n, int64_t *out)
 {
     if (n.fraction)
         return false;
@@ -655,8 +655,8 @@ bool fast_value(const field_info *f, evbuild *b, const char *key, size_t klen, c
             return true;
         }
     }
-    fast_int n;
-    if (!fast_integer(p, end, &n))
+    fast_num n;
+    if (!fast_number(p, end, &n))
         return false;
     int64_t i;
     uint64_t u;
