@@ -141,6 +141,15 @@ expect_run 1 "far.ndjson:2: field 'ts': expected a time in the years 0000-9999, 
     --compact "$TMP/far" "$TMP/far.ndjson"
 grep -qF "2 events accepted, 1 rejected" "$TMP/err" || fail "far ts: $ERR"
 expect_eq "far ts: events compacted" 2 "$("$CHECK" count "$TMP/far")"
+# A text time that its zone offset carries outside those years is refused
+# with the library's message, also on a line of the common shape.
+printf '%s\n{"ts":"0000-01-01T00:00:00+00:01","merchant":1,"event":"x"}\n{"ts":"9999-12-31T23:59:59.5-00:01","merchant":1,"event":"x","page":"/"}\n' \
+    "$good" > "$TMP/farzone.ndjson"
+expect_run 1 "farzone.ndjson:2: event rejected by the library: ts: -62167219260000000 is outside the years 0000-9999 that partitions hold" \
+    "$TMP/farzone" "$TMP/farzone.ndjson"
+grep -qF "farzone.ndjson:3: event rejected by the library: ts: 253402300859500000 is outside the years 0000-9999" "$TMP/err" ||
+    fail "far zone ts: $ERR"
+grep -qF "1 events accepted, 2 rejected" "$TMP/err" || fail "far zone ts: $ERR"
 
 # The log's disk fills (a file size limit stands for it): in every --sync
 # mode the summary counts as accepted only the events that were stored, and

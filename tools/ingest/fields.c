@@ -162,27 +162,6 @@ char *evb_alloc(evbuild *b, size_t n)
     return p;
 }
 
-void evb_begin(evbuild *b)
-{
-    b->cur = &b->evs[b->n];
-    memset(b->cur, 0, sizeof *b->cur);
-    b->cur_attrs = &b->attrs[b->nattrs];
-    b->cur->attrs = b->cur_attrs;
-    memset(b->seen, 0, sizeof b->seen);
-    b->cur_bytes = 0;
-    b->others = 0;
-    b->err[0] = '\0';
-}
-
-int evb_mark(evbuild *b, const field_info *f)
-{
-    uint64_t bit = UINT64_C(1) << (f->bit & 63);
-    if (b->seen[f->bit >> 6] & bit)
-        return evb_fail_field(b, f->name, f->len, "given twice");
-    b->seen[f->bit >> 6] |= bit;
-    return 0;
-}
-
 /* Undeclared keys are not in the table: compare them pairwise (few). */
 static int repeated_other_key(const evbuild *b)
 {
@@ -194,7 +173,9 @@ static int repeated_other_key(const evbuild *b)
     return -1;
 }
 
-int evb_finish(evbuild *b)
+/* evb_finish(); printable: the parser found every string of the event (the
+ * name, the keys, the values) to be printable ASCII. */
+static int finish(evbuild *b, int printable)
 {
     /* ts, merchant and event hold bits 0..2 (fieldmap_create). */
     if ((b->seen[0] & 7) != 7) {
@@ -214,12 +195,27 @@ int evb_finish(evbuild *b)
             return evb_fail_field(b, b->cur_attrs[i].key, b->cur_attrs[i].key_len,
                                   "given twice");
     }
+    /* The library's check finds NUL bytes, limits the calls above already
+     * enforce, and times outside the years 0000-9999. Printable strings
+     * hold no NUL, so for them only the time is left to check, and only a
+     * time outside those years needs the library's message. */
     char why[160];
-    if (tsagg_event_check(b->cur, why, sizeof why) != 0)
+    if ((!printable || b->cur->ts < TSAGG_TS_MIN || b->cur->ts >= TSAGG_TS_END) &&
+        tsagg_event_check(b->cur, why, sizeof why) != 0)
         return evb_failf(b, "event rejected by the library: %s", why);
     b->nattrs += b->cur->nattrs;
     b->n++;
     return 0;
+}
+
+int evb_finish(evbuild *b)
+{
+    return finish(b, 0);
+}
+
+int evb_finish_printable(evbuild *b)
+{
+    return finish(b, 1);
 }
 
 /* evb_fail() with the value shown as a quoted string. */
@@ -239,7 +235,7 @@ static int fail_quoted(evbuild *b, const field_info *f, const char *expected, co
 
 int evb_set_ts_text(evbuild *b, const field_info *f, const char *s, size_t len)
 {
-    if (tstime_rfc3339(s, len, &b->cur->ts) != 0)
+    if (tstime_rfc3339(s, len, &b->ts_day, &b->cur->ts) != 0)
         return fail_quoted(b, f, "RFC 3339 time or integer", s, len);
     return 0;
 }
@@ -265,49 +261,18 @@ int evb_set_event(evbuild *b, const field_info *f, const char *s, size_t len)
     return 0;
 }
 
-static tsagg_attr *new_attr(evbuild *b, const char *key, size_t klen)
+tsagg_attr *evb_attr_refused(evbuild *b, size_t klen)
 {
-    if (klen == 0 || klen > TSAGG_NAME_MAX) {
+    if (klen == 0 || klen > TSAGG_NAME_MAX)
         evb_failf(b, "field name of %zu bytes (1..%d allowed)", klen, TSAGG_NAME_MAX);
-        return NULL;
-    }
-    if (b->cur->nattrs >= TSAGG_ATTRS_MAX) {
+    else
         evb_failf(b, "more than %d attributes", TSAGG_ATTRS_MAX);
-        return NULL;
-    }
-    tsagg_attr *a = &b->cur_attrs[b->cur->nattrs++];
-    a->key = key;
-    a->key_len = (uint32_t)klen;
-    return a;
-}
-
-int evb_add_str(evbuild *b, const char *key, size_t klen, const char *s, size_t len)
-{
-    if (len > TSAGG_VALUE_MAX)
-        return evb_fail_field(b, key, klen, "string longer than 1 MiB");
-    tsagg_attr *a = new_attr(b, key, klen);
-    if (!a)
-        return -1;
-    a->type = TSAGG_STR;
-    a->v.s.ptr = s;
-    a->v.s.len = (uint32_t)len;
-    b->cur_bytes += len;
-    return 0;
-}
-
-int evb_add_int(evbuild *b, const char *key, size_t klen, int64_t v)
-{
-    tsagg_attr *a = new_attr(b, key, klen);
-    if (!a)
-        return -1;
-    a->type = TSAGG_INT;
-    a->v.i = v;
-    return 0;
+    return NULL;
 }
 
 int evb_add_f64(evbuild *b, const char *key, size_t klen, double v)
 {
-    tsagg_attr *a = new_attr(b, key, klen);
+    tsagg_attr *a = evb_new_attr(b, key, klen);
     if (!a)
         return -1;
     a->type = TSAGG_F64;

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tsagg.h"
 
@@ -61,6 +62,13 @@ const field_info *fieldmap_find(const fieldmap *map, const char *name, size_t le
 
 typedef struct evb_block evb_block;
 
+/* The last date an RFC 3339 time gave (tstime.h): inputs come mostly in
+ * time order, so most times have the date of the time before. */
+typedef struct tstime_day {
+    char text[10]; /* YYYY-MM-DD as given, a valid date; zeros: none yet */
+    int64_t days;  /* since 1970-01-01 */
+} tstime_day;
+
 typedef struct evbuild {
     const fieldmap *fields;
     enum ts_unit ts_unit;
@@ -77,6 +85,7 @@ typedef struct evbuild {
     tsagg_attr *cur_attrs;
     uint64_t seen[EVB_SEEN_WORDS];
     size_t cur_bytes; /* string bytes, against TSAGG_EVENT_BYTES_MAX */
+    tstime_day ts_day;
     uint32_t others;  /* undeclared fields given (the parsers count them) */
 
     char err[EVB_ERR_MAX];
@@ -94,11 +103,15 @@ void evb_drop_last(evbuild *b);
 /* n bytes of the arena, valid until evb_reset; NULL on ENOMEM. */
 char *evb_alloc(evbuild *b, size_t n);
 
-void evb_begin(evbuild *b);
+static inline void evb_begin(evbuild *b);
 /* Mark a known field as given; -1 if it was given before. */
-int evb_mark(evbuild *b, const field_info *f);
+static inline int evb_mark(evbuild *b, const field_info *f);
 /* Check the required fields and the limits; keep the event in the batch. */
 int evb_finish(evbuild *b);
+/* The same for an event whose strings (name, keys, values) the parser
+ * found to be printable ASCII (0x20..0x7e): the library's check for NUL
+ * bytes is skipped, the rest is made and reported alike. */
+int evb_finish_printable(evbuild *b);
 
 /* Time from text (RFC 3339) or an integer in the configured unit. */
 int evb_set_ts_text(evbuild *b, const field_info *f, const char *s, size_t len);
@@ -107,8 +120,9 @@ int evb_set_ts_int(evbuild *b, const field_info *f, int64_t v);
 int evb_set_event(evbuild *b, const field_info *f, const char *s, size_t len);
 
 /* Attributes: key is borrowed like the value. */
-int evb_add_str(evbuild *b, const char *key, size_t klen, const char *s, size_t len);
-int evb_add_int(evbuild *b, const char *key, size_t klen, int64_t v);
+static inline int evb_add_str(evbuild *b, const char *key, size_t klen, const char *s,
+                              size_t len);
+static inline int evb_add_int(evbuild *b, const char *key, size_t klen, int64_t v);
 int evb_add_f64(evbuild *b, const char *key, size_t klen, double v);
 
 /*
@@ -126,6 +140,68 @@ int evb_failf(evbuild *b, const char *fmt, ...) __attribute__((format(printf, 2,
 /* A whole decimal integer: 1 on success. */
 int parse_u64_text(const char *s, size_t len, uint64_t *out);
 int parse_i64_text(const char *s, size_t len, int64_t *out);
+
+/* ---- the calls every field makes, inline (a dozen a line) ---------------- */
+
+static inline void evb_begin(evbuild *b)
+{
+    b->cur = &b->evs[b->n];
+    memset(b->cur, 0, sizeof *b->cur);
+    b->cur_attrs = &b->attrs[b->nattrs];
+    b->cur->attrs = b->cur_attrs;
+    memset(b->seen, 0, sizeof b->seen);
+    b->cur_bytes = 0;
+    b->others = 0;
+    b->err[0] = '\0';
+}
+
+static inline int evb_mark(evbuild *b, const field_info *f)
+{
+    uint64_t bit = UINT64_C(1) << (f->bit & 63);
+    if (b->seen[f->bit >> 6] & bit)
+        return evb_fail_field(b, f->name, f->len, "given twice");
+    b->seen[f->bit >> 6] |= bit;
+    return 0;
+}
+
+/* NULL with the reason why a key of klen bytes cannot be added. */
+tsagg_attr *evb_attr_refused(evbuild *b, size_t klen);
+
+/* The next attribute of the event, or NULL with the reason. */
+static inline tsagg_attr *evb_new_attr(evbuild *b, const char *key, size_t klen)
+{
+    if (klen == 0 || klen > TSAGG_NAME_MAX || b->cur->nattrs >= TSAGG_ATTRS_MAX)
+        return evb_attr_refused(b, klen);
+    tsagg_attr *a = &b->cur_attrs[b->cur->nattrs++];
+    a->key = key;
+    a->key_len = (uint32_t)klen;
+    return a;
+}
+
+static inline int evb_add_str(evbuild *b, const char *key, size_t klen, const char *s,
+                              size_t len)
+{
+    if (len > TSAGG_VALUE_MAX)
+        return evb_fail_field(b, key, klen, "string longer than 1 MiB");
+    tsagg_attr *a = evb_new_attr(b, key, klen);
+    if (!a)
+        return -1;
+    a->type = TSAGG_STR;
+    a->v.s.ptr = s;
+    a->v.s.len = (uint32_t)len;
+    b->cur_bytes += len;
+    return 0;
+}
+
+static inline int evb_add_int(evbuild *b, const char *key, size_t klen, int64_t v)
+{
+    tsagg_attr *a = evb_new_attr(b, key, klen);
+    if (!a)
+        return -1;
+    a->type = TSAGG_INT;
+    a->v.i = v;
+    return 0;
+}
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,16 @@
 #include <cstring>
 #include <new>
 
+/* The fast path scans 16 bytes at a time with SSE2 where the target has
+ * it (every x86-64), else 8 at a time in a 64-bit word; NDJSON_PORTABLE
+ * forces the second, which tests/fuzz builds too, to test it. */
+#if defined(__SSE2__) && !defined(NDJSON_PORTABLE)
+#define NDJSON_SSE2 1
+#include <emmintrin.h>
+#else
+#define NDJSON_SSE2 0
+#endif
+
 #include "ndjson.h"
 
 using namespace simdjson;
@@ -21,13 +31,22 @@ static_assert(NDJSON_PADDING >= SIMDJSON_PADDING, "NDJSON_PADDING below what sim
 
 /* Keys a line's fields are remembered under, by position (fast_line). */
 #define FAST_KEYS 32
+/* Bytes of a remembered key's text: the key, its closing quote, a colon. */
+#define KEY_TEXT 16
+
+/* The key at one position of the last line: lines of one source list the
+ * same keys in the same order, so the next line's bytes there are most
+ * likely the same text, which then needs neither a scan nor a lookup. */
+struct key_at {
+    const field_info *f; /* its declared field, NULL if undeclared */
+    char text[KEY_TEXT]; /* KEY": (printable ASCII, checked when it was read) */
+    unsigned n;          /* bytes of text; 0 when the key did not fit */
+};
 
 struct ndjson_parser {
     ondemand::parser parser;
     dom::parser dom; /* checks the objects and arrays kept as text */
-    /* The declared field the key at each position of the last line was:
-     * lines of one source list the same keys in the same order. */
-    const field_info *field_at[FAST_KEYS];
+    key_at keys[FAST_KEYS];
 };
 
 extern "C" ndjson_parser *ndjson_parser_create(void)
@@ -376,10 +395,11 @@ int parse_line(ndjson_parser *p, const char *line, size_t len, evbuild *b)
 
 /*
  * Most lines are one flat object of ASCII strings without escapes and of
- * integers: the fast path below takes those with one pass over the bytes
- * and the same field handling (fieldmap_find, evb_*). Anything else (an
- * escape, a byte outside printable ASCII in a string, a fraction or an
- * exponent, true, false, an object or array value, a wrong type, a field
+ * numbers without exponents: the fast path below takes those with one pass
+ * over the bytes and the same field handling (fieldmap_find, evb_*).
+ * Anything else (an escape, a byte outside printable ASCII in a string, an
+ * exponent, a fraction of more than 15 digits, true, false, an object or
+ * array value, a wrong type, a field
  * given twice, an event evb_finish refuses, any syntax error) makes it
  * give the line up, untouched in meaning: simdjson then parses it from
  * the start (evb_begin forgets what the fast path built), and its checks
@@ -391,8 +411,7 @@ inline bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* A string at *p (past its opening quote) of printable ASCII without
- * escapes: its bytes, *p past the closing quote. */
+#if !NDJSON_SSE2
 /* Bytes of w (eight, little-endian) a fast string stops at: a quote, a
  * backslash, a control byte, DEL or any byte above. The lowest flag is
  * exact (a borrow only flags bytes above a true one), which is all the
@@ -404,25 +423,52 @@ inline uint64_t stop_bytes(uint64_t w)
     return zero(w ^ (ones * '"')) | zero(w ^ (ones * '\\')) | zero(w ^ (ones * 0x7f)) |
            ((w - ones * 0x20) & ~w & highs) | (w & highs);
 }
+#endif
 
-inline bool fast_string(const char **p, const char *end, const char **s, size_t *len)
+/* Where the first byte at or after q that a fast string stops at lies (a
+ * quote, a backslash, a control byte, DEL or any byte above), or a place
+ * at or past end when there is none before end. */
+inline const char *string_stop(const char *q, const char *end)
 {
-    const char *q = *p;
+#if NDJSON_SSE2
+    /* The 16 bytes at q < end are readable: NDJSON_PADDING follows end. */
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+    for (; q < end; q += 16) {
+        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q));
+        /* Signed: bytes from 0x80 up compare below the space too. */
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                                 _mm_cmpeq_epi8(v, backslash)),
+                                    _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                                 _mm_cmpeq_epi8(v, del)));
+        unsigned m = (unsigned)_mm_movemask_epi8(stop);
+        if (m)
+            return q + __builtin_ctz(m);
+    }
+    return q;
+#else
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     while (end - q >= 8) { /* eight bytes at a time to the first stop */
         uint64_t w;
         std::memcpy(&w, q, 8);
         uint64_t m = stop_bytes(w);
-        if (m) {
-            q += __builtin_ctzll(m) >> 3;
-            break;
-        }
+        if (m)
+            return q + (__builtin_ctzll(m) >> 3);
         q += 8;
     }
 #endif
     while (q < end && (unsigned char)(*q - 0x20) < 0x5f && *q != '"' && *q != '\\')
         q++;
-    if (q == end || *q != '"')
+    return q;
+#endif
+}
+
+/* A string at *p (past its opening quote) of printable ASCII without
+ * escapes: its bytes, *p past the closing quote. */
+inline bool fast_string(const char **p, const char *end, const char **s, size_t *len)
+{
+    const char *q = string_stop(*p, end);
+    if (q >= end || *q != '"')
         return false;
     *s = *p;
     *len = (size_t)(q - *p);
@@ -430,42 +476,138 @@ inline bool fast_string(const char **p, const char *end, const char **s, size_t 
     return true;
 }
 
-/* An integer by the JSON grammar (no fraction or exponent follows): its
- * text. Not -0, which simdjson reads as a double. */
-inline bool fast_integer(const char **p, const char *end, const char **s, size_t *len)
+/* A number by the JSON grammar without an exponent: an integer, or a
+ * fraction (digits '.' digits). Not -0, which simdjson reads as a double. */
+struct fast_num {
+    const char *text; /* with its sign */
+    size_t len;
+    uint64_t magnitude; /* of all its digits, when at most 19 (no overflow) */
+    size_t digits;      /* before and after the point */
+    size_t fraction;    /* digits after the point; 0: an integer */
+    bool neg;
+};
+
+inline bool fast_number(const char **p, const char *end, fast_num *n)
 {
     const char *q = *p;
-    if (q < end && *q == '-')
-        q++;
+    n->neg = q < end && *q == '-';
+    q += n->neg;
     const char *digits = q;
-    while (q < end && *q >= '0' && *q <= '9')
-        q++;
-    if (q == digits || (*digits == '0' && (q - digits > 1 || digits > *p)))
+    uint64_t v = 0;
+    for (unsigned d; q < end && (d = (unsigned char)*q - '0') <= 9; q++)
+        v = v * 10 + d; /* wraps past 19 digits: then not used */
+    if (q == digits || (*digits == '0' && q - digits > 1))
         return false;
-    if (q < end && (*q == '.' || *q == 'e' || *q == 'E'))
+    n->digits = (size_t)(q - digits);
+    n->fraction = 0;
+    if (q < end && *q == '.') {
+        const char *point = q++;
+        for (unsigned d; q < end && (d = (unsigned char)*q - '0') <= 9; q++)
+            v = v * 10 + d;
+        n->fraction = (size_t)(q - point - 1);
+        if (n->fraction == 0)
+            return false;
+        n->digits += n->fraction;
+    } else if (n->neg && *digits == '0') {
         return false;
-    *s = *p;
-    *len = (size_t)(q - *p);
+    }
+    if (q < end && (*q == 'e' || *q == 'E'))
+        return false;
+    n->text = *p;
+    n->len = (size_t)(q - *p);
+    n->magnitude = v;
     *p = q;
     return true;
 }
 
-/* The declared field of a key (NULL: undeclared), tried first against
- * the one at the same position of the last line. */
+/* A fraction's value as simdjson reads it (correctly rounded), where one
+ * division gives that: digits exact in a double, a power of ten exact too. */
+inline bool fraction_f64(const fast_num &n, double *out)
+{
+#if defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ == 0
+    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    if (n.digits > 15)
+        return false;
+    double v = (double)n.magnitude / pow10[n.fraction];
+    *out = n.neg ? -v : v;
+    return true;
+#else
+    (void)n;
+    (void)out;
+    return false; /* excess precision would round twice */
+#endif
+}
+
+/* Its value as an unsigned integer (parse_u64_text's answer). */
+inline bool int_u64(const fast_num &n, uint64_t *out)
+{
+    if (n.neg || n.fraction)
+        return false;
+    if (n.digits <= 19) {
+        *out = n.magnitude;
+        return true;
+    }
+    return parse_u64_text(n.text, n.len, out);
+}
+
+/* Its value as a signed integer (parse_i64_text's answer). */
+inline bool int_i64(const fast_num &n, int64_t *out)
+{
+    if (n.fraction)
+        return false;
+    if (n.digits <= 18) { /* below 10^18: fits either way */
+        *out = n.neg ? -(int64_t)n.magnitude : (int64_t)n.magnitude;
+        return true;
+    }
+    return parse_i64_text(n.text, n.len, out);
+}
+
+/* The key at *p (past its opening quote) when the line has the text the
+ * key at that position of the last line had: its bytes, its field, *p past
+ * the colon. */
+inline bool known_key(const key_at *k, const char **p, const char *end, const char **key,
+                      size_t *klen, const field_info **f)
+{
+    const char *q = *p;
+    if (k->n == 0 || (size_t)(end - q) < k->n)
+        return false;
+#if NDJSON_SSE2
+    /* The 16 bytes at q < end are readable: NDJSON_PADDING follows end. */
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q));
+    __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i *>(k->text));
+    unsigned same = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, t));
+    unsigned want = (1u << k->n) - 1;
+    if ((same & want) != want)
+        return false;
+#else
+    if (std::memcmp(q, k->text, k->n) != 0)
+        return false;
+#endif
+    *key = q;
+    *klen = k->n - 2;
+    *f = k->f;
+    *p = q + k->n;
+    return true;
+}
+
+/* The declared field of a key read by fast_string (NULL: undeclared),
+ * remembered with the key's text for the next line. */
 inline const field_info *fast_field(ndjson_parser *np, unsigned pos, evbuild *b, const char *key,
                                     size_t klen)
 {
-    const field_info *f = pos < FAST_KEYS ? np->field_at[pos] : nullptr;
-    if (f && f->len == klen) {
-        size_t i = 0;
-        while (i < klen && f->name[i] == key[i])
-            i++;
-        if (i == klen)
-            return f;
+    const field_info *f = fieldmap_find(b->fields, key, klen);
+    if (pos < FAST_KEYS) {
+        key_at *k = &np->keys[pos];
+        k->f = f;
+        k->n = 0;
+        if (klen + 2 <= KEY_TEXT) {
+            std::memcpy(k->text, key, klen);
+            k->text[klen] = '"';
+            k->text[klen + 1] = ':';
+            k->n = (unsigned)klen + 2;
+        }
     }
-    f = fieldmap_find(b->fields, key, klen);
-    if (pos < FAST_KEYS)
-        np->field_at[pos] = f;
     return f;
 }
 
@@ -513,36 +655,46 @@ bool fast_value(const field_info *f, evbuild *b, const char *key, size_t klen, c
             return true;
         }
     }
-    if (!fast_integer(p, end, &s, &len))
+    fast_num n;
+    if (!fast_number(p, end, &n))
         return false;
     int64_t i;
     uint64_t u;
-    bool neg = *s == '-';
+    double x;
+    if (n.fraction) { /* a double: for a measure or an undeclared field */
+        if (!fraction_f64(n, &x) || (f && f->kind != FIELD_MEASURE))
+            return false;
+        if (!f) {
+            b->others++;
+            return evb_add_f64(b, key, klen, x) == 0;
+        }
+        return evb_mark(b, f) == 0 && evb_add_f64(b, f->name, f->len, x) == 0;
+    }
     if (!f) {
         b->others++;
-        return parse_i64_text(s, len, &i) && evb_add_int(b, key, klen, i) == 0;
+        return int_i64(n, &i) && evb_add_int(b, key, klen, i) == 0;
     }
     if (evb_mark(b, f))
         return false;
     tsagg_event *ev = b->cur;
     switch (f->kind) {
     case FIELD_TS:
-        return parse_i64_text(s, len, &i) && evb_set_ts_int(b, f, i) == 0;
+        return int_i64(n, &i) && evb_set_ts_int(b, f, i) == 0;
     case FIELD_MERCHANT:
-        return !neg && parse_u64_text(s, len, &ev->merchant);
+        return int_u64(n, &ev->merchant);
     case FIELD_USER:
     case FIELD_SESSION:
-        if (neg || !parse_u64_text(s, len, &u))
+        if (!int_u64(n, &u))
             return false;
         (f->kind == FIELD_USER ? ev->user : ev->session) = u;
         return true;
     case FIELD_ID:
-        if (neg || !parse_u64_text(s, len, &ev->id))
+        if (!int_u64(n, &ev->id))
             return false;
         ev->flags |= TSAGG_EVENT_HAS_ID;
         return true;
     case FIELD_MEASURE:
-        return parse_i64_text(s, len, &i) && evb_add_int(b, f->name, f->len, i) == 0;
+        return int_i64(n, &i) && evb_add_int(b, f->name, f->len, i) == 0;
     case FIELD_EVENT:
     case FIELD_DIMENSION:
         return false;
@@ -570,16 +722,22 @@ bool fast_line(ndjson_parser *np, const char *line, size_t len, evbuild *b)
         for (;;) {
             const char *key;
             size_t klen;
-            if (p == end || *p++ != '"' || !fast_string(&p, end, &key, &klen))
+            const field_info *f;
+            if (p == end || *p++ != '"')
                 return false;
+            if (pos >= FAST_KEYS || !known_key(&np->keys[pos], &p, end, &key, &klen, &f)) {
+                if (!fast_string(&p, end, &key, &klen))
+                    return false;
+                while (p < end && is_ws(*p))
+                    p++;
+                if (p == end || *p++ != ':')
+                    return false;
+                f = fast_field(np, pos, b, key, klen);
+            }
+            pos++;
             while (p < end && is_ws(*p))
                 p++;
-            if (p == end || *p++ != ':')
-                return false;
-            while (p < end && is_ws(*p))
-                p++;
-            if (p == end || !fast_value(fast_field(np, pos++, b, key, klen), b, key, klen, &p,
-                                        end))
+            if (p == end || !fast_value(f, b, key, klen, &p, end))
                 return false;
             while (p < end && is_ws(*p))
                 p++;
@@ -596,7 +754,7 @@ bool fast_line(ndjson_parser *np, const char *line, size_t len, evbuild *b)
     }
     while (p < end && is_ws(*p))
         p++;
-    return p == end && evb_finish(b) == 0;
+    return p == end && evb_finish_printable(b) == 0;
 }
 
 } // namespace

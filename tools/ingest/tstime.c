@@ -1,6 +1,8 @@
 /* tstime.c - see tstime.h. */
 #include "tstime.h"
 
+#include <string.h>
+
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
@@ -33,26 +35,38 @@ static int digits(const char *s, int n)
     return v;
 }
 
-static int compose(int64_t y, int mo, int d, int h, int mi, int s, int64_t frac_us,
-                   int offset_s, int64_t *us)
+static int valid_date(int64_t y, int mo, int d)
 {
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || (unsigned)d > days_in_month(y, (unsigned)mo) ||
-        h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59)
+    return y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && (unsigned)d <= days_in_month(y, (unsigned)mo);
+}
+
+/* Microseconds of a valid date's days since the epoch and a time of day. */
+static int compose_time(int64_t days, int h, int mi, int s, int64_t frac_us, int offset_s,
+                        int64_t *us)
+{
+    if (h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59)
         return -1;
-    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
-                   s - offset_s;
+    int64_t secs = days * 86400 + h * 3600 + mi * 60 + s - offset_s;
     *us = secs * 1000000 + frac_us;
     return 0;
 }
 
-int tstime_rfc3339(const char *s, size_t len, int64_t *us)
+static int compose(int64_t y, int mo, int d, int h, int mi, int s, int64_t frac_us,
+                   int offset_s, int64_t *us)
+{
+    if (!valid_date(y, mo, d))
+        return -1;
+    return compose_time(days_from_civil(y, (unsigned)mo, (unsigned)d), h, mi, s, frac_us,
+                        offset_s, us);
+}
+
+int tstime_rfc3339(const char *s, size_t len, tstime_day *day, int64_t *us)
 {
     /* YYYY-MM-DDTHH:MM:SS is 19 bytes, then fraction and zone. */
     if (len < 20 || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':')
         return -1;
     if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
         return -1;
-    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
     int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
     size_t i = 19;
     int64_t frac = 0;
@@ -80,7 +94,15 @@ int tstime_rfc3339(const char *s, size_t len, int64_t *us)
     } else {
         return -1;
     }
-    return compose(y, mo, d, h, mi, sec, frac, offset, us);
+    /* The date as the last one read (known valid), or checked and kept. */
+    if (memcmp(s, day->text, sizeof day->text) != 0) {
+        int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+        if (!valid_date(y, mo, d))
+            return -1;
+        memcpy(day->text, s, sizeof day->text);
+        day->days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+    }
+    return compose_time(day->days, h, mi, sec, frac, offset, us);
 }
 
 int tstime_clf(const char *s, size_t len, int64_t *us)

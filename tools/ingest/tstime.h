@@ -13,9 +13,10 @@
 /*
  * RFC 3339: 2026-11-20T13:45:01Z, 2026-11-20T13:45:01.123456+05:30; 't' or
  * a space for 'T', 'z' for 'Z', any number of fraction digits (the first
- * six count). Years 0000..9999. 0 on success, -1 otherwise.
+ * six count). Years 0000..9999. 0 on success, -1 otherwise. day holds the
+ * last valid date read (zeroed: none): times of one day convert it once.
  */
-int tstime_rfc3339(const char *s, size_t len, int64_t *us);
+int tstime_rfc3339(const char *s, size_t len, tstime_day *day, int64_t *us);
 
 /* The access-log form: 17/May/2015:10:05:03 +0000 (the offset is applied). */
 int tstime_clf(const char *s, size_t len, int64_t *us);
