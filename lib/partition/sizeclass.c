@@ -148,17 +148,31 @@ void tsagg__sc_plan(enc_fill_fn fill, const void *ctx, size_t n, sc_plan *plan)
         *plan = zz;
 }
 
-/* LSB-first bit writer. */
+/* LSB-first bit writer. acc holds nbits < 8 pending bits between
+ * values; a value's code and bits are added in one step and the whole
+ * bytes go out with one 8-byte store while 8 bytes of the section are
+ * left (the store's bytes past the whole ones are rewritten by the next),
+ * one byte at a time near its end, so nothing is written past it. */
 typedef struct sc_bitw {
-    uint8_t *p;
+    uint8_t *p, *end;
     uint64_t acc;
     unsigned nbits;
 } sc_bitw;
 
-static inline void sc_put(sc_bitw *w, uint64_t v, unsigned nb) /* nb <= 32 */
+/* Add nb bits of v (below 2^nb; nbits + nb <= 63) and write out the whole
+ * bytes. */
+static inline void sc_put(sc_bitw *w, uint64_t v, unsigned nb)
 {
     w->acc |= v << w->nbits;
     w->nbits += nb;
+    if (w->end - w->p >= 8) {
+        unsigned whole = w->nbits >> 3;
+        enc_st64(w->p, w->acc);
+        w->p += whole;
+        w->acc >>= 8 * whole; /* whole <= 7: nbits <= 63 */
+        w->nbits &= 7u;
+        return;
+    }
     while (w->nbits >= 8) {
         *w->p++ = (uint8_t)w->acc;
         w->acc >>= 8;
@@ -175,24 +189,21 @@ void tsagg__sc_write(enc_fill_fn fill, const void *ctx, size_t n, const sc_plan 
     *p++ = (uint8_t)(plan->nsym | (plan->zigzag ? SC_ZIGZAG : 0));
     for (unsigned c = 0; c < plan->nsym; c += 2)
         *p++ = (uint8_t)(plan->len[c] | (c + 1 < plan->nsym ? plan->len[c + 1] << 4 : 0));
-    sc_bitw w = {p, 0, 0};
+    sc_bitw w = {p, out + plan->size, 0, 0};
     uint64_t tmp[ENC_CHUNK];
     for (size_t i0 = 0; i0 < n; i0 += ENC_CHUNK) {
         size_t k = n - i0 < ENC_CHUNK ? n - i0 : ENC_CHUNK;
         fill(ctx, i0, k, tmp);
         for (size_t i = 0; i < k; i++) {
             uint64_t z = sc_coded(tmp[i], plan->zigzag);
-            unsigned c = enc_bits(z);
-            sc_put(&w, code[c], plan->len[c]);
-            if (c > 1) {
-                unsigned rest = c - 1; /* the bits below the top one */
-                uint64_t low = z & enc_mask(rest);
-                if (rest > 32) {
-                    sc_put(&w, low & 0xffffffffu, 32);
-                    sc_put(&w, low >> 32, rest - 32);
-                } else {
-                    sc_put(&w, low, rest);
-                }
+            unsigned c = enc_bits(z), l = plan->len[c];
+            unsigned rest = c > 1 ? c - 1 : 0; /* the bits below the top one */
+            uint64_t low = z & enc_mask(rest);
+            if (l + rest <= 56) { /* with the < 8 bits pending: <= 63 */
+                sc_put(&w, code[c] | low << l, l + rest);
+            } else {
+                sc_put(&w, code[c] | (low & 0xffffffu) << l, l + 24);
+                sc_put(&w, low >> 24, rest - 24);
             }
         }
     }
