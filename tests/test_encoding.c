@@ -553,6 +553,23 @@ Test(words, deltahuf_round_trips)
     }
 }
 
+/* Huffman ties decide the bytes: deltas 1 2 4 4 8 8 are classes 1 2 3 3
+ * 4 4 (counts 1 1 2 2). The lightest two, the first of equal weights
+ * first, merge: classes 1 and 2 (weight 2); then classes 3 and 4, which
+ * come before that node (weight 4); then the two: every length 2 (taking
+ * class 3 with the first merged node instead would give lengths 3 3 2 1,
+ * as short a stream with other bytes). Unsigned form, nsym 5, lengths
+ * 0 2 / 2 2 / 2; codes 00 01 10 11; stream 00 | 01 0 | 10 00 | 10 00 |
+ * 11 000 | 11 000, first bit lowest: 28 62 0c. */
+Test(words, deltahuf_ties_known_answer)
+{
+    const uint64_t v[] = {1, 3, 7, 11, 19, 27};
+    size_t len;
+    uint8_t *b = enc_words(W_I64, TSAGG_ENC_M_DELTAHUF, v, 6, &len);
+    assert_bytes(b, len, (const uint8_t[]){0x15, 0x05, 0x20, 0x22, 0x02, 0x28, 0x62, 0x0c}, 8);
+    free(b);
+}
+
 /* Where bit widths vary within a block (the time column of a month file:
  * merchants of an event a second next to merchants of one a week), the
  * time encoder picks DELTAHUF, and it is smaller than any other format. */

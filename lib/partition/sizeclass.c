@@ -46,32 +46,45 @@ static void sc_lengths(const uint32_t cnt[SC_CLASSES], uint8_t len[SC_CLASSES])
     }
     for (;;) {
         /* Nodes 0..64 are the classes, 65.. the merged ones; parent[] gives
-         * every node's depth once the tree is built. */
+         * every node's depth once the tree is built. The nodes not merged
+         * yet are listed in live[] by number, so that the two lightest
+         * (the first of equal weights) are found without walking the
+         * dead ones. */
         uint64_t weight[2 * SC_CLASSES];
-        int parent[2 * SC_CLASSES], alive[2 * SC_CLASSES];
-        unsigned nodes = SC_CLASSES;
+        int parent[2 * SC_CLASSES];
+        unsigned live[2 * SC_CLASSES], nlive = 0, nodes = SC_CLASSES;
         for (unsigned c = 0; c < SC_CLASSES; c++) {
             weight[c] = w[c];
-            alive[c] = w[c] != 0;
             parent[c] = -1;
+            if (w[c])
+                live[nlive++] = c;
         }
-        for (unsigned left = used; left > 1; left--) {
-            int a = -1, b = -1;
-            for (unsigned k = 0; k < nodes; k++) {
-                if (!alive[k])
-                    continue;
-                if (a < 0 || weight[k] < weight[a]) {
-                    b = a;
-                    a = (int)k;
-                } else if (b < 0 || weight[k] < weight[b]) {
-                    b = (int)k;
+        while (nlive > 1) {
+            unsigned ia = 0, ib = 1; /* positions in live[] of the two lightest */
+            if (weight[live[1]] < weight[live[0]]) {
+                ia = 1;
+                ib = 0;
+            }
+            for (unsigned k = 2; k < nlive; k++) {
+                uint64_t wk = weight[live[k]];
+                if (wk < weight[live[ia]]) {
+                    ib = ia;
+                    ia = k;
+                } else if (wk < weight[live[ib]]) {
+                    ib = k;
                 }
             }
+            unsigned a = live[ia], b = live[ib];
             weight[nodes] = weight[a] + weight[b];
-            alive[nodes] = 1;
             parent[nodes] = -1;
-            alive[a] = alive[b] = 0;
             parent[a] = parent[b] = (int)nodes;
+            /* drop both, keeping the order; the new node is the highest */
+            unsigned lo = ia < ib ? ia : ib, hi = ia < ib ? ib : ia, m = lo;
+            for (unsigned k = lo + 1; k < nlive; k++)
+                if (k != hi)
+                    live[m++] = live[k];
+            live[m++] = nodes;
+            nlive = m;
             nodes++;
         }
         unsigned deepest = 0;
