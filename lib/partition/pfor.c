@@ -45,7 +45,33 @@ static size_t head_size(uint64_t base, unsigned width, size_t nexc, size_t n)
            tsagg__bitpack_size(n, width);
 }
 
+/* Pass 1 over one chunk: the per-width statistics, the widths kept, and
+ * with count_u the counts of the values' own bit lengths. Inlined with
+ * count_u constant, so that the plain plan pays nothing for it. */
+static inline __attribute__((always_inline)) void
+pass1_chunk(const uint64_t *tmp, size_t cnt, uint8_t *keep, uint32_t (*cnt4)[65],
+            int64_t (*lo4)[65], int64_t (*hi4)[65], uint32_t *cnt_u, int count_u)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        int64_t x = (int64_t)tmp[i];
+        unsigned b = zz_bits(tmp[i]), k = i & 3;
+        if (keep)
+            keep[i] = (uint8_t)b;
+        if (count_u)
+            cnt_u[enc_bits(tmp[i])]++;
+        cnt4[k][b]++;
+        lo4[k][b] = x < lo4[k][b] ? x : lo4[k][b];
+        hi4[k][b] = x > hi4[k][b] ? x : hi4[k][b];
+    }
+}
+
 void tsagg__pfor_plan(enc_fill_fn fill, const void *ctx, size_t n, pfor_plan *plan)
+{
+    tsagg__pfor_plan_counting(fill, ctx, n, plan, NULL);
+}
+
+void tsagg__pfor_plan_counting(enc_fill_fn fill, const void *ctx, size_t n, pfor_plan *plan,
+                               enc_class_counts *counts)
 {
     uint64_t tmp[ENC_CHUNK];
     uint8_t kept[PFOR_KEPT_CLASSES]; /* zz_bits of the first values */
@@ -60,18 +86,16 @@ void tsagg__pfor_plan(enc_fill_fn fill, const void *ctx, size_t n, pfor_plan *pl
         }
 
     /* Pass 1: the per-width statistics. */
+    if (counts)
+        memset(counts->u, 0, sizeof counts->u);
     for (size_t i0 = 0; i0 < n; i0 += ENC_CHUNK) {
         size_t cnt = n - i0 < ENC_CHUNK ? n - i0 : ENC_CHUNK;
         fill(ctx, i0, cnt, tmp);
-        for (size_t i = 0; i < cnt; i++) {
-            int64_t x = (int64_t)tmp[i];
-            unsigned b = zz_bits(tmp[i]), k = i & 3;
-            if (i0 < PFOR_KEPT_CLASSES)
-                kept[i0 + i] = (uint8_t)b;
-            cnt4[k][b]++;
-            lo4[k][b] = x < lo4[k][b] ? x : lo4[k][b];
-            hi4[k][b] = x > hi4[k][b] ? x : hi4[k][b];
-        }
+        uint8_t *keep = i0 < PFOR_KEPT_CLASSES ? kept + i0 : NULL;
+        if (counts)
+            pass1_chunk(tmp, cnt, keep, cnt4, lo4, hi4, counts->u, 1);
+        else
+            pass1_chunk(tmp, cnt, keep, cnt4, lo4, hi4, NULL, 0);
     }
 
     /* Inliers of limit t are the widths 0..t: their exact range is a
@@ -88,6 +112,8 @@ void tsagg__pfor_plan(enc_fill_fn fill, const void *ctx, size_t n, pfor_plan *pl
         }
         plo[b] = lo;
         phi[b] = hi;
+        if (counts)
+            counts->z[b] = (uint32_t)hist[b];
     }
 
     /* Every limit t, walking down from 64 so that the exceptions (values

@@ -140,25 +140,30 @@ static void sc_plan_form(const uint32_t cnt[SC_CLASSES], int zz, sc_plan *plan)
     plan->size = 1 + (nsym + 1) / 2 + (size_t)((bits + 7) / 8);
 }
 
+void tsagg__sc_plan_counts(const enc_class_counts *counts, sc_plan *plan)
+{
+    /* Unsigned saves the zigzag bit of every value; signed keeps the few
+     * negative ones (a time column's merchant starts) from taking 64. */
+    sc_plan zz;
+    sc_plan_form(counts->u, 0, plan);
+    sc_plan_form(counts->z, 1, &zz);
+    if (zz.size < plan->size)
+        *plan = zz;
+}
+
 void tsagg__sc_plan(enc_fill_fn fill, const void *ctx, size_t n, sc_plan *plan)
 {
     uint64_t tmp[ENC_CHUNK];
-    uint32_t cnt_u[SC_CLASSES] = {0}, cnt_z[SC_CLASSES] = {0};
+    enc_class_counts counts = {{0}, {0}};
     for (size_t i0 = 0; i0 < n; i0 += ENC_CHUNK) {
         size_t k = n - i0 < ENC_CHUNK ? n - i0 : ENC_CHUNK;
         fill(ctx, i0, k, tmp);
         for (size_t i = 0; i < k; i++) {
-            cnt_u[enc_bits(tmp[i])]++;
-            cnt_z[enc_bits(tsagg__zigzag((int64_t)tmp[i]))]++;
+            counts.u[enc_bits(tmp[i])]++;
+            counts.z[enc_bits(tsagg__zigzag((int64_t)tmp[i]))]++;
         }
     }
-    /* Unsigned saves the zigzag bit of every value; signed keeps the few
-     * negative ones (a time column's merchant starts) from taking 64. */
-    sc_plan zz;
-    sc_plan_form(cnt_u, 0, plan);
-    sc_plan_form(cnt_z, 1, &zz);
-    if (zz.size < plan->size)
-        *plan = zz;
+    tsagg__sc_plan_counts(&counts, plan);
 }
 
 /* LSB-first bit writer. acc holds nbits < 8 pending bits between
