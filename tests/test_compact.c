@@ -1391,6 +1391,12 @@ static int ref_cmp(const void *pa, const void *pb)
     return a->row < b->row ? -1 : a->row > b->row;
 }
 
+static int ts_cmp(const void *pa, const void *pb)
+{
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    return a < b ? -1 : a > b;
+}
+
 static uint64_t sort_rng(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -1404,7 +1410,11 @@ static uint64_t sort_rng(uint64_t *s)
  * ranges (the packed key fits: radix) and in wide ones (it does not:
  * comparison), all one merchant across a time range of 64 bits, many rows
  * sharing a merchant and microsecond with and without ids (ids repeated:
- * retries), a few rows, none.
+ * retries), a few rows, none; and rows that come in time order, nearly
+ * (some late) or in reverse (the radix sort sorts the digits above time
+ * and then each run by an insertion sort, which gives up on rows far from
+ * time order), with time ranges whose bits do and do not widen to whole
+ * digits inside the key.
  */
 Test(spanbuf, sort_matches_reference)
 {
@@ -1414,6 +1424,8 @@ Test(spanbuf, sort_matches_reference)
         int64_t ts_lo;
         uint64_t ts_range;               /* 0: the whole int64 range */
         unsigned ids;                    /* ids drawn from [0, ids); 0: no row has one */
+        int in_time_order;               /* rows added in ts order: 1, with some
+                                            late: 2, reversed: -1 */
     } shapes[] = {
         {5000, 1, 200000, 1759276800000000, 31ull * 86400000000, 1u << 30},
         {5000, 1000, 3, 1759276800000000, 20, 4},           /* many ties */
@@ -1424,17 +1436,48 @@ Test(spanbuf, sort_matches_reference)
         {3000, 1, 1ull << 24, 0, 1ull << 44, 5},             /* 68 bits: just too wide */
         {100, 5, 50, 0, 1000, 7},                            /* below the radix threshold */
         {0, 0, 1, 0, 1, 0},
+        {5000, 1, 200000, 1759276800000000, 31ull * 86400000000, 1u << 30, 1},
+        {5000, 1000, 3, 1759276800000000, 20, 4, 1},        /* many ties */
+        {5000, 7, 1, 0, 0, 3, 1},                            /* one merchant, any ts */
+        {3000, 1, 1ull << 21, 0, 1ull << 43, 5, 1},          /* 64 bits: no room to widen */
+        {3000, 1, 1ull << 21, -(1ll << 20), 1ull << 22, 0, 1}, /* time in whole digits */
+        {4000, 0, 0, 5, 1ull << 12, 2, 1},                   /* any merchant: comparison */
+        {5000, 1, 200000, 1759276800000000, 31ull * 86400000000, 1u << 30, 2},
+        {5000, 1, 30, 1759276800000000, 31ull * 86400000000, 1u << 30, 2},
+        {5000, 1000, 3, 1759276800000000, 20, 4, 2},        /* many ties, some late */
+        {3000, 1, 1ull << 21, 0, 1ull << 43, 5, 2},
+        {2000, 1, 4, 1759276800000000, 86400000000, 3, -1},  /* far from time order */
     };
     uint64_t seed = 12;
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         tsagg__spanbuf h;
         cr_assert_eq(tsagg__spanbuf_init(&h, 0, 0, 0), 0);
+        int64_t *times = malloc((shapes[k].n + 1) * sizeof *times);
+        cr_assert_not_null(times);
+        for (size_t i = 0; i < shapes[k].n; i++) {
+            uint64_t t = shapes[k].ts_range ? sort_rng(&seed) % shapes[k].ts_range
+                                            : sort_rng(&seed);
+            times[i] = (int64_t)((uint64_t)shapes[k].ts_lo + t);
+        }
+        if (shapes[k].in_time_order)
+            qsort(times, shapes[k].n, sizeof *times, ts_cmp);
+        for (size_t i = 0; shapes[k].in_time_order == 2 && i + 50 < shapes[k].n; i++) {
+            if (sort_rng(&seed) % 50 == 0) { /* a late row */
+                size_t j = i + 1 + sort_rng(&seed) % 49;
+                int64_t t = times[i];
+                times[i] = times[j];
+                times[j] = t;
+            }
+        }
+        for (size_t i = 0; shapes[k].in_time_order == -1 && i < shapes[k].n / 2; i++) {
+            int64_t t = times[i];
+            times[i] = times[shapes[k].n - 1 - i];
+            times[shapes[k].n - 1 - i] = t;
+        }
         for (size_t i = 0; i < shapes[k].n; i++) {
             uint64_t m = shapes[k].merchants ? sort_rng(&seed) % shapes[k].merchants
                                              : sort_rng(&seed);
-            uint64_t t = shapes[k].ts_range ? sort_rng(&seed) % shapes[k].ts_range
-                                            : sort_rng(&seed);
-            tsagg__spanrow r = {.ts = (int64_t)((uint64_t)shapes[k].ts_lo + t),
+            tsagg__spanrow r = {.ts = times[i],
                                 .merchant = shapes[k].merchant_lo + m};
             if (shapes[k].ids && sort_rng(&seed) % 4) {
                 r.flags = TSAGG_EVENT_HAS_ID;
@@ -1444,6 +1487,7 @@ Test(spanbuf, sort_matches_reference)
             }
             cr_assert_eq(tsagg__spanbuf_add(&h, &r, NULL, NULL), 0);
         }
+        free(times);
         cr_assert_eq(tsagg__spanbuf_sort(&h), 0);
         ref_key *ref = malloc((h.n + 1) * sizeof *ref);
         cr_assert_not_null(ref);

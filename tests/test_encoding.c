@@ -14,6 +14,7 @@
 #include <time.h>
 #include <zstd.h>
 
+#include "bytes.h"
 #include "encoding.h"
 #include "tsagg_errors.h"
 #include "testutil.h"
@@ -421,6 +422,48 @@ Test(words, edge_cases)
 
 /* Timestamps sorted per merchant, resetting between merchants, plus fully
  * unsorted ones: every method must round-trip; the chooser must win. */
+/* PFOR exceptions wherever the planner's exact count of their gap bytes
+ * takes a different road: in a row group's first 4096 values and past
+ * them, on chunk edges, in runs, far apart (gaps of one, two and three
+ * varint bytes), and in the last partial group of 8. The section must be
+ * exactly the size planned, or it does not decode. */
+Test(words, pfor_exceptions_everywhere)
+{
+    enum { N = 3 * 4096 + 13 };
+    uint64_t *v = malloc(N * 8);
+    uint64_t seed = 7;
+    const size_t at[] = {0, 1, 7, 8, 255, 256, 257, 4095, 4096, 4097, 4100, 4103, 4104,
+                         4351, 4352, 8191, 8192, 20000, N - 9, N - 2, N - 1};
+    for (size_t n = 4090; n <= N; n = n < 4100 ? n + 1 : n + 1531) {
+        for (size_t i = 0; i < n; i++)
+            v[i] = tu_splitmix64(&seed) % 16;
+        size_t planted = 0;
+        for (size_t k = 0; k < sizeof at / sizeof *at; k++)
+            if (at[k] < n) {
+                v[at[k]] = UINT64_C(1) << 40 | k;
+                planted++;
+            }
+        for (size_t i = 300; i + 3 < n; i += 97 + tu_splitmix64(&seed) % 300) {
+            if (v[i] < 16) {
+                v[i] = UINT64_C(1) << 41;
+                planted++;
+            }
+        }
+        size_t len;
+        uint8_t *b = enc_words(W_U64, TSAGG_ENC_M_FOR, v, n, &len);
+        cr_assert_eq(b[0], TSAGG_ENC_TAG_FOR);
+        /* tag, zigzag(base 0), width 4, then the exception count */
+        const uint8_t *p = b + 3;
+        uint64_t nexc;
+        cr_assert_eq(tsagg__get_varint(&p, b + len, &nexc), 0);
+        cr_assert_eq(nexc, planted, "n %zu: %llu exceptions, %zu planted", n,
+                     (unsigned long long)nexc, planted);
+        free(b);
+        rt_words(W_U64, TSAGG_ENC_M_FOR, v, n, NULL);
+    }
+    free(v);
+}
+
 Test(words, random_timestamps)
 {
     enum { N = 1024 };
@@ -508,6 +551,23 @@ Test(words, deltahuf_round_trips)
         rt_words(W_I64, TSAGG_ENC_M_DELTAHUF, v, m, NULL);
         rt_words(W_I64, 0, v, m, NULL);
     }
+}
+
+/* Huffman ties decide the bytes: deltas 1 2 4 4 8 8 are classes 1 2 3 3
+ * 4 4 (counts 1 1 2 2). The lightest two, the first of equal weights
+ * first, merge: classes 1 and 2 (weight 2); then classes 3 and 4, which
+ * come before that node (weight 4); then the two: every length 2 (taking
+ * class 3 with the first merged node instead would give lengths 3 3 2 1,
+ * as short a stream with other bytes). Unsigned form, nsym 5, lengths
+ * 0 2 / 2 2 / 2; codes 00 01 10 11; stream 00 | 01 0 | 10 00 | 10 00 |
+ * 11 000 | 11 000, first bit lowest: 28 62 0c. */
+Test(words, deltahuf_ties_known_answer)
+{
+    const uint64_t v[] = {1, 3, 7, 11, 19, 27};
+    size_t len;
+    uint8_t *b = enc_words(W_I64, TSAGG_ENC_M_DELTAHUF, v, 6, &len);
+    assert_bytes(b, len, (const uint8_t[]){0x15, 0x05, 0x20, 0x22, 0x02, 0x28, 0x62, 0x0c}, 8);
+    free(b);
 }
 
 /* Where bit widths vary within a block (the time column of a month file:

@@ -12,6 +12,16 @@
  * same merchant and microsecond) keep their arrival order, and are put in
  * id order by an insertion sort of each such run, which is short.
  * Anything else takes the comparison sort.
+ *
+ * Rows come nearly in time order: a log is appended as events happen, a
+ * few come late. So the passes go over the digits above those holding
+ * only time bits (time is widened to whole digits where the key has room:
+ * a month, 42 bits of time, then takes the two passes of its merchants,
+ * not six), which leaves each merchant's rows in the order they came, and
+ * an insertion sort by the whole key then moves only the late rows back.
+ * Both stable, they give the order of the full sort. When rows come far
+ * from time order, the insertion sort gives up after 4n moves and every
+ * digit is sorted.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,6 +34,10 @@
 #define DIGIT_BITS 11
 #define DIGITS ((64 + DIGIT_BITS - 1) / DIGIT_BITS)
 #define BUCKETS (1u << DIGIT_BITS)
+/* Moves a row the insertion sort may make on average before it gives up:
+ * a month of the long-history load, whose late events move back past a
+ * busy merchant's rows, takes about 1.5. */
+#define INSERTION_MOVES 4
 
 typedef struct sort_key {
     uint64_t merchant;
@@ -93,6 +107,85 @@ static void order_ties(const tsagg__spanbuf *h, uint32_t *order, size_t from, si
     }
 }
 
+/* The arrays a radix sort alternates between. */
+typedef struct radix_arrays {
+    uint64_t *key, *key2;
+    uint32_t *order, *other;
+    size_t (*count)[BUCKETS];
+} radix_arrays;
+
+/* Stable passes over digits [first, DIGITS) of the keys, skipping those
+ * every key shares; key and order end up holding the result. */
+static void radix_passes(radix_arrays *a, size_t n, unsigned first)
+{
+    memset(a->count, 0, DIGITS * sizeof *a->count);
+    for (size_t i = 0; i < n; i++)
+        for (unsigned d = first; d < DIGITS; d++)
+            a->count[d][a->key[i] >> (d * DIGIT_BITS) & (BUCKETS - 1)]++;
+    for (unsigned d = first; d < DIGITS; d++) {
+        unsigned shift = d * DIGIT_BITS;
+        size_t *c = a->count[d];
+        if (c[a->key[0] >> shift & (BUCKETS - 1)] == n)
+            continue; /* every key has this digit */
+        size_t sum = 0;
+        for (unsigned b = 0; b < BUCKETS; b++) {
+            size_t k = c[b];
+            c[b] = sum;
+            sum += k;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t to = c[a->key[i] >> shift & (BUCKETS - 1)]++;
+            a->key2[to] = a->key[i];
+            a->other[to] = a->order[i];
+        }
+        uint64_t *kt = a->key;
+        a->key = a->key2;
+        a->key2 = kt;
+        uint32_t *ot = a->order;
+        a->order = a->other;
+        a->other = ot;
+    }
+}
+
+/* A stable insertion sort of keys sorted already by their high digits:
+ * a key only moves back within its run of equal high digits, so on rows
+ * that came in nearly in time order it is a pass. 1 done, 0 when it gave
+ * up after `budget` moves (the rows came far from time order). */
+static int insertion_pass(uint64_t *key, uint32_t *order, size_t n, size_t budget)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint64_t k = key[i];
+        if (key[i - 1] <= k)
+            continue;
+        uint32_t row = order[i];
+        size_t j = i;
+        do {
+            if (budget-- == 0)
+                return 0;
+            key[j] = key[j - 1];
+            order[j] = order[j - 1];
+            j--;
+        } while (j > 0 && key[j - 1] > k);
+        key[j] = k;
+        order[j] = row;
+    }
+    return 1;
+}
+
+/* The keys of the rows in arrival order: merchant - mlo above tbits bits
+ * of ts - tlo. */
+static void radix_keys(const tsagg__spanbuf *h, radix_arrays *a, uint64_t mlo, int64_t tlo,
+                       unsigned tbits)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        const tsagg__spanrow *r = &h->rows[i];
+        /* tbits is 64 only when no merchant bits are left: all one merchant */
+        uint64_t m = tbits < 64 ? (r->merchant - mlo) << tbits : 0;
+        a->key[i] = m | ((uint64_t)r->ts - (uint64_t)tlo);
+        a->order[i] = (uint32_t)i;
+    }
+}
+
 /* The radix sort when the packed key fits: 1 done, 0 when it does not fit,
  * or a negative code. */
 static int sort_by_radix(tsagg__spanbuf *h)
@@ -109,53 +202,35 @@ static int sort_by_radix(tsagg__spanbuf *h)
         tlo = r->ts < tlo ? r->ts : tlo;
         thi = r->ts > thi ? r->ts : thi;
     }
-    unsigned tbits = bits_of((uint64_t)thi - (uint64_t)tlo);
-    if (bits_of(mhi - mlo) + tbits > 64)
+    unsigned tbits = bits_of((uint64_t)thi - (uint64_t)tlo), mbits = bits_of(mhi - mlo);
+    if (mbits + tbits > 64)
         return 0;
+    /* Time widened to whole digits where the key has room: the digits
+     * below time_digits then hold time bits only. */
+    unsigned whole = (tbits + DIGIT_BITS - 1) / DIGIT_BITS * DIGIT_BITS;
+    if (whole + mbits <= 64 && whole < 64)
+        tbits = whole;
+    unsigned time_digits = tbits / DIGIT_BITS;
     /* Keys and row numbers, each in two arrays that passes alternate. */
     uint64_t *keys = malloc(2 * n * sizeof *keys);
     uint32_t *tmp = malloc(n * sizeof *tmp);
-    size_t(*count)[BUCKETS] = calloc(DIGITS, sizeof *count);
+    size_t(*count)[BUCKETS] = malloc(DIGITS * sizeof *count);
     if (!keys || !tmp || !count) {
         free(keys);
         free(tmp);
         free(count);
         return -ENOMEM;
     }
-    uint64_t *key = keys, *key2 = keys + n;
-    for (size_t i = 0; i < n; i++) {
-        const tsagg__spanrow *r = &h->rows[i];
-        /* tbits is 64 only when no merchant bits are left: all one merchant */
-        uint64_t m = tbits < 64 ? (r->merchant - mlo) << tbits : 0;
-        key[i] = m | ((uint64_t)r->ts - (uint64_t)tlo);
-        h->order[i] = (uint32_t)i;
-        for (unsigned d = 0; d < DIGITS; d++)
-            count[d][key[i] >> (d * DIGIT_BITS) & (BUCKETS - 1)]++;
+    radix_arrays a = {keys, keys + n, h->order, tmp, count};
+    radix_keys(h, &a, mlo, tlo, tbits);
+    radix_passes(&a, n, time_digits);
+    if (time_digits > 0 && !insertion_pass(a.key, a.order, n, INSERTION_MOVES * n)) {
+        a = (radix_arrays){keys, keys + n, h->order, tmp, count};
+        radix_keys(h, &a, mlo, tlo, tbits);
+        radix_passes(&a, n, 0);
     }
-    uint32_t *order = h->order, *other = tmp;
-    for (unsigned d = 0; d < DIGITS; d++) {
-        unsigned shift = d * DIGIT_BITS;
-        size_t *c = count[d];
-        if (c[key[0] >> shift & (BUCKETS - 1)] == n)
-            continue; /* every key has this digit */
-        size_t sum = 0;
-        for (unsigned b = 0; b < BUCKETS; b++) {
-            size_t k = c[b];
-            c[b] = sum;
-            sum += k;
-        }
-        for (size_t i = 0; i < n; i++) {
-            size_t to = c[key[i] >> shift & (BUCKETS - 1)]++;
-            key2[to] = key[i];
-            other[to] = order[i];
-        }
-        uint64_t *kt = key;
-        key = key2;
-        key2 = kt;
-        uint32_t *ot = order;
-        order = other;
-        other = ot;
-    }
+    uint64_t *key = a.key;
+    uint32_t *order = a.order;
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && key[j] == key[i])

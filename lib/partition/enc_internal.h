@@ -171,6 +171,21 @@ typedef struct sc_plan {
  * form and its code. Never fails. */
 void tsagg__sc_plan(enc_fill_fn fill, const void *ctx, size_t n, sc_plan *plan);
 
+/* The class counts of n values in both forms, unsigned (u) and zigzag
+ * (z): what tsagg__sc_plan counts. A PFOR plan of the same values gathers
+ * them on its way (the zigzag ones are its own statistics), so that a
+ * block that plans both reads its values once. */
+typedef struct enc_class_counts {
+    uint32_t u[SC_CLASSES], z[SC_CLASSES];
+} enc_class_counts;
+
+/* tsagg__pfor_plan that also fills *counts. */
+void tsagg__pfor_plan_counting(enc_fill_fn fill, const void *ctx, size_t n, pfor_plan *plan,
+                               enc_class_counts *counts);
+
+/* tsagg__sc_plan from counts already taken. */
+void tsagg__sc_plan_counts(const enc_class_counts *counts, sc_plan *plan);
+
 /* Write the section planned above: exactly plan->size bytes at out. */
 void tsagg__sc_write(enc_fill_fn fill, const void *ctx, size_t n, const sc_plan *plan,
                      uint8_t *out);

@@ -168,10 +168,16 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
         best = 3;
         best_size = 1 + 8 * n;
     }
+    /* A size-class plan of the deltas (of the back-references) takes its
+     * counts from the PFOR plan of the same values, when there is one. */
+    enc_class_counts delta_counts, ref_counts;
+    int delta_counted = (methods & TSAGG_ENC_M_DELTA) && (methods & TSAGG_ENC_M_DELTAHUF);
+    int ref_counted = (methods & TSAGG_ENC_M_DICTREF) && (methods & TSAGG_ENC_M_DICTREFHUF);
     for (int k = 0; k < 3; k++) {
         if (!(methods & pfor_method[k]))
             continue;
-        tsagg__pfor_plan(pfor_fill[k], v, n, &plan);
+        tsagg__pfor_plan_counting(pfor_fill[k], v, n, &plan,
+                                  k == 1 && delta_counted ? &delta_counts : NULL);
         if (1 + plan.size < best_size) {
             best = k;
             best_size = 1 + plan.size;
@@ -193,13 +199,16 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
         if (rc == 0 && (methods & (TSAGG_ENC_M_DICTREF | TSAGG_ENC_M_DICTREFHUF)))
             dict_refs(&dict, n);
         if (rc == 0 && (methods & TSAGG_ENC_M_DICTREF)) {
-            tsagg__pfor_plan(fill_words, dict.refs, n, &ref_plan);
+            tsagg__pfor_plan_counting(fill_words, dict.refs, n, &ref_plan,
+                                      ref_counted ? &ref_counts : NULL);
             if (dict.head + ref_plan.size < best_size) {
                 best = 5;
                 best_size = dict.head + ref_plan.size;
             }
         }
-        if (rc == 0 && (methods & TSAGG_ENC_M_DICTREFHUF))
+        if (rc == 0 && ref_counted)
+            tsagg__sc_plan_counts(&ref_counts, &ref_huf);
+        else if (rc == 0 && (methods & TSAGG_ENC_M_DICTREFHUF))
             tsagg__sc_plan(fill_words, dict.refs, n, &ref_huf);
     }
     /* The size-class sections decode at a few ns a value where the others
@@ -211,7 +220,10 @@ int tsagg__enc_words_using(const uint64_t *v, size_t n, unsigned methods, uint8_
     size_t ref_beat = best == 5 ? best_size - ref_plan.size / 8 : huf_beat;
     sc_plan huf = {0};
     if (methods & TSAGG_ENC_M_DELTAHUF) {
-        tsagg__sc_plan(fill_delta, v, n, &huf);
+        if (delta_counted)
+            tsagg__sc_plan_counts(&delta_counts, &huf);
+        else
+            tsagg__sc_plan(fill_delta, v, n, &huf);
         if (1 + huf.size < huf_beat) {
             best = 6;
             best_size = 1 + huf.size;

@@ -25,6 +25,19 @@ static inline unsigned zz_bits(uint64_t x)
     return enc_bits(tsagg__zigzag((int64_t)x));
 }
 
+/* Pass 1 keeps the zigzag widths of this many first values (a row
+ * group's) for pass 2, which then only compares bytes. A multiple of
+ * ENC_CHUNK. */
+#define PFOR_KEPT_CLASSES 4096
+
+/* Bit 8j + 7 set when class cls[j] > t, for 8 classes (each <= 64, so
+ * adding 127 - t to a byte carries into no other). */
+static inline uint64_t classes_over(const uint8_t *cls, unsigned t)
+{
+    uint64_t ones = UINT64_C(0x0101010101010101);
+    return (enc_ld64(cls) + ones * (127 - t)) & ones << 7;
+}
+
 /* Exact size of the section header + packed bytes for the given frame. */
 static size_t head_size(uint64_t base, unsigned width, size_t nexc, size_t n)
 {
@@ -32,9 +45,36 @@ static size_t head_size(uint64_t base, unsigned width, size_t nexc, size_t n)
            tsagg__bitpack_size(n, width);
 }
 
+/* Pass 1 over one chunk: the per-width statistics, the widths kept, and
+ * with count_u the counts of the values' own bit lengths. Inlined with
+ * count_u constant, so that the plain plan pays nothing for it. */
+static inline __attribute__((always_inline)) void
+pass1_chunk(const uint64_t *tmp, size_t cnt, uint8_t *keep, uint32_t (*cnt4)[65],
+            int64_t (*lo4)[65], int64_t (*hi4)[65], uint32_t *cnt_u, int count_u)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        int64_t x = (int64_t)tmp[i];
+        unsigned b = zz_bits(tmp[i]), k = i & 3;
+        if (keep)
+            keep[i] = (uint8_t)b;
+        if (count_u)
+            cnt_u[enc_bits(tmp[i])]++;
+        cnt4[k][b]++;
+        lo4[k][b] = x < lo4[k][b] ? x : lo4[k][b];
+        hi4[k][b] = x > hi4[k][b] ? x : hi4[k][b];
+    }
+}
+
 void tsagg__pfor_plan(enc_fill_fn fill, const void *ctx, size_t n, pfor_plan *plan)
 {
+    tsagg__pfor_plan_counting(fill, ctx, n, plan, NULL);
+}
+
+void tsagg__pfor_plan_counting(enc_fill_fn fill, const void *ctx, size_t n, pfor_plan *plan,
+                               enc_class_counts *counts)
+{
     uint64_t tmp[ENC_CHUNK];
+    uint8_t kept[PFOR_KEPT_CLASSES]; /* zz_bits of the first values */
     /* Per zigzag width b: count, min and max of the values. Four copies, so
      * that runs of equal widths do not serialise on one counter. */
     uint32_t cnt4[4][65] = {{0}};
@@ -46,16 +86,16 @@ void tsagg__pfor_plan(enc_fill_fn fill, const void *ctx, size_t n, pfor_plan *pl
         }
 
     /* Pass 1: the per-width statistics. */
+    if (counts)
+        memset(counts->u, 0, sizeof counts->u);
     for (size_t i0 = 0; i0 < n; i0 += ENC_CHUNK) {
         size_t cnt = n - i0 < ENC_CHUNK ? n - i0 : ENC_CHUNK;
         fill(ctx, i0, cnt, tmp);
-        for (size_t i = 0; i < cnt; i++) {
-            int64_t x = (int64_t)tmp[i];
-            unsigned b = zz_bits(tmp[i]), k = i & 3;
-            cnt4[k][b]++;
-            lo4[k][b] = x < lo4[k][b] ? x : lo4[k][b];
-            hi4[k][b] = x > hi4[k][b] ? x : hi4[k][b];
-        }
+        uint8_t *keep = i0 < PFOR_KEPT_CLASSES ? kept + i0 : NULL;
+        if (counts)
+            pass1_chunk(tmp, cnt, keep, cnt4, lo4, hi4, counts->u, 1);
+        else
+            pass1_chunk(tmp, cnt, keep, cnt4, lo4, hi4, NULL, 0);
     }
 
     /* Inliers of limit t are the widths 0..t: their exact range is a
@@ -72,6 +112,8 @@ void tsagg__pfor_plan(enc_fill_fn fill, const void *ctx, size_t n, pfor_plan *pl
         }
         plo[b] = lo;
         phi[b] = hi;
+        if (counts)
+            counts->z[b] = (uint32_t)hist[b];
     }
 
     /* Every limit t, walking down from 64 so that the exceptions (values
@@ -103,18 +145,33 @@ void tsagg__pfor_plan(enc_fill_fn fill, const void *ctx, size_t n, pfor_plan *pl
     if (best_nexc == 0)
         return;
 
-    /* Pass 2: the exact gap bytes of the chosen limit. */
+    /* Pass 2: the exact gap bytes of the chosen limit, from the classes
+     * pass 1 kept (values past PFOR_KEPT_CLASSES are classed again). */
     size_t gap_bytes = 0, seen = 0, last = 0;
+    uint8_t redone[ENC_CHUNK];
     for (size_t i0 = 0; i0 < n; i0 += ENC_CHUNK) {
         size_t cnt = n - i0 < ENC_CHUNK ? n - i0 : ENC_CHUNK;
-        fill(ctx, i0, cnt, tmp);
-        for (size_t i = 0; i < cnt; i++) {
-            if (zz_bits(tmp[i]) > best_t) {
-                size_t pos = i0 + i;
+        const uint8_t *cls = redone;
+        if (i0 < PFOR_KEPT_CLASSES) {
+            cls = kept + i0;
+        } else {
+            fill(ctx, i0, cnt, tmp);
+            for (size_t i = 0; i < cnt; i++)
+                redone[i] = (uint8_t)zz_bits(tmp[i]);
+        }
+        /* 8 classes a step (1 in the chunk's last partial 8), the
+         * exceptions among them in order */
+        for (size_t i = 0; i < cnt;) {
+            size_t step = i + 8 <= cnt ? 8 : 1;
+            uint64_t over = step == 8 ? classes_over(cls + i, best_t)
+                                      : (uint64_t)(cls[i] > best_t) << 7;
+            for (; over; over &= over - 1) {
+                size_t pos = i0 + i + (size_t)(__builtin_ctzll(over) / 8);
                 gap_bytes += enc_varint_len(seen ? pos - last - 1 : pos);
                 seen++;
                 last = pos;
             }
+            i += step;
         }
     }
     size_t val_exact = 0;

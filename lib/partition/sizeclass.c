@@ -46,32 +46,45 @@ static void sc_lengths(const uint32_t cnt[SC_CLASSES], uint8_t len[SC_CLASSES])
     }
     for (;;) {
         /* Nodes 0..64 are the classes, 65.. the merged ones; parent[] gives
-         * every node's depth once the tree is built. */
+         * every node's depth once the tree is built. The nodes not merged
+         * yet are listed in live[] by number, so that the two lightest
+         * (the first of equal weights) are found without walking the
+         * dead ones. */
         uint64_t weight[2 * SC_CLASSES];
-        int parent[2 * SC_CLASSES], alive[2 * SC_CLASSES];
-        unsigned nodes = SC_CLASSES;
+        int parent[2 * SC_CLASSES];
+        unsigned live[2 * SC_CLASSES], nlive = 0, nodes = SC_CLASSES;
         for (unsigned c = 0; c < SC_CLASSES; c++) {
             weight[c] = w[c];
-            alive[c] = w[c] != 0;
             parent[c] = -1;
+            if (w[c])
+                live[nlive++] = c;
         }
-        for (unsigned left = used; left > 1; left--) {
-            int a = -1, b = -1;
-            for (unsigned k = 0; k < nodes; k++) {
-                if (!alive[k])
-                    continue;
-                if (a < 0 || weight[k] < weight[a]) {
-                    b = a;
-                    a = (int)k;
-                } else if (b < 0 || weight[k] < weight[b]) {
-                    b = (int)k;
+        while (nlive > 1) {
+            unsigned ia = 0, ib = 1; /* positions in live[] of the two lightest */
+            if (weight[live[1]] < weight[live[0]]) {
+                ia = 1;
+                ib = 0;
+            }
+            for (unsigned k = 2; k < nlive; k++) {
+                uint64_t wk = weight[live[k]];
+                if (wk < weight[live[ia]]) {
+                    ib = ia;
+                    ia = k;
+                } else if (wk < weight[live[ib]]) {
+                    ib = k;
                 }
             }
+            unsigned a = live[ia], b = live[ib];
             weight[nodes] = weight[a] + weight[b];
-            alive[nodes] = 1;
             parent[nodes] = -1;
-            alive[a] = alive[b] = 0;
             parent[a] = parent[b] = (int)nodes;
+            /* drop both, keeping the order; the new node is the highest */
+            unsigned lo = ia < ib ? ia : ib, hi = ia < ib ? ib : ia, m = lo;
+            for (unsigned k = lo + 1; k < nlive; k++)
+                if (k != hi)
+                    live[m++] = live[k];
+            live[m++] = nodes;
+            nlive = m;
             nodes++;
         }
         unsigned deepest = 0;
@@ -127,38 +140,57 @@ static void sc_plan_form(const uint32_t cnt[SC_CLASSES], int zz, sc_plan *plan)
     plan->size = 1 + (nsym + 1) / 2 + (size_t)((bits + 7) / 8);
 }
 
-void tsagg__sc_plan(enc_fill_fn fill, const void *ctx, size_t n, sc_plan *plan)
+void tsagg__sc_plan_counts(const enc_class_counts *counts, sc_plan *plan)
 {
-    uint64_t tmp[ENC_CHUNK];
-    uint32_t cnt_u[SC_CLASSES] = {0}, cnt_z[SC_CLASSES] = {0};
-    for (size_t i0 = 0; i0 < n; i0 += ENC_CHUNK) {
-        size_t k = n - i0 < ENC_CHUNK ? n - i0 : ENC_CHUNK;
-        fill(ctx, i0, k, tmp);
-        for (size_t i = 0; i < k; i++) {
-            cnt_u[enc_bits(tmp[i])]++;
-            cnt_z[enc_bits(tsagg__zigzag((int64_t)tmp[i]))]++;
-        }
-    }
     /* Unsigned saves the zigzag bit of every value; signed keeps the few
      * negative ones (a time column's merchant starts) from taking 64. */
     sc_plan zz;
-    sc_plan_form(cnt_u, 0, plan);
-    sc_plan_form(cnt_z, 1, &zz);
+    sc_plan_form(counts->u, 0, plan);
+    sc_plan_form(counts->z, 1, &zz);
     if (zz.size < plan->size)
         *plan = zz;
 }
 
-/* LSB-first bit writer. */
+void tsagg__sc_plan(enc_fill_fn fill, const void *ctx, size_t n, sc_plan *plan)
+{
+    uint64_t tmp[ENC_CHUNK];
+    enc_class_counts counts = {{0}, {0}};
+    for (size_t i0 = 0; i0 < n; i0 += ENC_CHUNK) {
+        size_t k = n - i0 < ENC_CHUNK ? n - i0 : ENC_CHUNK;
+        fill(ctx, i0, k, tmp);
+        for (size_t i = 0; i < k; i++) {
+            counts.u[enc_bits(tmp[i])]++;
+            counts.z[enc_bits(tsagg__zigzag((int64_t)tmp[i]))]++;
+        }
+    }
+    tsagg__sc_plan_counts(&counts, plan);
+}
+
+/* LSB-first bit writer. acc holds nbits < 8 pending bits between
+ * values; a value's code and bits are added in one step and the whole
+ * bytes go out with one 8-byte store while 8 bytes of the section are
+ * left (the store's bytes past the whole ones are rewritten by the next),
+ * one byte at a time near its end, so nothing is written past it. */
 typedef struct sc_bitw {
-    uint8_t *p;
+    uint8_t *p, *end;
     uint64_t acc;
     unsigned nbits;
 } sc_bitw;
 
-static inline void sc_put(sc_bitw *w, uint64_t v, unsigned nb) /* nb <= 32 */
+/* Add nb bits of v (below 2^nb; nbits + nb <= 63) and write out the whole
+ * bytes. */
+static inline void sc_put(sc_bitw *w, uint64_t v, unsigned nb)
 {
     w->acc |= v << w->nbits;
     w->nbits += nb;
+    if (w->end - w->p >= 8) {
+        unsigned whole = w->nbits >> 3;
+        enc_st64(w->p, w->acc);
+        w->p += whole;
+        w->acc >>= 8 * whole; /* whole <= 7: nbits <= 63 */
+        w->nbits &= 7u;
+        return;
+    }
     while (w->nbits >= 8) {
         *w->p++ = (uint8_t)w->acc;
         w->acc >>= 8;
@@ -175,24 +207,21 @@ void tsagg__sc_write(enc_fill_fn fill, const void *ctx, size_t n, const sc_plan 
     *p++ = (uint8_t)(plan->nsym | (plan->zigzag ? SC_ZIGZAG : 0));
     for (unsigned c = 0; c < plan->nsym; c += 2)
         *p++ = (uint8_t)(plan->len[c] | (c + 1 < plan->nsym ? plan->len[c + 1] << 4 : 0));
-    sc_bitw w = {p, 0, 0};
+    sc_bitw w = {p, out + plan->size, 0, 0};
     uint64_t tmp[ENC_CHUNK];
     for (size_t i0 = 0; i0 < n; i0 += ENC_CHUNK) {
         size_t k = n - i0 < ENC_CHUNK ? n - i0 : ENC_CHUNK;
         fill(ctx, i0, k, tmp);
         for (size_t i = 0; i < k; i++) {
             uint64_t z = sc_coded(tmp[i], plan->zigzag);
-            unsigned c = enc_bits(z);
-            sc_put(&w, code[c], plan->len[c]);
-            if (c > 1) {
-                unsigned rest = c - 1; /* the bits below the top one */
-                uint64_t low = z & enc_mask(rest);
-                if (rest > 32) {
-                    sc_put(&w, low & 0xffffffffu, 32);
-                    sc_put(&w, low >> 32, rest - 32);
-                } else {
-                    sc_put(&w, low, rest);
-                }
+            unsigned c = enc_bits(z), l = plan->len[c];
+            unsigned rest = c > 1 ? c - 1 : 0; /* the bits below the top one */
+            uint64_t low = z & enc_mask(rest);
+            if (l + rest <= 56) { /* with the < 8 bits pending: <= 63 */
+                sc_put(&w, code[c] | low << l, l + rest);
+            } else {
+                sc_put(&w, code[c] | (low & 0xffffffu) << l, l + 24);
+                sc_put(&w, low >> 24, rest - 24);
             }
         }
     }
