@@ -1427,15 +1427,15 @@ Test(spanbuf, sort_matches_reference)
         int in_time_order;               /* rows added in ts order: 1, with some
                                             late: 2, reversed: -1 */
     } shapes[] = {
-        {5000, 1, 200000, 1759276800000000, 31ull * 86400000000, 1u << 30},
-        {5000, 1000, 3, 1759276800000000, 20, 4},           /* many ties */
-        {5000, 7, 1, 0, 0, 3},                               /* one merchant, any ts */
-        {5000, 0, 0, INT64_MIN, 0, 1u << 20},                /* any merchant, any ts */
-        {5000, UINT64_MAX - 9, 10, -5000, 10000, 0},         /* no ids, negative ts */
-        {300, 1ull << 40, 1ull << 20, 1ull << 40, 1ull << 30, 2},
-        {3000, 1, 1ull << 24, 0, 1ull << 44, 5},             /* 68 bits: just too wide */
-        {100, 5, 50, 0, 1000, 7},                            /* below the radix threshold */
-        {0, 0, 1, 0, 1, 0},
+        {5000, 1, 200000, 1759276800000000, 31ull * 86400000000, 1u << 30, 0},
+        {5000, 1000, 3, 1759276800000000, 20, 4, 0},     /* many ties */
+        {5000, 7, 1, 0, 0, 3, 0},                         /* one merchant, any ts */
+        {5000, 0, 0, INT64_MIN, 0, 1u << 20, 0},          /* any merchant, any ts */
+        {5000, UINT64_MAX - 9, 10, -5000, 10000, 0, 0},   /* no ids, negative ts */
+        {300, 1ull << 40, 1ull << 20, 1ull << 40, 1ull << 30, 2, 0},
+        {3000, 1, 1ull << 24, 0, 1ull << 44, 5, 0},       /* 68 bits: just too wide */
+        {100, 5, 50, 0, 1000, 7, 0},                      /* below the radix threshold */
+        {0, 0, 1, 0, 1, 0, 0},
         {5000, 1, 200000, 1759276800000000, 31ull * 86400000000, 1u << 30, 1},
         {5000, 1000, 3, 1759276800000000, 20, 4, 1},        /* many ties */
         {5000, 7, 1, 0, 0, 3, 1},                            /* one merchant, any ts */
