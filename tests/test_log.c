@@ -426,7 +426,7 @@ static void edge_set_init(edge_set *s)
     /* Valid but for the ts extremes, which appends now refuse and logs
      * written before may hold: written through tsagg__append_unchecked_ts. */
     for (size_t i = 0; i < n; i++)
-        cr_assert_eq(tsagg__event_check(&e[i], NULL, NULL, 0), 0, "edge event %zu must be valid",
+        cr_assert_eq(tsagg__event_check(&e[i], NULL, NULL, NULL, 0), 0, "edge event %zu must be valid",
                      i);
 }
 
@@ -664,6 +664,123 @@ Test(log, nul_bytes_are_refused_naming_the_field)
     good.attrs = &empty;
     cr_assert_eq(tsagg_event_check(&good, NULL, 0), 0);
     cr_assert_eq(tsagg_append(st, &good, 1, NULL), 0);
+    close_ok(st);
+}
+
+/* The NUL check reads short strings a word at a time (shortmem.h): a NUL
+ * at any offset of a string of any length up to and past the word path is
+ * found and named, no other byte is taken for one, and no byte past the
+ * string is read (each string ends its own allocation, for ASan). */
+Test(log, nul_found_at_every_offset_of_short_strings)
+{
+    for (size_t len = 1; len <= 48; len++) {
+        char *v = malloc(len), *k = malloc(len < 64 ? len : 64);
+        cr_assert(v && k);
+        for (long at = -1; at < (long)len; at++) {
+            /* Bytes 1..255 in turn, the ones next to 0 and 0x80 among them. */
+            for (size_t i = 0; i < len; i++)
+                v[i] = k[i] = (char)(1 + (i * 37 + (size_t)(at + 1)) % 255);
+            if (at >= 0)
+                v[at] = k[at] = 0;
+            char why[200], want[120];
+            tsagg_attr a = {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {v, (uint32_t)len}};
+            tsagg_event ev = {.ts = T0, .merchant = 1, .event = v, .event_len = (uint32_t)len,
+                              .attrs = &a, .nattrs = 1};
+            /* The name first, then the value (the name made valid). */
+            int rc = tsagg_event_check(&ev, why, sizeof why);
+            cr_assert_eq(rc, at < 0 ? 0 : TSAGG_EINPUT, "name of %zu bytes, NUL at %ld", len, at);
+            if (at >= 0)
+                cr_assert_str_eq(why, "event name holds a NUL byte");
+            ev.event = "ok";
+            ev.event_len = 2;
+            rc = tsagg_event_check(&ev, why, sizeof why);
+            cr_assert_eq(rc, at < 0 ? 0 : TSAGG_EINPUT, "value of %zu bytes, NUL at %ld", len, at);
+            snprintf(want, sizeof want, "the value holds a NUL byte at offset %ld", at);
+            if (at >= 0)
+                cr_assert(strstr(why, want), "\"%s\" for a NUL at %ld of %zu", why, at, len);
+            if (len > 64)
+                continue;
+            a = (tsagg_attr){.key = k, .key_len = (uint32_t)len, .type = TSAGG_INT, .v.i = 1};
+            rc = tsagg_event_check(&ev, why, sizeof why);
+            cr_assert_eq(rc, at < 0 ? 0 : TSAGG_EINPUT, "key of %zu bytes, NUL at %ld", len, at);
+            snprintf(want, sizeof want, "the key holds a NUL byte at offset %ld", at);
+            if (at >= 0)
+                cr_assert(strstr(why, want), "\"%s\" for a NUL at %ld of %zu", why, at, len);
+        }
+        free(v);
+        free(k);
+    }
+}
+
+/* An append checks a key once per call when the next events pass the same
+ * pointer and length at the same position: a key at another address is
+ * checked, however alike (same length, same position), and so is one at
+ * the same address with another length. */
+Test(log, keys_checked_once_per_append_are_those_seen)
+{
+    cfg c = {.backend = TSAGG_IO_PWRITE};
+    tsagg_store *st = open_writer(&c);
+    static const char page[] = "page", nul_page[] = "p\0ge", pages[] = "pa\0es";
+    tsagg_attr ok[2] = {{.key = page, .key_len = 4, .type = TSAGG_INT, .v.i = 1},
+                        {.key = "os", .key_len = 2, .type = TSAGG_INT, .v.i = 2}};
+    tsagg_attr bad_at[3][2] = {
+        {{.key = nul_page, .key_len = 4, .type = TSAGG_INT}, ok[1]},
+        {ok[1], {.key = nul_page, .key_len = 4, .type = TSAGG_INT}},
+        {{.key = pages, .key_len = 5, .type = TSAGG_INT}, ok[1]},
+    };
+    const char *why[3] = {"attribute 'p?ge': the key holds a NUL byte at offset 1",
+                          "attribute 'p?ge': the key holds a NUL byte at offset 1",
+                          "attribute 'pa?es': the key holds a NUL byte at offset 2"};
+    /* Same address as "page", longer: past its end lies its NUL. */
+    tsagg_attr longer[2] = {{.key = page, .key_len = 5, .type = TSAGG_INT}, ok[1]};
+    for (size_t i = 0; i < 4; i++) {
+        tsagg_event batch[3];
+        for (size_t e = 0; e < 3; e++)
+            batch[e] = (tsagg_event){.ts = T0, .merchant = 1, .event = "ok", .event_len = 2,
+                                     .attrs = ok, .nattrs = 2};
+        batch[2].attrs = i < 3 ? bad_at[i] : longer;
+        cr_assert_eq(tsagg_append(st, batch, 3, NULL), TSAGG_EINPUT, "case %zu", i);
+        char msg[512];
+        tsagg_store_errmsg(st, msg, sizeof msg);
+        const char *want = i < 3 ? why[i] : "attribute 'page?': the key holds a NUL byte at offset 4";
+        cr_assert(strstr(msg, "event 2: ") && strstr(msg, want), "case %zu: \"%s\"", i, msg);
+    }
+    cr_assert_eq(tsagg_last_seq(st), 0, "nothing was appended");
+    close_ok(st);
+}
+
+/* A record's names come before its events but are known only after them:
+ * the events are encoded where the last record's names ended, and moved
+ * when this record's names take more or fewer bytes. Records whose names
+ * grow, shrink and stay, with values of every short length, read back. */
+Test(log, records_whose_names_change_size_read_back)
+{
+    cfg c = {.backend = TSAGG_IO_PWRITE};
+    tsagg_store *st = open_writer(&c);
+    static char keys[5][200], vals[40];
+    for (size_t i = 0; i < sizeof vals; i++)
+        vals[i] = (char)('a' + i % 26);
+    static tsagg_event want[400];
+    static tsagg_attr attrs[400][5];
+    size_t n = 0;
+    /* Names of 1, 5, 5, 1, 3 keys of 1..64 bytes: heads of other sizes. */
+    const uint32_t nkeys[] = {1, 5, 5, 1, 3, 0, 2};
+    for (size_t r = 0; r < sizeof nkeys / sizeof nkeys[0]; r++) {
+        size_t first = n;
+        for (size_t e = 0; e < 41; e++, n++) {
+            for (uint32_t k = 0; k < nkeys[r]; k++) {
+                uint32_t klen = 1 + (uint32_t)((r * 13 + k * 29) % 64);
+                memset(keys[k], 'k' + (int)k, klen);
+                attrs[n][k] = (tsagg_attr){.key = keys[k], .key_len = klen, .type = TSAGG_STR,
+                                           .v.s = {vals, (uint32_t)((e + k) % 41)}};
+            }
+            want[n] = (tsagg_event){.ts = T0 + (int64_t)n, .merchant = r, .event = "ev",
+                                    .event_len = 2, .attrs = attrs[n], .nattrs = nkeys[r]};
+        }
+        cr_assert_eq(tsagg_append(st, want + first, n - first, NULL), 0, "record %zu", r);
+    }
+    cr_assert_eq(tsagg_flush(st), 0);
+    expect_events(st, want, n, 1);
     close_ok(st);
 }
 

@@ -328,6 +328,7 @@ typedef struct rec_chunk {
  * warm buffers instead of allocating (and faulting in) fresh ones. */
 typedef struct append_scratch {
     tsagg__encoder enc;
+    tsagg__keys_seen keys;
     rec_chunk *chunks;
     size_t nchunks, cap;
     struct append_scratch *next;
@@ -486,10 +487,11 @@ static int encode_events(tsagg_store *st, append_scratch *s, const tsagg_event *
 {
     s->nchunks = 0;
     size_t from = 0, bound = 0;
+    s->keys.n = 0; /* valid for this call's events only */
     for (size_t i = 0; i < n; i++) {
         size_t b;
         char why[200];
-        if (tsagg__event_check(&evs[i], &b, why, sizeof why) != 0 ||
+        if (tsagg__event_check(&evs[i], &s->keys, &b, why, sizeof why) != 0 ||
             (check_ts && tsagg__event_check_ts(&evs[i], why, sizeof why) != 0))
             return tsagg__fail(st, TSAGG_EINPUT, "event %zu: %s", i, why);
         bound += b;

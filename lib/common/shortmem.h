@@ -1,0 +1,119 @@
+/*
+ * shortmem.h - copies, compares and NUL scans of short strings, inlined.
+ *
+ * Event names, attribute keys and dimension values are mostly under 32
+ * bytes, and the append and compaction paths handle several per event: a
+ * libc call per string costs more than its bytes. These read and write
+ * exactly the len bytes given (overlapping word loads, never past the
+ * end) and hand longer strings to libc.
+ */
+#ifndef TSAGG_SHORTMEM_H
+#define TSAGG_SHORTMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Strings longer than this go to libc's memcpy, memcmp and memchr. */
+#define TSAGG__SHORT_MAX 32
+
+static inline uint64_t tsagg__load64(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t tsagg__load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Copy len bytes from src to dst (not overlapping). */
+static inline void tsagg__short_copy(void *dst, const void *src, size_t len)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (len > TSAGG__SHORT_MAX) {
+        memcpy(d, s, len);
+    } else if (len > 16) {
+        uint64_t a = tsagg__load64(s), b = tsagg__load64(s + 8);
+        uint64_t y = tsagg__load64(s + len - 16), z = tsagg__load64(s + len - 8);
+        memcpy(d, &a, 8);
+        memcpy(d + 8, &b, 8);
+        memcpy(d + len - 16, &y, 8);
+        memcpy(d + len - 8, &z, 8);
+    } else if (len >= 8) {
+        uint64_t a = tsagg__load64(s), z = tsagg__load64(s + len - 8);
+        memcpy(d, &a, 8);
+        memcpy(d + len - 8, &z, 8);
+    } else if (len >= 4) {
+        uint32_t a = tsagg__load32(s), z = tsagg__load32(s + len - 4);
+        memcpy(d, &a, 4);
+        memcpy(d + len - 4, &z, 4);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            d[i] = s[i];
+    }
+}
+
+/* Whether the len bytes at a and b are equal. */
+static inline int tsagg__short_equal(const void *a, const void *b, size_t len)
+{
+    const unsigned char *x = a, *y = b;
+    if (len > TSAGG__SHORT_MAX)
+        return memcmp(x, y, len) == 0;
+    if (len > 16)
+        return tsagg__load64(x) == tsagg__load64(y) &&
+               tsagg__load64(x + 8) == tsagg__load64(y + 8) &&
+               tsagg__load64(x + len - 16) == tsagg__load64(y + len - 16) &&
+               tsagg__load64(x + len - 8) == tsagg__load64(y + len - 8);
+    if (len >= 8)
+        return tsagg__load64(x) == tsagg__load64(y) &&
+               tsagg__load64(x + len - 8) == tsagg__load64(y + len - 8);
+    if (len >= 4)
+        return tsagg__load32(x) == tsagg__load32(y) &&
+               tsagg__load32(x + len - 4) == tsagg__load32(y + len - 4);
+    for (size_t i = 0; i < len; i++)
+        if (x[i] != y[i])
+            return 0;
+    return 1;
+}
+
+/* Whether one of the bytes of v is zero: exactly when
+ * (v - 0x01..01) & ~v & 0x80..80 is not zero. */
+static inline int tsagg__has_zero64(uint64_t v)
+{
+    return ((v - UINT64_C(0x0101010101010101)) & ~v & UINT64_C(0x8080808080808080)) != 0;
+}
+
+static inline int tsagg__has_zero32(uint32_t v)
+{
+    return ((v - 0x01010101u) & ~v & 0x80808080u) != 0;
+}
+
+/* The offset of the first NUL byte in the len bytes at s, or -1. Short
+ * strings are tested a word at a time, the last word overlapping the one
+ * before; only a string that holds a NUL is searched byte by byte. */
+static inline long tsagg__nul_at(const char *s, size_t len)
+{
+    int any = 0;
+    if (len > TSAGG__SHORT_MAX) {
+        any = 1;
+    } else if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8)
+            any |= tsagg__has_zero64(tsagg__load64(s + i));
+        any |= tsagg__has_zero64(tsagg__load64(s + len - 8));
+    } else if (len >= 4) {
+        any = tsagg__has_zero32(tsagg__load32(s)) | tsagg__has_zero32(tsagg__load32(s + len - 4));
+    } else {
+        for (size_t i = 0; i < len; i++)
+            any |= s[i] == 0;
+    }
+    const char *z = any ? memchr(s, 0, len) : NULL;
+    return z ? (long)(z - s) : -1;
+}
+
+#endif
