@@ -426,7 +426,7 @@ static void edge_set_init(edge_set *s)
     /* Valid but for the ts extremes, which appends now refuse and logs
      * written before may hold: written through tsagg__append_unchecked_ts. */
     for (size_t i = 0; i < n; i++)
-        cr_assert_eq(tsagg__event_check(&e[i], NULL, NULL, NULL, 0), 0, "edge event %zu must be valid",
+        cr_assert_eq(tsagg__event_check(&e[i], NULL, NULL, 0), 0, "edge event %zu must be valid",
                      i);
 }
 
@@ -667,14 +667,30 @@ Test(log, nul_bytes_are_refused_naming_the_field)
     close_ok(st);
 }
 
-/* The NUL check reads short strings a word at a time (shortmem.h): a NUL
- * at any offset of a string of any length up to and past the word path is
- * found and named, no other byte is taken for one, and no byte past the
- * string is read (each string ends its own allocation, for ASan). */
+/* Short strings are scanned a word at a time (shortmem.h), by the check
+ * and, in an append, by the encoder as it copies them: a NUL at any offset
+ * of a string of any length up to and past the word paths is found and
+ * named, no other byte is taken for one, and no byte past the string is
+ * read (each string ends its own allocation, for ASan). */
+static void expect_append(tsagg_store *st, const tsagg_event *ev, long at, const char *want)
+{
+    tsagg_event ok = {.ts = T0, .merchant = 1, .event = "ok", .event_len = 2};
+    tsagg_event batch[2] = {ok, *ev};
+    int rc = tsagg_append(st, batch, 2, NULL);
+    cr_assert_eq(rc, at < 0 ? 0 : TSAGG_EINPUT, "append: NUL at %ld", at);
+    if (at < 0)
+        return;
+    char msg[512];
+    tsagg_store_errmsg(st, msg, sizeof msg);
+    cr_assert(strstr(msg, "event 1: ") && strstr(msg, want), "\"%s\" for a NUL at %ld", msg, at);
+}
+
 Test(log, nul_found_at_every_offset_of_short_strings)
 {
+    cfg c = {.backend = TSAGG_IO_PWRITE};
+    tsagg_store *st = open_writer(&c);
     for (size_t len = 1; len <= 48; len++) {
-        char *v = malloc(len), *k = malloc(len < 64 ? len : 64);
+        char *v = malloc(len), *k = malloc(len);
         cr_assert(v && k);
         for (long at = -1; at < (long)len; at++) {
             /* Bytes 1..255 in turn, the ones next to 0 and 0x80 among them. */
@@ -691,6 +707,7 @@ Test(log, nul_found_at_every_offset_of_short_strings)
             cr_assert_eq(rc, at < 0 ? 0 : TSAGG_EINPUT, "name of %zu bytes, NUL at %ld", len, at);
             if (at >= 0)
                 cr_assert_str_eq(why, "event name holds a NUL byte");
+            expect_append(st, &ev, at, "event name holds a NUL byte");
             ev.event = "ok";
             ev.event_len = 2;
             rc = tsagg_event_check(&ev, why, sizeof why);
@@ -698,25 +715,27 @@ Test(log, nul_found_at_every_offset_of_short_strings)
             snprintf(want, sizeof want, "the value holds a NUL byte at offset %ld", at);
             if (at >= 0)
                 cr_assert(strstr(why, want), "\"%s\" for a NUL at %ld of %zu", why, at, len);
-            if (len > 64)
-                continue;
+            expect_append(st, &ev, at, want);
             a = (tsagg_attr){.key = k, .key_len = (uint32_t)len, .type = TSAGG_INT, .v.i = 1};
             rc = tsagg_event_check(&ev, why, sizeof why);
             cr_assert_eq(rc, at < 0 ? 0 : TSAGG_EINPUT, "key of %zu bytes, NUL at %ld", len, at);
             snprintf(want, sizeof want, "the key holds a NUL byte at offset %ld", at);
             if (at >= 0)
                 cr_assert(strstr(why, want), "\"%s\" for a NUL at %ld of %zu", why, at, len);
+            expect_append(st, &ev, at, want);
         }
         free(v);
         free(k);
     }
+    close_ok(st);
 }
 
-/* An append checks a key once per call when the next events pass the same
- * pointer and length at the same position: a key at another address is
- * checked, however alike (same length, same position), and so is one at
- * the same address with another length. */
-Test(log, keys_checked_once_per_append_are_those_seen)
+/* The encoder looks for NUL bytes in a name or key once per record, when
+ * the record first uses it, and a name equal to one used is not looked at
+ * again: a key that differs only by a NUL (same length, same position, at
+ * another address), or at the same address with another length, is still
+ * refused and named. */
+Test(log, nul_in_a_key_like_one_already_used_is_refused)
 {
     cfg c = {.backend = TSAGG_IO_PWRITE};
     tsagg_store *st = open_writer(&c);
@@ -744,6 +763,48 @@ Test(log, keys_checked_once_per_append_are_those_seen)
         tsagg_store_errmsg(st, msg, sizeof msg);
         const char *want = i < 3 ? why[i] : "attribute 'page?': the key holds a NUL byte at offset 4";
         cr_assert(strstr(msg, "event 2: ") && strstr(msg, want), "case %zu: \"%s\"", i, msg);
+    }
+    cr_assert_eq(tsagg_last_seq(st), 0, "nothing was appended");
+    close_ok(st);
+}
+
+/* Sizes are checked before encoding, NUL bytes as the encoder copies the
+ * strings: whichever way an event is refused, the error names the first
+ * refused event of the call, also when it lies in a later record of the
+ * call and when a later event of its record is refused by size. */
+Test(log, first_refused_event_of_an_append_is_named)
+{
+    cfg c = {.backend = TSAGG_IO_PWRITE};
+    tsagg_store *st = open_writer(&c);
+    static char big[1000];
+    memset(big, 'v', sizeof big);
+    tsagg_attr ok = {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {big, sizeof big}};
+    tsagg_attr nul_value = {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {"a\0b", 3}};
+    tsagg_attr long_key = {.key = big, .key_len = 65, .type = TSAGG_INT};
+    static tsagg_event batch[3000];
+    const struct {
+        size_t nul_at, long_at; /* 0: none */
+        size_t want;
+        const char *why;
+    } cases[] = {
+        {5, 9, 5, "the value holds a NUL byte at offset 1"},
+        {9, 5, 5, "attribute key must be 1..64 bytes"},
+        {2900, 2950, 2900, "the value holds a NUL byte at offset 1"}, /* a later record */
+        {2950, 2900, 2900, "attribute key must be 1..64 bytes"},
+        {2999, 0, 2999, "the value holds a NUL byte at offset 1"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        for (size_t i = 0; i < 3000; i++)
+            batch[i] = (tsagg_event){.ts = T0, .merchant = 1, .event = "ok", .event_len = 2,
+                                     .attrs = &ok, .nattrs = 1};
+        batch[cases[k].nul_at].attrs = &nul_value;
+        if (cases[k].long_at)
+            batch[cases[k].long_at].attrs = &long_key;
+        cr_assert_eq(tsagg_append(st, batch, 3000, NULL), TSAGG_EINPUT, "case %zu", k);
+        char msg[512], want[64];
+        tsagg_store_errmsg(st, msg, sizeof msg);
+        snprintf(want, sizeof want, "event %zu: ", cases[k].want);
+        cr_assert(strstr(msg, want) && strstr(msg, cases[k].why), "case %zu: \"%s\"", k, msg);
     }
     cr_assert_eq(tsagg_last_seq(st), 0, "nothing was appended");
     close_ok(st);

@@ -35,8 +35,9 @@ static void attr_name(const tsagg_attr *a, char *buf, size_t cap)
     snprintf(buf + k, cap - k, "%s'", n < a->key_len ? "..." : "");
 }
 
-int tsagg__event_check(const tsagg_event *ev, tsagg__keys_seen *seen, size_t *bound, char *why,
-                       size_t why_len)
+/* The check, with or without the scans for NUL bytes. */
+static inline int check(const tsagg_event *ev, int scan_nul, size_t *bound, char *why,
+                        size_t why_len)
 {
     if (!ev)
         return problem(why, why_len, "NULL event");
@@ -44,7 +45,7 @@ int tsagg__event_check(const tsagg_event *ev, tsagg__keys_seen *seen, size_t *bo
         return problem(why, why_len, "event name must be 1..255 bytes");
     /* Every output stops a string at its first NUL, so a string holding
      * one would print as another: names, keys and values may not. */
-    if (tsagg__nul_at(ev->event, ev->event_len) >= 0)
+    if (scan_nul && tsagg__nul_at(ev->event, ev->event_len) >= 0)
         return problem(why, why_len, "event name holds a NUL byte");
     if (ev->flags & ~TSAGG_EVENT_HAS_ID)
         return problem(why, why_len, "unknown flags");
@@ -53,28 +54,20 @@ int tsagg__event_check(const tsagg_event *ev, tsagg__keys_seen *seen, size_t *bo
     size_t bytes = 0;
     for (uint32_t i = 0; i < ev->nattrs; i++) {
         const tsagg_attr *a = &ev->attrs[i];
+        if (!a->key || a->key_len == 0 || a->key_len > TSAGG_NAME_MAX)
+            return problem(why, why_len, "attribute key must be 1..64 bytes");
         char name[64];
-        long at;
-        if (!seen || i >= seen->n || seen->ptr[i] != a->key || seen->len[i] != a->key_len) {
-            if (!a->key || a->key_len == 0 || a->key_len > TSAGG_NAME_MAX)
-                return problem(why, why_len, "attribute key must be 1..64 bytes");
-            if ((at = tsagg__nul_at(a->key, a->key_len)) >= 0) {
-                attr_name(a, name, sizeof name);
-                if (why && why_len)
-                    snprintf(why, why_len, "%s: the key holds a NUL byte at offset %ld", name,
-                             at);
-                return TSAGG_EINPUT;
-            }
-            if (seen && i <= seen->n) {
-                seen->ptr[i] = a->key;
-                seen->len[i] = a->key_len;
-                seen->n += i == seen->n;
-            }
+        long at = scan_nul ? tsagg__nul_at(a->key, a->key_len) : -1;
+        if (at >= 0) {
+            attr_name(a, name, sizeof name);
+            if (why && why_len)
+                snprintf(why, why_len, "%s: the key holds a NUL byte at offset %ld", name, at);
+            return TSAGG_EINPUT;
         }
         if (a->type == TSAGG_STR) {
             if (a->v.s.len > TSAGG_VALUE_MAX || (a->v.s.len && !a->v.s.ptr))
                 return problem(why, why_len, "string value longer than TSAGG_VALUE_MAX or NULL");
-            if ((at = tsagg__nul_at(a->v.s.ptr, a->v.s.len)) >= 0) {
+            if (scan_nul && (at = tsagg__nul_at(a->v.s.ptr, a->v.s.len)) >= 0) {
                 attr_name(a, name, sizeof name);
                 if (why && why_len)
                     snprintf(why, why_len, "%s: the value holds a NUL byte at offset %ld", name,
@@ -95,6 +88,16 @@ int tsagg__event_check(const tsagg_event *ev, tsagg__keys_seen *seen, size_t *bo
     return 0;
 }
 
+int tsagg__event_check(const tsagg_event *ev, size_t *bound, char *why, size_t why_len)
+{
+    return check(ev, 1, bound, why, why_len);
+}
+
+int tsagg__event_check_sizes(const tsagg_event *ev, size_t *bound, char *why, size_t why_len)
+{
+    return check(ev, 0, bound, why, why_len);
+}
+
 int tsagg__event_check_ts(const tsagg_event *ev, char *why, size_t why_len)
 {
     if (ev->ts >= TSAGG_TS_MIN && ev->ts < TSAGG_TS_END)
@@ -109,7 +112,7 @@ int tsagg__event_check_ts(const tsagg_event *ev, char *why, size_t why_len)
 
 int tsagg_event_validate(const tsagg_event *ev)
 {
-    int rc = tsagg__event_check(ev, NULL, NULL, NULL, 0);
+    int rc = tsagg__event_check(ev, NULL, NULL, 0);
     return rc ? rc : tsagg__event_check_ts(ev, NULL, 0);
 }
 
@@ -117,6 +120,6 @@ int tsagg_event_check(const tsagg_event *ev, char *why, size_t why_len)
 {
     if (why && why_len)
         why[0] = '\0';
-    int rc = tsagg__event_check(ev, NULL, NULL, why, why_len);
+    int rc = tsagg__event_check(ev, NULL, why, why_len);
     return rc ? rc : tsagg__event_check_ts(ev, why, why_len);
 }

@@ -116,4 +116,42 @@ static inline long tsagg__nul_at(const char *s, size_t len)
     return z ? (long)(z - s) : -1;
 }
 
+/* tsagg__short_copy, and whether the bytes copied hold a NUL: the bytes
+ * are tested as they pass, in the words that copy them. */
+static inline int tsagg__copy_has_nul(void *dst, const void *src, size_t len)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (len > TSAGG__SHORT_MAX) {
+        memcpy(d, s, len);
+        return memchr(s, 0, len) != NULL;
+    }
+    if (len > 16) {
+        uint64_t a = tsagg__load64(s), b = tsagg__load64(s + 8);
+        uint64_t y = tsagg__load64(s + len - 16), z = tsagg__load64(s + len - 8);
+        memcpy(d, &a, 8);
+        memcpy(d + 8, &b, 8);
+        memcpy(d + len - 16, &y, 8);
+        memcpy(d + len - 8, &z, 8);
+        return tsagg__has_zero64(a) | tsagg__has_zero64(b) | tsagg__has_zero64(y) |
+               tsagg__has_zero64(z);
+    }
+    if (len >= 8) {
+        uint64_t a = tsagg__load64(s), z = tsagg__load64(s + len - 8);
+        memcpy(d, &a, 8);
+        memcpy(d + len - 8, &z, 8);
+        return tsagg__has_zero64(a) | tsagg__has_zero64(z);
+    }
+    if (len >= 4) {
+        uint32_t a = tsagg__load32(s), z = tsagg__load32(s + len - 4);
+        memcpy(d, &a, 4);
+        memcpy(d + len - 4, &z, 4);
+        return tsagg__has_zero32(a) | tsagg__has_zero32(z);
+    }
+    int any = 0;
+    for (size_t i = 0; i < len; i++)
+        any |= (d[i] = s[i]) == 0;
+    return any;
+}
+
 #endif
