@@ -8,7 +8,6 @@
 
 #include "event_row.h"
 #include "numtext.h"
-#include "shortmem.h"
 
 int tsagg__rowconv_init(tsagg__rowconv *c, const tsagg_schema *schema)
 {
@@ -37,7 +36,7 @@ void tsagg__rowconv_free(tsagg__rowconv *c)
  * (-2 - m), or none (-1). */
 static int attr_column(tsagg__rowconv *c, uint32_t pos, const tsagg_attr *a)
 {
-    if (c->key_len[pos] == a->key_len && tsagg__short_equal(c->key_name[pos], a->key, a->key_len))
+    if (c->key_len[pos] == a->key_len && !memcmp(c->key_name[pos], a->key, a->key_len))
         return c->key_col[pos];
     char name[TSAGG_NAME_MAX + 1];
     memcpy(name, a->key, a->key_len);

@@ -81,7 +81,7 @@ static uint32_t probe(const tsagg__spanbuf *h, const char *s, size_t len, uint32
         if ((uint32_t)(e >> 32) != hash)
             continue;
         tsagg__str have = tsagg__spanbuf_str(h, (uint32_t)e - 1);
-        if (have.len == len && tsagg__short_equal(have.ptr, s, len)) {
+        if (have.len == len && (len == 0 || !memcmp(have.ptr, s, len))) {
             *found = 1;
             return i;
         }
@@ -239,10 +239,10 @@ int tsagg__spanbuf_add(tsagg__spanbuf *h, const tsagg__spanrow *row, const uint3
     }
     h->rows[h->n] = *row;
     /* A few values each: loops, not a libc call per row. */
-    for (uint32_t i = 0; i < h->ndims; i++)
-        h->dims[h->n * h->ndims + i] = dims[i];
-    for (uint32_t i = 0; i < h->nmeasures; i++)
-        h->meas[h->n * h->nmeasures + i] = meas[i];
+    if (h->ndims)
+        memcpy(h->dims + h->n * h->ndims, dims, h->ndims * sizeof *dims);
+    if (h->nmeasures)
+        memcpy(h->meas + h->n * h->nmeasures, meas, h->nmeasures * sizeof *meas);
     h->n++;
     h->sorted = 0;
     return 0;
