@@ -810,10 +810,10 @@ Test(log, first_refused_event_of_an_append_is_named)
     close_ok(st);
 }
 
-/* A record's names come before its events but are known only after them:
- * the events are encoded where the last record's names ended, and moved
- * when this record's names take more or fewer bytes. Records whose names
- * grow, shrink and stay, with values of every short length, read back. */
+/* The encoder copies each string value a word at a time as it tests it for
+ * NUL bytes (shortmem.h): records of values of every length through the
+ * word paths and past them, under names whose number and sizes change from
+ * record to record, read back whole. */
 Test(log, records_whose_names_change_size_read_back)
 {
     cfg c = {.backend = TSAGG_IO_PWRITE};

@@ -1,11 +1,11 @@
 /*
- * shortmem.h - copies, compares and NUL scans of short strings, inlined.
+ * shortmem.h - NUL scans of short strings, inlined, a word at a time.
  *
- * Event names, attribute keys and dimension values are mostly under 32
- * bytes, and the append and compaction paths handle several per event: a
- * libc call per string costs more than its bytes. These read and write
- * exactly the len bytes given (overlapping word loads, never past the
- * end) and hand longer strings to libc.
+ * Event names, attribute keys and values are mostly under 32 bytes, and an
+ * append scans a dozen per event: a libc call per string costs more than
+ * its bytes. These read and write exactly the len bytes given (overlapping
+ * word loads, never past the end) and hand longer strings to libc. The
+ * span buffer reads short strings whole with the same word loads.
  */
 #ifndef TSAGG_SHORTMEM_H
 #define TSAGG_SHORTMEM_H
@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Strings longer than this go to libc's memcpy, memcmp and memchr. */
+/* Strings longer than this go to libc's memcpy and memchr. */
 #define TSAGG__SHORT_MAX 32
 
 static inline uint64_t tsagg__load64(const void *p)
@@ -29,57 +29,6 @@ static inline uint32_t tsagg__load32(const void *p)
     uint32_t v;
     memcpy(&v, p, 4);
     return v;
-}
-
-/* Copy len bytes from src to dst (not overlapping). */
-static inline void tsagg__short_copy(void *dst, const void *src, size_t len)
-{
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    if (len > TSAGG__SHORT_MAX) {
-        memcpy(d, s, len);
-    } else if (len > 16) {
-        uint64_t a = tsagg__load64(s), b = tsagg__load64(s + 8);
-        uint64_t y = tsagg__load64(s + len - 16), z = tsagg__load64(s + len - 8);
-        memcpy(d, &a, 8);
-        memcpy(d + 8, &b, 8);
-        memcpy(d + len - 16, &y, 8);
-        memcpy(d + len - 8, &z, 8);
-    } else if (len >= 8) {
-        uint64_t a = tsagg__load64(s), z = tsagg__load64(s + len - 8);
-        memcpy(d, &a, 8);
-        memcpy(d + len - 8, &z, 8);
-    } else if (len >= 4) {
-        uint32_t a = tsagg__load32(s), z = tsagg__load32(s + len - 4);
-        memcpy(d, &a, 4);
-        memcpy(d + len - 4, &z, 4);
-    } else {
-        for (size_t i = 0; i < len; i++)
-            d[i] = s[i];
-    }
-}
-
-/* Whether the len bytes at a and b are equal. */
-static inline int tsagg__short_equal(const void *a, const void *b, size_t len)
-{
-    const unsigned char *x = a, *y = b;
-    if (len > TSAGG__SHORT_MAX)
-        return memcmp(x, y, len) == 0;
-    if (len > 16)
-        return tsagg__load64(x) == tsagg__load64(y) &&
-               tsagg__load64(x + 8) == tsagg__load64(y + 8) &&
-               tsagg__load64(x + len - 16) == tsagg__load64(y + len - 16) &&
-               tsagg__load64(x + len - 8) == tsagg__load64(y + len - 8);
-    if (len >= 8)
-        return tsagg__load64(x) == tsagg__load64(y) &&
-               tsagg__load64(x + len - 8) == tsagg__load64(y + len - 8);
-    if (len >= 4)
-        return tsagg__load32(x) == tsagg__load32(y) &&
-               tsagg__load32(x + len - 4) == tsagg__load32(y + len - 4);
-    for (size_t i = 0; i < len; i++)
-        if (x[i] != y[i])
-            return 0;
-    return 1;
 }
 
 /* Whether one of the bytes of v is zero: exactly when
@@ -116,8 +65,9 @@ static inline long tsagg__nul_at(const char *s, size_t len)
     return z ? (long)(z - s) : -1;
 }
 
-/* tsagg__short_copy, and whether the bytes copied hold a NUL: the bytes
- * are tested as they pass, in the words that copy them. */
+/* Copy len bytes from src to dst (not overlapping), and say whether they
+ * hold a NUL: the bytes are tested as they pass, in the words that copy
+ * them. */
 static inline int tsagg__copy_has_nul(void *dst, const void *src, size_t len)
 {
     unsigned char *d = dst;

@@ -154,7 +154,7 @@ typedef struct tsagg__names {
 
 /* Reusable scratch of the row encoder, so appends do not allocate. */
 typedef struct tsagg__encoder {
-    size_t head_bytes; /* of the last record's names: where the body goes */
+    tsagg__buf body;
     tsagg__names names;
 } tsagg__encoder;
 

@@ -17,7 +17,8 @@
  *       type 1 string: varint len, bytes; 2 int: zigzag varint; 3 f64: 8 bytes
  *
  * Names are per record so that appenders encode in parallel, outside the
- * writer's lock.
+ * writer's lock; the head (names and count) and the body are kept apart
+ * because the names are known only once the body is encoded.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -58,12 +59,12 @@ static inline int name_index(tsagg__names *t, const char *p, uint32_t len, uint3
                              uint32_t *idx)
 {
     uint32_t h = *hint;
-    if (h < t->n && t->len[h] == len && (t->ptr[h] == p || tsagg__short_equal(t->ptr[h], p, len))) {
+    if (h < t->n && t->len[h] == len && (t->ptr[h] == p || !memcmp(t->ptr[h], p, len))) {
         *idx = h;
         return 0;
     }
     for (uint32_t i = 0; i < t->n; i++) {
-        if (t->len[i] == len && (t->ptr[i] == p || tsagg__short_equal(t->ptr[i], p, len))) {
+        if (t->len[i] == len && (t->ptr[i] == p || !memcmp(t->ptr[i], p, len))) {
             *idx = *hint = i;
             return 0;
         }
@@ -75,38 +76,23 @@ static inline int name_index(tsagg__names *t, const char *p, uint32_t len, uint3
 
 void tsagg__encoder_free(tsagg__encoder *enc)
 {
+    tsagg__buf_free(&enc->body);
     free(enc->names.ptr);
     free(enc->names.len);
     memset(enc, 0, sizeof *enc);
 }
 
-/* Bytes of a varint of v. */
-static inline size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 int tsagg__record_encode(tsagg__encoder *enc, tsagg__buf *out, const tsagg_event *evs, size_t n,
                          size_t bound, int64_t *min_ts, int64_t *max_ts)
 {
+    tsagg__buf body = enc->body;
     tsagg__names names = enc->names;
     names.n = 0;
+    body.len = 0;
     uint32_t hints[TSAGG_ATTRS_MAX + 1] = {0};
-    /* The names come first but are known only once the body is encoded:
-     * the body goes where the names of the last record would end, which
-     * they almost always do (hosts send the same keys), and moves only when
-     * this record's names take another number of bytes. */
-    size_t nvar = varint_len(n), head = enc->head_bytes;
-    int rc = tsagg__buf_reserve(out, head + nvar + bound);
-    if (rc != 0)
-        return rc;
+    int rc = tsagg__buf_reserve(&body, bound);
     int64_t prev = 0, lo = INT64_MAX, hi = INT64_MIN;
-    uint8_t *body = out->p + out->len + head + nvar, *p = body;
+    uint8_t *p = body.p;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const tsagg_event *ev = &evs[i];
         uint32_t idx;
@@ -134,6 +120,7 @@ int tsagg__record_encode(tsagg__encoder *enc, tsagg__buf *out, const tsagg_event
             p += tsagg__put_varint(p, (uint64_t)idx << 2 | at->type);
             if (at->type == TSAGG_STR) {
                 p += tsagg__put_varint(p, at->v.s.len);
+                /* The check before encoding left NUL bytes to this copy. */
                 if (tsagg__copy_has_nul(p, at->v.s.ptr, at->v.s.len)) {
                     rc = TSAGG_EINPUT;
                     break;
@@ -149,31 +136,29 @@ int tsagg__record_encode(tsagg__encoder *enc, tsagg__buf *out, const tsagg_event
             }
         }
     }
-    enc->names = names;
-    if (rc != 0)
-        return rc;
-    size_t body_len = (size_t)(p - body), need = varint_len(names.n);
+    body.len = (size_t)(p - body.p);
+    size_t head = 20;
     for (uint32_t i = 0; i < names.n; i++)
-        need += varint_len(names.len[i]) + names.len[i];
-    if (need != head) {
-        size_t at = (size_t)(body - out->p);
-        if (need > head && (rc = tsagg__buf_reserve(out, need + nvar + body_len)) != 0)
-            return rc;
-        memmove(out->p + out->len + need + nvar, out->p + at, body_len);
-        enc->head_bytes = need;
+        head += 5 + names.len[i];
+    if (rc == 0)
+        rc = tsagg__buf_reserve(out, head + body.len);
+    if (rc == 0) {
+        uint8_t *q = out->p + out->len;
+        q += tsagg__put_varint(q, names.n);
+        for (uint32_t i = 0; i < names.n; i++) {
+            q += tsagg__put_varint(q, names.len[i]);
+            memcpy(q, names.ptr[i], names.len[i]);
+            q += names.len[i];
+        }
+        q += tsagg__put_varint(q, n);
+        memcpy(q, body.p, body.len);
+        out->len = (size_t)(q + body.len - out->p);
+        *min_ts = lo;
+        *max_ts = hi;
     }
-    uint8_t *q = out->p + out->len;
-    q += tsagg__put_varint(q, names.n);
-    for (uint32_t i = 0; i < names.n; i++) {
-        q += tsagg__put_varint(q, names.len[i]);
-        tsagg__short_copy(q, names.ptr[i], names.len[i]);
-        q += names.len[i];
-    }
-    q += tsagg__put_varint(q, n);
-    out->len += need + nvar + body_len;
-    *min_ts = lo;
-    *max_ts = hi;
-    return 0;
+    enc->body = body;
+    enc->names = names;
+    return rc;
 }
 
 static int grow_events(tsagg__events *e, size_t extra)
