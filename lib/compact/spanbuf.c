@@ -238,7 +238,6 @@ int tsagg__spanbuf_add(tsagg__spanbuf *h, const tsagg__spanrow *row, const uint3
             return rc;
     }
     h->rows[h->n] = *row;
-    /* A few values each: loops, not a libc call per row. */
     if (h->ndims)
         memcpy(h->dims + h->n * h->ndims, dims, h->ndims * sizeof *dims);
     if (h->nmeasures)
