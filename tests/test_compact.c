@@ -1530,6 +1530,49 @@ Test(spanbuf, sorted_until_rows_change)
     tsagg__spanbuf_free(&h);
 }
 
+/* Strings of 1..16 bytes are found by their bytes in a small cache before
+ * the table: strings that differ in one byte anywhere, or only in length,
+ * get codes of their own (many share a cache slot and replace each other),
+ * the same bytes at another address get the same code, and a cleared
+ * buffer forgets them. */
+Test(spanbuf, short_strings_get_one_code_each)
+{
+    tsagg__spanbuf h;
+    cr_assert_eq(tsagg__spanbuf_init(&h, 0, 0, 0), 0);
+    enum { MAXLEN = 20 };
+    size_t n = 0;
+    for (int round = 0; round < 3; round++) {
+        size_t k = 0;
+        for (size_t len = 1; len <= MAXLEN; len++) {
+            for (size_t at = 0; at <= len; at++, k++) { /* at == len: none changed */
+                char *s = malloc(len); /* its own allocation: no read past it */
+                cr_assert(s);
+                memset(s, 'a', len);
+                if (at < len)
+                    s[at] = 'b';
+                uint32_t code;
+                cr_assert_eq(tsagg__spanbuf_intern(&h, s, len, &code), 0);
+                if (round == 0) {
+                    cr_assert_eq(code, n++, "\"%.*s\" got the code of another string", (int)len, s);
+                } else {
+                    cr_assert_eq(code, k, "\"%.*s\" got code %u, not %zu", (int)len, s, code, k);
+                }
+                tsagg__str got = tsagg__spanbuf_str(&h, code);
+                cr_assert(got.len == len && !memcmp(got.ptr, s, len));
+                free(s);
+            }
+        }
+    }
+    cr_assert_eq(h.nstrs, n);
+    uint32_t code;
+    cr_assert_eq(tsagg__spanbuf_intern(&h, "aaaa", 4, &code), 0);
+    cr_assert_neq(code, 0);
+    tsagg__spanbuf_clear(&h);
+    cr_assert_eq(tsagg__spanbuf_intern(&h, "aaaa", 4, &code), 0);
+    cr_assert_eq(code, 0, "a cleared buffer gave a code it had before");
+    tsagg__spanbuf_free(&h);
+}
+
 /* ---- retries across runs: what is read ---------------------------------- */
 
 /* One event with an id for each of merchants 1..n at ts. */

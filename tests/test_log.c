@@ -667,6 +667,184 @@ Test(log, nul_bytes_are_refused_naming_the_field)
     close_ok(st);
 }
 
+/* Short strings are scanned a word at a time (shortmem.h), by the check
+ * and, in an append, by the encoder as it copies them: a NUL at any offset
+ * of a string of any length up to and past the word paths is found and
+ * named, no other byte is taken for one, and no byte past the string is
+ * read (each string ends its own allocation, for ASan). */
+static void expect_append(tsagg_store *st, const tsagg_event *ev, long at, const char *want)
+{
+    tsagg_event ok = {.ts = T0, .merchant = 1, .event = "ok", .event_len = 2};
+    tsagg_event batch[2] = {ok, *ev};
+    int rc = tsagg_append(st, batch, 2, NULL);
+    cr_assert_eq(rc, at < 0 ? 0 : TSAGG_EINPUT, "append: NUL at %ld", at);
+    if (at < 0)
+        return;
+    char msg[512];
+    tsagg_store_errmsg(st, msg, sizeof msg);
+    cr_assert(strstr(msg, "event 1: ") && strstr(msg, want), "\"%s\" for a NUL at %ld", msg, at);
+}
+
+Test(log, nul_found_at_every_offset_of_short_strings)
+{
+    cfg c = {.backend = TSAGG_IO_PWRITE};
+    tsagg_store *st = open_writer(&c);
+    for (size_t len = 1; len <= 48; len++) {
+        char *v = malloc(len), *k = malloc(len);
+        cr_assert(v && k);
+        for (long at = -1; at < (long)len; at++) {
+            /* Bytes 1..255 in turn, the ones next to 0 and 0x80 among them. */
+            for (size_t i = 0; i < len; i++)
+                v[i] = k[i] = (char)(1 + (i * 37 + (size_t)(at + 1)) % 255);
+            if (at >= 0)
+                v[at] = k[at] = 0;
+            char why[200], want[120];
+            tsagg_attr a = {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {v, (uint32_t)len}};
+            tsagg_event ev = {.ts = T0, .merchant = 1, .event = v, .event_len = (uint32_t)len,
+                              .attrs = &a, .nattrs = 1};
+            /* The name first, then the value (the name made valid). */
+            int rc = tsagg_event_check(&ev, why, sizeof why);
+            cr_assert_eq(rc, at < 0 ? 0 : TSAGG_EINPUT, "name of %zu bytes, NUL at %ld", len, at);
+            if (at >= 0)
+                cr_assert_str_eq(why, "event name holds a NUL byte");
+            expect_append(st, &ev, at, "event name holds a NUL byte");
+            ev.event = "ok";
+            ev.event_len = 2;
+            rc = tsagg_event_check(&ev, why, sizeof why);
+            cr_assert_eq(rc, at < 0 ? 0 : TSAGG_EINPUT, "value of %zu bytes, NUL at %ld", len, at);
+            snprintf(want, sizeof want, "the value holds a NUL byte at offset %ld", at);
+            if (at >= 0)
+                cr_assert(strstr(why, want), "\"%s\" for a NUL at %ld of %zu", why, at, len);
+            expect_append(st, &ev, at, want);
+            a = (tsagg_attr){.key = k, .key_len = (uint32_t)len, .type = TSAGG_INT, .v.i = 1};
+            rc = tsagg_event_check(&ev, why, sizeof why);
+            cr_assert_eq(rc, at < 0 ? 0 : TSAGG_EINPUT, "key of %zu bytes, NUL at %ld", len, at);
+            snprintf(want, sizeof want, "the key holds a NUL byte at offset %ld", at);
+            if (at >= 0)
+                cr_assert(strstr(why, want), "\"%s\" for a NUL at %ld of %zu", why, at, len);
+            expect_append(st, &ev, at, want);
+        }
+        free(v);
+        free(k);
+    }
+    close_ok(st);
+}
+
+/* The encoder looks for NUL bytes in a name or key once per record, when
+ * the record first uses it, and a name equal to one used is not looked at
+ * again: a key that differs only by a NUL (same length, same position, at
+ * another address), or at the same address with another length, is still
+ * refused and named. */
+Test(log, nul_in_a_key_like_one_already_used_is_refused)
+{
+    cfg c = {.backend = TSAGG_IO_PWRITE};
+    tsagg_store *st = open_writer(&c);
+    static const char page[] = "page", nul_page[] = "p\0ge", pages[] = "pa\0es";
+    tsagg_attr ok[2] = {{.key = page, .key_len = 4, .type = TSAGG_INT, .v.i = 1},
+                        {.key = "os", .key_len = 2, .type = TSAGG_INT, .v.i = 2}};
+    tsagg_attr bad_at[3][2] = {
+        {{.key = nul_page, .key_len = 4, .type = TSAGG_INT}, ok[1]},
+        {ok[1], {.key = nul_page, .key_len = 4, .type = TSAGG_INT}},
+        {{.key = pages, .key_len = 5, .type = TSAGG_INT}, ok[1]},
+    };
+    const char *why[3] = {"attribute 'p?ge': the key holds a NUL byte at offset 1",
+                          "attribute 'p?ge': the key holds a NUL byte at offset 1",
+                          "attribute 'pa?es': the key holds a NUL byte at offset 2"};
+    /* Same address as "page", longer: past its end lies its NUL. */
+    tsagg_attr longer[2] = {{.key = page, .key_len = 5, .type = TSAGG_INT}, ok[1]};
+    for (size_t i = 0; i < 4; i++) {
+        tsagg_event batch[3];
+        for (size_t e = 0; e < 3; e++)
+            batch[e] = (tsagg_event){.ts = T0, .merchant = 1, .event = "ok", .event_len = 2,
+                                     .attrs = ok, .nattrs = 2};
+        batch[2].attrs = i < 3 ? bad_at[i] : longer;
+        cr_assert_eq(tsagg_append(st, batch, 3, NULL), TSAGG_EINPUT, "case %zu", i);
+        char msg[512];
+        tsagg_store_errmsg(st, msg, sizeof msg);
+        const char *want = i < 3 ? why[i] : "attribute 'page?': the key holds a NUL byte at offset 4";
+        cr_assert(strstr(msg, "event 2: ") && strstr(msg, want), "case %zu: \"%s\"", i, msg);
+    }
+    cr_assert_eq(tsagg_last_seq(st), 0, "nothing was appended");
+    close_ok(st);
+}
+
+/* Sizes are checked before encoding, NUL bytes as the encoder copies the
+ * strings: whichever way an event is refused, the error names the first
+ * refused event of the call, also when it lies in a later record of the
+ * call and when a later event of its record is refused by size. */
+Test(log, first_refused_event_of_an_append_is_named)
+{
+    cfg c = {.backend = TSAGG_IO_PWRITE};
+    tsagg_store *st = open_writer(&c);
+    static char big[1000];
+    memset(big, 'v', sizeof big);
+    tsagg_attr ok = {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {big, sizeof big}};
+    tsagg_attr nul_value = {.key = "page", .key_len = 4, .type = TSAGG_STR, .v.s = {"a\0b", 3}};
+    tsagg_attr long_key = {.key = big, .key_len = 65, .type = TSAGG_INT};
+    static tsagg_event batch[3000];
+    const struct {
+        size_t nul_at, long_at; /* 0: none */
+        size_t want;
+        const char *why;
+    } cases[] = {
+        {5, 9, 5, "the value holds a NUL byte at offset 1"},
+        {9, 5, 5, "attribute key must be 1..64 bytes"},
+        {2900, 2950, 2900, "the value holds a NUL byte at offset 1"}, /* a later record */
+        {2950, 2900, 2900, "attribute key must be 1..64 bytes"},
+        {2999, 0, 2999, "the value holds a NUL byte at offset 1"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        for (size_t i = 0; i < 3000; i++)
+            batch[i] = (tsagg_event){.ts = T0, .merchant = 1, .event = "ok", .event_len = 2,
+                                     .attrs = &ok, .nattrs = 1};
+        batch[cases[k].nul_at].attrs = &nul_value;
+        if (cases[k].long_at)
+            batch[cases[k].long_at].attrs = &long_key;
+        cr_assert_eq(tsagg_append(st, batch, 3000, NULL), TSAGG_EINPUT, "case %zu", k);
+        char msg[512], want[64];
+        tsagg_store_errmsg(st, msg, sizeof msg);
+        snprintf(want, sizeof want, "event %zu: ", cases[k].want);
+        cr_assert(strstr(msg, want) && strstr(msg, cases[k].why), "case %zu: \"%s\"", k, msg);
+    }
+    cr_assert_eq(tsagg_last_seq(st), 0, "nothing was appended");
+    close_ok(st);
+}
+
+/* The encoder copies each string value a word at a time as it tests it for
+ * NUL bytes (shortmem.h): records of values of every length through the
+ * word paths and past them, under names whose number and sizes change from
+ * record to record, read back whole. */
+Test(log, records_whose_names_change_size_read_back)
+{
+    cfg c = {.backend = TSAGG_IO_PWRITE};
+    tsagg_store *st = open_writer(&c);
+    static char keys[5][200], vals[40];
+    for (size_t i = 0; i < sizeof vals; i++)
+        vals[i] = (char)('a' + i % 26);
+    static tsagg_event want[400];
+    static tsagg_attr attrs[400][5];
+    size_t n = 0;
+    /* Names of 1, 5, 5, 1, 3 keys of 1..64 bytes: heads of other sizes. */
+    const uint32_t nkeys[] = {1, 5, 5, 1, 3, 0, 2};
+    for (size_t r = 0; r < sizeof nkeys / sizeof nkeys[0]; r++) {
+        size_t first = n;
+        for (size_t e = 0; e < 41; e++, n++) {
+            for (uint32_t k = 0; k < nkeys[r]; k++) {
+                uint32_t klen = 1 + (uint32_t)((r * 13 + k * 29) % 64);
+                memset(keys[k], 'k' + (int)k, klen);
+                attrs[n][k] = (tsagg_attr){.key = keys[k], .key_len = klen, .type = TSAGG_STR,
+                                           .v.s = {vals, (uint32_t)((e + k) % 41)}};
+            }
+            want[n] = (tsagg_event){.ts = T0 + (int64_t)n, .merchant = r, .event = "ev",
+                                    .event_len = 2, .attrs = attrs[n], .nattrs = nkeys[r]};
+        }
+        cr_assert_eq(tsagg_append(st, want + first, n - first, NULL), 0, "record %zu", r);
+    }
+    cr_assert_eq(tsagg_flush(st), 0);
+    expect_events(st, want, n, 1);
+    close_ok(st);
+}
+
 /* A ts no partition can hold (outside the years 0000-9999) would stop
  * every later compaction: refused at append, naming the field and the
  * range; the range's first and last microseconds are accepted. */

@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "event_internal.h"
+#include "shortmem.h"
 
 uint64_t tsagg_hash_id(const void *data, size_t len)
 {
@@ -20,14 +21,6 @@ static int problem(char *why, size_t why_len, const char *what)
     if (why && why_len)
         snprintf(why, why_len, "%s", what);
     return TSAGG_EINPUT;
-}
-
-/* Where s holds a NUL byte, or -1. Every output stops a string at its
- * first NUL, so such a string would print as another one. */
-static long nul_at(const char *s, size_t len)
-{
-    const char *z = len ? memchr(s, 0, len) : NULL;
-    return z ? (long)(z - s) : -1;
 }
 
 /* "attribute 'KEY'" with the key shortened and control bytes shown as '?'. */
@@ -42,13 +35,17 @@ static void attr_name(const tsagg_attr *a, char *buf, size_t cap)
     snprintf(buf + k, cap - k, "%s'", n < a->key_len ? "..." : "");
 }
 
-int tsagg__event_check(const tsagg_event *ev, size_t *bound, char *why, size_t why_len)
+/* The check, with or without the scans for NUL bytes. */
+static inline int check(const tsagg_event *ev, int scan_nul, size_t *bound, char *why,
+                        size_t why_len)
 {
     if (!ev)
         return problem(why, why_len, "NULL event");
     if (!ev->event || ev->event_len == 0 || ev->event_len > TSAGG_EVENT_NAME_MAX)
         return problem(why, why_len, "event name must be 1..255 bytes");
-    if (nul_at(ev->event, ev->event_len) >= 0)
+    /* Every output stops a string at its first NUL, so a string holding
+     * one would print as another: names, keys and values may not. */
+    if (scan_nul && tsagg__nul_at(ev->event, ev->event_len) >= 0)
         return problem(why, why_len, "event name holds a NUL byte");
     if (ev->flags & ~TSAGG_EVENT_HAS_ID)
         return problem(why, why_len, "unknown flags");
@@ -60,7 +57,7 @@ int tsagg__event_check(const tsagg_event *ev, size_t *bound, char *why, size_t w
         if (!a->key || a->key_len == 0 || a->key_len > TSAGG_NAME_MAX)
             return problem(why, why_len, "attribute key must be 1..64 bytes");
         char name[64];
-        long at = nul_at(a->key, a->key_len);
+        long at = scan_nul ? tsagg__nul_at(a->key, a->key_len) : -1;
         if (at >= 0) {
             attr_name(a, name, sizeof name);
             if (why && why_len)
@@ -70,7 +67,7 @@ int tsagg__event_check(const tsagg_event *ev, size_t *bound, char *why, size_t w
         if (a->type == TSAGG_STR) {
             if (a->v.s.len > TSAGG_VALUE_MAX || (a->v.s.len && !a->v.s.ptr))
                 return problem(why, why_len, "string value longer than TSAGG_VALUE_MAX or NULL");
-            if ((at = nul_at(a->v.s.ptr, a->v.s.len)) >= 0) {
+            if (scan_nul && (at = tsagg__nul_at(a->v.s.ptr, a->v.s.len)) >= 0) {
                 attr_name(a, name, sizeof name);
                 if (why && why_len)
                     snprintf(why, why_len, "%s: the value holds a NUL byte at offset %ld", name,
@@ -89,6 +86,16 @@ int tsagg__event_check(const tsagg_event *ev, size_t *bound, char *why, size_t w
     if (bound)
         *bound = 61 + (size_t)ev->nattrs * 20 + bytes;
     return 0;
+}
+
+int tsagg__event_check(const tsagg_event *ev, size_t *bound, char *why, size_t why_len)
+{
+    return check(ev, 1, bound, why, why_len);
+}
+
+int tsagg__event_check_sizes(const tsagg_event *ev, size_t *bound, char *why, size_t why_len)
+{
+    return check(ev, 0, bound, why, why_len);
 }
 
 int tsagg__event_check_ts(const tsagg_event *ev, char *why, size_t why_len)

@@ -14,6 +14,11 @@
  */
 int tsagg__event_check(const tsagg_event *ev, size_t *bound, char *why, size_t why_len);
 
+/* tsagg__event_check but for NUL bytes in the event name, keys and string
+ * values: for the log writer, whose encoder finds those as it copies the
+ * strings (tsagg__record_encode) and then asks tsagg__event_check why. */
+int tsagg__event_check_sizes(const tsagg_event *ev, size_t *bound, char *why, size_t why_len);
+
 /* 0 when ev->ts lies in [TSAGG_TS_MIN, TSAGG_TS_END), else TSAGG_EINPUT with
  * the field and the range in why. Apart from tsagg__event_check because
  * logs written before this check may hold such events: compaction skips

@@ -6,6 +6,7 @@
 #define XXH_INLINE_ALL /* short strings: an inlined XXH3 is much faster */
 #include <xxhash.h>
 
+#include "shortmem.h"
 #include "spanbuf.h"
 
 int tsagg__spanbuf_init(tsagg__spanbuf *h, int64_t start, uint32_t ndims, uint32_t nmeasures)
@@ -40,6 +41,7 @@ void tsagg__spanbuf_clear(tsagg__spanbuf *h)
     h->arena_len = 0;
     h->nstrs = 0;
     h->empty = 0;
+    memset(h->shorts, 0, sizeof h->shorts);
     if (h->table)
         memset(h->table, 0, h->table_cap * sizeof *h->table);
 }
@@ -88,10 +90,22 @@ static uint32_t probe(const tsagg__spanbuf *h, const char *s, size_t len, uint32
     return i;
 }
 
-int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t *code)
+/* Strings are cut at 1 MiB - 1, as partition strings are. */
+static inline size_t cut(size_t len)
 {
-    if (len > 0xfffff)
-        len = 0xfffff; /* partition strings are cut at 1 MiB - 1 */
+    return len > 0xfffff ? 0xfffff : len;
+}
+
+static inline uint32_t hash_of(const char *s, size_t len)
+{
+    return (uint32_t)XXH3_64bits(s, len);
+}
+
+/* tsagg__spanbuf_intern of s (len already cut) whose hash_of is hash, or
+ * of any hash when the table is not allocated yet. */
+static int intern_hashed(tsagg__spanbuf *h, const char *s, size_t len, uint32_t hash,
+                         uint32_t *code)
+{
     if (len == 0 && h->empty) {
         *code = h->empty - 1;
         return 0;
@@ -101,7 +115,6 @@ int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t
         if (rc != 0)
             return rc;
     }
-    uint32_t hash = (uint32_t)XXH3_64bits(s, len);
     int found;
     uint32_t i = probe(h, s, len, hash, &found);
     if (found) {
@@ -142,14 +155,51 @@ int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t
     return 0;
 }
 
+/* The words that hold all the bytes of s (1..16 bytes), overlapping when
+ * len is not 8 or 16; with len, the string itself. */
+static inline void short_words(const char *s, size_t len, uint64_t *head, uint64_t *tail)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (len >= 8) {
+        *head = tsagg__load64(u);
+        *tail = tsagg__load64(u + len - 8);
+    } else if (len >= 4) {
+        *head = tsagg__load32(u);
+        *tail = tsagg__load32(u + len - 4);
+    } else {
+        *head = (uint64_t)u[0] | (uint64_t)u[len / 2] << 8 | (uint64_t)u[len - 1] << 16;
+        *tail = 0;
+    }
+}
+
+int tsagg__spanbuf_intern(tsagg__spanbuf *h, const char *s, size_t len, uint32_t *code)
+{
+    len = cut(len);
+    if (len == 0 || len > 16)
+        return intern_hashed(h, s, len, hash_of(s, len), code);
+    uint64_t head, tail;
+    short_words(s, len, &head, &tail);
+    uint64_t mix = (head ^ (tail * UINT64_C(0x9e3779b97f4a7c15)) ^ len) *
+                   UINT64_C(0xff51afd7ed558ccd);
+    _Static_assert(TSAGG__SPANBUF_SHORT_SLOTS == 256, "the top 8 bits pick the slot");
+    tsagg__spanbuf_short *e = &h->shorts[mix >> 56];
+    if (e->len1 == len + 1 && e->head == head && e->tail == tail) {
+        *code = e->code;
+        return 0;
+    }
+    int rc = intern_hashed(h, s, len, hash_of(s, len), code);
+    if (rc == 0)
+        *e = (tsagg__spanbuf_short){head, tail, (uint32_t)len + 1, *code};
+    return rc;
+}
+
 int tsagg__spanbuf_find(const tsagg__spanbuf *h, const char *s, size_t len, uint32_t *code)
 {
-    if (len > 0xfffff)
-        len = 0xfffff;
     if (!h->table)
         return 0;
+    len = cut(len);
     int found;
-    uint32_t i = probe(h, s, len, (uint32_t)XXH3_64bits(s, len), &found);
+    uint32_t i = probe(h, s, len, hash_of(s, len), &found);
     if (found)
         *code = (uint32_t)h->table[i] - 1;
     return found;

@@ -19,6 +19,16 @@ typedef struct tsagg__spanrow {
     uint32_t event; /* interned string */
 } tsagg__spanrow;
 
+/* A string of 1..16 bytes, all of them: the first and the last word of
+ * its bytes (tsagg__spanbuf_intern) and its length + 1 (0: empty slot). */
+typedef struct tsagg__spanbuf_short {
+    uint64_t head, tail;
+    uint32_t len1;
+    uint32_t code;
+} tsagg__spanbuf_short;
+
+#define TSAGG__SPANBUF_SHORT_SLOTS 256
+
 typedef struct tsagg__spanbuf {
     int64_t start; /* the span's start */
     uint32_t ndims, nmeasures;
@@ -37,6 +47,11 @@ typedef struct tsagg__spanbuf {
     uint32_t table_cap;
     uint32_t empty;  /* code of "" + 1 once interned, else 0: every row
                         without some dimension asks for it */
+    /* Short strings already interned, by their bytes, in front of the
+     * table: most values are short and few (countries, devices, event
+     * names), and a hit skips the hash and the table's loads, which depend
+     * on each other. Direct mapped, a newer string replaces an older. */
+    tsagg__spanbuf_short shorts[TSAGG__SPANBUF_SHORT_SLOTS];
     uint32_t *order; /* after sort: row indexes in (merchant, ts, id) order */
     int sorted;      /* order is that of the rows: a row added or the rows
                         cleared unset it; code that moves rows itself must

@@ -162,7 +162,10 @@ void tsagg__encoder_free(tsagg__encoder *enc);
 
 /* Row encoding (record.c): append events as one record to out. bound is
  * at least their encoded size: 61 bytes per event plus, per attribute, 20
- * bytes and its string length. */
+ * bytes and its string length. The events passed tsagg__event_check_sizes;
+ * the NUL bytes that leaves out are found here, as the strings are copied:
+ * TSAGG_EINPUT (out unchanged, no message) when a name, key or string value
+ * holds one. */
 int tsagg__record_encode(tsagg__encoder *enc, tsagg__buf *out, const tsagg_event *evs, size_t n,
                          size_t bound, int64_t *min_ts, int64_t *max_ts);
 /* Decode a rows payload that must hold exactly `count` events. */

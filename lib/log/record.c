@@ -26,9 +26,15 @@
 
 #include "bytes.h"
 #include "log_internal.h"
+#include "shortmem.h"
 
+/* A name the record has not used yet; TSAGG_EINPUT when it holds a NUL
+ * byte (the names held are free of them, so a name equal to one of them
+ * is too). */
 static int name_add(tsagg__names *t, const char *p, uint32_t len, uint32_t *idx)
 {
+    if (tsagg__nul_at(p, len) >= 0)
+        return TSAGG_EINPUT;
     if (t->n == t->cap) {
         uint32_t cap = t->cap ? t->cap * 2 : 32;
         const char **np = realloc(t->ptr, cap * sizeof *np);
@@ -114,8 +120,11 @@ int tsagg__record_encode(tsagg__encoder *enc, tsagg__buf *out, const tsagg_event
             p += tsagg__put_varint(p, (uint64_t)idx << 2 | at->type);
             if (at->type == TSAGG_STR) {
                 p += tsagg__put_varint(p, at->v.s.len);
-                if (at->v.s.len)
-                    memcpy(p, at->v.s.ptr, at->v.s.len);
+                /* The check before encoding left NUL bytes to this copy. */
+                if (tsagg__copy_has_nul(p, at->v.s.ptr, at->v.s.len)) {
+                    rc = TSAGG_EINPUT;
+                    break;
+                }
                 p += at->v.s.len;
             } else if (at->type == TSAGG_INT) {
                 p += tsagg__put_varint(p, tsagg__zigzag(at->v.i));

@@ -480,7 +480,25 @@ static int encode_chunk(append_scratch *s, const tsagg_event *evs, size_t n, siz
     return tsagg__record_encode(&s->enc, &c->rec, evs, n, bound, &c->lo, &c->hi);
 }
 
-/* Validate and encode all events, in records of about chunk_bytes. */
+/* Name the first of evs[from, to) that tsagg__event_check refuses. */
+static int first_refused(tsagg_store *st, const tsagg_event *evs, size_t from, size_t to,
+                         int check_ts)
+{
+    for (size_t i = from; i < to; i++) {
+        char why[200];
+        if (tsagg__event_check(&evs[i], NULL, why, sizeof why) != 0 ||
+            (check_ts && tsagg__event_check_ts(&evs[i], why, sizeof why) != 0))
+            return tsagg__fail(st, TSAGG_EINPUT, "event %zu: %s", i, why);
+    }
+    return tsagg__fail(st, TSAGG_EINPUT, "events %zu..%zu: a string holds a NUL byte", from,
+                       to - 1);
+}
+
+/* Validate and encode all events, in records of about chunk_bytes. The
+ * encoder finds NUL bytes in the strings as it copies them, so the check
+ * before it leaves those out; the events of a chunk not encoded yet may
+ * hold one, so a refusal names the first event tsagg__event_check refuses,
+ * as checking each event whole in turn would. */
 static int encode_events(tsagg_store *st, append_scratch *s, const tsagg_event *evs, size_t n,
                          size_t chunk_bytes, int check_ts)
 {
@@ -488,13 +506,14 @@ static int encode_events(tsagg_store *st, append_scratch *s, const tsagg_event *
     size_t from = 0, bound = 0;
     for (size_t i = 0; i < n; i++) {
         size_t b;
-        char why[200];
-        if (tsagg__event_check(&evs[i], &b, why, sizeof why) != 0 ||
-            (check_ts && tsagg__event_check_ts(&evs[i], why, sizeof why) != 0))
-            return tsagg__fail(st, TSAGG_EINPUT, "event %zu: %s", i, why);
+        if (tsagg__event_check_sizes(&evs[i], &b, NULL, 0) != 0 ||
+            (check_ts && tsagg__event_check_ts(&evs[i], NULL, 0) != 0))
+            return first_refused(st, evs, from, i + 1, check_ts);
         bound += b;
         if (bound >= chunk_bytes || i + 1 == n) {
             int rc = encode_chunk(s, evs + from, i + 1 - from, bound);
+            if (rc == TSAGG_EINPUT)
+                return first_refused(st, evs, from, i + 1, check_ts);
             if (rc != 0)
                 return rc;
             from = i + 1;
