@@ -7,7 +7,7 @@
  *                    [--merchants M] [--compact-events N] [--dir DIR] [--keep]
  *
  * Loads N events (default 2,000,000) of the past 30 days over M merchants
- * (default 1,000; tools/gagen) and compacts them, then opens the store for
+ * (default 1,000; gagen/) and compacts them, then opens the store for
  * writing with tsagg_options.maintenance (a step every 200 ms; compaction
  * at --compact-events uncompacted events, default 200,000, or a tail 10 s
  * old; archiving on) and, for each rate R (events/s, default 100,000), for

@@ -6,7 +6,7 @@
  *               [--only NAME] [--cache-bytes N] [--tail N]
  *
  * Generates N events (default 10,000,000 over 30 days, 1,000 merchants;
- * tools/gagen), appends them (TSAGG_SYNC_NONE, one flush), compacts and
+ * gagen/), appends them (TSAGG_SYNC_NONE, one flush), compacts and
  * merges, then prints `<name> <value> <unit>` lines:
  *
  *   ingest / compact / merge times and rates;
