@@ -107,7 +107,17 @@ static int archive_log(tsagg_store *st, int quiet)
     return rc;
 }
 
-int main(int argc, char **argv)
+/* The command line. */
+typedef struct compact_args {
+    const char *store;
+    tsagg_compact_options co;
+    int merge, archive, quiet;
+    uint32_t parts_days, log_days; /* retention; 0: none */
+} compact_args;
+
+/* Fill a from the command line: -1 to go on, else the exit code (after
+ * --help, --version or a usage error). */
+static int parse_args(int argc, char **argv, compact_args *a)
 {
     static const struct option longopts[] = {
         {"budget", required_argument, NULL, 'b'},
@@ -122,27 +132,27 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    tsagg_compact_options co;
-    tsagg_compact_options_init(&co);
-    co.threads = cli_compact_threads();
-    int merge = 1, archive = 0, quiet = 0, c;
+    tsagg_compact_options_init(&a->co);
+    a->co.threads = cli_compact_threads();
+    a->merge = 1;
+    a->archive = a->quiet = 0;
     uint64_t parts_days = 0, log_days = 0;
-    int log_days_set = 0;
+    int log_days_set = 0, c;
     while ((c = getopt_long(argc, argv, ":qhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
-            if (!cli_budget_arg(prog, optarg, &co.memory_budget))
+            if (!cli_budget_arg(prog, optarg, &a->co.memory_budget))
                 return CLI_EXIT_USAGE;
             break;
         case 'M':
-            merge = 0;
+            a->merge = 0;
             break;
         case 'T':
-            if (!cli_threads_arg(prog, optarg, &co.threads))
+            if (!cli_threads_arg(prog, optarg, &a->co.threads))
                 return CLI_EXIT_USAGE;
             break;
         case 'A':
-            archive = 1;
+            a->archive = 1;
             break;
         case 'R':
         case 'L':
@@ -162,7 +172,7 @@ int main(int argc, char **argv)
                                    "--from T --to T --drop-where %s",
                                    optarg);
         case 'q':
-            quiet = 1;
+            a->quiet = 1;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -177,27 +187,30 @@ int main(int argc, char **argv)
     }
     if (optind != argc - 1)
         return cli_usage_error(prog, "expected one STORE");
-    const char *path = argv[optind];
+    a->store = argv[optind];
+    a->parts_days = (uint32_t)parts_days;
+    /* Without --log-retention-days the log's period is the partitions'. */
+    a->log_days = (uint32_t)(log_days_set ? log_days : parts_days);
+    return -1;
+}
 
-    tsagg_options o;
-    tsagg_options_init(&o);
-    o.flags = TSAGG_OPEN_WRITE;
-    tsagg_store *st;
-    if (cli_open_store(prog, path, &o, &st) != 0)
-        return CLI_EXIT_FAILURE;
+/* Compact, then merge every span with several files (unless --no-merge),
+ * and say what was written. */
+static int compact_and_merge(tsagg_store *st, const compact_args *a)
+{
     tsagg_compact_stats cs = {.struct_size = sizeof cs}, ms = {.struct_size = sizeof ms};
     memset(&ms, 0, sizeof ms);
-    int rc = tsagg_compact(st, &co, &cs);
+    int rc = tsagg_compact(st, &a->co, &cs);
     if (rc != 0)
         cli_report(prog, st, "compaction", rc);
-    if (rc == 0 && merge && (rc = tsagg_merge(st, &co, &ms)) != 0)
+    if (rc == 0 && a->merge && (rc = tsagg_merge(st, &a->co, &ms)) != 0)
         cli_report(prog, st, "merge", rc);
     if (rc == 0 && cs.events_unplaced)
         fprintf(stderr,
                 "%s: warning: %" PRIu64 " events with a ts outside the years 0000-9999 were "
                 "skipped (kept in the log; no partition holds them)\n",
                 prog, cs.events_unplaced);
-    if (rc == 0 && !quiet) {
+    if (rc == 0 && !a->quiet) {
         printf("compacted %" PRIu64 " events (%" PRIu64 " dropped by rules, %" PRIu64
                " duplicates dropped) into %" PRIu64 " files over %" PRIu64 " hours: %" PRIu64
                " month, %" PRIu64 " day and %" PRIu64 " hour files; log consumed up to %" PRIu64
@@ -214,12 +227,26 @@ int main(int argc, char **argv)
                cs.spans_merged + ms.spans_merged, ms.duplicates,
                cs.bytes_written + ms.bytes_written);
     }
-    if (!log_days_set)
-        log_days = parts_days;
-    if (rc == 0 && (parts_days || log_days))
-        rc = apply_retention(st, (uint32_t)parts_days, (uint32_t)log_days, quiet);
-    if (rc == 0 && archive)
-        rc = archive_log(st, quiet);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    compact_args a;
+    int code = parse_args(argc, argv, &a);
+    if (code >= 0)
+        return code;
+    tsagg_options o;
+    tsagg_options_init(&o);
+    o.flags = TSAGG_OPEN_WRITE;
+    tsagg_store *st;
+    if (cli_open_store(prog, a.store, &o, &st) != 0)
+        return CLI_EXIT_FAILURE;
+    int rc = compact_and_merge(st, &a);
+    if (rc == 0 && (a.parts_days || a.log_days))
+        rc = apply_retention(st, a.parts_days, a.log_days, a.quiet);
+    if (rc == 0 && a.archive)
+        rc = archive_log(st, a.quiet);
     int crc = tsagg_store_close(st);
     if (rc == 0 && crc != 0) {
         cli_report(prog, NULL, "close", crc);
