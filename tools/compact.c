@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 
@@ -199,7 +198,6 @@ static int parse_args(int argc, char **argv, compact_args *a)
 static int compact_and_merge(tsagg_store *st, const compact_args *a)
 {
     tsagg_compact_stats cs = {.struct_size = sizeof cs}, ms = {.struct_size = sizeof ms};
-    memset(&ms, 0, sizeof ms);
     int rc = tsagg_compact(st, &a->co, &cs);
     if (rc != 0)
         cli_report(prog, st, "compaction", rc);

@@ -28,6 +28,21 @@ expect 0 "$TSAGG_COMPACT" --archive "$store"
 grep_in "$tmp/out" "archived 1 log segments"
 expect 0 "$TSAGG_VERIFY" "$store"
 grep_in "$tmp/out" "(40000 events"
+# The merge pass counts what it merged: a late event left in an extra file
+# of a compacted hour (--no-merge), then merged with it.
+late=$tmp/late-store
+for h in 00 01 02; do
+    echo "{\"ts\":\"2026-10-01T$h:10:00Z\",\"merchant\":1,\"event\":\"page_view\",\"user\":\"u1\",\"session\":\"s1\"}"
+done >"$tmp/three.ndjson"
+echo '{"ts":"2026-10-01T00:20:00Z","merchant":1,"event":"page_view","user":"u2","session":"s2"}' \
+    >"$tmp/one-late.ndjson"
+expect 0 "$TSAGG_INGEST" --quiet "$late" "$tmp/three.ndjson"
+expect 0 "$TSAGG_COMPACT" "$late"
+expect 0 "$TSAGG_INGEST" --quiet "$late" "$tmp/one-late.ndjson"
+expect 0 "$TSAGG_COMPACT" --no-merge "$late"
+grep_in "$tmp/out" "into 1 files over 1 hours"
+expect 0 "$TSAGG_COMPACT" "$late"
+grep_in "$tmp/out" "merged 1 spans: 2 files replaced by 1 (0 duplicates dropped)"
 expect 2 "$TSAGG_COMPACT" --budget 0 "$store"
 expect 2 "$TSAGG_COMPACT" --drop-where nonsense "$store"
 expect 2 "$TSAGG_COMPACT"
