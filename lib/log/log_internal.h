@@ -171,7 +171,7 @@ int tsagg__record_encode(tsagg__encoder *enc, tsagg__buf *out, const tsagg_event
 /* Decode a rows payload that must hold exactly `count` events. */
 int tsagg__rows_decode(const uint8_t *raw, size_t len, uint32_t count, tsagg__events *out);
 
-/* Column encoding of the archive form (archive_codec.c). */
+/* Column encoding of the archive form (columns.c). */
 int tsagg__columns_encode(tsagg__buf *out, const tsagg_event *evs, size_t n);
 int tsagg__columns_decode(const uint8_t *raw, size_t len, uint32_t count, tsagg__events *out);
 
