@@ -42,8 +42,9 @@ enum tsagg_error {
 
 /*
  * tsagg_strerror - a static, never-NULL description of any return code:
- * library codes, -errno values (through strerror_r), 0 ("success"), and a
- * generic text for unknown values. The string must not be freed. Thread-safe.
+ * library codes, -errno values above -4096 (through strerror, whose glibc
+ * strings for known errno values are static), 0 ("success"), and a
+ * generic text for other values. The string must not be freed. Thread-safe.
  */
 TSAGG_API const char *tsagg_strerror(int code);
 

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -117,17 +118,25 @@ void cc_init(cc_ctx *c, const tsagg_schema *schema)
 
 void cc_fini(cc_ctx *c) { cc_pool_free(&c->pool); }
 
-/* A measure sent as a string: the whole string must be a number. */
-static double cc_strtod(const char *s, size_t len)
+/* A measure sent as a string, by the rule docs/api.md ("Compacting")
+ * gives rather than as the library codes it: the number strtod() reads in
+ * the C locale when it takes the whole string (white space before it
+ * allowed), NaN (absent) when the string is empty, 64 bytes or longer, or
+ * goes on after the number. */
+static double cc_measure_of_string(const char *s, size_t len)
 {
-    char buf[64];
-    if (len == 0 || len >= sizeof buf)
+    const size_t longest = 63;
+    if (len == 0 || len > longest)
         return NAN;
-    memcpy(buf, s, len);
-    buf[len] = 0;
+    char *copy = strndup(s, len);
+    locale_t c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    cr_assert(copy && c_locale);
     char *end;
-    double v = strtod(buf, &end);
-    return *end == 0 ? v : NAN;
+    double v = strtod_l(copy, &end, c_locale);
+    size_t taken = (size_t)(end - copy);
+    freelocale(c_locale);
+    free(copy);
+    return taken == len ? v : NAN;
 }
 
 /* The row an event becomes: declared attributes by name; strings as they
@@ -170,7 +179,7 @@ static void cc_event_row(cc_ctx *c, const tsagg_event *ev, uint64_t seq, cc_row 
                 continue;
             r->meas[m] = a->type == TSAGG_F64   ? a->v.f
                          : a->type == TSAGG_INT ? (double)a->v.i
-                                                : cc_strtod(a->v.s.ptr, a->v.s.len);
+                                                : cc_measure_of_string(a->v.s.ptr, a->v.s.len);
         }
     }
 }

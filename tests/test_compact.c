@@ -357,6 +357,57 @@ Test(compact, event_mapping_corners)
     cr_assert_eq(tsagg_store_close(st), 0);
 }
 
+/* A measure sent as a string, at each edge of the rule docs/api.md gives:
+ * white space before the number, text after it, hexadecimal and exponent
+ * forms, empty, and the longest string read (63 bytes) beside one a byte
+ * longer. The compacted rows hold what compactcheck's reading of the rule
+ * gives. */
+Test(compact, string_measures)
+{
+    tsagg_store *st = cc_open_writer(tu_store);
+    const int64_t H = INT64_C(1790812800000000);
+    char longest[64], too_long[65];
+    memset(longest, '0', sizeof longest);
+    memcpy(longest, "0.", 2);
+    longest[62] = '5';
+    longest[63] = 0;
+    memcpy(too_long, longest, 62);
+    memcpy(too_long + 62, "05", 3);
+    const char *values[] = {"12.50", " 7", "\t-3", "7 ", "12.5x", "", "0x10", "1e3",
+                            "-0", "inf", ".5", "5.", "1,5", longest, too_long};
+    size_t n = sizeof values / sizeof values[0];
+    tsagg_attr a[sizeof values / sizeof values[0]];
+    tsagg_event e[sizeof values / sizeof values[0]];
+    for (size_t i = 0; i < n; i++) {
+        a[i] = (tsagg_attr){.key = "value", .key_len = 5, .type = TSAGG_STR,
+                            .v.s = {values[i], (uint32_t)strlen(values[i])}};
+        e[i] = (tsagg_event){.ts = H + (int64_t)i, .merchant = 3, .event = "m", .event_len = 1,
+                             .attrs = &a[i], .nattrs = 1};
+    }
+    cr_assert_eq(strlen(longest), 63);
+    cr_assert_eq(tsagg_append(st, e, n, NULL), 0);
+    flush_ok(st);
+    tsagg_compact_stats s = cc_compact(st, 0);
+    cr_assert_eq(s.rows_written, n);
+    cc_ctx c;
+    cc_init(&c, tsagg_store_schema(st));
+    tsagg__manifest *m = cc_manifest(st);
+    cc_rows expect = {0}, actual = {0};
+    cc_log_rows(&c, st, 1, n, NULL, NULL, &expect, NULL, NULL);
+    cc_part_rows(&c, st, m, 1, &actual);
+    cc_check_rows(&c, &expect, &actual, 1, "string measures");
+    /* Both sides of each edge are there: some strings are numbers, some not. */
+    size_t numbers = 0;
+    for (size_t i = 0; i < actual.n; i++)
+        numbers += !isnan(actual.r[i].meas[0]);
+    cr_assert(numbers > 0 && numbers < n, "%zu of %zu are numbers", numbers, n);
+    tsagg__manifest_free(m);
+    cc_rows_free(&expect);
+    cc_rows_free(&actual);
+    cc_fini(&c);
+    cr_assert_eq(tsagg_store_close(st), 0);
+}
+
 static int drop_extreme_hook(void *arg, tsagg_event *ev, uint64_t seq)
 {
     (void)arg;

@@ -610,15 +610,40 @@ typedef struct rank_ent {
     const char *key;
 } rank_ent;
 
+/* The order of a ranked group-by as tsagg_query.h and docs/tsagg-query.md
+ * state it, not as query.c codes it: by the first metric over the range,
+ * larger first, a group with no value (NaN) after every group with one,
+ * ties by the key in byte order. Each group becomes the tuple (has no
+ * value, minus its value, key) and tuples compare field by field, ascending. */
+typedef struct rank_tuple {
+    int novalue;
+    double minus; /* 0 when novalue */
+    const unsigned char *key;
+} rank_tuple;
+
+static rank_tuple rank_tuple_of(const rank_ent *e)
+{
+    int none = isnan(e->score);
+    return (rank_tuple){none, none ? 0.0 : -e->score, (const unsigned char *)e->key};
+}
+
+/* Byte order: the first differing byte decides, a prefix comes first. */
+static int cmp_key_bytes(const unsigned char *a, const unsigned char *b)
+{
+    size_t i = 0;
+    while (a[i] != 0 && a[i] == b[i])
+        i++;
+    return (a[i] > b[i]) - (a[i] < b[i]);
+}
+
 static int cmp_rank(const void *a, const void *b)
 {
-    const rank_ent *x = a, *y = b;
-    int xn = isnan(x->score), yn = isnan(y->score);
-    if (xn != yn)
-        return xn - yn;
-    if (!xn && x->score != y->score)
-        return x->score > y->score ? -1 : 1;
-    return strcmp(x->key, y->key);
+    rank_tuple x = rank_tuple_of(a), y = rank_tuple_of(b);
+    if (x.novalue != y.novalue)
+        return x.novalue < y.novalue ? -1 : 1;
+    if (x.minus != y.minus)
+        return x.minus < y.minus ? -1 : 1;
+    return cmp_key_bytes(x.key, y.key);
 }
 
 /* ---- the reference of visits and new users ----------------------------------- */

@@ -1,7 +1,11 @@
-/* store_internal.h - the store handle and its error slot, which every layer
- * uses. The writer, catalog and partition cache behind its opaque pointers
- * belong to the layers above (lib/log, lib/catalog, lib/query); only
- * lib/store/store.c sets them up and tears them down. */
+/* store_internal.h - the store handle and its error slot, shared by every
+ * layer that takes a handle (lib/common, catalog, compact, log, query and
+ * store; lib/partition and lib/sketch take none). What its opaque pointers
+ * hold belongs to the layer that builds it: the writer to lib/log, the
+ * catalog to lib/catalog, the head and the partition and zone caches to
+ * lib/query, the maintenance state to lib/store/maintain.c. lib/store/store.c
+ * opens the writer, head and maintenance with the handle (the catalog and
+ * caches are made at first use) and frees them all when it closes. */
 #ifndef TSAGG_STORE_INTERNAL_H
 #define TSAGG_STORE_INTERNAL_H
 

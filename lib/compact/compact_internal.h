@@ -14,17 +14,9 @@
 #include "tiers.h"
 #include "manifest.h"
 #include "merge.h"
-#include "numtext.h"
 #include "partfile.h"
 #include "tsagg_compact.h"
 #include "tsagg_rules.h"
-
-/* A measure sent as a string ("12.50"): its number, or NaN. */
-static inline double strtod_prefix(const char *s, size_t len)
-{
-    double v;
-    return tsagg__num_parse(s, len, &v) == 0 ? v : NAN;
-}
 
 /* Event times partitions hold: the years 0000-9999 UTC, so that hours and
  * their ends fit in int64 and file names keep their YYYYMMDD form. */

@@ -60,7 +60,7 @@ typedef struct tsagg__spanbuf {
 
 int tsagg__spanbuf_init(tsagg__spanbuf *h, int64_t start, uint32_t ndims, uint32_t nmeasures);
 void tsagg__spanbuf_free(tsagg__spanbuf *h);
-/* Forget the rows and strings, keep the buffers. */
+/* Forget the rows and strings, keep the buffers. Tests only. */
 void tsagg__spanbuf_clear(tsagg__spanbuf *h);
 
 /* Intern a string: its code. */

@@ -171,7 +171,9 @@ int tsagg__record_encode(tsagg__encoder *enc, tsagg__buf *out, const tsagg_event
 /* Decode a rows payload that must hold exactly `count` events. */
 int tsagg__rows_decode(const uint8_t *raw, size_t len, uint32_t count, tsagg__events *out);
 
-/* Column encoding of the archive form (archive_codec.c). */
+/* Column encoding of the archive form (columns.c). Tests only: the
+ * encoding of whole arrays (the fuzz corpus); archive.c builds its frames
+ * with tsagg__colb (columns.h). */
 int tsagg__columns_encode(tsagg__buf *out, const tsagg_event *evs, size_t n);
 int tsagg__columns_decode(const uint8_t *raw, size_t len, uint32_t count, tsagg__events *out);
 
@@ -193,7 +195,8 @@ int tsagg__read_seal(const tsagg_io *io, int fd, uint64_t size, seal_info *s);
  * check, for tests writing a log as a library before that check did. */
 int tsagg__log_append(tsagg_store *st, const tsagg_event *evs, size_t n, uint64_t *first_seq,
                       int check_ts);
-/* tsagg_append() without the ts range check (store.c). Used only by tests. */
+/* tsagg_append() without the ts range check (store.c). Tests only: logs
+ * written before that check. */
 int tsagg__append_unchecked_ts(tsagg_store *st, const tsagg_event *evs, size_t n,
                                uint64_t *first_seq);
 

@@ -171,8 +171,9 @@ int tsagg__read_seal(const tsagg_io *io, int fd, uint64_t size, seal_info *s)
     return tsagg__seal_decode(buf, s) == 0 ? 0 : 1;
 }
 
-/* Read and verify the frame at off. Returns 0 with the header (and payload
- * in *payload when want_payload), 1 when it is incomplete or invalid. */
+/* Read and verify the frame at off. Returns 0 with the header in *h and
+ * the payload in *payload, 1 when it is incomplete or invalid, or a
+ * negative code when reading fails. */
 static int read_frame(const tsagg_io *io, int fd, uint64_t off, uint64_t size, tsagg__buf *payload,
                       frame_header *h, uint8_t hdr[FRAME_HEADER_SIZE])
 {

@@ -28,7 +28,9 @@
 #define NONE_SYNC_MS 500u
 /* Appenders wait while this many frames' worth is queued behind a flush. */
 #define BACKLOG_FRAMES 8
-/* Events per encoded record, so one huge append still yields bounded frames. */
+/* Bytes: an append is cut into records of about this many encoded bytes at
+ * least (half a frame when frames are larger), so one huge append still
+ * yields bounded frames. */
 #define CHUNK_BYTES_MIN (64u << 10)
 
 static int64_t now_us(void)

@@ -124,7 +124,8 @@ int tsagg__bitpack32(const uint32_t *v, size_t n, unsigned w, uint8_t *out);
  * TSAGG_EARG when w > 64 or n > TSAGG_ENC_MAX_N. */
 int tsagg__bitunpack64(const uint8_t *in, size_t n, unsigned w, uint64_t *out);
 
-/* As tsagg__bitunpack64 into 32-bit values, w 0..32. */
+/* As tsagg__bitunpack64 into 32-bit values, w 0..32. Tests only: the
+ * decoders unpack through tsagg__bitunpack64. */
 int tsagg__bitunpack32(const uint8_t *in, size_t n, unsigned w, uint32_t *out);
 
 /* ------------------------------------------------------------------------
@@ -198,10 +199,12 @@ int tsagg__dec_u32(const uint8_t *in, size_t len, uint32_t *out, size_t n, uint3
 int tsagg__dec_f64(const uint8_t *in, size_t len, double *out, size_t n);
 
 /* The tag of a block (its first byte) when it is a known tag, else
- * TSAGG_ECORRUPT (also for len 0). Does not validate the rest. */
+ * TSAGG_ECORRUPT (also for len 0). Does not validate the rest. Tests only:
+ * which encoding the writer chose. */
 int tsagg__enc_block_tag(const uint8_t *in, size_t len);
 
-/* A short static name of a tag ("DELTA"), "?" for unknown values. */
+/* A short static name of a tag ("DELTA"), "?" for unknown values. Tests
+ * only (their messages), and tsagg__enc_block_tag. */
 const char *tsagg__enc_tag_name(int tag);
 
 /* ------------------------------------------------------------------------
@@ -238,7 +241,8 @@ int tsagg__strtab_open(tsagg__strtab *t, const uint8_t *in, size_t len);
 int tsagg__strtab_get(const tsagg__strtab *t, uint32_t code, const char **s, size_t *len);
 
 /* Linear search for the string s (len bytes): 1 and *code when found, 0
- * when not. For turning a filter value into a code once per partition. */
+ * when not. Tests only: a filter value becomes a code through the file's
+ * sorted index (tsagg__part_dict_find). */
 int tsagg__strtab_find(const tsagg__strtab *t, const char *s, size_t len, uint32_t *code);
 
 #endif

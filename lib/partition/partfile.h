@@ -185,13 +185,15 @@ const tsagg_schema *tsagg__part_schema(const tsagg__part *p);
  * at once it holds one of their messages.
  */
 void tsagg__part_errmsg(tsagg__part *p, char *buf, size_t len);
-/* (Addition.) The path the file was opened with, and the header's file id. */
+/* (Addition.) The path the file was opened with, and the header's file id.
+ * Tests only. */
 const char *tsagg__part_path(const tsagg__part *p);
 uint64_t tsagg__part_file_id(const tsagg__part *p);
 
 /* (Addition.) Bytes on disk by section, block headers included. header +
  * columns + dicts + rollups + index (merchant index pages and hour-segment
- * blocks) + footer (with the trailer) is the file size. */
+ * blocks) + footer (with the trailer) is the file size. Tests and
+ * benchmarks only. */
 typedef struct tsagg__part_space_info {
     uint64_t header, columns, dicts, rollups, index, footer;
 } tsagg__part_space_info;

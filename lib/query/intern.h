@@ -47,8 +47,8 @@ int tsagg__intern_id(tsagg__intern *t, const char *key, size_t len, uint64_t has
  * tsagg__intern_id, or from another thread through a release store). */
 const tsagg__intern_str *tsagg__intern_key(const tsagg__intern *t, uint32_t id);
 
-/* Give no id past max_ids of them (at most TSAGG__INTERN_MAX_IDS): the
- * bound's fallback, for tests. */
+/* Give no id past max_ids of them (at most TSAGG__INTERN_MAX_IDS). Tests
+ * only (through tsagg__partcache_set_intern_limit): the bound's fallback. */
 void tsagg__intern_set_limit(tsagg__intern *t, uint32_t max_ids);
 
 #endif

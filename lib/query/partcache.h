@@ -203,11 +203,11 @@ int tsagg__pcent_code_id(tsagg_store *st, tsagg__pcent *e, uint32_t col, _Atomic
 const tsagg__intern_str *tsagg__partcache_key(tsagg_store *st, uint32_t id);
 
 /* Set the handle's budget for decoded data (tsagg_options.query_cache_bytes;
- * 0 keeps nothing once a query is done). For tests. */
+ * 0 keeps nothing once a query is done). Tests and benchmarks only. */
 int tsagg__partcache_set_budget(tsagg_store *st, size_t bytes);
 
 /* Give no more handle-wide string ids past max_ids (intern.h): group-bys
- * of strings without one compare strings. For tests. */
+ * of strings without one compare strings. Tests only. */
 int tsagg__partcache_set_intern_limit(tsagg_store *st, uint32_t max_ids);
 
 /* Close unused entries whose file m does not list. */

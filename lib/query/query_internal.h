@@ -155,7 +155,7 @@ int tsagg__qplan_fix_groups(qplan *p, const char *const *keys, const size_t *len
  * and does not hold it. -E2BIG (and p->overflowed) when a new group would
  * take a series past TSAGG_QUERY_MAX_ROWS cells. */
 int tsagg__qplan_group(qplan *p, const char *key, size_t len, size_t *group);
-/* The same with the key's XXH3 given (tsagg__pcent_dict_hashes). */
+/* The same with the key's XXH3 already computed (hash). */
 int tsagg__qplan_group_hashed(qplan *p, const char *key, size_t len, uint64_t hash,
                               size_t *group);
 /* The same for a key that outlives the plan (a string of the handle's

@@ -52,7 +52,7 @@ void tsagg__tz_free(tsagg__tz *tz); /* accepts NULL */
 const char *tsagg__tz_name(const tsagg__tz *tz);
 
 /* The UTC offset in seconds east of Greenwich in force at ts_us (UTC
- * microseconds). A binary search over the transitions. */
+ * microseconds). A binary search over the transitions. Tests only. */
 int32_t tsagg__tz_offset(const tsagg__tz *tz, int64_t ts_us);
 
 /* The offset in force at t (UTC seconds) and, in *end, the first instant
@@ -78,7 +78,8 @@ int64_t tsagg__bucket_next(const tsagg__tz *tz, unsigned bucket, int64_t start_u
  * The starts of every bucket meeting [from, to), the first being
  * floor(from). Writes at most cap of them to out and returns how many there
  * are, or cap + 1 when there are more than cap (work stays bounded by cap).
- * The end of the last bucket is tsagg__bucket_next() of its start.
+ * The end of the last bucket is tsagg__bucket_next() of its start. Tests
+ * only: queries walk the buckets with tsagg__bucket_next.
  */
 size_t tsagg__bucket_starts(const tsagg__tz *tz, unsigned bucket, int64_t from, int64_t to,
                             int64_t *out, size_t cap);

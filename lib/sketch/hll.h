@@ -82,7 +82,7 @@ void tsagg__hll_reset(tsagg__hll *h);
 /*
  * Allocate up front everything the sketch can ever need (about 20 KiB), so
  * that no later add/merge/deserialize on it allocates or fails with -ENOMEM.
- * Kept across reset. 0 or -ENOMEM. Used by tests only: the query's
+ * Kept across reset. 0 or -ENOMEM. Tests only: the query's
  * accumulators take the exact table alone (tsagg__hll_room), since most
  * never need registers.
  */
@@ -93,7 +93,7 @@ int tsagg__hll_reserve(tsagg__hll *h);
 int tsagg__hll_add(tsagg__hll *h, uint64_t input);
 
 /* Add n inputs. 0 or -ENOMEM (then some of them may have been added: the
- * sketch stays valid, re-adding all is harmless). */
+ * sketch stays valid, re-adding all is harmless). Tests only. */
 int tsagg__hll_add_many(tsagg__hll *h, const uint64_t *inputs, size_t n);
 
 /* Add n hashes already mixed (tsagg__hll_mix): the query's row scans mix a
@@ -130,7 +130,8 @@ int tsagg__hll_serialize(const tsagg__hll *h, uint8_t *buf, size_t cap);
  * rank above TSAGG__HLL_RANK_MAX, hashes not strictly increasing, more
  * entries than the form allows, a sketch in the wrong form for its size, a
  * non-canonical count or skip entry); -ENOMEM. On failure h is left empty.
- * Every accepted input re-serializes to the same bytes.
+ * Every accepted input re-serializes to the same bytes. Tests only (and
+ * the fuzzer): the library reads sketches through views.
  */
 int tsagg__hll_deserialize(tsagg__hll *h, const uint8_t *buf, size_t len);
 
@@ -170,7 +171,8 @@ int tsagg__hll_view_init(tsagg__hll_view *v, const uint8_t *buf, size_t len);
 size_t tsagg__hll_cache_size(const tsagg__hll *h);
 int tsagg__hll_cache_view(const tsagg__hll *h, uint8_t *buf, size_t cap, tsagg__hll_view *v);
 
-/* The estimate of the viewed sketch (as tsagg__hll_estimate would give). */
+/* The estimate of the viewed sketch (as tsagg__hll_estimate would give).
+ * Tests only. */
 double tsagg__hll_view_estimate(const tsagg__hll_view *v);
 
 /* Merge the viewed sketch into dst, as tsagg__hll_merge would. Allocates only
@@ -180,8 +182,8 @@ double tsagg__hll_view_estimate(const tsagg__hll_view *v);
 int tsagg__hll_merge_view(tsagg__hll *dst, const tsagg__hll_view *v);
 
 /*
- * Check and merge len serialized bytes into dst in one pass (the query path
- * for bytes read once: about half the work of view_init + merge_view).
+ * Check and merge len serialized bytes into dst in one pass (about half the
+ * work of view_init + merge_view). Tests only, and tsagg__hll_deserialize.
  * 0; TSAGG_EVERSION, TSAGG_ECORRUPT as tsagg__hll_deserialize, and then dst
  * is reset to empty so no part of a corrupt sketch reaches a result; -ENOMEM
  * as tsagg__hll_merge_view. Allocation as tsagg__hll_merge_view.

@@ -1,6 +1,6 @@
 /*
  * store.c - opening, creating and closing a store directory: the one file
- * that knows the log writer, the catalog and the partition cache.
+ * that opens and frees everything a handle holds.
  *
  * Descriptor STORE/tsagg.store (docs/format.md, "Store descriptor"):
  *
