@@ -67,12 +67,14 @@ size_t cli_format_time(int64_t ts_us, int offset_s, int frac, char *buf, size_t 
 
 /*
  * Open the store at path with opts (NULL: read-only). On failure prints
- * "prog: STORE: <error name>: <detail>" and returns the library's error.
+ * "prog: PATH: <error name> (<text>): <detail>" (": <detail>" only when
+ * the library gave one) and returns the library's error.
  */
 int cli_open_store(const char *prog, const char *path, const tsagg_options *opts,
                    tsagg_store **out);
 
-/* Print "prog: what: <error name> (<text>): <store detail>" for rc. */
+/* Print "prog: what: <error name> (<text>): <store detail>" for rc (": <store
+ * detail>" only when the handle has one). */
 void cli_report(const char *prog, tsagg_store *st, const char *what, int rc);
 
 /* Threads to compact with by default: the online CPUs, 1 to
