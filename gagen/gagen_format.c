@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "civil.h"
 #include "gagen.h"
 #include "gagen_internal.h"
 #include "numtext.h"
@@ -17,31 +18,8 @@
 #define US_PER_DAY INT64_C(86400000000)
 
 /* ------------------------------------------------------------------------ */
-/* Civil dates (H. Hinnant's algorithms, proleptic Gregorian)               */
+/* Timestamps (civil dates: lib/common/civil.h)                            */
 /* ------------------------------------------------------------------------ */
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
 
 static void put2(char *p, unsigned v)
 {
@@ -54,7 +32,7 @@ static void put_ts(char *p, int64_t days, int64_t us)
 {
     int64_t y;
     unsigned mo, d;
-    civil_from_days(days, &y, &mo, &d);
+    tsagg__civil_from_days(days, &y, &mo, &d);
     unsigned sec = (unsigned)(us / 1000000), frac = (unsigned)(us % 1000000);
     put2(p, (unsigned)(y / 100));
     put2(p + 2, (unsigned)(y % 100));
@@ -167,7 +145,7 @@ int gagen_parse_ts(const char *s, int64_t *out_us)
         if (*s)
             return -EINVAL;
     }
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+    int64_t secs = tsagg__days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
     *out_us = secs * 1000000 + frac;
     return 0;
 }

@@ -1,8 +1,10 @@
 /*
  * civil.h - the proleptic Gregorian calendar over day numbers (days since
  * 1970-01-01), for the whole int64 range the library meets (H. Hinnant's
- * algorithms): file names and tier spans (catalog) and calendar buckets
- * (query) count days the same way.
+ * algorithms): file names and tier spans (catalog), calendar buckets
+ * (query), the tools' times and the generator's count days the same way.
+ * Header only, so that the tools and the generator (numtext_dep) use it
+ * without the library's hidden symbols.
  */
 #ifndef TSAGG_CIVIL_H
 #define TSAGG_CIVIL_H

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "civil.h"
 #include "gagen.h"
 
 void cli_error(const char *prog, const char *fmt, ...)
@@ -131,20 +132,6 @@ int cli_parse_time(const char *s, int64_t now_us, int64_t *out_us)
     return gagen_parse_ts(s, out_us) == 0;
 }
 
-/* Days since 1970-01-01 to a civil date (proleptic Gregorian). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 size_t cli_format_time(int64_t ts_us, int offset_s, int frac, char *buf, size_t cap)
 {
     int64_t local = ts_us + (int64_t)offset_s * 1000000;
@@ -154,7 +141,7 @@ size_t cli_format_time(int64_t ts_us, int offset_s, int frac, char *buf, size_t 
     int64_t sod = secs - days * 86400;
     int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    tsagg__civil_from_days(days, &y, &m, &d);
     int n = snprintf(buf, cap, "%04lld-%02u-%02uT%02d:%02d:%02d", (long long)y, m, d,
                      (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
     if (frac && us != 0)

@@ -3,16 +3,7 @@
 
 #include <string.h>
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
+#include "civil.h"
 
 static unsigned days_in_month(int64_t y, unsigned m)
 {
@@ -56,7 +47,7 @@ static int compose(int64_t y, int mo, int d, int h, int mi, int s, int64_t frac_
 {
     if (!valid_date(y, mo, d))
         return -1;
-    return compose_time(days_from_civil(y, (unsigned)mo, (unsigned)d), h, mi, s, frac_us,
+    return compose_time(tsagg__days_from_civil(y, (unsigned)mo, (unsigned)d), h, mi, s, frac_us,
                         offset_s, us);
 }
 
@@ -100,7 +91,7 @@ int tstime_rfc3339(const char *s, size_t len, tstime_day *day, int64_t *us)
         if (!valid_date(y, mo, d))
             return -1;
         memcpy(day->text, s, sizeof day->text);
-        day->days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+        day->days = tsagg__days_from_civil(y, (unsigned)mo, (unsigned)d);
     }
     return compose_time(day->days, h, mi, sec, frac, offset, us);
 }
